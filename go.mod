@@ -1,0 +1,11 @@
+module umc-invite
+
+go 1.24
+
+require (
+	github.com/BurntSushi/toml v1.6.0
+	github.com/avast/retry-go/v4 v4.7.0
+	github.com/fluent/fluent-bit-go v0.0.0-20230731091245-a7a013e2473c
+)
+
+require github.com/ugorji/go/codec v1.1.7 // indirect

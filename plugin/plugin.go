@@ -1,0 +1,119 @@
+// Command plugin is the umc_invite output as a Fluent Bit Go plugin. This
+// package only adapts Fluent Bit's C calls to umc/invite: it reads keys,
+// decodes chunks and maps verdicts, and it recovers every panic so that
+// none crosses into Fluent Bit.
+package main
+
+import "C"
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"unsafe"
+
+	"github.com/fluent/fluent-bit-go/output"
+
+	"umc-invite/umc/config"
+	"umc-invite/umc/invite"
+)
+
+const pluginName = "umc_invite"
+
+//export FLBPluginRegister
+func FLBPluginRegister(def unsafe.Pointer) (ret int) {
+	defer recoverTo(&ret, -1, "register")
+	return output.FLBPluginRegister(def, pluginName, "Self-service invitations through UMC's send_token")
+}
+
+// fluentBitKeys reads an [OUTPUT] section's keys through Fluent Bit's API.
+type fluentBitKeys struct{ plugin unsafe.Pointer }
+
+func (k fluentBitKeys) Get(key string) string { return output.FLBPluginConfigKey(k.plugin, key) }
+
+//export FLBPluginInit
+func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
+	defer recoverTo(&ret, output.FLB_ERROR, "init")
+	id := instances.nextID()
+	log := invite.NewLogger(os.Stderr, fmt.Sprintf("%s.%d", pluginName, id))
+	cfg, err := config.Load(fluentBitKeys{plugin})
+	if err != nil {
+		log.Errorf("configuration refused: %v", err)
+		return output.FLB_ERROR
+	}
+	out, err := invite.New(cfg, log)
+	if err != nil {
+		log.Errorf("cannot start: %v", err)
+		return output.FLB_ERROR
+	}
+	instances.add(id, out)
+	output.FLBPluginSetContext(plugin, id)
+	log.Infof("%s", out.Describe())
+	return output.FLB_OK
+}
+
+//export FLBPluginFlushCtx
+func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (ret int) {
+	defer recoverTo(&ret, output.FLB_ERROR, "flush")
+	id, ok := output.FLBPluginGetContext(ctx).(int)
+	out := instances.get(id)
+	if !ok || out == nil {
+		fmt.Fprintf(os.Stderr, "[error] [output:%s] flush for an unknown instance %d\n", pluginName, id)
+		return output.FLB_ERROR
+	}
+	records, decodeErr := decodeChunk(C.GoString(tag), data, int(length))
+	verdict := out.Flush(context.Background(), records)
+	if decodeErr != nil {
+		// What follows an undecodable record cannot be read again on a
+		// retry either: say so, and let the error counters see it.
+		out.Logger().Errorf("chunk with tag %q: %v; %d record(s) before it handled", C.GoString(tag), decodeErr, len(records))
+		if verdict == invite.OK {
+			verdict = invite.Error
+		}
+	}
+	return flbCode(verdict)
+}
+
+// FLBPluginFlush serves a Fluent Bit that does not know FLBPluginFlushCtx.
+// With no context it cannot tell instances apart, so it refuses.
+//
+//export FLBPluginFlush
+func FLBPluginFlush(data unsafe.Pointer, length C.int, tag *C.char) int {
+	fmt.Fprintf(os.Stderr, "[error] [output:%s] this Fluent Bit does not call FLBPluginFlushCtx; use Fluent Bit 1.8 or later\n", pluginName)
+	return output.FLB_ERROR
+}
+
+//export FLBPluginExitCtx
+func FLBPluginExitCtx(ctx unsafe.Pointer) (ret int) {
+	defer recoverTo(&ret, output.FLB_ERROR, "exit")
+	if id, ok := output.FLBPluginGetContext(ctx).(int); ok {
+		if out := instances.remove(id); out != nil {
+			out.Close()
+		}
+	}
+	return output.FLB_OK
+}
+
+//export FLBPluginExit
+func FLBPluginExit() int { return output.FLB_OK }
+
+func flbCode(v invite.Verdict) int {
+	switch v {
+	case invite.OK:
+		return output.FLB_OK
+	case invite.Retry:
+		return output.FLB_RETRY
+	}
+	return output.FLB_ERROR
+}
+
+// recoverTo turns a panic into a log line and the given return code: a Go
+// panic in a cgo callback would take all of Fluent Bit down.
+func recoverTo(ret *int, code int, where string) {
+	if r := recover(); r != nil {
+		fmt.Fprintf(os.Stderr, "[error] [output:%s] %s: internal error, recovered: %v\n", pluginName, where, r)
+		*ret = code
+	}
+}
+
+func main() {}

@@ -1,0 +1,153 @@
+// Package umcstub is a UMC stand-in that speaks send_token as UMC does on
+// the wire (see shared/umc-protocol.md), with faults to inject. Tests,
+// benchmarks and `make run` use it on loopback.
+package umcstub
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Call is one request the stand-in received.
+type Call struct {
+	Username string
+	Method   string
+	Language string
+	Status   int
+	Time     time.Time
+	Header   http.Header
+}
+
+// Server is a UMC stand-in. Set its fields before serving.
+type Server struct {
+	// Prefix is the part of the base URL before /command, e.g. "/univention".
+	Prefix string
+	// User and Password, when set, are the only basic-auth credentials
+	// taken; like UMC, no credentials at all are taken too.
+	User, Password string
+	// Latency is added to every answer.
+	Latency time.Duration
+	// Fail, when set, picks the answer for the n-th call (from 1) for a
+	// user: 0 or 200 means success.
+	Fail func(username string, n int) int
+	// HTMLErrors answers errors with an HTML page, as an ingress may.
+	HTMLErrors bool
+	// OnCall, when set, is told of every call.
+	OnCall func(Call)
+
+	mu    sync.Mutex
+	calls []Call
+	count map[string]int
+}
+
+// Calls returns every call so far.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Call(nil), s.calls...)
+}
+
+// Delivered counts the 200 answers per username.
+func (s *Server) Delivered() map[string]int {
+	out := map[string]int{}
+	for _, c := range s.Calls() {
+		if c.Status == http.StatusOK {
+			out[c.Username]++
+		}
+	}
+	return out
+}
+
+// Attempts counts the calls per username.
+func (s *Server) Attempts() map[string]int {
+	out := map[string]int{}
+	for _, c := range s.Calls() {
+		out[c.Username]++
+	}
+	return out
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	status, message, username, method := s.answer(r)
+	if s.Latency > 0 {
+		time.Sleep(s.Latency)
+	}
+	call := Call{Username: username, Method: method, Language: r.Header.Get("Accept-Language"),
+		Status: status, Time: time.Now(), Header: r.Header.Clone()}
+	s.mu.Lock()
+	s.calls = append(s.calls, call)
+	s.mu.Unlock()
+	if s.OnCall != nil {
+		s.OnCall(call)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "0")
+	}
+	if status == http.StatusOK {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status": 200, "result": true, "message": null}`)
+		return
+	}
+	if s.HTMLErrors {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, "<html><body><h1>%d %s</h1></body></html>", status, http.StatusText(status))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "message": message, "traceback": nil, "location": nil})
+}
+
+// answer decides the status as UMC would, then applies injected faults.
+func (s *Server) answer(r *http.Request) (status int, message, username, method string) {
+	if r.URL.Path != s.Prefix+"/command/passwordreset/send_token" {
+		return http.StatusNotFound, "The requested URL was not found on the server.", "", ""
+	}
+	if r.Method != http.MethodPost {
+		return http.StatusMethodNotAllowed, "Method not allowed", "", ""
+	}
+	if r.ContentLength < 0 {
+		return http.StatusLengthRequired, "Length required", "", ""
+	}
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		return http.StatusNotAcceptable, "Unsupported content type", "", ""
+	}
+	if c, err := r.Cookie("UMCSessionId"); err == nil && r.Header.Get("X-XSRF-Protection") != c.Value {
+		return http.StatusForbidden, "XSRF protection failed", "", ""
+	}
+	if user, password, ok := r.BasicAuth(); ok && (user != s.User || password != s.Password || s.User == "") {
+		return http.StatusUnauthorized, "The authentication has failed, please login again.", "", ""
+	}
+	var body struct {
+		Options struct {
+			Username *string `json:"username"`
+			Method   string  `json:"method"`
+		} `json:"options"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil || body.Options.Username == nil {
+		return http.StatusUnprocessableEntity, "The following argument is missing: username", "", ""
+	}
+	username, method = *body.Options.Username, body.Options.Method
+	if len([]rune(username)) > 241 {
+		return http.StatusForbidden, "Username too long", username, method
+	}
+	s.mu.Lock()
+	if s.count == nil {
+		s.count = map[string]int{}
+	}
+	s.count[username]++
+	n := s.count[username]
+	s.mu.Unlock()
+	if s.Fail != nil {
+		if st := s.Fail(username, n); st != 0 && st != http.StatusOK {
+			return st, fmt.Sprintf("Error sending token: injected failure %d for %s", n, username), username, method
+		}
+	}
+	return http.StatusOK, "", username, method
+}

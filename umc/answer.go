@@ -1,0 +1,158 @@
+package umc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unicode"
+)
+
+// Answer is what one send_token call came to: an HTTP status with UMC's
+// message, or a transport error.
+type Answer struct {
+	Status     int
+	Message    string
+	RetryAfter time.Duration
+	Location   string // of a redirect, to name it in the log
+	Err        error
+	Took       time.Duration
+	Calls      int // HTTP calls made, quick retries included
+}
+
+// Delivered reports whether UMC accepted the call. A 200 also covers users
+// that do not exist: UMC hides which, against user enumeration.
+func (a Answer) Delivered() bool { return a.Err == nil && a.Status == http.StatusOK }
+
+// Systemic reports whether the failure says nothing about the one user but
+// about UMC or the configuration: the rest of a chunk would fail alike, so
+// it is not worth sending now.
+func (a Answer) Systemic() bool {
+	if a.Delivered() {
+		return false
+	}
+	if a.Err != nil {
+		return true
+	}
+	switch {
+	case a.Status == http.StatusInternalServerError: // sending this user's mail failed
+		return false
+	case a.Status >= 590 && a.Status <= 592: // a module error for this call
+		return false
+	case a.Status == http.StatusForbidden: // UMC's answer to an over-long name
+		return false
+	}
+	return true
+}
+
+// quickRetryable reports whether trying again within the same flush may
+// help: UMC did not take the call (refused connection, reset, 502, 503).
+func (a Answer) quickRetryable() bool {
+	if a.Err != nil {
+		return errors.Is(a.Err, syscall.ECONNREFUSED) || errors.Is(a.Err, syscall.ECONNRESET)
+	}
+	return a.Status == http.StatusBadGateway || a.Status == http.StatusServiceUnavailable
+}
+
+// String describes the answer for a log line or a dead letter.
+func (a Answer) String() string {
+	var s string
+	switch {
+	case errors.Is(a.Err, context.DeadlineExceeded):
+		s = "no answer in time: " + a.Err.Error()
+	case a.Err != nil:
+		s = "network error: " + a.Err.Error()
+	default:
+		s = fmt.Sprintf("HTTP %d", a.Status)
+		if a.Message != "" {
+			s += ": " + a.Message
+		}
+		if hint := hintFor(a); hint != "" {
+			s += " (" + hint + ")"
+		}
+	}
+	return s
+}
+
+// hintFor says what an operator should look at for answers that mean a
+// configuration fault rather than a passing one.
+func hintFor(a Answer) string {
+	switch {
+	case a.Status == http.StatusUnauthorized:
+		return "wrong Auth_User or password"
+	case a.Status == http.StatusNotFound:
+		return "wrong UMC_URL or Command, or the self-service module is not installed"
+	case a.Status == http.StatusBadRequest:
+		return "is the self-service e-mail method enabled in UMC?"
+	case a.Status >= 300 && a.Status < 400:
+		return "UMC redirects to " + a.Location + "; set UMC_URL to the final address"
+	case a.Status == http.StatusServiceUnavailable && a.RetryAfter > 0:
+		return "retry after " + a.RetryAfter.String()
+	}
+	return ""
+}
+
+// ConfigFault reports answers an operator must fix on one side or the
+// other; they are logged louder.
+func (a Answer) ConfigFault() bool {
+	return a.Err == nil && (a.Status == http.StatusUnauthorized || a.Status == http.StatusNotFound ||
+		a.Status == http.StatusBadRequest || (a.Status >= 300 && a.Status < 400))
+}
+
+// messageOf takes UMC's "message" from a JSON error body, or the start of
+// any other body, as one short printable line.
+func messageOf(body []byte) string {
+	var decoded struct {
+		Message json.RawMessage `json:"message"`
+	}
+	text := ""
+	if json.Unmarshal(body, &decoded) == nil && len(decoded.Message) > 0 {
+		var s string
+		if json.Unmarshal(decoded.Message, &s) == nil {
+			text = s
+		} else {
+			text = string(decoded.Message)
+		}
+	} else if len(body) > 0 && !looksLikeHTML(body) {
+		text = string(body)
+	}
+	return oneLine(text, 300)
+}
+
+func looksLikeHTML(b []byte) bool {
+	s := strings.ToLower(strings.TrimSpace(string(b[:min(len(b), 64)])))
+	return strings.HasPrefix(s, "<!doctype") || strings.HasPrefix(s, "<html") || strings.HasPrefix(s, "<")
+}
+
+func oneLine(s string, limit int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > limit {
+		s = string(r[:limit]) + "…"
+	}
+	return s
+}
+
+// parseRetryAfter reads a Retry-After header in seconds or as an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}

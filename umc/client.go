@@ -1,0 +1,118 @@
+// Package umc calls UMC's send_token command and says what the answer
+// means. It decides by HTTP status alone: a JSON error body is read for its
+// message when there is one, never required.
+package umc
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"umc-invite/umc/config"
+)
+
+// maxBody caps what is read of an answer: UMC's answers are small, an
+// ingress error page is not worth more.
+const maxBody = 64 << 10
+
+// Client sends invitations to one UMC. It is safe for concurrent use.
+type Client struct {
+	http         *http.Client
+	endpoint     string
+	method       string
+	language     string
+	user         string
+	password     config.Secret
+	quickRetries int
+}
+
+// NewClient builds a Client from a checked Config.
+func NewClient(c *config.Config) (*Client, error) {
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !c.TLSVerify} //nolint:gosec // only when the operator turns TLS_Verify off
+	if len(c.TLSCAPEM) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(c.TLSCAPEM) {
+			return nil, fmt.Errorf("TLS_CA_File %s: no PEM certificate in it", c.TLSCAFile)
+		}
+		tlsConfig.RootCAs = pool
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = tlsConfig
+	// Keep one idle connection per concurrent request, so bulk sends reuse them.
+	transport.MaxIdleConnsPerHost = c.Concurrency
+	transport.MaxIdleConns = c.Concurrency
+	return &Client{
+		http: &http.Client{
+			Transport: transport,
+			Timeout:   c.Timeout,
+			// Never follow a redirect: the credentials must reach only the
+			// configured host, and a moved UMC is a configuration fault.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			// No cookie jar: without a UMCSessionId cookie UMC's XSRF check never applies.
+		},
+		endpoint:     c.Endpoint(),
+		method:       c.Method,
+		language:     c.Language,
+		user:         c.AuthUser,
+		password:     c.AuthPassword,
+		quickRetries: c.QuickRetries,
+	}, nil
+}
+
+// Close drops idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+type sendTokenRequest struct {
+	Options struct {
+		Username string `json:"username"`
+		Method   string `json:"method"`
+	} `json:"options"`
+}
+
+// once makes exactly one HTTP call.
+func (c *Client) once(ctx context.Context, username string) Answer {
+	var body sendTokenRequest
+	body.Options.Username = username
+	body.Options.Method = c.method
+	payload, err := json.Marshal(body)
+	if err != nil {
+		return Answer{Err: fmt.Errorf("encode request: %w", err)}
+	}
+	// A bytes.Reader gives the request a fixed Content-Length: UMC answers
+	// a chunked POST with 411.
+	// A call once started runs to its answer or Timeout, even past the
+	// flush's deadline: cutting it off could not unsend it, only make its
+	// retry a duplicate.
+	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, c.endpoint, bytes.NewReader(payload))
+	if err != nil {
+		return Answer{Err: fmt.Errorf("build request: %w", err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept-Language", c.language)
+	if c.user != "" {
+		req.SetBasicAuth(c.user, string(c.password))
+	}
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return Answer{Err: err, Took: time.Since(start)}
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	// Drain a little more so the connection can be reused.
+	_, _ = io.CopyN(io.Discard, resp.Body, maxBody)
+	return Answer{
+		Status:     resp.StatusCode,
+		Message:    messageOf(raw),
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		Location:   resp.Header.Get("Location"),
+		Took:       time.Since(start),
+	}
+}

@@ -1,0 +1,139 @@
+// Package config turns Fluent Bit keys and an optional TOML file into a
+// checked Config. It knows nothing of cgo: Fluent Bit's key lookup reaches
+// it through the Getter interface, so tests drive it with a map.
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Getter reads one key of an [OUTPUT] section; "" means not set.
+type Getter interface {
+	Get(key string) string
+}
+
+// Map is a Getter over a map with case-insensitive keys, as Fluent Bit's.
+type Map map[string]string
+
+// Get implements Getter.
+func (m Map) Get(key string) string {
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	return ""
+}
+
+// Secret is a string that never prints itself, so that a password cannot
+// reach a log line through %v, %+v or %#v.
+type Secret string
+
+func (Secret) String() string   { return "[redacted]" }
+func (Secret) GoString() string { return "[redacted]" }
+
+// Config is one output instance's checked settings.
+type Config struct {
+	URL              *url.URL
+	Command          string
+	Method           string
+	Language         string
+	AuthUser         string
+	AuthPassword     Secret
+	AuthPasswordFile string
+	TLSCAFile        string
+	TLSCAPEM         []byte
+	TLSVerify        bool
+	Timeout          time.Duration
+	UsernameKey      string
+	PathKey          string
+	OffsetKey        string
+	QueueDir         string
+	RemoveProcessed  bool
+	DeadLetterDir    string
+	MaxAttempts      int
+	Concurrency      int
+	QuickRetries     int
+	FlushTimeout     time.Duration
+	ConfigFile       string
+}
+
+// Endpoint is the full URL of the UMC command.
+func (c *Config) Endpoint() string {
+	return c.URL.String() + "/command/" + c.Command
+}
+
+// Load reads every key of Keys from g, then from the TOML file named by
+// Config_File, then the key's default. The first bad key ends it with an
+// error that names the key.
+func Load(g Getter) (*Config, error) {
+	file, err := readFile(g.Get("Config_File"))
+	if err != nil {
+		return nil, fmt.Errorf("Config_File: %w", err)
+	}
+	c := &Config{}
+	for _, k := range Keys {
+		v := strings.TrimSpace(g.Get(k.Name))
+		if v == "" {
+			v = file[k.TOMLName()]
+		}
+		if v == "" {
+			v = k.Default
+		}
+		if err := k.Parse(c, v); err != nil {
+			return nil, fmt.Errorf("%s: %w", k.Name, err)
+		}
+	}
+	if c.AuthPassword != "" && c.AuthUser == "" {
+		return nil, fmt.Errorf("Auth_User: must be set when a password is given")
+	}
+	return c, nil
+}
+
+// readFile returns the TOML file's values as strings, refusing keys that
+// are not in Keys so that a typo is not silently ignored.
+func readFile(path string) (map[string]string, error) {
+	out := map[string]string{}
+	if path == "" {
+		return out, nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %w", err)
+	}
+	var values map[string]any
+	if _, err := toml.Decode(string(raw), &values); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	known := map[string]bool{}
+	for _, k := range Keys {
+		known[k.TOMLName()] = true
+	}
+	var unknown []string
+	for name, v := range values {
+		if !known[name] {
+			unknown = append(unknown, name)
+			continue
+		}
+		switch v := v.(type) {
+		case string:
+			out[name] = strings.TrimSpace(v)
+		case bool, int64, float64:
+			out[name] = fmt.Sprint(v)
+		default:
+			return nil, fmt.Errorf("%s: key %q: want a string, number or boolean", path, name)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("%s: unknown key %q (keys are lower case: umc_url, auth_user, …)", path, unknown[0])
+	}
+	return out, nil
+}

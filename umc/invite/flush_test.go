@@ -1,0 +1,407 @@
+package invite
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"umc-invite/tests/umcstub"
+	"umc-invite/umc/config"
+	"umc-invite/umc/queue"
+	"umc-invite/umc/record"
+)
+
+// fixture is one Output against a UMC stand-in, with a queue directory.
+type fixture struct {
+	out   *Output
+	stub  *umcstub.Server
+	queue string
+	logs  *bytes.Buffer
+}
+
+func newFixture(t *testing.T, stub *umcstub.Server, keys config.Map) *fixture {
+	t.Helper()
+	srv := httptest.NewServer(stub)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	keys["UMC_URL"] = srv.URL
+	if keys.Get("Queue_Dir") == "" {
+		keys["Queue_Dir"] = dir
+	}
+	cfg, err := config.Load(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &bytes.Buffer{}
+	out, err := New(cfg, NewLogger(&syncWriter{w: logs}, "test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(out.Close)
+	return &fixture{out: out, stub: stub, queue: dir, logs: logs}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// queueFile writes <user>.send as the listener does and returns the record
+// tail makes of it.
+func (f *fixture) queueFile(t *testing.T, user string) record.Record {
+	t.Helper()
+	path := filepath.Join(f.queue, user+".send")
+	line := fmt.Sprintf("{\"username\": %q}\n", user)
+	if err := os.WriteFile(path, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return record.New("umc_invite", time.Unix(1700000000, 0), map[any]any{
+		"log": []byte(strings.TrimSuffix(line, "\n")), "path": []byte(path), "offset": int64(0)})
+}
+
+func (f *fixture) queueFiles(t *testing.T, users ...string) []record.Record {
+	var recs []record.Record
+	for _, u := range users {
+		recs = append(recs, f.queueFile(t, u))
+	}
+	return recs
+}
+
+func (f *fixture) deadLetters(t *testing.T) []queue.DeadLetter {
+	t.Helper()
+	file, err := os.Open(filepath.Join(f.queue, "failed", queue.DeadLetterLog))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	var out []queue.DeadLetter
+	sc := bufio.NewScanner(file)
+	for sc.Scan() {
+		var l queue.DeadLetter
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func (f *fixture) queued(t *testing.T) []string {
+	t.Helper()
+	names, _ := filepath.Glob(filepath.Join(f.queue, "*.send"))
+	for i := range names {
+		names[i] = filepath.Base(names[i])
+	}
+	return names
+}
+
+func failFirst(n int, status int, users ...string) func(string, int) int {
+	failing := map[string]bool{}
+	for _, u := range users {
+		failing[u] = true
+	}
+	return func(user string, call int) int {
+		if failing[user] && call <= n {
+			return status
+		}
+		return 0
+	}
+}
+
+func TestAllDelivered(t *testing.T) {
+	f := newFixture(t, &umcstub.Server{}, config.Map{})
+	recs := f.queueFiles(t, "alice", "bob", "carol")
+	if v := f.out.Flush(context.Background(), recs); v != OK {
+		t.Fatalf("verdict %v", v)
+	}
+	if d := f.stub.Delivered(); len(d) != 3 || d["alice"] != 1 || d["bob"] != 1 || d["carol"] != 1 {
+		t.Fatalf("delivered %v", d)
+	}
+	if q := f.queued(t); len(q) != 0 {
+		t.Fatalf("delivered files left in the queue: %v", q)
+	}
+}
+
+// Fluent Bit hands back the whole chunk after FLB_RETRY: only the records
+// that failed may be sent again.
+func TestRetriedChunkSendsOnlyWhatFailed(t *testing.T) {
+	stub := &umcstub.Server{Fail: failFirst(2, 500, "bob", "dave")}
+	f := newFixture(t, stub, config.Map{})
+	recs := f.queueFiles(t, "alice", "bob", "carol", "dave")
+	var verdicts []Verdict
+	for range 3 {
+		verdicts = append(verdicts, f.out.Flush(context.Background(), recs))
+	}
+	if fmt.Sprint(verdicts) != "[RETRY RETRY OK]" {
+		t.Fatalf("verdicts %v", verdicts)
+	}
+	if d := f.stub.Delivered(); len(d) != 4 || d["alice"]+d["bob"]+d["carol"]+d["dave"] != 4 {
+		t.Fatalf("each user exactly one 200, got %v", d)
+	}
+	if a := f.stub.Attempts(); a["alice"] != 1 || a["carol"] != 1 || a["bob"] != 3 || a["dave"] != 3 {
+		t.Fatalf("calls per user %v", a)
+	}
+	// Fluent Bit may still flush the chunk once more (a retry racing a
+	// shutdown): nothing is sent again.
+	if v := f.out.Flush(context.Background(), recs); v != OK || len(f.stub.Calls()) != 8 {
+		t.Fatalf("verdict %v, %d calls", v, len(f.stub.Calls()))
+	}
+}
+
+func TestAlwaysFailingUserBecomesADeadLetter(t *testing.T) {
+	stub := &umcstub.Server{Fail: failFirst(1000, 500, "bob")}
+	f := newFixture(t, stub, config.Map{"Max_Attempts": "6"})
+	recs := f.queueFiles(t, "alice", "bob")
+	var verdicts []Verdict
+	for range 6 {
+		verdicts = append(verdicts, f.out.Flush(context.Background(), recs))
+	}
+	if fmt.Sprint(verdicts) != "[RETRY RETRY RETRY RETRY RETRY ERROR]" {
+		t.Fatalf("verdicts %v", verdicts)
+	}
+	if a := f.stub.Attempts(); a["bob"] != 6 || a["alice"] != 1 {
+		t.Fatalf("calls %v, want exactly Max_Attempts for bob", a)
+	}
+	letters := f.deadLetters(t)
+	if len(letters) != 1 {
+		t.Fatalf("dead letters %+v", letters)
+	}
+	l := letters[0]
+	if l.Username != "bob" || l.Attempts != 6 || l.Status != 500 || !strings.Contains(l.Message, "Error sending token") ||
+		l.File != filepath.Join(f.queue, "failed", "bob.send") || l.Record["path"] != filepath.Join(f.queue, "bob.send") {
+		t.Fatalf("dead letter %+v", l)
+	}
+	if _, err := os.Stat(l.File); err != nil {
+		t.Fatalf("queue file not in the dead-letter dir: %v", err)
+	}
+	if q := f.queued(t); len(q) != 0 {
+		t.Fatalf("queue %v", q)
+	}
+	// A further flush of the chunk sends nothing and still says ERROR.
+	if v := f.out.Flush(context.Background(), recs); v != Error || f.stub.Attempts()["bob"] != 6 {
+		t.Fatalf("verdict %v, bob called %d times", v, f.stub.Attempts()["bob"])
+	}
+}
+
+func TestBadInputBesideGoodRecords(t *testing.T) {
+	f := newFixture(t, &umcstub.Server{}, config.Map{})
+	recs := f.queueFiles(t, "alice", "bob")
+	bad := []record.Record{
+		record.New("umc_invite", time.Unix(1, 0), map[any]any{"log": []byte(`{"username": "eve"`)}),
+		record.New("umc_invite", time.Unix(1, 0), map[any]any{"log": []byte(strings.Repeat("x", 300))}),
+		record.New("umc_invite", time.Unix(1, 0), map[any]any{"something": "else"}),
+	}
+	badFile := filepath.Join(f.queue, "mallory.send")
+	os.WriteFile(badFile, []byte("mal\x07lory\n"), 0o644)
+	bad = append(bad, record.New("umc_invite", time.Unix(1, 0), map[any]any{"log": []byte("mal\x07lory"), "path": []byte(badFile), "offset": int64(0)}))
+	all := append([]record.Record{recs[0], bad[0], bad[1]}, append(bad[2:], recs[1])...)
+
+	if v := f.out.Flush(context.Background(), all); v != Error {
+		t.Fatalf("verdict %v", v)
+	}
+	if calls := f.stub.Calls(); len(calls) != 2 || f.stub.Delivered()["alice"] != 1 || f.stub.Delivered()["bob"] != 1 {
+		t.Fatalf("calls %+v", calls)
+	}
+	letters := f.deadLetters(t)
+	if len(letters) != 4 {
+		t.Fatalf("want one dead letter per bad record, got %+v", letters)
+	}
+	for _, l := range letters {
+		if !strings.HasPrefix(l.Reason, "bad input: ") || l.Attempts != 0 {
+			t.Errorf("dead letter %+v", l)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(f.queue, "failed", "mallory.send")); err != nil {
+		t.Errorf("bad queue file not moved: %v", err)
+	}
+	if n := strings.Count(f.logs.String(), "bad input"); n != 4 {
+		t.Errorf("want one log line per bad record, got %d:\n%s", n, f.logs)
+	}
+	// Retrying the chunk neither calls UMC nor writes the letters again.
+	f.out.Flush(context.Background(), all)
+	if len(f.stub.Calls()) != 2 || len(f.deadLetters(t)) != 4 {
+		t.Fatal("bad input was handled twice")
+	}
+}
+
+func TestPathsOutsideQueueDirAreNeverTouched(t *testing.T) {
+	stub := &umcstub.Server{Fail: failFirst(1000, 500, "victim")}
+	f := newFixture(t, stub, config.Map{"Max_Attempts": "1"})
+	outside := t.TempDir()
+	var recs []record.Record
+	for _, path := range []string{
+		filepath.Join(outside, "alice.send"),
+		filepath.Join(f.queue, "..", filepath.Base(outside), "victim.send"),
+	} {
+		os.WriteFile(path, []byte("\n"), 0o644)
+		recs = append(recs, record.New("t", time.Unix(1, 0), map[any]any{"log": []byte(""), "path": []byte(path), "offset": int64(0)}))
+	}
+	link := filepath.Join(f.queue, "link.send")
+	os.Symlink(filepath.Join(outside, "alice.send"), link)
+	recs = append(recs, record.New("t", time.Unix(1, 0), map[any]any{"log": []byte("carol"), "path": []byte(link), "offset": int64(0)}))
+
+	if v := f.out.Flush(context.Background(), recs); v != Error {
+		t.Fatalf("verdict %v", v)
+	}
+	if d := f.stub.Delivered(); d["alice"] != 1 || d["carol"] != 1 {
+		t.Fatalf("records outside are still sent, got %v", d)
+	}
+	for _, p := range []string{filepath.Join(outside, "alice.send"), filepath.Join(outside, "victim.send"), link} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s was touched: %v", p, err)
+		}
+	}
+	if !strings.Contains(f.logs.String(), "not a regular file directly inside Queue_Dir") {
+		t.Errorf("refusal not logged:\n%s", f.logs)
+	}
+}
+
+// After a restart the ledger is empty; a chunk restored from Fluent Bit's
+// storage whose queue file is gone was handled by the earlier run.
+func TestGoneQueueFileIsNotSentAgain(t *testing.T) {
+	f := newFixture(t, &umcstub.Server{}, config.Map{})
+	recs := f.queueFiles(t, "alice", "bob")
+	os.Remove(filepath.Join(f.queue, "alice.send"))
+	if v := f.out.Flush(context.Background(), recs); v != OK {
+		t.Fatalf("verdict %v", v)
+	}
+	if d := f.stub.Delivered(); d["alice"] != 0 || d["bob"] != 1 {
+		t.Fatalf("delivered %v", d)
+	}
+}
+
+// A broken UMC fails every call alike: after the first such failure the
+// rest of the chunk waits for Fluent Bit's retry instead of being sent.
+func TestSystemicFailureStopsTheFlush(t *testing.T) {
+	stub := &umcstub.Server{User: "u", Password: "right"}
+	f := newFixture(t, stub, config.Map{"Auth_User": "u", "Auth_Password": "wrong", "Concurrency": "1", "Max_Attempts": "2"})
+	users := make([]string, 50)
+	for i := range users {
+		users[i] = fmt.Sprintf("user%02d", i)
+	}
+	recs := f.queueFiles(t, users...)
+	if v := f.out.Flush(context.Background(), recs); v != Retry {
+		t.Fatalf("verdict %v", v)
+	}
+	if n := len(stub.Calls()); n != 1 {
+		t.Fatalf("%d calls to a UMC refusing the credentials, want 1", n)
+	}
+	if !strings.Contains(f.logs.String(), "49 record(s) not sent in this flush") || !strings.Contains(f.logs.String(), "wrong Auth_User or password") {
+		t.Fatalf("logs:\n%s", f.logs)
+	}
+	// On the last attempt every record becomes a dead letter with the reason.
+	if v := f.out.Flush(context.Background(), recs); v != Error {
+		t.Fatalf("verdict %v", v)
+	}
+	letters := f.deadLetters(t)
+	if len(letters) != 50 || !strings.Contains(letters[len(letters)-1].Reason, "401") {
+		t.Fatalf("%d dead letters, last %+v", len(letters), letters[len(letters)-1])
+	}
+}
+
+func TestFlushTimeoutBoundsAFlush(t *testing.T) {
+	stub := &umcstub.Server{Latency: 300 * time.Millisecond}
+	f := newFixture(t, stub, config.Map{"Concurrency": "1", "Flush_Timeout": "500ms", "Timeout": "5s"})
+	recs := f.queueFiles(t, "a", "b", "c", "d", "e")
+	start := time.Now()
+	v := f.out.Flush(context.Background(), recs)
+	if took := time.Since(start); v != Retry || took > 2*time.Second {
+		t.Fatalf("verdict %v after %s", v, took)
+	}
+	if !strings.Contains(f.logs.String(), "Flush_Timeout") {
+		t.Fatalf("logs:\n%s", f.logs)
+	}
+	// The next flush finishes the rest, each user once.
+	f.out.cfg.FlushTimeout = time.Minute
+	if v := f.out.Flush(context.Background(), recs); v != OK {
+		t.Fatalf("verdict %v", v)
+	}
+	for u, n := range f.stub.Delivered() {
+		if n != 1 {
+			t.Errorf("%s delivered %d times", u, n)
+		}
+	}
+}
+
+func TestDeadLettersOnlyLoggedWithoutDirectories(t *testing.T) {
+	stub := &umcstub.Server{}
+	srv := httptest.NewServer(stub)
+	defer srv.Close()
+	cfg, _ := config.Load(config.Map{"UMC_URL": srv.URL})
+	logs := &bytes.Buffer{}
+	out, _ := New(cfg, NewLogger(logs, "t"))
+	v := out.Flush(context.Background(), []record.Record{record.New("t", time.Unix(1, 0), map[any]any{"log": []byte("")})})
+	if v != Error || !strings.Contains(logs.String(), `dead letter (no Dead_Letter_Dir): {"time"`) {
+		t.Fatalf("verdict %v, logs:\n%s", v, logs)
+	}
+}
+
+// Several Fluent Bit workers flush different chunks at once.
+func TestConcurrentFlushes(t *testing.T) {
+	stub := &umcstub.Server{Fail: func(user string, n int) int {
+		if strings.HasSuffix(user, "7") && n == 1 {
+			return 503
+		}
+		return 0
+	}}
+	f := newFixture(t, stub, config.Map{"Quick_Retries": "0"})
+	var chunks [][]record.Record
+	for c := range 8 {
+		var users []string
+		for i := range 25 {
+			users = append(users, fmt.Sprintf("c%d-u%d", c, i))
+		}
+		chunks = append(chunks, f.queueFiles(t, users...))
+	}
+	var wg sync.WaitGroup
+	for _, chunk := range chunks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f.out.Flush(context.Background(), chunk) == Retry {
+			}
+		}()
+	}
+	wg.Wait()
+	d := f.stub.Delivered()
+	if len(d) != 200 {
+		t.Fatalf("%d users delivered", len(d))
+	}
+	for u, n := range d {
+		if n != 1 {
+			t.Errorf("%s delivered %d times", u, n)
+		}
+	}
+}
+
+func TestPasswordNeverLogged(t *testing.T) {
+	stub := &umcstub.Server{User: "u", Password: "other"}
+	f := newFixture(t, stub, config.Map{"Auth_User": "u", "Auth_Password": "s3cret-pw", "Max_Attempts": "1"})
+	f.out.Flush(context.Background(), f.queueFiles(t, "alice"))
+	all := f.logs.String() + f.out.Describe()
+	data, _ := os.ReadFile(filepath.Join(f.queue, "failed", queue.DeadLetterLog))
+	if strings.Contains(all+string(data), "s3cret-pw") {
+		t.Fatal("the password appears in a log line or dead letter")
+	}
+	if !strings.Contains(all, "basic auth as u") {
+		t.Fatalf("describe: %s", f.out.Describe())
+	}
+}

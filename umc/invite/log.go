@@ -1,0 +1,32 @@
+package invite
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// Logger writes lines in Fluent Bit's own log format to Fluent Bit's
+// stderr, so that they interleave readably with its lines.
+type Logger struct {
+	mu     sync.Mutex
+	out    io.Writer
+	prefix string
+}
+
+// NewLogger logs for the named output instance.
+func NewLogger(out io.Writer, instance string) *Logger {
+	return &Logger{out: out, prefix: "[output:umc_invite:" + instance + "] "}
+}
+
+func (l *Logger) write(level, format string, args []any) {
+	line := fmt.Sprintf("[%s] [%5s] %s%s\n", time.Now().Format("2006/01/02 15:04:05.000"), level, l.prefix, fmt.Sprintf(format, args...))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, _ = io.WriteString(l.out, line)
+}
+
+func (l *Logger) Infof(format string, args ...any)  { l.write("info", format, args) }
+func (l *Logger) Warnf(format string, args ...any)  { l.write("warn", format, args) }
+func (l *Logger) Errorf(format string, args ...any) { l.write("error", format, args) }

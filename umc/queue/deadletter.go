@@ -1,0 +1,68 @@
+package queue
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// DeadLetterLog is the file name of the dead-letter log in its directory.
+const DeadLetterLog = "dead-letter.jsonl"
+
+// DeadLetter is one line of the dead-letter log: what an operator needs to
+// see why a user got no invitation and to re-queue it.
+type DeadLetter struct {
+	Time     time.Time      `json:"time"`
+	Username string         `json:"username,omitempty"`
+	Reason   string         `json:"reason"`
+	Attempts int            `json:"attempts"`
+	Status   int            `json:"last_status,omitempty"`
+	Error    string         `json:"last_error,omitempty"`
+	Message  string         `json:"umc_message,omitempty"`
+	File     string         `json:"file,omitempty"` // where the queue file was moved
+	Tag      string         `json:"tag"`
+	Record   map[string]any `json:"record"`
+}
+
+// DeadLetters appends to the dead-letter log; safe for concurrent use.
+type DeadLetters struct {
+	mu  sync.Mutex
+	dir string
+}
+
+// NewDeadLetters writes into dir, which is created when needed.
+func NewDeadLetters(dir string) *DeadLetters { return &DeadLetters{dir: dir} }
+
+// Dir is where dead letters go.
+func (d *DeadLetters) Dir() string { return d.dir }
+
+// Append writes one line and syncs it: a dead letter is the only trace of a
+// record that leaves the queue without an invitation.
+func (d *DeadLetters) Append(l DeadLetter) error {
+	line, err := json.Marshal(l)
+	if err != nil {
+		return fmt.Errorf("encode dead letter: %w", err)
+	}
+	line = append(line, '\n')
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := os.MkdirAll(d.dir, 0o750); err != nil {
+		return fmt.Errorf("dead-letter directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(d.dir, DeadLetterLog), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("open dead-letter log: %w", err)
+	}
+	if _, err := f.Write(line); err != nil {
+		f.Close()
+		return fmt.Errorf("write dead-letter log: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync dead-letter log: %w", err)
+	}
+	return f.Close()
+}

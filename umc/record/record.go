@@ -1,0 +1,73 @@
+// Package record holds one decoded Fluent Bit record and what the plugin
+// reads from it: the username and a stable identity.
+package record
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Record is one event of a chunk, with msgpack's []byte strings turned
+// into Go strings.
+type Record struct {
+	Tag    string
+	Time   time.Time
+	Fields map[string]any
+}
+
+// New normalizes a record as the fluent-bit-go decoder returns it.
+func New(tag string, ts time.Time, fields map[any]any) Record {
+	return Record{Tag: tag, Time: ts, Fields: normalizeMap(fields)}
+}
+
+func normalizeMap(m map[any]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[fmt.Sprint(normalize(k))] = normalize(v)
+	}
+	return out
+}
+
+func normalize(v any) any {
+	switch v := v.(type) {
+	case []byte:
+		return string(v)
+	case map[any]any:
+		return normalizeMap(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = normalize(e)
+		}
+		return out
+	}
+	return v
+}
+
+// String returns the field as a string, if it is one.
+func (r Record) String(key string) (string, bool) {
+	s, ok := r.Fields[key].(string)
+	return s, ok
+}
+
+// Identity names the record stably across retries of its chunk and
+// restarts of Fluent Bit: the queue file's path and the line's offset where
+// tail added them, else a digest of tag, time and body. The time is part of
+// both, so that a queue file re-created for the same user later is a new
+// record, not a duplicate of the old one.
+func (r Record) Identity(pathKey, offsetKey string) string {
+	path, hasPath := r.String(pathKey)
+	offset, hasOffset := r.Fields[offsetKey]
+	if hasPath && hasOffset {
+		return path + "#" + fmt.Sprint(offset) + "@" + strconv.FormatInt(r.Time.UnixNano(), 10)
+	}
+	body, _ := json.Marshal(r.Fields) // maps marshal with sorted keys
+	sum := sha256.New()
+	fmt.Fprintf(sum, "%s\x00%d\x00", r.Tag, r.Time.UnixNano())
+	sum.Write(body)
+	return "sha256:" + hex.EncodeToString(sum.Sum(nil))
+}

@@ -1,0 +1,118 @@
+package record
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+var keys = Keys{Username: "username", Path: "path"}
+
+func rec(fields map[any]any) Record {
+	return New("umc_invite", time.Unix(1700000000, 5), fields)
+}
+
+func TestUsernameForms(t *testing.T) {
+	cases := []struct {
+		name   string
+		fields map[any]any
+		want   string
+	}{
+		{"record key (tail with a JSON parser)", map[any]any{"username": []byte("alice")}, "alice"},
+		{"record key wins over log", map[any]any{"username": "alice", "log": []byte("bob")}, "alice"},
+		{"JSON log line", map[any]any{"log": []byte(`{"username": "bob", "extra": 1}`)}, "bob"},
+		{"JSON log line with CRLF", map[any]any{"log": []byte("{\"username\": \"bob\"}\r")}, "bob"},
+		{"bare log line", map[any]any{"log": []byte("carol")}, "carol"},
+		{"bare log line with spaces around", map[any]any{"log": []byte("  carol \r")}, "carol"},
+		{"empty line: file name", map[any]any{"log": []byte(""), "path": []byte("/var/cache/listener/dave.send")}, "dave"},
+		{"no log: file name", map[any]any{"path": []byte("/q/erin.send")}, "erin"},
+		{"unicode name", map[any]any{"log": []byte("jürgen.müller")}, "jürgen.müller"},
+		{"241 characters", map[any]any{"log": []byte(strings.Repeat("ä", 241))}, strings.Repeat("ä", 241)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Username(rec(tc.fields), keys)
+			if err != nil || got != tc.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestUsernameKeyIsConfigurable(t *testing.T) {
+	k := Keys{Username: "uid", Path: "file"}
+	for _, fields := range []map[any]any{
+		{"uid": "frank"},
+		{"log": `{"uid": "frank"}`},
+		{"log": "", "file": "/q/frank.send"},
+	} {
+		if got, err := Username(rec(fields), k); err != nil || got != "frank" {
+			t.Errorf("%v: got %q, %v", fields, got, err)
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	cases := []struct {
+		name   string
+		fields map[any]any
+		want   string
+	}{
+		{"nothing at all", map[any]any{"other": "x"}, `no "username", "log" or "path" key`},
+		{"empty line, no path", map[any]any{"log": []byte("")}, `empty line and no "path" key`},
+		{"empty line, foreign file", map[any]any{"log": []byte(""), "path": "/q/alice.txt"}, `does not end in .send`},
+		{"empty line, file named .send", map[any]any{"log": []byte(""), "path": "/q/.send"}, "file name: empty username"},
+		{"username not a string", map[any]any{"username": int64(42)}, `key "username" is a int64, not a string`},
+		{"empty username key", map[any]any{"username": ""}, "empty username"},
+		{"malformed JSON", map[any]any{"log": []byte(`{"username": "alice"`)}, "log line is not valid JSON"},
+		{"JSON without the key", map[any]any{"log": []byte(`{"user": "alice"}`)}, `JSON log line has no "username" key`},
+		{"JSON number", map[any]any{"log": []byte(`{"username": 7}`)}, `JSON key "username" is a float64`},
+		{"invalid UTF-8", map[any]any{"log": []byte("al\xffice")}, "not valid UTF-8"},
+		{"control character", map[any]any{"log": []byte("ali\x1bce")}, "control characters"},
+		{"newline inside JSON value", map[any]any{"log": []byte(`{"username": "a\nb"}`)}, "control characters"},
+		{"too long", map[any]any{"log": []byte(strings.Repeat("a", 242))}, "242 characters long, UMC takes at most 241"},
+		{"spaces inside JSON value", map[any]any{"log": []byte(`{"username": " alice"}`)}, "leading or trailing spaces"},
+		{"log not a string", map[any]any{"log": map[any]any{"a": 1}}, `key "log" is a map`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Username(rec(tc.fields), keys)
+			if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %q, %v; want bad input with %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestIdentity(t *testing.T) {
+	a := rec(map[any]any{"log": []byte(""), "path": []byte("/q/alice.send"), "offset": int64(0)})
+	again := rec(map[any]any{"offset": int64(0), "path": []byte("/q/alice.send"), "log": []byte("")})
+	if a.Identity("path", "offset") != again.Identity("path", "offset") {
+		t.Error("the same record must keep its identity")
+	}
+	if id := a.Identity("path", "offset"); !strings.HasPrefix(id, "/q/alice.send#0@") {
+		t.Errorf("path identity %q", id)
+	}
+	later := New("umc_invite", time.Unix(1700000100, 0), map[any]any{"log": []byte(""), "path": []byte("/q/alice.send"), "offset": int64(0)})
+	if a.Identity("path", "offset") == later.Identity("path", "offset") {
+		t.Error("a queue file re-created later must be a new record")
+	}
+	b := rec(map[any]any{"username": "bob"})
+	c := rec(map[any]any{"username": "carol"})
+	if b.Identity("path", "offset") == c.Identity("path", "offset") || !strings.HasPrefix(b.Identity("path", "offset"), "sha256:") {
+		t.Error("records without path must differ by body")
+	}
+	otherTag := New("other", b.Time, map[any]any{"username": "bob"})
+	if b.Identity("path", "offset") == otherTag.Identity("path", "offset") {
+		t.Error("the tag is part of a digest identity")
+	}
+}
+
+func TestNewNormalizesNestedValues(t *testing.T) {
+	r := rec(map[any]any{"k": map[any]any{"inner": []byte("v")}, "list": []any{[]byte("x")}})
+	inner := r.Fields["k"].(map[string]any)
+	if inner["inner"] != "v" || r.Fields["list"].([]any)[0] != "x" {
+		t.Errorf("got %#v", r.Fields)
+	}
+}
