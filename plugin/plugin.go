@@ -61,7 +61,7 @@ func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (ret
 		fmt.Fprintf(os.Stderr, "[error] [output:%s] flush for an unknown instance %d\n", pluginName, id)
 		return output.FLB_ERROR
 	}
-	records, decodeErr := decodeChunk(C.GoString(tag), data, int(length))
+	records, decodeErr := decodeChunk(C.GoString(tag), C.GoBytes(data, length))
 	verdict := out.Flush(context.Background(), records)
 	if decodeErr != nil {
 		// What follows an undecodable record cannot be read again on a

@@ -1,0 +1,266 @@
+// Package abi tests the built plugin library through its exported C
+// functions, called by a small C host the way Fluent Bit's Go proxy calls
+// them.
+package abi
+
+import (
+	"bytes"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"umc-invite/tests/chunk"
+	"umc-invite/tests/umcstub"
+)
+
+var soPath, hostPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "umc-invite-abi")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		soPath = filepath.Join(dir, "out_umc_invite.so")
+		hostPath = filepath.Join(dir, "host")
+		_, self, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(self), "..", "..")
+		build := exec.Command("go", "build", "-buildmode=c-shared", "-o", soPath, "./plugin")
+		build.Dir = root
+		build.Env = append(os.Environ(), "CGO_ENABLED=1")
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building the plugin: %v\n%s", err, out)
+			return 1
+		}
+		cc := exec.Command("cc", "-Wall", "-o", hostPath, filepath.Join(filepath.Dir(self), "chost", "host.c"), "-ldl", "-lpthread")
+		if out, err := cc.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "compiling the C host: %v\n%s", err, out)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// host runs the C host on a script and returns its result lines and the
+// plugin's log.
+func host(t *testing.T, script ...string) (results []string, log string) {
+	t.Helper()
+	cmd := exec.Command(hostPath, soPath)
+	cmd.Stdin = strings.NewReader(strings.Join(script, "\n") + "\n")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("host: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	return strings.Split(strings.TrimSpace(stdout.String()), "\n"), stderr.String()
+}
+
+func writeChunk(t *testing.T, data []byte) string {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "chunk-*.msgpack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Write(data)
+	return f.Name()
+}
+
+// queue writes queue files and returns the chunk tail would make of them.
+func queue(t *testing.T, dir string, users ...string) string {
+	t.Helper()
+	var events []chunk.Event
+	for _, u := range users {
+		path := filepath.Join(dir, u+".send")
+		line := fmt.Sprintf(`{"username": %q}`, u)
+		if err := os.WriteFile(path, []byte(line+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, chunk.Tail(time.Unix(1700000000, 123), path, line, 0))
+	}
+	return writeChunk(t, chunk.Encode(events...))
+}
+
+func stub(t *testing.T, s *umcstub.Server) string {
+	t.Helper()
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestRegister(t *testing.T) {
+	out, _ := host(t, "register")
+	if out[0] != "register 0 umc_invite type=2 proxy=11" {
+		t.Fatalf("%q", out[0])
+	}
+}
+
+func TestInitRefusesBadConfig(t *testing.T) {
+	out, log := host(t, "init 0 Timeout=30s", "init 1 umc_url=http://127.0.0.1:1 timeout=soon")
+	if out[0] != "init 0 0" || out[1] != "init 1 0" {
+		t.Fatalf("a bad configuration must fail init: %v", out)
+	}
+	if !strings.Contains(log, "configuration refused: UMC_URL: is required") ||
+		!strings.Contains(log, `configuration refused: Timeout: "soon" is not a duration`) {
+		t.Fatalf("log:\n%s", log)
+	}
+}
+
+func TestDeliversAndRetriesThroughTheABI(t *testing.T) {
+	umc := &umcstub.Server{Fail: func(user string, n int) int {
+		if user == "bob" && n <= 2 {
+			return 500
+		}
+		return 0
+	}}
+	dir := t.TempDir()
+	c := queue(t, dir, "alice", "bob", "carol")
+	out, log := host(t,
+		"register",
+		"init 0 UMC_URL="+stub(t, umc)+" Queue_Dir="+dir+" Language=de-DE",
+		"flush 0 "+c+" umc_invite",
+		"flush 0 "+c+" umc_invite",
+		"flush 0 "+c+" umc_invite",
+		"exit 0",
+	)
+	want := []string{"init 0 1", "flush 0 2", "flush 0 2", "flush 0 1", "exit 0 1"}
+	if fmt.Sprint(out[1:]) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v\nlog:\n%s", out[1:], want, log)
+	}
+	if d := umc.Delivered(); len(d) != 3 || d["alice"] != 1 || d["bob"] != 1 || d["carol"] != 1 {
+		t.Fatalf("delivered %v", d)
+	}
+	if a := umc.Attempts(); a["alice"] != 1 || a["bob"] != 3 {
+		t.Fatalf("calls %v", a)
+	}
+	if umc.Calls()[0].Language != "de-DE" {
+		t.Fatal("Language not passed")
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.send")); len(left) != 0 {
+		t.Fatalf("queue not emptied: %v", left)
+	}
+}
+
+func TestDeadLetterReturnsError(t *testing.T) {
+	umc := &umcstub.Server{Fail: func(user string, n int) int {
+		if user == "bob" {
+			return 503
+		}
+		return 0
+	}}
+	dir := t.TempDir()
+	c := queue(t, dir, "alice", "bob")
+	script := []string{"init 0 UMC_URL=" + stub(t, umc) + " Queue_Dir=" + dir + " Max_Attempts=3 Quick_Retries=0"}
+	for range 3 {
+		script = append(script, "flush 0 "+c+" umc_invite")
+	}
+	out, log := host(t, script...)
+	if fmt.Sprint(out) != "[init 0 1 flush 0 2 flush 0 2 flush 0 0]" {
+		t.Fatalf("%v\n%s", out, log)
+	}
+	if umc.Attempts()["bob"] != 3 {
+		t.Fatalf("calls %v", umc.Attempts())
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "failed", "dead-letter.jsonl"))
+	if err != nil || !strings.Contains(string(data), `"username":"bob"`) || !strings.Contains(string(data), `"last_status":503`) {
+		t.Fatalf("dead letter: %v %s", err, data)
+	}
+}
+
+func TestTwoInstancesDoNotMix(t *testing.T) {
+	umcA, umcB := &umcstub.Server{}, &umcstub.Server{Prefix: "/univention"}
+	dirA, dirB := t.TempDir(), t.TempDir()
+	chunkA := queue(t, dirA, "a1", "a2")
+	chunkB := queue(t, dirB, "b1", "b2", "b3")
+	out, log := host(t,
+		"init 0 UMC_URL="+stub(t, umcA)+" Queue_Dir="+dirA,
+		"init 1 UMC_URL="+stub(t, umcB)+"/univention Queue_Dir="+dirB+" Language=de-DE",
+		"par 2",
+		"flush 0 "+chunkA+" tenant_a",
+		"flush 1 "+chunkB+" tenant_b",
+		"flush 1 "+chunkB+" tenant_b",
+		"exit 0", "exit 1",
+	)
+	if fmt.Sprint(out) != "[init 0 1 init 1 1 flush 0 1 flush 1 1 flush 1 1 exit 0 1 exit 1 1]" {
+		t.Fatalf("%v\n%s", out, log)
+	}
+	if fmt.Sprint(umcA.Delivered()) != "map[a1:1 a2:1]" || fmt.Sprint(umcB.Delivered()) != "map[b1:1 b2:1 b3:1]" {
+		t.Fatalf("A got %v, B got %v", umcA.Delivered(), umcB.Delivered())
+	}
+	for _, c := range umcB.Calls() {
+		if c.Language != "de-DE" {
+			t.Fatal("instance 1's settings leaked")
+		}
+	}
+}
+
+func TestConcurrentWorkerThreads(t *testing.T) {
+	umc := &umcstub.Server{Latency: 5 * time.Millisecond}
+	dir := t.TempDir()
+	script := []string{"init 0 UMC_URL=" + stub(t, umc) + " Queue_Dir=" + dir, "par 4"}
+	for w := range 4 {
+		var users []string
+		for i := range 20 {
+			users = append(users, fmt.Sprintf("w%d-%d", w, i))
+		}
+		script = append(script, "flush 0 "+queue(t, dir, users...)+" umc_invite")
+	}
+	out, log := host(t, script...)
+	if fmt.Sprint(out) != "[init 0 1 flush 0 1 flush 0 1 flush 0 1 flush 0 1]" {
+		t.Fatalf("%v\n%s", out, log)
+	}
+	d := umc.Delivered()
+	if len(d) != 80 {
+		t.Fatalf("%d users delivered", len(d))
+	}
+	for u, n := range d {
+		if n != 1 {
+			t.Fatalf("%s delivered %d times", u, n)
+		}
+	}
+}
+
+// A malformed, truncated or foreign chunk must be an error, never a crash
+// or a silent end, and the records before it must still be handled.
+func TestMalformedChunkIsAnErrorNotACrash(t *testing.T) {
+	umc := &umcstub.Server{}
+	dir := t.TempDir()
+	good, _ := os.ReadFile(queue(t, dir, "alice"))
+	bad := []byte{0x92, 0x92, 0xd4, 0x00, 0x01, 0x80, 0x80} // [[fixext1 type 0, {}], {}]
+	scalar := []byte{0xa3, 'a', 'b', 'c'}                   // a string where an array belongs
+	truncated := good[:len(good)-3]
+	out, log := host(t,
+		"init 0 UMC_URL="+stub(t, umc)+" Queue_Dir="+dir,
+		"flush 0 "+writeChunk(t, append(good, bad...))+" umc_invite",
+		"flush 0 "+writeChunk(t, scalar)+" umc_invite",
+		"flush 0 "+writeChunk(t, truncated)+" umc_invite",
+		"flush 0 "+writeChunk(t, nil)+" umc_invite",
+		"exit 0",
+	)
+	if fmt.Sprint(out) != "[init 0 1 flush 0 0 flush 0 0 flush 0 0 flush 0 1 exit 0 1]" {
+		t.Fatalf("%v\n%s", out, log)
+	}
+	if umc.Delivered()["alice"] != 1 {
+		t.Fatal("the record before the malformed one was not delivered")
+	}
+	if !strings.Contains(log, "malformed chunk after 1 record(s)") || !strings.Contains(log, "malformed record 1: want a [header, body] array, got []uint8") ||
+		strings.Count(log, "malformed chunk after 0 record(s)") != 1 {
+		t.Fatalf("log:\n%s", log)
+	}
+}
+
+func TestFlushForUnknownContext(t *testing.T) {
+	out, _ := host(t, "flush 5 /dev/null umc_invite")
+	if out[0] != "flush 5 0" {
+		t.Fatalf("%v", out)
+	}
+}
