@@ -36,11 +36,19 @@ type job struct {
 	answer   umc.Answer
 }
 
-// tally counts how the records of one flush ended.
+// tally counts how the records of one flush ended; the senders of one
+// flush add to it concurrently.
 type tally struct {
+	mu                       sync.Mutex
 	delivered, pending, dead int
 	notSent                  int
 	notSentWhy               string
+}
+
+func (t *tally) add(f func(*tally)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f(t)
 }
 
 // Flush sends the records of one chunk that are not done yet, each at most
@@ -53,10 +61,7 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 			jobs = append(jobs, j)
 		}
 	}
-	o.send(ctx, jobs)
-	for _, j := range jobs {
-		o.settle(j, &t)
-	}
+	o.send(ctx, jobs, &t)
 	if t.notSent > 0 {
 		o.log.Warnf("%d record(s) not sent in this flush: %s", t.notSent, t.notSentWhy)
 	}
@@ -100,11 +105,13 @@ func (o *Output) prepare(rec record.Record, t *tally) *job {
 	return &job{rec: rec, id: id, username: username, failures: failures}
 }
 
-// send runs the jobs with at most Concurrency calls at a time. After a
-// failure that would fail every other call too (UMC down, wrong URL or
+// send runs the jobs with at most Concurrency calls at a time, settling
+// each as soon as its answer is in: a delivered record's queue file goes
+// at once, so a crash later in the flush cannot make it a duplicate. After
+// a failure that would fail every other call too (UMC down, wrong URL or
 // credentials), or after Flush_Timeout, the remaining jobs are not sent and
 // count as failed: Fluent Bit's retry of the chunk tries them again.
-func (o *Output) send(ctx context.Context, jobs []*job) {
+func (o *Output) send(ctx context.Context, jobs []*job, t *tally) {
 	if len(jobs) == 0 {
 		return
 	}
@@ -118,19 +125,19 @@ func (o *Output) send(ctx context.Context, jobs []*job) {
 		go func() {
 			defer wg.Done()
 			for j := range next {
-				if first := systemic.Load(); first != nil {
+				switch first := systemic.Load(); {
+				case first != nil:
 					j.answer = umc.Answer{Err: fmt.Errorf("%w: an earlier call of this flush failed: %s", errNotSent, first)}
-					continue
-				}
-				if ctx.Err() != nil {
+				case ctx.Err() != nil:
 					j.answer = umc.Answer{Err: fmt.Errorf("%w: the flush ran out of its Flush_Timeout (%s)", errNotSent, o.cfg.FlushTimeout)}
-					continue
+				default:
+					j.answer = o.client.SendToken(ctx, j.username)
+					// A call cut off by the flush's own deadline says nothing about UMC.
+					if j.answer.Systemic() && ctx.Err() == nil {
+						systemic.CompareAndSwap(nil, &j.answer)
+					}
 				}
-				j.answer = o.client.SendToken(ctx, j.username)
-				// A call cut off by the flush's own deadline says nothing about UMC.
-				if j.answer.Systemic() && ctx.Err() == nil {
-					systemic.CompareAndSwap(nil, &j.answer)
-				}
+				o.settle(j, t)
 			}
 		}()
 	}
@@ -149,15 +156,14 @@ func (o *Output) settle(j *job, t *tally) {
 	a := j.answer
 	if a.Delivered() {
 		o.ledger.Settle(j.id, ledger.Delivered, false)
-		t.delivered++
-		o.log.Infof("invitation sent for %q (HTTP 200 in %s)", j.username, a.Took.Round(1e6))
+		t.add(func(t *tally) { t.delivered++ })
+		o.log.Infof("invitation sent for %q (HTTP 200 in %s)", j.username, a.Took.Round(100*time.Microsecond))
 		o.removeQueueFile(j.rec)
 		return
 	}
 	attempt := j.failures + 1
 	if errors.Is(a.Err, errNotSent) {
-		t.notSent++
-		t.notSentWhy = a.Err.Error()
+		t.add(func(t *tally) { t.notSent++; t.notSentWhy = a.Err.Error() })
 	} else {
 		logf := o.log.Warnf
 		if a.ConfigFault() {
@@ -170,7 +176,7 @@ func (o *Output) settle(j *job, t *tally) {
 		return
 	}
 	o.ledger.Settle(j.id, ledger.Open, true)
-	t.pending++
+	t.add(func(t *tally) { t.pending++ })
 }
 
 func (o *Output) removeQueueFile(rec record.Record) {
@@ -201,11 +207,11 @@ func (o *Output) toDeadLetter(j *job, reason string, t *tally) {
 	if err := o.writeDeadLetter(&letter, j.rec); err != nil {
 		o.log.Errorf("cannot write dead letter, record stays queued: %v", err)
 		o.ledger.Settle(j.id, ledger.Open, true)
-		t.pending++
+		t.add(func(t *tally) { t.pending++ })
 		return
 	}
 	o.ledger.Settle(j.id, ledger.Dead, true)
-	t.dead++
+	t.add(func(t *tally) { t.dead++ })
 }
 
 func (o *Output) writeDeadLetter(letter *queue.DeadLetter, rec record.Record) error {
@@ -229,9 +235,17 @@ func (o *Output) writeDeadLetter(letter *queue.DeadLetter, rec record.Record) er
 		return err
 	}
 	if letter.Username == "" {
-		o.log.Errorf("record never sent, dead letter written to %s: %s", o.dead.Dir(), letter.Reason)
+		o.log.Errorf("record never sent (%s), dead letter written to %s: %s", describe(rec, o.cfg.PathKey), o.dead.Dir(), letter.Reason)
 	} else {
 		o.log.Errorf("no invitation for %q, dead letter written to %s: %s", letter.Username, o.dead.Dir(), letter.Reason)
 	}
 	return nil
+}
+
+// describe names a record for a log line: its queue file, else its tag.
+func describe(rec record.Record, pathKey string) string {
+	if path, ok := rec.String(pathKey); ok {
+		return path
+	}
+	return "tag " + rec.Tag
 }

@@ -1,0 +1,194 @@
+// Package e2e runs the plugin in a real fluent-bit, found through
+// FLUENT_BIT or PATH; every test skips with a message when there is none.
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"umc-invite/tests/fluentbit"
+	"umc-invite/tests/umcstub"
+)
+
+var (
+	fluentBit  string // the binary, "" when none
+	pluginPath string
+	repoRoot   string
+	skipReason string
+)
+
+func TestMain(m *testing.M) {
+	_, self, _, _ := runtime.Caller(0)
+	repoRoot = filepath.Join(filepath.Dir(self), "..", "..")
+	var err error
+	fluentBit, err = fluentbit.Binary()
+	if err != nil {
+		skipReason = err.Error()
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", "umc-invite-e2e")
+	if err != nil {
+		panic(err)
+	}
+	pluginPath = filepath.Join(dir, "out_umc_invite.so")
+	build := exec.Command("go", "build", "-buildmode=c-shared", "-o", pluginPath, "./plugin")
+	build.Dir = repoRoot
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the plugin: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func needFluentBit(t *testing.T) {
+	t.Helper()
+	if fluentBit == "" {
+		t.Skip("end-to-end test skipped: " + skipReason)
+	}
+}
+
+// site is one deployment under test: a UMC stand-in, a queue directory
+// and a state directory for tail's DB and the chunk buffer.
+type site struct {
+	umc   *umcstub.Server
+	url   string
+	queue string
+	state string
+	port  int
+}
+
+func newSite(t *testing.T, umc *umcstub.Server) *site {
+	t.Helper()
+	srv := httptest.NewServer(umc)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	s := &site{umc: umc, url: srv.URL, queue: filepath.Join(dir, "queue"), state: filepath.Join(dir, "state"), port: freePort(t)}
+	if err := os.MkdirAll(s.queue, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *site) env() []string {
+	return []string{"UMC_URL=" + s.url, "QUEUE_DIR=" + s.queue, "STATE_DIR=" + s.state, fmt.Sprintf("HTTP_PORT=%d", s.port)}
+}
+
+// enqueue writes queue files as the listener module does: a JSON line,
+// written under another name and renamed into place.
+func (s *site) enqueue(t *testing.T, users ...string) {
+	t.Helper()
+	for _, u := range users {
+		tmp := filepath.Join(s.queue, "."+u+".tmp")
+		if err := os.WriteFile(tmp, []byte(fmt.Sprintf("{\"username\": %q}\n", u)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(s.queue, u+".send")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (s *site) queued() int {
+	left, _ := filepath.Glob(filepath.Join(s.queue, "*.send"))
+	return len(left)
+}
+
+func (s *site) deadLetters() string {
+	data, _ := os.ReadFile(filepath.Join(s.queue, "failed", "dead-letter.jsonl"))
+	return string(data)
+}
+
+// start runs fluent-bit with a config file and the plugin.
+func start(t *testing.T, config string, env []string) *fluentbit.Process {
+	t.Helper()
+	p, err := fluentbit.Start(fluentBit, pluginPath, config, env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if !p.Exited() {
+			p.Stop(15 * time.Second)
+		}
+		if t.Failed() {
+			t.Logf("fluent-bit log:\n%s", tail(p.Log(), 60))
+		}
+	})
+	return p
+}
+
+// shippedConfig is fluent-bit.conf, with extra [SERVICE] lines (faster
+// retries, say) when given.
+func shippedConfig(t *testing.T, serviceLines ...string) string {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(repoRoot, "fluent-bit.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := strings.Replace(string(text), "[SERVICE]\n", "[SERVICE]\n    "+strings.Join(serviceLines, "\n    ")+"\n", 1)
+	file := filepath.Join(t.TempDir(), "fluent-bit.conf")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+func waitFor(t *testing.T, what string, limit time.Duration, p *fluentbit.Process, done func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !done() {
+		if p != nil && p.Exited() {
+			t.Fatalf("fluent-bit exited while waiting for %s:\n%s", what, tail(p.Log(), 40))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %s", what, limit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func health(port int) int {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/health", port))
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func users(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%04d", prefix, i)
+	}
+	return out
+}
+
+func tail(s string, lines int) string {
+	all := strings.Split(s, "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
