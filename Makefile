@@ -32,7 +32,7 @@ bench:
 
 # End-to-end figures with a real fluent-bit (skipped without one).
 bench-e2e: build
-	UMC_INVITE_BENCH=1 $(GO) test -count=1 -run 'TestBulkLatency' -v ./tests/e2e/
+	UMC_INVITE_BENCH=1 $(GO) test -count=1 -run 'TestBulkLatency|TestIdleCPU' -v ./tests/e2e/
 
 e2e: build
 	$(GO) test -count=1 -v ./tests/e2e/
