@@ -120,7 +120,7 @@ func TestExhaustedRetriesBecomeDeadLettersAndTurnHealthRed(t *testing.T) {
 	}}
 	s := newSite(t, umc)
 	conf := shippedConfig(t, "scheduler.base 1", "scheduler.cap 1")
-	conf = withHealthThreshold(t, conf, 0)
+	setKey(t, conf, "HC_Errors_Count", "0")
 	p := start(t, conf, s.env())
 	waitFor(t, "health endpoint", 10*time.Second, p, func() bool { return health(s.port) == 200 })
 	s.enqueue(t, "fine1", "doomed1", "fine2")
@@ -132,16 +132,4 @@ func TestExhaustedRetriesBecomeDeadLettersAndTurnHealthRed(t *testing.T) {
 		t.Fatalf("queue file not moved to failed/: %v", err)
 	}
 	waitFor(t, "unhealthy", 10*time.Second, p, func() bool { return health(s.port) == 500 })
-}
-
-// withHealthThreshold sets HC_Errors_Count in a config file.
-func withHealthThreshold(t *testing.T, conf string, n int) string {
-	t.Helper()
-	text, _ := os.ReadFile(conf)
-	out := strings.Replace(string(text), "HC_Errors_Count           5", fmt.Sprintf("HC_Errors_Count           %d", n), 1)
-	if out == string(text) {
-		t.Fatal("HC_Errors_Count not found in the config")
-	}
-	os.WriteFile(conf, []byte(out), 0o644)
-	return conf
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -142,6 +143,22 @@ func shippedConfig(t *testing.T, serviceLines ...string) string {
 		t.Fatal(err)
 	}
 	return file
+}
+
+// setKey sets the value of a key in a classic config file; the key must be there.
+func setKey(t *testing.T, conf, key, value string) {
+	t.Helper()
+	text, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^(\s*` + regexp.QuoteMeta(key) + `\s+).*$`)
+	if !re.Match(text) {
+		t.Fatalf("%s not in %s", key, conf)
+	}
+	if err := os.WriteFile(conf, re.ReplaceAll(text, []byte("${1}"+value)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func waitFor(t *testing.T, what string, limit time.Duration, p *fluentbit.Process, done func() bool) {

@@ -1,0 +1,148 @@
+// Package listener runs the shipped listener module (build/listener) with
+// python3 against a stubbed listener API, and feeds what it writes to the
+// plugin's record parser, so the producer and the consumer cannot drift.
+package listener
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"umc-invite/umc/record"
+)
+
+func root() string {
+	_, self, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(self), "..", "..")
+}
+
+type event struct {
+	dn       string
+	new, old map[string][]string
+	command  string
+}
+
+// drive runs the module on events in a new queue directory, which it returns.
+func drive(t *testing.T, role, enabled string, events ...event) string {
+	t.Helper()
+	queue := t.TempDir()
+	driveIn(t, queue, role, enabled, events...)
+	return queue
+}
+
+func driveIn(t *testing.T, queue, role, enabled string, events ...event) {
+	t.Helper()
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found: the listener module test needs it")
+	}
+	var list [][]any
+	for _, e := range events {
+		list = append(list, []any{e.dn, e.new, e.old, e.command})
+	}
+	input, _ := json.Marshal(list)
+	cmd := exec.Command(python, filepath.Join(root(), "tests", "listener", "drive.py"),
+		filepath.Join(root(), "build", "listener", "selfservice-invitation-json.py"), queue, role, enabled)
+	cmd.Stdin = strings.NewReader(string(input))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python3: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "(&(univentionPasswordSelfServiceEmail=*)(uid=*)(sambaPwdLastSet=0))") {
+		t.Fatalf("the module's filter changed: %s", out)
+	}
+}
+
+func add(uid string) event {
+	return event{dn: "uid=" + uid + ",cn=users,dc=example,dc=org", command: "a",
+		new: map[string][]string{"uid": {uid}, "univentionPasswordSelfServiceEmail": {uid + "@example.org"}}}
+}
+
+// parse reads every queue file the way tail and the plugin do: one record
+// per line, with the file's path, then the username.
+func parse(t *testing.T, queue string) map[string]string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(queue, "*"))
+	got := map[string]string{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(string(data), "\n") || strings.Count(string(data), "\n") != 1 {
+			t.Fatalf("%s: want exactly one line ending in a newline, got %q", f, data)
+		}
+		rec := record.New("umc_invite", time.Now(), map[any]any{
+			"log": []byte(strings.TrimSuffix(string(data), "\n")), "path": []byte(f), "offset": int64(0)})
+		user, err := record.Username(rec, record.Keys{Username: "username", Path: "path"})
+		if err != nil {
+			t.Fatalf("%s: the plugin refuses what the listener wrote: %v", f, err)
+		}
+		got[filepath.Base(f)] = user
+	}
+	return got
+}
+
+func TestListenerOutputIsWhatThePluginReads(t *testing.T) {
+	queue := drive(t, "domaincontroller_master", "true",
+		add("alice"), add("jürgen.müller"), add("o'brien"), add("with/slash"))
+	got := parse(t, queue)
+	want := map[string]string{
+		"alice.send": "alice", "jürgen.müller.send": "jürgen.müller", "o'brien.send": "o'brien",
+		"withslash.send": "with/slash", // the file name drops the slash, the line keeps the uid
+	}
+	if len(got) != len(want) {
+		t.Fatalf("files %v", got)
+	}
+	for f, u := range want {
+		if got[f] != u {
+			t.Errorf("%s: plugin reads %q, want %q", f, got[f], u)
+		}
+	}
+}
+
+func TestOnlyNewUsersOnTheMaster(t *testing.T) {
+	modify := add("bob")
+	modify.old, modify.command = modify.new, "m"
+	remove := add("carol")
+	remove.new, remove.old, remove.command = nil, remove.new, "d"
+	if got := parse(t, drive(t, "domaincontroller_master", "true", modify, remove)); len(got) != 0 {
+		t.Fatalf("modify and delete queued %v", got)
+	}
+	if got := parse(t, drive(t, "domaincontroller_backup", "true", add("dave"))); len(got) != 0 {
+		t.Fatalf("a backup queued %v", got)
+	}
+	if got := parse(t, drive(t, "domaincontroller_master", "false", add("erin"))); len(got) != 0 {
+		t.Fatalf("disabled invitations queued %v", got)
+	}
+}
+
+// A second add for a user still queued must not replace the file: tail
+// would read the replacement as a new file and send a second invitation.
+func TestQueuedFileIsNeverReplaced(t *testing.T) {
+	queue := drive(t, "domaincontroller_master", "true", add("frank"))
+	before, err := os.Stat(filepath.Join(queue, "frank.send"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	driveIn(t, queue, "domaincontroller_master", "true", add("frank"))
+	after, err := os.Stat(filepath.Join(queue, "frank.send"))
+	if err != nil || !os.SameFile(before, after) {
+		t.Fatalf("frank.send was replaced (%v)", err)
+	}
+	files, _ := os.ReadDir(queue)
+	var names []string
+	for _, f := range files {
+		names = append(names, f.Name())
+	}
+	sort.Strings(names)
+	if strings.Join(names, ",") != "frank.send" {
+		t.Fatalf("files %v: want only frank.send, no leftover temporary file", names)
+	}
+}
