@@ -1,6 +1,6 @@
 module umc-invite
 
-go 1.24
+go 1.26
 
 require (
 	github.com/BurntSushi/toml v1.6.0
@@ -9,3 +9,5 @@ require (
 )
 
 require github.com/ugorji/go/codec v1.1.7
+
+require gopkg.in/yaml.v3 v3.0.1
