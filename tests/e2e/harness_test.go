@@ -111,10 +111,15 @@ func (s *site) deadLetters() string {
 	return string(data)
 }
 
-// start runs fluent-bit with a config file and the plugin.
+// start runs fluent-bit with a classic config file and the plugin.
 func start(t *testing.T, config string, env []string) *fluentbit.Process {
 	t.Helper()
-	p, err := fluentbit.Start(fluentBit, pluginPath, config, env, nil)
+	return startArgs(t, []string{"-e", pluginPath, "-c", config}, env)
+}
+
+func startArgs(t *testing.T, args, env []string) *fluentbit.Process {
+	t.Helper()
+	p, err := fluentbit.Start(fluentBit, args, env, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,11 +39,11 @@ type Process struct {
 	done chan struct{}
 }
 
-// Start runs bin with the plugin loaded and the given config file; env is
+// Start runs bin with args (say, -e plugin.so -c fluent-bit.conf); env is
 // added to this process's environment. Its output is kept (see Log) and
 // copied to echo when that is not nil.
-func Start(bin, plugin, config string, env []string, echo io.Writer) (*Process, error) {
-	cmd := exec.Command(bin, "-e", plugin, "-c", config)
+func Start(bin string, args, env []string, echo io.Writer) (*Process, error) {
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	log := &lockedBuffer{}
 	var out io.Writer = log

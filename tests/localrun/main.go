@@ -100,7 +100,7 @@ func runWithFluentBit(bin, plugin, config, base, queue, work string, wait time.D
 		return err
 	}
 	fmt.Printf("\nrunning %s -e %s -c %s\n\n", bin, plugin, config)
-	p, err := fluentbit.Start(bin, plugin, config, []string{
+	p, err := fluentbit.Start(bin, []string{"-e", plugin, "-c", config}, []string{
 		"UMC_URL=" + base, "QUEUE_DIR=" + queue, "STATE_DIR=" + filepath.Join(work, "state"),
 		fmt.Sprintf("HTTP_PORT=%d", port),
 	}, pluginLines{})
