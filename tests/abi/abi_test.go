@@ -218,14 +218,8 @@ func TestConcurrentWorkerThreads(t *testing.T) {
 	if fmt.Sprint(out) != "[init 0 1 flush 0 1 flush 0 1 flush 0 1 flush 0 1]" {
 		t.Fatalf("%v\n%s", out, log)
 	}
-	d := umc.Delivered()
-	if len(d) != 80 {
-		t.Fatalf("%d users delivered", len(d))
-	}
-	for u, n := range d {
-		if n != 1 {
-			t.Fatalf("%s delivered %d times", u, n)
-		}
+	if err := umc.CheckOnce(80); err != nil {
+		t.Fatal(err)
 	}
 }
 

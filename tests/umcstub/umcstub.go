@@ -63,6 +63,22 @@ func (s *Server) Delivered() map[string]int {
 	return out
 }
 
+// CheckOnce returns an error unless exactly want users got a 200, each
+// exactly once: every user one invitation, no duplicate.
+func (s *Server) CheckOnce(want int) error {
+	d := s.Delivered()
+	var twice []string
+	for u, n := range d {
+		if n != 1 {
+			twice = append(twice, fmt.Sprintf("%s (%d)", u, n))
+		}
+	}
+	if len(d) != want || len(twice) > 0 {
+		return fmt.Errorf("%d users invited, want %d; more than once: %v", len(d), want, twice)
+	}
+	return nil
+}
+
 // Attempts counts the calls per username.
 func (s *Server) Attempts() map[string]int {
 	out := map[string]int{}
