@@ -58,17 +58,21 @@ func TestQueueDirDerivesDefaults(t *testing.T) {
 }
 
 func TestPasswordFile(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "password")
-	if err := os.WriteFile(file, []byte("s3cret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := load(t, Map{"UMC_URL": "http://umc", "Auth_User": "invite", "Auth_Password_File": file})
+	c, err := load(t, Map{"UMC_URL": "http://umc", "Auth_User": "invite", "Auth_Password_File": secretFile(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(c.AuthPassword) != "s3cret" {
 		t.Errorf("password %q", string(c.AuthPassword))
 	}
+}
+
+func secretFile(t *testing.T) string {
+	file := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(file, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }
 
 func TestSecretNeverPrints(t *testing.T) {
@@ -96,6 +100,7 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"unreadable password", Map{"UMC_URL": "http://umc", "Auth_User": "u", "Auth_Password_File": dir + "/nope"}, "Auth_Password_File: cannot read"},
 		{"empty password file", Map{"UMC_URL": "http://umc", "Auth_User": "u", "Auth_Password_File": empty}, "Auth_Password_File:"},
 		{"password without user", Map{"UMC_URL": "http://umc", "Auth_Password": "x"}, "Auth_User: must be set"},
+		{"two passwords", Map{"UMC_URL": "http://umc", "Auth_User": "u", "Auth_Password_File": secretFile(t), "Auth_Password": "x"}, "Auth_Password: set it or Auth_Password_File, not both"},
 		{"bad duration", Map{"UMC_URL": "http://umc", "Timeout": "soon"}, "Timeout: \"soon\" is not a duration"},
 		{"zero duration", Map{"UMC_URL": "http://umc", "Flush_Timeout": "0s"}, "Flush_Timeout:"},
 		{"bad bool", Map{"UMC_URL": "http://umc", "TLS_Verify": "maybe"}, "TLS_Verify: \"maybe\" is not on/off"},

@@ -36,6 +36,9 @@ var Keys = []Key{
 	{"Auth_User", "", "user for HTTP basic auth (optional: send_token allows anonymous calls)", func(c *Config, v string) error { c.AuthUser = v; return nil }},
 	{"Auth_Password_File", "", "file holding the basic-auth password (a mounted Secret); one trailing newline is trimmed", parsePasswordFile},
 	{"Auth_Password", "", "the password itself: for local tests only, prefer Auth_Password_File", func(c *Config, v string) error {
+		if v != "" && c.AuthPasswordFile != "" {
+			return fmt.Errorf("set it or Auth_Password_File, not both")
+		}
 		if v != "" {
 			c.AuthPassword = Secret(v)
 		}

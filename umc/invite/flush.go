@@ -39,10 +39,10 @@ type job struct {
 // tally counts how the records of one flush ended; the senders of one
 // flush add to it concurrently.
 type tally struct {
-	mu                       sync.Mutex
-	delivered, pending, dead int
-	notSent                  int
-	notSentWhy               string
+	mu            sync.Mutex
+	pending, dead int
+	notSent       int
+	notSentWhy    string
 }
 
 func (t *tally) add(f func(*tally)) {
@@ -81,7 +81,6 @@ func (o *Output) prepare(rec record.Record, t *tally) *job {
 	state, failures := o.ledger.Claim(id)
 	switch state {
 	case ledger.Delivered:
-		t.delivered++
 		return nil
 	case ledger.Dead:
 		t.dead++
@@ -94,7 +93,6 @@ func (o *Output) prepare(rec record.Record, t *tally) *job {
 		// Delivered or dead-lettered before, by an earlier run whose chunk
 		// came back from storage: sending again would duplicate.
 		o.ledger.Settle(id, ledger.Delivered, false)
-		t.delivered++
 		return nil
 	}
 	username, err := record.Username(rec, record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey})
@@ -156,7 +154,6 @@ func (o *Output) settle(j *job, t *tally) {
 	a := j.answer
 	if a.Delivered() {
 		o.ledger.Settle(j.id, ledger.Delivered, false)
-		t.add(func(t *tally) { t.delivered++ })
 		o.log.Infof("invitation sent for %q (HTTP 200 in %s)", j.username, a.Took.Round(100*time.Microsecond))
 		o.removeQueueFile(j.rec)
 		return

@@ -397,3 +397,31 @@ func TestPasswordNeverLogged(t *testing.T) {
 		t.Fatalf("describe: %s", f.out.Describe())
 	}
 }
+
+func TestUnwritableDirectoriesFailAtStart(t *testing.T) {
+	// /proc is a directory no one, root included, can create files in.
+	cfg, err := config.Load(config.Map{"UMC_URL": "http://umc", "Queue_Dir": "/proc", "Dead_Letter_Dir": t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, NewLogger(&bytes.Buffer{}, "t")); err == nil || !strings.HasPrefix(err.Error(), "Queue_Dir: not writable") {
+		t.Fatalf("%v", err)
+	}
+}
+
+func TestDeadLetterDirIsCreatedAtStart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	cfg, _ := config.Load(config.Map{"UMC_URL": "http://umc", "Dead_Letter_Dir": dir})
+	if _, err := New(cfg, NewLogger(&bytes.Buffer{}, "t")); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		t.Fatalf("%v", err)
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o600)
+	cfg, _ = config.Load(config.Map{"UMC_URL": "http://umc", "Dead_Letter_Dir": filepath.Join(file, "sub")})
+	if _, err := New(cfg, NewLogger(&bytes.Buffer{}, "t")); err == nil || !strings.HasPrefix(err.Error(), "Dead_Letter_Dir: ") {
+		t.Fatalf("%v", err)
+	}
+}

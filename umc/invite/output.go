@@ -4,6 +4,7 @@ package invite
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"umc-invite/umc"
@@ -37,12 +38,23 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 		return nil, err
 	}
 	o := &Output{cfg: cfg, client: client, ledger: ledger.New(ledgerSize, ledgerTTL), log: log}
+	// Find out now, not at the first delivery or dead letter, that the
+	// directories cannot be written.
 	if cfg.QueueDir != "" {
 		if o.queue, err = queue.Open(cfg.QueueDir); err != nil {
-			return nil, fmt.Errorf("Queue_Dir: %w", err)
+			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
+		}
+		if err := queue.Writable(cfg.QueueDir); err != nil {
+			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
 		}
 	}
 	if cfg.DeadLetterDir != "" {
+		if err := os.MkdirAll(cfg.DeadLetterDir, 0o750); err != nil {
+			return nil, fmt.Errorf("%s: %w", "Dead_Letter_Dir", err)
+		}
+		if err := queue.Writable(cfg.DeadLetterDir); err != nil {
+			return nil, fmt.Errorf("%s: %w", "Dead_Letter_Dir", err)
+		}
 		o.dead = queue.NewDeadLetters(cfg.DeadLetterDir)
 	}
 	return o, nil

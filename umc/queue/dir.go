@@ -33,6 +33,16 @@ func Open(root string) (*Dir, error) {
 	return &Dir{root: abs}, nil
 }
 
+// Writable checks that files can be created and removed in dir.
+func Writable(dir string) error {
+	f, err := os.CreateTemp(dir, ".umc-invite-probe-*")
+	if err != nil {
+		return fmt.Errorf("not writable: %w", err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
 // Root is the queue directory's resolved path.
 func (d *Dir) Root() string { return d.root }
 
