@@ -55,9 +55,12 @@ func (d *Dir) resolve(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%q: %w", path, ErrOutside)
 	}
-	parent, err := filepath.EvalSymlinks(filepath.Dir(abs))
-	if err != nil || parent != d.root {
-		return "", fmt.Errorf("%q: %w", path, ErrOutside)
+	// The common case, the resolved root itself, needs no look-up.
+	if parent := filepath.Dir(abs); parent != d.root {
+		resolved, err := filepath.EvalSymlinks(parent)
+		if err != nil || resolved != d.root {
+			return "", fmt.Errorf("%q: %w", path, ErrOutside)
+		}
 	}
 	name := filepath.Join(d.root, filepath.Base(abs))
 	st, err := os.Lstat(name)
