@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -126,4 +127,36 @@ func TestExhaustedRetriesBecomeDeadLettersAndTurnHealthRed(t *testing.T) {
 		t.Fatalf("queue file not moved to failed/: %v", err)
 	}
 	waitFor(t, "unhealthy", 10*time.Second, p, func() bool { return health(s.port) == 500 })
+}
+
+// The README's re-queue recipe brings a dead letter back: tail reads the
+// new file although it has seen the name before.
+func TestRequeueRecipe(t *testing.T) {
+	needFluentBit(t)
+	refuse := true
+	var mu sync.Mutex
+	umc := &umcstub.Server{Fail: func(user string, n int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if refuse {
+			return http.StatusUnauthorized
+		}
+		return 0
+	}}
+	s := newSite(t, umc)
+	conf := shippedConfig(t)
+	setKey(t, conf, "Max_Attempts", "1")
+	p := start(t, conf, s.env())
+	s.enqueue(t, "bob")
+	waitFor(t, "a dead letter", 15*time.Second, p, func() bool { return strings.Contains(s.deadLetters(), `"username":"bob"`) })
+	mu.Lock()
+	refuse = false // the password is fixed
+	mu.Unlock()
+
+	recipe := `cd "$1" && printf '{"username": "%s", "requeued": "%s"}\n' bob "$(date +%s)" > .bob.tmp && mv .bob.tmp bob.send && rm failed/bob.send`
+	if out, err := exec.Command("sh", "-c", recipe, "sh", s.queue).CombinedOutput(); err != nil {
+		t.Fatalf("recipe: %v\n%s", err, out)
+	}
+	waitFor(t, "the re-queued invitation", 15*time.Second, p, func() bool { return s.umc.Delivered()["bob"] == 1 })
+	waitFor(t, "empty queue", 5*time.Second, p, func() bool { return s.queued() == 0 })
 }
