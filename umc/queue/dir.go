@@ -43,9 +43,6 @@ func Writable(dir string) error {
 	return os.Remove(f.Name())
 }
 
-// Root is the queue directory's resolved path.
-func (d *Dir) Root() string { return d.root }
-
 // resolve maps a record's path to a queue file: the path must name an entry
 // directly inside the queue directory, whatever "..", links or relative
 // parts it uses, and the entry itself must not be a link. It returns
