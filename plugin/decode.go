@@ -11,6 +11,15 @@ import (
 	"umc-invite/umc/record"
 )
 
+// msgpackHandle is set up once; a configured handle is safe for concurrent
+// decoders. Fluent Bit's EventTime is msgpack extension 0.
+var msgpackHandle, msgpackHandleErr = newMsgpackHandle()
+
+func newMsgpackHandle() (*codec.MsgpackHandle, error) {
+	h := new(codec.MsgpackHandle)
+	return h, h.SetBytesExt(reflect.TypeOf(output.FLBTime{}), 0, &output.FLBTime{})
+}
+
 // decodeChunk decodes every record of a chunk it can and stops at the
 // first it cannot, keeping the records before it. It decodes like
 // fluent-bit-go's GetRecord, but tells the end of the chunk from a
@@ -22,11 +31,10 @@ func decodeChunk(tag string, data []byte) (records []record.Record, err error) {
 			err = fmt.Errorf("malformed chunk after %d record(s): decoder panicked: %v", len(records), r)
 		}
 	}()
-	handle := new(codec.MsgpackHandle)
-	if err := handle.SetBytesExt(reflect.TypeOf(output.FLBTime{}), 0, &output.FLBTime{}); err != nil {
-		return nil, fmt.Errorf("set up decoder: %w", err)
+	if msgpackHandleErr != nil {
+		return nil, fmt.Errorf("set up decoder: %w", msgpackHandleErr)
 	}
-	dec := codec.NewDecoderBytes(data, handle)
+	dec := codec.NewDecoderBytes(data, msgpackHandle)
 	// The decoder says EOF for a truncated value too: the end is where
 	// every byte has been read.
 	for dec.NumBytesRead() < len(data) {

@@ -31,6 +31,7 @@ func (v Verdict) String() string { return [...]string{"OK", "RETRY", "ERROR"}[v]
 type job struct {
 	rec      record.Record
 	id       string
+	path     string // the queue file, "" when the record names none
 	username string
 	failures int // failed flushes before this one
 	answer   umc.Answer
@@ -89,7 +90,8 @@ func (o *Output) prepare(rec record.Record, t *tally) *job {
 		t.pending++
 		return nil
 	}
-	if path, ok := rec.String(o.cfg.PathKey); ok && o.queue != nil && o.queue.Gone(path) {
+	path, _ := rec.String(o.cfg.PathKey)
+	if path != "" && o.queue != nil && o.queue.Gone(path) {
 		// Delivered or dead-lettered before, by an earlier run whose chunk
 		// came back from storage: sending again would duplicate.
 		o.ledger.Settle(id, ledger.Delivered, false)
@@ -97,10 +99,10 @@ func (o *Output) prepare(rec record.Record, t *tally) *job {
 	}
 	username, err := record.Username(rec, record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey})
 	if err != nil {
-		o.toDeadLetter(&job{rec: rec, id: id, failures: failures}, err.Error(), t)
+		o.toDeadLetter(&job{rec: rec, id: id, path: path, failures: failures}, err.Error(), t)
 		return nil
 	}
-	return &job{rec: rec, id: id, username: username, failures: failures}
+	return &job{rec: rec, id: id, path: path, username: username, failures: failures}
 }
 
 // send runs the jobs with at most Concurrency calls at a time, settling
@@ -155,7 +157,7 @@ func (o *Output) settle(j *job, t *tally) {
 	if a.Delivered() {
 		o.ledger.Settle(j.id, ledger.Delivered, false)
 		o.log.Infof("invitation sent for %q (HTTP 200 in %s)", j.username, a.Took.Round(100*time.Microsecond))
-		o.removeQueueFile(j.rec)
+		o.removeQueueFile(j.path)
 		return
 	}
 	attempt := j.failures + 1
@@ -176,9 +178,8 @@ func (o *Output) settle(j *job, t *tally) {
 	t.add(func(t *tally) { t.pending++ })
 }
 
-func (o *Output) removeQueueFile(rec record.Record) {
-	path, ok := rec.String(o.cfg.PathKey)
-	if !ok || !o.cfg.RemoveProcessed {
+func (o *Output) removeQueueFile(path string) {
+	if path == "" || !o.cfg.RemoveProcessed {
 		return
 	}
 	if err := o.queue.Remove(path); err != nil {
@@ -201,7 +202,7 @@ func (o *Output) toDeadLetter(j *job, reason string, t *tally) {
 	if j.username == "" {
 		letter.Attempts = 0 // bad input is never sent
 	}
-	if err := o.writeDeadLetter(&letter, j.rec); err != nil {
+	if err := o.writeDeadLetter(&letter, j); err != nil {
 		o.log.Errorf("cannot write dead letter, record stays queued: %v", err)
 		o.ledger.Settle(j.id, ledger.Open, true)
 		t.add(func(t *tally) { t.pending++ })
@@ -211,14 +212,14 @@ func (o *Output) toDeadLetter(j *job, reason string, t *tally) {
 	t.add(func(t *tally) { t.dead++ })
 }
 
-func (o *Output) writeDeadLetter(letter *queue.DeadLetter, rec record.Record) error {
+func (o *Output) writeDeadLetter(letter *queue.DeadLetter, j *job) error {
 	if o.dead == nil {
 		line, _ := json.Marshal(letter)
 		o.log.Errorf("dead letter (no Dead_Letter_Dir): %s", line)
 		return nil
 	}
-	if path, ok := rec.String(o.cfg.PathKey); ok && o.queue != nil {
-		moved, err := o.queue.MoveTo(path, o.dead.Dir())
+	if j.path != "" && o.queue != nil {
+		moved, err := o.queue.MoveTo(j.path, o.dead.Dir())
 		switch {
 		case err == nil:
 			letter.File = moved
@@ -232,7 +233,7 @@ func (o *Output) writeDeadLetter(letter *queue.DeadLetter, rec record.Record) er
 		return err
 	}
 	if letter.Username == "" {
-		o.log.Errorf("record never sent (%s), dead letter written to %s: %s", describe(rec, o.cfg.PathKey), o.dead.Dir(), letter.Reason)
+		o.log.Errorf("record never sent (%s), dead letter written to %s: %s", describe(j), o.dead.Dir(), letter.Reason)
 	} else {
 		o.log.Errorf("no invitation for %q, dead letter written to %s: %s", letter.Username, o.dead.Dir(), letter.Reason)
 	}
@@ -240,9 +241,9 @@ func (o *Output) writeDeadLetter(letter *queue.DeadLetter, rec record.Record) er
 }
 
 // describe names a record for a log line: its queue file, else its tag.
-func describe(rec record.Record, pathKey string) string {
-	if path, ok := rec.String(pathKey); ok {
-		return path
+func describe(j *job) string {
+	if j.path != "" {
+		return j.path
 	}
-	return "tag " + rec.Tag
+	return "tag " + j.rec.Tag
 }
