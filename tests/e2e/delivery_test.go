@@ -81,6 +81,8 @@ func TestKillDuringBulkLosesNothing(t *testing.T) {
 	waitFor(t, "empty queue after the restart", 60*time.Second, second, func() bool { return s.queued() == 0 })
 	waitFor(t, "every user", 10*time.Second, second, func() bool { return len(umc.Delivered()) == len(all) })
 
+	mu.Lock()
+	defer mu.Unlock()
 	var duplicates []string
 	for _, u := range all {
 		times := okTimes[u]
@@ -89,11 +91,16 @@ func TestKillDuringBulkLosesNothing(t *testing.T) {
 		}
 		// A second 200 is allowed only for a call in flight at the kill:
 		// answered just before it (or, sent before it, just after), so the
-		// plugin had no time to remove the queue file.
-		if len(times) != 2 || killedAt.Sub(times[0]) > 100*time.Millisecond || times[0].After(killedAt.Add(umc.Latency+50*time.Millisecond)) {
+		// plugin had no time to remove the queue file. The window is wide
+		// for a loaded CI machine; the count below is what bounds it.
+		if len(times) != 2 || killedAt.Sub(times[0]) > time.Second || times[0].After(killedAt.Add(time.Second)) {
 			t.Errorf("%s: %d invitations at %v (kill at %v)", u, len(times), times, killedAt)
 		}
 		duplicates = append(duplicates, u)
+	}
+	// At most the calls that can be in flight: 2 workers x Concurrency 4.
+	if len(duplicates) > 8 {
+		t.Errorf("%d users mailed twice, more than the calls that can be in flight: %v", len(duplicates), duplicates)
 	}
 	if letters := s.deadLetters(); letters != "" {
 		t.Errorf("dead letters: %s", letters)
