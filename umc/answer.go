@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 	"unicode"
 )
@@ -20,44 +19,16 @@ type Answer struct {
 	Message    string
 	RetryAfter time.Duration
 	Location   string // of a redirect, to name it in the log
-	Err        error
-	Took       time.Duration
-	Calls      int // HTTP calls made, quick retries included
+	// FromUMC: the body was a JSON object, as UMC answers when JSON is
+	// asked for; an HTML page or an empty body with 200 is someone else.
+	FromUMC bool
+	Err     error
+	Took    time.Duration
+	Calls   int // HTTP calls made, quick retries included
 }
 
-// Delivered reports whether UMC accepted the call. A 200 also covers users
-// that do not exist: UMC hides which, against user enumeration.
-func (a Answer) Delivered() bool { return a.Err == nil && a.Status == http.StatusOK }
-
-// Systemic reports whether the failure says nothing about the one user but
-// about UMC or the configuration: the rest of a chunk would fail alike, so
-// it is not worth sending now.
-func (a Answer) Systemic() bool {
-	if a.Delivered() {
-		return false
-	}
-	if a.Err != nil {
-		return true
-	}
-	switch {
-	case a.Status == http.StatusInternalServerError: // sending this user's mail failed
-		return false
-	case a.Status >= 590 && a.Status <= 592: // a module error for this call
-		return false
-	case a.Status == http.StatusForbidden: // UMC's answer to an over-long name
-		return false
-	}
-	return true
-}
-
-// quickRetryable reports whether trying again within the same flush may
-// help: UMC did not take the call (refused connection, reset, 502, 503).
-func (a Answer) quickRetryable() bool {
-	if a.Err != nil {
-		return errors.Is(a.Err, syscall.ECONNREFUSED) || errors.Is(a.Err, syscall.ECONNRESET)
-	}
-	return a.Status == http.StatusBadGateway || a.Status == http.StatusServiceUnavailable
-}
+// Delivered reports whether UMC took the call: a 200 with UMC's JSON.
+func (a Answer) Delivered() bool { return Classify(a).Kind == Delivered }
 
 // String describes the answer for a log line or a dead letter.
 func (a Answer) String() string {
@@ -87,21 +58,12 @@ func hintFor(a Answer) string {
 		return "wrong Auth_User or password"
 	case a.Status == http.StatusNotFound:
 		return "wrong UMC_URL or Command, or the self-service module is not installed"
-	case a.Status == http.StatusBadRequest:
-		return "is the self-service e-mail method enabled in UMC?"
 	case a.Status >= 300 && a.Status < 400:
 		return "UMC redirects to " + a.Location + "; set UMC_URL to the final address"
 	case a.Status == http.StatusServiceUnavailable && a.RetryAfter > 0:
 		return "retry after " + a.RetryAfter.String()
 	}
 	return ""
-}
-
-// ConfigFault reports answers an operator must fix on one side or the
-// other; they are logged louder.
-func (a Answer) ConfigFault() bool {
-	return a.Err == nil && (a.Status == http.StatusUnauthorized || a.Status == http.StatusNotFound ||
-		a.Status == http.StatusBadRequest || (a.Status >= 300 && a.Status < 400))
 }
 
 // messageOf takes UMC's "message" from a JSON error body, or the start of

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"umc-invite/umc/config"
@@ -110,9 +111,29 @@ func (c *Client) once(ctx context.Context, username string) Answer {
 	_, _ = io.CopyN(io.Discard, resp.Body, maxBody)
 	return Answer{
 		Status:     resp.StatusCode,
+		FromUMC:    umcJSON(resp.Header.Get("Content-Type"), raw),
 		Message:    messageOf(raw),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		Location:   resp.Header.Get("Location"),
 		Took:       time.Since(start),
 	}
+}
+
+// umcJSON reports whether a body is what UMC answers when asked for JSON:
+// a JSON object, whose "status", when it has one, agrees with HTTP's 200.
+func umcJSON(contentType string, body []byte) bool {
+	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(contentType)), "application/json") {
+		return false
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(body, &obj) != nil || obj == nil {
+		return false
+	}
+	if status, ok := obj["status"]; ok {
+		var n int
+		if json.Unmarshal(status, &n) != nil || n != http.StatusOK {
+			return false
+		}
+	}
+	return true
 }

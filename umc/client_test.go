@@ -2,6 +2,8 @@ package umc
 
 import (
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -57,7 +59,7 @@ func TestBasicAuth(t *testing.T) {
 		t.Fatalf("right credentials: %v", a)
 	}
 	a := newClient(t, base, config.Map{"Auth_User": "invite", "Auth_Password": "wrong", "Quick_Retries": "0"}).SendToken(context.Background(), "alice")
-	if a.Status != 401 || !a.ConfigFault() || !strings.Contains(a.String(), "wrong Auth_User or password") {
+	if a.Status != 401 || Classify(a).Kind != Unavailable || !strings.Contains(a.String(), "wrong Auth_User or password") {
 		t.Fatalf("wrong credentials: %v", a)
 	}
 	if strings.Contains(a.String(), "wrong\"") || strings.Contains(a.String(), "right") {
@@ -69,7 +71,7 @@ func TestErrorBodies(t *testing.T) {
 	for _, html := range []bool{false, true} {
 		stub := &umcstub.Server{HTMLErrors: html, Fail: func(string, int) int { return 500 }}
 		a := newClient(t, serve(t, stub), config.Map{}).SendToken(context.Background(), "alice")
-		if a.Status != 500 || a.Delivered() || a.Systemic() || a.Calls != 1 {
+		if a.Status != 500 || Classify(a).Kind != Failed || a.Calls != 1 {
 			t.Errorf("html=%v: %v", html, a)
 		}
 		if !html && !strings.Contains(a.Message, "Error sending token") {
@@ -83,34 +85,68 @@ func TestErrorBodies(t *testing.T) {
 
 func TestStatusClassification(t *testing.T) {
 	cases := []struct {
-		status        int
-		systemic, fix bool
-		hint          string
+		status int
+		kind   Kind
+		hint   string
 	}{
-		{400, true, true, "e-mail method enabled"},
-		{401, true, true, "Auth_User"},
-		{403, false, false, ""},
-		{404, true, true, "wrong UMC_URL"},
-		{422, true, false, ""},
-		{500, false, false, ""},
-		{591, false, false, ""},
-		{502, true, false, ""},
-		{503, true, false, ""},
+		{400, Refused, ""},
+		{401, Unavailable, "Auth_User"},
+		{403, Refused, ""},
+		{404, Unavailable, "wrong UMC_URL"},
+		{405, Unavailable, ""},
+		{411, Unavailable, ""},
+		{422, Unavailable, ""},
+		{500, Failed, ""},
+		{590, Failed, ""},
+		{591, Failed, ""},
+		{592, Failed, ""},
+		{502, Unavailable, ""},
+		{503, Unavailable, ""},
 	}
 	for _, tc := range cases {
 		status := tc.status
 		stub := &umcstub.Server{Fail: func(string, int) int { return status }}
 		a := newClient(t, serve(t, stub), config.Map{"Quick_Retries": "0"}).SendToken(context.Background(), "alice")
-		if a.Status != status || a.Delivered() || a.Systemic() != tc.systemic || a.ConfigFault() != tc.fix || !strings.Contains(a.String(), tc.hint) {
-			t.Errorf("%d: got %v systemic=%v configFault=%v", status, a, a.Systemic(), a.ConfigFault())
+		o := Classify(a)
+		if a.Status != status || o.Kind != tc.kind || o.QuickRetry || !strings.Contains(o.Reason, tc.hint) {
+			t.Errorf("%d: got %v, want %v", status, o, tc.kind)
 		}
+	}
+}
+
+// Only UMC's own JSON answer is a delivery: a proxy's or login page's 200
+// is not, and says so.
+func TestOnlyUMCsAnswerIsADelivery(t *testing.T) {
+	for name, h := range map[string]http.HandlerFunc{
+		"html": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			io.WriteString(w, "<html><body>Welcome to the proxy</body></html>")
+		},
+		"empty": func(w http.ResponseWriter, r *http.Request) {},
+		"json array": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, "[]")
+		},
+		"json, but another status": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"status": 401, "message": "login"}`)
+		},
+	} {
+		a := newClient(t, serve(t, h), config.Map{}).SendToken(context.Background(), "alice")
+		if o := Classify(a); a.Status != 200 || o.Kind != Unavailable || !strings.Contains(o.Reason, "not UMC") {
+			t.Errorf("%s: %v", name, o)
+		}
+	}
+	a := newClient(t, serve(t, &umcstub.Server{}), config.Map{}).SendToken(context.Background(), "alice")
+	if o := Classify(a); o.Kind != Delivered {
+		t.Fatalf("UMC's own 200: %v", o)
 	}
 }
 
 func TestWrongPathIs404(t *testing.T) {
 	stub := &umcstub.Server{Prefix: "/univention"}
 	a := newClient(t, serve(t, stub), config.Map{}).SendToken(context.Background(), "alice")
-	if a.Status != 404 || !a.ConfigFault() {
+	if a.Status != 404 || Classify(a).Kind != Unavailable {
 		t.Fatalf("%v", a)
 	}
 }
@@ -162,33 +198,35 @@ func TestTimeout(t *testing.T) {
 	stub := &umcstub.Server{Latency: 2 * time.Second}
 	start := time.Now()
 	a := newClient(t, serve(t, stub), config.Map{"Timeout": "200ms"}).SendToken(context.Background(), "alice")
-	if a.Err == nil || !a.Systemic() || a.Calls != 1 || time.Since(start) > 1900*time.Millisecond {
+	if o := Classify(a); a.Err == nil || o.Kind != Unavailable || o.QuickRetry || a.Calls != 1 || time.Since(start) > 1900*time.Millisecond {
 		t.Fatalf("%v after %s", a, time.Since(start))
 	}
 }
 
-func TestQuickRetriesOnlyForCallsUMCDidNotTake(t *testing.T) {
-	for status, wantCalls := range map[int]int{503: 3, 502: 3, 500: 1, 401: 1} {
-		status := status
-		stub := &umcstub.Server{Fail: func(_ string, n int) int {
-			if n <= 5 {
-				return status
-			}
-			return 0
-		}}
+// A call that may have reached UMC is never retried at once: a reset, a
+// timeout or a 502 may hide a processed call (a second mail), and a 503 may
+// be UMC's rate limit, which counts the retry too.
+func TestQuickRetriesOnlyForCallsThatCannotHaveReachedUMC(t *testing.T) {
+	for _, status := range []int{503, 502, 500, 400, 401} {
+		stub := &umcstub.Server{Fail: func(string, int) int { return status }}
 		a := newClient(t, serve(t, stub), config.Map{"Quick_Retries": "2"}).SendToken(context.Background(), "alice")
-		if a.Calls != wantCalls || len(stub.Calls()) != wantCalls || a.Status != status {
-			t.Errorf("%d: %d calls, want %d (%v)", status, len(stub.Calls()), wantCalls, a)
+		if a.Calls != 1 || len(stub.Calls()) != 1 || a.Status != status {
+			t.Errorf("%d: %d calls, want 1 (%v)", status, len(stub.Calls()), a)
 		}
 	}
-	stub := &umcstub.Server{Fail: func(_ string, n int) int {
-		if n == 1 {
-			return 503
+	// A connection reset after the request was sent: not retried.
+	var resets atomic.Int32
+	reset := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resets.Add(1)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.(*net.TCPConn).SetLinger(0)
+			conn.Close()
 		}
-		return 0
-	}}
-	if a := newClient(t, serve(t, stub), config.Map{}).SendToken(context.Background(), "alice"); !a.Delivered() || a.Calls != 2 {
-		t.Fatalf("503 then 200: %v, %d calls", a, a.Calls)
+	}))
+	a := newClient(t, reset, config.Map{"Quick_Retries": "2"}).SendToken(context.Background(), "alice")
+	if o := Classify(a); a.Err == nil || o.QuickRetry || o.Kind != Unavailable || resets.Load() != 1 {
+		t.Fatalf("reset: %v, %d calls", o, resets.Load())
 	}
 }
 
@@ -197,32 +235,15 @@ func TestQuickRetryOnRefusedConnection(t *testing.T) {
 	base := srv.URL
 	srv.Close() // nothing listens there now
 	a := newClient(t, base, config.Map{"Quick_Retries": "1"}).SendToken(context.Background(), "alice")
-	if a.Err == nil || a.Calls != 2 || !a.Systemic() || !strings.HasPrefix(a.String(), "network error") {
+	if o := Classify(a); a.Err == nil || a.Calls != 2 || o.Kind != Unavailable || !o.QuickRetry || !strings.HasPrefix(a.String(), "network error") {
 		t.Fatalf("%v (calls %d)", a, a.Calls)
 	}
 }
 
-func TestRetryAfterIsHonouredUpToTheDeadline(t *testing.T) {
-	var calls atomic.Int32
-	base := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) == 1 {
-			w.Header().Set("Retry-After", "1")
-			w.WriteHeader(503)
-			return
-		}
-		w.WriteHeader(200)
-	}))
-	c := newClient(t, base, config.Map{})
-	start := time.Now()
-	if a := c.SendToken(context.Background(), "alice"); !a.Delivered() || time.Since(start) < time.Second {
-		t.Fatalf("%v after %s: Retry-After 1 not waited for", a, time.Since(start))
-	}
-	calls.Store(0)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	start = time.Now()
-	if a := c.SendToken(ctx, "alice"); a.Status != 503 || a.Calls != 1 || time.Since(start) > 250*time.Millisecond {
-		t.Fatalf("a wait past the flush deadline must be left to Fluent Bit: %v, %d calls, %s", a, a.Calls, time.Since(start))
+func TestQuickRetryOnUnknownHost(t *testing.T) {
+	a := newClient(t, "http://umc.invalid", config.Map{"Quick_Retries": "1"}).SendToken(context.Background(), "alice")
+	if o := Classify(a); a.Err == nil || a.Calls != 2 || !o.QuickRetry {
+		t.Fatalf("%v (calls %d)", a, a.Calls)
 	}
 }
 
@@ -236,7 +257,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	}))
 	base := serve(t, http.RedirectHandler(elsewhere+"/command/passwordreset/send_token", http.StatusTemporaryRedirect))
 	a := newClient(t, base, config.Map{"Auth_User": "u", "Auth_Password": "p"}).SendToken(context.Background(), "alice")
-	if a.Status != 307 || a.Delivered() || !a.ConfigFault() || !strings.Contains(a.String(), "set UMC_URL to the final address") {
+	if a.Status != 307 || Classify(a).Kind != Unavailable || !strings.Contains(a.String(), "set UMC_URL to the final address") {
 		t.Fatalf("%v", a)
 	}
 	if leaked.Load() {

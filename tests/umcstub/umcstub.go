@@ -33,8 +33,15 @@ type Server struct {
 	// Latency is added to every answer.
 	Latency time.Duration
 	// Fail, when set, picks the answer for the n-th call (from 1) for a
-	// user: 0 or 200 means success.
+	// user: 0 or 200 means success, Drop closes the connection unanswered.
 	Fail func(username string, n int) int
+	// Refused, when set, names the users UMC will never mail (unknown,
+	// blacklisted, without a recovery address): they get UMC's 400
+	// MissingContactInformation, as every call for them does.
+	Refused func(username string) bool
+	// Outage, when set and answering non-zero, is the answer to every
+	// call, whoever it is for: a status, or Drop.
+	Outage func() int
 	// HTMLErrors answers errors with an HTML page, as an ingress may.
 	HTMLErrors bool
 	// OnCall, when set, is told of every call.
@@ -88,19 +95,27 @@ func (s *Server) Attempts() map[string]int {
 	return out
 }
 
+// Drop, as a status, closes the connection without an answer.
+const Drop = -1
+
+// MissingContactInformation is UMC's message (English) for a user it will
+// never mail: unknown, blacklisted, or without a recovery address.
+const MissingContactInformation = "No address has been stored, where a password recovery token could be sent to."
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status, message, username, method := s.answer(r)
 	if s.Latency > 0 {
 		time.Sleep(s.Latency)
 	}
-	call := Call{Username: username, Method: method, Language: r.Header.Get("Accept-Language"),
-		Status: status, Time: time.Now(), Header: r.Header.Clone()}
-	s.mu.Lock()
-	s.calls = append(s.calls, call)
-	s.mu.Unlock()
-	if s.OnCall != nil {
-		s.OnCall(call)
+	if status == Drop {
+		s.record(Call{Username: username, Method: method, Status: Drop, Time: time.Now(), Header: r.Header.Clone()})
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+		}
+		return
 	}
+	s.record(Call{Username: username, Method: method, Language: r.Header.Get("Accept-Language"),
+		Status: status, Time: time.Now(), Header: r.Header.Clone()})
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "0")
 	}
@@ -118,6 +133,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "message": message, "traceback": nil, "location": nil})
+}
+
+func (s *Server) record(call Call) {
+	s.mu.Lock()
+	s.calls = append(s.calls, call)
+	s.mu.Unlock()
+	if s.OnCall != nil {
+		s.OnCall(call)
+	}
 }
 
 // answer decides the status as UMC would, then applies injected faults.
@@ -160,10 +184,31 @@ func (s *Server) answer(r *http.Request) (status int, message, username, method 
 	s.count[username]++
 	n := s.count[username]
 	s.mu.Unlock()
+	if s.Outage != nil {
+		if st := s.Outage(); st != 0 {
+			return st, outageMessage(st), username, method
+		}
+	}
+	if s.Refused != nil && s.Refused(username) {
+		return http.StatusBadRequest, MissingContactInformation, username, method
+	}
 	if s.Fail != nil {
 		if st := s.Fail(username, n); st != 0 && st != http.StatusOK {
 			return st, fmt.Sprintf("Error sending token: injected failure %d for %s", n, username), username, method
 		}
 	}
 	return http.StatusOK, "", username, method
+}
+
+// outageMessage is what UMC says when it fails everyone with status.
+func outageMessage(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "The password reset was disabled via the Univention Configuration Registry."
+	case http.StatusInternalServerError:
+		return "Error sending token: [Errno 111] Connection refused"
+	case http.StatusServiceUnavailable:
+		return "The self-service is currently not available. Please retry in one minute."
+	}
+	return http.StatusText(status)
 }

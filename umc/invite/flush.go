@@ -2,12 +2,11 @@ package invite
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"umc-invite/umc"
@@ -20,30 +19,40 @@ import (
 type Verdict int
 
 const (
-	OK    Verdict = iota // every record is delivered
-	Retry                // some record failed and may succeed on a later try
-	Error                // nothing is left to try, but some record became a dead letter
+	OK    Verdict = iota // every record has left: delivered, refused, or handled before
+	Retry                // some record is still open: hand the chunk back later
+	Error                // nothing is open, but some record became a dead letter
 )
 
 func (v Verdict) String() string { return [...]string{"OK", "RETRY", "ERROR"}[v] }
 
-// job is one record that is to be sent in this flush.
+// outageUsers is how many users in a row may be refused or fail in one
+// flush, with nothing served in between, before the flush takes it for an
+// outage and holds the rest back. Holding back costs a record nothing.
+const outageUsers = 5
+
+// job is one record this flush owns.
 type job struct {
 	rec      record.Record
-	id       string
-	path     string // the queue file, "" when the record names none
+	key      string      // the ledger's key: the queue file on disk, else the record
+	file     *queue.File // nil when the record names no queue file
 	username string
-	failures int // failed flushes before this one
-	answer   umc.Answer
+	entry    ledger.Entry // as claimed; the flush updates it
+	lastTry  bool         // the chunk's last try: what stays open is carried over
+
+	answer  umc.Answer
+	outcome umc.Outcome
+	sent    bool
+	heldWhy string // why it was not sent in this flush
+	done    bool   // settled in the ledger already
 }
 
-// tally counts how the records of one flush ended; the senders of one
-// flush add to it concurrently.
+// tally counts how the records of one flush ended.
 type tally struct {
-	mu            sync.Mutex
-	pending, dead int
-	notSent       int
-	notSentWhy    string
+	mu                  sync.Mutex
+	open, dead, refused int
+	held                int
+	heldWhy             string
 }
 
 func (t *tally) add(f func(*tally)) {
@@ -52,8 +61,9 @@ func (t *tally) add(f func(*tally)) {
 	f(t)
 }
 
-// Flush sends the records of one chunk that are not done yet, each at most
-// once per flush, and returns the verdict for the whole chunk.
+// Flush sends the records of one chunk that are still open, each at most
+// once per flush and each queue file by one flush at a time, and returns
+// the verdict for the whole chunk.
 func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	var t tally
 	var jobs []*job
@@ -62,12 +72,18 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 			jobs = append(jobs, j)
 		}
 	}
+	// Records that never failed go first: a few refused users at the head
+	// of a chunk must not make the rest look like an outage again and again.
+	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].entry.FailSeq == 0 && jobs[b].entry.FailSeq != 0 })
 	o.send(ctx, jobs, &t)
-	if t.notSent > 0 {
-		o.log.Warnf("%d record(s) not sent in this flush: %s", t.notSent, t.notSentWhy)
+	for _, j := range jobs {
+		o.finish(j, &t)
+	}
+	if t.held > 0 {
+		o.log.Warnf("%d record(s) not sent in this flush, none of them charged: %s", t.held, t.heldWhy)
 	}
 	switch {
-	case t.pending > 0:
+	case t.open > 0:
 		return Retry
 	case t.dead > 0:
 		return Error
@@ -76,48 +92,78 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 }
 
 // prepare claims a record and returns it as a job, or settles it at once:
-// done before, its queue file gone, or bad input.
+// done before, its queue file gone, owned by another flush, or bad input.
 func (o *Output) prepare(rec record.Record, t *tally) *job {
-	id := rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey)
-	state, failures := o.ledger.Claim(id)
-	switch state {
-	case ledger.Delivered:
+	j := &job{rec: rec, key: rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey)}
+	if path, _ := rec.String(o.cfg.PathKey); path != "" && o.queue != nil {
+		file, err := o.queue.Stat(path)
+		switch {
+		case err == nil:
+			j.file, j.key = &file, file.Key()
+		case errors.Is(err, fs.ErrNotExist):
+			// Delivered or recorded before (an earlier run whose chunk came
+			// back from storage): sending again would duplicate.
+			return nil
+		case errors.Is(err, queue.ErrOutside):
+			o.log.Warnf("queue file left alone: %v", err)
+		default:
+			o.log.Errorf("queue file %s: %v; record stays queued", path, err)
+			t.open++
+			return nil
+		}
+	}
+	charged, refusal := rec.Carried()
+	init := ledger.Entry{Charged: charged}
+	if refusal != "" {
+		init.Letter = &queue.DeadLetter{Kind: queue.KindRefused, Reason: refusal}
+	}
+	claimed, entry := o.ledger.Claim(j.key, rec.Offset(o.cfg.OffsetKey), init)
+	switch claimed {
+	case ledger.Done:
+		if entry.Final == ledger.DeadLetter {
+			t.dead++
+		}
 		return nil
-	case ledger.Dead:
-		t.dead++
-		return nil
+	case ledger.Superseded:
+		return nil // a newer line of the same file carries it on
 	case ledger.Busy:
-		t.pending++
+		t.open++ // another flush sends this file now
 		return nil
 	}
-	path, _ := rec.String(o.cfg.PathKey)
-	if path != "" && o.queue != nil && o.queue.Gone(path) {
-		// Delivered or dead-lettered before, by an earlier run whose chunk
-		// came back from storage: sending again would duplicate.
-		o.ledger.Settle(id, ledger.Delivered, false)
-		return nil
-	}
+	j.entry = entry
+	j.lastTry = entry.Tries >= o.cfg.MaxAttempts && !entry.Carried
 	username, err := record.Username(rec, record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey})
-	if err != nil {
-		o.toDeadLetter(&job{rec: rec, id: id, path: path, failures: failures}, err.Error(), t)
+	j.username = username
+	switch {
+	case err != nil:
+		j.entry.Letter = o.letter(j, queue.KindBadInput, err.Error())
+	case j.entry.Letter == nil && j.entry.Charged >= o.cfg.MaxAttempts:
+		j.entry.Letter = o.letter(j, queue.KindFailed, fmt.Sprintf("failed %d times", j.entry.Charged))
+	}
+	if j.entry.Letter != nil {
+		o.writeLetter(j, t) // decided before, or bad input: never sent
 		return nil
 	}
-	return &job{rec: rec, id: id, path: path, username: username, failures: failures}
+	return j
 }
 
-// send runs the jobs with at most Concurrency calls at a time, settling
-// each as soon as its answer is in: a delivered record's queue file goes
+// send runs the jobs with at most Concurrency calls at a time, each
+// settled as soon as its answer is in: a delivered record's queue file goes
 // at once, so a crash later in the flush cannot make it a duplicate. After
-// a failure that would fail every other call too (UMC down, wrong URL or
-// credentials), or after Flush_Timeout, the remaining jobs are not sent and
-// count as failed: Fluent Bit's retry of the chunk tries them again.
+// an answer that says UMC is unavailable, after outageUsers refusals or
+// failures in a row, or after Flush_Timeout, the rest is held back for
+// Fluent Bit's retry, charged to no one.
 func (o *Output) send(ctx context.Context, jobs []*job, t *tally) {
 	if len(jobs) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.FlushTimeout)
 	defer cancel()
-	var systemic atomic.Pointer[umc.Answer]
+	var (
+		mu      sync.Mutex
+		stopWhy string
+		failing = map[string]bool{} // users refused or failing since this flush's last success
+	)
 	next := make(chan *job)
 	var wg sync.WaitGroup
 	for range min(o.cfg.Concurrency, len(jobs)) {
@@ -125,19 +171,34 @@ func (o *Output) send(ctx context.Context, jobs []*job, t *tally) {
 		go func() {
 			defer wg.Done()
 			for j := range next {
-				switch first := systemic.Load(); {
-				case first != nil:
-					j.answer = umc.Answer{Err: fmt.Errorf("%w: an earlier call of this flush failed: %s", errNotSent, first)}
-				case ctx.Err() != nil:
-					j.answer = umc.Answer{Err: fmt.Errorf("%w: the flush ran out of its Flush_Timeout (%s)", errNotSent, o.cfg.FlushTimeout)}
-				default:
-					j.answer = o.client.SendToken(ctx, j.username)
-					// A call cut off by the flush's own deadline says nothing about UMC.
-					if j.answer.Systemic() && ctx.Err() == nil {
-						systemic.CompareAndSwap(nil, &j.answer)
+				mu.Lock()
+				why := stopWhy
+				mu.Unlock()
+				if why == "" && ctx.Err() != nil {
+					why = fmt.Sprintf("the flush ran out of its Flush_Timeout (%s)", o.cfg.FlushTimeout)
+				}
+				if why != "" {
+					j.heldWhy = why
+					continue
+				}
+				o.call(ctx, j)
+				if !j.sent {
+					continue
+				}
+				mu.Lock()
+				switch {
+				case j.outcome.Kind == umc.Delivered:
+					clear(failing)
+				case j.outcome.Kind == umc.Unavailable && stopWhy == "" && ctx.Err() == nil:
+					stopWhy = "UMC unavailable: " + j.outcome.Reason
+				case j.outcome.Ambiguous():
+					failing[j.username] = true
+					if len(failing) >= outageUsers && stopWhy == "" {
+						stopWhy = fmt.Sprintf("%d users in a row refused or failed, the last: %s", len(failing), j.outcome.Reason)
 					}
 				}
-				o.settle(j, t)
+				mu.Unlock()
+				o.judge(j, t)
 			}
 		}()
 	}
@@ -148,102 +209,154 @@ func (o *Output) send(ctx context.Context, jobs []*job, t *tally) {
 	wg.Wait()
 }
 
-var errNotSent = errors.New("not sent")
-
-// settle records a job's outcome: delivered, open for a retry, or, on its
-// last attempt, a dead letter.
-func (o *Output) settle(j *job, t *tally) {
-	a := j.answer
-	if a.Delivered() {
-		o.ledger.Settle(j.id, ledger.Delivered, false)
-		o.log.Infof("invitation sent for %q (HTTP 200 in %s)", j.username, a.Took.Round(100*time.Microsecond))
-		o.removeQueueFile(j.path)
-		return
-	}
-	attempt := j.failures + 1
-	if errors.Is(a.Err, errNotSent) {
-		t.add(func(t *tally) { t.notSent++; t.notSentWhy = a.Err.Error() })
-	} else {
-		logf := o.log.Warnf
-		if a.ConfigFault() {
-			logf = o.log.Errorf
+// call makes the job's one call, unless its queue file is no longer the
+// one it claimed (delivered or re-queued meanwhile).
+func (o *Output) call(ctx context.Context, j *job) {
+	if j.file != nil {
+		current, err := o.queue.Current(*j.file)
+		if err != nil {
+			j.heldWhy = err.Error()
+			return
 		}
-		logf("send_token for %q failed (attempt %d of %d): %s", j.username, attempt, o.cfg.MaxAttempts, a)
-	}
-	if attempt >= o.cfg.MaxAttempts {
-		o.toDeadLetter(j, fmt.Sprintf("failed %d times, the last: %s", attempt, a), t)
-		return
-	}
-	o.ledger.Settle(j.id, ledger.Open, true)
-	t.add(func(t *tally) { t.pending++ })
-}
-
-func (o *Output) removeQueueFile(path string) {
-	if path == "" || !o.cfg.RemoveProcessed {
-		return
-	}
-	if err := o.queue.Remove(path); err != nil {
-		o.log.Errorf("queue file left in place: %v", err)
-	}
-}
-
-// toDeadLetter moves the record's queue file aside and logs the dead
-// letter. If the dead letter cannot be written, the record stays open: it
-// is better retried than lost.
-func (o *Output) toDeadLetter(j *job, reason string, t *tally) {
-	a := j.answer
-	letter := queue.DeadLetter{
-		Time: time.Now().UTC(), Username: j.username, Reason: reason, Attempts: j.failures + 1,
-		Status: a.Status, Message: a.Message, Tag: j.rec.Tag, Record: j.rec.Fields,
-	}
-	if a.Err != nil {
-		letter.Error = a.Err.Error()
-	}
-	if j.username == "" {
-		letter.Attempts = 0 // bad input is never sent
-	}
-	if err := o.writeDeadLetter(&letter, j); err != nil {
-		o.log.Errorf("cannot write dead letter, record stays queued: %v", err)
-		o.ledger.Settle(j.id, ledger.Open, true)
-		t.add(func(t *tally) { t.pending++ })
-		return
-	}
-	o.ledger.Settle(j.id, ledger.Dead, true)
-	t.add(func(t *tally) { t.dead++ })
-}
-
-func (o *Output) writeDeadLetter(letter *queue.DeadLetter, j *job) error {
-	if o.dead == nil {
-		line, _ := json.Marshal(letter)
-		o.log.Errorf("dead letter (no Dead_Letter_Dir): %s", line)
-		return nil
-	}
-	if j.path != "" && o.queue != nil {
-		moved, err := o.queue.MoveTo(j.path, o.dead.Dir())
-		switch {
-		case err == nil:
-			letter.File = moved
-		case errors.Is(err, queue.ErrOutside), errors.Is(err, fs.ErrNotExist):
-			o.log.Warnf("queue file not moved: %v", err)
-		default:
-			return err
+		if !current {
+			// Delivered or recorded by whoever took the file away, or
+			// re-queued as a new file that tail reads as its own record.
+			o.ledger.Forget(j.key)
+			j.done = true
+			return
 		}
 	}
-	if err := o.dead.Append(*letter); err != nil {
-		return err
+	start := o.witness.begin()
+	j.answer = o.client.SendToken(ctx, j.username)
+	j.outcome = umc.Classify(j.answer)
+	j.sent = true
+	if j.outcome.Kind == umc.Delivered {
+		o.witness.served(start)
 	}
-	if letter.Username == "" {
-		o.log.Errorf("record never sent (%s), dead letter written to %s: %s", describe(j), o.dead.Dir(), letter.Reason)
-	} else {
-		o.log.Errorf("no invitation for %q, dead letter written to %s: %s", letter.Username, o.dead.Dir(), letter.Reason)
-	}
-	return nil
 }
 
-// describe names a record for a log line: its queue file, else its tag.
-func describe(j *job) string {
-	if j.path != "" {
-		return j.path
+// judge acts on a sent job's outcome at once: a delivery, a refusal or
+// failure proven to be the user's own. What cannot be told yet stays open.
+func (o *Output) judge(j *job, t *tally) {
+	e := &j.entry
+	switch j.outcome.Kind {
+	case umc.Delivered:
+		e.Final, e.FailSeq, e.Unproven = ledger.Delivered, 0, false
+		o.log.Infof("invitation sent for %q (HTTP 200 in %s)", j.username, j.answer.Took.Round(100*time.Microsecond))
+		o.leave(j, ledger.Delivered, false)
+		return
+	case umc.Unavailable:
+		o.witness.failed(j.username, 0)
+		o.log.Warnf("send_token for %q: UMC unavailable, not charged: %s", j.username, j.outcome.Reason)
+		return
 	}
-	return "tag " + j.rec.Tag
+	seq, own, why := o.witness.failed(j.username, e.FailSeq)
+	if own {
+		o.charge(j, why)
+	} else {
+		// Whose it is is not known yet; an earlier unproven one was an
+		// outage's, since it could not be shown to be the user's.
+		e.Unproven = true
+	}
+	e.FailSeq = seq
+	if e.Letter != nil {
+		o.writeLetter(j, t)
+	}
+}
+
+// charge counts the answer (and an earlier unproven one) as the user's
+// own and decides a refusal or, at Max_Attempts, a dead letter.
+func (o *Output) charge(j *job, why string) {
+	e := &j.entry
+	n := 1
+	if e.Unproven {
+		n = 2
+	}
+	e.Charged += n
+	e.Unproven = false
+	if j.outcome.Kind == umc.Refused {
+		e.Letter = o.letter(j, queue.KindRefused, fmt.Sprintf("refused by UMC (%s): %s", why, j.outcome.Reason))
+		return
+	}
+	o.log.Warnf("send_token for %q failed (failure %d of %d, this user's: %s): %s", j.username, e.Charged, o.cfg.MaxAttempts, why, j.outcome.Reason)
+	if e.Charged >= o.cfg.MaxAttempts {
+		e.Letter = o.letter(j, queue.KindFailed, fmt.Sprintf("failed %d times, the last: %s", e.Charged, j.outcome.Reason))
+	}
+}
+
+// finish settles what judge left open once the flush is over: an answer
+// now followed by UMC serving others is the user's own; the rest stays
+// open, carried over on the chunk's last try.
+func (o *Output) finish(j *job, t *tally) {
+	if j.done {
+		return
+	}
+	e := &j.entry
+	if j.sent && e.Unproven && o.witness.servedSince(e.FailSeq) {
+		o.charge(j, "UMC served other users after it")
+		if e.Letter != nil {
+			o.writeLetter(j, t)
+			return
+		}
+	}
+	if !j.sent && j.heldWhy != "" {
+		t.add(func(t *tally) { t.held++; t.heldWhy = j.heldWhy })
+	}
+	o.keepOpen(j, t)
+}
+
+// leave settles a record that has left. A queue file that left the queue
+// takes its entry along (a later file at that path is a new one, and a
+// record of the old one finds it gone); otherwise the entry remembers.
+func (o *Output) leave(j *job, final ledger.Final, fileGone bool) {
+	j.done = true
+	if final == ledger.Delivered && j.file != nil && o.cfg.RemoveProcessed {
+		if err := o.queue.Remove(*j.file); err != nil {
+			o.log.Errorf("delivered queue file left in place: %v", err)
+		} else {
+			fileGone = true
+		}
+	}
+	if fileGone {
+		o.ledger.Forget(j.key)
+		return
+	}
+	j.entry.Final = final
+	o.ledger.Settle(j.key, j.entry)
+}
+
+// keepOpen leaves the job open for a later try, carrying it over into a new
+// record first on the chunk's last try.
+func (o *Output) keepOpen(j *job, t *tally) {
+	j.done = true
+	if j.lastTry {
+		o.carryOver(j)
+	}
+	o.ledger.Settle(j.key, j.entry)
+	t.add(func(t *tally) { t.open++ })
+}
+
+// carryOver appends a line to the record's queue file, which tail reads as
+// a new record in a new chunk: Fluent Bit drops this chunk after its last
+// try, and tail never reads the old line again. The file stays claimed by
+// the same ledger entry, so the old line and the new one make one call.
+func (o *Output) carryOver(j *job) {
+	if j.file == nil {
+		o.log.Errorf("record of tag %s is still open on its chunk's last try and names no queue file to carry it over: it is lost when Fluent Bit drops the chunk", j.rec.Tag)
+		return
+	}
+	refusal := ""
+	if j.entry.Letter != nil && j.entry.Letter.Kind == queue.KindRefused {
+		refusal = j.entry.Letter.Reason
+	}
+	charged := j.entry.Charged
+	if j.entry.Letter != nil && j.entry.Letter.Kind == queue.KindFailed {
+		charged = max(charged, o.cfg.MaxAttempts)
+	}
+	if err := o.queue.Append(*j.file, record.CarryLine(o.cfg.UsernameKey, j.username, charged, refusal)); err != nil {
+		o.log.Errorf("cannot carry %q over into a new record (%v): it stays in %s and needs re-queueing if Fluent Bit drops its chunk", j.username, err, j.file.Path)
+		return
+	}
+	j.entry.Carried = true
+	o.log.Warnf("%q is still open on its chunk's last try: carried over into a new record of %s (%d failure(s) charged)", j.username, j.file.Path, charged)
 }

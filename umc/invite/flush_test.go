@@ -195,8 +195,8 @@ func TestAlwaysFailingUserBecomesADeadLetter(t *testing.T) {
 	if q := f.queued(t); len(q) != 0 {
 		t.Fatalf("queue %v", q)
 	}
-	// A further flush of the chunk sends nothing and still says ERROR.
-	if v := f.out.Flush(context.Background(), recs); v != Error || f.stub.Attempts()["bob"] != 6 {
+	// A further flush of the chunk sends nothing: the file has left.
+	if v := f.out.Flush(context.Background(), recs); v != OK || f.stub.Attempts()["bob"] != 6 {
 		t.Fatalf("verdict %v, bob called %d times", v, f.stub.Attempts()["bob"])
 	}
 }
@@ -258,11 +258,14 @@ func TestPathsOutsideQueueDirAreNeverTouched(t *testing.T) {
 	os.Symlink(filepath.Join(outside, "alice.send"), link)
 	recs = append(recs, record.New("t", time.Unix(1, 0), map[any]any{"log": []byte("carol"), "path": []byte(link), "offset": int64(0)}))
 
-	if v := f.out.Flush(context.Background(), recs); v != Error {
-		t.Fatalf("verdict %v", v)
+	for range 3 {
+		f.out.Flush(context.Background(), recs)
 	}
 	if d := f.stub.Delivered(); d["alice"] != 1 || d["carol"] != 1 {
 		t.Fatalf("records outside are still sent, got %v", d)
+	}
+	if l := f.deadLetters(t); len(l) != 1 || l[0].Username != "victim" || l[0].File != "" {
+		t.Fatalf("dead letters %+v", l)
 	}
 	for _, p := range []string{filepath.Join(outside, "alice.send"), filepath.Join(outside, "victim.send"), link} {
 		if _, err := os.Lstat(p); err != nil {
@@ -289,7 +292,8 @@ func TestGoneQueueFileIsNotSentAgain(t *testing.T) {
 }
 
 // A broken UMC fails every call alike: after the first such failure the
-// rest of the chunk waits for Fluent Bit's retry instead of being sent.
+// rest of the chunk waits for Fluent Bit's retry instead of being sent, and
+// no one is charged, however often it is retried.
 func TestSystemicFailureStopsTheFlush(t *testing.T) {
 	stub := &umcstub.Server{User: "u", Password: "right"}
 	f := newFixture(t, stub, config.Map{"Auth_User": "u", "Auth_Password": "wrong", "Concurrency": "1", "Max_Attempts": "2"})
@@ -304,16 +308,16 @@ func TestSystemicFailureStopsTheFlush(t *testing.T) {
 	if n := len(stub.Calls()); n != 1 {
 		t.Fatalf("%d calls to a UMC refusing the credentials, want 1", n)
 	}
-	if !strings.Contains(f.logs.String(), "49 record(s) not sent in this flush") || !strings.Contains(f.logs.String(), "wrong Auth_User or password") {
+	if !strings.Contains(f.logs.String(), "49 record(s) not sent in this flush, none of them charged") || !strings.Contains(f.logs.String(), "wrong Auth_User or password") {
 		t.Fatalf("logs:\n%s", f.logs)
 	}
-	// On the last attempt every record becomes a dead letter with the reason.
-	if v := f.out.Flush(context.Background(), recs); v != Error {
-		t.Fatalf("verdict %v", v)
+	for range 5 {
+		if v := f.out.Flush(context.Background(), recs); v != Retry {
+			t.Fatalf("verdict %v", v)
+		}
 	}
-	letters := f.deadLetters(t)
-	if len(letters) != 50 || !strings.Contains(letters[len(letters)-1].Reason, "401") {
-		t.Fatalf("%d dead letters, last %+v", len(letters), letters[len(letters)-1])
+	if letters := f.deadLetters(t); len(letters) != 0 {
+		t.Fatalf("%d dead letters for an outage", len(letters))
 	}
 }
 

@@ -16,19 +16,20 @@ import (
 // The ledger's bounds: far more records than a chunk holds, kept far longer
 // than Fluent Bit's retries of one chunk take.
 const (
-	ledgerSize = 200_000
+	ledgerSize = 50_000
 	ledgerTTL  = 24 * time.Hour
 )
 
 // Output is one [OUTPUT] section of umc_invite. Flush is safe for
 // concurrent use by Fluent Bit's workers.
 type Output struct {
-	cfg    *config.Config
-	client *umc.Client
-	ledger *ledger.Ledger
-	queue  *queue.Dir         // nil without Queue_Dir
-	dead   *queue.DeadLetters // nil: dead letters are only logged
-	log    *Logger
+	cfg     *config.Config
+	client  *umc.Client
+	ledger  *ledger.Ledger
+	queue   *queue.Dir         // nil without Queue_Dir
+	dead    *queue.DeadLetters // nil: dead letters are only logged
+	witness witness
+	log     *Logger
 }
 
 // New builds an Output from a checked Config.
@@ -37,7 +38,7 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &Output{cfg: cfg, client: client, ledger: ledger.New(ledgerSize, ledgerTTL), log: log}
+	o := &Output{cfg: cfg, client: client, ledger: newLedger(), log: log}
 	// Find out now, not at the first delivery or dead letter, that the
 	// directories cannot be written.
 	if cfg.QueueDir != "" {
@@ -79,3 +80,5 @@ func (o *Output) Close() { o.client.Close() }
 
 // Logger is the instance's logger, for the plugin layer's own lines.
 func (o *Output) Logger() *Logger { return o.log }
+
+func newLedger() *ledger.Ledger { return ledger.New(ledgerSize, ledgerTTL) }

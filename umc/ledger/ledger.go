@@ -1,23 +1,61 @@
-// Package ledger remembers, per record identity, how often a record failed
-// and whether it is done, so that a chunk Fluent Bit hands back after
-// FLB_RETRY sends only what is still open. It is bounded in size and age
-// and safe for concurrent flushes.
+// Package ledger remembers, per queue file (or per record where there is
+// no file), what the plugin knows of it: whether it is done, how often it
+// failed by its own fault, and which flush owns it right now. Fluent Bit
+// hands a chunk back whole after FLB_RETRY and may hold one file in two
+// chunks; the ledger makes sure each file is sent by one flush at a time
+// and never again once done. It is bounded and safe for concurrent flushes.
 package ledger
 
 import (
 	"container/list"
 	"sync"
 	"time"
+
+	"umc-invite/umc/queue"
 )
 
-// State of a record.
-type State int
+// Final says how a record left, or Open while it has not.
+type Final int
 
 const (
-	Open      State = iota // not done: may be sent
-	Busy                   // being sent by another flush right now
-	Delivered              // UMC answered 200, or its queue file was already gone
-	Dead                   // written to the dead letters
+	Open       Final = iota
+	Delivered        // UMC answered 200
+	Refused          // UMC will never mail this user: recorded as a refusal
+	DeadLetter       // bad input or Max_Attempts failures: recorded as a dead letter
+)
+
+func (f Final) String() string {
+	return [...]string{"open", "delivered", "refused", "dead letter"}[f]
+}
+
+// Entry is the state of one queue file.
+type Entry struct {
+	Final Final
+	// Charged counts failures that were this user's own.
+	Charged int
+	// FailSeq is the sequence number of the user's last refusal or
+	// failure (0: none since its last success), Unproven whether it was
+	// not charged because whose fault it was could not be told yet.
+	FailSeq  uint64
+	Unproven bool
+	// Line is the offset of the newest line of the file seen; Tries counts
+	// the flushes that line has been in.
+	Line    int64
+	Tries   int
+	Carried bool // the line was carried over into a new one
+	// Letter is a refusal or dead letter decided but not yet written (a
+	// full disk): it is written, not sent again, on the next try.
+	Letter *queue.DeadLetter
+}
+
+// Claimed is the answer to Claim.
+type Claimed int
+
+const (
+	Owned      Claimed = iota // the caller owns the record until Settle
+	Busy                      // another flush owns it now
+	Done                      // it has left: Entry.Final says how
+	Superseded                // a newer line of the same file carries it on
 )
 
 // Ledger is the memory of one output instance.
@@ -30,91 +68,126 @@ type Ledger struct {
 	now     func() time.Time
 }
 
-type entry struct {
-	id       string
-	state    State
-	busy     bool
-	failures int
-	touched  time.Time
+type item struct {
+	key     string
+	busy    bool
+	touched time.Time
+	Entry
 }
 
-// New returns a Ledger holding at most max entries, each for at most ttl
-// after it was last touched.
+// New returns a Ledger that keeps at most max entries that are done (open
+// ones are never dropped for room) and forgets any entry untouched for ttl.
 func New(max int, ttl time.Duration) *Ledger {
 	return &Ledger{entries: map[string]*list.Element{}, lru: list.New(), max: max, ttl: ttl, now: time.Now}
 }
 
-// Claim takes a record for sending. It returns the record's state and the
-// failures so far; only for Open does the caller own the record until it
-// calls Settle.
-func (l *Ledger) Claim(id string) (State, int) {
+// Claim takes the record on line (its offset, -1 when unknown) of the file
+// key for sending. A new entry starts from init, which carries what an
+// earlier run knew (a carried-over line's counts). For Owned, the returned
+// Entry has this flush counted in Tries and the caller owns it until it
+// calls Settle or Forget.
+func (l *Ledger) Claim(key string, line int64, init Entry) (Claimed, Entry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := l.touch(id)
+	it := l.find(key)
+	if it == nil {
+		init.Final, init.Line, init.Tries = Open, line, 0
+		it = l.add(key, init)
+	}
 	switch {
-	case e.state != Open:
-		return e.state, e.failures
-	case e.busy:
-		return Busy, e.failures
+	case it.Final != Open:
+		return Done, it.Entry
+	case line >= 0 && line < it.Line:
+		return Superseded, it.Entry
+	case it.busy:
+		return Busy, it.Entry
 	}
-	e.busy = true
-	return Open, e.failures
+	if line != it.Line {
+		it.Line, it.Tries, it.Carried = line, 0, false
+	}
+	it.Tries++
+	it.busy = true
+	return Owned, it.Entry
 }
 
-// Settle ends a Claim with the record's new state; failed counts one more
-// failed attempt. It returns the failures so far.
-func (l *Ledger) Settle(id string, state State, failed bool) int {
+// Settle ends an Owned claim with the entry's new state.
+func (l *Ledger) Settle(key string, e Entry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := l.touch(id)
-	e.busy = false
-	e.state = state
-	if failed {
-		e.failures++
+	it := l.find(key)
+	if it == nil {
+		it = l.add(key, e)
 	}
-	return e.failures
+	it.busy = false
+	line, tries, carried := it.Line, it.Tries, it.Carried
+	it.Entry = e
+	if e.Line < line {
+		it.Line, it.Tries, it.Carried = line, tries, carried
+	}
+	l.evict()
 }
 
-// Len is the number of remembered records.
+// Forget drops an entry: its file has left the queue, so a later record of
+// that path is a new file (and one of the old file finds it gone).
+func (l *Ledger) Forget(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if el, ok := l.entries[key]; ok {
+		l.remove(el)
+	}
+}
+
+// Len is the number of remembered entries.
 func (l *Ledger) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.entries)
 }
 
-// touch finds or adds the entry and marks it recently used; it evicts what
-// is too old or too many, but never an entry some flush is sending.
-func (l *Ledger) touch(id string) *entry {
-	now := l.now()
-	if el, ok := l.entries[id]; ok {
-		e := el.Value.(*entry)
-		if e.busy || now.Sub(e.touched) <= l.ttl {
-			e.touched = now
-			l.lru.MoveToFront(el)
-			return e
-		}
-		l.remove(el)
+// find returns the live entry for key, marking it recently used, or nil.
+func (l *Ledger) find(key string) *item {
+	el, ok := l.entries[key]
+	if !ok {
+		return nil
 	}
-	e := &entry{id: id, touched: now}
-	l.entries[id] = l.lru.PushFront(e)
-	l.evict(now)
-	return e
+	it := el.Value.(*item)
+	now := l.now()
+	if !it.busy && now.Sub(it.touched) > l.ttl {
+		l.remove(el)
+		return nil
+	}
+	it.touched = now
+	l.lru.MoveToFront(el)
+	return it
 }
 
-func (l *Ledger) evict(now time.Time) {
-	for el := l.lru.Back(); el != nil && el != l.lru.Front(); {
-		e := el.Value.(*entry)
+func (l *Ledger) add(key string, e Entry) *item {
+	it := &item{key: key, touched: l.now(), Entry: e}
+	l.entries[key] = l.lru.PushFront(it)
+	l.evict()
+	return it
+}
+
+// evict drops what is too old, then the least recently used entries that
+// are done while there are too many. An open or busy entry is only ever
+// dropped for age, never for room: its record is still to be sent.
+func (l *Ledger) evict() {
+	now := l.now()
+	for el := l.lru.Back(); el != nil; {
+		it := el.Value.(*item)
 		prev := el.Prev()
-		if !e.busy && (len(l.entries) > l.max || now.Sub(e.touched) > l.ttl) {
-			l.remove(el)
-		} else if len(l.entries) <= l.max {
+		old := now.Sub(it.touched) > l.ttl
+		if !old && len(l.entries) <= l.max {
 			break
+		}
+		if !it.busy && (old || it.Final != Open) {
+			l.remove(el)
 		}
 		el = prev
 	}
 }
 
 func (l *Ledger) remove(el *list.Element) {
-	delete(l.entries, el.Value.(*entry).id)
+	delete(l.entries, el.Value.(*item).key)
 	l.lru.Remove(el)
 }

@@ -2,55 +2,82 @@ package ledger
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
 )
 
+func settle(l *Ledger, key string, f Final) {
+	_, e := l.Claim(key, 0, Entry{})
+	e.Final = f
+	l.Settle(key, e)
+}
+
 func TestClaimSettle(t *testing.T) {
 	l := New(10, time.Hour)
-	if st, n := l.Claim("a"); st != Open || n != 0 {
-		t.Fatalf("new record: %v %d", st, n)
+	c, e := l.Claim("a", 0, Entry{Charged: 2})
+	if c != Owned || e.Charged != 2 || e.Tries != 1 {
+		t.Fatalf("new record: %v %+v", c, e)
 	}
-	if st, _ := l.Claim("a"); st != Busy {
-		t.Fatalf("a claimed record is busy for others, got %v", st)
+	if c, _ := l.Claim("a", 0, Entry{}); c != Busy {
+		t.Fatalf("a claimed record is busy for others, got %v", c)
 	}
-	if n := l.Settle("a", Open, true); n != 1 {
-		t.Fatalf("failures %d", n)
+	e.Charged++
+	l.Settle("a", e)
+	if c, e := l.Claim("a", 0, Entry{}); c != Owned || e.Charged != 3 || e.Tries != 2 {
+		t.Fatalf("after one failure: %v %+v", c, e)
 	}
-	if st, n := l.Claim("a"); st != Open || n != 1 {
-		t.Fatalf("after one failure: %v %d", st, n)
+	e.Final = Delivered
+	l.Settle("a", e)
+	if c, e := l.Claim("a", 0, Entry{}); c != Done || e.Final != Delivered {
+		t.Fatalf("delivered stays delivered, got %v %v", c, e.Final)
 	}
-	l.Settle("a", Delivered, false)
-	if st, _ := l.Claim("a"); st != Delivered {
-		t.Fatalf("delivered stays delivered, got %v", st)
+}
+
+// A file's later line (a carry-over, or a line written twice) takes over;
+// its older lines are superseded, and its tries start anew.
+func TestNewerLineSupersedesOlder(t *testing.T) {
+	l := New(10, time.Hour)
+	_, e := l.Claim("f", 0, Entry{})
+	l.Settle("f", e)
+	c, e := l.Claim("f", 40, Entry{})
+	if c != Owned || e.Tries != 1 || e.Line != 40 {
+		t.Fatalf("newer line: %v %+v", c, e)
+	}
+	l.Settle("f", e)
+	if c, _ := l.Claim("f", 0, Entry{}); c != Superseded {
+		t.Fatalf("older line: %v", c)
 	}
 }
 
 func TestBoundedBySize(t *testing.T) {
 	l := New(100, time.Hour)
 	for i := range 1000 {
-		id := fmt.Sprint(i)
-		l.Claim(id)
-		l.Settle(id, Delivered, false)
+		settle(l, fmt.Sprint(i), Delivered)
 	}
 	if l.Len() > 100 {
 		t.Fatalf("%d entries", l.Len())
 	}
-	if st, _ := l.Claim("999"); st != Delivered {
+	if c, _ := l.Claim("999", 0, Entry{}); c != Done {
 		t.Fatal("the newest entries are kept")
 	}
 }
 
-func TestBusyEntriesAreNeverEvicted(t *testing.T) {
+// A full ledger drops only what is done, never an open or busy record.
+func TestOpenAndBusyEntriesAreNeverEvictedForRoom(t *testing.T) {
 	l := New(2, time.Hour)
-	l.Claim("busy")
+	l.Claim("busy", 0, Entry{})
+	_, e := l.Claim("open", 0, Entry{Charged: 3})
+	l.Settle("open", e)
 	for i := range 10 {
-		l.Claim(fmt.Sprint(i))
-		l.Settle(fmt.Sprint(i), Delivered, false)
+		settle(l, fmt.Sprint(i), Delivered)
 	}
-	if st, _ := l.Claim("busy"); st != Busy {
-		t.Fatalf("an entry being sent was evicted: %v", st)
+	if c, _ := l.Claim("busy", 0, Entry{}); c != Busy {
+		t.Fatalf("an entry being sent was evicted: %v", c)
+	}
+	if c, e := l.Claim("open", 0, Entry{}); c != Owned || e.Charged != 3 {
+		t.Fatalf("an open entry lost its state: %v %+v", c, e)
 	}
 }
 
@@ -58,15 +85,23 @@ func TestBoundedByAge(t *testing.T) {
 	now := time.Unix(0, 0)
 	l := New(100, time.Minute)
 	l.now = func() time.Time { return now }
-	l.Claim("old")
-	l.Settle("old", Delivered, false)
+	settle(l, "old", Delivered)
 	now = now.Add(2 * time.Minute)
-	l.Claim("new")
+	l.Claim("new", 0, Entry{})
 	if l.Len() != 1 {
 		t.Fatalf("old entry kept: %d entries", l.Len())
 	}
-	if st, _ := l.Claim("old"); st != Open {
-		t.Fatalf("expired entry: %v", st)
+	if c, _ := l.Claim("old", 0, Entry{}); c != Owned {
+		t.Fatalf("expired entry: %v", c)
+	}
+}
+
+func TestForget(t *testing.T) {
+	l := New(10, time.Hour)
+	settle(l, "f", Delivered)
+	l.Forget("f")
+	if c, _ := l.Claim("f", 0, Entry{}); c != Owned || l.Len() != 1 {
+		t.Fatalf("a forgotten file is new again: %v", c)
 	}
 }
 
@@ -81,11 +116,12 @@ func TestConcurrentClaimsGiveOneOwner(t *testing.T) {
 			defer wg.Done()
 			for i := range 200 {
 				id := fmt.Sprint(i)
-				if st, _ := l.Claim(id); st == Open {
+				if c, e := l.Claim(id, 0, Entry{}); c == Owned {
 					mu.Lock()
 					owners[id]++
 					mu.Unlock()
-					l.Settle(id, Delivered, false)
+					e.Final = Delivered
+					l.Settle(id, e)
 				}
 			}
 		}()
@@ -96,4 +132,22 @@ func TestConcurrentClaimsGiveOneOwner(t *testing.T) {
 			t.Fatalf("record %d owned %d times", i, owners[fmt.Sprint(i)])
 		}
 	}
+}
+
+// TestMemoryAtLimit prints what a full ledger costs, for the README.
+func TestMemoryAtLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures memory")
+	}
+	const n = 200_000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	l := New(n, time.Hour)
+	for i := range n {
+		settle(l, fmt.Sprintf("file:2049:%d", 10_000_000+i), Delivered)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	t.Logf("%d entries: %.1f MB, %d bytes each", l.Len(), float64(after.HeapAlloc-before.HeapAlloc)/1e6, (after.HeapAlloc-before.HeapAlloc)/n)
 }

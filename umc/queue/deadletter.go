@@ -12,10 +12,20 @@ import (
 // DeadLetterLog is the file name of the dead-letter log in its directory.
 const DeadLetterLog = "dead-letter.jsonl"
 
+// The kinds of DeadLetter.
+const (
+	KindRefused  = "refused"
+	KindFailed   = "failed"
+	KindBadInput = "bad_input"
+)
+
 // DeadLetter is one line of the dead-letter log: what an operator needs to
 // see why a user got no invitation and to re-queue it.
 type DeadLetter struct {
-	Time     time.Time      `json:"time"`
+	Time time.Time `json:"time"`
+	// Kind is "refused" (UMC will never mail this user: not an error),
+	// "failed" (Max_Attempts failures of this user's own) or "bad_input".
+	Kind     string         `json:"kind"`
 	Username string         `json:"username,omitempty"`
 	Reason   string         `json:"reason"`
 	Attempts int            `json:"attempts"`
@@ -47,6 +57,8 @@ func (d *DeadLetters) Append(l DeadLetter) error {
 		return fmt.Errorf("encode dead letter: %w", err)
 	}
 	line = append(line, '\n')
+	// One write per line: a short write on a full disk is cut back off, so
+	// the log never holds half a line.
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := os.MkdirAll(d.dir, 0o750); err != nil {
@@ -56,13 +68,22 @@ func (d *DeadLetters) Append(l DeadLetter) error {
 	if err != nil {
 		return fmt.Errorf("open dead-letter log: %w", err)
 	}
-	if _, err := f.Write(line); err != nil {
-		f.Close()
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("dead-letter log: %w", err)
+	}
+	if n, err := f.Write(line); err != nil {
+		if n > 0 {
+			_ = f.Truncate(st.Size())
+		}
 		return fmt.Errorf("write dead-letter log: %w", err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
 		return fmt.Errorf("sync dead-letter log: %w", err)
 	}
-	return f.Close()
+	if st.Size() == 0 {
+		return syncDir(d.dir) // a new log: its directory entry too
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // ErrOutside marks a path the plugin refuses to touch.
@@ -70,53 +71,125 @@ func (d *Dir) resolve(path string) (string, error) {
 	return name, nil
 }
 
-// Gone reports whether a queue file no longer exists: its record was
-// delivered or dead-lettered before (by an earlier run, say). A path the
-// plugin may not touch is never gone.
-func (d *Dir) Gone(path string) bool {
-	_, err := d.resolve(path)
-	return errors.Is(err, fs.ErrNotExist)
+// File is one queue file as it was when looked at: its path and its
+// identity on disk, which a later look compares against.
+type File struct {
+	Path     string // inside the queue directory, symlinks resolved
+	Dev, Ino uint64
+	Size     int64
 }
 
-// Remove deletes a delivered record's queue file; a file already gone is
-// no error.
-func (d *Dir) Remove(path string) error {
+// Key names the file on disk, whatever path a record reached it by.
+func (f File) Key() string { return fmt.Sprintf("file:%d:%d", f.Dev, f.Ino) }
+
+// Stat finds the queue file a record's path names. It returns
+// fs.ErrNotExist, wrapped, when the file is gone, and ErrOutside for a
+// path the plugin may not touch.
+func (d *Dir) Stat(path string) (File, error) {
 	name, err := d.resolve(path)
+	if err != nil {
+		return File{}, err
+	}
+	return statFile(name)
+}
+
+func statFile(name string) (File, error) {
+	st, err := os.Lstat(name)
+	if err != nil {
+		return File{}, fmt.Errorf("queue file %s: %w", name, err)
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || !st.Mode().IsRegular() {
+		return File{}, fmt.Errorf("%q: %w", name, ErrOutside)
+	}
+	return File{Path: name, Dev: uint64(sys.Dev), Ino: sys.Ino, Size: st.Size()}, nil
+}
+
+// Current reports whether f is still the file at its path: not removed,
+// moved or replaced by another since it was looked at.
+func (d *Dir) Current(f File) (bool, error) {
+	now, err := statFile(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove queue file: %w", err)
+	return now.Dev == f.Dev && now.Ino == f.Ino, nil
+}
+
+// Append adds one line to the file in a single write and syncs it, so that
+// tail reads it as a new record; a short write (full disk) is cut back off.
+func (d *Dir) Append(f File, line []byte) error {
+	fh, err := os.OpenFile(f.Path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("append to queue file: %w", err)
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return fmt.Errorf("append to queue file: %w", err)
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); !ok || uint64(sys.Dev) != f.Dev || sys.Ino != f.Ino {
+		return fmt.Errorf("append to queue file %s: replaced by another file", f.Path)
+	}
+	if n, err := fh.Write(line); err != nil {
+		if n > 0 {
+			_ = fh.Truncate(st.Size())
+		}
+		return fmt.Errorf("append to queue file: %w", err)
+	}
+	if err := fh.Sync(); err != nil {
+		return fmt.Errorf("sync queue file: %w", err)
 	}
 	return nil
 }
 
+// Remove deletes a delivered file, unless it is gone or another file has
+// taken its place (a re-queue), and syncs the directory so that a crash
+// cannot bring it back.
+func (d *Dir) Remove(f File) error {
+	if same, err := d.Current(f); err != nil || !same {
+		return err
+	}
+	if err := os.Remove(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove queue file: %w", err)
+	}
+	return syncDir(d.root)
+}
+
 // MoveTo moves a queue file into dir under the same name, replacing an
-// older dead letter of the same name, and returns where it went.
-func (d *Dir) MoveTo(path, dir string) (string, error) {
-	name, err := d.resolve(path)
-	if err != nil {
+// older dead letter of the same name, and returns where it went. Both
+// directories are synced; across file systems the copy is synced before
+// the original goes.
+func (d *Dir) MoveTo(f File, dir string) (string, error) {
+	if same, err := d.Current(f); err != nil {
 		return "", err
+	} else if !same {
+		return "", fmt.Errorf("queue file %s: %w", f.Path, fs.ErrNotExist)
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return "", fmt.Errorf("dead-letter directory: %w", err)
 	}
-	target := filepath.Join(dir, filepath.Base(name))
-	err = os.Rename(name, target)
-	if err == nil {
-		return target, nil
+	target := filepath.Join(dir, filepath.Base(f.Path))
+	if err := os.Rename(f.Path, target); err != nil {
+		// Another file system: copy, sync, then remove.
+		if err := copyFile(f.Path, target); err != nil {
+			os.Remove(target)
+			return "", fmt.Errorf("move queue file to %s: %w", dir, err)
+		}
+		if err := syncDir(dir); err != nil {
+			return "", err
+		}
+		if err := os.Remove(f.Path); err != nil {
+			return "", fmt.Errorf("remove moved queue file: %w", err)
+		}
+		return target, syncDir(d.root)
 	}
-	// Another file system: copy, then remove.
-	if err := copyFile(name, target); err != nil {
-		return "", fmt.Errorf("move queue file to %s: %w", dir, err)
+	if err := syncDir(dir); err != nil {
+		return "", err
 	}
-	if err := os.Remove(name); err != nil {
-		return "", fmt.Errorf("remove moved queue file: %w", err)
-	}
-	return target, nil
+	return target, syncDir(d.root)
 }
 
 func copyFile(from, to string) error {
@@ -133,5 +206,22 @@ func copyFile(from, to string) error {
 		out.Close()
 		return err
 	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
 	return out.Close()
+}
+
+// syncDir makes a rename, creation or removal in dir survive a crash.
+func syncDir(dir string) error {
+	fh, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	defer fh.Close()
+	if err := fh.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
 }

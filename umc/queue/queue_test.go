@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -55,14 +56,8 @@ func TestRemoveOnlyInsideQueueDir(t *testing.T) {
 		filepath.Join(root, "sub", "deep.send"),
 		filepath.Join(root, "sub"),
 	} {
-		if err := d.Remove(path); !errors.Is(err, ErrOutside) {
+		if _, err := d.Stat(path); !errors.Is(err, ErrOutside) {
 			t.Errorf("%s: %v, want ErrOutside", path, err)
-		}
-		if _, err := d.MoveTo(path, filepath.Join(root, "failed")); !errors.Is(err, ErrOutside) {
-			t.Errorf("move %s: %v, want ErrOutside", path, err)
-		}
-		if d.Gone(path) {
-			t.Errorf("%s: a path outside must never count as gone", path)
 		}
 	}
 	if !exists(victim) || !exists(filepath.Join(root, "link.send")) || !exists(filepath.Join(root, "sub", "deep.send")) {
@@ -70,22 +65,67 @@ func TestRemoveOnlyInsideQueueDir(t *testing.T) {
 	}
 }
 
-func TestRemoveAndGone(t *testing.T) {
+func stat(t *testing.T, d *Dir, path string) File {
+	t.Helper()
+	f, err := d.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestRemove(t *testing.T) {
 	root, _, d := setup(t)
 	file := filepath.Join(root, "alice.send")
 	write(t, file)
-	if d.Gone(file) {
-		t.Fatal("present file is not gone")
-	}
 	// The path as tail may write it: relative parts that stay inside.
-	if err := d.Remove(filepath.Join(root, "sub", "..", "alice.send")); err != nil {
+	f := stat(t, d, filepath.Join(root, "sub", "..", "alice.send"))
+	if err := d.Remove(f); err != nil {
 		t.Fatal(err)
 	}
-	if exists(file) || !d.Gone(file) {
-		t.Fatal("not removed")
+	if _, err := d.Stat(file); exists(file) || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("not removed: %v", err)
 	}
-	if err := d.Remove(file); err != nil {
+	if err := d.Remove(f); err != nil {
 		t.Fatalf("removing a gone file: %v", err)
+	}
+}
+
+// A file re-queued under the same name is a new file: the old one's
+// removal or move must leave it alone.
+func TestReplacedFileIsLeftAlone(t *testing.T) {
+	root, _, d := setup(t)
+	file := filepath.Join(root, "alice.send")
+	write(t, file)
+	old := stat(t, d, file)
+	tmp := filepath.Join(root, ".alice.tmp")
+	write(t, tmp)
+	if err := os.Rename(tmp, file); err != nil {
+		t.Fatal(err)
+	}
+	if same, err := d.Current(old); same || err != nil {
+		t.Fatalf("replaced file taken for the old one: %v %v", same, err)
+	}
+	if err := d.Remove(old); err != nil || !exists(file) {
+		t.Fatalf("the new file was removed: %v", err)
+	}
+	if _, err := d.MoveTo(old, filepath.Join(root, "failed")); !errors.Is(err, fs.ErrNotExist) || !exists(file) {
+		t.Fatalf("the new file was moved: %v", err)
+	}
+	if err := d.Append(old, []byte("x\n")); err == nil {
+		t.Fatal("appended to the new file")
+	}
+}
+
+func TestAppend(t *testing.T) {
+	root, _, d := setup(t)
+	file := filepath.Join(root, "bob.send")
+	write(t, file)
+	if err := d.Append(stat(t, d, file), []byte("{\"username\":\"bob\"}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(file); string(data) != "x\n{\"username\":\"bob\"}\n" {
+		t.Fatalf("%q", data)
 	}
 }
 
@@ -94,12 +134,12 @@ func TestMoveTo(t *testing.T) {
 	file := filepath.Join(root, "bob.send")
 	write(t, file)
 	dead := filepath.Join(root, "failed")
-	got, err := d.MoveTo(file, dead)
+	got, err := d.MoveTo(stat(t, d, file), dead)
 	if err != nil || got != filepath.Join(dead, "bob.send") || exists(file) || !exists(got) {
 		t.Fatalf("%q %v", got, err)
 	}
 	write(t, file) // re-queued and failed again: replaces the old copy
-	if _, err := d.MoveTo(file, dead); err != nil {
+	if _, err := d.MoveTo(stat(t, d, file), dead); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -70,4 +71,45 @@ func (r Record) Identity(pathKey, offsetKey string) string {
 	fmt.Fprintf(sum, "%s\x00%d\x00", r.Tag, r.Time.UnixNano())
 	sum.Write(body)
 	return "sha256:" + hex.EncodeToString(sum.Sum(nil))
+}
+
+// Offset returns the line's offset in its file (tail's Offset_Key), or -1.
+func (r Record) Offset(key string) int64 {
+	switch v := r.Fields[key].(type) {
+	case int64:
+		return v
+	case uint64:
+		return int64(v)
+	}
+	return -1
+}
+
+// CarryLine is the line the plugin appends to a queue file to carry a
+// record still open on its chunk's last try into a new record: the
+// username, the failures charged to it so far, and a refusal decided but
+// not yet written down.
+func CarryLine(usernameKey, username string, charged int, refusal string) []byte {
+	fields := map[string]any{usernameKey: username, "charged": charged}
+	if refusal != "" {
+		fields["refused"] = refusal
+	}
+	line, _ := json.Marshal(fields) // strings and an int always encode
+	return append(line, '\n')
+}
+
+// Carried returns what a carried-over line says: the failures charged
+// before and a refusal not yet written down; zero values otherwise.
+func (r Record) Carried() (charged int, refusal string) {
+	line, _ := r.String("log")
+	if !strings.HasPrefix(line, "{") || !strings.Contains(line, `"charged"`) {
+		return 0, ""
+	}
+	var carried struct {
+		Charged int    `json:"charged"`
+		Refused string `json:"refused"`
+	}
+	if json.Unmarshal([]byte(line), &carried) != nil || carried.Charged < 0 {
+		return 0, ""
+	}
+	return carried.Charged, carried.Refused
 }

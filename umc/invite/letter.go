@@ -1,0 +1,111 @@
+package invite
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"time"
+
+	"umc-invite/umc/ledger"
+	"umc-invite/umc/queue"
+)
+
+// letter builds the refusal or dead letter for a job, from its last answer.
+func (o *Output) letter(j *job, kind, reason string) *queue.DeadLetter {
+	a := j.answer
+	l := &queue.DeadLetter{
+		Time: time.Now().UTC(), Kind: kind, Username: j.username, Reason: reason, Attempts: j.entry.Charged,
+		Status: a.Status, Message: a.Message, Tag: j.rec.Tag, Record: j.rec.Fields,
+	}
+	if a.Err != nil {
+		l.Error = a.Err.Error()
+	}
+	return l
+}
+
+// writeLetter records a refusal or dead letter durably before the queue
+// file moves: the line is appended and synced first, then the file moved
+// and both directories synced. If any step fails the record stays queued,
+// its letter kept to be written (not sent again) on the next try.
+func (o *Output) writeLetter(j *job, t *tally) {
+	l := j.entry.Letter
+	if l.Time.IsZero() { // decided by an earlier run, carried over
+		carried := *l
+		carried.Time, carried.Username, carried.Tag, carried.Record = time.Now().UTC(), j.username, j.rec.Tag, j.rec.Fields
+		l = &carried
+		j.entry.Letter = l
+	}
+	moved, err := o.writeDeadLetter(l, j)
+	if err != nil {
+		o.log.Errorf("cannot record the %s for %s, record stays queued: %v", kindName(l.Kind), describe(j), err)
+		o.keepOpen(j, t)
+		return
+	}
+	final := ledger.DeadLetter
+	switch l.Kind {
+	case queue.KindRefused:
+		final = ledger.Refused
+		o.log.Warnf("no invitation for %q: %s; recorded in %s", j.username, l.Reason, o.where())
+		t.add(func(t *tally) { t.refused++ })
+	case queue.KindBadInput:
+		o.log.Errorf("record never sent (%s), dead letter written to %s: %s", describe(j), o.where(), l.Reason)
+		t.add(func(t *tally) { t.dead++ })
+	default:
+		o.log.Errorf("no invitation for %q, dead letter written to %s: %s", j.username, o.where(), l.Reason)
+		t.add(func(t *tally) { t.dead++ })
+	}
+	o.leave(j, final, moved)
+}
+
+// writeDeadLetter appends the line, then moves the queue file; it reports
+// whether the file has left the queue.
+func (o *Output) writeDeadLetter(l *queue.DeadLetter, j *job) (moved bool, err error) {
+	if o.dead == nil {
+		line, _ := json.Marshal(l)
+		o.log.Errorf("dead letter (no Dead_Letter_Dir): %s", line)
+		return false, nil
+	}
+	if j.file != nil {
+		l.File = filepath.Join(o.dead.Dir(), filepath.Base(j.file.Path))
+	}
+	if err := o.dead.Append(*l); err != nil {
+		return false, err
+	}
+	if j.file == nil {
+		return false, nil
+	}
+	if _, err := o.queue.MoveTo(*j.file, o.dead.Dir()); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return true, nil // taken away meanwhile: nothing left to move
+		}
+		return false, fmt.Errorf("dead letter written, but the queue file was not moved: %w", err)
+	}
+	return true, nil
+}
+
+func (o *Output) where() string {
+	if o.dead == nil {
+		return "the log"
+	}
+	return o.dead.Dir()
+}
+
+func kindName(kind string) string {
+	if kind == queue.KindRefused {
+		return "refusal"
+	}
+	return "dead letter"
+}
+
+// describe names a record for a log line: its queue file, else its tag.
+func describe(j *job) string {
+	if j.file != nil {
+		return j.file.Path
+	}
+	if path, ok := j.rec.String("path"); ok {
+		return path
+	}
+	return "tag " + j.rec.Tag
+}

@@ -1,0 +1,96 @@
+package umc
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"syscall"
+)
+
+// Kind is what an answer means for the record it was sent for.
+type Kind int
+
+const (
+	// Delivered: UMC took the call and handed the mail on.
+	Delivered Kind = iota
+	// Refused: UMC will never mail this user (unknown, blacklisted, no
+	// address) — or, said the same way, nobody can be mailed right now.
+	// Which of the two only the pattern across users tells.
+	Refused
+	// Failed: this call failed (the mail relay, a module error); it may be
+	// this user's problem or everyone's, again told by the pattern.
+	Failed
+	// Unavailable: everyone's problem — UMC down, unreachable, misconfigured
+	// or not UMC at all. Never charged to the user.
+	Unavailable
+)
+
+func (k Kind) String() string {
+	return [...]string{"delivered", "refused", "failed", "unavailable"}[k]
+}
+
+// Outcome is the classification of one answer: what it means, why, and
+// whether trying again at once is safe.
+type Outcome struct {
+	Kind   Kind
+	Reason string
+	// QuickRetry: the call cannot have reached UMC (refused connection,
+	// name resolution, TLS handshake), so an immediate retry cannot make a
+	// duplicate or count against a rate limit.
+	QuickRetry bool
+}
+
+// Ambiguous reports whether whose problem the answer is depends on how
+// UMC answers other users.
+func (o Outcome) Ambiguous() bool { return o.Kind == Refused || o.Kind == Failed }
+
+// Classify is the one place an answer is given a meaning. It reads the
+// status and whether a 200 carried UMC's JSON; never the message text,
+// which UMC translates.
+func Classify(a Answer) Outcome {
+	if a.Err != nil {
+		return Outcome{Kind: Unavailable, Reason: a.String(), QuickRetry: unreached(a.Err)}
+	}
+	s := a.Status
+	switch {
+	case s == http.StatusOK && a.FromUMC:
+		return Outcome{Kind: Delivered, Reason: "HTTP 200"}
+	case s == http.StatusOK:
+		return Outcome{Kind: Unavailable, Reason: "HTTP 200 without UMC's JSON body (UMC_URL points at something that is not UMC: a proxy, a login page, an ingress)"}
+	case s == http.StatusBadRequest, s == http.StatusForbidden:
+		// 400: unknown, blacklisted or address-less user, or the backend
+		// switched off; 403: a name over UMC's limit.
+		return Outcome{Kind: Refused, Reason: a.String()}
+	case s == http.StatusInternalServerError, s >= 590 && s <= 592:
+		return Outcome{Kind: Failed, Reason: a.String()}
+	}
+	// 3xx, 401, 404, 405/406/411/422 (a client bug), 502, 503 (also UMC's
+	// rate limit: a retry would extend the lockout), anything else.
+	return Outcome{Kind: Unavailable, Reason: a.String()}
+}
+
+// unreached reports errors that prove the request never reached UMC's
+// application: nothing listening, no such host, no TLS session. A reset or
+// a timeout proves nothing: UMC may have processed the call.
+func unreached(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return true
+	}
+	var recordErr tls.RecordHeaderError
+	var certErr *tls.CertificateVerificationError
+	var alert tls.AlertError
+	return errors.As(err, &recordErr) || errors.As(err, &certErr) || errors.As(err, &alert)
+}
+
+// describeKind is the short word for a log line.
+func (o Outcome) String() string { return fmt.Sprintf("%s: %s", o.Kind, o.Reason) }
