@@ -140,24 +140,20 @@ func TestExhaustedRetriesBecomeDeadLettersAndTurnHealthRed(t *testing.T) {
 // new file although it has seen the name before.
 func TestRequeueRecipe(t *testing.T) {
 	needFluentBit(t)
-	refuse := true
 	var mu sync.Mutex
-	umc := &umcstub.Server{Fail: func(user string, n int) int {
+	refuse := true
+	umc := &umcstub.Server{Refused: func(string) bool {
 		mu.Lock()
 		defer mu.Unlock()
-		if refuse {
-			return http.StatusUnauthorized
-		}
-		return 0
+		return refuse
 	}}
 	s := newSite(t, umc)
-	conf := shippedConfig(t)
-	setKey(t, conf, "Max_Attempts", "1")
+	conf := shippedConfig(t, "scheduler.base 1", "scheduler.cap 1")
 	p := start(t, conf, s.env())
 	s.enqueue(t, "bob")
-	waitFor(t, "a dead letter", 15*time.Second, p, func() bool { return strings.Contains(s.deadLetters(), `"username":"bob"`) })
+	waitFor(t, "a refusal", 15*time.Second, p, func() bool { return strings.Contains(s.deadLetters(), `"username":"bob"`) })
 	mu.Lock()
-	refuse = false // the password is fixed
+	refuse = false // bob got an e-mail address
 	mu.Unlock()
 
 	recipe := `cd "$1" && printf '{"username": "%s", "requeued": "%s"}\n' bob "$(date +%s)" > .bob.tmp && mv .bob.tmp bob.send && rm failed/bob.send`
