@@ -326,6 +326,8 @@ func TestTOMLSyntaxErrorDoesNotShowThePassword(t *testing.T) {
 		`auth_password = ` + pw,
 		`auth_password = '` + pw + "\n'",
 		`auth_password = "` + pw + `\q"`,
+		`auth_password = "` + pw + `\uZZZZ"`,
+		`auth_password = "` + pw + `\xZZ"`,
 		pw,
 		`auth_password = "x"` + "\n" + `auth_password = "` + pw + `"`,
 	} {
