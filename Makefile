@@ -3,7 +3,7 @@ GO       ?= go
 PLUGIN   := build/out_umc_invite.so
 GOFILES  := $(shell find . -name '*.go' -not -path './build/*')
 
-.PHONY: build test run lint bench bench-e2e e2e image clean
+.PHONY: build test fuzz run lint bench bench-e2e e2e image clean
 
 build: $(PLUGIN)
 
@@ -15,6 +15,18 @@ $(PLUGIN): $(GOFILES) go.mod go.sum
 test:
 	$(GO) vet ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+# Each fuzz target briefly, from its seed corpus in testdata/fuzz/ on; a
+# failing input is written there. FUZZTIME=2m for a longer run.
+FUZZTIME ?= 5s
+FUZZ     := ./plugin/chunkdec:FuzzDecode \
+            ./umc/config:FuzzLoad ./umc/config:FuzzLoadTOML ./umc/config:FuzzTOMLPasswordNeverInErrors \
+            ./umc/record:FuzzUsername
+fuzz:
+	@set -e; for t in $(FUZZ); do \
+	  echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
+	done
 
 # The main job on an embedded default: a local UMC stand-in, a few queue
 # files, the shipped fluent-bit.conf (or the C test host without fluent-bit).

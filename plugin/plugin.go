@@ -49,6 +49,10 @@ func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
 	instances.add(id, out)
 	output.FLBPluginSetContext(plugin, id)
 	log.Infof("%s", out.Describe())
+	// Said once, at start: a configuration that works but leaks.
+	for _, w := range cfg.Warnings() {
+		log.Warnf("%s", w)
+	}
 	return output.FLB_OK
 }
 

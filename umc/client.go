@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -43,11 +44,25 @@ func NewClient(c *config.Config) (*Client, error) {
 		}
 		tlsConfig.RootCAs = pool
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.TLSClientConfig = tlsConfig
-	// Keep one idle connection per concurrent request, so bulk sends reuse them.
-	transport.MaxIdleConnsPerHost = c.Concurrency
-	transport.MaxIdleConns = c.Concurrency
+	// Built field by field, not cloned from http.DefaultTransport, whose
+	// Proxy reads HTTP_PROXY/HTTPS_PROXY: the calls (and the credentials)
+	// go to UMC, or to HTTP_Proxy when it is set, and nowhere else.
+	transport := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       tlsConfig,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+		// Keep an idle connection for every call that can be in flight,
+		// so bulk sends reuse them instead of opening new ones.
+		MaxIdleConns:        c.Concurrency,
+		MaxIdleConnsPerHost: c.Concurrency,
+	}
+	if c.HTTPProxy != nil {
+		transport.Proxy = http.ProxyURL(c.HTTPProxy)
+	}
 	return &Client{
 		http: &http.Client{
 			Transport: transport,

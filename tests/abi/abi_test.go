@@ -115,6 +115,82 @@ func TestInitRefusesBadConfig(t *testing.T) {
 	}
 }
 
+// Every bad value is refused at init with the key's name, and Fluent Bit
+// would not start.
+func TestInitRefusesBadValues(t *testing.T) {
+	dir := t.TempDir()
+	toml := func(text string) string {
+		f, err := os.CreateTemp(dir, "*.toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		f.WriteString(text)
+		return f.Name()
+	}
+	const pw = "s3cret-Pa55"
+	cases := []struct{ keys, want string }{
+		{"umc_url=http://x:99999", "UMC_URL: port 99999 is outside 1..65535"},
+		{"umc_url=http://x/univention?", "UMC_URL: must not have a query"},
+		{"umc_url=http://x/#", "UMC_URL: must not have a fragment"},
+		{"umc_url=ftp://x", `UMC_URL: scheme "ftp": must be http or https`},
+		{"umc_url=http://u:" + pw + "@x", "UMC_URL: must not hold credentials"},
+		{"umc_url=http://x command=passwordreset/../x", `Command: "passwordreset/../x": want path segments`},
+		{"umc_url=http://x language=de_DE", `Language: "de_DE" is not a language tag`},
+		{"config_file=" + toml("umc_url = \"http://x\"\nlanguage = \"de-DE\\r\\nX-Injected: 1\"\n"), "Language: \"de-DE\\r\\nX-Injected: 1\" holds control characters"},
+		{"umc_url=http://x timeout=30s flush_timeout=10s", "Flush_Timeout: 10s is shorter than Timeout 30s"},
+		{"umc_url=http://x http_proxy=http://u:" + pw + "@proxy:3128", "HTTP_Proxy: must not hold credentials"},
+		{"umc_url=http://x http_proxy=socks5://proxy", `HTTP_Proxy: scheme "socks5": must be http or https`},
+		{"umc_url=ftp://x auth_user=u auth_password=" + pw, `UMC_URL: scheme "ftp"`},
+		{"umc_url=http://x auth_password=" + pw, "Auth_User: must be set when a password is given"},
+		{"config_file=" + toml("umc_url = \"http://x\"\nauth_user = \"u\"\nauth_password = \""+pw+"\\q\"\n"), "Config_File: "},
+		{"config_file=" + toml("umc_url = \"http://x\"\nauth_user = \"u\"\nauth_password = "+pw+"\n"), "Config_File: "},
+	}
+	var script []string
+	for i, tc := range cases {
+		script = append(script, fmt.Sprintf("init %d %s", i, tc.keys))
+	}
+	out, log := host(t, script...)
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	if len(out) != len(cases) || len(lines) != len(cases) {
+		t.Fatalf("%d results, %d log lines for %d cases:\n%v\n%s", len(out), len(lines), len(cases), out, log)
+	}
+	for i, tc := range cases {
+		if out[i] != fmt.Sprintf("init %d 0", i) {
+			t.Errorf("%s: init answered %q, want FLB_ERROR", tc.keys, out[i])
+		}
+		if !strings.Contains(lines[i], "[error] [output:umc_invite:umc_invite."+fmt.Sprint(i)+"] configuration refused: "+tc.want) {
+			t.Errorf("%s: log line %q, want %q", tc.keys, lines[i], tc.want)
+		}
+	}
+	if strings.Contains(log, "s3cret") {
+		t.Errorf("a refusal shows the password:\n%s", log)
+	}
+}
+
+// Plain http with credentials to a host that is not loopback gets one
+// warning at start, and nothing else does.
+func TestInitWarnsOfPlainHTTPCredentials(t *testing.T) {
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "password")
+	os.WriteFile(pwFile, []byte("s3cret\n"), 0o600)
+	out, log := host(t,
+		"init 0 umc_url=http://umc-server auth_user=invite auth_password_file="+pwFile,
+		"init 1 umc_url=https://umc-server auth_user=invite auth_password_file="+pwFile,
+		"init 2 umc_url=http://127.0.0.1:8090 auth_user=invite auth_password_file="+pwFile,
+		"init 3 umc_url=http://umc-server",
+	)
+	if fmt.Sprint(out) != "[init 0 1 init 1 1 init 2 1 init 3 1]" {
+		t.Fatalf("%v\n%s", out, log)
+	}
+	if strings.Count(log, "plain http") != 1 || !strings.Contains(log, "[ warn] [output:umc_invite:umc_invite.0] UMC_URL is plain http to umc-server") {
+		t.Fatalf("want exactly one warning, for instance 0:\n%s", log)
+	}
+	if strings.Contains(log, "s3cret") {
+		t.Fatalf("the password is in the log:\n%s", log)
+	}
+}
+
 func TestDeliversAndRetriesThroughTheABI(t *testing.T) {
 	umc := &umcstub.Server{Fail: func(user string, n int) int {
 		if user == "bob" && n <= 2 {

@@ -4,9 +4,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -39,6 +39,16 @@ type Secret string
 func (Secret) String() string   { return "[redacted]" }
 func (Secret) GoString() string { return "[redacted]" }
 
+// KeyError is a refused configuration: the key and why. Its text never
+// holds a secret's value.
+type KeyError struct {
+	Key string
+	Err error
+}
+
+func (e *KeyError) Error() string { return e.Key + ": " + e.Err.Error() }
+func (e *KeyError) Unwrap() error { return e.Err }
+
 // Config is one output instance's checked settings.
 type Config struct {
 	URL              *url.URL
@@ -51,6 +61,7 @@ type Config struct {
 	TLSCAFile        string
 	TLSCAPEM         []byte
 	TLSVerify        bool
+	HTTPProxy        *url.URL // nil: no proxy at all
 	Timeout          time.Duration
 	UsernameKey      string
 	PathKey          string
@@ -63,20 +74,27 @@ type Config struct {
 	QuickRetries     int
 	FlushTimeout     time.Duration
 	ConfigFile       string
+
+	// What the parsers leave for validate.
+	rawURL             string
+	rawProxy           string
+	filePassword       Secret
+	inlinePassword     Secret
+	removeProcessedSet bool
+	endpoint           string
 }
 
 // Endpoint is the full URL of the UMC command.
-func (c *Config) Endpoint() string {
-	return c.URL.String() + "/command/" + c.Command
-}
+func (c *Config) Endpoint() string { return c.endpoint }
 
 // Load reads every key of Keys from g, then from the TOML file named by
-// Config_File, then the key's default. The first bad key ends it with an
-// error that names the key.
+// Config_File, then the key's default, and parses each on its own; then
+// validate checks every value and every rule between keys. The first bad
+// key ends it with a *KeyError naming the key.
 func Load(g Getter) (*Config, error) {
-	file, err := readFile(g.Get("Config_File"))
+	file, err := readFile(strings.TrimSpace(g.Get("Config_File")))
 	if err != nil {
-		return nil, fmt.Errorf("Config_File: %w", err)
+		return nil, &KeyError{"Config_File", err}
 	}
 	c := &Config{}
 	for _, k := range Keys {
@@ -88,11 +106,11 @@ func Load(g Getter) (*Config, error) {
 			v = k.Default
 		}
 		if err := k.Parse(c, v); err != nil {
-			return nil, fmt.Errorf("%s: %w", k.Name, err)
+			return nil, &KeyError{k.Name, err}
 		}
 	}
-	if c.AuthPassword != "" && c.AuthUser == "" {
-		return nil, fmt.Errorf("Auth_User: must be set when a password is given")
+	if err := c.validate(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -104,17 +122,17 @@ func readFile(path string) (map[string]string, error) {
 	if path == "" {
 		return out, nil
 	}
-	raw, err := os.ReadFile(path)
+	raw, err := readRegularFile(path, maxConfigFile)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read: %w", err)
-	}
-	var values map[string]any
-	if _, err := toml.Decode(string(raw), &values); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	known := map[string]bool{}
 	for _, k := range Keys {
 		known[k.TOMLName()] = true
+	}
+	var values map[string]any
+	if _, err := toml.Decode(string(raw), &values); err != nil {
+		return nil, tomlError(path, err, known)
 	}
 	var unknown []string
 	for name, v := range values {
@@ -136,4 +154,21 @@ func readFile(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("%s: unknown key %q (keys are lower case: umc_url, auth_user, …)", path, unknown[0])
 	}
 	return out, nil
+}
+
+// tomlError reports where the file is not TOML, never what is there: the
+// parser's message quotes the offending text, which on an auth_password
+// line is part of the password.
+func tomlError(path string, err error, known map[string]bool) error {
+	var pe toml.ParseError
+	if !errors.As(err, &pe) {
+		return fmt.Errorf("%s: not valid TOML", path)
+	}
+	where := fmt.Sprintf("%s:%d:%d", path, pe.Position.Line, pe.Position.Col)
+	// The last key read is named only when it is one of ours: a name we
+	// wrote cannot be anybody's secret.
+	if known[pe.LastKey] {
+		return fmt.Errorf("%s: not valid TOML (after key %s; the text is not repeated here, it may hold a password)", where, pe.LastKey)
+	}
+	return fmt.Errorf("%s: not valid TOML (the text is not repeated here, it may hold a password)", where)
 }

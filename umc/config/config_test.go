@@ -1,9 +1,13 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,42 +92,257 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty")
 	os.WriteFile(empty, nil, 0o600)
+	notPEM := filepath.Join(dir, "not.pem")
+	os.WriteFile(notPEM, []byte("hello\n"), 0o600)
+	u := func(kv ...string) Map {
+		m := Map{"UMC_URL": "http://umc"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
 	cases := []struct {
 		name string
 		m    Map
 		want string
 	}{
 		{"missing URL", Map{}, "UMC_URL: is required"},
-		{"no scheme", Map{"UMC_URL": "umc-server"}, "UMC_URL:"},
-		{"ftp", Map{"UMC_URL": "ftp://umc"}, "UMC_URL: \"ftp://umc\": scheme must be http or https"},
+		{"no scheme", Map{"UMC_URL": "umc-server"}, "UMC_URL: scheme \"\": must be http or https"},
+		{"ftp", Map{"UMC_URL": "ftp://umc"}, "UMC_URL: scheme \"ftp\": must be http or https"},
 		{"credentials in URL", Map{"UMC_URL": "https://u:p@umc"}, "UMC_URL: must not hold credentials"},
-		{"unreadable password", Map{"UMC_URL": "http://umc", "Auth_User": "u", "Auth_Password_File": dir + "/nope"}, "Auth_Password_File: cannot read"},
-		{"empty password file", Map{"UMC_URL": "http://umc", "Auth_User": "u", "Auth_Password_File": empty}, "Auth_Password_File:"},
-		{"password without user", Map{"UMC_URL": "http://umc", "Auth_Password": "x"}, "Auth_User: must be set"},
-		{"two passwords", Map{"UMC_URL": "http://umc", "Auth_User": "u", "Auth_Password_File": secretFile(t), "Auth_Password": "x"}, "Auth_Password: set it or Auth_Password_File, not both"},
-		{"bad duration", Map{"UMC_URL": "http://umc", "Timeout": "soon"}, "Timeout: \"soon\" is not a duration"},
-		{"zero duration", Map{"UMC_URL": "http://umc", "Flush_Timeout": "0s"}, "Flush_Timeout:"},
-		{"bad bool", Map{"UMC_URL": "http://umc", "TLS_Verify": "maybe"}, "TLS_Verify: \"maybe\" is not on/off"},
-		{"bad number", Map{"UMC_URL": "http://umc", "Concurrency": "many"}, "Concurrency: \"many\" is not a whole number"},
-		{"zero attempts", Map{"UMC_URL": "http://umc", "Max_Attempts": "0"}, "Max_Attempts: 0 is outside"},
-		{"missing queue dir", Map{"UMC_URL": "http://umc", "Queue_Dir": dir + "/nope"}, "Queue_Dir: cannot use"},
-		{"remove without queue", Map{"UMC_URL": "http://umc", "Remove_Processed": "on"}, "Remove_Processed: needs Queue_Dir"},
-		{"missing CA", Map{"UMC_URL": "http://umc", "TLS_CA_File": dir + "/ca.pem"}, "TLS_CA_File: cannot read"},
+		{"no host", Map{"UMC_URL": "http://"}, "UMC_URL: has no host"},
+		{"port only", Map{"UMC_URL": "http://:80"}, "UMC_URL: has no host"},
+		{"opaque", Map{"UMC_URL": "http:umc"}, "UMC_URL: has no host"},
+		{"port too big", Map{"UMC_URL": "http://umc:99999"}, "UMC_URL: port 99999 is outside 1..65535"},
+		{"port zero", Map{"UMC_URL": "http://umc:0"}, "UMC_URL: port 0 is outside"},
+		{"empty port", Map{"UMC_URL": "http://umc:"}, "UMC_URL: has an empty port"},
+		{"bad port", Map{"UMC_URL": "http://umc:8o"}, "UMC_URL: not a URL"},
+		{"query", Map{"UMC_URL": "http://umc/univention?x=1"}, "UMC_URL: must not have a query"},
+		{"bare ?", Map{"UMC_URL": "http://umc/univention?"}, "UMC_URL: must not have a query"},
+		{"fragment", Map{"UMC_URL": "http://umc/#top"}, "UMC_URL: must not have a fragment"},
+		{"bare #", Map{"UMC_URL": "http://umc/#"}, "UMC_URL: must not have a fragment"},
+		{"space", Map{"UMC_URL": "http://umc/uni vention"}, "UMC_URL: must not contain spaces"},
+		{"control", Map{"UMC_URL": "http://umc/\x7f"}, "UMC_URL: not a URL"},
+		{"command ..", u("Command", "passwordreset/../../x"), "Command: \"passwordreset/../../x\": want path segments"},
+		{"command dot", u("Command", "a/./b"), "Command:"},
+		{"command query", u("Command", "passwordreset/send_token?x=1"), "Command:"},
+		{"command bare ?", u("Command", "passwordreset/send_token?"), "Command:"},
+		{"command empty segment", u("Command", "passwordreset//send_token"), "Command:"},
+		{"command only slashes", u("Command", "//"), "Command: must not be empty"},
+		{"command escape", u("Command", "a%2Fb"), "Command:"},
+		{"language CRLF", u("Language", "de-DE\r\nX-Evil: 1"), "Language: \"de-DE\\r\\nX-Evil: 1\" holds control characters"},
+		{"language LF", u("Language", "de\nDE"), "Language:"},
+		{"language NUL", u("Language", "de\x00"), "Language:"},
+		{"language underscore", u("Language", "de_DE"), "Language: \"de_DE\" is not a language tag"},
+		{"language list", u("Language", "de-DE,en;q=0.5"), "Language:"},
+		{"language word", u("Language", "german"), "Language:"},
+		{"language long subtag", u("Language", "de-abcdefghi"), "Language:"},
+		{"language trailing hyphen", u("Language", "de-"), "Language:"},
+		{"user with colon", u("Auth_User", "a:b", "Auth_Password", "x"), "Auth_User: must not contain \":\""},
+		{"unreadable password", u("Auth_User", "u", "Auth_Password_File", dir+"/nope"), "Auth_Password_File: cannot read"},
+		{"password file is a dir", u("Auth_User", "u", "Auth_Password_File", dir), "Auth_Password_File: " + dir + " is not a regular file"},
+		{"empty password file", u("Auth_User", "u", "Auth_Password_File", empty), "Auth_Password_File: " + empty + " is empty"},
+		{"password without user", u("Auth_Password", "x"), "Auth_User: must be set"},
+		{"password file without user", u("Auth_Password_File", secretFile(t)), "Auth_User: must be set"},
+		{"two passwords", u("Auth_User", "u", "Auth_Password_File", secretFile(t), "Auth_Password", "x"), "Auth_Password: set it or Auth_Password_File, not both"},
+		{"missing CA", u("TLS_CA_File", dir+"/ca.pem"), "TLS_CA_File: cannot read"},
+		{"CA without PEM", u("TLS_CA_File", notPEM), "TLS_CA_File: " + notPEM + ": no PEM certificate"},
+		{"bad bool", u("TLS_Verify", "maybe"), "TLS_Verify: \"maybe\" is not on/off"},
+		{"proxy ftp", u("HTTP_Proxy", "socks5://proxy:1080"), "HTTP_Proxy: scheme \"socks5\": must be http or https"},
+		{"proxy credentials", u("HTTP_Proxy", "http://u:p@proxy:3128"), "HTTP_Proxy: must not hold credentials"},
+		{"proxy no host", u("HTTP_Proxy", "proxy:3128"), "HTTP_Proxy:"},
+		{"proxy port", u("HTTP_Proxy", "http://proxy:65536"), "HTTP_Proxy: port 65536 is outside"},
+		{"proxy path", u("HTTP_Proxy", "http://proxy:3128/x"), "HTTP_Proxy: must not have a path"},
+		{"proxy query", u("HTTP_Proxy", "http://proxy:3128?"), "HTTP_Proxy: must not have a query"},
+		{"bad duration", u("Timeout", "soon"), "Timeout: \"soon\" is not a duration"},
+		{"huge seconds", u("Timeout", "99999999999999999"), "Timeout: \"99999999999999999\" is not a duration"},
+		{"negative duration", u("Timeout", "-5s"), "Timeout: -5s must be positive"},
+		{"zero duration", u("Flush_Timeout", "0s"), "Flush_Timeout: 0s must be positive"},
+		{"flush shorter than request", u("Timeout", "30s", "Flush_Timeout", "10s"), "Flush_Timeout: 10s is shorter than Timeout 30s"},
+		{"flush shorter than default request", u("Flush_Timeout", "29"), "Flush_Timeout: 29s is shorter than Timeout 30s"},
+		{"empty username key", u("Username_Key", " "), ""},
+		{"missing queue dir", u("Queue_Dir", dir+"/nope"), "Queue_Dir: cannot use"},
+		{"queue dir is a file", u("Queue_Dir", empty), "Queue_Dir: " + empty + " is not a directory"},
+		{"remove without queue", u("Remove_Processed", "on"), "Remove_Processed: needs Queue_Dir"},
+		{"bad number", u("Concurrency", "many"), "Concurrency: \"many\" is not a whole number"},
+		{"huge number", u("Concurrency", "99999999999999999999"), "Concurrency: \"99999999999999999999\" is not a whole number"},
+		{"zero concurrency", u("Concurrency", "0"), "Concurrency: 0 is outside 1..256"},
+		{"zero attempts", u("Max_Attempts", "0"), "Max_Attempts: 0 is outside"},
+		{"too many quick retries", u("Quick_Retries", "11"), "Quick_Retries: 11 is outside 0..10"},
 		{"missing config file", Map{"Config_File": dir + "/nope.toml"}, "Config_File: cannot read"},
+		{"config file is a dir", Map{"Config_File": dir}, "Config_File: " + dir + " is not a regular file"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(t, tc.m)
+			if tc.want == "" {
+				// A blank value is no value: the default applies.
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+			var ke *KeyError
+			if !errors.As(err, &ke) || !strings.HasPrefix(tc.want, ke.Key+":") {
+				t.Fatalf("error %v does not name the key of %q", err, tc.want)
 			}
 		})
 	}
 }
 
+func TestGoodValues(t *testing.T) {
+	for _, m := range []Map{
+		{"UMC_URL": "http://umc-server"},
+		{"UMC_URL": "https://ucs.example.org:8443/univention/"},
+		{"UMC_URL": "http://[::1]:8080", "HTTP_Proxy": "http://proxy.example.org:3128/"},
+		{"UMC_URL": "http://umc", "HTTP_Proxy": "https://proxy.example.org"},
+		{"UMC_URL": "http://umc", "Language": "de"},
+		{"UMC_URL": "http://umc", "Language": "gsw-CH"},
+		{"UMC_URL": "http://umc", "Language": "zh-Hant-TW"},
+		{"UMC_URL": "http://umc", "Command": "/passwordreset/send_token/"},
+		{"UMC_URL": "http://umc", "Timeout": "30s", "Flush_Timeout": "30s"},
+	} {
+		if _, err := load(t, m); err != nil {
+			t.Errorf("%v: %v", m, err)
+		}
+	}
+}
+
+func TestEndpointIsJoined(t *testing.T) {
+	for base, want := range map[string]string{
+		"http://umc-server":                   "http://umc-server/command/passwordreset/send_token",
+		"http://umc-server/":                  "http://umc-server/command/passwordreset/send_token",
+		"https://ucs.example.org/univention/": "https://ucs.example.org/univention/command/passwordreset/send_token",
+		"http://umc:8080/a%20b":               "http://umc:8080/a%20b/command/passwordreset/send_token",
+	} {
+		c, err := load(t, Map{"UMC_URL": base})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Endpoint() != want {
+			t.Errorf("%s: %s, want %s", base, c.Endpoint(), want)
+		}
+	}
+}
+
+// No parser may read another key's field: with the table in reverse
+// order, every configuration must come out the same.
+func TestParsersDoNotDependOnOrder(t *testing.T) {
+	dir := t.TempDir()
+	maps := []Map{
+		{"UMC_URL": "http://umc", "Queue_Dir": dir},
+		{"UMC_URL": "http://umc", "Queue_Dir": dir, "Remove_Processed": "off", "Dead_Letter_Dir": "/srv/dead/"},
+		{"UMC_URL": "http://umc", "Auth_User": "u", "Auth_Password_File": secretFile(t)},
+		{"UMC_URL": "http://umc", "Auth_User": "u", "Auth_Password": "x", "Timeout": "5", "Flush_Timeout": "5s"},
+	}
+	var forward []*Config
+	for _, m := range maps {
+		c, err := load(t, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forward = append(forward, c)
+	}
+	saved := Keys
+	t.Cleanup(func() { Keys = saved })
+	Keys = slices.Clone(saved)
+	slices.Reverse(Keys)
+	for i, m := range maps {
+		c, err := load(t, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(c, forward[i]) {
+			t.Errorf("%v: reversed table gives\n%#v\nforward gives\n%#v", m, c, forward[i])
+		}
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	cases := []struct {
+		m    Map
+		warn bool
+	}{
+		{Map{"UMC_URL": "http://umc-server", "Auth_User": "u", "Auth_Password": "p"}, true},
+		{Map{"UMC_URL": "http://10.0.0.1:8080", "Auth_User": "u"}, true},
+		{Map{"UMC_URL": "http://umc-server"}, false},
+		{Map{"UMC_URL": "https://umc-server", "Auth_User": "u", "Auth_Password": "p"}, false},
+		{Map{"UMC_URL": "http://127.0.0.1:8090", "Auth_User": "u", "Auth_Password": "p"}, false},
+		{Map{"UMC_URL": "http://[::1]:8090", "Auth_User": "u", "Auth_Password": "p"}, false},
+		{Map{"UMC_URL": "http://LocalHost", "Auth_User": "u", "Auth_Password": "p"}, false},
+		{Map{"UMC_URL": "http://localhost", "Auth_User": "u", "Auth_Password": "p", "HTTP_Proxy": "http://proxy:3128"}, true},
+		{Map{"UMC_URL": "https://umc-server", "Auth_User": "u", "Auth_Password": "p", "HTTP_Proxy": "http://proxy:3128"}, false},
+	}
+	for _, tc := range cases {
+		c, err := load(t, tc.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := c.Warnings()
+		if tc.warn != (len(w) == 1) || len(w) > 1 {
+			t.Errorf("%v: warnings %q", tc.m, w)
+		}
+		for _, line := range w {
+			if strings.Contains(line, "\"p\"") || strings.Contains(line, ":p") || !strings.Contains(line, "plain http") {
+				t.Errorf("%v: %q", tc.m, line)
+			}
+		}
+	}
+}
+
+// The password must not reach a refusal, whichever key is refused and
+// however the password was given.
 func TestPasswordNeverInErrors(t *testing.T) {
-	_, err := load(t, Map{"UMC_URL": "https://umc", "Auth_Password": "s3cret"})
-	if err == nil || strings.Contains(err.Error(), "s3cret") {
+	const pw = "s3cret-Pa55"
+	for _, m := range []Map{
+		{"UMC_URL": "https://umc", "Auth_Password": pw},
+		{"UMC_URL": "ftp://umc", "Auth_User": "u", "Auth_Password": pw},
+		{"UMC_URL": "https://umc", "Auth_User": "u", "Auth_Password": pw, "Auth_Password_File": secretFile(t)},
+		{"UMC_URL": "https://u:" + pw + "@umc"},
+		{"UMC_URL": "https://u:" + pw + "%zz@umc"},
+		{"UMC_URL": "https://u:" + pw + "@umc:99999"},
+		{"UMC_URL": "u:" + pw + "@umc"},
+		{"UMC_URL": "//u:" + pw + "@umc"},
+		{"UMC_URL": "https://umc", "HTTP_Proxy": "http://u:" + pw + "@proxy:3128"},
+		{"UMC_URL": "https://umc", "HTTP_Proxy": "http://u:" + pw + "%zz@proxy"},
+	} {
+		_, err := load(t, m)
+		if err == nil || strings.Contains(err.Error(), pw) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%v: error %v", m, err)
+		}
+	}
+}
+
+// BurntSushi/toml's error quotes the offending text: on the password's
+// line that is the password.
+func TestTOMLSyntaxErrorDoesNotShowThePassword(t *testing.T) {
+	const pw = "s3cret-Pa55"
+	for _, line := range []string{
+		`auth_password = "` + pw + ``,
+		`auth_password = "` + pw + `" trailing`,
+		`auth_password = ` + pw,
+		`auth_password = '` + pw + "\n'",
+		`auth_password = "` + pw + `\q"`,
+		`auth_password = "` + pw + `\uZZZZ"`,
+		`auth_password = "` + pw + `\xZZ"`,
+		pw,
+		`auth_password = "x"` + "\n" + `auth_password = "` + pw + `"`,
+	} {
+		file := writeTOML(t, "umc_url = \"http://umc\"\nauth_user = \"u\"\n"+line+"\n")
+		_, err := load(t, Map{"Config_File": file})
+		if err == nil || strings.Contains(err.Error(), "s3cret") || !regexp.MustCompile(`^Config_File: `+regexp.QuoteMeta(file)+`:[34]:\d+: not valid TOML`).MatchString(err.Error()) {
+			t.Errorf("%q: error %v", line, err)
+		}
+	}
+}
+
+func TestTOMLLanguageWithCRLF(t *testing.T) {
+	file := writeTOML(t, "umc_url = \"http://umc\"\nlanguage = \"de-DE\\r\\nX-Injected: 1\"\n")
+	_, err := load(t, Map{"Config_File": file})
+	if err == nil || !strings.HasPrefix(err.Error(), "Language: ") || !strings.Contains(err.Error(), "control characters") {
 		t.Fatalf("error %v", err)
 	}
 }

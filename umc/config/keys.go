@@ -2,17 +2,22 @@ package config
 
 import (
 	"fmt"
-	"net/url"
+	"io"
+	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // Key is one configuration key. Name is the Fluent Bit spelling; the TOML
-// file uses the same name in lower case. Parse stores the (already
-// defaulted) value into the Config.
+// file uses the same name in lower case. Parse turns the (already
+// defaulted) text into the key's own Config fields and nothing else: rules
+// on the value, and every rule that involves another key, are in validate,
+// so that no parser depends on the order of the table.
+//
+// Default and Help are the README's key table, cell for cell (checked by
+// a test): an empty Default shows as "unset".
 type Key struct {
 	Name    string
 	Default string
@@ -23,106 +28,168 @@ type Key struct {
 // TOMLName is the key's spelling in the Config_File.
 func (k Key) TOMLName() string { return strings.ToLower(k.Name) }
 
-// Keys is the one table of every key the plugin reads. The README's key
-// table is checked against it by a test.
+// Keys is the one table of every key the plugin reads, in the README's order.
 var Keys = []Key{
-	{"UMC_URL", "", "base URL of UMC: http://umc-server in a Nubus cluster, https://host/univention on UCS (required)", parseURL},
-	{"Command", "passwordreset/send_token", "UMC command path below <UMC_URL>/command/", func(c *Config, v string) error {
-		c.Command = strings.Trim(v, "/")
-		return nonEmpty(c.Command)
-	}},
-	{"Method", "email", "the \"method\" option of send_token", func(c *Config, v string) error { c.Method = v; return nonEmpty(v) }},
-	{"Language", "en-US", "sent as Accept-Language: the language of the e-mail", func(c *Config, v string) error { c.Language = v; return nonEmpty(v) }},
-	{"Auth_User", "", "user for HTTP basic auth (optional: send_token allows anonymous calls)", func(c *Config, v string) error { c.AuthUser = v; return nil }},
-	{"Auth_Password_File", "", "file holding the basic-auth password (a mounted Secret); one trailing newline is trimmed", parsePasswordFile},
-	{"Auth_Password", "", "the password itself: for local tests only, prefer Auth_Password_File", func(c *Config, v string) error {
-		if v != "" && c.AuthPasswordFile != "" {
-			return fmt.Errorf("set it or Auth_Password_File, not both")
-		}
-		if v != "" {
-			c.AuthPassword = Secret(v)
-		}
-		return nil
-	}},
-	{"TLS_CA_File", "", "PEM bundle to verify UMC's certificate with, instead of the system roots", parseCAFile},
-	{"TLS_Verify", "on", "verify UMC's TLS certificate and host name", func(c *Config, v string) (err error) { c.TLSVerify, err = parseBool(v); return err }},
-	{"Timeout", "30s", "time limit of one HTTP request", func(c *Config, v string) (err error) { c.Timeout, err = parsePositiveDuration(v); return err }},
-	{"Username_Key", "username", "record key (and key in a JSON log line) holding the username", func(c *Config, v string) error { c.UsernameKey = v; return nonEmpty(v) }},
-	{"Path_Key", "path", "record key holding the queue file's path (tail's Path_Key)", func(c *Config, v string) error { c.PathKey = v; return nonEmpty(v) }},
-	{"Offset_Key", "offset", "record key holding the line's offset (tail's Offset_Key)", func(c *Config, v string) error { c.OffsetKey = v; return nonEmpty(v) }},
-	{"Queue_Dir", "", "the queue directory; enables removing delivered files and moving dead letters", parseQueueDir},
-	{"Remove_Processed", "", "remove a delivered record's queue file (default: on when Queue_Dir is set)", func(c *Config, v string) (err error) {
-		if v == "" {
-			c.RemoveProcessed = c.QueueDir != ""
-			return nil
-		}
-		c.RemoveProcessed, err = parseBool(v)
-		if err == nil && c.RemoveProcessed && c.QueueDir == "" {
-			return fmt.Errorf("needs Queue_Dir")
-		}
-		return err
-	}},
-	{"Dead_Letter_Dir", "", "where dead letters go: dead-letter.jsonl and the moved queue files (default: <Queue_Dir>/failed)", func(c *Config, v string) error {
-		switch {
-		case v != "":
-			c.DeadLetterDir = filepath.Clean(v)
-		case c.QueueDir != "":
-			c.DeadLetterDir = filepath.Join(c.QueueDir, "failed")
-		}
-		return nil
-	}},
-	{"Max_Attempts", "6", "flushes a record may fail before it becomes a dead letter; keep it at Retry_Limit + 1", func(c *Config, v string) (err error) { c.MaxAttempts, err = parseIntRange(v, 1, 1000); return err }},
-	{"Concurrency", "4", "UMC requests at a time within one flush (1: one after another)", func(c *Config, v string) (err error) { c.Concurrency, err = parseIntRange(v, 1, 256); return err }},
-	{"Quick_Retries", "2", "extra tries within one flush for refused/reset connections, 502 and 503", func(c *Config, v string) (err error) { c.QuickRetries, err = parseIntRange(v, 0, 10); return err }},
-	{"Flush_Timeout", "60s", "time limit of one flush; records not sent by then wait for Fluent Bit's retry", func(c *Config, v string) (err error) { c.FlushTimeout, err = parsePositiveDuration(v); return err }},
-	{"Config_File", "", "TOML file with any of these keys in lower case; a Fluent Bit key wins over the file", func(c *Config, v string) error { c.ConfigFile = v; return nil }},
+	{
+		Name:    "UMC_URL",
+		Default: "",
+		Help:    "**required**: base URL of UMC: `http://umc-server` in a Nubus cluster, `https://<host>/univention` on UCS",
+		Parse:   func(c *Config, v string) error { c.rawURL = v; return nil },
+	},
+	{
+		Name:    "Command",
+		Default: "passwordreset/send_token",
+		Help:    "UMC command path below `<UMC_URL>/command/`",
+		Parse:   func(c *Config, v string) error { c.Command = strings.Trim(v, "/"); return nil },
+	},
+	{
+		Name:    "Method",
+		Default: "email",
+		Help:    "the `method` option of send_token",
+		Parse:   func(c *Config, v string) error { c.Method = v; return nil },
+	},
+	{
+		Name:    "Language",
+		Default: "en-US",
+		Help:    "sent as `Accept-Language`: the language of the e-mail, a language tag such as `de-DE` or `en`",
+		Parse:   func(c *Config, v string) error { c.Language = v; return nil },
+	},
+	{
+		Name:    "Auth_User",
+		Default: "",
+		Help:    "user for HTTP basic auth; optional, send_token allows anonymous calls",
+		Parse:   func(c *Config, v string) error { c.AuthUser = v; return nil },
+	},
+	{
+		Name:    "Auth_Password_File",
+		Default: "",
+		Help:    "file holding the password (a mounted Secret); one trailing newline is trimmed",
+		Parse:   parsePasswordFile,
+	},
+	{
+		Name:    "Auth_Password",
+		Default: "",
+		Help:    "the password itself, for local tests only: prefer `Auth_Password_File`",
+		Parse:   func(c *Config, v string) error { c.inlinePassword = Secret(v); return nil },
+	},
+	{
+		Name:    "TLS_CA_File",
+		Default: "",
+		Help:    "PEM bundle to verify UMC's certificate with; unset: the system roots",
+		Parse:   parseCAFile,
+	},
+	{
+		Name:    "TLS_Verify",
+		Default: "on",
+		Help:    "verify UMC's certificate and host name",
+		Parse:   func(c *Config, v string) (err error) { c.TLSVerify, err = parseBool(v); return err },
+	},
+	{
+		Name:    "HTTP_Proxy",
+		Default: "",
+		Help:    "proxy for the calls to UMC, `http://host:port` or `https://host:port`; unset: no proxy, whatever the environment says",
+		Parse:   func(c *Config, v string) error { c.rawProxy = v; return nil },
+	},
+	{
+		Name:    "Timeout",
+		Default: "30s",
+		Help:    "time limit of one HTTP request (Go durations, or plain seconds)",
+		Parse:   func(c *Config, v string) (err error) { c.Timeout, err = parseDuration(v); return err },
+	},
+	{
+		Name:    "Username_Key",
+		Default: "username",
+		Help:    "record key, and key in a JSON line, holding the username",
+		Parse:   func(c *Config, v string) error { c.UsernameKey = v; return nil },
+	},
+	{
+		Name:    "Path_Key",
+		Default: "path",
+		Help:    "record key holding the queue file's path (tail's `Path_Key`)",
+		Parse:   func(c *Config, v string) error { c.PathKey = v; return nil },
+	},
+	{
+		Name:    "Offset_Key",
+		Default: "offset",
+		Help:    "record key holding the line's offset (tail's `Offset_Key`)",
+		Parse:   func(c *Config, v string) error { c.OffsetKey = v; return nil },
+	},
+	{
+		Name:    "Queue_Dir",
+		Default: "",
+		Help:    "the queue directory: enables removing delivered files and moving dead letters",
+		Parse:   func(c *Config, v string) error { c.QueueDir = v; return nil },
+	},
+	{
+		Name:    "Remove_Processed",
+		Default: "",
+		Help:    "remove a delivered record's queue file; unset: `on` with `Queue_Dir`",
+		Parse: func(c *Config, v string) (err error) {
+			if v == "" {
+				return nil
+			}
+			c.removeProcessedSet = true
+			c.RemoveProcessed, err = parseBool(v)
+			return err
+		},
+	},
+	{
+		Name:    "Dead_Letter_Dir",
+		Default: "",
+		Help:    "where `dead-letter.jsonl` and the moved queue files go; unset: `<Queue_Dir>/failed`",
+		Parse:   func(c *Config, v string) error { c.DeadLetterDir = v; return nil },
+	},
+	{
+		Name:    "Max_Attempts",
+		Default: "6",
+		Help:    "failed flushes before a record becomes a dead letter (1..1000); keep it at `Retry_Limit` + 1",
+		Parse:   func(c *Config, v string) (err error) { c.MaxAttempts, err = parseInt(v); return err },
+	},
+	{
+		Name:    "Concurrency",
+		Default: "4",
+		Help:    "UMC requests at a time within one flush (1..256; `1`: one after another)",
+		Parse:   func(c *Config, v string) (err error) { c.Concurrency, err = parseInt(v); return err },
+	},
+	{
+		Name:    "Quick_Retries",
+		Default: "2",
+		Help:    "extra tries within a flush for refused or reset connections, 502 and 503 (0..10)",
+		Parse:   func(c *Config, v string) (err error) { c.QuickRetries, err = parseInt(v); return err },
+	},
+	{
+		Name:    "Flush_Timeout",
+		Default: "60s",
+		Help:    "no new request starts after this long in one flush; the rest waits for Fluent Bit's retry; not shorter than `Timeout`",
+		Parse:   func(c *Config, v string) (err error) { c.FlushTimeout, err = parseDuration(v); return err },
+	},
+	{
+		Name:    "Config_File",
+		Default: "",
+		Help:    "TOML file with any of these keys in lower case",
+		Parse:   func(c *Config, v string) error { c.ConfigFile = v; return nil },
+	},
 }
 
-func nonEmpty(v string) error {
-	if strings.TrimSpace(v) == "" {
-		return fmt.Errorf("must not be empty")
-	}
-	return nil
-}
-
-func parseURL(c *Config, v string) error {
-	if v == "" {
-		return fmt.Errorf("is required, e.g. http://umc-server or https://ucs.example.org/univention")
-	}
-	u, err := url.Parse(strings.TrimRight(v, "/"))
-	if err != nil {
-		return fmt.Errorf("not a URL: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%q: scheme must be http or https", v)
-	}
-	if u.Host == "" {
-		return fmt.Errorf("%q: no host", v)
-	}
-	if u.User != nil {
-		return fmt.Errorf("must not hold credentials: use Auth_User and Auth_Password_File")
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("%q: must not have a query or fragment", v)
-	}
-	c.URL = u
-	return nil
-}
+// Size limits of the files the keys name: far above any real password or
+// CA bundle, low enough that a wrong path (a log, a device) cannot make
+// the start read without end.
+const (
+	maxPasswordFile = 4 << 10
+	maxCAFile       = 1 << 20
+	maxConfigFile   = 1 << 20
+)
 
 func parsePasswordFile(c *Config, v string) error {
 	if v == "" {
 		return nil
 	}
-	b, err := os.ReadFile(v)
+	b, err := readRegularFile(v, maxPasswordFile)
 	if err != nil {
-		return fmt.Errorf("cannot read: %w", err)
+		return err
 	}
-	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-	if s == "" {
-		return fmt.Errorf("%s is empty", v)
-	}
-	c.AuthPassword = Secret(s)
 	c.AuthPasswordFile = v
+	c.filePassword = Secret(strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"))
 	return nil
 }
 
@@ -130,32 +197,39 @@ func parseCAFile(c *Config, v string) error {
 	if v == "" {
 		return nil
 	}
-	pem, err := os.ReadFile(v)
+	pem, err := readRegularFile(v, maxCAFile)
 	if err != nil {
-		return fmt.Errorf("cannot read: %w", err)
+		return err
 	}
 	c.TLSCAFile = v
 	c.TLSCAPEM = pem
 	return nil
 }
 
-func parseQueueDir(c *Config, v string) error {
-	if v == "" {
-		return nil
-	}
-	abs, err := filepath.Abs(v)
+// readRegularFile reads a file of at most limit bytes. A FIFO or device
+// would block the start or never end; a Kubernetes Secret's symlinks lead
+// to a regular file and are followed. The error never holds the content.
+func readRegularFile(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("cannot read: %w", err)
 	}
-	st, err := os.Stat(abs)
+	defer f.Close()
+	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("cannot use: %w", err)
+		return nil, fmt.Errorf("cannot read: %w", err)
 	}
-	if !st.IsDir() {
-		return fmt.Errorf("%s is not a directory", abs)
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
-	c.QueueDir = abs
-	return nil
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return b, nil
 }
 
 func parseBool(v string) (bool, error) {
@@ -168,30 +242,27 @@ func parseBool(v string) (bool, error) {
 	return false, fmt.Errorf("%q is not on/off", v)
 }
 
-func parsePositiveDuration(v string) (time.Duration, error) {
+const maxSeconds = math.MaxInt64 / int64(time.Second)
+
+func parseDuration(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil {
 		// Fluent Bit users write plain seconds; accept them too.
-		if n, nerr := strconv.Atoi(v); nerr == nil {
+		// Seconds beyond what a Duration holds would wrap around.
+		if n, nerr := strconv.ParseInt(v, 10, 64); nerr == nil && n >= -maxSeconds && n <= maxSeconds {
 			d, err = time.Duration(n)*time.Second, nil
 		}
 	}
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a duration like 30s or 2m", v)
 	}
-	if d <= 0 {
-		return 0, fmt.Errorf("%q must be positive", v)
-	}
 	return d, nil
 }
 
-func parseIntRange(v string, lo, hi int) (int, error) {
+func parseInt(v string) (int, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a whole number", v)
-	}
-	if n < lo || n > hi {
-		return 0, fmt.Errorf("%d is outside %d..%d", n, lo, hi)
 	}
 	return n, nil
 }

@@ -240,7 +240,7 @@ func TestOutageChargesNoOne(t *testing.T) {
 // charged, however many tries it takes.
 func TestSlowUMCChargesNoOne(t *testing.T) {
 	stub := &umcstub.Server{Latency: 60 * time.Millisecond}
-	f := newFixture(t, stub, config.Map{"Concurrency": "1", "Timeout": "1s", "Flush_Timeout": "100ms", "Max_Attempts": "2"})
+	f := newFixture(t, stub, config.Map{"Concurrency": "1", "Timeout": "100ms", "Flush_Timeout": "100ms", "Max_Attempts": "2"})
 	users := names("user", 12)
 	f.enqueue(t, users...)
 	newFluentBit(f).runUntilIdle(t, 40)

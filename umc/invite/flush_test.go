@@ -323,7 +323,7 @@ func TestSystemicFailureStopsTheFlush(t *testing.T) {
 
 func TestFlushTimeoutBoundsAFlush(t *testing.T) {
 	stub := &umcstub.Server{Latency: 300 * time.Millisecond}
-	f := newFixture(t, stub, config.Map{"Concurrency": "1", "Flush_Timeout": "500ms", "Timeout": "5s"})
+	f := newFixture(t, stub, config.Map{"Concurrency": "1", "Flush_Timeout": "500ms", "Timeout": "500ms"})
 	recs := f.queueFiles(t, "a", "b", "c", "d", "e")
 	start := time.Now()
 	v := f.out.Flush(context.Background(), recs)

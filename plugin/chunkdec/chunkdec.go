@@ -1,0 +1,139 @@
+// Package chunkdec decodes the msgpack chunks Fluent Bit hands an output
+// plugin into events. It is plain Go, without cgo, so that it can be
+// tested and fuzzed on its own; the plugin turns its events into records.
+package chunkdec
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/ugorji/go/codec"
+)
+
+// Event is one decoded record: its timestamp and its body.
+type Event struct {
+	Time time.Time
+	Body map[any]any
+}
+
+// eventTime is Fluent Bit's EventTime, msgpack extension 0: seconds and
+// nanoseconds, each a big-endian uint32. It is read like fluent-bit-go's
+// FLBTime, but a wrong length marks it bad instead of panicking.
+type eventTime struct {
+	time.Time
+	size int // of the extension's data: 8 when well-formed
+}
+
+// WriteExt is never used: this package only decodes.
+func (eventTime) WriteExt(any) []byte { return nil }
+
+// ReadExt implements codec.BytesExt.
+func (eventTime) ReadExt(dst any, b []byte) {
+	out, ok := dst.(*eventTime)
+	if !ok {
+		return
+	}
+	out.size = len(b)
+	if len(b) != 8 {
+		return
+	}
+	out.Time = time.Unix(int64(binary.BigEndian.Uint32(b)), int64(binary.BigEndian.Uint32(b[4:])))
+}
+
+// handle is set up once; a configured handle is safe for concurrent
+// decoders.
+var handle, handleErr = newHandle()
+
+func newHandle() (*codec.MsgpackHandle, error) {
+	h := new(codec.MsgpackHandle)
+	return h, h.SetBytesExt(reflect.TypeOf(eventTime{}), 0, eventTime{})
+}
+
+// Decode decodes every event of a chunk it can and stops at the first it
+// cannot, returning the events before it with the error. It tells the end
+// of the chunk from a malformed or truncated event, which fluent-bit-go's
+// GetRecord reports alike, and it recovers a panic of the decoder.
+func Decode(data []byte) (events []Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed chunk after %d record(s): decoder panicked: %v", len(events), r)
+		}
+	}()
+	if handleErr != nil {
+		return nil, fmt.Errorf("set up decoder: %w", handleErr)
+	}
+	// The decoder slices its input up to the capacity, not the length: a
+	// truncated value in a slice of a larger buffer would be completed from
+	// the bytes after it. Clip the capacity so that it ends in an error.
+	data = data[:len(data):len(data)]
+	dec := codec.NewDecoderBytes(data, handle)
+	// The decoder says EOF for a truncated value too: the end is where
+	// every byte has been read.
+	for dec.NumBytesRead() < len(data) {
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return events, fmt.Errorf("malformed chunk after %d record(s): %w", len(events), err)
+		}
+		e, err := toEvent(v)
+		var bad badEventTime
+		if errors.As(err, &bad) {
+			// A broken encoding, not a record of the wrong shape.
+			return events, fmt.Errorf("malformed chunk after %d record(s): %w", len(events), err)
+		}
+		if err != nil {
+			return events, fmt.Errorf("malformed record %d: %w", len(events)+1, err)
+		}
+		events = append(events, e)
+	}
+	return events, nil
+}
+
+// toEvent reads one event: [timestamp, body] (Fluent Bit before v2) or
+// [[timestamp, metadata], body].
+func toEvent(v any) (Event, error) {
+	pair, ok := v.([]any)
+	if !ok || len(pair) != 2 {
+		return Event{}, fmt.Errorf("want a [header, body] array, got %T", v)
+	}
+	header := pair[0]
+	if withMeta, ok := header.([]any); ok {
+		if len(withMeta) < 1 {
+			return Event{}, fmt.Errorf("empty event header")
+		}
+		header = withMeta[0]
+	}
+	if et, ok := header.(eventTime); ok && et.size != 8 {
+		return Event{}, badEventTime(et.size)
+	}
+	ts, ok := timeOf(header)
+	if !ok {
+		return Event{}, fmt.Errorf("timestamp is a %T", header)
+	}
+	body, ok := pair[1].(map[any]any)
+	if !ok {
+		return Event{}, fmt.Errorf("body is a %T, not a map", pair[1])
+	}
+	return Event{Time: ts, Body: body}, nil
+}
+
+// badEventTime is an EventTime extension whose data is not 8 bytes.
+type badEventTime int
+
+func (n badEventTime) Error() string { return fmt.Sprintf("EventTime of %d bytes, want 8", int(n)) }
+
+func timeOf(ts any) (time.Time, bool) {
+	switch t := ts.(type) {
+	case eventTime:
+		return t.Time, true
+	case uint64:
+		return time.Unix(int64(t), 0), true
+	case int64:
+		return time.Unix(t, 0), true
+	case float64:
+		return time.Unix(0, int64(t*1e9)), true
+	}
+	return time.Time{}, false
+}
