@@ -50,7 +50,10 @@ func (w *Window) Close() error {
 
 func (w *Window) run(rep *limited) {
 	defer close(w.done)
-	events, stopWatch, err := watch(w.intakeDir, rep)
+	events, stopWatch, err := (<-chan struct{})(nil), func() {}, errors.New("disabled")
+	if !w.noWatch {
+		events, stopWatch, err = watch(w.intakeDir, rep)
+	}
 	interval := w.resync
 	if err != nil {
 		rep.send(fmt.Errorf("intake %s: no inotify, checking every %v: %w", w.intakeDir, w.poll, err))

@@ -48,6 +48,7 @@ type Window struct {
 	poll       time.Duration // background check without inotify
 	backlogCap int           // intake names kept in memory, oldest first
 	settle     time.Duration // a directory mtime younger than this may hide a change
+	noWatch    bool          // poll instead of inotify
 
 	// queued is the number of *.send files in the queue directory as last
 	// counted, plus admissions, minus Left. It is read without the lock so
