@@ -5,6 +5,7 @@ package intake
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -546,4 +547,100 @@ func waitFor(t *testing.T, path string, start time.Time) time.Duration {
 	}
 	t.Fatalf("%s not admitted within 2 s", path)
 	return 0
+}
+
+// TestCrashChild is the process TestKillLeavesEachFileOnce kills: it admits
+// and "delivers" (logs, then removes) queue files as fast as it can.
+func TestCrashChild(t *testing.T) {
+	queue := os.Getenv("INTAKE_CRASH_QUEUE")
+	if queue == "" {
+		t.Skip("run by TestKillLeavesEachFileOnce")
+	}
+	w, err := Open(queue, filepath.Join(queue, "incoming"), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.linkMode = os.Getenv("INTAKE_CRASH_LINK") != ""
+	log, err := os.OpenFile(filepath.Join(filepath.Dir(queue), "delivered"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := w.TopUp(); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range names(t, queue) {
+			log.WriteString(u + "\n")
+			os.Remove(filepath.Join(queue, u+Suffix))
+			w.Left(1)
+		}
+	}
+}
+
+// kill -9 at random moments of admitting and delivering: afterwards every
+// user is delivered or pending in exactly one directory, never both, never
+// neither. A delivered user may still be queued: that is the plugin's
+// in-flight window (logged, not yet removed), not the intake's.
+func TestKillLeavesEachFileOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	for _, mode := range []string{"rename", "link"} {
+		for run := range 4 {
+			queue, intake := dirs(t)
+			if err := os.Mkdir(intake, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			const total = 3000
+			for i := range total {
+				put(t, intake, fmt.Sprintf("u%04d", i), i)
+			}
+			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
+			cmd.Env = append(os.Environ(), "INTAKE_CRASH_QUEUE="+queue)
+			if mode == "link" {
+				cmd.Env = append(cmd.Env, "INTAKE_CRASH_LINK=1")
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Kill once a given share is delivered, so every run cuts it mid-way.
+			logPath := filepath.Join(filepath.Dir(queue), "delivered")
+			target := int64(total * 6 * (1 + 2*run) / 10) // bytes: "u0000\n" is 6
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+				if st, err := os.Stat(logPath); err == nil && st.Size() >= target {
+					break
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+			cmd.Process.Kill()
+			cmd.Wait()
+			data, _ := os.ReadFile(logPath)
+			delivered := map[string]bool{}
+			for _, u := range strings.Fields(string(data)) {
+				delivered[u] = true
+			}
+			check := func(when string) {
+				count := map[string]int{}
+				for _, u := range append(names(t, queue), names(t, intake)...) {
+					count[u]++
+				}
+				for i := range total {
+					u := fmt.Sprintf("u%04d", i)
+					switch {
+					case count[u] > 1:
+						t.Errorf("%s run %d %s: %s pending twice", mode, run, when, u)
+					case count[u] == 0 && !delivered[u]:
+						t.Errorf("%s run %d %s: %s lost", mode, run, when, u)
+					}
+				}
+			}
+			if mode == "rename" {
+				check("after the kill")
+			}
+			w := open(t, queue, intake, 20) // the restart finishes a cut link move
+			check("after the restart")
+			q, in, _ := w.Count()
+			t.Logf("%s run %d: killed with %d delivered, %d queued, %d in the intake", mode, run, len(delivered), q, in)
+		}
+	}
 }
