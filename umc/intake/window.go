@@ -64,6 +64,9 @@ type Window struct {
 	stale     bool      // the last listing may have missed files: list again when exhausted
 	retryAt   time.Time // names left behind (collisions, errors) are looked at again then
 
+	countedMod  int64 // the queue directory's mtime (ns) at the last recount
+	countedSure bool  // and it was old enough that a later change must alter it
+
 	kick chan struct{} // Left and inotify wake the background loop
 	stop chan struct{}
 	done chan struct{}
@@ -478,18 +481,28 @@ func (w *Window) Count() (queue, intake int, err error) {
 }
 
 // recount corrects the in-memory count from disk: files written straight
-// into the queue directory, and removals nobody reported with Left.
+// into the queue directory, and removals nobody reported with Left. An
+// unchanged directory (same mtime, old enough to be trusted) is not read.
 func (w *Window) recount() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return ErrClosed
 	}
+	mod, err := dirMod(w.queueDir)
+	if err != nil {
+		return fmt.Errorf("queue directory: %w", err)
+	}
+	if mod == w.countedMod && w.countedSure {
+		return nil
+	}
+	start := time.Now()
 	n, err := w.countQueue(false)
 	if err != nil {
 		return err
 	}
 	w.queued.Store(int64(n))
+	w.countedMod, w.countedSure = mod, start.Sub(time.Unix(0, mod)) >= w.settle
 	return nil
 }
 
