@@ -1,6 +1,6 @@
 module umc-invite
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/BurntSushi/toml v1.6.0
@@ -11,3 +11,5 @@ require (
 require github.com/ugorji/go/codec v1.1.7
 
 require gopkg.in/yaml.v3 v3.0.1
+
+require golang.org/x/sys v0.50.0

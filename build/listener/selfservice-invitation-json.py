@@ -26,6 +26,11 @@ modrdn = '1'
 # The directory tail reads: /var/cache/listener in Nubus, a volume shared
 # with the Fluent Bit container.
 cache_dir = os.environ.get('UMC_INVITE_QUEUE_DIR', '/var/cache/univention-directory-listener/selfservice-invitation')
+# The plugin's intake: files written there are admitted into cache_dir a
+# window at a time, so a bulk import does not make tail watch every file at
+# once. Unset: <cache_dir>/incoming, used when that directory exists (the
+# plugin creates it at start), else cache_dir as before.
+INTAKE_DIR = os.environ.get('UMC_INVITE_INTAKE_DIR', '')
 
 
 def handler(dn: str, new: Dict[str, List[bytes]], old: Dict[str, List[bytes]], command: str) -> None:
@@ -40,17 +45,37 @@ def handler(dn: str, new: Dict[str, List[bytes]], old: Dict[str, List[bytes]], c
         ud.debug(ud.LISTENER, ud.PROCESS, '%s: queued self-service invitation for %r' % (name, dn))
 
 
+def target_dir() -> str:
+    """The directory to write into: the intake when there is one.
+
+    Decided per call: the plugin creates the default intake when it starts,
+    which may be after this module was loaded. An intake that is configured
+    but missing or not writable falls back to the queue directory with a
+    warning: an unbounded queue is better than a lost invitation.
+    """
+    intake = INTAKE_DIR or os.path.join(cache_dir, 'incoming')
+    if os.path.isdir(intake) and os.access(intake, os.W_OK | os.X_OK):
+        return intake
+    if INTAKE_DIR:
+        ud.debug(ud.LISTENER, ud.WARN, '%s: intake %s is not a writable directory, writing into %s' % (name, intake, cache_dir))
+    return cache_dir
+
+
 def queue(uid: str) -> bool:
     """Write <uid>.send atomically; False if it is already queued.
 
-    The line is written to a hidden temporary file in the same directory
-    (tail only reads *.send) and then linked to its name: tail never sees a
-    half-written line, and an invitation still waiting is never replaced,
-    which tail would read as a new file and send twice.
+    The line is written to a hidden temporary file in the directory it is
+    meant for (tail only reads *.send, the plugin only moves *.send) and then
+    linked to its name: tail never sees a half-written line, and an
+    invitation still waiting is never replaced, which tail would read as a
+    new file and send twice. A user waiting in either directory counts as
+    queued: the intake's copy is withdrawn when the queue already holds one.
     """
-    target = os.path.join(cache_dir, uid.replace('/', '') + '.send')
+    filename = uid.replace('/', '') + '.send'
+    directory = target_dir()
+    target = os.path.join(directory, filename)
     line = json.dumps({'username': uid}, ensure_ascii=False) + '\n'
-    fd, tmp = tempfile.mkstemp(prefix='.', suffix='.tmp', dir=cache_dir)
+    fd, tmp = tempfile.mkstemp(prefix='.', suffix='.tmp', dir=directory)
     try:
         with os.fdopen(fd, 'w', encoding='UTF-8') as f:
             f.write(line)
@@ -61,6 +86,33 @@ def queue(uid: str) -> bool:
             os.link(tmp, target)
         except FileExistsError:
             return False
+        if directory != cache_dir:
+            return not withdraw_if_queued(tmp, target, os.path.join(cache_dir, filename))
         return True
     finally:
         os.unlink(tmp)
+
+
+def withdraw_if_queued(tmp: str, target: str, queued: str) -> bool:
+    """Remove our intake file when the queue directory already holds the user.
+
+    Checked after the link, not before: the plugin never admits a name the
+    queue already holds, so once our file is in the intake it stays there
+    while the queued one exists. Only our own inode is removed (tmp is still
+    linked to it); if the plugin admitted it in between, the queued file has
+    just been delivered and this is a new invitation.
+    """
+    if not os.path.lexists(queued):
+        return False
+    try:
+        ours = os.stat(tmp)
+        current = os.lstat(target)
+    except FileNotFoundError:
+        return False
+    if (ours.st_dev, ours.st_ino) != (current.st_dev, current.st_ino):
+        return False
+    try:
+        os.unlink(target)
+    except FileNotFoundError:
+        return False
+    return True

@@ -23,7 +23,7 @@ def main():
     listener = types.ModuleType('listener')
     listener.configRegistry = ConfigRegistry({'server/role': role, 'umc/self-service/invitation/enabled': enabled})
     debug = types.ModuleType('univention.debug')
-    debug.LISTENER, debug.PROCESS = 1, 2
+    debug.LISTENER, debug.PROCESS, debug.WARN = 1, 2, 3
     debug.debug = lambda *args: None
     univention = types.ModuleType('univention')
     univention.debug = debug

@@ -38,6 +38,12 @@ func drive(t *testing.T, role, enabled string, events ...event) string {
 
 func driveIn(t *testing.T, queue, role, enabled string, events ...event) {
 	t.Helper()
+	driveEnv(t, queue, nil, role, enabled, events...)
+}
+
+// driveEnv runs the module with extra environment, e.g. UMC_INVITE_INTAKE_DIR.
+func driveEnv(t *testing.T, queue string, env []string, role, enabled string, events ...event) {
+	t.Helper()
 	python, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not found: the listener module test needs it")
@@ -49,6 +55,7 @@ func driveIn(t *testing.T, queue, role, enabled string, events ...event) {
 	input, _ := json.Marshal(list)
 	cmd := exec.Command(python, filepath.Join(root(), "tests", "listener", "drive.py"),
 		filepath.Join(root(), "build", "listener", "selfservice-invitation-json.py"), queue, role, enabled)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(string(input))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -71,6 +78,9 @@ func parse(t *testing.T, queue string) map[string]string {
 	files, _ := filepath.Glob(filepath.Join(queue, "*"))
 	got := map[string]string{}
 	for _, f := range files {
+		if st, err := os.Lstat(f); err != nil || !st.Mode().IsRegular() {
+			continue // the intake directory, say
+		}
 		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -144,5 +154,84 @@ func TestQueuedFileIsNeverReplaced(t *testing.T) {
 	sort.Strings(names)
 	if strings.Join(names, ",") != "frank.send" {
 		t.Fatalf("files %v: want only frank.send, no leftover temporary file", names)
+	}
+}
+
+// entries lists a directory's names, sorted, hidden ones included.
+func entries(t *testing.T, dir string) string {
+	t.Helper()
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		names = append(names, f.Name())
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
+}
+
+// With the plugin's intake present (it creates <queue>/incoming), the module
+// writes there, and the plugin admits the files a window at a time.
+func TestWritesIntoTheIntake(t *testing.T) {
+	queue := t.TempDir()
+	intake := filepath.Join(queue, "incoming")
+	if err := os.Mkdir(intake, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	driveIn(t, queue, "domaincontroller_master", "true", add("alice"), add("with/slash"))
+	if got := entries(t, queue); got != "incoming" {
+		t.Fatalf("queue holds %s: want only the intake", got)
+	}
+	if got := entries(t, intake); got != "alice.send,withslash.send" {
+		t.Fatalf("intake holds %s: want the queue files, no temporary file", got)
+	}
+	if got := parse(t, intake); got["alice.send"] != "alice" || got["withslash.send"] != "with/slash" {
+		t.Fatalf("plugin reads %v", got)
+	}
+}
+
+func TestIntakeDirFromTheEnvironment(t *testing.T) {
+	queue, intake := t.TempDir(), t.TempDir()
+	driveEnv(t, queue, []string{"UMC_INVITE_INTAKE_DIR=" + intake}, "domaincontroller_master", "true", add("bob"))
+	if entries(t, queue) != "" || entries(t, intake) != "bob.send" {
+		t.Fatalf("queue %q, intake %q", entries(t, queue), entries(t, intake))
+	}
+	// Configured but missing: the queue directory, as before.
+	driveEnv(t, queue, []string{"UMC_INVITE_INTAKE_DIR=" + filepath.Join(intake, "nope")}, "domaincontroller_master", "true", add("carol"))
+	if entries(t, queue) != "carol.send" {
+		t.Fatalf("queue %q", entries(t, queue))
+	}
+}
+
+// A user waiting in either directory is queued: a second add neither
+// replaces the intake's file nor adds one beside a file in the queue.
+func TestQueuedInEitherDirectoryIsNotQueuedAgain(t *testing.T) {
+	queue := t.TempDir()
+	intake := filepath.Join(queue, "incoming")
+	if err := os.Mkdir(intake, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	driveIn(t, queue, "domaincontroller_master", "true", add("dave"))
+	before, err := os.Stat(filepath.Join(intake, "dave.send"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	driveIn(t, queue, "domaincontroller_master", "true", add("dave"))
+	after, err := os.Stat(filepath.Join(intake, "dave.send"))
+	if err != nil || !os.SameFile(before, after) {
+		t.Fatalf("intake dave.send was replaced (%v)", err)
+	}
+	// erin already admitted into the queue (or re-queued straight there).
+	if err := os.WriteFile(filepath.Join(queue, "erin.send"), []byte("erin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	driveIn(t, queue, "domaincontroller_master", "true", add("erin"))
+	if got := entries(t, intake); got != "dave.send" {
+		t.Fatalf("intake holds %s: erin is already queued", got)
+	}
+	if data, _ := os.ReadFile(filepath.Join(queue, "erin.send")); string(data) != "erin\n" {
+		t.Fatalf("queued erin.send changed: %q", data)
 	}
 }

@@ -1,0 +1,564 @@
+//go:build linux
+
+package intake
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultSize is the default window: about 25 MB of tail buffers at ~25 KB
+// per watched file, and several seconds of work at the measured peak rate.
+const DefaultSize = 1000
+
+// MaxSize caps the window; beyond it the bound stops meaning anything for a
+// pod's memory (100,000 files are ~2.5 GB in tail).
+const MaxSize = 100000
+
+// Suffix is what tail's Path matches; only such files are moved or counted.
+const Suffix = ".send"
+
+// ErrClosed is returned by TopUp after Close.
+var ErrClosed = errors.New("intake window closed")
+
+// errNotRegular marks an intake name that turned into something other than a
+// regular file after it was listed: it is skipped, never moved.
+var errNotRegular = errors.New("not a regular file")
+
+// Window admits intake files into the queue directory. TopUp, Left, Count
+// and Close are safe for concurrent use.
+type Window struct {
+	queueDir, intakeDir string // absolute, symlinks resolved
+	size                int
+	linkMode            bool // the file system lacks RENAME_NOREPLACE: link, then unlink
+
+	// Tunables; tests shorten them.
+	resync     time.Duration // background recount and relist, with inotify
+	poll       time.Duration // background check without inotify
+	backlogCap int           // intake names kept in memory, oldest first
+	settle     time.Duration // a directory mtime younger than this may hide a change
+	noWatch    bool          // poll instead of inotify
+
+	// queued is the number of *.send files in the queue directory as last
+	// counted, plus admissions, minus Left. It is read without the lock so
+	// that a full window costs one atomic load.
+	queued atomic.Int64
+
+	mu        sync.Mutex // one mover at a time; guards what follows
+	closed    bool
+	started   bool
+	backlog   []entry // intake files, oldest first; backlog[next:] are still to try
+	next      int
+	listedMod int64     // the intake directory's mtime (ns) when last listed
+	stale     bool      // the last listing may have missed files: list again when exhausted
+	retryAt   time.Time // names left behind (collisions, errors) are looked at again then
+
+	countedMod  int64 // the queue directory's mtime (ns) at the last recount
+	countedSure bool  // and it was old enough that a later change must alter it
+
+	kick chan struct{} // Left and inotify wake the background loop
+	stop chan struct{}
+	done chan struct{}
+}
+
+type entry struct {
+	name string
+	mod  int64 // mtime in ns
+}
+
+// older orders by modification time, then by name, so that the first
+// created users are invited first and the order is total.
+func older(a, b entry) bool {
+	if a.mod != b.mod {
+		return a.mod < b.mod
+	}
+	return a.name < b.name
+}
+
+// Open checks both directories and counts the queue. The intake directory
+// is created when missing, with the queue directory's permissions (the
+// producer that writes the queue must be able to write the intake). Both
+// must be on the same file system (the move must be an atomic rename) and
+// writable. Open also finishes a move that a crash interrupted in link
+// mode, before tail can deliver the file. It moves nothing and starts no
+// goroutine: call TopUp, then Start.
+func Open(queueDir, intakeDir string, size int) (*Window, error) {
+	if size < 1 || size > MaxSize {
+		return nil, fmt.Errorf("queue window %d: must be between 1 and %d", size, MaxSize)
+	}
+	q, err := resolveDir(queueDir)
+	if err != nil {
+		return nil, fmt.Errorf("queue directory: %w", err)
+	}
+	if _, err := os.Lstat(intakeDir); errors.Is(err, fs.ErrNotExist) {
+		if err := makeLike(intakeDir, q); err != nil {
+			return nil, fmt.Errorf("create intake directory: %w", err)
+		}
+	}
+	in, err := resolveDir(intakeDir)
+	if err != nil {
+		return nil, fmt.Errorf("intake directory: %w", err)
+	}
+	if in == q {
+		return nil, fmt.Errorf("intake directory %s is the queue directory", in)
+	}
+	linkMode, err := probe(q, in)
+	if err != nil {
+		return nil, err
+	}
+	w := &Window{
+		queueDir: q, intakeDir: in, size: size, linkMode: linkMode,
+		resync: time.Second, poll: 100 * time.Millisecond,
+		backlogCap: max(4*size, 1024), settle: 50 * time.Millisecond,
+		stale: true,
+		kick:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	n, err := w.countQueue(true)
+	if err != nil {
+		return nil, err
+	}
+	w.queued.Store(int64(n))
+	return w, nil
+}
+
+// QueueDir and IntakeDir are the resolved directories.
+func (w *Window) QueueDir() string  { return w.queueDir }
+func (w *Window) IntakeDir() string { return w.intakeDir }
+
+// Size is the window.
+func (w *Window) Size() int { return w.size }
+
+// LinkMode tells whether moves are link-then-unlink because the file
+// system refuses renameat2's RENAME_NOREPLACE (some NFS servers).
+func (w *Window) LinkMode() bool { return w.linkMode }
+
+func resolveDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	resolved, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(resolved)
+	if err != nil {
+		return "", err
+	}
+	if !st.IsDir() {
+		return "", fmt.Errorf("%s: not a directory", resolved)
+	}
+	return resolved, nil
+}
+
+func makeLike(dir, model string) error {
+	st, err := os.Stat(model)
+	if err != nil {
+		return err
+	}
+	perm := st.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSticky)
+	if err := os.Mkdir(dir, perm&fs.ModePerm); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	// Mkdir applies the umask; the producer may be another user.
+	return os.Chmod(dir, perm)
+}
+
+// probe moves a hidden file from the intake to the queue directory the way
+// TopUp will, which checks both are writable and on one mount (rename
+// across mounts fails with EXDEV even on the same device).
+func probe(queueDir, intakeDir string) (linkMode bool, err error) {
+	f, err := os.CreateTemp(intakeDir, ".umc-invite-probe-*")
+	if err != nil {
+		return false, fmt.Errorf("intake directory not writable: %w", err)
+	}
+	src := f.Name()
+	f.Close()
+	defer os.Remove(src)
+	dst := filepath.Join(queueDir, filepath.Base(src))
+	err = unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
+	switch {
+	case err == nil:
+		return false, removeProbe(dst)
+	case errors.Is(err, unix.EXDEV):
+		return false, fmt.Errorf("intake %s and queue %s are on different file systems (or mounts): the move must be an atomic rename", intakeDir, queueDir)
+	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EOPNOTSUPP):
+		// No RENAME_NOREPLACE here: link(2) also refuses to replace.
+	default:
+		return false, fmt.Errorf("queue directory %s: cannot move files into it: %w", queueDir, err)
+	}
+	if err := unix.Link(src, dst); err != nil {
+		if errors.Is(err, unix.EXDEV) {
+			return false, fmt.Errorf("intake %s and queue %s are on different file systems (or mounts): the move must be an atomic rename", intakeDir, queueDir)
+		}
+		return false, fmt.Errorf("queue directory %s: neither renameat2 nor link works: %w", queueDir, err)
+	}
+	return true, removeProbe(dst)
+}
+
+func removeProbe(path string) error {
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("queue directory: remove probe file: %w", err)
+	}
+	return nil
+}
+
+// candidate tells whether a name is a queue file: hidden names are
+// producers' temporary files and never move.
+func candidate(name string) bool {
+	return strings.HasSuffix(name, Suffix) && len(name) > len(Suffix) && name[0] != '.'
+}
+
+// countQueue counts the queue files (regular *.send, not hidden) in the
+// queue directory. With repair it also finishes moves a crash cut short in
+// link mode: the same inode in both directories is still pending once.
+func (w *Window) countQueue(repair bool) (int, error) {
+	n := 0
+	err := eachEntry(w.queueDir, func(name string, t fs.FileMode) {
+		if !candidate(name) || !t.IsRegular() {
+			return
+		}
+		n++
+		if repair {
+			w.finishLink(name)
+		}
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count queue directory: %w", err)
+	}
+	return n, nil
+}
+
+// finishLink removes the intake's name for a file that is also in the
+// queue directory under the same name: a link-then-unlink move that was
+// interrupted. Only the same inode counts; a different file stays.
+func (w *Window) finishLink(name string) bool {
+	var a, b unix.Stat_t
+	if unix.Lstat(filepath.Join(w.intakeDir, name), &a) != nil || unix.Lstat(filepath.Join(w.queueDir, name), &b) != nil {
+		return false
+	}
+	if a.Dev != b.Dev || a.Ino != b.Ino {
+		return false
+	}
+	return unix.Unlink(filepath.Join(w.intakeDir, name)) == nil
+}
+
+// eachEntry lists a directory in batches, so a large intake never sits in
+// memory as a whole. The type comes from the directory entry (no stat on
+// file systems that report it).
+func eachEntry(dir string, fn func(name string, t fs.FileMode)) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for {
+		ents, err := f.ReadDir(1024)
+		for _, e := range ents {
+			fn(e.Name(), e.Type())
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// Left tells the window that n queue files left the queue directory
+// (delivered and removed, or moved to the dead letters). It is cheap and
+// never blocks: it adjusts the count and wakes the background loop, which
+// refills the window.
+func (w *Window) Left(n int) {
+	if n <= 0 {
+		return
+	}
+	for {
+		old := w.queued.Load()
+		if w.queued.CompareAndSwap(old, max(old-int64(n), 0)) {
+			break
+		}
+	}
+	w.poke()
+}
+
+func (w *Window) poke() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// TopUp moves the oldest intake files into the queue directory until it
+// holds Size queue files, and returns how many it moved. A full window
+// costs one atomic load; with room and nothing new in the intake, one stat
+// of the intake directory. The intake is listed only when the names kept
+// in memory are used up and the directory changed (or a listing was cut
+// short, or names were left behind and their retry time came).
+//
+// A name already present in the queue directory is not replaced: the intake
+// file stays and is tried again later. Every moment, each file is in
+// exactly one of the two directories.
+func (w *Window) TopUp() (moved int, err error) {
+	if w.queued.Load() >= int64(w.size) {
+		return 0, nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return 0, ErrClosed
+	}
+	listed := false
+	for w.queued.Load() < int64(w.size) {
+		if w.next >= len(w.backlog) {
+			if listed {
+				break // once per call: names left behind wait for retryAt
+			}
+			changed, err := w.intakeChanged()
+			if err != nil {
+				return moved, err
+			}
+			if !changed {
+				break
+			}
+			if err := w.list(); err != nil {
+				return moved, err
+			}
+			listed = true
+			continue
+		}
+		e := w.backlog[w.next]
+		w.next++
+		err := w.move(e.name)
+		switch {
+		case err == nil:
+			moved++
+			w.queued.Add(1)
+		case errors.Is(err, fs.ErrNotExist), errors.Is(err, errNotRegular):
+			// Gone from the intake (an operator, or a finished link move),
+			// or no longer a plain file: nothing to admit.
+		case errors.Is(err, fs.ErrExist):
+			// Already queued under this name: admitting it now would replace
+			// (or duplicate) that file. Look again later.
+			w.leaveBehind()
+		default:
+			w.leaveBehind()
+			return moved, fmt.Errorf("move %s into the queue: %w", e.name, err)
+		}
+	}
+	if w.next >= len(w.backlog) && w.backlog != nil {
+		w.backlog, w.next = nil, 0 // free the memory of a drained listing
+	}
+	return moved, nil
+}
+
+func (w *Window) leaveBehind() {
+	if w.retryAt.IsZero() {
+		w.retryAt = time.Now().Add(w.resync)
+	}
+}
+
+// intakeChanged tells whether listing the intake could find something new.
+func (w *Window) intakeChanged() (bool, error) {
+	if w.stale {
+		return true, nil
+	}
+	if !w.retryAt.IsZero() && !time.Now().Before(w.retryAt) {
+		return true, nil
+	}
+	mod, err := dirMod(w.intakeDir)
+	if err != nil {
+		return false, fmt.Errorf("intake directory: %w", err)
+	}
+	return mod != w.listedMod, nil
+}
+
+func dirMod(dir string) (int64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return 0, err
+	}
+	return st.Mtim.Nano(), nil
+}
+
+// list reads the intake and keeps the backlogCap oldest queue files,
+// oldest first. Memory stays bounded however large the intake grows; a
+// listing that had more is marked stale, so the rest is read when these
+// are used up.
+func (w *Window) list() error {
+	mod, err := dirMod(w.intakeDir)
+	if err != nil {
+		return fmt.Errorf("intake directory: %w", err)
+	}
+	start := time.Now()
+	h := keepOldest{max: w.backlogCap}
+	var st unix.Stat_t
+	err = eachEntry(w.intakeDir, func(name string, t fs.FileMode) {
+		if !candidate(name) || !t.IsRegular() {
+			return
+		}
+		if unix.Lstat(filepath.Join(w.intakeDir, name), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return
+		}
+		h.add(entry{name: name, mod: st.Mtim.Nano()})
+	})
+	if err != nil {
+		return fmt.Errorf("list intake directory: %w", err)
+	}
+	w.backlog, w.next = h.sorted(), 0
+	w.listedMod = mod
+	w.retryAt = time.Time{}
+	// A change within the timestamp granularity of the listing may leave
+	// the directory's mtime as it was: list again next time.
+	w.stale = h.dropped || start.Sub(time.Unix(0, mod)) < w.settle
+	return nil
+}
+
+// move admits one intake file. renameat2 with RENAME_NOREPLACE is atomic
+// and refuses to replace a queued file. In link mode, link(2) refuses too;
+// a crash between link and unlink leaves one inode under both names, which
+// Open (countQueue) and a later collision resolve by removing the intake's.
+func (w *Window) move(name string) error {
+	src, dst := filepath.Join(w.intakeDir, name), filepath.Join(w.queueDir, name)
+	var st unix.Stat_t
+	if err := unix.Lstat(src, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return errNotRegular
+	}
+	if !w.linkMode {
+		return unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
+	}
+	if err := unix.Link(src, dst); err != nil {
+		if errors.Is(err, unix.EEXIST) && w.finishLink(name) {
+			return fs.ErrNotExist // it was admitted before; now it is only there
+		}
+		return err
+	}
+	if err := unix.Unlink(src); err != nil {
+		// Both names now: take the queue's back, or it would be sent twice.
+		if undo := unix.Unlink(dst); undo != nil {
+			return fmt.Errorf("unlink after link: %w; the file is now in both directories (%v)", err, undo)
+		}
+		return err
+	}
+	return nil
+}
+
+// Count returns the queue files waiting in the queue and in the intake
+// directory, read from disk (a directory listing each, no stat where the
+// file system reports entry types). It also corrects the window's count.
+func (w *Window) Count() (queue, intake int, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	queue, err = w.countQueue(false)
+	if err != nil {
+		return 0, 0, err
+	}
+	w.queued.Store(int64(queue))
+	err = eachEntry(w.intakeDir, func(name string, t fs.FileMode) {
+		if candidate(name) && t.IsRegular() {
+			intake++
+		}
+	})
+	if err != nil {
+		return queue, 0, fmt.Errorf("count intake directory: %w", err)
+	}
+	return queue, intake, nil
+}
+
+// recount corrects the in-memory count from disk: files written straight
+// into the queue directory, and removals nobody reported with Left. An
+// unchanged directory (same mtime, old enough to be trusted) is not read.
+func (w *Window) recount() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	mod, err := dirMod(w.queueDir)
+	if err != nil {
+		return fmt.Errorf("queue directory: %w", err)
+	}
+	if mod == w.countedMod && w.countedSure {
+		return nil
+	}
+	start := time.Now()
+	n, err := w.countQueue(false)
+	if err != nil {
+		return err
+	}
+	w.queued.Store(int64(n))
+	w.countedMod, w.countedSure = mod, start.Sub(time.Unix(0, mod)) >= w.settle
+	return nil
+}
+
+// Queued is the window's current count of queue files (no disk access).
+func (w *Window) Queued() int { return int(w.queued.Load()) }
+
+// keepOldest is a max-heap of the oldest entries seen, at most max of them.
+type keepOldest struct {
+	max     int
+	h       []entry
+	dropped bool
+}
+
+func (k *keepOldest) add(e entry) {
+	if len(k.h) < k.max {
+		k.h = append(k.h, e)
+		for i := len(k.h) - 1; i > 0; {
+			p := (i - 1) / 2
+			if !older(k.h[p], k.h[i]) {
+				break
+			}
+			k.h[p], k.h[i] = k.h[i], k.h[p]
+			i = p
+		}
+		return
+	}
+	k.dropped = true
+	if !older(e, k.h[0]) {
+		return
+	}
+	k.h[0] = e
+	for i := 0; ; {
+		l, r, big := 2*i+1, 2*i+2, i
+		if l < len(k.h) && older(k.h[big], k.h[l]) {
+			big = l
+		}
+		if r < len(k.h) && older(k.h[big], k.h[r]) {
+			big = r
+		}
+		if big == i {
+			break
+		}
+		k.h[i], k.h[big] = k.h[big], k.h[i]
+		i = big
+	}
+}
+
+func (k *keepOldest) sorted() []entry {
+	slices.SortFunc(k.h, func(a, b entry) int {
+		switch {
+		case older(a, b):
+			return -1
+		case older(b, a):
+			return 1
+		}
+		return 0
+	})
+	return k.h
+}
