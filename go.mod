@@ -13,3 +13,5 @@ require github.com/ugorji/go/codec v1.1.7
 require gopkg.in/yaml.v3 v3.0.1
 
 require golang.org/x/sys v0.50.0
+
+require golang.org/x/time v0.16.0 // indirect

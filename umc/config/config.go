@@ -69,6 +69,9 @@ type Config struct {
 	QueueDir         string
 	RemoveProcessed  bool
 	DeadLetterDir    string
+	IntakeDir        string // "" when off
+	QueueWindow      int
+	RateLimit        int // calls per minute, 0: none
 	MaxAttempts      int
 	Concurrency      int
 	QuickRetries     int

@@ -28,7 +28,8 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Method != "email" || c.Language != "en-US" || !c.TLSVerify || c.Timeout != 30*time.Second ||
 		c.UsernameKey != "username" || c.PathKey != "path" || c.OffsetKey != "offset" ||
-		c.MaxAttempts != 6 || c.Concurrency != 4 || c.QuickRetries != 2 || c.RemoveProcessed || c.DeadLetterDir != "" {
+		c.MaxAttempts != 6 || c.Concurrency != 8 || c.QuickRetries != 2 || c.RemoveProcessed || c.DeadLetterDir != "" ||
+		c.IntakeDir != "" || c.QueueWindow != 1000 || c.RateLimit != 0 {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -397,5 +398,23 @@ func TestEveryKeyHasAParserAndUniqueName(t *testing.T) {
 			t.Errorf("key %s: parser, help and a unique name needed", k.Name)
 		}
 		seen[k.TOMLName()] = true
+	}
+}
+
+func TestIntakeDir(t *testing.T) {
+	q := t.TempDir()
+	if c, err := load(t, Map{"UMC_URL": "http://umc", "Queue_Dir": q}); err != nil || c.IntakeDir != filepath.Join(q, "incoming") {
+		t.Fatalf("default: %v %+v", err, c)
+	}
+	if c, err := load(t, Map{"UMC_URL": "http://umc", "Queue_Dir": q, "Intake_Dir": "off"}); err != nil || c.IntakeDir != "" {
+		t.Fatalf("off: %v %+v", err, c)
+	}
+	if _, err := load(t, Map{"UMC_URL": "http://umc", "Intake_Dir": "/x"}); err == nil || !strings.HasPrefix(err.Error(), "Intake_Dir: needs Queue_Dir") {
+		t.Fatalf("without a queue: %v", err)
+	}
+	for key, bad := range map[string]string{"Queue_Window": "0", "Rate_Limit": "-1"} {
+		if _, err := load(t, Map{"UMC_URL": "http://umc", key: bad}); err == nil || !strings.HasPrefix(err.Error(), key+": ") {
+			t.Errorf("%s %s: %v", key, bad, err)
+		}
 	}
 }

@@ -140,6 +140,18 @@ var Keys = []Key{
 		Parse:   func(c *Config, v string) error { c.DeadLetterDir = v; return nil },
 	},
 	{
+		Name:    "Intake_Dir",
+		Default: "",
+		Help:    "where producers queue files for the plugin to admit into `Queue_Dir`, `Queue_Window` at a time; unset: `<Queue_Dir>/incoming`; `off`: no intake",
+		Parse:   func(c *Config, v string) error { c.IntakeDir = v; return nil },
+	},
+	{
+		Name:    "Queue_Window",
+		Default: "1000",
+		Help:    "the most queue files kept in `Queue_Dir` for tail, admitted oldest first from `Intake_Dir` (1..100000)",
+		Parse:   func(c *Config, v string) (err error) { c.QueueWindow, err = parseInt(v); return err },
+	},
+	{
 		Name:    "Max_Attempts",
 		Default: "6",
 		Help:    "failed flushes before a record becomes a dead letter (1..1000); keep it at `Retry_Limit` + 1",
@@ -147,14 +159,20 @@ var Keys = []Key{
 	},
 	{
 		Name:    "Concurrency",
-		Default: "4",
-		Help:    "UMC requests at a time within one flush (1..256; `1`: one after another)",
+		Default: "8",
+		Help:    "the most UMC requests in flight for this output, across Fluent Bit's workers and chunks (1..256; `1`: one after another)",
 		Parse:   func(c *Config, v string) (err error) { c.Concurrency, err = parseInt(v); return err },
+	},
+	{
+		Name:    "Rate_Limit",
+		Default: "0",
+		Help:    "the most UMC requests per minute for this output, spaced evenly (0: no limit; up to 600000)",
+		Parse:   func(c *Config, v string) (err error) { c.RateLimit, err = parseInt(v); return err },
 	},
 	{
 		Name:    "Quick_Retries",
 		Default: "2",
-		Help:    "extra tries within a flush for refused or reset connections, 502 and 503 (0..10)",
+		Help:    "extra tries at once for a call that cannot have reached UMC: connection refused, name resolution, TLS handshake (0..10)",
 		Parse:   func(c *Config, v string) (err error) { c.QuickRetries, err = parseInt(v); return err },
 	},
 	{

@@ -65,8 +65,11 @@ func (c *Config) validate() error {
 			}
 			return nil
 		}},
+		{"Intake_Dir", c.checkIntakeDir},
+		{"Queue_Window", func() error { return inRange(c.QueueWindow, 1, 100000) }},
 		{"Max_Attempts", func() error { return inRange(c.MaxAttempts, 1, 1000) }},
 		{"Concurrency", func() error { return inRange(c.Concurrency, 1, 256) }},
+		{"Rate_Limit", func() error { return inRange(c.RateLimit, 0, 600000) }},
 		{"Quick_Retries", func() error { return inRange(c.QuickRetries, 0, 10) }},
 		{"Flush_Timeout", func() error {
 			if err := positive(c.FlushTimeout.String(), c.FlushTimeout > 0); err != nil {
@@ -292,6 +295,26 @@ func positive(shown string, ok bool) error {
 func inRange(n, lo, hi int) error {
 	if n < lo || n > hi {
 		return fmt.Errorf("%d is outside %d..%d", n, lo, hi)
+	}
+	return nil
+}
+
+// checkIntakeDir fills in the default intake below the queue directory;
+// the intake package checks at start that it is usable (same mount).
+func (c *Config) checkIntakeDir() error {
+	switch {
+	case strings.EqualFold(c.IntakeDir, "off"):
+		c.IntakeDir = ""
+	case c.IntakeDir != "" && c.QueueDir == "":
+		return errors.New("needs Queue_Dir")
+	case c.IntakeDir != "":
+		abs, err := filepath.Abs(c.IntakeDir)
+		if err != nil {
+			return err
+		}
+		c.IntakeDir = abs
+	case c.QueueDir != "":
+		c.IntakeDir = filepath.Join(c.QueueDir, "incoming")
 	}
 	return nil
 }

@@ -209,9 +209,24 @@ func (o *Output) send(ctx context.Context, jobs []*job, t *tally) {
 	wg.Wait()
 }
 
-// call makes the job's one call, unless its queue file is no longer the
-// one it claimed (delivered or re-queued meanwhile).
+// call makes the job's one call, within the output's budget of calls in
+// flight and its rate limit, unless its queue file is no longer the one it
+// claimed (delivered or re-queued meanwhile). Waiting for either is no
+// failure; a wait past Flush_Timeout holds the record back.
 func (o *Output) call(ctx context.Context, j *job) {
+	select {
+	case o.slots <- struct{}{}:
+		defer func() { <-o.slots }()
+	case <-ctx.Done():
+		j.heldWhy = fmt.Sprintf("no free call slot (Concurrency %d) within the flush's Flush_Timeout (%s)", o.cfg.Concurrency, o.cfg.FlushTimeout)
+		return
+	}
+	if o.limiter != nil {
+		if err := o.limiter.Wait(ctx); err != nil {
+			j.heldWhy = fmt.Sprintf("Rate_Limit %d a minute leaves no room within the flush's Flush_Timeout (%s)", o.cfg.RateLimit, o.cfg.FlushTimeout)
+			return
+		}
+	}
 	if j.file != nil {
 		current, err := o.queue.Current(*j.file)
 		if err != nil {
@@ -319,6 +334,9 @@ func (o *Output) leave(j *job, final ledger.Final, fileGone bool) {
 	}
 	if fileGone {
 		o.ledger.Forget(j.key)
+		if o.window != nil {
+			o.window.Left(1) // room for the next file from the intake
+		}
 		return
 	}
 	j.entry.Final = final

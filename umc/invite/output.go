@@ -5,10 +5,14 @@ package invite
 import (
 	"fmt"
 	"os"
+	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"umc-invite/umc"
 	"umc-invite/umc/config"
+	"umc-invite/umc/intake"
 	"umc-invite/umc/ledger"
 	"umc-invite/umc/queue"
 )
@@ -29,6 +33,11 @@ type Output struct {
 	queue   *queue.Dir         // nil without Queue_Dir
 	dead    *queue.DeadLetters // nil: dead letters are only logged
 	witness witness
+	// slots holds one token per call in flight: Concurrency is the
+	// output's budget, shared by all of Fluent Bit's workers and chunks.
+	slots   chan struct{}
+	limiter *rate.Limiter  // nil without Rate_Limit
+	window  *intake.Window // nil without an intake
 	log     *Logger
 }
 
@@ -38,7 +47,11 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &Output{cfg: cfg, client: client, ledger: newLedger(), log: log}
+	o := &Output{cfg: cfg, client: client, ledger: newLedger(), log: log, slots: make(chan struct{}, cfg.Concurrency)}
+	if cfg.RateLimit > 0 {
+		// Burst 1: calls spaced evenly, never a minute's worth at once.
+		o.limiter = rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.RateLimit)), 1)
+	}
 	// Find out now, not at the first delivery or dead letter, that the
 	// directories cannot be written.
 	if cfg.QueueDir != "" {
@@ -58,7 +71,46 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 		}
 		o.dead = queue.NewDeadLetters(cfg.DeadLetterDir)
 	}
+	if cfg.QueueDir != "" {
+		// Two outputs on one queue would send each file twice and admit
+		// twice the window.
+		if err := claimQueue(cfg.QueueDir); err != nil {
+			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
+		}
+	}
+	if cfg.IntakeDir != "" {
+		if o.window, err = intake.Open(cfg.QueueDir, cfg.IntakeDir, cfg.QueueWindow); err != nil {
+			releaseQueue(cfg.QueueDir)
+			return nil, fmt.Errorf("%s: %w", "Intake_Dir", err)
+		}
+		if o.window.LinkMode() {
+			log.Warnf("Intake_Dir: this file system cannot rename without replacing; admitting by link and unlink")
+		}
+		o.window.Start(func(err error) { log.Warnf("intake: %v", err) })
+	}
 	return o, nil
+}
+
+// queuesInUse are the queue directories of this process's outputs.
+var queuesInUse = struct {
+	sync.Mutex
+	dirs map[string]bool
+}{dirs: map[string]bool{}}
+
+func claimQueue(dir string) error {
+	queuesInUse.Lock()
+	defer queuesInUse.Unlock()
+	if queuesInUse.dirs[dir] {
+		return fmt.Errorf("%s is the queue of another umc_invite output already", dir)
+	}
+	queuesInUse.dirs[dir] = true
+	return nil
+}
+
+func releaseQueue(dir string) {
+	queuesInUse.Lock()
+	defer queuesInUse.Unlock()
+	delete(queuesInUse.dirs, dir)
 }
 
 // Describe is the start-up line: the settings that matter, never a secret.
@@ -71,12 +123,30 @@ func (o *Output) Describe() string {
 	if o.dead != nil {
 		dead = o.dead.Dir()
 	}
-	return fmt.Sprintf("sending to %s (%s, TLS verify %t), concurrency %d, max attempts %d, queue %q, dead letters: %s",
-		o.cfg.Endpoint(), auth, o.cfg.TLSVerify, o.cfg.Concurrency, o.cfg.MaxAttempts, o.cfg.QueueDir, dead)
+	limit := "no rate limit"
+	if o.cfg.RateLimit > 0 {
+		limit = fmt.Sprintf("at most %d calls a minute", o.cfg.RateLimit)
+	}
+	admit := "no intake"
+	if o.window != nil {
+		admit = fmt.Sprintf("intake %q admitted %d files at a time", o.cfg.IntakeDir, o.cfg.QueueWindow)
+	}
+	return fmt.Sprintf("sending to %s (%s, TLS verify %t), %d calls in flight at most, %s, max attempts %d, queue %q, %s, dead letters: %s",
+		o.cfg.Endpoint(), auth, o.cfg.TLSVerify, o.cfg.Concurrency, limit, o.cfg.MaxAttempts, o.cfg.QueueDir, admit, dead)
 }
 
-// Close releases idle connections.
-func (o *Output) Close() { o.client.Close() }
+// Close stops the intake and releases idle connections and the queue.
+func (o *Output) Close() {
+	if o.window != nil {
+		if err := o.window.Close(); err != nil {
+			o.log.Warnf("intake: %v", err)
+		}
+	}
+	if o.cfg.QueueDir != "" {
+		releaseQueue(o.cfg.QueueDir)
+	}
+	o.client.Close()
+}
 
 // Logger is the instance's logger, for the plugin layer's own lines.
 func (o *Output) Logger() *Logger { return o.log }

@@ -1,0 +1,169 @@
+package invite
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"umc-invite/tests/umcstub"
+	"umc-invite/umc/config"
+	"umc-invite/umc/record"
+)
+
+// inFlight wraps a UMC stand-in and records the most calls it had at once.
+type inFlight struct {
+	next     http.Handler
+	now, max atomic.Int32
+}
+
+func (c *inFlight) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := c.now.Add(1)
+	defer c.now.Add(-1)
+	for m := c.max.Load(); n > m && !c.max.CompareAndSwap(m, n); m = c.max.Load() {
+	}
+	c.next.ServeHTTP(w, r)
+}
+
+func newBudgetFixture(t *testing.T, stub *umcstub.Server, keys config.Map, before ...func(queueDir string)) (*fixture, *inFlight) {
+	t.Helper()
+	counter := &inFlight{next: stub}
+	srv := httptest.NewServer(counter)
+	t.Cleanup(srv.Close)
+	keys["UMC_URL"] = srv.URL
+	dir := t.TempDir()
+	keys["Queue_Dir"] = dir
+	for _, f := range before {
+		f(dir)
+	}
+	cfg, err := config.Load(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := New(cfg, NewLogger(io.Discard, "test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(out.Close)
+	return &fixture{out: out, stub: stub, queue: dir}, counter
+}
+
+// One big chunk uses the whole budget; several chunks flushed at once by
+// Fluent Bit's workers share it and never exceed it.
+func TestConcurrencyIsTheOutputsBudget(t *testing.T) {
+	stub := &umcstub.Server{Latency: 20 * time.Millisecond}
+	f, counter := newBudgetFixture(t, stub, config.Map{"Concurrency": "6"})
+	big := f.queueFiles(t, names("big", 60)...)
+	if v := f.out.Flush(context.Background(), big); v != OK || counter.max.Load() != 6 {
+		t.Fatalf("one chunk: verdict %v, %d calls in flight at most, want 6", v, counter.max.Load())
+	}
+	counter.max.Store(0)
+	var chunks [][]record.Record
+	for _, p := range []string{"a", "b", "c", "d"} {
+		chunks = append(chunks, f.queueFiles(t, names(p, 30)...))
+	}
+	var wg sync.WaitGroup
+	for _, c := range chunks {
+		wg.Add(1)
+		go func() { defer wg.Done(); f.out.Flush(context.Background(), c) }()
+	}
+	wg.Wait()
+	if m := counter.max.Load(); m != 6 {
+		t.Fatalf("four chunks at once: %d calls in flight at most, want 6", m)
+	}
+	if err := stub.CheckOnce(180); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Rate_Limit spaces the calls evenly; a wait past Flush_Timeout holds the
+// rest back, charged to no one.
+func TestRateLimit(t *testing.T) {
+	stub := &umcstub.Server{}
+	f, _ := newBudgetFixture(t, stub, config.Map{"Rate_Limit": "600", "Flush_Timeout": "1s", "Timeout": "1s"}) // one call per 100 ms
+	recs := f.queueFiles(t, names("r", 30)...)
+	start := time.Now()
+	if v := f.out.Flush(context.Background(), recs); v != Retry {
+		t.Fatalf("verdict %v: 30 calls at 10 a second cannot fit into 1 s", v)
+	}
+	took := time.Since(start)
+	calls := stub.Calls()
+	if len(calls) < 8 || len(calls) > 12 {
+		t.Fatalf("%d calls in %s, want about 10", len(calls), took)
+	}
+	// Spaced, not in a burst: the gaps add up to about 100 ms each.
+	span := calls[len(calls)-1].Time.Sub(calls[0].Time)
+	if per := span / time.Duration(len(calls)-1); per < 80*time.Millisecond || per > 150*time.Millisecond {
+		t.Fatalf("%s between calls on average, want about 100ms", per)
+	}
+	for f.out.Flush(context.Background(), recs) == Retry {
+	}
+	if err := stub.CheckOnce(30); err != nil || len(f.deadLetters(t)) != 0 {
+		t.Fatalf("%v, dead letters %v", err, f.deadLetters(t))
+	}
+}
+
+// Files queued into the intake are admitted into the queue as deliveries
+// make room, Queue_Window at a time, oldest first.
+func TestIntakeAdmitsAsDeliveriesMakeRoom(t *testing.T) {
+	stub := &umcstub.Server{}
+	f, _ := newBudgetFixture(t, stub, config.Map{"Queue_Window": "5"}, func(queueDir string) {
+		intakeDir := filepath.Join(queueDir, "incoming")
+		os.Mkdir(intakeDir, 0o755)
+		for i, u := range names("in", 12) { // queued before the plugin starts
+			path := filepath.Join(intakeDir, u+".send")
+			os.WriteFile(path, []byte("{\"username\": \""+u+"\"}\n"), 0o644)
+			old := time.Now().Add(time.Duration(i-100) * time.Second)
+			os.Chtimes(path, old, old)
+		}
+	})
+	waitUntil(t, func() bool { return len(f.queued(t)) == 5 })
+	fb := newFluentBit(f)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(stub.Delivered()) < 12 && time.Now().Before(deadline) {
+		if q := len(f.queued(t)); q > 5 {
+			t.Fatalf("%d files in the queue, window 5", q)
+		}
+		fb.round(t)
+		time.Sleep(20 * time.Millisecond) // the intake admits in the background
+	}
+	if err := stub.CheckOnce(12); err != nil {
+		t.Fatal(err)
+	}
+	first := map[string]bool{}
+	for _, c := range stub.Calls()[:5] {
+		first[c.Username] = true
+	}
+	for _, u := range names("in", 5) {
+		if !first[u] {
+			t.Fatalf("oldest first: the first five calls were for %v", first)
+		}
+	}
+}
+
+// Two outputs on one queue directory would send every file twice.
+func TestOneQueueOneOutput(t *testing.T) {
+	f, _ := newBudgetFixture(t, &umcstub.Server{}, config.Map{})
+	cfg, err := config.Load(config.Map{"UMC_URL": "http://umc", "Queue_Dir": f.queue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, NewLogger(io.Discard, "second")); err == nil {
+		t.Fatal("a second output on the same queue was accepted")
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+	}
+}
