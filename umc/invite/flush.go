@@ -166,7 +166,9 @@ func (o *Output) send(ctx context.Context, jobs []*job, t *tally) {
 	)
 	next := make(chan *job)
 	var wg sync.WaitGroup
-	for range min(o.cfg.Concurrency, len(jobs)) {
+	// Twice as many senders as call slots: while some remove a delivered
+	// file and sync its directory, others keep every slot busy.
+	for range min(2*o.cfg.Concurrency, len(jobs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

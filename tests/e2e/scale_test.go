@@ -1,0 +1,178 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"umc-invite/tests/fluentbit"
+	"umc-invite/tests/umcstub"
+)
+
+// callsInFlight wraps the UMC stand-in and records the most calls it had
+// at once.
+type callsInFlight struct {
+	next     http.Handler
+	now, max atomic.Int32
+}
+
+func (c *callsInFlight) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := c.now.Add(1)
+	defer c.now.Add(-1)
+	for m := c.max.Load(); n > m && !c.max.CompareAndSwap(m, n); m = c.max.Load() {
+	}
+	c.next.ServeHTTP(w, r)
+}
+
+// newCountingSite is a site whose UMC stand-in counts calls in flight.
+func newCountingSite(t *testing.T, umc *umcstub.Server) (*site, *callsInFlight) {
+	t.Helper()
+	counter := &callsInFlight{next: umc}
+	srv := httptest.NewServer(counter)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	s := &site{umc: umc, url: srv.URL, queue: filepath.Join(dir, "queue"), state: filepath.Join(dir, "state"), port: freePort(t)}
+	if err := os.MkdirAll(s.queue, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return s, counter
+}
+
+// backlog writes queue files for users straight into dir, as a producer
+// does while Fluent Bit is down: the files are there before it starts.
+func backlog(t *testing.T, dir string, users []string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		if err := os.WriteFile(filepath.Join(dir, u+".send"), []byte(fmt.Sprintf("{\"username\": %q}\n", u)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// nullConfig is the shipped pipeline with Fluent Bit's null output in
+// place of the plugin: what the plugin's memory is measured against.
+func nullConfig(t *testing.T) string {
+	t.Helper()
+	conf := shippedConfig(t)
+	text, _ := os.ReadFile(conf)
+	head, _, _ := strings.Cut(string(text), "[OUTPUT]")
+	os.WriteFile(conf, []byte(head+"[OUTPUT]\n    Name   null\n    Match  umc_invite\n"), 0o644)
+	return conf
+}
+
+// nullRecords is how many records the null output has taken.
+func nullRecords(port int) int {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/metrics", port))
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var m struct {
+		Output map[string]struct {
+			ProcRecords int `json:"proc_records"`
+		} `json:"output"`
+	}
+	json.NewDecoder(resp.Body).Decode(&m)
+	return m.Output["null.0"].ProcRecords
+}
+
+// rssKB is VmHWM, fluent-bit's peak resident memory, in kB.
+func rssKB(p *fluentbit.Process) int {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}
+
+// TestBacklogFigures: a backlog queued while Fluent Bit was down reaches
+// the plugin as one big chunk. Time against the ideal n × latency ÷
+// Concurrency, calls in flight, and peak RSS against the same pipeline
+// with the null output. Run with `make bench-e2e`.
+func TestBacklogFigures(t *testing.T) {
+	needBench(t)
+	const latency = 20 * time.Millisecond
+	sizes := []int{2000, 10000}
+	if v := os.Getenv("UMC_INVITE_BACKLOG"); v != "" {
+		n, _ := strconv.Atoi(v)
+		sizes = []int{n}
+	}
+	for _, n := range sizes {
+		all := users("backlog", n)
+		// The null pipeline: tail and the chunk buffer alone.
+		null, _ := newCountingSite(t, &umcstub.Server{})
+		backlog(t, null.queue, all)
+		p := start(t, nullConfig(t), null.env())
+		waitFor(t, "the null output to take every record", 120*time.Second, p, func() bool { return nullRecords(null.port) >= n })
+		time.Sleep(time.Second)
+		nullPeak := rssKB(p)
+		p.Stop(15 * time.Second)
+
+		for _, via := range []string{"queue", "intake"} {
+			s, counter := newCountingSite(t, &umcstub.Server{Latency: latency})
+			dir := s.queue
+			if via == "intake" {
+				dir = filepath.Join(s.queue, "incoming")
+			}
+			backlog(t, dir, all)
+			begin := time.Now()
+			p := start(t, shippedConfig(t), s.env())
+			waitFor(t, "every user", 300*time.Second, p, func() bool { return len(s.umc.Delivered()) == n })
+			took := time.Since(begin)
+			ideal := time.Duration(n) * latency / 8
+			if err := s.umc.CheckOnce(n); err != nil {
+				t.Fatal(err)
+			}
+			peak := rssKB(p)
+			calls := s.umc.Calls()
+			sending := calls[len(calls)-1].Time.Sub(calls[0].Time) + latency
+			if os.Getenv("UMC_INVITE_GAPS") != "" {
+				for i := 1; i < len(calls); i++ {
+					if gap := calls[i].Time.Sub(calls[i-1].Time); gap > 15*time.Millisecond {
+						fmt.Printf("  gap of %s before call %d\n", gap.Round(time.Millisecond), i)
+					}
+				}
+			}
+			fmt.Printf("backlog of %d files (straight into the %s dir), UMC %s a call, Concurrency 8: all delivered %s after the start, %s from the first call to the last answer (ideal %s: %.0f%%), %d calls in flight at most; peak RSS %.1f MB, null output %.1f MB: the plugin adds %.1f MB\n",
+				n, via, latency, took.Round(10*time.Millisecond), sending.Round(10*time.Millisecond), ideal, 100*sending.Seconds()/ideal.Seconds(), counter.max.Load(),
+				float64(peak)/1024, float64(nullPeak)/1024, float64(peak-nullPeak)/1024)
+			p.Stop(15 * time.Second)
+		}
+	}
+}
+
+// TestRateLimitFigures: Rate_Limit holds the calls per minute.
+func TestRateLimitFigures(t *testing.T) {
+	needBench(t)
+	s := newSite(t, &umcstub.Server{})
+	backlog(t, filepath.Join(s.queue, "incoming"), users("rl", 400))
+	conf := shippedConfig(t)
+	setKey(t, conf, "Rate_Limit", "300")
+	p := start(t, conf, s.env())
+	waitFor(t, "the first call", 10*time.Second, p, func() bool { return len(s.umc.Calls()) > 0 })
+	first := time.Now()
+	time.Sleep(40 * time.Second)
+	calls := s.umc.Calls()
+	var inWindow int
+	for _, c := range calls {
+		if !c.Time.Before(first) && c.Time.Before(first.Add(40*time.Second)) {
+			inWindow++
+		}
+	}
+	perMinute := float64(inWindow) * 60 / 40
+	fmt.Printf("Rate_Limit 300: %.0f calls a minute over 40 s (%.1f%% of the limit), no dead letters: %v\n", perMinute, 100*perMinute/300, s.deadLetters() == "")
+}
