@@ -78,7 +78,7 @@ func Read(dir string) (*Log, error) {
 			if last {
 				l.Problems = append(l.Problems, fmt.Sprintf("%s:%d: last line incomplete (no newline): skipped", path, n))
 			} else {
-				l.Problems = append(l.Problems, fmt.Sprintf("%s:%d: not a JSON object: skipped", path, n))
+				l.Problems = append(l.Problems, fmt.Sprintf("%s:%d: not a JSON object (a line cut short?): skipped", path, n))
 			}
 			continue
 		}
@@ -176,11 +176,19 @@ func appendMark(dir string, m Mark) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("dead-letter directory: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, queue.DeadLetterLog), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(filepath.Join(dir, queue.DeadLetterLog), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("open dead-letter log: %w", err)
 	}
 	defer f.Close()
+	// After a half-written last line, start a line of our own: glued to
+	// it, the mark would be lost with it.
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+			line = append([]byte{'\n'}, line...)
+		}
+	}
 	if _, err := f.Write(line); err != nil {
 		return fmt.Errorf("write dead-letter log: %w", err)
 	}

@@ -292,7 +292,7 @@ func checkTLS(conn net.Conn, cfg *config.Config, host string, add func(string, S
 	st := t.ConnectionState()
 	leaf := st.PeerCertificates[0]
 	what := fmt.Sprintf("%s, certificate for %s, issued by %s, valid until %s",
-		tls.VersionName(st.Version), names(leaf), leaf.Issuer.CommonName, leaf.NotAfter.UTC().Format("2006-01-02"))
+		tls.VersionName(st.Version), names(leaf), issuer(leaf), leaf.NotAfter.UTC().Format("2006-01-02"))
 	if !cfg.TLSVerify {
 		return add("tls", Warn, "%s: NOT verified (TLS_Verify off): anyone in between can read the password", what)
 	}
@@ -300,6 +300,13 @@ func checkTLS(conn net.Conn, cfg *config.Config, host string, add func(string, S
 		return add("tls", Warn, "%s: verified, but it expires within 14 days", what)
 	}
 	return add("tls", OK, "%s: verified against %s", what, map[bool]string{true: "TLS_CA_File", false: "the system's roots"}[cfg.TLSCAFile != ""])
+}
+
+func issuer(c *x509.Certificate) string {
+	if c.Issuer.CommonName != "" {
+		return c.Issuer.CommonName
+	}
+	return c.Issuer.String()
 }
 
 func names(c *x509.Certificate) string {
