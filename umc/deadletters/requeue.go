@@ -37,12 +37,19 @@ type Result struct {
 }
 
 func (r *Requeuer) dirs() (queue, dead, target string, err error) {
-	queue = r.QueueDir
+	// Absolute, so that the marks and messages name the files anywhere.
+	if queue, err = filepath.Abs(r.QueueDir); err != nil {
+		return "", "", "", fmt.Errorf("queue directory: %w", err)
+	}
 	if st, err := os.Stat(queue); err != nil || !st.IsDir() {
 		return "", "", "", fmt.Errorf("queue directory %s: not a directory", queue)
 	}
 	dead = r.DeadLetterDir
-	if dead == "" {
+	if dead != "" {
+		if dead, err = filepath.Abs(dead); err != nil {
+			return "", "", "", fmt.Errorf("dead-letter directory: %w", err)
+		}
+	} else {
 		dead = filepath.Join(queue, "failed")
 	}
 	target = queue
@@ -56,7 +63,9 @@ func (r *Requeuer) dirs() (queue, dead, target string, err error) {
 		if st, err := os.Stat(r.IntakeDir); err != nil || !st.IsDir() {
 			return "", "", "", fmt.Errorf("intake directory %s: not a directory", r.IntakeDir)
 		}
-		target = r.IntakeDir
+		if target, err = filepath.Abs(r.IntakeDir); err != nil {
+			return "", "", "", fmt.Errorf("intake directory: %w", err)
+		}
 	}
 	return queue, dead, target, nil
 }
@@ -170,8 +179,10 @@ func (r *Requeuer) line(user string, now time.Time) []byte {
 	if key == "" {
 		key = "username"
 	}
-	b, _ := json.Marshal(map[string]string{key: user, "requeued": now.Format(time.RFC3339Nano)})
-	return append(b, '\n')
+	// Written by hand for the order: the name first, as the listener writes.
+	k, _ := json.Marshal(key)
+	u, _ := json.Marshal(user)
+	return fmt.Appendf(nil, "{%s:%s,\"requeued\":%q}\n", k, u, now.Format(time.RFC3339Nano))
 }
 
 // checkName takes the names the plugin takes under its Username key, and
