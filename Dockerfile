@@ -10,12 +10,17 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY plugin ./plugin
 COPY umc ./umc
+COPY cmd ./cmd
 RUN CGO_ENABLED=1 go build -buildmode=c-shared -trimpath -ldflags='-s -w' \
       -o /out/out_umc_invite.so ./plugin
+# The operator's command, static: the runtime image has no shell and no
+# libc beyond what Fluent Bit needs. kubectl exec … -- /fluent-bit/bin/umc-invite
+RUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/umc-invite ./cmd/umc-invite
 
 # Runtime: the official Fluent Bit image, pinned.
 FROM fluent/fluent-bit:5.1.1
 COPY --from=build /out/out_umc_invite.so /fluent-bit/plugins/out_umc_invite.so
+COPY --from=build /out/umc-invite /fluent-bit/bin/umc-invite
 COPY fluent-bit.conf /fluent-bit/etc/umc-invite/fluent-bit.conf
 COPY build/fluent-bit.yaml /fluent-bit/etc/umc-invite/fluent-bit.yaml
 # distroless "nonroot"

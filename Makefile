@@ -1,14 +1,20 @@
 # umc-invite: a Fluent Bit output plugin (Go, c-shared) sending UMC invitations.
 GO       ?= go
 PLUGIN   := build/out_umc_invite.so
+CMD      := build/umc-invite
 GOFILES  := $(shell find . -name '*.go' -not -path './build/*')
 
 .PHONY: build test fuzz run lint bench bench-e2e e2e image clean
 
-build: $(PLUGIN)
+build: $(PLUGIN) $(CMD)
 
 $(PLUGIN): $(GOFILES) go.mod go.sum
 	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -trimpath -ldflags='-s -w' -o $@ ./plugin
+
+# The operator's command, static (the runtime image is distroless, and it
+# needs no C): check, probe, dead-letters, requeue.
+$(CMD): $(GOFILES) go.mod go.sum
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $@ ./cmd/umc-invite
 
 # go vet and every test with the race detector; the end-to-end tests skip
 # themselves without a fluent-bit binary (FLUENT_BIT or PATH).
@@ -53,4 +59,4 @@ image:
 	docker build -t umc-invite:latest .
 
 clean:
-	rm -f build/out_umc_invite.so build/out_umc_invite.h
+	rm -f build/out_umc_invite.so build/out_umc_invite.h $(CMD)

@@ -25,6 +25,10 @@ type Answer struct {
 	Err     error
 	Took    time.Duration
 	Calls   int // HTTP calls made, quick retries included
+
+	// JSON: the body was a JSON object, as UMC's error bodies are; an
+	// ingress's or proxy's error page is not.
+	JSON bool
 }
 
 // Delivered reports whether UMC took the call: a 200 with UMC's JSON.

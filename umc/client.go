@@ -127,11 +127,19 @@ func (c *Client) once(ctx context.Context, username string) Answer {
 	return Answer{
 		Status:     resp.StatusCode,
 		FromUMC:    umcJSON(resp.Header.Get("Content-Type"), raw),
+		JSON:       jsonObject(resp.Header.Get("Content-Type"), raw),
 		Message:    messageOf(raw),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		Location:   resp.Header.Get("Location"),
 		Took:       time.Since(start),
 	}
+}
+
+// jsonObject reports whether a body is a JSON object sent as JSON.
+func jsonObject(contentType string, body []byte) bool {
+	var obj map[string]json.RawMessage
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(contentType)), "application/json") &&
+		json.Unmarshal(body, &obj) == nil && obj != nil
 }
 
 // umcJSON reports whether a body is what UMC answers when asked for JSON:

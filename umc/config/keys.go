@@ -284,3 +284,14 @@ func parseInt(v string) (int, error) {
 	}
 	return n, nil
 }
+
+// Lookup finds a key of Keys by name, case-insensitively, as Fluent Bit
+// looks keys up.
+func Lookup(name string) (Key, bool) {
+	for _, k := range Keys {
+		if strings.EqualFold(k.Name, name) {
+			return k, true
+		}
+	}
+	return Key{}, false
+}

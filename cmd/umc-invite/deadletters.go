@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"umc-invite/umc/deadletters"
+)
+
+func runDeadLetters(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("dead-letters", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "the dead-letter directory (Dead_Letter_Dir; by default <Queue_Dir>/failed)")
+	asJSON := fs.Bool("json", false, "one JSON object per line, newest first, for scripts")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: umc-invite dead-letters --dir DIR [--json]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *dir == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	log, err := deadletters.Read(*dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "umc-invite dead-letters: %v\n", err)
+		return exitUsage
+	}
+	for _, p := range log.Problems {
+		fmt.Fprintln(stderr, "note:", p)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, l := range log.Letters {
+			if err := enc.Encode(l); err != nil {
+				fmt.Fprintf(stderr, "umc-invite dead-letters: %v\n", err)
+				return exitUsage
+			}
+		}
+		return exitOK
+	}
+	if len(log.Letters) == 0 {
+		fmt.Fprintln(stdout, "no dead letters")
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "WHEN (UTC)\tKIND\tUSER\tATTEMPTS\tRE-QUEUED\tWHY")
+	for _, l := range log.Letters {
+		requeued := "-"
+		if l.Requeued != nil {
+			requeued = l.Requeued.UTC().Format(time.DateTime)
+		}
+		user := l.Username
+		if user == "" {
+			user = "-"
+		}
+		why := l.Reason
+		if l.Duplicates > 0 {
+			why += " (" + strconv.Itoa(l.Duplicates+1) + " lines)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", l.Time.UTC().Format(time.DateTime), l.Kind, user, l.Attempts, requeued, why)
+	}
+	return flushErr(tw.Flush(), stderr)
+}
+
+func flushErr(err error, stderr io.Writer) int {
+	if err != nil {
+		fmt.Fprintf(stderr, "umc-invite: %v\n", err)
+		return exitUsage
+	}
+	return exitOK
+}

@@ -1,0 +1,71 @@
+// Command umc-invite is the operator's tool for the umc_invite Fluent Bit
+// output: it checks configs as the plugin would read them, probes UMC
+// without inviting anyone, lists dead letters and re-queues users. It is
+// built from the plugin's own packages: one key table, one validation,
+// one client.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+const usage = `usage: umc-invite COMMAND [flags]
+
+commands:
+  check -c FILE [--offline]     find unknown keys, bad values and a Retry_Limit
+                                out of step in every umc_invite output of a Fluent Bit
+                                config (classic, YAML, or a Kubernetes ConfigMap)
+  probe -c FILE | --umc-url URL [--auth-user U --auth-password-file F ...]
+                                check DNS, TCP, TLS, the endpoint, the credentials,
+                                send_token and Method, inviting no one
+  dead-letters --dir DIR [--json]
+                                list dead letters and refusals, newest first
+  requeue --queue-dir Q [--dead-letter-dir D] [--intake-dir I|off] USER... | --all
+                                queue users again, once
+
+Exit status: 0 all well, 1 findings (or failed checks), 2 usage or I/O errors.
+Run "umc-invite COMMAND -h" for a command's flags.
+`
+
+// Exit statuses.
+const (
+	exitOK       = 0
+	exitFindings = 1
+	exitUsage    = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "check":
+		return runCheck(rest, stdout, stderr, os.LookupEnv)
+	case "probe":
+		return runProbe(rest, stdout, stderr)
+	case "dead-letters":
+		return runDeadLetters(rest, stdout, stderr)
+	case "requeue":
+		return runRequeue(rest, stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "umc-invite: unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}
+
+// files is a repeatable -c flag.
+type files []string
+
+func (f *files) String() string     { return strings.Join(*f, ",") }
+func (f *files) Set(v string) error { *f = append(*f, v); return nil }

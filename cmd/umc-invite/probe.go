@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"umc-invite/umc/config"
+	"umc-invite/umc/fbconfig"
+	"umc-invite/umc/probe"
+)
+
+// flagName is a key's flag: UMC_URL is --umc-url.
+func flagName(key string) string { return strings.ReplaceAll(strings.ToLower(key), "_", "-") }
+
+func runProbe(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfgFiles files
+	fs.Var(&cfgFiles, "c", "Fluent Bit config: probe each umc_invite output in it (repeatable)")
+	// Every plugin key is a flag too, from the one key table.
+	keys := map[string]*string{}
+	for _, k := range config.Keys {
+		def := k.Default
+		if def == "" {
+			def = "unset"
+		}
+		keys[k.Name] = fs.String(flagName(k.Name), "", fmt.Sprintf("the output's %s (default %s)", k.Name, def))
+	}
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: umc-invite probe -c FILE | --umc-url URL [--auth-user U --auth-password-file F] [--tls-ca-file F] ...")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	cfgFiles = append(cfgFiles, fs.Args()...)
+	flags := config.Map{}
+	fs.Visit(func(f *flag.Flag) {
+		for name, v := range keys {
+			if flagName(name) == f.Name {
+				flags[name] = *v
+			}
+		}
+	})
+	if len(cfgFiles) == 0 && len(flags) == 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	if len(cfgFiles) > 0 && len(flags) > 0 {
+		fmt.Fprintln(stderr, "umc-invite probe: give -c or the key flags, not both")
+		return exitUsage
+	}
+
+	type target struct {
+		name   string
+		values config.Map
+	}
+	var targets []target
+	if len(flags) > 0 {
+		targets = append(targets, target{"flags", flags})
+	}
+	for _, path := range cfgFiles {
+		cfg, err := fbconfig.Load(path, nil)
+		if err != nil {
+			fmt.Fprintf(stderr, "umc-invite probe: %v\n", err)
+			return exitUsage
+		}
+		outs := cfg.Outputs(OutputName)
+		if len(outs) == 0 {
+			fmt.Fprintf(stderr, "umc-invite probe: %s: no umc_invite output\n", path)
+			return exitFindings
+		}
+		for i, s := range outs {
+			v := config.Map{}
+			for _, e := range s.Entries {
+				if _, ok := config.Lookup(e.Key); ok {
+					v[e.Key] = e.Value
+				}
+			}
+			targets = append(targets, target{fmt.Sprintf("%s:%d: %s output #%d", s.File, s.Line, OutputName, i+1), v})
+		}
+	}
+
+	status := exitOK
+	for _, t := range targets {
+		cfg, err := config.Load(t.values)
+		var results []probe.Result
+		title := t.name
+		if err != nil {
+			results = []probe.Result{{Check: "config", Status: probe.Fail, Detail: fmt.Sprintf("%v (umc-invite check names the line)", err)}}
+		} else {
+			title += ": " + cfg.Endpoint()
+			results = append([]probe.Result{{Check: "config", Status: probe.OK, Detail: "loaded and checked as the plugin does at start"}},
+				probe.Run(context.Background(), cfg, probe.Options{})...)
+		}
+		fmt.Fprintln(stdout, title)
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		for _, r := range results {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.Status, r.Check, r.Detail)
+		}
+		tw.Flush()
+		if !probe.Passed(results) {
+			status = exitFindings
+		}
+	}
+	return status
+}

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"umc-invite/tests/umcstub"
+)
+
+// umcLike wraps the stand-in with what it lacks: UMC's checks before the
+// user (the password reset switch, then the method), and a record of
+// every username and method asked for.
+type umcLike struct {
+	stub     *umcstub.Server
+	methods  []string // the only ones UMC knows
+	disabled bool
+
+	mu    sync.Mutex
+	asked []string // username, method
+}
+
+func (u *umcLike) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var req struct {
+		Options struct{ Username, Method string } `json:"options"`
+	}
+	_ = json.Unmarshal(body, &req)
+	u.mu.Lock()
+	u.asked = append(u.asked, req.Options.Username+" "+req.Options.Method)
+	u.mu.Unlock()
+	fail := func(msg string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]any{"status": 400, "message": msg})
+	}
+	// Only past UMC's own checks (path, auth) does the module decide.
+	if strings.HasSuffix(r.URL.Path, "/command/passwordreset/send_token") {
+		if user, pw, ok := r.BasicAuth(); !ok || (user == u.stub.User && pw == u.stub.Password) {
+			if u.disabled {
+				fail("The password reset was disabled via the Univention Configuration Registry.")
+				return
+			}
+			known := false
+			for _, m := range u.methods {
+				known = known || m == req.Options.Method
+			}
+			if !known {
+				fail(fmt.Sprintf("Unknown recovery method '%s'.", req.Options.Method))
+				return
+			}
+		}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	u.stub.ServeHTTP(w, r)
+}
+
+func newUMC() *umcLike {
+	known := map[string]bool{"alice": true}
+	return &umcLike{
+		stub: &umcstub.Server{Prefix: "/univention", User: "svc", Password: "right",
+			Refused: func(name string) bool { return !known[name] }},
+		methods: []string{"email"},
+	}
+}
+
+func probeRun(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := runProbe(args, &out, &errOut)
+	t.Log("\n" + out.String() + errOut.String())
+	return out.String(), code
+}
+
+func line(out, check string) string {
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[1] == check {
+			return l
+		}
+	}
+	return ""
+}
+
+func passwordFile(t *testing.T, pw string) string {
+	p := filepath.Join(t.TempDir(), "password")
+	os.WriteFile(p, []byte(pw+"\n"), 0o600)
+	return p
+}
+
+// The probe never asks for a user that could exist.
+func onlyProbeUsers(t *testing.T, u *umcLike) {
+	t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.asked) == 0 {
+		t.Fatal("no call reached the stand-in")
+	}
+	for _, a := range u.asked {
+		if !strings.HasPrefix(a, "umc-invite-probe:") {
+			t.Errorf("the probe asked for %q", a)
+		}
+	}
+	for _, c := range u.stub.Calls() {
+		if c.Status == http.StatusOK {
+			t.Errorf("a call was delivered: %+v", c)
+		}
+	}
+}
+
+func TestProbeAllWell(t *testing.T) {
+	u := newUMC()
+	srv := httptest.NewServer(u)
+	defer srv.Close()
+	out, code := probeRun(t, "--umc-url", srv.URL+"/univention", "--auth-user", "svc", "--auth-password-file", passwordFile(t, "right"))
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, c := range []string{"config", "dns", "tcp", "tls", "endpoint", "auth", "send_token", "method"} {
+		if l := line(out, c); !strings.HasPrefix(strings.TrimSpace(l), "ok") {
+			t.Errorf("%s: %q", c, l)
+		}
+	}
+	onlyProbeUsers(t, u)
+}
+
+func TestProbeWrongPassword(t *testing.T) {
+	u := newUMC()
+	srv := httptest.NewServer(u)
+	defer srv.Close()
+	out, code := probeRun(t, "--umc-url", srv.URL+"/univention", "--auth-user", "svc", "--auth-password-file", passwordFile(t, "wrong"))
+	if code != 1 || !strings.Contains(line(out, "auth"), "FAIL") || !strings.Contains(line(out, "auth"), "HTTP 401") {
+		t.Fatalf("exit %d, auth: %q", code, line(out, "auth"))
+	}
+	onlyProbeUsers(t, u)
+}
+
+func TestProbeWrongPath(t *testing.T) {
+	u := newUMC()
+	srv := httptest.NewServer(u)
+	defer srv.Close()
+	out, code := probeRun(t, "--umc-url", srv.URL) // no /univention
+	if code != 1 || !strings.Contains(line(out, "endpoint"), "FAIL") || !strings.Contains(line(out, "endpoint"), "HTTP 404") {
+		t.Fatalf("exit %d, endpoint: %q", code, line(out, "endpoint"))
+	}
+	if !strings.Contains(line(out, "auth"), "skip") {
+		t.Errorf("auth after a 404: %q", line(out, "auth"))
+	}
+}
+
+func TestProbeCertificate(t *testing.T) {
+	u := newUMC()
+	srv := httptest.NewUnstartedServer(u)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
+	srv.StartTLS()
+	defer srv.Close()
+	url := srv.URL + "/univention"
+	out, code := probeRun(t, "--umc-url", url)
+	if code != 1 || !strings.Contains(line(out, "tls"), "FAIL") || !strings.Contains(line(out, "tls"), "set TLS_CA_File") {
+		t.Fatalf("exit %d, tls: %q", code, line(out, "tls"))
+	}
+	if !strings.Contains(line(out, "endpoint"), "skip") {
+		t.Errorf("a call went out after TLS failed: %q", line(out, "endpoint"))
+	}
+	// With the CA that signed it, all is well.
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
+	out, code = probeRun(t, "--umc-url", url, "--tls-ca-file", ca)
+	if code != 0 || !strings.Contains(line(out, "tls"), "verified against TLS_CA_File") {
+		t.Fatalf("exit %d, tls: %q", code, line(out, "tls"))
+	}
+	onlyProbeUsers(t, u)
+}
+
+func TestProbeMethodAndSwitch(t *testing.T) {
+	u := newUMC()
+	srv := httptest.NewServer(u)
+	defer srv.Close()
+	out, code := probeRun(t, "--umc-url", srv.URL+"/univention", "--method", "sms")
+	if code != 1 || !strings.Contains(line(out, "method"), `does not know Method "sms"`) {
+		t.Fatalf("exit %d, method: %q", code, line(out, "method"))
+	}
+	u.disabled = true
+	out, code = probeRun(t, "--umc-url", srv.URL+"/univention")
+	if code != 1 || !strings.Contains(line(out, "method"), "switched off") {
+		t.Fatalf("exit %d, method: %q", code, line(out, "method"))
+	}
+	onlyProbeUsers(t, u)
+}
+
+// A stand-in that takes anyone is not UMC: the probe says so.
+func TestProbeNotUMC(t *testing.T) {
+	srv := httptest.NewServer(&umcstub.Server{Prefix: "/univention"})
+	defer srv.Close()
+	out, code := probeRun(t, "--umc-url", srv.URL+"/univention")
+	if code != 1 || !strings.Contains(line(out, "send_token"), "HTTP 200") {
+		t.Fatalf("exit %d, send_token: %q", code, line(out, "send_token"))
+	}
+}
+
+func TestProbeConfigFile(t *testing.T) {
+	u := newUMC()
+	srv := httptest.NewServer(u)
+	defer srv.Close()
+	p := write(t, "[OUTPUT]\n    Name umc_invite\n    UMC_URL "+srv.URL+"/univention\n    Retry_Limit 5\n")
+	out, code := probeRun(t, "-c", p)
+	if code != 0 || !strings.Contains(out, p+":1: umc_invite output #1: "+srv.URL+"/univention/command/passwordreset/send_token") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}

@@ -1,0 +1,324 @@
+// Package probe checks, for one checked configuration, that the plugin
+// can reach UMC and that UMC takes its calls, without inviting anyone:
+// name resolution, TCP, TLS, then two send_token calls for a user that
+// cannot exist, which UMC refuses before it looks for an address, writes
+// a token or sends a mail.
+package probe
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+
+	"umc-invite/umc"
+	"umc-invite/umc/config"
+)
+
+// Status of one check.
+type Status string
+
+const (
+	OK   Status = "ok"
+	Warn Status = "warn" // passes, but look at it
+	Fail Status = "FAIL"
+	Skip Status = "skip" // not run: an earlier check failed
+)
+
+// Result is one check's line.
+type Result struct {
+	Check  string
+	Status Status
+	Detail string
+}
+
+// Passed reports whether no check failed or was skipped.
+func Passed(rs []Result) bool {
+	for _, r := range rs {
+		if r.Status == Fail || r.Status == Skip {
+			return false
+		}
+	}
+	return true
+}
+
+// Username returns a name no UCS user can have: ":" is outside UDM's
+// username syntax (letters, digits, "_" and !"#$%&'()*+,-. inside), and
+// there is no "@", which UMC would look up as a mail address. It is
+// random, so that the probe's calls never share a rate-limit counter.
+func Username() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "umc-invite-probe:" + hex.EncodeToString(b)
+}
+
+// Options change what Run does; the zero value is right for production.
+type Options struct {
+	Username string // "": Username()
+	Method   string // the made-up method; "": a random one
+}
+
+// Run runs every check for cfg, in order, and stops at the first one
+// that leaves the rest meaningless.
+func Run(ctx context.Context, cfg *config.Config, opts Options) []Result {
+	if opts.Username == "" {
+		opts.Username = Username()
+	}
+	if opts.Method == "" {
+		opts.Method = "umc-invite-probe-no-such-method-" + Username()[len("umc-invite-probe:"):]
+	}
+	var out []Result
+	add := func(check string, s Status, format string, args ...any) Status {
+		out = append(out, Result{check, s, fmt.Sprintf(format, args...)})
+		return s
+	}
+	skipRest := func(why string, checks ...string) []Result {
+		for _, c := range checks {
+			add(c, Skip, "not tried: %s", why)
+		}
+		return out
+	}
+
+	host, port := cfg.URL.Hostname(), portOf(cfg.URL.Scheme, cfg.URL.Port())
+	via := ""
+	if cfg.HTTPProxy != nil {
+		host, port = cfg.HTTPProxy.Hostname(), portOf(cfg.HTTPProxy.Scheme, cfg.HTTPProxy.Port())
+		via = " (HTTP_Proxy)"
+	}
+	all := []string{"dns", "tcp", "tls", "endpoint", "auth", "send_token", "method"}
+
+	// dns
+	addrs := []string{host}
+	if ip := net.ParseIP(host); ip != nil {
+		add("dns", OK, "%s%s is an IP address: nothing to resolve", host, via)
+	} else {
+		dctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		found, err := net.DefaultResolver.LookupHost(dctx, host)
+		cancel()
+		if err != nil {
+			add("dns", Fail, "cannot resolve %s%s: %v: check the host name in %s and the DNS where the plugin runs", host, via, err, keyOf(via))
+			return skipRest("no address", all[1:]...)
+		}
+		addrs = found
+		add("dns", OK, "%s%s resolves to %s", host, via, strings.Join(found, ", "))
+	}
+
+	// tcp
+	dialer := &net.Dialer{Timeout: cfg.Timeout}
+	var conn net.Conn
+	var dialErr error
+	start := time.Now()
+	for _, a := range addrs {
+		if conn, dialErr = dialer.DialContext(ctx, "tcp", net.JoinHostPort(a, port)); dialErr == nil {
+			break
+		}
+	}
+	if dialErr != nil {
+		hint := "a firewall, a network policy, or the wrong address"
+		if errors.Is(dialErr, syscall.ECONNREFUSED) {
+			hint = "nothing listens there: check the port in " + keyOf(via) + " and that UMC (or its ingress) runs"
+		}
+		add("tcp", Fail, "cannot connect to %s%s: %v: %s", net.JoinHostPort(host, port), via, dialErr, hint)
+		return skipRest("no connection", all[2:]...)
+	}
+	add("tcp", OK, "connected to %s%s in %s", conn.RemoteAddr(), via, time.Since(start).Round(100*time.Microsecond))
+
+	// tls
+	switch {
+	case cfg.URL.Scheme != "https":
+		conn.Close()
+		add("tls", OK, "UMC_URL is plain http: no TLS to check")
+	case cfg.HTTPProxy != nil:
+		conn.Close()
+		add("tls", OK, "through HTTP_Proxy: UMC's certificate is checked by the calls below")
+	default:
+		if s := checkTLS(conn, cfg, host, add); s == Fail {
+			return skipRest("TLS failed", all[3:]...)
+		}
+	}
+
+	// endpoint, auth, send_token: one call for a user that cannot exist.
+	first, err := call(ctx, cfg, cfg.Method, opts.Username)
+	if err != nil {
+		add("endpoint", Fail, "%v", err)
+		return skipRest("no client", all[4:]...)
+	}
+	endpoint := cfg.Endpoint()
+	switch {
+	case first.Err != nil:
+		add("endpoint", Fail, "POST %s: %s", endpoint, first)
+		return skipRest("no answer", all[4:]...)
+	case first.Status >= 300 && first.Status < 400:
+		add("endpoint", Fail, "POST %s: HTTP %d, a redirect to %s: set UMC_URL to the final address (redirects are never followed)", endpoint, first.Status, first.Location)
+		return skipRest("redirected", all[4:]...)
+	case first.Status == http.StatusNotFound:
+		add("endpoint", Fail, "POST %s: HTTP 404: wrong UMC_URL (…/univention on a UCS host, no path for the in-cluster umc-server) or Command, or the self-service module is not installed", endpoint)
+		return skipRest("not found", all[4:]...)
+	case !first.JSON:
+		add("endpoint", Fail, "POST %s: HTTP %d without UMC's JSON body: something else answers there (an ingress, a proxy, a login page)", endpoint, first.Status)
+		return skipRest("not UMC", all[4:]...)
+	}
+	add("endpoint", OK, "POST %s: UMC answers (HTTP %d, JSON)", endpoint, first.Status)
+
+	if first.Status == http.StatusUnauthorized {
+		add("auth", Fail, "HTTP 401: UMC refuses Auth_User %q with this password: fix Auth_User or the password (Auth_Password_File)", cfg.AuthUser)
+		return skipRest("credentials refused", all[5:]...)
+	}
+	if cfg.AuthUser == "" {
+		add("auth", OK, "no Auth_User: anonymous calls, which send_token allows")
+	} else {
+		add("auth", OK, "Auth_User %q and its password are accepted (not 401)", cfg.AuthUser)
+	}
+
+	switch first.Status {
+	case http.StatusBadRequest:
+		add("send_token", OK, "HTTP 400 for the impossible user %q, as UMC refuses users it does not know: the passwordreset module runs and takes calls", opts.Username)
+	case http.StatusOK:
+		add("send_token", Fail, "HTTP 200 for the user %q, which cannot exist: that is not UMC's send_token (a stand-in that takes anyone?)", opts.Username)
+		return skipRest("not UMC's send_token", all[6:]...)
+	case http.StatusServiceUnavailable:
+		add("send_token", Fail, "HTTP 503 %q: the self-service is off (UCR umc/self-service/enabled), cannot reach its backend or LDAP, or a rate limit holds: see the message", first.Message)
+		return skipRest("send_token unavailable", all[6:]...)
+	case http.StatusForbidden:
+		add("send_token", Fail, "HTTP 403 %q: UMC forbids the call (an XSRF check needs a session cookie, which the plugin never sends: a proxy in between?)", first.Message)
+		return skipRest("forbidden", all[6:]...)
+	default:
+		add("send_token", Fail, "%s: not UMC's answer for an unknown user", first)
+		return skipRest("unexpected answer", all[6:]...)
+	}
+
+	// method: UMC checks the password reset switch, then the method, then
+	// the user; all three refusals are 400 with a translated message. A
+	// made-up method tells them apart by comparison, not by the text.
+	second, err := call(ctx, cfg, opts.Method, opts.Username)
+	if err != nil || second.Err != nil || second.Status != http.StatusBadRequest || !second.JSON {
+		add("method", Fail, "a second call, with a made-up method, got %s: cannot compare", second)
+		return out
+	}
+	if first.Message == "" {
+		add("method", Warn, "UMC's answers carry no message: cannot tell whether Method %q is known", cfg.Method)
+		return out
+	}
+	same := first.Message == second.Message
+	sameButMethod := first.Message == strings.ReplaceAll(second.Message, opts.Method, cfg.Method)
+	switch {
+	case same && strings.Contains(second.Message, opts.Method):
+		// Cannot happen (the names differ), but do not call it fine.
+		add("method", Fail, "UMC answers Method %q as a made-up one: %q", cfg.Method, first.Message)
+	case same:
+		add("method", Fail, "UMC refuses every send_token before it looks at the method (%q): the password reset is switched off (UCR umc/self-service/passwordreset/backend/enabled)", first.Message)
+	case sameButMethod:
+		add("method", Fail, "UMC does not know Method %q (%q): fix Method, or enable that way of sending on UMC (e.g. UCR umc/self-service/passwordreset/email/enabled)", cfg.Method, first.Message)
+	default:
+		add("method", OK, "Method %q is known and the password reset is on: UMC refused the made-up method differently (%q)", cfg.Method, second.Message)
+	}
+	return out
+}
+
+func keyOf(via string) string {
+	if via != "" {
+		return "HTTP_Proxy"
+	}
+	return "UMC_URL"
+}
+
+func portOf(scheme, port string) string {
+	switch {
+	case port != "":
+		return port
+	case scheme == "https":
+		return "443"
+	}
+	return "80"
+}
+
+// call makes exactly one send_token call through the plugin's own client,
+// with method in place of the configured one and no quick retries.
+func call(ctx context.Context, cfg *config.Config, method, username string) (umc.Answer, error) {
+	c := *cfg
+	c.Method = method
+	c.QuickRetries = 0
+	client, err := umc.NewClient(&c)
+	if err != nil {
+		return umc.Answer{}, err
+	}
+	defer client.Close()
+	return client.SendToken(ctx, username), nil
+}
+
+// checkTLS shakes hands over conn as the client would, and says what to
+// fix when it fails.
+func checkTLS(conn net.Conn, cfg *config.Config, host string, add func(string, Status, string, ...any) Status) Status {
+	defer conn.Close()
+	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: !cfg.TLSVerify} //nolint:gosec // as the operator configured
+	if len(cfg.TLSCAPEM) > 0 {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(cfg.TLSCAPEM)
+		tc.RootCAs = pool
+	}
+	_ = conn.SetDeadline(time.Now().Add(cfg.Timeout))
+	t := tls.Client(conn, tc)
+	err := t.Handshake()
+	if err != nil {
+		var unknown x509.UnknownAuthorityError
+		var hostErr x509.HostnameError
+		var invalid x509.CertificateInvalidError
+		roots := "the system's roots"
+		if cfg.TLSCAFile != "" {
+			roots = "TLS_CA_File " + cfg.TLSCAFile
+		}
+		switch {
+		case errors.As(err, &unknown):
+			issuer := ""
+			if unknown.Cert != nil {
+				issuer = " (issuer " + unknown.Cert.Issuer.String() + ")"
+			}
+			return add("tls", Fail, "UMC's certificate%s is not signed by a CA in %s: set TLS_CA_File to the CA bundle that signed it", issuer, roots)
+		case errors.As(err, &hostErr):
+			return add("tls", Fail, "UMC's certificate is for %s, not %s: UMC_URL must name a host the certificate holds", names(hostErr.Certificate), host)
+		case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+			return add("tls", Fail, "UMC's certificate is expired or not yet valid (%v): renew it", err)
+		}
+		return add("tls", Fail, "TLS handshake with %s failed: %v (is the port plain http?)", host, err)
+	}
+	st := t.ConnectionState()
+	leaf := st.PeerCertificates[0]
+	what := fmt.Sprintf("%s, certificate for %s, issued by %s, valid until %s",
+		tls.VersionName(st.Version), names(leaf), issuer(leaf), leaf.NotAfter.UTC().Format("2006-01-02"))
+	if !cfg.TLSVerify {
+		return add("tls", Warn, "%s: NOT verified (TLS_Verify off): anyone in between can read the password", what)
+	}
+	if time.Until(leaf.NotAfter) < 14*24*time.Hour {
+		return add("tls", Warn, "%s: verified, but it expires within 14 days", what)
+	}
+	return add("tls", OK, "%s: verified against %s", what, map[bool]string{true: "TLS_CA_File", false: "the system's roots"}[cfg.TLSCAFile != ""])
+}
+
+func issuer(c *x509.Certificate) string {
+	if c.Issuer.CommonName != "" {
+		return c.Issuer.CommonName
+	}
+	return c.Issuer.String()
+}
+
+func names(c *x509.Certificate) string {
+	if c == nil {
+		return "?"
+	}
+	n := append([]string(nil), c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		n = append(n, ip.String())
+	}
+	if len(n) == 0 {
+		return c.Subject.CommonName
+	}
+	return strings.Join(n, ", ")
+}
