@@ -19,16 +19,13 @@ type Answer struct {
 	Message    string
 	RetryAfter time.Duration
 	Location   string // of a redirect, to name it in the log
-	// FromUMC: the body was a JSON object, as UMC answers when JSON is
-	// asked for; an HTML page or an empty body with 200 is someone else.
+	// FromUMC: the body was a JSON object whose status agrees, as UMC
+	// answers when JSON is asked for; an HTML page or an empty body is
+	// someone else's (an ingress, a proxy, a login page).
 	FromUMC bool
 	Err     error
 	Took    time.Duration
 	Calls   int // HTTP calls made, quick retries included
-
-	// JSON: the body was a JSON object, as UMC's error bodies are; an
-	// ingress's or proxy's error page is not.
-	JSON bool
 }
 
 // Delivered reports whether UMC took the call: a 200 with UMC's JSON.

@@ -126,8 +126,7 @@ func (c *Client) once(ctx context.Context, username string) Answer {
 	_, _ = io.CopyN(io.Discard, resp.Body, maxBody)
 	return Answer{
 		Status:     resp.StatusCode,
-		FromUMC:    umcJSON(resp.Header.Get("Content-Type"), raw),
-		JSON:       jsonObject(resp.Header.Get("Content-Type"), raw),
+		FromUMC:    umcJSON(resp.Header.Get("Content-Type"), raw, resp.StatusCode),
 		Message:    messageOf(raw),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		Location:   resp.Header.Get("Location"),
@@ -135,16 +134,9 @@ func (c *Client) once(ctx context.Context, username string) Answer {
 	}
 }
 
-// jsonObject reports whether a body is a JSON object sent as JSON.
-func jsonObject(contentType string, body []byte) bool {
-	var obj map[string]json.RawMessage
-	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(contentType)), "application/json") &&
-		json.Unmarshal(body, &obj) == nil && obj != nil
-}
-
 // umcJSON reports whether a body is what UMC answers when asked for JSON:
-// a JSON object, whose "status", when it has one, agrees with HTTP's 200.
-func umcJSON(contentType string, body []byte) bool {
+// a JSON object, whose "status", when it has one, agrees with HTTP's.
+func umcJSON(contentType string, body []byte, httpStatus int) bool {
 	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(contentType)), "application/json") {
 		return false
 	}
@@ -154,7 +146,7 @@ func umcJSON(contentType string, body []byte) bool {
 	}
 	if status, ok := obj["status"]; ok {
 		var n int
-		if json.Unmarshal(status, &n) != nil || n != http.StatusOK {
+		if json.Unmarshal(status, &n) != nil || n != httpStatus {
 			return false
 		}
 	}

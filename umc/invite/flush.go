@@ -164,6 +164,31 @@ func (o *Output) send(ctx context.Context, jobs []*job, t *tally) {
 		stopWhy string
 		failing = map[string]bool{} // users refused or failing since this flush's last success
 	)
+	stopped := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopWhy == "" && ctx.Err() != nil {
+			return fmt.Sprintf("the flush ran out of its Flush_Timeout (%s)", o.cfg.FlushTimeout)
+		}
+		return stopWhy
+	}
+	// observe decides, before the call's slot is given up, whether the
+	// flush stops: no call may start after an answer that stops it.
+	observe := func(j *job) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case j.outcome.Kind == umc.Delivered:
+			clear(failing)
+		case j.outcome.Kind == umc.Unavailable && stopWhy == "" && ctx.Err() == nil:
+			stopWhy = "UMC unavailable: " + j.outcome.Reason
+		case j.outcome.Ambiguous():
+			failing[j.username] = true
+			if len(failing) >= outageUsers && stopWhy == "" {
+				stopWhy = fmt.Sprintf("%d users in a row refused or failed, the last: %s", len(failing), j.outcome.Reason)
+			}
+		}
+	}
 	next := make(chan *job)
 	var wg sync.WaitGroup
 	// Twice as many senders as call slots: while some remove a delivered
@@ -173,34 +198,9 @@ func (o *Output) send(ctx context.Context, jobs []*job, t *tally) {
 		go func() {
 			defer wg.Done()
 			for j := range next {
-				mu.Lock()
-				why := stopWhy
-				mu.Unlock()
-				if why == "" && ctx.Err() != nil {
-					why = fmt.Sprintf("the flush ran out of its Flush_Timeout (%s)", o.cfg.FlushTimeout)
+				if o.call(ctx, j, stopped, observe); j.sent {
+					o.judge(j, t)
 				}
-				if why != "" {
-					j.heldWhy = why
-					continue
-				}
-				o.call(ctx, j)
-				if !j.sent {
-					continue
-				}
-				mu.Lock()
-				switch {
-				case j.outcome.Kind == umc.Delivered:
-					clear(failing)
-				case j.outcome.Kind == umc.Unavailable && stopWhy == "" && ctx.Err() == nil:
-					stopWhy = "UMC unavailable: " + j.outcome.Reason
-				case j.outcome.Ambiguous():
-					failing[j.username] = true
-					if len(failing) >= outageUsers && stopWhy == "" {
-						stopWhy = fmt.Sprintf("%d users in a row refused or failed, the last: %s", len(failing), j.outcome.Reason)
-					}
-				}
-				mu.Unlock()
-				o.judge(j, t)
 			}
 		}()
 	}
@@ -212,15 +212,23 @@ func (o *Output) send(ctx context.Context, jobs []*job, t *tally) {
 }
 
 // call makes the job's one call, within the output's budget of calls in
-// flight and its rate limit, unless its queue file is no longer the one it
-// claimed (delivered or re-queued meanwhile). Waiting for either is no
-// failure; a wait past Flush_Timeout holds the record back.
-func (o *Output) call(ctx context.Context, j *job) {
+// flight and its rate limit, unless the flush has stopped or its queue file
+// is no longer the one it claimed (delivered or re-queued meanwhile).
+// Waiting for a slot or the rate limit is no failure; a wait past
+// Flush_Timeout holds the record back. observe sees the answer while the
+// call still holds its slot.
+func (o *Output) call(ctx context.Context, j *job, stopped func() string, observe func(*job)) {
+	if j.heldWhy = stopped(); j.heldWhy != "" {
+		return
+	}
 	select {
 	case o.slots <- struct{}{}:
 		defer func() { <-o.slots }()
 	case <-ctx.Done():
 		j.heldWhy = fmt.Sprintf("no free call slot (Concurrency %d) within the flush's Flush_Timeout (%s)", o.cfg.Concurrency, o.cfg.FlushTimeout)
+		return
+	}
+	if j.heldWhy = stopped(); j.heldWhy != "" {
 		return
 	}
 	if o.limiter != nil {
@@ -250,6 +258,7 @@ func (o *Output) call(ctx context.Context, j *job) {
 	if j.outcome.Kind == umc.Delivered {
 		o.witness.served(start)
 	}
+	observe(j)
 }
 
 // judge acts on a sent job's outcome at once: a delivery, a refusal or

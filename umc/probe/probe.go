@@ -162,7 +162,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) []Result {
 	case first.Status == http.StatusNotFound:
 		add("endpoint", Fail, "POST %s: HTTP 404: wrong UMC_URL (…/univention on a UCS host, no path for the in-cluster umc-server) or Command, or the self-service module is not installed", endpoint)
 		return skipRest("not found", all[4:]...)
-	case !first.JSON:
+	case !first.FromUMC:
 		add("endpoint", Fail, "POST %s: HTTP %d without UMC's JSON body: something else answers there (an ingress, a proxy, a login page)", endpoint, first.Status)
 		return skipRest("not UMC", all[4:]...)
 	}
@@ -199,7 +199,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) []Result {
 	// the user; all three refusals are 400 with a translated message. A
 	// made-up method tells them apart by comparison, not by the text.
 	second, err := call(ctx, cfg, opts.Method, opts.Username)
-	if err != nil || second.Err != nil || second.Status != http.StatusBadRequest || !second.JSON {
+	if err != nil || second.Err != nil || second.Status != http.StatusBadRequest || !second.FromUMC {
 		add("method", Fail, "a second call, with a made-up method, got %s: cannot compare", second)
 		return out
 	}
