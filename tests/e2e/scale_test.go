@@ -176,3 +176,137 @@ func TestRateLimitFigures(t *testing.T) {
 	perMinute := float64(inWindow) * 60 / 40
 	fmt.Printf("Rate_Limit 300: %.0f calls a minute over 40 s (%.1f%% of the limit), no dead letters: %v\n", perMinute, 100*perMinute/300, s.deadLetters() == "")
 }
+
+// memoryCgroup puts what it starts into a new memory cgroup limited to
+// limit bytes (cgroup v2, else v1), as a pod's memory limit does. It skips
+// the test where that cannot be done (not root, no memory controller).
+type memoryCgroup struct{ dir string }
+
+func newMemoryCgroup(t *testing.T, limit int64) *memoryCgroup {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a memory cgroup")
+	}
+	name := fmt.Sprintf("umc-invite-e2e-%d", time.Now().UnixNano())
+	for _, c := range []struct{ root, limitFile string }{
+		{"/sys/fs/cgroup", "memory.max"},                   // v2
+		{"/sys/fs/cgroup/memory", "memory.limit_in_bytes"}, // v1
+	} {
+		if _, err := os.Stat(filepath.Join(c.root, c.limitFile)); err != nil && c.root == "/sys/fs/cgroup" {
+			if _, err := os.Stat(filepath.Join(c.root, "cgroup.controllers")); err != nil {
+				continue
+			}
+		}
+		dir := filepath.Join(c.root, name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, c.limitFile), []byte(strconv.FormatInt(limit, 10)), 0o644); err != nil {
+			os.Remove(dir)
+			continue
+		}
+		t.Cleanup(func() {
+			// Wait for the processes to leave, then remove the group.
+			for range 100 {
+				if os.Remove(dir) == nil {
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
+		return &memoryCgroup{dir: dir}
+	}
+	t.Skip("no memory cgroup can be made here")
+	return nil
+}
+
+// wrap runs bin inside the group: a shell joins it, then execs bin.
+func (g *memoryCgroup) wrap(bin string, args []string) (string, []string) {
+	return "/bin/sh", append([]string{"-c", `echo $$ > "$1/cgroup.procs" && shift && exec "$@"`, "sh", g.dir, bin}, args...)
+}
+
+// oomKills is how often the kernel killed a process of the group.
+func (g *memoryCgroup) oomKills() int {
+	for _, f := range []string{"memory.events", "memory.oom_control"} {
+		data, err := os.ReadFile(filepath.Join(g.dir, f))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" {
+				n, _ := strconv.Atoi(f[1])
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// peakMB is the group's peak memory use.
+func (g *memoryCgroup) peakMB() float64 {
+	for _, f := range []string{"memory.peak", "memory.max_usage_in_bytes"} {
+		if data, err := os.ReadFile(filepath.Join(g.dir, f)); err == nil {
+			n, _ := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+			return float64(n) / (1 << 20)
+		}
+	}
+	return 0
+}
+
+// bigImport queues n users into the intake before Fluent Bit starts and
+// runs the shipped config in a memory cgroup with the sidecar manifest's
+// limit: everyone is invited once, with no OOM kill and no restart.
+func bigImport(t *testing.T, n int, latency time.Duration) (took time.Duration, peakRSS int, cgroupPeak float64) {
+	t.Helper()
+	g := newMemoryCgroup(t, 256<<20)
+	s := newSite(t, &umcstub.Server{Latency: latency})
+	backlog(t, filepath.Join(s.queue, "incoming"), users("import", n))
+	bin, args := g.wrap(fluentBit, []string{"-e", pluginPath, "-c", shippedConfig(t)})
+	begin := time.Now()
+	p, err := fluentbit.Start(bin, args, s.env(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if !p.Exited() {
+			p.Stop(15 * time.Second)
+		}
+		if t.Failed() {
+			t.Logf("fluent-bit log:\n%s", tail(p.Log(), 60))
+		}
+	})
+	waitFor(t, "every user invited", time.Duration(n)*latency/4+120*time.Second, p, func() bool { return len(s.umc.Delivered()) == n })
+	took = time.Since(begin)
+	peakRSS = rssKB(p)
+	if err := s.umc.CheckOnce(n); err != nil {
+		t.Fatal(err)
+	}
+	if k := g.oomKills(); k != 0 || p.Exited() {
+		t.Fatalf("OOM kills %d, exited %v", k, p.Exited())
+	}
+	waitFor(t, "an empty queue and intake", 10*time.Second, p, func() bool {
+		left, _ := filepath.Glob(filepath.Join(s.queue, "incoming", "*.send"))
+		return s.queued() == 0 && len(left) == 0
+	})
+	return took, peakRSS, g.peakMB()
+}
+
+// A school-sized import, made cheaply: 20,000 users queued at once, under
+// the pod's 256 MiB, delivered once, no restart. (Without the intake, tail
+// would hold all 20,000 files open: about 500 MB.)
+func TestBigImportUnderMemoryLimit(t *testing.T) {
+	needFluentBit(t)
+	took, rss, peak := bigImport(t, 20000, 0)
+	t.Logf("20,000 users through the intake in %s; peak RSS %.1f MB, cgroup peak %.1f MB of 256", took.Round(time.Second), float64(rss)/1024, peak)
+}
+
+// TestBigImportFigures: 50,000 and 2,000 users through the intake at 20 ms
+// a call: memory stays flat. Run with `make bench-e2e`.
+func TestBigImportFigures(t *testing.T) {
+	needBench(t)
+	for _, n := range []int{2000, 50000} {
+		took, rss, peak := bigImport(t, n, 20*time.Millisecond)
+		fmt.Printf("import of %d users through the intake, UMC 20 ms a call: all invited in %s (%.0f users/s); peak RSS %.1f MB, cgroup peak %.1f MB of 256 MiB\n",
+			n, took.Round(time.Second), float64(n)/took.Seconds(), float64(rss)/1024, peak)
+	}
+}
