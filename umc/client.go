@@ -92,10 +92,10 @@ type sendTokenRequest struct {
 }
 
 // once makes exactly one HTTP call.
-func (c *Client) once(ctx context.Context, username string) Answer {
+func (c *Client) once(ctx context.Context, username, method string) Answer {
 	var body sendTokenRequest
 	body.Options.Username = username
-	body.Options.Method = c.method
+	body.Options.Method = method
 	payload, err := json.Marshal(body)
 	if err != nil {
 		return Answer{Err: fmt.Errorf("encode request: %w", err)}

@@ -29,7 +29,7 @@ func (c *Client) SendToken(ctx context.Context, username string) Answer {
 	_, _ = retry.DoWithData(
 		func() (struct{}, error) {
 			calls++
-			last = c.once(ctx, username)
+			last = c.once(ctx, username, c.method)
 			if last.Err == nil {
 				return struct{}{}, nil
 			}

@@ -189,7 +189,12 @@ func (s *Server) answer(r *http.Request) (status int, message, username, method 
 			return st, outageMessage(st), username, method
 		}
 	}
-	if s.Refused != nil && s.Refused(username) {
+	// UMC checks the method before the user.
+	if method != "email" {
+		return http.StatusBadRequest, fmt.Sprintf("Unknown recovery method '%s'.", method), username, method
+	}
+	// No UCS user has a ":" in its name: unknown, like a refused one.
+	if strings.Contains(username, ":") || s.Refused != nil && s.Refused(username) {
 		return http.StatusBadRequest, MissingContactInformation, username, method
 	}
 	if s.Fail != nil {

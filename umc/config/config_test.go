@@ -53,12 +53,17 @@ func TestQueueDirDerivesDefaults(t *testing.T) {
 	if !c.RemoveProcessed || c.DeadLetterDir != filepath.Join(dir, "failed") {
 		t.Errorf("remove %v, dead letters %q", c.RemoveProcessed, c.DeadLetterDir)
 	}
-	c, err = load(t, Map{"UMC_URL": "http://umc", "Queue_Dir": dir, "Remove_Processed": "off", "Dead_Letter_Dir": "/srv/dead"})
+	c, err = load(t, Map{"UMC_URL": "http://umc", "Queue_Dir": dir, "Remove_Processed": "on", "Dead_Letter_Dir": "/srv/dead"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.RemoveProcessed || c.DeadLetterDir != "/srv/dead" {
+	if !c.RemoveProcessed || c.DeadLetterDir != "/srv/dead" {
 		t.Errorf("remove %v, dead letters %q", c.RemoveProcessed, c.DeadLetterDir)
+	}
+	// A delivered file left behind would be sent again after a restart.
+	if _, err := load(t, Map{"UMC_URL": "http://umc", "Queue_Dir": dir, "Remove_Processed": "off"}); err == nil ||
+		!strings.HasPrefix(err.Error(), "Remove_Processed: off is refused") {
+		t.Errorf("off: %v", err)
 	}
 }
 
@@ -235,7 +240,7 @@ func TestParsersDoNotDependOnOrder(t *testing.T) {
 	dir := t.TempDir()
 	maps := []Map{
 		{"UMC_URL": "http://umc", "Queue_Dir": dir},
-		{"UMC_URL": "http://umc", "Queue_Dir": dir, "Remove_Processed": "off", "Dead_Letter_Dir": "/srv/dead/"},
+		{"UMC_URL": "http://umc", "Queue_Dir": dir, "Remove_Processed": "on", "Dead_Letter_Dir": "/srv/dead/"},
 		{"UMC_URL": "http://umc", "Auth_User": "u", "Auth_Password_File": secretFile(t)},
 		{"UMC_URL": "http://umc", "Auth_User": "u", "Auth_Password": "x", "Timeout": "5", "Flush_Timeout": "5s"},
 	}

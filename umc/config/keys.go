@@ -123,7 +123,7 @@ var Keys = []Key{
 	{
 		Name:    "Remove_Processed",
 		Default: "",
-		Help:    "remove a delivered record's queue file; unset: `on` with `Queue_Dir`",
+		Help:    "remove a delivered record's queue file; unset: `on` with `Queue_Dir`; `off` is refused (a delivered file left behind would be sent again after a restart)",
 		Parse: func(c *Config, v string) (err error) {
 			if v == "" {
 				return nil

@@ -449,6 +449,9 @@ func (w *Window) move(name string) error {
 		return err
 	}
 	if err := unix.Unlink(src); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil // someone else took the intake's name away: admitted all the same
+		}
 		// Both names now: take the queue's back, or it would be sent twice.
 		if undo := unix.Unlink(dst); undo != nil {
 			return fmt.Errorf("unlink after link: %w; the file is now in both directories (%v)", err, undo)

@@ -177,21 +177,55 @@ func TestRefusedUsersHoldUpNoOne(t *testing.T) {
 	}
 }
 
-// A lone refused user on a quiet system still ends, after two calls.
+// A lone refused user on a quiet system still ends: UMC refuses it in the
+// same words as a user that cannot exist, while its self-service works.
+// Asking about such a user mails no one.
 func TestLoneRefusedUserEnds(t *testing.T) {
-	stub := &umcstub.Server{Refused: func(string) bool { return true }}
+	stub := &umcstub.Server{Refused: func(u string) bool { return u == "domain-admin" }}
 	f := newFixture(t, stub, config.Map{})
 	f.enqueue(t, "domain-admin")
 	fb := newFluentBit(f)
 	fb.runUntilIdle(t, 10)
-	if n := stub.Attempts()["domain-admin"]; n != 2 {
-		t.Fatalf("%d calls, want 2", n)
+	if n := stub.Attempts()["domain-admin"]; n != 1 {
+		t.Fatalf("%d calls, want 1", n)
+	}
+	for _, c := range stub.Calls() {
+		if c.Username != "domain-admin" && (!strings.Contains(c.Username, ":") || c.Status != 400) {
+			t.Fatalf("a call that could mail someone: %+v", c)
+		}
 	}
 	if byKind := lettersByKind(f.deadLetters(t)); len(byKind[queue.KindRefused]) != 1 || fb.sawError() {
 		t.Fatalf("%v, verdicts %v", byKind, fb.verdicts)
 	}
 	if _, err := os.Stat(filepath.Join(f.queue, "failed", "domain-admin.send")); err != nil {
 		t.Fatalf("queue file not kept beside the refusal for a re-queue: %v", err)
+	}
+}
+
+// A lone user while UMC's self-service is switched off (400 for everyone,
+// in other words) is not refused: it waits, and is invited once UMC is on.
+func TestLoneUserInARefusingOutageWaits(t *testing.T) {
+	var off atomic.Bool
+	off.Store(true)
+	stub := &umcstub.Server{Outage: func() int {
+		if off.Load() {
+			return 400
+		}
+		return 0
+	}}
+	f := newFixture(t, stub, config.Map{})
+	f.enqueue(t, "alice")
+	fb := newFluentBit(f)
+	for range 14 {
+		fb.round(t)
+	}
+	if l := f.deadLetters(t); len(l) != 0 {
+		t.Fatalf("refused during an outage: %+v", l[0])
+	}
+	off.Store(false)
+	fb.runUntilIdle(t, 10)
+	if err := stub.CheckOnce(1); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -328,7 +362,7 @@ func TestUnwritableDeadLetterIsCarriedOver(t *testing.T) {
 	os.Remove(blocker)
 	f.out.ledger = newLedger() // and a restart in between
 	fb.runUntilIdle(t, 10)
-	if l := f.deadLetters(t); len(l) != 1 || l[0].Kind != queue.KindRefused || stub.Attempts()["nobody"] != 2 {
+	if l := f.deadLetters(t); len(l) != 1 || l[0].Kind != queue.KindRefused || l[0].Attempts != 1 || stub.Attempts()["nobody"] != 1 {
 		t.Fatalf("letters %+v, calls %d", l, stub.Attempts()["nobody"])
 	}
 }

@@ -67,6 +67,18 @@ func (t *tally) add(f func(*tally)) {
 func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	var t tally
 	var jobs []*job
+	defer func() {
+		// A panic (recovered at the C boundary) must not leave the records
+		// this flush claimed busy for ever: give them back, open.
+		if r := recover(); r != nil {
+			for _, j := range jobs {
+				if !j.done {
+					o.ledger.Settle(j.key, j.entry)
+				}
+			}
+			panic(r)
+		}
+	}()
 	for _, rec := range recs {
 		if j := o.prepare(rec, &t); j != nil {
 			jobs = append(jobs, j)
@@ -76,6 +88,7 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	// of a chunk must not make the rest look like an outage again and again.
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].entry.FailSeq == 0 && jobs[b].entry.FailSeq != 0 })
 	o.send(ctx, jobs, &t)
+	o.proveRefusals(ctx, jobs, &t)
 	for _, j := range jobs {
 		o.finish(j, &t)
 	}
@@ -97,6 +110,9 @@ func (o *Output) prepare(rec record.Record, t *tally) *job {
 	j := &job{rec: rec, key: rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey)}
 	if path, _ := rec.String(o.cfg.PathKey); path != "" && o.queue != nil {
 		file, err := o.queue.Stat(path)
+		if err == nil {
+			err = o.sameFile(rec, file)
+		}
 		switch {
 		case err == nil:
 			j.file, j.key = &file, file.Key()
@@ -123,6 +139,12 @@ func (o *Output) prepare(rec record.Record, t *tally) *job {
 		if entry.Final == ledger.DeadLetter {
 			t.dead++
 		}
+		if entry.Final == ledger.Delivered && j.file != nil && o.cfg.RemoveProcessed {
+			// Its removal failed before: try again, or tail keeps it open.
+			if err := o.queue.Remove(*j.file); err == nil {
+				o.ledger.Forget(j.key)
+			}
+		}
 		return nil
 	case ledger.Superseded:
 		return nil // a newer line of the same file carries it on
@@ -145,6 +167,26 @@ func (o *Output) prepare(rec record.Record, t *tally) *job {
 		return nil
 	}
 	return j
+}
+
+// sameFile checks that the record's line is in the file now at its path:
+// a record of a file that left the queue (delivered, re-queued under the
+// same name) must not take over the new file, which tail reads as a record
+// of its own. Without the line (a parser took it apart) the path decides.
+func (o *Output) sameFile(rec record.Record, f queue.File) error {
+	line, ok := rec.String("log")
+	offset := rec.Offset(o.cfg.OffsetKey)
+	if !ok || offset < 0 {
+		return nil
+	}
+	same, err := o.queue.HasLine(f, offset, line)
+	switch {
+	case err != nil:
+		return err
+	case !same:
+		return fmt.Errorf("%s no longer holds this record's line: %w", f.Path, fs.ErrNotExist)
+	}
+	return nil
 }
 
 // send runs the jobs with at most Concurrency calls at a time, each
@@ -198,9 +240,7 @@ func (o *Output) send(ctx context.Context, jobs []*job, t *tally) {
 		go func() {
 			defer wg.Done()
 			for j := range next {
-				if o.call(ctx, j, stopped, observe); j.sent {
-					o.judge(j, t)
-				}
+				o.sendOne(ctx, j, t, stopped, observe)
 			}
 		}()
 	}
@@ -209,6 +249,22 @@ func (o *Output) send(ctx context.Context, jobs []*job, t *tally) {
 	}
 	close(next)
 	wg.Wait()
+}
+
+// sendOne sends one job and judges its answer. A panic here would take
+// Fluent Bit down (the C boundary's recover does not reach this
+// goroutine): it is logged, and the record stays open.
+func (o *Output) sendOne(ctx context.Context, j *job, t *tally, stopped func() string, observe func(*job)) {
+	defer func() {
+		if r := recover(); r != nil {
+			o.log.Errorf("internal error sending %s, record stays queued: %v", describe(j), r)
+			j.heldWhy = "internal error"
+			j.sent = false
+		}
+	}()
+	if o.call(ctx, j, stopped, observe); j.sent {
+		o.judge(j, t)
+	}
 }
 
 // call makes the job's one call, within the output's budget of calls in
@@ -272,11 +328,11 @@ func (o *Output) judge(j *job, t *tally) {
 		o.leave(j, ledger.Delivered, false)
 		return
 	case umc.Unavailable:
-		o.witness.failed(j.username, 0)
+		o.witness.failed(j.username, 0, false)
 		o.log.Warnf("send_token for %q: UMC unavailable, not charged: %s", j.username, j.outcome.Reason)
 		return
 	}
-	seq, own, why := o.witness.failed(j.username, e.FailSeq)
+	seq, own, why := o.witness.failed(j.username, e.FailSeq, j.outcome.Kind == umc.Failed)
 	if own {
 		o.charge(j, why)
 	} else {
@@ -310,15 +366,18 @@ func (o *Output) charge(j *job, why string) {
 	}
 }
 
-// finish settles what judge left open once the flush is over: an answer
-// now followed by UMC serving others is the user's own; the rest stays
-// open, carried over on the chunk's last try.
+// finish settles what judge left open once the flush is over: a failure
+// now followed by UMC serving others is charged to the user; a refusal is
+// not — the end of an outage looks just like it, and a refusal cannot be
+// taken back — it waits for the user's next call. The rest stays open,
+// carried over on the chunk's last try.
 func (o *Output) finish(j *job, t *tally) {
 	if j.done {
 		return
 	}
 	e := &j.entry
-	if j.sent && e.Unproven && o.witness.servedSince(e.FailSeq) {
+	if j.sent && e.Unproven && j.outcome.Kind == umc.Failed && o.witness.servedSince(e.FailSeq) {
+		e.Unproven = false // this failure alone: the one before it was judged already
 		o.charge(j, "UMC served other users after it")
 		if e.Letter != nil {
 			o.writeLetter(j, t)
@@ -336,6 +395,7 @@ func (o *Output) finish(j *job, t *tally) {
 // record of the old one finds it gone); otherwise the entry remembers.
 func (o *Output) leave(j *job, final ledger.Final, fileGone bool) {
 	j.done = true
+	o.witness.left(j.username)
 	if final == ledger.Delivered && j.file != nil && o.cfg.RemoveProcessed {
 		if err := o.queue.Remove(*j.file); err != nil {
 			o.log.Errorf("delivered queue file left in place: %v", err)

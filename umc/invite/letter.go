@@ -34,6 +34,7 @@ func (o *Output) writeLetter(j *job, t *tally) {
 	if l.Time.IsZero() { // decided by an earlier run, carried over
 		carried := *l
 		carried.Time, carried.Username, carried.Tag, carried.Record = time.Now().UTC(), j.username, j.rec.Tag, j.rec.Fields
+		carried.Attempts = j.entry.Charged
 		l = &carried
 		j.entry.Letter = l
 	}
@@ -70,8 +71,12 @@ func (o *Output) writeDeadLetter(l *queue.DeadLetter, j *job) (moved bool, err e
 	if j.file != nil {
 		l.File = filepath.Join(o.dead.Dir(), filepath.Base(j.file.Path))
 	}
-	if err := o.dead.Append(*l); err != nil {
-		return false, err
+	if !j.entry.LetterWritten {
+		if err := o.dead.Append(*l); err != nil {
+			return false, err
+		}
+		// A failed move below must not write the line again on retry.
+		j.entry.LetterWritten = true
 	}
 	if j.file == nil {
 		return false, nil

@@ -27,12 +27,13 @@ const (
 // Output is one [OUTPUT] section of umc_invite. Flush is safe for
 // concurrent use by Fluent Bit's workers.
 type Output struct {
-	cfg     *config.Config
-	client  *umc.Client
-	ledger  *ledger.Ledger
-	queue   *queue.Dir         // nil without Queue_Dir
-	dead    *queue.DeadLetters // nil: dead letters are only logged
-	witness witness
+	cfg       *config.Config
+	client    *umc.Client
+	ledger    *ledger.Ledger
+	queue     *queue.Dir         // nil without Queue_Dir
+	dead      *queue.DeadLetters // nil: dead letters are only logged
+	witness   witness
+	baselines baselineCache
 	// slots holds one token per call in flight: Concurrency is the
 	// output's budget, shared by all of Fluent Bit's workers and chunks.
 	slots   chan struct{}

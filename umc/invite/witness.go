@@ -52,8 +52,10 @@ func (w *witness) served(start uint64) {
 // failed records a failure of user's call (any kind but delivered) and
 // returns its number. For a refusal or failure, prev is the number of the
 // user's previous one (0: none since its last success); own says whether
-// both are the user's own, and why.
-func (w *witness) failed(user string, prev uint64) (seq uint64, own bool, why string) {
+// both are the user's own, and why. A user failing alone proves a failure,
+// not a refusal (alone=false): a UMC switched off refuses a lone user just
+// the same, and a refusal cannot be taken back.
+func (w *witness) failed(user string, prev uint64, alone bool) (seq uint64, own bool, why string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.seq++
@@ -62,7 +64,7 @@ func (w *witness) failed(user string, prev uint64) (seq uint64, own bool, why st
 		switch {
 		case w.lastSuccessStart > prev:
 			own, why = true, "UMC served other users between this user's failures"
-		case w.alone(user):
+		case alone && w.alone(user):
 			own, why = true, "no other user failed since UMC last served anyone"
 		}
 	}
@@ -96,4 +98,18 @@ func (w *witness) servedSince(seq uint64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.lastSuccessStart > seq
+}
+
+// left forgets a user whose record has left (delivered, refused, dead
+// letter): its failures say nothing about the users still failing, and
+// would keep a last refused user from ever being alone.
+func (w *witness) left(user string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, f := range w.failing {
+		if f.user == user {
+			w.failing = append(w.failing[:i], w.failing[i+1:]...)
+			return
+		}
+	}
 }

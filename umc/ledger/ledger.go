@@ -46,6 +46,8 @@ type Entry struct {
 	// Letter is a refusal or dead letter decided but not yet written (a
 	// full disk): it is written, not sent again, on the next try.
 	Letter *queue.DeadLetter
+	// LetterWritten: its line is in the log; only moving the file is left.
+	LetterWritten bool
 }
 
 // Claimed is the answer to Claim.

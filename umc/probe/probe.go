@@ -7,10 +7,8 @@ package probe
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -54,11 +52,7 @@ func Passed(rs []Result) bool {
 // username syntax (letters, digits, "_" and !"#$%&'()*+,-. inside), and
 // there is no "@", which UMC would look up as a mail address. It is
 // random, so that the probe's calls never share a rate-limit counter.
-func Username() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return "umc-invite-probe:" + hex.EncodeToString(b)
-}
+func Username() string { return umc.ImpossibleUsername() }
 
 // Options change what Run does; the zero value is right for production.
 type Options struct {

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -103,6 +104,35 @@ func statFile(name string) (File, error) {
 		return File{}, fmt.Errorf("%q: %w", name, ErrOutside)
 	}
 	return File{Path: name, Dev: uint64(sys.Dev), Ino: sys.Ino, Size: st.Size()}, nil
+}
+
+// HasLine reports whether f holds line at offset, ended by a newline (tail
+// drops a carriage return before it): whether a record read from that path
+// is of this file, not of one that left the queue before this one took its
+// name.
+func (d *Dir) HasLine(f File, offset int64, line string) (bool, error) {
+	if offset < 0 || offset+int64(len(line)) >= f.Size {
+		return false, nil
+	}
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("read queue file: %w", err)
+	}
+	defer fh.Close()
+	buf := make([]byte, len(line)+2)
+	n, err := fh.ReadAt(buf, offset)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("read queue file: %w", err)
+	}
+	rest := string(buf[:n])
+	if !strings.HasPrefix(rest, line) {
+		return false, nil
+	}
+	end := rest[len(line):]
+	return strings.HasPrefix(end, "\n") || strings.HasPrefix(end, "\r\n"), nil
 }
 
 // Current reports whether f is still the file at its path: not removed,

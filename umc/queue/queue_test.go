@@ -170,3 +170,27 @@ func TestDeadLetterLog(t *testing.T) {
 		t.Fatalf("%v", users)
 	}
 }
+
+func TestHasLine(t *testing.T) {
+	root, _, d := setup(t)
+	file := filepath.Join(root, "a.send")
+	os.WriteFile(file, []byte("alice\r\n{\"username\":\"alice\"}\n"), 0o644)
+	f := stat(t, d, file)
+	for _, c := range []struct {
+		offset int64
+		line   string
+		want   bool
+	}{
+		{0, "alice", true}, // tail drops the carriage return
+		{7, `{"username":"alice"}`, true},
+		{0, "alic", false},
+		{7, `{"username":"bob"}`, false},
+		{1, "lice", true},
+		{40, "x", false},
+		{-1, "alice", false},
+	} {
+		if got, err := d.HasLine(f, c.offset, c.line); got != c.want || err != nil {
+			t.Errorf("%d %q: %v %v", c.offset, c.line, got, err)
+		}
+	}
+}

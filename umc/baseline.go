@@ -1,0 +1,61 @@
+package umc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"strings"
+)
+
+// ImpossibleUsername returns a name no UCS user can have: ":" is outside
+// UDM's username syntax, and there is no "@", which UMC would look up as a
+// mail address. UMC refuses it before any token is made or mail sent. It
+// is random, so that two asks never share a rate-limit counter.
+func ImpossibleUsername() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "umc-invite-probe:" + hex.EncodeToString(b)
+}
+
+// Baseline is how UMC refuses a user that cannot exist, asked twice: with
+// the configured method, and with a method that does not exist.
+type Baseline struct {
+	Unknown  Answer // the configured method, an impossible user
+	Method   Answer // a made-up method, an impossible user
+	bogus    string
+	selected string
+}
+
+// AskBaseline makes the two calls; they never mail anyone.
+func (c *Client) AskBaseline(ctx context.Context) Baseline {
+	bogus := "umc-invite-no-such-method-" + ImpossibleUsername()[len("umc-invite-probe:"):]
+	return Baseline{
+		Unknown:  c.once(ctx, ImpossibleUsername(), c.method),
+		Method:   c.once(ctx, ImpossibleUsername(), bogus),
+		bogus:    bogus,
+		selected: c.method,
+	}
+}
+
+// Refusing reports whether UMC's self-service is working and refuses an
+// unknown user as such. UMC checks, in order, that the service is on, that
+// the method exists, then the user: while it works, the two answers are
+// different refusals. The same refusal twice means it is switched off; the
+// same once the made-up method's name is swapped for the configured one
+// means the configured method does not exist. Messages are compared, never
+// read: UMC translates them.
+func (b Baseline) Refusing() bool {
+	u, m := b.Unknown, b.Method
+	if u.Err != nil || m.Err != nil || u.Status != http.StatusBadRequest || m.Status != http.StatusBadRequest ||
+		!u.FromUMC || !m.FromUMC || u.Message == "" || m.Message == "" {
+		return false
+	}
+	return u.Message != m.Message && u.Message != strings.ReplaceAll(m.Message, b.bogus, b.selected)
+}
+
+// RefusesLikeUnknown reports whether a refusal a is UMC's refusal of a
+// user it will never mail, said just as for a user that cannot exist.
+func (b Baseline) RefusesLikeUnknown(a Answer) bool {
+	return b.Refusing() && a.Err == nil && a.Status == b.Unknown.Status && a.FromUMC && a.Message == b.Unknown.Message
+}
