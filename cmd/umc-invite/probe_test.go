@@ -200,7 +200,10 @@ func TestProbeMethodAndSwitch(t *testing.T) {
 
 // A stand-in that takes anyone is not UMC: the probe says so.
 func TestProbeNotUMC(t *testing.T) {
-	srv := httptest.NewServer(&umcstub.Server{Prefix: "/univention"})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status": 200, "result": true}`)
+	}))
 	defer srv.Close()
 	out, code := probeRun(t, "--umc-url", srv.URL+"/univention")
 	if code != 1 || !strings.Contains(line(out, "send_token"), "HTTP 200") {

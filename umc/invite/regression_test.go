@@ -37,7 +37,6 @@ func TestOutageEndingMidFlushRefusesNoOne(t *testing.T) {
 	}
 }
 
-
 // R3: a record of a file that left the queue (delivered), still in a chunk
 // that is open for others, claims a NEW file re-queued at the same path.
 // Its offset (a carried-over line) supersedes the new file's own record,
