@@ -317,6 +317,9 @@ func (c *Config) checkIntakeDir() error {
 		if err != nil {
 			return err
 		}
+		if abs == c.QueueDir || abs == filepath.Clean(c.DeadLetterDir) {
+			return errors.New("must be a directory of its own, not Queue_Dir or Dead_Letter_Dir")
+		}
 		c.IntakeDir = abs
 	case c.QueueDir != "":
 		c.IntakeDir = filepath.Join(c.QueueDir, "incoming")
