@@ -3,7 +3,7 @@ GO       ?= go
 PLUGIN   := build/out_umc_invite.so
 GOFILES  := $(shell find . -name '*.go' -not -path './build/*')
 
-.PHONY: build test fuzz run lint bench bench-e2e e2e image clean
+.PHONY: build test fuzz run lint bench bench-e2e e2e image clean manifests helm
 
 build: $(PLUGIN)
 
@@ -37,6 +37,8 @@ lint:
 	@test -z "$$(gofmt -l $(GOFILES))" || { gofmt -l $(GOFILES); echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
 	staticcheck ./...
+	$(GO) -C tests/helm vet ./...
+	cd tests/helm && staticcheck ./...
 
 # Go benchmarks of the flush path against a loopback UMC stand-in.
 bench:
@@ -54,3 +56,14 @@ image:
 
 clean:
 	rm -f build/out_umc_invite.so build/out_umc_invite.h
+
+# build/kubernetes/*.yaml from the Helm chart (Helm's Go packages, no helm
+# binary); tests/helm keeps them in sync.
+manifests:
+	$(GO) -C tests/helm run ./cmd/render -manifests
+
+# The chart: helm lint, helm template of every values set decoded strictly
+# into the Kubernetes types, the manifests in sync, the config checked.
+helm:
+	$(GO) -C tests/helm vet ./...
+	$(GO) -C tests/helm test -count=1 ./...

@@ -116,7 +116,7 @@ func Split(manifest string) []Doc {
 			d.Source = m[1]
 		}
 		d.YAML = sourceLine.ReplaceAllString(part, "")
-		if strings.TrimSpace(d.YAML) == "" {
+		if onlyComments(d.YAML) {
 			continue
 		}
 		out = append(out, d)
@@ -210,4 +210,13 @@ func (m Manifest) Render() (string, error) {
 		return "", fmt.Errorf("%s: %w", m.File, err)
 	}
 	return GeneratedBy + m.Header + out, nil
+}
+
+func onlyComments(text string) bool {
+	for _, line := range strings.Split(text, "\n") {
+		if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "#") {
+			return false
+		}
+	}
+	return true
 }
