@@ -4,7 +4,7 @@ PLUGIN   := build/out_umc_invite.so
 CMD      := build/umc-invite
 GOFILES  := $(shell find . -name '*.go' -not -path './build/*')
 
-.PHONY: build test fuzz run lint bench bench-e2e e2e image clean
+.PHONY: build test fuzz run lint bench bench-e2e e2e image clean manifests helm
 
 build: $(PLUGIN) $(CMD)
 
@@ -43,6 +43,8 @@ lint:
 	@test -z "$$(gofmt -l $(GOFILES))" || { gofmt -l $(GOFILES); echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
 	staticcheck ./...
+	$(GO) -C tests/helm vet ./...
+	cd tests/helm && staticcheck ./...
 
 # Go benchmarks of the flush path against a loopback UMC stand-in.
 bench:
@@ -50,7 +52,7 @@ bench:
 
 # End-to-end figures with a real fluent-bit (skipped without one).
 bench-e2e: build
-	UMC_INVITE_BENCH=1 $(GO) test -count=1 -run 'TestBulkLatency|TestIdleCPU' -v ./tests/e2e/
+	UMC_INVITE_BENCH=1 $(GO) test -count=1 -timeout 60m -run 'TestBulkLatency|TestIdleCPU|TestBacklogFigures|TestRateLimitFigures|TestBigImportFigures' -v ./tests/e2e/
 
 e2e: build
 	$(GO) test -count=1 -v ./tests/e2e/
@@ -60,3 +62,14 @@ image:
 
 clean:
 	rm -f build/out_umc_invite.so build/out_umc_invite.h $(CMD)
+
+# build/kubernetes/*.yaml from the Helm chart (Helm's Go packages, no helm
+# binary); tests/helm keeps them in sync.
+manifests:
+	$(GO) -C tests/helm run ./cmd/render -manifests
+
+# The chart: helm lint, helm template of every values set decoded strictly
+# into the Kubernetes types, the manifests in sync, the config checked.
+helm:
+	$(GO) -C tests/helm vet ./...
+	$(GO) -C tests/helm test -count=1 ./...

@@ -1,0 +1,88 @@
+{{/*
+The one Fluent Bit config of both shapes: the shipped fluent-bit.conf's
+[SERVICE], then per pipeline one tail [INPUT] and one umc_invite [OUTPUT].
+Call with dict "root" $ "comment" <header> "storage" <dir> "pipelines" <list>;
+a pipeline has tag, path, db, url, user, passwordFile, language, queueDir,
+intakeDir, window, concurrency, rateLimit, workers (strings: a value or a
+${VARIABLE} Fluent Bit expands).
+*/}}
+{{- define "umc-invite.fluentBitConf" -}}
+{{- $v := .root.Values -}}
+{{- range splitList "\n" .comment -}}
+# {{ . }}
+{{ end }}
+[SERVICE]
+    # Flush buffered records five times a second (with tail's 0.25 s rescan:
+    # a call 0.27 s after the file appears, median).
+    Flush                     0.2
+    Grace                     10
+    # Backoff between a chunk's retries: uniform in [base, min(cap,
+    # base*2^n)] seconds, plus 1: 5 retries span about 15-60 s.
+    scheduler.base            2
+    scheduler.cap             30
+    Log_Level                 {{ $v.fluentBit.logLevel }}
+    # Chunks live on disk until the plugin says OK or ERROR.
+    storage.path              {{ .storage }}/storage
+    storage.sync              full
+    storage.backlog.mem_limit 16M
+    # /api/v1/health turns 500 after more than 5 dead-lettering flushes, or
+    # one chunk given up, within 60 s.
+    HTTP_Server               On
+    HTTP_Listen               0.0.0.0
+    HTTP_Port                 ${HTTP_PORT:-{{ $v.fluentBit.httpPort }}}
+    Health_Check              On
+    HC_Errors_Count           5
+    HC_Retry_Failure_Count    0
+    HC_Period                 60
+{{- range .pipelines }}
+
+{{- if .title }}
+
+# --- {{ .title }} ---
+{{- end }}
+
+[INPUT]
+    Name              tail
+    Tag               {{ .tag }}
+    # Only *.send: dead letters in failed/, the intake in incoming/ and
+    # files being written under another name are not read.
+    Path              {{ .path }}
+    Read_from_Head    On
+    # Nine decimals: Fluent Bit reads the digits after the dot as
+    # nanoseconds ("0.25" would mean 25 ns and spin a core).
+    Refresh_Interval  0.250000000
+    Path_Key          path
+    Offset_Key        offset
+    DB                {{ .db }}
+    Skip_Long_Lines   On
+    # One short line a file: small buffers keep tail's memory per file low.
+    Buffer_Chunk_Size 1k
+    Buffer_Max_Size   4k
+    storage.type      filesystem
+
+[OUTPUT]
+    Name                umc_invite
+    Match               {{ .tag }}
+    UMC_URL             {{ .url }}
+    {{- if .user }}
+    Auth_User           {{ .user }}
+    {{- end }}
+    {{- if .passwordFile }}
+    Auth_Password_File  {{ .passwordFile }}
+    {{- end }}
+    Language            {{ .language }}
+    # Removes delivered files and moves dead letters to <Queue_Dir>/failed.
+    Queue_Dir           {{ .queueDir }}
+    # The listener writes into Intake_Dir; at most Queue_Window files are
+    # admitted into Queue_Dir (and watched by tail) at a time.
+    Intake_Dir          {{ .intakeDir }}
+    Queue_Window        {{ .window }}
+    # Keep Max_Attempts = Retry_Limit + 1.
+    Retry_Limit         {{ $v.fluentBit.retryLimit }}
+    Max_Attempts        {{ add1 (int $v.fluentBit.retryLimit) }}
+    Workers             {{ .workers }}
+    Concurrency         {{ .concurrency }}
+    Rate_Limit          {{ .rateLimit }}
+    Metrics_Listen      ${METRICS_LISTEN:-:{{ $v.metrics.port }}}
+{{- end }}
+{{ end -}}

@@ -1,0 +1,147 @@
+{{/* Pieces both workloads share. */}}
+
+{{- define "umc-invite.validate" -}}
+{{- if not (has .Values.mode (list "sidecar" "daemonset")) -}}
+{{- fail (printf "mode %q: want sidecar or daemonset" .Values.mode) -}}
+{{- end -}}
+{{- if and (eq .Values.mode "daemonset") (not .Values.tenants) -}}
+{{- fail "mode daemonset needs at least one entry in tenants" -}}
+{{- end -}}
+{{- if and (eq .Values.mode "sidecar") .Values.tenants -}}
+{{- fail "tenants are for mode daemonset; the sidecar serves one UMC (umc.*)" -}}
+{{- end -}}
+{{- if eq (int .Values.fluentBit.httpPort) (int .Values.metrics.port) -}}
+{{- fail "fluentBit.httpPort and metrics.port must differ" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The pod's metadata and the spec fields before the containers. */}}
+{{- define "umc-invite.podMeta" -}}
+metadata:
+  labels:
+    {{- include "umc-invite.selectorLabels" . | nindent 4 }}
+    {{- with .Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    {{- if not .Values.existingConfigMap }}
+    # Fluent Bit reads its config and password files at start: a change
+    # rolls the pods (instead of Fluent Bit's chart's hot reload).
+    checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
+    {{- end }}
+    checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
+    {{- with .Values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end -}}
+
+{{- define "umc-invite.podSpecCommon" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.podSecurityContext }}
+securityContext:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* The Fluent Bit container. Call with dict "root" $ "env" <list>
+"mounts" <list>. */}}
+{{- define "umc-invite.container" -}}
+{{- $v := .root.Values -}}
+- name: umc-invite
+  image: {{ include "umc-invite.image" .root }}
+  imagePullPolicy: {{ $v.image.pullPolicy }}
+  args:
+    - -e
+    - {{ include "umc-invite.plugin" .root }}
+    - -c
+    - {{ include "umc-invite.configDir" .root }}/fluent-bit.conf
+  env:
+    {{- toYaml .env | nindent 4 }}
+    {{- with $v.env }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  ports:
+    - name: http
+      containerPort: {{ $v.fluentBit.httpPort }}
+      protocol: TCP
+    - name: metrics
+      containerPort: {{ $v.metrics.port }}
+      protocol: TCP
+  {{- with $v.readinessProbe }}
+  readinessProbe:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.livenessProbe }}
+  livenessProbe:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.securityContext }}
+  securityContext:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  volumeMounts:
+    {{- toYaml .mounts | nindent 4 }}
+    {{- with $v.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end -}}
+
+{{/* `umc-invite check` on the rendered config, with the container's own
+environment and mounts, before Fluent Bit starts. */}}
+{{- define "umc-invite.checkContainer" -}}
+{{- $v := .root.Values -}}
+{{- if $v.check.enabled }}
+- name: check
+  image: {{ include "umc-invite.image" .root }}
+  imagePullPolicy: {{ $v.image.pullPolicy }}
+  command:
+    - /fluent-bit/bin/umc-invite
+  args:
+    - check
+    - -c
+    - {{ include "umc-invite.configDir" .root }}/fluent-bit.conf
+  env:
+    {{- toYaml .env | nindent 4 }}
+    {{- with $v.env }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with $v.securityContext }}
+  securityContext:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  volumeMounts:
+    {{- toYaml .mounts | nindent 4 }}
+    {{- with $v.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "umc-invite.configVolume" -}}
+- name: config
+  configMap:
+    name: {{ include "umc-invite.configMapName" . }}
+{{- end -}}
