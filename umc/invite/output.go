@@ -37,8 +37,8 @@ type Output struct {
 	// slots holds one token per call in flight: Concurrency is the
 	// output's budget, shared by all of Fluent Bit's workers and chunks.
 	slots   chan struct{}
-	limiter *rate.Limiter  // nil without Rate_Limit
-	window  *intake.Window // nil without an intake
+	limiter *rate.Limiter   // nil without Rate_Limit
+	window  *intake.Window  // nil without an intake
 	metrics *metrics.Output // nil without Metrics_Listen
 	log     *Logger
 }
