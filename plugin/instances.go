@@ -48,12 +48,12 @@ func (r *registry) add(handle int, o *invite.Output) {
 	r.starting--
 }
 
-// abandon ends a failed init.
+// abandon ends a failed init. Its number stays taken, as Fluent Bit's
+// instance number does: the next output of the config is the next number.
 func (r *registry) abandon() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.starting--
-	r.newGenerationIfIdle()
 }
 
 func (r *registry) get(handle int) *invite.Output {
@@ -71,8 +71,8 @@ func (r *registry) remove(handle int) *invite.Output {
 	return o
 }
 
-// newGenerationIfIdle numbers from 0 again once no instance is left.
-// Called with mu held.
+// newGenerationIfIdle numbers from 0 again once the last instance has
+// exited. Called with mu held.
 func (r *registry) newGenerationIfIdle() {
 	if len(r.byID) == 0 && r.starting == 0 {
 		r.nextNumber = 0
