@@ -102,12 +102,18 @@ func (c *Client) secret() config.Secret {
 // and Auth_Password_File turns out to hold a new password (a Secret
 // rotated a moment ago): UMC refused the old password before running the
 // command, so the second call cannot be a duplicate.
+// Calls in flight together all see the 401; each one whose password is
+// no longer the file's goes again.
 func (c *Client) call(ctx context.Context, username string) (a Answer, calls int) {
-	a = c.once(ctx, username)
+	used := c.secret()
+	a = c.once(ctx, username, used)
 	calls = 1
-	if a.Status == http.StatusUnauthorized && c.user != "" && c.passwordFile != nil && c.passwordFile.Recheck() {
-		a = c.once(ctx, username)
-		calls++
+	if a.Status == http.StatusUnauthorized && c.user != "" && c.passwordFile != nil {
+		c.passwordFile.Recheck()
+		if current := c.passwordFile.Current(); current != used {
+			a = c.once(ctx, username, current)
+			calls++
+		}
 	}
 	return a, calls
 }
@@ -123,7 +129,7 @@ type sendTokenRequest struct {
 }
 
 // once makes exactly one HTTP call.
-func (c *Client) once(ctx context.Context, username string) Answer {
+func (c *Client) once(ctx context.Context, username string, password config.Secret) Answer {
 	var body sendTokenRequest
 	body.Options.Username = username
 	body.Options.Method = c.method
@@ -144,7 +150,7 @@ func (c *Client) once(ctx context.Context, username string) Answer {
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Accept-Language", c.language)
 	if c.user != "" {
-		req.SetBasicAuth(c.user, string(c.secret()))
+		req.SetBasicAuth(c.user, string(password))
 	}
 	start := time.Now()
 	resp, err := c.http.Do(req)

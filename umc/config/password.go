@@ -116,6 +116,13 @@ func (p *PasswordFile) Recheck() bool {
 	return p.refresh()
 }
 
+// Current is the password as last read, without looking at the file.
+func (p *PasswordFile) Current() Secret {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.current
+}
+
 // refresh re-reads the file if it is not the one read last. Called with mu held.
 func (p *PasswordFile) refresh() (changed bool) {
 	p.checked = p.now()
