@@ -385,3 +385,77 @@ func TestYAMLConfigServesMetrics(t *testing.T) {
 }
 
 var _ = fluentbit.Binary
+
+// procCPU is the user and system time a process has used so far.
+func procCPU(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	var utime, stime int64
+	fmt.Sscan(fields[11], &utime)
+	fmt.Sscan(fields[12], &stime)
+	return time.Duration(utime+stime) * time.Second / 100 // clock ticks, 100 on Linux
+}
+
+// Idle CPU of fluent-bit with the shipped config: the endpoint off, on
+// and never scraped, on and scraped every 15 s as Prometheus would.
+// UMC_INVITE_BENCH=1 runs it (make bench-e2e); it prints the figures.
+func TestIdleCPUWithMetrics(t *testing.T) {
+	needFluentBit(t)
+	if os.Getenv("UMC_INVITE_BENCH") == "" {
+		t.Skip("end-to-end benchmark: set UMC_INVITE_BENCH=1 (make bench-e2e)")
+	}
+	const idle = 30 * time.Second
+	for _, v := range []struct {
+		name   string
+		on     bool
+		scrape time.Duration
+	}{{"metrics off", false, 0}, {"metrics on, not scraped", true, 0}, {"metrics on, scraped every 15 s", true, 15 * time.Second}} {
+		s := newSite(t, &umcstub.Server{})
+		addr, env := metricsAddr(t)
+		if !v.on {
+			env = []string{"METRICS_LISTEN=off"}
+		}
+		p := start(t, shippedConfig(t), append(s.env(), env...))
+		time.Sleep(2 * time.Second)
+		before := procCPU(p.Pid())
+		deadline := time.Now().Add(idle)
+		for v.scrape > 0 && time.Now().Add(v.scrape).Before(deadline.Add(time.Second)) {
+			time.Sleep(v.scrape)
+			if scrapeMetrics(addr) == nil {
+				t.Errorf("%s: scrape failed", v.name)
+			}
+		}
+		time.Sleep(time.Until(deadline))
+		used := procCPU(p.Pid()) - before
+		fmt.Printf("idle CPU, %s: %v in %v, %.2f%% of one core\n", v.name, used, idle, 100*used.Seconds()/idle.Seconds())
+		p.Stop(10 * time.Second)
+	}
+}
+
+// The CPU one scrape costs fluent-bit, from 200 in a row.
+func TestScrapeCost(t *testing.T) {
+	needFluentBit(t)
+	if os.Getenv("UMC_INVITE_BENCH") == "" {
+		t.Skip("end-to-end benchmark: set UMC_INVITE_BENCH=1 (make bench-e2e)")
+	}
+	s := newSite(t, &umcstub.Server{})
+	addr, env := metricsAddr(t)
+	p := start(t, shippedConfig(t), append(s.env(), env...))
+	waitFor(t, "the endpoint", 10*time.Second, p, func() bool { return scrapeMetrics(addr) != nil })
+	const n = 200
+	before, start := procCPU(p.Pid()), time.Now()
+	for range n {
+		if scrapeMetrics(addr) == nil {
+			t.Fatal("scrape failed")
+		}
+	}
+	took := time.Since(start)
+	used := procCPU(p.Pid()) - before
+	// Idle CPU over the same time is in it; at 15 s a scrape this is the
+	// upper bound of what scraping adds.
+	fmt.Printf("%d scrapes in %v: %v of fluent-bit's CPU, %v a scrape (%.3f%% of a core at one scrape per 15 s)\n",
+		n, took.Round(time.Millisecond), used, used/n, 100*(used/n).Seconds()/15)
+}
