@@ -345,7 +345,14 @@ type endpoint struct{ addr string }
 
 func (endpoint) Describe(chan<- *prometheus.Desc) {}
 
+// Collect runs on a goroutine of the registry's, where a panic would take
+// Fluent Bit down: it is recovered, and the scrape gets what was sent.
 func (e endpoint) Collect(ch chan<- prometheus.Metric) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(logTo, "[error] [umc_invite metrics %s] collecting: internal error, recovered: %v\n", e.addr, r)
+		}
+	}()
 	type shown struct {
 		o     *Output
 		queue func() (int, error)

@@ -338,3 +338,24 @@ func TestServeGoroutineEndsWithTheListener(t *testing.T) {
 		t.Fatal("serve goroutine still running")
 	}
 }
+
+// A panic while collecting (counting the queue, say) is the scrape's
+// problem, not Fluent Bit's: recovered, logged, and the endpoint stays.
+func TestPanicWhileCollectingIsRecovered(t *testing.T) {
+	var logged strings.Builder
+	old := logTo
+	logTo = &logged
+	defer func() { logTo = old }()
+	addr := freeAddr(t)
+	o := attach(t, uniq("panics"), addr, func() (int, error) { panic("boom") })
+	defer o.Detach()
+	resp, err := http.Get("http://" + addr + Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !strings.Contains(logged.String(), "collecting: internal error, recovered: boom") {
+		t.Fatalf("log: %q", logged.String())
+	}
+	scrape(t, addr)
+}
