@@ -25,7 +25,7 @@ COPY fluent-bit.conf /fluent-bit/etc/umc-invite/fluent-bit.conf
 COPY build/fluent-bit.yaml /fluent-bit/etc/umc-invite/fluent-bit.yaml
 # distroless "nonroot"
 USER 65532:65532
-EXPOSE 2020
+EXPOSE 2020 2021
 ENTRYPOINT ["/fluent-bit/bin/fluent-bit"]
 # For the YAML config: -c /fluent-bit/etc/umc-invite/fluent-bit.yaml (it
 # loads the plugin itself: drop the -e).

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"sync"
 
 	"umc-invite/umc/invite"
@@ -8,38 +9,72 @@ import (
 
 // registry maps the context Fluent Bit hands back to each [OUTPUT]
 // section's Output; Fluent Bit's workers read it concurrently.
+//
+// Two numbers per instance: a handle, the context, never reused in the
+// process (a late flush for an exited instance finds nothing instead of
+// another instance); and a number for its default name, counted from 0
+// in each generation of outputs. Fluent Bit's hot reload exits every
+// instance and starts them again in the same process, in config order:
+// counting again from 0 once all have exited gives each output the name
+// it had before the reload, which its log lines and the `output` label of
+// its metrics keep. Fluent Bit numbers its own instances per config the
+// same way (umc_invite.0 in fluentbit_output_* metrics).
 type registry struct {
-	mu       sync.RWMutex
-	nextFree int // Fluent Bit numbers its instances from 0 too
-	byID     map[int]*invite.Output
+	mu         sync.RWMutex
+	nextHandle int
+	nextNumber int
+	starting   int // inits under way
+	byID       map[int]*invite.Output
 }
 
 var instances = &registry{byID: map[int]*invite.Output{}}
 
-func (r *registry) nextID() int {
+// begin hands out a handle and a default name for an init; end it with
+// add or abandon.
+func (r *registry) begin() (handle int, name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	id := r.nextFree
-	r.nextFree++
-	return id
+	handle, name = r.nextHandle, fmt.Sprintf("%s.%d", pluginName, r.nextNumber)
+	r.nextHandle++
+	r.nextNumber++
+	r.starting++
+	return handle, name
 }
 
-func (r *registry) add(id int, o *invite.Output) {
+func (r *registry) add(handle int, o *invite.Output) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.byID[id] = o
+	r.byID[handle] = o
+	r.starting--
 }
 
-func (r *registry) get(id int) *invite.Output {
+// abandon ends a failed init. Its number stays taken, as Fluent Bit's
+// instance number does: the next output of the config is the next number.
+func (r *registry) abandon() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.starting--
+}
+
+func (r *registry) get(handle int) *invite.Output {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.byID[id]
+	return r.byID[handle]
 }
 
-func (r *registry) remove(id int) *invite.Output {
+func (r *registry) remove(handle int) *invite.Output {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	o := r.byID[id]
-	delete(r.byID, id)
+	o := r.byID[handle]
+	delete(r.byID, handle)
+	r.newGenerationIfIdle()
 	return o
+}
+
+// newGenerationIfIdle numbers from 0 again once the last instance has
+// exited. Called with mu held.
+func (r *registry) newGenerationIfIdle() {
+	if len(r.byID) == 0 && r.starting == 0 {
+		r.nextNumber = 0
+	}
 }

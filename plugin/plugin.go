@@ -34,12 +34,21 @@ func (k fluentBitKeys) Get(key string) string { return output.FLBPluginConfigKey
 //export FLBPluginInit
 func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
 	defer recoverTo(&ret, output.FLB_ERROR, "init")
-	id := instances.nextID()
-	log := invite.NewLogger(os.Stderr, fmt.Sprintf("%s.%d", pluginName, id))
+	id, name := instances.begin()
+	started := false
+	defer func() {
+		if !started {
+			instances.abandon()
+		}
+	}()
+	log := invite.NewLogger(os.Stderr, name)
 	cfg, err := config.Load(fluentBitKeys{plugin})
 	if err != nil {
 		log.Errorf("configuration refused: %v", err)
 		return output.FLB_ERROR
+	}
+	if cfg.OutputName != "" {
+		log = invite.NewLogger(os.Stderr, cfg.OutputName)
 	}
 	out, err := invite.New(cfg, log)
 	if err != nil {
@@ -47,6 +56,7 @@ func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
 		return output.FLB_ERROR
 	}
 	instances.add(id, out)
+	started = true
 	output.FLBPluginSetContext(plugin, id)
 	log.Infof("%s", out.Describe())
 	// Said once, at start: a configuration that works but leaks.

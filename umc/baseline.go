@@ -30,9 +30,11 @@ type Baseline struct {
 // AskBaseline makes the two calls; they never mail anyone.
 func (c *Client) AskBaseline(ctx context.Context) Baseline {
 	bogus := "umc-invite-no-such-method-" + ImpossibleUsername()[len("umc-invite-probe:"):]
+	unknown, _ := c.call(ctx, ImpossibleUsername(), c.method)
+	method, _ := c.call(ctx, ImpossibleUsername(), bogus)
 	return Baseline{
-		Unknown:  c.once(ctx, ImpossibleUsername(), c.method),
-		Method:   c.once(ctx, ImpossibleUsername(), bogus),
+		Unknown:  unknown,
+		Method:   method,
 		bogus:    bogus,
 		selected: c.method,
 	}

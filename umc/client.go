@@ -30,8 +30,13 @@ type Client struct {
 	method       string
 	language     string
 	user         string
-	password     config.Secret
+	password     config.Secret        // Auth_Password, or the file as read at start
+	passwordFile *config.PasswordFile // nil unless Auth_Password_File: read again when it changes
 	quickRetries int
+
+	// Observe, when set, is told of every HTTP call's answer (a quick
+	// retry's calls each); set it before the first call.
+	Observe func(Answer)
 }
 
 // NewClient builds a Client from a checked Config.
@@ -77,8 +82,40 @@ func NewClient(c *config.Config) (*Client, error) {
 		language:     c.Language,
 		user:         c.AuthUser,
 		password:     c.AuthPassword,
+		passwordFile: c.PasswordFile(),
 		quickRetries: c.QuickRetries,
 	}, nil
+}
+
+// PasswordFile is Auth_Password_File, nil without one: its Infof and
+// Warnf say when the password changes or the new file cannot be used.
+func (c *Client) PasswordFile() *config.PasswordFile { return c.passwordFile }
+
+func (c *Client) secret() config.Secret {
+	if c.passwordFile != nil {
+		return c.passwordFile.Password()
+	}
+	return c.password
+}
+
+// call makes one HTTP call, and one more at once when UMC answered 401
+// and Auth_Password_File turns out to hold a new password (a Secret
+// rotated a moment ago): UMC refused the old password before running the
+// command, so the second call cannot be a duplicate.
+// Calls in flight together all see the 401; each one whose password is
+// no longer the file's goes again.
+func (c *Client) call(ctx context.Context, username, method string) (a Answer, calls int) {
+	used := c.secret()
+	a = c.once(ctx, username, method, used)
+	calls = 1
+	if a.Status == http.StatusUnauthorized && c.user != "" && c.passwordFile != nil {
+		c.passwordFile.Recheck()
+		if current := c.passwordFile.Current(); current != used {
+			a = c.once(ctx, username, method, current)
+			calls++
+		}
+	}
+	return a, calls
 }
 
 // Close drops idle connections.
@@ -92,7 +129,7 @@ type sendTokenRequest struct {
 }
 
 // once makes exactly one HTTP call.
-func (c *Client) once(ctx context.Context, username, method string) Answer {
+func (c *Client) once(ctx context.Context, username, method string, password config.Secret) Answer {
 	var body sendTokenRequest
 	body.Options.Username = username
 	body.Options.Method = method
@@ -113,24 +150,34 @@ func (c *Client) once(ctx context.Context, username, method string) Answer {
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Accept-Language", c.language)
 	if c.user != "" {
-		req.SetBasicAuth(c.user, string(c.password))
+		req.SetBasicAuth(c.user, string(password))
 	}
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return Answer{Err: err, Took: time.Since(start)}
+		a := Answer{Err: err, Took: time.Since(start)}
+		c.observe(a)
+		return a
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	// Drain a little more so the connection can be reused.
 	_, _ = io.CopyN(io.Discard, resp.Body, maxBody)
-	return Answer{
+	a := Answer{
 		Status:     resp.StatusCode,
 		FromUMC:    umcJSON(resp.Header.Get("Content-Type"), raw, resp.StatusCode),
 		Message:    messageOf(raw),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		Location:   resp.Header.Get("Location"),
 		Took:       time.Since(start),
+	}
+	c.observe(a)
+	return a
+}
+
+func (c *Client) observe(a Answer) {
+	if c.Observe != nil {
+		c.Observe(a)
 	}
 }
 

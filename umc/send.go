@@ -28,8 +28,9 @@ func (c *Client) SendToken(ctx context.Context, username string) Answer {
 	calls := 0
 	_, _ = retry.DoWithData(
 		func() (struct{}, error) {
-			calls++
-			last = c.once(ctx, username, c.method)
+			var n int
+			last, n = c.call(ctx, username, c.method)
+			calls += n
 			if last.Err == nil {
 				return struct{}{}, nil
 			}

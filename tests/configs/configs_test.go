@@ -135,7 +135,7 @@ var fluentBitOutputKeys = map[string]bool{"name": true, "match": true, "match_re
 // pendingKeys are in the Helm chart's configs (build/kubernetes) and are
 // being added to the plugin in parallel: until umc/config knows them they
 // are logged, not failed. Remove this once they are merged.
-var pendingKeys = map[string]bool{"metrics_listen": true}
+var pendingKeys = map[string]bool{}
 
 func pluginKeys() map[string]bool {
 	known := map[string]bool{}

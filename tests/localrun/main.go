@@ -103,6 +103,7 @@ func runWithFluentBit(bin, plugin, config, base, queue, work string, wait time.D
 	p, err := fluentbit.Start(bin, []string{"-e", plugin, "-c", config}, []string{
 		"UMC_URL=" + base, "QUEUE_DIR=" + queue, "STATE_DIR=" + filepath.Join(work, "state"),
 		fmt.Sprintf("HTTP_PORT=%d", port),
+		"METRICS_LISTEN=" + metricsListen(),
 	}, pluginLines{})
 	if err != nil {
 		return err
@@ -160,4 +161,19 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// metricsListen serves the plugin's metrics on a free loopback port, named
+// in the output, unless METRICS_LISTEN says otherwise.
+func metricsListen() string {
+	if v := os.Getenv("METRICS_LISTEN"); v != "" {
+		return v
+	}
+	port, err := freePort()
+	if err != nil {
+		return "off"
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	fmt.Printf("the plugin's metrics: curl http://%s/metrics\n", addr)
+	return addr
 }

@@ -76,12 +76,15 @@ type Config struct {
 	Concurrency      int
 	QuickRetries     int
 	FlushTimeout     time.Duration
+	MetricsListen    string // "" when off
+	OutputName       string // "" when unset: the plugin numbers the output
 	ConfigFile       string
 
 	// What the parsers leave for validate.
 	rawURL             string
 	rawProxy           string
 	filePassword       Secret
+	passwordFileID     fileID // of the password file as read
 	inlinePassword     Secret
 	removeProcessedSet bool
 	endpoint           string

@@ -63,7 +63,7 @@ var Keys = []Key{
 	{
 		Name:    "Auth_Password_File",
 		Default: "",
-		Help:    "file holding the password (a mounted Secret); one trailing newline is trimmed",
+		Help:    "file holding the password (a mounted Secret); one trailing newline is trimmed; read again when it changes, no restart needed",
 		Parse:   parsePasswordFile,
 	},
 	{
@@ -182,6 +182,18 @@ var Keys = []Key{
 		Parse:   func(c *Config, v string) (err error) { c.FlushTimeout, err = parseDuration(v); return err },
 	},
 	{
+		Name:    "Metrics_Listen",
+		Default: "",
+		Help:    "address of the plugin's Prometheus endpoint `/metrics`, `host:port` or `:port`, shared by every output naming it; unset or `off`: none (see [Operations](#operations))",
+		Parse:   func(c *Config, v string) error { c.MetricsListen = v; return nil },
+	},
+	{
+		Name:    "Output_Name",
+		Default: "",
+		Help:    "this output's name in the log and the metrics' `output` label; unset: `umc_invite.<n>`, numbered from 0 in the order of the outputs, the same after a hot reload",
+		Parse:   func(c *Config, v string) error { c.OutputName = v; return nil },
+	},
+	{
 		Name:    "Config_File",
 		Default: "",
 		Help:    "TOML file with any of these keys in lower case",
@@ -202,12 +214,12 @@ func parsePasswordFile(c *Config, v string) error {
 	if v == "" {
 		return nil
 	}
-	b, err := readRegularFile(v, maxPasswordFile)
+	secret, id, err := readPasswordFile(v)
 	if err != nil {
 		return err
 	}
 	c.AuthPasswordFile = v
-	c.filePassword = Secret(strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"))
+	c.filePassword, c.passwordFileID = secret, id
 	return nil
 }
 
@@ -228,26 +240,33 @@ func parseCAFile(c *Config, v string) error {
 // would block the start or never end; a Kubernetes Secret's symlinks lead
 // to a regular file and are followed. The error never holds the content.
 func readRegularFile(path string, limit int64) ([]byte, error) {
+	b, _, err := readRegularFileStat(path, limit)
+	return b, err
+}
+
+// readRegularFileStat is readRegularFile that also returns what the file
+// was when it was read.
+func readRegularFileStat(path string, limit int64) ([]byte, os.FileInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read: %w", err)
+		return nil, nil, fmt.Errorf("cannot read: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("cannot read: %w", err)
+		return nil, nil, fmt.Errorf("cannot read: %w", err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
+		return nil, nil, fmt.Errorf("%s is not a regular file", path)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("cannot read: %w", err)
+		return nil, nil, fmt.Errorf("cannot read: %w", err)
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+		return nil, nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
 	}
-	return b, nil
+	return b, st, nil
 }
 
 func parseBool(v string) (bool, error) {

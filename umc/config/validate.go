@@ -87,6 +87,8 @@ func (c *Config) validate() error {
 			}
 			return nil
 		}},
+		{"Metrics_Listen", c.checkMetricsListen},
+		{"Output_Name", c.checkOutputName},
 	}
 	for _, ch := range checks {
 		if err := ch.check(); err != nil {
@@ -323,6 +325,41 @@ func (c *Config) checkIntakeDir() error {
 		c.IntakeDir = abs
 	case c.QueueDir != "":
 		c.IntakeDir = filepath.Join(c.QueueDir, "incoming")
+	}
+	return nil
+}
+
+// checkMetricsListen takes host:port or :port, the host an IP address or
+// localhost (a name that resolves differently later would move the
+// endpoint), the port 1..65535. Whether the address is free is found out
+// at start, by binding it.
+func (c *Config) checkMetricsListen() error {
+	if strings.EqualFold(c.MetricsListen, "off") {
+		c.MetricsListen = ""
+	}
+	if c.MetricsListen == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(c.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port or :port, e.g. :2021 or 127.0.0.1:2021", c.MetricsListen)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: port %q is outside 1..65535", c.MetricsListen, port)
+	}
+	if host != "" && !strings.EqualFold(host, "localhost") && net.ParseIP(host) == nil {
+		return fmt.Errorf("%q: host %q is not an IP address or localhost", c.MetricsListen, host)
+	}
+	return nil
+}
+
+// outputNameRe: what Fluent Bit's own instance names and aliases look
+// like, and safe in a log prefix and a Prometheus label.
+var outputNameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$`)
+
+func (c *Config) checkOutputName() error {
+	if c.OutputName != "" && !outputNameRe.MatchString(c.OutputName) {
+		return fmt.Errorf("%q: want 1 to 64 letters, digits, _ . : -, like tenant_a", c.OutputName)
 	}
 	return nil
 }

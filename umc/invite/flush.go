@@ -11,6 +11,7 @@ import (
 
 	"umc-invite/umc"
 	"umc-invite/umc/ledger"
+	"umc-invite/umc/metrics"
 	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
 )
@@ -308,7 +309,9 @@ func (o *Output) call(ctx context.Context, j *job, stopped func() string, observ
 		}
 	}
 	start := o.witness.begin()
+	inFlight := o.metrics.Begin()
 	j.answer = o.client.SendToken(ctx, j.username)
+	inFlight()
 	j.outcome = umc.Classify(j.answer)
 	j.sent = true
 	if j.outcome.Kind == umc.Delivered {
@@ -324,6 +327,7 @@ func (o *Output) judge(j *job, t *tally) {
 	switch j.outcome.Kind {
 	case umc.Delivered:
 		e.Final, e.FailSeq, e.Unproven = ledger.Delivered, 0, false
+		o.metrics.Invitation(metrics.Sent)
 		o.log.Infof("invitation sent for %q (HTTP 200 in %s)", j.username, j.answer.Took.Round(100*time.Microsecond))
 		o.leave(j, ledger.Delivered, false)
 		return
@@ -447,5 +451,6 @@ func (o *Output) carryOver(j *job) {
 		return
 	}
 	j.entry.Carried = true
+	o.metrics.Invitation(metrics.CarriedOver)
 	o.log.Warnf("%q is still open on its chunk's last try: carried over into a new record of %s (%d failure(s) charged)", j.username, j.file.Path, charged)
 }

@@ -45,6 +45,7 @@ func (o *Output) writeLetter(j *job, t *tally) {
 		return
 	}
 	final := ledger.DeadLetter
+	o.metrics.Invitation(invitationResult(l.Kind))
 	switch l.Kind {
 	case queue.KindRefused:
 		final = ledger.Refused

@@ -12,13 +12,17 @@ import (
 type Logger struct {
 	mu     sync.Mutex
 	out    io.Writer
+	name   string
 	prefix string
 }
 
 // NewLogger logs for the named output instance.
 func NewLogger(out io.Writer, instance string) *Logger {
-	return &Logger{out: out, prefix: "[output:umc_invite:" + instance + "] "}
+	return &Logger{out: out, name: instance, prefix: "[output:umc_invite:" + instance + "] "}
 }
+
+// Name is the output instance's name: the `output` label of its metrics.
+func (l *Logger) Name() string { return l.name }
 
 func (l *Logger) write(level, format string, args []any) {
 	line := fmt.Sprintf("[%s] [%5s] %s%s\n", time.Now().Format("2006/01/02 15:04:05.000"), level, l.prefix, fmt.Sprintf(format, args...))

@@ -14,6 +14,7 @@ import (
 	"umc-invite/umc/config"
 	"umc-invite/umc/intake"
 	"umc-invite/umc/ledger"
+	"umc-invite/umc/metrics"
 	"umc-invite/umc/queue"
 )
 
@@ -37,8 +38,9 @@ type Output struct {
 	// slots holds one token per call in flight: Concurrency is the
 	// output's budget, shared by all of Fluent Bit's workers and chunks.
 	slots   chan struct{}
-	limiter *rate.Limiter  // nil without Rate_Limit
-	window  *intake.Window // nil without an intake
+	limiter *rate.Limiter   // nil without Rate_Limit
+	window  *intake.Window  // nil without an intake
+	metrics *metrics.Output // nil without Metrics_Listen
 	log     *Logger
 }
 
@@ -49,6 +51,9 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 		return nil, err
 	}
 	o := &Output{cfg: cfg, client: client, ledger: newLedger(), log: log, slots: make(chan struct{}, cfg.Concurrency)}
+	if pf := client.PasswordFile(); pf != nil {
+		pf.Infof, pf.Warnf = log.Infof, log.Warnf
+	}
 	if cfg.RateLimit > 0 {
 		// Burst 1: calls spaced evenly, never a minute's worth at once.
 		o.limiter = rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.RateLimit)), 1)
@@ -88,6 +93,10 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 			log.Warnf("Intake_Dir: this file system cannot rename without replacing; admitting by link and unlink")
 		}
 		o.window.Start(func(err error) { log.Warnf("intake: %v", err) })
+	}
+	if err := o.startMetrics(); err != nil {
+		o.Close()
+		return nil, err
 	}
 	return o, nil
 }
@@ -132,12 +141,17 @@ func (o *Output) Describe() string {
 	if o.window != nil {
 		admit = fmt.Sprintf("intake %q admitted %d files at a time", o.cfg.IntakeDir, o.cfg.QueueWindow)
 	}
-	return fmt.Sprintf("sending to %s (%s, TLS verify %t), %d calls in flight at most, %s, max attempts %d, queue %q, %s, dead letters: %s",
-		o.cfg.Endpoint(), auth, o.cfg.TLSVerify, o.cfg.Concurrency, limit, o.cfg.MaxAttempts, o.cfg.QueueDir, admit, dead)
+	served := "no metrics endpoint"
+	if o.metrics != nil {
+		served = fmt.Sprintf("metrics at http://%s%s as output=%q", o.cfg.MetricsListen, metrics.Path, o.metrics.Name())
+	}
+	return fmt.Sprintf("sending to %s (%s, TLS verify %t), %d calls in flight at most, %s, max attempts %d, queue %q, %s, dead letters: %s, %s",
+		o.cfg.Endpoint(), auth, o.cfg.TLSVerify, o.cfg.Concurrency, limit, o.cfg.MaxAttempts, o.cfg.QueueDir, admit, dead, served)
 }
 
 // Close stops the intake and releases idle connections and the queue.
 func (o *Output) Close() {
+	o.metrics.Detach()
 	if o.window != nil {
 		if err := o.window.Close(); err != nil {
 			o.log.Warnf("intake: %v", err)

@@ -63,6 +63,10 @@ ${VARIABLE} Fluent Bit expands).
 [OUTPUT]
     Name                umc_invite
     Match               {{ .tag }}
+    {{- if .outputName }}
+    # The output label of the plugin's metrics (stable across reloads).
+    Output_Name         {{ .outputName }}
+    {{- end }}
     UMC_URL             {{ .url }}
     {{- if .user }}
     Auth_User           {{ .user }}
