@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
 )
 
 // The shipped config turns every form of queue file into one call.
 func TestShippedConfigDeliversEveryQueueFile(t *testing.T) {
 	needFluentBit(t)
-	s := newSite(t, &umcstub.Server{})
+	s := newSite(t, &umctest.UMC{})
 	s.enqueue(t, users("json", 20)...)
 	os.WriteFile(filepath.Join(s.queue, "bare.send"), []byte("bare\n"), 0o644)
 	os.WriteFile(filepath.Join(s.queue, "fromname.send"), []byte("\n"), 0o644)
@@ -58,8 +58,8 @@ func TestKillDuringBulkLosesNothing(t *testing.T) {
 	needFluentBit(t)
 	var mu sync.Mutex
 	var okTimes = map[string][]time.Time{}
-	umc := &umcstub.Server{Latency: 5 * time.Millisecond, Fail: transient(0.2)}
-	umc.OnCall = func(c umcstub.Call) {
+	umc := &umctest.UMC{Latency: 5 * time.Millisecond, Fail: transient(0.2)}
+	umc.OnCall = func(c umctest.Call) {
 		if c.Status == http.StatusOK {
 			mu.Lock()
 			okTimes[c.Username] = append(okTimes[c.Username], c.Time)
@@ -114,7 +114,7 @@ func TestKillDuringBulkLosesNothing(t *testing.T) {
 // Fluent Bit's retries, then dead-lettered; /api/v1/health turns 500.
 func TestExhaustedRetriesBecomeDeadLettersAndTurnHealthRed(t *testing.T) {
 	needFluentBit(t)
-	umc := &umcstub.Server{Fail: func(user string, n int) int {
+	umc := &umctest.UMC{Fail: func(user string, n int) int {
 		if strings.HasPrefix(user, "doomed") {
 			return http.StatusInternalServerError
 		}
@@ -130,7 +130,7 @@ func TestExhaustedRetriesBecomeDeadLettersAndTurnHealthRed(t *testing.T) {
 	if a := umc.Attempts(); a["doomed1"] != 6 || a["fine1"] != 1 || a["fine2"] != 1 {
 		t.Fatalf("calls %v: want 6 for the refused user (Retry_Limit 5 + 1), 1 for the others", a)
 	}
-	if _, err := os.Stat(filepath.Join(s.queue, "failed", "doomed1.send")); err != nil {
+	if _, err := os.Stat(filepath.Join(s.dead, "doomed1.send")); err != nil {
 		t.Fatalf("queue file not moved to failed/: %v", err)
 	}
 	waitFor(t, "unhealthy", 10*time.Second, p, func() bool { return health(s.port) == 500 })
@@ -142,7 +142,7 @@ func TestRequeueRecipe(t *testing.T) {
 	needFluentBit(t)
 	refuse := true
 	var mu sync.Mutex
-	umc := &umcstub.Server{Fail: func(user string, n int) int {
+	umc := &umctest.UMC{Fail: func(user string, n int) int {
 		mu.Lock()
 		defer mu.Unlock()
 		if refuse {

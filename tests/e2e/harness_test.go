@@ -4,20 +4,17 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"umc-invite/tests/fluentbit"
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
+	"umc-invite/umc/queue"
 )
 
 var (
@@ -28,8 +25,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	_, self, _, _ := runtime.Caller(0)
-	repoRoot = filepath.Join(filepath.Dir(self), "..", "..")
+	repoRoot = umctest.RepoRoot()
 	var err error
 	fluentBit, err = fluentbit.Binary()
 	if err != nil {
@@ -40,12 +36,8 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	pluginPath = filepath.Join(dir, "out_umc_invite.so")
-	build := exec.Command("go", "build", "-buildmode=c-shared", "-o", pluginPath, "./plugin")
-	build.Dir = repoRoot
-	build.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the plugin: %v\n%s", err, out)
+	if pluginPath, err = umctest.BuildPlugin(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -61,21 +53,22 @@ func needFluentBit(t *testing.T) {
 }
 
 // site is one deployment under test: a UMC stand-in, a queue directory
-// and a state directory for tail's DB and the chunk buffer.
+// with its dead letters, and a state directory for tail's DB and the chunk
+// buffer.
 type site struct {
-	umc   *umcstub.Server
+	umc   *umctest.UMC
 	url   string
 	queue string
+	dead  string // Dead_Letter_Dir: the default unless a test sets the key
 	state string
 	port  int
 }
 
-func newSite(t *testing.T, umc *umcstub.Server) *site {
+func newSite(t *testing.T, umc *umctest.UMC) *site {
 	t.Helper()
-	srv := httptest.NewServer(umc)
-	t.Cleanup(srv.Close)
 	dir := t.TempDir()
-	s := &site{umc: umc, url: srv.URL, queue: filepath.Join(dir, "queue"), state: filepath.Join(dir, "state"), port: freePort(t)}
+	s := &site{umc: umc, url: umctest.NewServer(t, umc), queue: filepath.Join(dir, "queue"), state: filepath.Join(dir, "state"), port: umctest.FreePort(t)}
+	s.dead = umctest.DeadLetterDir(s.queue)
 	if err := os.MkdirAll(s.queue, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -86,29 +79,23 @@ func (s *site) env() []string {
 	return []string{"UMC_URL=" + s.url, "QUEUE_DIR=" + s.queue, "STATE_DIR=" + s.state, fmt.Sprintf("HTTP_PORT=%d", s.port)}
 }
 
-// enqueue writes queue files as the listener module does: a JSON line,
-// written under another name and renamed into place.
+// enqueue writes queue files as the listener module does.
 func (s *site) enqueue(t *testing.T, users ...string) {
 	t.Helper()
-	for _, u := range users {
-		tmp := filepath.Join(s.queue, "."+u+".tmp")
-		if err := os.WriteFile(tmp, []byte(fmt.Sprintf("{\"username\": %q}\n", u)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, filepath.Join(s.queue, u+".send")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	umctest.Enqueue(t, s.queue, users...)
 }
 
-func (s *site) queued() int {
-	left, _ := filepath.Glob(filepath.Join(s.queue, "*.send"))
-	return len(left)
-}
+func (s *site) queued() int { return len(umctest.Queued(s.queue)) }
 
+// deadLetters is dead-letter.jsonl's text, for a quick look.
 func (s *site) deadLetters() string {
-	data, _ := os.ReadFile(filepath.Join(s.queue, "failed", "dead-letter.jsonl"))
+	data, _ := os.ReadFile(filepath.Join(s.dead, queue.DeadLetterLog))
 	return string(data)
+}
+
+func (s *site) letters(t *testing.T) []queue.DeadLetter {
+	t.Helper()
+	return umctest.ReadDeadLetters(t, s.dead)
 }
 
 // start runs fluent-bit with a classic config file and the plugin.
@@ -193,16 +180,6 @@ func health(port int) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func users(prefix string, n int) []string {
