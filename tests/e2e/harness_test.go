@@ -3,12 +3,16 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -196,4 +200,138 @@ func tail(s string, lines int) string {
 		all = all[len(all)-lines:]
 	}
 	return strings.Join(all, "\n")
+}
+
+// fastConfig is the shipped config with short retry waits: Fluent Bit's six
+// tries of a chunk (Retry_Limit 5) then take about 10–15 s.
+func fastConfig(t *testing.T, serviceLines ...string) string {
+	t.Helper()
+	return shippedConfig(t, append([]string{"scheduler.base 1", "scheduler.cap 2"}, serviceLines...)...)
+}
+
+// outputKey sets a key of the plugin's [OUTPUT] section, the config's last
+// section, adding it when the shipped config does not have it.
+func outputKey(t *testing.T, conf, key, value string) {
+	t.Helper()
+	text, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(key) + `\s`).Match(text) {
+		setKey(t, conf, key, value)
+		return
+	}
+	if last := strings.LastIndex(string(text), "\n["); !strings.HasPrefix(string(text[last+1:]), "[OUTPUT]") {
+		t.Fatalf("%s: the last section is not [OUTPUT]", conf)
+	}
+	text = append(append([]byte(nil), bytes.TrimRight(text, "\n")...), fmt.Sprintf("\n    %-19s %s\n", key, value)...)
+	if err := os.WriteFile(conf, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// metrics reads the plugin output's counters (fluentbit_output_*) from
+// one snapshot of Fluent Bit's Prometheus endpoint; nil until it has them.
+// Fluent Bit refreshes the snapshot now and then, so a test waits for a
+// count it expects (settled) before it trusts another one.
+func metrics(port int) map[string]float64 {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v2/metrics/prometheus", port))
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		name, rest, ok := strings.Cut(line, `{name="umc_invite.0"} `)
+		if !ok || !strings.HasPrefix(name, "fluentbit_output_") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64); err == nil {
+			out[name] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// metric is one counter, -1 while it cannot be read.
+func metric(port int, name string) float64 {
+	if v, ok := metrics(port)[name]; ok {
+		return v
+	}
+	return -1
+}
+
+// settled waits for a metrics snapshot that counts at least records
+// processed (answered OK), and returns it.
+func settled(t *testing.T, s *site, p *fluentbit.Process, records int) map[string]float64 {
+	t.Helper()
+	var m map[string]float64
+	waitFor(t, fmt.Sprintf("metrics counting %d records processed", records), 10*time.Second, p, func() bool {
+		m = metrics(s.port)
+		return m["fluentbit_output_proc_records_total"] >= float64(records)
+	})
+	return m
+}
+
+// healthWatch polls /api/v1/health every 100 ms for the rest of the test,
+// so a short red spell between two looks is not missed.
+type healthWatch struct {
+	mu       sync.Mutex
+	first500 time.Time
+	last500  time.Time
+	looks    int
+}
+
+func watchHealth(t *testing.T, port int) *healthWatch {
+	h := &healthWatch{}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			code := health(port)
+			h.mu.Lock()
+			h.looks++
+			if code == http.StatusInternalServerError {
+				if h.first500.IsZero() {
+					h.first500 = time.Now()
+				}
+				h.last500 = time.Now()
+			}
+			h.mu.Unlock()
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+	return h
+}
+
+// red returns when health was first and last seen 500 (zero: never).
+func (h *healthWatch) red() (first, last time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.first500, h.last500
+}
+
+// carriedFiles counts the queue files holding a carried-over line: the
+// plugin's {"charged":N,...} appended on a chunk's last try.
+func carriedFiles(dir string) int {
+	n := 0
+	names, _ := filepath.Glob(filepath.Join(dir, "*.send"))
+	for _, name := range names {
+		if data, err := os.ReadFile(name); err == nil && bytes.Contains(data, []byte(`"charged":`)) {
+			n++
+		}
+	}
+	return n
 }
