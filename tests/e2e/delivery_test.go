@@ -114,6 +114,7 @@ func TestKillDuringBulkLosesNothing(t *testing.T) {
 // Fluent Bit's retries, then dead-lettered; /api/v1/health turns 500.
 func TestExhaustedRetriesBecomeDeadLettersAndTurnHealthRed(t *testing.T) {
 	needFluentBit(t)
+	t.Parallel() // mostly waiting
 	umc := &umctest.UMC{Fail: func(user string, n int) int {
 		if strings.HasPrefix(user, "doomed") {
 			return http.StatusInternalServerError
