@@ -11,10 +11,12 @@ $(PLUGIN): $(GOFILES) go.mod go.sum
 	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -trimpath -ldflags='-s -w' -o $@ ./plugin
 
 # go vet and every test with the race detector; the end-to-end tests skip
-# themselves without a fluent-bit binary (FLUENT_BIT or PATH).
+# themselves without a fluent-bit binary (FLUENT_BIT or PATH). They wait
+# out outages longer than a chunk's retries (about 2 minutes in all), hence
+# the longer timeout. UMC_INVITE_DEFECTS=1 also runs tests of known defects.
 test:
 	$(GO) vet ./...
-	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 # The main job on an embedded default: a local UMC stand-in, a few queue
 # files, the shipped fluent-bit.conf (or the C test host without fluent-bit).
@@ -35,7 +37,7 @@ bench-e2e: build
 	UMC_INVITE_BENCH=1 $(GO) test -count=1 -run 'TestBulkLatency|TestIdleCPU' -v ./tests/e2e/
 
 e2e: build
-	$(GO) test -count=1 -v ./tests/e2e/
+	$(GO) test -count=1 -timeout 20m -v ./tests/e2e/
 
 image:
 	docker build -t umc-invite:latest .

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,6 +30,16 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// The long tests mostly wait (for Fluent Bit's retries, an outage's
+	// end) and run side by side; GOMAXPROCS, the default, is 2 on a
+	// 2-core machine, too few for -count=3 to end within go test's 10
+	// minutes. An explicit -parallel wins.
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", "4")
+	}
 	repoRoot = umctest.RepoRoot()
 	var err error
 	fluentBit, err = fluentbit.Binary()
