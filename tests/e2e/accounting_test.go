@@ -434,11 +434,11 @@ func TestKillRightAfterCarryOver(t *testing.T) {
 }
 
 // One user failing with 500 while others are served around it: its own
-// failure, charged on every call, so Max_Attempts (6) calls, then its dead
-// letter of kind "failed".
-func TestOneUserFailingWhileOthersSucceed(t *testing.T) {
-	needFluentBit(t)
-	t.Parallel() // mostly waiting: run beside the other long waits
+// failure, charged once per call, so Max_Attempts (6) calls, then its dead
+// letter of kind "failed". alone: whether it is queued on its own first
+// (its first failure is proven by the second call), or at the head of a
+// bulk (proven at the end of its first flush, by the calls after it).
+func failingUser(t *testing.T, alone bool) {
 	umc := &umctest.UMC{Fail: func(u string, _ int) int {
 		if u == "broken" {
 			return http.StatusInternalServerError
@@ -448,14 +448,20 @@ func TestOneUserFailingWhileOthersSucceed(t *testing.T) {
 	s := newSite(t, umc)
 	p := start(t, fastConfig(t), s.env())
 	begin := time.Now()
-	s.enqueue(t, "broken")
 	others, last := 0, time.Time{}
+	more := func() { s.enqueue(t, fmt.Sprintf("other%04d", others)); others++; last = time.Now() }
+	s.enqueue(t, "broken")
+	if alone {
+		waitFor(t, "broken's first call", 10*time.Second, p, func() bool { return umc.Attempts()["broken"] == 1 })
+	} else {
+		for range 12 {
+			more()
+		}
+	}
 	waitFor(t, "broken's dead letter", 30*time.Second, p, func() bool {
 		// Others keep coming, one every half second.
 		if time.Since(last) >= 500*time.Millisecond {
-			s.enqueue(t, fmt.Sprintf("other%04d", others))
-			others++
-			last = time.Now()
+			more()
 		}
 		return len(umctest.OfKind(s.letters(t), queue.KindFailed)) > 0
 	})
@@ -471,12 +477,29 @@ func TestOneUserFailingWhileOthersSucceed(t *testing.T) {
 	if len(letters) != 1 || letters[0].Username != "broken" || letters[0].Kind != queue.KindFailed || letters[0].Attempts != 6 || letters[0].Status != 500 {
 		t.Errorf("dead-letter.jsonl: %+v", letters)
 	}
-	if _, err := os.Stat(filepath.Join(s.dead, "broken.send")); err != nil {
-		t.Errorf("queue file not moved: %v", err)
-	}
+	waitFor(t, "broken.send moved", 5*time.Second, p, func() bool {
+		_, err := os.Stat(filepath.Join(s.dead, "broken.send"))
+		return err == nil
+	})
 	waitFor(t, "the error counted", 10*time.Second, p, func() bool { return metric(s.port, "fluentbit_output_errors_total") == 1 })
 	t.Logf("one user failing with 500 amid %d others: %d calls, dead letter after %s",
 		others, umc.Attempts()["broken"], took.Round(100*time.Millisecond))
+}
+
+func TestOneUserFailingWhileOthersSucceed(t *testing.T) {
+	needFluentBit(t)
+	t.Parallel() // mostly waiting: run beside the other long waits
+	failingUser(t, true)
+}
+
+func TestFailingUserAtTheHeadOfABulk(t *testing.T) {
+	needFluentBit(t)
+	if os.Getenv("UMC_INVITE_DEFECTS") == "" {
+		t.Skip("defect: a failure proven at the end of its own flush (rule c) is charged twice (finish() calls charge() with Unproven set " +
+			"by this very answer, so n = 2): 5 calls, not 6, before the dead letter; set UMC_INVITE_DEFECTS=1 to run")
+	}
+	t.Parallel()
+	failingUser(t, false)
 }
 
 // A queue file holding its line twice makes one call.

@@ -134,9 +134,11 @@ func TestExhaustedRetriesBecomeDeadLettersAndTurnHealthRed(t *testing.T) {
 	if a := umc.Attempts(); a["doomed1"] != 6 || a["fine1"] != 1 || a["fine2"] != 1 {
 		t.Fatalf("calls %v: want 6 for the refused user (Retry_Limit 5 + 1), 1 for the others", a)
 	}
-	if _, err := os.Stat(filepath.Join(s.dead, "doomed1.send")); err != nil {
-		t.Fatalf("queue file not moved to failed/: %v", err)
-	}
+	// The line is written (and synced) before the file moves.
+	waitFor(t, "doomed1.send moved beside the dead letters", 5*time.Second, p, func() bool {
+		_, err := os.Stat(filepath.Join(s.dead, "doomed1.send"))
+		return err == nil
+	})
 	waitFor(t, "unhealthy", 10*time.Second, p, func() bool { return health(s.port) == 500 })
 }
 
