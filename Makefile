@@ -17,10 +17,12 @@ $(CMD): $(GOFILES) go.mod go.sum
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $@ ./cmd/umc-invite
 
 # go vet and every test with the race detector; the end-to-end tests skip
-# themselves without a fluent-bit binary (FLUENT_BIT or PATH).
+# themselves without a fluent-bit binary (FLUENT_BIT or PATH). They wait
+# out outages longer than a chunk's retries (about 2 minutes in all), hence
+# the longer timeout. UMC_INVITE_DEFECTS=1 also runs tests of known defects.
 test:
 	$(GO) vet ./...
-	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 # Each fuzz target briefly, from its seed corpus in testdata/fuzz/ on; a
 # failing input is written there. FUZZTIME=2m for a longer run.
@@ -55,7 +57,7 @@ bench-e2e: build
 	UMC_INVITE_BENCH=1 $(GO) test -count=1 -timeout 60m -run 'TestBulkLatency|TestIdleCPU|TestBacklogFigures|TestRateLimitFigures|TestBigImportFigures' -v ./tests/e2e/
 
 e2e: build
-	$(GO) test -count=1 -v ./tests/e2e/
+	$(GO) test -count=1 -timeout 20m -v ./tests/e2e/
 
 image:
 	docker build -t umc-invite:latest .

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
 )
 
@@ -31,16 +31,9 @@ func newClient(t *testing.T, base string, keys config.Map) *Client {
 	return c
 }
 
-func serve(t *testing.T, h http.Handler) string {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
 func TestDeliveredWithUMCsHeaders(t *testing.T) {
-	stub := &umcstub.Server{Prefix: "/univention"}
-	c := newClient(t, serve(t, stub)+"/univention", config.Map{"Language": "de-DE"})
+	stub := &umctest.UMC{Prefix: "/univention"}
+	c := newClient(t, umctest.NewServer(t, stub)+"/univention", config.Map{"Language": "de-DE"})
 	a := c.SendToken(context.Background(), "alice")
 	if !a.Delivered() || a.Calls != 1 {
 		t.Fatalf("answer %v (calls %d)", a, a.Calls)
@@ -53,8 +46,8 @@ func TestDeliveredWithUMCsHeaders(t *testing.T) {
 }
 
 func TestBasicAuth(t *testing.T) {
-	stub := &umcstub.Server{User: "invite", Password: "right"}
-	base := serve(t, stub)
+	stub := &umctest.UMC{User: "invite", Password: "right"}
+	base := umctest.NewServer(t, stub)
 	if a := newClient(t, base, config.Map{"Auth_User": "invite", "Auth_Password": "right"}).SendToken(context.Background(), "alice"); !a.Delivered() {
 		t.Fatalf("right credentials: %v", a)
 	}
@@ -69,8 +62,8 @@ func TestBasicAuth(t *testing.T) {
 
 func TestErrorBodies(t *testing.T) {
 	for _, html := range []bool{false, true} {
-		stub := &umcstub.Server{HTMLErrors: html, Fail: func(string, int) int { return 500 }}
-		a := newClient(t, serve(t, stub), config.Map{}).SendToken(context.Background(), "alice")
+		stub := &umctest.UMC{HTMLErrors: html, Fail: func(string, int) int { return 500 }}
+		a := newClient(t, umctest.NewServer(t, stub), config.Map{}).SendToken(context.Background(), "alice")
 		if a.Status != 500 || Classify(a).Kind != Failed || a.Calls != 1 {
 			t.Errorf("html=%v: %v", html, a)
 		}
@@ -105,8 +98,8 @@ func TestStatusClassification(t *testing.T) {
 	}
 	for _, tc := range cases {
 		status := tc.status
-		stub := &umcstub.Server{Fail: func(string, int) int { return status }}
-		a := newClient(t, serve(t, stub), config.Map{"Quick_Retries": "0"}).SendToken(context.Background(), "alice")
+		stub := &umctest.UMC{Fail: func(string, int) int { return status }}
+		a := newClient(t, umctest.NewServer(t, stub), config.Map{"Quick_Retries": "0"}).SendToken(context.Background(), "alice")
 		o := Classify(a)
 		if a.Status != status || o.Kind != tc.kind || o.QuickRetry || !strings.Contains(o.Reason, tc.hint) {
 			t.Errorf("%d: got %v, want %v", status, o, tc.kind)
@@ -132,20 +125,20 @@ func TestOnlyUMCsAnswerIsADelivery(t *testing.T) {
 			io.WriteString(w, `{"status": 401, "message": "login"}`)
 		},
 	} {
-		a := newClient(t, serve(t, h), config.Map{}).SendToken(context.Background(), "alice")
+		a := newClient(t, umctest.NewServer(t, h), config.Map{}).SendToken(context.Background(), "alice")
 		if o := Classify(a); a.Status != 200 || o.Kind != Unavailable || !strings.Contains(o.Reason, "not UMC") {
 			t.Errorf("%s: %v", name, o)
 		}
 	}
-	a := newClient(t, serve(t, &umcstub.Server{}), config.Map{}).SendToken(context.Background(), "alice")
+	a := newClient(t, umctest.NewServer(t, &umctest.UMC{}), config.Map{}).SendToken(context.Background(), "alice")
 	if o := Classify(a); o.Kind != Delivered {
 		t.Fatalf("UMC's own 200: %v", o)
 	}
 }
 
 func TestWrongPathIs404(t *testing.T) {
-	stub := &umcstub.Server{Prefix: "/univention"}
-	a := newClient(t, serve(t, stub), config.Map{}).SendToken(context.Background(), "alice")
+	stub := &umctest.UMC{Prefix: "/univention"}
+	a := newClient(t, umctest.NewServer(t, stub), config.Map{}).SendToken(context.Background(), "alice")
 	if a.Status != 404 || Classify(a).Kind != Unavailable {
 		t.Fatalf("%v", a)
 	}
@@ -154,8 +147,8 @@ func TestWrongPathIs404(t *testing.T) {
 // UMC sets a session cookie; a client that sent it back without the XSRF
 // header would get 403 on its next call.
 func TestNoCookiesKept(t *testing.T) {
-	stub := &umcstub.Server{}
-	base := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	stub := &umctest.UMC{}
+	base := umctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: "UMCSessionId", Value: "abc", Path: "/"})
 		stub.ServeHTTP(w, r)
 	}))
@@ -173,8 +166,8 @@ func TestNoCookiesKept(t *testing.T) {
 // UMC answers a POST without Content-Length with 411; the stub does too.
 func TestFixedContentLength(t *testing.T) {
 	var lengths []int64
-	stub := &umcstub.Server{}
-	base := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	stub := &umctest.UMC{}
+	base := umctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lengths = append(lengths, r.ContentLength)
 		stub.ServeHTTP(w, r)
 	}))
@@ -195,9 +188,9 @@ func TestFixedContentLength(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	stub := &umcstub.Server{Latency: 2 * time.Second}
+	stub := &umctest.UMC{Latency: 2 * time.Second}
 	start := time.Now()
-	a := newClient(t, serve(t, stub), config.Map{"Timeout": "200ms"}).SendToken(context.Background(), "alice")
+	a := newClient(t, umctest.NewServer(t, stub), config.Map{"Timeout": "200ms"}).SendToken(context.Background(), "alice")
 	if o := Classify(a); a.Err == nil || o.Kind != Unavailable || o.QuickRetry || a.Calls != 1 || time.Since(start) > 1900*time.Millisecond {
 		t.Fatalf("%v after %s", a, time.Since(start))
 	}
@@ -208,15 +201,15 @@ func TestTimeout(t *testing.T) {
 // be UMC's rate limit, which counts the retry too.
 func TestQuickRetriesOnlyForCallsThatCannotHaveReachedUMC(t *testing.T) {
 	for _, status := range []int{503, 502, 500, 400, 401} {
-		stub := &umcstub.Server{Fail: func(string, int) int { return status }}
-		a := newClient(t, serve(t, stub), config.Map{"Quick_Retries": "2"}).SendToken(context.Background(), "alice")
+		stub := &umctest.UMC{Fail: func(string, int) int { return status }}
+		a := newClient(t, umctest.NewServer(t, stub), config.Map{"Quick_Retries": "2"}).SendToken(context.Background(), "alice")
 		if a.Calls != 1 || len(stub.Calls()) != 1 || a.Status != status {
 			t.Errorf("%d: %d calls, want 1 (%v)", status, len(stub.Calls()), a)
 		}
 	}
 	// A connection reset after the request was sent: not retried.
 	var resets atomic.Int32
-	reset := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	reset := umctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		resets.Add(1)
 		conn, _, err := w.(http.Hijacker).Hijack()
 		if err == nil {
@@ -231,7 +224,7 @@ func TestQuickRetriesOnlyForCallsThatCannotHaveReachedUMC(t *testing.T) {
 }
 
 func TestQuickRetryOnRefusedConnection(t *testing.T) {
-	srv := httptest.NewServer(&umcstub.Server{})
+	srv := httptest.NewServer(&umctest.UMC{})
 	base := srv.URL
 	srv.Close() // nothing listens there now
 	a := newClient(t, base, config.Map{"Quick_Retries": "1"}).SendToken(context.Background(), "alice")
@@ -250,12 +243,12 @@ func TestQuickRetryOnUnknownHost(t *testing.T) {
 // Credentials must reach the configured host only.
 func TestRedirectsAreNotFollowed(t *testing.T) {
 	var leaked atomic.Bool
-	elsewhere := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	elsewhere := umctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "" {
 			leaked.Store(true)
 		}
 	}))
-	base := serve(t, http.RedirectHandler(elsewhere+"/command/passwordreset/send_token", http.StatusTemporaryRedirect))
+	base := umctest.NewServer(t, http.RedirectHandler(elsewhere+"/command/passwordreset/send_token", http.StatusTemporaryRedirect))
 	a := newClient(t, base, config.Map{"Auth_User": "u", "Auth_Password": "p"}).SendToken(context.Background(), "alice")
 	if a.Status != 307 || Classify(a).Kind != Unavailable || !strings.Contains(a.String(), "set UMC_URL to the final address") {
 		t.Fatalf("%v", a)
@@ -266,7 +259,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 }
 
 func TestTLSIsVerifiedByDefault(t *testing.T) {
-	srv := httptest.NewTLSServer(&umcstub.Server{})
+	srv := httptest.NewTLSServer(&umctest.UMC{})
 	t.Cleanup(srv.Close)
 	a := newClient(t, srv.URL, config.Map{}).SendToken(context.Background(), "alice")
 	if a.Err == nil || !strings.Contains(a.Err.Error(), "certificate") {

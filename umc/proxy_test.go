@@ -10,14 +10,14 @@ import (
 	"sync"
 	"testing"
 
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
 )
 
 // A proxy stand-in: it answers like UMC (umcstub reads only the path) and
 // records the host each request was meant for.
 type proxyStub struct {
-	umcstub.Server
+	umctest.UMC
 	mu    sync.Mutex
 	hosts []string
 }
@@ -26,7 +26,7 @@ func (p *proxyStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	p.hosts = append(p.hosts, r.Host)
 	p.mu.Unlock()
-	p.Server.ServeHTTP(w, r)
+	p.UMC.ServeHTTP(w, r)
 }
 
 func (p *proxyStub) Hosts() []string {
@@ -62,9 +62,9 @@ func TestEnvironmentProxyReceivesNothing(t *testing.T) {
 		t.Skip("in the child process")
 	}
 	proxy := &proxyStub{}
-	proxyURL := serve(t, proxy)
-	umc := &umcstub.Server{}
-	umcURL := serve(t, umc)
+	proxyURL := umctest.NewServer(t, proxy)
+	umc := &umctest.UMC{}
+	umcURL := umctest.NewServer(t, umc)
 
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestEnvironmentProxyChild$", "-test.v", "-test.count", "1")
 	cmd.Env = append(os.Environ(), "UMC_INVITE_TEST_UMC="+umcURL,
@@ -101,8 +101,8 @@ func TestEnvironmentProxyChild(t *testing.T) {
 
 // HTTP_Proxy, and only it, sends the calls through a proxy.
 func TestHTTPProxyIsUsed(t *testing.T) {
-	proxy := &proxyStub{Server: umcstub.Server{Prefix: "/univention", User: "u", Password: "p"}}
-	proxyURL := serve(t, proxy)
+	proxy := &proxyStub{UMC: umctest.UMC{Prefix: "/univention", User: "u", Password: "p"}}
+	proxyURL := umctest.NewServer(t, proxy)
 	c := newClient(t, "http://umc.invalid/univention", config.Map{"HTTP_Proxy": proxyURL, "Auth_User": "u", "Auth_Password": "p"})
 	if a := c.SendToken(context.Background(), "alice"); !a.Delivered() {
 		t.Fatalf("%v", a)

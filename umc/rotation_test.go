@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
 )
 
@@ -18,7 +18,7 @@ type rotatingUMC struct {
 	mu       sync.Mutex
 	password string
 	statuses []int
-	stub     *umcstub.Server
+	stub     *umctest.UMC
 }
 
 func (r *rotatingUMC) set(password string) {
@@ -77,8 +77,8 @@ func TestA401AfterARotationRetriesWithTheNewPassword(t *testing.T) {
 	if err := os.Symlink("..data/password", filepath.Join(root, "password")); err != nil {
 		t.Fatal(err)
 	}
-	umc := &rotatingUMC{password: "old", stub: &umcstub.Server{}}
-	c := newClient(t, serve(t, umc), config.Map{"Auth_User": "invite", "Auth_Password_File": filepath.Join(root, "password")})
+	umc := &rotatingUMC{password: "old", stub: &umctest.UMC{}}
+	c := newClient(t, umctest.NewServer(t, umc), config.Map{"Auth_User": "invite", "Auth_Password_File": filepath.Join(root, "password")})
 	var mu sync.Mutex
 	var observed []int
 	c.Observe = func(a Answer) { mu.Lock(); observed = append(observed, a.Status); mu.Unlock() }
@@ -112,8 +112,8 @@ func TestA401WithoutARotationIsUnavailable(t *testing.T) {
 	if err := os.Symlink("..data/password", filepath.Join(root, "password")); err != nil {
 		t.Fatal(err)
 	}
-	umc := &rotatingUMC{password: "right", stub: &umcstub.Server{}}
-	c := newClient(t, serve(t, umc), config.Map{"Auth_User": "invite", "Auth_Password_File": filepath.Join(root, "password")})
+	umc := &rotatingUMC{password: "right", stub: &umctest.UMC{}}
+	c := newClient(t, umctest.NewServer(t, umc), config.Map{"Auth_User": "invite", "Auth_Password_File": filepath.Join(root, "password")})
 	a := c.SendToken(context.Background(), "alice")
 	if a.Status != http.StatusUnauthorized || a.Calls != 1 || Classify(a).Kind != Unavailable {
 		t.Fatalf("%v (%d calls, %v)", a, a.Calls, Classify(a))

@@ -15,14 +15,14 @@ import (
 	"sync"
 	"testing"
 
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
 )
 
 // umcLike wraps the stand-in with what it lacks: UMC's checks before the
 // user (the password reset switch, then the method), and a record of
 // every username and method asked for.
 type umcLike struct {
-	stub     *umcstub.Server
+	stub     *umctest.UMC
 	methods  []string // the only ones UMC knows
 	disabled bool
 
@@ -68,7 +68,7 @@ func (u *umcLike) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func newUMC() *umcLike {
 	known := map[string]bool{"alice": true}
 	return &umcLike{
-		stub: &umcstub.Server{Prefix: "/univention", User: "svc", Password: "right",
+		stub: &umctest.UMC{Prefix: "/univention", User: "svc", Password: "right",
 			Refused: func(name string) bool { return !known[name] }},
 		methods: []string{"email"},
 	}

@@ -6,17 +6,16 @@ package abi
 import (
 	"bytes"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"umc-invite/tests/chunk"
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
+	queuedir "umc-invite/umc/queue"
 )
 
 var soPath, hostPath string
@@ -29,18 +28,12 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer os.RemoveAll(dir)
-		soPath = filepath.Join(dir, "out_umc_invite.so")
 		hostPath = filepath.Join(dir, "host")
-		_, self, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(self), "..", "..")
-		build := exec.Command("go", "build", "-buildmode=c-shared", "-o", soPath, "./plugin")
-		build.Dir = root
-		build.Env = append(os.Environ(), "CGO_ENABLED=1")
-		if out, err := build.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building the plugin: %v\n%s", err, out)
+		if soPath, err = umctest.BuildPlugin(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		cc := exec.Command("cc", "-Wall", "-o", hostPath, filepath.Join(filepath.Dir(self), "chost", "host.c"), "-ldl", "-lpthread")
+		cc := exec.Command("cc", "-Wall", "-o", hostPath, filepath.Join(umctest.RepoRoot(), "tests", "abi", "chost", "host.c"), "-ldl", "-lpthread")
 		if out, err := cc.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "compiling the C host: %v\n%s", err, out)
 			return 1
@@ -80,21 +73,12 @@ func queue(t *testing.T, dir string, users ...string) string {
 	t.Helper()
 	var events []chunk.Event
 	for _, u := range users {
+		umctest.Enqueue(t, dir, u)
 		path := filepath.Join(dir, u+".send")
-		line := fmt.Sprintf(`{"username": %q}`, u)
-		if err := os.WriteFile(path, []byte(line+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		line := fmt.Sprintf(`{"username": %q}`, u) // as Enqueue writes it
 		events = append(events, chunk.Tail(time.Unix(1700000000, 123), path, line, 0))
 	}
 	return writeChunk(t, chunk.Encode(events...))
-}
-
-func stub(t *testing.T, s *umcstub.Server) string {
-	t.Helper()
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	return srv.URL
 }
 
 func TestRegister(t *testing.T) {
@@ -192,7 +176,7 @@ func TestInitWarnsOfPlainHTTPCredentials(t *testing.T) {
 }
 
 func TestDeliversAndRetriesThroughTheABI(t *testing.T) {
-	umc := &umcstub.Server{Fail: func(user string, n int) int {
+	umc := &umctest.UMC{Fail: func(user string, n int) int {
 		if user == "bob" && n <= 2 {
 			return 500
 		}
@@ -202,7 +186,7 @@ func TestDeliversAndRetriesThroughTheABI(t *testing.T) {
 	c := queue(t, dir, "alice", "bob", "carol")
 	out, log := host(t,
 		"register",
-		"init 0 UMC_URL="+stub(t, umc)+" Queue_Dir="+dir+" Language=de-DE",
+		"init 0 UMC_URL="+umctest.NewServer(t, umc)+" Queue_Dir="+dir+" Language=de-DE",
 		"flush 0 "+c+" umc_invite",
 		"flush 0 "+c+" umc_invite",
 		"flush 0 "+c+" umc_invite",
@@ -227,7 +211,7 @@ func TestDeliversAndRetriesThroughTheABI(t *testing.T) {
 }
 
 func TestDeadLetterReturnsError(t *testing.T) {
-	umc := &umcstub.Server{Fail: func(user string, n int) int {
+	umc := &umctest.UMC{Fail: func(user string, n int) int {
 		if user == "bob" {
 			return 500 // bob's own: alice is served
 		}
@@ -235,7 +219,7 @@ func TestDeadLetterReturnsError(t *testing.T) {
 	}}
 	dir := t.TempDir()
 	c := queue(t, dir, "alice", "bob")
-	script := []string{"init 0 UMC_URL=" + stub(t, umc) + " Queue_Dir=" + dir + " Max_Attempts=3 Quick_Retries=0"}
+	script := []string{"init 0 UMC_URL=" + umctest.NewServer(t, umc) + " Queue_Dir=" + dir + " Max_Attempts=3 Quick_Retries=0"}
 	for range 3 {
 		script = append(script, "flush 0 "+c+" umc_invite")
 	}
@@ -246,20 +230,20 @@ func TestDeadLetterReturnsError(t *testing.T) {
 	if umc.Attempts()["bob"] != 3 {
 		t.Fatalf("calls %v", umc.Attempts())
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "failed", "dead-letter.jsonl"))
-	if err != nil || !strings.Contains(string(data), `"username":"bob"`) || !strings.Contains(string(data), `"last_status":500`) {
-		t.Fatalf("dead letter: %v %s", err, data)
+	letters := umctest.ReadDeadLetters(t, umctest.DeadLetterDir(dir))
+	if len(letters) != 1 || letters[0].Username != "bob" || letters[0].Status != 500 || letters[0].Kind != queuedir.KindFailed {
+		t.Fatalf("dead letters: %+v", letters)
 	}
 }
 
 func TestTwoInstancesDoNotMix(t *testing.T) {
-	umcA, umcB := &umcstub.Server{}, &umcstub.Server{Prefix: "/univention"}
+	umcA, umcB := &umctest.UMC{}, &umctest.UMC{Prefix: "/univention"}
 	dirA, dirB := t.TempDir(), t.TempDir()
 	chunkA := queue(t, dirA, "a1", "a2")
 	chunkB := queue(t, dirB, "b1", "b2", "b3")
 	out, log := host(t,
-		"init 0 UMC_URL="+stub(t, umcA)+" Queue_Dir="+dirA,
-		"init 1 UMC_URL="+stub(t, umcB)+"/univention Queue_Dir="+dirB+" Language=de-DE",
+		"init 0 UMC_URL="+umctest.NewServer(t, umcA)+" Queue_Dir="+dirA,
+		"init 1 UMC_URL="+umctest.NewServer(t, umcB)+"/univention Queue_Dir="+dirB+" Language=de-DE",
 		"par 2",
 		"flush 0 "+chunkA+" tenant_a",
 		"flush 1 "+chunkB+" tenant_b",
@@ -280,9 +264,9 @@ func TestTwoInstancesDoNotMix(t *testing.T) {
 }
 
 func TestConcurrentWorkerThreads(t *testing.T) {
-	umc := &umcstub.Server{Latency: 5 * time.Millisecond}
+	umc := &umctest.UMC{Latency: 5 * time.Millisecond}
 	dir := t.TempDir()
-	script := []string{"init 0 UMC_URL=" + stub(t, umc) + " Queue_Dir=" + dir, "par 4"}
+	script := []string{"init 0 UMC_URL=" + umctest.NewServer(t, umc) + " Queue_Dir=" + dir, "par 4"}
 	for w := range 4 {
 		var users []string
 		for i := range 20 {
@@ -302,14 +286,14 @@ func TestConcurrentWorkerThreads(t *testing.T) {
 // A malformed, truncated or foreign chunk must be an error, never a crash
 // or a silent end, and the records before it must still be handled.
 func TestMalformedChunkIsAnErrorNotACrash(t *testing.T) {
-	umc := &umcstub.Server{}
+	umc := &umctest.UMC{}
 	dir := t.TempDir()
 	good, _ := os.ReadFile(queue(t, dir, "alice"))
 	bad := []byte{0x92, 0x92, 0xd4, 0x00, 0x01, 0x80, 0x80} // [[fixext1 type 0, {}], {}]
 	scalar := []byte{0xa3, 'a', 'b', 'c'}                   // a string where an array belongs
 	truncated := good[:len(good)-3]
 	out, log := host(t,
-		"init 0 UMC_URL="+stub(t, umc)+" Queue_Dir="+dir,
+		"init 0 UMC_URL="+umctest.NewServer(t, umc)+" Queue_Dir="+dir,
 		"flush 0 "+writeChunk(t, append(good, bad...))+" umc_invite",
 		"flush 0 "+writeChunk(t, scalar)+" umc_invite",
 		"flush 0 "+writeChunk(t, truncated)+" umc_invite",

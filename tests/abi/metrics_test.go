@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
 )
 
 // session drives the C host one command at a time, so that the test can
@@ -137,11 +137,11 @@ func TestInitRefusesABadOrTakenMetricsAddress(t *testing.T) {
 // reload (every instance exits, new ones start in the same process) keeps
 // the endpoint serving, the names and the counters.
 func TestEndpointSharedAndKeptAcrossAReload(t *testing.T) {
-	umcA, umcB := &umcstub.Server{}, &umcstub.Server{Refused: func(string) bool { return true }}
+	umcA, umcB := &umctest.UMC{}, &umctest.UMC{Refused: func(string) bool { return true }}
 	dirA, dirB := t.TempDir(), t.TempDir()
 	addr := freeAddr(t)
-	keysA := "UMC_URL=" + stub(t, umcA) + " Queue_Dir=" + dirA + " Metrics_Listen=" + addr
-	keysB := "UMC_URL=" + stub(t, umcB) + " Queue_Dir=" + dirB + " Metrics_Listen=" + addr + " Output_Name=tenant_b"
+	keysA := "UMC_URL=" + umctest.NewServer(t, umcA) + " Queue_Dir=" + dirA + " Metrics_Listen=" + addr
+	keysB := "UMC_URL=" + umctest.NewServer(t, umcB) + " Queue_Dir=" + dirB + " Metrics_Listen=" + addr + " Output_Name=tenant_b"
 	s := newSession(t)
 	for _, c := range []struct{ cmd, want string }{
 		{"init 0 " + keysA, "init 0 1"},

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"umc-invite/tests/fluentbit"
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
 )
 
 // These print figures for the README's Performance section; they assert
@@ -31,7 +31,7 @@ type firstCalls struct {
 	times map[string]time.Time
 }
 
-func (f *firstCalls) hook(c umcstub.Call) {
+func (f *firstCalls) hook(c umctest.Call) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, seen := f.times[c.Username]; !seen {
@@ -65,7 +65,7 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 func TestBulkLatency(t *testing.T) {
 	needBench(t)
 	calls := &firstCalls{times: map[string]time.Time{}}
-	s := newSite(t, &umcstub.Server{Latency: 20 * time.Millisecond, OnCall: calls.hook})
+	s := newSite(t, &umctest.UMC{Latency: 20 * time.Millisecond, OnCall: calls.hook})
 	p := start(t, shippedConfig(t), s.env())
 	waitFor(t, "health endpoint", 10*time.Second, p, func() bool { return health(s.port) == 200 })
 
@@ -105,7 +105,7 @@ func TestIdleCPU(t *testing.T) {
 		{"0.2", "0.250000000"}, // shipped
 		{"0.1", "0.100000000"},
 	} {
-		s := newSite(t, &umcstub.Server{})
+		s := newSite(t, &umctest.UMC{})
 		conf := shippedConfig(t)
 		setKey(t, conf, "Flush", v.flush)
 		setKey(t, conf, "Refresh_Interval", v.refresh)

@@ -10,14 +10,14 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
 )
 
 // build/fluent-bit.yaml starts and delivers, loading the plugin from its
 // plugins list (rewritten to this build's path).
 func TestYAMLConfigDelivers(t *testing.T) {
 	needFluentBit(t)
-	s := newSite(t, &umcstub.Server{})
+	s := newSite(t, &umctest.UMC{})
 	text, err := os.ReadFile(filepath.Join(repoRoot, "build", "fluent-bit.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -62,10 +62,10 @@ func TestDaemonSetTenantsStayApart(t *testing.T) {
 
 	work := t.TempDir()
 	secrets := filepath.Join(work, "secrets")
-	tenants := map[string]*umcstub.Server{}
-	port := freePort(t)
+	tenants := map[string]*umctest.UMC{}
+	port := umctest.FreePort(t)
 	for _, tenant := range []string{"tenant-a", "tenant-b"} {
-		umc := &umcstub.Server{Prefix: "/univention", User: "self-service-invitation", Password: "pw-" + tenant}
+		umc := &umctest.UMC{Prefix: "/univention", User: "self-service-invitation", Password: "pw-" + tenant}
 		tenants[tenant] = umc
 		s := newSite(t, umc)
 		conf = strings.Replace(conf, "https://portal."+tenant+".example.org/univention", s.url+"/univention", 1)

@@ -3,21 +3,23 @@
 package e2e
 
 import (
+	"bytes"
+	"flag"
 	"fmt"
-	"net"
+	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"umc-invite/tests/fluentbit"
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
+	"umc-invite/umc/queue"
 )
 
 var (
@@ -28,8 +30,17 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	_, self, _, _ := runtime.Caller(0)
-	repoRoot = filepath.Join(filepath.Dir(self), "..", "..")
+	flag.Parse()
+	// The long tests mostly wait (for Fluent Bit's retries, an outage's
+	// end) and run side by side; GOMAXPROCS, the default, is 2 on a
+	// 2-core machine, too few for -count=3 to end within go test's 10
+	// minutes. An explicit -parallel wins.
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", "4")
+	}
+	repoRoot = umctest.RepoRoot()
 	var err error
 	fluentBit, err = fluentbit.Binary()
 	if err != nil {
@@ -40,12 +51,8 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	pluginPath = filepath.Join(dir, "out_umc_invite.so")
-	build := exec.Command("go", "build", "-buildmode=c-shared", "-o", pluginPath, "./plugin")
-	build.Dir = repoRoot
-	build.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the plugin: %v\n%s", err, out)
+	if pluginPath, err = umctest.BuildPlugin(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -61,21 +68,22 @@ func needFluentBit(t *testing.T) {
 }
 
 // site is one deployment under test: a UMC stand-in, a queue directory
-// and a state directory for tail's DB and the chunk buffer.
+// with its dead letters, and a state directory for tail's DB and the chunk
+// buffer.
 type site struct {
-	umc   *umcstub.Server
+	umc   *umctest.UMC
 	url   string
 	queue string
+	dead  string // Dead_Letter_Dir: the default unless a test sets the key
 	state string
 	port  int
 }
 
-func newSite(t *testing.T, umc *umcstub.Server) *site {
+func newSite(t *testing.T, umc *umctest.UMC) *site {
 	t.Helper()
-	srv := httptest.NewServer(umc)
-	t.Cleanup(srv.Close)
 	dir := t.TempDir()
-	s := &site{umc: umc, url: srv.URL, queue: filepath.Join(dir, "queue"), state: filepath.Join(dir, "state"), port: freePort(t)}
+	s := &site{umc: umc, url: umctest.NewServer(t, umc), queue: filepath.Join(dir, "queue"), state: filepath.Join(dir, "state"), port: umctest.FreePort(t)}
+	s.dead = umctest.DeadLetterDir(s.queue)
 	if err := os.MkdirAll(s.queue, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -86,29 +94,23 @@ func (s *site) env() []string {
 	return []string{"UMC_URL=" + s.url, "QUEUE_DIR=" + s.queue, "STATE_DIR=" + s.state, fmt.Sprintf("HTTP_PORT=%d", s.port)}
 }
 
-// enqueue writes queue files as the listener module does: a JSON line,
-// written under another name and renamed into place.
+// enqueue writes queue files as the listener module does.
 func (s *site) enqueue(t *testing.T, users ...string) {
 	t.Helper()
-	for _, u := range users {
-		tmp := filepath.Join(s.queue, "."+u+".tmp")
-		if err := os.WriteFile(tmp, []byte(fmt.Sprintf("{\"username\": %q}\n", u)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, filepath.Join(s.queue, u+".send")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	umctest.Enqueue(t, s.queue, users...)
 }
 
-func (s *site) queued() int {
-	left, _ := filepath.Glob(filepath.Join(s.queue, "*.send"))
-	return len(left)
-}
+func (s *site) queued() int { return len(umctest.Queued(s.queue)) }
 
+// deadLetters is dead-letter.jsonl's text, for a quick look.
 func (s *site) deadLetters() string {
-	data, _ := os.ReadFile(filepath.Join(s.queue, "failed", "dead-letter.jsonl"))
+	data, _ := os.ReadFile(filepath.Join(s.dead, queue.DeadLetterLog))
 	return string(data)
+}
+
+func (s *site) letters(t *testing.T) []queue.DeadLetter {
+	t.Helper()
+	return umctest.ReadDeadLetters(t, s.dead)
 }
 
 // start runs fluent-bit with a classic config file and the plugin.
@@ -195,16 +197,6 @@ func health(port int) int {
 	return resp.StatusCode
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 func users(prefix string, n int) []string {
 	out := make([]string, n)
 	for i := range out {
@@ -219,4 +211,138 @@ func tail(s string, lines int) string {
 		all = all[len(all)-lines:]
 	}
 	return strings.Join(all, "\n")
+}
+
+// fastConfig is the shipped config with short retry waits: Fluent Bit's six
+// tries of a chunk (Retry_Limit 5) then take about 10–15 s.
+func fastConfig(t *testing.T, serviceLines ...string) string {
+	t.Helper()
+	return shippedConfig(t, append([]string{"scheduler.base 1", "scheduler.cap 2"}, serviceLines...)...)
+}
+
+// outputKey sets a key of the plugin's [OUTPUT] section, the config's last
+// section, adding it when the shipped config does not have it.
+func outputKey(t *testing.T, conf, key, value string) {
+	t.Helper()
+	text, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(key) + `\s`).Match(text) {
+		setKey(t, conf, key, value)
+		return
+	}
+	if last := strings.LastIndex(string(text), "\n["); !strings.HasPrefix(string(text[last+1:]), "[OUTPUT]") {
+		t.Fatalf("%s: the last section is not [OUTPUT]", conf)
+	}
+	text = append(append([]byte(nil), bytes.TrimRight(text, "\n")...), fmt.Sprintf("\n    %-19s %s\n", key, value)...)
+	if err := os.WriteFile(conf, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// metrics reads the plugin output's counters (fluentbit_output_*) from
+// one snapshot of Fluent Bit's Prometheus endpoint; nil until it has them.
+// Fluent Bit refreshes the snapshot now and then, so a test waits for a
+// count it expects (settled) before it trusts another one.
+func metrics(port int) map[string]float64 {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v2/metrics/prometheus", port))
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		name, rest, ok := strings.Cut(line, `{name="umc_invite.0"} `)
+		if !ok || !strings.HasPrefix(name, "fluentbit_output_") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64); err == nil {
+			out[name] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// metric is one counter, -1 while it cannot be read.
+func metric(port int, name string) float64 {
+	if v, ok := metrics(port)[name]; ok {
+		return v
+	}
+	return -1
+}
+
+// settled waits for a metrics snapshot that counts at least records
+// processed (answered OK), and returns it.
+func settled(t *testing.T, s *site, p *fluentbit.Process, records int) map[string]float64 {
+	t.Helper()
+	var m map[string]float64
+	waitFor(t, fmt.Sprintf("metrics counting %d records processed", records), 10*time.Second, p, func() bool {
+		m = metrics(s.port)
+		return m["fluentbit_output_proc_records_total"] >= float64(records)
+	})
+	return m
+}
+
+// healthWatch polls /api/v1/health every 100 ms for the rest of the test,
+// so a short red spell between two looks is not missed.
+type healthWatch struct {
+	mu       sync.Mutex
+	first500 time.Time
+	last500  time.Time
+	looks    int
+}
+
+func watchHealth(t *testing.T, port int) *healthWatch {
+	h := &healthWatch{}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			code := health(port)
+			h.mu.Lock()
+			h.looks++
+			if code == http.StatusInternalServerError {
+				if h.first500.IsZero() {
+					h.first500 = time.Now()
+				}
+				h.last500 = time.Now()
+			}
+			h.mu.Unlock()
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+	return h
+}
+
+// red returns when health was first and last seen 500 (zero: never).
+func (h *healthWatch) red() (first, last time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.first500, h.last500
+}
+
+// carriedFiles counts the queue files holding a carried-over line: the
+// plugin's {"charged":N,...} appended on a chunk's last try.
+func carriedFiles(dir string) int {
+	n := 0
+	names, _ := filepath.Glob(filepath.Join(dir, "*.send"))
+	for _, name := range names {
+		if data, err := os.ReadFile(name); err == nil && bytes.Contains(data, []byte(`"charged":`)) {
+			n++
+		}
+	}
+	return n
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,7 +15,7 @@ import (
 	"time"
 
 	"umc-invite/tests/fluentbit"
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
 )
 
 // The shipped configs serve the plugin's metrics on :2021 unless
@@ -34,7 +33,7 @@ func init() {
 // the shipped config's endpoint there.
 func metricsAddr(t *testing.T) (addr string, env []string) {
 	t.Helper()
-	addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr = fmt.Sprintf("127.0.0.1:%d", umctest.FreePort(t))
 	return addr, []string{"METRICS_LISTEN=" + addr}
 }
 
@@ -73,7 +72,7 @@ func requests(output, class string) string {
 // UMC stand-in logged and what the dead letters hold.
 func TestMetricsMatchTheStandIn(t *testing.T) {
 	needFluentBit(t)
-	umc := &umcstub.Server{
+	umc := &umctest.UMC{
 		Refused: func(u string) bool { return strings.HasPrefix(u, "nomail") },
 		Fail: func(u string, _ int) int {
 			if u == "broken" {
@@ -241,15 +240,10 @@ func (v *secretVolume) rotate(password string) {
 func TestPasswordRotationUnderARunningFluentBit(t *testing.T) {
 	needFluentBit(t)
 	const oldPassword, newPassword = "old-Pa55-1f0e", "new-Pa55-7c2d"
-	umc := &umcstub.Server{Latency: 2 * time.Millisecond}
+	umc := &umctest.UMC{Latency: 2 * time.Millisecond}
 	front := &rotatingUMC{user: "invite", pass: oldPassword, next: umc}
-	srv := httptest.NewServer(front)
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	s := &site{umc: umc, url: srv.URL, queue: filepath.Join(dir, "queue"), state: filepath.Join(dir, "state"), port: freePort(t)}
-	if err := os.MkdirAll(s.queue, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	s := newSite(t, umc)
+	s.url = umctest.NewServer(t, front) // the credentials are checked in front
 	secret := newSecretVolume(t, oldPassword+"\n")
 	addr, env := metricsAddr(t)
 	env = append(env, "UMC_AUTH_USER=invite", "UMC_AUTH_PASSWORD_FILE="+secret.path())
@@ -300,7 +294,7 @@ func TestPasswordRotationUnderARunningFluentBit(t *testing.T) {
 // and the labels and counter values are the same after it.
 func TestHotReloadKeepsTheMetrics(t *testing.T) {
 	needFluentBit(t)
-	umc := &umcstub.Server{Refused: func(u string) bool { return u == "nomail" }}
+	umc := &umctest.UMC{Refused: func(u string) bool { return u == "nomail" }}
 	s := newSite(t, umc)
 	addr, env := metricsAddr(t)
 	p := start(t, shippedConfig(t, "Hot_Reload On"), append(s.env(), env...))
@@ -367,7 +361,7 @@ func TestHotReloadKeepsTheMetrics(t *testing.T) {
 // build/fluent-bit.yaml turns the endpoint on from METRICS_LISTEN too.
 func TestYAMLConfigServesMetrics(t *testing.T) {
 	needFluentBit(t)
-	s := newSite(t, &umcstub.Server{})
+	s := newSite(t, &umctest.UMC{})
 	text, err := os.ReadFile(filepath.Join(repoRoot, "build", "fluent-bit.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -413,7 +407,7 @@ func TestIdleCPUWithMetrics(t *testing.T) {
 		on     bool
 		scrape time.Duration
 	}{{"metrics off", false, 0}, {"metrics on, not scraped", true, 0}, {"metrics on, scraped every 15 s", true, 15 * time.Second}} {
-		s := newSite(t, &umcstub.Server{})
+		s := newSite(t, &umctest.UMC{})
 		addr, env := metricsAddr(t)
 		if !v.on {
 			env = []string{"METRICS_LISTEN=off"}
@@ -441,7 +435,7 @@ func TestScrapeCost(t *testing.T) {
 	if os.Getenv("UMC_INVITE_BENCH") == "" {
 		t.Skip("end-to-end benchmark: set UMC_INVITE_BENCH=1 (make bench-e2e)")
 	}
-	s := newSite(t, &umcstub.Server{})
+	s := newSite(t, &umctest.UMC{})
 	addr, env := metricsAddr(t)
 	p := start(t, shippedConfig(t), append(s.env(), env...))
 	waitFor(t, "the endpoint", 10*time.Second, p, func() bool { return scrapeMetrics(addr) != nil })

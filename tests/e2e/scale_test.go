@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,7 +13,7 @@ import (
 	"time"
 
 	"umc-invite/tests/fluentbit"
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
 )
 
 // callsInFlight wraps the UMC stand-in and records the most calls it had
@@ -33,16 +32,11 @@ func (c *callsInFlight) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // newCountingSite is a site whose UMC stand-in counts calls in flight.
-func newCountingSite(t *testing.T, umc *umcstub.Server) (*site, *callsInFlight) {
+func newCountingSite(t *testing.T, umc *umctest.UMC) (*site, *callsInFlight) {
 	t.Helper()
 	counter := &callsInFlight{next: umc}
-	srv := httptest.NewServer(counter)
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	s := &site{umc: umc, url: srv.URL, queue: filepath.Join(dir, "queue"), state: filepath.Join(dir, "state"), port: freePort(t)}
-	if err := os.MkdirAll(s.queue, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	s := newSite(t, umc)
+	s.url = umctest.NewServer(t, counter)
 	return s, counter
 }
 
@@ -114,7 +108,7 @@ func TestBacklogFigures(t *testing.T) {
 	for _, n := range sizes {
 		all := users("backlog", n)
 		// The null pipeline: tail and the chunk buffer alone.
-		null, _ := newCountingSite(t, &umcstub.Server{})
+		null, _ := newCountingSite(t, &umctest.UMC{})
 		backlog(t, null.queue, all)
 		p := start(t, nullConfig(t), null.env())
 		waitFor(t, "the null output to take every record", 120*time.Second, p, func() bool { return nullRecords(null.port) >= n })
@@ -123,7 +117,7 @@ func TestBacklogFigures(t *testing.T) {
 		p.Stop(15 * time.Second)
 
 		for _, via := range []string{"queue", "intake"} {
-			s, counter := newCountingSite(t, &umcstub.Server{Latency: latency})
+			s, counter := newCountingSite(t, &umctest.UMC{Latency: latency})
 			dir := s.queue
 			if via == "intake" {
 				dir = filepath.Join(s.queue, "incoming")
@@ -158,7 +152,7 @@ func TestBacklogFigures(t *testing.T) {
 // TestRateLimitFigures: Rate_Limit holds the calls per minute.
 func TestRateLimitFigures(t *testing.T) {
 	needBench(t)
-	s := newSite(t, &umcstub.Server{})
+	s := newSite(t, &umctest.UMC{})
 	backlog(t, filepath.Join(s.queue, "incoming"), users("rl", 400))
 	conf := shippedConfig(t)
 	setKey(t, conf, "Rate_Limit", "300")
@@ -259,7 +253,7 @@ func (g *memoryCgroup) peakMB() float64 {
 func bigImport(t *testing.T, n int, latency time.Duration) (took time.Duration, peakRSS int, cgroupPeak float64) {
 	t.Helper()
 	g := newMemoryCgroup(t, 256<<20)
-	s := newSite(t, &umcstub.Server{Latency: latency})
+	s := newSite(t, &umctest.UMC{Latency: latency})
 	backlog(t, filepath.Join(s.queue, "incoming"), users("import", n))
 	bin, args := g.wrap(fluentBit, []string{"-e", pluginPath, "-c", shippedConfig(t)})
 	begin := time.Now()

@@ -19,7 +19,8 @@ import (
 
 	"umc-invite/tests/chunk"
 	"umc-invite/tests/fluentbit"
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
+	queuedir "umc-invite/umc/queue"
 )
 
 // The embedded default: one queue file of each form the plugin reads, and
@@ -76,13 +77,15 @@ func run(plugin, config, hostSource string, wait time.Duration) error {
 		return err
 	}
 	left, _ := filepath.Glob(filepath.Join(queue, "*.send"))
-	letters, _ := os.ReadFile(filepath.Join(queue, "failed", "dead-letter.jsonl"))
-	fmt.Printf("\nqueue files left: %d\ndead letters (%s):\n%s", len(left), filepath.Join("<queue>", "failed", "dead-letter.jsonl"), letters)
+	dead := umctest.DeadLetterDir(queue)
+	letters, _ := os.ReadFile(filepath.Join(dead, queuedir.DeadLetterLog))
+	rel, _ := filepath.Rel(queue, dead)
+	fmt.Printf("\nqueue files left: %d\ndead letters (%s):\n%s", len(left), filepath.Join("<queue>", rel, queuedir.DeadLetterLog), letters)
 	return nil
 }
 
 func startStub() (base string, stop func(), err error) {
-	stub := &umcstub.Server{OnCall: func(c umcstub.Call) {
+	stub := &umctest.UMC{OnCall: func(c umctest.Call) {
 		fmt.Printf("UMC call send_token username=%q method=%s language=%s -> %d\n", c.Username, c.Method, c.Language, c.Status)
 	}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -95,7 +98,7 @@ func startStub() (base string, stop func(), err error) {
 }
 
 func runWithFluentBit(bin, plugin, config, base, queue, work string, wait time.Duration) error {
-	port, err := freePort()
+	port, err := umctest.Port()
 	if err != nil {
 		return err
 	}
@@ -154,22 +157,13 @@ func runWithHost(plugin, hostSource, base, queue, work string) error {
 	return cmd.Run()
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // metricsListen serves the plugin's metrics on a free loopback port, named
 // in the output, unless METRICS_LISTEN says otherwise.
 func metricsListen() string {
 	if v := os.Getenv("METRICS_LISTEN"); v != "" {
 		return v
 	}
-	port, err := freePort()
+	port, err := umctest.Port()
 	if err != nil {
 		return "off"
 	}

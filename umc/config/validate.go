@@ -66,7 +66,7 @@ func (c *Config) validate() error {
 			case c.DeadLetterDir != "":
 				c.DeadLetterDir = filepath.Clean(c.DeadLetterDir)
 			case c.QueueDir != "":
-				c.DeadLetterDir = filepath.Join(c.QueueDir, "failed")
+				c.DeadLetterDir = DefaultDeadLetterDir(c.QueueDir)
 			}
 			return nil
 		}},
@@ -363,3 +363,7 @@ func (c *Config) checkOutputName() error {
 	}
 	return nil
 }
+
+// DefaultDeadLetterDir is where dead letters go without Dead_Letter_Dir:
+// beside the queue, where tail's *.send pattern does not reach.
+func DefaultDeadLetterDir(queueDir string) string { return filepath.Join(queueDir, "failed") }

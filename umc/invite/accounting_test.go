@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
 	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
@@ -142,7 +142,7 @@ func lettersByKind(letters []queue.DeadLetter) map[string][]string {
 // says ERROR (a refusal is not an error).
 func TestRefusedUsersHoldUpNoOne(t *testing.T) {
 	refused := map[string]bool{"aaa-admin1": true, "aaa-admin2": true, "aaa-admin3": true, "user050x": true, "user090x": true}
-	stub := &umcstub.Server{Refused: func(u string) bool { return refused[u] }}
+	stub := &umctest.UMC{Refused: func(u string) bool { return refused[u] }}
 	f := newFixture(t, stub, config.Map{})
 	healthy := names("user", 100)
 	f.enqueue(t, append(healthy, "aaa-admin1", "aaa-admin2", "aaa-admin3", "user050x", "user090x")...)
@@ -160,7 +160,7 @@ func TestRefusedUsersHoldUpNoOne(t *testing.T) {
 		t.Fatalf("want one refusal per refused user and nothing else, got %v", byKind)
 	}
 	for _, l := range f.deadLetters(t) {
-		if l.Message != umcstub.MissingContactInformation || l.Status != 400 {
+		if l.Message != umctest.MissingContactInformation || l.Status != 400 {
 			t.Errorf("refusal without UMC's message: %+v", l)
 		}
 	}
@@ -181,7 +181,7 @@ func TestRefusedUsersHoldUpNoOne(t *testing.T) {
 // same words as a user that cannot exist, while its self-service works.
 // Asking about such a user mails no one.
 func TestLoneRefusedUserEnds(t *testing.T) {
-	stub := &umcstub.Server{Refused: func(u string) bool { return u == "domain-admin" }}
+	stub := &umctest.UMC{Refused: func(u string) bool { return u == "domain-admin" }}
 	f := newFixture(t, stub, config.Map{})
 	f.enqueue(t, "domain-admin")
 	fb := newFluentBit(f)
@@ -197,7 +197,7 @@ func TestLoneRefusedUserEnds(t *testing.T) {
 	if byKind := lettersByKind(f.deadLetters(t)); len(byKind[queue.KindRefused]) != 1 || fb.sawError() {
 		t.Fatalf("%v, verdicts %v", byKind, fb.verdicts)
 	}
-	if _, err := os.Stat(filepath.Join(f.queue, "failed", "domain-admin.send")); err != nil {
+	if _, err := os.Stat(filepath.Join(umctest.DeadLetterDir(f.queue), "domain-admin.send")); err != nil {
 		t.Fatalf("queue file not kept beside the refusal for a re-queue: %v", err)
 	}
 }
@@ -207,7 +207,7 @@ func TestLoneRefusedUserEnds(t *testing.T) {
 func TestLoneUserInARefusingOutageWaits(t *testing.T) {
 	var off atomic.Bool
 	off.Store(true)
-	stub := &umcstub.Server{Outage: func() int {
+	stub := &umctest.UMC{Outage: func() int {
 		if off.Load() {
 			return 400
 		}
@@ -233,11 +233,11 @@ func TestLoneUserInARefusingOutageWaits(t *testing.T) {
 // charged; the records are carried over into new chunks; once UMC is back
 // everyone is delivered once.
 func TestOutageChargesNoOne(t *testing.T) {
-	for _, kind := range []int{umcstub.Drop, 503, 500, 400, 502, 401} {
+	for _, kind := range []int{umctest.Drop, 503, 500, 400, 502, 401} {
 		t.Run(fmt.Sprint(kind), func(t *testing.T) {
 			var down atomic.Bool
 			down.Store(true)
-			stub := &umcstub.Server{Outage: func() int {
+			stub := &umctest.UMC{Outage: func() int {
 				if down.Load() {
 					return kind
 				}
@@ -273,7 +273,7 @@ func TestOutageChargesNoOne(t *testing.T) {
 // A slow but healthy UMC: the records held back by Flush_Timeout are never
 // charged, however many tries it takes.
 func TestSlowUMCChargesNoOne(t *testing.T) {
-	stub := &umcstub.Server{Latency: 60 * time.Millisecond}
+	stub := &umctest.UMC{Latency: 60 * time.Millisecond}
 	f := newFixture(t, stub, config.Map{"Concurrency": "1", "Timeout": "100ms", "Flush_Timeout": "100ms", "Max_Attempts": "2"})
 	users := names("user", 12)
 	f.enqueue(t, users...)
@@ -289,7 +289,7 @@ func TestSlowUMCChargesNoOne(t *testing.T) {
 // One user's mail keeps failing while others are served: it is charged
 // each time, and exactly Max_Attempts calls make its dead letter.
 func TestOneUserFailingAmongOthers(t *testing.T) {
-	stub := &umcstub.Server{Fail: func(u string, _ int) int {
+	stub := &umctest.UMC{Fail: func(u string, _ int) int {
 		if u == "bounce" {
 			return http.StatusInternalServerError
 		}
@@ -318,10 +318,10 @@ func TestOneUserFailingAmongOthers(t *testing.T) {
 // A dead letter that cannot be written (full disk) leaves the record queued
 // and open; once it can be written, it is, without another call.
 func TestDeadLetterWriteFailureKeepsTheRecord(t *testing.T) {
-	stub := &umcstub.Server{Refused: func(string) bool { return true }}
+	stub := &umctest.UMC{Refused: func(string) bool { return true }}
 	f := newFixture(t, stub, config.Map{})
 	// A directory where the log should be: every append fails.
-	blocker := filepath.Join(f.queue, "failed", queue.DeadLetterLog)
+	blocker := filepath.Join(umctest.DeadLetterDir(f.queue), queue.DeadLetterLog)
 	if err := os.MkdirAll(blocker, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -347,9 +347,9 @@ func TestDeadLetterWriteFailureKeepsTheRecord(t *testing.T) {
 // Fluent Bit gives up a chunk while the dead letter still cannot be
 // written: the record is carried over, and the decided refusal with it.
 func TestUnwritableDeadLetterIsCarriedOver(t *testing.T) {
-	stub := &umcstub.Server{Refused: func(string) bool { return true }}
+	stub := &umctest.UMC{Refused: func(string) bool { return true }}
 	f := newFixture(t, stub, config.Map{})
-	blocker := filepath.Join(f.queue, "failed", queue.DeadLetterLog)
+	blocker := filepath.Join(umctest.DeadLetterDir(f.queue), queue.DeadLetterLog)
 	os.MkdirAll(blocker, 0o755)
 	f.enqueue(t, "nobody")
 	fb := newFluentBit(f)
@@ -369,7 +369,7 @@ func TestUnwritableDeadLetterIsCarriedOver(t *testing.T) {
 
 // A queue file holding its line twice is one invitation.
 func TestLineTwiceIsOneCall(t *testing.T) {
-	f := newFixture(t, &umcstub.Server{}, config.Map{})
+	f := newFixture(t, &umctest.UMC{}, config.Map{})
 	os.WriteFile(filepath.Join(f.queue, "twice.send"), []byte("{\"username\": \"twice\"}\n{\"username\": \"twice\"}\n"), 0o644)
 	newFluentBit(f).runUntilIdle(t, 5)
 	if err := f.stub.CheckOnce(1); err != nil || len(f.stub.Calls()) != 1 {
@@ -381,7 +381,7 @@ func TestLineTwiceIsOneCall(t *testing.T) {
 // tail's DB update), flushed at the same moment by two workers: one call.
 func TestOneFileInTwoChunksIsOneCall(t *testing.T) {
 	for range 20 {
-		f := newFixture(t, &umcstub.Server{Latency: time.Millisecond}, config.Map{})
+		f := newFixture(t, &umctest.UMC{Latency: time.Millisecond}, config.Map{})
 		chunk := f.queueFiles(t, names("u", 30)...)
 		again := append([]record.Record(nil), chunk...)
 		for i := range again { // as read anew after a restart: another time

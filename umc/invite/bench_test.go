@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
 	"umc-invite/umc/record"
 )
@@ -41,7 +41,7 @@ func serveStub(latency string) {
 		panic(err)
 	}
 	fmt.Println(ln.Addr().String())
-	_ = http.Serve(ln, &umcstub.Server{Latency: d})
+	_ = http.Serve(ln, &umctest.UMC{Latency: d})
 }
 
 // startStub runs the stand-in in a child process and returns its URL.

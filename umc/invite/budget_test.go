@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
 	"umc-invite/umc/record"
 )
@@ -31,7 +31,7 @@ func (c *inFlight) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.next.ServeHTTP(w, r)
 }
 
-func newBudgetFixture(t *testing.T, stub *umcstub.Server, keys config.Map, before ...func(queueDir string)) (*fixture, *inFlight) {
+func newBudgetFixture(t *testing.T, stub *umctest.UMC, keys config.Map, before ...func(queueDir string)) (*fixture, *inFlight) {
 	t.Helper()
 	counter := &inFlight{next: stub}
 	srv := httptest.NewServer(counter)
@@ -57,7 +57,7 @@ func newBudgetFixture(t *testing.T, stub *umcstub.Server, keys config.Map, befor
 // One big chunk uses the whole budget; several chunks flushed at once by
 // Fluent Bit's workers share it and never exceed it.
 func TestConcurrencyIsTheOutputsBudget(t *testing.T) {
-	stub := &umcstub.Server{Latency: 20 * time.Millisecond}
+	stub := &umctest.UMC{Latency: 20 * time.Millisecond}
 	f, counter := newBudgetFixture(t, stub, config.Map{"Concurrency": "6"})
 	big := f.queueFiles(t, names("big", 60)...)
 	if v := f.out.Flush(context.Background(), big); v != OK || counter.max.Load() != 6 {
@@ -85,7 +85,7 @@ func TestConcurrencyIsTheOutputsBudget(t *testing.T) {
 // Rate_Limit spaces the calls evenly; a wait past Flush_Timeout holds the
 // rest back, charged to no one.
 func TestRateLimit(t *testing.T) {
-	stub := &umcstub.Server{}
+	stub := &umctest.UMC{}
 	f, _ := newBudgetFixture(t, stub, config.Map{"Rate_Limit": "600", "Flush_Timeout": "1s", "Timeout": "1s"}) // one call per 100 ms
 	recs := f.queueFiles(t, names("r", 30)...)
 	start := time.Now()
@@ -112,7 +112,7 @@ func TestRateLimit(t *testing.T) {
 // Files queued into the intake are admitted into the queue as deliveries
 // make room, Queue_Window at a time, oldest first.
 func TestIntakeAdmitsAsDeliveriesMakeRoom(t *testing.T) {
-	stub := &umcstub.Server{}
+	stub := &umctest.UMC{}
 	f, _ := newBudgetFixture(t, stub, config.Map{"Queue_Window": "5"}, func(queueDir string) {
 		intakeDir := filepath.Join(queueDir, "incoming")
 		os.Mkdir(intakeDir, 0o755)
@@ -149,7 +149,7 @@ func TestIntakeAdmitsAsDeliveriesMakeRoom(t *testing.T) {
 
 // Two outputs on one queue directory would send every file twice.
 func TestOneQueueOneOutput(t *testing.T) {
-	f, _ := newBudgetFixture(t, &umcstub.Server{}, config.Map{})
+	f, _ := newBudgetFixture(t, &umctest.UMC{}, config.Map{})
 	cfg, err := config.Load(config.Map{"UMC_URL": "http://umc", "Queue_Dir": f.queue})
 	if err != nil {
 		t.Fatal(err)

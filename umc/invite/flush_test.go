@@ -1,12 +1,9 @@
 package invite
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
 	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
@@ -23,17 +20,15 @@ import (
 // fixture is one Output against a UMC stand-in, with a queue directory.
 type fixture struct {
 	out   *Output
-	stub  *umcstub.Server
+	stub  *umctest.UMC
 	queue string
 	logs  *bytes.Buffer
 }
 
-func newFixture(t *testing.T, stub *umcstub.Server, keys config.Map) *fixture {
+func newFixture(t *testing.T, stub *umctest.UMC, keys config.Map) *fixture {
 	t.Helper()
-	srv := httptest.NewServer(stub)
-	t.Cleanup(srv.Close)
 	dir := t.TempDir()
-	keys["UMC_URL"] = srv.URL
+	keys["UMC_URL"] = umctest.NewServer(t, stub)
 	if keys.Get("Queue_Dir") == "" {
 		keys["Queue_Dir"] = dir
 	}
@@ -84,24 +79,7 @@ func (f *fixture) queueFiles(t *testing.T, users ...string) []record.Record {
 
 func (f *fixture) deadLetters(t *testing.T) []queue.DeadLetter {
 	t.Helper()
-	file, err := os.Open(filepath.Join(f.queue, "failed", queue.DeadLetterLog))
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	var out []queue.DeadLetter
-	sc := bufio.NewScanner(file)
-	for sc.Scan() {
-		var l queue.DeadLetter
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, l)
-	}
-	return out
+	return umctest.ReadDeadLetters(t, umctest.DeadLetterDir(f.queue))
 }
 
 func (f *fixture) queued(t *testing.T) []string {
@@ -127,7 +105,7 @@ func failFirst(n int, status int, users ...string) func(string, int) int {
 }
 
 func TestAllDelivered(t *testing.T) {
-	f := newFixture(t, &umcstub.Server{}, config.Map{})
+	f := newFixture(t, &umctest.UMC{}, config.Map{})
 	recs := f.queueFiles(t, "alice", "bob", "carol")
 	if v := f.out.Flush(context.Background(), recs); v != OK {
 		t.Fatalf("verdict %v", v)
@@ -143,7 +121,7 @@ func TestAllDelivered(t *testing.T) {
 // Fluent Bit hands back the whole chunk after FLB_RETRY: only the records
 // that failed may be sent again.
 func TestRetriedChunkSendsOnlyWhatFailed(t *testing.T) {
-	stub := &umcstub.Server{Fail: failFirst(2, 500, "bob", "dave")}
+	stub := &umctest.UMC{Fail: failFirst(2, 500, "bob", "dave")}
 	f := newFixture(t, stub, config.Map{})
 	recs := f.queueFiles(t, "alice", "bob", "carol", "dave")
 	var verdicts []Verdict
@@ -167,7 +145,7 @@ func TestRetriedChunkSendsOnlyWhatFailed(t *testing.T) {
 }
 
 func TestAlwaysFailingUserBecomesADeadLetter(t *testing.T) {
-	stub := &umcstub.Server{Fail: failFirst(1000, 500, "bob")}
+	stub := &umctest.UMC{Fail: failFirst(1000, 500, "bob")}
 	f := newFixture(t, stub, config.Map{"Max_Attempts": "6"})
 	recs := f.queueFiles(t, "alice", "bob")
 	var verdicts []Verdict
@@ -186,7 +164,7 @@ func TestAlwaysFailingUserBecomesADeadLetter(t *testing.T) {
 	}
 	l := letters[0]
 	if l.Username != "bob" || l.Attempts != 6 || l.Status != 500 || !strings.Contains(l.Message, "Error sending token") ||
-		l.File != filepath.Join(f.queue, "failed", "bob.send") || l.Record["path"] != filepath.Join(f.queue, "bob.send") {
+		l.File != filepath.Join(umctest.DeadLetterDir(f.queue), "bob.send") || l.Record["path"] != filepath.Join(f.queue, "bob.send") {
 		t.Fatalf("dead letter %+v", l)
 	}
 	if _, err := os.Stat(l.File); err != nil {
@@ -202,7 +180,7 @@ func TestAlwaysFailingUserBecomesADeadLetter(t *testing.T) {
 }
 
 func TestBadInputBesideGoodRecords(t *testing.T) {
-	f := newFixture(t, &umcstub.Server{}, config.Map{})
+	f := newFixture(t, &umctest.UMC{}, config.Map{})
 	recs := f.queueFiles(t, "alice", "bob")
 	bad := []record.Record{
 		record.New("umc_invite", time.Unix(1, 0), map[any]any{"log": []byte(`{"username": "eve"`)}),
@@ -229,7 +207,7 @@ func TestBadInputBesideGoodRecords(t *testing.T) {
 			t.Errorf("dead letter %+v", l)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(f.queue, "failed", "mallory.send")); err != nil {
+	if _, err := os.Stat(filepath.Join(umctest.DeadLetterDir(f.queue), "mallory.send")); err != nil {
 		t.Errorf("bad queue file not moved: %v", err)
 	}
 	if n := strings.Count(f.logs.String(), "bad input"); n != 4 {
@@ -243,7 +221,7 @@ func TestBadInputBesideGoodRecords(t *testing.T) {
 }
 
 func TestPathsOutsideQueueDirAreNeverTouched(t *testing.T) {
-	stub := &umcstub.Server{Fail: failFirst(1000, 500, "victim")}
+	stub := &umctest.UMC{Fail: failFirst(1000, 500, "victim")}
 	f := newFixture(t, stub, config.Map{"Max_Attempts": "1"})
 	outside := t.TempDir()
 	var recs []record.Record
@@ -280,7 +258,7 @@ func TestPathsOutsideQueueDirAreNeverTouched(t *testing.T) {
 // After a restart the ledger is empty; a chunk restored from Fluent Bit's
 // storage whose queue file is gone was handled by the earlier run.
 func TestGoneQueueFileIsNotSentAgain(t *testing.T) {
-	f := newFixture(t, &umcstub.Server{}, config.Map{})
+	f := newFixture(t, &umctest.UMC{}, config.Map{})
 	recs := f.queueFiles(t, "alice", "bob")
 	os.Remove(filepath.Join(f.queue, "alice.send"))
 	if v := f.out.Flush(context.Background(), recs); v != OK {
@@ -295,7 +273,7 @@ func TestGoneQueueFileIsNotSentAgain(t *testing.T) {
 // rest of the chunk waits for Fluent Bit's retry instead of being sent, and
 // no one is charged, however often it is retried.
 func TestSystemicFailureStopsTheFlush(t *testing.T) {
-	stub := &umcstub.Server{User: "u", Password: "right"}
+	stub := &umctest.UMC{User: "u", Password: "right"}
 	f := newFixture(t, stub, config.Map{"Auth_User": "u", "Auth_Password": "wrong", "Concurrency": "1", "Max_Attempts": "2"})
 	users := make([]string, 50)
 	for i := range users {
@@ -322,7 +300,7 @@ func TestSystemicFailureStopsTheFlush(t *testing.T) {
 }
 
 func TestFlushTimeoutBoundsAFlush(t *testing.T) {
-	stub := &umcstub.Server{Latency: 300 * time.Millisecond}
+	stub := &umctest.UMC{Latency: 300 * time.Millisecond}
 	f := newFixture(t, stub, config.Map{"Concurrency": "1", "Flush_Timeout": "500ms", "Timeout": "500ms"})
 	recs := f.queueFiles(t, "a", "b", "c", "d", "e")
 	start := time.Now()
@@ -344,10 +322,8 @@ func TestFlushTimeoutBoundsAFlush(t *testing.T) {
 }
 
 func TestDeadLettersOnlyLoggedWithoutDirectories(t *testing.T) {
-	stub := &umcstub.Server{}
-	srv := httptest.NewServer(stub)
-	defer srv.Close()
-	cfg, _ := config.Load(config.Map{"UMC_URL": srv.URL})
+	stub := &umctest.UMC{}
+	cfg, _ := config.Load(config.Map{"UMC_URL": umctest.NewServer(t, stub)})
 	logs := &bytes.Buffer{}
 	out, _ := New(cfg, NewLogger(logs, "t"))
 	v := out.Flush(context.Background(), []record.Record{record.New("t", time.Unix(1, 0), map[any]any{"log": []byte("")})})
@@ -358,7 +334,7 @@ func TestDeadLettersOnlyLoggedWithoutDirectories(t *testing.T) {
 
 // Several Fluent Bit workers flush different chunks at once.
 func TestConcurrentFlushes(t *testing.T) {
-	stub := &umcstub.Server{Fail: func(user string, n int) int {
+	stub := &umctest.UMC{Fail: func(user string, n int) int {
 		if strings.HasSuffix(user, "7") && n == 1 {
 			return 503
 		}
@@ -389,11 +365,11 @@ func TestConcurrentFlushes(t *testing.T) {
 }
 
 func TestPasswordNeverLogged(t *testing.T) {
-	stub := &umcstub.Server{User: "u", Password: "other"}
+	stub := &umctest.UMC{User: "u", Password: "other"}
 	f := newFixture(t, stub, config.Map{"Auth_User": "u", "Auth_Password": "s3cret-pw", "Max_Attempts": "1"})
 	f.out.Flush(context.Background(), f.queueFiles(t, "alice"))
 	all := f.logs.String() + f.out.Describe()
-	data, _ := os.ReadFile(filepath.Join(f.queue, "failed", queue.DeadLetterLog))
+	data, _ := os.ReadFile(filepath.Join(umctest.DeadLetterDir(f.queue), queue.DeadLetterLog))
 	if strings.Contains(all+string(data), "s3cret-pw") {
 		t.Fatal("the password appears in a log line or dead letter")
 	}

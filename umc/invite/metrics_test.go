@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
 	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
@@ -41,7 +41,7 @@ func freeAddr(t *testing.T) string {
 
 // newMetricsFixture is newFixture with Metrics_Listen at addr and the
 // output named name.
-func newMetricsFixture(t *testing.T, stub *umcstub.Server, keys config.Map, name, addr string) *fixture {
+func newMetricsFixture(t *testing.T, stub *umctest.UMC, keys config.Map, name, addr string) *fixture {
 	t.Helper()
 	srv := httptest.NewServer(stub)
 	t.Cleanup(srv.Close)
@@ -93,7 +93,7 @@ func scrape(t *testing.T, addr, output string) map[string]float64 {
 // UMC stand-in saw and what the dead letters hold.
 func TestMetricsCountAMixedRun(t *testing.T) {
 	refused := map[string]bool{"nomail1": true, "nomail2": true}
-	stub := &umcstub.Server{
+	stub := &umctest.UMC{
 		Refused: func(u string) bool { return refused[u] },
 		Fail:    func(u string, _ int) int { return map[bool]int{true: 500}[u == "broken"] },
 		Latency: 2 * time.Millisecond,
@@ -150,7 +150,7 @@ func TestMetricsCountAMixedRun(t *testing.T) {
 // An outage longer than a chunk's tries: every open record is carried
 // over, and every call is "unavailable".
 func TestMetricsCountCarryOvers(t *testing.T) {
-	stub := &umcstub.Server{Outage: func() int { return 503 }}
+	stub := &umctest.UMC{Outage: func() int { return 503 }}
 	addr, name := freeAddr(t), outputName("outage")
 	f := newMetricsFixture(t, stub, config.Map{}, name, addr)
 	f.enqueue(t, "alice", "bob")
@@ -169,7 +169,7 @@ func TestMetricsCountCarryOvers(t *testing.T) {
 // Queue files waiting in the intake count too.
 func TestMetricsCountTheIntake(t *testing.T) {
 	addr, name := freeAddr(t), outputName("intake")
-	f := newMetricsFixture(t, &umcstub.Server{}, config.Map{"Queue_Window": "2"}, name, addr)
+	f := newMetricsFixture(t, &umctest.UMC{}, config.Map{"Queue_Window": "2"}, name, addr)
 	for i := range 5 {
 		if err := os.WriteFile(filepath.Join(f.queue, "incoming", fmt.Sprintf("u%d.send", i)), []byte("x\n"), 0o644); err != nil {
 			t.Fatal(err)
@@ -183,8 +183,8 @@ func TestMetricsCountTheIntake(t *testing.T) {
 func TestTwoOutputsShareOneEndpoint(t *testing.T) {
 	addr := freeAddr(t)
 	nameA, nameB := outputName("tenant_a"), outputName("tenant_b")
-	a := newMetricsFixture(t, &umcstub.Server{}, config.Map{}, nameA, addr)
-	b := newMetricsFixture(t, &umcstub.Server{Refused: func(string) bool { return true }}, config.Map{}, nameB, addr)
+	a := newMetricsFixture(t, &umctest.UMC{}, config.Map{}, nameA, addr)
+	b := newMetricsFixture(t, &umctest.UMC{Refused: func(string) bool { return true }}, config.Map{}, nameB, addr)
 	a.out.Flush(context.Background(), a.queueFiles(t, "a1", "a2", "a3"))
 	b.enqueue(t, "b0")
 	newFluentBit(b).runUntilIdle(t, 5)
@@ -226,7 +226,7 @@ func TestTakenMetricsAddressRefusesTheStart(t *testing.T) {
 // A hot reload: the output exits and starts again with the same name,
 // queue and address. The queue guard lets it, and the counters go on.
 func TestReinitContinuesTheCounters(t *testing.T) {
-	srv := httptest.NewServer(&umcstub.Server{})
+	srv := httptest.NewServer(&umctest.UMC{})
 	defer srv.Close()
 	addr, name, dir := freeAddr(t), outputName("reinit"), t.TempDir()
 	cfg, err := config.Load(config.Map{"UMC_URL": srv.URL, "Queue_Dir": dir, "Metrics_Listen": addr})

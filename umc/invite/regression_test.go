@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
 	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
@@ -21,7 +21,7 @@ import (
 // outage is recorded as refused and moved to failed/ for good.
 func TestOutageEndingMidFlushRefusesNoOne(t *testing.T) {
 	var calls atomic.Int32
-	stub := &umcstub.Server{Outage: func() int {
+	stub := &umctest.UMC{Outage: func() int {
 		if calls.Add(1) == 1 { // the outage ends after the first answer
 			return 400
 		}
@@ -44,7 +44,7 @@ func TestOutageEndingMidFlushRefusesNoOne(t *testing.T) {
 // carry-over (its ledger tries started late): the new file is stranded.
 func TestStaleRecordNeverTakesOverARequeuedFile(t *testing.T) {
 	var down atomic.Bool
-	stub := &umcstub.Server{
+	stub := &umctest.UMC{
 		Fail: func(u string, _ int) int {
 			if u == "bob" {
 				return 503 // bob keeps the old chunk open
@@ -120,7 +120,7 @@ func TestStaleRecordNeverTakesOverARequeuedFile(t *testing.T) {
 // R4: the dead letter is appended, but the queue file cannot be moved:
 // every retry appends the same dead letter again.
 func TestDeadLetterLineWrittenOnce(t *testing.T) {
-	stub := &umcstub.Server{}
+	stub := &umctest.UMC{}
 	f := newFixture(t, stub, config.Map{})
 	rec := record.New("umc_invite", time.Now(), map[any]any{"log": []byte("bad user"), "path": []byte(filepath.Join(f.queue, "bad.send")), "offset": int64(0)})
 	os.WriteFile(filepath.Join(f.queue, "bad.send"), []byte("bad user\n"), 0o644)
@@ -138,7 +138,7 @@ func TestDeadLetterLineWrittenOnce(t *testing.T) {
 
 // R5: a failure proven at the end of its flush (finish) is charged twice.
 func TestFailureProvenAtFlushEndChargedOnce(t *testing.T) {
-	stub := &umcstub.Server{Fail: func(u string, _ int) int {
+	stub := &umctest.UMC{Fail: func(u string, _ int) int {
 		if u == "bounce" {
 			return 500
 		}
@@ -181,7 +181,7 @@ func grepLines(s, w string) string {
 // R6: two truly refused users (say two new Domain Admins) on a quiet
 // system: neither is ever proven, both are retried forever.
 func TestTwoRefusedUsersOnAQuietSystemEnd(t *testing.T) {
-	stub := &umcstub.Server{Refused: func(u string) bool { return strings.HasPrefix(u, "admin") }}
+	stub := &umctest.UMC{Refused: func(u string) bool { return strings.HasPrefix(u, "admin") }}
 	f := newFixture(t, stub, config.Map{})
 	f.enqueue(t, "admin1", "admin2")
 	fb := newFluentBit(f)
@@ -199,7 +199,7 @@ func TestTwoRefusedUsersOnAQuietSystemEnd(t *testing.T) {
 // from then on they only ever fail together: retried until other traffic
 // comes, each chunk given up and carried over every ~minute.
 func TestRefusedUsersAtABulksTailEnd(t *testing.T) {
-	stub := &umcstub.Server{Refused: func(u string) bool { return strings.HasPrefix(u, "zzz") }}
+	stub := &umctest.UMC{Refused: func(u string) bool { return strings.HasPrefix(u, "zzz") }}
 	f := newFixture(t, stub, config.Map{})
 	f.enqueue(t, append(names("user", 100), "zzz1", "zzz2")...)
 	fb := newFluentBit(f)

@@ -12,7 +12,7 @@ import (
 	"os"
 	"time"
 
-	"umc-invite/tests/umcstub"
+	"umc-invite/tests/umctest"
 )
 
 func main() {
@@ -23,7 +23,7 @@ func main() {
 	quiet := flag.Bool("quiet", false, "do not print each call")
 	flag.Parse()
 
-	stub := &umcstub.Server{Latency: *latency}
+	stub := &umctest.UMC{Latency: *latency}
 	if *failRate > 0 {
 		stub.Fail = func(username string, n int) int {
 			if n > 3 { // transient: the fourth call of a user always goes through
@@ -38,7 +38,7 @@ func main() {
 		}
 	}
 	if !*quiet {
-		stub.OnCall = func(c umcstub.Call) {
+		stub.OnCall = func(c umctest.Call) {
 			fmt.Printf("%s UMC send_token username=%q method=%s language=%s -> %d\n",
 				c.Time.Format("15:04:05.000"), c.Username, c.Method, c.Language, c.Status)
 		}

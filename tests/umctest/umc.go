@@ -1,7 +1,9 @@
-// Package umcstub is a UMC stand-in that speaks send_token as UMC does on
-// the wire (see shared/umc-protocol.md), with faults to inject. Tests,
-// benchmarks and `make run` use it on loopback.
-package umcstub
+// Package umctest is the one test kit of umc-invite, used like
+// net/http/httptest by the unit, ABI and end-to-end tests, the benchmarks
+// and `make run`: a UMC stand-in that speaks send_token as UMC does on the
+// wire (see shared/umc-protocol.md) with faults to inject, queue-file
+// writers, dead-letter readers, a free port and the plugin build.
+package umctest
 
 import (
 	"encoding/json"
@@ -23,8 +25,9 @@ type Call struct {
 	Header   http.Header
 }
 
-// Server is a UMC stand-in. Set its fields before serving.
-type Server struct {
+// UMC is a UMC stand-in, an http.Handler. Set its fields before serving
+// (NewServer, or any http.Server).
+type UMC struct {
 	// Prefix is the part of the base URL before /command, e.g. "/univention".
 	Prefix string
 	// User and Password, when set, are the only basic-auth credentials
@@ -53,14 +56,14 @@ type Server struct {
 }
 
 // Calls returns every call so far.
-func (s *Server) Calls() []Call {
+func (s *UMC) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Call(nil), s.calls...)
 }
 
 // Delivered counts the 200 answers per username.
-func (s *Server) Delivered() map[string]int {
+func (s *UMC) Delivered() map[string]int {
 	out := map[string]int{}
 	for _, c := range s.Calls() {
 		if c.Status == http.StatusOK {
@@ -72,7 +75,7 @@ func (s *Server) Delivered() map[string]int {
 
 // CheckOnce returns an error unless exactly want users got a 200, each
 // exactly once: every user one invitation, no duplicate.
-func (s *Server) CheckOnce(want int) error {
+func (s *UMC) CheckOnce(want int) error {
 	d := s.Delivered()
 	var twice []string
 	for u, n := range d {
@@ -87,7 +90,7 @@ func (s *Server) CheckOnce(want int) error {
 }
 
 // Attempts counts the calls per username.
-func (s *Server) Attempts() map[string]int {
+func (s *UMC) Attempts() map[string]int {
 	out := map[string]int{}
 	for _, c := range s.Calls() {
 		out[c.Username]++
@@ -102,7 +105,7 @@ const Drop = -1
 // never mail: unknown, blacklisted, or without a recovery address.
 const MissingContactInformation = "No address has been stored, where a password recovery token could be sent to."
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *UMC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status, message, username, method := s.answer(r)
 	if s.Latency > 0 {
 		time.Sleep(s.Latency)
@@ -135,7 +138,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "message": message, "traceback": nil, "location": nil})
 }
 
-func (s *Server) record(call Call) {
+func (s *UMC) record(call Call) {
 	s.mu.Lock()
 	s.calls = append(s.calls, call)
 	s.mu.Unlock()
@@ -145,7 +148,7 @@ func (s *Server) record(call Call) {
 }
 
 // answer decides the status as UMC would, then applies injected faults.
-func (s *Server) answer(r *http.Request) (status int, message, username, method string) {
+func (s *UMC) answer(r *http.Request) (status int, message, username, method string) {
 	if r.URL.Path != s.Prefix+"/command/passwordreset/send_token" {
 		return http.StatusNotFound, "The requested URL was not found on the server.", "", ""
 	}

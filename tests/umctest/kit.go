@@ -1,0 +1,159 @@
+package umctest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+
+	"umc-invite/umc/config"
+	"umc-invite/umc/queue"
+)
+
+// NewServer serves h (a *UMC, or any handler playing UMC) on loopback for
+// the test and returns its base URL, without UMC.Prefix; the server closes
+// at Cleanup.
+func NewServer(t testing.TB, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// Enqueue writes <user>.send into dir as the listener module does: the
+// line {"username": "<user>"} under a hidden temporary name, renamed into
+// place, so tail never sees half a file.
+func Enqueue(t testing.TB, dir string, users ...string) {
+	t.Helper()
+	for _, u := range users {
+		WriteQueueFile(t, dir, u+".send", fmt.Sprintf("{\"username\": %q}\n", u))
+	}
+}
+
+// WriteQueueFile puts a queue file with any content into dir, atomically
+// as Enqueue does.
+func WriteQueueFile(t testing.TB, dir, name, content string) {
+	t.Helper()
+	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tmp.WriteString(content)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		t.Fatal(err)
+	}
+}
+
+// Queued returns the usernames whose queue files are still in dir, sorted.
+func Queued(dir string) []string {
+	names, _ := filepath.Glob(filepath.Join(dir, "*.send"))
+	for i, n := range names {
+		names[i] = strings.TrimSuffix(filepath.Base(n), ".send")
+	}
+	sort.Strings(names)
+	return names
+}
+
+// DeadLetterDir is where an output with Queue_Dir queueDir and no
+// Dead_Letter_Dir puts its dead letters: the plugin's own default.
+func DeadLetterDir(queueDir string) string { return config.DefaultDeadLetterDir(queueDir) }
+
+// ReadDeadLetters returns every complete line of dead-letter.jsonl in the
+// dead-letter directory dir (see DeadLetterDir); none when there is no log.
+// A line still being written (no newline yet) is left for the next read.
+func ReadDeadLetters(t testing.TB, dir string) []queue.DeadLetter {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, queue.DeadLetterLog))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []queue.DeadLetter
+	for len(data) > 0 {
+		end := bytes.IndexByte(data, '\n')
+		if end < 0 {
+			break
+		}
+		var l queue.DeadLetter
+		if err := json.Unmarshal(data[:end], &l); err != nil {
+			t.Fatalf("%s: %v: %q", queue.DeadLetterLog, err, data[:end])
+		}
+		out = append(out, l)
+		data = data[end+1:]
+	}
+	return out
+}
+
+// Refusals returns the lines of kind "refused" from ReadDeadLetters.
+func Refusals(t testing.TB, dir string) []queue.DeadLetter {
+	t.Helper()
+	return OfKind(ReadDeadLetters(t, dir), queue.KindRefused)
+}
+
+// OfKind keeps the letters of one kind (queue.KindRefused, KindFailed, …).
+func OfKind(letters []queue.DeadLetter, kind string) []queue.DeadLetter {
+	var out []queue.DeadLetter
+	for _, l := range letters {
+		if l.Kind == kind {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	port, err := Port()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// Port is FreePort for code without a testing.TB (`make run`).
+func Port() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// RepoRoot is the module's root directory.
+func RepoRoot() string {
+	_, self, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(self), "..", "..")
+}
+
+// BuildPlugin builds the plugin library (c-shared) into dir and returns
+// its path; for a TestMain, hence no testing.TB.
+func BuildPlugin(dir string) (string, error) {
+	path := filepath.Join(dir, "out_umc_invite.so")
+	build := exec.Command("go", "build", "-buildmode=c-shared", "-o", path, "./plugin")
+	build.Dir = RepoRoot()
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the plugin: %v\n%s", err, out)
+	}
+	return path, nil
+}
