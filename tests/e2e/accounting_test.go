@@ -138,10 +138,6 @@ func TestLoneRefusedUserEndsAsRefusal(t *testing.T) {
 // refusals, as for one.
 func TestTwoRefusedUsersOnAQuietSystem(t *testing.T) {
 	needFluentBit(t)
-	if os.Getenv("UMC_INVITE_DEFECTS") == "" {
-		t.Skip("defect: two users refused with no other user served never end: neither is 'alone' nor followed by a success, " +
-			"so both are carried over chunk after chunk, UMC called every 2-3 s, health red; set UMC_INVITE_DEFECTS=1 to run")
-	}
 	t.Parallel()
 	umc := &umctest.UMC{Refused: func(u string) bool { return strings.HasPrefix(u, "admin") }}
 	s := newSite(t, umc)
@@ -494,10 +490,6 @@ func TestOneUserFailingWhileOthersSucceed(t *testing.T) {
 
 func TestFailingUserAtTheHeadOfABulk(t *testing.T) {
 	needFluentBit(t)
-	if os.Getenv("UMC_INVITE_DEFECTS") == "" {
-		t.Skip("defect: a failure proven at the end of its own flush (rule c) is charged twice (finish() calls charge() with Unproven set " +
-			"by this very answer, so n = 2): 5 calls, not 6, before the dead letter; set UMC_INVITE_DEFECTS=1 to run")
-	}
 	t.Parallel()
 	failingUser(t, false)
 }
