@@ -94,7 +94,10 @@ func TestMetricsMatchTheStandIn(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(s.queue, "bad.send"), []byte("not a user\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the first calls", 10*time.Second, p, func() bool { return len(umc.Attempts()) == 3 })
+	waitFor(t, "the first calls", 10*time.Second, p, func() bool {
+		a := umc.Attempts()
+		return a["nomail1"] > 0 && a["nomail2"] > 0 && a["broken"] > 0
+	})
 	s.enqueue(t, users("metrics", 20)...)
 	// A few more users keep coming while "broken" is retried: UMC serving
 	// them between its failures is what charges them to it.
