@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"umc-invite/umc/record"
@@ -98,6 +99,13 @@ func (r *Requeuer) Requeue(users []string, all bool) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One requeue at a time: two overlapping runs could each find the user
+	// neither queued nor marked, one after the plugin took the other's file.
+	unlock, err := lockDir(deadDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	log, err := Read(deadDir)
 	if err != nil {
 		return nil, err
@@ -242,4 +250,20 @@ func writeNew(dir, name string, content []byte) (string, error) {
 		return target, fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return target, nil
+}
+
+// lockDir takes an exclusive lock on dir's .requeue.lock, waiting for it.
+func lockDir(dir string) (unlock func(), err error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, ".requeue.lock"), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("requeue lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("requeue lock: %w", err)
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }

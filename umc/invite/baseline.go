@@ -34,6 +34,13 @@ func (o *Output) baseline(ctx context.Context) umc.Baseline {
 	case <-ctx.Done():
 		return umc.Baseline{}
 	}
+	// Its two calls count against Rate_Limit like any other: UMC's own
+	// limit counts refused calls too.
+	for range 2 {
+		if o.limiter != nil && o.limiter.Wait(ctx) != nil {
+			return umc.Baseline{}
+		}
+	}
 	c.last, c.at = o.client.AskBaseline(ctx), time.Now()
 	if c.last.Refusing() {
 		o.log.Infof("UMC's self-service works and refuses users it will never mail with: %s", c.last.Unknown.Message)
@@ -44,24 +51,28 @@ func (o *Output) baseline(ctx context.Context) umc.Baseline {
 }
 
 // proveRefusals settles refusals nothing else could prove: when UMC
-// refuses this user in the same words as a user that cannot exist, while
-// its self-service demonstrably works, the refusal is the user's own.
-// This is what ends two refused users on a quiet system, which otherwise
-// look exactly like an outage.
+// refuses this user a second time, in an earlier flush too (a moment of
+// replication lag is not a refusal), in the same words as a user that
+// cannot exist, while its self-service demonstrably works, and fewer than
+// outageUsers users were refused since UMC last served anyone (many
+// refused alike is a misconfiguration: a whitelist, an empty replica), the
+// refusal is the user's own. This is what ends two refused users on a
+// quiet system, which otherwise look exactly like an outage.
 func (o *Output) proveRefusals(ctx context.Context, jobs []*job, t *tally) {
 	var open []*job
 	for _, j := range jobs {
-		if !j.done && j.sent && j.outcome.Kind == umc.Refused && j.entry.Unproven {
+		if !j.done && j.sent && j.outcome.Kind == umc.Refused && j.entry.Unproven && j.refusedAgain {
 			open = append(open, j)
 		}
 	}
-	if len(open) == 0 {
+	if len(open) == 0 || o.witness.refusedAlike() >= outageUsers {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, o.cfg.FlushTimeout)
+	defer cancel()
 	b := o.baseline(ctx)
 	for _, j := range open {
 		if b.RefusesLikeUnknown(j.answer) {
-			j.entry.Unproven = false
 			o.charge(j, "UMC refuses a user that cannot exist in the same words, while its self-service works")
 			o.writeLetter(j, t)
 		}

@@ -46,6 +46,9 @@ type job struct {
 	sent    bool
 	heldWhy string // why it was not sent in this flush
 	done    bool   // settled in the ledger already
+	// refusedAgain: a refusal following an earlier refusal or failure of
+	// this user, in an earlier flush: one refusal alone never decides.
+	refusedAgain bool
 }
 
 // tally counts how the records of one flush ended.
@@ -293,6 +296,10 @@ func (o *Output) call(ctx context.Context, j *job, stopped func() string, observ
 			j.heldWhy = fmt.Sprintf("Rate_Limit %d a minute leaves no room within the flush's Flush_Timeout (%s)", o.cfg.RateLimit, o.cfg.FlushTimeout)
 			return
 		}
+		// The flush may have stopped while this call waited its turn.
+		if j.heldWhy = stopped(); j.heldWhy != "" {
+			return
+		}
 	}
 	if j.file != nil {
 		current, err := o.queue.Current(*j.file)
@@ -332,11 +339,12 @@ func (o *Output) judge(j *job, t *tally) {
 		o.leave(j, ledger.Delivered, false)
 		return
 	case umc.Unavailable:
-		o.witness.failed(j.username, 0, false)
+		o.witness.failed(j.username, 0, umc.Unavailable)
 		o.log.Warnf("send_token for %q: UMC unavailable, not charged: %s", j.username, j.outcome.Reason)
 		return
 	}
-	seq, own, why := o.witness.failed(j.username, e.FailSeq, j.outcome.Kind == umc.Failed)
+	j.refusedAgain = j.outcome.Kind == umc.Refused && e.FailSeq != 0
+	seq, own, why := o.witness.failed(j.username, e.FailSeq, j.outcome.Kind)
 	if own {
 		o.charge(j, why)
 	} else {

@@ -80,13 +80,13 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 	if cfg.QueueDir != "" {
 		// Two outputs on one queue would send each file twice and admit
 		// twice the window.
-		if err := claimQueue(cfg.QueueDir); err != nil {
+		if err := claimQueue(o.queue.Root()); err != nil {
 			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
 		}
 	}
 	if cfg.IntakeDir != "" {
 		if o.window, err = intake.Open(cfg.QueueDir, cfg.IntakeDir, cfg.QueueWindow); err != nil {
-			releaseQueue(cfg.QueueDir)
+			releaseQueue(o.queue.Root())
 			return nil, fmt.Errorf("%s: %w", "Intake_Dir", err)
 		}
 		if o.window.LinkMode() {
@@ -157,8 +157,8 @@ func (o *Output) Close() {
 			o.log.Warnf("intake: %v", err)
 		}
 	}
-	if o.cfg.QueueDir != "" {
-		releaseQueue(o.cfg.QueueDir)
+	if o.queue != nil {
+		releaseQueue(o.queue.Root())
 	}
 	o.client.Close()
 }

@@ -1,6 +1,10 @@
 package invite
 
-import "sync"
+import (
+	"sync"
+
+	"umc-invite/umc"
+)
 
 // witness keeps the pattern of UMC's answers across the users of one
 // output: a refusal or failure is a user's own only while UMC demonstrably
@@ -19,6 +23,10 @@ type witness struct {
 	// last: enough to tell one user failing alone since UMC last served
 	// anyone from several.
 	failing []failure
+	// refused holds the users refused since UMC last served anyone (up to
+	// one more than outageUsers): many refused alike is a misconfiguration
+	// (a whitelist, an empty LDAP replica), not their own.
+	refused map[string]bool
 }
 
 type failure struct {
@@ -39,6 +47,7 @@ func (w *witness) served(start uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.lastSuccessStart = max(w.lastSuccessStart, start)
+	clear(w.refused)
 	// Failures answered before this call started are behind a success.
 	kept := w.failing[:0]
 	for _, f := range w.failing {
@@ -55,11 +64,18 @@ func (w *witness) served(start uint64) {
 // both are the user's own, and why. A user failing alone proves a failure,
 // not a refusal (alone=false): a UMC switched off refuses a lone user just
 // the same, and a refusal cannot be taken back.
-func (w *witness) failed(user string, prev uint64, alone bool) (seq uint64, own bool, why string) {
+func (w *witness) failed(user string, prev uint64, kind umc.Kind) (seq uint64, own bool, why string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.seq++
 	seq = w.seq
+	alone := kind == umc.Failed
+	if w.refused == nil {
+		w.refused = map[string]bool{}
+	}
+	if kind == umc.Refused && len(w.refused) <= outageUsers {
+		w.refused[user] = true
+	}
 	if prev != 0 {
 		switch {
 		case w.lastSuccessStart > prev:
@@ -93,6 +109,13 @@ func (w *witness) remember(f failure) {
 	}
 }
 
+// refusedAlike is how many users UMC refused since it last served anyone.
+func (w *witness) refusedAlike() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.refused)
+}
+
 // servedSince reports whether UMC served a call started after event seq.
 func (w *witness) servedSince(seq uint64) bool {
 	w.mu.Lock()
@@ -106,6 +129,7 @@ func (w *witness) servedSince(seq uint64) bool {
 func (w *witness) left(user string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	delete(w.refused, user)
 	for i, f := range w.failing {
 		if f.user == user {
 			w.failing = append(w.failing[:i], w.failing[i+1:]...)

@@ -35,6 +35,10 @@ func Open(root string) (*Dir, error) {
 	return &Dir{root: abs}, nil
 }
 
+// Root is the queue directory, absolute, symlinks resolved: one directory
+// has one root however it is named.
+func (d *Dir) Root() string { return d.root }
+
 // Writable checks that files can be created and removed in dir.
 func Writable(dir string) error {
 	f, err := os.CreateTemp(dir, ".umc-invite-probe-*")
