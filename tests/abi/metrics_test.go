@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"net/http"
 	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -81,34 +79,14 @@ func (s *session) do(line string) string {
 	return strings.TrimSpace(res)
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-var sampleLine = regexp.MustCompile(`^(umc_invite_\w+)\{([^}]*)\} (\S+)$`)
-
 // scrape returns the endpoint's samples, "name{labels}" -> value as text.
 func scrape(t *testing.T, addr string) map[string]string {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
+	m, err := umctest.Scrape(addr)
 	if err != nil {
 		t.Fatalf("scrape: %v", err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	out := map[string]string{}
-	for _, line := range strings.Split(string(body), "\n") {
-		if m := sampleLine.FindStringSubmatch(line); m != nil {
-			out[m[1]+"{"+m[2]+"}"] = m[3]
-		}
-	}
-	return out
+	return m
 }
 
 // A bad address is refused by the configuration, a taken one when the
@@ -139,7 +117,7 @@ func TestInitRefusesABadOrTakenMetricsAddress(t *testing.T) {
 func TestEndpointSharedAndKeptAcrossAReload(t *testing.T) {
 	umcA, umcB := &umctest.UMC{}, &umctest.UMC{Refused: func(string) bool { return true }}
 	dirA, dirB := t.TempDir(), t.TempDir()
-	addr := freeAddr(t)
+	addr := umctest.FreeAddr(t)
 	keysA := "UMC_URL=" + umctest.NewServer(t, umcA) + " Queue_Dir=" + dirA + " Metrics_Listen=" + addr
 	keysB := "UMC_URL=" + umctest.NewServer(t, umcB) + " Queue_Dir=" + dirB + " Metrics_Listen=" + addr + " Output_Name=tenant_b"
 	s := newSession(t)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,31 +32,15 @@ func init() {
 // the shipped config's endpoint there.
 func metricsAddr(t *testing.T) (addr string, env []string) {
 	t.Helper()
-	addr = fmt.Sprintf("127.0.0.1:%d", umctest.FreePort(t))
+	addr = umctest.FreeAddr(t)
 	return addr, []string{"METRICS_LISTEN=" + addr}
 }
-
-var sampleRe = regexp.MustCompile(`^(umc_invite_\w+)\{([^}]*)\} (\S+)$`)
 
 // scrapeMetrics returns the endpoint's umc_invite samples, keyed
 // `name{labels}` as written, values as text; nil when it does not answer.
 func scrapeMetrics(addr string) map[string]string {
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil
-	}
-	body, _ := io.ReadAll(resp.Body)
-	out := map[string]string{}
-	for _, line := range strings.Split(string(body), "\n") {
-		if m := sampleRe.FindStringSubmatch(line); m != nil {
-			out[m[1]+"{"+m[2]+"}"] = m[3]
-		}
-	}
-	return out
+	m, _ := umctest.Scrape(addr)
+	return m
 }
 
 func invitations(output, result string) string {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,25 +15,10 @@ import (
 	"umc-invite/tests/umctest"
 )
 
-// callsInFlight wraps the UMC stand-in and records the most calls it had
-// at once.
-type callsInFlight struct {
-	next     http.Handler
-	now, max atomic.Int32
-}
-
-func (c *callsInFlight) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	n := c.now.Add(1)
-	defer c.now.Add(-1)
-	for m := c.max.Load(); n > m && !c.max.CompareAndSwap(m, n); m = c.max.Load() {
-	}
-	c.next.ServeHTTP(w, r)
-}
-
 // newCountingSite is a site whose UMC stand-in counts calls in flight.
-func newCountingSite(t *testing.T, umc *umctest.UMC) (*site, *callsInFlight) {
+func newCountingSite(t *testing.T, umc *umctest.UMC) (*site, *umctest.InFlight) {
 	t.Helper()
-	counter := &callsInFlight{next: umc}
+	counter := &umctest.InFlight{Next: umc}
 	s := newSite(t, umc)
 	s.url = umctest.NewServer(t, counter)
 	return s, counter
@@ -142,7 +126,7 @@ func TestBacklogFigures(t *testing.T) {
 				}
 			}
 			fmt.Printf("backlog of %d files (straight into the %s dir), UMC %s a call, Concurrency 8: all delivered %s after the start, %s from the first call to the last answer (ideal %s: %.0f%%), %d calls in flight at most; peak RSS %.1f MB, null output %.1f MB: the plugin adds %.1f MB\n",
-				n, via, latency, took.Round(10*time.Millisecond), sending.Round(10*time.Millisecond), ideal, 100*sending.Seconds()/ideal.Seconds(), counter.max.Load(),
+				n, via, latency, took.Round(10*time.Millisecond), sending.Round(10*time.Millisecond), ideal, 100*sending.Seconds()/ideal.Seconds(), counter.Max(),
 				float64(peak)/1024, float64(nullPeak)/1024, float64(peak-nullPeak)/1024)
 			p.Stop(15 * time.Second)
 		}

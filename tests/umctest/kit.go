@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"umc-invite/umc/config"
@@ -157,3 +160,54 @@ func BuildPlugin(dir string) (string, error) {
 	}
 	return path, nil
 }
+
+// FreeAddr returns a loopback host:port nothing listens on right now.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+}
+
+var sampleLine = regexp.MustCompile(`^(umc_invite_\w+)\{([^}]*)\} (\S+)$`)
+
+// Scrape reads the plugin's metrics endpoint at addr: its umc_invite
+// samples keyed `name{labels}` as written, values as text.
+func Scrape(addr string) (map[string]string, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("scrape: %s", resp.Status)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if m := sampleLine.FindStringSubmatch(line); m != nil {
+			out[m[1]+"{"+m[2]+"}"] = m[3]
+		}
+	}
+	return out, nil
+}
+
+// InFlight wraps a handler (a UMC stand-in) and records the most requests
+// it had at once.
+type InFlight struct {
+	Next     http.Handler
+	now, max atomic.Int32
+}
+
+func (c *InFlight) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := c.now.Add(1)
+	defer c.now.Add(-1)
+	for m := c.max.Load(); n > m && !c.max.CompareAndSwap(m, n); m = c.max.Load() {
+	}
+	c.Next.ServeHTTP(w, r)
+}
+
+// Max is the most requests at once so far; Reset starts counting anew.
+func (c *InFlight) Max() int32 { return c.max.Load() }
+func (c *InFlight) Reset()     { c.max.Store(0) }

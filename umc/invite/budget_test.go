@@ -3,12 +3,10 @@ package invite
 import (
 	"context"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,23 +15,9 @@ import (
 	"umc-invite/umc/record"
 )
 
-// inFlight wraps a UMC stand-in and records the most calls it had at once.
-type inFlight struct {
-	next     http.Handler
-	now, max atomic.Int32
-}
-
-func (c *inFlight) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	n := c.now.Add(1)
-	defer c.now.Add(-1)
-	for m := c.max.Load(); n > m && !c.max.CompareAndSwap(m, n); m = c.max.Load() {
-	}
-	c.next.ServeHTTP(w, r)
-}
-
-func newBudgetFixture(t *testing.T, stub *umctest.UMC, keys config.Map, before ...func(queueDir string)) (*fixture, *inFlight) {
+func newBudgetFixture(t *testing.T, stub *umctest.UMC, keys config.Map, before ...func(queueDir string)) (*fixture, *umctest.InFlight) {
 	t.Helper()
-	counter := &inFlight{next: stub}
+	counter := &umctest.InFlight{Next: stub}
 	srv := httptest.NewServer(counter)
 	t.Cleanup(srv.Close)
 	keys["UMC_URL"] = srv.URL
@@ -60,10 +44,10 @@ func TestConcurrencyIsTheOutputsBudget(t *testing.T) {
 	stub := &umctest.UMC{Latency: 20 * time.Millisecond}
 	f, counter := newBudgetFixture(t, stub, config.Map{"Concurrency": "6"})
 	big := f.queueFiles(t, names("big", 60)...)
-	if v := f.out.Flush(context.Background(), big); v != OK || counter.max.Load() != 6 {
-		t.Fatalf("one chunk: verdict %v, %d calls in flight at most, want 6", v, counter.max.Load())
+	if v := f.out.Flush(context.Background(), big); v != OK || counter.Max() != 6 {
+		t.Fatalf("one chunk: verdict %v, %d calls in flight at most, want 6", v, counter.Max())
 	}
-	counter.max.Store(0)
+	counter.Reset()
 	var chunks [][]record.Record
 	for _, p := range []string{"a", "b", "c", "d"} {
 		chunks = append(chunks, f.queueFiles(t, names(p, 30)...))
@@ -74,7 +58,7 @@ func TestConcurrencyIsTheOutputsBudget(t *testing.T) {
 		go func() { defer wg.Done(); f.out.Flush(context.Background(), c) }()
 	}
 	wg.Wait()
-	if m := counter.max.Load(); m != 6 {
+	if m := counter.Max(); m != 6 {
 		t.Fatalf("four chunks at once: %d calls in flight at most, want 6", m)
 	}
 	if err := stub.CheckOnce(180); err != nil {

@@ -29,16 +29,6 @@ var metricsRuns atomic.Int64
 // process's, and -count runs a test again in it.
 func outputName(prefix string) string { return fmt.Sprintf("%s_%d", prefix, metricsRuns.Add(1)) }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // newMetricsFixture is newFixture with Metrics_Listen at addr and the
 // output named name.
 func newMetricsFixture(t *testing.T, stub *umctest.UMC, keys config.Map, name, addr string) *fixture {
@@ -98,7 +88,7 @@ func TestMetricsCountAMixedRun(t *testing.T) {
 		Fail:    func(u string, _ int) int { return map[bool]int{true: 500}[u == "broken"] },
 		Latency: 2 * time.Millisecond,
 	}
-	addr, name := freeAddr(t), outputName("mixed")
+	addr, name := umctest.FreeAddr(t), outputName("mixed")
 	f := newMetricsFixture(t, stub, config.Map{}, name, addr)
 	healthy := names("user", 30)
 	f.enqueue(t, append(healthy, "nomail1", "nomail2", "broken")...)
@@ -151,7 +141,7 @@ func TestMetricsCountAMixedRun(t *testing.T) {
 // over, and every call is "unavailable".
 func TestMetricsCountCarryOvers(t *testing.T) {
 	stub := &umctest.UMC{Outage: func() int { return 503 }}
-	addr, name := freeAddr(t), outputName("outage")
+	addr, name := umctest.FreeAddr(t), outputName("outage")
 	f := newMetricsFixture(t, stub, config.Map{}, name, addr)
 	f.enqueue(t, "alice", "bob")
 	fb := newFluentBit(f)
@@ -168,7 +158,7 @@ func TestMetricsCountCarryOvers(t *testing.T) {
 
 // Queue files waiting in the intake count too.
 func TestMetricsCountTheIntake(t *testing.T) {
-	addr, name := freeAddr(t), outputName("intake")
+	addr, name := umctest.FreeAddr(t), outputName("intake")
 	f := newMetricsFixture(t, &umctest.UMC{}, config.Map{"Queue_Window": "2"}, name, addr)
 	for i := range 5 {
 		if err := os.WriteFile(filepath.Join(f.queue, "incoming", fmt.Sprintf("u%d.send", i)), []byte("x\n"), 0o644); err != nil {
@@ -181,7 +171,7 @@ func TestMetricsCountTheIntake(t *testing.T) {
 }
 
 func TestTwoOutputsShareOneEndpoint(t *testing.T) {
-	addr := freeAddr(t)
+	addr := umctest.FreeAddr(t)
 	nameA, nameB := outputName("tenant_a"), outputName("tenant_b")
 	a := newMetricsFixture(t, &umctest.UMC{}, config.Map{}, nameA, addr)
 	b := newMetricsFixture(t, &umctest.UMC{Refused: func(string) bool { return true }}, config.Map{}, nameB, addr)
@@ -228,7 +218,7 @@ func TestTakenMetricsAddressRefusesTheStart(t *testing.T) {
 func TestReinitContinuesTheCounters(t *testing.T) {
 	srv := httptest.NewServer(&umctest.UMC{})
 	defer srv.Close()
-	addr, name, dir := freeAddr(t), outputName("reinit"), t.TempDir()
+	addr, name, dir := umctest.FreeAddr(t), outputName("reinit"), t.TempDir()
 	cfg, err := config.Load(config.Map{"UMC_URL": srv.URL, "Queue_Dir": dir, "Metrics_Listen": addr})
 	if err != nil {
 		t.Fatal(err)

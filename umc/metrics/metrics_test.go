@@ -10,19 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"umc-invite/tests/umctest"
+
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // scrape reads the endpoint as Prometheus does and returns every sample
 // by its series, e.g. `umc_invite_in_flight{output="a"}`.
@@ -77,7 +69,7 @@ func attach(t *testing.T, name, addr string, queue func() (int, error)) *Output 
 }
 
 func TestEveryLabelCombinationStartsAtZero(t *testing.T) {
-	addr, name := freeAddr(t), uniq("zero")
+	addr, name := umctest.FreeAddr(t), uniq("zero")
 	o := attach(t, name, addr, func() (int, error) { return 7, nil })
 	defer o.Detach()
 	got := scrape(t, addr)
@@ -102,7 +94,7 @@ func TestEveryLabelCombinationStartsAtZero(t *testing.T) {
 }
 
 func TestCountsAndHistogram(t *testing.T) {
-	addr, name := freeAddr(t), uniq("counts")
+	addr, name := umctest.FreeAddr(t), uniq("counts")
 	o := attach(t, name, addr, nil)
 	defer o.Detach()
 	o.Invitation(Sent)
@@ -153,7 +145,7 @@ func TestCountsAndHistogram(t *testing.T) {
 }
 
 func TestTwoOutputsShareOneAddress(t *testing.T) {
-	addr, nameA, nameB := freeAddr(t), uniq("share_a"), uniq("share_b")
+	addr, nameA, nameB := umctest.FreeAddr(t), uniq("share_a"), uniq("share_b")
 	a := attach(t, nameA, addr, nil)
 	b := attach(t, nameB, addr, nil)
 	defer b.Detach()
@@ -173,7 +165,7 @@ func TestTwoOutputsShareOneAddress(t *testing.T) {
 }
 
 func TestOutputsOnOtherAddressesAreNotShown(t *testing.T) {
-	addrA, addrB, nameB := freeAddr(t), freeAddr(t), uniq("apart_b")
+	addrA, addrB, nameB := umctest.FreeAddr(t), umctest.FreeAddr(t), uniq("apart_b")
 	a := attach(t, uniq("apart_a"), addrA, nil)
 	defer a.Detach()
 	b := attach(t, nameB, addrB, nil)
@@ -186,7 +178,7 @@ func TestOutputsOnOtherAddressesAreNotShown(t *testing.T) {
 }
 
 func TestTwoLiveOutputsCannotShareAName(t *testing.T) {
-	addr, name := freeAddr(t), uniq("twice")
+	addr, name := umctest.FreeAddr(t), uniq("twice")
 	a := attach(t, name, addr, nil)
 	defer a.Detach()
 	if _, err := Attach(name, addr, nil); err == nil || !strings.Contains(err.Error(), "Output_Name") {
@@ -216,7 +208,7 @@ func TestBadOrTakenAddressIsAnError(t *testing.T) {
 // A hot reload: every output exits, then starts again under its name.
 // The listener is still there (no new bind), the counters go on.
 func TestReattachContinuesCountersOnTheSameListener(t *testing.T) {
-	addr, name := freeAddr(t), uniq("reload")
+	addr, name := umctest.FreeAddr(t), uniq("reload")
 	o := attach(t, name, addr, nil)
 	o.Invitation(Sent)
 	o.Request("delivered", time.Millisecond)
@@ -249,7 +241,7 @@ func TestReattachContinuesCountersOnTheSameListener(t *testing.T) {
 
 func TestListenerClosesAfterTheGracePeriod(t *testing.T) {
 	defer setGrace(100 * time.Millisecond)()
-	addr, name := freeAddr(t), uniq("grace")
+	addr, name := umctest.FreeAddr(t), uniq("grace")
 	o := attach(t, name, addr, nil)
 	o.Invitation(Sent)
 	o.Detach()
@@ -273,7 +265,7 @@ func TestListenerClosesAfterTheGracePeriod(t *testing.T) {
 }
 
 func TestExitedOutputDropsOutAfterTheGracePeriod(t *testing.T) {
-	addr, gone := freeAddr(t), uniq("goes")
+	addr, gone := umctest.FreeAddr(t), uniq("goes")
 	stay := attach(t, uniq("stays"), addr, nil)
 	defer stay.Detach()
 	defer setGrace(50 * time.Millisecond)()
@@ -289,7 +281,7 @@ func TestExitedOutputDropsOutAfterTheGracePeriod(t *testing.T) {
 // A reload that writes the address another way (":port", then
 // "127.0.0.1:port") must not fail on the listener kept for the grace period.
 func TestIdleListenerGivesWayToAnotherSpelling(t *testing.T) {
-	addr, name := freeAddr(t), uniq("spelling")
+	addr, name := umctest.FreeAddr(t), uniq("spelling")
 	_, port, _ := net.SplitHostPort(addr)
 	attach(t, name, ":"+port, nil).Detach()
 	again := attach(t, name, addr, nil)
@@ -326,7 +318,7 @@ func TestNamesAndSeries(t *testing.T) {
 
 func TestServeGoroutineEndsWithTheListener(t *testing.T) {
 	defer setGrace(10 * time.Millisecond)()
-	addr := freeAddr(t)
+	addr := umctest.FreeAddr(t)
 	o := attach(t, uniq("goroutines"), addr, nil)
 	state.mu.Lock()
 	l := state.listeners[addr]
@@ -346,7 +338,7 @@ func TestPanicWhileCollectingIsRecovered(t *testing.T) {
 	old := logTo
 	logTo = &logged
 	defer func() { logTo = old }()
-	addr := freeAddr(t)
+	addr := umctest.FreeAddr(t)
 	o := attach(t, uniq("panics"), addr, func() (int, error) { panic("boom") })
 	defer o.Detach()
 	resp, err := http.Get("http://" + addr + Path)
