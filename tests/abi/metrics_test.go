@@ -2,14 +2,13 @@ package abi
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"net"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 
+	"umc-invite/tests/fluentbit"
 	"umc-invite/tests/umctest"
 )
 
@@ -20,29 +19,12 @@ type session struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	stdout *bufio.Reader
-	stderr *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	stderr *fluentbit.LockedBuffer
 }
 
 func newSession(t *testing.T) *session {
 	t.Helper()
-	s := &session{t: t, cmd: exec.Command(hostPath, soPath), stderr: &lockedBuffer{}}
+	s := &session{t: t, cmd: exec.Command(hostPath, soPath), stderr: &fluentbit.LockedBuffer{}}
 	s.cmd.Stderr = s.stderr
 	var err error
 	if s.stdin, err = s.cmd.StdinPipe(); err != nil {

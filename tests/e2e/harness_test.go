@@ -121,7 +121,14 @@ func start(t *testing.T, config string, env []string) *fluentbit.Process {
 
 func startArgs(t *testing.T, args, env []string) *fluentbit.Process {
 	t.Helper()
-	p, err := fluentbit.Start(fluentBit, args, env, nil)
+	return startBin(t, fluentBit, args, env)
+}
+
+// startBin runs bin (fluent-bit, or a wrapper that execs it) and stops it
+// when the test ends, showing its log when the test failed.
+func startBin(t *testing.T, bin string, args, env []string) *fluentbit.Process {
+	t.Helper()
+	p, err := fluentbit.Start(bin, args, env, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -241,18 +241,7 @@ func bigImport(t *testing.T, n int, latency time.Duration) (took time.Duration, 
 	backlog(t, filepath.Join(s.queue, "incoming"), users("import", n))
 	bin, args := g.wrap(fluentBit, []string{"-e", pluginPath, "-c", shippedConfig(t)})
 	begin := time.Now()
-	p, err := fluentbit.Start(bin, args, s.env(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if !p.Exited() {
-			p.Stop(15 * time.Second)
-		}
-		if t.Failed() {
-			t.Logf("fluent-bit log:\n%s", tail(p.Log(), 60))
-		}
-	})
+	p := startBin(t, bin, args, s.env())
 	waitFor(t, "every user invited", time.Duration(n)*latency/4+120*time.Second, p, func() bool { return len(s.umc.Delivered()) == n })
 	took = time.Since(begin)
 	peakRSS = rssKB(p)

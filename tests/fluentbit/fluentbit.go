@@ -35,7 +35,7 @@ func Binary() (string, error) {
 // Process is a running fluent-bit.
 type Process struct {
 	cmd  *exec.Cmd
-	log  *lockedBuffer
+	log  *LockedBuffer
 	done chan struct{}
 }
 
@@ -45,7 +45,7 @@ type Process struct {
 func Start(bin string, args, env []string, echo io.Writer) (*Process, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	log := &lockedBuffer{}
+	log := &LockedBuffer{}
 	var out io.Writer = log
 	if echo != nil {
 		out = io.MultiWriter(log, echo)
@@ -91,18 +91,20 @@ func (p *Process) Kill() {
 	<-p.done
 }
 
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer safe for a writing process and a reading
+// test at once.
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
