@@ -5,8 +5,7 @@ import (
 	"umc-invite/umc/record"
 )
 
-// decodeChunk decodes the records of a chunk up to the first it cannot
-// (see chunkdec.Decode), keeping those before it.
+// decodeChunk decodes the records of a chunk it can (see chunkdec.Decode).
 func decodeChunk(tag string, data []byte) ([]record.Record, error) {
 	events, err := chunkdec.Decode(data)
 	records := make([]record.Record, 0, len(events))

@@ -78,9 +78,9 @@ func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (ret
 	records, decodeErr := decodeChunk(C.GoString(tag), C.GoBytes(data, length))
 	verdict := out.Flush(context.Background(), records)
 	if decodeErr != nil {
-		// What follows an undecodable record cannot be read again on a
-		// retry either: say so, and let the error counters see it.
-		out.Logger().Errorf("chunk with tag %q: %v; %d record(s) before it handled", C.GoString(tag), decodeErr, len(records))
+		// An undecodable record cannot be read on a retry either: say so,
+		// and let the error counters see it.
+		out.Logger().Errorf("chunk with tag %q: %v; the %d record(s) that decoded were handled", C.GoString(tag), decodeErr, len(records))
 		if verdict == invite.OK {
 			verdict = invite.Error
 		}

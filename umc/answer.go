@@ -23,6 +23,9 @@ type Answer struct {
 	// answers when JSON is asked for; an HTML page or an empty body is
 	// someone else's (an ingress, a proxy, a login page).
 	FromUMC bool
+	// BodyCut: a 200 declared as JSON whose body broke off (a reset, an
+	// ingress cutting the stream). The status line says UMC took the call.
+	BodyCut bool
 	Err     error
 	Took    time.Duration
 	Calls   int // HTTP calls made, quick retries included

@@ -160,12 +160,13 @@ func (c *Client) once(ctx context.Context, username, method string, password con
 		return a
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	raw, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	// Drain a little more so the connection can be reused.
 	_, _ = io.CopyN(io.Discard, resp.Body, maxBody)
 	a := Answer{
 		Status:     resp.StatusCode,
 		FromUMC:    umcJSON(resp.Header.Get("Content-Type"), raw, resp.StatusCode),
+		BodyCut:    readErr != nil && jsonType(resp.Header.Get("Content-Type")),
 		Message:    messageOf(raw),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		Location:   resp.Header.Get("Location"),
@@ -181,10 +182,14 @@ func (c *Client) observe(a Answer) {
 	}
 }
 
+func jsonType(contentType string) bool {
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(contentType)), "application/json")
+}
+
 // umcJSON reports whether a body is what UMC answers when asked for JSON:
 // a JSON object, whose "status", when it has one, agrees with HTTP's.
 func umcJSON(contentType string, body []byte, httpStatus int) bool {
-	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(contentType)), "application/json") {
+	if !jsonType(contentType) {
 		return false
 	}
 	var obj map[string]json.RawMessage

@@ -58,6 +58,11 @@ func Classify(a Answer) Outcome {
 	switch {
 	case s == http.StatusOK && a.FromUMC:
 		return Outcome{Kind: Delivered, Reason: "HTTP 200"}
+	case s == http.StatusOK && a.BodyCut:
+		// The token is stored and the mail handed on before UMC writes
+		// its answer: calling again would send a second mail whose link
+		// kills the first.
+		return Outcome{Kind: Delivered, Reason: "HTTP 200, its JSON body cut short: UMC took the call"}
 	case s == http.StatusOK:
 		return Outcome{Kind: Unavailable, Reason: "HTTP 200 without UMC's JSON body (UMC_URL points at something that is not UMC: a proxy, a login page, an ingress)"}
 	case s == http.StatusBadRequest, s == http.StatusForbidden:

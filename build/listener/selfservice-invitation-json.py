@@ -81,7 +81,9 @@ def queue(uid: str) -> bool:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        # Group-writable: Fluent Bit, in the directory's group, appends the
+        # carry-over line of a user still waiting on a chunk's last try.
+        os.chmod(tmp, 0o664)
         try:
             os.link(tmp, target)
         except FileExistsError:

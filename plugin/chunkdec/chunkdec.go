@@ -52,15 +52,20 @@ func newHandle() (*codec.MsgpackHandle, error) {
 	return h, h.SetBytesExt(reflect.TypeOf(eventTime{}), 0, eventTime{})
 }
 
-// Decode decodes every event of a chunk it can and stops at the first it
-// cannot, returning the events before it with the error. It tells the end
-// of the chunk from a malformed or truncated event, which fluent-bit-go's
-// GetRecord reports alike, and it recovers a panic of the decoder.
+// Decode decodes every event of a chunk it can. An event of the wrong
+// shape (no [header, body] pair, a body that is no map) is a whole msgpack
+// value: it is skipped, its error joined to the others, and the events
+// after it still decoded. At a broken encoding it stops, returning the
+// events before it with the error. It tells the end of the chunk from a
+// malformed or truncated event, which fluent-bit-go's GetRecord reports
+// alike, and it recovers a panic of the decoder.
 func Decode(data []byte) (events []Event, err error) {
+	var skipped []error
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("malformed chunk after %d record(s): decoder panicked: %v", len(events), r)
 		}
+		err = errors.Join(append(skipped, err)...)
 	}()
 	if handleErr != nil {
 		return nil, fmt.Errorf("set up decoder: %w", handleErr)
@@ -84,7 +89,8 @@ func Decode(data []byte) (events []Event, err error) {
 			return events, fmt.Errorf("malformed chunk after %d record(s): %w", len(events), err)
 		}
 		if err != nil {
-			return events, fmt.Errorf("malformed record %d: %w", len(events)+1, err)
+			skipped = append(skipped, fmt.Errorf("malformed record %d: %w (skipped)", len(events)+len(skipped)+1, err))
+			continue
 		}
 		events = append(events, e)
 	}

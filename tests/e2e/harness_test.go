@@ -151,7 +151,22 @@ func shippedConfig(t *testing.T, serviceLines ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf := strings.Replace(string(text), "[SERVICE]\n", "[SERVICE]\n    "+strings.Join(serviceLines, "\n    ")+"\n", 1)
+	// A key the shipped config sets is changed in place: Fluent Bit takes
+	// a key's last value, so a line added before it would change nothing.
+	conf := string(text)
+	var added []string
+	for _, line := range serviceLines {
+		key, value, _ := strings.Cut(strings.TrimSpace(line), " ")
+		re := regexp.MustCompile(`(?m)^(\s*` + regexp.QuoteMeta(key) + `\s+).*$`)
+		if !re.MatchString(conf) {
+			added = append(added, line)
+			continue
+		}
+		conf = re.ReplaceAllStringFunc(conf, func(m string) string {
+			return re.FindStringSubmatch(m)[1] + strings.TrimSpace(value)
+		})
+	}
+	conf = strings.Replace(conf, "[SERVICE]\n", "[SERVICE]\n    "+strings.Join(added, "\n    ")+"\n", 1)
 	file := filepath.Join(t.TempDir(), "fluent-bit.conf")
 	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

@@ -160,9 +160,15 @@ func (o *Output) prepare(rec record.Record, t *tally) *job {
 	j.lastTry = entry.Tries >= o.cfg.MaxAttempts && !entry.Carried
 	username, err := record.Username(rec, record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey})
 	j.username = username
+	var notOne string
+	if err == nil && j.file != nil {
+		notOne = o.notOneUsers(j)
+	}
 	switch {
 	case err != nil:
 		j.entry.Letter = o.letter(j, queue.KindBadInput, err.Error())
+	case notOne != "":
+		j.entry.Letter = o.letter(j, queue.KindBadInput, notOne)
 	case j.entry.Letter == nil && j.entry.Charged >= o.cfg.MaxAttempts:
 		j.entry.Letter = o.letter(j, queue.KindFailed, fmt.Sprintf("failed %d times", j.entry.Charged))
 	}
@@ -335,7 +341,11 @@ func (o *Output) judge(j *job, t *tally) {
 	case umc.Delivered:
 		e.Final, e.FailSeq, e.Unproven = ledger.Delivered, 0, false
 		o.metrics.Invitation(metrics.Sent)
-		o.log.Infof("invitation sent for %q (HTTP 200 in %s)", j.username, j.answer.Took.Round(100*time.Microsecond))
+		if j.answer.BodyCut {
+			o.log.Warnf("invitation sent for %q: %s; not sent again", j.username, j.outcome.Reason)
+		} else {
+			o.log.Infof("invitation sent for %q (HTTP 200 in %s)", j.username, j.answer.Took.Round(100*time.Microsecond))
+		}
 		o.leave(j, ledger.Delivered, false)
 		return
 	case umc.Unavailable:
@@ -409,11 +419,7 @@ func (o *Output) leave(j *job, final ledger.Final, fileGone bool) {
 	j.done = true
 	o.witness.left(j.username)
 	if final == ledger.Delivered && j.file != nil && o.cfg.RemoveProcessed {
-		if err := o.queue.Remove(*j.file); err != nil {
-			o.log.Errorf("delivered queue file left in place: %v", err)
-		} else {
-			fileGone = true
-		}
+		fileGone = o.removeDelivered(j)
 	}
 	if fileGone {
 		o.ledger.Forget(j.key)
@@ -454,9 +460,20 @@ func (o *Output) carryOver(j *job) {
 	if j.entry.Letter != nil && j.entry.Letter.Kind == queue.KindFailed {
 		charged = max(charged, o.cfg.MaxAttempts)
 	}
-	if err := o.queue.Append(*j.file, record.CarryLine(o.cfg.UsernameKey, j.username, charged, refusal)); err != nil {
+	carried, err := o.queue.Carry(*j.file, record.CarryLine(o.cfg.UsernameKey, j.username, charged, refusal))
+	if err != nil {
 		o.log.Errorf("cannot carry %q over into a new record (%v): it stays in %s and needs re-queueing if Fluent Bit drops its chunk", j.username, err, j.file.Path)
 		return
+	}
+	if carried.Key() != j.file.Key() {
+		// Not writable for Fluent Bit's user: a copy with the line added
+		// replaced the file. tail reads it as a new file, whose record
+		// starts a new entry from the counts the line carries.
+		o.ledger.Forget(j.key)
+		j.key, j.file = carried.Key(), &carried
+		j.entry = ledger.Entry{Charged: charged, Letter: j.entry.Letter}
+		o.log.Warnf("%s is not writable for Fluent Bit's user: replaced by a copy carrying %q over; "+
+			"queue files should be group-writable (0664) in a set-group-ID directory", j.file.Path, j.username)
 	}
 	j.entry.Carried = true
 	o.metrics.Invitation(metrics.CarriedOver)

@@ -115,3 +115,39 @@ func describe(j *job) string {
 	}
 	return "tag " + j.rec.Tag
 }
+
+// removeDelivered removes a delivered record's queue file and reports
+// whether the file has left the queue.
+func (o *Output) removeDelivered(j *job) bool {
+	err := o.queue.Remove(*j.file)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, queue.ErrGrown):
+		return o.setAsideGrown(j)
+	}
+	o.log.Errorf("delivered queue file left in place: %v", err)
+	// Removed, with only the directory's sync failing: a file gone must
+	// take its entry along, or a new file on its inode would be "done".
+	current, cerr := o.queue.Current(*j.file)
+	return cerr == nil && !current
+}
+
+// setAsideGrown moves a delivered file that somebody appended to during
+// the call into the dead letters: the added lines were never read, and
+// removing the file would lose them. The letter names no user (the one
+// named was invited), so a requeue of all dead letters skips it.
+func (o *Output) setAsideGrown(j *job) bool {
+	reason := fmt.Sprintf("lines were added to the queue file while %q was being invited; %q was invited (HTTP 200), "+
+		"the added lines were not sent: write one file per user and re-queue their users", j.username, j.username)
+	l := o.letter(j, queue.KindBadInput, reason)
+	l.Username = ""
+	moved, err := o.writeDeadLetter(l, j)
+	if err != nil || !moved {
+		o.log.Errorf("%s: %s; it stays in the queue (%v)", j.file.Path, reason, err)
+		return false
+	}
+	o.metrics.Invitation(invitationResult(l.Kind))
+	o.log.Errorf("%s: %s; dead letter written to %s", j.file.Path, reason, o.where())
+	return true
+}

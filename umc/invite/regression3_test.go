@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
+	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
 )
 
@@ -44,6 +46,67 @@ func TestSecondUserInOneFileIsNotLostSilently(t *testing.T) {
 	t.Logf("verdict %v, delivered %v, letters %d, logs:\n%s", v, stub.Delivered(), len(letters), f.logs.String())
 	if stub.Delivered()["bob"] == 0 && len(letters) == 0 {
 		t.Fatalf("bob's record left the chunk (verdict %v) without an invitation and without a dead letter", v)
+	}
+	// Nobody in a file of two users is sent: alice's 200 would take bob's
+	// line along. The file is set aside whole, with a reason naming both.
+	if calls := len(stub.Calls()); calls != 0 {
+		t.Errorf("%d call(s) for a queue file holding two users; want none", calls)
+	}
+	if len(letters) != 1 || letters[0].Kind != queue.KindBadInput ||
+		!strings.Contains(letters[0].Reason, `"alice" and "bob"`) {
+		t.Fatalf("want one bad_input dead letter naming alice and bob, got %+v", letters)
+	}
+	if _, err := os.Stat(filepath.Join(umctest.DeadLetterDir(f.queue), "batch.send")); err != nil {
+		t.Errorf("the file with both lines is not among the dead letters: %v", err)
+	}
+}
+
+// A line appended to a queue file while its user's call is in flight is
+// not removed with the delivered file: the file goes to the dead letters
+// with a letter that names no user (the one named was invited).
+func TestLineAddedDuringTheCallIsSetAsideNotRemoved(t *testing.T) {
+	stub := &umctest.UMC{}
+	f := newFixture(t, stub, config.Map{})
+	rec := f.queueFile(t, "alice")
+	path := filepath.Join(f.queue, "alice.send")
+	stub.OnCall = func(umctest.Call) {
+		fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer fh.Close()
+		fmt.Fprintln(fh, "bob")
+	}
+	if v := f.out.Flush(context.Background(), []record.Record{rec}); v != OK {
+		t.Fatalf("verdict %v, want OK (alice was invited)", v)
+	}
+	if got := stub.Delivered(); got["alice"] != 1 || len(got) != 1 {
+		t.Fatalf("delivered %v, want alice once", got)
+	}
+	letters := f.deadLetters(t)
+	if len(letters) != 1 || letters[0].Username != "" || !strings.Contains(letters[0].Reason, "added lines were not sent") {
+		t.Fatalf("want one dead letter for the added line, naming no user; got %+v\nlogs:\n%s", letters, f.logs.String())
+	}
+	kept, err := os.ReadFile(filepath.Join(umctest.DeadLetterDir(f.queue), "alice.send"))
+	if err != nil || !strings.Contains(string(kept), "bob") {
+		t.Fatalf("bob's line is not kept among the dead letters: %q, %v", kept, err)
+	}
+	if left := f.queued(t); len(left) != 0 {
+		t.Errorf("queue still holds %v", left)
+	}
+}
+
+// A file of one user's line and its carry-over lines is one user's.
+func TestCarriedLinesAreTheSameUser(t *testing.T) {
+	keys := record.Keys{Username: "username", Path: "path"}
+	data := "{\"username\": \"alice\"}\n" + string(record.CarryLine("username", "alice", 2, "")) + "\n"
+	if others := otherUsers(data, "alice", "t", "/q/alice.send", keys); len(others) != 0 {
+		t.Errorf("alice's file with a carry-over line: others %v, want none", others)
+	}
+	if others := otherUsers("alice\n!!\nbob\n", "alice", "t", "/q/a.send", keys); len(others) != 2 ||
+		!strings.Contains(others[0], "line 2") || others[1] != `"bob"` {
+		t.Errorf("others %v, want line 2 and bob", others)
 	}
 }
 
@@ -88,5 +151,8 @@ func TestA200WhoseBodyIsCutShortIsNotSentAgain(t *testing.T) {
 	t.Logf("logs:\n%s", logs.String())
 	if calls.Load() > 1 {
 		t.Fatalf("UMC answered 200 to the first call, and send_token was called %d times for alice", calls.Load())
+	}
+	if left := f.queued(t); len(left) != 0 {
+		t.Errorf("alice's 200 left her file queued: %v", left)
 	}
 }

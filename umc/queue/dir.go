@@ -98,6 +98,19 @@ func (d *Dir) Stat(path string) (File, error) {
 	return statFile(name)
 }
 
+// statOf describes an open queue file.
+func statOf(fh *os.File) (File, error) {
+	st, err := fh.Stat()
+	if err != nil {
+		return File{}, fmt.Errorf("queue file: %w", err)
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return File{}, fmt.Errorf("%q: %w", fh.Name(), ErrOutside)
+	}
+	return File{Path: fh.Name(), Dev: uint64(sys.Dev), Ino: sys.Ino, Size: st.Size()}, nil
+}
+
 func statFile(name string) (File, error) {
 	st, err := os.Lstat(name)
 	if err != nil {
@@ -160,16 +173,16 @@ func (d *Dir) Append(f File, line []byte) error {
 		return fmt.Errorf("append to queue file: %w", err)
 	}
 	defer fh.Close()
-	st, err := fh.Stat()
+	now, err := statOf(fh)
 	if err != nil {
 		return fmt.Errorf("append to queue file: %w", err)
 	}
-	if sys, ok := st.Sys().(*syscall.Stat_t); !ok || uint64(sys.Dev) != f.Dev || sys.Ino != f.Ino {
+	if now.Dev != f.Dev || now.Ino != f.Ino {
 		return fmt.Errorf("append to queue file %s: replaced by another file", f.Path)
 	}
 	if n, err := fh.Write(line); err != nil {
 		if n > 0 {
-			_ = fh.Truncate(st.Size())
+			_ = fh.Truncate(now.Size)
 		}
 		return fmt.Errorf("append to queue file: %w", err)
 	}
@@ -181,10 +194,19 @@ func (d *Dir) Append(f File, line []byte) error {
 
 // Remove deletes a delivered file, unless it is gone or another file has
 // taken its place (a re-queue), and syncs the directory so that a crash
-// cannot bring it back.
+// cannot bring it back. A file that grew since f was looked at stays, with
+// ErrGrown: somebody appended lines nobody has read yet.
 func (d *Dir) Remove(f File) error {
-	if same, err := d.Current(f); err != nil || !same {
+	now, err := statFile(f.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
 		return err
+	case now.Dev != f.Dev || now.Ino != f.Ino:
+		return nil
+	case now.Size > f.Size:
+		return fmt.Errorf("%s: %w", f.Path, ErrGrown)
 	}
 	if err := os.Remove(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove queue file: %w", err)

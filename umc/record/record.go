@@ -100,7 +100,11 @@ func CarryLine(usernameKey, username string, charged int, refusal string) []byte
 // Carried returns what a carried-over line says: the failures charged
 // before and a refusal not yet written down; zero values otherwise.
 func (r Record) Carried() (charged int, refusal string) {
-	line, _ := r.String("log")
+	line, hasLog := r.String("log")
+	if !hasLog {
+		// tail with "Parser json": the line's keys are the record's.
+		return r.carriedFields()
+	}
 	if !strings.HasPrefix(line, "{") || !strings.Contains(line, `"charged"`) {
 		return 0, ""
 	}
@@ -112,4 +116,23 @@ func (r Record) Carried() (charged int, refusal string) {
 		return 0, ""
 	}
 	return carried.Charged, carried.Refused
+}
+
+func (r Record) carriedFields() (charged int, refusal string) {
+	var n int64
+	switch v := r.Fields["charged"].(type) {
+	case int64:
+		n = v
+	case uint64:
+		n = int64(min(v, 1<<31))
+	case float64:
+		n = int64(v)
+	default:
+		return 0, ""
+	}
+	if n < 0 || n > 1<<31 {
+		return 0, ""
+	}
+	refusal, _ = r.String("refused")
+	return int(n), refusal
 }

@@ -116,3 +116,26 @@ func TestNewNormalizesNestedValues(t *testing.T) {
 		t.Errorf("got %#v", r.Fields)
 	}
 }
+
+// A carried-over line's counts survive tail's "Parser json", which makes
+// the line's keys the record's own.
+func TestCarriedFromParsedFields(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fields  map[any]any
+		charged int
+		refusal string
+	}{
+		{"log line", map[any]any{"log": []byte(`{"charged":2,"username":"alice","refused":"no address"}`)}, 2, "no address"},
+		{"parsed", map[any]any{"username": []byte("alice"), "charged": int64(3), "refused": []byte("no address")}, 3, "no address"},
+		{"parsed uint", map[any]any{"username": []byte("alice"), "charged": uint64(1)}, 1, ""},
+		{"parsed, not carried", map[any]any{"username": []byte("alice")}, 0, ""},
+		{"parsed, negative", map[any]any{"charged": int64(-1)}, 0, ""},
+		{"parsed, a string", map[any]any{"charged": []byte("2")}, 0, ""},
+	} {
+		charged, refusal := New("t", time.Time{}, tc.fields).Carried()
+		if charged != tc.charged || refusal != tc.refusal {
+			t.Errorf("%s: Carried() = %d, %q; want %d, %q", tc.name, charged, refusal, tc.charged, tc.refusal)
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package queue
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// producerFile writes a one-line queue file as a producer that is not
+// Fluent Bit's user would: mode 0644, owned by root.
+func producerFile(t *testing.T, dir, name, line string) File {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := q.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// asUser runs f with the file-system ids of an unprivileged user, on one
+// locked thread that dies with its goroutine.
+func asUser(uid int, f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // never unlocked: the thread goes with the goroutine
+		unix.Setfsgid(uid)
+		unix.Setfsuid(uid)
+		f()
+	}()
+	<-done
+}
+
+// A queue file Fluent Bit's user may not write (a producer's 0644) is
+// carried over by a copy renamed over it: the directory is writable.
+func TestCarryReplacesAFileItMayNotAppendTo(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to play the producer and an unprivileged Fluent Bit")
+	}
+	const fluentBit = 65532
+	dir := t.TempDir()
+	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 0, fluentBit); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Chmod(dir, 0o2775); err != nil {
+		t.Fatal(err)
+	}
+	f := producerFile(t, dir, "alice.send", "{\"username\": \"alice\"}\n")
+	q, _ := Open(dir)
+	var got File
+	var err error
+	asUser(fluentBit, func() { got, err = q.Carry(f, []byte("{\"charged\":1,\"username\":\"alice\"}\n")) })
+	if err != nil {
+		t.Fatalf("carry-over into a 0644 file of another user: %v", err)
+	}
+	if got.Key() == f.Key() {
+		t.Fatalf("the file was appended to as another user; the test proves nothing")
+	}
+	data, _ := os.ReadFile(f.Path)
+	if want := "{\"username\": \"alice\"}\n{\"charged\":1,\"username\":\"alice\"}\n"; string(data) != want {
+		t.Fatalf("after the carry-over the file holds %q, want %q", data, want)
+	}
+	if st, _ := os.Stat(f.Path); st.Mode().Perm() != 0o664 {
+		t.Errorf("the replacement is %v, want 0664", st.Mode().Perm())
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// A file that grew after it was looked at is not removed: the lines added
+// have not been read.
+func TestRemoveLeavesAFileThatGrew(t *testing.T) {
+	dir := t.TempDir()
+	f := producerFile(t, dir, "alice.send", "alice\n")
+	if err := os.WriteFile(f.Path, []byte("alice\nbob\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := Open(dir)
+	if err := q.Remove(f); !errors.Is(err, ErrGrown) {
+		t.Fatalf("Remove of a file that grew: %v, want ErrGrown", err)
+	}
+	if _, err := os.Stat(f.Path); err != nil {
+		t.Fatalf("the file that grew is gone: %v", err)
+	}
+	now, _ := q.Stat(f.Path)
+	if err := q.Remove(now); err != nil {
+		t.Fatalf("Remove as it is now: %v", err)
+	}
+}
