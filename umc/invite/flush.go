@@ -467,13 +467,17 @@ func (o *Output) carryOver(j *job) {
 	}
 	if carried.Key() != j.file.Key() {
 		// Not writable for Fluent Bit's user: a copy with the line added
-		// replaced the file. tail reads it as a new file, whose record
-		// starts a new entry from the counts the line carries.
+		// replaced the file, and tail reads it from its head as a new
+		// file. Its entry starts at the carried line (the old line in it
+		// is superseded), with the counts the line carries; the old
+		// file's entry goes, or a file reusing its inode would inherit it.
 		o.ledger.Forget(j.key)
+		j.entry.Line, j.entry.Tries, j.entry.Carried = j.file.Size, 0, false
 		j.key, j.file = carried.Key(), &carried
-		j.entry = ledger.Entry{Charged: charged, Letter: j.entry.Letter}
-		o.log.Warnf("%s is not writable for Fluent Bit's user: replaced by a copy carrying %q over; "+
-			"queue files should be group-writable (0664) in a set-group-ID directory", j.file.Path, j.username)
+		o.metrics.Invitation(metrics.CarriedOver)
+		o.log.Warnf("%s is not writable for Fluent Bit's user: %q carried over into a copy that replaced it (%d failure(s) charged); "+
+			"queue files should be group-writable (0664) in a set-group-ID directory", j.file.Path, j.username, charged)
+		return
 	}
 	j.entry.Carried = true
 	o.metrics.Invitation(metrics.CarriedOver)
