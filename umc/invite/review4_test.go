@@ -14,6 +14,7 @@ import (
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
+	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
 )
 
@@ -165,5 +166,35 @@ func TestA200CutShortWithoutContentLengthIsNotSentAgain(t *testing.T) {
 	}
 	if calls.Load() > 1 {
 		t.Fatalf("UMC answered 200 (JSON, cut short) to the first call, and send_token was called %d times for alice\nlogs:\n%s", calls.Load(), logs.String())
+	}
+}
+
+// Review #4, D6: every carry-over adds a line to the queue file (about
+// 33 bytes; a copy carry-over copies them all), and the one-user check
+// refuses a file over queue.MaxFileSize (64 KiB) as bad input. An outage
+// carries a waiting user over about once a minute: after some 2000
+// carry-overs (a day and a half: a long weekend) the user's own file is
+// "no one user's" and becomes a bad_input dead letter, although UMC
+// never answered anything but "unavailable".
+func TestLongOutageDoesNotMakeADeadLetter(t *testing.T) {
+	stub := &umctest.UMC{Outage: func() int { return http.StatusServiceUnavailable }}
+	f := newFixture(t, stub, config.Map{})
+	path := filepath.Join(f.queue, "alice.send")
+	var data []byte
+	data = append(data, "{\"username\": \"alice\"}\n"...)
+	for len(data) <= queue.MaxFileSize {
+		data = append(data, record.CarryLine("username", "alice", 0, "")...)
+	}
+	last := record.CarryLine("username", "alice", 0, "")
+	offset := len(data)
+	data = append(data, last...)
+	if err := os.WriteFile(path, data, 0o664); err != nil {
+		t.Fatal(err)
+	}
+	rec := record.New("umc_invite", time.Unix(1700000000, 0), map[any]any{
+		"log": []byte(strings.TrimSuffix(string(last), "\n")), "path": []byte(path), "offset": int64(offset)})
+	v := f.out.Flush(context.Background(), []record.Record{rec})
+	if letters := f.deadLetters(t); len(letters) != 0 {
+		t.Fatalf("UMC was only ever unavailable, and alice became a dead letter (verdict %v): %s", v, letters[0].Reason)
 	}
 }
