@@ -166,7 +166,7 @@ func (c *Client) once(ctx context.Context, username, method string, password con
 	a := Answer{
 		Status:     resp.StatusCode,
 		FromUMC:    umcJSON(resp.Header.Get("Content-Type"), raw, resp.StatusCode),
-		BodyCut:    readErr != nil && jsonType(resp.Header.Get("Content-Type")),
+		BodyCut:    jsonType(resp.Header.Get("Content-Type")) && (readErr != nil || cutAtClose(resp, raw)),
 		Message:    messageOf(raw),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		Location:   resp.Header.Get("Location"),
@@ -180,6 +180,13 @@ func (c *Client) observe(a Answer) {
 	if c.Observe != nil {
 		c.Observe(a)
 	}
+}
+
+// cutAtClose reports a body that ends where the connection closed (no
+// length declared, no chunking: an HTTP/1.0-style proxy) and is no whole
+// JSON: the close came early. A declared length catches it as a read error.
+func cutAtClose(resp *http.Response, raw []byte) bool {
+	return resp.ContentLength < 0 && len(resp.TransferEncoding) == 0 && len(raw) < maxBody && !json.Valid(raw)
 }
 
 func jsonType(contentType string) bool {

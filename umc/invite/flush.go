@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -132,7 +133,14 @@ func (o *Output) prepare(rec record.Record, t *tally) *job {
 			return nil
 		}
 	}
+	var lines fileLines
+	if j.file != nil {
+		lines = o.readLines(j)
+	}
 	charged, refusal := rec.Carried()
+	if lines.carried {
+		charged, refusal = lines.charged, lines.refusal
+	}
 	init := ledger.Entry{Charged: charged}
 	if refusal != "" {
 		init.Letter = &queue.DeadLetter{Kind: queue.KindRefused, Reason: refusal}
@@ -142,6 +150,18 @@ func (o *Output) prepare(rec record.Record, t *tally) *job {
 	case ledger.Done:
 		if entry.Final == ledger.DeadLetter {
 			t.dead++
+		}
+		if entry.Final == ledger.Delivered && j.file != nil && entry.Letter != nil {
+			// Lines were added during the call and setting the file aside
+			// failed: try again; never remove it with them.
+			j.entry = entry
+			if moved, err := o.writeDeadLetter(entry.Letter, j); moved {
+				o.ledger.Forget(j.key)
+			} else {
+				o.log.Errorf("%s: lines added during a delivered call, still not set aside: %v", j.file.Path, err)
+				t.open++
+			}
+			return nil
 		}
 		if entry.Final == ledger.Delivered && j.file != nil && o.cfg.RemoveProcessed {
 			// Its removal failed before: try again, or tail keeps it open.
@@ -161,12 +181,12 @@ func (o *Output) prepare(rec record.Record, t *tally) *job {
 	username, err := record.Username(rec, record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey})
 	j.username = username
 	var notOne string
-	if err == nil && j.file != nil {
-		notOne = o.notOneUsers(j)
+	if err == nil && lines.read {
+		notOne = lines.notOneUsers(username)
 	}
 	switch {
 	case err != nil:
-		j.entry.Letter = o.letter(j, queue.KindBadInput, err.Error())
+		j.entry.Letter = o.letter(j, queue.KindBadInput, err.Error()+lines.alsoNamed())
 	case notOne != "":
 		j.entry.Letter = o.letter(j, queue.KindBadInput, notOne)
 	case j.entry.Letter == nil && j.entry.Charged >= o.cfg.MaxAttempts:
@@ -460,23 +480,28 @@ func (o *Output) carryOver(j *job) {
 	if j.entry.Letter != nil && j.entry.Letter.Kind == queue.KindFailed {
 		charged = max(charged, o.cfg.MaxAttempts)
 	}
-	carried, err := o.queue.Carry(*j.file, record.CarryLine(o.cfg.UsernameKey, j.username, charged, refusal))
+	line := record.CarryLine(o.cfg.UsernameKey, j.username, charged, refusal)
+	carried, err := o.queue.Carry(*j.file, line)
 	if err != nil {
 		o.log.Errorf("cannot carry %q over into a new record (%v): it stays in %s and needs re-queueing if Fluent Bit drops its chunk", j.username, err, j.file.Path)
 		return
 	}
 	if carried.Key() != j.file.Key() {
-		// Not writable for Fluent Bit's user: a copy with the line added
-		// replaced the file, and tail reads it from its head as a new
-		// file. Its entry starts at the carried line (the old line in it
-		// is superseded), with the counts the line carries; the old
-		// file's entry goes, or a file reusing its inode would inherit it.
+		// A copy holding only the new line replaced the file (it was not
+		// writable for Fluent Bit's user, or had grown to CompactAt), and
+		// tail reads it from its head as a new file. Its entry starts at
+		// that line; the old file's entry goes, or a file reusing its
+		// inode would inherit it.
+		why := "grown to " + strconv.Itoa(queue.CompactAt) + " bytes"
+		if j.file.Size+int64(len(line)) <= queue.CompactAt {
+			why = "not writable for Fluent Bit's user; queue files should be group-writable (0664) in a set-group-ID directory"
+		}
 		o.ledger.Forget(j.key)
-		j.entry.Line, j.entry.Tries, j.entry.Carried = j.file.Size, 0, false
+		j.entry.Line, j.entry.Tries, j.entry.Carried = 0, 0, false
 		j.key, j.file = carried.Key(), &carried
 		o.metrics.Invitation(metrics.CarriedOver)
-		o.log.Warnf("%s is not writable for Fluent Bit's user: %q carried over into a copy that replaced it (%d failure(s) charged); "+
-			"queue files should be group-writable (0664) in a set-group-ID directory", j.file.Path, j.username, charged)
+		o.log.Warnf("%q is still open on its chunk's last try: carried over into a copy that replaced %s (%d failure(s) charged; the file was %s)",
+			j.username, j.file.Path, charged, why)
 		return
 	}
 	j.entry.Carried = true

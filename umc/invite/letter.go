@@ -144,6 +144,9 @@ func (o *Output) setAsideGrown(j *job) bool {
 	l.Username = ""
 	moved, err := o.writeDeadLetter(l, j)
 	if err != nil || !moved {
+		// The entry remembers the letter: the file's next record tries
+		// again, and nothing removes the file meanwhile.
+		j.entry.Letter = l
 		o.log.Errorf("%s: %s; it stays in the queue (%v)", j.file.Path, reason, err)
 		return false
 	}

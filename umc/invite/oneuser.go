@@ -13,54 +13,107 @@ import (
 // maxNamed caps how many other users a reason names.
 const maxNamed = 5
 
-// notOneUsers says why the job's queue file is not one user's: it holds a
-// line for another user, or one that names nobody ("echo bob >>
-// alice.send"). Such a file is never sent: its lines share one identity on
-// disk, so the first user's 200 would remove the others unsent. "" when
-// every line names the job's user (the first line and its carry-overs).
-func (o *Output) notOneUsers(j *job) string {
+// fileLines is what a queue file's lines say, read once per record.
+type fileLines struct {
+	read   bool // false: unreadable just now; the next steps find out
+	tooBig bool
+	lines  []lineName
+	// The newest carried-over line's counts: it speaks for every line
+	// before it, whichever of them a chunk brings first.
+	carried bool
+	charged int
+	refusal string
+}
+
+// lineName is the user one line names, or ok false for a line naming none.
+type lineName struct {
+	name string
+	ok   bool
+	n    int // line number, from 1
+}
+
+// readLines reads the job's queue file. A line that is white space only is
+// no user's (tail makes none of it apart from the file name).
+func (o *Output) readLines(j *job) fileLines {
 	data, err := o.queue.Read(*j.file)
 	switch {
 	case errors.Is(err, queue.ErrTooBig):
-		return fmt.Sprintf("queue file is over %d bytes; a queue file holds one user's line: write one file per user", queue.MaxFileSize)
+		return fileLines{read: true, tooBig: true}
 	case err != nil:
-		// Gone or unreadable just now: the next steps find out and say so.
-		return ""
+		return fileLines{}
 	}
-	others := otherUsers(string(data), j.username, j.rec.Tag, j.file.Path,
-		record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey})
-	if len(others) == 0 {
-		return ""
+	fl := fileLines{read: true}
+	keys := record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey}
+	for i, line := range strings.Split(string(data), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		r := record.New(j.rec.Tag, time.Time{}, map[any]any{"log": line, o.cfg.PathKey: j.file.Path})
+		name, err := record.Username(r, keys)
+		fl.lines = append(fl.lines, lineName{name: name, ok: err == nil, n: i + 1})
+		if charged, refusal := r.Carried(); err == nil && strings.Contains(line, `"charged"`) {
+			fl.carried, fl.charged, fl.refusal = true, charged, refusal
+		}
 	}
-	named := others
-	if len(named) > maxNamed {
-		named = append(named[:maxNamed:maxNamed], fmt.Sprintf("%d more", len(others)-maxNamed))
-	}
-	return fmt.Sprintf("queue file holds lines for more than one user (%q and %s); nobody in it was sent, "+
-		"since one user's 200 would remove the others' lines: write one file per user and re-queue each",
-		j.username, strings.Join(named, ", "))
+	return fl
 }
 
-// otherUsers lists, in order, the users other than username that lines of
-// data name; a line naming nobody is listed by its number.
-func otherUsers(data, username, tag, path string, keys record.Keys) []string {
+// notOneUsers says why the file is not username's alone: it holds a line
+// for another user, or one that names nobody ("echo bob >> alice.send").
+// Such a file is never sent: its lines share one identity on disk, so the
+// first user's 200 would remove the others unsent. "" when every line
+// names username (its first line and its carry-overs).
+func (fl fileLines) notOneUsers(username string) string {
+	if fl.tooBig {
+		return fmt.Sprintf("queue file is over %d bytes; a queue file holds one user's line: write one file per user", queue.MaxFileSize)
+	}
+	others := fl.others(username)
+	if others == "" {
+		return ""
+	}
+	return fmt.Sprintf("queue file holds lines for more than one user (%q and %s); nobody in it was sent, "+
+		"since one user's 200 would remove the others' lines: write one file per user and re-queue each", username, others)
+}
+
+// alsoNamed completes a bad-input reason with the users the file names:
+// they leave with it, so the letter must name them.
+func (fl fileLines) alsoNamed() string {
+	var names []string
+	seen := map[string]bool{}
+	for _, l := range fl.lines {
+		if l.ok && !seen[l.name] {
+			seen[l.name] = true
+			names = append(names, fmt.Sprintf("%q", l.name))
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return "; the file also names " + shortList(names) + ", not sent: re-queue them one file each"
+}
+
+// others lists, in order, the users other than username the lines name,
+// and the lines that name nobody; "" when there are none.
+func (fl fileLines) others(username string) string {
 	var others []string
 	seen := map[string]bool{username: true}
-	for i, line := range strings.Split(data, "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue // tail makes no user of it apart from the file name
-		}
-		r := record.New(tag, time.Time{}, map[any]any{"log": line, keys.Path: path})
-		name, err := record.Username(r, keys)
-		shown := fmt.Sprintf("%q", name)
-		if err != nil {
-			name = fmt.Sprintf("\x00%d", i) // no user name holds a NUL
-			shown = fmt.Sprintf("line %d, which names no user", i+1)
+	for _, l := range fl.lines {
+		name, shown := l.name, fmt.Sprintf("%q", l.name)
+		if !l.ok {
+			name = fmt.Sprintf("\x00%d", l.n) // no user name holds a NUL
+			shown = fmt.Sprintf("line %d, which names no user", l.n)
 		}
 		if !seen[name] {
 			seen[name] = true
 			others = append(others, shown)
 		}
 	}
-	return others
+	return shortList(others)
+}
+
+func shortList(items []string) string {
+	if len(items) > maxNamed {
+		items = append(items[:maxNamed:maxNamed], fmt.Sprintf("%d more", len(items)-maxNamed))
+	}
+	return strings.Join(items, ", ")
 }

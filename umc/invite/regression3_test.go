@@ -97,16 +97,29 @@ func TestLineAddedDuringTheCallIsSetAsideNotRemoved(t *testing.T) {
 	}
 }
 
-// A file of one user's line and its carry-over lines is one user's.
+// A file of one user's line and its carry-over lines is one user's; a
+// line naming nobody or another user makes it nobody's to send.
 func TestCarriedLinesAreTheSameUser(t *testing.T) {
-	keys := record.Keys{Username: "username", Path: "path"}
-	data := "{\"username\": \"alice\"}\n" + string(record.CarryLine("username", "alice", 2, "")) + "\n"
-	if others := otherUsers(data, "alice", "t", "/q/alice.send", keys); len(others) != 0 {
-		t.Errorf("alice's file with a carry-over line: others %v, want none", others)
+	stub := &umctest.UMC{}
+	f := newFixture(t, stub, config.Map{})
+	write := func(name, data string) record.Record {
+		path := filepath.Join(f.queue, name)
+		if err := os.WriteFile(path, []byte(data), 0o664); err != nil {
+			t.Fatal(err)
+		}
+		first, _, _ := strings.Cut(data, "\n")
+		return record.New("umc_invite", time.Unix(1700000000, 0), map[any]any{
+			"log": []byte(first), "path": []byte(path), "offset": int64(0)})
 	}
-	if others := otherUsers("alice\n!!\nbob\n", "alice", "t", "/q/a.send", keys); len(others) != 2 ||
-		!strings.Contains(others[0], "line 2") || others[1] != `"bob"` {
-		t.Errorf("others %v, want line 2 and bob", others)
+	carried := write("alice.send", "{\"username\": \"alice\"}\n"+string(record.CarryLine("username", "alice", 2, "")))
+	mixed := write("a.send", "alice\n!!\nbob\n")
+	f.out.Flush(context.Background(), []record.Record{carried, mixed})
+	if got := stub.Delivered(); got["alice"] != 1 || len(got) != 1 {
+		t.Errorf("delivered %v, want alice once (her file with a carried line)", got)
+	}
+	letters := f.deadLetters(t)
+	if len(letters) != 1 || !strings.Contains(letters[0].Reason, `"alice" and line 2, which names no user, "bob"`) {
+		t.Errorf("want one letter naming line 2 and bob beside alice, got %+v", letters)
 	}
 }
 

@@ -169,32 +169,44 @@ func TestA200CutShortWithoutContentLengthIsNotSentAgain(t *testing.T) {
 	}
 }
 
-// Review #4, D6: every carry-over adds a line to the queue file (about
-// 33 bytes; a copy carry-over copies them all), and the one-user check
-// refuses a file over queue.MaxFileSize (64 KiB) as bad input. An outage
-// carries a waiting user over about once a minute: after some 2000
-// carry-overs (a day and a half: a long weekend) the user's own file is
-// "no one user's" and becomes a bad_input dead letter, although UMC
-// never answered anything but "unavailable".
+// Review #4, D6: every carry-over adds a line to the queue file, and the
+// one-user check refuses a file over queue.MaxFileSize (64 KiB) as bad
+// input. An outage carries a waiting user over about once a minute: after
+// some 2000 carry-overs (a long weekend) the user's own file would be "no
+// one user's" and a bad_input dead letter, although UMC never answered
+// anything but "unavailable". Carried over 200 times here, as tail would
+// hand each carried line back, the file stays small and alice queued.
 func TestLongOutageDoesNotMakeADeadLetter(t *testing.T) {
 	stub := &umctest.UMC{Outage: func() int { return http.StatusServiceUnavailable }}
 	f := newFixture(t, stub, config.Map{})
+	rec := f.queueFile(t, "alice")
 	path := filepath.Join(f.queue, "alice.send")
-	var data []byte
-	data = append(data, "{\"username\": \"alice\"}\n"...)
-	for len(data) <= queue.MaxFileSize {
-		data = append(data, record.CarryLine("username", "alice", 0, "")...)
+	biggest := 0
+	for carry := 0; carry < 200; carry++ {
+		for try := 0; try < 6; try++ {
+			if v := f.out.Flush(context.Background(), []record.Record{rec}); v != Retry {
+				t.Fatalf("carry-over %d, try %d: verdict %v during an outage\nlogs:\n%s", carry, try, v, f.logs.String())
+			}
+		}
+		// tail reads the carried line as a new record: the file's last
+		// line, at its offset in the file now at the path.
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("carry-over %d: %v", carry, err)
+		}
+		biggest = max(biggest, len(data))
+		line := strings.TrimSuffix(string(data), "\n")
+		offset := strings.LastIndex(line, "\n") + 1
+		rec = record.New("umc_invite", time.Unix(1700000000, 0), map[any]any{
+			"log": []byte(line[offset:]), "path": []byte(path), "offset": int64(offset)})
 	}
-	last := record.CarryLine("username", "alice", 0, "")
-	offset := len(data)
-	data = append(data, last...)
-	if err := os.WriteFile(path, data, 0o664); err != nil {
-		t.Fatal(err)
-	}
-	rec := record.New("umc_invite", time.Unix(1700000000, 0), map[any]any{
-		"log": []byte(strings.TrimSuffix(string(last), "\n")), "path": []byte(path), "offset": int64(offset)})
-	v := f.out.Flush(context.Background(), []record.Record{rec})
 	if letters := f.deadLetters(t); len(letters) != 0 {
-		t.Fatalf("UMC was only ever unavailable, and alice became a dead letter (verdict %v): %s", v, letters[0].Reason)
+		t.Fatalf("UMC was only ever unavailable, and alice became a dead letter: %s", letters[0].Reason)
+	}
+	if biggest > queue.CompactAt+100 {
+		t.Errorf("the queue file grew to %d bytes over 200 carry-overs; want at most about %d", biggest, queue.CompactAt)
+	}
+	if got := f.queued(t); len(got) != 1 {
+		t.Errorf("queued %v, want alice", got)
 	}
 }

@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -42,13 +41,23 @@ func (d *Dir) Read(f File) ([]byte, error) {
 	return data, nil
 }
 
-// Carry adds line to the file, so that tail reads it as a new record, and
-// returns the file that now holds it. It appends (Append); when the file
-// is not writable for this process (a producer wrote it 0644 as another
-// user), it writes a copy with the line added under a hidden name and
-// renames it over the file, which needs only the directory's write
-// permission: tail reads the replacement as a new file, from its head.
+// CompactAt is the size from which a carry-over replaces the file instead
+// of appending to it: a long outage carries a user over about once a
+// minute, and the file must stay one small user's file.
+const CompactAt = 4 << 10
+
+// Carry carries a record over into line, so that tail reads it as a new
+// record, and returns the file that now holds it. It appends the line
+// (Append). When the file is not writable for this process (a producer
+// wrote it 0644 as another user), or has grown to CompactAt, it replaces
+// the file instead with a copy holding only line, written under a hidden
+// name and renamed over it, which needs only the directory's write
+// permission: tail reads the copy as a new file from its head, and the
+// lines before, superseded by line, are gone with the old file.
 func (d *Dir) Carry(f File, line []byte) (File, error) {
+	if f.Size+int64(len(line)) > CompactAt {
+		return d.replaceWith(f, line)
+	}
 	err := d.Append(f, line)
 	if err == nil || !errors.Is(err, fs.ErrPermission) {
 		return f, err
@@ -61,15 +70,9 @@ func (d *Dir) Carry(f File, line []byte) (File, error) {
 }
 
 func (d *Dir) replaceWith(f File, line []byte) (File, error) {
-	old, err := d.Read(f)
+	old, err := os.Lstat(f.Path)
 	if err != nil {
-		return File{}, err
-	}
-	if int64(len(old)) != f.Size {
-		return File{}, fmt.Errorf("%s: %w", f.Path, ErrGrown)
-	}
-	if len(old) > 0 && !bytes.HasSuffix(old, []byte("\n")) {
-		return File{}, fmt.Errorf("%s: its last line has no newline", f.Path)
+		return File{}, fmt.Errorf("carry-over copy: %w", err)
 	}
 	// A hidden name without .send: tail and the plugin pass it by.
 	tmp, err := os.CreateTemp(d.root, "."+filepath.Base(f.Path)+".carry-*")
@@ -77,9 +80,11 @@ func (d *Dir) replaceWith(f File, line []byte) (File, error) {
 		return File{}, fmt.Errorf("carry-over copy: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // after the rename, a no-op
-	_, err = tmp.Write(append(old, line...))
+	_, err = tmp.Write(line)
 	if err == nil {
-		err = tmp.Chmod(0o664)
+		// Whoever could read the file still can, nobody else; Fluent
+		// Bit's group may write it, for the next carry-over's append.
+		err = tmp.Chmod(old.Mode().Perm()&0o664 | 0o060)
 	}
 	if err == nil {
 		err = tmp.Sync()
