@@ -107,3 +107,53 @@ func TestCompactionKeepsALineAppendedDuringTheLastTry(t *testing.T) {
 			"alice.send now: %q\nlogs:\n%s", data, f.logs.String())
 	}
 }
+
+// Review #5, D2: a delivered file that grew during its call and could not
+// be set aside stays Delivered with the letter pending; the Done path in
+// prepare retries the set-aside for the appended line's record and answers
+// Retry while it fails. But it never carries that record over on its
+// chunk's last try: Fluent Bit drops the chunk, tail never reads the file
+// again (its DB offset is past bob's line), and after the next restart the
+// ledger has forgotten the pending letter too. bob's line sits in the
+// queue for ever: never sent, never a dead letter. Every other record
+// still open on its chunk's last try is carried over into a new record.
+func TestPendingSetAsideSurvivesItsChunksLastTry(t *testing.T) {
+	stub := &umctest.UMC{}
+	f := newFixture(t, stub, config.Map{})
+	rec := f.queueFile(t, "alice")
+	path := filepath.Join(f.queue, "alice.send")
+	blocker := filepath.Join(umctest.DeadLetterDir(f.queue), "alice.send")
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stub.OnCall = func(c umctest.Call) {
+		if c.Username == "alice" {
+			appendLine(t, path, "bob")
+		}
+	}
+	f.out.Flush(context.Background(), []record.Record{rec})
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the grown file left the queue: %v", err)
+	}
+	bob := record.New("umc_invite", time.Unix(1700000001, 0), map[any]any{
+		"log": []byte("bob"), "path": []byte(path), "offset": int64(len("{\"username\": \"alice\"}\n"))})
+	// bob's chunk: its first try and Retry_Limit 5 retries, the
+	// obstruction still there (a full disk, say).
+	var v Verdict
+	for try := 1; try <= 6; try++ {
+		if v = f.out.Flush(context.Background(), []record.Record{bob}); v != Retry {
+			break
+		}
+	}
+	if v != Retry {
+		return // settled one way or another; the other tests judge how
+	}
+	// Fluent Bit drops the chunk now. Only a new record of the file (a
+	// carried line) or the file leaving the queue can still move bob.
+	after, err := os.ReadFile(path)
+	if err == nil && len(after) == len(before) {
+		t.Fatalf("bob's record was still open on its chunk's last try and nothing carried it over: "+
+			"Fluent Bit drops the chunk, tail never reads %s again, and bob is neither sent nor a dead letter\nlogs:\n%s", path, f.logs.String())
+	}
+}
