@@ -47,6 +47,10 @@ type job struct {
 	sent    bool
 	heldWhy string // why it was not sent in this flush
 	done    bool   // settled in the ledger already
+	// unlinked: its delivered file was unlinked right after the answer,
+	// with unlinkErr the outcome.
+	unlinked  bool
+	unlinkErr error
 	// refusedAgain: a refusal following an earlier refusal or failure of
 	// this user, in an earlier flush: one refusal alone never decides.
 	refusedAgain bool
@@ -349,6 +353,12 @@ func (o *Output) call(ctx context.Context, j *job, stopped func() string, observ
 	j.sent = true
 	if j.outcome.Kind == umc.Delivered {
 		o.witness.served(start)
+		if j.file != nil && o.cfg.RemoveProcessed {
+			// At once, still holding the slot: the users a crash can
+			// have invited without their file gone are the calls in
+			// flight, at most Concurrency. judge syncs the directory.
+			j.unlinked, j.unlinkErr = true, o.queue.Unlink(*j.file)
+		}
 	}
 	observe(j)
 }

@@ -119,7 +119,13 @@ func describe(j *job) string {
 // removeDelivered removes a delivered record's queue file and reports
 // whether the file has left the queue.
 func (o *Output) removeDelivered(j *job) bool {
-	err := o.queue.Remove(*j.file)
+	err := j.unlinkErr
+	if !j.unlinked {
+		err = o.queue.Unlink(*j.file)
+	}
+	if err == nil {
+		err = o.queue.Sync()
+	}
 	switch {
 	case err == nil:
 		return true

@@ -95,13 +95,17 @@ func (d *Dir) replaceWith(f File, line []byte) (File, error) {
 	if err != nil {
 		return File{}, fmt.Errorf("carry-over copy: %w", err)
 	}
-	// Only over the file that was read: a re-queued file took its place
-	// otherwise, and it stays.
-	if same, err := d.Current(f); err != nil || !same {
-		if err == nil {
-			err = fmt.Errorf("%s was replaced meanwhile: %w", f.Path, fs.ErrNotExist)
-		}
+	// Only over the file that was read, as it was read: a re-queued file
+	// took its place otherwise, and it stays; a line added since (another
+	// user's, say) would go with the old file unread.
+	now, err := statFile(f.Path)
+	switch {
+	case err != nil:
 		return File{}, err
+	case now.Dev != f.Dev || now.Ino != f.Ino:
+		return File{}, fmt.Errorf("%s was replaced meanwhile: %w", f.Path, fs.ErrNotExist)
+	case now.Size != f.Size:
+		return File{}, fmt.Errorf("%s: %w", f.Path, ErrGrown)
 	}
 	if err := os.Rename(tmp.Name(), f.Path); err != nil {
 		return File{}, fmt.Errorf("carry-over copy: %w", err)

@@ -192,11 +192,22 @@ func (d *Dir) Append(f File, line []byte) error {
 	return nil
 }
 
-// Remove deletes a delivered file, unless it is gone or another file has
-// taken its place (a re-queue), and syncs the directory so that a crash
-// cannot bring it back. A file that grew since f was looked at stays, with
-// ErrGrown: somebody appended lines nobody has read yet.
+// Remove deletes a delivered file (Unlink) and syncs the directory so that
+// a crash cannot bring it back.
 func (d *Dir) Remove(f File) error {
+	if err := d.Unlink(f); err != nil {
+		return err
+	}
+	return d.Sync()
+}
+
+// Sync makes removals and renames in the queue directory survive a crash.
+func (d *Dir) Sync() error { return syncDir(d.root) }
+
+// Unlink deletes a delivered file, unless it is gone or another file has
+// taken its place (a re-queue). A file that grew since f was looked at
+// stays, with ErrGrown: somebody appended lines nobody has read yet.
+func (d *Dir) Unlink(f File) error {
 	now, err := statFile(f.Path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -211,7 +222,7 @@ func (d *Dir) Remove(f File) error {
 	if err := os.Remove(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove queue file: %w", err)
 	}
-	return syncDir(d.root)
+	return nil
 }
 
 // MoveTo moves a queue file into dir under the same name, replacing an
