@@ -107,4 +107,3 @@ func TestCompactionKeepsALineAppendedDuringTheLastTry(t *testing.T) {
 			"alice.send now: %q\nlogs:\n%s", data, f.logs.String())
 	}
 }
-
