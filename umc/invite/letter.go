@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"umc-invite/umc/ledger"
 	"umc-invite/umc/queue"
+	"umc-invite/umc/record"
 )
 
 // letter builds the refusal or dead letter for a job, from its last answer.
@@ -130,7 +132,7 @@ func (o *Output) removeDelivered(j *job) bool {
 	case err == nil:
 		return true
 	case errors.Is(err, queue.ErrGrown):
-		return o.setAsideGrown(j)
+		return o.keepAdded(j)
 	}
 	o.log.Errorf("delivered queue file left in place: %v", err)
 	// Removed, with only the directory's sync failing: a file gone must
@@ -159,4 +161,59 @@ func (o *Output) setAsideGrown(j *job) bool {
 	o.metrics.Invitation(invitationResult(l.Kind))
 	o.log.Errorf("%s: %s; dead letter written to %s", j.file.Path, reason, o.where())
 	return true
+}
+
+// keepAdded handles a delivered file that somebody appended to during the
+// call: the lines added stay queued on their own, in a copy renamed over
+// the file that tail reads from its head as a new file, and the delivered
+// user's lines go. Blank lines and lines naming the delivered user (served
+// just now) are dropped; a file of nothing else is removed. If that fails,
+// the file is set aside (setAsideGrown). It reports whether the delivered
+// file has left the queue.
+func (o *Output) keepAdded(j *job) bool {
+	now, err := o.queue.Stat(j.file.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return true
+	case err != nil:
+		return o.setAsideGrown(j)
+	case now.Key() != j.file.Key():
+		return true // re-queued meanwhile: the new file is tail's to read
+	}
+	data, err := o.queue.Read(now)
+	if err != nil || int64(len(data)) < j.file.Size {
+		return o.setAsideGrown(j)
+	}
+	added := o.addedLines(string(data[j.file.Size:]), j)
+	if len(added) == 0 {
+		if err := o.queue.Remove(now); err != nil {
+			return o.setAsideGrown(j)
+		}
+		return true
+	}
+	if _, err := o.queue.Replace(now, added); err != nil {
+		o.log.Errorf("%s: lines were added while %q was being invited, and keeping them queued failed: %v", j.file.Path, j.username, err)
+		return o.setAsideGrown(j)
+	}
+	o.log.Warnf("%s: lines were added while %q was being invited; %q was invited, the added lines stay queued on their own",
+		j.file.Path, j.username, j.username)
+	return true
+}
+
+// addedLines keeps the lines of text that are not blank and do not name
+// the job's user.
+func (o *Output) addedLines(text string, j *job) []byte {
+	var kept []byte
+	keys := record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey}
+	for _, line := range strings.Split(text, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		r := record.New(j.rec.Tag, time.Time{}, map[any]any{"log": line, o.cfg.PathKey: j.file.Path})
+		if name, err := record.Username(r, keys); err == nil && name == j.username {
+			continue
+		}
+		kept = append(append(kept, line...), '\n')
+	}
+	return kept
 }

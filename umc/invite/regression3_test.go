@@ -62,35 +62,43 @@ func TestSecondUserInOneFileIsNotLostSilently(t *testing.T) {
 }
 
 // A line appended to a queue file while its user's call is in flight is
-// not removed with the delivered file: the file goes to the dead letters
-// with a letter that names no user (the one named was invited).
-func TestLineAddedDuringTheCallIsSetAsideNotRemoved(t *testing.T) {
+// not removed with the delivered file: it stays queued on its own, in a
+// new file that tail reads from its head, and its user is invited in turn.
+func TestLineAddedDuringTheCallStaysQueued(t *testing.T) {
 	stub := &umctest.UMC{}
 	f := newFixture(t, stub, config.Map{})
 	rec := f.queueFile(t, "alice")
 	path := filepath.Join(f.queue, "alice.send")
-	stub.OnCall = func(umctest.Call) {
+	stub.OnCall = func(c umctest.Call) {
+		if c.Username != "alice" {
+			return
+		}
 		fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 		if err != nil {
 			t.Error(err)
 			return
 		}
 		defer fh.Close()
-		fmt.Fprintln(fh, "bob")
+		fmt.Fprint(fh, "\nalice\nbob\n") // a blank line and alice again are dropped
 	}
 	if v := f.out.Flush(context.Background(), []record.Record{rec}); v != OK {
 		t.Fatalf("verdict %v, want OK (alice was invited)", v)
 	}
-	if got := stub.Delivered(); got["alice"] != 1 || len(got) != 1 {
-		t.Fatalf("delivered %v, want alice once", got)
+	data, err := os.ReadFile(path)
+	if err != nil || string(data) != "bob\n" {
+		t.Fatalf("after alice's 200 the queue file holds %q (%v); want bob's line alone\nlogs:\n%s", data, err, f.logs.String())
 	}
-	letters := f.deadLetters(t)
-	if len(letters) != 1 || letters[0].Username != "" || !strings.Contains(letters[0].Reason, "added lines were not sent") {
-		t.Fatalf("want one dead letter for the added line, naming no user; got %+v\nlogs:\n%s", letters, f.logs.String())
+	// tail reads the new file from its head: bob's line at offset 0.
+	bob := record.New("umc_invite", time.Unix(1700000000, 0), map[any]any{
+		"log": []byte("bob"), "path": []byte(path), "offset": int64(0)})
+	if v := f.out.Flush(context.Background(), []record.Record{rec, bob}); v != OK {
+		t.Fatalf("verdict %v for bob's record (with alice's stale one), want OK", v)
 	}
-	kept, err := os.ReadFile(filepath.Join(umctest.DeadLetterDir(f.queue), "alice.send"))
-	if err != nil || !strings.Contains(string(kept), "bob") {
-		t.Fatalf("bob's line is not kept among the dead letters: %q, %v", kept, err)
+	if got := stub.Delivered(); got["alice"] != 1 || got["bob"] != 1 || len(got) != 2 {
+		t.Fatalf("delivered %v, want alice and bob once each", got)
+	}
+	if letters := f.deadLetters(t); len(letters) != 0 {
+		t.Errorf("dead letters: %+v", letters)
 	}
 	if left := f.queued(t); len(left) != 0 {
 		t.Errorf("queue still holds %v", left)

@@ -56,20 +56,22 @@ const CompactAt = 4 << 10
 // lines before, superseded by line, are gone with the old file.
 func (d *Dir) Carry(f File, line []byte) (File, error) {
 	if f.Size+int64(len(line)) > CompactAt {
-		return d.replaceWith(f, line)
+		return d.Replace(f, line)
 	}
 	err := d.Append(f, line)
 	if err == nil || !errors.Is(err, fs.ErrPermission) {
 		return f, err
 	}
-	replaced, rerr := d.replaceWith(f, line)
+	replaced, rerr := d.Replace(f, line)
 	if rerr != nil {
 		return f, fmt.Errorf("%w; replacing it: %w", err, rerr)
 	}
 	return replaced, nil
 }
 
-func (d *Dir) replaceWith(f File, line []byte) (File, error) {
+// Replace writes content under a hidden name and renames it over f, as long
+// as f is still the file at its path with the size it had (see Carry).
+func (d *Dir) Replace(f File, content []byte) (File, error) {
 	old, err := os.Lstat(f.Path)
 	if err != nil {
 		return File{}, fmt.Errorf("carry-over copy: %w", err)
@@ -80,7 +82,7 @@ func (d *Dir) replaceWith(f File, line []byte) (File, error) {
 		return File{}, fmt.Errorf("carry-over copy: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // after the rename, a no-op
-	_, err = tmp.Write(line)
+	_, err = tmp.Write(content)
 	if err == nil {
 		// Whoever could read the file still can, nobody else; Fluent
 		// Bit's group may write it, for the next carry-over's append.
