@@ -140,6 +140,11 @@ func (o *Output) prepare(rec record.Record, t *tally) *job {
 	var lines fileLines
 	if j.file != nil {
 		lines = o.readLines(j)
+		if o.staleParsed(rec, lines) {
+			// Delivered before, its file replaced by one holding lines
+			// added for others meanwhile: not this record's file.
+			return nil
+		}
 	}
 	charged, refusal := rec.Carried()
 	if lines.carried {
@@ -447,6 +452,15 @@ func (o *Output) finish(j *job, t *tally) {
 // record of the old one finds it gone); otherwise the entry remembers.
 func (o *Output) leave(j *job, final ledger.Final, fileGone bool) {
 	j.done = true
+	defer func() {
+		// A panic below (recovered further up) must not leave the entry
+		// busy for ever, nor open: the record has left.
+		if r := recover(); r != nil {
+			j.entry.Final = final
+			o.ledger.Settle(j.key, j.entry)
+			panic(r)
+		}
+	}()
 	o.witness.left(j.username)
 	if final == ledger.Delivered && j.file != nil && o.cfg.RemoveProcessed {
 		fileGone = o.removeDelivered(j)

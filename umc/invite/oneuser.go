@@ -117,3 +117,23 @@ func shortList(items []string) string {
 	}
 	return strings.Join(items, ", ")
 }
+
+// staleParsed reports a record without its line (tail's Parser json took
+// it apart, so sameFile could not compare it) whose user no line of the
+// file at its path names: that file is another's now (lines added during
+// its delivered call, kept queued on their own).
+func (o *Output) staleParsed(rec record.Record, fl fileLines) bool {
+	if _, hasLog := rec.Fields["log"]; hasLog || !fl.read || fl.tooBig {
+		return false
+	}
+	name, err := record.Username(rec, record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey})
+	if err != nil {
+		return false
+	}
+	for _, l := range fl.lines {
+		if l.ok && l.name == name {
+			return false
+		}
+	}
+	return true
+}
