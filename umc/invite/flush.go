@@ -454,10 +454,20 @@ func (o *Output) leave(j *job, final ledger.Final, fileGone bool) {
 	j.done = true
 	defer func() {
 		// A panic below (recovered further up) must not leave the entry
-		// busy for ever, nor open: the record has left.
+		// busy for ever, nor open: the record has left. A file gone takes
+		// its entry along (a new file may reuse its inode).
 		if r := recover(); r != nil {
-			j.entry.Final = final
-			o.ledger.Settle(j.key, j.entry)
+			gone := false
+			if j.file != nil {
+				current, err := o.queue.Current(*j.file)
+				gone = err == nil && !current
+			}
+			if gone {
+				o.ledger.Forget(j.key)
+			} else {
+				j.entry.Final = final
+				o.ledger.Settle(j.key, j.entry)
+			}
 			panic(r)
 		}
 	}()
