@@ -29,6 +29,30 @@ func producerFile(t *testing.T, dir, name, line string) File {
 	return f
 }
 
+// fluentBit is the user the shipped manifests run Fluent Bit as.
+const fluentBit = 65532
+
+// fluentBitQueueDir is a queue directory as the manifests prepare it:
+// owned by root, group Fluent Bit's, with mode (e.g. 0o2775). It needs
+// root, to play a producer and an unprivileged Fluent Bit.
+func fluentBitQueueDir(t *testing.T, mode uint32) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to play the producer and an unprivileged Fluent Bit")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 0, fluentBit); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Chmod(dir, mode); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // asUser runs f with the file-system ids of an unprivileged user, on one
 // locked thread that dies with its goroutine.
 func asUser(uid int, f func()) {
@@ -46,20 +70,7 @@ func asUser(uid int, f func()) {
 // A queue file Fluent Bit's user may not write (a producer's 0644) is
 // carried over by a copy renamed over it: the directory is writable.
 func TestCarryReplacesAFileItMayNotAppendTo(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to play the producer and an unprivileged Fluent Bit")
-	}
-	const fluentBit = 65532
-	dir := t.TempDir()
-	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(dir, 0, fluentBit); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Chmod(dir, 0o2775); err != nil {
-		t.Fatal(err)
-	}
+	dir := fluentBitQueueDir(t, 0o2775)
 	f := producerFile(t, dir, "alice.send", "{\"username\": \"alice\"}\n")
 	q, _ := Open(dir)
 	var got File

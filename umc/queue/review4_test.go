@@ -2,30 +2,14 @@ package queue
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // Review #4, D5: the carry-over copy is always 0664, whatever the file it
 // replaces allowed: a producer's 0640 file (readable by Fluent Bit's
 // group, not by others) becomes world-readable.
 func TestCarryCopyKeepsTheFilesReaders(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to play the producer and an unprivileged Fluent Bit")
-	}
-	const fluentBit = 65532
-	dir := t.TempDir()
-	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(dir, 0, fluentBit); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Chmod(dir, 0o2770); err != nil {
-		t.Fatal(err)
-	}
+	dir := fluentBitQueueDir(t, 0o2770)
 	f := producerFile(t, dir, "alice.send", "{\"username\": \"alice\"}\n")
 	if err := os.Chown(f.Path, 0, fluentBit); err != nil {
 		t.Fatal(err)

@@ -2,11 +2,8 @@ package queue
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // Review #5, D1 (the copy path for a file Fluent Bit may not write): the
@@ -16,20 +13,7 @@ import (
 // copy holding only alice's carried line: bob's line is destroyed. Before
 // review #4's fix, replaceWith refused such a file with ErrGrown.
 func TestCarryCopyRefusesAFileThatGrew(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to play the producer and an unprivileged Fluent Bit")
-	}
-	const fluentBit = 65532
-	dir := t.TempDir()
-	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(dir, 0, fluentBit); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Chmod(dir, 0o2775); err != nil {
-		t.Fatal(err)
-	}
+	dir := fluentBitQueueDir(t, 0o2775)
 	f := producerFile(t, dir, "alice.send", "{\"username\": \"alice\"}\n")
 	// The producer appends after the flush looked at the file (same inode).
 	if err := os.WriteFile(f.Path, []byte("{\"username\": \"alice\"}\nbob\n"), 0o644); err != nil {
