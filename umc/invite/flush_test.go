@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,8 +28,17 @@ type fixture struct {
 
 func newFixture(t *testing.T, stub *umctest.UMC, keys config.Map) *fixture {
 	t.Helper()
+	f := newFixtureWith(t, stub, keys)
+	f.stub = stub
+	return f
+}
+
+// newFixtureWith serves the output's calls with any handler: a UMC that
+// answers in a way the stand-in does not (a body cut short, say).
+func newFixtureWith(t *testing.T, h http.Handler, keys config.Map) *fixture {
+	t.Helper()
 	dir := t.TempDir()
-	keys["UMC_URL"] = umctest.NewServer(t, stub)
+	keys["UMC_URL"] = umctest.NewServer(t, h)
 	if keys.Get("Queue_Dir") == "" {
 		keys["Queue_Dir"] = dir
 	}
@@ -42,7 +52,7 @@ func newFixture(t *testing.T, stub *umctest.UMC, keys config.Map) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(out.Close)
-	return &fixture{out: out, stub: stub, queue: dir, logs: logs}
+	return &fixture{out: out, queue: dir, logs: logs}
 }
 
 type syncWriter struct {

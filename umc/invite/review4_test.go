@@ -1,7 +1,6 @@
 package invite
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -146,26 +145,15 @@ func TestA200CutShortWithoutContentLengthIsNotSentAgain(t *testing.T) {
 		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n%s", body[:20])
 		buf.Flush()
 	})
-	dir := t.TempDir()
-	cfg, err := config.Load(config.Map{"UMC_URL": umctest.NewServer(t, h), "Queue_Dir": dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &bytes.Buffer{}
-	out, err := New(cfg, NewLogger(&syncWriter{w: logs}, "test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(out.Close)
-	f := &fixture{out: out, queue: dir, logs: logs}
+	f := newFixtureWith(t, h, config.Map{})
 	recs := f.queueFiles(t, "alice")
 	for try := 1; try <= 3; try++ {
-		if v := out.Flush(context.Background(), recs); v != Retry {
+		if v := f.out.Flush(context.Background(), recs); v != Retry {
 			break
 		}
 	}
 	if calls.Load() > 1 {
-		t.Fatalf("UMC answered 200 (JSON, cut short) to the first call, and send_token was called %d times for alice\nlogs:\n%s", calls.Load(), logs.String())
+		t.Fatalf("UMC answered 200 (JSON, cut short) to the first call, and send_token was called %d times for alice\nlogs:\n%s", calls.Load(), f.logs.String())
 	}
 }
 
