@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"umc-invite/umc/logtext"
 )
 
 // DeadLetterLog is the file name of the dead-letter log in its directory.
@@ -18,6 +20,9 @@ const (
 	KindFailed   = "failed"
 	KindBadInput = "bad_input"
 )
+
+// maxLetterText caps each text field of a dead letter.
+const maxLetterText = 2048
 
 // DeadLetter is one line of the dead-letter log: what an operator needs to
 // see why a user got no invitation and to re-queue it.
@@ -52,6 +57,11 @@ func (d *DeadLetters) Dir() string { return d.dir }
 // Append writes one line and syncs it: a dead letter is the only trace of a
 // record that leaves the queue without an invitation.
 func (d *DeadLetters) Append(l DeadLetter) error {
+	// JSON escapes newlines; the texts from outside (a file's name, UMC's
+	// message, an error naming a path) are cut so no line floods the log.
+	for _, s := range []*string{&l.Username, &l.Reason, &l.Error, &l.Message, &l.File, &l.Tag} {
+		*s = logtext.Cut(*s, maxLetterText)
+	}
 	line, err := json.Marshal(l)
 	if err != nil {
 		return fmt.Errorf("encode dead letter: %w", err)
