@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -200,7 +202,24 @@ func removeProbe(q *dirhandle.Dir, name string) error {
 // candidate tells whether a name is a queue file: hidden names are
 // producers' temporary files and never move.
 func candidate(name string) bool {
-	return strings.HasSuffix(name, Suffix) && len(name) > len(Suffix) && name[0] != '.'
+	return strings.HasSuffix(name, Suffix) && len(name) > len(Suffix) && name[0] != '.' && printable(name)
+}
+
+// printable reports a name of valid UTF-8 without control characters. A
+// name with a newline or invalid UTF-8 is no user's (UDM's uid syntax has
+// neither) and stays in the intake: Fluent Bit's tail writes the names of
+// the files it watches into its log as they are, so such a name in the
+// queue directory would forge a line of Fluent Bit's log.
+func printable(name string) bool {
+	if !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || r == 0x2028 || r == 0x2029 {
+			return false
+		}
+	}
+	return true
 }
 
 // countQueue counts the queue files (regular *.send, not hidden) in the
