@@ -114,3 +114,11 @@ func TestALockDiesWithItsProcess(t *testing.T) {
 		t.Fatal("no takeover after the holder was killed")
 	}
 }
+
+// tail's Path in every shipped config is <queue>/*.send: the lock file
+// must never be read as a queue file.
+func TestTheLockFileIsNoQueueFile(t *testing.T) {
+	if ok, _ := filepath.Match("*.send", Name); ok || Name[0] != '.' {
+		t.Fatalf("%s would be read by tail", Name)
+	}
+}
