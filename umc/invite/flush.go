@@ -74,6 +74,8 @@ func (t *tally) add(f func(*tally)) {
 // once per flush and each queue file by one flush at a time, and returns
 // the verdict for the whole chunk.
 func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
+	o.handover.RLock()
+	defer o.handover.RUnlock()
 	if o.standby() {
 		return OK // another process holds the queue: its files are its to send
 	}

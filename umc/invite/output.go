@@ -5,6 +5,7 @@ package invite
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -47,6 +48,12 @@ type Output struct {
 	// (nil without Queue_Dir); waited: another process held it at start.
 	lock   *qlock.Lock
 	waited bool
+	// active: this output sends (it holds the queue, or has none). A
+	// flush holds handover for reading; taking over holds it for writing
+	// while it hands tail the queued files again, so no call runs
+	// meanwhile.
+	active   atomic.Bool
+	handover sync.RWMutex
 }
 
 // New builds an Output from a checked Config.
@@ -109,8 +116,11 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 			o.Close()
 			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
 		}
-	} else if o.window != nil {
-		o.window.Start(func(err error) { log.Warnf("intake: %v", err) })
+	} else {
+		o.active.Store(true)
+		if o.window != nil {
+			o.window.Start(func(err error) { log.Warnf("intake: %v", err) })
+		}
 	}
 	return o, nil
 }

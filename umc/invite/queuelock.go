@@ -19,8 +19,8 @@ func (o *Output) lockQueue() error {
 	var err error
 	o.lock, err = qlock.Take(o.queue.Handle(), lockPoll, func() {
 		o.waited = true
-		o.log.Warnf("another process holds the queue lock %s (a second Fluent Bit on this queue): this output sends nothing and admits nothing until it is gone, then takes over",
-			logtext.Quote(o.queue.Root()+"/"+qlock.Name))
+		o.log.Warnf("another process holds the queue lock on %s (a second Fluent Bit on this queue): this output sends nothing and admits nothing until it is gone, then takes over",
+			logtext.Quote(o.queue.Root()))
 	}, o.takeOver)
 	return err
 }
@@ -28,7 +28,7 @@ func (o *Output) lockQueue() error {
 // standby reports whether another process holds the queue: a flush then
 // leaves every record to the queue's holder (its files stay in the queue;
 // takeOver hands them to tail again).
-func (o *Output) standby() bool { return o.lock != nil && !o.lock.Held() }
+func (o *Output) standby() bool { return !o.active.Load() }
 
 // takeOver runs once this output holds the queue: it removes the entries
 // that are no regular file, starts the intake and, after a wait, hands
@@ -37,6 +37,11 @@ func (o *Output) standby() bool { return o.lock != nil && !o.lock.Held() }
 // holder while this output waited. At start with the lock free at once,
 // tail reads them anyway.
 func (o *Output) takeOver() {
+	// No flush runs meanwhile: a call in flight for a file being replaced
+	// by its copy would leave the copy queued and send it again.
+	o.handover.Lock()
+	defer o.handover.Unlock()
+	defer o.active.Store(true)
 	defer func() {
 		if r := recover(); r != nil {
 			o.log.Errorf("internal error taking over the queue: %v", r)

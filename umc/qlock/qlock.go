@@ -1,9 +1,17 @@
 //go:build linux
 
 // Package qlock makes one process the queue directory's sender: an
-// exclusive flock on a lock file in the queue directory, held for the
-// output's life. Whoever starts second waits, polling, and takes over when
-// the holder is gone (it exited, or was killed: the kernel drops its lock).
+// exclusive flock on the queue directory itself, held for the output's
+// life. Whoever starts second waits, polling, and takes over when the
+// holder is gone (it exited, or was killed: the kernel drops its lock).
+//
+// The directory, not a lock file in it: a writer of the queue can remove
+// a lock file (the queue directory is not sticky), and a third process
+// would then lock a new file while the first still sends. The directory
+// cannot be removed or replaced by a writer of the queue. Where the file
+// system refuses flock on a directory (NFS emulates flock with POSIX
+// locks, which want a file open for writing), the lock file Name is
+// locked instead.
 package qlock
 
 import (
@@ -20,9 +28,9 @@ import (
 	"umc-invite/umc/logtext"
 )
 
-// Name is the lock file in the queue directory: hidden and without the
-// .send suffix, so tail's Path (*.send) never reads it and the intake never
-// counts it.
+// Name is the fallback lock file in the queue directory: hidden and
+// without the .send suffix, so tail's Path (*.send) never reads it and the
+// intake never counts it.
 const Name = ".umc-invite.lock"
 
 // Lock is the queue directory's lock, held or waited for.
@@ -30,8 +38,9 @@ type Lock struct {
 	dir  *dirhandle.Dir
 	held atomic.Bool
 
-	mu   sync.Mutex
-	file *os.File // the locked file while held
+	mu       sync.Mutex
+	file     *os.File // the locked directory (or file) while held
+	fallback bool     // the file system refuses flock on a directory: lock Name
 	stop chan struct{}
 	done chan struct{}
 }
@@ -91,6 +100,31 @@ func (l *Lock) try() (bool, error) {
 		return false, nil
 	default:
 	}
+	if !l.fallback {
+		// A descriptor of its own: a lock belongs to an open file
+		// description, and the queue's and the intake's are others.
+		fd, err := unix.Openat(l.dir.FD(), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return false, fmt.Errorf("queue lock on %s: %w", logtext.Quote(l.dir.Path), err)
+		}
+		err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		switch {
+		case err == nil:
+			l.file = os.NewFile(uintptr(fd), l.dir.Path)
+			l.held.Store(true)
+			return true, nil
+		case errors.Is(err, unix.EWOULDBLOCK):
+			unix.Close(fd)
+			return false, nil
+		}
+		unix.Close(fd)
+		l.fallback = true
+	}
+	return l.tryFile()
+}
+
+// tryFile locks the fallback lock file.
+func (l *Lock) tryFile() (bool, error) {
 	f, err := l.dir.OpenFile(Name, unix.O_RDWR|unix.O_CREAT, 0o600)
 	if errors.Is(err, unix.EACCES) {
 		f, err = l.dir.OpenFile(Name, unix.O_RDONLY, 0)
@@ -141,9 +175,6 @@ func (l *Lock) removeOdd() {
 }
 
 func (l *Lock) path() string { return l.dir.Path + "/" + Name }
-
-// Path is the lock file, for messages.
-func (l *Lock) Path() string { return l.path() }
 
 // Close stops waiting, waits for the poller, and releases the lock. The
 // lock file stays: removing it could let a third process lock a new file

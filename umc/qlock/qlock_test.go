@@ -52,25 +52,53 @@ func TestTheSecondWaitsAndTakesOver(t *testing.T) {
 	}
 }
 
-// A lock file that a producer replaced by a symlink or a FIFO is removed,
-// never followed or waited on; a symlink's target is untouched.
-func TestAnOddLockFileIsReplaced(t *testing.T) {
+// A symlink a producer planted under the lock file's name is never
+// followed: the directory is what is locked. On a file system that needs
+// the fallback lock file, an odd entry of its name is replaced, never
+// followed or waited on; a symlink's target stays as it was.
+func TestAnOddLockFileIsNeverFollowed(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		dir := t.TempDir()
+		target := filepath.Join(t.TempDir(), "secret")
+		os.WriteFile(target, []byte("x"), 0o600)
+		if err := os.Symlink(target, filepath.Join(dir, Name)); err != nil {
+			t.Fatal(err)
+		}
+		l := &Lock{dir: open(t, dir), fallback: fallback, stop: make(chan struct{}), done: make(chan struct{})}
+		close(l.done)
+		if ok, err := l.try(); !ok || err != nil {
+			t.Fatalf("fallback %t: %t %v", fallback, ok, err)
+		}
+		other := &Lock{dir: open(t, dir), fallback: fallback, stop: make(chan struct{}), done: make(chan struct{})}
+		close(other.done)
+		if ok, _ := other.try(); ok {
+			t.Fatalf("fallback %t: two holders", fallback)
+		}
+		l.Close()
+		if data, _ := os.ReadFile(target); string(data) != "x" {
+			t.Fatalf("fallback %t: the symlink's target changed", fallback)
+		}
+	}
+}
+
+// A writer of the queue may remove any file in it: with the directory
+// locked, removing files makes no second holder.
+func TestRemovingFilesMakesNoSecondHolder(t *testing.T) {
 	dir := t.TempDir()
-	target := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(target, []byte("x"), 0o600)
-	if err := os.Symlink(target, filepath.Join(dir, Name)); err != nil {
+	first, err := Take(open(t, dir), 10*time.Millisecond, func() {}, func() {})
+	if err != nil || !first.Held() {
 		t.Fatal(err)
 	}
-	l, err := Take(open(t, dir), 10*time.Millisecond, func() {}, func() {})
-	if err != nil || !l.Held() {
-		t.Fatalf("%v, held %t", err, l.Held())
+	defer first.Close()
+	os.Remove(filepath.Join(dir, Name))
+	second, err := Take(open(t, dir), 10*time.Millisecond, func() {}, func() {})
+	if err != nil {
+		t.Fatal(err)
 	}
-	l.Close()
-	if data, _ := os.ReadFile(target); string(data) != "x" {
-		t.Fatal("the symlink's target changed")
-	}
-	if st, err := os.Lstat(filepath.Join(dir, Name)); err != nil || !st.Mode().IsRegular() {
-		t.Fatalf("lock file: %v %v", st, err)
+	defer second.Close()
+	time.Sleep(50 * time.Millisecond)
+	if second.Held() {
+		t.Fatal("two holders")
 	}
 }
 
