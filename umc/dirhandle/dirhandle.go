@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -78,6 +79,23 @@ func (d *Dir) Child(path string) (string, bool) {
 	return name, true
 }
 
+// below returns the names leading from d to path, when path lies below d
+// (by its resolved or its configured name).
+func (d *Dir) below(path string) ([]string, bool) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, false
+	}
+	for _, root := range []string{d.Path, d.Configured} {
+		rel, err := filepath.Rel(root, abs)
+		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+			continue
+		}
+		return strings.Split(rel, string(filepath.Separator)), true
+	}
+	return nil, false
+}
+
 // ValidName reports whether name can only name an entry directly in a
 // directory: not empty, ".", "..", and without a slash or NUL.
 func ValidName(name string) bool {
@@ -92,14 +110,28 @@ func ValidName(name string) bool {
 	return true
 }
 
-// OpenIn opens path: a direct child of d is opened relative to d, never
-// through a symlink (ErrSymlink), and created with perm when missing
-// (then chmod'ed to perm, whatever the umask); any other path is resolved
-// once (Open) and created first with MkdirAll when create is set.
+// OpenIn opens path: a path below d is opened step by step relative to d,
+// never through a symlink (ErrSymlink), each missing step created with
+// perm when create is set (then chmod'ed to perm, whatever the umask); any
+// other path is resolved once (Open) and created first with MkdirAll when
+// create is set.
 func OpenIn(d *Dir, path string, create bool, perm fs.FileMode) (*Dir, error) {
 	if d != nil {
-		if name, ok := d.Child(path); ok {
-			return d.openChild(name, create, perm)
+		if names, ok := d.below(path); ok {
+			// Each step relative to the one before, never through a
+			// symlink: whoever writes d could point any of them elsewhere.
+			cur := d
+			for _, name := range names {
+				next, err := cur.openChild(name, create, perm)
+				if cur != d {
+					cur.Close()
+				}
+				if err != nil {
+					return nil, err
+				}
+				cur = next
+			}
+			return cur, nil
 		}
 	}
 	if create {
