@@ -41,8 +41,8 @@ type Lock struct {
 	mu       sync.Mutex
 	file     *os.File // the locked directory (or file) while held
 	fallback bool     // the file system refuses flock on a directory: lock Name
-	stop chan struct{}
-	done chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // Take locks the queue directory dir. When another process holds it, Take
