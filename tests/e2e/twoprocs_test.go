@@ -28,15 +28,16 @@ func TestTwoFluentBitsOnOneQueueInviteOnce(t *testing.T) {
 	first := start(t, conf, env(1))
 	waitFor(t, "the first to start", 10*time.Second, first, func() bool { return strings.Contains(first.Log(), "sending to") })
 	second := start(t, conf, env(2))
-	waitFor(t, "the second to wait for the queue", 10*time.Second, second, func() bool {
-		return strings.Contains(second.Log(), "another process holds the queue lock")
-	})
+	waitFor(t, "the second to start", 10*time.Second, second, func() bool { return strings.Contains(second.Log(), "sending to") })
 	before := users("before", 300)
 	s.enqueue(t, before...)
 	waitFor(t, "every user queued before the handover invited", 30*time.Second, first, func() bool { return s.queued() == 0 && len(s.umc.Delivered()) == len(before) })
 	time.Sleep(time.Second) // let the second's tail read every file too
 	if err := s.umc.CheckOnce(len(before)); err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(second.Log(), "another process holds the queue lock") {
+		t.Fatal("the second does not say it waits for the queue")
 	}
 	if strings.Contains(second.Log(), "invitation sent") {
 		t.Fatal("the second sent while the first held the queue")
