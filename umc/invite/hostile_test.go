@@ -192,3 +192,35 @@ func TestADefaultDirectoryThatIsASymlinkRefusesTheStart(t *testing.T) {
 		}
 	}
 }
+
+// Issue 20, item 6: directories that are one only once their symlinks
+// are resolved are refused too, naming both.
+func TestDirectoriesThatAreOneThroughASymlinkAreRefused(t *testing.T) {
+	q := t.TempDir()
+	base := t.TempDir()
+	dead := filepath.Join(base, "dead")
+	os.Mkdir(dead, 0o750)
+	alias := filepath.Join(base, "alias")
+	os.Symlink(dead, alias)
+	qalias := filepath.Join(base, "qalias")
+	os.Symlink(q, qalias)
+	for _, keys := range []config.Map{
+		{"Dead_Letter_Dir": dead, "Intake_Dir": alias},
+		{"Dead_Letter_Dir": qalias},
+	} {
+		keys["UMC_URL"], keys["Queue_Dir"], keys["Metrics_Listen"] = "http://umc", q, "off"
+		cfg, err := config.Load(keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := New(cfg, NewLogger(&bytes.Buffer{}, "t"))
+		if err == nil {
+			out.Close()
+			t.Errorf("%v: started", keys)
+			continue
+		}
+		if !strings.Contains(err.Error(), filepath.Base(keys["Dead_Letter_Dir"])) {
+			t.Errorf("%v: %v", keys, err)
+		}
+	}
+}

@@ -102,6 +102,11 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 			return nil, fmt.Errorf("%s: %w", "Intake_Dir", err)
 		}
 		logResolved(log, "Intake_Dir", cfg.IntakeDir, o.window.IntakeDir())
+		if o.dead != nil && o.dead.Dir() == o.window.IntakeDir() {
+			o.Close()
+			return nil, fmt.Errorf("Intake_Dir: %s is Dead_Letter_Dir %s, its symlinks resolved: each must be a directory of its own",
+				logtext.Quote(cfg.IntakeDir), logtext.Quote(cfg.DeadLetterDir))
+		}
 		if o.window.LinkMode() {
 			log.Warnf("Intake_Dir: this file system cannot rename without replacing; admitting by link and unlink")
 		}
