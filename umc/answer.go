@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"umc-invite/umc/logtext"
 )
 
 // Answer is what one send_token call came to: an HTTP status with UMC's
@@ -63,7 +65,7 @@ func hintFor(a Answer) string {
 	case a.Status == http.StatusNotFound:
 		return "wrong UMC_URL or Command, or the self-service module is not installed"
 	case a.Status >= 300 && a.Status < 400:
-		return "UMC redirects to " + a.Location + "; set UMC_URL to the final address"
+		return "UMC redirects to " + logtext.Quote(a.Location) + "; set UMC_URL to the final address"
 	case a.Status == http.StatusServiceUnavailable && a.RetryAfter > 0:
 		return "retry after " + a.RetryAfter.String()
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,11 +18,16 @@ import (
 	"time"
 
 	"umc-invite/umc/config"
+	"umc-invite/umc/logtext"
 )
 
 // maxBody caps what is read of an answer: UMC's answers are small, an
 // ingress error page is not worth more.
 const maxBody = 64 << 10
+
+// maxLocation caps a redirect's Location kept for the log: it is the
+// answering server's text, of any length.
+const maxLocation = 200
 
 // Client sends invitations to one UMC. It is safe for concurrent use.
 type Client struct {
@@ -166,10 +172,10 @@ func (c *Client) once(ctx context.Context, username, method string, password con
 	a := Answer{
 		Status:     resp.StatusCode,
 		FromUMC:    umcJSON(resp.Header.Get("Content-Type"), raw, resp.StatusCode),
-		BodyCut:    jsonType(resp.Header.Get("Content-Type")) && (readErr != nil || cutAtClose(resp, raw)),
+		BodyCut:    jsonType(resp.Header.Get("Content-Type")) && (readErr != nil || cutAtClose(resp, raw)) && umcJSONBegun(raw, resp.StatusCode),
 		Message:    messageOf(raw),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
-		Location:   resp.Header.Get("Location"),
+		Location:   logtext.Cut(resp.Header.Get("Location"), maxLocation),
 		Took:       time.Since(start),
 	}
 	c.observe(a)
@@ -191,6 +197,43 @@ func cutAtClose(resp *http.Response, raw []byte) bool {
 
 func jsonType(contentType string) bool {
 	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(contentType)), "application/json")
+}
+
+// umcJSONBegun reports whether a body that broke off began as UMC's JSON
+// object: at least its opening brace, and nothing that is not a prefix of
+// a JSON object, whose "status", if it got that far, agrees with HTTP's.
+// An empty body, blanks, a page or garbage cut off prove nothing of UMC:
+// a proxy or a maintenance page may answer "200 application/json" and
+// close. UMC writes its JSON only after the token is stored, so a body
+// that began as UMC's is a delivery even when it broke off.
+func umcJSONBegun(body []byte, httpStatus int) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return false
+	}
+	for {
+		key, err := dec.Token()
+		if err != nil {
+			return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		}
+		name, ok := key.(string)
+		if !ok {
+			return key == json.Delim('}') // a whole object: umcJSON's to judge
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		}
+		if name == "status" {
+			// A number at the very end may be cut ("20" of "200").
+			atEnd := dec.InputOffset() >= int64(len(bytes.TrimRight(body, " \t\r\n")))
+			var n int
+			if (json.Unmarshal(value, &n) != nil || n != httpStatus) && !atEnd {
+				return false
+			}
+		}
+	}
 }
 
 // umcJSON reports whether a body is what UMC answers when asked for JSON:

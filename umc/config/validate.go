@@ -64,7 +64,11 @@ func (c *Config) validate() error {
 		{"Dead_Letter_Dir", func() error {
 			switch {
 			case c.DeadLetterDir != "":
-				c.DeadLetterDir = filepath.Clean(c.DeadLetterDir)
+				abs, err := filepath.Abs(c.DeadLetterDir)
+				if err != nil {
+					return err
+				}
+				c.DeadLetterDir = abs
 			case c.QueueDir != "":
 				c.DeadLetterDir = DefaultDeadLetterDir(c.QueueDir)
 			}
@@ -94,6 +98,9 @@ func (c *Config) validate() error {
 		if err := ch.check(); err != nil {
 			return &KeyError{ch.key, err}
 		}
+	}
+	if err := c.checkDirectories(); err != nil {
+		return err
 	}
 	endpoint, err := url.JoinPath(c.URL.String(), "command", c.Command)
 	if err != nil {
@@ -318,9 +325,6 @@ func (c *Config) checkIntakeDir() error {
 		abs, err := filepath.Abs(c.IntakeDir)
 		if err != nil {
 			return err
-		}
-		if abs == c.QueueDir || abs == filepath.Clean(c.DeadLetterDir) {
-			return errors.New("must be a directory of its own, not Queue_Dir or Dead_Letter_Dir")
 		}
 		c.IntakeDir = abs
 	case c.QueueDir != "":

@@ -45,6 +45,12 @@ func (w *Window) Close() error {
 	if started {
 		<-w.done
 	}
+	// The descriptors go once nothing can use them: every user holds mu
+	// and checks closed first.
+	w.mu.Lock()
+	w.in.Close()
+	w.q.Close()
+	w.mu.Unlock()
 	return nil
 }
 
@@ -52,7 +58,7 @@ func (w *Window) run(rep *limited) {
 	defer close(w.done)
 	events, stopWatch, err := (<-chan struct{})(nil), func() {}, errors.New("disabled")
 	if !w.noWatch {
-		events, stopWatch, err = watch(w.intakeDir, rep)
+		events, stopWatch, err = watch(fmt.Sprintf("/proc/self/fd/%d", w.in.FD()), rep)
 	}
 	interval := w.resync
 	if err != nil {

@@ -3,19 +3,22 @@
 package intake
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
+
+	"umc-invite/umc/dirhandle"
 )
 
 // DefaultSize is the default window: about 25 MB of tail buffers at ~25 KB
@@ -39,7 +42,8 @@ var errNotRegular = errors.New("not a regular file")
 // Window admits intake files into the queue directory. TopUp, Left, Count
 // and Close are safe for concurrent use.
 type Window struct {
-	queueDir, intakeDir string // absolute, symlinks resolved
+	queueDir, intakeDir string         // absolute, symlinks resolved at start: for messages
+	q, in               *dirhandle.Dir // held open; every file is reached through them
 	size                int
 	linkMode            bool // the file system lacks RENAME_NOREPLACE: link, then unlink
 
@@ -93,32 +97,44 @@ func older(a, b entry) bool {
 // writable. Open also finishes a move that a crash interrupted in link
 // mode, before tail can deliver the file. It moves nothing and starts no
 // goroutine: call TopUp, then Start.
-func Open(queueDir, intakeDir string, size int) (*Window, error) {
+func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	if size < 1 || size > MaxSize {
 		return nil, fmt.Errorf("queue window %d: must be between 1 and %d", size, MaxSize)
 	}
-	q, err := resolveDir(queueDir)
+	q, err := dirhandle.Open(queueDir)
 	if err != nil {
 		return nil, fmt.Errorf("queue directory: %w", err)
 	}
-	if _, err := os.Lstat(intakeDir); errors.Is(err, fs.ErrNotExist) {
-		if err := makeLike(intakeDir, q); err != nil {
-			return nil, fmt.Errorf("create intake directory: %w", err)
+	defer func() {
+		if err != nil {
+			q.Close()
 		}
+	}()
+	mode, err := q.Mode()
+	if err != nil {
+		return nil, fmt.Errorf("queue directory: %w", err)
 	}
-	in, err := resolveDir(intakeDir)
+	// A direct child of the queue directory (the default incoming/) is
+	// opened relative to it and refused when it is a symlink: whoever
+	// writes the queue could point it at another tenant's queue.
+	in, err := dirhandle.OpenIn(q, intakeDir, true, mode)
 	if err != nil {
 		return nil, fmt.Errorf("intake directory: %w", err)
 	}
-	if in == q {
-		return nil, fmt.Errorf("intake directory %s is the queue directory", in)
+	defer func() {
+		if err != nil {
+			in.Close()
+		}
+	}()
+	if in.Same(q) {
+		return nil, fmt.Errorf("intake directory %s is the queue directory", in.Path)
 	}
 	linkMode, err := probe(q, in)
 	if err != nil {
 		return nil, err
 	}
-	w := &Window{
-		queueDir: q, intakeDir: in, size: size, linkMode: linkMode,
+	w = &Window{
+		queueDir: q.Path, intakeDir: in.Path, q: q, in: in, size: size, linkMode: linkMode,
 		resync: time.Second, poll: 100 * time.Millisecond,
 		backlogCap: max(4*size, 1024), settle: 50 * time.Millisecond,
 		stale: true,
@@ -143,72 +159,41 @@ func (w *Window) Size() int { return w.size }
 // system refuses renameat2's RENAME_NOREPLACE (some NFS servers).
 func (w *Window) LinkMode() bool { return w.linkMode }
 
-func resolveDir(dir string) (string, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
-	}
-	resolved, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		return "", err
-	}
-	st, err := os.Stat(resolved)
-	if err != nil {
-		return "", err
-	}
-	if !st.IsDir() {
-		return "", fmt.Errorf("%s: not a directory", resolved)
-	}
-	return resolved, nil
-}
-
-func makeLike(dir, model string) error {
-	st, err := os.Stat(model)
-	if err != nil {
-		return err
-	}
-	perm := st.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSticky)
-	if err := os.Mkdir(dir, perm&fs.ModePerm); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	// Mkdir applies the umask; the producer may be another user.
-	return os.Chmod(dir, perm)
-}
-
 // probe moves a hidden file from the intake to the queue directory the way
 // TopUp will, which checks both are writable and on one mount (rename
 // across mounts fails with EXDEV even on the same device).
-func probe(queueDir, intakeDir string) (linkMode bool, err error) {
-	f, err := os.CreateTemp(intakeDir, ".umc-invite-probe-*")
+func probe(q, in *dirhandle.Dir) (linkMode bool, err error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	name := ".umc-invite-probe-" + hex.EncodeToString(b[:])
+	f, err := in.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
 	if err != nil {
 		return false, fmt.Errorf("intake directory not writable: %w", err)
 	}
-	src := f.Name()
 	f.Close()
-	defer os.Remove(src)
-	dst := filepath.Join(queueDir, filepath.Base(src))
-	err = unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
+	defer unix.Unlinkat(in.FD(), name, 0)
+	err = unix.Renameat2(in.FD(), name, q.FD(), name, unix.RENAME_NOREPLACE)
 	switch {
 	case err == nil:
-		return false, removeProbe(dst)
+		return false, removeProbe(q, name)
 	case errors.Is(err, unix.EXDEV):
-		return false, fmt.Errorf("intake %s and queue %s are on different file systems (or mounts): the move must be an atomic rename", intakeDir, queueDir)
+		return false, fmt.Errorf("intake %s and queue %s are on different file systems (or mounts): the move must be an atomic rename", in.Path, q.Path)
 	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EOPNOTSUPP):
 		// No RENAME_NOREPLACE here: link(2) also refuses to replace.
 	default:
-		return false, fmt.Errorf("queue directory %s: cannot move files into it: %w", queueDir, err)
+		return false, fmt.Errorf("queue directory %s: cannot move files into it: %w", q.Path, err)
 	}
-	if err := unix.Link(src, dst); err != nil {
+	if err := unix.Linkat(in.FD(), name, q.FD(), name, 0); err != nil {
 		if errors.Is(err, unix.EXDEV) {
-			return false, fmt.Errorf("intake %s and queue %s are on different file systems (or mounts): the move must be an atomic rename", intakeDir, queueDir)
+			return false, fmt.Errorf("intake %s and queue %s are on different file systems (or mounts): the move must be an atomic rename", in.Path, q.Path)
 		}
-		return false, fmt.Errorf("queue directory %s: neither renameat2 nor link works: %w", queueDir, err)
+		return false, fmt.Errorf("queue directory %s: neither renameat2 nor link works: %w", q.Path, err)
 	}
-	return true, removeProbe(dst)
+	return true, removeProbe(q, name)
 }
 
-func removeProbe(path string) error {
-	if err := os.Remove(path); err != nil {
+func removeProbe(q *dirhandle.Dir, name string) error {
+	if err := unix.Unlinkat(q.FD(), name, 0); err != nil {
 		return fmt.Errorf("queue directory: remove probe file: %w", err)
 	}
 	return nil
@@ -217,7 +202,24 @@ func removeProbe(path string) error {
 // candidate tells whether a name is a queue file: hidden names are
 // producers' temporary files and never move.
 func candidate(name string) bool {
-	return strings.HasSuffix(name, Suffix) && len(name) > len(Suffix) && name[0] != '.'
+	return strings.HasSuffix(name, Suffix) && len(name) > len(Suffix) && name[0] != '.' && printable(name)
+}
+
+// printable reports a name of valid UTF-8 without control characters. A
+// name with a newline or invalid UTF-8 is no user's (UDM's uid syntax has
+// neither) and stays in the intake: Fluent Bit's tail writes the names of
+// the files it watches into its log as they are, so such a name in the
+// queue directory would forge a line of Fluent Bit's log.
+func printable(name string) bool {
+	if !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || r == 0x2028 || r == 0x2029 {
+			return false
+		}
+	}
+	return true
 }
 
 // countQueue counts the queue files (regular *.send, not hidden) in the
@@ -225,7 +227,7 @@ func candidate(name string) bool {
 // link mode: the same inode in both directories is still pending once.
 func (w *Window) countQueue(repair bool) (int, error) {
 	n := 0
-	err := eachEntry(w.queueDir, func(name string, t fs.FileMode) {
+	err := w.q.Each(func(name string, t fs.FileMode) {
 		if !candidate(name) || !t.IsRegular() {
 			return
 		}
@@ -245,36 +247,13 @@ func (w *Window) countQueue(repair bool) (int, error) {
 // interrupted. Only the same inode counts; a different file stays.
 func (w *Window) finishLink(name string) bool {
 	var a, b unix.Stat_t
-	if unix.Lstat(filepath.Join(w.intakeDir, name), &a) != nil || unix.Lstat(filepath.Join(w.queueDir, name), &b) != nil {
+	if unix.Fstatat(w.in.FD(), name, &a, unix.AT_SYMLINK_NOFOLLOW) != nil || unix.Fstatat(w.q.FD(), name, &b, unix.AT_SYMLINK_NOFOLLOW) != nil {
 		return false
 	}
 	if a.Dev != b.Dev || a.Ino != b.Ino {
 		return false
 	}
-	return unix.Unlink(filepath.Join(w.intakeDir, name)) == nil
-}
-
-// eachEntry lists a directory in batches, so a large intake never sits in
-// memory as a whole. The type comes from the directory entry (no stat on
-// file systems that report it).
-func eachEntry(dir string, fn func(name string, t fs.FileMode)) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	for {
-		ents, err := f.ReadDir(1024)
-		for _, e := range ents {
-			fn(e.Name(), e.Type())
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+	return unix.Unlinkat(w.in.FD(), name, 0) == nil
 }
 
 // Left tells the window that n queue files left the queue directory
@@ -378,19 +357,11 @@ func (w *Window) intakeChanged() (bool, error) {
 	if !w.retryAt.IsZero() && !time.Now().Before(w.retryAt) {
 		return true, nil
 	}
-	mod, err := dirMod(w.intakeDir)
+	mod, err := w.in.ModTime()
 	if err != nil {
 		return false, fmt.Errorf("intake directory: %w", err)
 	}
 	return mod != w.listedMod, nil
-}
-
-func dirMod(dir string) (int64, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
-		return 0, err
-	}
-	return st.Mtim.Nano(), nil
 }
 
 // list reads the intake and keeps the backlogCap oldest queue files,
@@ -398,18 +369,18 @@ func dirMod(dir string) (int64, error) {
 // listing that had more is marked stale, so the rest is read when these
 // are used up.
 func (w *Window) list() error {
-	mod, err := dirMod(w.intakeDir)
+	mod, err := w.in.ModTime()
 	if err != nil {
 		return fmt.Errorf("intake directory: %w", err)
 	}
 	start := time.Now()
 	h := keepOldest{max: w.backlogCap}
 	var st unix.Stat_t
-	err = eachEntry(w.intakeDir, func(name string, t fs.FileMode) {
+	err = w.in.Each(func(name string, t fs.FileMode) {
 		if !candidate(name) || !t.IsRegular() {
 			return
 		}
-		if unix.Lstat(filepath.Join(w.intakeDir, name), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		if unix.Fstatat(w.in.FD(), name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 			return
 		}
 		h.add(entry{name: name, mod: st.Mtim.Nano()})
@@ -431,29 +402,28 @@ func (w *Window) list() error {
 // a crash between link and unlink leaves one inode under both names, which
 // Open (countQueue) and a later collision resolve by removing the intake's.
 func (w *Window) move(name string) error {
-	src, dst := filepath.Join(w.intakeDir, name), filepath.Join(w.queueDir, name)
 	var st unix.Stat_t
-	if err := unix.Lstat(src, &st); err != nil {
+	if err := unix.Fstatat(w.in.FD(), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return errNotRegular
 	}
 	if !w.linkMode {
-		return unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
+		return unix.Renameat2(w.in.FD(), name, w.q.FD(), name, unix.RENAME_NOREPLACE)
 	}
-	if err := unix.Link(src, dst); err != nil {
+	if err := unix.Linkat(w.in.FD(), name, w.q.FD(), name, 0); err != nil {
 		if errors.Is(err, unix.EEXIST) && w.finishLink(name) {
 			return fs.ErrNotExist // it was admitted before; now it is only there
 		}
 		return err
 	}
-	if err := unix.Unlink(src); err != nil {
+	if err := unix.Unlinkat(w.in.FD(), name, 0); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return nil // someone else took the intake's name away: admitted all the same
 		}
 		// Both names now: take the queue's back, or it would be sent twice.
-		if undo := unix.Unlink(dst); undo != nil {
+		if undo := unix.Unlinkat(w.q.FD(), name, 0); undo != nil {
 			return fmt.Errorf("unlink after link: %w; the file is now in both directories (%v)", err, undo)
 		}
 		return err
@@ -467,12 +437,15 @@ func (w *Window) move(name string) error {
 func (w *Window) Count() (queue, intake int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.closed {
+		return 0, 0, ErrClosed
+	}
 	queue, err = w.countQueue(false)
 	if err != nil {
 		return 0, 0, err
 	}
 	w.queued.Store(int64(queue))
-	err = eachEntry(w.intakeDir, func(name string, t fs.FileMode) {
+	err = w.in.Each(func(name string, t fs.FileMode) {
 		if candidate(name) && t.IsRegular() {
 			intake++
 		}
@@ -492,7 +465,7 @@ func (w *Window) recount() error {
 	if w.closed {
 		return ErrClosed
 	}
-	mod, err := dirMod(w.queueDir)
+	mod, err := w.q.ModTime()
 	if err != nil {
 		return fmt.Errorf("queue directory: %w", err)
 	}

@@ -644,3 +644,31 @@ func TestKillLeavesEachFileOnce(t *testing.T) {
 		}
 	}
 }
+
+// Issue 20: a name with a newline or invalid UTF-8 is never admitted: in
+// the queue directory Fluent Bit's tail would write it into its log as it
+// is, a line of its own.
+func TestNamesThatWouldForgeALogLineStayInTheIntake(t *testing.T) {
+	base := t.TempDir()
+	q, in := filepath.Join(base, "queue"), filepath.Join(base, "queue", "incoming")
+	os.MkdirAll(in, 0o755)
+	for _, name := range []string{"x\n[ info] forged.send", "bad\xff.send", "ok.send"} {
+		if err := os.WriteFile(filepath.Join(in, name), []byte("u\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := Open(q, in, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if n, err := w.TopUp(); n != 1 || err != nil {
+		t.Fatalf("moved %d, %v; want ok.send alone", n, err)
+	}
+	if _, err := os.Stat(filepath.Join(q, "ok.send")); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(in); len(ents) != 2 {
+		t.Fatalf("intake holds %v", ents)
+	}
+}

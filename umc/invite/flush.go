@@ -74,6 +74,11 @@ func (t *tally) add(f func(*tally)) {
 // once per flush and each queue file by one flush at a time, and returns
 // the verdict for the whole chunk.
 func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
+	o.handover.RLock()
+	defer o.handover.RUnlock()
+	if o.standby() {
+		return OK // another process holds the queue: its files are its to send
+	}
 	var t tally
 	var jobs []*job
 	defer func() {
@@ -122,7 +127,11 @@ func (o *Output) prepare(rec record.Record, t *tally) *job {
 		if err == nil {
 			err = o.sameFile(rec, file)
 		}
+		var notRegular *queue.NotRegularError
 		switch {
+		case errors.As(err, &notRegular):
+			o.dropNotRegular(rec, notRegular) // never read nor sent
+			return nil
 		case err == nil:
 			j.file, j.key = &file, file.Key()
 		case errors.Is(err, fs.ErrNotExist):

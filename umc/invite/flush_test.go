@@ -249,13 +249,19 @@ func TestPathsOutsideQueueDirAreNeverTouched(t *testing.T) {
 	for range 3 {
 		f.out.Flush(context.Background(), recs)
 	}
-	if d := f.stub.Delivered(); d["alice"] != 1 || d["carol"] != 1 {
-		t.Fatalf("records outside are still sent, got %v", d)
+	// A record of a file outside the queue is sent and its file left
+	// alone; one read through a symlink in the queue is never sent (issue
+	// 20): the link leaves the queue as a bad_input letter, its target stays.
+	if d := f.stub.Delivered(); d["alice"] != 1 || d["carol"] != 0 {
+		t.Fatalf("records outside are still sent, a symlink's never: got %v", d)
 	}
-	if l := f.deadLetters(t); len(l) != 1 || l[0].Username != "victim" || l[0].File != "" {
+	if l := f.deadLetters(t); len(l) != 2 || l[1].Username != "victim" || l[1].File != "" || l[0].Kind != queue.KindBadInput || !strings.Contains(l[0].Reason, `"link.send" is a symlink`) {
 		t.Fatalf("dead letters %+v", l)
 	}
-	for _, p := range []string{filepath.Join(outside, "alice.send"), filepath.Join(outside, "victim.send"), link} {
+	if _, err := os.Lstat(link); !os.IsNotExist(err) {
+		t.Errorf("the symlink is still queued: %v", err)
+	}
+	for _, p := range []string{filepath.Join(outside, "alice.send"), filepath.Join(outside, "victim.send")} {
 		if _, err := os.Lstat(p); err != nil {
 			t.Errorf("%s was touched: %v", p, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"umc-invite/umc/ledger"
+	"umc-invite/umc/logtext"
 	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
 )
@@ -110,10 +111,10 @@ func kindName(kind string) string {
 // describe names a record for a log line: its queue file, else its tag.
 func describe(j *job) string {
 	if j.file != nil {
-		return j.file.Path
+		return logtext.Quote(j.file.Path)
 	}
 	if path, ok := j.rec.String("path"); ok {
-		return path
+		return logtext.Quote(path)
 	}
 	return "tag " + j.rec.Tag
 }

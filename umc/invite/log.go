@@ -5,10 +5,14 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"umc-invite/umc/logtext"
 )
 
 // Logger writes lines in Fluent Bit's own log format to Fluent Bit's
-// stderr, so that they interleave readably with its lines.
+// stderr, so that they interleave readably with its lines. Each message
+// is one bounded line whatever it holds (logtext.Line): a file name with a
+// newline cannot forge a line of its own.
 type Logger struct {
 	mu     sync.Mutex
 	out    io.Writer
@@ -25,7 +29,7 @@ func NewLogger(out io.Writer, instance string) *Logger {
 func (l *Logger) Name() string { return l.name }
 
 func (l *Logger) write(level, format string, args []any) {
-	line := fmt.Sprintf("[%s] [%5s] %s%s\n", time.Now().Format("2006/01/02 15:04:05.000"), level, l.prefix, fmt.Sprintf(format, args...))
+	line := fmt.Sprintf("[%s] [%5s] %s%s\n", time.Now().Format("2006/01/02 15:04:05.000"), level, l.prefix, logtext.Line(fmt.Sprintf(format, args...)))
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	_, _ = io.WriteString(l.out, line)

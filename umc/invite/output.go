@@ -4,8 +4,8 @@ package invite
 
 import (
 	"fmt"
-	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -14,7 +14,9 @@ import (
 	"umc-invite/umc/config"
 	"umc-invite/umc/intake"
 	"umc-invite/umc/ledger"
+	"umc-invite/umc/logtext"
 	"umc-invite/umc/metrics"
+	"umc-invite/umc/qlock"
 	"umc-invite/umc/queue"
 )
 
@@ -42,6 +44,16 @@ type Output struct {
 	window  *intake.Window  // nil without an intake
 	metrics *metrics.Output // nil without Metrics_Listen
 	log     *Logger
+	// lock makes this output the queue's one sender across processes
+	// (nil without Queue_Dir); waited: another process held it at start.
+	lock   *qlock.Lock
+	waited bool
+	// active: this output sends (it holds the queue, or has none). A
+	// flush holds handover for reading; taking over holds it for writing
+	// while it hands tail the queued files again, so no call runs
+	// meanwhile.
+	active   atomic.Bool
+	handover sync.RWMutex
 }
 
 // New builds an Output from a checked Config.
@@ -60,45 +72,70 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 	}
 	// Find out now, not at the first delivery or dead letter, that the
 	// directories cannot be written.
+	// The directories are opened once, here, and held (issue 20): every
+	// file is reached through them, never by a path again.
 	if cfg.QueueDir != "" {
 		if o.queue, err = queue.Open(cfg.QueueDir); err != nil {
 			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
 		}
-		if err := queue.Writable(cfg.QueueDir); err != nil {
-			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
-		}
+		logResolved(log, "Queue_Dir", cfg.QueueDir, o.queue.Root())
 	}
 	if cfg.DeadLetterDir != "" {
-		if err := os.MkdirAll(cfg.DeadLetterDir, 0o750); err != nil {
+		if o.dead, err = queue.OpenDeadLetters(o.queue, cfg.DeadLetterDir); err != nil {
+			o.queue.Close()
 			return nil, fmt.Errorf("%s: %w", "Dead_Letter_Dir", err)
 		}
-		if err := queue.Writable(cfg.DeadLetterDir); err != nil {
-			return nil, fmt.Errorf("%s: %w", "Dead_Letter_Dir", err)
-		}
-		o.dead = queue.NewDeadLetters(cfg.DeadLetterDir)
+		logResolved(log, "Dead_Letter_Dir", cfg.DeadLetterDir, o.dead.Dir())
 	}
 	if cfg.QueueDir != "" {
 		// Two outputs on one queue would send each file twice and admit
 		// twice the window.
 		if err := claimQueue(o.queue.Root()); err != nil {
+			o.queue.Close()
 			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
 		}
 	}
 	if cfg.IntakeDir != "" {
 		if o.window, err = intake.Open(cfg.QueueDir, cfg.IntakeDir, cfg.QueueWindow); err != nil {
 			releaseQueue(o.queue.Root())
+			o.queue.Close()
 			return nil, fmt.Errorf("%s: %w", "Intake_Dir", err)
+		}
+		logResolved(log, "Intake_Dir", cfg.IntakeDir, o.window.IntakeDir())
+		if o.dead != nil && o.dead.Dir() == o.window.IntakeDir() {
+			o.Close()
+			return nil, fmt.Errorf("Intake_Dir: %s is Dead_Letter_Dir %s, its symlinks resolved: each must be a directory of its own",
+				logtext.Quote(cfg.IntakeDir), logtext.Quote(cfg.DeadLetterDir))
 		}
 		if o.window.LinkMode() {
 			log.Warnf("Intake_Dir: this file system cannot rename without replacing; admitting by link and unlink")
 		}
-		o.window.Start(func(err error) { log.Warnf("intake: %v", err) })
 	}
 	if err := o.startMetrics(); err != nil {
 		o.Close()
 		return nil, err
 	}
+	if cfg.QueueDir != "" {
+		// Last: taking the lock may start the intake (takeOver).
+		if err := o.lockQueue(); err != nil {
+			o.Close()
+			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
+		}
+	} else {
+		o.active.Store(true)
+		if o.window != nil {
+			o.window.Start(func(err error) { log.Warnf("intake: %v", err) })
+		}
+	}
 	return o, nil
+}
+
+// logResolved says where a configured directory led, resolved once at
+// start, when that is not where it says.
+func logResolved(log *Logger, key, configured, opened string) {
+	if configured != opened {
+		log.Infof("%s %s is %s (resolved once, at start)", key, logtext.Quote(configured), logtext.Quote(opened))
+	}
 }
 
 // queuesInUse are the queue directories of this process's outputs.
@@ -151,6 +188,7 @@ func (o *Output) Describe() string {
 
 // Close stops the intake and releases idle connections and the queue.
 func (o *Output) Close() {
+	o.lock.Close() // first: its poller may start the intake
 	o.metrics.Detach()
 	if o.window != nil {
 		if err := o.window.Close(); err != nil {
@@ -159,6 +197,7 @@ func (o *Output) Close() {
 	}
 	if o.queue != nil {
 		releaseQueue(o.queue.Root())
+		o.queue.Close()
 	}
 	o.client.Close()
 }

@@ -6,7 +6,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"umc-invite/umc/logtext"
 )
 
 // MaxFileSize caps what Read takes of a queue file: one user's line and a
@@ -21,22 +24,21 @@ var ErrGrown = errors.New("queue file grew since it was read")
 var ErrTooBig = errors.New("queue file is too big to be one user's")
 
 // Read returns the file's contents, at most MaxFileSize bytes, as long as
-// f is still the file at its path.
+// f is still the file at its path: opened by name in the queue directory,
+// never through a symlink nor waiting on a FIFO, and fstat'ed (a regular
+// file, f's inode) before a byte is read.
 func (d *Dir) Read(f File) ([]byte, error) {
-	fh, err := os.Open(f.Path)
+	fh, _, err := d.open(f, unix.O_RDONLY)
 	if err != nil {
 		return nil, fmt.Errorf("read queue file: %w", err)
 	}
 	defer fh.Close()
-	if err := sameInode(fh, f); err != nil {
-		return nil, err
-	}
 	data, err := io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read queue file: %w", err)
 	}
 	if len(data) > MaxFileSize {
-		return data[:MaxFileSize], fmt.Errorf("%s is over %d bytes: %w", f.Path, MaxFileSize, ErrTooBig)
+		return data[:MaxFileSize], fmt.Errorf("%s is over %d bytes: %w", logtext.Quote(f.Path), MaxFileSize, ErrTooBig)
 	}
 	return data, nil
 }
@@ -72,21 +74,22 @@ func (d *Dir) Carry(f File, line []byte) (File, error) {
 // Replace writes content under a hidden name and renames it over f, as long
 // as f is still the file at its path with the size it had (see Carry).
 func (d *Dir) Replace(f File, content []byte) (File, error) {
-	old, err := os.Lstat(f.Path)
+	old, err := d.h.Lstat(f.name())
 	if err != nil {
 		return File{}, fmt.Errorf("carry-over copy: %w", err)
 	}
 	// A hidden name without .send: tail and the plugin pass it by.
-	tmp, err := os.CreateTemp(d.root, "."+filepath.Base(f.Path)+".carry-*")
+	tmpName := hiddenName("." + f.name() + ".carry-")
+	tmp, err := d.h.OpenFile(tmpName, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
 	if err != nil {
 		return File{}, fmt.Errorf("carry-over copy: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // after the rename, a no-op
+	defer unix.Unlinkat(d.h.FD(), tmpName, 0) // after the rename, a no-op
 	_, err = tmp.Write(content)
 	if err == nil {
 		// Whoever could read the file still can, nobody else; Fluent
 		// Bit's group may write it, for the next carry-over's append.
-		err = tmp.Chmod(old.Mode().Perm()&0o664 | 0o060)
+		err = tmp.Chmod(os.FileMode(old.Mode)&0o664 | 0o060)
 	}
 	if err == nil {
 		err = tmp.Sync()
@@ -100,31 +103,20 @@ func (d *Dir) Replace(f File, content []byte) (File, error) {
 	// Only over the file that was read, as it was read: a re-queued file
 	// took its place otherwise, and it stays; a line added since (another
 	// user's, say) would go with the old file unread.
-	now, err := statFile(f.Path)
+	now, err := d.statFile(f)
 	switch {
 	case err != nil:
 		return File{}, err
 	case now.Dev != f.Dev || now.Ino != f.Ino:
-		return File{}, fmt.Errorf("%s was replaced meanwhile: %w", f.Path, fs.ErrNotExist)
+		return File{}, fmt.Errorf("%s was replaced meanwhile: %w", logtext.Quote(f.Path), fs.ErrNotExist)
 	case now.Size != f.Size:
-		return File{}, fmt.Errorf("%s: %w", f.Path, ErrGrown)
+		return File{}, fmt.Errorf("%s: %w", logtext.Quote(f.Path), ErrGrown)
 	}
-	if err := os.Rename(tmp.Name(), f.Path); err != nil {
+	if err := unix.Renameat(d.h.FD(), tmpName, d.h.FD(), f.name()); err != nil {
 		return File{}, fmt.Errorf("carry-over copy: %w", err)
 	}
-	if err := syncDir(d.root); err != nil {
+	if err := d.Sync(); err != nil {
 		return File{}, err
 	}
-	return statFile(f.Path)
-}
-
-func sameInode(fh *os.File, f File) error {
-	st, err := statOf(fh)
-	if err != nil {
-		return err
-	}
-	if st.Dev != f.Dev || st.Ino != f.Ino {
-		return fmt.Errorf("queue file %s was replaced by another: %w", f.Path, fs.ErrNotExist)
-	}
-	return nil
+	return d.statFile(f)
 }

@@ -3,10 +3,13 @@ package queue
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"umc-invite/umc/dirhandle"
+	"umc-invite/umc/logtext"
 )
 
 // DeadLetterLog is the file name of the dead-letter log in its directory.
@@ -18,6 +21,9 @@ const (
 	KindFailed   = "failed"
 	KindBadInput = "bad_input"
 )
+
+// maxLetterText caps each text field of a dead letter.
+const maxLetterText = 2048
 
 // DeadLetter is one line of the dead-letter log: what an operator needs to
 // see why a user got no invitation and to re-queue it.
@@ -40,18 +46,82 @@ type DeadLetter struct {
 // DeadLetters appends to the dead-letter log; safe for concurrent use.
 type DeadLetters struct {
 	mu  sync.Mutex
-	dir string
+	dir string         // as configured
+	h   *dirhandle.Dir // held; opened at the first Append by NewDeadLetters
+	err error          // why it could not be opened
 }
 
-// NewDeadLetters writes into dir, which is created when needed.
+// NewDeadLetters writes into dir, which is created when needed and held
+// open from the first Append. OpenDeadLetters opens it at once.
 func NewDeadLetters(dir string) *DeadLetters { return &DeadLetters{dir: dir} }
 
-// Dir is where dead letters go.
-func (d *DeadLetters) Dir() string { return d.dir }
+// OpenDeadLetters opens the dead-letter directory now, creating it when
+// missing, and checks it is writable. A directory directly inside the
+// queue directory (the default failed/) is opened relative to the queue's
+// descriptor and refused when it is a symlink; any other path is resolved
+// once. queue may be nil (no Queue_Dir). The queue's MoveTo then moves
+// dead queue files into it by descriptor.
+func OpenDeadLetters(queue *Dir, dir string) (*DeadLetters, error) {
+	var parent *dirhandle.Dir
+	if queue != nil {
+		parent = queue.h
+	}
+	h, err := dirhandle.OpenIn(parent, dir, true, 0o750)
+	if err != nil {
+		return nil, err
+	}
+	if parent != nil && h.Same(parent) {
+		h.Close()
+		return nil, fmt.Errorf("%s is the queue directory %s", logtext.Quote(dir), logtext.Quote(parent.Path))
+	}
+	if err := writable(h); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("%s: %w", logtext.Quote(h.Path), err)
+	}
+	d := &DeadLetters{dir: dir, h: h}
+	if queue != nil {
+		queue.dead = d
+	}
+	return d, nil
+}
+
+// Dir is where dead letters go: the directory as opened (its symlinks
+// resolved at start), else as configured.
+func (d *DeadLetters) Dir() string {
+	if h := d.held(); h != nil {
+		return h.Path
+	}
+	return d.dir
+}
+
+// held opens the directory at the first use (NewDeadLetters).
+func (d *DeadLetters) held() *dirhandle.Dir {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.heldLocked()
+}
+
+func (d *DeadLetters) heldLocked() *dirhandle.Dir {
+	if d.h == nil && d.err == nil {
+		d.h, d.err = dirhandle.OpenIn(nil, d.dir, true, 0o750)
+	}
+	return d.h
+}
+
+func (d *DeadLetters) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.h.Close()
+}
 
 // Append writes one line and syncs it: a dead letter is the only trace of a
 // record that leaves the queue without an invitation.
 func (d *DeadLetters) Append(l DeadLetter) error {
+	// JSON escapes newlines; the texts from outside (a file's name, UMC's
+	// message, an error naming a path) are cut so no line floods the log.
+	for _, s := range []*string{&l.Username, &l.Reason, &l.Error, &l.Message, &l.File, &l.Tag} {
+		*s = logtext.Cut(*s, maxLetterText)
+	}
 	line, err := json.Marshal(l)
 	if err != nil {
 		return fmt.Errorf("encode dead letter: %w", err)
@@ -61,10 +131,11 @@ func (d *DeadLetters) Append(l DeadLetter) error {
 	// the log never holds half a line.
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := os.MkdirAll(d.dir, 0o750); err != nil {
-		return fmt.Errorf("dead-letter directory: %w", err)
+	h := d.heldLocked()
+	if h == nil {
+		return fmt.Errorf("dead-letter directory: %w", d.err)
 	}
-	f, err := os.OpenFile(filepath.Join(d.dir, DeadLetterLog), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	f, err := h.OpenFile(DeadLetterLog, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("open dead-letter log: %w", err)
 	}
@@ -72,6 +143,9 @@ func (d *DeadLetters) Append(l DeadLetter) error {
 	st, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("dead-letter log: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("dead-letter log %s is not a regular file", logtext.Quote(f.Name()))
 	}
 	if n, err := f.Write(line); err != nil {
 		if n > 0 {
@@ -83,7 +157,7 @@ func (d *DeadLetters) Append(l DeadLetter) error {
 		return fmt.Errorf("sync dead-letter log: %w", err)
 	}
 	if st.Size() == 0 {
-		return syncDir(d.dir) // a new log: its directory entry too
+		return h.Sync() // a new log: its directory entry too
 	}
 	return nil
 }

@@ -51,13 +51,18 @@ func TestRemoveOnlyInsideQueueDir(t *testing.T) {
 	for _, path := range []string{
 		victim,
 		filepath.Join(root, "..", "elsewhere", "victim.send"),
-		filepath.Join(root, "link.send"),
 		filepath.Join(root, "linkdir", "victim.send"),
 		filepath.Join(root, "sub", "deep.send"),
-		filepath.Join(root, "sub"),
 	} {
 		if _, err := d.Stat(path); !errors.Is(err, ErrOutside) {
 			t.Errorf("%s: %v, want ErrOutside", path, err)
+		}
+	}
+	// Entries directly inside that are no regular file: named, never followed.
+	for _, path := range []string{filepath.Join(root, "link.send"), filepath.Join(root, "sub")} {
+		var notRegular *NotRegularError
+		if _, err := d.Stat(path); !errors.As(err, &notRegular) {
+			t.Errorf("%s: %v, want a NotRegularError", path, err)
 		}
 	}
 	if !exists(victim) || !exists(filepath.Join(root, "link.send")) || !exists(filepath.Join(root, "sub", "deep.send")) {

@@ -1,0 +1,59 @@
+package invite
+
+import (
+	"fmt"
+	"time"
+
+	"umc-invite/umc/logtext"
+	"umc-invite/umc/queue"
+	"umc-invite/umc/record"
+)
+
+// dropNotRegular settles a record read through a queue entry that is no
+// regular file (tail follows a symlink to whatever it points at): it is
+// never sent, and nothing tail read through it is kept. The entry leaves
+// the queue and becomes one bad_input dead letter naming it and its type;
+// the entry's other records are dropped by name. It counts against no
+// one's health: a writer of the queue must not turn the output red.
+func (o *Output) dropNotRegular(rec record.Record, e *queue.NotRegularError) {
+	o.evict(rec.Tag, e)
+}
+
+// evictNotRegular removes the queue's entries that are no regular file,
+// each with its dead letter: tail never reports a FIFO, a socket, a
+// directory or a dangling symlink, so they are looked for when this output
+// takes the queue.
+func (o *Output) evictNotRegular() {
+	entries, err := o.queue.NotRegular()
+	if err != nil {
+		o.log.Warnf("queue %s: looking for entries that are no regular file: %v", logtext.Quote(o.queue.Root()), err)
+	}
+	for _, e := range entries {
+		o.evict("", e)
+	}
+}
+
+func (o *Output) evict(tag string, e *queue.NotRegularError) {
+	first, err := o.queue.Evict(e)
+	if !first {
+		return
+	}
+	outcome := "removed from the queue"
+	if err != nil {
+		outcome = fmt.Sprintf("left in the queue, removing it failed: %v", err)
+	}
+	reason := fmt.Sprintf("queue entry %s is a %s, not a regular file: never read nor sent, and nothing read through it kept; %s",
+		logtext.Quote(e.Name), e.Type, outcome)
+	l := queue.DeadLetter{Time: time.Now().UTC(), Kind: queue.KindBadInput, Reason: reason, Tag: tag,
+		Record: map[string]any{o.cfg.PathKey: e.Path}}
+	o.metrics.Invitation(invitationResult(l.Kind))
+	if o.dead == nil {
+		o.log.Errorf("dead letter (no Dead_Letter_Dir): %s", reason)
+		return
+	}
+	if err := o.dead.Append(l); err != nil {
+		o.log.Errorf("%s; its dead letter could not be written: %v", reason, err)
+		return
+	}
+	o.log.Errorf("%s; dead letter written to %s", reason, logtext.Quote(o.where()))
+}

@@ -1,0 +1,152 @@
+//go:build linux
+
+package qlock
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"umc-invite/umc/dirhandle"
+)
+
+func open(t *testing.T, dir string) *dirhandle.Dir {
+	t.Helper()
+	d, err := dirhandle.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// Two holders of one queue directory (two open file descriptions: as two
+// processes would have): the second waits, says so once, and takes over
+// when the first lets go.
+func TestTheSecondWaitsAndTakesOver(t *testing.T) {
+	dir := t.TempDir()
+	var taken1, waited2, taken2 atomic.Int32
+	first, err := Take(open(t, dir), 10*time.Millisecond, func() { t.Error("the first waited") }, func() { taken1.Add(1) })
+	if err != nil || !first.Held() || taken1.Load() != 1 {
+		t.Fatalf("first: %v held %t", err, first.Held())
+	}
+	second, err := Take(open(t, dir), 10*time.Millisecond, func() { waited2.Add(1) }, func() { taken2.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	time.Sleep(100 * time.Millisecond)
+	if second.Held() || taken2.Load() != 0 || waited2.Load() != 1 {
+		t.Fatalf("while the first holds it: second held %t, taken %d, waited %d", second.Held(), taken2.Load(), waited2.Load())
+	}
+	first.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for !second.Held() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !second.Held() || taken2.Load() != 1 || waited2.Load() != 1 {
+		t.Fatalf("after the first let go: second held %t, taken %d, waited %d", second.Held(), taken2.Load(), waited2.Load())
+	}
+}
+
+// A symlink a producer planted under the lock file's name is never
+// followed: the directory is what is locked. On a file system that needs
+// the fallback lock file, an odd entry of its name is replaced, never
+// followed or waited on; a symlink's target stays as it was.
+func TestAnOddLockFileIsNeverFollowed(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		dir := t.TempDir()
+		target := filepath.Join(t.TempDir(), "secret")
+		os.WriteFile(target, []byte("x"), 0o600)
+		if err := os.Symlink(target, filepath.Join(dir, Name)); err != nil {
+			t.Fatal(err)
+		}
+		l := &Lock{dir: open(t, dir), fallback: fallback, stop: make(chan struct{}), done: make(chan struct{})}
+		close(l.done)
+		if ok, err := l.try(); !ok || err != nil {
+			t.Fatalf("fallback %t: %t %v", fallback, ok, err)
+		}
+		other := &Lock{dir: open(t, dir), fallback: fallback, stop: make(chan struct{}), done: make(chan struct{})}
+		close(other.done)
+		if ok, _ := other.try(); ok {
+			t.Fatalf("fallback %t: two holders", fallback)
+		}
+		l.Close()
+		if data, _ := os.ReadFile(target); string(data) != "x" {
+			t.Fatalf("fallback %t: the symlink's target changed", fallback)
+		}
+	}
+}
+
+// A writer of the queue may remove any file in it: with the directory
+// locked, removing files makes no second holder.
+func TestRemovingFilesMakesNoSecondHolder(t *testing.T) {
+	dir := t.TempDir()
+	first, err := Take(open(t, dir), 10*time.Millisecond, func() {}, func() {})
+	if err != nil || !first.Held() {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	os.Remove(filepath.Join(dir, Name))
+	second, err := Take(open(t, dir), 10*time.Millisecond, func() {}, func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	time.Sleep(50 * time.Millisecond)
+	if second.Held() {
+		t.Fatal("two holders")
+	}
+}
+
+// A lock is released when its process dies (kill -9): the kernel drops it.
+func TestALockDiesWithItsProcess(t *testing.T) {
+	if os.Getenv("QLOCK_CHILD") != "" {
+		if _, err := Take(open(t, os.Getenv("QLOCK_CHILD")), time.Second, func() { os.Exit(3) }, func() {}); err != nil {
+			os.Exit(4)
+		}
+		os.Stdout.WriteString("locked\n")
+		time.Sleep(time.Minute)
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=TestALockDiesWithItsProcess")
+	cmd.Env = append(os.Environ(), "QLOCK_CHILD="+dir)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 7)
+	if _, err := out.Read(buf); err != nil || string(buf) != "locked\n" {
+		t.Fatalf("child: %q %v", buf, err)
+	}
+	var waited atomic.Int32
+	l, err := Take(open(t, dir), 10*time.Millisecond, func() { waited.Add(1) }, func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.Held() || waited.Load() != 1 {
+		t.Fatal("took the lock a live process holds")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for !l.Held() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !l.Held() {
+		t.Fatal("no takeover after the holder was killed")
+	}
+}
+
+// tail's Path in every shipped config is <queue>/*.send: the lock file
+// must never be read as a queue file.
+func TestTheLockFileIsNoQueueFile(t *testing.T) {
+	if ok, _ := filepath.Match("*.send", Name); ok || Name[0] != '.' {
+		t.Fatalf("%s would be read by tail", Name)
+	}
+}
