@@ -50,6 +50,13 @@ RUN mkdir -p /out/root/usr/local/bin /out/root/var/cache/listener/.fluent-bit/st
     chmod 2775 /out/root/var/cache/listener && \
     chmod 0750 /out/root/var/cache/listener/.fluent-bit /out/root/var/cache/listener/.fluent-bit/storage
 
+# The version and revision, also as a file: it changes what the runtime
+# stage copies, so that a builder whose layer cache ignores build
+# arguments outside RUN (buildah 1.28) still writes fresh labels below.
+ARG VERSION=dev
+ARG REVISION=unknown
+RUN printf 'umc-invite %s %s\n' "$VERSION" "$REVISION" >/out/root/fluent-bit/umc-invite.version
+
 # Runtime: the official Fluent Bit image, pinned.
 FROM ${FLUENT_BIT_IMAGE}
 COPY --from=build /out/root/ /
