@@ -31,7 +31,7 @@ RUN --mount=type=cache,id=umc-invite-go-mod,target=/root/.cache/go-mod \
     --mount=type=cache,id=umc-invite-go-build,target=/root/.cache/go-build \
     export GOMODCACHE=/root/.cache/go-mod GOCACHE=/root/.cache/go-build \
       GOFLAGS="${GOFLAGS:+$GOFLAGS }-modcacherw" \
-      GOPROXY="file:///go/pkg/mod/cache/download,${GOPROXY:-https://proxy.golang.org,direct}" && \
+      GOPROXY="file:///go/pkg/mod/cache/download,$(go env GOPROXY)" && \
     CGO_ENABLED=1 go build -buildmode=c-shared -trimpath -ldflags='-s -w' \
       -o /out/root/fluent-bit/plugins/out_umc_invite.so ./plugin && \
     rm /out/root/fluent-bit/plugins/out_umc_invite.h && \
