@@ -68,22 +68,23 @@ revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
 t=$SECONDS
 if ! nice -n 10 podman build --pull=never --build-arg GO_IMAGE=$GO_IMAGE --build-arg FLUENT_BIT_IMAGE=$FLUENT_BIT_IMAGE \
-  --build-arg VERSION="$version" --build-arg REVISION="$revision" -t "$IMAGE" . >"$tmp/build.log" 2>&1; then
+  --build-arg VERSION="$version" --build-arg REVISION="$revision" --iidfile "$tmp/iid" -t "$IMAGE" . >"$tmp/build.log" 2>&1; then
   tail -n 40 "$tmp/build.log"; say "FAIL podman build"; exit 1
 fi
 build_s=$((SECONDS - t))
-new=$(podman image inspect --format '{{.Id}}' "$IMAGE")
+new=$(cat "$tmp/iid"); new=${new#sha256:}
+# The image just built, by its ID: another checkout may retag $IMAGE meanwhile.
 if [ -n "$old" ] && [ "$old" != "$new" ]; then podman rmi "$old" >/dev/null 2>&1 || true; fi
-size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
+size=$(podman image inspect --format '{{.Size}}' "$new")
 say "built $IMAGE (${new:0:12}) in ${build_s}s: $((size / 1000000)) MB ($size bytes); $(grep -c -- '--> Using cache' "$tmp/build.log" || true) steps from cache"
 
 # --- labels: its own, not Fluent Bit's ---
-label() { podman image inspect --format "{{index .Labels \"org.opencontainers.image.$1\"}}" "$IMAGE"; }
+label() { podman image inspect --format "{{index .Labels \"org.opencontainers.image.$1\"}}" "$new"; }
 [ "$(label title)" = umc-invite ] && pass "label title: umc-invite" || fail "label title: $(label title)"
 [ "$(label revision)" = "$revision" ] && pass "label revision: $revision" || fail "label revision: $(label revision)"
 [ "$(label version)" = "$version" ] && pass "label version: $version" || fail "label version: $(label version)"
 for l in description licenses source; do
-  if podman image inspect --format '{{json .Labels}}' "$IMAGE" | grep -q "\"org.opencontainers.image.$l\""; then
+  if podman image inspect --format '{{json .Labels}}' "$new" | grep -q "\"org.opencontainers.image.$l\""; then
     pass "label $l: \"$(label $l)\""; else fail "label $l: missing"; fi
 done
 case "$(label description)" in *umc_invite*) ;; *) fail "label description is not this image's: $(label description)" ;; esac
@@ -173,26 +174,26 @@ bare=(--read-only --read-only-tmpfs=false --user 65532:65532 --cap-drop ALL --se
 
 # --- the operator's command, before anything runs ---
 expect "umc-invite --help (on PATH)" 0 '^usage: umc-invite COMMAND' \
-  podman run --rm "${bare[@]}" --entrypoint umc-invite "$IMAGE" --help
+  podman run --rm "${bare[@]}" --entrypoint umc-invite "$new" --help
 expect "check: the image's own configs" 0 'fluent-bit.yaml: 1 umc_invite output\(s\): all well' \
-  podman run --rm "${bare[@]}" -e UMC_URL=http://umc-server --entrypoint umc-invite "$IMAGE" \
+  podman run --rm "${bare[@]}" -e UMC_URL=http://umc-server --entrypoint umc-invite "$new" \
   check -c /fluent-bit/etc/umc-invite/fluent-bit.conf -c /fluent-bit/etc/umc-invite/fluent-bit.yaml
 expect "check: the chart's init container (rendered config, the pod's mounts and environment)" 0 \
   'fluent-bit.conf: 1 umc_invite output\(s\): all well' \
-  podman run --rm "${chart_run[@]}" --entrypoint /fluent-bit/bin/umc-invite "$IMAGE" \
+  podman run --rm "${chart_run[@]}" --entrypoint /fluent-bit/bin/umc-invite "$new" \
   check -c /fluent-bit/etc/umc-invite/fluent-bit.conf
 cp "$tmp/chart/configmap.yaml" "$tmp/configmap.yaml"; chmod 0644 "$tmp/configmap.yaml"
 offline_env=(-e UMC_URL=http://umc-server -e UMC_AUTH_USER=self-service-invitation
   -e UMC_AUTH_PASSWORD_FILE=/run/secrets/umc-invite/password -v "$tmp/configmap.yaml:/ci/configmap.yaml:ro")
 expect "check: the rendered ConfigMap without its Secret" 1 'Auth_Password_File: cannot read' \
-  podman run --rm "${bare[@]}" "${offline_env[@]}" --entrypoint umc-invite "$IMAGE" check -c /ci/configmap.yaml
+  podman run --rm "${bare[@]}" "${offline_env[@]}" --entrypoint umc-invite "$new" check -c /ci/configmap.yaml
 expect "check --offline: the rendered ConfigMap, read-only root, no /tmp" 0 \
   'not found here, not checked: Auth_Password_File' \
-  podman run --rm "${bare[@]}" "${offline_env[@]}" --entrypoint umc-invite "$IMAGE" check --offline -c /ci/configmap.yaml
+  podman run --rm "${bare[@]}" "${offline_env[@]}" --entrypoint umc-invite "$new" check --offline -c /ci/configmap.yaml
 
 # --- (a) as the chart runs it ---
 say "(a) the chart's way: read-only root, user 65532, no capabilities, the queue on an fsGroup volume"
-podman run -d --name "$ctr_chart" "${chart_run[@]}" "$IMAGE" \
+podman run -d --name "$ctr_chart" "${chart_run[@]}" "$new" \
   -e /fluent-bit/plugins/out_umc_invite.so -c /fluent-bit/etc/umc-invite/fluent-bit.conf >/dev/null
 if wait_for 30 "(a) health answers" http_get "http://127.0.0.1:$hp/api/v1/health" &&
   wait_for 10 "(a) the intake made" test -d "$tmp/chart/queue/incoming"; then
@@ -218,7 +219,7 @@ say "(b) docker run's way: the image's user and command, a fresh named volume on
 hp=$(free_port) mp=$(free_port)
 podman volume create "$vol" >/dev/null
 podman run -d --name "$ctr_docker" -v "$vol:/var/cache/listener" \
-  -e UMC_URL="$umc" -e HTTP_PORT="$hp" -e METRICS_LISTEN="127.0.0.1:$mp" "$IMAGE" >/dev/null
+  -e UMC_URL="$umc" -e HTTP_PORT="$hp" -e METRICS_LISTEN="127.0.0.1:$mp" "$new" >/dev/null
 q=$(podman volume inspect --format '{{.Mountpoint}}' "$vol")
 if wait_for 30 "(b) health answers" http_get "http://127.0.0.1:$hp/api/v1/health" &&
   wait_for 10 "(b) the intake made" test -d "$q/incoming"; then
