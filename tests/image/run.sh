@@ -125,9 +125,9 @@ queue_user() {
   mv "$dir/.$user.tmp" "$dir/$user.send"
 }
 logs() { say "last lines of $1:"; podman logs --tail 25 "$1" 2>&1 | sed 's/^/      | /'; }
-# delivered NAME CONTAINER QUEUE_HOST_DIR USER HTTP_PORT METRICS_PORT
+# delivered NAME CONTAINER QUEUE_HOST_DIR USER HTTP_PORT METRICS_PORT SENT
 delivered() {
-  local name=$1 ctr=$2 q=$3 user=$4 hp=$5 mp=$6 n
+  local name=$1 ctr=$2 q=$3 user=$4 hp=$5 mp=$6 sent=$7 n
   if wait_for 30 "$name: $user invited" invited "$user" &&
     wait_for 10 "$name: $user's queue file removed" test ! -e "$q/incoming/$user.send" -a ! -e "$q/$user.send"; then
     sleep 1   # a second call would come within the next flushes
@@ -137,7 +137,7 @@ delivered() {
     logs "$ctr"
   fi
   expect "$name: health (/api/v1/health)" 0 '^ok$' http_get "http://127.0.0.1:$hp/api/v1/health"
-  expect "$name: /metrics counts the invitation" 0 '^umc_invite_invitations_total\{[^}]*result="sent"[^}]*\} 1$' \
+  expect "$name: /metrics counts the invitation" 0 "^umc_invite_invitations_total\\{[^}]*result=\"sent\"[^}]*\\} $sent\$" \
     http_get "http://127.0.0.1:$mp/metrics"
 }
 
@@ -201,12 +201,15 @@ if wait_for 30 "(a) health answers" http_get "http://127.0.0.1:$hp/api/v1/health
   wait_for 10 "(a) the intake made" test -d "$tmp/chart/queue/incoming"; then
   queue_user "$tmp/chart/queue/incoming" ci-alice
   queue_user "$tmp/chart/queue/incoming" ci-garbage '{"no_username": true}'
-  delivered "(a)" "$ctr_chart" "$tmp/chart/queue" ci-alice "$hp" "$mp"
+  delivered "(a)" "$ctr_chart" "$tmp/chart/queue" ci-alice "$hp" "$mp" 1
   wait_for 10 "(a) the garbage dead-lettered" test -e "$tmp/chart/queue/failed/ci-garbage.send" || true
   expect "(a) umc-invite dead-letters" 0 'bad_input +- ' \
     podman exec "$ctr_chart" umc-invite dead-letters --dir /var/cache/listener/failed
   expect "(a) umc-invite probe (inviting no one)" 0 'ok +send_token' \
     podman exec "$ctr_chart" umc-invite probe -c /fluent-bit/etc/umc-invite/fluent-bit.conf
+  expect "(a) umc-invite requeue (a user, into the intake)" 0 '^ci-carol: queued as /var/cache/listener/incoming/ci-carol.send$' \
+    podman exec "$ctr_chart" umc-invite requeue --queue-dir /var/cache/listener ci-carol
+  delivered "(a)" "$ctr_chart" "$tmp/chart/queue" ci-carol "$hp" "$mp" 2
   expect "(a) umc-invite check --offline in the running container" 0 'all well' \
     podman exec "$ctr_chart" umc-invite check --offline -c /fluent-bit/etc/umc-invite/fluent-bit.conf
   [ "$(podman inspect --format '{{.State.Running}}' "$ctr_chart")" = true ] && pass "(a) still running" ||
@@ -229,7 +232,7 @@ if wait_for 30 "(b) health answers" http_get "http://127.0.0.1:$hp/api/v1/health
   [ "$owner" = 65532:65532 ] && pass "(b) the fresh volume is 65532's ($owner, $(stat -c %A "$q"))" ||
     fail "(b) the fresh volume is $owner's"
   queue_user "$q/incoming" ci-bob
-  delivered "(b)" "$ctr_docker" "$q" ci-bob "$hp" "$mp"
+  delivered "(b)" "$ctr_docker" "$q" ci-bob "$hp" "$mp" 1
   expect "(b) umc-invite dead-letters" 0 '^no dead letters$' \
     podman exec "$ctr_docker" umc-invite dead-letters --dir /var/cache/listener/failed
 else
@@ -237,7 +240,7 @@ else
 fi
 
 total=$(grep -c ' -> 200$' "$tmp/stub.log" || true)
-[ "$total" = 2 ] && pass "UMC got 2 invitations in all (ci-alice, ci-bob)" || fail "UMC got $total invitations, want 2"
+[ "$total" = 3 ] && pass "UMC got 3 invitations in all (ci-alice, ci-carol, ci-bob)" || fail "UMC got $total invitations, want 3"
 say "image: $IMAGE, $((size / 1000000)) MB, built in ${build_s}s; image test in $((SECONDS - T0))s"
 if [ "$failures" -gt 0 ]; then say "FAIL: $failures expectation(s) not met"; exit 1; fi
 say "PASS"
