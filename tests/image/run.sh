@@ -22,7 +22,7 @@ FLUENT_BIT_IMAGE=localhost/stand-in/fluent-bit:5.1.1
 T0=$SECONDS
 
 say() { printf '[image-test %4ss] %s\n' "$((SECONDS - T0))" "$*"; }
-if [ ! -x "$make_bases" ]; then
+if [ ! -f "$make_bases" ]; then
   say "SKIP: no $make_bases (it builds the stand-in bases): the image is not built or run"; exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
@@ -51,7 +51,7 @@ trap cleanup EXIT
 # --- the stand-in bases (cached in $STATE_DIR between runs) ---
 t=$SECONDS
 for try in 1 2 3 4 5 6 7 8 9 10 11 12; do   # another checkout's make-bases.sh may hold the lock
-  if STATE_DIR=$STATE_DIR GO_MODULES_FROM=$repo "$make_bases" >"$tmp/make-bases.log" 2>&1; then break; fi
+  if STATE_DIR=$STATE_DIR GO_MODULES_FROM=$repo bash "$make_bases" >"$tmp/make-bases.log" 2>&1; then break; fi
   if grep -q 'another make-bases.sh is using' "$tmp/make-bases.log" && [ "$try" -lt 12 ]; then
     say "make-bases.sh: another run holds $STATE_DIR: waiting"; sleep 15; continue
   fi
