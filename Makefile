@@ -4,7 +4,7 @@ PLUGIN   := build/out_umc_invite.so
 CMD      := build/umc-invite
 GOFILES  := $(shell find . -name '*.go' -not -path './build/*')
 
-.PHONY: build test fuzz run lint bench bench-e2e e2e image clean manifests helm
+.PHONY: build test fuzz run lint bench bench-e2e e2e image image-test clean manifests helm
 
 build: $(PLUGIN) $(CMD)
 
@@ -57,8 +57,20 @@ bench-e2e: build
 e2e: build
 	$(GO) test -count=1 -timeout 20m -v ./tests/e2e/
 
+# The image on the official bases (the Dockerfile's defaults, pinned by
+# digest), labelled with this checkout's version and revision.
+DOCKER   ?= docker
+IMAGE    ?= umc-invite:latest
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 image:
-	docker build -t umc-invite:latest .
+	$(DOCKER) build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMAGE) .
+
+# The image built with podman on local stand-in bases (../shared/images)
+# and run as the chart and `docker run` run it; as root only, else it
+# says so and skips (tests/image/run.sh).
+image-test:
+	tests/image/run.sh
 
 clean:
 	rm -f build/out_umc_invite.so build/out_umc_invite.h $(CMD)

@@ -1,23 +1,14 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"umc-invite/umc/config"
 	"umc-invite/umc/fbconfig"
@@ -87,7 +78,6 @@ func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
 		fs.Usage()
 		return exitUsage
 	}
-	defer removeStandIns()
 	status := exitOK
 	for _, path := range cfgFiles {
 		findings, notes, err := checkFile(path, env, *offline)
@@ -329,15 +319,27 @@ func distance(a, b string) int {
 	return d[len(ra)][len(rb)]
 }
 
-// offlineStandIns replaces, with --offline, each file or directory a key
-// names that does not exist here by a stand-in that passes, so that the
-// rest of the output is still checked as the plugin would; it returns the
-// keys it replaced. A file that exists is checked as it is.
+// offlineStandIns stands in, with --offline, for each file or directory a
+// key names that does not exist here, so that the rest of the output is
+// still checked as the plugin would; it returns the keys it stood in for.
+// A file that exists is checked as it is. The stand-ins write nothing (a
+// read-only root without /tmp is where the chart runs check): a missing
+// password file becomes an inline password, so that a password still needs
+// its user; a missing CA bundle is left out; a missing queue directory
+// becomes "/", a directory every system has.
 func offlineStandIns(values config.Map, offline bool) []string {
 	if !offline {
 		return nil
 	}
 	var skipped []string
+	set := func(key string) bool {
+		for k, v := range values {
+			if strings.EqualFold(k, key) && strings.TrimSpace(v) != "" {
+				return true
+			}
+		}
+		return false
+	}
 	missing := func(key string) (string, bool) {
 		for k, v := range values {
 			if strings.EqualFold(k, key) && strings.TrimSpace(v) != "" {
@@ -348,16 +350,20 @@ func offlineStandIns(values config.Map, offline bool) []string {
 		}
 		return "", false
 	}
-	dir := standInDir()
-	for key, standIn := range map[string]string{
-		"Auth_Password_File": filepath.Join(dir, "password"),
-		"TLS_CA_File":        filepath.Join(dir, "ca.pem"),
-		"Queue_Dir":          dir,
-	} {
-		if k, ok := missing(key); ok {
-			values[k] = standIn
-			skipped = append(skipped, key)
+	if k, ok := missing("Auth_Password_File"); ok {
+		delete(values, k)
+		if !set("Auth_Password") {
+			values["Auth_Password"] = "stand-in"
 		}
+		skipped = append(skipped, "Auth_Password_File")
+	}
+	if k, ok := missing("TLS_CA_File"); ok {
+		delete(values, k)
+		skipped = append(skipped, "TLS_CA_File")
+	}
+	if k, ok := missing("Queue_Dir"); ok {
+		values[k] = "/"
+		skipped = append(skipped, "Queue_Dir")
 	}
 	if k, ok := missing("Config_File"); ok {
 		delete(values, k)
@@ -365,43 +371,4 @@ func offlineStandIns(values config.Map, offline bool) []string {
 	}
 	sort.Strings(skipped)
 	return skipped
-}
-
-var standIns string
-
-// standInDir makes, once, a directory with a password file and a CA
-// bundle that pass the plugin's checks.
-func standInDir() string {
-	if standIns != "" {
-		return standIns
-	}
-	dir, err := os.MkdirTemp("", "umc-invite-check-*")
-	if err != nil {
-		panic(err)
-	}
-	_ = os.WriteFile(filepath.Join(dir, "password"), []byte("stand-in\n"), 0o600)
-	_ = os.WriteFile(filepath.Join(dir, "ca.pem"), selfSigned(), 0o600)
-	standIns = dir
-	return dir
-}
-
-func removeStandIns() {
-	if standIns != "" {
-		os.RemoveAll(standIns)
-		standIns = ""
-	}
-}
-
-func selfSigned() []byte {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "umc-invite check stand-in"},
-		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

@@ -174,3 +174,41 @@ func TestIncludeAndUsageErrors(t *testing.T) {
 		t.Errorf("no file: exit %d, want 2", code)
 	}
 }
+
+// check --offline, on the chart's read-only root file system without a
+// /tmp volume, writes nothing: the keys whose files are not here are
+// stood in for without a temporary directory, and each is still named.
+func TestCheckOfflineWritesNothing(t *testing.T) {
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "no-such-dir"))
+	conf := write(t, `[OUTPUT]
+    Name                umc_invite
+    Match               umc_invite
+    UMC_URL             https://ucs.example.org/univention
+    Auth_User           self-service-invitation
+    Auth_Password_File  /nonexistent/run/secrets/password
+    TLS_CA_File         /nonexistent/ca.pem
+    Queue_Dir           /nonexistent/var/cache/listener
+    Intake_Dir          /nonexistent/var/cache/listener/incoming
+    Retry_Limit         5
+    Max_Attempts        6
+`)
+	out, errOut, code := check(t, map[string]string{}, "--offline", "-c", conf)
+	if code != 0 || !strings.Contains(errOut, "not found here, not checked: Auth_Password_File, Queue_Dir, TLS_CA_File") ||
+		!strings.Contains(errOut, "1 umc_invite output(s): all well") {
+		t.Errorf("exit %d\n%s%s", code, out, errOut)
+	}
+	// What the stand-ins leave checked: a password needs its user.
+	conf = write(t, `[OUTPUT]
+    Name                umc_invite
+    Match               umc_invite
+    UMC_URL             https://ucs.example.org/univention
+    Auth_Password_File  /nonexistent/run/secrets/password
+    Queue_Dir           /nonexistent/var/cache/listener
+    Retry_Limit         5
+    Max_Attempts        6
+`)
+	out, errOut, code = check(t, map[string]string{}, "--offline", "-c", conf)
+	if code != 1 || !strings.Contains(out, "Auth_User: must be set when a password is given") {
+		t.Errorf("a password without its user: exit %d\n%s%s", code, out, errOut)
+	}
+}

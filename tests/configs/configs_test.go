@@ -221,12 +221,13 @@ func TestEveryUMCInviteKeyIsKnown(t *testing.T) {
 	checkOutputs(t, "DaemonSet ConfigMap", keysOf(Of(classic(t, daemonSetConfig(t)), "output")))
 }
 
-// pluginInImage is where the Dockerfile puts the plugin.
+// pluginInImage is where the Dockerfile puts the plugin: the build stage
+// writes the runtime image's files under /out/root.
 func pluginInImage(t *testing.T) string {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^COPY --from=build \S+ (\S+\.so)$`).FindStringSubmatch(read(t, "Dockerfile"))
+	m := regexp.MustCompile(`-o /out/root(/\S+\.so)\s`).FindStringSubmatch(read(t, "Dockerfile"))
 	if m == nil {
-		t.Fatal("Dockerfile: no COPY of the plugin")
+		t.Fatal("Dockerfile: no build of the plugin into /out/root")
 	}
 	return m[1]
 }
@@ -238,8 +239,14 @@ func TestDockerfile(t *testing.T) {
 		t.Errorf("the image does not load %s", so)
 	}
 	goVersion := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(read(t, "go.mod"))[1]
-	if !strings.Contains(docker, "FROM golang:"+goVersion+"-") {
+	if !strings.Contains(docker, "ARG GO_IMAGE=golang:"+goVersion+"-") {
 		t.Errorf("the build stage's Go is not go.mod's %s", goVersion)
+	}
+	// The default bases, pinned by digest (tags move).
+	for _, arg := range []string{"GO_IMAGE", "FLUENT_BIT_IMAGE"} {
+		if !regexp.MustCompile(`(?m)^ARG ` + arg + `=\S+:\S+@sha256:[0-9a-f]{64}$`).MatchString(docker) {
+			t.Errorf("Dockerfile: ARG %s's default is not pinned by digest", arg)
+		}
 	}
 	for _, m := range regexp.MustCompile(`(?m)^COPY (?:--\S+ )?(\S+)`).FindAllStringSubmatch(docker, -1) {
 		if m[1] == "--from=build" || strings.HasPrefix(m[0], "COPY --from") {

@@ -21,9 +21,11 @@ func main() {
 	latency := flag.Duration("latency", 0, "delay of every answer")
 	failRate := flag.Float64("fail-rate", 0, "share of first calls per user answered 503 (decided by a hash of user and call)")
 	quiet := flag.Bool("quiet", false, "do not print each call")
+	user := flag.String("user", "", "the only basic-auth user taken (with -password; no credentials are taken too, as UMC does)")
+	password := flag.String("password", "", "its password")
 	flag.Parse()
 
-	stub := &umctest.UMC{Latency: *latency}
+	stub := &umctest.UMC{Latency: *latency, User: *user, Password: *password}
 	if *failRate > 0 {
 		stub.Fail = func(username string, n int) int {
 			if n > 3 { // transient: the fourth call of a user always goes through
