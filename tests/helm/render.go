@@ -35,6 +35,7 @@ type Options struct {
 	ValueFiles []string // -f, relative to the chart directory or absolute
 	Set        []string // --set
 	ShowOnly   []string // --show-only, e.g. templates/prometheusrule.yaml
+	NoHooks    bool     // --no-hooks: leave the helm test Pod out
 }
 
 func (o Options) values() (map[string]any, error) {
@@ -49,6 +50,26 @@ func (o Options) values() (map[string]any, error) {
 	}
 	v := values.Options{ValueFiles: files, Values: o.Set}
 	return v.MergeValues(getter.Providers{})
+}
+
+// Notes renders the chart's NOTES.txt as `helm install` prints it.
+func Notes(o Options) (string, error) {
+	chart, err := loader.Load(ChartDir())
+	if err != nil {
+		return "", err
+	}
+	vals, err := o.values()
+	if err != nil {
+		return "", err
+	}
+	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
+	install.DryRun, install.ClientOnly, install.Replace = true, true, true
+	install.ReleaseName, install.Namespace = o.Release, o.Namespace
+	rel, err := install.Run(chart, vals)
+	if err != nil {
+		return "", err
+	}
+	return rel.Info.Notes, nil
 }
 
 // Template renders the chart as `helm template` (an install, client only,
@@ -75,6 +96,11 @@ func Template(o Options) (string, error) {
 		return "", err
 	}
 	manifest := rel.Manifest
+	if !o.NoHooks {
+		for _, h := range rel.Hooks {
+			manifest += fmt.Sprintf("---\n# Source: %s\n%s\n", h.Path, h.Manifest)
+		}
+	}
 	if len(o.ShowOnly) > 0 {
 		var kept []string
 		for _, doc := range Split(manifest) {
@@ -183,7 +209,7 @@ var Manifests = []Manifest{
 # Set nubusSelfServiceConsumer.enabled=false in Nubus (README, Nubus), then:
 #   kubectl apply -f sidecar.yaml
 `,
-		Options: Options{Release: "nubus", Namespace: "nubus", ValueFiles: []string{"ci/sidecar-values.yaml"}},
+		Options: Options{Release: "nubus", Namespace: "nubus", ValueFiles: []string{"ci/sidecar-values.yaml"}, NoHooks: true},
 	},
 	{
 		File: "build/kubernetes/daemonset.yaml",
@@ -198,7 +224,7 @@ var Manifests = []Manifest{
 # Apply with: kubectl create namespace umc-invite; kubectl apply -f daemonset.yaml
 # A new tenant: a few lines in the chart's values (see the README).
 `,
-		Options: Options{Release: "umc-invite", Namespace: "umc-invite", ValueFiles: []string{"ci/daemonset-values.yaml"}},
+		Options: Options{Release: "umc-invite", Namespace: "umc-invite", ValueFiles: []string{"ci/daemonset-values.yaml"}, NoHooks: true},
 	},
 	{
 		File: "build/kubernetes/prometheusrule.yaml",
