@@ -102,25 +102,29 @@ func TestDaemonSetMemoryFollowsTenants(t *testing.T) {
 	}
 }
 
-// Item 6: the pod's grace covers Fluent Bit's Grace and a call's Timeout
-// with margin, so the kubelet's SIGKILL never cuts a call UMC may have
-// served (README, Rollouts).
+// Item 6: the pod's grace covers Fluent Bit's Grace (flushes may start
+// until then), a flush's Flush_Timeout (no new call after it) and a
+// call's Timeout, with margin: the kubelet's SIGKILL never cuts a call UMC
+// may serve (README, Rollouts; tests/e2e TestRolloutRepeatsNoInvitation).
 func TestGraceCoversACall(t *testing.T) {
 	const margin = 10
 	for _, name := range []string{"sidecar", "daemonset"} {
 		docs := render(t, cases[name])
 		conf := parseClassic(t, configOf(t, docs))
 		grace, _ := strconv.Atoi(conf[0].keys["grace"])
-		timeout := 30 // the plugin's default Timeout (umc/config): the chart sets none
+		// The plugin's defaults (umc/config): the chart sets neither.
+		timeout, flushTimeout := 30, 60
 		for _, s := range conf {
-			if v, ok := s.keys["timeout"]; ok && s.name == "output" {
-				t.Fatalf("the chart sets Timeout %s: take it into account here", v)
+			for _, k := range []string{"timeout", "flush_timeout"} {
+				if v, ok := s.keys[k]; ok && s.name == "output" {
+					t.Fatalf("the chart sets %s %s: take it into account here", k, v)
+				}
 			}
 		}
 		pods := pods(objects(t, docs))
 		for pod, tpl := range pods {
-			if tpl.Spec.TerminationGracePeriodSeconds == nil || int(*tpl.Spec.TerminationGracePeriodSeconds) < grace+timeout+margin {
-				t.Errorf("%s: terminationGracePeriodSeconds %d < Grace %d + Timeout %d + %d s", pod, *tpl.Spec.TerminationGracePeriodSeconds, grace, timeout, margin)
+			if tpl.Spec.TerminationGracePeriodSeconds == nil || int(*tpl.Spec.TerminationGracePeriodSeconds) < grace+flushTimeout+timeout+margin {
+				t.Errorf("%s: terminationGracePeriodSeconds %d < Grace %d + Flush_Timeout %d + Timeout %d + %d s", pod, *tpl.Spec.TerminationGracePeriodSeconds, grace, flushTimeout, timeout, margin)
 			}
 		}
 	}
