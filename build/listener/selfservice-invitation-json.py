@@ -31,12 +31,28 @@ cache_dir = os.environ.get('UMC_INVITE_QUEUE_DIR', '/var/cache/univention-direct
 # once. Unset: <cache_dir>/incoming, used when that directory exists (the
 # plugin creates it at start), else cache_dir as before.
 INTAKE_DIR = os.environ.get('UMC_INVITE_INTAKE_DIR', '')
+# Set by build/listener/Dockerfile and the chart: this listener queues for
+# the whole domain although its role is memberserver (Nubus).
+DOMAIN_LISTENER = os.environ.get('UMC_INVITE_DOMAIN_LISTENER', '').lower() in ('1', 'true', 'yes')
+
+# Roles whose listener sees every user of a domain that has a Primary.
+PRIMARY = 'domaincontroller_master'
+NEVER = ('domaincontroller_backup', 'domaincontroller_slave')
+
+
+def queues_here(role: str, domain_listener: bool) -> bool:
+    """Whether this node's listener is the one that queues for the domain."""
+    if role == PRIMARY:
+        return True
+    if role in NEVER:
+        return False
+    return domain_listener
 
 
 def handler(dn: str, new: Dict[str, List[bytes]], old: Dict[str, List[bytes]], command: str) -> None:
     if not listener.configRegistry.is_true('umc/self-service/invitation/enabled', True):
         return
-    if listener.configRegistry.get('server/role', 'undefined') != 'domaincontroller_master':
+    if not queues_here(listener.configRegistry.get('server/role', ''), DOMAIN_LISTENER):
         return
     if not (new and not old and command == 'a'):
         return

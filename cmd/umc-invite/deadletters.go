@@ -15,20 +15,39 @@ import (
 func runDeadLetters(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("dead-letters", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", "", "the dead-letter directory (Dead_Letter_Dir; by default <Queue_Dir>/failed)")
+	dir := fs.String("dir", "", "the dead-letter directory (default: every umc_invite output's Dead_Letter_Dir in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")
 	asJSON := fs.Bool("json", false, "one JSON object per line, newest first, for scripts")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: umc-invite dead-letters --dir DIR [--json]")
+		fmt.Fprintln(stderr, "usage: umc-invite dead-letters [--dir DIR] [--json]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if *dir == "" || fs.NArg() > 0 {
+	if fs.NArg() > 0 {
 		fs.Usage()
 		return exitUsage
 	}
-	log, err := deadletters.Read(*dir)
+	if *dir == "" {
+		outs, _, err := configuredDirs()
+		if err != nil {
+			fmt.Fprintf(stderr, "umc-invite dead-letters: %v\n", err)
+			return exitUsage
+		}
+		status := exitOK
+		for _, d := range outs {
+			if len(outs) > 1 && !*asJSON {
+				fmt.Fprintf(stdout, "%s (%s):\n", d.output, d.deadLetter)
+			}
+			status = max(status, listDeadLetters(d.deadLetter, *asJSON, stdout, stderr))
+		}
+		return status
+	}
+	return listDeadLetters(*dir, *asJSON, stdout, stderr)
+}
+
+func listDeadLetters(dir string, asJSON bool, stdout, stderr io.Writer) int {
+	log, err := deadletters.Read(dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "umc-invite dead-letters: %v\n", err)
 		return exitUsage
@@ -36,7 +55,7 @@ func runDeadLetters(args []string, stdout, stderr io.Writer) int {
 	for _, p := range log.Problems {
 		fmt.Fprintln(stderr, "note:", p)
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		for _, l := range log.Letters {
 			if err := enc.Encode(l); err != nil {

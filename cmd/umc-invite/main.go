@@ -21,10 +21,13 @@ commands:
   probe -c FILE | --umc-url URL [--auth-user U --auth-password-file F ...]
                                 check DNS, TCP, TLS, the endpoint, the credentials,
                                 send_token and Method, inviting no one
-  dead-letters --dir DIR [--json]
+  dead-letters [--dir DIR] [--json]
                                 list dead letters and refusals, newest first
-  requeue --queue-dir Q [--dead-letter-dir D] [--intake-dir I|off] USER... | --all
+  requeue [--queue-dir Q [--dead-letter-dir D] [--intake-dir I|off] | --output NAME] USER... | --all
                                 queue users again, once
+  Without a directory flag, dead-letters and requeue take the directories
+  from the container's config (/fluent-bit/etc/umc-invite/fluent-bit.conf,
+  or $UMC_INVITE_CONFIG) and environment, as Fluent Bit does.
 
 Exit status: 0 all well, 1 findings (or failed checks), 2 usage or I/O errors.
 Run "umc-invite COMMAND -h" for a command's flags.

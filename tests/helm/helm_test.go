@@ -19,28 +19,30 @@ import (
 // cases are the value sets CI renders: the defaults, the two shipped
 // shapes, and every optional part switched on.
 var cases = map[string]Options{
-	"defaults":  {},
+	"defaults":  {Set: []string{"global.ldap.baseDn=dc=example\\,dc=org"}},
 	"sidecar":   {ValueFiles: []string{"ci/sidecar-values.yaml"}},
 	"daemonset": {ValueFiles: []string{"ci/daemonset-values.yaml"}},
 	"sidecar-everything": {ValueFiles: []string{"ci/sidecar-values.yaml"}, Set: []string{
-		"serviceMonitor.enabled=true", "prometheusRule.enabled=true", "umc.auth.existingSecret=nubus-umc",
-		"umc.auth.existingSecretKey=pw", "queue.persistence.storageClass=fast", "nodeSelector.disk=ssd",
+		"serviceMonitor.enabled=true", "prometheusRule.enabled=true", "umc.auth.existingSecret.name=nubus-umc",
+		"umc.auth.existingSecret.keyMapping.password=pw", "listener.tls.mode=secure", "listener.tls.existingSecret.name=nubus-ca",
+		"global.imageRegistry=artifacts.example.org", "global.imagePullSecrets[0]=pull-global",
+		"additionalLabels.team=idm", "extraEnvVars[0].name=X", "extraEnvVars[0].value=y", "queue.persistence.storageClass=fast", "nodeSelector.disk=ssd",
 		"tolerations[0].key=dedicated", "tolerations[0].operator=Exists", "podAnnotations.a=b",
-		"imagePullSecrets[0].name=pull", "umc.rateLimit=600", "check.enabled=false",
+		"imagePullSecrets[0]=pull", "umc.rateLimit=600", "check.enabled=false",
 		"extraVolumes[0].name=x", "extraVolumes[0].emptyDir.medium=Memory",
 		"extraVolumeMounts[0].name=x", "extraVolumeMounts[0].mountPath=/x",
 		"prometheusRule.additionalRules[0].alert=Extra", "prometheusRule.additionalRules[0].expr=vector(1)",
 	}},
 	"daemonset-everything": {ValueFiles: []string{"ci/daemonset-values.yaml"}, Set: []string{
 		"serviceMonitor.enabled=true", "prometheusRule.enabled=true", "existingConfigMap=mine",
-		"tenants[0].auth.existingSecret=tenant-a-umc", "daemonset.updateStrategy.type=RollingUpdate",
+		"tenants[0].auth.existingSecret.name=tenant-a-umc", "daemonset.updateStrategy.type=RollingUpdate",
 		"affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=role",
 		"affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists",
 	}},
 }
 
 // existingSecrets are the Secrets the cases name in existingSecret.
-var existingSecrets = map[string]bool{"nubus-umc": true, "tenant-a-umc": true, "c-umc": true}
+var existingSecrets = map[string]bool{"nubus-umc": true, "tenant-a-umc": true, "c-umc": true, "umc-invite-ldap-server-admin": true, "nubus-ca": true}
 
 func render(t *testing.T, o Options) []Doc {
 	t.Helper()
@@ -85,6 +87,8 @@ func object(kind string) any {
 		return &monitoringv1.ServiceMonitor{}
 	case "PrometheusRule":
 		return &monitoringv1.PrometheusRule{}
+	case "Pod":
+		return &corev1.Pod{}
 	}
 	return nil
 }
@@ -162,7 +166,7 @@ func checkPod(t *testing.T, pod *corev1.PodSpec, objs map[string][]any) {
 	for _, s := range objs["Secret"] {
 		secrets[s.(*corev1.Secret).Name] = s.(*corev1.Secret)
 	}
-	claims := map[string]bool{"queue": true}
+	claims := map[string]bool{"queue": true, "listener-state": true}
 	for _, c := range append(append([]corev1.Container{}, pod.InitContainers...), pod.Containers...) {
 		for _, m := range c.VolumeMounts {
 			if _, ok := volumes[m.Name]; !ok && !claims[m.Name] {
@@ -174,7 +178,7 @@ func checkPod(t *testing.T, pod *corev1.PodSpec, objs map[string][]any) {
 		if v.Secret != nil && secrets[v.Secret.SecretName] == nil && !existingSecrets[v.Secret.SecretName] {
 			t.Errorf("volume %s: Secret %s is neither rendered nor an existingSecret", v.Name, v.Secret.SecretName)
 		}
-		if v.ConfigMap != nil && v.Name != "config" {
+		if v.ConfigMap != nil && v.Name != "config" && v.Name != "listener-config" {
 			t.Errorf("unexpected ConfigMap volume %s", v.Name)
 		}
 	}
@@ -199,8 +203,10 @@ func checkPod(t *testing.T, pod *corev1.PodSpec, objs map[string][]any) {
 			t.Errorf("probe %+v: want an httpGet on a named port of %v", p, ports)
 		}
 	}
-	if fb.ReadinessProbe.HTTPGet.Path != "/api/v1/health" || fb.LivenessProbe.HTTPGet.Path != "/" {
-		t.Errorf("readiness on %s, liveness on %s: want /api/v1/health and / (README, Liveness)",
+	// Item 7: a UMC outage turns /api/v1/health to 500; readiness on it
+	// would make every pod NotReady and stall rollouts.
+	if fb.ReadinessProbe.HTTPGet.Path != "/" || fb.LivenessProbe.HTTPGet.Path != "/" {
+		t.Errorf("readiness on %s, liveness on %s: want / and / (README, Liveness)",
 			fb.ReadinessProbe.HTTPGet.Path, fb.LivenessProbe.HTTPGet.Path)
 	}
 }
@@ -379,7 +385,7 @@ func TestDaemonSetTenants(t *testing.T) {
 	// --set edits the values file's list in place: two tenants more.
 	o.Set = []string{
 		"tenants[2].name=tenant-c", "tenants[2].url=http://umc.tenant-c.svc",
-		"tenants[2].auth.existingSecret=c-umc", "tenants[2].auth.existingSecretKey=secret",
+		"tenants[2].auth.existingSecret.name=c-umc", "tenants[2].auth.existingSecret.keyMapping.password=secret",
 		"tenants[3].name=tenant-d", "tenants[3].url=http://umc.tenant-d.svc",
 	}
 	docs := render(t, o)
@@ -443,13 +449,14 @@ func TestValuesThatCannotWork(t *testing.T) {
 	for name, set := range map[string][]string{
 		"unknown mode":            {"mode=deployment"},
 		"daemonset without":       {"mode=daemonset"},
-		"user without password":   {"umc.auth.user=u"},
-		"tenants on the sidecar":  {"tenants[0].name=a", "tenants[0].url=http://x"},
+		"user without password":   {"global.ldap.baseDn=dc=x", "umc.auth.user=u"},
+		"no base DN":              {"umc.auth.user="},
+		"tenants on the sidecar":  {"global.ldap.baseDn=dc=x", "tenants[0].name=a", "tenants[0].url=http://x"},
 		"tenant name":             {"mode=daemonset", "tenants[0].name=Tenant_A", "tenants[0].url=http://x"},
 		"tenant without url":      {"mode=daemonset", "tenants[0].name=a"},
 		"tenant twice":            {"mode=daemonset", "tenants[0].name=a", "tenants[0].url=http://x", "tenants[1].name=a", "tenants[1].url=http://y"},
 		"tenant user no password": {"mode=daemonset", "tenants[0].name=a", "tenants[0].url=http://x", "tenants[0].auth.user=u"},
-		"ports collide":           {"metrics.port=2020"},
+		"ports collide":           {"global.ldap.baseDn=dc=x", "metrics.port=2020"},
 	} {
 		if _, err := Template(Options{Release: "r", Namespace: "n", Set: set}); err == nil {
 			t.Errorf("%s (%v): rendered", name, set)

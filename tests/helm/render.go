@@ -35,6 +35,7 @@ type Options struct {
 	ValueFiles []string // -f, relative to the chart directory or absolute
 	Set        []string // --set
 	ShowOnly   []string // --show-only, e.g. templates/prometheusrule.yaml
+	NoHooks    bool     // --no-hooks: leave the helm test Pod out
 }
 
 func (o Options) values() (map[string]any, error) {
@@ -49,6 +50,26 @@ func (o Options) values() (map[string]any, error) {
 	}
 	v := values.Options{ValueFiles: files, Values: o.Set}
 	return v.MergeValues(getter.Providers{})
+}
+
+// Notes renders the chart's NOTES.txt as `helm install` prints it.
+func Notes(o Options) (string, error) {
+	chart, err := loader.Load(ChartDir())
+	if err != nil {
+		return "", err
+	}
+	vals, err := o.values()
+	if err != nil {
+		return "", err
+	}
+	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
+	install.DryRun, install.ClientOnly, install.Replace = true, true, true
+	install.ReleaseName, install.Namespace = o.Release, o.Namespace
+	rel, err := install.Run(chart, vals)
+	if err != nil {
+		return "", err
+	}
+	return rel.Info.Notes, nil
 }
 
 // Template renders the chart as `helm template` (an install, client only,
@@ -75,6 +96,11 @@ func Template(o Options) (string, error) {
 		return "", err
 	}
 	manifest := rel.Manifest
+	if !o.NoHooks {
+		for _, h := range rel.Hooks {
+			manifest += fmt.Sprintf("---\n# Source: %s\n%s\n", h.Path, h.Manifest)
+		}
+	}
 	if len(o.ShowOnly) > 0 {
 		var kept []string
 		for _, doc := range Split(manifest) {
@@ -169,14 +195,21 @@ type Manifest struct {
 var Manifests = []Manifest{
 	{
 		File: "build/kubernetes/sidecar.yaml",
-		Header: `# umc-invite as a sidecar: the directory listener and Fluent Bit share the
-# queue volume (a PVC: queued invitations, tail's DB and Fluent Bit's chunk
-# buffer survive restarts). Apply with: kubectl apply -f sidecar.yaml
-# Replace the listener image with yours (it must queue with
-# build/listener/selfservice-invitation-json.py) and the password, or
-# install the chart: see the README, Deployment.
+		Header: `# umc-invite as a sidecar next to a Nubus release named "nubus" in namespace
+# nubus: the directory listener and Fluent Bit share the queue volume (a
+# PVC: queued invitations, tail's DB and Fluent Bit's chunk buffer survive
+# restarts); the listener keeps its state on a PVC of its own.
+# REPLACE before applying:
+#   registry.example.org/replace-me/umc-invite:0.1.0           no registry serves it:
+#       docker build -t <your-registry>/umc-invite:0.1.0 . && docker push ...
+#   registry.example.org/replace-me/umc-invite-listener:0.1.0  likewise, from
+#       docker build -f build/listener/Dockerfile -t <your-registry>/umc-invite-listener:0.1.0 .
+#   dc=example,dc=org (your base DN), nubus-* (your Nubus release's name),
+#   the password change-me.
+# Set nubusSelfServiceConsumer.enabled=false in Nubus (README, Nubus), then:
+#   kubectl apply -f sidecar.yaml
 `,
-		Options: Options{Release: "umc-invite", Namespace: "nubus", ValueFiles: []string{"ci/sidecar-values.yaml"}},
+		Options: Options{Release: "nubus", Namespace: "nubus", ValueFiles: []string{"ci/sidecar-values.yaml"}, NoHooks: true},
 	},
 	{
 		File: "build/kubernetes/daemonset.yaml",
@@ -185,17 +218,20 @@ var Manifests = []Manifest{
 # /var/lib/umc-invite/<tenant>/ on the node (a hostPath it mounts as its
 # queue directory); each tenant has its own tail input (own tag and DB) and
 # its own umc_invite output (own UMC, credentials and dead letters).
+# REPLACE before applying: registry.example.org/replace-me/umc-invite:0.1.0
+# (no registry serves it: docker build -t <your-registry>/umc-invite:0.1.0 .
+# && docker push ...) and the passwords change-me-a, change-me-b.
 # Apply with: kubectl create namespace umc-invite; kubectl apply -f daemonset.yaml
 # A new tenant: a few lines in the chart's values (see the README).
 `,
-		Options: Options{Release: "umc-invite", Namespace: "umc-invite", ValueFiles: []string{"ci/daemonset-values.yaml"}},
+		Options: Options{Release: "umc-invite", Namespace: "umc-invite", ValueFiles: []string{"ci/daemonset-values.yaml"}, NoHooks: true},
 	},
 	{
 		File: "build/kubernetes/prometheusrule.yaml",
 		Header: `# umc-invite's alerts for the Prometheus Operator, in the namespace of the
 # sidecar (render the chart with prometheusRule.enabled=true for yours).
 `,
-		Options: Options{Release: "umc-invite", Namespace: "nubus", ValueFiles: []string{"ci/sidecar-values.yaml"},
+		Options: Options{Release: "nubus", Namespace: "nubus", ValueFiles: []string{"ci/sidecar-values.yaml"},
 			Set: []string{"prometheusRule.enabled=true"}, ShowOnly: []string{"templates/prometheusrule.yaml"}},
 	},
 }

@@ -1,9 +1,12 @@
 """Runs build/listener's module against a stubbed listener API.
 
-usage: drive.py MODULE QUEUE_DIR ROLE ENABLED < events.json
+usage: drive.py MODULE QUEUE_DIR UCR_JSON < events.json
 
-events.json is a list of [dn, new, old, command] with attribute values as
-strings; the script calls handler() for each, as the listener would.
+UCR_JSON is the configuration registry the listener process sees, as a
+JSON object (server/role and whatever else the place sets). events.json is
+a list of [dn, new, old, command] with attribute values as strings; the
+script calls handler() for each, as the listener would. The environment is
+passed on as it is (UMC_INVITE_DOMAIN_LISTENER, UMC_INVITE_INTAKE_DIR).
 """
 import importlib.util
 import json
@@ -13,7 +16,7 @@ import types
 
 
 def main():
-    module_path, queue_dir, role, enabled = sys.argv[1:5]
+    module_path, queue_dir, ucr = sys.argv[1:4]
 
     class ConfigRegistry(dict):
         def is_true(self, key, default=False):
@@ -21,7 +24,7 @@ def main():
             return default if value is None else value.lower() in ('yes', 'true', '1', 'enable', 'enabled', 'on')
 
     listener = types.ModuleType('listener')
-    listener.configRegistry = ConfigRegistry({'server/role': role, 'umc/self-service/invitation/enabled': enabled})
+    listener.configRegistry = ConfigRegistry(json.loads(ucr))
     debug = types.ModuleType('univention.debug')
     debug.LISTENER, debug.PROCESS, debug.WARN = 1, 2, 3
     debug.debug = lambda *args: None

@@ -41,8 +41,17 @@ func driveIn(t *testing.T, queue, role, enabled string, events ...event) {
 	driveEnv(t, queue, nil, role, enabled, events...)
 }
 
-// driveEnv runs the module with extra environment, e.g. UMC_INVITE_INTAKE_DIR.
+// driveEnv runs the module with extra environment, e.g. UMC_INVITE_INTAKE_DIR,
+// and a registry holding only the role and the on/off switch.
 func driveEnv(t *testing.T, queue string, env []string, role, enabled string, events ...event) {
+	t.Helper()
+	driveUCR(t, queue, env, map[string]string{"server/role": role, "umc/self-service/invitation/enabled": enabled}, events...)
+}
+
+// driveUCR runs the module's handler with the configuration registry ucr
+// and the environment env (on top of this process's, less the module's
+// own switches), as the listener process of a place would.
+func driveUCR(t *testing.T, queue string, env []string, ucr map[string]string, events ...event) {
 	t.Helper()
 	python, err := exec.LookPath("python3")
 	if err != nil {
@@ -53,9 +62,15 @@ func driveEnv(t *testing.T, queue string, env []string, role, enabled string, ev
 		list = append(list, []any{e.dn, e.new, e.old, e.command})
 	}
 	input, _ := json.Marshal(list)
+	registry, _ := json.Marshal(ucr)
 	cmd := exec.Command(python, filepath.Join(root(), "tests", "listener", "drive.py"),
-		filepath.Join(root(), "build", "listener", "selfservice-invitation-json.py"), queue, role, enabled)
-	cmd.Env = append(os.Environ(), env...)
+		filepath.Join(root(), "build", "listener", "selfservice-invitation-json.py"), queue, string(registry))
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "UMC_INVITE_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdin = strings.NewReader(string(input))
 	out, err := cmd.CombinedOutput()
 	if err != nil {

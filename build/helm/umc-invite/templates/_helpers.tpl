@@ -28,8 +28,16 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end }}
 app.kubernetes.io/component: {{ .Values.mode }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
-{{- with .Values.labels }}
+{{- with .Values.additionalLabels }}
 {{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* metadata.annotations of every object: additionalAnnotations, tpl. */}}
+{{- define "umc-invite.annotations" -}}
+{{- with .Values.additionalAnnotations }}
+annotations:
+  {{- tpl (toYaml .) $ | nindent 2 }}
 {{- end }}
 {{- end -}}
 
@@ -38,8 +46,34 @@ app.kubernetes.io/name: {{ include "umc-invite.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* An image reference as Nubus's charts build it: registry (its own,
+else global.imageRegistry), repository, tag (default the chart's
+appVersion; numbers rendered as strings) and digest. Call with dict "root"
+$ "image" <image values>. */}}
+{{- define "umc-invite.imageRef" -}}
+{{- $img := .image -}}
+{{- $registry := coalesce $img.registry .root.Values.global.imageRegistry | default "" | toString | trimSuffix "/" -}}
+{{- $tag := .root.Chart.AppVersion | toString -}}
+{{- if not (kindIs "invalid" $img.tag) }}{{ if ne (toString $img.tag) "" }}{{ $tag = toString $img.tag }}{{ end }}{{ end -}}
+{{- $ref := toString $img.repository -}}
+{{- if $registry }}{{ $ref = printf "%s/%s" $registry $ref }}{{ end -}}
+{{- if $tag }}{{ $ref = printf "%s:%s" $ref $tag }}{{ end -}}
+{{- if $img.digest }}{{ $ref = printf "%s@%s" $ref (toString $img.digest) }}{{ end -}}
+{{- $ref -}}
+{{- end -}}
+
+{{- define "umc-invite.pullPolicy" -}}
+{{- coalesce .image.pullPolicy .root.Values.global.imagePullPolicy "IfNotPresent" -}}
+{{- end -}}
+
 {{- define "umc-invite.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- include "umc-invite.imageRef" (dict "root" . "image" .Values.image) -}}
+{{- end -}}
+
+{{/* A value rendered as a template (Nubus's tpl convention). Call with
+dict "value" <string> "root" $. */}}
+{{- define "umc-invite.tpl" -}}
+{{- tpl (toString .value) .root -}}
 {{- end -}}
 
 {{- define "umc-invite.configMapName" -}}
@@ -69,13 +103,23 @@ image's default command and `umc-invite check` find it. */}}
 {{/* The Secret of an auth block: "" (no auth), or name and key. Call with
 dict "auth" <auth> "default" <name the chart gives its own Secret>. */}}
 {{- define "umc-invite.secretName" -}}
-{{- if .auth.existingSecret -}}
-{{- .auth.existingSecret -}}
+{{- if and .auth.existingSecret .auth.existingSecret.name -}}
+{{- tpl (toString .auth.existingSecret.name) .root -}}
 {{- else if .auth.password -}}
 {{- .default -}}
 {{- else if .auth.user -}}
-{{- fail (printf "%s: umc auth user %q needs auth.password or auth.existingSecret" .where .auth.user) -}}
+{{- fail (printf "%s: umc auth user %q needs auth.password or auth.existingSecret.name" .where .auth.user) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The sidecar's auth, resolved: dict secret (name or ""), own (the
+chart makes it), key, user. */}}
+{{- define "umc-invite.sidecarAuth" -}}
+{{- $a := .Values.umc.auth -}}
+{{- $secret := include "umc-invite.secretName" (dict "auth" $a "default" (include "umc-invite.fullname" .) "where" "umc" "root" .) -}}
+{{- $key := "password" -}}
+{{- if and $a.existingSecret $a.existingSecret.keyMapping $a.existingSecret.keyMapping.password -}}{{- $key = $a.existingSecret.keyMapping.password -}}{{- end -}}
+{{- toYaml (dict "secret" $secret "own" (and (ne $secret "") (not (and $a.existingSecret $a.existingSecret.name))) "key" $key "user" (toString (default "" $a.user))) -}}
 {{- end -}}
 
 {{/* tenants, defaults applied, as YAML: a list of dicts. */}}
@@ -91,20 +135,23 @@ dict "auth" <auth> "default" <name the chart gives its own Secret>. */}}
 {{- $_ := set $seen $t.name true -}}
 {{- if not $t.url -}}{{- fail (printf "tenants[%d] (%s): url is required" $i $t.name) -}}{{- end -}}
 {{- $auth := mergeOverwrite (deepCopy $root.Values.umc.auth) (default dict $t.auth) -}}
-{{- if and $t.auth (or $t.auth.password $t.auth.existingSecret) -}}
+{{- if and $t.auth (or $t.auth.password (and $t.auth.existingSecret $t.auth.existingSecret.name)) -}}
 {{- /* a tenant's own secret replaces the defaults' */ -}}
-{{- $auth = mergeOverwrite (dict "user" $root.Values.umc.auth.user "password" "" "existingSecret" "" "existingSecretKey" "password") $t.auth -}}
+{{- $auth = mergeOverwrite (dict "user" $root.Values.umc.auth.user "password" "" "existingSecret" (dict "name" "" "keyMapping" (dict "password" "password"))) (deepCopy $t.auth) -}}
 {{- end -}}
-{{- $secret := include "umc-invite.secretName" (dict "auth" $auth "default" (printf "%s-%s" (include "umc-invite.fullname" $root) $t.name) "where" (printf "tenant %s" $t.name)) -}}
+{{- $secret := include "umc-invite.secretName" (dict "auth" $auth "default" (printf "%s-%s" (include "umc-invite.fullname" $root) $t.name) "where" (printf "tenant %s" $t.name) "root" $root) -}}
+{{- $existing := and $auth.existingSecret $auth.existingSecret.name -}}
+{{- $key := "password" -}}
+{{- if and $auth.existingSecret $auth.existingSecret.keyMapping $auth.existingSecret.keyMapping.password -}}{{- $key = $auth.existingSecret.keyMapping.password -}}{{- end -}}
 {{- $out = append $out (dict
   "name" $t.name
-  "url" $t.url
+  "url" (tpl (toString $t.url) $root)
   "language" (default $root.Values.umc.language $t.language)
-  "user" (default "" $auth.user)
+  "user" (toString (default "" $auth.user))
   "password" (default "" $auth.password)
   "secret" $secret
-  "secretOwn" (and $secret (not $auth.existingSecret))
-  "key" (default "password" $auth.existingSecretKey)
+  "secretOwn" (and (ne $secret "") (not $existing))
+  "key" $key
   "concurrency" (default $root.Values.umc.concurrency $t.concurrency)
   "rateLimit" (ternary $t.rateLimit $root.Values.umc.rateLimit (hasKey $t "rateLimit"))
   "window" (default $root.Values.queue.window $t.window)
@@ -112,4 +159,33 @@ dict "auth" <auth> "default" <name the chart gives its own Secret>. */}}
 ) -}}
 {{- end -}}
 {{- toYaml (dict "tenants" $out) -}}
+{{- end -}}
+
+{{/* The DaemonSet's Fluent Bit resources: resources when set, else
+daemonset.resourcesBase plus resourcesPerTenant per tenant (memory in
+Mi, cpu in m). */}}
+{{- define "umc-invite.daemonsetResources" -}}
+{{- $n := len .Values.tenants -}}
+{{- $base := .Values.daemonset.resourcesBase -}}
+{{- $per := .Values.daemonset.resourcesPerTenant -}}
+{{- $out := dict -}}
+{{- range $kind := list "requests" "limits" -}}
+{{- $sum := dict -}}
+{{- $b := default dict (get $base $kind) -}}
+{{- $p := default dict (get $per $kind) -}}
+{{- range $res := list "cpu" "memory" -}}
+{{- $unit := ternary "Mi" "m" (eq $res "memory") -}}
+{{- $bv := toString (default "" (get $b $res)) -}}
+{{- $pv := toString (default "" (get $p $res)) -}}
+{{- range $v := list $bv $pv -}}
+{{- if and $v (not (hasSuffix $unit $v)) -}}{{- fail (printf "daemonset.resourcesBase/resourcesPerTenant.%s.%s: %q: give it in %s" $kind $res $v $unit) -}}{{- end -}}
+{{- end -}}
+{{- if or $bv $pv -}}
+{{- $total := add (int (trimSuffix $unit (default "0" $bv))) (mul $n (int (trimSuffix $unit (default "0" $pv)))) -}}
+{{- $_ := set $sum $res (printf "%d%s" $total $unit) -}}
+{{- end -}}
+{{- end -}}
+{{- if $sum }}{{ $_ := set $out $kind $sum }}{{ end -}}
+{{- end -}}
+{{- toYaml $out -}}
 {{- end -}}

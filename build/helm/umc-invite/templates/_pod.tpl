@@ -24,6 +24,8 @@ metadata:
     {{- toYaml . | nindent 4 }}
     {{- end }}
   annotations:
+    # kubectl exec/logs without -c reach Fluent Bit and umc-invite.
+    kubectl.kubernetes.io/default-container: umc-invite
     {{- if not .Values.existingConfigMap }}
     # Fluent Bit reads its config and password files at start: a change
     # rolls the pods (instead of Fluent Bit's chart's hot reload).
@@ -33,12 +35,22 @@ metadata:
     {{- with .Values.podAnnotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+    {{- with .Values.additionalAnnotations }}
+    {{- tpl (toYaml .) $ | nindent 4 }}
+    {{- end }}
 {{- end -}}
 
 {{- define "umc-invite.podSpecCommon" -}}
-{{- with .Values.imagePullSecrets }}
+{{- $secrets := concat (default list .Values.global.imagePullSecrets) (default list .Values.imagePullSecrets) }}
+{{- with $secrets }}
 imagePullSecrets:
-  {{- toYaml . | nindent 2 }}
+  {{- range . }}
+  {{- if kindIs "string" . }}
+  - name: {{ . | quote }}
+  {{- else }}
+  - name: {{ .name | quote }}
+  {{- end }}
+  {{- end }}
 {{- end }}
 {{- with .Values.podSecurityContext }}
 securityContext:
@@ -67,8 +79,8 @@ tolerations:
 {{- define "umc-invite.container" -}}
 {{- $v := .root.Values -}}
 - name: umc-invite
-  image: {{ include "umc-invite.image" .root }}
-  imagePullPolicy: {{ $v.image.pullPolicy }}
+  image: {{ include "umc-invite.image" .root | quote }}
+  imagePullPolicy: {{ include "umc-invite.pullPolicy" (dict "root" .root "image" $v.image) }}
   args:
     - -e
     - {{ include "umc-invite.plugin" .root }}
@@ -76,8 +88,8 @@ tolerations:
     - {{ include "umc-invite.configDir" .root }}/fluent-bit.conf
   env:
     {{- toYaml .env | nindent 4 }}
-    {{- with $v.env }}
-    {{- toYaml . | nindent 4 }}
+    {{- with $v.extraEnvVars }}
+    {{- tpl (toYaml .) $.root | nindent 4 }}
     {{- end }}
   ports:
     - name: http
@@ -94,7 +106,7 @@ tolerations:
   livenessProbe:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with $v.resources }}
+  {{- with .resources }}
   resources:
     {{- toYaml . | nindent 4 }}
   {{- end }}
@@ -105,7 +117,7 @@ tolerations:
   volumeMounts:
     {{- toYaml .mounts | nindent 4 }}
     {{- with $v.extraVolumeMounts }}
-    {{- toYaml . | nindent 4 }}
+    {{- tpl (toYaml .) $.root | nindent 4 }}
     {{- end }}
 {{- end -}}
 
@@ -115,19 +127,23 @@ environment and mounts, before Fluent Bit starts. */}}
 {{- $v := .root.Values -}}
 {{- if $v.check.enabled }}
 - name: check
-  image: {{ include "umc-invite.image" .root }}
-  imagePullPolicy: {{ $v.image.pullPolicy }}
+  image: {{ include "umc-invite.image" .root | quote }}
+  imagePullPolicy: {{ include "umc-invite.pullPolicy" (dict "root" .root "image" $v.image) }}
   command:
-    - /fluent-bit/bin/umc-invite
+    - umc-invite
   args:
     - check
     - -c
     - {{ include "umc-invite.configDir" .root }}/fluent-bit.conf
   env:
     {{- toYaml .env | nindent 4 }}
-    {{- with $v.env }}
-    {{- toYaml . | nindent 4 }}
+    {{- with $v.extraEnvVars }}
+    {{- tpl (toYaml .) $.root | nindent 4 }}
     {{- end }}
+  {{- with .resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   {{- with $v.securityContext }}
   securityContext:
     {{- toYaml . | nindent 4 }}
@@ -135,7 +151,7 @@ environment and mounts, before Fluent Bit starts. */}}
   volumeMounts:
     {{- toYaml .mounts | nindent 4 }}
     {{- with $v.extraVolumeMounts }}
-    {{- toYaml . | nindent 4 }}
+    {{- tpl (toYaml .) $.root | nindent 4 }}
     {{- end }}
 {{- end }}
 {{- end -}}
