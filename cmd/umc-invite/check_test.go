@@ -114,7 +114,8 @@ func TestExpansionAndDefaults(t *testing.T) {
 
 func TestRetryLimitOutOfStep(t *testing.T) {
 	for _, tc := range []struct{ line, want string }{
-		{"Retry_Limit 3", "Retry_Limit: 3 is out of step with Max_Attempts 6"},
+		{"Retry_Limit 3", "Retry_Limit: 3 is not Chunk_Retry_Limit 5"},
+		{"Retry_Limit 5\n    Max_Attempts 6", "Max_Attempts: no longer read, and refused at start: users are no longer ended by a count"},
 		{"Retry_Limit no_limits", "Retry_Limit: no_limits retries a chunk forever"},
 		{"Retry_Limit False", "Retry_Limit: False retries a chunk forever"},
 		{"", "Retry_Limit: not set, so Fluent Bit's default 1"},

@@ -142,7 +142,7 @@ func Decide(u User, a Answer, now time.Time, jitter float64, s Settings) Step {
 	u.Pause = nextPause(u.Pause, s)
 	wait := u.Pause - time.Duration(float64(u.Pause/2)*clamp(jitter))
 	u.NextTry = now.Add(wait)
-	return Step{Kind: Wait, Until: u.NextTry, User: u, Reason: fmt.Sprintf("%s; next try in %s", why, wait.Round(time.Second))}
+	return Step{Kind: Wait, Until: u.NextTry, User: u, Reason: fmt.Sprintf("%s (%s); next try in %s", why, a.Text, wait.Round(time.Second))}
 }
 
 // Due reports whether u may be called at now. A user waits out its own

@@ -18,7 +18,7 @@ import (
 func (o *Output) letter(j *job, kind, reason string) *queue.DeadLetter {
 	a := j.answer
 	l := &queue.DeadLetter{
-		Time: time.Now().UTC(), Kind: kind, Username: j.username, Reason: reason, Attempts: j.entry.Charged,
+		Time: o.now().UTC(), Kind: kind, Username: j.username, Reason: reason,
 		Status: a.Status, Message: a.Message, Tag: j.rec.Tag, Record: j.rec.Fields,
 	}
 	if a.Err != nil {
@@ -35,8 +35,10 @@ func (o *Output) writeLetter(j *job, t *tally) {
 	l := j.entry.Letter
 	if l.Time.IsZero() { // decided by an earlier run, carried over
 		carried := *l
-		carried.Time, carried.Username, carried.Tag, carried.Record = time.Now().UTC(), j.username, j.rec.Tag, j.rec.Fields
-		carried.Attempts = j.entry.Charged
+		carried.Time, carried.Username, carried.Tag, carried.Record = o.now().UTC(), j.username, j.rec.Tag, j.rec.Fields
+		if u := j.entry.User; u.LastAnswer != "" && carried.Message == "" {
+			carried.Message = u.LastAnswer
+		}
 		l = &carried
 		j.entry.Letter = l
 	}
