@@ -206,7 +206,8 @@ func TestDeliversAndRetriesThroughTheABI(t *testing.T) {
 	if umc.Calls()[0].Language != "de-DE" {
 		t.Fatal("Language not passed")
 	}
-	if left, _ := filepath.Glob(filepath.Join(dir, "*.send")); len(left) != 1 {queue %v: want bob waiting", left)
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.send")); len(left) != 1 {
+		t.Fatalf("queue %v: want bob waiting", left)
 	}
 }
 
