@@ -74,7 +74,7 @@ func (c *Config) validate() error {
 		{"Intake_Dir", c.checkIntakeDir},
 		{"Queue_Window", func() error { return inRange(c.QueueWindow, 1, 100000) }},
 		{"Refusal_Grace", func() error { return atLeast(c.RefusalGrace, 0) }},
-		{"Max_Age", func() error { return atLeast(c.MaxAge, time.Minute) }},
+		{"Max_Age", func() error { return atLeast(c.MaxAge, time.Second) }},
 		{"Backoff_Min", func() error { return atLeast(c.BackoffMin, 100*time.Millisecond) }},
 		{"Backoff_Max", func() error {
 			if c.BackoffMax < c.BackoffMin {
