@@ -40,7 +40,7 @@ type job struct {
 
 	answer  umc.Answer
 	sent    bool
-	probe   bool // the outage's one call
+	probe   bool   // the outage's one call
 	heldWhy string // why a due user was not called in this flush
 	done    bool   // settled in the ledger already
 	// unlinked: its delivered file was unlinked right after the answer,
