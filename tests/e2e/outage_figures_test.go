@@ -135,7 +135,7 @@ func checkBounds(t *testing.T, f outageFigures, margin, recoveryMargin float64) 
 	}
 }
 
-// TestOutageFiguresSmall: 60 users through a 100 s outage (connections
+// TestOutageFiguresSmall: 200 users through a 100 s outage (connections
 // closed unanswered), in `make test`: the calls in the outage's second
 // minute, the biggest queue file, the time to invite everyone after it.
 // The calls' bound is widened by a tenth, the recovery's by a third, for a
@@ -143,7 +143,7 @@ func checkBounds(t *testing.T, f outageFigures, margin, recoveryMargin float64) 
 func TestOutageFiguresSmall(t *testing.T) {
 	needFluentBit(t)
 	t.Parallel()
-	f := outageRun(t, 60, umctest.Drop, 100*time.Second)
+	f := outageRun(t, 200, umctest.Drop, 100*time.Second)
 	checkBounds(t, f, 1.1, 4.0/3)
 	t.Log(f)
 }
