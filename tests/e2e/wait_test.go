@@ -230,3 +230,49 @@ func TestKillDuringALongWaitKeepsAges(t *testing.T) {
 		restarted.Sub(queued).Round(100*time.Millisecond), maxAge, len(old), expired.Sub(queued).Round(100*time.Millisecond),
 		expired.Sub(restarted).Round(100*time.Millisecond), up.Sub(queued).Round(100*time.Millisecond), len(young), took.Round(100*time.Millisecond))
 }
+
+// A pause longer than a chunk's whole retry window (Fluent Bit's six
+// tries take 10–15 s here): the tries in which the user is not due make
+// no call but still count toward the chunk's last try, where the user is
+// carried over; it is called again when its pause is over, and invited
+// once when UMC serves it. Nobody stays read and never sent.
+func TestPauseLongerThanAChunksTries(t *testing.T) {
+	needFluentBit(t)
+	t.Parallel()
+	const pause = 25 * time.Second
+	umc := &umctest.UMC{Fail: func(u string, n int) int {
+		if n <= 2 {
+			return http.StatusInternalServerError
+		}
+		return 0
+	}}
+	s := newSite(t, umc)
+	p := start(t, waitConfig(t, "Backoff_Min", pause.String(), "Backoff_Max", pause.String()), s.env())
+	s.enqueue(t, "patient")
+	begin := time.Now()
+	var biggest int64
+	waitFor(t, "patient invited on its third call", 3*pause, p, func() bool {
+		biggest = max(biggest, biggestQueueFile(s.queue))
+		noLetters(t, s, "while patient waits")
+		return umc.Delivered()["patient"] == 1
+	})
+	took := time.Since(begin)
+	waitFor(t, "empty queue", 10*time.Second, p, func() bool { return s.queued() == 0 })
+	calls := umc.CallsOf("patient")
+	if len(calls) != 3 {
+		t.Errorf("patient: %d calls, want 3 (two failures, then served)", len(calls))
+	}
+	for i := 1; i < len(calls); i++ {
+		if gap := calls[i].Time.Sub(calls[i-1].Time); gap < pause/2-100*time.Millisecond {
+			t.Errorf("patient: call %d only %s after the one before, its pause is %s (at least half with jitter)", i+1, gap.Round(10*time.Millisecond), pause)
+		}
+	}
+	if err := umc.CheckOnce(1); err != nil {
+		t.Error(err)
+	}
+	if biggest > maxQueueFile {
+		t.Errorf("patient.send grew to %d bytes", biggest)
+	}
+	t.Logf("a pause of %s, longer than a chunk's tries: patient invited on call %d, %s after queueing; queue file at most %d bytes",
+		pause, len(calls), took.Round(100*time.Millisecond), biggest)
+}
