@@ -35,6 +35,7 @@ type User struct {
 	// LastAnswer describes UMC's last answer for it ("" never asked); LastAt
 	// is when that answer came.
 	LastAnswer string
+	LastStatus int // its HTTP status, 0 for none (a network error)
 	LastAt     time.Time
 	// Pause is the pause after its last answer, before jitter; it doubles
 	// with every answer that leaves the user waiting.
@@ -80,6 +81,7 @@ const (
 type Answer struct {
 	Kind     Kind
 	Text     string    // for the user's LastAnswer and a letter
+	Status   int       // HTTP status, 0 for none
 	At       time.Time // when the answer came
 	Evidence Evidence
 }
@@ -110,7 +112,7 @@ type Step struct {
 // shortens the pause by up to half (so that users failing together spread
 // out); it is the only randomness, passed in.
 func Decide(u User, a Answer, now time.Time, jitter float64, s Settings) Step {
-	u.LastAnswer, u.LastAt = a.Text, a.At
+	u.LastAnswer, u.LastStatus, u.LastAt = a.Text, a.Status, a.At
 	if a.Kind == Served {
 		u.NextTry, u.Pause = time.Time{}, 0
 		return Step{Kind: Delivered, Reason: "UMC answered 200: " + a.Text, User: u}
@@ -143,6 +145,17 @@ func Decide(u User, a Answer, now time.Time, jitter float64, s Settings) Step {
 	wait := u.Pause - time.Duration(float64(u.Pause/2)*clamp(jitter))
 	u.NextTry = now.Add(wait)
 	return Step{Kind: Wait, Until: u.NextTry, User: u, Reason: fmt.Sprintf("%s (%s); next try in %s", why, a.Text, wait.Round(time.Second))}
+}
+
+// Aged ends a user that is Max_Age old between its calls (its pause not
+// over, or held back while UMC fails for everyone), with the answer it
+// last got; a user never answered yet gets its call first.
+func Aged(u User, now time.Time, s Settings) (Step, bool) {
+	if s.MaxAge <= 0 || u.LastAnswer == "" || now.Sub(u.FirstSeen) < s.MaxAge {
+		return Step{}, false
+	}
+	return Step{Kind: Expired, User: u, Reason: fmt.Sprintf(
+		"not served in %s since it was queued (Max_Age %s); UMC's last answer: %s", roundAge(now.Sub(u.FirstSeen)), s.MaxAge, u.LastAnswer)}, true
 }
 
 // Due reports whether u may be called at now. A user waits out its own

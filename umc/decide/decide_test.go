@@ -134,3 +134,16 @@ func TestDue(t *testing.T) {
 		}
 	}
 }
+
+func TestAged(t *testing.T) {
+	asked := User{FirstSeen: at(-121 * time.Hour), LastAnswer: "HTTP 503", LastAt: at(-time.Minute), NextTry: at(time.Minute)}
+	if step, ok := Aged(asked, t0, settings); !ok || step.Kind != Expired || !strings.Contains(step.Reason, "HTTP 503") {
+		t.Errorf("a waiting user past Max_Age: %v %+v", ok, step)
+	}
+	if _, ok := Aged(User{FirstSeen: at(-121 * time.Hour)}, t0, settings); ok {
+		t.Error("a user never asked expired without a call")
+	}
+	if _, ok := Aged(User{FirstSeen: at(-119 * time.Hour), LastAnswer: "x"}, t0, settings); ok {
+		t.Error("expired early")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sort"
 	"sync"
 	"time"
 
@@ -94,6 +95,10 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 			jobs = append(jobs, j)
 		}
 	}
+	// The users that waited longest for a call go first: while UMC fails
+	// for everyone and only one call at a time is made, every user gets
+	// its turn, not the chunk's first over and over.
+	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].entry.User.LastAt.Before(jobs[b].entry.User.LastAt) })
 	o.run(ctx, jobs, &t)
 	if t.held > 0 {
 		o.log.Infof("%d user(s) due but not called in this flush: %s", t.held, t.heldWhy)
@@ -187,7 +192,7 @@ func (o *Output) known(rec record.Record, file *queue.File, lines fileLines, now
 		c, carried = lines.carry, true
 	}
 	u := decide.User{
-		FirstSeen: c.FirstSeen, LastAnswer: c.LastAnswer, LastAt: c.LastAt, NextTry: c.NextTry, LikeUnknownSince: c.UnknownSince,
+		FirstSeen: c.FirstSeen, LastAnswer: c.LastAnswer, LastStatus: c.LastStatus, LastAt: c.LastAt, NextTry: c.NextTry, LikeUnknownSince: c.UnknownSince,
 		Pause: time.Duration(c.PauseSeconds * float64(time.Second)),
 	}
 	if u.FirstSeen.IsZero() && file != nil {
@@ -301,6 +306,10 @@ func (o *Output) handle(ctx context.Context, j *job, t *tally) {
 			}
 		}
 	}()
+	if step, aged := decide.Aged(j.entry.User, o.now(), o.settings()); aged {
+		o.apply(j, step, t) // Max_Age old while it waits: no call needed
+		return
+	}
 	if !decide.Due(j.entry.User, o.gate.releasedAt(), o.now()) {
 		o.keepOpen(j, t) // its own pause is not over: no call, no cost
 		return
@@ -320,7 +329,7 @@ func (o *Output) handle(ctx context.Context, j *job, t *tally) {
 		// working (the service switched off, the probe unanswered).
 		o.gate.done(j.probe, false, evidence == decide.NoEvidence || evidence == decide.ServiceOff, o.now())
 	}
-	step := decide.Decide(j.entry.User, decide.Answer{Kind: kindOf(outcome.Kind), Text: outcome.Reason, At: at, Evidence: evidence},
+	step := decide.Decide(j.entry.User, decide.Answer{Kind: kindOf(outcome.Kind), Text: outcome.Reason, Status: j.answer.Status, At: at, Evidence: evidence},
 		o.now(), o.jitter(), o.settings())
 	o.apply(j, step, t)
 }

@@ -24,6 +24,10 @@ func (o *Output) letter(j *job, kind, reason string) *queue.DeadLetter {
 	if a.Err != nil {
 		l.Error = a.Err.Error()
 	}
+	if !j.sent && j.entry.User.LastAnswer != "" {
+		// Decided between calls (Max_Age): UMC's last answer, as known.
+		l.Status, l.Message = j.entry.User.LastStatus, j.entry.User.LastAnswer
+	}
 	return l
 }
 

@@ -14,6 +14,7 @@ import (
 type Carry struct {
 	FirstSeen    time.Time `json:"first_seen"`
 	LastAnswer   string    `json:"last_answer,omitempty"`
+	LastStatus   int       `json:"last_status,omitempty"`
 	LastAt       time.Time `json:"last_at,omitzero"`
 	PauseSeconds float64   `json:"pause_s,omitempty"`
 	NextTry      time.Time `json:"next_try,omitzero"`
