@@ -45,7 +45,10 @@ func TestThrottlingRelayDeadLettersNoOne(t *testing.T) {
 	for _, c := range umc.Attempts() {
 		most = max(most, c)
 	}
-	if umc.Throttled() < n {
+	// Waiting users are not called while their pause runs, so the relay
+	// sees fewer calls than on main; a quarter of the users' worth of
+	// failures is the scenario.
+	if umc.Throttled() < n/4 {
 		t.Errorf("the relay failed only %d calls: the scenario did not happen", umc.Throttled())
 	}
 	t.Logf("%d users, the relay failing 3 in 4 mails for %s: %d calls failed, all invited once %s after queueing; most calls for one user %d, %d calls in all (probes included)",
