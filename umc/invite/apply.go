@@ -129,7 +129,7 @@ func (o *Output) carryOver(j *job) bool {
 		}
 		o.ledger.Forget(j.key)
 		j.entry.Line, j.entry.Tries, j.entry.Carried = 0, 0, false
-		j.key, j.file = carried.Key(), &carried
+		j.key, j.file = o.fileKey(carried), &carried
 		return true
 	}
 	j.entry.Carried = true

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -83,6 +84,9 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 		}
 	}()
 	now := o.now()
+	if o.queue != nil {
+		o.retryLeftovers(now)
+	}
 	files := flushFiles{}
 	ids := make([]string, len(recs))
 	lastTry := false
@@ -131,7 +135,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, t *t
 		}
 		switch {
 		case err == nil:
-			j.file, j.key = &file, file.Key()
+			j.file, j.key = &file, o.fileKey(file)
 		case errors.Is(err, fs.ErrNotExist):
 			// Delivered or recorded before (an earlier run whose chunk came
 			// back from storage): sending again would duplicate.
@@ -181,6 +185,17 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, t *t
 		return nil
 	}
 	return j
+}
+
+// fileKey is the ledger's key of a queue file: its device and inode, and
+// its birth time where the file system keeps one, so that an entry leaves
+// with its file: a later file on the same inode is a new file, whatever
+// the entry of the old one says.
+func (o *Output) fileKey(f queue.File) string {
+	if born, ok := o.queue.Born(f); ok {
+		return f.Key() + ":" + strconv.FormatInt(born, 10)
+	}
+	return f.Key()
 }
 
 // known is what the queue knows of a record's user, for a ledger entry the

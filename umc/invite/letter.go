@@ -140,11 +140,15 @@ func (o *Output) removeDelivered(j *job) bool {
 	case errors.Is(err, queue.ErrGrown):
 		return o.keepAdded(j)
 	}
-	o.log.Errorf("delivered queue file left in place: %v", err)
 	// Removed, with only the directory's sync failing: a file gone must
 	// take its entry along, or a new file on its inode would be "done".
 	current, cerr := o.queue.Current(*j.file)
-	return cerr == nil && !current
+	if cerr == nil && !current {
+		o.log.Errorf("delivered queue file removed, but its directory not synced: %v", err)
+		return true
+	}
+	o.stuck(j.key, *j.file, err)
+	return false
 }
 
 // setAsideGrown moves a delivered file that somebody appended to during

@@ -29,17 +29,18 @@ const (
 // Output is one [OUTPUT] section of umc_invite. Flush is safe for
 // concurrent use by Fluent Bit's workers.
 type Output struct {
-	cfg     *config.Config
-	client  *umc.Client
-	ledger  *ledger.Ledger
-	queue   *queue.Dir         // nil without Queue_Dir
-	dead    *queue.DeadLetters // nil: dead letters are only logged
-	gate    gate               // holds calls back while UMC fails for everyone
-	probes  evidenceCache      // UMC's refusal of a user that cannot exist
-	tries   tryCounter         // Fluent Bit's tries of each record
-	waiting waitingUsers       // for the metrics
-	now     func() time.Time
-	jitter  func() float64
+	cfg       *config.Config
+	client    *umc.Client
+	ledger    *ledger.Ledger
+	queue     *queue.Dir         // nil without Queue_Dir
+	dead      *queue.DeadLetters // nil: dead letters are only logged
+	gate      gate               // holds calls back while UMC fails for everyone
+	probes    evidenceCache      // UMC's refusal of a user that cannot exist
+	tries     tryCounter         // Fluent Bit's tries of each record
+	waiting   waitingUsers       // for the metrics
+	leftovers leftovers          // delivered files whose removal failed
+	now       func() time.Time
+	jitter    func() float64
 	// slots holds one token per call in flight: Concurrency is the
 	// output's budget, shared by all of Fluent Bit's workers and chunks.
 	slots   chan struct{}

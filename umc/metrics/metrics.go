@@ -80,6 +80,7 @@ type Output struct {
 	duration    prometheus.Histogram
 	inFlight    prometheus.Gauge
 	lastSuccess prometheus.Gauge
+	stuck       prometheus.Counter
 
 	// Guarded by state.mu.
 	live   bool
@@ -111,6 +112,7 @@ func newOutput(name string) *Output {
 	o.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "_umc_request_duration_seconds", Help: helpDuration, Buckets: Buckets, ConstLabels: labels()})
 	o.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "_in_flight", Help: helpInFlight, ConstLabels: labels()})
 	o.lastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "_last_success_timestamp_seconds", Help: helpLastSuccess, ConstLabels: labels()})
+	o.stuck = prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "_remove_failures_total", Help: helpStuck, ConstLabels: labels()})
 	return o
 }
 
@@ -167,6 +169,7 @@ func (o *Output) collect(ch chan<- prometheus.Metric, queue func() (int, error))
 	ch <- o.duration
 	ch <- o.inFlight
 	ch <- o.lastSuccess
+	ch <- o.stuck
 	o.collectWaiting(ch)
 	if queue != nil {
 		if n, err := queue(); err == nil {

@@ -6,6 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+const helpStuck = "Delivered queue files whose removal failed (a sticky or read-only queue directory): each is retried, and holds no place in the window."
+
 var (
 	descWaiting = prometheus.NewDesc(ns+"_users_waiting",
 		"Users known to wait: queued, not yet served, refused or expired (they wait with a growing pause of their own).",
@@ -36,4 +38,12 @@ func (o *Output) collectWaiting(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descWaiting, prometheus.GaugeValue, float64(n), o.name)
 	ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, oldest.Seconds(), o.name)
+}
+
+// RemoveFailed counts a delivered queue file that could not be removed.
+func (o *Output) RemoveFailed() {
+	if o == nil {
+		return
+	}
+	o.stuck.Inc()
 }
