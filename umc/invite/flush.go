@@ -135,7 +135,10 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, t *t
 		}
 		switch {
 		case err == nil:
-			j.file, j.key = &file, o.fileKey(file)
+			if lines.key == "" {
+				lines.key = o.fileKey(file)
+			}
+			j.file, j.key = &file, lines.key
 		case errors.Is(err, fs.ErrNotExist):
 			// Delivered or recorded before (an earlier run whose chunk came
 			// back from storage): sending again would duplicate.
@@ -156,7 +159,11 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, t *t
 		// for others meanwhile: not this record's file.
 		return nil
 	}
-	claimed, entry := o.ledger.Claim(j.key, rec.Offset(o.cfg.OffsetKey), o.known(rec, j.file, *lines, now))
+	if lines.initial == nil || !lines.read || j.file == nil {
+		init := o.known(rec, j.file, *lines, now)
+		lines.initial = &init
+	}
+	claimed, entry := o.ledger.Claim(j.key, rec.Offset(o.cfg.OffsetKey), *lines.initial)
 	switch claimed {
 	case ledger.Done:
 		o.settledBefore(j, entry, t)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"umc-invite/umc/ledger"
 	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
 )
@@ -23,6 +24,11 @@ type fileLines struct {
 	// before it, whichever of them a chunk brings first.
 	carried bool
 	carry   record.Carry
+
+	// Per flush, per file: its ledger key and the entry a record of it
+	// starts from (see Output.known), worked out once.
+	key     string
+	initial *ledger.Entry
 }
 
 // flushFiles are the queue files one flush has read, by identity and size:
