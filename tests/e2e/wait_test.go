@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,7 +89,8 @@ func TestUserOlderThanMaxAgeExpires(t *testing.T) {
 		return 0
 	}}
 	s := newSite(t, umc)
-	p := start(t, waitConfig(t, "Backoff_Min", "1s", "Backoff_Max", "4s", "Max_Age", maxAge.String()), s.env())
+	addr, env := metricsAddr(t)
+	p := start(t, waitConfig(t, "Backoff_Min", "1s", "Backoff_Max", "4s", "Max_Age", maxAge.String()), append(s.env(), env...))
 	queued := time.Now()
 	s.enqueue(t, "stale", "fresh")
 	waitFor(t, "stale's expired letter", maxAge+15*time.Second, p, func() bool {
@@ -130,6 +132,28 @@ func TestUserOlderThanMaxAgeExpires(t *testing.T) {
 	if err := umc.CheckOnce(1); err != nil || umc.Delivered()["fresh"] != 1 {
 		t.Errorf("fresh: %v", err)
 	}
+	// The operator sees it: an expired invitation, nobody waiting.
+	want := map[string]string{
+		invitations("umc_invite.0", "expired"):                     "1",
+		`umc_invite_users_waiting{output="umc_invite.0"}`:          "0",
+		`umc_invite_oldest_waiting_seconds{output="umc_invite.0"}`: "0",
+	}
+	var wrong []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		m := scrapeMetrics(addr)
+		wrong = nil
+		for name, v := range want {
+			if m[name] != v {
+				wrong = append(wrong, fmt.Sprintf("%s = %q, want %s", name, m[name], v))
+			}
+		}
+		if len(wrong) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, w := range wrong {
+		t.Error(w)
+	}
 	t.Logf("Max_Age %s: stale expired %s after queueing (letter written at %s), after %d calls; last answer %d %q",
 		maxAge, seen.Sub(queued).Round(100*time.Millisecond), l.Time.Sub(queued).Round(100*time.Millisecond), calls, l.Status, l.Message)
 }
@@ -150,14 +174,15 @@ func TestKillDuringALongWaitKeepsAges(t *testing.T) {
 	s.url = srv.URL
 	srv.Down()
 	conf := waitConfig(t, "Backoff_Min", "1s", "Backoff_Max", "4s", "Max_Age", maxAge.String())
-	first := start(t, conf, s.env())
+	addr, env := metricsAddr(t)
+	first := start(t, conf, append(s.env(), env...))
 	old, young := users("old", 8), users("young", 4)
 	queued := time.Now()
 	s.enqueue(t, old...)
 	hold(t, 20*time.Second, first, func() { noLetters(t, s, "before the crash") })
 	first.Kill()
 	time.Sleep(time.Second)
-	second := start(t, conf, s.env())
+	second := start(t, conf, append(s.env(), env...))
 	restarted := time.Now()
 	s.enqueue(t, young...)
 	youngQueued := time.Now()
@@ -183,6 +208,18 @@ func TestKillDuringALongWaitKeepsAges(t *testing.T) {
 		case w.AgeSeconds < at.Sub(queued).Seconds()-5:
 			t.Errorf("%s: age %.0f s, queued %.0f s ago", u, w.AgeSeconds, at.Sub(queued).Seconds())
 		}
+	}
+
+	// The restarted plugin's metrics know the oldest user's age too.
+	oldest := `umc_invite_oldest_waiting_seconds{output="umc_invite.0"}`
+	var age string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if age = scrapeMetrics(addr)[oldest]; age != "" && age != "0" {
+			break
+		}
+	}
+	if v, err := strconv.ParseFloat(age, 64); err != nil || v < time.Since(queued).Seconds()-10 {
+		t.Errorf("%s = %q after the restart, %.0f s after the old users were queued", oldest, age, time.Since(queued).Seconds())
 	}
 
 	// The old users expire by their first-seen time: not before Max_Age
