@@ -361,16 +361,24 @@ func (o *Output) handle(ctx context.Context, j *job, t *tally) {
 // longer the one it claimed (delivered or re-queued meanwhile). It reports
 // whether the call was made.
 func (o *Output) call(ctx context.Context, j *job) bool {
+	// The gate first, without a slot: a call waiting for the outage's one
+	// call to be answered must not hold a slot that call's probe needs.
+	ok, probe, why := o.gate.admit(ctx, o.now)
+	if !ok {
+		j.heldWhy = why
+		return false
+	}
 	select {
 	case o.slots <- struct{}{}:
 		defer func() { <-o.slots }()
 	case <-ctx.Done():
+		o.gate.abandon(probe)
 		j.heldWhy = fmt.Sprintf("no free call slot (Concurrency %d) within the flush's Flush_Timeout (%s)", o.cfg.Concurrency, o.cfg.FlushTimeout)
 		return false
 	}
-	ok, probe, why := o.gate.admit(o.now())
-	if !ok {
-		j.heldWhy = why
+	if !o.gate.stillOpen(probe) {
+		// An outage began while this call waited for its slot.
+		j.heldWhy = "UMC began failing for everyone while this call waited for a slot"
 		return false
 	}
 	if o.limiter != nil {

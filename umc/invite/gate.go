@@ -1,6 +1,7 @@
 package invite
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -21,30 +22,49 @@ type gate struct {
 	mu          sync.Mutex
 	releaseMin  time.Duration // outages shorter than this release nobody
 	failing     bool
-	since       time.Time // first failure of the outage
-	probing     bool      // the one call of the outage in flight
+	since       time.Time     // first failure of the outage
+	probing     bool          // the one call of the outage in flight
+	answered    chan struct{} // closed when it is answered
 	lastProbe   time.Time
 	released    time.Time // the 200 that closed the last outage
 	lastSuccess time.Time
 }
 
 // admit says whether a call may start now; while UMC fails, only one at a
-// time, one a second. probe is true
-// for that one call: it must report with done.
-func (g *gate) admit(now time.Time) (ok, probe bool, why string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if !g.failing {
-		return true, false, ""
+// time, one a second. A call that finds the one call in flight waits for
+// its answer (within ctx): if UMC served it, everyone goes. probe is true
+// for the one call: it must report with done or abandon.
+func (g *gate) admit(ctx context.Context, now func() time.Time) (ok, probe bool, why string) {
+	waited := false
+	for {
+		g.mu.Lock()
+		if !g.failing {
+			g.mu.Unlock()
+			return true, false, ""
+		}
+		if g.probing && !waited {
+			answered := g.answered
+			g.mu.Unlock()
+			select {
+			case <-answered:
+			case <-ctx.Done():
+			}
+			waited = true
+			continue
+		}
+		since := g.since
+		switch {
+		case g.probing || waited:
+			g.mu.Unlock()
+			return false, false, fmt.Sprintf("UMC fails for everyone since %s: one call at a time finds out whether it is back", since.UTC().Format(time.RFC3339))
+		case now().Sub(g.lastProbe) < outageSpacing:
+			g.mu.Unlock()
+			return false, false, fmt.Sprintf("UMC fails for everyone since %s: at most one call a second", since.UTC().Format(time.RFC3339))
+		}
+		g.probing, g.lastProbe, g.answered = true, now(), make(chan struct{})
+		g.mu.Unlock()
+		return true, true, ""
 	}
-	if g.probing {
-		return false, false, fmt.Sprintf("UMC fails for everyone since %s: one call at a time finds out whether it is back", g.since.UTC().Format(time.RFC3339))
-	}
-	if now.Sub(g.lastProbe) < outageSpacing {
-		return false, false, fmt.Sprintf("UMC fails for everyone since %s: at most one call a second", g.since.UTC().Format(time.RFC3339))
-	}
-	g.probing, g.lastProbe = true, now
-	return true, true, ""
 }
 
 // done reports a call's answer at the time it came: served (a 200), or
@@ -55,7 +75,7 @@ func (g *gate) done(probe, served, outage bool, at time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if probe {
-		g.probing = false
+		g.endProbe()
 	}
 	switch {
 	case !served && !outage:
@@ -86,6 +106,14 @@ func (g *gate) abandon(probe bool) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.endProbe()
+}
+
+// endProbe ends the one call's turn; called with mu held.
+func (g *gate) endProbe() {
+	if g.probing {
+		close(g.answered)
+	}
 	g.probing = false
 }
 
