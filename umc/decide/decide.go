@@ -35,7 +35,8 @@ type User struct {
 	// LastAnswer describes UMC's last answer for it ("" never asked); LastAt
 	// is when that answer came.
 	LastAnswer string
-	LastStatus int // its HTTP status, 0 for none (a network error)
+	LastStatus int    // its HTTP status, 0 for none (a network error)
+	LastUMC    string // UMC's own message in it, for a letter
 	LastAt     time.Time
 	// Pause is the pause after its last answer, before jitter; it doubles
 	// with every answer that leaves the user waiting.
@@ -82,6 +83,7 @@ type Answer struct {
 	Kind     Kind
 	Text     string    // for the user's LastAnswer and a letter
 	Status   int       // HTTP status, 0 for none
+	Message  string    // UMC's own message, "" for none
 	At       time.Time // when the answer came
 	Evidence Evidence
 }
@@ -112,7 +114,7 @@ type Step struct {
 // shortens the pause by up to half (so that users failing together spread
 // out); it is the only randomness, passed in.
 func Decide(u User, a Answer, now time.Time, jitter float64, s Settings) Step {
-	u.LastAnswer, u.LastStatus, u.LastAt = a.Text, a.Status, a.At
+	u.LastAnswer, u.LastStatus, u.LastUMC, u.LastAt = a.Text, a.Status, a.Message, a.At
 	if a.Kind == Served {
 		u.NextTry, u.Pause = time.Time{}, 0
 		return Step{Kind: Delivered, Reason: "UMC answered 200: " + a.Text, User: u}

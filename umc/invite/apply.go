@@ -141,7 +141,7 @@ func (o *Output) carryOver(j *job) bool {
 func carryOf(e ledger.Entry) record.Carry {
 	u := e.User
 	c := record.Carry{
-		FirstSeen: u.FirstSeen, LastAnswer: u.LastAnswer, LastStatus: u.LastStatus, LastAt: u.LastAt, NextTry: u.NextTry, UnknownSince: u.LikeUnknownSince,
+		FirstSeen: u.FirstSeen, LastAnswer: u.LastAnswer, LastStatus: u.LastStatus, LastUMC: u.LastUMC, LastAt: u.LastAt, NextTry: u.NextTry, UnknownSince: u.LikeUnknownSince,
 		PauseSeconds: u.Pause.Seconds(),
 	}
 	if e.Letter != nil {

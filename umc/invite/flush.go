@@ -214,7 +214,7 @@ func (o *Output) known(rec record.Record, file *queue.File, lines fileLines, now
 		c, carried = lines.carry, true
 	}
 	u := decide.User{
-		FirstSeen: c.FirstSeen, LastAnswer: c.LastAnswer, LastStatus: c.LastStatus, LastAt: c.LastAt, NextTry: c.NextTry, LikeUnknownSince: c.UnknownSince,
+		FirstSeen: c.FirstSeen, LastAnswer: c.LastAnswer, LastStatus: c.LastStatus, LastUMC: c.LastUMC, LastAt: c.LastAt, NextTry: c.NextTry, LikeUnknownSince: c.UnknownSince,
 		Pause: time.Duration(c.PauseSeconds * float64(time.Second)),
 	}
 	if u.FirstSeen.IsZero() && file != nil {
@@ -351,7 +351,7 @@ func (o *Output) handle(ctx context.Context, j *job, t *tally) {
 		// working (the service switched off, the probe unanswered).
 		o.gate.done(j.probe, false, evidence == decide.NoEvidence || evidence == decide.ServiceOff, o.now())
 	}
-	step := decide.Decide(j.entry.User, decide.Answer{Kind: kindOf(outcome.Kind), Text: outcome.Reason, Status: j.answer.Status, At: at, Evidence: evidence},
+	step := decide.Decide(j.entry.User, decide.Answer{Kind: kindOf(outcome.Kind), Text: outcome.Reason, Status: j.answer.Status, Message: j.answer.Message, At: at, Evidence: evidence},
 		o.now(), o.jitter(), o.settings())
 	o.apply(j, step, t)
 }
@@ -378,7 +378,7 @@ func (o *Output) call(ctx context.Context, j *job) bool {
 	}
 	if !o.gate.stillOpen(probe) {
 		// An outage began while this call waited for its slot.
-		j.heldWhy = "UMC began failing for everyone while this call waited for a slot"
+		j.heldWhy = o.gate.reason()
 		return false
 	}
 	if o.limiter != nil {
@@ -388,7 +388,7 @@ func (o *Output) call(ctx context.Context, j *job) bool {
 			return false
 		}
 		if !o.gate.stillOpen(probe) {
-			j.heldWhy = "UMC began failing for everyone while this call waited for Rate_Limit"
+			j.heldWhy = o.gate.reason()
 			return false
 		}
 	}

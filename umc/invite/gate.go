@@ -124,3 +124,10 @@ func (g *gate) stillOpen(probe bool) bool {
 	defer g.mu.Unlock()
 	return probe || !g.failing
 }
+
+// reason says why calls are held back now.
+func (g *gate) reason() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return fmt.Sprintf("UMC fails for everyone since %s: one call at a time finds out whether it is back", g.since.UTC().Format(time.RFC3339))
+}

@@ -26,7 +26,7 @@ func (o *Output) letter(j *job, kind, reason string) *queue.DeadLetter {
 	}
 	if !j.sent && j.entry.User.LastAnswer != "" {
 		// Decided between calls (Max_Age): UMC's last answer, as known.
-		l.Status, l.Message = j.entry.User.LastStatus, j.entry.User.LastAnswer
+		l.Status, l.Message = j.entry.User.LastStatus, j.entry.User.LastUMC
 	}
 	return l
 }
@@ -40,8 +40,8 @@ func (o *Output) writeLetter(j *job, t *tally) {
 	if l.Time.IsZero() { // decided by an earlier run, carried over
 		carried := *l
 		carried.Time, carried.Username, carried.Tag, carried.Record = o.now().UTC(), j.username, j.rec.Tag, j.rec.Fields
-		if u := j.entry.User; u.LastAnswer != "" && carried.Message == "" {
-			carried.Message = u.LastAnswer
+		if u := j.entry.User; u.LastUMC != "" && carried.Message == "" {
+			carried.Message, carried.Status = u.LastUMC, u.LastStatus
 		}
 		l = &carried
 		j.entry.Letter = l

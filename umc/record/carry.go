@@ -15,6 +15,7 @@ type Carry struct {
 	FirstSeen    time.Time `json:"first_seen"`
 	LastAnswer   string    `json:"last_answer,omitempty"`
 	LastStatus   int       `json:"last_status,omitempty"`
+	LastUMC      string    `json:"umc_message,omitempty"`
 	LastAt       time.Time `json:"last_at,omitzero"`
 	PauseSeconds float64   `json:"pause_s,omitempty"`
 	NextTry      time.Time `json:"next_try,omitzero"`
@@ -34,6 +35,7 @@ const maxCarriedText = 300
 // CarryLine is the line that carries username over, with what is known.
 func CarryLine(usernameKey, username string, c Carry) []byte {
 	c.LastAnswer = cut(c.LastAnswer, maxCarriedText)
+	c.LastUMC = cut(c.LastUMC, maxCarriedText)
 	c.Reason = cut(c.Reason, 2*maxCarriedText)
 	raw, _ := json.Marshal(c) // strings and times always encode
 	var fields map[string]any
