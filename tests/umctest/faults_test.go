@@ -62,6 +62,10 @@ const (
 	madeUp     = "umc-invite-no-such-method-0123"
 )
 
+// while is how long a timed fault lasts in these tests: long enough that
+// the calls made during it fall into it on a loaded machine.
+const while = time.Second
+
 var (
 	ok          = answer{http.StatusOK, ""}
 	missing     = answer{http.StatusBadRequest, MissingContactInformation}
@@ -125,6 +129,7 @@ func TestThrottleFailsAShareOfMailingCallsWhoeverTheUser(t *testing.T) {
 }
 
 func TestThrottleEveryKthAndForAWhile(t *testing.T) {
+	t.Parallel()
 	umc := &UMC{}
 	base := NewServer(t, umc)
 	umc.SetThrottle(Throttle{Every: 4})
@@ -134,11 +139,11 @@ func TestThrottleEveryKthAndForAWhile(t *testing.T) {
 			t.Errorf("call %d: %v", i, a)
 		}
 	}
-	umc.ThrottleFor(1, 1, 300*time.Millisecond)
+	umc.ThrottleFor(1, 1, while)
 	if a := mustPost(t, base, "u", "email"); a.Status != http.StatusInternalServerError {
 		t.Errorf("during ThrottleFor: %v", a)
 	}
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(while + 100*time.Millisecond)
 	if a := mustPost(t, base, "u", "email"); a != ok {
 		t.Errorf("after ThrottleFor: %v", a)
 	}
@@ -148,6 +153,7 @@ func TestThrottleEveryKthAndForAWhile(t *testing.T) {
 // the "disabled" 400, the plugin's probes too; switched on, the probes get
 // their two different refusals again.
 func TestDisabledAnswersEverythingAlike(t *testing.T) {
+	t.Parallel()
 	umc := &UMC{Refused: func(u string) bool { return u == "nomail" }}
 	base := NewServer(t, umc)
 	check := func(when string, want map[[2]string]answer) {
@@ -177,9 +183,9 @@ func TestDisabledAnswersEverythingAlike(t *testing.T) {
 	check("off", off)
 	umc.SetDisabled(false)
 	check("on again", on)
-	umc.DisableFor(300 * time.Millisecond)
+	umc.DisableFor(while)
 	check("off for a while", off)
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(while + 100*time.Millisecond)
 	check("on after the while", on)
 	// Every call was recorded with its message.
 	for _, c := range umc.Calls() {
@@ -192,9 +198,10 @@ func TestDisabledAnswersEverythingAlike(t *testing.T) {
 // A user UMC cannot see yet is refused exactly as a user that cannot exist,
 // then served.
 func TestUnknownForReplicationLag(t *testing.T) {
+	t.Parallel()
 	umc := &UMC{}
 	base := NewServer(t, umc)
-	umc.UnknownFor("newkid", 300*time.Millisecond)
+	umc.UnknownFor("newkid", while)
 	for range 3 {
 		a := mustPost(t, base, "newkid", "email")
 		if p := mustPost(t, base, impossible, "email"); a != missing || p != a {
@@ -204,7 +211,7 @@ func TestUnknownForReplicationLag(t *testing.T) {
 	if a := mustPost(t, base, "other", "email"); a != ok {
 		t.Errorf("another user: %v", a)
 	}
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(while + 100*time.Millisecond)
 	if a := mustPost(t, base, "newkid", "email"); a != ok {
 		t.Errorf("newkid after the lag: %v", a)
 	}
@@ -214,6 +221,7 @@ func TestUnknownForReplicationLag(t *testing.T) {
 }
 
 func TestOutageThenRecovery(t *testing.T) {
+	t.Parallel()
 	umc := &UMC{}
 	base := NewServer(t, umc)
 	umc.SetOutage(http.StatusServiceUnavailable)
@@ -233,11 +241,11 @@ func TestOutageThenRecovery(t *testing.T) {
 	if a := mustPost(t, base, "alice", "email"); a != ok {
 		t.Errorf("after the outage: %v", a)
 	}
-	umc.OutageFor(http.StatusBadGateway, 300*time.Millisecond)
+	umc.OutageFor(http.StatusBadGateway, while)
 	if a := mustPost(t, base, "bob", "email"); a.Status != http.StatusBadGateway {
 		t.Errorf("during OutageFor: %v", a)
 	}
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(while + 100*time.Millisecond)
 	if a := mustPost(t, base, "bob", "email"); a != ok {
 		t.Errorf("after OutageFor: %v", a)
 	}
