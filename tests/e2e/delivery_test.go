@@ -164,7 +164,9 @@ func TestRequeueRecipe(t *testing.T) {
 		return refuse
 	}}
 	s := newSite(t, umc)
-	p := start(t, shippedConfig(t, "scheduler.base 1", "scheduler.cap 2"), s.env())
+	conf := shippedConfig(t, "scheduler.base 1", "scheduler.cap 2")
+	outputKey(t, conf, "Refusal_Grace", "2s") // refused on its second call
+	p := start(t, conf, s.env())
 	s.enqueue(t, "bob")
 	waitFor(t, "bob's refusal", 15*time.Second, p, func() bool { return len(umctest.Refusals(t, s.dead)) == 1 })
 	mu.Lock()

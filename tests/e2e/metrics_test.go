@@ -286,7 +286,9 @@ func TestHotReloadKeepsTheMetrics(t *testing.T) {
 	umc := &umctest.UMC{Refused: func(u string) bool { return u == "nomail" }}
 	s := newSite(t, umc)
 	addr, env := metricsAddr(t)
-	p := start(t, shippedConfig(t, "Hot_Reload On"), append(s.env(), env...))
+	conf := shippedConfig(t, "Hot_Reload On")
+	outputKey(t, conf, "Refusal_Grace", "2s") // nomail refused on its second call
+	p := start(t, conf, append(s.env(), env...))
 	s.enqueue(t, append(users("reload", 5), "nomail")...)
 	const out = "umc_invite.0"
 	waitFor(t, "the first users", 20*time.Second, p, func() bool {
