@@ -52,7 +52,7 @@ bench:
 
 # End-to-end figures with a real fluent-bit (skipped without one).
 bench-e2e: build
-	UMC_INVITE_BENCH=1 $(GO) test -count=1 -timeout 60m -run 'TestBulkLatency|TestIdleCPU|TestBacklogFigures|TestRateLimitFigures|TestBigImportFigures' -v ./tests/e2e/
+	UMC_INVITE_BENCH=1 $(GO) test -count=1 -timeout 60m -run 'TestBulkLatency|TestIdleCPU|TestBacklogFigures|TestRateLimitFigures|TestBigImportFigures|TestOutageFigures$$' -v ./tests/e2e/
 
 e2e: build
 	$(GO) test -count=1 -timeout 20m -v ./tests/e2e/

@@ -145,6 +145,10 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 			at(e, "%s: written twice (also on line %d): keep one", e.Key, prev.Line)
 		}
 		seen[lk] = e
+		if msg, ok := config.RetiredKey(e.Key); ok {
+			at(e, "%s: no longer read, and refused at start: %s", e.Key, msg)
+			continue
+		}
 		if _, ok := config.Lookup(e.Key); ok {
 			values[e.Key] = e.Value
 			continue
@@ -200,21 +204,21 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 			}
 		}
 	}
-	maxAttempts := 0
+	chunkRetryLimit := 0
 	if cfg != nil {
-		maxAttempts = cfg.MaxAttempts
+		chunkRetryLimit = cfg.ChunkRetryLimit
 		for _, w := range cfg.Warnings() {
 			notes = append(notes, fmt.Sprintf("%s:%d: %s output #%d: warning: %s", s.File, s.Line, OutputName, n, w))
 		}
-	} else if v, err := strconv.Atoi(strings.TrimSpace(s.Value("Max_Attempts"))); err == nil {
-		maxAttempts = v
-	} else if !has(s, "Max_Attempts") {
-		maxAttempts, _ = strconv.Atoi(mustKey("Max_Attempts").Default)
+	} else if v, err := strconv.Atoi(strings.TrimSpace(s.Value("Chunk_Retry_Limit"))); err == nil {
+		chunkRetryLimit = v
+	} else if !has(s, "Chunk_Retry_Limit") {
+		chunkRetryLimit, _ = strconv.Atoi(mustKey("Chunk_Retry_Limit").Default)
 	}
 
-	// Retry_Limit in step with Max_Attempts.
-	if maxAttempts > 0 {
-		if msg := retryLimitProblem(s.Value("Retry_Limit"), has(s, "Retry_Limit"), maxAttempts); msg != "" {
+	// Retry_Limit equal to Chunk_Retry_Limit.
+	if chunkRetryLimit > 0 {
+		if msg := retryLimitProblem(s.Value("Retry_Limit"), has(s, "Retry_Limit"), chunkRetryLimit); msg != "" {
 			e, ok := s.Get("Retry_Limit")
 			if !ok {
 				e = header
@@ -245,29 +249,28 @@ func mustKey(name string) config.Key {
 	return k
 }
 
-// retryLimitProblem says what is wrong with a Retry_Limit for
-// maxAttempts, or "". Fluent Bit's default is 1; no_limits and False
-// retry forever, no_retries never.
-func retryLimitProblem(raw string, set bool, maxAttempts int) string {
-	want := maxAttempts - 1
+// retryLimitProblem says what is wrong with a Retry_Limit for the
+// plugin's Chunk_Retry_Limit, or "". Fluent Bit's default is 1; no_limits
+// and False retry forever, no_retries never. Out of step, the plugin
+// carries its waiting users over on a try that is not the chunk's last
+// (harmless but wasteful), or never before Fluent Bit drops the chunk:
+// then the waiting users stay in the queue, read and never tried again.
+func retryLimitProblem(raw string, set bool, want int) string {
 	v := strings.ToLower(strings.TrimSpace(raw))
 	switch {
 	case !set:
-		return fmt.Sprintf("Retry_Limit: not set, so Fluent Bit's default 1 (2 tries of a chunk), out of step with Max_Attempts %d: set Retry_Limit %d (Max_Attempts - 1)", maxAttempts, want)
+		return fmt.Sprintf("Retry_Limit: not set, so Fluent Bit's default 1 (2 tries of a chunk), not Chunk_Retry_Limit %d: set Retry_Limit %d", want, want)
 	case v == "no_limits" || v == "false" || v == "off":
-		return fmt.Sprintf("Retry_Limit: %s retries a chunk forever, out of step with Max_Attempts %d: set Retry_Limit %d (Max_Attempts - 1)", raw, maxAttempts, want)
+		return fmt.Sprintf("Retry_Limit: %s retries a chunk forever, not Chunk_Retry_Limit %d: set Retry_Limit %d (users wait by the plugin's own pauses, not by Fluent Bit's)", raw, want, want)
 	case v == "no_retries":
-		if want == 0 {
-			return ""
-		}
-		return fmt.Sprintf("Retry_Limit: no_retries (1 try of a chunk) is out of step with Max_Attempts %d: set Retry_Limit %d (Max_Attempts - 1)", maxAttempts, want)
+		return fmt.Sprintf("Retry_Limit: no_retries (1 try of a chunk) is not Chunk_Retry_Limit %d: set Retry_Limit %d", want, want)
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
 		return fmt.Sprintf("Retry_Limit: %q is not a number, no_limits, False or no_retries", raw)
 	}
 	if n != want {
-		return fmt.Sprintf("Retry_Limit: %d is out of step with Max_Attempts %d: Fluent Bit gives a chunk up after %d tries, the plugin dead-letters after %d: set Retry_Limit %d (Max_Attempts - 1)", n, maxAttempts, n+1, maxAttempts, want)
+		return fmt.Sprintf("Retry_Limit: %d is not Chunk_Retry_Limit %d: the plugin carries waiting users over on what it takes for a chunk's last try, try %d; Fluent Bit's last is try %d: set Retry_Limit %d and Chunk_Retry_Limit %d alike", n, want, want+1, n+1, want, want)
 	}
 	return ""
 }

@@ -114,7 +114,8 @@ func TestExpansionAndDefaults(t *testing.T) {
 
 func TestRetryLimitOutOfStep(t *testing.T) {
 	for _, tc := range []struct{ line, want string }{
-		{"Retry_Limit 3", "Retry_Limit: 3 is out of step with Max_Attempts 6"},
+		{"Retry_Limit 3", "Retry_Limit: 3 is not Chunk_Retry_Limit 5"},
+		{"Retry_Limit 5\n    Max_Attempts 6", "Max_Attempts: no longer read, and refused at start: users are no longer ended by a count"},
 		{"Retry_Limit no_limits", "Retry_Limit: no_limits retries a chunk forever"},
 		{"Retry_Limit False", "Retry_Limit: False retries a chunk forever"},
 		{"", "Retry_Limit: not set, so Fluent Bit's default 1"},
@@ -190,7 +191,7 @@ func TestCheckOfflineWritesNothing(t *testing.T) {
     Queue_Dir           /nonexistent/var/cache/listener
     Intake_Dir          /nonexistent/var/cache/listener/incoming
     Retry_Limit         5
-    Max_Attempts        6
+    Chunk_Retry_Limit   5
 `)
 	out, errOut, code := check(t, map[string]string{}, "--offline", "-c", conf)
 	if code != 0 || !strings.Contains(errOut, "not found here, not checked: Auth_Password_File, Queue_Dir, TLS_CA_File") ||
@@ -205,7 +206,7 @@ func TestCheckOfflineWritesNothing(t *testing.T) {
     Auth_Password_File  /nonexistent/run/secrets/password
     Queue_Dir           /nonexistent/var/cache/listener
     Retry_Limit         5
-    Max_Attempts        6
+    Chunk_Retry_Limit   5
 `)
 	out, errOut, code = check(t, map[string]string{}, "--offline", "-c", conf)
 	if code != 1 || !strings.Contains(out, "Auth_User: must be set when a password is given") {

@@ -16,16 +16,18 @@ const usage = `usage: umc-invite COMMAND [flags]
 
 commands:
   check -c FILE [--offline]     find unknown keys, bad values and a Retry_Limit
-                                out of step in every umc_invite output of a Fluent Bit
+                                unlike Chunk_Retry_Limit in every umc_invite output of a Fluent Bit
                                 config (classic, YAML, or a Kubernetes ConfigMap)
   probe -c FILE | --umc-url URL [--auth-user U --auth-password-file F ...]
                                 check DNS, TCP, TLS, the endpoint, the credentials,
                                 send_token and Method, inviting no one
+  queue [--dir DIR] [--json]    list the users waiting in a queue directory: age, UMC's
+                                last answer, next try (no running plugin needed)
   dead-letters [--dir DIR] [--json]
                                 list dead letters and refusals, newest first
   requeue [--queue-dir Q [--dead-letter-dir D] [--intake-dir I|off] | --output NAME] USER... | --all
                                 queue users again, once
-  Without a directory flag, dead-letters and requeue take the directories
+  Without a directory flag, queue, dead-letters and requeue take the directories
   from the container's config (/fluent-bit/etc/umc-invite/fluent-bit.conf,
   or $UMC_INVITE_CONFIG) and environment, as Fluent Bit does.
 
@@ -55,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCheck(rest, stdout, stderr, os.LookupEnv)
 	case "probe":
 		return runProbe(rest, stdout, stderr)
+	case "queue":
+		return runQueue(rest, stdout, stderr)
 	case "dead-letters":
 		return runDeadLetters(rest, stdout, stderr)
 	case "requeue":

@@ -15,7 +15,6 @@ import (
 
 	"umc-invite/tests/chunk"
 	"umc-invite/tests/umctest"
-	queuedir "umc-invite/umc/queue"
 )
 
 var soPath, hostPath string
@@ -192,25 +191,31 @@ func TestDeliversAndRetriesThroughTheABI(t *testing.T) {
 		"flush 0 "+c+" umc_invite",
 		"exit 0",
 	)
-	want := []string{"init 0 1", "flush 0 2", "flush 0 2", "flush 0 1", "exit 0 1"}
+	// bob's 500 leaves it waiting its own pause (Backoff_Min 5s): the
+	// tries right after cost UMC nothing and say RETRY.
+	want := []string{"init 0 1", "flush 0 2", "flush 0 2", "flush 0 2", "exit 0 1"}
 	if fmt.Sprint(out[1:]) != fmt.Sprint(want) {
 		t.Fatalf("got %v, want %v\nlog:\n%s", out[1:], want, log)
 	}
-	if d := umc.Delivered(); len(d) != 3 || d["alice"] != 1 || d["bob"] != 1 || d["carol"] != 1 {
+	if d := umc.Delivered(); len(d) != 2 || d["alice"] != 1 || d["carol"] != 1 {
 		t.Fatalf("delivered %v", d)
 	}
-	if a := umc.Attempts(); a["alice"] != 1 || a["bob"] != 3 {
+	if a := umc.Attempts(); a["alice"] != 1 || a["bob"] != 1 {
 		t.Fatalf("calls %v", a)
 	}
 	if umc.Calls()[0].Language != "de-DE" {
 		t.Fatal("Language not passed")
 	}
-	if left, _ := filepath.Glob(filepath.Join(dir, "*.send")); len(left) != 0 {
-		t.Fatalf("queue not emptied: %v", left)
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.send")); len(left) != 1 {
+		t.Fatalf("queue %v: want bob waiting", left)
 	}
 }
 
-func TestDeadLetterReturnsError(t *testing.T) {
+// A user whose mail fails waits with its own pause (no call while it is
+// not due: RETRY), and on the chunk's last try (Chunk_Retry_Limit) is
+// carried over into a new record: the chunk is done with (OK), nobody is
+// a dead letter.
+func TestWaitingUserIsCarriedOverOnTheLastTry(t *testing.T) {
 	umc := &umctest.UMC{Fail: func(user string, n int) int {
 		if user == "bob" {
 			return 500 // bob's own: alice is served
@@ -219,20 +224,22 @@ func TestDeadLetterReturnsError(t *testing.T) {
 	}}
 	dir := t.TempDir()
 	c := queue(t, dir, "alice", "bob")
-	script := []string{"init 0 UMC_URL=" + umctest.NewServer(t, umc) + " Queue_Dir=" + dir + " Max_Attempts=3 Quick_Retries=0"}
+	script := []string{"init 0 UMC_URL=" + umctest.NewServer(t, umc) + " Queue_Dir=" + dir + " Chunk_Retry_Limit=2 Quick_Retries=0"}
 	for range 3 {
 		script = append(script, "flush 0 "+c+" umc_invite")
 	}
 	out, log := host(t, script...)
-	if fmt.Sprint(out) != "[init 0 1 flush 0 2 flush 0 2 flush 0 0]" {
+	if fmt.Sprint(out) != "[init 0 1 flush 0 2 flush 0 2 flush 0 1]" {
 		t.Fatalf("%v\n%s", out, log)
 	}
-	if umc.Attempts()["bob"] != 3 {
-		t.Fatalf("calls %v", umc.Attempts())
+	if umc.Attempts()["bob"] != 1 {
+		t.Fatalf("calls %v: bob's pause (Backoff_Min 5s) is not over", umc.Attempts())
 	}
-	letters := umctest.ReadDeadLetters(t, umctest.DeadLetterDir(dir))
-	if len(letters) != 1 || letters[0].Username != "bob" || letters[0].Status != 500 || letters[0].Kind != queuedir.KindFailed {
+	if letters := umctest.ReadDeadLetters(t, umctest.DeadLetterDir(dir)); len(letters) != 0 {
 		t.Fatalf("dead letters: %+v", letters)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "bob.send")); err != nil || !strings.Contains(string(data), `"first_seen"`) {
+		t.Fatalf("bob not carried over: %q %v", data, err)
 	}
 }
 

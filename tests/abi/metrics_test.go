@@ -101,15 +101,15 @@ func TestEndpointSharedAndKeptAcrossAReload(t *testing.T) {
 	dirA, dirB := t.TempDir(), t.TempDir()
 	addr := umctest.FreeAddr(t)
 	keysA := "UMC_URL=" + umctest.NewServer(t, umcA) + " Queue_Dir=" + dirA + " Metrics_Listen=" + addr
-	keysB := "UMC_URL=" + umctest.NewServer(t, umcB) + " Queue_Dir=" + dirB + " Metrics_Listen=" + addr + " Output_Name=tenant_b"
+	keysB := "UMC_URL=" + umctest.NewServer(t, umcB) + " Queue_Dir=" + dirB + " Metrics_Listen=" + addr + " Output_Name=tenant_b Refusal_Grace=0s"
 	s := newSession(t)
 	chunkB := queue(t, dirB, "b1")
 	for _, c := range []struct{ cmd, want string }{
 		{"init 0 " + keysA, "init 0 1"},
 		{"init 1 " + keysB, "init 1 1"},
 		{"flush 0 " + queue(t, dirA, "a1", "a2") + " umc_invite", "flush 0 1"},
-		{"flush 1 " + chunkB + " umc_invite", "flush 1 2"}, // a first refusal decides nothing
-		{"flush 1 " + chunkB + " umc_invite", "flush 1 1"}, // the second, proven by UMC's baseline: not an error
+		{"flush 1 " + chunkB + " umc_invite", "flush 1 1"}, // proven by UMC's probe, Refusal_Grace 0s: not an error
+		{"flush 1 " + chunkB + " umc_invite", "flush 1 1"}, // its file has left
 	} {
 		if got := s.do(c.cmd); got != c.want {
 			t.Fatalf("%s: %s", c.cmd, got)
@@ -118,8 +118,8 @@ func TestEndpointSharedAndKeptAcrossAReload(t *testing.T) {
 	before := scrape(t, addr)
 	sentA := `umc_invite_invitations_total{output="umc_invite.0",result="sent"}`
 	reqB := `umc_invite_umc_requests_total{class="refused",output="tenant_b"}`
-	// b1's two calls and the two calls of UMC's baseline for refusals.
-	if before[sentA] != "2" || before[reqB] != "4" || before[`umc_invite_invitations_total{output="tenant_b",result="sent"}`] != "0" {
+	// b1's call and the two calls of UMC's probe asked after it.
+	if before[sentA] != "2" || before[reqB] != "3" || before[`umc_invite_invitations_total{output="tenant_b",result="sent"}`] != "0" {
 		t.Fatalf("before the reload: %v", before)
 	}
 

@@ -146,7 +146,7 @@ func pluginKeys() map[string]bool {
 }
 
 // checkOutputs: every umc_invite key is the plugin's or Fluent Bit's, and
-// Max_Attempts is Retry_Limit + 1.
+// Chunk_Retry_Limit is Retry_Limit.
 func checkOutputs(t *testing.T, where string, outputs []map[string]string) {
 	t.Helper()
 	known := pluginKeys()
@@ -164,9 +164,9 @@ func checkOutputs(t *testing.T, where string, outputs []map[string]string) {
 			}
 		}
 		retries, err1 := strconv.Atoi(o["retry_limit"])
-		attempts, err2 := strconv.Atoi(o["max_attempts"])
-		if err1 != nil || err2 != nil || attempts != retries+1 {
-			t.Errorf("%s: Max_Attempts %q must be Retry_Limit %q + 1", where, o["max_attempts"], o["retry_limit"])
+		limit, err2 := strconv.Atoi(o["chunk_retry_limit"])
+		if err1 != nil || err2 != nil || limit != retries {
+			t.Errorf("%s: Chunk_Retry_Limit %q must be Retry_Limit %q", where, o["chunk_retry_limit"], o["retry_limit"])
 		}
 		if o["umc_url"] == "" || o["queue_dir"] == "" {
 			t.Errorf("%s: umc_invite output without UMC_URL or Queue_Dir", where)

@@ -116,9 +116,11 @@ func TestKillDuringBulkLosesNothing(t *testing.T) {
 		len(all), deliveredAtKill, calls, len(duplicates), duplicates)
 }
 
-// A user UMC always refuses is tried Retry_Limit + 1 times across
-// Fluent Bit's retries, then dead-lettered; /api/v1/health turns 500.
-func TestExhaustedRetriesBecomeDeadLettersAndTurnHealthRed(t *testing.T) {
+// A user whose mail always fails is never ended by a count of Fluent Bit's
+// retries: it is carried over and waits with its own pause until Max_Age
+// (15 s here), then becomes an expired dead letter; /api/v1/health turns
+// 500 (an error), the others are served once.
+func TestExpiredUsersBecomeDeadLettersAndTurnHealthRed(t *testing.T) {
 	needFluentBit(t)
 	t.Parallel() // mostly waiting
 	umc := &umctest.UMC{Fail: func(user string, n int) int {
@@ -130,12 +132,17 @@ func TestExhaustedRetriesBecomeDeadLettersAndTurnHealthRed(t *testing.T) {
 	s := newSite(t, umc)
 	conf := shippedConfig(t, "scheduler.base 1", "scheduler.cap 1")
 	setKey(t, conf, "HC_Errors_Count", "0")
+	outputKey(t, conf, "Max_Age", "15s")
 	p := start(t, conf, s.env())
 	waitFor(t, "health endpoint", 10*time.Second, p, func() bool { return health(s.port) == 200 })
+	begin := time.Now()
 	s.enqueue(t, "fine1", "doomed1", "fine2")
-	waitFor(t, "a dead letter", 90*time.Second, p, func() bool { return strings.Contains(s.deadLetters(), "doomed1") })
-	if a := umc.Attempts(); a["doomed1"] != 6 || a["fine1"] != 1 || a["fine2"] != 1 {
-		t.Fatalf("calls %v: want 6 for the refused user (Retry_Limit 5 + 1), 1 for the others", a)
+	waitFor(t, "a dead letter", 60*time.Second, p, func() bool { return strings.Contains(s.deadLetters(), "doomed1") })
+	if time.Since(begin) < 15*time.Second || !strings.Contains(s.deadLetters(), `"kind":"expired"`) {
+		t.Fatalf("dead letter after %s: %s", time.Since(begin).Round(100*time.Millisecond), s.deadLetters())
+	}
+	if a := umc.Attempts(); a["doomed1"] < 2 || a["doomed1"] > 5 || a["fine1"] != 1 || a["fine2"] != 1 {
+		t.Fatalf("calls %v: a few for doomed1, by its own pause (5 s doubling), 1 for the others", a)
 	}
 	// The line is written (and synced) before the file moves.
 	waitFor(t, "doomed1.send moved beside the dead letters", 5*time.Second, p, func() bool {
@@ -157,7 +164,9 @@ func TestRequeueRecipe(t *testing.T) {
 		return refuse
 	}}
 	s := newSite(t, umc)
-	p := start(t, shippedConfig(t, "scheduler.base 1", "scheduler.cap 2"), s.env())
+	conf := shippedConfig(t, "scheduler.base 1", "scheduler.cap 2")
+	outputKey(t, conf, "Refusal_Grace", "2s") // refused on its second call
+	p := start(t, conf, s.env())
 	s.enqueue(t, "bob")
 	waitFor(t, "bob's refusal", 15*time.Second, p, func() bool { return len(umctest.Refusals(t, s.dead)) == 1 })
 	mu.Lock()

@@ -357,12 +357,12 @@ func (h *healthWatch) red() (first, last time.Time) {
 }
 
 // carriedFiles counts the queue files holding a carried-over line: the
-// plugin's {"charged":N,...} appended on a chunk's last try.
+// plugin's {"first_seen":...} appended on a chunk's last try.
 func carriedFiles(dir string) int {
 	n := 0
 	names, _ := filepath.Glob(filepath.Join(dir, "*.send"))
 	for _, name := range names {
-		if data, err := os.ReadFile(name); err == nil && bytes.Contains(data, []byte(`"charged":`)) {
+		if data, err := os.ReadFile(name); err == nil && bytes.Contains(data, []byte(`"first_seen":`)) {
 			n++
 		}
 	}

@@ -53,7 +53,9 @@ func TestRequeueCommandBringsARefusedUserBack(t *testing.T) {
 		return refuse && user == "bob"
 	}}
 	s := newSite(t, umc)
-	p := start(t, fastConfig(t), s.env())
+	conf := fastConfig(t)
+	outputKey(t, conf, "Refusal_Grace", "2s") // refused on its second call
+	p := start(t, conf, s.env())
 	s.enqueue(t, "bob", "carol")
 	waitFor(t, "bob's refusal", 15*time.Second, p, func() bool { return len(umctest.Refusals(t, s.dead)) == 1 })
 	mu.Lock()

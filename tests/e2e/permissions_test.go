@@ -78,7 +78,7 @@ func carriedTwice(dir string) int {
 	n := 0
 	names, _ := filepath.Glob(filepath.Join(dir, "*.send"))
 	for _, name := range names {
-		if data, err := os.ReadFile(name); err == nil && bytes.Count(data, []byte(`"charged":`)) >= 2 {
+		if data, err := os.ReadFile(name); err == nil && bytes.Count(data, []byte(`"first_seen":`)) >= 2 {
 			n++
 		}
 	}

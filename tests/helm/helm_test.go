@@ -357,7 +357,7 @@ func TestConfigSettings(t *testing.T) {
 				}
 				out := outputs[i]
 				for k, v := range map[string]string{"name": "umc_invite", "match": in["tag"], "retry_limit": "5",
-					"max_attempts": "6", "queue_dir": strings.TrimSuffix(in["path"], "/*.send"),
+					"chunk_retry_limit": "5", "queue_dir": strings.TrimSuffix(in["path"], "/*.send"),
 					"metrics_listen": "${METRICS_LISTEN:-:2021}"} {
 					if out[k] != v {
 						t.Errorf("output %d: %s %q, want %q", i, k, out[k], v)
@@ -486,7 +486,8 @@ func TestPrometheusRule(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		`increase(umc_invite_invitations_total{result="dead_letter"}[15m]) > 0`,
+		`increase(umc_invite_invitations_total{result=~"dead_letter|expired"}[15m]) > 0`,
+		`umc_invite_oldest_waiting_seconds > 3600`,
 		`umc_invite_queue_files > 0 and (time() - umc_invite_last_success_timestamp_seconds > 900)`,
 		`umc_invite_queue_files > 0 unless umc_invite_last_success_timestamp_seconds > 0`,
 		`umc_invite_umc_requests_total{class="unavailable"}`,
@@ -497,7 +498,7 @@ func TestPrometheusRule(t *testing.T) {
 		}
 	}
 	all := fmt.Sprint(rule.Spec.Groups)
-	for _, cmd := range []string{"umc-invite requeue", "umc-invite dead-letters"} {
+	for _, cmd := range []string{"umc-invite requeue", "umc-invite dead-letters", "umc-invite queue"} {
 		if !strings.Contains(all, cmd) {
 			t.Errorf("no description mentions %q", cmd)
 		}

@@ -85,7 +85,7 @@ func appendAs(q *queue.Dir, f queue.File, user string) error {
 		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
 		unix.Setfsgid(fluentBitUID)
 		unix.Setfsuid(fluentBitUID)
-		errc <- q.Append(f, record.CarryLine("username", user, 0, ""))
+		errc <- q.Append(f, record.CarryLine("username", user, record.Carry{}))
 	}()
 	return <-errc
 }

@@ -21,6 +21,7 @@ type Call struct {
 	Method   string
 	Language string
 	Status   int
+	Message  string // UMC's message, "" for a 200 or Drop
 	Time     time.Time
 	Header   http.Header
 }
@@ -53,6 +54,9 @@ type UMC struct {
 	mu    sync.Mutex
 	calls []Call
 	count map[string]int
+
+	fmu sync.Mutex // guards f, the faults switched at run time (faults.go)
+	f   faults
 }
 
 // Calls returns every call so far.
@@ -118,7 +122,7 @@ func (s *UMC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.record(Call{Username: username, Method: method, Language: r.Header.Get("Accept-Language"),
-		Status: status, Time: time.Now(), Header: r.Header.Clone()})
+		Status: status, Message: message, Time: time.Now(), Header: r.Header.Clone()})
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "0")
 	}
@@ -192,13 +196,23 @@ func (s *UMC) answer(r *http.Request) (status int, message, username, method str
 			return st, outageMessage(st), username, method
 		}
 	}
-	// UMC checks the method before the user.
+	if st := s.outageNow(); st != 0 {
+		return st, outageMessage(st), username, method
+	}
+	// The passwordreset module checks, in order: the service is on, the
+	// method exists, the user can be mailed.
+	if s.IsDisabled() {
+		return http.StatusBadRequest, Disabled, username, method
+	}
 	if method != "email" {
-		return http.StatusBadRequest, fmt.Sprintf("Unknown recovery method '%s'.", method), username, method
+		return http.StatusBadRequest, UnknownMethod(method), username, method
 	}
 	// No UCS user has a ":" in its name: unknown, like a refused one.
-	if strings.Contains(username, ":") || s.Refused != nil && s.Refused(username) {
+	if strings.Contains(username, ":") || s.Refused != nil && s.Refused(username) || s.unknownNow(username) {
 		return http.StatusBadRequest, MissingContactInformation, username, method
+	}
+	if s.throttleNow() {
+		return http.StatusInternalServerError, relayFailure(username), username, method
 	}
 	if s.Fail != nil {
 		if st := s.Fail(username, n); st != 0 && st != http.StatusOK {
@@ -212,7 +226,7 @@ func (s *UMC) answer(r *http.Request) (status int, message, username, method str
 func outageMessage(status int) string {
 	switch status {
 	case http.StatusBadRequest:
-		return "The password reset was disabled via the Univention Configuration Registry."
+		return Disabled
 	case http.StatusInternalServerError:
 		return "Error sending token: [Errno 111] Connection refused"
 	case http.StatusServiceUnavailable:

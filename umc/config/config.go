@@ -72,7 +72,11 @@ type Config struct {
 	IntakeDir        string // "" when off
 	QueueWindow      int
 	RateLimit        int // calls per minute, 0: none
-	MaxAttempts      int
+	RefusalGrace     time.Duration
+	MaxAge           time.Duration
+	BackoffMin       time.Duration
+	BackoffMax       time.Duration
+	ChunkRetryLimit  int
 	Concurrency      int
 	QuickRetries     int
 	FlushTimeout     time.Duration
@@ -101,6 +105,9 @@ func Load(g Getter) (*Config, error) {
 	file, err := readFile(strings.TrimSpace(g.Get("Config_File")))
 	if err != nil {
 		return nil, &KeyError{"Config_File", err}
+	}
+	if err := retired(g, file); err != nil {
+		return nil, err
 	}
 	c := &Config{}
 	for _, k := range Keys {
@@ -135,6 +142,9 @@ func readFile(path string) (map[string]string, error) {
 	known := map[string]bool{}
 	for _, k := range Keys {
 		known[k.TOMLName()] = true
+	}
+	for name := range Retired {
+		known[strings.ToLower(name)] = true // refused with its message by Load
 	}
 	var values map[string]any
 	if _, err := toml.Decode(string(raw), &values); err != nil {

@@ -28,7 +28,8 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Method != "email" || c.Language != "en-US" || !c.TLSVerify || c.Timeout != 30*time.Second ||
 		c.UsernameKey != "username" || c.PathKey != "path" || c.OffsetKey != "offset" ||
-		c.MaxAttempts != 6 || c.Concurrency != 8 || c.QuickRetries != 2 || c.RemoveProcessed || c.DeadLetterDir != "" ||
+		c.ChunkRetryLimit != 5 || c.RefusalGrace != 15*time.Minute || c.MaxAge != 120*time.Hour ||
+		c.BackoffMin != 5*time.Second || c.BackoffMax != 10*time.Minute || c.Concurrency != 8 || c.QuickRetries != 2 || c.RemoveProcessed || c.DeadLetterDir != "" ||
 		c.IntakeDir != "" || c.QueueWindow != 1000 || c.RateLimit != 0 {
 		t.Errorf("defaults: %+v", c)
 	}
@@ -173,7 +174,10 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"bad number", u("Concurrency", "many"), "Concurrency: \"many\" is not a whole number"},
 		{"huge number", u("Concurrency", "99999999999999999999"), "Concurrency: \"99999999999999999999\" is not a whole number"},
 		{"zero concurrency", u("Concurrency", "0"), "Concurrency: 0 is outside 1..256"},
-		{"zero attempts", u("Max_Attempts", "0"), "Max_Attempts: 0 is outside"},
+		{"retired Max_Attempts", u("Max_Attempts", "6"), "Max_Attempts: users are no longer ended by a count"},
+		{"zero chunk retry limit", u("Chunk_Retry_Limit", "0"), "Chunk_Retry_Limit: 0 is outside 1..100"},
+		{"backoff max below min", u("Backoff_Max", "1s"), "Backoff_Max: 1s is shorter than Backoff_Min 5s"},
+		{"max age in days", u("Max_Age", "5x"), "Max_Age: \"5x\" is not a duration"},
 		{"too many quick retries", u("Quick_Retries", "11"), "Quick_Retries: 11 is outside 0..10"},
 		{"missing config file", Map{"Config_File": dir + "/nope.toml"}, "Config_File: cannot read"},
 		{"config file is a dir", Map{"Config_File": dir}, "Config_File: " + dir + " is not a regular file"},
@@ -421,5 +425,15 @@ func TestIntakeDir(t *testing.T) {
 		if _, err := load(t, Map{"UMC_URL": "http://umc", key: bad}); err == nil || !strings.HasPrefix(err.Error(), key+": ") {
 			t.Errorf("%s %s: %v", key, bad, err)
 		}
+	}
+}
+
+func TestDurationsInDays(t *testing.T) {
+	c, err := Load(Map{"UMC_URL": "http://umc-server", "Max_Age": "5d", "Refusal_Grace": "90s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxAge != 120*time.Hour || c.RefusalGrace != 90*time.Second {
+		t.Errorf("Max_Age %s, Refusal_Grace %s", c.MaxAge, c.RefusalGrace)
 	}
 }

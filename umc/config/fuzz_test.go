@@ -29,7 +29,7 @@ func checkLoaded(t *testing.T, c *Config) {
 	if c.HTTPProxy != nil && c.HTTPProxy.User != nil {
 		t.Fatalf("HTTP_Proxy with credentials passed")
 	}
-	if c.Timeout <= 0 || c.FlushTimeout < c.Timeout || c.Concurrency < 1 || c.MaxAttempts < 1 || c.QuickRetries < 0 {
+	if c.Timeout <= 0 || c.FlushTimeout < c.Timeout || c.Concurrency < 1 || c.ChunkRetryLimit < 1 || c.BackoffMax < c.BackoffMin || c.QuickRetries < 0 {
 		t.Fatalf("numbers passed: %+v", c)
 	}
 	if c.AuthPassword != "" && c.AuthUser == "" {

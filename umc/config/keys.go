@@ -152,10 +152,34 @@ var Keys = []Key{
 		Parse:   func(c *Config, v string) (err error) { c.QueueWindow, err = parseInt(v); return err },
 	},
 	{
-		Name:    "Max_Attempts",
-		Default: "6",
-		Help:    "failed flushes before a record becomes a dead letter (1..1000); keep it at `Retry_Limit` + 1",
-		Parse:   func(c *Config, v string) (err error) { c.MaxAttempts, err = parseInt(v); return err },
+		Name:    "Refusal_Grace",
+		Default: "15m",
+		Help:    "a user UMC refuses in the words of a user that cannot exist is refused only if still so this long after its first such answer (replication, a whitelist group added after the user)",
+		Parse:   func(c *Config, v string) (err error) { c.RefusalGrace, err = parseDuration(v); return err },
+	},
+	{
+		Name:    "Max_Age",
+		Default: "120h",
+		Help:    "a user still not served this long after its file was queued becomes an `expired` dead letter with UMC's last answer (`5d` works too)",
+		Parse:   func(c *Config, v string) (err error) { c.MaxAge, err = parseDuration(v); return err },
+	},
+	{
+		Name:    "Backoff_Min",
+		Default: "5s",
+		Help:    "a waiting user's first pause between its calls; it doubles with every answer that leaves it waiting",
+		Parse:   func(c *Config, v string) (err error) { c.BackoffMin, err = parseDuration(v); return err },
+	},
+	{
+		Name:    "Backoff_Max",
+		Default: "10m",
+		Help:    "the longest pause between a waiting user's calls",
+		Parse:   func(c *Config, v string) (err error) { c.BackoffMax, err = parseDuration(v); return err },
+	},
+	{
+		Name:    "Chunk_Retry_Limit",
+		Default: "5",
+		Help:    "must equal Fluent Bit's `Retry_Limit` of this output (the plugin cannot see it; `umc-invite check` compares them): on a chunk's last try the users still waiting are carried over into new records (1..100)",
+		Parse:   func(c *Config, v string) (err error) { c.ChunkRetryLimit, err = parseInt(v); return err },
 	},
 	{
 		Name:    "Concurrency",
@@ -282,6 +306,12 @@ func parseBool(v string) (bool, error) {
 const maxSeconds = math.MaxInt64 / int64(time.Second)
 
 func parseDuration(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		// Days, as Postfix's queue lifetime is given: "5d".
+		if n, err := strconv.ParseInt(days, 10, 64); err == nil && n >= 0 && n <= maxSeconds/86400 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
 		// Fluent Bit users write plain seconds; accept them too.
@@ -291,7 +321,7 @@ func parseDuration(v string) (time.Duration, error) {
 		}
 	}
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration like 30s or 2m", v)
+		return 0, fmt.Errorf("%q is not a duration like 30s, 2m or 5d", v)
 	}
 	return d, nil
 }

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -76,7 +77,16 @@ func (c *Config) validate() error {
 		}},
 		{"Intake_Dir", c.checkIntakeDir},
 		{"Queue_Window", func() error { return inRange(c.QueueWindow, 1, 100000) }},
-		{"Max_Attempts", func() error { return inRange(c.MaxAttempts, 1, 1000) }},
+		{"Refusal_Grace", func() error { return atLeast(c.RefusalGrace, 0) }},
+		{"Max_Age", func() error { return atLeast(c.MaxAge, time.Second) }},
+		{"Backoff_Min", func() error { return atLeast(c.BackoffMin, 100*time.Millisecond) }},
+		{"Backoff_Max", func() error {
+			if c.BackoffMax < c.BackoffMin {
+				return fmt.Errorf("%s is shorter than Backoff_Min %s", c.BackoffMax, c.BackoffMin)
+			}
+			return nil
+		}},
+		{"Chunk_Retry_Limit", func() error { return inRange(c.ChunkRetryLimit, 1, 100) }},
 		{"Concurrency", func() error { return inRange(c.Concurrency, 1, 256) }},
 		{"Rate_Limit", func() error { return inRange(c.RateLimit, 0, 600000) }},
 		{"Quick_Retries", func() error { return inRange(c.QuickRetries, 0, 10) }},
@@ -371,3 +381,10 @@ func (c *Config) checkOutputName() error {
 // DefaultDeadLetterDir is where dead letters go without Dead_Letter_Dir:
 // beside the queue, where tail's *.send pattern does not reach.
 func DefaultDeadLetterDir(queueDir string) string { return filepath.Join(queueDir, "failed") }
+
+func atLeast(d, lo time.Duration) error {
+	if d < lo {
+		return fmt.Errorf("%s is shorter than %s", d, lo)
+	}
+	return nil
+}

@@ -71,6 +71,8 @@ type Window struct {
 	countedMod  int64 // the queue directory's mtime (ns) at the last recount
 	countedSure bool  // and it was old enough that a later change must alter it
 
+	stuck stuckFiles // delivered files that could not be removed: no place in the window
+
 	kick chan struct{} // Left and inotify wake the background loop
 	stop chan struct{}
 	done chan struct{}
@@ -228,7 +230,7 @@ func printable(name string) bool {
 func (w *Window) countQueue(repair bool) (int, error) {
 	n := 0
 	err := w.q.Each(func(name string, t fs.FileMode) {
-		if !candidate(name) || !t.IsRegular() {
+		if !candidate(name) || !t.IsRegular() || w.isStuck(name) {
 			return
 		}
 		n++

@@ -44,7 +44,7 @@ func TestConcurrencyIsTheOutputsBudget(t *testing.T) {
 	stub := &umctest.UMC{Latency: 20 * time.Millisecond}
 	f, counter := newBudgetFixture(t, stub, config.Map{"Concurrency": "6"})
 	big := f.queueFiles(t, names("big", 60)...)
-	if v := f.out.Flush(context.Background(), big); v != OK || counter.Max() != 6 {
+	if v := f.flush(context.Background(), big); v != OK || counter.Max() != 6 {
 		t.Fatalf("one chunk: verdict %v, %d calls in flight at most, want 6", v, counter.Max())
 	}
 	counter.Reset()
@@ -55,7 +55,7 @@ func TestConcurrencyIsTheOutputsBudget(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, c := range chunks {
 		wg.Add(1)
-		go func() { defer wg.Done(); f.out.Flush(context.Background(), c) }()
+		go func() { defer wg.Done(); f.flush(context.Background(), c) }()
 	}
 	wg.Wait()
 	if m := counter.Max(); m != 6 {
@@ -73,7 +73,7 @@ func TestRateLimit(t *testing.T) {
 	f, _ := newBudgetFixture(t, stub, config.Map{"Rate_Limit": "600", "Flush_Timeout": "1s", "Timeout": "1s"}) // one call per 100 ms
 	recs := f.queueFiles(t, names("r", 30)...)
 	start := time.Now()
-	if v := f.out.Flush(context.Background(), recs); v != Retry {
+	if v := f.flush(context.Background(), recs); v != Retry {
 		t.Fatalf("verdict %v: 30 calls at 10 a second cannot fit into 1 s", v)
 	}
 	took := time.Since(start)
@@ -86,7 +86,7 @@ func TestRateLimit(t *testing.T) {
 	if per := span / time.Duration(len(calls)-1); per < 80*time.Millisecond || per > 150*time.Millisecond {
 		t.Fatalf("%s between calls on average, want about 100ms", per)
 	}
-	for f.out.Flush(context.Background(), recs) == Retry {
+	for f.flush(context.Background(), recs) == Retry {
 	}
 	if err := stub.CheckOnce(30); err != nil || len(f.deadLetters(t)) != 0 {
 		t.Fatalf("%v, dead letters %v", err, f.deadLetters(t))

@@ -20,6 +20,8 @@ import (
 
 // fixture is one Output against a UMC stand-in, with a queue directory.
 type fixture struct {
+	mu    sync.Mutex
+	clock time.Time
 	out   *Output
 	stub  *umctest.UMC
 	queue string
@@ -52,7 +54,28 @@ func newFixtureWith(t *testing.T, h http.Handler, keys config.Map) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(out.Close)
-	return &fixture{out: out, queue: dir, logs: logs}
+	f := &fixture{out: out, queue: dir, logs: logs, clock: time.Now()}
+	out.now = f.now
+	return f
+}
+
+func (f *fixture) now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.clock
+}
+
+// advance moves the output's clock on.
+func (f *fixture) advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.clock = f.clock.Add(d)
+}
+
+// flush is a later try of Fluent Bit's: past every user's pause (Backoff_Max).
+func (f *fixture) flush(ctx context.Context, recs []record.Record) Verdict {
+	f.advance(f.out.cfg.BackoffMax + time.Second)
+	return f.out.Flush(ctx, recs)
 }
 
 type syncWriter struct {
@@ -117,7 +140,7 @@ func failFirst(n int, status int, users ...string) func(string, int) int {
 func TestAllDelivered(t *testing.T) {
 	f := newFixture(t, &umctest.UMC{}, config.Map{})
 	recs := f.queueFiles(t, "alice", "bob", "carol")
-	if v := f.out.Flush(context.Background(), recs); v != OK {
+	if v := f.flush(context.Background(), recs); v != OK {
 		t.Fatalf("verdict %v", v)
 	}
 	if d := f.stub.Delivered(); len(d) != 3 || d["alice"] != 1 || d["bob"] != 1 || d["carol"] != 1 {
@@ -129,16 +152,20 @@ func TestAllDelivered(t *testing.T) {
 }
 
 // Fluent Bit hands back the whole chunk after FLB_RETRY: only the records
-// that failed may be sent again.
+// that failed may be sent again; while every call fails, one at a time.
 func TestRetriedChunkSendsOnlyWhatFailed(t *testing.T) {
 	stub := &umctest.UMC{Fail: failFirst(2, 500, "bob", "dave")}
 	f := newFixture(t, stub, config.Map{})
 	recs := f.queueFiles(t, "alice", "bob", "carol", "dave")
 	var verdicts []Verdict
-	for range 3 {
-		verdicts = append(verdicts, f.out.Flush(context.Background(), recs))
+	for range 8 {
+		v := f.flush(context.Background(), recs)
+		verdicts = append(verdicts, v)
+		if v == OK {
+			break
+		}
 	}
-	if fmt.Sprint(verdicts) != "[RETRY RETRY OK]" {
+	if verdicts[len(verdicts)-1] != OK {
 		t.Fatalf("verdicts %v", verdicts)
 	}
 	if d := f.stub.Delivered(); len(d) != 4 || d["alice"]+d["bob"]+d["carol"]+d["dave"] != 4 {
@@ -149,31 +176,36 @@ func TestRetriedChunkSendsOnlyWhatFailed(t *testing.T) {
 	}
 	// Fluent Bit may still flush the chunk once more (a retry racing a
 	// shutdown): nothing is sent again.
-	if v := f.out.Flush(context.Background(), recs); v != OK || len(f.stub.Calls()) != 8 {
+	if v := f.flush(context.Background(), recs); v != OK || len(f.stub.Calls()) != 8 {
 		t.Fatalf("verdict %v, %d calls", v, len(f.stub.Calls()))
 	}
 }
 
-func TestAlwaysFailingUserBecomesADeadLetter(t *testing.T) {
+// A user whose calls always fail is never ended by a count: it waits with
+// its own growing pause until it is Max_Age old, then becomes an expired
+// dead letter carrying UMC's last answer.
+func TestAlwaysFailingUserExpiresByAge(t *testing.T) {
 	stub := &umctest.UMC{Fail: failFirst(1000, 500, "bob")}
-	f := newFixture(t, stub, config.Map{"Max_Attempts": "6"})
+	f := newFixture(t, stub, config.Map{"Max_Age": "30m"})
 	recs := f.queueFiles(t, "alice", "bob")
 	var verdicts []Verdict
-	for range 6 {
-		verdicts = append(verdicts, f.out.Flush(context.Background(), recs))
+	for range 3 { // 10 minutes apart
+		verdicts = append(verdicts, f.flush(context.Background(), recs))
 	}
-	if fmt.Sprint(verdicts) != "[RETRY RETRY RETRY RETRY RETRY ERROR]" {
+	if fmt.Sprint(verdicts) != "[RETRY RETRY ERROR]" {
 		t.Fatalf("verdicts %v", verdicts)
 	}
-	if a := f.stub.Attempts(); a["bob"] != 6 || a["alice"] != 1 {
-		t.Fatalf("calls %v, want exactly Max_Attempts for bob", a)
+	// Its try 30 minutes in ends it without a call: it is Max_Age old,
+	// with UMC's last answer.
+	if a := f.stub.Attempts(); a["bob"] != 2 || a["alice"] != 1 {
+		t.Fatalf("calls %v", a)
 	}
 	letters := f.deadLetters(t)
 	if len(letters) != 1 {
 		t.Fatalf("dead letters %+v", letters)
 	}
 	l := letters[0]
-	if l.Username != "bob" || l.Attempts != 6 || l.Status != 500 || !strings.Contains(l.Message, "Error sending token") ||
+	if l.Username != "bob" || l.Kind != queue.KindExpired || !strings.Contains(l.Reason, "Max_Age 30m") || l.Status != 500 || !strings.Contains(l.Message, "Error sending token") ||
 		l.File != filepath.Join(umctest.DeadLetterDir(f.queue), "bob.send") || l.Record["path"] != filepath.Join(f.queue, "bob.send") {
 		t.Fatalf("dead letter %+v", l)
 	}
@@ -184,7 +216,7 @@ func TestAlwaysFailingUserBecomesADeadLetter(t *testing.T) {
 		t.Fatalf("queue %v", q)
 	}
 	// A further flush of the chunk sends nothing: the file has left.
-	if v := f.out.Flush(context.Background(), recs); v != OK || f.stub.Attempts()["bob"] != 6 {
+	if v := f.flush(context.Background(), recs); v != OK || f.stub.Attempts()["bob"] != 2 {
 		t.Fatalf("verdict %v, bob called %d times", v, f.stub.Attempts()["bob"])
 	}
 }
@@ -202,7 +234,7 @@ func TestBadInputBesideGoodRecords(t *testing.T) {
 	bad = append(bad, record.New("umc_invite", time.Unix(1, 0), map[any]any{"log": []byte("mal\x07lory"), "path": []byte(badFile), "offset": int64(0)}))
 	all := append([]record.Record{recs[0], bad[0], bad[1]}, append(bad[2:], recs[1])...)
 
-	if v := f.out.Flush(context.Background(), all); v != Error {
+	if v := f.flush(context.Background(), all); v != Error {
 		t.Fatalf("verdict %v", v)
 	}
 	if calls := f.stub.Calls(); len(calls) != 2 || f.stub.Delivered()["alice"] != 1 || f.stub.Delivered()["bob"] != 1 {
@@ -224,7 +256,7 @@ func TestBadInputBesideGoodRecords(t *testing.T) {
 		t.Errorf("want one log line per bad record, got %d:\n%s", n, f.logs)
 	}
 	// Retrying the chunk neither calls UMC nor writes the letters again.
-	f.out.Flush(context.Background(), all)
+	f.flush(context.Background(), all)
 	if len(f.stub.Calls()) != 2 || len(f.deadLetters(t)) != 4 {
 		t.Fatal("bad input was handled twice")
 	}
@@ -232,7 +264,7 @@ func TestBadInputBesideGoodRecords(t *testing.T) {
 
 func TestPathsOutsideQueueDirAreNeverTouched(t *testing.T) {
 	stub := &umctest.UMC{Fail: failFirst(1000, 500, "victim")}
-	f := newFixture(t, stub, config.Map{"Max_Attempts": "1"})
+	f := newFixture(t, stub, config.Map{"Max_Age": "1m"})
 	outside := t.TempDir()
 	var recs []record.Record
 	for _, path := range []string{
@@ -247,7 +279,7 @@ func TestPathsOutsideQueueDirAreNeverTouched(t *testing.T) {
 	recs = append(recs, record.New("t", time.Unix(1, 0), map[any]any{"log": []byte("carol"), "path": []byte(link), "offset": int64(0)}))
 
 	for range 3 {
-		f.out.Flush(context.Background(), recs)
+		f.flush(context.Background(), recs)
 	}
 	// A record of a file outside the queue is sent and its file left
 	// alone; one read through a symlink in the queue is never sent (issue
@@ -277,7 +309,7 @@ func TestGoneQueueFileIsNotSentAgain(t *testing.T) {
 	f := newFixture(t, &umctest.UMC{}, config.Map{})
 	recs := f.queueFiles(t, "alice", "bob")
 	os.Remove(filepath.Join(f.queue, "alice.send"))
-	if v := f.out.Flush(context.Background(), recs); v != OK {
+	if v := f.flush(context.Background(), recs); v != OK {
 		t.Fatalf("verdict %v", v)
 	}
 	if d := f.stub.Delivered(); d["alice"] != 0 || d["bob"] != 1 {
@@ -286,27 +318,29 @@ func TestGoneQueueFileIsNotSentAgain(t *testing.T) {
 }
 
 // A broken UMC fails every call alike: after the first such failure the
-// rest of the chunk waits for Fluent Bit's retry instead of being sent, and
-// no one is charged, however often it is retried.
+// rest of the chunk waits for Fluent Bit's retry instead of being sent (one
+// call at a time finds out whether UMC is back), and no one ends, however
+// often it is retried.
 func TestSystemicFailureStopsTheFlush(t *testing.T) {
 	stub := &umctest.UMC{User: "u", Password: "right"}
-	f := newFixture(t, stub, config.Map{"Auth_User": "u", "Auth_Password": "wrong", "Concurrency": "1", "Max_Attempts": "2"})
+	f := newFixture(t, stub, config.Map{"Auth_User": "u", "Auth_Password": "wrong", "Concurrency": "1", "Chunk_Retry_Limit": "2"})
 	users := make([]string, 50)
 	for i := range users {
 		users[i] = fmt.Sprintf("user%02d", i)
 	}
 	recs := f.queueFiles(t, users...)
-	if v := f.out.Flush(context.Background(), recs); v != Retry {
+	if v := f.flush(context.Background(), recs); v != Retry {
 		t.Fatalf("verdict %v", v)
 	}
 	if n := len(stub.Calls()); n != 1 {
 		t.Fatalf("%d calls to a UMC refusing the credentials, want 1", n)
 	}
-	if !strings.Contains(f.logs.String(), "49 record(s) not sent in this flush, none of them charged") || !strings.Contains(f.logs.String(), "wrong Auth_User or password") {
+	if !strings.Contains(f.logs.String(), "49 user(s) due but not called in this flush: UMC fails for everyone since") || !strings.Contains(f.logs.String(), "wrong Auth_User or password") {
 		t.Fatalf("logs:\n%s", f.logs)
 	}
 	for range 5 {
-		if v := f.out.Flush(context.Background(), recs); v != Retry {
+		// RETRY, or OK on the chunk's last try: everyone carried over.
+		if v := f.flush(context.Background(), recs); v == Error {
 			t.Fatalf("verdict %v", v)
 		}
 	}
@@ -320,7 +354,7 @@ func TestFlushTimeoutBoundsAFlush(t *testing.T) {
 	f := newFixture(t, stub, config.Map{"Concurrency": "1", "Flush_Timeout": "500ms", "Timeout": "500ms"})
 	recs := f.queueFiles(t, "a", "b", "c", "d", "e")
 	start := time.Now()
-	v := f.out.Flush(context.Background(), recs)
+	v := f.flush(context.Background(), recs)
 	if took := time.Since(start); v != Retry || took > 2*time.Second {
 		t.Fatalf("verdict %v after %s", v, took)
 	}
@@ -329,7 +363,7 @@ func TestFlushTimeoutBoundsAFlush(t *testing.T) {
 	}
 	// The next flush finishes the rest, each user once.
 	f.out.cfg.FlushTimeout = time.Minute
-	if v := f.out.Flush(context.Background(), recs); v != OK {
+	if v := f.flush(context.Background(), recs); v != OK {
 		t.Fatalf("verdict %v", v)
 	}
 	if err := f.stub.CheckOnce(5); err != nil {
@@ -370,7 +404,7 @@ func TestConcurrentFlushes(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for f.out.Flush(context.Background(), chunk) == Retry {
+			for f.flush(context.Background(), chunk) == Retry {
 			}
 		}()
 	}
@@ -382,8 +416,8 @@ func TestConcurrentFlushes(t *testing.T) {
 
 func TestPasswordNeverLogged(t *testing.T) {
 	stub := &umctest.UMC{User: "u", Password: "other"}
-	f := newFixture(t, stub, config.Map{"Auth_User": "u", "Auth_Password": "s3cret-pw", "Max_Attempts": "1"})
-	f.out.Flush(context.Background(), f.queueFiles(t, "alice"))
+	f := newFixture(t, stub, config.Map{"Auth_User": "u", "Auth_Password": "s3cret-pw", "Chunk_Retry_Limit": "1"})
+	f.flush(context.Background(), f.queueFiles(t, "alice"))
 	all := f.logs.String() + f.out.Describe()
 	data, _ := os.ReadFile(filepath.Join(umctest.DeadLetterDir(f.queue), queue.DeadLetterLog))
 	if strings.Contains(all+string(data), "s3cret-pw") {

@@ -19,11 +19,15 @@ import (
 func (o *Output) letter(j *job, kind, reason string) *queue.DeadLetter {
 	a := j.answer
 	l := &queue.DeadLetter{
-		Time: time.Now().UTC(), Kind: kind, Username: j.username, Reason: reason, Attempts: j.entry.Charged,
+		Time: o.now().UTC(), Kind: kind, Username: j.username, Reason: reason,
 		Status: a.Status, Message: a.Message, Tag: j.rec.Tag, Record: j.rec.Fields,
 	}
 	if a.Err != nil {
 		l.Error = a.Err.Error()
+	}
+	if !j.sent && j.entry.User.LastAnswer != "" {
+		// Decided between calls (Max_Age): UMC's last answer, as known.
+		l.Status, l.Message = j.entry.User.LastStatus, j.entry.User.LastUMC
 	}
 	return l
 }
@@ -36,8 +40,10 @@ func (o *Output) writeLetter(j *job, t *tally) {
 	l := j.entry.Letter
 	if l.Time.IsZero() { // decided by an earlier run, carried over
 		carried := *l
-		carried.Time, carried.Username, carried.Tag, carried.Record = time.Now().UTC(), j.username, j.rec.Tag, j.rec.Fields
-		carried.Attempts = j.entry.Charged
+		carried.Time, carried.Username, carried.Tag, carried.Record = o.now().UTC(), j.username, j.rec.Tag, j.rec.Fields
+		if u := j.entry.User; u.LastUMC != "" && carried.Message == "" {
+			carried.Message, carried.Status = u.LastUMC, u.LastStatus
+		}
 		l = &carried
 		j.entry.Letter = l
 	}
@@ -135,11 +141,15 @@ func (o *Output) removeDelivered(j *job) bool {
 	case errors.Is(err, queue.ErrGrown):
 		return o.keepAdded(j)
 	}
-	o.log.Errorf("delivered queue file left in place: %v", err)
 	// Removed, with only the directory's sync failing: a file gone must
 	// take its entry along, or a new file on its inode would be "done".
 	current, cerr := o.queue.Current(*j.file)
-	return cerr == nil && !current
+	if cerr == nil && !current {
+		o.log.Errorf("delivered queue file removed, but its directory not synced: %v", err)
+		return true
+	}
+	o.stuck(j.key, *j.file, err)
+	return false
 }
 
 // setAsideGrown moves a delivered file that somebody appended to during

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"umc-invite/umc"
 	"umc-invite/umc/intake"
@@ -23,6 +24,7 @@ func (o *Output) startMetrics() error {
 		return fmt.Errorf("%s: %w", "Metrics_Listen", err)
 	}
 	o.metrics = m
+	m.CountWaiting(func() (int, time.Duration) { return o.waiting.count(o.now()) })
 	o.client.Observe = func(a umc.Answer) { m.Request(umc.Classify(a).Kind.String(), a.Took) }
 	return nil
 }
@@ -30,8 +32,11 @@ func (o *Output) startMetrics() error {
 // invitationResult is a letter's kind as metrics count it: bad input
 // is a dead letter too.
 func invitationResult(kind string) string {
-	if kind == queue.KindRefused {
+	switch kind {
+	case queue.KindRefused:
 		return metrics.Refused
+	case queue.KindExpired:
+		return metrics.Expired
 	}
 	return metrics.DeadLetter
 }

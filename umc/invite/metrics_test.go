@@ -46,7 +46,9 @@ func newMetricsFixture(t *testing.T, stub *umctest.UMC, keys config.Map, name, a
 		t.Fatal(err)
 	}
 	t.Cleanup(out.Close)
-	return &fixture{out: out, stub: stub, queue: dir}
+	f := &fixture{out: out, stub: stub, queue: dir, clock: time.Now()}
+	out.now = f.now
+	return f
 }
 
 // scrape reads the endpoint and returns one output's samples, keyed by
@@ -89,7 +91,7 @@ func TestMetricsCountAMixedRun(t *testing.T) {
 		Latency: 2 * time.Millisecond,
 	}
 	addr, name := umctest.FreeAddr(t), outputName("mixed")
-	f := newMetricsFixture(t, stub, config.Map{}, name, addr)
+	f := newMetricsFixture(t, stub, config.Map{"Max_Age": "1h"}, name, addr)
 	healthy := names("user", 30)
 	f.enqueue(t, append(healthy, "nomail1", "nomail2", "broken")...)
 	if err := os.WriteFile(filepath.Join(f.queue, "bad.send"), []byte("bad user\n"), 0o644); err != nil {
@@ -108,8 +110,9 @@ func TestMetricsCountAMixedRun(t *testing.T) {
 	want := map[string]float64{
 		`umc_invite_invitations_total{result="sent"}`:               float64(len(stub.Delivered())),
 		`umc_invite_invitations_total{result="refused"}`:            float64(len(byKind[queue.KindRefused])),
-		`umc_invite_invitations_total{result="dead_letter"}`:        float64(len(byKind[queue.KindFailed]) + len(byKind[queue.KindBadInput])),
-		`umc_invite_invitations_total{result="carried_over"}`:       0,
+		`umc_invite_invitations_total{result="dead_letter"}`:        float64(len(byKind[queue.KindBadInput])),
+		`umc_invite_invitations_total{result="expired"}`:            float64(len(byKind[queue.KindExpired])),
+		`umc_invite_users_waiting`:                                  0,
 		`umc_invite_umc_requests_total{class="delivered"}`:          float64(byStatus[200]),
 		`umc_invite_umc_requests_total{class="refused"}`:            float64(byStatus[400]),
 		`umc_invite_umc_requests_total{class="failed"}`:             float64(byStatus[500]),
@@ -120,7 +123,7 @@ func TestMetricsCountAMixedRun(t *testing.T) {
 		`umc_invite_queue_files`:                                    float64(len(f.queued(t))),
 	}
 	// The run itself, as the stand-in and the dead letters tell it.
-	if len(stub.Delivered()) != 30 || len(byKind[queue.KindRefused]) != 2 || len(byKind[queue.KindFailed]) != 1 || len(byKind[queue.KindBadInput]) != 1 {
+	if len(stub.Delivered()) != 30 || len(byKind[queue.KindRefused]) != 2 || len(byKind[queue.KindExpired]) != 1 || len(byKind[queue.KindBadInput]) != 1 {
 		t.Fatalf("unexpected run: delivered %d, letters %v", len(stub.Delivered()), byKind)
 	}
 	for k, v := range want {
@@ -181,7 +184,7 @@ func TestTwoOutputsShareOneEndpoint(t *testing.T) {
 	b.enqueue(t, "b1") // waiting
 	ga, gb := scrape(t, addr, nameA), scrape(t, addr, nameB)
 	if ga[`umc_invite_invitations_total{result="sent"}`] != 3 || ga[`umc_invite_invitations_total{result="refused"}`] != 0 ||
-		gb[`umc_invite_invitations_total{result="sent"}`] != 0 || gb[`umc_invite_invitations_total{result="refused"}`] != 1 || gb[`umc_invite_umc_requests_total{class="refused"}`] != 4 || // the user twice, UMC's baseline twice
+		gb[`umc_invite_invitations_total{result="sent"}`] != 0 || gb[`umc_invite_invitations_total{result="refused"}`] != 1 || gb[`umc_invite_umc_requests_total{class="refused"}`] != float64(len(b.stub.Calls())) || // the user, and UMC's probes
 
 		gb[`umc_invite_queue_files`] != 1 || ga[`umc_invite_queue_files`] != 0 {
 		t.Fatalf("a %v\nb %v", ga, gb)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"umc-invite/umc/ledger"
 	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
 )
@@ -13,16 +14,57 @@ import (
 // maxNamed caps how many other users a reason names.
 const maxNamed = 5
 
-// fileLines is what a queue file's lines say, read once per record.
+// fileLines is what a queue file's lines say, read once per flush.
 type fileLines struct {
 	read   bool // false: unreadable just now; the next steps find out
 	tooBig bool
+	data   []byte // what was read (at most queue.MaxFileSize bytes)
 	lines  []lineName
-	// The newest carried-over line's counts: it speaks for every line
+	// The newest carried-over line's state: it speaks for every line
 	// before it, whichever of them a chunk brings first.
 	carried bool
-	charged int
-	refusal string
+	carry   record.Carry
+
+	// Per flush, per file: its ledger key and the entry a record of it
+	// starts from (see Output.known), worked out once.
+	key     string
+	initial *ledger.Entry
+}
+
+// flushFiles are the queue files one flush has read, by identity and size:
+// a file of many lines (each a record of the chunk) is read and parsed
+// once, not once per line.
+type flushFiles map[string]*fileLines
+
+func (ff flushFiles) read(o *Output, f queue.File, rec record.Record) *fileLines {
+	key := fmt.Sprintf("%s:%d", f.Key(), f.Size)
+	if fl, ok := ff[key]; ok {
+		return fl
+	}
+	fl := o.readLines(f, rec.Tag)
+	ff[key] = &fl
+	return &fl
+}
+
+// hasLine reports whether the data read holds line at offset, ended by a
+// newline (tail drops a carriage return before it); known is false when
+// the data read does not reach that far.
+func (fl *fileLines) hasLine(offset int64, line string) (same, known bool) {
+	if !fl.read || offset < 0 {
+		return false, false
+	}
+	end := offset + int64(len(line))
+	if end+2 > int64(len(fl.data)) && fl.tooBig {
+		return false, false
+	}
+	if end >= int64(len(fl.data)) {
+		return false, true
+	}
+	if string(fl.data[offset:end]) != line {
+		return false, true
+	}
+	rest := fl.data[end:]
+	return rest[0] == '\n' || (len(rest) > 1 && rest[0] == '\r' && rest[1] == '\n'), true
 }
 
 // lineName is the user one line names, or ok false for a line naming none.
@@ -32,27 +74,27 @@ type lineName struct {
 	n    int // line number, from 1
 }
 
-// readLines reads the job's queue file. A line that is white space only is
-// no user's (tail makes none of it apart from the file name).
-func (o *Output) readLines(j *job) fileLines {
-	data, err := o.queue.Read(*j.file)
+// readLines reads a queue file. A line that is white space only is no
+// user's (tail makes none of it apart from the file name).
+func (o *Output) readLines(f queue.File, tag string) fileLines {
+	data, err := o.queue.Read(f)
 	switch {
 	case errors.Is(err, queue.ErrTooBig):
-		return fileLines{read: true, tooBig: true}
+		return fileLines{read: true, tooBig: true, data: data}
 	case err != nil:
 		return fileLines{}
 	}
-	fl := fileLines{read: true}
+	fl := fileLines{read: true, data: data}
 	keys := record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey}
 	for i, line := range strings.Split(string(data), "\n") {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		r := record.New(j.rec.Tag, time.Time{}, map[any]any{"log": line, o.cfg.PathKey: j.file.Path})
+		r := record.New(tag, time.Time{}, map[any]any{"log": line, o.cfg.PathKey: f.Path})
 		name, err := record.Username(r, keys)
 		fl.lines = append(fl.lines, lineName{name: name, ok: err == nil, n: i + 1})
-		if charged, refusal := r.Carried(); err == nil && strings.Contains(line, `"charged"`) {
-			fl.carried, fl.charged, fl.refusal = true, charged, refusal
+		if c, ok := r.Carried(); err == nil && ok {
+			fl.carried, fl.carry = true, c
 		}
 	}
 	return fl

@@ -4,6 +4,7 @@ package invite
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,8 +36,13 @@ type Output struct {
 	ledger    *ledger.Ledger
 	queue     *queue.Dir         // nil without Queue_Dir
 	dead      *queue.DeadLetters // nil: dead letters are only logged
-	witness   witness
-	baselines baselineCache
+	gate      gate               // holds calls back while UMC fails for everyone
+	probes    evidenceCache      // UMC's refusal of a user that cannot exist
+	tries     tryCounter         // Fluent Bit's tries of each record
+	waiting   waitingUsers       // for the metrics
+	leftovers leftovers          // delivered files whose removal failed
+	now       func() time.Time
+	jitter    func() float64
 	// slots holds one token per call in flight: Concurrency is the
 	// output's budget, shared by all of Fluent Bit's workers and chunks.
 	slots   chan struct{}
@@ -62,7 +68,9 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &Output{cfg: cfg, client: client, ledger: newLedger(), log: log, slots: make(chan struct{}, cfg.Concurrency)}
+	o := &Output{cfg: cfg, client: client, ledger: newLedger(), log: log, slots: make(chan struct{}, cfg.Concurrency),
+		now: time.Now, jitter: rand.Float64}
+	o.gate.releaseMin = cfg.BackoffMin
 	if pf := client.PasswordFile(); pf != nil {
 		pf.Infof, pf.Warnf = log.Infof, log.Warnf
 	}
@@ -182,8 +190,9 @@ func (o *Output) Describe() string {
 	if o.metrics != nil {
 		served = fmt.Sprintf("metrics at http://%s%s as output=%q", o.cfg.MetricsListen, metrics.Path, o.metrics.Name())
 	}
-	return fmt.Sprintf("sending to %s (%s, TLS verify %t), %d calls in flight at most, %s, max attempts %d, queue %q, %s, dead letters: %s, %s",
-		o.cfg.Endpoint(), auth, o.cfg.TLSVerify, o.cfg.Concurrency, limit, o.cfg.MaxAttempts, o.cfg.QueueDir, admit, dead, served)
+	return fmt.Sprintf("sending to %s (%s, TLS verify %t), %d calls in flight at most, %s, waiting users paused %s doubling to %s, refused only by evidence after %s, expired after %s, chunk retry limit %d, queue %q, %s, dead letters: %s, %s",
+		o.cfg.Endpoint(), auth, o.cfg.TLSVerify, o.cfg.Concurrency, limit, o.cfg.BackoffMin, o.cfg.BackoffMax, o.cfg.RefusalGrace, o.cfg.MaxAge,
+		o.cfg.ChunkRetryLimit, o.cfg.QueueDir, admit, dead, served)
 }
 
 // Close stops the intake and releases idle connections and the queue.

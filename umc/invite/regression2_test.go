@@ -17,13 +17,14 @@ import (
 // R1: a whitelist/blacklist misconfiguration (or an LDAP replica that is
 // empty/behind) refuses EVERY user with UMC's MissingContactInformation,
 // the very message of an impossible user, while the method check still
-// works. The baseline proves each refusal at once: the whole queue becomes
-// refusals; nothing is held as an outage.
+// works. The probe alone proves nothing: nobody is refused before
+// Refusal_Grace (15m) has passed since its first such answer.
 func TestEveryoneRefusedAlikeIsAnOutage(t *testing.T) {
 	stub := &umctest.UMC{Refused: func(u string) bool { return true }}
 	f := newFixture(t, stub, config.Map{})
 	recs := f.queueFiles(t, names("u", 20)...)
-	for i := 0; i < 6; i++ { // Fluent Bit's tries of the chunk
+	for i := 0; i < 14; i++ { // a try a minute
+		f.advance(time.Minute)
 		f.out.Flush(context.Background(), recs)
 	}
 	if n := len(f.deadLetters(t)); n != 0 {
@@ -45,9 +46,9 @@ func TestOneRefusalDecidesNothing(t *testing.T) {
 	}}
 	f := newFixture(t, stub, config.Map{})
 	rec := f.queueFile(t, "newbie")
-	v := f.out.Flush(context.Background(), []recordT{rec})
+	v := f.flush(context.Background(), []recordT{rec})
 	_ = v
-	v2 := f.out.Flush(context.Background(), []recordT{rec})
+	v2 := f.flush(context.Background(), []recordT{rec})
 	if d := stub.Delivered(); d["newbie"] != 1 {
 		t.Errorf("newbie refused once (lag), verdicts %v/%v, never retried: delivered %v, letters %d", v, v2, d, len(f.deadLetters(t)))
 	}
@@ -60,7 +61,7 @@ func TestBaselineKeepsTheRateLimit(t *testing.T) {
 	stub := &umctest.UMC{Refused: func(u string) bool { return u == "bob" }}
 	f := newFixture(t, stub, config.Map{"Rate_Limit": "1", "Flush_Timeout": "2s", "Timeout": "1s"})
 	start := time.Now()
-	f.out.Flush(context.Background(), []recordT{f.queueFile(t, "bob")})
+	f.flush(context.Background(), []recordT{f.queueFile(t, "bob")})
 	if n := len(stub.Calls()); n > 1 {
 		t.Errorf("Rate_Limit 1 a minute, but %d UMC calls in %s", n, time.Since(start).Round(time.Millisecond))
 	}
@@ -71,7 +72,7 @@ func TestBaselineKeepsTheRateLimit(t *testing.T) {
 func TestNoCallAfterAStopBehindTheRateLimit(t *testing.T) {
 	stub := &umctest.UMC{Outage: func() int { return http.StatusServiceUnavailable }}
 	f := newFixture(t, stub, config.Map{"Rate_Limit": "120", "Concurrency": "2", "Flush_Timeout": "5s", "Timeout": "1s"})
-	f.out.Flush(context.Background(), f.queueFiles(t, names("o", 5)...))
+	f.flush(context.Background(), f.queueFiles(t, names("o", 5)...))
 	if n := len(stub.Calls()); n != 1 {
 		t.Errorf("UMC answered 503 (maybe its rate limit): the flush should stop after 1 call, made %d", n)
 	}

@@ -37,7 +37,7 @@ func TestSecondUserInOneFileIsNotLostSilently(t *testing.T) {
 	recs := []record.Record{rec("alice", 0), rec("bob", 6)}
 	var v Verdict
 	for try := 1; try <= 6; try++ {
-		if v = f.out.Flush(context.Background(), recs); v != Retry {
+		if v = f.flush(context.Background(), recs); v != Retry {
 			break
 		}
 	}
@@ -80,7 +80,7 @@ func TestLineAddedDuringTheCallStaysQueued(t *testing.T) {
 		defer fh.Close()
 		fmt.Fprint(fh, "\nalice\nbob\n") // a blank line and alice again are dropped
 	}
-	if v := f.out.Flush(context.Background(), []record.Record{rec}); v != OK {
+	if v := f.flush(context.Background(), []record.Record{rec}); v != OK {
 		t.Fatalf("verdict %v, want OK (alice was invited)", v)
 	}
 	data, err := os.ReadFile(path)
@@ -90,7 +90,7 @@ func TestLineAddedDuringTheCallStaysQueued(t *testing.T) {
 	// tail reads the new file from its head: bob's line at offset 0.
 	bob := record.New("umc_invite", time.Unix(1700000000, 0), map[any]any{
 		"log": []byte("bob"), "path": []byte(path), "offset": int64(0)})
-	if v := f.out.Flush(context.Background(), []record.Record{rec, bob}); v != OK {
+	if v := f.flush(context.Background(), []record.Record{rec, bob}); v != OK {
 		t.Fatalf("verdict %v for bob's record (with alice's stale one), want OK", v)
 	}
 	if got := stub.Delivered(); got["alice"] != 1 || got["bob"] != 1 || len(got) != 2 {
@@ -118,9 +118,9 @@ func TestCarriedLinesAreTheSameUser(t *testing.T) {
 		return record.New("umc_invite", time.Unix(1700000000, 0), map[any]any{
 			"log": []byte(first), "path": []byte(path), "offset": int64(0)})
 	}
-	carried := write("alice.send", "{\"username\": \"alice\"}\n"+string(record.CarryLine("username", "alice", 2, "")))
+	carried := write("alice.send", "{\"username\": \"alice\"}\n"+string(record.CarryLine("username", "alice", record.Carry{FirstSeen: time.Now(), Refused: ""})))
 	mixed := write("a.send", "alice\n!!\nbob\n")
-	f.out.Flush(context.Background(), []record.Record{carried, mixed})
+	f.flush(context.Background(), []record.Record{carried, mixed})
 	if got := stub.Delivered(); got["alice"] != 1 || len(got) != 1 {
 		t.Errorf("delivered %v, want alice once (her file with a carried line)", got)
 	}
@@ -153,7 +153,7 @@ func TestA200WhoseBodyIsCutShortIsNotSentAgain(t *testing.T) {
 	f := newFixtureWith(t, h, config.Map{})
 	recs := f.queueFiles(t, "alice")
 	for try := 1; try <= 3; try++ {
-		if v := f.out.Flush(context.Background(), recs); v != Retry {
+		if v := f.flush(context.Background(), recs); v != Retry {
 			break
 		}
 	}

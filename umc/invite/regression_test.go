@@ -29,7 +29,7 @@ func TestOutageEndingMidFlushRefusesNoOne(t *testing.T) {
 	}}
 	f := newFixture(t, stub, config.Map{"Concurrency": "1"})
 	recs := f.queueFiles(t, "alice", "bob")
-	v := f.out.Flush(context.Background(), recs)
+	v := f.flush(context.Background(), recs)
 	letters := f.deadLetters(t)
 	t.Logf("verdict %v, letters %+v, queued %v", v, lettersByKind(letters), f.queued(t))
 	if len(letters) != 0 {
@@ -61,7 +61,7 @@ func TestStaleRecordNeverTakesOverARequeuedFile(t *testing.T) {
 	f := newFixture(t, stub, config.Map{})
 	path := filepath.Join(f.queue, "alice.send")
 	orig := "{\"username\": \"alice\"}\n"
-	carry := string(record.CarryLine("username", "alice", 0, ""))
+	carry := string(record.CarryLine("username", "alice", record.Carry{FirstSeen: time.Now(), Refused: ""}))
 	os.WriteFile(path, []byte(orig+carry), 0o644)
 	mk := func(line string, off int64) record.Record {
 		return record.New("umc_invite", time.Now(), map[any]any{"log": []byte(strings.TrimSuffix(line, "\n")), "path": []byte(path), "offset": off})
@@ -69,7 +69,7 @@ func TestStaleRecordNeverTakesOverARequeuedFile(t *testing.T) {
 	// C1: alice's carried-over line and bob: alice delivered, bob open.
 	c1 := []record.Record{mk(carry, int64(len(orig))), f.queueFile(t, "bob")}
 	tries := 0
-	flush := func(c []record.Record) Verdict { return f.out.Flush(context.Background(), c) }
+	flush := func(c []record.Record) Verdict { return f.flush(context.Background(), c) }
 	if v := flush(c1); v != Retry {
 		t.Fatalf("C1 try 1: %v", v)
 	}
@@ -110,7 +110,7 @@ func TestStaleRecordNeverTakesOverARequeuedFile(t *testing.T) {
 		}
 		// Carried over into a new line: tail reads it as a new record.
 		carried := record.New("umc_invite", time.Now(), map[any]any{"log": []byte(strings.TrimSuffix(string(data[len(orig):]), "\n")), "path": []byte(path), "offset": int64(len(orig))})
-		f.out.Flush(context.Background(), []record.Record{carried})
+		f.flush(context.Background(), []record.Record{carried})
 	}
 	if n := stub.Delivered()["alice"]; n != 2 {
 		t.Fatalf("alice got %d invitations, want 2 (the first file, then the re-queued one)", n)
@@ -127,7 +127,7 @@ func TestDeadLetterLineWrittenOnce(t *testing.T) {
 	// make the move fail: the target name is a non-empty directory
 	os.MkdirAll(filepath.Join(f.queue, "failed", "bad.send", "x"), 0o755)
 	for range 3 {
-		f.out.Flush(context.Background(), []record.Record{rec})
+		f.flush(context.Background(), []record.Record{rec})
 	}
 	if l := f.deadLetters(t); len(l) != 1 {
 		t.Fatalf("%d dead-letter lines for one record", len(l))
@@ -156,7 +156,7 @@ func TestFailureProvenAtFlushEndChargedOnce(t *testing.T) {
 		for i := range 5 {
 			recs = append(recs, f.queueFile(t, fmt.Sprintf("s%d-%d", round, i)))
 		}
-		f.out.Flush(context.Background(), recs)
+		f.flush(context.Background(), recs)
 		n = stub.Attempts()["bounce"]
 		if len(f.deadLetters(t)) > 0 {
 			break

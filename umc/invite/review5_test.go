@@ -72,7 +72,7 @@ func TestCompactionKeepsALineAppendedDuringTheLastTry(t *testing.T) {
 	path := filepath.Join(f.queue, "alice.send")
 	// alice's line and her carried-over lines, just under CompactAt.
 	content := "{\"username\": \"alice\"}\n"
-	carry := string(record.CarryLine("username", "alice", 0, ""))
+	carry := string(record.CarryLine("username", "alice", record.Carry{FirstSeen: time.Now(), Refused: ""}))
 	for len(content)+2*len(carry) <= queue.CompactAt {
 		content += carry
 	}
@@ -94,7 +94,7 @@ func TestCompactionKeepsALineAppendedDuringTheLastTry(t *testing.T) {
 		}
 	}
 	for try := 1; try <= 6; try++ {
-		if v := f.out.Flush(context.Background(), []record.Record{rec}); v != Retry {
+		if v := f.flush(context.Background(), []record.Record{rec}); v != Retry {
 			t.Fatalf("try %d: verdict %v during an outage", try, v)
 		}
 	}

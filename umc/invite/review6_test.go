@@ -44,7 +44,7 @@ func TestStaleParsedRecordDoesNotTakeOverTheKeptCopy(t *testing.T) {
 		}
 	}
 	chunk := []record.Record{parsed("alice", alicePath), parsed("carol", carolPath)}
-	if v := f.out.Flush(context.Background(), chunk); v != Retry {
+	if v := f.flush(context.Background(), chunk); v != Retry {
 		t.Fatalf("first try: verdict %v, want RETRY (carol failed once)", v)
 	}
 	if data, err := os.ReadFile(alicePath); err != nil || string(data) != "{\"username\": \"bob\"}\n" {
@@ -52,8 +52,8 @@ func TestStaleParsedRecordDoesNotTakeOverTheKeptCopy(t *testing.T) {
 	}
 	// Fluent Bit hands the chunk back whole; tail meanwhile reads the
 	// copy as a new file: bob's record, offset 0.
-	f.out.Flush(context.Background(), chunk)
-	f.out.Flush(context.Background(), []record.Record{parsed("bob", alicePath)})
+	f.flush(context.Background(), chunk)
+	f.flush(context.Background(), []record.Record{parsed("bob", alicePath)})
 	if got := stub.Delivered(); got["alice"] != 1 || got["bob"] != 1 {
 		t.Errorf("delivered %v, want alice and bob once each", got)
 	}
@@ -100,7 +100,7 @@ func TestPanicAfterLeaveLeavesNoEntryBusy(t *testing.T) {
 			appendLine(t, path, "bob")
 		}
 	}
-	f.out.Flush(context.Background(), []record.Record{rec})
+	f.flush(context.Background(), []record.Record{rec})
 	switch claimed, _ := f.out.ledger.Claim(old.Key(), 0, ledger.Entry{}); claimed {
 	case ledger.Busy:
 		t.Errorf("alice's old file's ledger entry (%s) is still busy after the flush returned", old.Key())
@@ -111,7 +111,7 @@ func TestPanicAfterLeaveLeavesNoEntryBusy(t *testing.T) {
 	carol := f.queueFile(t, "carol")
 	if st, _ := f.out.queue.Stat(filepath.Join(f.queue, "carol.send")); st.Key() == old.Key() {
 		for try := 0; try < 3; try++ {
-			f.out.Flush(context.Background(), []record.Record{carol})
+			f.flush(context.Background(), []record.Record{carol})
 		}
 		if stub.Delivered()["carol"] != 1 {
 			t.Errorf("carol's file reuses alice's old inode and is never sent: delivered %v\nlogs:\n%s", stub.Delivered(), f.logs.String())

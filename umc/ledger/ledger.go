@@ -1,6 +1,6 @@
 // Package ledger remembers, per queue file (or per record where there is
 // no file), what the plugin knows of it: whether it is done, how often it
-// failed by its own fault, and which flush owns it right now. Fluent Bit
+// has waited and what UMC answered, and which flush owns it right now. Fluent Bit
 // hands a chunk back whole after FLB_RETRY and may hold one file in two
 // chunks; the ledger makes sure each file is sent by one flush at a time
 // and never again once done. It is bounded and safe for concurrent flushes.
@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"umc-invite/umc/decide"
 	"umc-invite/umc/queue"
 )
 
@@ -21,7 +22,7 @@ const (
 	Open       Final = iota
 	Delivered        // UMC answered 200
 	Refused          // UMC will never mail this user: recorded as a refusal
-	DeadLetter       // bad input or Max_Attempts failures: recorded as a dead letter
+	DeadLetter       // bad input or Max_Age: recorded as a dead letter
 )
 
 func (f Final) String() string {
@@ -31,13 +32,9 @@ func (f Final) String() string {
 // Entry is the state of one queue file.
 type Entry struct {
 	Final Final
-	// Charged counts failures that were this user's own.
-	Charged int
-	// FailSeq is the sequence number of the user's last refusal or
-	// failure (0: none since its last success), Unproven whether it was
-	// not charged because whose fault it was could not be told yet.
-	FailSeq  uint64
-	Unproven bool
+	// User is what is known of the user waiting in it: its age, UMC's
+	// last answer, its pause (see umc/decide).
+	User decide.User
 	// Line is the offset of the newest line of the file seen; Tries counts
 	// the flushes that line has been in.
 	Line    int64

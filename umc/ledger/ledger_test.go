@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"umc-invite/umc/decide"
 )
 
 func settle(l *Ledger, key string, f Final) {
@@ -16,16 +17,16 @@ func settle(l *Ledger, key string, f Final) {
 
 func TestClaimSettle(t *testing.T) {
 	l := New(10, time.Hour)
-	c, e := l.Claim("a", 0, Entry{Charged: 2})
-	if c != Owned || e.Charged != 2 || e.Tries != 1 {
+	c, e := l.Claim("a", 0, Entry{User: decide.User{LastAnswer: "2"}})
+	if c != Owned || e.User.LastAnswer != "2" || e.Tries != 1 {
 		t.Fatalf("new record: %v %+v", c, e)
 	}
 	if c, _ := l.Claim("a", 0, Entry{}); c != Busy {
 		t.Fatalf("a claimed record is busy for others, got %v", c)
 	}
-	e.Charged++
+	e.User.LastAnswer = "3"
 	l.Settle("a", e)
-	if c, e := l.Claim("a", 0, Entry{}); c != Owned || e.Charged != 3 || e.Tries != 2 {
+	if c, e := l.Claim("a", 0, Entry{}); c != Owned || e.User.LastAnswer != "3" || e.Tries != 2 {
 		t.Fatalf("after one failure: %v %+v", c, e)
 	}
 	e.Final = Delivered
@@ -68,7 +69,7 @@ func TestBoundedBySize(t *testing.T) {
 func TestOpenAndBusyEntriesAreNeverEvictedForRoom(t *testing.T) {
 	l := New(2, time.Hour)
 	l.Claim("busy", 0, Entry{})
-	_, e := l.Claim("open", 0, Entry{Charged: 3})
+	_, e := l.Claim("open", 0, Entry{User: decide.User{LastAnswer: "3"}})
 	l.Settle("open", e)
 	for i := range 10 {
 		settle(l, fmt.Sprint(i), Delivered)
@@ -76,7 +77,7 @@ func TestOpenAndBusyEntriesAreNeverEvictedForRoom(t *testing.T) {
 	if c, _ := l.Claim("busy", 0, Entry{}); c != Busy {
 		t.Fatalf("an entry being sent was evicted: %v", c)
 	}
-	if c, e := l.Claim("open", 0, Entry{}); c != Owned || e.Charged != 3 {
+	if c, e := l.Claim("open", 0, Entry{}); c != Owned || e.User.LastAnswer != "3" {
 		t.Fatalf("an open entry lost its state: %v %+v", c, e)
 	}
 }

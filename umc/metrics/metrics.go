@@ -41,12 +41,13 @@ const Path = "/metrics"
 const (
 	Sent        = "sent"         // UMC answered 200
 	Refused     = "refused"      // UMC will never mail this user; recorded beside the dead letters
-	DeadLetter  = "dead_letter"  // bad input, or Max_Attempts failures of the user's own
-	CarriedOver = "carried_over" // still open on its chunk's last try: a new record carries it on
+	DeadLetter  = "dead_letter"  // bad input
+	Expired     = "expired"      // Max_Age old and still not served: a dead letter with UMC's last answer
+	CarriedOver = "carried_over" // still waiting on its chunk's last try: a new record carries it on
 )
 
 // Results are the values of the result label.
-var Results = []string{Sent, Refused, DeadLetter, CarriedOver}
+var Results = []string{Sent, Refused, DeadLetter, Expired, CarriedOver}
 
 // Classes are the values of the class label: umc.Kind's names.
 var Classes = []string{"delivered", "refused", "failed", "unavailable"}
@@ -59,7 +60,7 @@ const ns = "umc_invite"
 
 // Help texts, one per family.
 const (
-	helpInvitations = "Invitations by what became of them: sent, refused (UMC will never mail the user), dead_letter (bad input or the user's own failures), carried_over (open on the chunk's last try)."
+	helpInvitations = "Invitations by what became of them: sent, refused (proven: UMC will never mail the user), dead_letter (bad input), expired (Max_Age old, not served), carried_over (still waiting on the chunk's last try)."
 	helpRequests    = "HTTP calls to UMC's send_token by the answer's class: delivered, refused, failed, unavailable."
 	helpDuration    = "Time of one HTTP call to UMC, from sending to the answer read."
 	helpInFlight    = "send_token calls in flight now."
@@ -79,12 +80,16 @@ type Output struct {
 	duration    prometheus.Histogram
 	inFlight    prometheus.Gauge
 	lastSuccess prometheus.Gauge
+	stuck       prometheus.Counter
 
 	// Guarded by state.mu.
 	live   bool
 	addr   string
 	exited time.Time
 	queue  func() (int, error) // nil: no queue to count
+
+	waitingMu sync.Mutex
+	waiting   func() (int, time.Duration) // nil: none known
 }
 
 func newOutput(name string) *Output {
@@ -107,6 +112,7 @@ func newOutput(name string) *Output {
 	o.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "_umc_request_duration_seconds", Help: helpDuration, Buckets: Buckets, ConstLabels: labels()})
 	o.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "_in_flight", Help: helpInFlight, ConstLabels: labels()})
 	o.lastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "_last_success_timestamp_seconds", Help: helpLastSuccess, ConstLabels: labels()})
+	o.stuck = prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "_remove_failures_total", Help: helpStuck, ConstLabels: labels()})
 	return o
 }
 
@@ -163,6 +169,8 @@ func (o *Output) collect(ch chan<- prometheus.Metric, queue func() (int, error))
 	ch <- o.duration
 	ch <- o.inFlight
 	ch <- o.lastSuccess
+	ch <- o.stuck
+	o.collectWaiting(ch)
 	if queue != nil {
 		if n, err := queue(); err == nil {
 			ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(n), o.name)

@@ -304,7 +304,7 @@ func TestNilOutputIsOff(t *testing.T) {
 }
 
 func TestNamesAndSeries(t *testing.T) {
-	want := "umc_invite_in_flight umc_invite_invitations_total umc_invite_last_success_timestamp_seconds umc_invite_queue_files umc_invite_umc_request_duration_seconds umc_invite_umc_requests_total"
+	want := "umc_invite_in_flight umc_invite_invitations_total umc_invite_last_success_timestamp_seconds umc_invite_oldest_waiting_seconds umc_invite_queue_files umc_invite_remove_failures_total umc_invite_umc_request_duration_seconds umc_invite_umc_requests_total umc_invite_users_waiting"
 	if got := strings.Join(Names(), " "); got != want {
 		t.Errorf("names:\n got %s\nwant %s", got, want)
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -82,57 +81,4 @@ func (r Record) Offset(key string) int64 {
 		return int64(v)
 	}
 	return -1
-}
-
-// CarryLine is the line the plugin appends to a queue file to carry a
-// record still open on its chunk's last try into a new record: the
-// username, the failures charged to it so far, and a refusal decided but
-// not yet written down.
-func CarryLine(usernameKey, username string, charged int, refusal string) []byte {
-	fields := map[string]any{usernameKey: username, "charged": charged}
-	if refusal != "" {
-		fields["refused"] = refusal
-	}
-	line, _ := json.Marshal(fields) // strings and an int always encode
-	return append(line, '\n')
-}
-
-// Carried returns what a carried-over line says: the failures charged
-// before and a refusal not yet written down; zero values otherwise.
-func (r Record) Carried() (charged int, refusal string) {
-	line, hasLog := r.String("log")
-	if !hasLog {
-		// tail with "Parser json": the line's keys are the record's.
-		return r.carriedFields()
-	}
-	if !strings.HasPrefix(line, "{") || !strings.Contains(line, `"charged"`) {
-		return 0, ""
-	}
-	var carried struct {
-		Charged int    `json:"charged"`
-		Refused string `json:"refused"`
-	}
-	if json.Unmarshal([]byte(line), &carried) != nil || carried.Charged < 0 {
-		return 0, ""
-	}
-	return carried.Charged, carried.Refused
-}
-
-func (r Record) carriedFields() (charged int, refusal string) {
-	var n int64
-	switch v := r.Fields["charged"].(type) {
-	case int64:
-		n = v
-	case uint64:
-		n = int64(min(v, 1<<31))
-	case float64:
-		n = int64(v)
-	default:
-		return 0, ""
-	}
-	if n < 0 || n > 1<<31 {
-		return 0, ""
-	}
-	refusal, _ = r.String("refused")
-	return int(n), refusal
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 var keys = Keys{Username: "username", Path: "path"}
@@ -117,25 +118,38 @@ func TestNewNormalizesNestedValues(t *testing.T) {
 	}
 }
 
-// A carried-over line's counts survive tail's "Parser json", which makes
-// the line's keys the record's own.
+// A carried-over line's state survives tail's "Parser json", which makes
+// the line's keys the record's own; an older version's line is one too.
 func TestCarriedFromParsedFields(t *testing.T) {
+	seen := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	line := CarryLine("username", "alice", Carry{FirstSeen: seen, LastAnswer: "HTTP 500", PauseSeconds: 40})
 	for _, tc := range []struct {
 		name    string
 		fields  map[any]any
-		charged int
-		refusal string
+		carried bool
+		want    Carry
 	}{
-		{"log line", map[any]any{"log": []byte(`{"charged":2,"username":"alice","refused":"no address"}`)}, 2, "no address"},
-		{"parsed", map[any]any{"username": []byte("alice"), "charged": int64(3), "refused": []byte("no address")}, 3, "no address"},
-		{"parsed uint", map[any]any{"username": []byte("alice"), "charged": uint64(1)}, 1, ""},
-		{"parsed, not carried", map[any]any{"username": []byte("alice")}, 0, ""},
-		{"parsed, negative", map[any]any{"charged": int64(-1)}, 0, ""},
-		{"parsed, a string", map[any]any{"charged": []byte("2")}, 0, ""},
+		{"log line", map[any]any{"log": line[:len(line)-1]}, true, Carry{FirstSeen: seen, LastAnswer: "HTTP 500", PauseSeconds: 40}},
+		{"parsed", map[any]any{"username": []byte("alice"), "first_seen": []byte(seen.Format(time.RFC3339Nano)), "pause_s": int64(40)}, true, Carry{FirstSeen: seen, PauseSeconds: 40}},
+		{"older version", map[any]any{"log": []byte(`{"charged":2,"username":"alice","refused":"no address"}`)}, true, Carry{Refused: "no address"}},
+		{"older version parsed", map[any]any{"username": []byte("alice"), "charged": int64(3)}, true, Carry{}},
+		{"parsed, not carried", map[any]any{"username": []byte("alice")}, false, Carry{}},
+		{"a user's JSON line", map[any]any{"log": []byte(`{"username":"alice"}`)}, false, Carry{}},
+		{"a bare name", map[any]any{"log": []byte(`alice`)}, false, Carry{}},
+		{"a bad time", map[any]any{"log": []byte(`{"username":"alice","first_seen":"soon"}`)}, false, Carry{}},
 	} {
-		charged, refusal := New("t", time.Time{}, tc.fields).Carried()
-		if charged != tc.charged || refusal != tc.refusal {
-			t.Errorf("%s: Carried() = %d, %q; want %d, %q", tc.name, charged, refusal, tc.charged, tc.refusal)
+		got, ok := New("t", time.Time{}, tc.fields).Carried()
+		if ok != tc.carried || !got.FirstSeen.Equal(tc.want.FirstSeen) || got.LastAnswer != tc.want.LastAnswer ||
+			got.PauseSeconds != tc.want.PauseSeconds || got.Refused != tc.want.Refused {
+			t.Errorf("%s: Carried() = %+v, %t; want %+v, %t", tc.name, got, ok, tc.want, tc.carried)
 		}
+	}
+}
+
+func TestCarryLineStaysSmall(t *testing.T) {
+	long := strings.Repeat("é", 5000)
+	line := CarryLine("username", "alice", Carry{FirstSeen: time.Now(), LastAnswer: long, Reason: long})
+	if len(line) > 2048 || !utf8.Valid(line) {
+		t.Errorf("carry line of %d bytes", len(line))
 	}
 }

@@ -81,9 +81,10 @@ ${VARIABLE} Fluent Bit expands).
     # admitted into Queue_Dir (and watched by tail) at a time.
     Intake_Dir          {{ .intakeDir }}
     Queue_Window        {{ .window }}
-    # Keep Max_Attempts = Retry_Limit + 1.
+    # Chunk_Retry_Limit = Retry_Limit: the plugin carries waiting users
+    # over on a chunk's last try.
     Retry_Limit         {{ $v.fluentBit.retryLimit }}
-    Max_Attempts        {{ add1 (int $v.fluentBit.retryLimit) }}
+    Chunk_Retry_Limit   {{ $v.fluentBit.retryLimit }}
     Workers             {{ .workers }}
     Concurrency         {{ .concurrency }}
     Rate_Limit          {{ .rateLimit }}

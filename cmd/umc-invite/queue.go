@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"umc-invite/umc/waiting"
+)
+
+func runQueue(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("queue", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "the queue directory (default: every umc_invite output's Queue_Dir in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")
+	asJSON := fs.Bool("json", false, "a JSON array of the waiting users, oldest first, for scripts")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: umc-invite queue [--dir DIR] [--json]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	queueDirs := []string{*dir}
+	if *dir == "" {
+		outs, _, err := configuredDirs()
+		if err != nil {
+			fmt.Fprintf(stderr, "umc-invite queue: %v\n", err)
+			return exitUsage
+		}
+		queueDirs = queueDirs[:0]
+		for _, d := range outs {
+			queueDirs = append(queueDirs, d.queue)
+		}
+	}
+	now := time.Now()
+	var users []waiting.User
+	for _, d := range queueDirs {
+		found, problems, err := waiting.List(d, now)
+		if err != nil {
+			fmt.Fprintf(stderr, "umc-invite queue: %v\n", err)
+			return exitUsage
+		}
+		for _, p := range problems {
+			fmt.Fprintln(stderr, "note:", p)
+		}
+		users = append(users, found...)
+	}
+	if *asJSON {
+		if users == nil {
+			users = []waiting.User{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return flushErr(enc.Encode(users), stderr)
+	}
+	if len(users) == 0 {
+		fmt.Fprintln(stdout, "nobody waiting")
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "USER\tAGE\tNEXT TRY (UTC)\tLAST ANSWER\tFILE")
+	for _, u := range users {
+		next, last := "due", u.LastAnswer
+		if u.NextTry.After(now) {
+			next = u.NextTry.UTC().Format(time.DateTime)
+		}
+		if last == "" {
+			last = "- (not asked yet, or not carried over yet)"
+		}
+		age := time.Duration(u.AgeSeconds * float64(time.Second)).Round(time.Second)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, age, next, last, u.File)
+	}
+	return flushErr(tw.Flush(), stderr)
+}

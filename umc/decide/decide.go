@@ -1,0 +1,212 @@
+// Package decide is the one place where a user's fate is decided: from what
+// is known of the user and UMC's newest answer to the next step, with its
+// reason. It is pure: no files, no clocks, no goroutines; the caller passes
+// the time and a jitter value in, and applies the step.
+//
+// The rules, as the README states them:
+//   - UMC's 200 delivers.
+//   - A refusal is proven only by evidence: UMC refuses the user in exactly
+//     the words it uses for a user that cannot exist, asked after that
+//     answer, while a made-up method is refused differently (the self-service
+//     works), and still so Refusal_Grace after the user's first such answer.
+//   - Nothing else ends a user but age: failures, outages, other refusals
+//     and answers nobody can place leave the user waiting, with a pause of
+//     its own that doubles from Backoff_Min to Backoff_Max, until it is
+//     Max_Age old (expired, with UMC's last answer). No count decides.
+package decide
+
+import (
+	"fmt"
+	"time"
+)
+
+// Settings are the keys the decision reads.
+type Settings struct {
+	RefusalGrace time.Duration // Refusal_Grace
+	MaxAge       time.Duration // Max_Age
+	BackoffMin   time.Duration // Backoff_Min
+	BackoffMax   time.Duration // Backoff_Max
+}
+
+// User is what is known of a waiting user. Its zero value, with FirstSeen
+// set, is a user never asked yet.
+type User struct {
+	FirstSeen time.Time // when its queue file appeared: its age counts from here
+	// LastAnswer describes UMC's last answer for it ("" never asked); LastAt
+	// is when that answer came.
+	LastAnswer string
+	LastStatus int    // its HTTP status, 0 for none (a network error)
+	LastUMC    string // UMC's own message in it, for a letter
+	LastAt     time.Time
+	// Pause is the pause after its last answer, before jitter; it doubles
+	// with every answer that leaves the user waiting.
+	Pause   time.Duration
+	NextTry time.Time // not called before this time (zero: due)
+	// LikeUnknownSince is when UMC first refused it in the words of a user
+	// that cannot exist, proven so by a probe asked after that answer (zero:
+	// never, or UMC answered it otherwise since).
+	LikeUnknownSince time.Time
+}
+
+// Kind is UMC's answer as the decision reads it.
+type Kind int
+
+const (
+	Served      Kind = iota // 200 from UMC: the invitation went out
+	Refusal                 // 400 or 403: somebody's refusal, whose is for the evidence to say
+	Failure                 // 500 and the like: the mail relay, a module error
+	Unavailable             // UMC unreachable, 5xx gateways, not UMC at all
+)
+
+// Evidence is what the probes asked after the answer say of it: how UMC
+// refuses a user that cannot exist, and whether a made-up method is
+// refused differently (the self-service works and checks users).
+type Evidence int
+
+const (
+	// NoEvidence: no probe was asked after the answer, or its answers
+	// cannot be placed (an outage, a proxy).
+	NoEvidence Evidence = iota
+	// ServiceOff: the made-up method is refused like the impossible user:
+	// the self-service is switched off or broken; nobody's refusal.
+	ServiceOff
+	// LikeImpossible: the self-service works and refused the user in
+	// exactly the words of the impossible user.
+	LikeImpossible
+	// UnlikeImpossible: the self-service works and refused the user in
+	// other words than the impossible user: not a refusal of the user.
+	UnlikeImpossible
+)
+
+// Answer is one call's outcome, with the evidence taken after it.
+type Answer struct {
+	Kind     Kind
+	Text     string    // for the user's LastAnswer and a letter
+	Status   int       // HTTP status, 0 for none
+	Message  string    // UMC's own message, "" for none
+	At       time.Time // when the answer came
+	Evidence Evidence
+}
+
+// StepKind is what happens to the user next.
+type StepKind int
+
+const (
+	Delivered StepKind = iota // invited: its file goes
+	Refused                   // proven refusal: recorded, its file set aside
+	Wait                      // stays queued until Step.Until
+	Expired                   // Max_Age old and still not served: a dead letter
+)
+
+func (k StepKind) String() string {
+	return [...]string{"delivered", "refused", "wait", "expired"}[k]
+}
+
+// Step is the decision: what to do, why, and the user as known after it.
+type Step struct {
+	Kind   StepKind
+	Until  time.Time // for Wait: when the user is due again
+	Reason string
+	User   User
+}
+
+// Decide takes UMC's answer a for user u at time now. jitter, in [0, 1),
+// shortens the pause by up to half (so that users failing together spread
+// out); it is the only randomness, passed in.
+func Decide(u User, a Answer, now time.Time, jitter float64, s Settings) Step {
+	u.LastAnswer, u.LastStatus, u.LastUMC, u.LastAt = a.Text, a.Status, a.Message, a.At
+	if a.Kind == Served {
+		u.NextTry, u.Pause = time.Time{}, 0
+		return Step{Kind: Delivered, Reason: "UMC answered 200: " + a.Text, User: u}
+	}
+	why := waitReason(a)
+	if a.Kind == Refusal {
+		switch a.Evidence {
+		case LikeImpossible:
+			if u.LikeUnknownSince.IsZero() {
+				u.LikeUnknownSince = a.At
+			}
+			if since := a.At.Sub(u.LikeUnknownSince); since >= s.RefusalGrace {
+				return Step{Kind: Refused, User: u, Reason: fmt.Sprintf(
+					"refused by UMC in the words it uses for a user that cannot exist, while its self-service works, "+
+						"since %s (Refusal_Grace %s): %s", u.LikeUnknownSince.UTC().Format(time.RFC3339), s.RefusalGrace, a.Text)}
+			}
+			why = fmt.Sprintf("refused like a user that cannot exist, since %s: refused only if still so after Refusal_Grace %s (replication, a group added later)",
+				u.LikeUnknownSince.UTC().Format(time.RFC3339), s.RefusalGrace)
+		case UnlikeImpossible:
+			// UMC works and answers this user otherwise: whatever made it
+			// look unknown before has passed.
+			u.LikeUnknownSince = time.Time{}
+		}
+	}
+	if s.MaxAge > 0 && now.Sub(u.FirstSeen) >= s.MaxAge {
+		return Step{Kind: Expired, User: u, Reason: fmt.Sprintf(
+			"not served in %s since it was queued (Max_Age %s); UMC's last answer: %s", roundAge(now.Sub(u.FirstSeen)), s.MaxAge, a.Text)}
+	}
+	u.Pause = nextPause(u.Pause, s)
+	wait := u.Pause - time.Duration(float64(u.Pause/2)*clamp(jitter))
+	u.NextTry = now.Add(wait)
+	return Step{Kind: Wait, Until: u.NextTry, User: u, Reason: fmt.Sprintf("%s (%s); next try in %s", why, a.Text, wait.Round(time.Second))}
+}
+
+// Aged ends a user that is Max_Age old between its calls (its pause not
+// over, or held back while UMC fails for everyone), with the answer it
+// last got; a user never answered yet gets its call first.
+func Aged(u User, now time.Time, s Settings) (Step, bool) {
+	if s.MaxAge <= 0 || u.LastAnswer == "" || now.Sub(u.FirstSeen) < s.MaxAge {
+		return Step{}, false
+	}
+	return Step{Kind: Expired, User: u, Reason: fmt.Sprintf(
+		"not served in %s since it was queued (Max_Age %s); UMC's last answer: %s", roundAge(now.Sub(u.FirstSeen)), s.MaxAge, u.LastAnswer)}, true
+}
+
+// Due reports whether u may be called at now. A user waits out its own
+// pause, unless UMC served a call after the user's last answer at the end
+// of an outage (released): then everyone waiting is due at once.
+func Due(u User, released, now time.Time) bool {
+	if u.NextTry.IsZero() || !now.Before(u.NextTry) {
+		return true
+	}
+	return !released.IsZero() && released.After(u.LastAt)
+}
+
+// nextPause doubles the pause from BackoffMin up to BackoffMax.
+func nextPause(p time.Duration, s Settings) time.Duration {
+	switch {
+	case p < s.BackoffMin:
+		p = s.BackoffMin
+	case p >= s.BackoffMax/2:
+		p = s.BackoffMax
+	default:
+		p *= 2
+	}
+	return min(max(p, s.BackoffMin), max(s.BackoffMax, s.BackoffMin))
+}
+
+func waitReason(a Answer) string {
+	switch {
+	case a.Kind == Refusal && a.Evidence == ServiceOff:
+		return "refused while UMC's self-service refuses a made-up method alike (switched off or broken): nobody's refusal"
+	case a.Kind == Refusal && a.Evidence == UnlikeImpossible:
+		return "refused in other words than a user that cannot exist: refuses nobody"
+	case a.Kind == Refusal:
+		return "refused, and UMC's refusal of a user that cannot exist could not be compared: refuses nobody"
+	case a.Kind == Failure:
+		return "failed: a failure is never the user's own"
+	}
+	return "UMC unavailable"
+}
+
+func clamp(j float64) float64 {
+	if j < 0 || j != j {
+		return 0
+	}
+	return min(j, 1)
+}
+
+func roundAge(d time.Duration) time.Duration {
+	if d > time.Hour {
+		return d.Round(time.Minute)
+	}
+	return d.Round(time.Second)
+}

@@ -1,0 +1,151 @@
+package invite
+
+import (
+	"strconv"
+	"time"
+
+	"umc-invite/umc/decide"
+	"umc-invite/umc/ledger"
+	"umc-invite/umc/metrics"
+	"umc-invite/umc/queue"
+	"umc-invite/umc/record"
+)
+
+// apply does what a decision says, in one place: a delivered user's file
+// goes, a refused or expired one's is set aside with its letter, a waiting
+// one stays (carried over on its chunk's last try).
+func (o *Output) apply(j *job, step decide.Step, t *tally) {
+	j.entry.User = step.User
+	switch step.Kind {
+	case decide.Delivered:
+		o.metrics.Invitation(metrics.Sent)
+		if j.answer.BodyCut {
+			o.log.Warnf("invitation sent for %q: %s; not sent again", j.username, step.Reason)
+		} else {
+			o.log.Infof("invitation sent for %q (HTTP 200 in %s)", j.username, j.answer.Took.Round(100*time.Microsecond))
+		}
+		o.leave(j, ledger.Delivered, false)
+	case decide.Refused:
+		j.entry.Letter = o.letter(j, queue.KindRefused, step.Reason)
+		o.writeLetter(j, t)
+	case decide.Expired:
+		j.entry.Letter = o.letter(j, queue.KindExpired, step.Reason)
+		o.writeLetter(j, t)
+	default:
+		o.log.Warnf("send_token for %q: %s", j.username, step.Reason)
+		o.keepOpen(j, t)
+	}
+}
+
+// leave settles a record that has left. A queue file that left the queue
+// takes its entry along (a later file at that path is a new one, and a
+// record of the old one finds it gone); otherwise the entry remembers.
+func (o *Output) leave(j *job, final ledger.Final, fileGone bool) {
+	j.done = true
+	defer func() {
+		// A panic below (recovered further up) must not leave the entry
+		// busy for ever, nor open: the record has left. A file gone takes
+		// its entry along (a new file may reuse its inode).
+		if r := recover(); r != nil {
+			gone := false
+			if j.file != nil {
+				current, err := o.queue.Current(*j.file)
+				gone = err == nil && !current
+			}
+			if gone {
+				o.ledger.Forget(j.key)
+			} else {
+				j.entry.Final = final
+				o.ledger.Settle(j.key, j.entry)
+			}
+			panic(r)
+		}
+	}()
+	o.waiting.left(j.username)
+	if final == ledger.Delivered && j.file != nil && o.cfg.RemoveProcessed {
+		fileGone = o.removeDelivered(j)
+	}
+	if fileGone {
+		o.ledger.Forget(j.key)
+		if o.window != nil {
+			o.window.Left(1) // room for the next file from the intake
+		}
+		return
+	}
+	j.entry.Final = final
+	o.ledger.Settle(j.key, j.entry)
+}
+
+// keepOpen leaves the job waiting for a later try, carrying it over into a
+// new record first on the chunk's last try. A record carried over has left
+// this chunk: the new record carries the user on.
+func (o *Output) keepOpen(j *job, t *tally) {
+	j.done = true
+	carried := j.lastTry && o.carryOver(j)
+	o.ledger.Settle(j.key, j.entry)
+	if j.username != "" {
+		o.waiting.wait(j.username, j.entry.User.FirstSeen, o.now())
+	}
+	t.add(func(t *tally) {
+		if j.heldWhy != "" {
+			t.held++
+			t.heldWhy = j.heldWhy
+		}
+		if !carried {
+			t.open++
+		}
+	})
+}
+
+// carryOver appends a line to the record's queue file, which tail reads as
+// a new record in a new chunk: Fluent Bit drops this chunk after its last
+// try, and tail never reads the old line again. The file stays claimed by
+// the same ledger entry, so the old line and the new one make one call. It
+// reports whether the user is carried on.
+func (o *Output) carryOver(j *job) bool {
+	if j.file == nil {
+		o.log.Errorf("record of tag %s is still open on its chunk's last try and names no queue file to carry it over: it is lost when Fluent Bit drops the chunk", j.rec.Tag)
+		return false
+	}
+	line := record.CarryLine(o.cfg.UsernameKey, j.username, carryOf(j.entry))
+	carried, err := o.queue.Carry(*j.file, line)
+	if err != nil {
+		o.log.Errorf("cannot carry %q over into a new record (%v): it stays in %s and needs re-queueing if Fluent Bit drops its chunk", j.username, err, j.file.Path)
+		return false
+	}
+	o.metrics.Invitation(metrics.CarriedOver)
+	if carried.Key() != j.file.Key() {
+		// A copy holding only the new line replaced the file (it was not
+		// writable for Fluent Bit's user, or had grown to CompactAt), and
+		// tail reads it from its head as a new file. Its entry starts at
+		// that line; the old file's entry goes, or a file reusing its
+		// inode would inherit it.
+		why := "grown to " + strconv.Itoa(queue.CompactAt) + " bytes"
+		if j.file.Size+int64(len(line)) <= queue.CompactAt {
+			why = "not writable for Fluent Bit's user; queue files should be group-writable (0664) in a set-group-ID directory"
+			o.log.Warnf("%q is still waiting on its chunk's last try: carried over into a copy that replaced %s (the file was %s)", j.username, j.file.Path, why)
+		} else {
+			o.log.Infof("%q is still waiting on its chunk's last try: carried over into a copy that replaced %s (the file was %s)", j.username, j.file.Path, why)
+		}
+		o.ledger.Forget(j.key)
+		j.entry.Line, j.entry.Tries, j.entry.Carried = 0, 0, false
+		j.key, j.file = o.fileKey(carried), &carried
+		return true
+	}
+	j.entry.Carried = true
+	o.log.Infof("%q is still waiting on its chunk's last try: carried over into a new record of %s", j.username, j.file.Path)
+	return true
+}
+
+// carryOf is the carried-over line's state of an entry.
+func carryOf(e ledger.Entry) record.Carry {
+	u := e.User
+	c := record.Carry{
+		FirstSeen: u.FirstSeen, LastAnswer: u.LastAnswer, LastStatus: u.LastStatus, LastUMC: u.LastUMC, LastAt: u.LastAt, NextTry: u.NextTry, UnknownSince: u.LikeUnknownSince,
+		PauseSeconds: u.Pause.Seconds(),
+	}
+	if e.Letter != nil {
+		c.Letter, c.Reason = e.Letter.Kind, e.Letter.Reason
+	}
+	return c
+}

@@ -1,0 +1,100 @@
+package invite
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"umc-invite/umc"
+	"umc-invite/umc/decide"
+)
+
+// evidenceReuse is how long the latest probe may stand in for a new one
+// where it can only keep a user waiting (never refuse anyone): a refusal
+// is proven only by probes asked after the user's answer.
+const evidenceReuse = 30 * time.Second
+
+// evidenceCache holds UMC's latest answers for a user that cannot exist and
+// a made-up method, and when they were asked; one probe serves every answer
+// that came before it.
+type evidenceCache struct {
+	mu     sync.Mutex
+	at     time.Time
+	last   umc.Baseline
+	asked  bool
+	worked bool // what the last probe said, to log changes only
+	logged bool
+}
+
+// evidence says what UMC's refusal a, answered at answered, is evidence
+// of. It asks UMC how it refuses an impossible user (two calls that mail
+// no one) unless a probe asked after the answer is at hand, or the latest
+// one, recent, shows the answer cannot be an impossible user's anyway.
+func (o *Output) evidence(ctx context.Context, a umc.Answer, answered time.Time) decide.Evidence {
+	c := &o.probes
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	recent := c.asked && o.now().Sub(c.at) < evidenceReuse
+	if !c.at.After(answered) {
+		if recent && !(c.last.Refusing() && c.last.RefusesLikeUnknown(a)) {
+			// Cannot refuse anyone: keep the user waiting, spare UMC.
+			return weigh(c.last, a, false)
+		}
+		if b, ok := o.askBaseline(ctx); ok {
+			c.last, c.at, c.asked = b, o.now(), true
+			o.logEvidence(c)
+		} else {
+			return decide.NoEvidence
+		}
+	}
+	return weigh(c.last, a, true)
+}
+
+// weigh reads a probe for answer a; after says whether the probe was
+// asked after the answer, as a refusal needs.
+func weigh(b umc.Baseline, a umc.Answer, after bool) decide.Evidence {
+	u, m := b.Unknown, b.Method
+	switch {
+	case b.Refusing() && b.RefusesLikeUnknown(a) && after:
+		return decide.LikeImpossible
+	case b.Refusing() && !b.RefusesLikeUnknown(a):
+		return decide.UnlikeImpossible
+	case b.Refusing():
+		return decide.NoEvidence
+	case u.Err == nil && m.Err == nil && u.FromUMC && m.FromUMC && u.Status == http.StatusBadRequest && m.Status == http.StatusBadRequest:
+		return decide.ServiceOff // the made-up method refused alike
+	}
+	return decide.NoEvidence
+}
+
+// askBaseline makes the probe's two calls within the output's budget.
+func (o *Output) askBaseline(ctx context.Context) (umc.Baseline, bool) {
+	select {
+	case o.slots <- struct{}{}:
+		defer func() { <-o.slots }()
+	case <-ctx.Done():
+		return umc.Baseline{}, false
+	}
+	// Its two calls count against Rate_Limit like any other: UMC's own
+	// limit counts refused calls too.
+	for range 2 {
+		if o.limiter != nil && o.limiter.Wait(ctx) != nil {
+			return umc.Baseline{}, false
+		}
+	}
+	return o.client.AskBaseline(ctx), true
+}
+
+func (o *Output) logEvidence(c *evidenceCache) {
+	works := c.last.Refusing()
+	if c.logged && works == c.worked {
+		return
+	}
+	c.worked, c.logged = works, true
+	if works {
+		o.log.Infof("UMC's self-service works and refuses a user that cannot exist with: %s", c.last.Unknown.Message)
+	} else {
+		o.log.Warnf("UMC does not refuse a user that cannot exist as it should (%s; %s): nobody is refused while so", c.last.Unknown, c.last.Method)
+	}
+}

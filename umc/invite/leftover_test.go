@@ -1,0 +1,108 @@
+package invite
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"umc-invite/tests/umctest"
+	"umc-invite/umc/config"
+	"umc-invite/umc/ledger"
+	"umc-invite/umc/record"
+)
+
+// fsImmutableFL is FS_IMMUTABLE_FL of linux/fs.h.
+const fsImmutableFL = 0x10
+
+// setImmutable makes path impossible to remove (needs root), or undoes it.
+func setImmutable(t *testing.T, path string, on bool) bool {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	flags, err := unix.IoctlGetInt(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		return false
+	}
+	if on {
+		flags |= fsImmutableFL
+	} else {
+		flags &^= fsImmutableFL
+	}
+	return unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, flags) == nil
+}
+
+// A delivered file whose removal fails is not sent again, is logged once,
+// holds no place in the window, and is removed once it can be.
+func TestDeliveredFileThatCannotBeRemoved(t *testing.T) {
+	f := newFixture(t, &umctest.UMC{}, config.Map{})
+	recs := f.queueFiles(t, "bob")
+	path := filepath.Join(f.queue, "bob.send")
+	if !setImmutable(t, path, true) {
+		t.Skip("cannot make a file immutable here (needs root and a file system that supports it)")
+	}
+	t.Cleanup(func() { setImmutable(t, path, false) })
+	for range 4 {
+		f.flush(context.Background(), recs)
+	}
+	if a := f.stub.Attempts(); a["bob"] != 1 {
+		t.Fatalf("calls %v: a delivered file was sent again", a)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the immutable file went: %v", err)
+	}
+	if n := strings.Count(f.logs.String(), "delivered queue file left in place"); n != 1 {
+		t.Errorf("logged %d times, want once:\n%s", n, f.logs)
+	}
+	if q, _, err := f.out.window.Count(); err != nil || q != 0 {
+		t.Errorf("the window counts %d queue files (%v): the stuck file holds a place", q, err)
+	}
+	setImmutable(t, path, false)
+	f.flush(context.Background(), f.queueFiles(t, "carol"))
+	if _, err := os.Stat(path); !os.IsNotExist(err) || !strings.Contains(f.logs.String(), "removed at last") {
+		t.Fatalf("not removed once it could be: %v\n%s", err, f.logs)
+	}
+}
+
+// An entry leaves with its file: a delivered file whose entry stayed (its
+// removal failed), then gone, and a new user's file on the same inode: the
+// new file is a new file, sent, not removed unsent.
+func TestNewFileOnARecycledInodeIsNew(t *testing.T) {
+	f := newFixture(t, &umctest.UMC{}, config.Map{})
+	f.queueFile(t, "bob")
+	oldFile, err := f.out.queue.Stat(filepath.Join(f.queue, "bob.send"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.out.queue.Born(oldFile); !ok {
+		t.Skip("no birth time on this file system")
+	}
+	// bob was delivered, its removal failed: the ledger says so.
+	f.out.ledger.Settle(f.out.fileKey(oldFile), ledger.Entry{Final: ledger.Delivered})
+	os.Remove(oldFile.Path)
+	var rec record.Record
+	reused := false
+	for range 200 {
+		rec = f.queueFile(t, "carol")
+		nf, err := f.out.queue.Stat(filepath.Join(f.queue, "carol.send"))
+		if err == nil && nf.Ino == oldFile.Ino {
+			reused = true
+			break
+		}
+		os.Remove(filepath.Join(f.queue, "carol.send"))
+		f.queueFile(t, "filler") // take the next inode
+	}
+	if !reused {
+		t.Skip("the file system did not reuse the inode")
+	}
+	f.flush(context.Background(), []record.Record{rec})
+	if a := f.stub.Attempts(); a["carol"] != 1 {
+		t.Fatalf("calls %v: carol's file on bob's old inode was taken for bob's", a)
+	}
+}
