@@ -153,7 +153,7 @@ func TestHelmTestProbes(t *testing.T) {
 	conf := filepath.Join(work, "fluent-bit.conf")
 	writeFile(t, conf, configOf(t, render(t, cases["sidecar"])))
 	queue := filepath.Join(work, "queue")
-	mkdir(t, filepath.Join(queue, "incoming"))
+	mkdir(t, queue) // the pod's emptyDir: no intake yet
 	writeFile(t, filepath.Join(work, "password"), "pw\n")
 	env := []string{}
 	for _, e := range c.Env {
