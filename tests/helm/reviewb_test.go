@@ -1,0 +1,100 @@
+package helm
+
+// Review B: defects found in the merged issue-19 chart. Each test states
+// the user-visible behaviour it expects and fails on the code as merged.
+
+import (
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// The listener container's effective command: the chart sets none, and
+// build/listener/Dockerfile keeps the base image's CMD /command.sh, which
+// (univention/container-listener-base, command.sh) starts
+//
+//	univention-directory-listener ... -b "${LDAP_BASE_DN}" -D "cn=admin,${LDAP_BASE_DN}" ... -y "${LDAP_PASSWORD_FILE}"
+//
+// LDAP_HOST_DN is read only by the base's entrypoint (for UCR ldap/hostdn),
+// which build/listener/Dockerfile removes; the bind DN is always cn=admin.
+func listenerBindDN(c *corev1.Container, env map[string]string) string {
+	args := append(append([]string{}, c.Command...), c.Args...)
+	for i, a := range args {
+		if a == "-D" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	if len(args) == 0 {
+		return "cn=admin," + env["LDAP_BASE_DN"]
+	}
+	return "(command without -D)"
+}
+
+// listener.ldap.hostDn is documented (values.yaml, README's table) as the
+// listener's LDAP_HOST_DN: the DN it binds as, with the password from
+// listener.ldap.auth.existingSecret. Set to anything but cn=admin, the
+// listener still binds as cn=admin,<base> (the base image's command.sh
+// hard-codes -D) with that other account's password: invalid credentials,
+// the listener never starts, no new user is ever queued.
+func TestReviewB_ListenerBindsAsConfiguredHostDn(t *testing.T) {
+	const dn = "cn=umc-invite-listener,cn=users,dc=example,dc=org"
+	_, cs := podOf(t, nubus(t, "listener.ldap.hostDn="+strings.ReplaceAll(dn, ",", "\\,")))
+	l := cs["listener"]
+	env := envOf(l)
+	if env["LDAP_HOST_DN"] != dn {
+		t.Fatalf("LDAP_HOST_DN %q, want %q", env["LDAP_HOST_DN"], dn)
+	}
+	if got := listenerBindDN(l, env); got != dn {
+		t.Errorf("listener.ldap.hostDn=%s renders LDAP_HOST_DN, but the listener binds as %q "+
+			"(no command/args: the base's /command.sh passes -D cn=admin,${LDAP_BASE_DN}); "+
+			"the password of %s is refused for cn=admin and nobody is queued", dn, got, dn)
+	}
+}
+
+// Issue 19 item 4: a wrong UMC address or credentials must show up at
+// `helm test`. The DaemonSet serves several tenants, each with its own URL
+// and password, but only the sidecar gets a helm test Pod: a tenant with a
+// typo in its URL is found by nobody until its users complain.
+func TestReviewB_DaemonSetTenantsAreProbedByHelmTest(t *testing.T) {
+	docs := render(t, cases["daemonset"])
+	var probes []string
+	for _, d := range docs {
+		if strings.Contains(d.Text, "helm.sh/hook: test") {
+			probes = append(probes, d.Text)
+		}
+	}
+	if len(probes) == 0 {
+		t.Fatal("daemonset mode renders no helm test Pod: `helm test` checks none of the tenants' UMC URLs or credentials")
+	}
+	all := strings.Join(probes, "\n")
+	for _, tenant := range []string{"tenant-a", "tenant-b"} {
+		if !strings.Contains(all, tenant) {
+			t.Errorf("helm test does not probe %s", tenant)
+		}
+	}
+}
+
+// The DaemonSet's memory is resourcesBase + resourcesPerTenant × tenants.
+// Kubernetes quantities such as 1Gi or 512M are valid values for these
+// resource fields (values.schema.json accepts them), but the template only
+// adds whole "Mi" numbers and refuses anything else: a value copied from
+// any other chart fails `helm install`.
+func TestReviewB_DaemonSetResourcesTakeKubernetesQuantities(t *testing.T) {
+	o := cases["daemonset"]
+	o.Set = append(append([]string{}, o.Set...), "daemonset.resourcesBase.limits.memory=1Gi", "daemonset.resourcesBase.limits.cpu=1")
+	out, err := Template(Options{Release: "umc-invite", Namespace: "umc-invite", ValueFiles: o.ValueFiles, Set: o.Set})
+	if err != nil {
+		t.Fatalf("resourcesBase.limits.memory=1Gi, cpu=1 (valid Kubernetes quantities) refused: %v", err)
+	}
+	objs := objects(t, Split(out))
+	ds := objs["DaemonSet"][0].(*appsv1.DaemonSet)
+	for _, c := range ds.Spec.Template.Spec.Containers {
+		if c.Name == "umc-invite" {
+			if got := c.Resources.Limits.Memory().String(); got != "1152Mi" {
+				t.Errorf("memory limit %s, want 1Gi + 2 × 64Mi = 1152Mi", got)
+			}
+		}
+	}
+}
