@@ -4,8 +4,13 @@ package helm
 // the user-visible behaviour it expects and fails on the code as merged.
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart/loader"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -96,5 +101,51 @@ func TestReviewB_DaemonSetResourcesTakeKubernetesQuantities(t *testing.T) {
 				t.Errorf("memory limit %s, want 1Gi + 2 × 64Mi = 1152Mi", got)
 			}
 		}
+	}
+}
+
+// Issue 19 item 3: the chart works "as a subchart of a Nubus release".
+// Nubus's umbrella (univention/nubus-stack helm/nubus/Chart.yaml) switches
+// every subchart with `condition: <alias>.enabled` and sets
+// `<alias>: {enabled: true, ...}` in its values; Helm passes that
+// `enabled` on to the subchart, whose values.schema.json must take it.
+// The root schema has additionalProperties false without `enabled`, so an
+// umbrella that includes umc-invite the way Nubus includes its own charts
+// fails `helm install`.
+func TestReviewB_SubchartWithNubusStyleConditionRenders(t *testing.T) {
+	parent := t.TempDir()
+	writeFile(t, filepath.Join(parent, "Chart.yaml"), `apiVersion: v2
+name: my-nubus
+version: 0.1.0
+dependencies:
+  - name: umc-invite
+    alias: umcInvite
+    version: ">=0.0.0"
+    condition: umcInvite.enabled
+`)
+	writeFile(t, filepath.Join(parent, "values.yaml"), `global:
+  ldap:
+    baseDn: dc=example,dc=org
+umcInvite:
+  enabled: true
+`)
+	mkdir(t, filepath.Join(parent, "charts"))
+	if err := os.Symlink(ChartDir(), filepath.Join(parent, "charts", "umc-invite")); err != nil {
+		t.Fatal(err)
+	}
+	chart, err := loader.Load(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
+	install.DryRun, install.ClientOnly, install.Replace = true, true, true
+	install.ReleaseName, install.Namespace = "nubus", "nubus"
+	rel, err := install.Run(chart, map[string]any{})
+	if err != nil {
+		t.Fatalf("umc-invite as a subchart switched on the way Nubus switches its subcharts (condition umcInvite.enabled, "+
+			"umcInvite.enabled: true) does not install: %v", err)
+	}
+	if !strings.Contains(rel.Manifest, "kind: StatefulSet") {
+		t.Errorf("no StatefulSet rendered:\n%s", rel.Manifest)
 	}
 }
