@@ -149,3 +149,67 @@ umcInvite:
 		t.Errorf("no StatefulSet rendered:\n%s", rel.Manifest)
 	}
 }
+
+// readmeSidecarInstall is the README's sidecar `helm install` command (The
+// Helm chart), split as the shell splits it (no quotes in it; `\\` is `\`).
+func readmeSidecarInstall(t *testing.T) (release, namespace string, set []string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(Root(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	i := strings.Index(text, "helm install nubus-umc-invite ")
+	if i < 0 {
+		t.Fatal("README: the sidecar's helm install command is gone")
+	}
+	cmd := text[i:]
+	cmd = cmd[:strings.Index(cmd, "\n```")]
+	cmd = strings.ReplaceAll(cmd, "\\\n", " ")
+	args := strings.Fields(cmd)
+	release = args[2]
+	for j := 0; j < len(args); j++ {
+		switch args[j] {
+		case "--namespace", "-n":
+			namespace = args[j+1]
+		case "--set":
+			set = append(set, strings.ReplaceAll(args[j+1], `\\`, `\`))
+		}
+	}
+	return release, namespace, set
+}
+
+// README "Nubus: from helm install to the first invitation", step 3: the
+// sidecar installed with "the command above" finds Nubus's LDAP primary
+// (nubus-ldap-server-primary:389), the admin password in Secret
+// nubus-ldap-server-admin and the notifier nubus-ldap-notifier. The
+// command above names the release nubus-umc-invite, and the defaults are
+// "{{ .Release.Name }}-ldap-server-primary" and so on: the listener gets
+// nubus-umc-invite-ldap-server-primary, nubus-umc-invite-ldap-notifier and
+// a Secret nubus-umc-invite-ldap-server-admin that does not exist, so the
+// pod never starts and nobody is invited. (Naming the release "nubus"
+// instead collides with Nubus's own release in the same namespace.)
+func TestReviewB_ReadmeInstallFindsNubusLDAP(t *testing.T) {
+	release, namespace, set := readmeSidecarInstall(t)
+	out, err := Template(Options{Release: release, Namespace: namespace, Set: set})
+	if err != nil {
+		t.Fatalf("the README's command does not render: %v", err)
+	}
+	objs := objects(t, Split(out))
+	tpl, cs := podOf(t, objs)
+	env := envOf(cs["listener"])
+	for name, want := range map[string]string{"LDAP_HOST": "nubus-ldap-server-primary", "NOTIFIER_SERVER": "nubus-ldap-notifier"} {
+		if env[name] != want {
+			t.Errorf("helm install %s (README) renders %s=%q, README says %q (Nubus's Service)", release, name, env[name], want)
+		}
+	}
+	for _, v := range tpl.Spec.Volumes {
+		if v.Name != "listener-secrets" || v.Projected == nil {
+			continue
+		}
+		if got := v.Projected.Sources[0].Secret.Name; got != "nubus-ldap-server-admin" {
+			t.Errorf("helm install %s (README) mounts the LDAP password from Secret %q, README says Nubus's nubus-ldap-server-admin: "+
+				"the Secret does not exist, the pod never starts", release, got)
+		}
+	}
+}
