@@ -213,3 +213,34 @@ func TestReviewB_ReadmeInstallFindsNubusLDAP(t *testing.T) {
 		}
 	}
 }
+
+// Issue 19 item 8: the DaemonSet is sized for its tenants. README (Sizing)
+// gives tail's cost as about 19 KB per file in a window and lets each
+// tenant set its own window (tenants[].window, up to 100,000). The
+// rendered limit only counts tenants (resourcesBase + resourcesPerTenant ×
+// n), never their windows: a tenant with window 20,000 needs about 380 MB
+// in tail alone, the pod's limit stays 256Mi, and the first bulk import of
+// that tenant gets Fluent Bit OOM-killed (and, with it, every tenant's
+// deliveries on the node).
+func TestReviewB_DaemonSetMemoryFollowsTenantWindows(t *testing.T) {
+	const perFile = 19 * 1000 // README, Sizing: "about 19 KB a file"
+	o := cases["daemonset"]
+	set := append(append([]string{}, o.Set...), "tenants[0].window=20000")
+	out, err := Template(Options{Release: "umc-invite", Namespace: "umc-invite", ValueFiles: o.ValueFiles, Set: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := objects(t, Split(out))["DaemonSet"][0].(*appsv1.DaemonSet)
+	windows := int64(20000 + 1000) // tenant-a's and tenant-b's (default) windows
+	for _, c := range ds.Spec.Template.Spec.Containers {
+		if c.Name != "umc-invite" {
+			continue
+		}
+		limit := c.Resources.Limits.Memory().Value()
+		if need := windows * perFile; limit < need {
+			t.Errorf("tenants' windows 20,000 + 1,000 files need about %d MB in tail alone (README: 19 KB a file); "+
+				"the rendered memory limit is %s (%d MB): the first bulk import is OOM-killed",
+				need/1000000, c.Resources.Limits.Memory(), limit/1000000)
+		}
+	}
+}
