@@ -244,3 +244,35 @@ func TestReviewB_DaemonSetMemoryFollowsTenantWindows(t *testing.T) {
 		}
 	}
 }
+
+// README "Rollouts": a rollout repeats no invitation only while the pod's
+// terminationGracePeriodSeconds covers Fluent Bit's Grace (10 s) + the
+// plugin's Flush_Timeout (60 s) + Timeout (30 s); with 30 s the rollout
+// test invited 8 users twice. terminationGracePeriodSeconds is a value,
+// and Nubus gives every one of its subcharts the same short one
+// (univention/nubus-stack helm/nubus/values.yaml:
+// `terminationGracePeriodSeconds: &nubusTerminationGracePeriodSeconds 5`,
+// `*nubusTerminationGracePeriodSeconds` in each block). An operator who
+// adds umc-invite the same way gets a pod whose SIGKILL cuts calls UMC
+// serves: users invited twice at every rollout, with no word at install
+// (issue 19 item 4: fail at install, not silently later).
+func TestReviewB_ShortGraceIsRefusedAtInstall(t *testing.T) {
+	for _, name := range []string{"sidecar", "daemonset"} {
+		o := cases[name]
+		set := append(append([]string{}, o.Set...), "terminationGracePeriodSeconds=5")
+		out, err := Template(Options{Release: "umc-invite", Namespace: "umc-invite", ValueFiles: o.ValueFiles, Set: set})
+		if err != nil {
+			continue // refused at install: fine
+		}
+		for pod, tpl := range pods(objects(t, Split(out))) {
+			if strings.HasPrefix(pod, "Pod/") {
+				continue // the helm test Pod calls send_token for no one
+			}
+			if g := tpl.Spec.TerminationGracePeriodSeconds; g != nil && *g < 100 {
+				t.Errorf("%s: terminationGracePeriodSeconds=5 (Nubus's value for its subcharts) renders a grace of %d s, "+
+					"under Grace + Flush_Timeout + Timeout = 100 s: a rollout cuts calls in flight and invites those users twice; "+
+					"the chart takes it without a word", pod, *g)
+			}
+		}
+	}
+}
