@@ -4,7 +4,10 @@ package helm
 // the user-visible behaviour it expects and fails on the code as merged.
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -274,5 +277,51 @@ func TestReviewB_ShortGraceIsRefusedAtInstall(t *testing.T) {
 					"the chart takes it without a word", pod, *g)
 			}
 		}
+	}
+}
+
+// Issue 19 items 4 and 10: `helm test` names the failed check and the
+// texts agree with the chart. The chart's default and README say Nubus's
+// UMC is http://<release>-umc-server/univention (as Nubus's own sender
+// calls it). When that answers 404 (say, self-service not enabled in
+// Nubus), the probe's hint tells the operator the in-cluster umc-server
+// takes no path, i.e. to drop the /univention that is right
+// (umc/probe/probe.go:157; umc/config/keys.go:36 says `http://umc-server`
+// too).
+func TestReviewB_ProbeHintAgreesWithTheChartsUMCURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }))
+	defer srv.Close()
+	objs := objects(t, render(t, cases["sidecar"]))
+	var pod *corev1.Pod
+	for _, o := range objs["Pod"] {
+		pod = o.(*corev1.Pod)
+	}
+	work := t.TempDir()
+	conf := filepath.Join(work, "fluent-bit.conf")
+	writeFile(t, conf, configOf(t, render(t, cases["sidecar"])))
+	queue := filepath.Join(work, "queue")
+	mkdir(t, queue)
+	var env []string
+	for _, e := range pod.Spec.Containers[0].Env {
+		v := e.Value
+		switch e.Name {
+		case "UMC_URL": // the chart's default form, on a UMC that answers 404
+			v = srv.URL + "/univention"
+		case "QUEUE_DIR", "STATE_DIR", "INTAKE_DIR":
+			v = strings.Replace(v, "/var/cache/listener", queue, 1)
+		case "UMC_AUTH_PASSWORD_FILE":
+			v = ""
+		}
+		env = append(env, e.Name+"="+v)
+	}
+	cmd := exec.Command("go", "run", "./cmd/umc-invite", "probe", "-c", conf)
+	cmd.Dir, cmd.Env = Root(), append(cleanEnv(), env...)
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "FAIL  endpoint") {
+		t.Fatalf("no endpoint failure:\n%s", out)
+	}
+	if strings.Contains(string(out), "no path for the in-cluster umc-server") {
+		t.Errorf("with the chart's own UMC URL form (http://<release>-umc-server/univention) the probe's hint says the "+
+			"in-cluster umc-server takes no path, sending the operator to a wrong URL:\n%s", out)
 	}
 }
