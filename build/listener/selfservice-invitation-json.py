@@ -3,9 +3,9 @@
 # Listener module for umc-invite: like UCS's selfservice-invitation module
 # (same filter, user add only), but the queue file it writes holds one JSON
 # line, {"username": "<uid>"}, because Fluent Bit's tail input reads
-# nothing from an empty file. Install it in place of selfservice-invitation
-# (/usr/lib/univention-directory-listener/system/) so users are not queued
-# twice.
+# nothing from an empty file. It has its own queue directory and UCR switch;
+# on a UCS Primary switch UCS's own sender off (README, UCS Primary) so each
+# user is invited once.
 
 from __future__ import annotations
 
