@@ -3,16 +3,16 @@
 # Listener module for umc-invite: like UCS's selfservice-invitation module
 # (same filter, user add only), but the queue file it writes holds one JSON
 # line, {"username": "<uid>"}, because Fluent Bit's tail input reads
-# nothing from an empty file. Install it in place of selfservice-invitation
-# (/usr/lib/univention-directory-listener/system/) so users are not queued
-# twice.
+# nothing from an empty file. It has its own queue directory and UCR switch;
+# on a UCS Primary switch UCS's own sender off (README, UCS Primary) so each
+# user is invited once.
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import listener
 import univention.debug as ud
@@ -23,9 +23,20 @@ description = 'queue a self-service invitation (a JSON line) for new users with 
 # As upstream (Bug #57226): pwdChangeNextLogin shows as sambaPwdLastSet=0.
 filter = '(&(univentionPasswordSelfServiceEmail=*)(uid=*)(sambaPwdLastSet=0))'
 modrdn = '1'
-# The directory tail reads: /var/cache/listener in Nubus, a volume shared
-# with the Fluent Bit container.
-cache_dir = os.environ.get('UMC_INVITE_QUEUE_DIR', '/var/cache/univention-directory-listener/selfservice-invitation')
+# The directory tail reads: fluent-bit.conf's default QUEUE_DIR. In Nubus a
+# volume shared with the Fluent Bit container; on a UCS Primary a directory
+# of its own, never UCS's /var/cache/univention-directory-listener/
+# selfservice-invitation, which UCS's univention-self-service-invitation
+# daemon sends from and empties (a second mail per user).
+cache_dir = os.environ.get('UMC_INVITE_QUEUE_DIR', '/var/cache/listener')
+# This module's own switch. Not umc/self-service/invitation/enabled: that one
+# switches UCS's own module and daemon, and a UCS Primary runs this module
+# with them switched off (README, UCS Primary).
+ENABLED = 'umc-invite/listener/enabled'
+# Where the entryUUID of a renamed or moved user is kept from the 'r' call
+# to the 'a' that follows it, so a listener restarted in between still knows.
+# In memory only when it cannot be written.
+RENAME_FILE = os.environ.get('UMC_INVITE_RENAME_FILE', '/var/lib/univention-directory-listener/umc-invite-renamed')
 # The plugin's intake: files written there are admitted into cache_dir a
 # window at a time, so a bulk import does not make tail watch every file at
 # once. Unset: <cache_dir>/incoming, used when that directory exists (the
@@ -50,15 +61,61 @@ def queues_here(role: str, domain_listener: bool) -> bool:
 
 
 def handler(dn: str, new: Dict[str, List[bytes]], old: Dict[str, List[bytes]], command: str) -> None:
-    if not listener.configRegistry.is_true('umc/self-service/invitation/enabled', True):
+    if not listener.configRegistry.is_true(ENABLED, True):
         return
     if not queues_here(listener.configRegistry.get('server/role', ''), DOMAIN_LISTENER):
         return
+    if command == 'r':
+        # modrdn = '1': a move or rename is 'r' for the old DN, then 'a' for
+        # the new one with old empty. That 'a' is not a new user.
+        remember_rename(identity(old))
+        return
+    renamed = take_rename()
     if not (new and not old and command == 'a'):
+        return
+    if renamed is not None and renamed == identity(new):
+        ud.debug(ud.LISTENER, ud.PROCESS, '%s: %r was moved or renamed, not a new user' % (name, dn))
         return
     uid = new['uid'][0].decode('UTF-8')
     if queue(uid):
         ud.debug(ud.LISTENER, ud.PROCESS, '%s: queued self-service invitation for %r' % (name, dn))
+
+
+def identity(attrs: Dict[str, List[bytes]]) -> str:
+    """What stays the same when an entry is moved: its entryUUID (the
+    listener passes operational attributes), else its uid."""
+    for key in ('entryUUID', 'uid'):
+        values = (attrs or {}).get(key)
+        if values:
+            return '%s=%s' % (key, values[0].decode('UTF-8'))
+    return ''
+
+
+_renamed = None  # type: Optional[str]
+
+
+def remember_rename(ident: str) -> None:
+    global _renamed
+    _renamed = ident
+    try:
+        with open(RENAME_FILE + '.tmp', 'w', encoding='UTF-8') as f:
+            f.write(ident)
+        os.replace(RENAME_FILE + '.tmp', RENAME_FILE)
+    except OSError as e:
+        ud.debug(ud.LISTENER, ud.WARN, '%s: cannot keep the rename in %s (kept in memory): %s' % (name, RENAME_FILE, e))
+
+
+def take_rename() -> Optional[str]:
+    """The entry of the last 'r', once: the 'a' of a move comes right after it."""
+    global _renamed
+    ident, _renamed = _renamed, None
+    try:
+        with open(RENAME_FILE, encoding='UTF-8') as f:
+            ident = f.read()
+        os.unlink(RENAME_FILE)
+    except OSError:
+        pass
+    return ident
 
 
 def target_dir() -> str:

@@ -64,6 +64,9 @@ func TestNubusNewUserInvitedOnceAndRunbooks(t *testing.T) {
 	needFluentBit(t)
 	umc := &umctest.UMC{Refused: func(u string) bool { return u == "bob" }}
 	s := newSidecarSite(t, umc)
+	// Issue 21: a refusal counts only Refusal_Grace (default 15m) after
+	// the first one; bob is refused on his second call here.
+	outputKey(t, s.conf, "Refusal_Grace", "2s")
 	p := s.start(t)
 	listenerAdds(t, s, "alice", "bob")
 	waitFor(t, "alice invited, bob refused", 20*time.Second, p, func() bool {

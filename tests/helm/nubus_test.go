@@ -252,3 +252,38 @@ func TestNotesSayToSwitchNubusSenderOff(t *testing.T) {
 		}
 	}
 }
+
+// Item 10: every image the raw manifests name is one a user can pull, or
+// the file's header says plainly to replace it.
+func TestManifestImagesArePullableOrNamedForReplacement(t *testing.T) {
+	pullable := map[string]bool{"docker.io/library/busybox:1.36": true}
+	for _, m := range Manifests {
+		text, err := m.Render()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all []any
+		for _, objs := range objects(t, Split(text)) {
+			all = append(all, objs...)
+		}
+		for _, o := range all {
+			var spec *corev1.PodSpec
+			switch w := o.(type) {
+			case *appsv1.StatefulSet:
+				spec = &w.Spec.Template.Spec
+			case *appsv1.DaemonSet:
+				spec = &w.Spec.Template.Spec
+			default:
+				continue
+			}
+			for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
+				if pullable[c.Image] {
+					continue
+				}
+				if !strings.Contains(m.Header, "REPLACE") || !strings.Contains(m.Header, c.Image) {
+					t.Errorf("%s: container %s runs %s, which no registry serves, and the header does not say to replace it", m.File, c.Name, c.Image)
+				}
+			}
+		}
+	}
+}

@@ -97,8 +97,10 @@ func TestDaemonSetMemoryFollowsTenants(t *testing.T) {
 	}
 	req1, lim1 := mem(1)
 	req5, lim5 := mem(5)
-	if req1.String() != "96Mi" || lim1.String() != "192Mi" || req5.String() != "224Mi" || lim5.String() != "448Mi" {
-		t.Fatalf("1 tenant: %s/%s, 5 tenants: %s/%s; want 96Mi/192Mi and 224Mi/448Mi (64Mi/128Mi + 32Mi/64Mi a tenant)", &req1, &lim1, &req5, &lim5)
+	// 64Mi/128Mi + a tenant 16Mi/48Mi + its window, 1,000 files × 20Ki
+	// (19.53Mi), rounded up.
+	if req1.String() != "100Mi" || lim1.String() != "196Mi" || req5.String() != "242Mi" || lim5.String() != "466Mi" {
+		t.Fatalf("1 tenant: %s/%s, 5 tenants: %s/%s; want 100Mi/196Mi and 242Mi/466Mi (64Mi/128Mi + 16Mi/48Mi and 1,000 × 20Ki a tenant)", &req1, &lim1, &req5, &lim5)
 	}
 }
 
@@ -153,7 +155,7 @@ func TestHelmTestProbes(t *testing.T) {
 	conf := filepath.Join(work, "fluent-bit.conf")
 	writeFile(t, conf, configOf(t, render(t, cases["sidecar"])))
 	queue := filepath.Join(work, "queue")
-	mkdir(t, filepath.Join(queue, "incoming"))
+	mkdir(t, queue) // the pod's emptyDir: no intake yet
 	writeFile(t, filepath.Join(work, "password"), "pw\n")
 	env := []string{}
 	for _, e := range c.Env {

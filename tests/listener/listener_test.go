@@ -45,7 +45,7 @@ func driveIn(t *testing.T, queue, role, enabled string, events ...event) {
 // and a registry holding only the role and the on/off switch.
 func driveEnv(t *testing.T, queue string, env []string, role, enabled string, events ...event) {
 	t.Helper()
-	driveUCR(t, queue, env, map[string]string{"server/role": role, "umc/self-service/invitation/enabled": enabled}, events...)
+	driveUCR(t, queue, env, map[string]string{"server/role": role, "umc-invite/listener/enabled": enabled}, events...)
 }
 
 // driveUCR runs the module's handler with the configuration registry ucr

@@ -76,3 +76,17 @@ func TestQueuesOncePerDomain(t *testing.T) {
 		})
 	}
 }
+
+// A move is 'r' then 'a' for the same entry; any other add after an 'r'
+// is a new user and is queued (the rename is forgotten after one call).
+func TestRenameSkipsOnlyTheMovedEntry(t *testing.T) {
+	queue := t.TempDir()
+	alice, bob := add("alice"), add("bob")
+	alice.new["entryUUID"] = []string{"1111"}
+	bob.new["entryUUID"] = []string{"2222"}
+	renamed := event{dn: alice.dn, command: "r", old: alice.new}
+	driveUCR(t, queue, dockerfileEnv(t), nubusUCR(), renamed, bob, add("carol"))
+	if got := parse(t, queue); got["bob.send"] != "bob" || got["carol.send"] != "carol" || len(got) != 2 {
+		t.Errorf("after alice's rename, new users bob and carol queued %v, want both", got)
+	}
+}

@@ -33,7 +33,7 @@ var Keys = []Key{
 	{
 		Name:    "UMC_URL",
 		Default: "",
-		Help:    "**required**: base URL of UMC: `http://umc-server` in a Nubus cluster, `https://<host>/univention` on UCS",
+		Help:    "**required**: base URL of UMC: `http://<release>-umc-server/univention` in a Nubus cluster (Nubus's own sender uses it), `https://<host>/univention` on UCS",
 		Parse:   func(c *Config, v string) error { c.rawURL = v; return nil },
 	},
 	{

@@ -154,7 +154,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) []Result {
 		add("endpoint", Fail, "POST %s: HTTP %d, a redirect to %s: set UMC_URL to the final address (redirects are never followed)", endpoint, first.Status, first.Location)
 		return skipRest("redirected", all[4:]...)
 	case first.Status == http.StatusNotFound:
-		add("endpoint", Fail, "POST %s: HTTP 404: wrong UMC_URL (…/univention on a UCS host, no path for the in-cluster umc-server) or Command, or the self-service module is not installed", endpoint)
+		add("endpoint", Fail, "POST %s: HTTP 404: wrong UMC_URL (…/univention: https://<host>/univention on UCS, http://<release>-umc-server/univention in Nubus) or Command, or the self-service module is not installed", endpoint)
 		return skipRest("not found", all[4:]...)
 	case !first.FromUMC:
 		add("endpoint", Fail, "POST %s: HTTP %d without UMC's JSON body: something else answers there (an ingress, a proxy, a login page)", endpoint, first.Status)

@@ -161,11 +161,32 @@ chart makes it), key, user. */}}
 {{- toYaml (dict "tenants" $out) -}}
 {{- end -}}
 
-{{/* The DaemonSet's Fluent Bit resources: resources when set, else
-daemonset.resourcesBase plus resourcesPerTenant per tenant (memory in
-Mi, cpu in m). */}}
+{{/* A Kubernetes quantity as a number of Mi (memory) or m (cpu), a
+float. Call with dict "value" "what" "memory" (bool). */}}
+{{- define "umc-invite.quantity" -}}
+{{- $v := toString .value -}}
+{{- $units := ternary (dict "" 1 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000) (dict "" 1000 "m" 1) .memory -}}
+{{- $m := regexFindAll "^([0-9]+(?:\\.[0-9]+)?)([a-zA-Z]*)$" $v 1 -}}
+{{- $num := regexReplaceAll "^([0-9]+(?:\\.[0-9]+)?)([a-zA-Z]*)$" $v "${1}" -}}
+{{- $suffix := regexReplaceAll "^([0-9]+(?:\\.[0-9]+)?)([a-zA-Z]*)$" $v "${2}" -}}
+{{- if or (not $m) (not (hasKey $units $suffix)) -}}
+{{- fail (printf "%s: %q is not a quantity the chart can add up: give a number with one of %s (e.g. %s)" .what $v (ternary "Ki, Mi, Gi, Ti, k, M, G, T or none (bytes)" "m or none (cores)" .memory) (ternary "512Mi, 1Gi" "500m, 1, 0.5" .memory)) -}}
+{{- end -}}
+{{- $f := mulf (float64 $num) (get $units $suffix) -}}
+{{- if .memory -}}{{- divf $f 1048576 -}}{{- else -}}{{- $f -}}{{- end -}}
+{{- end -}}
+
+{{/* The DaemonSet's Fluent Bit resources: daemonset.resourcesBase, plus
+per tenant resourcesPerTenant and, in memory, its window times
+daemonset.memoryPerQueueFile. Kubernetes quantities in, Mi and m out
+(rounded up). */}}
 {{- define "umc-invite.daemonsetResources" -}}
-{{- $n := len .Values.tenants -}}
+{{- $root := . -}}
+{{- $tenants := (include "umc-invite.tenants" . | fromYaml).tenants -}}
+{{- $n := len $tenants -}}
+{{- $windows := 0 -}}
+{{- range $tenants }}{{ $windows = add $windows (int .window) }}{{ end -}}
+{{- $perFile := include "umc-invite.quantity" (dict "value" .Values.daemonset.memoryPerQueueFile "what" "daemonset.memoryPerQueueFile" "memory" true) -}}
 {{- $base := .Values.daemonset.resourcesBase -}}
 {{- $per := .Values.daemonset.resourcesPerTenant -}}
 {{- $out := dict -}}
@@ -174,18 +195,30 @@ Mi, cpu in m). */}}
 {{- $b := default dict (get $base $kind) -}}
 {{- $p := default dict (get $per $kind) -}}
 {{- range $res := list "cpu" "memory" -}}
-{{- $unit := ternary "Mi" "m" (eq $res "memory") -}}
+{{- $mem := eq $res "memory" -}}
 {{- $bv := toString (default "" (get $b $res)) -}}
 {{- $pv := toString (default "" (get $p $res)) -}}
-{{- range $v := list $bv $pv -}}
-{{- if and $v (not (hasSuffix $unit $v)) -}}{{- fail (printf "daemonset.resourcesBase/resourcesPerTenant.%s.%s: %q: give it in %s" $kind $res $v $unit) -}}{{- end -}}
-{{- end -}}
 {{- if or $bv $pv -}}
-{{- $total := add (int (trimSuffix $unit (default "0" $bv))) (mul $n (int (trimSuffix $unit (default "0" $pv)))) -}}
-{{- $_ := set $sum $res (printf "%d%s" $total $unit) -}}
+{{- $total := 0.0 -}}
+{{- if $bv }}{{ $total = addf $total (include "umc-invite.quantity" (dict "value" $bv "what" (printf "daemonset.resourcesBase.%s.%s" $kind $res) "memory" $mem)) }}{{ end -}}
+{{- if $pv }}{{ $total = addf $total (mulf $n (include "umc-invite.quantity" (dict "value" $pv "what" (printf "daemonset.resourcesPerTenant.%s.%s" $kind $res) "memory" $mem))) }}{{ end -}}
+{{- if $mem }}{{ $total = addf $total (mulf $windows $perFile) }}{{ end -}}
+{{- $_ := set $sum $res (printf "%d%s" (int (ceil $total)) (ternary "Mi" "m" $mem)) -}}
 {{- end -}}
 {{- end -}}
 {{- if $sum }}{{ $_ := set $out $kind $sum }}{{ end -}}
 {{- end -}}
 {{- toYaml $out -}}
+{{- end -}}
+
+{{/* The rollout rule (README, Rollouts): the pod's grace covers Fluent
+Bit's Grace (10 s, _fluent-bit.conf.tpl), the plugin's Flush_Timeout
+(60 s) and Timeout (30 s), with 10 s margin. */}}
+{{- define "umc-invite.grace" -}}
+{{- $min := 110 -}}
+{{- $g := int .Values.terminationGracePeriodSeconds -}}
+{{- if lt $g $min -}}
+{{- fail (printf "terminationGracePeriodSeconds: %d is under %d: after SIGTERM Fluent Bit may start flushes for its Grace (10 s), a flush starts calls until Flush_Timeout (60 s) and a call lasts up to Timeout (30 s); a kubelet SIGKILL before 100 s (+ 10 s margin) cuts calls UMC may serve, and those users are invited twice at the next start (README, Rollouts)" $g $min) -}}
+{{- end -}}
+{{- $g -}}
 {{- end -}}

@@ -64,6 +64,12 @@ module's own. */}}
 {{- end -}}
 
 {{- define "umc-invite.listenerHostDn" -}}
+{{- /* The base image's command.sh binds as cn=admin,<base> whatever
+LDAP_HOST_DN says: any other DN would be a promise the listener ignores. */ -}}
 {{- $dn := include "umc-invite.tpl" (dict "value" .Values.listener.ldap.hostDn "root" .) -}}
-{{- default (printf "cn=admin,%s" (include "umc-invite.listenerBaseDn" .)) $dn -}}
+{{- $admin := printf "cn=admin,%s" (include "umc-invite.listenerBaseDn" .) -}}
+{{- if and $dn (ne (lower $dn) (lower $admin)) -}}
+{{- fail (printf "listener.ldap.hostDn: %q: the listener image (Nubus's listener base, /command.sh) always binds as %s with the password of listener.ldap.auth.existingSecret; leave hostDn empty (or set it to that DN) and give that account's password" $dn $admin) -}}
+{{- end -}}
+{{- $admin -}}
 {{- end -}}

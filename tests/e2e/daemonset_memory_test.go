@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"umc-invite/tests/umctest"
+)
+
+// memoryBytes parses a Kubernetes memory quantity in Mi or Gi.
+func memoryBytes(t *testing.T, q string) int64 {
+	t.Helper()
+	for suffix, unit := range map[string]int64{"Mi": 1 << 20, "Gi": 1 << 30} {
+		if n, ok := strings.CutSuffix(q, suffix); ok {
+			v, err := strconv.ParseInt(n, 10, 64)
+			if err == nil {
+				return v * unit
+			}
+		}
+	}
+	t.Fatalf("memory limit %q: want Mi or Gi", q)
+	return 0
+}
+
+// Item 8: the rendered DaemonSet (build/kubernetes/daemonset.yaml, two
+// tenants), every tenant importing at once, in a memory cgroup of the
+// rendered limit of its Fluent Bit container: everyone invited once by
+// their own UMC, no OOM kill, no restart. Root only (a memory cgroup), as
+// the big-import test.
+func TestDaemonSetAllTenantsImportWithinTheRenderedLimit(t *testing.T) {
+	needFluentBit(t)
+	m := readManifest(t, "daemonset.yaml")
+	limit := memoryBytes(t, m.limit)
+	g := newMemoryCgroup(t, limit)
+	const perTenant = 10000
+	work := t.TempDir()
+	conf := m.data["fluent-bit.conf"]
+	secrets := filepath.Join(work, "secrets")
+	conf = strings.ReplaceAll(conf, "/run/secrets/umc-invite", secrets)
+	tenants := map[string]*umctest.UMC{}
+	for _, tenant := range []string{"tenant-a", "tenant-b"} {
+		umc := &umctest.UMC{Prefix: "/univention", User: "self-service-invitation", Password: "change-me-" + strings.TrimPrefix(tenant, "tenant-")}
+		tenants[tenant] = umc
+		url := umctest.NewServer(t, umc)
+		from := "https://portal." + tenant + ".example.org/univention"
+		if !strings.Contains(conf, from) {
+			t.Fatalf("the rendered config has no %s", from)
+		}
+		conf = strings.Replace(conf, from, url+"/univention", 1)
+		os.MkdirAll(filepath.Join(secrets, tenant), 0o755)
+		// The chart-made Secrets' passwords (ci/daemonset-values.yaml).
+		os.WriteFile(filepath.Join(secrets, tenant, "password"), []byte(umc.Password+"\n"), 0o600)
+		backlog(t, filepath.Join(work, "root", tenant, "incoming"), users(tenant+"-", perTenant))
+	}
+	// tenant-b's Rate_Limit (120 a minute) would spread its import over
+	// 80 minutes; memory is about the windows both hold at once, so both
+	// import at full speed here.
+	rate := regexp.MustCompile(`(?m)^(\s*Rate_Limit\s+)\d+$`)
+	if len(rate.FindAllString(conf, -1)) != 2 {
+		t.Fatal("want a Rate_Limit per tenant in the rendered config")
+	}
+	conf = rate.ReplaceAllString(conf, "${1}0")
+	file := filepath.Join(work, "fluent-bit.conf")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := umctest.FreePort(t)
+	env := []string{"UMC_INVITE_ROOT=" + filepath.Join(work, "root"), fmt.Sprintf("HTTP_PORT=%d", port), "METRICS_LISTEN=" + umctest.FreeAddr(t)}
+	bin, args := g.wrap(fluentBit, []string{"-e", pluginPath, "-c", file})
+	begin := time.Now()
+	p := startBin(t, bin, args, env)
+	deadline := time.Now().Add(6 * time.Minute)
+	for len(tenants["tenant-a"].Delivered()) != perTenant || len(tenants["tenant-b"].Delivered()) != perTenant {
+		if p.Exited() || time.Now().After(deadline) {
+			t.Fatalf("after %s: tenant-a %d, tenant-b %d of %d invited; exited %v, OOM kills %d, cgroup peak %.1f MB\n%s",
+				time.Since(begin).Round(time.Second), len(tenants["tenant-a"].Delivered()), len(tenants["tenant-b"].Delivered()), perTenant,
+				p.Exited(), g.oomKills(), g.peakMB(), notInotify(p.Log(), 40))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	took := time.Since(begin)
+	for name, umc := range tenants {
+		if err := umc.CheckOnce(perTenant); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, c := range umc.Calls() {
+			if !strings.HasPrefix(c.Username, name+"-") {
+				t.Fatalf("%s's UMC got %s", name, c.Username)
+			}
+		}
+	}
+	if k := g.oomKills(); k != 0 || p.Exited() {
+		t.Fatalf("OOM kills %d, exited %v", k, p.Exited())
+	}
+	t.Logf("2 tenants x %d users at once: all invited in %s; peak RSS %.1f MB, cgroup peak %.1f MB of the rendered limit %s",
+		perTenant, took.Round(time.Second), float64(rssKB(p))/1024, g.peakMB(), m.limit)
+}
+
+// notInotify is the last lines of a log without tail's inotify lines.
+func notInotify(log string, lines int) string {
+	var kept []string
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, "inotify_fs_") {
+			kept = append(kept, l)
+		}
+	}
+	return tail(strings.Join(kept, "\n"), lines)
+}
