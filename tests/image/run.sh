@@ -152,7 +152,7 @@ say "UMC stand-in at $umc"
 # --- the chart's config: the rendered ConfigMap, and its fluent-bit.conf ---
 go -C tests/helm build -o "$tmp/render" ./cmd/render
 mkdir -p "$tmp/chart/config" "$tmp/chart/secret" "$tmp/chart/queue"
-(cd tests/helm && "$tmp/render" -show-only templates/configmap.yaml) >"$tmp/chart/configmap.yaml"
+(cd tests/helm && "$tmp/render" -name nubus -namespace nubus -set 'global.ldap.baseDn=dc=example\,dc=org' -show-only templates/configmap.yaml) >"$tmp/chart/configmap.yaml"
 awk '/^  fluent-bit.conf: \|/ {on = 1; next} on && /^  [^ ]/ {on = 0} on {sub(/^    /, ""); print}' \
   "$tmp/chart/configmap.yaml" >"$tmp/chart/config/fluent-bit.conf"
 grep -q '^\[OUTPUT\]' "$tmp/chart/config/fluent-bit.conf" || { fail "no fluent-bit.conf in the rendered ConfigMap"; exit 1; }
@@ -212,6 +212,8 @@ if wait_for 30 "(a) health answers" http_get "http://127.0.0.1:$hp/api/v1/health
   delivered "(a)" "$ctr_chart" "$tmp/chart/queue" ci-carol "$hp" "$mp" 2
   expect "(a) umc-invite check --offline in the running container" 0 'all well' \
     podman exec "$ctr_chart" umc-invite check --offline -c /fluent-bit/etc/umc-invite/fluent-bit.conf
+  expect "(a) umc-invite queue (the config's Queue_Dir, no flag): nobody waits" 0 '^nobody waiting$' \
+    podman exec "$ctr_chart" umc-invite queue
   [ "$(podman inspect --format '{{.State.Running}}' "$ctr_chart")" = true ] && pass "(a) still running" ||
     { fail "(a) exited"; logs "$ctr_chart"; }
 else
