@@ -2,9 +2,12 @@ package invite
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+	"umc-invite/umc/record"
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
@@ -47,5 +50,39 @@ func TestReviewA_LeftoverDeliveredFileIsSentAgainAfterRestart(t *testing.T) {
 	f.flush(context.Background(), recs)
 	if a := f.stub.Attempts(); a["bob"] != 1 {
 		t.Fatalf("bob called %d times: a delivered file left in place is invited again after a restart\n%s", a["bob"], f.logs)
+	}
+}
+
+// TestReviewA_OneUsersOwnFailureIsCalledOnEveryOtherUsersSuccess: one user
+// whose address the mail relay rejects (UMC's 500 "Error sending token",
+// for this user only) while new users keep being created and invited
+// (one every 30 s). Each of that user's 500s opens an "outage" in the
+// gate, and the next new user's 200 "ends" it and releases everyone
+// waiting: the failing user is called again on every other user's success,
+// not on its own growing pause (Backoff_Min 5 s doubling to Backoff_Max
+// 10 m, shortened by at most half: at most 8 calls in 10 minutes).
+// Issue 21 item 2: a pause of its own that grows between its calls.
+func TestReviewA_OneUsersOwnFailureIsCalledOnEveryOtherUsersSuccess(t *testing.T) {
+	stub := &umctest.UMC{Fail: func(user string, n int) int {
+		if user == "badaddr" {
+			return 500
+		}
+		return 200
+	}}
+	f := newFixture(t, stub, config.Map{"Chunk_Retry_Limit": "100"})
+	bad := f.queueFile(t, "badaddr")
+	for i := 0; i <= 20; i++ { // 10 minutes, a new user every 30 s
+		// Each new user is its own chunk; Fluent Bit retries the failing
+		// user's chunk a moment later.
+		f.out.Flush(context.Background(), []record.Record{f.queueFile(t, fmt.Sprintf("new%02d", i))})
+		f.advance(time.Second)
+		f.out.Flush(context.Background(), []record.Record{bad})
+		f.advance(29 * time.Second)
+	}
+	calls := len(stub.CallsOf("badaddr"))
+	t.Logf("calls %d attempts %v", calls, stub.Attempts())
+	if calls > 8 {
+		t.Fatalf("badaddr called %d times in 10 minutes, want at most 8 (its own pause from 5 s doubling to 10 m): "+
+			"another user's 200 after its own 500 releases it as if an outage ended", calls)
 	}
 }
