@@ -86,3 +86,41 @@ func TestReviewA_OneUsersOwnFailureIsCalledOnEveryOtherUsersSuccess(t *testing.T
 			"another user's 200 after its own 500 releases it as if an outage ended", calls)
 	}
 }
+
+// TestReviewA_TenantsDeadLettersInAnotherTenantsQueue: a DaemonSet serves
+// several tenants, one [OUTPUT] each, in one Fluent Bit. Tenant A's
+// Dead_Letter_Dir is tenant B's Queue_Dir (a typo, a shared volume): both
+// outputs start, and every file A sets aside (refused, expired, bad input)
+// lands in B's queue, where B's tail reads it and B sends A's user to B's
+// UMC. Issue 20: nothing a tenant's queue holds reaches another tenant;
+// overlapping directories are refused at start, with both names. The
+// per-process check compares queue directories only (claimQueue).
+// Expected: the second output refuses to start.
+func TestReviewA_TenantsDeadLettersInAnotherTenantsQueue(t *testing.T) {
+	shared := t.TempDir() // tenant B's queue
+	umcA := &umctest.UMC{Fail: func(string, int) int { return 500 }}
+	a := newFixture(t, umcA, config.Map{"Dead_Letter_Dir": shared, "Max_Age": "1h"})
+	umcB := &umctest.UMC{}
+	keys := config.Map{"UMC_URL": umctest.NewServer(t, umcB), "Queue_Dir": shared}
+	cfg, err := config.Load(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(cfg, NewLogger(&syncWriter{w: a.logs}, "tenant-b"))
+	if err == nil {
+		defer b.Close()
+		// Tenant A's alice fails for Max_Age and expires: her file is set
+		// aside into A's Dead_Letter_Dir, B's queue; B's tail reads it.
+		a.flush(context.Background(), a.queueFiles(t, "alice"))
+		a.advance(2 * time.Hour)
+		a.flush(context.Background(), []record.Record{record.New("umc_invite", time.Unix(1700000000, 0), map[any]any{
+			"log": []byte(`{"username": "alice"}`), "path": []byte(filepath.Join(a.queue, "alice.send")), "offset": int64(0)})})
+		moved := filepath.Join(shared, "alice.send")
+		if _, err := os.Stat(moved); err == nil {
+			b.Flush(context.Background(), []record.Record{record.New("umc_invite", time.Unix(1700000000, 0), map[any]any{
+				"log": []byte(`{"username": "alice"}`), "path": []byte(moved), "offset": int64(0)})})
+		}
+		t.Fatalf("tenant B's output started on %s, which is tenant A's Dead_Letter_Dir: A's dead letters become B's queue; "+
+			"tenant B's UMC got calls %v for tenant A's user\n%s", shared, umcB.Attempts(), a.logs)
+	}
+}
