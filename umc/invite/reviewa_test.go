@@ -124,3 +124,39 @@ func TestReviewA_TenantsDeadLettersInAnotherTenantsQueue(t *testing.T) {
 			"tenant B's UMC got calls %v for tenant A's user\n%s", shared, umcB.Attempts(), a.logs)
 	}
 }
+
+// TestReviewA_LeftoverHoldsAWindowPlaceAfterRestart: the shipped config's
+// side of the same lost state. With tail's DB a restarted Fluent Bit does
+// not hand the delivered, unremovable file to the plugin again, so nothing
+// ever retries its removal, and the new output's window counts it as a
+// waiting queue file again: issue 20 item 4, "does not hold a place in the
+// window for ever". With Queue_Window 1, the intake stops admitting anyone.
+func TestReviewA_LeftoverHoldsAWindowPlaceAfterRestart(t *testing.T) {
+	f := newFixture(t, &umctest.UMC{}, config.Map{})
+	recs := f.queueFiles(t, "bob")
+	path := filepath.Join(f.queue, "bob.send")
+	if !setImmutable(t, path, true) {
+		t.Skip("cannot make a file immutable here (needs root and a file system that supports it)")
+	}
+	t.Cleanup(func() { setImmutable(t, path, false) })
+	f.flush(context.Background(), recs)
+	if q, _, err := f.out.window.Count(); err != nil || q != 0 {
+		t.Fatalf("before the restart the window counts %d (%v)", q, err)
+	}
+	cfg := f.out.cfg
+	f.out.Close()
+	out, err := New(cfg, NewLogger(&syncWriter{w: f.logs}, "test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(out.Close)
+	out.now = f.now
+	// tail (DB) reads nothing of bob.send again; other users' chunks flush.
+	f.out = out
+	f.flush(context.Background(), f.queueFiles(t, "carol"))
+	f.advance(time.Minute)
+	f.flush(context.Background(), f.queueFiles(t, "dave"))
+	if q, _, err := out.window.Count(); err != nil || q != 0 {
+		t.Fatalf("after a restart the window counts %d queue file(s) (%v): the delivered bob.send, never retried, holds a place again\n%s", q, err, f.logs)
+	}
+}
