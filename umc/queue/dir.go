@@ -413,6 +413,14 @@ func (d *Dir) copyTo(f File, target *dirhandle.Dir) error {
 		out.Close()
 		return err
 	}
+	// The set-aside copy keeps the time its user was queued.
+	var st unix.Stat_t
+	if err := unix.Fstat(int(in.Fd()), &st); err == nil {
+		if err := keepTimes(target, f.name(), st); err != nil {
+			out.Close()
+			return err
+		}
+	}
 	if err := out.Sync(); err != nil {
 		out.Close()
 		return err
