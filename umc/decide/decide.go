@@ -160,14 +160,21 @@ func Aged(u User, now time.Time, s Settings) (Step, bool) {
 		"not served in %s since it was queued (Max_Age %s); UMC's last answer: %s", roundAge(now.Sub(u.FirstSeen)), s.MaxAge, u.LastAnswer)}, true
 }
 
+// Outage is the last time UMC failed for everyone: from the first failure
+// of the run of failures that made it an outage (Since) to the 200 that
+// ended it (End; zero: none ended yet).
+type Outage struct{ Since, End time.Time }
+
 // Due reports whether u may be called at now. A user waits out its own
-// pause, unless UMC served a call after the user's last answer at the end
-// of an outage (released): then everyone waiting is due at once.
-func Due(u User, released, now time.Time) bool {
+// pause, unless its last answer came during the last outage and UMC served
+// a call since, ending it: a user that waited because of the outage is due
+// at once. A user whose own failure predates the outage, or came while UMC
+// served others, keeps its own growing pause.
+func Due(u User, o Outage, now time.Time) bool {
 	if u.NextTry.IsZero() || !now.Before(u.NextTry) {
 		return true
 	}
-	return !released.IsZero() && released.After(u.LastAt)
+	return !o.End.IsZero() && !u.LastAt.Before(o.Since) && o.End.After(u.LastAt)
 }
 
 // jittered shortens pause p by up to half, but never below BackoffMin (an
