@@ -172,6 +172,9 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, t *t
 		init := o.known(rec, j.file, *lines, now)
 		lines.initial = &init
 	}
+	if j.file != nil && o.isLeftover(j.key) {
+		return nil // delivered, its removal failed (journaled): never sent again
+	}
 	claimed, entry := o.ledger.Claim(j.key, rec.Offset(o.cfg.OffsetKey), *lines.initial)
 	switch claimed {
 	case ledger.Done:

@@ -121,6 +121,9 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 		o.Close()
 		return nil, err
 	}
+	// Delivered files whose removal failed before this start: never sent
+	// again, out of the window.
+	o.loadLeftovers()
 	if cfg.QueueDir != "" {
 		// Last: taking the lock may start the intake (takeOver).
 		if err := o.lockQueue(); err != nil {
