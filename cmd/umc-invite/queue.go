@@ -10,7 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"umc-invite/umc/config"
 	"umc-invite/umc/logtext"
+	"umc-invite/umc/queue"
 	"umc-invite/umc/waiting"
 )
 
@@ -30,28 +32,30 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	queueDirs := []string{*dir}
+	queueDirs := []dirs{{queue: *dir, deadLetter: config.DefaultDeadLetterDir(*dir)}}
 	if *dir == "" {
 		outs, _, err := configuredDirs()
 		if err != nil {
 			fmt.Fprintf(stderr, "umc-invite queue: %v\n", err)
 			return exitUsage
 		}
-		queueDirs = queueDirs[:0]
-		for _, d := range outs {
-			queueDirs = append(queueDirs, d.queue)
-		}
+		queueDirs = outs
 	}
 	now := time.Now()
 	var users []waiting.User
 	for _, d := range queueDirs {
-		found, problems, err := waiting.List(d, now)
+		found, problems, err := waiting.List(d.queue, now)
 		if err != nil {
 			fmt.Fprintf(stderr, "umc-invite queue: %v\n", err)
 			return exitUsage
 		}
 		for _, p := range problems {
 			fmt.Fprintln(stderr, "note:", p)
+		}
+		found, delivered := waiting.Delivered(found, d.deadLetter)
+		for _, u := range delivered {
+			fmt.Fprintf(stderr, "note: %s (%s) was invited; its file could not be removed and is retried by the plugin (%s): not waiting\n",
+				logtext.Quote(u.Username), logtext.Quote(u.File), queue.LeftoverLog)
 		}
 		users = append(users, found...)
 	}
