@@ -5,9 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"umc-invite/umc/config"
+	"umc-invite/umc/logtext"
+	"umc-invite/umc/queue"
 	"umc-invite/umc/waiting"
 )
 
@@ -27,28 +32,30 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	queueDirs := []string{*dir}
+	queueDirs := []dirs{{queue: *dir, deadLetter: config.DefaultDeadLetterDir(*dir)}}
 	if *dir == "" {
 		outs, _, err := configuredDirs()
 		if err != nil {
 			fmt.Fprintf(stderr, "umc-invite queue: %v\n", err)
 			return exitUsage
 		}
-		queueDirs = queueDirs[:0]
-		for _, d := range outs {
-			queueDirs = append(queueDirs, d.queue)
-		}
+		queueDirs = outs
 	}
 	now := time.Now()
 	var users []waiting.User
 	for _, d := range queueDirs {
-		found, problems, err := waiting.List(d, now)
+		found, problems, err := waiting.List(d.queue, now)
 		if err != nil {
 			fmt.Fprintf(stderr, "umc-invite queue: %v\n", err)
 			return exitUsage
 		}
 		for _, p := range problems {
 			fmt.Fprintln(stderr, "note:", p)
+		}
+		found, delivered := waiting.Delivered(found, d.deadLetter)
+		for _, u := range delivered {
+			fmt.Fprintf(stderr, "note: %s (%s) was invited; its file could not be removed and is retried by the plugin (%s): not waiting\n",
+				logtext.Quote(u.Username), logtext.Quote(u.File), queue.LeftoverLog)
 		}
 		users = append(users, found...)
 	}
@@ -75,7 +82,19 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 			last = "- (not asked yet, or not carried over yet)"
 		}
 		age := time.Duration(u.AgeSeconds * float64(time.Second)).Round(time.Second)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, age, next, last, u.File)
+		// Names and UMC's text come from a queue writer and from UMC: quoted
+		// and cut as the plugin's log lines are, so none forges a row.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", logtext.Quote(u.Username), age, next, quoteText(last), logtext.Quote(u.File))
 	}
 	return flushErr(tw.Flush(), stderr)
+}
+
+// quoteText quotes a UMC answer only where it holds something that could
+// break the table (a control character, a tab, invalid UTF-8), cut as a
+// name is; an ordinary answer stays readable.
+func quoteText(s string) string {
+	if q := strconv.Quote(s); q[1:len(q)-1] == s && len(s) <= logtext.MaxName && !strings.ContainsAny(s, "\t") {
+		return s
+	}
+	return logtext.Quote(s)
 }

@@ -166,13 +166,13 @@ var Keys = []Key{
 	{
 		Name:    "Backoff_Min",
 		Default: "5s",
-		Help:    "a waiting user's first pause between its calls; it doubles with every answer that leaves it waiting",
+		Help:    "a waiting user's first pause between its calls, and the shortest pause ever (the random part never goes below it); it doubles with every answer that leaves it waiting",
 		Parse:   func(c *Config, v string) (err error) { c.BackoffMin, err = parseDuration(v); return err },
 	},
 	{
 		Name:    "Backoff_Max",
 		Default: "10m",
-		Help:    "the longest pause between a waiting user's calls",
+		Help:    "the longest pause between a waiting user's calls (the random part never goes above it)",
 		Parse:   func(c *Config, v string) (err error) { c.BackoffMax, err = parseDuration(v); return err },
 	},
 	{

@@ -112,7 +112,7 @@ type Step struct {
 
 // Decide takes UMC's answer a for user u at time now. jitter, in [0, 1),
 // shortens the pause by up to half (so that users failing together spread
-// out); it is the only randomness, passed in.
+// out), never below Backoff_Min; it is the only randomness, passed in.
 func Decide(u User, a Answer, now time.Time, jitter float64, s Settings) Step {
 	u.LastAnswer, u.LastStatus, u.LastUMC, u.LastAt = a.Text, a.Status, a.Message, a.At
 	if a.Kind == Served {
@@ -144,7 +144,7 @@ func Decide(u User, a Answer, now time.Time, jitter float64, s Settings) Step {
 			"not served in %s since it was queued (Max_Age %s); UMC's last answer: %s", roundAge(now.Sub(u.FirstSeen)), s.MaxAge, a.Text)}
 	}
 	u.Pause = nextPause(u.Pause, s)
-	wait := u.Pause - time.Duration(float64(u.Pause/2)*clamp(jitter))
+	wait := jittered(u.Pause, jitter, s)
 	u.NextTry = now.Add(wait)
 	return Step{Kind: Wait, Until: u.NextTry, User: u, Reason: fmt.Sprintf("%s (%s); next try in %s", why, a.Text, wait.Round(time.Second))}
 }
@@ -160,14 +160,29 @@ func Aged(u User, now time.Time, s Settings) (Step, bool) {
 		"not served in %s since it was queued (Max_Age %s); UMC's last answer: %s", roundAge(now.Sub(u.FirstSeen)), s.MaxAge, u.LastAnswer)}, true
 }
 
+// Outage is the last time UMC failed for everyone: from the first failure
+// of the run of failures that made it an outage (Since) to the 200 that
+// ended it (End; zero: none ended yet).
+type Outage struct{ Since, End time.Time }
+
 // Due reports whether u may be called at now. A user waits out its own
-// pause, unless UMC served a call after the user's last answer at the end
-// of an outage (released): then everyone waiting is due at once.
-func Due(u User, released, now time.Time) bool {
+// pause, unless its last answer came during the last outage and UMC served
+// a call since, ending it: a user that waited because of the outage is due
+// at once. A user whose own failure predates the outage, or came while UMC
+// served others, keeps its own growing pause.
+func Due(u User, o Outage, now time.Time) bool {
 	if u.NextTry.IsZero() || !now.Before(u.NextTry) {
 		return true
 	}
-	return !released.IsZero() && released.After(u.LastAt)
+	return !o.End.IsZero() && !u.LastAt.Before(o.Since) && o.End.After(u.LastAt)
+}
+
+// jittered shortens pause p by up to half, but never below BackoffMin (an
+// operator sets it to UMC's per-user rate limit, whose counter a failed
+// call extends) nor above BackoffMax.
+func jittered(p time.Duration, jitter float64, s Settings) time.Duration {
+	w := p - time.Duration(float64(p/2)*clamp(jitter))
+	return min(max(w, s.BackoffMin), max(s.BackoffMax, s.BackoffMin))
 }
 
 // nextPause doubles the pause from BackoffMin up to BackoffMax.

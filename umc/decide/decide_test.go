@@ -116,20 +116,22 @@ func TestPausesGrowToTheCap(t *testing.T) {
 func TestDue(t *testing.T) {
 	waiting := User{FirstSeen: t0, LastAt: at(time.Minute), NextTry: at(2 * time.Minute)}
 	cases := []struct {
-		name     string
-		user     User
-		released time.Time
-		now      time.Time
-		want     bool
+		name   string
+		user   User
+		outage Outage
+		now    time.Time
+		want   bool
 	}{
-		{"never asked", User{FirstSeen: t0}, time.Time{}, t0, true},
-		{"pause not over", waiting, time.Time{}, at(90 * time.Second), false},
-		{"pause over", waiting, time.Time{}, at(2 * time.Minute), true},
-		{"released after its last answer", waiting, at(80 * time.Second), at(90 * time.Second), true},
-		{"released before its last answer", waiting, at(30 * time.Second), at(90 * time.Second), false},
+		{"never asked", User{FirstSeen: t0}, Outage{}, t0, true},
+		{"pause not over", waiting, Outage{}, at(90 * time.Second), false},
+		{"pause over", waiting, Outage{}, at(2 * time.Minute), true},
+		{"its last answer in an outage that ended", waiting, Outage{at(50 * time.Second), at(80 * time.Second)}, at(90 * time.Second), true},
+		{"an outage that ended before its last answer", waiting, Outage{at(10 * time.Second), at(30 * time.Second)}, at(90 * time.Second), false},
+		{"its own failure before the outage began", waiting, Outage{at(65 * time.Second), at(80 * time.Second)}, at(90 * time.Second), false},
+		{"an outage not over", waiting, Outage{Since: at(50 * time.Second)}, at(90 * time.Second), false},
 	}
 	for _, c := range cases {
-		if got := Due(c.user, c.released, c.now); got != c.want {
+		if got := Due(c.user, c.outage, c.now); got != c.want {
 			t.Errorf("%s: due %t, want %t", c.name, got, c.want)
 		}
 	}

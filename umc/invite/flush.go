@@ -172,6 +172,9 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, t *t
 		init := o.known(rec, j.file, *lines, now)
 		lines.initial = &init
 	}
+	if j.file != nil && o.isLeftover(j.key) {
+		return nil // delivered, its removal failed (journaled): never sent again
+	}
 	claimed, entry := o.ledger.Claim(j.key, rec.Offset(o.cfg.OffsetKey), *lines.initial)
 	switch claimed {
 	case ledger.Done:
@@ -358,7 +361,14 @@ func (o *Output) handle(ctx context.Context, j *job, t *tally) {
 		evidence = o.evidence(ctx, j.answer, at)
 		// A refusal is an outage's only when the probe cannot show UMC
 		// working (the service switched off, the probe unanswered).
-		o.gate.done(j.probe, false, evidence == decide.NoEvidence || evidence == decide.ServiceOff, o.now())
+		sig := sigWorks
+		switch evidence {
+		case decide.ServiceOff:
+			sig = sigDown
+		case decide.NoEvidence:
+			sig = sigFailed
+		}
+		o.gate.done(j.probe, sig, j.username, o.now())
 	}
 	step := decide.Decide(j.entry.User, decide.Answer{Kind: kindOf(outcome.Kind), Text: outcome.Reason, Status: j.answer.Status, Message: j.answer.Message, At: at, Evidence: evidence},
 		o.now(), o.jitter(), o.settings())
@@ -427,7 +437,7 @@ func (o *Output) call(ctx context.Context, j *job) bool {
 	if kind != umc.Refused {
 		// Still holding the slot: the next call admitted knows how this
 		// went. A refusal waits for the probe (handle).
-		o.gate.done(probe, served, !served, o.now())
+		o.gate.done(probe, signalOf(kind), j.username, o.now())
 	}
 	j.probe = probe
 	if served && j.file != nil && o.cfg.RemoveProcessed {
@@ -437,6 +447,17 @@ func (o *Output) call(ctx context.Context, j *job) bool {
 		j.unlinked, j.unlinkErr = true, o.queue.Unlink(*j.file)
 	}
 	return true
+}
+
+// signalOf is what an answer that is no refusal tells the gate.
+func signalOf(k umc.Kind) signal {
+	switch k {
+	case umc.Delivered:
+		return sigServed
+	case umc.Failed:
+		return sigFailed
+	}
+	return sigDown
 }
 
 // kindOf is the answer's class as the decision reads it.

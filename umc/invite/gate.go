@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"umc-invite/umc/decide"
 )
 
 // outageSpacing bounds the calls while UMC fails for everyone: one call at
@@ -14,19 +16,34 @@ import (
 // its users back to back into an outage).
 const outageSpacing = time.Second
 
+// A run of failures that may be users' own (UMC's 500) is an outage when it
+// is this many calls long, with no success between, and of more than one
+// user: one user's own failures (an address the relay rejects) are no
+// outage however many, and neither is a single 500. An answer that is
+// everyone's problem (UMC unreachable) is an outage at once.
+const outageRun = 3
+
 // gate holds the output's calls back while UMC fails for everyone. It knows
-// nothing of users: a failing call opens an outage, a 200 closes it, and a
-// 200 that closes an outage that lasted (Backoff_Min or longer) releases
-// every waiting user at once (decide.Due).
+// nothing of users but their names in a run of failures: UMC unavailable,
+// or outageRun failing calls in a row of more than one user, open an
+// outage; a 200 closes it,
+// and a 200 that closes an outage that lasted Backoff_Min or longer makes
+// due at once the users that waited because of it (decide.Due).
 type gate struct {
-	mu          sync.Mutex
-	releaseMin  time.Duration // outages shorter than this release nobody
+	mu         sync.Mutex
+	releaseMin time.Duration // outages shorter than this release nobody
+	// The run of failures since the last success: its first failure, its
+	// length, its first user and whether another user failed in it.
+	runSince    time.Time
+	run         int
+	runUser     string
+	runOthers   bool
 	failing     bool
 	since       time.Time     // first failure of the outage
 	probing     bool          // the one call of the outage in flight
 	answered    chan struct{} // closed when it is answered
 	lastProbe   time.Time
-	released    time.Time // the 200 that closed the last outage
+	released    decide.Outage // the last outage that a 200 closed
 	lastSuccess time.Time
 }
 
@@ -67,32 +84,54 @@ func (g *gate) admit(ctx context.Context, now func() time.Time) (ok, probe bool,
 	}
 }
 
-// done reports a call's answer at the time it came: served (a 200), or
-// failing for everyone as far as can be told (outage); neither is a
-// refusal while UMC demonstrably works, which closes an outage but
-// releases nobody.
-func (g *gate) done(probe, served, outage bool, at time.Time) {
+// signal is what one call's answer tells the gate.
+type signal int
+
+const (
+	// sigServed: UMC's 200.
+	sigServed signal = iota
+	// sigWorks: a refusal while UMC demonstrably works (the probe).
+	sigWorks
+	// sigFailed: a failure that may be the user's own (UMC's 500, a refusal
+	// the probe could not place); an outage only in a run of them.
+	sigFailed
+	// sigDown: everyone's problem (UMC unreachable, a gateway, not UMC, its
+	// self-service switched off): an outage at once.
+	sigDown
+)
+
+// done reports user's call's answer, as the signal it gives, at the time it
+// came. A refusal while UMC demonstrably works ends a run of failures and
+// an outage but releases nobody.
+func (g *gate) done(probe bool, sig signal, user string, at time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if probe {
 		g.endProbe()
 	}
 	switch {
-	case !served && !outage:
-		g.failing = false
-	case served:
+	case sig == sigWorks:
+		g.failing, g.run = false, 0
+	case sig == sigServed:
 		if g.failing && at.Sub(g.since) >= g.releaseMin {
-			g.released = at
+			g.released = decide.Outage{Since: g.since, End: at}
 		}
-		g.failing = false
+		g.failing, g.run = false, 0
 		g.lastSuccess = at
-	case !g.failing && at.After(g.lastSuccess):
-		g.failing, g.since, g.lastProbe = true, at, at
+	case at.After(g.lastSuccess):
+		if g.run == 0 {
+			g.runSince, g.runUser, g.runOthers = at, user, false
+		}
+		g.run++
+		g.runOthers = g.runOthers || user != g.runUser
+		if !g.failing && (sig == sigDown || g.run >= outageRun && g.runOthers) {
+			g.failing, g.since, g.lastProbe = true, g.runSince, at
+		}
 	}
 }
 
-// releasedAt is when UMC last came back from an outage (zero: never).
-func (g *gate) releasedAt() time.Time {
+// releasedAt is the last outage a 200 ended (zero: none).
+func (g *gate) releasedAt() decide.Outage {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.released

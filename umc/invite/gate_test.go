@@ -19,7 +19,23 @@ func TestGate(t *testing.T) {
 	if ok, probe, _ := g.admit(ctx, clock); !ok || probe {
 		t.Fatal("a healthy UMC holds calls back")
 	}
-	g.done(false, false, true, now) // the outage begins
+	// One user's failures, however many, are no outage.
+	g.done(false, sigFailed, "badaddr", now)
+	g.done(false, sigFailed, "badaddr", now)
+	g.done(false, sigFailed, "badaddr", now)
+	if ok, probe, _ := g.admit(ctx, clock); !ok || probe {
+		t.Fatal("one user's own failures held everyone back")
+	}
+	// A success ends the run: two more failures of others are no outage.
+	g.done(false, sigServed, "carol", now)
+	now = now.Add(time.Millisecond)
+	runSince := now
+	g.done(false, sigFailed, "badaddr", now)
+	g.done(false, sigFailed, "dave", now)
+	if ok, probe, _ := g.admit(ctx, clock); !ok || probe {
+		t.Fatal("two failures held everyone back")
+	}
+	g.done(false, sigFailed, "erin", now) // the third in a row, of more than one user: the outage begins
 	if ok, _, why := g.admit(ctx, clock); ok {
 		t.Fatal("a second call at once into an outage")
 	} else if why == "" {
@@ -39,23 +55,33 @@ func TestGate(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 	now = now.Add(10 * time.Second)
-	g.done(true, true, false, now) // served: the outage is over
+	g.done(true, sigServed, "frank", now) // served: the outage is over
 	if !<-got {
 		t.Fatal("the waiting call did not go once UMC served the probe")
 	}
-	if r := g.releasedAt(); !r.Equal(now) {
-		t.Fatalf("released %v, want the 200's time (an outage of 11 s)", r)
+	if r := g.releasedAt(); !r.End.Equal(now) || !r.Since.Equal(runSince) {
+		t.Fatalf("released %+v, want from the run's first failure to the 200's time (an outage of 11 s)", r)
 	}
-	// A short failure, closed by a 200 within Backoff_Min, releases nobody.
-	g.done(false, false, true, now.Add(time.Second))
-	g.done(false, true, false, now.Add(2*time.Second))
-	if r := g.releasedAt(); !r.Equal(now) {
+	// A short outage, closed by a 200 within Backoff_Min, releases nobody.
+	for _, u := range []string{"a", "b", "c"} {
+		g.done(false, sigFailed, u, now.Add(time.Second))
+	}
+	g.done(false, sigServed, "d", now.Add(2*time.Second))
+	if r := g.releasedAt(); !r.End.Equal(now) {
 		t.Fatalf("released again at %v by a blip", r)
 	}
 	// A refusal while UMC demonstrably works closes an outage, releasing nobody.
-	g.done(false, false, true, now.Add(3*time.Second))
-	g.done(false, false, false, now.Add(20*time.Second))
+	for _, u := range []string{"a", "b", "c"} {
+		g.done(false, sigFailed, u, now.Add(3*time.Second))
+	}
+	g.done(false, sigWorks, "e", now.Add(20*time.Second))
 	if ok, probe, _ := g.admit(ctx, clock); !ok || probe {
 		t.Fatal("held back after a refusal while UMC works")
+	}
+	// UMC unreachable is everyone's problem: an outage at once, one call.
+	now = now.Add(30 * time.Second)
+	g.done(false, sigDown, "a", now)
+	if ok, _, _ := g.admit(ctx, clock); ok {
+		t.Fatal("UMC unreachable did not hold calls back")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"umc-invite/umc/logtext"
 	"umc-invite/umc/queue"
 )
 
@@ -15,57 +16,128 @@ import (
 const leftoverRetry = 10 * time.Second
 
 // leftovers are delivered queue files whose removal failed (a sticky queue
-// directory, a read-only remount). Each is tried again every leftoverRetry
-// from the flushes, counted once in the metrics, logged once, and takes no
-// place in the intake's window meanwhile. Its ledger entry stays
-// "delivered" under the file's identity (inode and birth time), so a
-// record of it is not sent again and a new file on its inode is new.
+// directory, a read-only remount). Each is on the journal beside the dead
+// letters (queue.LeftoverLog) before its delivery counts as applied, so a
+// restart knows it too; it is never sent again, its removal is tried again
+// every leftoverRetry from the flushes, it is counted in the metrics and
+// logged once, and it takes no place in the intake's window. Its line
+// leaves the journal once the file is gone.
 type leftovers struct {
 	mu    sync.Mutex
-	files map[string]queue.File // by ledger key
+	files map[string]leftover // by ledger key (device, inode, birth time)
+	dirty bool                // the journal holds lines of files gone
 	tried time.Time
 }
 
-// stuck records a delivered file that could not be removed.
-func (o *Output) stuck(key string, f queue.File, err error) {
+type leftover struct {
+	file queue.File
+	line queue.Leftover
+}
+
+// isLeftover reports whether the queue file of key was delivered and is
+// only waiting for its removal.
+func (o *Output) isLeftover(key string) bool {
+	o.leftovers.mu.Lock()
+	defer o.leftovers.mu.Unlock()
+	_, ok := o.leftovers.files[key]
+	return ok
+}
+
+// remember keeps a leftover in memory and out of the window; it reports
+// whether it was new.
+func (o *Output) remember(key string, l leftover) bool {
 	o.leftovers.mu.Lock()
 	if o.leftovers.files == nil {
-		o.leftovers.files = map[string]queue.File{}
+		o.leftovers.files = map[string]leftover{}
 	}
 	_, known := o.leftovers.files[key]
-	o.leftovers.files[key] = f
+	o.leftovers.files[key] = l
 	o.leftovers.mu.Unlock()
-	if known {
+	if !known && o.window != nil {
+		o.window.Stuck(filepath.Base(l.file.Path), true)
+	}
+	return !known
+}
+
+// stuck records a delivered file that could not be removed: on the journal
+// first, synced, then in memory.
+func (o *Output) stuck(key, username string, f queue.File, err error) {
+	line := queue.Leftover{Time: o.now().UTC(), Key: key, Name: filepath.Base(f.Path), Username: username}
+	if mod, err := o.queue.Modified(f); err == nil {
+		line.Modified = mod.UnixNano()
+	}
+	if !o.remember(key, leftover{file: f, line: line}) {
 		return
 	}
 	o.metrics.RemoveFailed()
 	o.log.Errorf("delivered queue file left in place (%v): it is not sent again, its removal is tried again every %s, and it holds no place in the window; "+
 		"the queue directory must let Fluent Bit's user remove files (no sticky bit for files of another user, not read-only)", err, leftoverRetry)
-	if o.window != nil {
-		o.window.Stuck(filepath.Base(f.Path), true)
+	jerr := errors.New("no dead-letter directory")
+	if o.dead != nil {
+		jerr = o.dead.AppendLeftover(line)
+	}
+	if jerr != nil {
+		o.log.Errorf("delivered queue file %s could not be recorded in %s (%v): if Fluent Bit restarts before the file is removed, %q may be invited again",
+			logtext.Quote(f.Path), queue.LeftoverLog, jerr, username)
+	}
+}
+
+// loadLeftovers reads the journal at start: a file on it that is still the
+// same file (its identity as the ledger keys it) was delivered before the
+// restart; the lines of files gone are dropped at the next retry.
+func (o *Output) loadLeftovers() {
+	if o.dead == nil || o.queue == nil {
+		return
+	}
+	lines, err := o.dead.Leftovers()
+	if err != nil {
+		o.log.Errorf("delivered queue files whose removal failed before: %v; such a file still in the queue may be invited again", err)
+		return
+	}
+	for _, l := range lines {
+		f, err := o.queue.Stat(filepath.Join(o.queue.Root(), l.Name))
+		if err == nil && l.Modified != 0 {
+			if mod, merr := o.queue.Modified(f); merr != nil || mod.UnixNano() != l.Modified {
+				err = fs.ErrNotExist
+			}
+		}
+		if err != nil || o.fileKey(f) != l.Key {
+			o.leftovers.mu.Lock()
+			o.leftovers.dirty = true // gone, or a new file under its name
+			o.leftovers.mu.Unlock()
+			continue
+		}
+		if o.remember(l.Key, leftover{file: f, line: l}) {
+			o.metrics.RemoveFailed()
+			o.log.Errorf("delivered queue file %s was left in place before this start (%s): it is not sent again, its removal is tried again every %s, and it holds no place in the window",
+				logtext.Quote(f.Path), queue.LeftoverLog, leftoverRetry)
+		}
 	}
 }
 
 // retryLeftovers tries to remove the leftovers again, at most every
-// leftoverRetry.
+// leftoverRetry, and drops the journal's lines of the files gone.
 func (o *Output) retryLeftovers(now time.Time) {
 	o.leftovers.mu.Lock()
-	if len(o.leftovers.files) == 0 || now.Sub(o.leftovers.tried) < leftoverRetry {
+	if (len(o.leftovers.files) == 0 && !o.leftovers.dirty) || now.Sub(o.leftovers.tried) < leftoverRetry {
 		o.leftovers.mu.Unlock()
 		return
 	}
 	o.leftovers.tried = now
-	files := make(map[string]queue.File, len(o.leftovers.files))
-	for k, f := range o.leftovers.files {
-		files[k] = f
+	files := make(map[string]leftover, len(o.leftovers.files))
+	for k, l := range o.leftovers.files {
+		files[k] = l
 	}
 	o.leftovers.mu.Unlock()
-	for key, f := range files {
+	gone := 0
+	for key, l := range files {
+		f := l.file
 		err := o.queue.Remove(f)
 		current, cerr := o.queue.Current(f)
 		if err != nil && (cerr != nil || current) && !errors.Is(err, fs.ErrNotExist) {
 			continue // still there: next time
 		}
+		gone++
 		o.leftovers.mu.Lock()
 		delete(o.leftovers.files, key)
 		o.leftovers.mu.Unlock()
@@ -73,6 +145,21 @@ func (o *Output) retryLeftovers(now time.Time) {
 		if o.window != nil {
 			o.window.Stuck(filepath.Base(f.Path), false)
 		}
-		o.log.Infof("delivered queue file %s removed at last", f.Path)
+		o.log.Infof("delivered queue file %s removed at last", logtext.Quote(f.Path))
 	}
+	o.leftovers.mu.Lock()
+	defer o.leftovers.mu.Unlock()
+	if (gone == 0 && !o.leftovers.dirty) || o.dead == nil {
+		return
+	}
+	keep := make([]queue.Leftover, 0, len(o.leftovers.files))
+	for _, l := range o.leftovers.files {
+		keep = append(keep, l.line)
+	}
+	if err := o.dead.KeepLeftovers(keep); err != nil {
+		// Harmless: a line of a file gone is dropped at a later start.
+		o.log.Warnf("%s: %v", queue.LeftoverLog, err)
+		return
+	}
+	o.leftovers.dirty = false
 }

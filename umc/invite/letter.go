@@ -148,7 +148,7 @@ func (o *Output) removeDelivered(j *job) bool {
 		o.log.Errorf("delivered queue file removed, but its directory not synced: %v", err)
 		return true
 	}
-	o.stuck(j.key, *j.file, err)
+	o.stuck(j.key, j.username, *j.file, err)
 	return false
 }
 

@@ -5,6 +5,7 @@ package invite
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,17 +96,8 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 		}
 		logResolved(log, "Dead_Letter_Dir", cfg.DeadLetterDir, o.dead.Dir())
 	}
-	if cfg.QueueDir != "" {
-		// Two outputs on one queue would send each file twice and admit
-		// twice the window.
-		if err := claimQueue(o.queue.Root()); err != nil {
-			o.queue.Close()
-			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
-		}
-	}
 	if cfg.IntakeDir != "" {
 		if o.window, err = intake.Open(cfg.QueueDir, cfg.IntakeDir, cfg.QueueWindow); err != nil {
-			releaseQueue(o.queue.Root())
 			o.queue.Close()
 			return nil, fmt.Errorf("%s: %w", "Intake_Dir", err)
 		}
@@ -119,10 +111,19 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 			log.Warnf("Intake_Dir: this file system cannot rename without replacing; admitting by link and unlink")
 		}
 	}
+	// Before anything moves a file: no other output of this process works
+	// in these directories.
+	if err := claimDirs(o, log.Name(), o.dirs()); err != nil {
+		o.Close()
+		return nil, err
+	}
 	if err := o.startMetrics(); err != nil {
 		o.Close()
 		return nil, err
 	}
+	// Delivered files whose removal failed before this start: never sent
+	// again, out of the window.
+	o.loadLeftovers()
 	if cfg.QueueDir != "" {
 		// Last: taking the lock may start the intake (takeOver).
 		if err := o.lockQueue(); err != nil {
@@ -146,26 +147,19 @@ func logResolved(log *Logger, key, configured, opened string) {
 	}
 }
 
-// queuesInUse are the queue directories of this process's outputs.
-var queuesInUse = struct {
-	sync.Mutex
-	dirs map[string]bool
-}{dirs: map[string]bool{}}
-
-func claimQueue(dir string) error {
-	queuesInUse.Lock()
-	defer queuesInUse.Unlock()
-	if queuesInUse.dirs[dir] {
-		return fmt.Errorf("%s is the queue of another umc_invite output already", dir)
+// dirs are the directories o works in, as opened.
+func (o *Output) dirs() []claimedDir {
+	var dirs []claimedDir
+	if o.queue != nil {
+		dirs = append(dirs, claimedDir{"Queue_Dir", o.queue.Root()})
 	}
-	queuesInUse.dirs[dir] = true
-	return nil
-}
-
-func releaseQueue(dir string) {
-	queuesInUse.Lock()
-	defer queuesInUse.Unlock()
-	delete(queuesInUse.dirs, dir)
+	if o.dead != nil {
+		dirs = append(dirs, claimedDir{"Dead_Letter_Dir", o.dead.Dir()})
+	}
+	if o.window != nil {
+		dirs = append(dirs, claimedDir{"Intake_Dir", o.window.IntakeDir()})
+	}
+	return slices.DeleteFunc(dirs, func(d claimedDir) bool { return d.path == "" })
 }
 
 // Describe is the start-up line: the settings that matter, never a secret.
@@ -204,8 +198,8 @@ func (o *Output) Close() {
 			o.log.Warnf("intake: %v", err)
 		}
 	}
+	releaseDirs(o)
 	if o.queue != nil {
-		releaseQueue(o.queue.Root())
 		o.queue.Close()
 	}
 	o.client.Close()

@@ -5,6 +5,7 @@ import (
 
 	"umc-invite/umc/logtext"
 	"umc-invite/umc/qlock"
+	"umc-invite/umc/queue"
 )
 
 // lockPoll is how often an output whose queue another process holds looks
@@ -54,7 +55,10 @@ func (o *Output) takeOver() {
 	if !o.waited {
 		return
 	}
-	n, err := o.queue.Renew()
+	// The journal as the process that held the queue left it: its
+	// delivered files whose removal failed are not handed to tail again.
+	o.loadLeftovers()
+	n, err := o.queue.RenewExcept(func(f queue.File) bool { return o.isLeftover(o.fileKey(f)) })
 	if err != nil {
 		o.log.Errorf("took over the queue %s; handing its files to tail again: %v", logtext.Quote(o.queue.Root()), err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"umc-invite/umc/dirhandle"
 	"umc-invite/umc/logtext"
 )
 
@@ -91,6 +92,12 @@ func (d *Dir) Replace(f File, content []byte) (File, error) {
 		// Bit's group may write it, for the next carry-over's append.
 		err = tmp.Chmod(os.FileMode(old.Mode)&0o664 | 0o060)
 	}
+	if err == nil && old.Dev == f.Dev && old.Ino == f.Ino {
+		// The copy is the same user's file: it keeps its modification
+		// time, where the user's age counts from when no carried-over line
+		// says otherwise (a takeover's Renew copies files that hold none).
+		err = keepTimes(d.h, tmpName, old)
+	}
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -119,4 +126,14 @@ func (d *Dir) Replace(f File, content []byte) (File, error) {
 		return File{}, err
 	}
 	return d.statFile(f)
+}
+
+// keepTimes gives the copy name in dir, which the caller has just created
+// (O_EXCL), the access and modification times of the file it copies.
+func keepTimes(dir *dirhandle.Dir, name string, of unix.Stat_t) error {
+	ts := []unix.Timespec{of.Atim, of.Mtim}
+	if err := unix.UtimesNanoAt(dir.FD(), name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("keep the queue file's times: %w", err)
+	}
+	return nil
 }

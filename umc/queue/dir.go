@@ -413,6 +413,14 @@ func (d *Dir) copyTo(f File, target *dirhandle.Dir) error {
 		out.Close()
 		return err
 	}
+	// The set-aside copy keeps the time its user was queued.
+	var st unix.Stat_t
+	if err := unix.Fstat(int(in.Fd()), &st); err == nil {
+		if err := keepTimes(target, f.name(), st); err != nil {
+			out.Close()
+			return err
+		}
+	}
 	if err := out.Sync(); err != nil {
 		out.Close()
 		return err
@@ -425,7 +433,12 @@ func (d *Dir) copyTo(f File, target *dirhandle.Dir) error {
 // new file, and returns how many it replaced. An output that took the
 // queue over from another process uses it: the records its tail read
 // while the other held the queue were left to that one.
-func (d *Dir) Renew() (int, error) {
+func (d *Dir) Renew() (int, error) { return d.RenewExcept(nil) }
+
+// RenewExcept renews as Renew does every queue file but those skip says
+// to leave (delivered files whose removal failed: a copy would be a new
+// file, sent again).
+func (d *Dir) RenewExcept(skip func(File) bool) (int, error) {
 	var names []string
 	err := d.h.Each(func(name string, t fs.FileMode) {
 		if strings.HasSuffix(name, ".send") && !strings.HasPrefix(name, ".") && t.IsRegular() {
@@ -435,7 +448,7 @@ func (d *Dir) Renew() (int, error) {
 	n := 0
 	for _, name := range names {
 		f, serr := d.statName(name)
-		if serr != nil || f.Size > MaxFileSize {
+		if serr != nil || f.Size > MaxFileSize || (skip != nil && skip(f)) {
 			continue
 		}
 		data, rerr := d.Read(f)
