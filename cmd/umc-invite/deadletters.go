@@ -13,19 +13,8 @@ import (
 )
 
 func runDeadLetters(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("dead-letters", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", "", "the dead-letter directory (default: every umc_invite output's Dead_Letter_Dir in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")
-	asJSON := fs.Bool("json", false, "one JSON object per line, newest first, for scripts")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: umc-invite dead-letters [--dir DIR] [--json]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
+	dir, asJSON, ok := parseListFlags("dead-letters", "Dead_Letter_Dir", "one JSON object per line, newest first, for scripts", args, stderr)
+	if !ok {
 		return exitUsage
 	}
 	if *dir == "" {
@@ -95,4 +84,26 @@ func flushErr(err error, stderr io.Writer) int {
 		return exitUsage
 	}
 	return exitOK
+}
+
+// parseListFlags parses the flags the listing commands share: --dir (a
+// directory, by default the one of every output in the container's
+// config) and --json, and no arguments.
+func parseListFlags(name, key, jsonHelp string, args []string, stderr io.Writer) (dir *string, asJSON *bool, ok bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir = fs.String("dir", "", "the "+key+" (default: every umc_invite output's "+key+" in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")
+	asJSON = fs.Bool("json", false, jsonHelp)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: umc-invite %s [--dir DIR] [--json]\n", name)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, false
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return nil, nil, false
+	}
+	return dir, asJSON, true
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -17,19 +16,8 @@ import (
 )
 
 func runQueue(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("queue", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", "", "the queue directory (default: every umc_invite output's Queue_Dir in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")
-	asJSON := fs.Bool("json", false, "a JSON array of the waiting users, oldest first, for scripts")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: umc-invite queue [--dir DIR] [--json]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
+	dir, asJSON, ok := parseListFlags("queue", "Queue_Dir", "a JSON array of the waiting users, oldest first, for scripts", args, stderr)
+	if !ok {
 		return exitUsage
 	}
 	queueDirs := []dirs{{queue: *dir, deadLetter: config.DefaultDeadLetterDir(*dir)}}

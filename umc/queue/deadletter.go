@@ -122,39 +122,44 @@ func (d *DeadLetters) Append(l DeadLetter) error {
 	for _, s := range []*string{&l.Username, &l.Reason, &l.Error, &l.Message, &l.File, &l.Tag} {
 		*s = logtext.Cut(*s, maxLetterText)
 	}
-	line, err := json.Marshal(l)
+	return d.appendLine(DeadLetterLog, l)
+}
+
+// appendLine writes v as one JSON line to the log name in the held
+// dead-letter directory and syncs it. One write per line: a short write on
+// a full disk is cut back off, so the log never holds half a line.
+func (d *DeadLetters) appendLine(name string, v any) error {
+	line, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("encode dead letter: %w", err)
+		return fmt.Errorf("encode a line of %s: %w", name, err)
 	}
 	line = append(line, '\n')
-	// One write per line: a short write on a full disk is cut back off, so
-	// the log never holds half a line.
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	h := d.heldLocked()
 	if h == nil {
 		return fmt.Errorf("dead-letter directory: %w", d.err)
 	}
-	f, err := h.OpenFile(DeadLetterLog, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND, 0o640)
+	f, err := h.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND, 0o640)
 	if err != nil {
-		return fmt.Errorf("open dead-letter log: %w", err)
+		return fmt.Errorf("open %s: %w", name, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("dead-letter log: %w", err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	if !st.Mode().IsRegular() {
-		return fmt.Errorf("dead-letter log %s is not a regular file", logtext.Quote(f.Name()))
+		return fmt.Errorf("%s is not a regular file", logtext.Quote(f.Name()))
 	}
 	if n, err := f.Write(line); err != nil {
 		if n > 0 {
 			_ = f.Truncate(st.Size())
 		}
-		return fmt.Errorf("write dead-letter log: %w", err)
+		return fmt.Errorf("write %s: %w", name, err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync dead-letter log: %w", err)
+		return fmt.Errorf("sync %s: %w", name, err)
 	}
 	if st.Size() == 0 {
 		return h.Sync() // a new log: its directory entry too

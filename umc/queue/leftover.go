@@ -41,42 +41,7 @@ type Leftover struct {
 // file was delivered.
 func (d *DeadLetters) AppendLeftover(l Leftover) error {
 	l.Name, l.Username = logtext.Cut(l.Name, maxLetterText), logtext.Cut(l.Username, maxLetterText)
-	line, err := json.Marshal(l)
-	if err != nil {
-		return fmt.Errorf("encode delivered-file journal line: %w", err)
-	}
-	line = append(line, '\n')
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	h := d.heldLocked()
-	if h == nil {
-		return fmt.Errorf("dead-letter directory: %w", d.err)
-	}
-	f, err := h.OpenFile(LeftoverLog, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND, 0o640)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", LeftoverLog, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("%s: %w", LeftoverLog, err)
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", logtext.Quote(f.Name()))
-	}
-	if n, err := f.Write(line); err != nil {
-		if n > 0 {
-			_ = f.Truncate(st.Size())
-		}
-		return fmt.Errorf("write %s: %w", LeftoverLog, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", LeftoverLog, err)
-	}
-	if st.Size() == 0 {
-		return h.Sync()
-	}
-	return nil
+	return d.appendLine(LeftoverLog, l)
 }
 
 // Leftovers reads the journal (missing: empty). A line that is not JSON (a
