@@ -13,10 +13,12 @@ import (
 	"strings"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/cli/values"
 	"helm.sh/helm/v3/pkg/getter"
 	"helm.sh/helm/v3/pkg/lint/support"
+	"helm.sh/helm/v3/pkg/release"
 )
 
 // Root is the repository's root directory.
@@ -52,20 +54,27 @@ func (o Options) values() (map[string]any, error) {
 	return v.MergeValues(getter.Providers{})
 }
 
-// Notes renders the chart's NOTES.txt as `helm install` prints it.
-func Notes(o Options) (string, error) {
-	chart, err := loader.Load(ChartDir())
+// install renders the chart as a client-only dry-run install, the way
+// `helm install --dry-run` and `helm template` do.
+func install(o Options) (*release.Release, *chart.Chart, error) {
+	ch, err := loader.Load(ChartDir())
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
 	vals, err := o.values()
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
-	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
-	install.DryRun, install.ClientOnly, install.Replace = true, true, true
-	install.ReleaseName, install.Namespace = o.Release, o.Namespace
-	rel, err := install.Run(chart, vals)
+	in := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
+	in.DryRun, in.ClientOnly, in.Replace, in.IncludeCRDs = true, true, true, true
+	in.ReleaseName, in.Namespace = o.Release, o.Namespace
+	rel, err := in.Run(ch, vals)
+	return rel, ch, err
+}
+
+// Notes renders the chart's NOTES.txt as `helm install` prints it.
+func Notes(o Options) (string, error) {
+	rel, _, err := install(o)
 	if err != nil {
 		return "", err
 	}
@@ -76,22 +85,7 @@ func Notes(o Options) (string, error) {
 // dry run) does, and returns the manifest: every rendered object in
 // template order, each starting with "---\n# Source: …".
 func Template(o Options) (string, error) {
-	chart, err := loader.Load(ChartDir())
-	if err != nil {
-		return "", err
-	}
-	vals, err := o.values()
-	if err != nil {
-		return "", err
-	}
-	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
-	install.DryRun = true
-	install.ClientOnly = true
-	install.Replace = true
-	install.IncludeCRDs = true
-	install.ReleaseName = o.Release
-	install.Namespace = o.Namespace
-	rel, err := install.Run(chart, vals)
+	rel, ch, err := install(o)
 	if err != nil {
 		return "", err
 	}
@@ -105,7 +99,7 @@ func Template(o Options) (string, error) {
 		var kept []string
 		for _, doc := range Split(manifest) {
 			for _, want := range o.ShowOnly {
-				if doc.Source == filepath.ToSlash(filepath.Join(chart.Name(), want)) {
+				if doc.Source == filepath.ToSlash(filepath.Join(ch.Name(), want)) {
 					kept = append(kept, doc.Text)
 				}
 			}

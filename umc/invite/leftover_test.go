@@ -41,13 +41,7 @@ func setImmutable(t *testing.T, path string, on bool) bool {
 // A delivered file whose removal fails is not sent again, is logged once,
 // holds no place in the window, and is removed once it can be.
 func TestDeliveredFileThatCannotBeRemoved(t *testing.T) {
-	f := newFixture(t, &umctest.UMC{}, config.Map{})
-	recs := f.queueFiles(t, "bob")
-	path := filepath.Join(f.queue, "bob.send")
-	if !setImmutable(t, path, true) {
-		t.Skip("cannot make a file immutable here (needs root and a file system that supports it)")
-	}
-	t.Cleanup(func() { setImmutable(t, path, false) })
+	f, recs, path := bobDeliveredImmutable(t)
 	for range 4 {
 		f.flush(context.Background(), recs)
 	}
@@ -105,4 +99,34 @@ func TestNewFileOnARecycledInodeIsNew(t *testing.T) {
 	if a := f.stub.Attempts(); a["carol"] != 1 {
 		t.Fatalf("calls %v: carol's file on bob's old inode was taken for bob's", a)
 	}
+}
+
+// bobDeliveredImmutable queues bob in a new fixture, his file made
+// immutable so that its removal after the 200 fails (a sticky directory, a
+// read-only remount); it skips where that cannot be done.
+func bobDeliveredImmutable(t *testing.T) (*fixture, []record.Record, string) {
+	t.Helper()
+	f := newFixture(t, &umctest.UMC{}, config.Map{})
+	recs := f.queueFiles(t, "bob")
+	path := filepath.Join(f.queue, "bob.send")
+	if !setImmutable(t, path, true) {
+		t.Skip("cannot make a file immutable here (needs root and a file system that supports it)")
+	}
+	t.Cleanup(func() { setImmutable(t, path, false) })
+	return f, recs, path
+}
+
+// restart plays a restart of Fluent Bit: the output closes and a new one
+// starts with the same configuration on the same directories.
+func (f *fixture) restart(t *testing.T) {
+	t.Helper()
+	cfg := f.out.cfg
+	f.out.Close()
+	out, err := New(cfg, NewLogger(&syncWriter{w: f.logs}, "test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(out.Close)
+	out.now = f.now
+	f.out = out
 }

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"umc-invite/tests/umctest"
-	"umc-invite/umc/config"
 	"umc-invite/umc/queue"
 )
 
@@ -17,28 +15,14 @@ import (
 // letters before the delivery counts as applied; after a restart it is
 // still not sent, and once it can be removed, its line leaves the journal.
 func TestLeftoverJournalSurvivesARestartAndEmptiesWhenTheFileGoes(t *testing.T) {
-	f := newFixture(t, &umctest.UMC{}, config.Map{})
-	recs := f.queueFiles(t, "bob")
-	path := filepath.Join(f.queue, "bob.send")
-	if !setImmutable(t, path, true) {
-		t.Skip("cannot make a file immutable here (needs root and a file system that supports it)")
-	}
-	t.Cleanup(func() { setImmutable(t, path, false) })
+	f, recs, path := bobDeliveredImmutable(t)
 	f.flush(context.Background(), recs)
 	journal := filepath.Join(f.queue, "failed", queue.LeftoverLog)
 	data, err := os.ReadFile(journal)
 	if err != nil || !strings.Contains(string(data), `"name":"bob.send"`) {
 		t.Fatalf("journal %q: %v", data, err)
 	}
-	cfg := f.out.cfg
-	f.out.Close()
-	out, err := New(cfg, NewLogger(&syncWriter{w: f.logs}, "test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(out.Close)
-	out.now = f.now
-	f.out = out
+	f.restart(t)
 	if !strings.Contains(f.logs.String(), "was left in place before this start") {
 		t.Fatalf("not logged at start:\n%s", f.logs)
 	}

@@ -21,13 +21,7 @@ import (
 // the link in the first mail. Expected: one call for bob, however often
 // the plugin restarts while the file cannot be removed.
 func TestReviewA_LeftoverDeliveredFileIsSentAgainAfterRestart(t *testing.T) {
-	f := newFixture(t, &umctest.UMC{}, config.Map{})
-	recs := f.queueFiles(t, "bob")
-	path := filepath.Join(f.queue, "bob.send")
-	if !setImmutable(t, path, true) {
-		t.Skip("cannot make a file immutable here (needs root and a file system that supports it)")
-	}
-	t.Cleanup(func() { setImmutable(t, path, false) })
+	f, recs, path := bobDeliveredImmutable(t)
 	f.flush(context.Background(), recs)
 	if a := f.stub.Attempts(); a["bob"] != 1 {
 		t.Fatalf("calls %v before the restart", a)
@@ -38,15 +32,7 @@ func TestReviewA_LeftoverDeliveredFileIsSentAgainAfterRestart(t *testing.T) {
 	// Fluent Bit restarts (SIGTERM, a rollout): a new output on the same
 	// queue; tail (no DB, or the DB's offset before the record) reads bob's
 	// file again and hands the same record over.
-	cfg := f.out.cfg
-	f.out.Close()
-	out, err := New(cfg, NewLogger(&syncWriter{w: f.logs}, "test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(out.Close)
-	out.now = f.now
-	f.out = out
+	f.restart(t)
 	f.flush(context.Background(), recs)
 	if a := f.stub.Attempts(); a["bob"] != 1 {
 		t.Fatalf("bob called %d times: a delivered file left in place is invited again after a restart\n%s", a["bob"], f.logs)
@@ -132,31 +118,17 @@ func TestReviewA_TenantsDeadLettersInAnotherTenantsQueue(t *testing.T) {
 // waiting queue file again: issue 20 item 4, "does not hold a place in the
 // window for ever". With Queue_Window 1, the intake stops admitting anyone.
 func TestReviewA_LeftoverHoldsAWindowPlaceAfterRestart(t *testing.T) {
-	f := newFixture(t, &umctest.UMC{}, config.Map{})
-	recs := f.queueFiles(t, "bob")
-	path := filepath.Join(f.queue, "bob.send")
-	if !setImmutable(t, path, true) {
-		t.Skip("cannot make a file immutable here (needs root and a file system that supports it)")
-	}
-	t.Cleanup(func() { setImmutable(t, path, false) })
+	f, recs, _ := bobDeliveredImmutable(t)
 	f.flush(context.Background(), recs)
 	if q, _, err := f.out.window.Count(); err != nil || q != 0 {
 		t.Fatalf("before the restart the window counts %d (%v)", q, err)
 	}
-	cfg := f.out.cfg
-	f.out.Close()
-	out, err := New(cfg, NewLogger(&syncWriter{w: f.logs}, "test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(out.Close)
-	out.now = f.now
 	// tail (DB) reads nothing of bob.send again; other users' chunks flush.
-	f.out = out
+	f.restart(t)
 	f.flush(context.Background(), f.queueFiles(t, "carol"))
 	f.advance(time.Minute)
 	f.flush(context.Background(), f.queueFiles(t, "dave"))
-	if q, _, err := out.window.Count(); err != nil || q != 0 {
+	if q, _, err := f.out.window.Count(); err != nil || q != 0 {
 		t.Fatalf("after a restart the window counts %d queue file(s) (%v): the delivered bob.send, never retried, holds a place again\n%s", q, err, f.logs)
 	}
 }
