@@ -219,3 +219,39 @@ func TestListenerStartFollowsTLSMode(t *testing.T) {
 		}
 	}
 }
+
+// helm test's check of the listener side (umc-invite-listener-probe
+// connect), against a real slapd and a notifier stand-in: it passes with
+// the listener's password and fails, naming LDAP, with a wrong one, and
+// fails naming the notifier when that does not answer.
+func TestListenerConnectCheck(t *testing.T) {
+	python := pythonWithLDAP()
+	if python == "" {
+		t.Skip("python3 with python-ldap not found (Debian: apt-get install python3-ldap)")
+	}
+	s := startSlapd(t)
+	var notifier atomic.Int64
+	notifier.Store(3)
+	nhost, nport := fakeNotifier(t, &notifier)
+	host, port, _ := net.SplitHostPort(strings.TrimPrefix(s.uri, "ldap://"))
+	run := func(password, notifierPort string) (string, bool) {
+		pw := filepath.Join(t.TempDir(), "ldap_secret")
+		if err := os.WriteFile(pw, []byte(password), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(python, filepath.Join(root(), "build", "listener", "umc-invite-listener-probe"), "connect")
+		cmd.Env = append(moduleEnv(), "LDAP_HOST="+host, "LDAP_PORT="+port, "LDAP_BASE_DN="+s.base, "LDAP_HOST_DN="+s.admin,
+			"LDAP_PASSWORD_FILE="+pw, "TLS_MODE=off", "NOTIFIER_SERVER="+nhost, "UMC_INVITE_NOTIFIER_PORT="+notifierPort)
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err == nil
+	}
+	if out, ok := run(s.password, nport); !ok || !strings.Contains(out, "LDAP bind as the listener works") {
+		t.Errorf("right password: passed %v: %s", ok, out)
+	}
+	if out, ok := run("wrong", nport); ok || !strings.Contains(out, "refuses the listener") {
+		t.Errorf("wrong password: passed %v: %s", ok, out)
+	}
+	if out, ok := run(s.password, "1"); ok || !strings.Contains(out, "does not answer GET_ID") {
+		t.Errorf("no notifier: passed %v: %s", ok, out)
+	}
+}
