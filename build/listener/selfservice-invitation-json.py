@@ -126,11 +126,18 @@ def created_from_cutover(new: Dict[str, List[bytes]], cutover: str) -> bool:
     if not cutover:
         return True
     try:
+        cutover = generalized_time(cutover)
+    except ValueError as e:
+        # The chart's schema refuses this; set by hand, a second mail is
+        # better than none.
+        ud.debug(ud.LISTENER, ud.ERROR, '%s: UMC_INVITE_QUEUE_CREATED_FROM: %s: queueing every new user' % (name, e))
+        return True
+    try:
         created = generalized_time(new['createTimestamp'][0].decode('ASCII'))
     except (KeyError, IndexError, UnicodeDecodeError, ValueError):
         ud.debug(ud.LISTENER, ud.WARN, '%s: no createTimestamp to compare with %s: queued' % (name, cutover))
         return True
-    return created >= generalized_time(cutover)
+    return created >= cutover
 
 
 def identity(attrs: Dict[str, List[bytes]]) -> str:

@@ -112,4 +112,11 @@ func TestCutOverByCreateTimestamp(t *testing.T) {
 	if len(got) != 3 || got["at.send"] != "at" || got["after.send"] != "after" || got["unknown.send"] != "unknown" {
 		t.Fatalf("queued %v: want at, after and unknown (no createTimestamp), not before", got)
 	}
+	// A cut-over the module cannot read (set by hand, past the chart's
+	// schema): every new user is queued rather than none.
+	queue = t.TempDir()
+	driveUCR(t, queue, append(dockerfileEnv(t), "UMC_INVITE_QUEUE_CREATED_FROM=tomorrow"), nubusUCR(), created("before", "20261206045959Z"))
+	if got := parse(t, queue); got["before.send"] != "before" {
+		t.Fatalf("with an unreadable cut-over queued %v, want before", got)
+	}
 }
