@@ -215,6 +215,7 @@ def queue_until_written(uid: str) -> bool:
             continue
         if failures:
             ud.debug(ud.LISTENER, ud.ERROR, '%s: queued the invitation of %r after %d failed tries' % (name, uid, failures))
+        if failures or os.path.lexists(HEALTH_FILE):
             report_health(None)
         return queued
 
