@@ -225,11 +225,17 @@ func printable(name string) bool {
 }
 
 // countQueue counts the queue files (regular *.send, not hidden) in the
-// queue directory. With repair it also finishes moves a crash cut short in
+// queue directory, and finishes admissions a crash left staged
+// (recoverStage). With repair it also finishes moves a crash cut short in
 // link mode: the same inode in both directories is still pending once.
 func (w *Window) countQueue(repair bool) (int, error) {
 	n := 0
+	var staged []string
 	err := w.q.Each(func(name string, t fs.FileMode) {
+		if _, ok := stagedName(name); ok {
+			staged = append(staged, name)
+			return
+		}
 		if !candidate(name) || !t.IsRegular() || w.isStuck(name) {
 			return
 		}
@@ -240,6 +246,12 @@ func (w *Window) countQueue(repair bool) (int, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("count queue directory: %w", err)
+	}
+	// Admissions a crash cut short between the intake and the queue name.
+	for _, stage := range staged {
+		if w.recoverStage(stage) {
+			n++
+		}
 	}
 	return n, nil
 }
@@ -396,40 +408,6 @@ func (w *Window) list() error {
 	// A change within the timestamp granularity of the listing may leave
 	// the directory's mtime as it was: list again next time.
 	w.stale = h.dropped || start.Sub(time.Unix(0, mod)) < w.settle
-	return nil
-}
-
-// move admits one intake file. renameat2 with RENAME_NOREPLACE is atomic
-// and refuses to replace a queued file. In link mode, link(2) refuses too;
-// a crash between link and unlink leaves one inode under both names, which
-// Open (countQueue) and a later collision resolve by removing the intake's.
-func (w *Window) move(name string) error {
-	var st unix.Stat_t
-	if err := unix.Fstatat(w.in.FD(), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return errNotRegular
-	}
-	if !w.linkMode {
-		return unix.Renameat2(w.in.FD(), name, w.q.FD(), name, unix.RENAME_NOREPLACE)
-	}
-	if err := unix.Linkat(w.in.FD(), name, w.q.FD(), name, 0); err != nil {
-		if errors.Is(err, unix.EEXIST) && w.finishLink(name) {
-			return fs.ErrNotExist // it was admitted before; now it is only there
-		}
-		return err
-	}
-	if err := unix.Unlinkat(w.in.FD(), name, 0); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return nil // someone else took the intake's name away: admitted all the same
-		}
-		// Both names now: take the queue's back, or it would be sent twice.
-		if undo := unix.Unlinkat(w.q.FD(), name, 0); undo != nil {
-			return fmt.Errorf("unlink after link: %w; the file is now in both directories (%v)", err, undo)
-		}
-		return err
-	}
 	return nil
 }
 
