@@ -19,6 +19,14 @@ const stageSuffix = ".admitting"
 // errNameTooLong marks an intake name too long to be staged: it stays.
 var errNameTooLong = errors.New("name too long to be admitted")
 
+// maxFileSize is the most a queue file holds (the queue reads no more): a
+// larger file is no user's, and tail would read all of it.
+const maxFileSize = 64 << 10
+
+// errNotAdmitted marks a regular intake file that stays in the intake: a
+// hard link (its content may be another's file) or over maxFileSize.
+var errNotAdmitted = errors.New("stays in the intake")
+
 // stageName is the hidden name under which name waits in the queue
 // directory between being taken from the intake and being admitted.
 func stageName(name string) (string, bool) {
@@ -65,6 +73,9 @@ func (w *Window) move(name string) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return errNotRegular
 	}
+	if err := admissible(st); err != nil {
+		return err // seen before it is moved: no churn, the listing skips it
+	}
 	if err := w.place(w.in.FD(), name, stage); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			w.recoverStage(stage) // left by a crash: finish it first
@@ -104,18 +115,42 @@ func (w *Window) admitStaged(name, stage string) error {
 		w.unstage(name, stage, st.Mode)
 		return errNotRegular
 	}
+	var q unix.Stat_t
+	if unix.Fstatat(w.q.FD(), name, &q, unix.AT_SYMLINK_NOFOLLOW) == nil && q.Dev == st.Dev && q.Ino == st.Ino {
+		_ = unix.Unlinkat(w.q.FD(), stage, 0) // link mode, after a crash: admitted before
+		return fs.ErrNotExist
+	}
+	if err := admissible(st); err != nil {
+		// The intake's name of the same inode left by a crash in link mode
+		// is no second name of concern: it goes.
+		if st.Nlink == 2 && st.Size <= maxFileSize && w.sameInIntake(name, st) {
+			_ = unix.Unlinkat(w.in.FD(), name, 0)
+		} else {
+			w.unstage(name, stage, st.Mode)
+			return err
+		}
+	}
 	err := w.place(w.q.FD(), stage, name)
 	if errors.Is(err, unix.EEXIST) {
-		var q unix.Stat_t
-		if unix.Fstatat(w.q.FD(), name, &q, unix.AT_SYMLINK_NOFOLLOW) == nil && q.Dev == st.Dev && q.Ino == st.Ino {
-			_ = unix.Unlinkat(w.q.FD(), stage, 0) // link mode: admitted before
-			return fs.ErrNotExist
-		}
 		// Queued meanwhile under this name: the intake file waits.
 		w.unstage(name, stage, st.Mode)
 		return fs.ErrExist
 	}
 	return err
+}
+
+// admissible refuses a regular file that is no user's queue file.
+func admissible(st unix.Stat_t) error {
+	if st.Nlink > 1 || st.Size > maxFileSize {
+		return fmt.Errorf("%w: %d names, %d bytes (a queue file has one name and at most %d bytes)", errNotAdmitted, st.Nlink, st.Size, maxFileSize)
+	}
+	return nil
+}
+
+// sameInIntake reports whether the intake's name is the inode st.
+func (w *Window) sameInIntake(name string, st unix.Stat_t) bool {
+	var in unix.Stat_t
+	return unix.Fstatat(w.in.FD(), name, &in, unix.AT_SYMLINK_NOFOLLOW) == nil && in.Dev == st.Dev && in.Ino == st.Ino
 }
 
 // unstage hands a staged entry back to the intake under its name. An entry

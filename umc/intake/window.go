@@ -67,6 +67,7 @@ type Window struct {
 	listedMod int64     // the intake directory's mtime (ns) when last listed
 	stale     bool      // the last listing may have missed files: list again when exhausted
 	retryAt   time.Time // names left behind (collisions, errors) are looked at again then
+	skipped   error     // the last listing's first file that stays in the intake (errNotAdmitted)
 
 	countedMod  int64 // the queue directory's mtime (ns) at the last recount
 	countedSure bool  // and it was old enough that a later change must alter it
@@ -305,6 +306,7 @@ func (w *Window) poke() {
 // file stays and is tried again later. Every moment, each file is in
 // exactly one of the two directories.
 func (w *Window) TopUp() (moved int, err error) {
+	var refused error // the first file that stays in the intake, to be told
 	if w.queued.Load() >= int64(w.size) {
 		return 0, nil
 	}
@@ -330,6 +332,9 @@ func (w *Window) TopUp() (moved int, err error) {
 				return moved, err
 			}
 			listed = true
+			if refused == nil {
+				refused = w.skipped
+			}
 			continue
 		}
 		e := w.backlog[w.next]
@@ -346,6 +351,11 @@ func (w *Window) TopUp() (moved int, err error) {
 			// Already queued under this name: admitting it now would replace
 			// (or duplicate) that file. Look again later.
 			w.leaveBehind()
+		case errors.Is(err, errNotAdmitted):
+			// Told (once a minute), and the others go on.
+			if refused == nil {
+				refused = fmt.Errorf("intake file %q: %w", e.name, err)
+			}
 		default:
 			w.leaveBehind()
 			return moved, fmt.Errorf("move %s into the queue: %w", e.name, err)
@@ -354,7 +364,7 @@ func (w *Window) TopUp() (moved int, err error) {
 	if w.next >= len(w.backlog) && w.backlog != nil {
 		w.backlog, w.next = nil, 0 // free the memory of a drained listing
 	}
-	return moved, nil
+	return moved, refused
 }
 
 func (w *Window) leaveBehind() {
@@ -390,11 +400,22 @@ func (w *Window) list() error {
 	start := time.Now()
 	h := keepOldest{max: w.backlogCap}
 	var st unix.Stat_t
+	var skipped error
 	err = w.in.Each(func(name string, t fs.FileMode) {
 		if !candidate(name) || !t.IsRegular() {
 			return
 		}
 		if unix.Fstatat(w.in.FD(), name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return
+		}
+		if st.Nlink > 1 && w.finishLink(name) {
+			return // a link move a crash cut short: it is in the queue already
+		}
+		if err := admissible(st); err != nil {
+			// Told once per listing (the intake changed), never moved.
+			if skipped == nil {
+				skipped = fmt.Errorf("intake file %q: %w", name, err)
+			}
 			return
 		}
 		h.add(entry{name: name, mod: st.Mtim.Nano()})
@@ -408,6 +429,7 @@ func (w *Window) list() error {
 	// A change within the timestamp granularity of the listing may leave
 	// the directory's mtime as it was: list again next time.
 	w.stale = h.dropped || start.Sub(time.Unix(0, mod)) < w.settle
+	w.skipped = skipped
 	return nil
 }
 
