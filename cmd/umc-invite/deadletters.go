@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"umc-invite/umc/deadletters"
 	"umc-invite/umc/logtext"
@@ -78,7 +80,7 @@ func listDeadLetters(dir string, asJSON bool, stdout, stderr io.Writer) int {
 			why += " (" + strconv.Itoa(l.Duplicates+1) + " lines)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Time.UTC().Format(time.DateTime), letterAge(now.Sub(l.Time)), l.Kind, user,
-			lastAnswer(l.DeadLetter), requeued, quoteText(why))
+			lastAnswer(l.DeadLetter), requeued, cell(why))
 	}
 	return flushErr(tw.Flush(), stderr)
 }
@@ -99,7 +101,17 @@ func lastAnswer(d queue.DeadLetter) string {
 	if len(parts) == 0 {
 		return "-"
 	}
-	return quoteText(strings.Join(parts, ": "))
+	return cell(strings.Join(parts, ": "))
+}
+
+// cell is a text as it is, or quoted where it holds a control character
+// or invalid UTF-8, which could break the table (names in the plugin's
+// reasons are quoted already).
+func cell(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || r == 0x2028 || r == 0x2029 }) {
+		return s
+	}
+	return logtext.Quote(s)
 }
 
 // letterAge is how long ago a letter was written, to the minute (to the
