@@ -94,6 +94,14 @@ func (w *Window) place(dirfd int, from, to string) error {
 	if err := unix.Linkat(dirfd, from, w.q.FD(), to, 0); err != nil {
 		return err
 	}
+	// The old name goes only while it is still the inode linked: a file a
+	// producer put there meanwhile stays (a race here leaves a file
+	// behind, never loses one).
+	var a, b unix.Stat_t
+	if unix.Fstatat(dirfd, from, &a, unix.AT_SYMLINK_NOFOLLOW) != nil || unix.Fstatat(w.q.FD(), to, &b, unix.AT_SYMLINK_NOFOLLOW) != nil ||
+		a.Dev != b.Dev || a.Ino != b.Ino {
+		return nil
+	}
 	if err := unix.Unlinkat(dirfd, from, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		// Both names now: take the new one back, or it would be sent twice.
 		if undo := unix.Unlinkat(w.q.FD(), to, 0); undo != nil {

@@ -304,7 +304,7 @@ func (w *Window) poke() {
 //
 // A name already present in the queue directory is not replaced: the intake
 // file stays and is tried again later. Every moment, each file is in
-// exactly one of the two directories.
+// exactly one place: the intake, its stage name (move), or the queue.
 func (w *Window) TopUp() (moved int, err error) {
 	var refused error // the first file that stays in the intake, to be told
 	if w.queued.Load() >= int64(w.size) {
