@@ -18,6 +18,7 @@ import (
 // The shipped config turns every form of queue file into one call.
 func TestShippedConfigDeliversEveryQueueFile(t *testing.T) {
 	needFluentBit(t)
+	t.Parallel()
 	s := newSite(t, &umctest.UMC{})
 	s.enqueue(t, users("json", 20)...)
 	os.WriteFile(filepath.Join(s.queue, "bare.send"), []byte("bare\n"), 0o644)
@@ -156,6 +157,7 @@ func TestExpiredUsersBecomeDeadLettersAndTurnHealthRed(t *testing.T) {
 // is fixed: tail reads the new file although it has seen the name before.
 func TestRequeueRecipe(t *testing.T) {
 	needFluentBit(t)
+	t.Parallel()
 	var mu sync.Mutex
 	refuse := true
 	umc := &umctest.UMC{Refused: func(string) bool {
