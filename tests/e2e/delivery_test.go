@@ -153,7 +153,7 @@ func TestExpiredUsersBecomeDeadLettersAndTurnHealthRed(t *testing.T) {
 	waitFor(t, "unhealthy", 10*time.Second, p, func() bool { return health(s.port) == 500 })
 }
 
-// The README's re-queue recipe brings a refused user back once the cause
+// The re-queue recipe of docs/delivery.md brings a refused user back once the cause
 // is fixed: tail reads the new file although it has seen the name before.
 func TestRequeueRecipe(t *testing.T) {
 	needFluentBit(t)
@@ -170,7 +170,12 @@ func TestRequeueRecipe(t *testing.T) {
 	outputKey(t, conf, "Refusal_Grace", "2s") // refused on its second call
 	p := start(t, conf, s.env())
 	s.enqueue(t, "bob")
-	waitFor(t, "bob's refusal", 15*time.Second, p, func() bool { return len(umctest.Refusals(t, s.dead)) == 1 })
+	// The letter is logged, then the file moved into failed/: the recipe
+	// removes that file, so wait for both.
+	waitFor(t, "bob's refusal", 15*time.Second, p, func() bool {
+		_, err := os.Stat(filepath.Join(s.dead, "bob.send"))
+		return len(umctest.Refusals(t, s.dead)) == 1 && err == nil
+	})
 	mu.Lock()
 	refuse = false // bob got a recovery address
 	mu.Unlock()

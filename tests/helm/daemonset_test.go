@@ -129,7 +129,7 @@ func TestDaemonSetResourcesRefuseWhatTheyCannotAdd(t *testing.T) {
 	}
 }
 
-// Issue 19 item 8: the DaemonSet is sized for its tenants. README (Sizing)
+// Issue 19 item 8: the DaemonSet is sized for its tenants. docs/performance.md (Sizing)
 // gives tail's cost as about 19 KB per file in a window and lets each
 // tenant set its own window (tenants[].window, up to 100,000). The
 // rendered limit only counts tenants (resourcesBase + resourcesPerTenant ×
@@ -138,7 +138,7 @@ func TestDaemonSetResourcesRefuseWhatTheyCannotAdd(t *testing.T) {
 // that tenant gets Fluent Bit OOM-killed (and, with it, every tenant's
 // deliveries on the node).
 func TestDaemonSetMemoryFollowsTenantWindows(t *testing.T) {
-	const perFile = 19 * 1000 // README, Sizing: "about 19 KB a file"
+	const perFile = 19 * 1000 // docs/performance.md, Sizing: "about 19 KB a file"
 	o := cases["daemonset"]
 	set := append(append([]string{}, o.Set...), "tenants[0].window=20000")
 	out, err := Template(Options{Release: "umc-invite", Namespace: "umc-invite", ValueFiles: o.ValueFiles, Set: set})
@@ -153,7 +153,7 @@ func TestDaemonSetMemoryFollowsTenantWindows(t *testing.T) {
 		}
 		limit := c.Resources.Limits.Memory().Value()
 		if need := windows * perFile; limit < need {
-			t.Errorf("tenants' windows 20,000 + 1,000 files need about %d MB in tail alone (README: 19 KB a file); "+
+			t.Errorf("tenants' windows 20,000 + 1,000 files need about %d MB in tail alone (docs/performance.md: 19 KB a file); "+
 				"the rendered memory limit is %s (%d MB): the first bulk import is OOM-killed",
 				need/1000000, c.Resources.Limits.Memory(), limit/1000000)
 		}
