@@ -16,13 +16,17 @@ $(PLUGIN): $(GOFILES) go.mod go.sum
 $(CMD): $(GOFILES) go.mod go.sum
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $@ ./cmd/umc-invite
 
-# go vet and every test with the race detector; the end-to-end tests skip
-# themselves without a fluent-bit binary (FLUENT_BIT or PATH). They wait
-# out outages longer than a chunk's retries (about 2 minutes in all), hence
-# the longer timeout. UMC_INVITE_DEFECTS=1 also runs tests of known defects.
+# go vet, the unit tests of every package with the race detector, and one
+# end-to-end test of each kind (E2E_SMOKE: delivery, refusal, outage, crash,
+# hostile queue, two processes on one queue) with the real fluent-bit; a
+# few minutes in all. The end-to-end tests skip themselves without a
+# fluent-bit binary (FLUENT_BIT or PATH). `make e2e` runs all of them.
+# UMC_INVITE_DEFECTS=1 also runs tests of known defects.
+E2E_SMOKE := ^(TestShippedConfigDeliversEveryQueueFile|TestLoneRefusedUserEndsAsRefusal|TestOutageForEveryoneChargesNoOne|TestKillDuringBulkLosesNothing|TestHostileQueueAndIntake|TestTwoFluentBitsOnOneQueueInviteOnce)$$
 test:
 	$(GO) vet ./...
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v '/tests/e2e$$')
+	$(GO) test -count=1 -timeout 10m -run '$(E2E_SMOKE)' ./tests/e2e/
 
 # Each fuzz target briefly, from its seed corpus in testdata/fuzz/ on; a
 # failing input is written there, and only a finding fails the run
@@ -54,8 +58,11 @@ bench:
 bench-e2e: build
 	UMC_INVITE_BENCH=1 $(GO) test -count=1 -timeout 60m -run 'TestBulkLatency|TestIdleCPU|TestBacklogFigures|TestRateLimitFigures|TestBigImportFigures|TestOutageFigures$$' -v ./tests/e2e/
 
+# The full end-to-end suite with the real fluent-bit, run by CI after
+# `make test`. Most tests wait (for retries, an outage's end) and run side
+# by side (-parallel 4); those that measure time or memory run alone first.
 e2e: build
-	$(GO) test -count=1 -timeout 20m -v ./tests/e2e/
+	$(GO) test -count=1 -timeout 30m -parallel 4 -v ./tests/e2e/
 
 # The image on the official bases (the Dockerfile's defaults, pinned by
 # digest), labelled with this checkout's version and revision.

@@ -43,6 +43,7 @@ func checkRefusal(t *testing.T, s *site, letters []queue.DeadLetter, user string
 // (its second call, after its own pause), and nothing of it is an error.
 func TestRefusedUsersAmidBulkImport(t *testing.T) {
 	needFluentBit(t)
+	t.Parallel()
 	all := users("user", 100)
 	// Three at the head by name order (tail reads them first), two amid.
 	refused := map[string]bool{all[0]: true, all[1]: true, all[2]: true, all[40]: true, all[77]: true}
@@ -101,6 +102,7 @@ func TestRefusedUsersAmidBulkImport(t *testing.T) {
 // ends as a refusal after two calls.
 func TestLoneRefusedUserEndsAsRefusal(t *testing.T) {
 	needFluentBit(t)
+	t.Parallel()
 	umc := &umctest.UMC{Refused: func(u string) bool { return u == "ghost" }}
 	s := newSite(t, umc)
 	conf := fastConfig(t)
@@ -519,6 +521,7 @@ func TestFailingUserAtTheHeadOfABulk(t *testing.T) {
 // A queue file holding its line twice makes one call.
 func TestLineTwiceOneCall(t *testing.T) {
 	needFluentBit(t)
+	t.Parallel()
 	umc := &umctest.UMC{}
 	s := newSite(t, umc)
 	p := start(t, fastConfig(t), s.env())

@@ -32,7 +32,7 @@ func memoryBytes(t *testing.T, q string) int64 {
 // tenants), every tenant importing at once, in a memory cgroup of the
 // rendered limit of its Fluent Bit container: everyone invited once by
 // their own UMC, no OOM kill, no restart. Root only (a memory cgroup), as
-// the big-import test.
+// the big-import test. Not parallel: it measures memory, so it runs alone.
 func TestDaemonSetAllTenantsImportWithinTheRenderedLimit(t *testing.T) {
 	needFluentBit(t)
 	m := readManifest(t, "daemonset.yaml")

@@ -18,6 +18,7 @@ import (
 // The shipped config turns every form of queue file into one call.
 func TestShippedConfigDeliversEveryQueueFile(t *testing.T) {
 	needFluentBit(t)
+	t.Parallel()
 	s := newSite(t, &umctest.UMC{})
 	s.enqueue(t, users("json", 20)...)
 	os.WriteFile(filepath.Join(s.queue, "bare.send"), []byte("bare\n"), 0o644)
@@ -156,6 +157,7 @@ func TestExpiredUsersBecomeDeadLettersAndTurnHealthRed(t *testing.T) {
 // is fixed: tail reads the new file although it has seen the name before.
 func TestRequeueRecipe(t *testing.T) {
 	needFluentBit(t)
+	t.Parallel()
 	var mu sync.Mutex
 	refuse := true
 	umc := &umctest.UMC{Refused: func(string) bool {
@@ -168,7 +170,12 @@ func TestRequeueRecipe(t *testing.T) {
 	outputKey(t, conf, "Refusal_Grace", "2s") // refused on its second call
 	p := start(t, conf, s.env())
 	s.enqueue(t, "bob")
-	waitFor(t, "bob's refusal", 15*time.Second, p, func() bool { return len(umctest.Refusals(t, s.dead)) == 1 })
+	// The letter is logged, then the file moved into failed/: the recipe
+	// removes that file, so wait for both.
+	waitFor(t, "bob's refusal", 15*time.Second, p, func() bool {
+		_, err := os.Stat(filepath.Join(s.dead, "bob.send"))
+		return len(umctest.Refusals(t, s.dead)) == 1 && err == nil
+	})
 	mu.Lock()
 	refuse = false // bob got a recovery address
 	mu.Unlock()

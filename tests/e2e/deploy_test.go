@@ -17,6 +17,7 @@ import (
 // plugins list (rewritten to this build's path).
 func TestYAMLConfigDelivers(t *testing.T) {
 	needFluentBit(t)
+	t.Parallel()
 	s := newSite(t, &umctest.UMC{})
 	text, err := os.ReadFile(filepath.Join(repoRoot, "build", "fluent-bit.yaml"))
 	if err != nil {
@@ -38,6 +39,7 @@ func TestYAMLConfigDelivers(t *testing.T) {
 // files reach only that tenant's UMC, with that tenant's credentials.
 func TestDaemonSetTenantsStayApart(t *testing.T) {
 	needFluentBit(t)
+	t.Parallel()
 	manifest, err := os.ReadFile(filepath.Join(repoRoot, "build", "kubernetes", "daemonset.yaml"))
 	if err != nil {
 		t.Fatal(err)

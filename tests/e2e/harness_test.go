@@ -31,10 +31,11 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	// The long tests mostly wait (for Fluent Bit's retries, an outage's
-	// end) and run side by side; GOMAXPROCS, the default, is 2 on a
-	// 2-core machine, too few for -count=3 to end within go test's 10
-	// minutes. An explicit -parallel wins.
+	// Most tests mostly wait (for Fluent Bit's retries, an outage's end)
+	// and own their directories, ports and processes: they call t.Parallel
+	// and run side by side, 4 at a time unless -parallel says otherwise
+	// (the default, GOMAXPROCS, is 2 on a 2-core machine). The tests that
+	// measure time or memory do not: Go runs them first, one at a time.
 	explicit := false
 	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
 	if !explicit {
@@ -367,4 +368,95 @@ func carriedFiles(dir string) int {
 		}
 	}
 	return n
+}
+
+// The dead-letter kinds of the new rules, as dead-letter.jsonl spells them.
+const (
+	kindRefused = "refused" // proven
+	kindExpired = "expired" // Max_Age
+)
+
+// waitConfig is fastConfig with the plugin's keys set as given, pairs of
+// key and value: the waiting users' pauses, Refusal_Grace, Max_Age.
+func waitConfig(t *testing.T, keyValues ...string) string {
+	t.Helper()
+	conf := fastConfig(t)
+	for i := 0; i+1 < len(keyValues); i += 2 {
+		outputKey(t, conf, keyValues[i], keyValues[i+1])
+	}
+	return conf
+}
+
+// noLetters fails the test at once if dead-letter.jsonl has a line.
+func noLetters(t *testing.T, s *site, when string) {
+	t.Helper()
+	if l := s.deadLetters(); l != "" {
+		t.Fatalf("dead letter %s: %s", when, l)
+	}
+}
+
+// hold lets d pass, checking every 200 ms that fluent-bit runs and that
+// check (when not nil) holds.
+func hold(t *testing.T, d time.Duration, p interface{ Exited() bool }, check func()) {
+	t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if p.Exited() {
+			t.Fatal("fluent-bit exited")
+		}
+		if check != nil {
+			check()
+		}
+	}
+}
+
+// lettersOf returns the dead letters of one user.
+func lettersOf(letters []queue.DeadLetter, user string) []queue.DeadLetter {
+	var out []queue.DeadLetter
+	for _, l := range letters {
+		if l.Username == user {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// callsBetween counts the calls (probes included) in [from, to).
+func callsBetween(calls []umctest.Call, from, to time.Time) int {
+	n := 0
+	for _, c := range calls {
+		if !c.Time.Before(from) && c.Time.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
+// biggestQueueFile is the size of the biggest *.send in dir.
+func biggestQueueFile(dir string) int64 {
+	var most int64
+	names, _ := filepath.Glob(filepath.Join(dir, "*.send"))
+	for _, n := range names {
+		if fi, err := os.Stat(n); err == nil && fi.Size() > most {
+			most = fi.Size()
+		}
+	}
+	return most
+}
+
+// scheduleBound is the most calls a user failing from time 0 can get in
+// span if its pause doubles from min to max and jitter shortens each pause
+// by up to half: the upper bound of the growing pause.
+func scheduleBound(span, min, max time.Duration) int {
+	calls, at, pause := 1, time.Duration(0), min
+	for {
+		at += pause / 2
+		if at > span {
+			return calls
+		}
+		calls++
+		pause = 2 * pause
+		if pause > max {
+			pause = max
+		}
+	}
 }

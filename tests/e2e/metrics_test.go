@@ -55,6 +55,7 @@ func requests(output, class string) string {
 // UMC stand-in logged and what the dead letters hold.
 func TestMetricsMatchTheStandIn(t *testing.T) {
 	needFluentBit(t)
+	t.Parallel()
 	umc := &umctest.UMC{
 		Refused: func(u string) bool { return strings.HasPrefix(u, "nomail") },
 		Fail: func(u string, _ int) int {
@@ -228,6 +229,7 @@ func (v *secretVolume) rotate(password string) {
 // invitations keep flowing, each user once, no dead letter, no restart.
 func TestPasswordRotationUnderARunningFluentBit(t *testing.T) {
 	needFluentBit(t)
+	t.Parallel()
 	const oldPassword, newPassword = "old-Pa55-1f0e", "new-Pa55-7c2d"
 	umc := &umctest.UMC{Latency: 2 * time.Millisecond}
 	front := &rotatingUMC{user: "invite", pass: oldPassword, next: umc}
@@ -283,6 +285,7 @@ func TestPasswordRotationUnderARunningFluentBit(t *testing.T) {
 // and the labels and counter values are the same after it.
 func TestHotReloadKeepsTheMetrics(t *testing.T) {
 	needFluentBit(t)
+	t.Parallel()
 	umc := &umctest.UMC{Refused: func(u string) bool { return u == "nomail" }}
 	s := newSite(t, umc)
 	addr, env := metricsAddr(t)
@@ -352,6 +355,7 @@ func TestHotReloadKeepsTheMetrics(t *testing.T) {
 // build/fluent-bit.yaml turns the endpoint on from METRICS_LISTEN too.
 func TestYAMLConfigServesMetrics(t *testing.T) {
 	needFluentBit(t)
+	t.Parallel()
 	s := newSite(t, &umctest.UMC{})
 	text, err := os.ReadFile(filepath.Join(repoRoot, "build", "fluent-bit.yaml"))
 	if err != nil {

@@ -62,6 +62,7 @@ func listenerAdds(t *testing.T, s *sidecarSite, uids ...string) {
 // against that queue, and exits 0; requeue brings a refused user back.
 func TestNubusNewUserInvitedOnceAndRunbooks(t *testing.T) {
 	needFluentBit(t)
+	t.Parallel()
 	umc := &umctest.UMC{Refused: func(u string) bool { return u == "bob" }}
 	s := newSidecarSite(t, umc)
 	// Issue 21: a refusal counts only Refusal_Grace (default 15m) after

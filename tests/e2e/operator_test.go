@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,4 +92,47 @@ func TestRequeueCommandBringsARefusedUserBack(t *testing.T) {
 		t.Fatalf("dead-letters does not list bob:\n%s", out)
 	}
 	_ = os.Remove(cmd)
+}
+
+// waiting is one entry of `umc-invite queue --json`.
+type waiting struct {
+	Username   string    `json:"username"`
+	File       string    `json:"file"`
+	FirstSeen  time.Time `json:"first_seen"`
+	AgeSeconds float64   `json:"age_seconds"`
+	LastAnswer string    `json:"last_answer"`
+	NextTry    any       `json:"next_try"`
+}
+
+// operatorCommand builds cmd/umc-invite for the test.
+func operatorCommand(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "umc-invite")
+	build := exec.Command("go", "build", "-o", path, "./cmd/umc-invite")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return path
+}
+
+// queueListing runs `umc-invite queue --dir DIR --json`, keyed by username.
+func queueListing(command, dir string) (map[string]waiting, error) {
+	out, err := exec.Command(command, "queue", "--dir", dir, "--json").Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		return nil, fmt.Errorf("umc-invite queue --json: %v: %s", err, strings.TrimSpace(stderr))
+	}
+	var list []waiting
+	if err := json.Unmarshal(out, &list); err != nil {
+		return nil, fmt.Errorf("umc-invite queue --json: %v: %q", err, out)
+	}
+	m := map[string]waiting{}
+	for _, w := range list {
+		m[w.Username] = w
+	}
+	return m, nil
 }

@@ -76,6 +76,7 @@ func rolloutSite(t *testing.T) (*sidecarSite, *umctest.UMC, *arrivals) {
 // SIGKILLed 8 calls in flight: 8 users invited twice.)
 func TestRolloutRepeatsNoInvitation(t *testing.T) {
 	needFluentBit(t)
+	t.Parallel()
 	grace := readManifest(t, "sidecar.yaml").grace
 	if grace == 0 {
 		t.Fatal("sidecar.yaml: no terminationGracePeriodSeconds")

@@ -260,7 +260,8 @@ func bigImport(t *testing.T, n int, latency time.Duration) (took time.Duration, 
 
 // A school-sized import, made cheaply: 20,000 users queued at once, under
 // the pod's 256 MiB, delivered once, no restart. (Without the intake, tail
-// would hold all 20,000 files open: about 500 MB.)
+// would hold all 20,000 files open: about 500 MB.) Not parallel: it
+// measures memory, so it runs alone.
 func TestBigImportUnderMemoryLimit(t *testing.T) {
 	needFluentBit(t)
 	took, rss, peak := bigImport(t, 20000, 0)

