@@ -169,3 +169,35 @@ func paths(v map[string]any, prefix string, f func(string)) {
 		}
 	}
 }
+
+// Issue 26 items 3 and 4: NOTES.txt names Nubus's mail values as a
+// prerequisite, the complete switch-off (as docs/nubus-values.yaml), the
+// left-over subscription, and the opt-in invitation test.
+func TestNotesNameMailAndTheCompleteSwitchOff(t *testing.T) {
+	notes, err := Notes(Options{Release: "nubus", Namespace: "nubus", ValueFiles: []string{"ci/sidecar-values.yaml"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join(Root(), "docs", "nubus-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := `name: "{{ .Release.Name }}-portal-consumer-provisioning-api"`
+	if !strings.Contains(string(doc), secret) {
+		t.Fatalf("docs/nubus-values.yaml does not name %s", secret)
+	}
+	for _, want := range []string{"stackDataContext", "smtpHost", "nubusUmcServer.smtp", "nubusSelfServiceConsumer", "enabled: false",
+		"registerConsumers", "selfserviceConsumer", secret, "/v1/subscriptions/selfservice", "helmTest.inviteUser", "anonymous"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("NOTES.txt does not say %q:\n%s", want, notes)
+		}
+	}
+	notes, err = Notes(Options{Release: "nubus", Namespace: "nubus", ValueFiles: []string{"ci/sidecar-values.yaml"},
+		Set: []string{"helmTest.inviteUser=ci-tester", "umc.auth.user=svc", "umc.auth.password=pw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(notes, `invites the test user "ci-tester"`) || !strings.Contains(notes, `Auth_User "svc"`) {
+		t.Errorf("NOTES.txt with a test user and credentials:\n%s", notes)
+	}
+}
