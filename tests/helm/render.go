@@ -205,8 +205,8 @@ var Manifests = []Manifest{
 # Secret). Credentials only if your UMC wants them: render the chart with
 # umc.auth.user and umc.auth.existingSecret instead.
 # Before applying: Nubus must send mail (stackDataContext.smtpHost and
-# friends, nubusUmcServer.smtp) and its own sender must go (the README's
-# Nubus switch-over); then:
+# friends, nubusUmcServer.smtp) and its own sender must go (docs/nubus.md,
+# the switch-over); then:
 #   kubectl apply -f sidecar.yaml
 `,
 		Options: Options{Release: "nubus", Namespace: "nubus", ValueFiles: []string{"ci/sidecar-values.yaml"}, NoHooks: true},
@@ -223,7 +223,7 @@ var Manifests = []Manifest{
 # && docker push ...). tenant-a calls UMC anonymously; tenant-b shows
 # credentials: replace self-service-invitation / change-me-b, or drop them.
 # Apply with: kubectl create namespace umc-invite; kubectl apply -f daemonset.yaml
-# A new tenant: a few lines in the chart's values (see the README).
+# A new tenant: a few lines in the chart's values (see docs/nubus.md).
 `,
 		Options: Options{Release: "umc-invite", Namespace: "umc-invite", ValueFiles: []string{"ci/daemonset-values.yaml"}, NoHooks: true},
 	},

@@ -15,10 +15,11 @@
 # so and skips (exit 0). Any failed expectation: exit 1.
 #   IMAGE      the tag to build        (default localhost/umc-invite:ci)
 #   STATE_DIR  the stand-ins' state    (default /var/tmp/stand-in-bases)
+#   SHARED_DIR the shared checkout     (default ../shared beside this one)
 set -Eeuo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
-make_bases=$(cd .. && pwd)/shared/images/make-bases.sh
+make_bases=${SHARED_DIR:-$(cd .. && pwd)/shared}/images/make-bases.sh
 IMAGE=${IMAGE:-localhost/umc-invite:ci}
 STATE_DIR=${STATE_DIR:-/var/tmp/stand-in-bases}
 GO_IMAGE=localhost/stand-in/golang:1.26-trixie

@@ -6,7 +6,7 @@ import (
 )
 
 // TestReviewA_PauseShorterThanBackoffMin: Backoff_Min is documented as "a
-// waiting user's first pause between its calls" (README's key table,
+// waiting user's first pause between its calls" (docs/configuration.md's key table,
 // config/keys.go), and an operator sets it to respect UMC's per-user rate
 // limit (umc/self-service/passwordreset/limit/per_user/minute: a refused
 // call extends the lockout). The jitter shortens every pause by up to
