@@ -92,7 +92,7 @@ func TestNubusValuesSwitchTheSenderOffWithoutBreakingTheJob(t *testing.T) {
 	// entry for the subchart, and the Job's template fails on it.
 	if _, err := nubusModelErr(t, map[string]any{"nubusProvisioning": map[string]any{"registerConsumers": map[string]any{
 		"createUsers": map[string]any{"selfserviceConsumer": nil}}}}); err == nil {
-		t.Log("Helm now deletes a nulled entry: docs/nubus-values.yaml could say selfserviceConsumer: null")
+		t.Error("Helm now deletes a nulled entry: docs/nubus-values.yaml and docs/nubus.md can say selfserviceConsumer: null")
 	}
 	// The documented values.
 	mounts, made = nubusModel(t, docsNubusValues(t))
