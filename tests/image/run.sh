@@ -253,7 +253,8 @@ fi
 # --- (c) as build/kubernetes/sidecar.yaml runs it ---
 say "(c) the raw manifest's way: its ConfigMap and environment as they are, anonymous"
 mkdir -p "$tmp/raw/config" "$tmp/raw/queue"
-awk '/^  fluent-bit.conf: \|/ {on = 1; next} on && /^  [^ ]/ {on = 0} on {sub(/^    /, ""); print}' \
+# (the ConfigMap's block ends at its next key or the next object's "---")
+awk '/^  fluent-bit.conf: \|/ {on = 1; next} on && /^[^ ]|^  [^ ]/ {on = 0} on {sub(/^    /, ""); print}' \
   build/kubernetes/sidecar.yaml >"$tmp/raw/config/fluent-bit.conf"
 # The umc-invite container's env, as listed in the StatefulSet.
 awk '/^        - name: umc-invite$/ {c = 1} c && /^          env:$/ {e = 1; next}
