@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import time
 from typing import Dict, List, Optional
 
 import listener
@@ -45,6 +47,21 @@ INTAKE_DIR = os.environ.get('UMC_INVITE_INTAKE_DIR', '')
 # Set by build/listener/Dockerfile and the chart: this listener queues for
 # the whole domain although its role is memberserver (Nubus).
 DOMAIN_LISTENER = os.environ.get('UMC_INVITE_DOMAIN_LISTENER', '').lower() in ('1', 'true', 'yes')
+# While a queue file cannot be written, this file says why: the listener
+# container's probe (umc-invite-listener-probe) fails on it. Removed once the
+# write succeeds.
+HEALTH_FILE = os.environ.get('UMC_INVITE_HEALTH_FILE', '/var/lib/univention-directory-listener/umc-invite-queue-failing')
+# Pauses between tries of a failed write, doubling from the first to the
+# last (seconds). The handler never returns before the file is written: the
+# listener would take the next transaction and the user would never be
+# queued. Until then the listener waits, and so do the users after this one.
+RETRY_PAUSE = float(os.environ.get('UMC_INVITE_RETRY_PAUSE', '1'))
+RETRY_PAUSE_MAX = float(os.environ.get('UMC_INVITE_RETRY_PAUSE_MAX', '60'))
+# The switch-over from another sender (docs: Nubus, switch-over): only users
+# created at or after this time (createTimestamp, UTC; RFC 3339 or LDAP
+# GeneralizedTime) are queued here; umc-invite-switch-over queues those
+# created before it, since the other sender stopped. Unset: every new user.
+QUEUE_CREATED_FROM = os.environ.get('UMC_INVITE_QUEUE_CREATED_FROM', '')
 
 # Roles whose listener sees every user of a domain that has a Primary.
 PRIMARY = 'domaincontroller_master'
@@ -76,9 +93,51 @@ def handler(dn: str, new: Dict[str, List[bytes]], old: Dict[str, List[bytes]], c
     if renamed is not None and renamed == identity(new):
         ud.debug(ud.LISTENER, ud.PROCESS, '%s: %r was moved or renamed, not a new user' % (name, dn))
         return
+    if not created_from_cutover(new, QUEUE_CREATED_FROM):
+        ud.debug(ud.LISTENER, ud.PROCESS, '%s: %r was created before %s: the switch-over covers it' % (name, dn, QUEUE_CREATED_FROM))
+        return
     uid = new['uid'][0].decode('UTF-8')
-    if queue(uid):
+    if queue_until_written(uid):
         ud.debug(ud.LISTENER, ud.PROCESS, '%s: queued self-service invitation for %r' % (name, dn))
+
+
+def generalized_time(value: str) -> str:
+    """A UTC time as the 14 digits YYYYmmddHHMMSS that order like the time.
+
+    Takes LDAP GeneralizedTime (20261206043000Z, 20261206043000.5Z) and
+    RFC 3339 in UTC (2026-12-06T04:30:00Z); anything else is a ValueError.
+    """
+    text = value.strip()
+    m = re.fullmatch(r'(\d{14})(?:[.,]\d+)?Z', text)
+    if m:
+        return m.group(1)
+    m = re.fullmatch(r'(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|\+00:?00)', text)
+    if m:
+        return ''.join(m.groups())
+    raise ValueError('%r: want a UTC time, 2026-12-06T04:30:00Z or 20261206043000Z' % (value,))
+
+
+def created_from_cutover(new: Dict[str, List[bytes]], cutover: str) -> bool:
+    """Whether the entry was created at or after the cut-over (always without one).
+
+    An entry without a readable createTimestamp is queued: a second mail
+    is better than none.
+    """
+    if not cutover:
+        return True
+    try:
+        cutover = generalized_time(cutover)
+    except ValueError as e:
+        # The chart's schema refuses this; set by hand, a second mail is
+        # better than none.
+        ud.debug(ud.LISTENER, ud.ERROR, '%s: UMC_INVITE_QUEUE_CREATED_FROM: %s: queueing every new user' % (name, e))
+        return True
+    try:
+        created = generalized_time(new['createTimestamp'][0].decode('ASCII'))
+    except (KeyError, IndexError, UnicodeDecodeError, ValueError):
+        ud.debug(ud.LISTENER, ud.WARN, '%s: no createTimestamp to compare with %s: queued' % (name, cutover))
+        return True
+    return created >= cutover
 
 
 def identity(attrs: Dict[str, List[bytes]]) -> str:
@@ -134,6 +193,48 @@ def target_dir() -> str:
     return cache_dir
 
 
+def queue_until_written(uid: str) -> bool:
+    """queue(uid), tried again after a pause until it succeeds.
+
+    A full volume or a failed link must not lose the user: each failure is
+    logged as an error and written to HEALTH_FILE for the container's
+    probe, and the pause doubles up to RETRY_PAUSE_MAX.
+    """
+    pause = RETRY_PAUSE
+    failures = 0
+    while True:
+        try:
+            queued = queue(uid)
+        except OSError as e:
+            failures += 1
+            message = '%s: cannot queue the invitation of %r (try %d), trying again in %gs: %s' % (name, uid, failures, pause, e)
+            ud.debug(ud.LISTENER, ud.ERROR, message)
+            report_health(message)
+            time.sleep(pause)
+            pause = min(pause * 2, RETRY_PAUSE_MAX)
+            continue
+        if failures:
+            ud.debug(ud.LISTENER, ud.ERROR, '%s: queued the invitation of %r after %d failed tries' % (name, uid, failures))
+        if failures or os.path.lexists(HEALTH_FILE):
+            report_health(None)
+        return queued
+
+
+def report_health(message: Optional[str]) -> None:
+    """Write (or, with None, remove) the health file the probe reads."""
+    try:
+        if message is None:
+            os.unlink(HEALTH_FILE)
+            return
+        with open(HEALTH_FILE + '.tmp', 'w', encoding='UTF-8') as f:
+            f.write('%s %s\n' % (time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), message))
+        os.replace(HEALTH_FILE + '.tmp', HEALTH_FILE)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        ud.debug(ud.LISTENER, ud.ERROR, '%s: cannot write %s: %s' % (name, HEALTH_FILE, e))
+
+
 def queue(uid: str) -> bool:
     """Write <uid>.send atomically; False if it is already queued.
 
@@ -148,6 +249,8 @@ def queue(uid: str) -> bool:
     directory = target_dir()
     target = os.path.join(directory, filename)
     line = json.dumps({'username': uid}, ensure_ascii=False) + '\n'
+    if os.path.lexists(os.path.join(cache_dir, filename)) or os.path.lexists(target):
+        return False
     fd, tmp = tempfile.mkstemp(prefix='.', suffix='.tmp', dir=directory)
     try:
         with os.fdopen(fd, 'w', encoding='UTF-8') as f:

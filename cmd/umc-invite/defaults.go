@@ -12,16 +12,20 @@ import (
 // UMC_INVITE_CONFIG names another one.
 const DefaultConfig = "/fluent-bit/etc/umc-invite/fluent-bit.conf"
 
-// dirs are one umc_invite output's directories, as the plugin resolves them.
+// dirs are one umc_invite output's directories and record keys, as the
+// plugin resolves them.
 type dirs struct {
 	output                         string // Output_Name, or umc_invite.N
 	queue, deadLetter, usernameKey string
-	intake                         string
+	intake                         string // "off" when the output has no intake
 }
 
-// configuredDirs reads the directories of every umc_invite output from
-// the config the container runs, with the container's environment: what
-// the subcommands use when no directory flag is given.
+// configuredDirs resolves every umc_invite output of the config the
+// container runs, with the container's environment, through the plugin's
+// own loader (offline: UMC is not called, the secret files are not read),
+// so that every key counts wherever it may be set, the Config_File's
+// included, with the plugin's defaults. It is what the subcommands use
+// when no directory flag is given.
 func configuredDirs() ([]dirs, string, error) {
 	path := DefaultConfig
 	if p := os.Getenv("UMC_INVITE_CONFIG"); p != "" {
@@ -33,16 +37,29 @@ func configuredDirs() ([]dirs, string, error) {
 	}
 	var out []dirs
 	for i, s := range cfg.Outputs(OutputName) {
-		d := dirs{output: s.Value("Output_Name"), queue: s.Value("Queue_Dir"), deadLetter: s.Value("Dead_Letter_Dir"),
-			usernameKey: s.Value("Username_Key"), intake: s.Value("Intake_Dir")}
-		if d.output == "" {
-			d.output = fmt.Sprintf("%s.%d", OutputName, i)
+		name := s.Value("Output_Name")
+		if name == "" {
+			name = fmt.Sprintf("%s.%d", OutputName, i)
 		}
-		if d.deadLetter == "" && d.queue != "" {
-			d.deadLetter = config.DefaultDeadLetterDir(d.queue)
+		values := config.Map{}
+		for _, e := range s.Entries {
+			if _, ok := config.Lookup(e.Key); ok {
+				values[e.Key] = e.Value
+			}
 		}
-		if d.queue == "" {
-			return nil, path, fmt.Errorf("%s: output %s has no Queue_Dir", path, d.output)
+		c, err := config.LoadOffline(values)
+		if err != nil {
+			return nil, path, fmt.Errorf("%s: output %s: %w", path, name, err)
+		}
+		if c.OutputName != "" {
+			name = c.OutputName
+		}
+		if c.QueueDir == "" {
+			return nil, path, fmt.Errorf("%s: output %s has no Queue_Dir", path, name)
+		}
+		d := dirs{output: name, queue: c.QueueDir, deadLetter: c.DeadLetterDir, usernameKey: c.UsernameKey, intake: c.IntakeDir}
+		if d.intake == "" {
+			d.intake = "off"
 		}
 		out = append(out, d)
 	}

@@ -23,15 +23,17 @@ commands:
                                 send_token and Method, inviting no one
   invite -c FILE USER           send USER one real invitation (one send_token call):
                                 exit 0 only on UMC's 200 (a designated test user)
-  queue [--dir DIR] [--json]    list the users waiting in a queue directory: age, UMC's
+  queue [--dir DIR [--username-key KEY]] [--json]
+                                list the users waiting in a queue directory: age, UMC's
                                 last answer, next try (no running plugin needed)
   dead-letters [--dir DIR] [--json]
-                                list dead letters and refusals, newest first
+                                list dead letters and refusals, newest first: age, UMC's last answer
   requeue [--queue-dir Q [--dead-letter-dir D] [--intake-dir I|off] | --output NAME] USER... | --all
                                 queue users again, once
-  Without a directory flag, queue, dead-letters and requeue take the directories
-  from the container's config (/fluent-bit/etc/umc-invite/fluent-bit.conf,
-  or $UMC_INVITE_CONFIG) and environment, as Fluent Bit does.
+  Without a directory flag, queue, dead-letters and requeue resolve each umc_invite
+  output of the container's config (/fluent-bit/etc/umc-invite/fluent-bit.conf,
+  or $UMC_INVITE_CONFIG) with its environment as the plugin does, Config_File
+  included (offline: no call, no secret file read).
 
 Exit status: 0 all well, 1 findings (or failed checks), 2 usage or I/O errors.
 Run "umc-invite COMMAND -h" for a command's flags.

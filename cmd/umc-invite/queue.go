@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -16,11 +17,16 @@ import (
 )
 
 func runQueue(args []string, stdout, stderr io.Writer) int {
-	dir, asJSON, ok := parseListFlags("queue", "Queue_Dir", "a JSON array of the waiting users, oldest first, for scripts", args, stderr)
+	var usernameKey *string
+	dir, asJSON, ok := parseListFlags("queue", "Queue_Dir", "a JSON array of the waiting users, oldest first, for scripts", args, stderr,
+		func(fs *flag.FlagSet) string {
+			usernameKey = fs.String("username-key", "username", "with --dir: the output's Username_Key (without --dir: each output's, from the container's config)")
+			return "[--username-key KEY]"
+		})
 	if !ok {
 		return exitUsage
 	}
-	queueDirs := []dirs{{queue: *dir, deadLetter: config.DefaultDeadLetterDir(*dir)}}
+	queueDirs := []dirs{{queue: *dir, deadLetter: config.DefaultDeadLetterDir(*dir), usernameKey: *usernameKey}}
 	if *dir == "" {
 		outs, _, err := configuredDirs()
 		if err != nil {
@@ -32,7 +38,7 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 	now := time.Now()
 	var users []waiting.User
 	for _, d := range queueDirs {
-		found, problems, err := waiting.List(d.queue, now)
+		found, problems, err := waiting.List(d.queue, d.usernameKey, now)
 		if err != nil {
 			fmt.Fprintf(stderr, "umc-invite queue: %v\n", err)
 			return exitUsage

@@ -16,7 +16,7 @@ func runRequeue(args []string, stdout, stderr io.Writer) int {
 	output := fs.String("output", "", "with several umc_invite outputs in the container's config: the one (Output_Name) to re-queue for")
 	fs.StringVar(&r.DeadLetterDir, "dead-letter-dir", "", "the dead-letter directory (default <queue-dir>/failed)")
 	fs.StringVar(&r.IntakeDir, "intake-dir", "", "where new files go (default <queue-dir>/incoming when it exists, else the queue directory; off: the queue directory)")
-	fs.StringVar(&r.UsernameKey, "username-key", "username", "the output's Username_Key")
+	fs.StringVar(&r.UsernameKey, "username-key", "", "the output's Username_Key (default: the output's in the container's config; with --queue-dir: username)")
 	fs.BoolVar(&r.Force, "force", false, "queue users again although they were re-queued after their last dead letter")
 	all := fs.Bool("all", false, "every user whose newest dead letter or refusal is not re-queued yet")
 	fs.Usage = func() {
@@ -55,7 +55,7 @@ func runRequeue(args []string, stdout, stderr io.Writer) int {
 		if r.IntakeDir == "" {
 			r.IntakeDir = d.intake
 		}
-		if d.usernameKey != "" && r.UsernameKey == "username" {
+		if r.UsernameKey == "" {
 			r.UsernameKey = d.usernameKey
 		}
 	}

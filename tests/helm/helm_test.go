@@ -23,7 +23,7 @@ var cases = map[string]Options{
 	"sidecar":   {ValueFiles: []string{"ci/sidecar-values.yaml"}},
 	"daemonset": {ValueFiles: []string{"ci/daemonset-values.yaml"}},
 	"sidecar-everything": {ValueFiles: []string{"ci/sidecar-values.yaml"}, Set: []string{
-		"serviceMonitor.enabled=true", "prometheusRule.enabled=true", "umc.auth.user=self-service-invitation", "umc.auth.existingSecret.name=nubus-umc",
+		"serviceMonitor.enabled=true", "prometheusRule.enabled=true", "dashboards.enabled=true", "umc.auth.user=self-service-invitation", "umc.auth.existingSecret.name=nubus-umc",
 		"umc.auth.existingSecret.keyMapping.password=pw", "listener.tls.mode=secure", "listener.tls.existingSecret.name=nubus-ca",
 		"global.imageRegistry=artifacts.example.org", "global.imagePullSecrets[0]=pull-global",
 		"additionalLabels.team=idm", "extraEnvVars[0].name=X", "extraEnvVars[0].value=y", "queue.persistence.storageClass=fast", "nodeSelector.disk=ssd",
@@ -491,6 +491,8 @@ func TestPrometheusRule(t *testing.T) {
 		`umc_invite_queue_files > 0 and (time() - umc_invite_last_success_timestamp_seconds > 900)`,
 		`umc_invite_queue_files > 0 unless umc_invite_last_success_timestamp_seconds > 0`,
 		`umc_invite_umc_requests_total{class="unavailable"}`,
+		`umc_invite_umc_requests_total{class="unauthorized"}`,
+		`umc_invite_umc_request_duration_seconds_bucket`,
 		`fluentbit_output_retries_failed_total`,
 	} {
 		if !strings.Contains(exprs, want) {

@@ -125,7 +125,7 @@ func TestListenerIsConfigured(t *testing.T) {
 	}
 	env := envOf(l)
 	for k, want := range map[string]string{
-		"LDAP_HOST": "nubus-ldap-server-primary", "LDAP_PORT": "389", "LDAP_BASE_DN": "dc=example,dc=org",
+		"LDAP_HOST": "nubus-ldap-server-primary-notifier", "LDAP_PORT": "389", "LDAP_BASE_DN": "dc=example,dc=org",
 		"LDAP_HOST_DN": "cn=admin,dc=example,dc=org", "NOTIFIER_SERVER": "nubus-ldap-notifier",
 		"LDAP_PASSWORD_FILE": "/var/secrets/ldap_secret", "CA_CERT_FILE": "/var/secrets/ca_cert", "TLS_MODE": "secure",
 		"UMC_INVITE_DOMAIN_LISTENER": "true", "UMC_INVITE_QUEUE_DIR": "/var/cache/listener",

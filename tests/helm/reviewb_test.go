@@ -208,7 +208,7 @@ func readmeSidecarInstall(t *testing.T) (release, namespace string, set []string
 
 // docs/nubus.md "Nubus: from helm install to the first invitation", step 3: the
 // sidecar installed with "the command above" finds Nubus's LDAP primary
-// (nubus-ldap-server-primary:389), the admin password in Secret
+// (nubus-ldap-server-primary-notifier:389, the one beside the notifier), the admin password in Secret
 // nubus-ldap-server-admin and the notifier nubus-ldap-notifier. The
 // command above names the release nubus-umc-invite, and the defaults are
 // "{{ .Release.Name }}-ldap-server-primary" and so on: the listener gets
@@ -225,7 +225,7 @@ func TestReviewB_ReadmeInstallFindsNubusLDAP(t *testing.T) {
 	objs := objects(t, Split(out))
 	tpl, cs := podOf(t, objs)
 	env := envOf(cs["listener"])
-	for name, want := range map[string]string{"LDAP_HOST": "nubus-ldap-server-primary", "NOTIFIER_SERVER": "nubus-ldap-notifier"} {
+	for name, want := range map[string]string{"LDAP_HOST": "nubus-ldap-server-primary-notifier", "NOTIFIER_SERVER": "nubus-ldap-notifier"} {
 		if env[name] != want {
 			t.Errorf("helm install %s (docs/nubus.md) renders %s=%q, docs/nubus.md says %q (Nubus's Service)", release, name, env[name], want)
 		}

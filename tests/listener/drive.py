@@ -15,8 +15,9 @@ import sys
 import types
 
 
-def main():
-    module_path, queue_dir, ucr = sys.argv[1:4]
+def load(module_path, queue_dir, ucr):
+    """The module, imported as the listener imports it, with a stubbed
+    listener API (its log lines go to stderr)."""
 
     class ConfigRegistry(dict):
         def is_true(self, key, default=False):
@@ -26,8 +27,10 @@ def main():
     listener = types.ModuleType('listener')
     listener.configRegistry = ConfigRegistry(json.loads(ucr))
     debug = types.ModuleType('univention.debug')
-    debug.LISTENER, debug.PROCESS, debug.WARN = 1, 2, 3
-    debug.debug = lambda *args: None
+    debug.ERROR, debug.WARN, debug.PROCESS, debug.INFO = 0, 1, 2, 3
+    debug.LISTENER = 'LISTENER'
+    levels = {0: 'ERROR', 1: 'WARN', 2: 'PROCESS', 3: 'INFO'}
+    debug.debug = lambda category, level, message: print('%s %s: %s' % (category, levels.get(level, level), message), file=sys.stderr, flush=True)
     univention = types.ModuleType('univention')
     univention.debug = debug
     sys.modules.update({'listener': listener, 'univention': univention, 'univention.debug': debug})
@@ -36,7 +39,13 @@ def main():
     spec = importlib.util.spec_from_file_location('module', module_path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    print(module.filter)
+    return module
+
+
+def main():
+    module_path, queue_dir, ucr = sys.argv[1:4]
+    module = load(module_path, queue_dir, ucr)
+    print(module.filter, flush=True)
 
     def attrs(values):
         return {k: [v.encode('UTF-8') for v in vs] for k, vs in (values or {}).items()}

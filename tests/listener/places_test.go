@@ -90,3 +90,33 @@ func TestRenameSkipsOnlyTheMovedEntry(t *testing.T) {
 		t.Errorf("after alice's rename, new users bob and carol queued %v, want both", got)
 	}
 }
+
+// The switch-over's cut-over (listener.queueCreatedFrom): the module
+// queues a new user created at or after it, by the createTimestamp the
+// listener passes with the entry, and leaves one created before it to
+// umc-invite-switch-over; an entry without a createTimestamp is queued.
+func TestCutOverByCreateTimestamp(t *testing.T) {
+	created := func(uid, ts string) event {
+		e := add(uid)
+		if ts != "" {
+			e.new["createTimestamp"] = []string{ts}
+		}
+		return e
+	}
+	queue := t.TempDir()
+	env := append(dockerfileEnv(t), "UMC_INVITE_QUEUE_CREATED_FROM=2026-12-06T05:00:00Z")
+	driveUCR(t, queue, env, nubusUCR(),
+		created("before", "20261206045959Z"), created("at", "20261206050000Z"), created("after", "20261207000000Z"),
+		created("unknown", ""))
+	got := parse(t, queue)
+	if len(got) != 3 || got["at.send"] != "at" || got["after.send"] != "after" || got["unknown.send"] != "unknown" {
+		t.Fatalf("queued %v: want at, after and unknown (no createTimestamp), not before", got)
+	}
+	// A cut-over the module cannot read (set by hand, past the chart's
+	// schema): every new user is queued rather than none.
+	queue = t.TempDir()
+	driveUCR(t, queue, append(dockerfileEnv(t), "UMC_INVITE_QUEUE_CREATED_FROM=tomorrow"), nubusUCR(), created("before", "20261206045959Z"))
+	if got := parse(t, queue); got["before.send"] != "before" {
+		t.Fatalf("with an unreadable cut-over queued %v, want before", got)
+	}
+}

@@ -92,6 +92,7 @@ type Config struct {
 	inlinePassword     Secret
 	removeProcessedSet bool
 	endpoint           string
+	offline            bool // LoadOffline: the secret files were not read
 }
 
 // Endpoint is the full URL of the UMC command.
@@ -101,7 +102,9 @@ func (c *Config) Endpoint() string { return c.endpoint }
 // Config_File, then the key's default, and parses each on its own; then
 // validate checks every value and every rule between keys. The first bad
 // key ends it with a *KeyError naming the key.
-func Load(g Getter) (*Config, error) {
+func Load(g Getter) (*Config, error) { return loadKeys(g, false) }
+
+func loadKeys(g Getter, offline bool) (*Config, error) {
 	file, err := readFile(strings.TrimSpace(g.Get("Config_File")))
 	if err != nil {
 		return nil, &KeyError{"Config_File", err}
@@ -109,7 +112,7 @@ func Load(g Getter) (*Config, error) {
 	if err := retired(g, file); err != nil {
 		return nil, err
 	}
-	c := &Config{}
+	c := &Config{offline: offline}
 	for _, k := range Keys {
 		v := strings.TrimSpace(g.Get(k.Name))
 		if v == "" {
@@ -117,6 +120,10 @@ func Load(g Getter) (*Config, error) {
 		}
 		if v == "" {
 			v = k.Default
+		}
+		if offline && unreadOffline[k.Name] != nil {
+			unreadOffline[k.Name](c, v)
+			continue
 		}
 		if err := k.Parse(c, v); err != nil {
 			return nil, &KeyError{k.Name, err}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -270,9 +271,11 @@ func readRegularFile(path string, limit int64) ([]byte, error) {
 }
 
 // readRegularFileStat is readRegularFile that also returns what the file
-// was when it was read.
+// was when it was read. The open never waits (O_NONBLOCK: a FIFO without
+// a writer would block the start, or every call at run time), and what
+// was opened is checked before a byte is read.
 func readRegularFileStat(path string, limit int64) ([]byte, os.FileInfo, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot read: %w", err)
 	}
@@ -282,7 +285,7 @@ func readRegularFileStat(path string, limit int64) ([]byte, os.FileInfo, error) 
 		return nil, nil, fmt.Errorf("cannot read: %w", err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s is not a regular file", path)
+		return nil, nil, fmt.Errorf("%s is not a regular file (it is %s): refused", path, fileType(st.Mode()))
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
@@ -292,6 +295,21 @@ func readRegularFileStat(path string, limit int64) ([]byte, os.FileInfo, error) 
 		return nil, nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
 	}
 	return b, st, nil
+}
+
+// fileType names what a path that should be a regular file is instead.
+func fileType(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "no regular file"
 }
 
 func parseBool(v string) (bool, error) {

@@ -80,6 +80,7 @@ type PasswordFile struct {
 	id      fileID
 	checked time.Time
 	warned  bool
+	looking bool // a look at the file is under way, without mu held
 	now     func() time.Time
 }
 
@@ -97,14 +98,21 @@ func (c *Config) PasswordFile() *PasswordFile {
 func (p *PasswordFile) Path() string { return p.path }
 
 // Password is the password to send now: the file is looked at again when
-// the last look is at least an interval ago.
+// the last look is at least an interval ago. The look happens outside the
+// lock: one caller looks, the others meanwhile take the password as it is.
 func (p *PasswordFile) Password() Secret {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.now().Sub(p.checked) >= p.interval {
-		p.refresh()
+	due := !p.looking && p.now().Sub(p.checked) >= p.interval
+	if due {
+		p.looking, p.checked = true, p.now()
 	}
-	return p.current
+	current := p.current
+	p.mu.Unlock()
+	if !due {
+		return current
+	}
+	p.refresh()
+	return p.Current()
 }
 
 // Recheck looks at the file at once, and reports whether the password
@@ -112,7 +120,8 @@ func (p *PasswordFile) Password() Secret {
 // anything, since UMC refused the old one before running the command.
 func (p *PasswordFile) Recheck() bool {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.looking, p.checked = true, p.now()
+	p.mu.Unlock()
 	return p.refresh()
 }
 
@@ -123,20 +132,33 @@ func (p *PasswordFile) Current() Secret {
 	return p.current
 }
 
-// refresh re-reads the file if it is not the one read last. Called with mu held.
+// refresh re-reads the file if it is not the one read last. The file is
+// looked at and read without mu held (it never blocks on a FIFO, but a
+// slow file system would hold every call); only the result is applied
+// under mu.
 func (p *PasswordFile) refresh() (changed bool) {
-	p.checked = p.now()
-	id, err := identify(p.path)
-	if err != nil {
-		p.warnOnce("Auth_Password_File: cannot look at %s (%v); keeping the password read before", p.path, err)
-		return false
+	p.mu.Lock()
+	known := p.id
+	p.mu.Unlock()
+	id, lookErr := identify(p.path)
+	var secret Secret
+	var readID fileID
+	var readErr error
+	if lookErr == nil && id != known {
+		secret, readID, readErr = readPasswordFile(p.path)
 	}
-	if id == p.id {
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.looking = false
+	switch {
+	case lookErr != nil:
+		p.warnOnce("Auth_Password_File: cannot look at %s (%v); keeping the password read before", p.path, lookErr)
 		return false
-	}
-	secret, readID, err := readPasswordFile(p.path)
-	if err != nil {
-		p.warnOnce("Auth_Password_File: %s changed but cannot be used (%v); keeping the password read before", p.path, err)
+	case id == known:
+		return false
+	case readErr != nil:
+		p.warnOnce("Auth_Password_File: %s changed but cannot be used (%v); keeping the password read before", p.path, readErr)
 		p.id = id // not read again until it changes again
 		return false
 	}

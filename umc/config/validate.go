@@ -30,7 +30,7 @@ func (c *Config) validate() error {
 		{"Language", func() error { return checkLanguage(c.Language) }},
 		{"Auth_User", c.checkUser},
 		{"Auth_Password_File", func() error {
-			if c.AuthPasswordFile != "" && c.filePassword == "" {
+			if c.AuthPasswordFile != "" && c.filePassword == "" && !c.offline {
 				return fmt.Errorf("%s is empty", c.AuthPasswordFile)
 			}
 			return nil
@@ -274,7 +274,7 @@ func (c *Config) checkPassword() error {
 // checkCA refuses a bundle without a certificate now, not at the first
 // call.
 func (c *Config) checkCA() error {
-	if c.TLSCAFile == "" {
+	if c.TLSCAFile == "" || c.offline {
 		return nil
 	}
 	if !x509.NewCertPool().AppendCertsFromPEM(c.TLSCAPEM) {

@@ -109,19 +109,21 @@ func Read(dir string) (*Log, error) {
 func (l *Log) fold() {
 	sort.SliceStable(l.Letters, func(i, j int) bool { return l.Letters[i].Time.Before(l.Letters[j].Time) })
 	sort.SliceStable(l.Marks, func(i, j int) bool { return l.Marks[i].Time.Before(l.Marks[j].Time) })
-	latest := map[string]int{} // file (or kind and user) → index in kept
+	latest := map[string]int{} // queue file → index in kept
 	var kept []Letter
 	for _, d := range l.Letters {
-		key := d.File
-		if key == "" {
-			key = d.Kind + "\x00" + d.Username
-		}
-		if i, ok := latest[key]; ok && l.markBetween(d.Username, kept[i].Time, d.Time) == nil {
+		// Only letters of one queue file are one letter: those without a
+		// file (an evicted symlink or FIFO, a record without Queue_Dir) are
+		// each an entry of their own, whatever their user and kind.
+		i, ok := latest[d.File]
+		if d.File != "" && ok && l.markBetween(d.Username, kept[i].Time, d.Time) == nil {
 			d.Duplicates = kept[i].Duplicates + 1
 			kept[i] = d
 			continue
 		}
-		latest[key] = len(kept)
+		if d.File != "" {
+			latest[d.File] = len(kept)
+		}
 		kept = append(kept, d)
 	}
 	for i := range kept {

@@ -67,6 +67,7 @@ type Window struct {
 	listedMod int64     // the intake directory's mtime (ns) when last listed
 	stale     bool      // the last listing may have missed files: list again when exhausted
 	retryAt   time.Time // names left behind (collisions, errors) are looked at again then
+	skipped   error     // the last listing's first file that stays in the intake (errNotAdmitted)
 
 	countedMod  int64 // the queue directory's mtime (ns) at the last recount
 	countedSure bool  // and it was old enough that a later change must alter it
@@ -225,11 +226,17 @@ func printable(name string) bool {
 }
 
 // countQueue counts the queue files (regular *.send, not hidden) in the
-// queue directory. With repair it also finishes moves a crash cut short in
+// queue directory, and finishes admissions a crash left staged
+// (recoverStage). With repair it also finishes moves a crash cut short in
 // link mode: the same inode in both directories is still pending once.
 func (w *Window) countQueue(repair bool) (int, error) {
 	n := 0
+	var staged []string
 	err := w.q.Each(func(name string, t fs.FileMode) {
+		if _, ok := stagedName(name); ok {
+			staged = append(staged, name)
+			return
+		}
 		if !candidate(name) || !t.IsRegular() || w.isStuck(name) {
 			return
 		}
@@ -240,6 +247,12 @@ func (w *Window) countQueue(repair bool) (int, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("count queue directory: %w", err)
+	}
+	// Admissions a crash cut short between the intake and the queue name.
+	for _, stage := range staged {
+		if w.recoverStage(stage) {
+			n++
+		}
 	}
 	return n, nil
 }
@@ -291,8 +304,9 @@ func (w *Window) poke() {
 //
 // A name already present in the queue directory is not replaced: the intake
 // file stays and is tried again later. Every moment, each file is in
-// exactly one of the two directories.
+// exactly one place: the intake, its stage name (move), or the queue.
 func (w *Window) TopUp() (moved int, err error) {
+	var refused error // the first file that stays in the intake, to be told
 	if w.queued.Load() >= int64(w.size) {
 		return 0, nil
 	}
@@ -318,6 +332,9 @@ func (w *Window) TopUp() (moved int, err error) {
 				return moved, err
 			}
 			listed = true
+			if refused == nil {
+				refused = w.skipped
+			}
 			continue
 		}
 		e := w.backlog[w.next]
@@ -334,6 +351,11 @@ func (w *Window) TopUp() (moved int, err error) {
 			// Already queued under this name: admitting it now would replace
 			// (or duplicate) that file. Look again later.
 			w.leaveBehind()
+		case errors.Is(err, errNotAdmitted):
+			// Told (once a minute), and the others go on.
+			if refused == nil {
+				refused = fmt.Errorf("intake file %q: %w", e.name, err)
+			}
 		default:
 			w.leaveBehind()
 			return moved, fmt.Errorf("move %s into the queue: %w", e.name, err)
@@ -342,7 +364,7 @@ func (w *Window) TopUp() (moved int, err error) {
 	if w.next >= len(w.backlog) && w.backlog != nil {
 		w.backlog, w.next = nil, 0 // free the memory of a drained listing
 	}
-	return moved, nil
+	return moved, refused
 }
 
 func (w *Window) leaveBehind() {
@@ -378,11 +400,22 @@ func (w *Window) list() error {
 	start := time.Now()
 	h := keepOldest{max: w.backlogCap}
 	var st unix.Stat_t
+	var skipped error
 	err = w.in.Each(func(name string, t fs.FileMode) {
 		if !candidate(name) || !t.IsRegular() {
 			return
 		}
 		if unix.Fstatat(w.in.FD(), name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return
+		}
+		if st.Nlink > 1 && w.finishLink(name) {
+			return // a link move a crash cut short: it is in the queue already
+		}
+		if err := admissible(st); err != nil {
+			// Told once per listing (the intake changed), never moved.
+			if skipped == nil {
+				skipped = fmt.Errorf("intake file %q: %w", name, err)
+			}
 			return
 		}
 		h.add(entry{name: name, mod: st.Mtim.Nano()})
@@ -396,40 +429,7 @@ func (w *Window) list() error {
 	// A change within the timestamp granularity of the listing may leave
 	// the directory's mtime as it was: list again next time.
 	w.stale = h.dropped || start.Sub(time.Unix(0, mod)) < w.settle
-	return nil
-}
-
-// move admits one intake file. renameat2 with RENAME_NOREPLACE is atomic
-// and refuses to replace a queued file. In link mode, link(2) refuses too;
-// a crash between link and unlink leaves one inode under both names, which
-// Open (countQueue) and a later collision resolve by removing the intake's.
-func (w *Window) move(name string) error {
-	var st unix.Stat_t
-	if err := unix.Fstatat(w.in.FD(), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return errNotRegular
-	}
-	if !w.linkMode {
-		return unix.Renameat2(w.in.FD(), name, w.q.FD(), name, unix.RENAME_NOREPLACE)
-	}
-	if err := unix.Linkat(w.in.FD(), name, w.q.FD(), name, 0); err != nil {
-		if errors.Is(err, unix.EEXIST) && w.finishLink(name) {
-			return fs.ErrNotExist // it was admitted before; now it is only there
-		}
-		return err
-	}
-	if err := unix.Unlinkat(w.in.FD(), name, 0); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return nil // someone else took the intake's name away: admitted all the same
-		}
-		// Both names now: take the queue's back, or it would be sent twice.
-		if undo := unix.Unlinkat(w.q.FD(), name, 0); undo != nil {
-			return fmt.Errorf("unlink after link: %w; the file is now in both directories (%v)", err, undo)
-		}
-		return err
-	}
+	w.skipped = skipped
 	return nil
 }
 

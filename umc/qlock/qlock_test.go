@@ -52,32 +52,30 @@ func TestTheSecondWaitsAndTakesOver(t *testing.T) {
 	}
 }
 
-// A symlink a producer planted under the lock file's name is never
-// followed: the directory is what is locked. On a file system that needs
-// the fallback lock file, an odd entry of its name is replaced, never
-// followed or waited on; a symlink's target stays as it was.
-func TestAnOddLockFileIsNeverFollowed(t *testing.T) {
-	for _, fallback := range []bool{false, true} {
-		dir := t.TempDir()
-		target := filepath.Join(t.TempDir(), "secret")
-		os.WriteFile(target, []byte("x"), 0o600)
-		if err := os.Symlink(target, filepath.Join(dir, Name)); err != nil {
-			t.Fatal(err)
-		}
-		l := &Lock{dir: open(t, dir), fallback: fallback, stop: make(chan struct{}), done: make(chan struct{})}
-		close(l.done)
-		if ok, err := l.try(); !ok || err != nil {
-			t.Fatalf("fallback %t: %t %v", fallback, ok, err)
-		}
-		other := &Lock{dir: open(t, dir), fallback: fallback, stop: make(chan struct{}), done: make(chan struct{})}
-		close(other.done)
-		if ok, _ := other.try(); ok {
-			t.Fatalf("fallback %t: two holders", fallback)
-		}
-		l.Close()
-		if data, _ := os.ReadFile(target); string(data) != "x" {
-			t.Fatalf("fallback %t: the symlink's target changed", fallback)
-		}
+// A symlink a producer planted under the name older releases used for a
+// lock file is never followed: the directory is what is locked.
+func TestAPlantedLockFileIsNeverFollowed(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(target, []byte("x"), 0o600)
+	if err := os.Symlink(target, filepath.Join(dir, ".umc-invite.lock")); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Take(open(t, dir), 10*time.Millisecond, func() { t.Error("waited") }, func() {})
+	if err != nil || !l.Held() {
+		t.Fatalf("%t %v", l.Held(), err)
+	}
+	other, err := Take(open(t, dir), 10*time.Millisecond, func() {}, func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Held() {
+		t.Fatal("two holders")
+	}
+	other.Close()
+	l.Close()
+	if data, _ := os.ReadFile(target); string(data) != "x" {
+		t.Fatal("the symlink's target changed")
 	}
 }
 
@@ -90,7 +88,7 @@ func TestRemovingFilesMakesNoSecondHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer first.Close()
-	os.Remove(filepath.Join(dir, Name))
+	os.Remove(filepath.Join(dir, ".umc-invite.lock"))
 	second, err := Take(open(t, dir), 10*time.Millisecond, func() {}, func() {})
 	if err != nil {
 		t.Fatal(err)
@@ -140,13 +138,5 @@ func TestALockDiesWithItsProcess(t *testing.T) {
 	}
 	if !l.Held() {
 		t.Fatal("no takeover after the holder was killed")
-	}
-}
-
-// tail's Path in every shipped config is <queue>/*.send: the lock file
-// must never be read as a queue file.
-func TestTheLockFileIsNoQueueFile(t *testing.T) {
-	if ok, _ := filepath.Match("*.send", Name); ok || Name[0] != '.' {
-		t.Fatalf("%s would be read by tail", Name)
 	}
 }

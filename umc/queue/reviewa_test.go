@@ -35,7 +35,7 @@ func TestReviewA_TakeoverRenewResetsAge(t *testing.T) {
 	if n, err := d.Renew(); err != nil || n != 1 {
 		t.Fatalf("renewed %d: %v", n, err)
 	}
-	users, problems, err := waiting.List(dir, time.Now())
+	users, problems, err := waiting.List(dir, "username", time.Now())
 	if err != nil || len(users) != 1 {
 		t.Fatalf("users %+v problems %v: %v", users, problems, err)
 	}

@@ -30,8 +30,13 @@ type User struct {
 }
 
 // List reads every regular *.send file directly in dir, never following a
-// link nor blocking on a FIFO; problems are the entries it could not read.
-func List(dir string, now time.Time) (users []User, problems []string, err error) {
+// link nor blocking on a FIFO, each user's name under usernameKey (the
+// output's Username_Key; "": username); problems are the entries it could
+// not read.
+func List(dir, usernameKey string, now time.Time) (users []User, problems []string, err error) {
+	if usernameKey == "" {
+		usernameKey = "username"
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil, err
@@ -41,7 +46,7 @@ func List(dir string, now time.Time) (users []User, problems []string, err error
 		if !strings.HasSuffix(name, record.QueueSuffix) || strings.HasPrefix(name, ".") {
 			continue
 		}
-		u, err := read(filepath.Join(dir, name), now)
+		u, err := read(filepath.Join(dir, name), usernameKey, now)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%q: %v", name, err))
 			continue
@@ -52,7 +57,7 @@ func List(dir string, now time.Time) (users []User, problems []string, err error
 	return users, problems, nil
 }
 
-func read(path string, now time.Time) (User, error) {
+func read(path, usernameKey string, now time.Time) (User, error) {
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return User{}, err
@@ -74,7 +79,7 @@ func read(path string, now time.Time) (User, error) {
 		return User{}, fmt.Errorf("over %d bytes", queue.MaxFileSize)
 	}
 	u := User{File: path, FirstSeen: st.ModTime()}
-	keys := record.Keys{Username: "username", Path: "path"}
+	keys := record.Keys{Username: usernameKey, Path: "path"}
 	var carry record.Carry
 	carried := false
 	for _, line := range strings.Split(string(data), "\n") {

@@ -53,7 +53,11 @@ module's own. */}}
 {{- $env = concat $env (list
   (dict "name" "UMC_INVITE_DOMAIN_LISTENER" "value" "true")
   (dict "name" "UMC_INVITE_QUEUE_DIR" "value" (include "umc-invite.queueDir" .))
-  (dict "name" "UMC_INVITE_INTAKE_DIR" "value" (include "umc-invite.intakeDir" .))) -}}
+  (dict "name" "UMC_INVITE_INTAKE_DIR" "value" (include "umc-invite.intakeDir" .))
+  (dict "name" "UMC_INVITE_PROBE_MAX_LAG" "value" (toString $l.probes.maxLagSeconds))) -}}
+{{- with $l.queueCreatedFrom -}}
+{{- $env = append $env (dict "name" "UMC_INVITE_QUEUE_CREATED_FROM" "value" (toString .)) -}}
+{{- end -}}
 {{- toYaml $env -}}
 {{- end -}}
 

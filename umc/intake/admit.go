@@ -1,0 +1,205 @@
+//go:build linux
+
+package intake
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// stageSuffix marks an intake entry taken out of the producers' reach and
+// not yet admitted: a hidden name in the queue directory that tail's Path
+// (*.send) never matches and the window never counts.
+const stageSuffix = ".admitting"
+
+// errNameTooLong marks an intake name too long to be staged: it stays.
+var errNameTooLong = errors.New("name too long to be admitted")
+
+// maxFileSize is the most a queue file holds (the queue reads no more): a
+// larger file is no user's, and tail would read all of it.
+const maxFileSize = 64 << 10
+
+// errNotAdmitted marks a regular intake file that stays in the intake: a
+// hard link (its content may be another's file) or over maxFileSize.
+var errNotAdmitted = errors.New("stays in the intake")
+
+// stageName is the hidden name under which name waits in the queue
+// directory between being taken from the intake and being admitted.
+func stageName(name string) (string, bool) {
+	s := "." + name + stageSuffix
+	return s, len(s) <= unix.NAME_MAX
+}
+
+// stagedName is the queue file name a stage entry stands for.
+func stagedName(stage string) (string, bool) {
+	if !strings.HasPrefix(stage, ".") || !strings.HasSuffix(stage, stageSuffix) {
+		return "", false
+	}
+	name := strings.TrimSuffix(stage[1:], stageSuffix)
+	return name, candidate(name)
+}
+
+// move admits one intake file: the inode that was checked, never a name
+// looked up twice. Whatever the intake name holds is first moved, as it
+// is, to its stage name in the queue directory (renameat2 does not follow
+// a symlink, it moves the link), where a writer of the intake can no longer
+// swap it; the moved entry is then checked, and only a regular file is
+// renamed to its queue name. Anything else goes back to the intake (or,
+// where its name is taken again, is removed): a producer who swaps a
+// checked file for a symlink gets nothing into the queue.
+//
+// Neither rename replaces anything. In link mode each rename is a link(2)
+// and an unlink; a crash in between leaves one inode under two names,
+// which recoverStage and finishLink resolve.
+func (w *Window) move(name string) error {
+	stage, ok := stageName(name)
+	if !ok {
+		return errNameTooLong
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(w.q.FD(), name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+		if w.finishLink(name) {
+			return fs.ErrNotExist // admitted before a crash in link mode; now it is only there
+		}
+		return fs.ErrExist
+	}
+	if err := unix.Fstatat(w.in.FD(), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return errNotRegular
+	}
+	if err := admissible(st); err != nil {
+		return err // seen before it is moved: no churn, the listing skips it
+	}
+	if err := w.place(w.in.FD(), name, stage); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			w.recoverStage(stage) // left by a crash: finish it first
+		}
+		return err
+	}
+	return w.admitStaged(name, stage)
+}
+
+// place moves the entry from (dirfd, from) to the queue directory's name
+// to, never replacing an entry there.
+func (w *Window) place(dirfd int, from, to string) error {
+	if !w.linkMode {
+		return unix.Renameat2(dirfd, from, w.q.FD(), to, unix.RENAME_NOREPLACE)
+	}
+	if err := unix.Linkat(dirfd, from, w.q.FD(), to, 0); err != nil {
+		return err
+	}
+	// The old name goes only while it is still the inode linked: a file a
+	// producer put there meanwhile stays (a race here leaves a file
+	// behind, never loses one).
+	var a, b unix.Stat_t
+	if unix.Fstatat(dirfd, from, &a, unix.AT_SYMLINK_NOFOLLOW) != nil || unix.Fstatat(w.q.FD(), to, &b, unix.AT_SYMLINK_NOFOLLOW) != nil ||
+		a.Dev != b.Dev || a.Ino != b.Ino {
+		return nil
+	}
+	if err := unix.Unlinkat(dirfd, from, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		// Both names now: take the new one back, or it would be sent twice.
+		if undo := unix.Unlinkat(w.q.FD(), to, 0); undo != nil {
+			return fmt.Errorf("unlink after link: %w; the file is now under two names (%v)", err, undo)
+		}
+		return err
+	}
+	return nil
+}
+
+// admitStaged checks the entry moved to stage and admits it as name when
+// it is a regular file; anything else is handed back.
+func (w *Window) admitStaged(name, stage string) error {
+	var st unix.Stat_t
+	if err := unix.Fstatat(w.q.FD(), stage, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		w.unstage(name, stage, st.Mode)
+		return errNotRegular
+	}
+	var q unix.Stat_t
+	if unix.Fstatat(w.q.FD(), name, &q, unix.AT_SYMLINK_NOFOLLOW) == nil && q.Dev == st.Dev && q.Ino == st.Ino {
+		_ = unix.Unlinkat(w.q.FD(), stage, 0) // link mode, after a crash: admitted before
+		return fs.ErrNotExist
+	}
+	if err := admissible(st); err != nil {
+		// The intake's name of the same inode left by a crash in link mode
+		// is no second name of concern: it goes.
+		if st.Nlink == 2 && st.Size <= maxFileSize && w.sameInIntake(name, st) {
+			_ = unix.Unlinkat(w.in.FD(), name, 0)
+		} else {
+			w.unstage(name, stage, st.Mode)
+			return err
+		}
+	}
+	err := w.place(w.q.FD(), stage, name)
+	if errors.Is(err, unix.EEXIST) {
+		// Queued meanwhile under this name: the intake file waits.
+		w.unstage(name, stage, st.Mode)
+		return fs.ErrExist
+	}
+	return err
+}
+
+// admissible refuses a regular file that is no user's queue file.
+func admissible(st unix.Stat_t) error {
+	if st.Nlink > 1 || st.Size > maxFileSize {
+		return fmt.Errorf("%w: %d names, %d bytes (a queue file has one name and at most %d bytes)", errNotAdmitted, st.Nlink, st.Size, maxFileSize)
+	}
+	return nil
+}
+
+// sameInIntake reports whether the intake's name is the inode st.
+func (w *Window) sameInIntake(name string, st unix.Stat_t) bool {
+	var in unix.Stat_t
+	return unix.Fstatat(w.in.FD(), name, &in, unix.AT_SYMLINK_NOFOLLOW) == nil && in.Dev == st.Dev && in.Ino == st.Ino
+}
+
+// unstage hands a staged entry back to the intake under its name. An entry
+// that is no regular file and cannot go back (its name is taken again) is
+// removed: it is nobody's user. A regular one that cannot go back stays
+// staged, hidden, until recoverStage admits it.
+func (w *Window) unstage(name, stage string, mode uint32) {
+	var err error
+	if w.linkMode {
+		if err = unix.Linkat(w.q.FD(), stage, w.in.FD(), name, 0); err == nil {
+			err = unix.Unlinkat(w.q.FD(), stage, 0)
+		}
+	} else {
+		err = unix.Renameat2(w.q.FD(), stage, w.in.FD(), name, unix.RENAME_NOREPLACE)
+	}
+	if err == nil || mode&unix.S_IFMT == unix.S_IFREG {
+		return
+	}
+	flags := 0
+	if mode&unix.S_IFMT == unix.S_IFDIR {
+		flags = unix.AT_REMOVEDIR // only when empty
+	}
+	_ = unix.Unlinkat(w.q.FD(), stage, flags)
+}
+
+// recoverStage finishes an admission that a crash (or a double collision)
+// left staged. It reports whether a queue file was admitted.
+func (w *Window) recoverStage(stage string) bool {
+	name, ok := stagedName(stage)
+	if !ok {
+		return false
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(w.q.FD(), stage, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return false
+	}
+	if w.admitStaged(name, stage) != nil {
+		return false
+	}
+	// The intake's name of the same inode, if a crash in link mode left it
+	// (the restart may have found rename to work: finish it anyway).
+	w.finishLink(name)
+	return true
+}
