@@ -52,9 +52,10 @@ func TestShippedConfigsPass(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, "2 umc_invite output(s): all well") {
 		t.Errorf("daemonset: exit %d\n%s%s", code, out, errOut)
 	}
-	// Without --offline, the missing secret is named with the manifest's line.
+	// Without --offline, the missing secret (tenant-b's; tenant-a calls
+	// anonymously) is named with the manifest's line.
 	out, _, code = check(t, map[string]string{}, "-c", filepath.Join(root(), "build/kubernetes/daemonset.yaml"))
-	if code != 1 || !regexp.MustCompile(`daemonset.yaml:\d+: umc_invite output #1: Auth_Password_File: cannot read`).MatchString(out) {
+	if code != 1 || !regexp.MustCompile(`daemonset.yaml:\d+: umc_invite output #2: Auth_Password_File: cannot read`).MatchString(out) {
 		t.Errorf("daemonset without --offline: exit %d\n%s", code, out)
 	}
 }

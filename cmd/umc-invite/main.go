@@ -1,8 +1,8 @@
 // Command umc-invite is the operator's tool for the umc_invite Fluent Bit
 // output: it checks configs as the plugin would read them, probes UMC
-// without inviting anyone, lists dead letters and re-queues users. It is
-// built from the plugin's own packages: one key table, one validation,
-// one client.
+// without inviting anyone, invites one test user, lists dead letters and
+// re-queues users. It is built from the plugin's own packages: one key
+// table, one validation, one client.
 package main
 
 import (
@@ -21,6 +21,8 @@ commands:
   probe -c FILE | --umc-url URL [--auth-user U --auth-password-file F ...]
                                 check DNS, TCP, TLS, the endpoint, the credentials,
                                 send_token and Method, inviting no one
+  invite -c FILE USER           send USER one real invitation (one send_token call):
+                                exit 0 only on UMC's 200 (a designated test user)
   queue [--dir DIR [--username-key KEY]] [--json]
                                 list the users waiting in a queue directory: age, UMC's
                                 last answer, next try (no running plugin needed)
@@ -59,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCheck(rest, stdout, stderr, os.LookupEnv)
 	case "probe":
 		return runProbe(rest, stdout, stderr)
+	case "invite":
+		return runInvite(rest, stdout, stderr)
 	case "queue":
 		return runQueue(rest, stdout, stderr)
 	case "dead-letters":

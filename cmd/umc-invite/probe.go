@@ -21,15 +21,7 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var cfgFiles files
 	fs.Var(&cfgFiles, "c", "Fluent Bit config: probe each umc_invite output in it (repeatable)")
-	// Every plugin key is a flag too, from the one key table.
-	keys := map[string]*string{}
-	for _, k := range config.Keys {
-		def := k.Default
-		if def == "" {
-			def = "unset"
-		}
-		keys[k.Name] = fs.String(flagName(k.Name), "", fmt.Sprintf("the output's %s (default %s)", k.Name, def))
-	}
+	kf := keyFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: umc-invite probe -c FILE | --umc-url URL [--auth-user U --auth-password-file F] [--tls-ca-file F] ...")
 		fs.PrintDefaults()
@@ -38,51 +30,9 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cfgFiles = append(cfgFiles, fs.Args()...)
-	flags := config.Map{}
-	fs.Visit(func(f *flag.Flag) {
-		for name, v := range keys {
-			if flagName(name) == f.Name {
-				flags[name] = *v
-			}
-		}
-	})
-	if len(cfgFiles) == 0 && len(flags) == 0 {
-		fs.Usage()
-		return exitUsage
-	}
-	if len(cfgFiles) > 0 && len(flags) > 0 {
-		fmt.Fprintln(stderr, "umc-invite probe: give -c or the key flags, not both")
-		return exitUsage
-	}
-
-	type target struct {
-		name   string
-		values config.Map
-	}
-	var targets []target
-	if len(flags) > 0 {
-		targets = append(targets, target{"flags", flags})
-	}
-	for _, path := range cfgFiles {
-		cfg, err := fbconfig.Load(path, nil)
-		if err != nil {
-			fmt.Fprintf(stderr, "umc-invite probe: %v\n", err)
-			return exitUsage
-		}
-		outs := cfg.Outputs(OutputName)
-		if len(outs) == 0 {
-			fmt.Fprintf(stderr, "umc-invite probe: %s: no umc_invite output\n", path)
-			return exitFindings
-		}
-		for i, s := range outs {
-			v := config.Map{}
-			for _, e := range s.Entries {
-				if _, ok := config.Lookup(e.Key); ok {
-					v[e.Key] = e.Value
-				}
-			}
-			targets = append(targets, target{fmt.Sprintf("%s:%d: %s output #%d", s.File, s.Line, OutputName, i+1), v})
-		}
+	targets, code := loadTargets("probe", cfgFiles, kf.given(fs), fs.Usage, stderr)
+	if code != exitOK {
+		return code
 	}
 
 	status := exitOK
@@ -108,4 +58,79 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return status
+}
+
+// keys are the plugin's keys as flags of one command, from the one key
+// table: UMC_URL is --umc-url.
+type keys map[string]*string
+
+func keyFlags(fs *flag.FlagSet) keys {
+	k := keys{}
+	for _, key := range config.Keys {
+		def := key.Default
+		if def == "" {
+			def = "unset"
+		}
+		k[key.Name] = fs.String(flagName(key.Name), "", fmt.Sprintf("the output's %s (default %s)", key.Name, def))
+	}
+	return k
+}
+
+// given returns the keys set on the command line.
+func (k keys) given(fs *flag.FlagSet) config.Map {
+	flags := config.Map{}
+	fs.Visit(func(f *flag.Flag) {
+		for name, v := range k {
+			if flagName(name) == f.Name {
+				flags[name] = *v
+			}
+		}
+	})
+	return flags
+}
+
+// target is one umc_invite output to call: from the key flags or a
+// Fluent Bit config file.
+type target struct {
+	name   string
+	values config.Map
+}
+
+// loadTargets reads the outputs a command works on: the key flags, or
+// every umc_invite output of the config files, never both.
+func loadTargets(cmd string, cfgFiles []string, flags config.Map, usage func(), stderr io.Writer) ([]target, int) {
+	if len(cfgFiles) == 0 && len(flags) == 0 {
+		usage()
+		return nil, exitUsage
+	}
+	if len(cfgFiles) > 0 && len(flags) > 0 {
+		fmt.Fprintf(stderr, "umc-invite %s: give -c or the key flags, not both\n", cmd)
+		return nil, exitUsage
+	}
+	var targets []target
+	if len(flags) > 0 {
+		targets = append(targets, target{"flags", flags})
+	}
+	for _, path := range cfgFiles {
+		cfg, err := fbconfig.Load(path, nil)
+		if err != nil {
+			fmt.Fprintf(stderr, "umc-invite %s: %v\n", cmd, err)
+			return nil, exitUsage
+		}
+		outs := cfg.Outputs(OutputName)
+		if len(outs) == 0 {
+			fmt.Fprintf(stderr, "umc-invite %s: %s: no umc_invite output\n", cmd, path)
+			return nil, exitFindings
+		}
+		for i, s := range outs {
+			v := config.Map{}
+			for _, e := range s.Entries {
+				if _, ok := config.Lookup(e.Key); ok {
+					v[e.Key] = e.Value
+				}
+			}
+			targets = append(targets, target{fmt.Sprintf("%s:%d: %s output #%d", s.File, s.Line, OutputName, i+1), v})
+		}
+	}
+	return targets, exitOK
 }

@@ -221,3 +221,60 @@ func TestProbeConfigFile(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }
+
+// A refusal of the configured credentials is the operator's to fix: the
+// probe fails (and with it `helm test`), naming who was refused and where
+// the password comes from, and tries nothing after it.
+func TestProbeFailsWhenUMCRefusesTheCredentials(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		status int
+		args   func(pw string) []string
+		want   []string
+	}{
+		{"anonymous, 401", http.StatusUnauthorized, func(string) []string { return nil },
+			[]string{"HTTP 401", "anonymous", "Auth_User and Auth_Password_File"}},
+		{"anonymous, 403", http.StatusForbidden, func(string) []string { return nil },
+			[]string{"HTTP 403", "anonymous", "Auth_User and Auth_Password_File"}},
+		{"credentials, 403", http.StatusForbidden, func(pw string) []string {
+			return []string{"--auth-user", "svc", "--auth-password-file", pw}
+		}, []string{"HTTP 403", `Auth_User "svc"`, "Auth_Password_File /"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			u := newUMC()
+			u.stub.Outage = func() int { return c.status }
+			srv := httptest.NewServer(u)
+			defer srv.Close()
+			pw := passwordFile(t, "right")
+			out, code := probeRun(t, append([]string{"--umc-url", srv.URL + "/univention"}, c.args(pw)...)...)
+			auth := line(out, "auth")
+			if code != 1 || !strings.Contains(auth, "FAIL") {
+				t.Fatalf("exit %d, auth: %q", code, auth)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(auth, w) {
+					t.Errorf("auth line without %q: %q", w, auth)
+				}
+			}
+			if strings.Contains(out, "right") {
+				t.Errorf("the password is in the output:\n%s", out)
+			}
+			for _, check := range []string{"send_token", "method"} {
+				if !strings.Contains(line(out, check), "skip") {
+					t.Errorf("%s after a refusal: %q", check, line(out, check))
+				}
+			}
+		})
+	}
+}
+
+func TestProbeWrongPasswordNamesUserAndPasswordFile(t *testing.T) {
+	u := newUMC()
+	srv := httptest.NewServer(u)
+	defer srv.Close()
+	pw := passwordFile(t, "wrong")
+	out, code := probeRun(t, "--umc-url", srv.URL+"/univention", "--auth-user", "svc", "--auth-password-file", pw)
+	if auth := line(out, "auth"); code != 1 || !strings.Contains(auth, `Auth_User "svc"`) || !strings.Contains(auth, "Auth_Password_File "+pw) {
+		t.Fatalf("exit %d, auth: %q", code, auth)
+	}
+}

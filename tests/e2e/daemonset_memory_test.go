@@ -45,7 +45,10 @@ func TestDaemonSetAllTenantsImportWithinTheRenderedLimit(t *testing.T) {
 	conf = strings.ReplaceAll(conf, "/run/secrets/umc-invite", secrets)
 	tenants := map[string]*umctest.UMC{}
 	for _, tenant := range []string{"tenant-a", "tenant-b"} {
-		umc := &umctest.UMC{Prefix: "/univention", User: "self-service-invitation", Password: "change-me-" + strings.TrimPrefix(tenant, "tenant-")}
+		umc := &umctest.UMC{Prefix: "/univention"} // tenant-a: anonymous
+		if tenant == "tenant-b" {
+			umc.User, umc.Password = "self-service-invitation", "change-me-b"
+		}
 		tenants[tenant] = umc
 		url := umctest.NewServer(t, umc)
 		from := "https://portal." + tenant + ".example.org/univention"
@@ -53,9 +56,11 @@ func TestDaemonSetAllTenantsImportWithinTheRenderedLimit(t *testing.T) {
 			t.Fatalf("the rendered config has no %s", from)
 		}
 		conf = strings.Replace(conf, from, url+"/univention", 1)
-		os.MkdirAll(filepath.Join(secrets, tenant), 0o755)
-		// The chart-made Secrets' passwords (ci/daemonset-values.yaml).
-		os.WriteFile(filepath.Join(secrets, tenant, "password"), []byte(umc.Password+"\n"), 0o600)
+		if umc.User != "" {
+			os.MkdirAll(filepath.Join(secrets, tenant), 0o755)
+			// The chart-made Secret's password (ci/daemonset-values.yaml).
+			os.WriteFile(filepath.Join(secrets, tenant, "password"), []byte(umc.Password+"\n"), 0o600)
+		}
 		backlog(t, filepath.Join(work, "root", tenant, "incoming"), users(tenant+"-", perTenant))
 	}
 	// tenant-b's Rate_Limit (120 a minute) would spread its import over

@@ -96,7 +96,7 @@ func readManifest(t *testing.T, file string) *rendered {
 // sidecarSite runs the rendered sidecar's Fluent Bit config with the
 // rendered container environment, its container paths moved under a
 // temporary root, against the UMC stand-in (as Nubus's UMC: /univention,
-// the chart-made Secret's credentials).
+// anonymous calls).
 type sidecarSite struct {
 	*site
 	root, conf string
@@ -109,7 +109,12 @@ const podQueue = "/var/cache/listener"
 func newSidecarSite(t *testing.T, umc *umctest.UMC, serviceLines ...string) *sidecarSite {
 	t.Helper()
 	m := readManifest(t, "sidecar.yaml")
-	umc.Prefix, umc.User, umc.Password = "/univention", m.env["umc-invite"]["UMC_AUTH_USER"], "change-me"
+	// Anonymous, as the manifest calls: a stand-in without a user refuses
+	// any credentials with 401.
+	umc.Prefix, umc.User, umc.Password = "/univention", "", ""
+	if u := m.env["umc-invite"]["UMC_AUTH_USER"]; u != "" {
+		t.Fatalf("the rendered sidecar names Auth_User %q: want anonymous calls", u)
+	}
 	s := &sidecarSite{site: newSite(t, umc), manifest: m}
 	s.root = t.TempDir()
 	s.queue = filepath.Join(s.root, podQueue)
@@ -117,9 +122,6 @@ func newSidecarSite(t *testing.T, umc *umctest.UMC, serviceLines ...string) *sid
 	if err := os.MkdirAll(filepath.Join(s.queue, "incoming"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	password := filepath.Join(s.root, "run/secrets/umc-invite/password")
-	os.MkdirAll(filepath.Dir(password), 0o755)
-	os.WriteFile(password, []byte("change-me\n"), 0o600)
 	for name, v := range m.env["umc-invite"] {
 		switch name {
 		case "UMC_URL":

@@ -23,7 +23,7 @@ var cases = map[string]Options{
 	"sidecar":   {ValueFiles: []string{"ci/sidecar-values.yaml"}},
 	"daemonset": {ValueFiles: []string{"ci/daemonset-values.yaml"}},
 	"sidecar-everything": {ValueFiles: []string{"ci/sidecar-values.yaml"}, Set: []string{
-		"serviceMonitor.enabled=true", "prometheusRule.enabled=true", "dashboards.enabled=true", "umc.auth.existingSecret.name=nubus-umc",
+		"serviceMonitor.enabled=true", "prometheusRule.enabled=true", "dashboards.enabled=true", "umc.auth.user=self-service-invitation", "umc.auth.existingSecret.name=nubus-umc",
 		"umc.auth.existingSecret.keyMapping.password=pw", "listener.tls.mode=secure", "listener.tls.existingSecret.name=nubus-ca",
 		"global.imageRegistry=artifacts.example.org", "global.imagePullSecrets[0]=pull-global",
 		"additionalLabels.team=idm", "extraEnvVars[0].name=X", "extraEnvVars[0].value=y", "queue.persistence.storageClass=fast", "nodeSelector.disk=ssd",
@@ -35,7 +35,7 @@ var cases = map[string]Options{
 	}},
 	"daemonset-everything": {ValueFiles: []string{"ci/daemonset-values.yaml"}, Set: []string{
 		"serviceMonitor.enabled=true", "prometheusRule.enabled=true", "existingConfigMap=mine",
-		"tenants[0].auth.existingSecret.name=tenant-a-umc", "daemonset.updateStrategy.type=RollingUpdate",
+		"tenants[0].auth.user=svc", "tenants[0].auth.existingSecret.name=tenant-a-umc", "daemonset.updateStrategy.type=RollingUpdate",
 		"affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=role",
 		"affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists",
 	}},
@@ -385,7 +385,7 @@ func TestDaemonSetTenants(t *testing.T) {
 	// --set edits the values file's list in place: two tenants more.
 	o.Set = []string{
 		"tenants[2].name=tenant-c", "tenants[2].url=http://umc.tenant-c.svc",
-		"tenants[2].auth.existingSecret.name=c-umc", "tenants[2].auth.existingSecret.keyMapping.password=secret",
+		"tenants[2].auth.user=svc", "tenants[2].auth.existingSecret.name=c-umc", "tenants[2].auth.existingSecret.keyMapping.password=secret",
 		"tenants[3].name=tenant-d", "tenants[3].url=http://umc.tenant-d.svc",
 	}
 	docs := render(t, o)
@@ -424,9 +424,9 @@ func TestDaemonSetTenants(t *testing.T) {
 		if !strings.Contains(prepare, dir+" ") || !strings.Contains(prepare, dir+"/incoming") {
 			t.Errorf("%s: the init container does not prepare %s", tenant, dir)
 		}
-		if tenant == "tenant-d" {
+		if tenant == "tenant-a" || tenant == "tenant-d" {
 			if out["auth_user"] != "" || out["auth_password_file"] != "" {
-				t.Errorf("tenant-d has no credentials, got %v", out)
+				t.Errorf("%s has no credentials, got %v", tenant, out)
 			}
 			continue
 		}
@@ -435,13 +435,13 @@ func TestDaemonSetTenants(t *testing.T) {
 		if !ok || v.Secret == nil {
 			t.Fatalf("%s: %s is in no Secret volume", tenant, file)
 		}
-		want := map[string]string{"tenant-a": "umc-invite-tenant-a", "tenant-b": "umc-invite-tenant-b", "tenant-c": "c-umc"}[tenant]
-		if v.Secret.SecretName != want || path.Base(file) != map[string]string{"tenant-a": "password", "tenant-b": "password", "tenant-c": "secret"}[tenant] {
+		want := map[string]string{"tenant-b": "umc-invite-tenant-b", "tenant-c": "c-umc"}[tenant]
+		if v.Secret.SecretName != want || path.Base(file) != map[string]string{"tenant-b": "password", "tenant-c": "secret"}[tenant] {
 			t.Errorf("%s: %s from Secret %s", tenant, file, v.Secret.SecretName)
 		}
 	}
-	if n := len(objs["Secret"]); n != 2 {
-		t.Errorf("%d Secrets, want tenant-a's and tenant-b's only (tenant-c has its own, tenant-d none)", n)
+	if n := len(objs["Secret"]); n != 1 {
+		t.Errorf("%d Secrets, want tenant-b's only (tenant-c has its own, tenant-a and tenant-d none)", n)
 	}
 }
 

@@ -166,7 +166,9 @@ func TestHelmTestProbes(t *testing.T) {
 		case "QUEUE_DIR", "STATE_DIR", "INTAKE_DIR":
 			v = strings.Replace(v, "/var/cache/listener", queue, 1)
 		case "UMC_AUTH_PASSWORD_FILE":
-			v = filepath.Join(work, "password")
+			if v != "" {
+				v = filepath.Join(work, "password")
+			}
 		}
 		env = append(env, e.Name+"="+v)
 	}

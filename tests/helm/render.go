@@ -198,9 +198,15 @@ var Manifests = []Manifest{
 #       docker build -t <your-registry>/umc-invite:0.1.0 . && docker push ...
 #   registry.example.org/replace-me/umc-invite-listener:0.1.0  likewise, from
 #       docker build -f build/listener/Dockerfile -t <your-registry>/umc-invite-listener:0.1.0 .
-#   dc=example,dc=org (your base DN), nubus-* (your Nubus release's name),
-#   the password change-me.
-# Set nubusSelfServiceConsumer.enabled=false in Nubus (docs/nubus.md), then:
+#   dc=example,dc=org (your base DN), nubus-* (your Nubus release's name);
+#   the namespace nubus, if yours differs.
+# Nothing else: send_token is called anonymously, as Nubus's own sender calls
+# it (UMC_AUTH_USER and UMC_AUTH_PASSWORD_FILE are empty, there is no
+# Secret). Credentials only if your UMC wants them: render the chart with
+# umc.auth.user and umc.auth.existingSecret instead.
+# Before applying: Nubus must send mail (stackDataContext.smtpHost and
+# friends, nubusUmcServer.smtp) and its own sender must go (docs/nubus.md,
+# the switch-over); then:
 #   kubectl apply -f sidecar.yaml
 `,
 		Options: Options{Release: "nubus", Namespace: "nubus", ValueFiles: []string{"ci/sidecar-values.yaml"}, NoHooks: true},
@@ -214,7 +220,8 @@ var Manifests = []Manifest{
 # its own umc_invite output (own UMC, credentials and dead letters).
 # REPLACE before applying: registry.example.org/replace-me/umc-invite:0.1.0
 # (no registry serves it: docker build -t <your-registry>/umc-invite:0.1.0 .
-# && docker push ...) and the passwords change-me-a, change-me-b.
+# && docker push ...). tenant-a calls UMC anonymously; tenant-b shows
+# credentials: replace self-service-invitation / change-me-b, or drop them.
 # Apply with: kubectl create namespace umc-invite; kubectl apply -f daemonset.yaml
 # A new tenant: a few lines in the chart's values (see docs/nubus.md).
 `,

@@ -52,7 +52,7 @@ func TestRunbookCommandsRunAsPrinted(t *testing.T) {
 	env := []string{"UMC_INVITE_CONFIG=" + conf}
 	for _, e := range objs["StatefulSet"][0].(*appsv1.StatefulSet).Spec.Template.Spec.Containers[0].Env {
 		v := strings.Replace(e.Value, "/var/cache/listener", queue, 1)
-		if e.Name == "UMC_AUTH_PASSWORD_FILE" {
+		if e.Name == "UMC_AUTH_PASSWORD_FILE" && v != "" {
 			v = filepath.Join(work, "password")
 		}
 		env = append(env, e.Name+"="+v)

@@ -7,14 +7,19 @@
 #       capabilities dropped, no new privileges, the rendered ConfigMap, the
 #       password as a Secret, the queue on a volume prepared as fsGroup does;
 #   (b) as `docker run` with a fresh named volume and the image's defaults;
+#   (c) as build/kubernetes/sidecar.yaml runs it, applied with only its
+#       documented edits: its ConfigMap and its container's environment as
+#       they are (anonymous calls: no user, no Secret), the UMC Service's
+#       address being the stand-in's here;
 # and the operator's command inside it. Without the script or root it says
 # so and skips (exit 0). Any failed expectation: exit 1.
 #   IMAGE      the tag to build        (default localhost/umc-invite:ci)
 #   STATE_DIR  the stand-ins' state    (default /var/tmp/stand-in-bases)
+#   SHARED_DIR the shared checkout     (default ../shared beside this one)
 set -Eeuo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
-make_bases=$(cd .. && pwd)/shared/images/make-bases.sh
+make_bases=${SHARED_DIR:-$(cd .. && pwd)/shared}/images/make-bases.sh
 IMAGE=${IMAGE:-localhost/umc-invite:ci}
 STATE_DIR=${STATE_DIR:-/var/tmp/stand-in-bases}
 GO_IMAGE=localhost/stand-in/golang:1.26-trixie
@@ -35,11 +40,11 @@ fail() { say "FAIL $*"; failures=$((failures + 1)); }
 
 tmp=$(mktemp -d /var/tmp/umc-invite-image-test.XXXXXX)
 id=$(basename "$tmp" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9-')
-ctr_chart=$id-chart ctr_docker=$id-docker vol=$id-queue stub_pid=
+ctr_chart=$id-chart ctr_docker=$id-docker ctr_raw=$id-raw vol=$id-queue stub_pid=
 cleanup() {
   local rc=$?
   if [ -n "${CONTAINERS_CONF:-}" ]; then
-    podman rm -f -t 2 "$ctr_chart" "$ctr_docker" >/dev/null 2>&1 || true
+    podman rm -f -t 2 "$ctr_chart" "$ctr_docker" "$ctr_raw" >/dev/null 2>&1 || true
     podman volume rm -f "$vol" >/dev/null 2>&1 || true
   fi
   [ -z "$stub_pid" ] || kill "$stub_pid" 2>/dev/null || true
@@ -115,6 +120,8 @@ expect() {
   fi
 }
 invitations() { grep -c "username=\"$1\" method=email .* -> 200" "$tmp/stub.log" || true; }
+# invited_as USER AUTH: every 200 for USER came with AUTH (anonymous or "user")
+invited_as() { ! grep "username=\"$1\" method=email .* -> 200" "$tmp/stub.log" | grep -qv " auth=$2 -> "; }
 invited() { [ "$(invitations "$1")" -ge 1 ]; }
 # queue DIR USER [LINE]: as the listener does, under a hidden name, then renamed
 queue_user() {
@@ -202,6 +209,8 @@ if wait_for 30 "(a) health answers" http_get "http://127.0.0.1:$hp/api/v1/health
   queue_user "$tmp/chart/queue/incoming" ci-alice
   queue_user "$tmp/chart/queue/incoming" ci-garbage '{"no_username": true}'
   delivered "(a)" "$ctr_chart" "$tmp/chart/queue" ci-alice "$hp" "$mp" 1
+  invited_as ci-alice '"self-service-invitation"' && pass "(a) credentials given: UMC got them" ||
+    fail "(a) ci-alice's invitation did not carry the configured user"
   wait_for 10 "(a) the garbage dead-lettered" test -e "$tmp/chart/queue/failed/ci-garbage.send" || true
   expect "(a) umc-invite dead-letters" 0 'bad_input +- ' \
     podman exec "$ctr_chart" umc-invite dead-letters --dir /var/cache/listener/failed
@@ -241,8 +250,48 @@ else
   logs "$ctr_docker"
 fi
 
+# --- (c) as build/kubernetes/sidecar.yaml runs it ---
+say "(c) the raw manifest's way: its ConfigMap and environment as they are, anonymous"
+mkdir -p "$tmp/raw/config" "$tmp/raw/queue"
+# (the ConfigMap's block ends at its next key or the next object's "---")
+awk '/^  fluent-bit.conf: \|/ {on = 1; next} on && /^[^ ]|^  [^ ]/ {on = 0} on {sub(/^    /, ""); print}' \
+  build/kubernetes/sidecar.yaml >"$tmp/raw/config/fluent-bit.conf"
+# The umc-invite container's env, as listed in the StatefulSet.
+awk '/^        - name: umc-invite$/ {c = 1} c && /^          env:$/ {e = 1; next}
+  e && /^            - name: / {n = $3} e && /^              value: / {v = substr($0, index($0, "value: ") + 7); gsub(/^"|"$/, "", v); print n "=" v}
+  e && /^          [a-z]/ {exit}' build/kubernetes/sidecar.yaml >"$tmp/raw/env"
+grep -qx 'UMC_AUTH_USER=' "$tmp/raw/env" && grep -qx 'UMC_AUTH_PASSWORD_FILE=' "$tmp/raw/env" &&
+  ! grep -q '^kind: Secret' build/kubernetes/sidecar.yaml && pass "(c) the manifest calls UMC anonymously: no user, no password file, no Secret" ||
+  fail "(c) the manifest's environment names credentials: $(grep UMC_AUTH "$tmp/raw/env" | tr '\n' ' ')"
+chgrp 65532 "$tmp/raw/queue"; chmod 2775 "$tmp/raw/queue"
+hp=$(free_port) mp=$(free_port)
+raw_env=()
+while IFS= read -r kv; do
+  case $kv in
+    UMC_URL=*) kv="UMC_URL=$umc" ;;                  # the Service nubus-umc-server: the stand-in here
+    HTTP_PORT=*) kv="HTTP_PORT=$hp" ;;               # ports: the host's network is shared
+    METRICS_LISTEN=*) kv="METRICS_LISTEN=127.0.0.1:$mp" ;;
+  esac
+  raw_env+=(-e "$kv")
+done <"$tmp/raw/env"
+podman run -d --name "$ctr_raw" --read-only --read-only-tmpfs=false --user 65532:65532 --group-add 65532 --cap-drop ALL \
+  --security-opt no-new-privileges -v "$tmp/raw/config:/fluent-bit/etc/umc-invite:ro" -v "$tmp/raw/queue:/var/cache/listener" \
+  "${raw_env[@]}" "$new" -e /fluent-bit/plugins/out_umc_invite.so -c /fluent-bit/etc/umc-invite/fluent-bit.conf >/dev/null
+if wait_for 30 "(c) health answers" http_get "http://127.0.0.1:$hp/api/v1/health" &&
+  wait_for 10 "(c) the intake made" test -d "$tmp/raw/queue/incoming"; then
+  queue_user "$tmp/raw/queue/incoming" ci-dave
+  delivered "(c)" "$ctr_raw" "$tmp/raw/queue" ci-dave "$hp" "$mp" 1
+  invited_as ci-dave anonymous && pass "(c) ci-dave invited by an anonymous call, as Nubus's own sender calls" ||
+    fail "(c) ci-dave's invitation carried credentials"
+  expect "(c) umc-invite probe on the manifest's config (anonymous)" 0 'ok +auth +no Auth_User: anonymous' \
+    podman exec "$ctr_raw" umc-invite probe -c /fluent-bit/etc/umc-invite/fluent-bit.conf
+else
+  logs "$ctr_raw"
+fi
+podman rm -f -t 5 "$ctr_raw" >/dev/null
+
 total=$(grep -c ' -> 200$' "$tmp/stub.log" || true)
-[ "$total" = 3 ] && pass "UMC got 3 invitations in all (ci-alice, ci-carol, ci-bob)" || fail "UMC got $total invitations, want 3"
+[ "$total" = 4 ] && pass "UMC got 4 invitations in all (ci-alice, ci-carol, ci-bob, ci-dave)" || fail "UMC got $total invitations, want 4"
 say "image: $IMAGE, $((size / 1000000)) MB, built in ${build_s}s; image test in $((SECONDS - T0))s"
 if [ "$failures" -gt 0 ]; then say "FAIL: $failures expectation(s) not met"; exit 1; fi
 say "PASS"

@@ -162,8 +162,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) []Result {
 	}
 	add("endpoint", OK, "POST %s: UMC answers (HTTP %d, JSON)", endpoint, first.Status)
 
-	if first.Status == http.StatusUnauthorized {
-		add("auth", Fail, "HTTP 401: UMC refuses Auth_User %q with this password: fix Auth_User or the password (Auth_Password_File)", cfg.AuthUser)
+	if first.Status == http.StatusUnauthorized || first.Status == http.StatusForbidden {
+		add("auth", Fail, "%s", refusal(cfg, first))
 		return skipRest("credentials refused", all[5:]...)
 	}
 	if cfg.AuthUser == "" {
@@ -181,9 +181,6 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) []Result {
 	case http.StatusServiceUnavailable:
 		add("send_token", Fail, "HTTP 503 %q: the self-service is off (UCR umc/self-service/enabled), cannot reach its backend or LDAP, or a rate limit holds: see the message", first.Message)
 		return skipRest("send_token unavailable", all[6:]...)
-	case http.StatusForbidden:
-		add("send_token", Fail, "HTTP 403 %q: UMC forbids the call (an XSRF check needs a session cookie, which the plugin never sends: a proxy in between?)", first.Message)
-		return skipRest("forbidden", all[6:]...)
 	default:
 		add("send_token", Fail, "%s: not UMC's answer for an unknown user", first)
 		return skipRest("unexpected answer", all[6:]...)
@@ -215,6 +212,37 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) []Result {
 		add("method", OK, "Method %q is known and the password reset is on: UMC refused the made-up method differently (%q)", cfg.Method, second.Message)
 	}
 	return out
+}
+
+// refusal says what a 401 or 403 means for these credentials: the
+// operator's mistake, which waiting does not heal.
+func refusal(cfg *config.Config, a umc.Answer) string {
+	who := "anonymous calls (no Auth_User, no password)"
+	fix := "set Auth_User and Auth_Password_File to a UMC account that may call it, or let UMC take anonymous calls as Nubus's own sender makes them"
+	if cfg.AuthUser != "" {
+		who = fmt.Sprintf("Auth_User %q with %s", cfg.AuthUser, passwordSource(cfg))
+		fix = "fix Auth_User or the password, or remove both: send_token takes anonymous calls, as Nubus's own sender makes them"
+	}
+	what := "refuses"
+	if a.Status == http.StatusForbidden {
+		what = "forbids send_token to"
+	}
+	msg := ""
+	if a.Message != "" {
+		msg = fmt.Sprintf(" (%q)", a.Message)
+	}
+	return fmt.Sprintf("HTTP %d%s: UMC %s %s: %s; waiting does not heal this, the plugin holds every invitation until it is fixed", a.Status, msg, what, who, fix)
+}
+
+// passwordSource names where the password comes from, never the password.
+func passwordSource(cfg *config.Config) string {
+	switch {
+	case cfg.AuthPasswordFile != "":
+		return "the password in Auth_Password_File " + cfg.AuthPasswordFile
+	case cfg.AuthPassword != "":
+		return "the inline Auth_Password"
+	}
+	return "no password (Auth_Password_File unset)"
 }
 
 func keyOf(via string) string {

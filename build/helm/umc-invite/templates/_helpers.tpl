@@ -103,6 +103,9 @@ image's default command and `umc-invite check` find it. */}}
 {{/* The Secret of an auth block: "" (no auth), or name and key. Call with
 dict "auth" <auth> "default" <name the chart gives its own Secret>. */}}
 {{- define "umc-invite.secretName" -}}
+{{- if and (not .auth.user) (or .auth.password (and .auth.existingSecret .auth.existingSecret.name)) -}}
+{{- fail (printf "%s: a UMC password (auth.password or auth.existingSecret.name) needs auth.user; leave all of them empty to call send_token anonymously, as Nubus's own sender does" .where) -}}
+{{- end -}}
 {{- if and .auth.existingSecret .auth.existingSecret.name -}}
 {{- tpl (toString .auth.existingSecret.name) .root -}}
 {{- else if .auth.password -}}
@@ -221,4 +224,26 @@ Bit's Grace (10 s, _fluent-bit.conf.tpl), the plugin's Flush_Timeout
 {{- fail (printf "terminationGracePeriodSeconds: %d is under %d: after SIGTERM Fluent Bit may start flushes for its Grace (10 s), a flush starts calls until Flush_Timeout (60 s) and a call lasts up to Timeout (30 s); a kubelet SIGKILL before 100 s (+ 10 s margin) cuts calls UMC may serve, and those users are invited twice at the next start (docs/operations.md, Rollouts)" $g $min) -}}
 {{- end -}}
 {{- $g -}}
+{{- end -}}
+
+{{/* The listener's LDAP admin Secret, as YAML: dict name, key. Its own
+listener.ldap.auth.existingSecret first; else Nubus's
+global.ldap.auth.admin.existingSecret (every Nubus chart takes the admin
+password from there, so a Nubus installed with a Secret of its own names
+it there); else <nubusRelease>-ldap-server-admin, Nubus's default. */}}
+{{- define "umc-invite.listenerAdminSecret" -}}
+{{- $own := .Values.listener.ldap.auth.existingSecret -}}
+{{- $global := dig "ldap" "auth" "admin" "existingSecret" dict (.Values.global | default dict) -}}
+{{- $name := "" -}}
+{{- $key := "" -}}
+{{- if $own.name -}}
+{{- $name = tpl (toString $own.name) . -}}
+{{- else if $global.name -}}
+{{- $name = tpl (toString $global.name) . -}}
+{{- $key = tpl (toString (dig "keyMapping" "password" "" $global)) . -}}
+{{- else -}}
+{{- $name = printf "%s-ldap-server-admin" (.Values.nubusRelease | default .Release.Name) -}}
+{{- end -}}
+{{- $key = (dig "keyMapping" "password" "" $own) | default $key | default "password" -}}
+{{- toYaml (dict "name" $name "key" $key) -}}
 {{- end -}}

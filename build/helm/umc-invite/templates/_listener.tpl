@@ -7,10 +7,11 @@
   projected:
     defaultMode: 0440
     sources:
+      {{- $admin := include "umc-invite.listenerAdminSecret" . | fromYaml }}
       - secret:
-          name: {{ include "umc-invite.tpl" (dict "value" (required "listener.ldap.auth.existingSecret.name is required" $l.ldap.auth.existingSecret.name) "root" .) }}
+          name: {{ $admin.name }}
           items:
-            - key: {{ $l.ldap.auth.existingSecret.keyMapping.password }}
+            - key: {{ $admin.key }}
               path: ldap_secret
       {{- if ne (toString $l.tls.mode) "off" }}
       - secret:

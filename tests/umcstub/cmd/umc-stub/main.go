@@ -41,8 +41,14 @@ func main() {
 	}
 	if !*quiet {
 		stub.OnCall = func(c umctest.Call) {
-			fmt.Printf("%s UMC send_token username=%q method=%s language=%s -> %d\n",
-				c.Time.Format("15:04:05.000"), c.Username, c.Method, c.Language, c.Status)
+			auth := "anonymous"
+			if r := (&http.Request{Header: c.Header}); r.Header != nil {
+				if user, _, ok := r.BasicAuth(); ok {
+					auth = fmt.Sprintf("%q", user)
+				}
+			}
+			fmt.Printf("%s UMC send_token username=%q method=%s language=%s auth=%s -> %d\n",
+				c.Time.Format("15:04:05.000"), c.Username, c.Method, c.Language, auth, c.Status)
 		}
 	}
 	ln, err := net.Listen("tcp", *listen)
