@@ -243,6 +243,9 @@ func TestSwitchOverQueuesEachUserOnce(t *testing.T) {
 		t.Fatalf("a refused run queued: %v", got)
 	}
 
+	// The command runs once the cut-over's second has passed, as the
+	// documented order says (it refuses before).
+	time.Sleep(time.Until(t1.Truncate(time.Second).Add(time.Second + 50*time.Millisecond)))
 	out, err := s.switchOver(t, python, queue, journal, rfc3339(t1), "--since", rfc3339(t0), "--dry-run")
 	if err != nil || !strings.Contains(out, "during1: would be queued") || len(parse(t, queue)) != 2 {
 		t.Fatalf("dry run: %v\n%s", err, out)
