@@ -21,12 +21,16 @@ $(CMD): $(GOFILES) go.mod go.sum
 # hostile queue, two processes on one queue) with the real fluent-bit; a
 # few minutes in all. The end-to-end tests skip themselves without a
 # fluent-bit binary (FLUENT_BIT or PATH). `make e2e` runs all of them.
-# UMC_INVITE_DEFECTS=1 also runs tests of known defects.
+# UMC_INVITE_DEFECTS=1 also runs tests of known defects. The alert rules
+# (promtool test rules, skipped without promtool) and the dashboard's
+# queries are checked against the rendered chart here too (CHART_RULES).
+CHART_RULES := ^(TestAlert|TestEveryAlert|TestPromQL|TestDashboard)
 E2E_SMOKE := ^(TestShippedConfigDeliversEveryQueueFile|TestLoneRefusedUserEndsAsRefusal|TestOutageForEveryoneChargesNoOne|TestKillDuringBulkLosesNothing|TestHostileQueueAndIntake|TestTwoFluentBitsOnOneQueueInviteOnce)$$
 test:
 	$(GO) vet ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v '/tests/e2e$$')
 	$(GO) test -count=1 -timeout 10m -run '$(E2E_SMOKE)' ./tests/e2e/
+	$(GO) -C tests/helm test -count=1 -run '$(CHART_RULES)' .
 
 # Each fuzz target briefly, from its seed corpus in testdata/fuzz/ on; a
 # failing input is written there, and only a finding fails the run

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -71,7 +72,7 @@ func TestFullQueueVolumeQueuesTheUserOnceSpaceIsBack(t *testing.T) {
 		filepath.Join(root(), "build", "listener", "selfservice-invitation-json.py"), queue, string(registry))
 	cmd.Env = append(moduleEnv(), "UMC_INVITE_HEALTH_FILE="+health, "UMC_INVITE_RETRY_PAUSE=0.05", "UMC_INVITE_RETRY_PAUSE_MAX=0.2")
 	cmd.Stdin = bytes.NewReader(events)
-	var out bytes.Buffer
+	var out logBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -122,4 +123,22 @@ func TestFullQueueVolumeQueuesTheUserOnceSpaceIsBack(t *testing.T) {
 	if !strings.Contains(out.String(), "queued the invitation of 'alice' after") {
 		t.Errorf("the log does not say alice was queued in the end:\n%s", out.String())
 	}
+}
+
+// logBuffer is the listener's output, read while the process writes it.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
