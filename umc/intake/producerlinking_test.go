@@ -3,9 +3,13 @@
 package intake
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // The listener module writes a queue file as a hidden temporary file that
@@ -36,5 +40,54 @@ func TestAFileTheProducerIsStillLinkingIsNotReportedAsRefused(t *testing.T) {
 	w.mu.Unlock()
 	if moved, err := w.TopUp(); moved != 1 || err != nil {
 		t.Fatalf("after the unlink: moved %d, %v; want alice admitted", moved, err)
+	}
+}
+
+// The same, as it happens: the background loop, woken by inotify at each
+// link of users written the listener module's way, tells the operator
+// about none of them.
+func TestUsersWrittenTheListenerModulesWayAreNotReported(t *testing.T) {
+	queue, intake := dirs(t)
+	w := open(t, queue, intake, 1000)
+	var mu sync.Mutex
+	var reports []string
+	w.Start(func(err error) {
+		mu.Lock()
+		reports = append(reports, err.Error())
+		mu.Unlock()
+	})
+	defer w.Close()
+	const n = 200
+	for i := range n {
+		u := fmt.Sprintf("user%03d", i)
+		f, err := os.CreateTemp(intake, ".*.tmp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(`{"username": "` + u + `"}` + "\n")
+		f.Sync()
+		f.Close()
+		if err := os.Link(f.Name(), filepath.Join(intake, u+Suffix)); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(f.Name())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(names(t, queue)) < n && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	refused := 0
+	for _, r := range reports {
+		if strings.Contains(r, "stays in the intake") {
+			refused++
+		}
+	}
+	if refused > 0 {
+		t.Errorf("%d of %d users written the module's way were reported as staying in the intake, e.g. %s", refused, n, reports[0])
+	}
+	if got := len(names(t, queue)); got != n {
+		t.Errorf("%d of %d admitted", got, n)
 	}
 }
