@@ -23,8 +23,11 @@ var errNameTooLong = errors.New("name too long to be admitted")
 // larger file is no user's, and tail would read all of it.
 const maxFileSize = 64 << 10
 
-// errNotAdmitted marks a regular intake file that stays in the intake: a
-// hard link (its content may be another's file) or over maxFileSize.
+// errNotAdmitted marks a regular intake file that stays in the intake:
+// over maxFileSize. A second name is no reason: admission moves the
+// inode that was checked, so a hard link gives a producer nothing it could
+// not have by copying (and the listener module links its temporary file
+// to <uid>.send before it unlinks the temporary name).
 var errNotAdmitted = errors.New("stays in the intake")
 
 // stageName is the hidden name under which name waits in the queue
@@ -129,14 +132,8 @@ func (w *Window) admitStaged(name, stage string) error {
 		return fs.ErrNotExist
 	}
 	if err := admissible(st); err != nil {
-		// The intake's name of the same inode left by a crash in link mode
-		// is no second name of concern: it goes.
-		if st.Nlink == 2 && st.Size <= maxFileSize && w.sameInIntake(name, st) {
-			_ = unix.Unlinkat(w.in.FD(), name, 0)
-		} else {
-			w.unstage(name, stage, st.Mode)
-			return err
-		}
+		w.unstage(name, stage, st.Mode)
+		return err
 	}
 	err := w.place(w.q.FD(), stage, name)
 	if errors.Is(err, unix.EEXIST) {
@@ -149,16 +146,10 @@ func (w *Window) admitStaged(name, stage string) error {
 
 // admissible refuses a regular file that is no user's queue file.
 func admissible(st unix.Stat_t) error {
-	if st.Nlink > 1 || st.Size > maxFileSize {
-		return fmt.Errorf("%w: %d names, %d bytes (a queue file has one name and at most %d bytes)", errNotAdmitted, st.Nlink, st.Size, maxFileSize)
+	if st.Size > maxFileSize {
+		return fmt.Errorf("%w: %d bytes (a queue file has at most %d bytes)", errNotAdmitted, st.Size, maxFileSize)
 	}
 	return nil
-}
-
-// sameInIntake reports whether the intake's name is the inode st.
-func (w *Window) sameInIntake(name string, st unix.Stat_t) bool {
-	var in unix.Stat_t
-	return unix.Fstatat(w.in.FD(), name, &in, unix.AT_SYMLINK_NOFOLLOW) == nil && in.Dev == st.Dev && in.Ino == st.Ino
 }
 
 // unstage hands a staged entry back to the intake under its name. An entry
