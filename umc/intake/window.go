@@ -434,8 +434,9 @@ func (w *Window) list() error {
 }
 
 // Count returns the queue files waiting in the queue and in the intake
-// directory, read from disk (a directory listing each, no stat where the
-// file system reports entry types). It also corrects the window's count.
+// directory, read from disk (a directory listing each, and a stat of each
+// intake file: one over maxFileSize never leaves the intake and is not
+// counted). It also corrects the window's count.
 func (w *Window) Count() (queue, intake int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -447,8 +448,11 @@ func (w *Window) Count() (queue, intake int, err error) {
 		return 0, 0, err
 	}
 	w.queued.Store(int64(queue))
+	var st unix.Stat_t
 	err = w.in.Each(func(name string, t fs.FileMode) {
-		if candidate(name) && t.IsRegular() {
+		// A file that stays in the intake for good is nobody waiting.
+		if candidate(name) && t.IsRegular() &&
+			unix.Fstatat(w.in.FD(), name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && admissible(st) == nil {
 			intake++
 		}
 	})
