@@ -23,6 +23,7 @@ func TestAnAdmissionCutShortByACrashIsFinishedAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := open(t, queue, intake, 10)
+	w.Start(nil)
 	if got := names(t, queue); len(got) != 1 || got[0] != "bob" {
 		t.Fatalf("queue after start: %v, want [bob]", got)
 	}

@@ -97,9 +97,9 @@ func older(a, b entry) bool {
 // is created when missing, with the queue directory's permissions (the
 // producer that writes the queue must be able to write the intake). Both
 // must be on the same file system (the move must be an atomic rename) and
-// writable. Open also finishes a move that a crash interrupted in link
-// mode, before tail can deliver the file. It moves nothing and starts no
-// goroutine: call TopUp, then Start.
+// writable. Open moves nothing and starts no goroutine: another process
+// may hold the queue (and be mid-admission). Start, once this process
+// holds it, finishes what a crash left half done, then admits.
 func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	if size < 1 || size > MaxSize {
 		return nil, fmt.Errorf("queue window %d: must be between 1 and %d", size, MaxSize)
@@ -143,7 +143,7 @@ func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 		stale: true,
 		kick:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	n, err := w.countQueue(true)
+	n, err := w.countQueue(countOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -225,11 +225,31 @@ func printable(name string) bool {
 	return true
 }
 
+// repair says how much a count of the queue directory may finish of what
+// a crash left half done: nothing before Start (another process may hold
+// the queue), staged admissions once started, and at Start also the moves
+// a crash cut short in link mode.
+type repair int
+
+const (
+	countOnly repair = iota
+	recoverStaged
+	repairAll
+)
+
+// repairNow is what a count may repair now; the caller holds mu.
+func (w *Window) repairNow() repair {
+	if w.started {
+		return recoverStaged
+	}
+	return countOnly
+}
+
 // countQueue counts the queue files (regular *.send, not hidden) in the
-// queue directory, and finishes admissions a crash left staged
-// (recoverStage). With repair it also finishes moves a crash cut short in
-// link mode: the same inode in both directories is still pending once.
-func (w *Window) countQueue(repair bool) (int, error) {
+// queue directory. From recoverStaged on it finishes admissions a crash
+// left staged (recoverStage); with repairAll also moves a crash cut short
+// in link mode: the same inode in both directories is still pending once.
+func (w *Window) countQueue(r repair) (int, error) {
 	n := 0
 	var staged []string
 	err := w.q.Each(func(name string, t fs.FileMode) {
@@ -241,12 +261,15 @@ func (w *Window) countQueue(repair bool) (int, error) {
 			return
 		}
 		n++
-		if repair {
+		if r == repairAll {
 			w.finishLink(name)
 		}
 	})
 	if err != nil {
 		return 0, fmt.Errorf("count queue directory: %w", err)
+	}
+	if r == countOnly {
+		return n, nil
 	}
 	// Admissions a crash cut short between the intake and the queue name.
 	for _, stage := range staged {
@@ -443,7 +466,7 @@ func (w *Window) Count() (queue, intake int, err error) {
 	if w.closed {
 		return 0, 0, ErrClosed
 	}
-	queue, err = w.countQueue(false)
+	queue, err = w.countQueue(w.repairNow())
 	if err != nil {
 		return 0, 0, err
 	}
@@ -479,7 +502,7 @@ func (w *Window) recount() error {
 		return nil
 	}
 	start := time.Now()
-	n, err := w.countQueue(false)
+	n, err := w.countQueue(w.repairNow())
 	if err != nil {
 		return err
 	}
