@@ -43,8 +43,8 @@ func TestAnOversizedFileStaysInTheIntake(t *testing.T) {
 	if after, _ := os.Stat(intake); !after.ModTime().Equal(before.ModTime()) {
 		t.Fatal("the intake changed: the file was moved out and back")
 	}
-	if ents, _ := os.ReadDir(queue); len(ents) != 2 { // carol.send and incoming/
-		t.Fatalf("queue directory holds %d entries, want carol's file and the intake", len(ents))
+	if ents, _ := os.ReadDir(queue); len(ents) != 3 { // carol.send, incoming/ and the stage directory
+		t.Fatalf("queue directory holds %d entries, want carol's file, the intake and %s", len(ents), StageDir)
 	}
 }
 

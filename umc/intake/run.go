@@ -57,6 +57,7 @@ func (w *Window) Close() error {
 	// and checks closed first.
 	w.mu.Lock()
 	w.in.Close()
+	w.stage.Close()
 	w.q.Close()
 	w.mu.Unlock()
 	return nil

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +45,7 @@ var errNotRegular = errors.New("not a regular file")
 type Window struct {
 	queueDir, intakeDir string         // absolute, symlinks resolved at start: for messages
 	q, in               *dirhandle.Dir // held open; every file is reached through them
+	stage               *dirhandle.Dir // StageDir in the queue directory
 	size                int
 	linkMode            bool // the file system lacks RENAME_NOREPLACE: link, then unlink
 
@@ -69,8 +71,9 @@ type Window struct {
 	retryAt   time.Time // names left behind (collisions, errors) are looked at again then
 	skipped   error     // the last listing's first file that stays in the intake (errNotAdmitted)
 
-	countedMod  int64 // the queue directory's mtime (ns) at the last recount
-	countedSure bool  // and it was old enough that a later change must alter it
+	countedMod      int64 // the queue directory's mtime (ns) at the last recount
+	countedStageMod int64 // and StageDir's
+	countedSure     bool  // and both were old enough that a later change must alter them
 
 	stuck stuckFiles // delivered files that could not be removed: no place in the window
 
@@ -136,8 +139,22 @@ func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Relative to the queue directory, never through a symlink a producer
+	// planted: anything else there than a directory is refused.
+	stage, err := dirhandle.OpenIn(q, filepath.Join(q.Path, StageDir), true, mode&^(fs.ModeSetgid|fs.ModeSticky)|0o700)
+	if err != nil {
+		return nil, fmt.Errorf("queue directory: %s: %w", StageDir, err)
+	}
+	defer func() {
+		if err != nil {
+			stage.Close()
+		}
+	}()
+	if in.Same(stage) {
+		return nil, fmt.Errorf("intake directory %s is the queue's %s, the plugin's own", in.Path, StageDir)
+	}
 	w = &Window{
-		queueDir: q.Path, intakeDir: in.Path, q: q, in: in, size: size, linkMode: linkMode,
+		queueDir: q.Path, intakeDir: in.Path, q: q, in: in, stage: stage, size: size, linkMode: linkMode,
 		resync: time.Second, poll: 100 * time.Millisecond,
 		backlogCap: max(4*size, 1024), settle: 50 * time.Millisecond,
 		stale: true,
@@ -251,10 +268,10 @@ func (w *Window) repairNow() repair {
 // in link mode: the same inode in both directories is still pending once.
 func (w *Window) countQueue(r repair) (int, error) {
 	n := 0
-	var staged []string
+	var legacy []string
 	err := w.q.Each(func(name string, t fs.FileMode) {
-		if _, ok := stagedName(name); ok {
-			staged = append(staged, name)
+		if _, ok := legacyStaged(name); ok {
+			legacy = append(legacy, name)
 			return
 		}
 		if !candidate(name) || !t.IsRegular() || w.isStuck(name) {
@@ -272,8 +289,22 @@ func (w *Window) countQueue(r repair) (int, error) {
 		return n, nil
 	}
 	// Admissions a crash cut short between the intake and the queue name.
-	for _, stage := range staged {
-		if w.recoverStage(stage) {
+	var staged []string
+	err = w.stage.Each(func(name string, _ fs.FileMode) {
+		if candidate(name) {
+			staged = append(staged, name)
+		}
+	})
+	if err != nil {
+		return n, fmt.Errorf("list %s: %w", StageDir, err)
+	}
+	for _, name := range staged {
+		if w.recoverStage(w.stage.FD(), name, name) {
+			n++
+		}
+	}
+	for _, stage := range legacy {
+		if name, _ := legacyStaged(stage); w.recoverStage(w.q.FD(), stage, name) {
 			n++
 		}
 	}
@@ -498,7 +529,11 @@ func (w *Window) recount() error {
 	if err != nil {
 		return fmt.Errorf("queue directory: %w", err)
 	}
-	if mod == w.countedMod && w.countedSure {
+	smod, err := w.stage.ModTime()
+	if err != nil {
+		return fmt.Errorf("queue directory: %s: %w", StageDir, err)
+	}
+	if mod == w.countedMod && smod == w.countedStageMod && w.countedSure {
 		return nil
 	}
 	start := time.Now()
@@ -507,7 +542,8 @@ func (w *Window) recount() error {
 		return err
 	}
 	w.queued.Store(int64(n))
-	w.countedMod, w.countedSure = mod, start.Sub(time.Unix(0, mod)) >= w.settle
+	w.countedMod, w.countedStageMod = mod, smod
+	w.countedSure = start.Sub(time.Unix(0, max(mod, smod))) >= w.settle
 	return nil
 }
 

@@ -251,7 +251,7 @@ func TestOnlyPlainQueueFilesMove(t *testing.T) {
 	for _, e := range ents {
 		got = append(got, e.Name())
 	}
-	if join(got) != "incoming,ok.send" {
+	if join(got) != StageDir+",incoming,ok.send" {
 		t.Fatalf("queue holds %v", got)
 	}
 	if q, in, _ := w.Count(); q != 1 || in != 0 {
@@ -627,11 +627,9 @@ func TestKillLeavesEachFileOnce(t *testing.T) {
 				}
 				// Taken from the intake, not yet under its queue name: the
 				// restart admits it.
-				ents, _ := os.ReadDir(queue)
+				ents, _ := os.ReadDir(filepath.Join(queue, StageDir))
 				for _, e := range ents {
-					if name, ok := stagedName(e.Name()); ok {
-						count[strings.TrimSuffix(name, Suffix)]++
-					}
+					count[strings.TrimSuffix(e.Name(), Suffix)]++
 				}
 				for i := range total {
 					u := fmt.Sprintf("u%04d", i)

@@ -24,7 +24,10 @@ func TestAStandbyOutputAdmitsNothingOfTheHolders(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The holder, mid-admission: alice's file under its stage name.
-	stage := filepath.Join(q, ".alice.send.admitting")
+	if err := os.Mkdir(filepath.Join(q, ".admitting"), 0o755); err != nil { // the intake's StageDir
+		t.Fatal(err)
+	}
+	stage := filepath.Join(q, ".admitting", "alice.send")
 	if err := os.WriteFile(stage, []byte(`{"username": "alice"}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
