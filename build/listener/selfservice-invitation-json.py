@@ -211,6 +211,7 @@ def queue_filename(uid: str) -> str:
 
     Deterministic, so "already queued" finds a long uid's file too; the
     plugin reads the username from the file's JSON line, not its name.
+    umc-invite requeue names files the same way (record.QueueFileName).
     """
     base = uid.replace('/', '')
     filename = base + '.send'
