@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import re
@@ -193,18 +195,53 @@ def target_dir() -> str:
     return cache_dir
 
 
+# The longest queue file name written: the plugin, helpers and an operator
+# may add to it (a hidden temporary or stage name) within NAME_MAX (255).
+MAX_FILENAME = 200
+# What a file system answers for a name it never takes, however often asked:
+# nothing an operator fixes on the volume heals it. Every other error (a
+# full volume, a quota, I/O, permissions, a missing mount) may heal, and the
+# listener waits for it.
+NAME_ERRORS = (errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ)
+
+
+def queue_filename(uid: str) -> str:
+    """The queue file name of uid: <uid>.send, or, where that is longer than
+    MAX_FILENAME bytes, <uid prefix>-<16 hex of sha256(uid)>.send.
+
+    Deterministic, so "already queued" finds a long uid's file too; the
+    plugin reads the username from the file's JSON line, not its name.
+    umc-invite requeue names files the same way (record.QueueFileName).
+    """
+    base = uid.replace('/', '')
+    filename = base + '.send'
+    if len(filename.encode('UTF-8')) <= MAX_FILENAME:
+        return filename
+    tail = '-' + hashlib.sha256(uid.encode('UTF-8')).hexdigest()[:16] + '.send'
+    prefix = base.encode('UTF-8')[:MAX_FILENAME - len(tail)].decode('UTF-8', 'ignore')
+    return prefix + tail
+
+
 def queue_until_written(uid: str) -> bool:
     """queue(uid), tried again after a pause until it succeeds.
 
     A full volume or a failed link must not lose the user: each failure is
     logged as an error and written to HEALTH_FILE for the container's
-    probe, and the pause doubles up to RETRY_PAUSE_MAX.
+    probe, and the pause doubles up to RETRY_PAUSE_MAX. An error of the
+    name itself (NAME_ERRORS, raised when the name is linked) cannot heal:
+    it is logged as an error naming the user, who is not queued, and the
+    users after it go on.
     """
     pause = RETRY_PAUSE
     failures = 0
     while True:
         try:
             queued = queue(uid)
+        except NameRefused as e:
+            ud.debug(ud.LISTENER, ud.ERROR, '%s: the invitation of %r can never be queued, skipped (queue it by hand: umc-invite requeue): %s' % (name, uid, e.__cause__))
+            if failures or os.path.lexists(HEALTH_FILE):
+                report_health(None)
+            return False
         except OSError as e:
             failures += 1
             message = '%s: cannot queue the invitation of %r (try %d), trying again in %gs: %s' % (name, uid, failures, pause, e)
@@ -235,8 +272,13 @@ def report_health(message: Optional[str]) -> None:
         ud.debug(ud.LISTENER, ud.ERROR, '%s: cannot write %s: %s' % (name, HEALTH_FILE, e))
 
 
+class NameRefused(Exception):
+    """The file system refuses a queue file's name for good (NAME_ERRORS)."""
+
+
 def queue(uid: str) -> bool:
-    """Write <uid>.send atomically; False if it is already queued.
+    """Write queue_filename(uid) atomically; False if it is already queued.
+    NameRefused when the file system never takes that name.
 
     The line is written to a hidden temporary file in the directory it is
     meant for (tail only reads *.send, the plugin only moves *.send) and then
@@ -245,13 +287,14 @@ def queue(uid: str) -> bool:
     new file and send twice. A user waiting in either directory counts as
     queued: the intake's copy is withdrawn when the queue already holds one.
     """
-    filename = uid.replace('/', '') + '.send'
+    filename = queue_filename(uid)
     directory = target_dir()
     target = os.path.join(directory, filename)
     line = json.dumps({'username': uid}, ensure_ascii=False) + '\n'
     if os.path.lexists(os.path.join(cache_dir, filename)) or os.path.lexists(target):
         return False
     fd, tmp = tempfile.mkstemp(prefix='.', suffix='.tmp', dir=directory)
+    linked = False
     try:
         with os.fdopen(fd, 'w', encoding='UTF-8') as f:
             f.write(line)
@@ -264,11 +307,28 @@ def queue(uid: str) -> bool:
             os.link(tmp, target)
         except FileExistsError:
             return False
+        except OSError as e:
+            # The temporary file was written in the same directory: only
+            # the name is refused.
+            if e.errno in NAME_ERRORS:
+                raise NameRefused(filename) from e
+            raise
+        # From here on the user is queued: no error may say otherwise
+        # (the switch-over tells the operator what this returns).
+        linked = True
         if directory != cache_dir:
-            return not withdraw_if_queued(tmp, target, os.path.join(cache_dir, filename))
+            try:
+                return not withdraw_if_queued(tmp, target, os.path.join(cache_dir, filename))
+            except OSError as e:
+                ud.debug(ud.LISTENER, ud.ERROR, '%s: %r queued; checking whether the queue holds it already failed: %s' % (name, uid, e))
         return True
     finally:
-        os.unlink(tmp)
+        try:
+            os.unlink(tmp)
+        except OSError as e:
+            # A hidden temporary name left behind, never read nor moved: it
+            # changes nothing of what the write did.
+            ud.debug(ud.LISTENER, ud.WARN, '%s: %r %s; removing %s failed: %s' % (name, uid, 'queued' if linked else 'not queued', tmp, e))
 
 
 def withdraw_if_queued(tmp: str, target: str, queued: str) -> bool:

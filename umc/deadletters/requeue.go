@@ -133,7 +133,7 @@ func (r *Requeuer) one(log *Log, user, queueDir, deadDir, target string) Result 
 		res.Err = err
 		return res
 	}
-	name := user + record.QueueSuffix
+	name := record.QueueFileName(user) // the listener module's name: "already queued" finds its file
 	for _, dir := range []string{queueDir, target} {
 		p := filepath.Join(dir, name)
 		if _, err := os.Lstat(p); err == nil {

@@ -11,41 +11,43 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// stageSuffix marks an intake entry taken out of the producers' reach and
-// not yet admitted: a hidden name in the queue directory that tail's Path
-// (*.send) never matches and the window never counts.
-const stageSuffix = ".admitting"
+// StageDir is the plugin's own directory in the queue directory where an
+// intake entry waits, under its own name, between being taken out of the
+// producers' reach and being admitted: hidden (tail's Path *.send matches
+// nothing in a subdirectory, the window never counts it), and any name that
+// fits the intake fits there too. It is opened once, never through a
+// symlink, and refused when it is no directory.
+const StageDir = ".admitting"
 
-// errNameTooLong marks an intake name too long to be staged: it stays.
-var errNameTooLong = errors.New("name too long to be admitted")
+// legacySuffix marks an entry staged by an earlier version directly in the
+// queue directory, as .<name>.admitting: a crash may have left one, and it
+// is finished like any staged entry.
+const legacySuffix = ".admitting"
 
 // maxFileSize is the most a queue file holds (the queue reads no more): a
 // larger file is no user's, and tail would read all of it.
 const maxFileSize = 64 << 10
 
-// errNotAdmitted marks a regular intake file that stays in the intake: a
-// hard link (its content may be another's file) or over maxFileSize.
+// errNotAdmitted marks a regular intake file that stays in the intake:
+// over maxFileSize. A second name is no reason: admission moves the
+// inode that was checked, so a hard link gives a producer nothing it could
+// not have by copying (and the listener module links its temporary file
+// to <uid>.send before it unlinks the temporary name).
 var errNotAdmitted = errors.New("stays in the intake")
 
-// stageName is the hidden name under which name waits in the queue
-// directory between being taken from the intake and being admitted.
-func stageName(name string) (string, bool) {
-	s := "." + name + stageSuffix
-	return s, len(s) <= unix.NAME_MAX
-}
-
-// stagedName is the queue file name a stage entry stands for.
-func stagedName(stage string) (string, bool) {
-	if !strings.HasPrefix(stage, ".") || !strings.HasSuffix(stage, stageSuffix) {
+// legacyStaged is the queue file name an earlier version's stage entry
+// stands for.
+func legacyStaged(stage string) (string, bool) {
+	if !strings.HasPrefix(stage, ".") || !strings.HasSuffix(stage, legacySuffix) {
 		return "", false
 	}
-	name := strings.TrimSuffix(stage[1:], stageSuffix)
+	name := strings.TrimSuffix(stage[1:], legacySuffix)
 	return name, candidate(name)
 }
 
 // move admits one intake file: the inode that was checked, never a name
 // looked up twice. Whatever the intake name holds is first moved, as it
-// is, to its stage name in the queue directory (renameat2 does not follow
+// is, to the same name in StageDir (renameat2 does not follow
 // a symlink, it moves the link), where a writer of the intake can no longer
 // swap it; the moved entry is then checked, and only a regular file is
 // renamed to its queue name. Anything else goes back to the intake (or,
@@ -56,10 +58,6 @@ func stagedName(stage string) (string, bool) {
 // and an unlink; a crash in between leaves one inode under two names,
 // which recoverStage and finishLink resolve.
 func (w *Window) move(name string) error {
-	stage, ok := stageName(name)
-	if !ok {
-		return errNameTooLong
-	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(w.q.FD(), name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
 		if w.finishLink(name) {
@@ -76,35 +74,35 @@ func (w *Window) move(name string) error {
 	if err := admissible(st); err != nil {
 		return err // seen before it is moved: no churn, the listing skips it
 	}
-	if err := w.place(w.in.FD(), name, stage); err != nil {
+	if err := w.place(w.in.FD(), name, w.stage.FD(), name); err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			w.recoverStage(stage) // left by a crash: finish it first
+			w.recoverStage(w.stage.FD(), name, name) // left by a crash: finish it first
 		}
 		return err
 	}
-	return w.admitStaged(name, stage)
+	return w.admitStaged(name, w.stage.FD(), name)
 }
 
-// place moves the entry from (dirfd, from) to the queue directory's name
-// to, never replacing an entry there.
-func (w *Window) place(dirfd int, from, to string) error {
+// place moves the entry from (dirfd, from) to (todir, to), never
+// replacing an entry there.
+func (w *Window) place(dirfd int, from string, todir int, to string) error {
 	if !w.linkMode {
-		return unix.Renameat2(dirfd, from, w.q.FD(), to, unix.RENAME_NOREPLACE)
+		return unix.Renameat2(dirfd, from, todir, to, unix.RENAME_NOREPLACE)
 	}
-	if err := unix.Linkat(dirfd, from, w.q.FD(), to, 0); err != nil {
+	if err := unix.Linkat(dirfd, from, todir, to, 0); err != nil {
 		return err
 	}
 	// The old name goes only while it is still the inode linked: a file a
 	// producer put there meanwhile stays (a race here leaves a file
 	// behind, never loses one).
 	var a, b unix.Stat_t
-	if unix.Fstatat(dirfd, from, &a, unix.AT_SYMLINK_NOFOLLOW) != nil || unix.Fstatat(w.q.FD(), to, &b, unix.AT_SYMLINK_NOFOLLOW) != nil ||
+	if unix.Fstatat(dirfd, from, &a, unix.AT_SYMLINK_NOFOLLOW) != nil || unix.Fstatat(todir, to, &b, unix.AT_SYMLINK_NOFOLLOW) != nil ||
 		a.Dev != b.Dev || a.Ino != b.Ino {
 		return nil
 	}
 	if err := unix.Unlinkat(dirfd, from, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		// Both names now: take the new one back, or it would be sent twice.
-		if undo := unix.Unlinkat(w.q.FD(), to, 0); undo != nil {
+		if undo := unix.Unlinkat(todir, to, 0); undo != nil {
 			return fmt.Errorf("unlink after link: %w; the file is now under two names (%v)", err, undo)
 		}
 		return err
@@ -112,36 +110,30 @@ func (w *Window) place(dirfd int, from, to string) error {
 	return nil
 }
 
-// admitStaged checks the entry moved to stage and admits it as name when
-// it is a regular file; anything else is handed back.
-func (w *Window) admitStaged(name, stage string) error {
+// admitStaged checks the entry staged as (sdir, stage) and admits it as
+// name when it is a regular file; anything else is handed back.
+func (w *Window) admitStaged(name string, sdir int, stage string) error {
 	var st unix.Stat_t
-	if err := unix.Fstatat(w.q.FD(), stage, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := unix.Fstatat(sdir, stage, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		w.unstage(name, stage, st.Mode)
+		w.unstage(name, sdir, stage, st.Mode)
 		return errNotRegular
 	}
 	var q unix.Stat_t
 	if unix.Fstatat(w.q.FD(), name, &q, unix.AT_SYMLINK_NOFOLLOW) == nil && q.Dev == st.Dev && q.Ino == st.Ino {
-		_ = unix.Unlinkat(w.q.FD(), stage, 0) // link mode, after a crash: admitted before
+		_ = unix.Unlinkat(sdir, stage, 0) // link mode, after a crash: admitted before
 		return fs.ErrNotExist
 	}
 	if err := admissible(st); err != nil {
-		// The intake's name of the same inode left by a crash in link mode
-		// is no second name of concern: it goes.
-		if st.Nlink == 2 && st.Size <= maxFileSize && w.sameInIntake(name, st) {
-			_ = unix.Unlinkat(w.in.FD(), name, 0)
-		} else {
-			w.unstage(name, stage, st.Mode)
-			return err
-		}
+		w.unstage(name, sdir, stage, st.Mode)
+		return err
 	}
-	err := w.place(w.q.FD(), stage, name)
+	err := w.place(sdir, stage, w.q.FD(), name)
 	if errors.Is(err, unix.EEXIST) {
 		// Queued meanwhile under this name: the intake file waits.
-		w.unstage(name, stage, st.Mode)
+		w.unstage(name, sdir, stage, st.Mode)
 		return fs.ErrExist
 	}
 	return err
@@ -149,30 +141,24 @@ func (w *Window) admitStaged(name, stage string) error {
 
 // admissible refuses a regular file that is no user's queue file.
 func admissible(st unix.Stat_t) error {
-	if st.Nlink > 1 || st.Size > maxFileSize {
-		return fmt.Errorf("%w: %d names, %d bytes (a queue file has one name and at most %d bytes)", errNotAdmitted, st.Nlink, st.Size, maxFileSize)
+	if st.Size > maxFileSize {
+		return fmt.Errorf("%w: %d bytes (a queue file has at most %d bytes)", errNotAdmitted, st.Size, maxFileSize)
 	}
 	return nil
-}
-
-// sameInIntake reports whether the intake's name is the inode st.
-func (w *Window) sameInIntake(name string, st unix.Stat_t) bool {
-	var in unix.Stat_t
-	return unix.Fstatat(w.in.FD(), name, &in, unix.AT_SYMLINK_NOFOLLOW) == nil && in.Dev == st.Dev && in.Ino == st.Ino
 }
 
 // unstage hands a staged entry back to the intake under its name. An entry
 // that is no regular file and cannot go back (its name is taken again) is
 // removed: it is nobody's user. A regular one that cannot go back stays
 // staged, hidden, until recoverStage admits it.
-func (w *Window) unstage(name, stage string, mode uint32) {
+func (w *Window) unstage(name string, sdir int, stage string, mode uint32) {
 	var err error
 	if w.linkMode {
-		if err = unix.Linkat(w.q.FD(), stage, w.in.FD(), name, 0); err == nil {
-			err = unix.Unlinkat(w.q.FD(), stage, 0)
+		if err = unix.Linkat(sdir, stage, w.in.FD(), name, 0); err == nil {
+			err = unix.Unlinkat(sdir, stage, 0)
 		}
 	} else {
-		err = unix.Renameat2(w.q.FD(), stage, w.in.FD(), name, unix.RENAME_NOREPLACE)
+		err = unix.Renameat2(sdir, stage, w.in.FD(), name, unix.RENAME_NOREPLACE)
 	}
 	if err == nil || mode&unix.S_IFMT == unix.S_IFREG {
 		return
@@ -181,21 +167,18 @@ func (w *Window) unstage(name, stage string, mode uint32) {
 	if mode&unix.S_IFMT == unix.S_IFDIR {
 		flags = unix.AT_REMOVEDIR // only when empty
 	}
-	_ = unix.Unlinkat(w.q.FD(), stage, flags)
+	_ = unix.Unlinkat(sdir, stage, flags)
 }
 
 // recoverStage finishes an admission that a crash (or a double collision)
-// left staged. It reports whether a queue file was admitted.
-func (w *Window) recoverStage(stage string) bool {
-	name, ok := stagedName(stage)
-	if !ok {
-		return false
-	}
+// left staged as (sdir, stage) for the queue file name. It reports whether
+// a queue file was admitted.
+func (w *Window) recoverStage(sdir int, stage, name string) bool {
 	var st unix.Stat_t
-	if unix.Fstatat(w.q.FD(), stage, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+	if unix.Fstatat(sdir, stage, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
 		return false
 	}
-	if w.admitStaged(name, stage) != nil {
+	if w.admitStaged(name, sdir, stage) != nil {
 		return false
 	}
 	// The intake's name of the same inode, if a crash in link mode left it

@@ -12,7 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Start runs the background top-up until Close: at once, whenever Left
+// Start first finishes, before it returns, what a crash left half done
+// (staged admissions, link moves cut short: before tail can deliver such a
+// file), then runs the background top-up until Close: at once, whenever Left
 // reports room, whenever a file lands in the intake (inotify), and every
 // second as a backstop (recounting the queue directory from disk). Without
 // inotify it checks every 100 ms instead. report gets errors, each distinct
@@ -27,7 +29,13 @@ func (w *Window) Start(report func(error)) {
 		return
 	}
 	w.started = true
-	go w.run(&limited{report: report})
+	rep := &limited{report: report}
+	if n, err := w.countQueue(repairAll); err != nil {
+		rep.send(err)
+	} else {
+		w.queued.Store(int64(n))
+	}
+	go w.run(rep)
 }
 
 // Close stops the background loop and waits for it; later TopUp calls
@@ -49,6 +57,7 @@ func (w *Window) Close() error {
 	// and checks closed first.
 	w.mu.Lock()
 	w.in.Close()
+	w.stage.Close()
 	w.q.Close()
 	w.mu.Unlock()
 	return nil

@@ -3,41 +3,74 @@
 package intake
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"umc-invite/umc/dirhandle"
 )
 
 // A crash between taking an intake file out of the producers' reach and
 // admitting it leaves it hidden in the queue directory: the next start
-// admits it under its name, once; a staged symlink is never admitted.
+// admits it under its name, once (also one an earlier version left as
+// .<name>.admitting); a staged symlink is never admitted.
 func TestAnAdmissionCutShortByACrashIsFinishedAtStart(t *testing.T) {
 	queue, intake := dirs(t)
-	if err := os.Mkdir(intake, 0o755); err != nil {
+	stage := filepath.Join(queue, StageDir)
+	for _, d := range []string{intake, stage} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(stage, "bob.send"), []byte(`{"username": "bob"}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(queue, ".bob.send"+stageSuffix), []byte(`{"username": "bob"}`+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(queue, ".carol.send"+legacySuffix), []byte(`{"username": "carol"}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink("/etc/hostname", filepath.Join(queue, ".eve.send"+stageSuffix)); err != nil {
+	if err := os.Symlink("/etc/hostname", filepath.Join(stage, "eve.send")); err != nil {
 		t.Fatal(err)
 	}
 	w := open(t, queue, intake, 10)
-	if got := names(t, queue); len(got) != 1 || got[0] != "bob" {
-		t.Fatalf("queue after start: %v, want [bob]", got)
+	if got := join(names(t, queue)); got != "" {
+		t.Fatalf("queue after Open: %v, want nothing moved before Start", got)
 	}
-	if w.Queued() != 1 {
-		t.Fatalf("window counts %d, want 1", w.Queued())
+	w.Start(nil)
+	if got := join(names(t, queue)); got != "bob,carol" {
+		t.Fatalf("queue after start: %v, want bob and carol", got)
 	}
-	for _, dir := range []string{queue, intake} {
+	if w.Queued() != 2 {
+		t.Fatalf("window counts %d, want 2", w.Queued())
+	}
+	for _, dir := range []string{queue, stage} {
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
-			if st, err := os.Lstat(filepath.Join(dir, e.Name())); err == nil && st.Mode()&os.ModeSymlink != 0 && dir == queue {
+			if st, err := os.Lstat(filepath.Join(dir, e.Name())); err == nil && st.Mode()&os.ModeSymlink != 0 {
 				t.Fatalf("a symlink stayed in the queue: %s", e.Name())
 			}
 		}
 	}
 	if st, err := os.Lstat(filepath.Join(intake, "eve.send")); err != nil || st.Mode()&os.ModeSymlink == 0 {
 		t.Fatalf("the staged symlink is not back in the intake: %v", err)
+	}
+}
+
+// A producer who writes the queue directory and plants the stage directory
+// as a symlink (to another tenant's queue) gets a refusal, not a stage
+// elsewhere.
+func TestAStageDirectoryThatIsASymlinkIsRefused(t *testing.T) {
+	queue, intake := dirs(t)
+	elsewhere := t.TempDir()
+	if err := os.Symlink(elsewhere, filepath.Join(queue, StageDir)); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Open(queue, intake, 10)
+	if err == nil {
+		w.Close()
+		t.Fatal("opened with the stage directory a symlink")
+	}
+	if !errors.Is(err, dirhandle.ErrSymlink) {
+		t.Fatalf("error %v: want it named a symlink", err)
 	}
 }

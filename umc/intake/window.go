@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +45,7 @@ var errNotRegular = errors.New("not a regular file")
 type Window struct {
 	queueDir, intakeDir string         // absolute, symlinks resolved at start: for messages
 	q, in               *dirhandle.Dir // held open; every file is reached through them
+	stage               *dirhandle.Dir // StageDir in the queue directory
 	size                int
 	linkMode            bool // the file system lacks RENAME_NOREPLACE: link, then unlink
 
@@ -69,8 +71,9 @@ type Window struct {
 	retryAt   time.Time // names left behind (collisions, errors) are looked at again then
 	skipped   error     // the last listing's first file that stays in the intake (errNotAdmitted)
 
-	countedMod  int64 // the queue directory's mtime (ns) at the last recount
-	countedSure bool  // and it was old enough that a later change must alter it
+	countedMod      int64 // the queue directory's mtime (ns) at the last recount
+	countedStageMod int64 // and StageDir's
+	countedSure     bool  // and both were old enough that a later change must alter them
 
 	stuck stuckFiles // delivered files that could not be removed: no place in the window
 
@@ -97,9 +100,9 @@ func older(a, b entry) bool {
 // is created when missing, with the queue directory's permissions (the
 // producer that writes the queue must be able to write the intake). Both
 // must be on the same file system (the move must be an atomic rename) and
-// writable. Open also finishes a move that a crash interrupted in link
-// mode, before tail can deliver the file. It moves nothing and starts no
-// goroutine: call TopUp, then Start.
+// writable. Open moves nothing and starts no goroutine: another process
+// may hold the queue (and be mid-admission). Start, once this process
+// holds it, finishes what a crash left half done, then admits.
 func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	if size < 1 || size > MaxSize {
 		return nil, fmt.Errorf("queue window %d: must be between 1 and %d", size, MaxSize)
@@ -136,14 +139,28 @@ func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Relative to the queue directory, never through a symlink a producer
+	// planted: anything else there than a directory is refused.
+	stage, err := dirhandle.OpenIn(q, filepath.Join(q.Path, StageDir), true, mode&^(fs.ModeSetgid|fs.ModeSticky)|0o700)
+	if err != nil {
+		return nil, fmt.Errorf("queue directory: %s: %w", StageDir, err)
+	}
+	defer func() {
+		if err != nil {
+			stage.Close()
+		}
+	}()
+	if in.Same(stage) {
+		return nil, fmt.Errorf("intake directory %s is the queue's %s, the plugin's own", in.Path, StageDir)
+	}
 	w = &Window{
-		queueDir: q.Path, intakeDir: in.Path, q: q, in: in, size: size, linkMode: linkMode,
+		queueDir: q.Path, intakeDir: in.Path, q: q, in: in, stage: stage, size: size, linkMode: linkMode,
 		resync: time.Second, poll: 100 * time.Millisecond,
 		backlogCap: max(4*size, 1024), settle: 50 * time.Millisecond,
 		stale: true,
 		kick:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	n, err := w.countQueue(true)
+	n, err := w.countQueue(countOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -225,32 +242,69 @@ func printable(name string) bool {
 	return true
 }
 
+// repair says how much a count of the queue directory may finish of what
+// a crash left half done: nothing before Start (another process may hold
+// the queue), staged admissions once started, and at Start also the moves
+// a crash cut short in link mode.
+type repair int
+
+const (
+	countOnly repair = iota
+	recoverStaged
+	repairAll
+)
+
+// repairNow is what a count may repair now; the caller holds mu.
+func (w *Window) repairNow() repair {
+	if w.started {
+		return recoverStaged
+	}
+	return countOnly
+}
+
 // countQueue counts the queue files (regular *.send, not hidden) in the
-// queue directory, and finishes admissions a crash left staged
-// (recoverStage). With repair it also finishes moves a crash cut short in
-// link mode: the same inode in both directories is still pending once.
-func (w *Window) countQueue(repair bool) (int, error) {
+// queue directory. From recoverStaged on it finishes admissions a crash
+// left staged (recoverStage); with repairAll also moves a crash cut short
+// in link mode: the same inode in both directories is still pending once.
+func (w *Window) countQueue(r repair) (int, error) {
 	n := 0
-	var staged []string
+	var legacy []string
 	err := w.q.Each(func(name string, t fs.FileMode) {
-		if _, ok := stagedName(name); ok {
-			staged = append(staged, name)
+		if _, ok := legacyStaged(name); ok {
+			legacy = append(legacy, name)
 			return
 		}
 		if !candidate(name) || !t.IsRegular() || w.isStuck(name) {
 			return
 		}
 		n++
-		if repair {
+		if r == repairAll {
 			w.finishLink(name)
 		}
 	})
 	if err != nil {
 		return 0, fmt.Errorf("count queue directory: %w", err)
 	}
+	if r == countOnly {
+		return n, nil
+	}
 	// Admissions a crash cut short between the intake and the queue name.
-	for _, stage := range staged {
-		if w.recoverStage(stage) {
+	var staged []string
+	err = w.stage.Each(func(name string, _ fs.FileMode) {
+		if candidate(name) {
+			staged = append(staged, name)
+		}
+	})
+	if err != nil {
+		return n, fmt.Errorf("list %s: %w", StageDir, err)
+	}
+	for _, name := range staged {
+		if w.recoverStage(w.stage.FD(), name, name) {
+			n++
+		}
+	}
+	for _, stage := range legacy {
+		if name, _ := legacyStaged(stage); w.recoverStage(w.q.FD(), stage, name) {
 			n++
 		}
 	}
@@ -434,21 +488,25 @@ func (w *Window) list() error {
 }
 
 // Count returns the queue files waiting in the queue and in the intake
-// directory, read from disk (a directory listing each, no stat where the
-// file system reports entry types). It also corrects the window's count.
+// directory, read from disk (a directory listing each, and a stat of each
+// intake file: one over maxFileSize never leaves the intake and is not
+// counted). It also corrects the window's count.
 func (w *Window) Count() (queue, intake int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return 0, 0, ErrClosed
 	}
-	queue, err = w.countQueue(false)
+	queue, err = w.countQueue(w.repairNow())
 	if err != nil {
 		return 0, 0, err
 	}
 	w.queued.Store(int64(queue))
+	var st unix.Stat_t
 	err = w.in.Each(func(name string, t fs.FileMode) {
-		if candidate(name) && t.IsRegular() {
+		// A file that stays in the intake for good is nobody waiting.
+		if candidate(name) && t.IsRegular() &&
+			unix.Fstatat(w.in.FD(), name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && admissible(st) == nil {
 			intake++
 		}
 	})
@@ -471,16 +529,21 @@ func (w *Window) recount() error {
 	if err != nil {
 		return fmt.Errorf("queue directory: %w", err)
 	}
-	if mod == w.countedMod && w.countedSure {
+	smod, err := w.stage.ModTime()
+	if err != nil {
+		return fmt.Errorf("queue directory: %s: %w", StageDir, err)
+	}
+	if mod == w.countedMod && smod == w.countedStageMod && w.countedSure {
 		return nil
 	}
 	start := time.Now()
-	n, err := w.countQueue(false)
+	n, err := w.countQueue(w.repairNow())
 	if err != nil {
 		return err
 	}
 	w.queued.Store(int64(n))
-	w.countedMod, w.countedSure = mod, start.Sub(time.Unix(0, mod)) >= w.settle
+	w.countedMod, w.countedStageMod = mod, smod
+	w.countedSure = start.Sub(time.Unix(0, max(mod, smod))) >= w.settle
 	return nil
 }
 

@@ -251,7 +251,7 @@ func TestOnlyPlainQueueFilesMove(t *testing.T) {
 	for _, e := range ents {
 		got = append(got, e.Name())
 	}
-	if join(got) != "incoming,ok.send" {
+	if join(got) != StageDir+",incoming,ok.send" {
 		t.Fatalf("queue holds %v", got)
 	}
 	if q, in, _ := w.Count(); q != 1 || in != 0 {
@@ -295,7 +295,7 @@ func TestCollisionIsNotOverwritten(t *testing.T) {
 }
 
 // Link mode, for file systems without RENAME_NOREPLACE: a crash between link
-// and unlink leaves one inode under both names; the next Open finishes the
+// and unlink leaves one inode under both names; the next Start finishes the
 // move before tail can deliver it, and a collision does so too.
 func TestLinkModeCrashIsRepaired(t *testing.T) {
 	queue, intake := dirs(t)
@@ -318,6 +318,8 @@ func TestLinkModeCrashIsRepaired(t *testing.T) {
 		t.Fatal(err)
 	}
 	w2 := open(t, queue, intake, 10)
+	w2.linkMode = true
+	w2.Start(nil)
 	once(t, queue, intake, []string{"u0", "u1", "u2", "u3", "u4", "u5"})
 	if w2.Queued() != 6 {
 		t.Fatalf("queued %d", w2.Queued())
@@ -328,7 +330,6 @@ func TestLinkModeCrashIsRepaired(t *testing.T) {
 	if err := os.Link(filepath.Join(intake, "u6"+Suffix), filepath.Join(queue, "u6"+Suffix)); err != nil {
 		t.Fatal(err)
 	}
-	w2.linkMode = true
 	if n, err := w2.TopUp(); n != 0 || err != nil {
 		t.Fatalf("moved %d, %v", n, err)
 	}
@@ -626,11 +627,9 @@ func TestKillLeavesEachFileOnce(t *testing.T) {
 				}
 				// Taken from the intake, not yet under its queue name: the
 				// restart admits it.
-				ents, _ := os.ReadDir(queue)
+				ents, _ := os.ReadDir(filepath.Join(queue, StageDir))
 				for _, e := range ents {
-					if name, ok := stagedName(e.Name()); ok {
-						count[strings.TrimSuffix(name, Suffix)]++
-					}
+					count[strings.TrimSuffix(e.Name(), Suffix)]++
 				}
 				for i := range total {
 					u := fmt.Sprintf("u%04d", i)
@@ -645,7 +644,8 @@ func TestKillLeavesEachFileOnce(t *testing.T) {
 			if mode == "rename" {
 				check("after the kill")
 			}
-			w := open(t, queue, intake, 20) // the restart finishes a cut link move
+			w := open(t, queue, intake, 20)
+			w.Start(nil) // the restart finishes a cut link move
 			check("after the restart")
 			q, in, _ := w.Count()
 			t.Logf("%s run %d: killed with %d delivered, %d queued, %d in the intake", mode, run, len(delivered), q, in)

@@ -262,3 +262,20 @@ func checkAccepted(t *testing.T, source, line, name string, strict bool, want st
 		fail(fmt.Sprintf("is not exactly the name given (%q)", want))
 	}
 }
+
+// The listener module names the file of a uid too long for a file name
+// <uid prefix>-<hash>.send; the user is the one the file's JSON line names,
+// never the file name.
+func TestTheUserIsTheOneTheLineNamesNotTheFileName(t *testing.T) {
+	long := strings.Repeat("a", 230)
+	cases := []struct{ line, path, want string }{
+		{`{"username": "` + long + `"}`, "/q/" + long[:183] + "-0123456789abcdef.send", long},
+		{`{"username": "alice"}`, "/q/bob.send", "alice"},
+	}
+	for _, tc := range cases {
+		got, err := Username(rec(map[any]any{"log": tc.line, "path": tc.path}), keys)
+		if err != nil || got != tc.want {
+			t.Errorf("%s in %s: got %q, %v; want %q", tc.line, tc.path, got, err, tc.want)
+		}
+	}
+}
