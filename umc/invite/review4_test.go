@@ -13,6 +13,7 @@ import (
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
+	"umc-invite/umc/policy"
 	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
 )
@@ -77,7 +78,7 @@ func TestCopyCarriedLineIsHonouredAfterARestart(t *testing.T) {
 	stub := &umctest.UMC{}
 	f := newFixture(t, stub, config.Map{})
 	first := "{\"username\": \"alice\"}\n"
-	carried := record.CarryLine("username", "alice", record.Carry{FirstSeen: time.Now(), Refused: "refused by UMC (its own): HTTP 400: no address"})
+	carried := record.CarryLine("username", "alice", record.Carry{User: policy.User{FirstSeen: time.Now()}, Refused: "refused by UMC (its own): HTTP 400: no address"})
 	path := filepath.Join(f.queue, "alice.send")
 	if err := os.WriteFile(path, append([]byte(first), carried...), 0o664); err != nil {
 		t.Fatal(err)

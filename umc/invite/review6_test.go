@@ -16,7 +16,7 @@ import (
 
 // Review #6, D1: with tail's "Parser json" (README: the Username_Key may be
 // a record key) a record has no "log" line, so sameFile lets the path
-// decide. keepAdded now puts a new file (the added lines) at the delivered
+// policy. keepAdded now puts a new file (the added lines) at the delivered
 // file's path at once. When the delivered record's chunk comes back (a
 // fixed tag: carol, in the same chunk, failed), alice's stale record
 // takes that new file over: it claims it as alice's, finds bob's line in

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"umc-invite/umc/decide"
+	"umc-invite/umc/policy"
 	"umc-invite/umc/queue"
 )
 
@@ -34,7 +34,7 @@ type Entry struct {
 	Final Final
 	// User is what is known of the user waiting in it: its age, UMC's
 	// last answer, its pause (see umc/decide).
-	User decide.User
+	User policy.User
 	// Line is the offset of the newest line of the file seen; Tries counts
 	// the flushes that line has been in.
 	Line    int64

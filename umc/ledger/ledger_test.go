@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"umc-invite/umc/decide"
+	"umc-invite/umc/policy"
 )
 
 func settle(l *Ledger, key string, f Final) {
@@ -17,7 +17,7 @@ func settle(l *Ledger, key string, f Final) {
 
 func TestClaimSettle(t *testing.T) {
 	l := New(10, time.Hour)
-	c, e := l.Claim("a", 0, Entry{User: decide.User{LastAnswer: "2"}})
+	c, e := l.Claim("a", 0, Entry{User: policy.User{LastAnswer: "2"}})
 	if c != Owned || e.User.LastAnswer != "2" || e.Tries != 1 {
 		t.Fatalf("new record: %v %+v", c, e)
 	}
@@ -69,7 +69,7 @@ func TestBoundedBySize(t *testing.T) {
 func TestOpenAndBusyEntriesAreNeverEvictedForRoom(t *testing.T) {
 	l := New(2, time.Hour)
 	l.Claim("busy", 0, Entry{})
-	_, e := l.Claim("open", 0, Entry{User: decide.User{LastAnswer: "3"}})
+	_, e := l.Claim("open", 0, Entry{User: policy.User{LastAnswer: "3"}})
 	l.Settle("open", e)
 	for i := range 10 {
 		settle(l, fmt.Sprint(i), Delivered)
