@@ -4,7 +4,7 @@
 #
 # The bases are build arguments, so the same file builds the release (the
 # official images, the defaults) and CI's image (local stand-ins, see the
-# README, "The image"). The defaults are pinned by digest: the digests of
+# docs/nubus.md, "The image"). The defaults are pinned by digest: the digests of
 # golang:1.26-trixie (a Go 1.26.5 build) and fluent/fluent-bit:5.1.1 as
 # public projects pin them; no registry is reachable where this file was
 # written, so verify them once where one is (docker buildx imagetools

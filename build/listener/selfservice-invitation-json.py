@@ -4,7 +4,7 @@
 # (same filter, user add only), but the queue file it writes holds one JSON
 # line, {"username": "<uid>"}, because Fluent Bit's tail input reads
 # nothing from an empty file. It has its own queue directory and UCR switch;
-# on a UCS Primary switch UCS's own sender off (README, UCS Primary) so each
+# on a UCS Primary switch UCS's own sender off (docs/ucs-primary.md) so each
 # user is invited once.
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ modrdn = '1'
 cache_dir = os.environ.get('UMC_INVITE_QUEUE_DIR', '/var/cache/listener')
 # This module's own switch. Not umc/self-service/invitation/enabled: that one
 # switches UCS's own module and daemon, and a UCS Primary runs this module
-# with them switched off (README, UCS Primary).
+# with them switched off (docs/ucs-primary.md).
 ENABLED = 'umc-invite/listener/enabled'
 # Where the entryUUID of a renamed or moved user is kept from the 'r' call
 # to the 'a' that follows it, so a listener restarted in between still knows.

@@ -320,7 +320,7 @@ func checkPorts(t *testing.T, where string, c map[string]any, port string) {
 		}
 	}
 	// Not Fluent Bit's health: a UMC outage turns it 500, and every pod
-	// would go NotReady (README, Liveness).
+	// would go NotReady (docs/operations.md, Liveness).
 	if got := str(dig(c, "readinessProbe", "httpGet", "path")); got != "/" {
 		t.Errorf("%s: readiness on %q, want / (Fluent Bit answers)", where, got)
 	}

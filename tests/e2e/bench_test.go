@@ -14,7 +14,7 @@ import (
 	"umc-invite/tests/umctest"
 )
 
-// These print figures for the README's Performance section; they assert
+// These print figures for docs/performance.md's Performance section; they assert
 // only that everything was delivered. Run with `make bench-e2e`.
 
 func needBench(t *testing.T) {

@@ -152,7 +152,7 @@ func TestExpiredUsersBecomeDeadLettersAndTurnHealthRed(t *testing.T) {
 	waitFor(t, "unhealthy", 10*time.Second, p, func() bool { return health(s.port) == 500 })
 }
 
-// The README's re-queue recipe brings a refused user back once the cause
+// The re-queue recipe of docs/delivery.md brings a refused user back once the cause
 // is fixed: tail reads the new file although it has seen the name before.
 func TestRequeueRecipe(t *testing.T) {
 	needFluentBit(t)

@@ -74,7 +74,7 @@ func TestMetricsMatchTheStandIn(t *testing.T) {
 	p := start(t, conf, append(s.env(), env...))
 	// The users UMC refuses or fails first, then the healthy ones: UMC
 	// serving others after them is what shows those answers to be the
-	// users' own (see README, What Fluent Bit is told).
+	// users' own (see docs/delivery.md, What Fluent Bit is told).
 	s.enqueue(t, "nomail1", "nomail2", "broken")
 	if err := os.WriteFile(filepath.Join(s.queue, "bad.send"), []byte("not a user\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -57,7 +57,7 @@ func listenerAdds(t *testing.T, s *sidecarSite, uids ...string) {
 // with the configuration the chart renders (build/kubernetes/sidecar.yaml:
 // the listener's registry and environment, Fluent Bit's config and
 // environment). Then every command of the alerts' runbooks and of the
-// README's Operations section runs as printed in the umc-invite container
+// Operations section (docs/operations.md) runs as printed in the umc-invite container
 // (its environment, its config at the image's path, no directory flag)
 // against that queue, and exits 0; requeue brings a refused user back.
 func TestNubusNewUserInvitedOnceAndRunbooks(t *testing.T) {
@@ -77,7 +77,7 @@ func TestNubusNewUserInvitedOnceAndRunbooks(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The runbooks' and the README's commands, as printed.
+	// The runbooks' and docs/operations.md's commands, as printed.
 	bin := filepath.Join(t.TempDir(), "umc-invite")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/umc-invite")
 	build.Dir = repoRoot
@@ -97,14 +97,14 @@ func TestNubusNewUserInvitedOnceAndRunbooks(t *testing.T) {
 			add(m[1])
 		}
 	}
-	readme, _ := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	readme, _ := os.ReadFile(filepath.Join(repoRoot, "docs", "operations.md"))
 	ops := string(readme)[strings.Index(string(readme), "\n## Operations"):]
 	ops = ops[:strings.Index(ops[1:], "\n## ")+1]
 	for _, m := range regexp.MustCompile(`(?m)^kubectl exec [^\n]*? -- (umc-invite [^\n]+)$`).FindAllStringSubmatch(ops, -1) {
 		add(m[1])
 	}
 	if len(printed) < 4 {
-		t.Fatalf("commands %v: want the runbooks' dead-letters, requeue, check and the README's", printed)
+		t.Fatalf("commands %v: want the runbooks' dead-letters, requeue, check and docs/operations.md's", printed)
 	}
 	env := append(append([]string{}, s.env...), "UMC_INVITE_CONFIG="+s.conf)
 	for _, c := range printed {

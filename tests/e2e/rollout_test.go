@@ -66,7 +66,7 @@ func rolloutSite(t *testing.T) (*sidecarSite, *umctest.UMC, *arrivals) {
 	return s, umc, a
 }
 
-// Item 6, the rollout rule (README, Rollouts): the kubelet sends SIGTERM,
+// Item 6, the rollout rule (docs/operations.md, Rollouts): the kubelet sends SIGTERM,
 // waits the pod's terminationGracePeriodSeconds as rendered, then
 // SIGKILLs; the new pod starts on the same volume. Nobody is invited
 // twice and nobody is lost: Fluent Bit starts flushes only within its

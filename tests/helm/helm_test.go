@@ -206,7 +206,7 @@ func checkPod(t *testing.T, pod *corev1.PodSpec, objs map[string][]any) {
 	// Item 7: a UMC outage turns /api/v1/health to 500; readiness on it
 	// would make every pod NotReady and stall rollouts.
 	if fb.ReadinessProbe.HTTPGet.Path != "/" || fb.LivenessProbe.HTTPGet.Path != "/" {
-		t.Errorf("readiness on %s, liveness on %s: want / and / (README, Liveness)",
+		t.Errorf("readiness on %s, liveness on %s: want / and / (docs/operations.md, Liveness)",
 			fb.ReadinessProbe.HTTPGet.Path, fb.LivenessProbe.HTTPGet.Path)
 	}
 }

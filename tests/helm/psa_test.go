@@ -55,7 +55,7 @@ func pods(objs map[string][]any) map[string]*corev1.PodTemplateSpec {
 // Item 9: every rendered pod of the sidecar shape passes PodSecurity
 // restricted. The DaemonSet needs more, and only this: the hostPath of the
 // tenants' queues and the root init container that hands it to Fluent
-// Bit's user (README, DaemonSet).
+// Bit's user (docs/nubus.md, The Helm chart).
 func TestPodSecurityRestricted(t *testing.T) {
 	for name, o := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -107,7 +107,7 @@ func TestDaemonSetMemoryFollowsTenants(t *testing.T) {
 // Item 6: the pod's grace covers Fluent Bit's Grace (flushes may start
 // until then), a flush's Flush_Timeout (no new call after it) and a
 // call's Timeout, with margin: the kubelet's SIGKILL never cuts a call UMC
-// may serve (README, Rollouts; tests/e2e TestRolloutRepeatsNoInvitation).
+// may serve (docs/operations.md, Rollouts; tests/e2e TestRolloutRepeatsNoInvitation).
 func TestGraceCoversACall(t *testing.T) {
 	const margin = 10
 	for _, name := range []string{"sidecar", "daemonset"} {

@@ -8,18 +8,18 @@ import (
 	"testing"
 )
 
-// The README shows `check` on the rendered DaemonSet manifest with line
+// docs/configuration.md shows `check` on the rendered DaemonSet manifest with line
 // numbers of that file: they must be the ones `check` prints today (the
 // manifest changes with the chart).
-func TestReadmeCheckOutputIsCurrent(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(Root(), "README.md"))
+func TestDocumentedCheckOutputIsCurrent(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(Root(), "docs", "configuration.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	const cmdLine = "$ umc-invite check --offline -c build/kubernetes/daemonset.yaml\n"
 	i := strings.Index(string(readme), cmdLine)
 	if i < 0 {
-		t.Fatalf("README has no %q", cmdLine)
+		t.Fatalf("docs/configuration.md has no %q", cmdLine)
 	}
 	rest := string(readme)[i+len(cmdLine):]
 	want := rest[:strings.Index(rest, "```")]
@@ -30,6 +30,6 @@ func TestReadmeCheckOutputIsCurrent(t *testing.T) {
 		t.Fatalf("%v\n%s", err, got)
 	}
 	if string(got) != want {
-		t.Errorf("README shows\n%s\numc-invite check prints\n%s", want, got)
+		t.Errorf("docs/configuration.md shows\n%s\numc-invite check prints\n%s", want, got)
 	}
 }

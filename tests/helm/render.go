@@ -200,7 +200,7 @@ var Manifests = []Manifest{
 #       docker build -f build/listener/Dockerfile -t <your-registry>/umc-invite-listener:0.1.0 .
 #   dc=example,dc=org (your base DN), nubus-* (your Nubus release's name),
 #   the password change-me.
-# Set nubusSelfServiceConsumer.enabled=false in Nubus (README, Nubus), then:
+# Set nubusSelfServiceConsumer.enabled=false in Nubus (docs/nubus.md), then:
 #   kubectl apply -f sidecar.yaml
 `,
 		Options: Options{Release: "nubus", Namespace: "nubus", ValueFiles: []string{"ci/sidecar-values.yaml"}, NoHooks: true},
@@ -216,7 +216,7 @@ var Manifests = []Manifest{
 # (no registry serves it: docker build -t <your-registry>/umc-invite:0.1.0 .
 # && docker push ...) and the passwords change-me-a, change-me-b.
 # Apply with: kubectl create namespace umc-invite; kubectl apply -f daemonset.yaml
-# A new tenant: a few lines in the chart's values (see the README).
+# A new tenant: a few lines in the chart's values (see docs/nubus.md).
 `,
 		Options: Options{Release: "umc-invite", Namespace: "umc-invite", ValueFiles: []string{"ci/daemonset-values.yaml"}, NoHooks: true},
 	},

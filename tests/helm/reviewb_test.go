@@ -41,7 +41,7 @@ func listenerBindDN(c *corev1.Container, env map[string]string) string {
 	return "(command without -D)"
 }
 
-// listener.ldap.hostDn was documented (values.yaml, README's table) as the
+// listener.ldap.hostDn was documented (values.yaml, docs/nubus.md's table) as the
 // listener's LDAP_HOST_DN: the DN it binds as, with the password from
 // listener.ldap.auth.existingSecret. The base image's command.sh hard-codes
 // -D cn=admin,<base>: a different DN was rendered and ignored, the
@@ -177,18 +177,18 @@ umcInvite:
 	}
 }
 
-// readmeSidecarInstall is the README's sidecar `helm install` command (The
-// Helm chart), split as the shell splits it (no quotes in it; `\\` is `\`).
+// readmeSidecarInstall is the sidecar `helm install` command of
+// docs/nubus.md (The Helm chart), split as the shell splits it (no quotes in it; `\\` is `\`).
 func readmeSidecarInstall(t *testing.T) (release, namespace string, set []string) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(Root(), "README.md"))
+	data, err := os.ReadFile(filepath.Join(Root(), "docs", "nubus.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(data)
 	i := strings.Index(text, "helm install nubus-umc-invite ")
 	if i < 0 {
-		t.Fatal("README: the sidecar's helm install command is gone")
+		t.Fatal("docs/nubus.md: the sidecar's helm install command is gone")
 	}
 	cmd := text[i:]
 	cmd = cmd[:strings.Index(cmd, "\n```")]
@@ -206,7 +206,7 @@ func readmeSidecarInstall(t *testing.T) (release, namespace string, set []string
 	return release, namespace, set
 }
 
-// README "Nubus: from helm install to the first invitation", step 3: the
+// docs/nubus.md "Nubus: from helm install to the first invitation", step 3: the
 // sidecar installed with "the command above" finds Nubus's LDAP primary
 // (nubus-ldap-server-primary:389), the admin password in Secret
 // nubus-ldap-server-admin and the notifier nubus-ldap-notifier. The
@@ -220,14 +220,14 @@ func TestReviewB_ReadmeInstallFindsNubusLDAP(t *testing.T) {
 	release, namespace, set := readmeSidecarInstall(t)
 	out, err := Template(Options{Release: release, Namespace: namespace, Set: set})
 	if err != nil {
-		t.Fatalf("the README's command does not render: %v", err)
+		t.Fatalf("docs/nubus.md's command does not render: %v", err)
 	}
 	objs := objects(t, Split(out))
 	tpl, cs := podOf(t, objs)
 	env := envOf(cs["listener"])
 	for name, want := range map[string]string{"LDAP_HOST": "nubus-ldap-server-primary", "NOTIFIER_SERVER": "nubus-ldap-notifier"} {
 		if env[name] != want {
-			t.Errorf("helm install %s (README) renders %s=%q, README says %q (Nubus's Service)", release, name, env[name], want)
+			t.Errorf("helm install %s (docs/nubus.md) renders %s=%q, docs/nubus.md says %q (Nubus's Service)", release, name, env[name], want)
 		}
 	}
 	for _, v := range tpl.Spec.Volumes {
@@ -235,13 +235,13 @@ func TestReviewB_ReadmeInstallFindsNubusLDAP(t *testing.T) {
 			continue
 		}
 		if got := v.Projected.Sources[0].Secret.Name; got != "nubus-ldap-server-admin" {
-			t.Errorf("helm install %s (README) mounts the LDAP password from Secret %q, README says Nubus's nubus-ldap-server-admin: "+
+			t.Errorf("helm install %s (docs/nubus.md) mounts the LDAP password from Secret %q, docs/nubus.md says Nubus's nubus-ldap-server-admin: "+
 				"the Secret does not exist, the pod never starts", release, got)
 		}
 	}
 }
 
-// Issue 19 item 8: the DaemonSet is sized for its tenants. README (Sizing)
+// Issue 19 item 8: the DaemonSet is sized for its tenants. docs/performance.md (Sizing)
 // gives tail's cost as about 19 KB per file in a window and lets each
 // tenant set its own window (tenants[].window, up to 100,000). The
 // rendered limit only counts tenants (resourcesBase + resourcesPerTenant ×
@@ -250,7 +250,7 @@ func TestReviewB_ReadmeInstallFindsNubusLDAP(t *testing.T) {
 // that tenant gets Fluent Bit OOM-killed (and, with it, every tenant's
 // deliveries on the node).
 func TestReviewB_DaemonSetMemoryFollowsTenantWindows(t *testing.T) {
-	const perFile = 19 * 1000 // README, Sizing: "about 19 KB a file"
+	const perFile = 19 * 1000 // docs/performance.md, Sizing: "about 19 KB a file"
 	o := cases["daemonset"]
 	set := append(append([]string{}, o.Set...), "tenants[0].window=20000")
 	out, err := Template(Options{Release: "umc-invite", Namespace: "umc-invite", ValueFiles: o.ValueFiles, Set: set})
@@ -265,14 +265,14 @@ func TestReviewB_DaemonSetMemoryFollowsTenantWindows(t *testing.T) {
 		}
 		limit := c.Resources.Limits.Memory().Value()
 		if need := windows * perFile; limit < need {
-			t.Errorf("tenants' windows 20,000 + 1,000 files need about %d MB in tail alone (README: 19 KB a file); "+
+			t.Errorf("tenants' windows 20,000 + 1,000 files need about %d MB in tail alone (docs/performance.md: 19 KB a file); "+
 				"the rendered memory limit is %s (%d MB): the first bulk import is OOM-killed",
 				need/1000000, c.Resources.Limits.Memory(), limit/1000000)
 		}
 	}
 }
 
-// README "Rollouts": a rollout repeats no invitation only while the pod's
+// docs/operations.md "Rollouts": a rollout repeats no invitation only while the pod's
 // terminationGracePeriodSeconds covers Fluent Bit's Grace (10 s) + the
 // plugin's Flush_Timeout (60 s) + Timeout (30 s); with 30 s the rollout
 // test invited 8 users twice. terminationGracePeriodSeconds is a value,
@@ -305,7 +305,7 @@ func TestReviewB_ShortGraceIsRefusedAtInstall(t *testing.T) {
 }
 
 // Issue 19 items 4 and 10: `helm test` names the failed check and the
-// texts agree with the chart. The chart's default and README say Nubus's
+// texts agree with the chart. The chart's default and docs/nubus.md say Nubus's
 // UMC is http://<release>-umc-server/univention (as Nubus's own sender
 // calls it). When that answers 404 (say, self-service not enabled in
 // Nubus), the probe's hint tells the operator the in-cluster umc-server

@@ -16,7 +16,7 @@ import (
 // on the value, and every rule that involves another key, are in validate,
 // so that no parser depends on the order of the table.
 //
-// Default and Help are the README's key table, cell for cell (checked by
+// Default and Help are docs/configuration.md's key table, cell for cell (checked by
 // a test): an empty Default shows as "unset".
 type Key struct {
 	Name    string
@@ -28,7 +28,8 @@ type Key struct {
 // TOMLName is the key's spelling in the Config_File.
 func (k Key) TOMLName() string { return strings.ToLower(k.Name) }
 
-// Keys is the one table of every key the plugin reads, in the README's order.
+// Keys is the one table of every key the plugin reads, in the order of
+// docs/configuration.md's key table.
 var Keys = []Key{
 	{
 		Name:    "UMC_URL",
@@ -208,7 +209,7 @@ var Keys = []Key{
 	{
 		Name:    "Metrics_Listen",
 		Default: "",
-		Help:    "address of the plugin's Prometheus endpoint `/metrics`, `host:port` or `:port`, shared by every output naming it; unset or `off`: none (see [Operations](#operations))",
+		Help:    "address of the plugin's Prometheus endpoint `/metrics`, `host:port` or `:port`, shared by every output naming it; unset or `off`: none (see [Operations](operations.md#operations))",
 		Parse:   func(c *Config, v string) error { c.MetricsListen = v; return nil },
 	},
 	{

@@ -278,7 +278,7 @@ func TestOutageChargesNoOne(t *testing.T) {
 func TestSlowUMCChargesNoOne(t *testing.T) {
 	// 30 ms calls within a 100 ms Timeout, also under the race detector: a
 	// call cut off by its Timeout after UMC served it is the in-flight
-	// window the README does not promise to close.
+	// window docs/delivery.md does not promise to close.
 	stub := &umctest.UMC{Latency: 30 * time.Millisecond}
 	f := newFixture(t, stub, config.Map{"Concurrency": "1", "Timeout": "100ms", "Flush_Timeout": "100ms", "Chunk_Retry_Limit": "2"})
 	users := names("user", 12)

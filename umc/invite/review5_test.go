@@ -66,7 +66,7 @@ func bobAccountedFor(t *testing.T, f *fixture, stub *umctest.UMC) bool {
 // compaction's rename: bob is not invited, not queued, and no dead letter
 // names him. The append carry-over of a small file keeps such a line (and
 // the next record makes the file a bad_input letter naming both), as the
-// README promises for lines appended during a call.
+// docs/configuration.md promises for lines appended during a call.
 func TestCompactionKeepsALineAppendedDuringTheLastTry(t *testing.T) {
 	stub := &umctest.UMC{Outage: func() int { return http.StatusServiceUnavailable }}
 	f := newFixture(t, stub, config.Map{})

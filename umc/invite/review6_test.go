@@ -14,14 +14,14 @@ import (
 	"umc-invite/umc/record"
 )
 
-// Review #6, D1: with tail's "Parser json" (README: the Username_Key may be
+// Review #6, D1: with tail's "Parser json" (docs/configuration.md: the Username_Key may be
 // a record key) a record has no "log" line, so sameFile lets the path
 // policy. keepAdded now puts a new file (the added lines) at the delivered
 // file's path at once. When the delivered record's chunk comes back (a
 // fixed tag: carol, in the same chunk, failed), alice's stale record
 // takes that new file over: it claims it as alice's, finds bob's line in
 // it and sets the file aside as a bad_input letter under alice's name. bob
-// is never invited (the README promises the added lines "are sent in
+// is never invited (docs/configuration.md promises the added lines "are sent in
 // turn"), and a requeue of the letter would mail alice a second time.
 func TestStaleParsedRecordDoesNotTakeOverTheKeptCopy(t *testing.T) {
 	stub := &umctest.UMC{Fail: failFirst(1, 500, "carol")}

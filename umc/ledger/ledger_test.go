@@ -135,7 +135,7 @@ func TestConcurrentClaimsGiveOneOwner(t *testing.T) {
 	}
 }
 
-// TestMemoryAtLimit prints what a full ledger costs, for the README.
+// TestMemoryAtLimit prints what a full ledger costs, for docs/performance.md.
 func TestMemoryAtLimit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures memory")

@@ -3,7 +3,7 @@
 // reason. It is pure: no files, no clocks, no goroutines; the caller passes
 // the time and a jitter value in, and applies the step.
 //
-// The rules, as the README states them:
+// The rules, as docs/delivery.md states them:
 //   - UMC's 200 delivers.
 //   - A refusal is proven only by evidence: UMC refuses the user in exactly
 //     the words it uses for a user that cannot exist, asked after that

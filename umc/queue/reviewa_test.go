@@ -11,7 +11,7 @@ import (
 )
 
 // TestReviewA_TakeoverRenewResetsAge: a queue file not carried over yet is
-// as old as its modification time (README; Max_Age counts from it). When
+// as old as its modification time (docs/delivery.md; Max_Age counts from it). When
 // an output takes the queue over from another process (a rollout's surge,
 // the lock), Renew replaces every queue file by a fresh copy: the copy's
 // modification time is now, so every user not carried over yet becomes

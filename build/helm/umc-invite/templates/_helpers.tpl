@@ -211,14 +211,14 @@ daemonset.memoryPerQueueFile. Kubernetes quantities in, Mi and m out
 {{- toYaml $out -}}
 {{- end -}}
 
-{{/* The rollout rule (README, Rollouts): the pod's grace covers Fluent
+{{/* The rollout rule (docs/operations.md, Rollouts): the pod's grace covers Fluent
 Bit's Grace (10 s, _fluent-bit.conf.tpl), the plugin's Flush_Timeout
 (60 s) and Timeout (30 s), with 10 s margin. */}}
 {{- define "umc-invite.grace" -}}
 {{- $min := 110 -}}
 {{- $g := int .Values.terminationGracePeriodSeconds -}}
 {{- if lt $g $min -}}
-{{- fail (printf "terminationGracePeriodSeconds: %d is under %d: after SIGTERM Fluent Bit may start flushes for its Grace (10 s), a flush starts calls until Flush_Timeout (60 s) and a call lasts up to Timeout (30 s); a kubelet SIGKILL before 100 s (+ 10 s margin) cuts calls UMC may serve, and those users are invited twice at the next start (README, Rollouts)" $g $min) -}}
+{{- fail (printf "terminationGracePeriodSeconds: %d is under %d: after SIGTERM Fluent Bit may start flushes for its Grace (10 s), a flush starts calls until Flush_Timeout (60 s) and a call lasts up to Timeout (30 s); a kubelet SIGKILL before 100 s (+ 10 s margin) cuts calls UMC may serve, and those users are invited twice at the next start (docs/operations.md, Rollouts)" $g $min) -}}
 {{- end -}}
 {{- $g -}}
 {{- end -}}
