@@ -62,7 +62,7 @@ func (o *Output) leave(j *job, final ledger.Final, fileGone bool) {
 		}
 	}()
 	o.waiting.left(j.username)
-	if final == ledger.Delivered && j.file != nil && o.cfg.RemoveProcessed {
+	if final == ledger.Delivered && j.file != nil {
 		fileGone = o.removeDelivered(j)
 	}
 	if fileGone {

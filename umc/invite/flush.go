@@ -282,11 +282,9 @@ func (o *Output) settledBefore(j *job, entry ledger.Entry, t *tally) {
 		}
 		return
 	}
-	if o.cfg.RemoveProcessed {
-		// Its removal failed before: try again, or tail keeps it open.
-		if err := o.queue.Remove(*j.file); err == nil {
-			o.ledger.Forget(j.key)
-		}
+	// Its removal failed before: try again, or tail keeps it open.
+	if err := o.queue.Remove(*j.file); err == nil {
+		o.ledger.Forget(j.key)
 	}
 }
 
@@ -449,7 +447,7 @@ func (o *Output) call(ctx context.Context, j *job) (made bool, turn chan struct{
 	if kind != policy.Refusal {
 		o.gate.endTurn(turn)
 	}
-	if kind == policy.Served && j.file != nil && o.cfg.RemoveProcessed {
+	if kind == policy.Served && j.file != nil {
 		// At once, still holding the slot: the users a crash can have
 		// invited without their file gone are the calls in flight, at
 		// most Concurrency. apply syncs the directory.
