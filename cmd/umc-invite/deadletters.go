@@ -59,7 +59,7 @@ func listDeadLetters(dir string, asJSON bool, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WHEN (UTC)\tKIND\tUSER\tATTEMPTS\tRE-QUEUED\tWHY")
+	fmt.Fprintln(tw, "WHEN (UTC)\tKIND\tUSER\tRE-QUEUED\tWHY")
 	for _, l := range log.Letters {
 		requeued := "-"
 		if l.Requeued != nil {
@@ -73,7 +73,7 @@ func listDeadLetters(dir string, asJSON bool, stdout, stderr io.Writer) int {
 		if l.Duplicates > 0 {
 			why += " (" + strconv.Itoa(l.Duplicates+1) + " lines)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", l.Time.UTC().Format(time.DateTime), l.Kind, user, l.Attempts, requeued, why)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.Time.UTC().Format(time.DateTime), l.Kind, user, requeued, why)
 	}
 	return flushErr(tw.Flush(), stderr)
 }
