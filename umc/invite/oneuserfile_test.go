@@ -18,7 +18,7 @@ import (
 	"umc-invite/umc/record"
 )
 
-// Review #3, D2: a queue file holding two lines for two different users
+// a queue file holding two lines for two different users
 // (a producer or an operator appending, "echo bob >> batch.send"). The
 // second line is taken for a carry-over of the first (same file, later
 // offset): it waits as Busy while the first is sent, and once the first
@@ -131,7 +131,7 @@ func TestCarriedLinesAreTheSameUser(t *testing.T) {
 	}
 }
 
-// Review #3, D3: UMC answers 200 (the token is stored, the mail handed
+// UMC answers 200 (the token is stored, the mail handed
 // on), with Content-Type application/json, but the connection breaks
 // before the whole body arrives (a reset, an ingress cutting the stream).
 // The read error is dropped, the cut body is "not UMC's JSON", the 200 is

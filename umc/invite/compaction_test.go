@@ -58,7 +58,7 @@ func bobAccountedFor(t *testing.T, f *fixture, stub *umctest.UMC) bool {
 	return false
 }
 
-// Review #5, D1: the carry-over copy (Carry's replaceWith) no longer
+// the carry-over copy (Carry's replaceWith) no longer
 // checks that the file is still as big as when the flush looked at it
 // (the check "ErrGrown" was dropped with the copy's old content). A line
 // appended to a queue file of 4 KiB while its user's last-try call is in
