@@ -131,11 +131,10 @@ func (o *Output) carryOver(j *job) bool {
 			o.log.Infof("%q is still waiting on its chunk's last try: carried over into a copy that replaced %s (the file was %s)", j.username, j.file.Path, why)
 		}
 		o.ledger.Forget(j.key)
-		j.entry.Line, j.entry.Tries, j.entry.Carried = 0, 0, false
+		j.entry.Line = 0
 		j.key, j.file = o.fileKey(carried), &carried
 		return true
 	}
-	j.entry.Carried = true
 	o.log.Infof("%q is still waiting on its chunk's last try: carried over into a new record of %s", j.username, j.file.Path)
 	return true
 }

@@ -381,16 +381,6 @@ func (e endpoint) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Names are the metric families the endpoint exports, read from the
-// metrics themselves.
-func Names() []string {
-	var names []string
-	for _, f := range families() {
-		names = append(names, f.name)
-	}
-	return names
-}
-
 // Series are the names a PromQL expression can use: the families, and a
 // histogram's _bucket, _sum and _count.
 func Series() []string {
