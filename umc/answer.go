@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"umc-invite/umc/logtext"
+	"umc-invite/umc/policy"
 )
 
 // Answer is what one send_token call came to: an HTTP status with UMC's
@@ -34,7 +35,7 @@ type Answer struct {
 }
 
 // Delivered reports whether UMC took the call: a 200 with UMC's JSON.
-func (a Answer) Delivered() bool { return Classify(a).Kind == Delivered }
+func (a Answer) Delivered() bool { return Classify(a).Kind == policy.Served }
 
 // String describes the answer for a log line or a dead letter.
 func (a Answer) String() string {
@@ -60,7 +61,7 @@ func (a Answer) String() string {
 // configuration fault rather than a passing one.
 func hintFor(a Answer) string {
 	switch {
-	case a.Status == http.StatusUnauthorized:
+	case a.Status == http.StatusUnauthorized, a.Status == http.StatusForbidden:
 		return "wrong Auth_User or password"
 	case a.Status == http.StatusNotFound:
 		return "wrong UMC_URL or Command, or the self-service module is not installed"

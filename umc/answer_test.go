@@ -9,6 +9,7 @@ import (
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
+	"umc-invite/umc/policy"
 )
 
 // Issue 20, item 5: only UMC's JSON counts, whatever the framing. A 200
@@ -48,7 +49,7 @@ func TestOnlyABegunJSONObjectMakesACut200ADelivery(t *testing.T) {
 			buf.Flush()
 		})
 		a := newClient(t, umctest.NewServer(t, h), config.Map{}).SendToken(context.Background(), "alice")
-		if got := Classify(a).Kind == Delivered; got != c.delivered {
+		if got := Classify(a).Kind == policy.Served; got != c.delivered {
 			t.Errorf("%s: delivered %t, want %t (%v)", c.name, got, c.delivered, Classify(a))
 		}
 	}

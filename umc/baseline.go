@@ -27,17 +27,23 @@ type Baseline struct {
 	selected string
 }
 
-// AskBaseline makes the two calls; they never mail anyone.
-func (c *Client) AskBaseline(ctx context.Context) Baseline {
-	bogus := "umc-invite-no-such-method-" + ImpossibleUsername()[len("umc-invite-probe:"):]
-	unknown, _ := c.call(ctx, ImpossibleUsername(), c.method)
-	method, _ := c.call(ctx, ImpossibleUsername(), bogus)
-	return Baseline{
-		Unknown:  unknown,
-		Method:   method,
-		bogus:    bogus,
-		selected: c.method,
+// AskBaseline makes the two calls; they never mail anyone. before, if
+// not nil, runs before each call (a rate limit, an outage's spacing); its
+// error ends the probe unanswered.
+func (c *Client) AskBaseline(ctx context.Context, before func() error) (Baseline, error) {
+	b := Baseline{bogus: "umc-invite-no-such-method-" + ImpossibleUsername()[len("umc-invite-probe:"):], selected: c.method}
+	for _, ask := range []struct {
+		to     *Answer
+		method string
+	}{{&b.Unknown, c.method}, {&b.Method, b.bogus}} {
+		if before != nil {
+			if err := before(); err != nil {
+				return Baseline{}, err
+			}
+		}
+		*ask.to, _ = c.call(ctx, ImpossibleUsername(), ask.method)
 	}
+	return b, nil
 }
 
 // Refusing reports whether UMC's self-service is working and refuses an

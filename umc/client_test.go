@@ -14,6 +14,7 @@ import (
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
+	"umc-invite/umc/policy"
 )
 
 func newClient(t *testing.T, base string, keys config.Map) *Client {
@@ -52,7 +53,7 @@ func TestBasicAuth(t *testing.T) {
 		t.Fatalf("right credentials: %v", a)
 	}
 	a := newClient(t, base, config.Map{"Auth_User": "invite", "Auth_Password": "wrong", "Quick_Retries": "0"}).SendToken(context.Background(), "alice")
-	if a.Status != 401 || Classify(a).Kind != Unavailable || !strings.Contains(a.String(), "wrong Auth_User or password") {
+	if a.Status != 401 || Classify(a).Kind != policy.Unauthorized || !strings.Contains(a.String(), "wrong Auth_User or password") {
 		t.Fatalf("wrong credentials: %v", a)
 	}
 	if strings.Contains(a.String(), "wrong\"") || strings.Contains(a.String(), "right") {
@@ -64,7 +65,7 @@ func TestErrorBodies(t *testing.T) {
 	for _, html := range []bool{false, true} {
 		stub := &umctest.UMC{HTMLErrors: html, Fail: func(string, int) int { return 500 }}
 		a := newClient(t, umctest.NewServer(t, stub), config.Map{}).SendToken(context.Background(), "alice")
-		if a.Status != 500 || Classify(a).Kind != Failed || a.Calls != 1 {
+		if a.Status != 500 || Classify(a).Kind != policy.Failure || a.Calls != 1 {
 			t.Errorf("html=%v: %v", html, a)
 		}
 		if !html && !strings.Contains(a.Message, "Error sending token") {
@@ -79,22 +80,22 @@ func TestErrorBodies(t *testing.T) {
 func TestStatusClassification(t *testing.T) {
 	cases := []struct {
 		status int
-		kind   Kind
+		kind   policy.Kind
 		hint   string
 	}{
-		{400, Refused, ""},
-		{401, Unavailable, "Auth_User"},
-		{403, Refused, ""},
-		{404, Unavailable, "wrong UMC_URL"},
-		{405, Unavailable, ""},
-		{411, Unavailable, ""},
-		{422, Unavailable, ""},
-		{500, Failed, ""},
-		{590, Failed, ""},
-		{591, Failed, ""},
-		{592, Failed, ""},
-		{502, Unavailable, ""},
-		{503, Unavailable, ""},
+		{400, policy.Refusal, ""},
+		{401, policy.Unauthorized, "Auth_User"},
+		{403, policy.Unauthorized, "Auth_User"},
+		{404, policy.Unavailable, "wrong UMC_URL"},
+		{405, policy.Unavailable, ""},
+		{411, policy.Unavailable, ""},
+		{422, policy.Unavailable, ""},
+		{500, policy.Failure, ""},
+		{590, policy.Failure, ""},
+		{591, policy.Failure, ""},
+		{592, policy.Failure, ""},
+		{502, policy.Unavailable, ""},
+		{503, policy.Unavailable, ""},
 	}
 	for _, tc := range cases {
 		status := tc.status
@@ -126,12 +127,12 @@ func TestOnlyUMCsAnswerIsADelivery(t *testing.T) {
 		},
 	} {
 		a := newClient(t, umctest.NewServer(t, h), config.Map{}).SendToken(context.Background(), "alice")
-		if o := Classify(a); a.Status != 200 || o.Kind != Unavailable || !strings.Contains(o.Reason, "not UMC") {
+		if o := Classify(a); a.Status != 200 || o.Kind != policy.Unavailable || !strings.Contains(o.Reason, "not UMC") {
 			t.Errorf("%s: %v", name, o)
 		}
 	}
 	a := newClient(t, umctest.NewServer(t, &umctest.UMC{}), config.Map{}).SendToken(context.Background(), "alice")
-	if o := Classify(a); o.Kind != Delivered {
+	if o := Classify(a); o.Kind != policy.Served {
 		t.Fatalf("UMC's own 200: %v", o)
 	}
 }
@@ -139,7 +140,7 @@ func TestOnlyUMCsAnswerIsADelivery(t *testing.T) {
 func TestWrongPathIs404(t *testing.T) {
 	stub := &umctest.UMC{Prefix: "/univention"}
 	a := newClient(t, umctest.NewServer(t, stub), config.Map{}).SendToken(context.Background(), "alice")
-	if a.Status != 404 || Classify(a).Kind != Unavailable {
+	if a.Status != 404 || Classify(a).Kind != policy.Unavailable {
 		t.Fatalf("%v", a)
 	}
 }
@@ -191,7 +192,7 @@ func TestTimeout(t *testing.T) {
 	stub := &umctest.UMC{Latency: 2 * time.Second}
 	start := time.Now()
 	a := newClient(t, umctest.NewServer(t, stub), config.Map{"Timeout": "200ms"}).SendToken(context.Background(), "alice")
-	if o := Classify(a); a.Err == nil || o.Kind != Unavailable || o.QuickRetry || a.Calls != 1 || time.Since(start) > 1900*time.Millisecond {
+	if o := Classify(a); a.Err == nil || o.Kind != policy.Unavailable || o.QuickRetry || a.Calls != 1 || time.Since(start) > 1900*time.Millisecond {
 		t.Fatalf("%v after %s", a, time.Since(start))
 	}
 }
@@ -218,7 +219,7 @@ func TestQuickRetriesOnlyForCallsThatCannotHaveReachedUMC(t *testing.T) {
 		}
 	}))
 	a := newClient(t, reset, config.Map{"Quick_Retries": "2"}).SendToken(context.Background(), "alice")
-	if o := Classify(a); a.Err == nil || o.QuickRetry || o.Kind != Unavailable || resets.Load() != 1 {
+	if o := Classify(a); a.Err == nil || o.QuickRetry || o.Kind != policy.Unavailable || resets.Load() != 1 {
 		t.Fatalf("reset: %v, %d calls", o, resets.Load())
 	}
 }
@@ -228,7 +229,7 @@ func TestQuickRetryOnRefusedConnection(t *testing.T) {
 	base := srv.URL
 	srv.Close() // nothing listens there now
 	a := newClient(t, base, config.Map{"Quick_Retries": "1"}).SendToken(context.Background(), "alice")
-	if o := Classify(a); a.Err == nil || a.Calls != 2 || o.Kind != Unavailable || !o.QuickRetry || !strings.HasPrefix(a.String(), "network error") {
+	if o := Classify(a); a.Err == nil || a.Calls != 2 || o.Kind != policy.Unavailable || !o.QuickRetry || !strings.HasPrefix(a.String(), "network error") {
 		t.Fatalf("%v (calls %d)", a, a.Calls)
 	}
 }
@@ -250,7 +251,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	}))
 	base := umctest.NewServer(t, http.RedirectHandler(elsewhere+"/command/passwordreset/send_token", http.StatusTemporaryRedirect))
 	a := newClient(t, base, config.Map{"Auth_User": "u", "Auth_Password": "p"}).SendToken(context.Background(), "alice")
-	if a.Status != 307 || Classify(a).Kind != Unavailable || !strings.Contains(a.String(), "set UMC_URL to the final address") {
+	if a.Status != 307 || Classify(a).Kind != policy.Unavailable || !strings.Contains(a.String(), "set UMC_URL to the final address") {
 		t.Fatalf("%v", a)
 	}
 	if leaked.Load() {

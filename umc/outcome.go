@@ -8,34 +8,14 @@ import (
 	"net"
 	"net/http"
 	"syscall"
+
+	"umc-invite/umc/policy"
 )
-
-// Kind is what an answer means for the record it was sent for.
-type Kind int
-
-const (
-	// Delivered: UMC took the call and handed the mail on.
-	Delivered Kind = iota
-	// Refused: UMC will never mail this user (unknown, blacklisted, no
-	// address) — or, said the same way, nobody can be mailed right now.
-	// Which of the two only the pattern across users tells.
-	Refused
-	// Failed: this call failed (the mail relay, a module error); it may be
-	// this user's problem or everyone's, again told by the pattern.
-	Failed
-	// Unavailable: everyone's problem — UMC down, unreachable, misconfigured
-	// or not UMC at all. Never charged to the user.
-	Unavailable
-)
-
-func (k Kind) String() string {
-	return [...]string{"delivered", "refused", "failed", "unavailable"}[k]
-}
 
 // Outcome is the classification of one answer: what it means, why, and
 // whether trying again at once is safe.
 type Outcome struct {
-	Kind   Kind
+	Kind   policy.Kind
 	Reason string
 	// QuickRetry: the call cannot have reached UMC (refused connection,
 	// name resolution, TLS handshake), so an immediate retry cannot make a
@@ -43,38 +23,38 @@ type Outcome struct {
 	QuickRetry bool
 }
 
-// Ambiguous reports whether whose problem the answer is depends on how
-// UMC answers other users.
-func (o Outcome) Ambiguous() bool { return o.Kind == Refused || o.Kind == Failed }
-
 // Classify is the one place an answer is given a meaning. It reads the
 // status and whether a 200 carried UMC's JSON; never the message text,
 // which UMC translates.
 func Classify(a Answer) Outcome {
 	if a.Err != nil {
-		return Outcome{Kind: Unavailable, Reason: a.String(), QuickRetry: unreached(a.Err)}
+		return Outcome{Kind: policy.Unavailable, Reason: a.String(), QuickRetry: unreached(a.Err)}
 	}
 	s := a.Status
 	switch {
 	case s == http.StatusOK && a.FromUMC:
-		return Outcome{Kind: Delivered, Reason: "HTTP 200"}
+		return Outcome{Kind: policy.Served, Reason: "HTTP 200"}
 	case s == http.StatusOK && a.BodyCut:
 		// The token is stored and the mail handed on before UMC writes
 		// its answer: calling again would send a second mail whose link
 		// kills the first.
-		return Outcome{Kind: Delivered, Reason: "HTTP 200, its JSON body cut short: UMC took the call"}
+		return Outcome{Kind: policy.Served, Reason: "HTTP 200, its JSON body cut short: UMC took the call"}
 	case s == http.StatusOK:
-		return Outcome{Kind: Unavailable, Reason: "HTTP 200 without UMC's JSON body (UMC_URL points at something that is not UMC: a proxy, a login page, an ingress)"}
-	case s == http.StatusBadRequest, s == http.StatusForbidden:
-		// 400: unknown, blacklisted or address-less user, or the backend
-		// switched off; 403: a name over UMC's limit.
-		return Outcome{Kind: Refused, Reason: a.String()}
+		return Outcome{Kind: policy.Unavailable, Reason: "HTTP 200 without UMC's JSON body (UMC_URL points at something that is not UMC: a proxy, a login page, an ingress)"}
+	case s == http.StatusBadRequest:
+		// An unknown, blacklisted or address-less user, or the backend
+		// switched off.
+		return Outcome{Kind: policy.Refusal, Reason: a.String()}
+	case s == http.StatusUnauthorized, s == http.StatusForbidden:
+		// The configured credentials, or anonymity, rejected (a name over
+		// UMC's 403 limit never reaches UMC: it is bad input).
+		return Outcome{Kind: policy.Unauthorized, Reason: a.String()}
 	case s == http.StatusInternalServerError, s >= 590 && s <= 592:
-		return Outcome{Kind: Failed, Reason: a.String()}
+		return Outcome{Kind: policy.Failure, Reason: a.String()}
 	}
-	// 3xx, 401, 404, 405/406/411/422 (a client bug), 502, 503 (also UMC's
+	// 3xx, 404, 405/406/411/422 (a client bug), 502, 503 (also UMC's
 	// rate limit: a retry would extend the lockout), anything else.
-	return Outcome{Kind: Unavailable, Reason: a.String()}
+	return Outcome{Kind: policy.Unavailable, Reason: a.String()}
 }
 
 // unreached reports errors that prove the request never reached UMC's

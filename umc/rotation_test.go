@@ -10,6 +10,7 @@ import (
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
+	"umc-invite/umc/policy"
 )
 
 // rotatingUMC takes basic auth with one password at a time, which the
@@ -115,7 +116,7 @@ func TestA401WithoutARotationIsUnavailable(t *testing.T) {
 	umc := &rotatingUMC{password: "right", stub: &umctest.UMC{}}
 	c := newClient(t, umctest.NewServer(t, umc), config.Map{"Auth_User": "invite", "Auth_Password_File": filepath.Join(root, "password")})
 	a := c.SendToken(context.Background(), "alice")
-	if a.Status != http.StatusUnauthorized || a.Calls != 1 || Classify(a).Kind != Unavailable {
+	if a.Status != http.StatusUnauthorized || a.Calls != 1 || Classify(a).Kind != policy.Unauthorized {
 		t.Fatalf("%v (%d calls, %v)", a, a.Calls, Classify(a))
 	}
 }

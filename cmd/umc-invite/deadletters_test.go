@@ -45,13 +45,13 @@ func requeueCmd(args []string, out, errOut *bytes.Buffer) int { return runRequeu
 // for one file and a half-written last line.
 func sampleLetters(t *testing.T, dir string) {
 	letter(t, dir, queue.DeadLetter{Time: at("2026-11-26T10:00:00Z"), Kind: queue.KindRefused, Username: "carol",
-		Reason: "HTTP 400: No address has been stored", Attempts: 2, Status: 400, File: filepath.Join(dir, "carol.send")})
+		Reason: "HTTP 400: No address has been stored", Status: 400, File: filepath.Join(dir, "carol.send")})
 	letter(t, dir, queue.DeadLetter{Time: at("2026-11-26T11:00:00Z"), Kind: queue.KindFailed, Username: "bob",
-		Reason: "failed 6 times, the last: HTTP 500", Attempts: 6, Status: 500, File: filepath.Join(dir, "bob.send")})
+		Reason: "failed 6 times, the last: HTTP 500", Status: 500, File: filepath.Join(dir, "bob.send")})
 	letter(t, dir, queue.DeadLetter{Time: at("2026-11-26T11:00:05Z"), Kind: queue.KindFailed, Username: "bob",
-		Reason: "failed 6 times, the last: HTTP 500", Attempts: 6, Status: 500, File: filepath.Join(dir, "bob.send")})
+		Reason: "failed 6 times, the last: HTTP 500", Status: 500, File: filepath.Join(dir, "bob.send")})
 	letter(t, dir, queue.DeadLetter{Time: at("2026-11-26T12:00:00Z"), Kind: queue.KindBadInput,
-		Reason: "log line: username holds U+202E", Attempts: 1})
+		Reason: "log line: username holds U+202E"})
 	f, _ := os.OpenFile(filepath.Join(dir, queue.DeadLetterLog), os.O_WRONLY|os.O_APPEND, 0)
 	f.WriteString(`{"time":"2026-11-26T13:00:00Z","kind":"fai`)
 	f.Close()

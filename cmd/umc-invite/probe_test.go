@@ -44,7 +44,7 @@ func (u *umcLike) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		json.NewEncoder(w).Encode(map[string]any{"status": 400, "message": msg})
 	}
-	// Only past UMC's own checks (path, auth) does the module decide.
+	// Only past UMC's own checks (path, auth) does the module policy.
 	if strings.HasSuffix(r.URL.Path, "/command/passwordreset/send_token") {
 		if user, pw, ok := r.BasicAuth(); !ok || (user == u.stub.User && pw == u.stub.Password) {
 			if u.disabled {

@@ -272,9 +272,9 @@ func TestPasswordRotationUnderARunningFluentBit(t *testing.T) {
 	if strings.Count(log, "Fluent Bit v") != 1 || p.Exited() {
 		t.Fatal("fluent-bit restarted")
 	}
-	// A 401 in the moment of the swap is "unavailable", charged to no one.
+	// A 401 in the moment of the swap is "unauthorized", charged to no one.
 	got := scrapeMetrics(addr)
-	if got[requests("umc_invite.0", "unavailable")] != fmt.Sprint(front.unauthorized.Load()) || got[invitations("umc_invite.0", "sent")] != "80" {
+	if got[requests("umc_invite.0", "unauthorized")] != fmt.Sprint(front.unauthorized.Load()) || got[invitations("umc_invite.0", "sent")] != "80" {
 		t.Fatalf("401s %d, metrics %v", front.unauthorized.Load(), got)
 	}
 	t.Logf("401 answers around the rotation: %d", front.unauthorized.Load())

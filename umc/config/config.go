@@ -67,7 +67,6 @@ type Config struct {
 	PathKey          string
 	OffsetKey        string
 	QueueDir         string
-	RemoveProcessed  bool
 	DeadLetterDir    string
 	IntakeDir        string // "" when off
 	QueueWindow      int
@@ -85,14 +84,13 @@ type Config struct {
 	ConfigFile       string
 
 	// What the parsers leave for validate.
-	rawURL             string
-	rawProxy           string
-	filePassword       Secret
-	passwordFileID     fileID // of the password file as read
-	inlinePassword     Secret
-	removeProcessedSet bool
-	endpoint           string
-	offline            bool // LoadOffline: the secret files were not read
+	rawURL         string
+	rawProxy       string
+	filePassword   Secret
+	passwordFileID fileID // of the password file as read
+	inlinePassword Secret
+	endpoint       string
+	offline        bool // LoadOffline: the secret files were not read
 }
 
 // Endpoint is the full URL of the UMC command.

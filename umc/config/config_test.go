@@ -29,7 +29,7 @@ func TestDefaults(t *testing.T) {
 	if c.Method != "email" || c.Language != "en-US" || !c.TLSVerify || c.Timeout != 30*time.Second ||
 		c.UsernameKey != "username" || c.PathKey != "path" || c.OffsetKey != "offset" ||
 		c.ChunkRetryLimit != 5 || c.RefusalGrace != 15*time.Minute || c.MaxAge != 120*time.Hour ||
-		c.BackoffMin != 5*time.Second || c.BackoffMax != 10*time.Minute || c.Concurrency != 8 || c.QuickRetries != 2 || c.RemoveProcessed || c.DeadLetterDir != "" ||
+		c.BackoffMin != 5*time.Second || c.BackoffMax != 10*time.Minute || c.Concurrency != 8 || c.QuickRetries != 2 || c.DeadLetterDir != "" ||
 		c.IntakeDir != "" || c.QueueWindow != 1000 || c.RateLimit != 0 {
 		t.Errorf("defaults: %+v", c)
 	}
@@ -51,20 +51,15 @@ func TestQueueDirDerivesDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.RemoveProcessed || c.DeadLetterDir != filepath.Join(dir, "failed") {
-		t.Errorf("remove %v, dead letters %q", c.RemoveProcessed, c.DeadLetterDir)
+	if c.DeadLetterDir != filepath.Join(dir, "failed") {
+		t.Errorf("dead letters %q", c.DeadLetterDir)
 	}
-	c, err = load(t, Map{"UMC_URL": "http://umc", "Queue_Dir": dir, "Remove_Processed": "on", "Dead_Letter_Dir": "/srv/dead"})
+	c, err = load(t, Map{"UMC_URL": "http://umc", "Queue_Dir": dir, "Dead_Letter_Dir": "/srv/dead"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.RemoveProcessed || c.DeadLetterDir != "/srv/dead" {
-		t.Errorf("remove %v, dead letters %q", c.RemoveProcessed, c.DeadLetterDir)
-	}
-	// A delivered file left behind would be sent again after a restart.
-	if _, err := load(t, Map{"UMC_URL": "http://umc", "Queue_Dir": dir, "Remove_Processed": "off"}); err == nil ||
-		!strings.HasPrefix(err.Error(), "Remove_Processed: off is refused") {
-		t.Errorf("off: %v", err)
+	if c.DeadLetterDir != "/srv/dead" {
+		t.Errorf("dead letters %q", c.DeadLetterDir)
 	}
 }
 
@@ -170,7 +165,7 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"empty username key", u("Username_Key", " "), ""},
 		{"missing queue dir", u("Queue_Dir", dir+"/nope"), "Queue_Dir: cannot use"},
 		{"queue dir is a file", u("Queue_Dir", empty), "Queue_Dir: " + empty + " is not a directory"},
-		{"remove without queue", u("Remove_Processed", "on"), "Remove_Processed: needs Queue_Dir"},
+		{"retired Remove_Processed", u("Remove_Processed", "on"), "Remove_Processed: a delivered user's queue file is always removed"},
 		{"bad number", u("Concurrency", "many"), "Concurrency: \"many\" is not a whole number"},
 		{"huge number", u("Concurrency", "99999999999999999999"), "Concurrency: \"99999999999999999999\" is not a whole number"},
 		{"zero concurrency", u("Concurrency", "0"), "Concurrency: 0 is outside 1..256"},
@@ -244,7 +239,7 @@ func TestParsersDoNotDependOnOrder(t *testing.T) {
 	dir := t.TempDir()
 	maps := []Map{
 		{"UMC_URL": "http://umc", "Queue_Dir": dir},
-		{"UMC_URL": "http://umc", "Queue_Dir": dir, "Remove_Processed": "on", "Dead_Letter_Dir": "/srv/dead/"},
+		{"UMC_URL": "http://umc", "Queue_Dir": dir, "Dead_Letter_Dir": "/srv/dead/"},
 		{"UMC_URL": "http://umc", "Auth_User": "u", "Auth_Password_File": secretFile(t)},
 		{"UMC_URL": "http://umc", "Auth_User": "u", "Auth_Password": "x", "Timeout": "5", "Flush_Timeout": "5s"},
 	}

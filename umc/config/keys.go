@@ -123,19 +123,6 @@ var Keys = []Key{
 		Parse:   func(c *Config, v string) error { c.QueueDir = v; return nil },
 	},
 	{
-		Name:    "Remove_Processed",
-		Default: "",
-		Help:    "remove a delivered record's queue file; unset: `on` with `Queue_Dir`; `off` is refused (a delivered file left behind would be sent again after a restart)",
-		Parse: func(c *Config, v string) (err error) {
-			if v == "" {
-				return nil
-			}
-			c.removeProcessedSet = true
-			c.RemoveProcessed, err = parseBool(v)
-			return err
-		},
-	},
-	{
 		Name:    "Dead_Letter_Dir",
 		Default: "",
 		Help:    "where `dead-letter.jsonl` and the moved queue files go; unset: `<Queue_Dir>/failed`",

@@ -12,6 +12,8 @@ var Retired = map[string]string{
 	"Max_Attempts": "users are no longer ended by a count of failures: a user waits, with a growing pause, " +
 		"until UMC serves it, refuses it by evidence, or it is Max_Age old; remove Max_Attempts and set " +
 		"Chunk_Retry_Limit equal to this output's Retry_Limit instead",
+	"Remove_Processed": "a delivered user's queue file is always removed where there is a Queue_Dir (a file left " +
+		"behind would be sent again after a restart), and there is nothing to remove without one; remove Remove_Processed",
 }
 
 // RetiredKey returns the message for a retired key name, case-insensitively.

@@ -48,20 +48,6 @@ func (c *Config) validate() error {
 		{"Path_Key", func() error { return nonEmpty(c.PathKey) }},
 		{"Offset_Key", func() error { return nonEmpty(c.OffsetKey) }},
 		{"Queue_Dir", c.checkQueueDir},
-		{"Remove_Processed", func() error {
-			if !c.removeProcessedSet {
-				c.RemoveProcessed = c.QueueDir != ""
-			}
-			if c.RemoveProcessed && c.QueueDir == "" {
-				return errors.New("needs Queue_Dir")
-			}
-			// A delivered file left in the queue is sent again once a
-			// restart has emptied the plugin's memory: a second mail.
-			if !c.RemoveProcessed && c.QueueDir != "" {
-				return errors.New("off is refused: a delivered file left in Queue_Dir would be sent again after a restart")
-			}
-			return nil
-		}},
 		{"Dead_Letter_Dir", func() error {
 			switch {
 			case c.DeadLetterDir != "":

@@ -4,9 +4,9 @@ import (
 	"strconv"
 	"time"
 
-	"umc-invite/umc/decide"
 	"umc-invite/umc/ledger"
 	"umc-invite/umc/metrics"
+	"umc-invite/umc/policy"
 	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
 )
@@ -14,10 +14,10 @@ import (
 // apply does what a decision says, in one place: a delivered user's file
 // goes, a refused or expired one's is set aside with its letter, a waiting
 // one stays (carried over on its chunk's last try).
-func (o *Output) apply(j *job, step decide.Step, t *tally) {
+func (o *Output) apply(j *job, step policy.Step, t *tally) {
 	j.entry.User = step.User
 	switch step.Kind {
-	case decide.Delivered:
+	case policy.Delivered:
 		o.metrics.Invitation(metrics.Sent)
 		if j.answer.BodyCut {
 			o.log.Warnf("invitation sent for %q: %s; not sent again", j.username, step.Reason)
@@ -25,10 +25,10 @@ func (o *Output) apply(j *job, step decide.Step, t *tally) {
 			o.log.Infof("invitation sent for %q (HTTP 200 in %s)", j.username, j.answer.Took.Round(100*time.Microsecond))
 		}
 		o.leave(j, ledger.Delivered, false)
-	case decide.Refused:
+	case policy.Refused:
 		j.entry.Letter = o.letter(j, queue.KindRefused, step.Reason)
 		o.writeLetter(j, t)
-	case decide.Expired:
+	case policy.Expired:
 		j.entry.Letter = o.letter(j, queue.KindExpired, step.Reason)
 		o.writeLetter(j, t)
 	default:
@@ -62,7 +62,7 @@ func (o *Output) leave(j *job, final ledger.Final, fileGone bool) {
 		}
 	}()
 	o.waiting.left(j.username)
-	if final == ledger.Delivered && j.file != nil && o.cfg.RemoveProcessed {
+	if final == ledger.Delivered && j.file != nil {
 		fileGone = o.removeDelivered(j)
 	}
 	if fileGone {
@@ -81,6 +81,9 @@ func (o *Output) leave(j *job, final ledger.Final, fileGone bool) {
 // this chunk: the new record carries the user on.
 func (o *Output) keepOpen(j *job, t *tally) {
 	j.done = true
+	// An outage under way travels with the user, so that its end releases
+	// the user also in a later process.
+	j.entry.User = o.gate.mark(j.entry.User)
 	carried := j.lastTry && o.carryOver(j)
 	o.ledger.Settle(j.key, j.entry)
 	if j.username != "" {
@@ -128,22 +131,17 @@ func (o *Output) carryOver(j *job) bool {
 			o.log.Infof("%q is still waiting on its chunk's last try: carried over into a copy that replaced %s (the file was %s)", j.username, j.file.Path, why)
 		}
 		o.ledger.Forget(j.key)
-		j.entry.Line, j.entry.Tries, j.entry.Carried = 0, 0, false
+		j.entry.Line = 0
 		j.key, j.file = o.fileKey(carried), &carried
 		return true
 	}
-	j.entry.Carried = true
 	o.log.Infof("%q is still waiting on its chunk's last try: carried over into a new record of %s", j.username, j.file.Path)
 	return true
 }
 
 // carryOf is the carried-over line's state of an entry.
 func carryOf(e ledger.Entry) record.Carry {
-	u := e.User
-	c := record.Carry{
-		FirstSeen: u.FirstSeen, LastAnswer: u.LastAnswer, LastStatus: u.LastStatus, LastUMC: u.LastUMC, LastAt: u.LastAt, NextTry: u.NextTry, UnknownSince: u.LikeUnknownSince,
-		PauseSeconds: u.Pause.Seconds(),
-	}
+	c := record.Of(e.User)
 	if e.Letter != nil {
 		c.Letter, c.Reason = e.Letter.Kind, e.Letter.Reason
 	}

@@ -162,7 +162,7 @@ func BenchmarkOverhead(b *testing.B) {
 	for round := range b.N {
 		var t tally
 		for _, rec := range records(round, n) {
-			if j := out.prepare(rec, false, flushFiles{}, &t, time.Now()); j == nil || j.username == "" {
+			if j := out.prepare(rec, false, flushFiles{}, map[string]bool{}, &t, time.Now()); j == nil || j.username == "" {
 				b.Fatal("not prepared")
 			}
 		}

@@ -2,12 +2,13 @@ package invite
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
 	"umc-invite/umc"
-	"umc-invite/umc/decide"
+	"umc-invite/umc/policy"
 )
 
 // evidenceReuse is how long the latest probe may stand in for a new one
@@ -31,7 +32,7 @@ type evidenceCache struct {
 // of. It asks UMC how it refuses an impossible user (two calls that mail
 // no one) unless a probe asked after the answer is at hand, or the latest
 // one, recent, shows the answer cannot be an impossible user's anyway.
-func (o *Output) evidence(ctx context.Context, a umc.Answer, answered time.Time) decide.Evidence {
+func (o *Output) evidence(ctx context.Context, a umc.Answer, answered time.Time) policy.Evidence {
 	c := &o.probes
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -45,7 +46,7 @@ func (o *Output) evidence(ctx context.Context, a umc.Answer, answered time.Time)
 			c.last, c.at, c.asked = b, o.now(), true
 			o.logEvidence(c)
 		} else {
-			return decide.NoEvidence
+			return policy.NoEvidence
 		}
 	}
 	return weigh(c.last, a, true)
@@ -53,19 +54,19 @@ func (o *Output) evidence(ctx context.Context, a umc.Answer, answered time.Time)
 
 // weigh reads a probe for answer a; after says whether the probe was
 // asked after the answer, as a refusal needs.
-func weigh(b umc.Baseline, a umc.Answer, after bool) decide.Evidence {
+func weigh(b umc.Baseline, a umc.Answer, after bool) policy.Evidence {
 	u, m := b.Unknown, b.Method
 	switch {
 	case b.Refusing() && b.RefusesLikeUnknown(a) && after:
-		return decide.LikeImpossible
+		return policy.LikeImpossible
 	case b.Refusing() && !b.RefusesLikeUnknown(a):
-		return decide.UnlikeImpossible
+		return policy.UnlikeImpossible
 	case b.Refusing():
-		return decide.NoEvidence
+		return policy.NoEvidence
 	case u.Err == nil && m.Err == nil && u.FromUMC && m.FromUMC && u.Status == http.StatusBadRequest && m.Status == http.StatusBadRequest:
-		return decide.ServiceOff // the made-up method refused alike
+		return policy.ServiceOff // the made-up method refused alike
 	}
-	return decide.NoEvidence
+	return policy.NoEvidence
 }
 
 // askBaseline makes the probe's two calls within the output's budget.
@@ -76,14 +77,35 @@ func (o *Output) askBaseline(ctx context.Context) (umc.Baseline, bool) {
 	case <-ctx.Done():
 		return umc.Baseline{}, false
 	}
-	// Its two calls count against Rate_Limit like any other: UMC's own
-	// limit counts refused calls too.
-	for range 2 {
-		if o.limiter != nil && o.limiter.Wait(ctx) != nil {
-			return umc.Baseline{}, false
+	// Its two calls count against Rate_Limit like any other (UMC's own
+	// limit counts refused calls too), and in an outage against its one
+	// call a second.
+	b, err := o.client.AskBaseline(ctx, func() error {
+		if o.limiter != nil {
+			if err := o.limiter.Wait(ctx); err != nil {
+				return err
+			}
 		}
+		return o.gate.pace(ctx, o.now)
+	})
+	return b, err == nil
+}
+
+// logUnauthorized says, at most once a minute, that UMC rejects the
+// configured credentials: the operator's mistake, which waiting does not
+// heal; users stay queued meanwhile.
+func (o *Output) logUnauthorized(answer string) {
+	now := o.now()
+	last := o.unauthorizedLogged.Load()
+	if last != 0 && now.Sub(time.Unix(0, last)) < time.Minute || !o.unauthorizedLogged.CompareAndSwap(last, now.UnixNano()) {
+		return
 	}
-	return o.client.AskBaseline(ctx), true
+	who := "anonymous (no Auth_User)"
+	if o.cfg.AuthUser != "" {
+		who = fmt.Sprintf("Auth_User %q", o.cfg.AuthUser)
+	}
+	o.log.Errorf("UMC rejects the configured credentials, %s: %s. This is a configuration mistake that waiting will not heal: "+
+		"fix Auth_User and its password (or leave both unset for anonymous calls); users stay queued, one call at a time until then", who, answer)
 }
 
 func (o *Output) logEvidence(c *evidenceCache) {

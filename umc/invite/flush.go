@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"sync"
 	"time"
 
 	"umc-invite/umc"
-	"umc-invite/umc/decide"
 	"umc-invite/umc/ledger"
+	"umc-invite/umc/policy"
 	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
 )
@@ -23,14 +24,14 @@ type Verdict int
 const (
 	OK    Verdict = iota // every record has left: delivered, refused, carried over, or handled before
 	Retry                // some record is still waiting: hand the chunk back later
-	Error                // nothing is open, but some record became a dead letter
+	Error                // nothing is open, but some user expired (bad input is no error: a writer of the queue must not turn health red)
 )
 
 func (v Verdict) String() string { return [...]string{"OK", "RETRY", "ERROR"}[v] }
 
 // job is one record this flush owns. Its path reads prepare, call, decide,
 // apply: prepare claims it and reads what is known of its user, handle
-// calls UMC if the user is due, decide.Decide takes the answer, apply does
+// calls UMC if the user is due, policy.Decide takes the answer, apply does
 // what the step says to the files.
 type job struct {
 	rec      record.Record
@@ -42,7 +43,6 @@ type job struct {
 
 	answer  umc.Answer
 	sent    bool
-	probe   bool   // the outage's one call
 	heldWhy string // why a due user was not called in this flush
 	done    bool   // settled in the ledger already
 	// unlinked: its delivered file was unlinked right after the answer,
@@ -92,7 +92,7 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	if o.queue != nil {
 		o.retryLeftovers(now)
 	}
-	files := flushFiles{}
+	files, mine := flushFiles{}, map[string]bool{}
 	ids := make([]string, len(recs))
 	lastTry := false
 	for i, rec := range recs {
@@ -100,13 +100,17 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 		ids[i] = rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey)
 		last := o.tries.add(ids[i], now) > o.cfg.ChunkRetryLimit
 		lastTry = lastTry || last
-		if j := o.prepare(rec, last, files, &t, now); j != nil {
+		if j := o.prepare(rec, last, files, mine, &t, now); j != nil {
 			jobs = append(jobs, j)
 		}
 	}
 	// The users that waited longest for a call go first: while UMC fails
 	// for everyone and only one call at a time is made, every user gets
 	// its turn, not the chunk's first over and over.
+	// Users never asked come first, in random order: while UMC fails, the
+	// outage's one call tells most when it goes to a user never asked
+	// rather than to the next of the users failing on their own.
+	rand.Shuffle(len(jobs), func(a, b int) { jobs[a], jobs[b] = jobs[b], jobs[a] })
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].entry.User.LastAt.Before(jobs[b].entry.User.LastAt) })
 	o.run(ctx, jobs, &t)
 	if t.held > 0 {
@@ -129,7 +133,8 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 
 // prepare claims a record and returns it as a job, or settles it at once:
 // done before, its queue file gone, owned by another flush, or bad input.
-func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, t *tally, now time.Time) *job {
+// mine holds the keys this flush has claimed.
+func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine map[string]bool, t *tally, now time.Time) *job {
 	j := &job{rec: rec, key: rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey), lastTry: lastTry}
 	var lines *fileLines
 	if path, _ := rec.String(o.cfg.PathKey); path != "" && o.queue != nil {
@@ -137,6 +142,13 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, t *t
 		if err == nil {
 			lines = files.read(o, file, rec)
 			err = o.sameFile(rec, file, lines)
+			if err != nil && lastTry && !errors.Is(err, fs.ErrNotExist) {
+				// Unreadable just now, on the chunk's last try: the path
+				// decides, so that the user is carried over, not lost with
+				// the chunk Fluent Bit gives up.
+				o.log.Warnf("queue file %s cannot be read on its chunk's last try (%v): taken as the record's own", path, err)
+				err = nil
+			}
 		}
 		var notRegular *queue.NotRegularError
 		switch {
@@ -175,7 +187,15 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, t *t
 	if j.file != nil && o.isLeftover(j.key) {
 		return nil // delivered, its removal failed (journaled): never sent again
 	}
+	if mine[j.key] {
+		// Another line of a file this flush holds already (a renewed copy,
+		// a restart without tail's DB): that line's record carries it.
+		return nil
+	}
 	claimed, entry := o.ledger.Claim(j.key, rec.Offset(o.cfg.OffsetKey), *lines.initial)
+	if claimed == ledger.Owned {
+		mine[j.key] = true
+	}
 	switch claimed {
 	case ledger.Done:
 		o.settledBefore(j, entry, t)
@@ -225,17 +245,12 @@ func (o *Output) known(rec record.Record, file *queue.File, lines fileLines, now
 	if lines.carried {
 		c, carried = lines.carry, true
 	}
-	u := decide.User{
-		FirstSeen: c.FirstSeen, LastAnswer: c.LastAnswer, LastStatus: c.LastStatus, LastUMC: c.LastUMC, LastAt: c.LastAt, NextTry: c.NextTry, LikeUnknownSince: c.UnknownSince,
-		Pause: time.Duration(c.PauseSeconds * float64(time.Second)),
-	}
+	u := c.State()
 	if u.FirstSeen.IsZero() && file != nil {
 		u.FirstSeen, _ = o.queue.Modified(*file)
 	}
-	if u.FirstSeen.IsZero() || u.FirstSeen.After(now) {
-		u.FirstSeen = now
-	}
-	e := ledger.Entry{User: u}
+	// Written by an earlier run, whose clock may have been ahead.
+	e := ledger.Entry{User: policy.Restored(u, now, o.settings())}
 	switch {
 	case !carried:
 	case c.Letter != "":
@@ -249,7 +264,7 @@ func (o *Output) known(rec record.Record, file *queue.File, lines fileLines, now
 // settledBefore handles a record whose file is done with: a delivered file
 // still there is removed (or its added lines set aside) again.
 func (o *Output) settledBefore(j *job, entry ledger.Entry, t *tally) {
-	if entry.Final == ledger.DeadLetter {
+	if entry.Final == ledger.DeadLetter && (entry.Letter == nil || entry.Letter.Kind != queue.KindBadInput) {
 		t.add(func(t *tally) { t.dead++ })
 	}
 	if entry.Final != ledger.Delivered || j.file == nil {
@@ -267,11 +282,9 @@ func (o *Output) settledBefore(j *job, entry ledger.Entry, t *tally) {
 		}
 		return
 	}
-	if o.cfg.RemoveProcessed {
-		// Its removal failed before: try again, or tail keeps it open.
-		if err := o.queue.Remove(*j.file); err == nil {
-			o.ledger.Forget(j.key)
-		}
+	// Its removal failed before: try again, or tail keeps it open.
+	if err := o.queue.Remove(*j.file); err == nil {
+		o.ledger.Forget(j.key)
 	}
 }
 
@@ -329,9 +342,12 @@ func (o *Output) run(ctx context.Context, jobs []*job, t *tally) {
 
 // handle is one job's call, decision and its application. A panic here
 // would take Fluent Bit down (the C boundary's recover does not reach this
-// goroutine): it is logged, and the record stays open.
+// goroutine): it is logged, and the record stays open. Whatever happens,
+// the outage's one call's turn, if this job had it, ends.
 func (o *Output) handle(ctx context.Context, j *job, t *tally) {
+	var turn chan struct{}
 	defer func() {
+		o.gate.endTurn(turn)
 		if r := recover(); r != nil {
 			o.log.Errorf("internal error handling %s, record stays queued: %v", describe(j), r)
 			if !j.done {
@@ -340,15 +356,16 @@ func (o *Output) handle(ctx context.Context, j *job, t *tally) {
 			}
 		}
 	}()
-	if step, aged := decide.Aged(j.entry.User, o.now(), o.settings()); aged {
+	if step, aged := policy.Aged(j.entry.User, o.now(), o.settings()); aged {
 		o.apply(j, step, t) // Max_Age old while it waits: no call needed
 		return
 	}
-	if !decide.Due(j.entry.User, o.gate.releasedAt(), o.now()) {
+	if !o.gate.due(j.entry.User, o.now()) {
 		o.keepOpen(j, t) // its own pause is not over: no call, no cost
 		return
 	}
-	if !o.call(ctx, j) {
+	var made bool
+	if made, turn = o.call(ctx, j); !made {
 		if !j.done {
 			o.keepOpen(j, t)
 		}
@@ -356,76 +373,67 @@ func (o *Output) handle(ctx context.Context, j *job, t *tally) {
 	}
 	outcome := umc.Classify(j.answer)
 	at := o.now()
-	evidence := decide.NoEvidence
-	if outcome.Kind == umc.Refused {
-		evidence = o.evidence(ctx, j.answer, at)
-		// A refusal is an outage's only when the probe cannot show UMC
-		// working (the service switched off, the probe unanswered).
-		sig := sigWorks
-		switch evidence {
-		case decide.ServiceOff:
-			sig = sigDown
-		case decide.NoEvidence:
-			sig = sigFailed
+	evidence := policy.NoEvidence
+	switch outcome.Kind {
+	case policy.Refusal:
+		if evidence = o.evidence(ctx, j.answer, at); evidence != policy.NoEvidence {
+			o.gate.answer(outcome.Kind, evidence, j.username, o.now())
 		}
-		o.gate.done(j.probe, sig, j.username, o.now())
+	case policy.Unauthorized:
+		o.logUnauthorized(outcome.Reason)
 	}
-	step := decide.Decide(j.entry.User, decide.Answer{Kind: kindOf(outcome.Kind), Text: outcome.Reason, Status: j.answer.Status, Message: j.answer.Message, At: at, Evidence: evidence},
+	o.gate.endTurn(turn)
+	step := policy.Decide(j.entry.User, policy.Answer{Kind: outcome.Kind, Text: outcome.Reason, Status: j.answer.Status, Message: j.answer.Message, At: at, Evidence: evidence},
 		o.now(), o.jitter(), o.settings())
+	step.User = o.gate.mark(step.User)
 	o.apply(j, step, t)
 }
 
 // call makes the job's one call, within the output's budget of calls in
 // flight, its rate limit and the outage gate, unless its queue file is no
 // longer the one it claimed (delivered or re-queued meanwhile). It reports
-// whether the call was made.
-func (o *Output) call(ctx context.Context, j *job) bool {
+// whether the call was made, and the outage's turn if the call had it.
+func (o *Output) call(ctx context.Context, j *job) (made bool, turn chan struct{}) {
 	// The gate first, without a slot: a call waiting for the outage's one
 	// call to be answered must not hold a slot that call's probe needs.
-	ok, probe, why := o.gate.admit(ctx, o.now)
+	ok, turn, why := o.gate.admit(ctx, o.now)
 	if !ok {
 		j.heldWhy = why
-		return false
+		return false, nil
 	}
 	select {
 	case o.slots <- struct{}{}:
 		defer func() { <-o.slots }()
 	case <-ctx.Done():
-		o.gate.abandon(probe)
 		j.heldWhy = fmt.Sprintf("no free call slot (Concurrency %d) within the flush's Flush_Timeout (%s)", o.cfg.Concurrency, o.cfg.FlushTimeout)
-		return false
+		return false, turn
 	}
-	if !o.gate.stillOpen(probe) {
-		// An outage began while this call waited for its slot.
-		j.heldWhy = o.gate.reason()
-		return false
+	if ok, why := o.gate.stillOpen(turn); !ok {
+		j.heldWhy = why // an outage began while this call waited for its slot
+		return false, turn
 	}
 	if o.limiter != nil {
 		if err := o.limiter.Wait(ctx); err != nil {
-			o.gate.abandon(probe)
 			j.heldWhy = fmt.Sprintf("Rate_Limit %d a minute leaves no room within the flush's Flush_Timeout (%s)", o.cfg.RateLimit, o.cfg.FlushTimeout)
-			return false
+			return false, turn
 		}
-		if !o.gate.stillOpen(probe) {
-			j.heldWhy = o.gate.reason()
-			return false
+		if ok, why := o.gate.stillOpen(turn); !ok {
+			j.heldWhy = why
+			return false, turn
 		}
 	}
 	if j.file != nil {
 		current, err := o.queue.Current(*j.file)
-		if err != nil || !current {
-			o.gate.abandon(probe)
-		}
 		if err != nil {
 			j.heldWhy = err.Error()
-			return false
+			return false, turn
 		}
 		if !current {
 			// Delivered or recorded by whoever took the file away, or
 			// re-queued as a new file that tail reads as its own record.
 			o.ledger.Forget(j.key)
 			j.done = true
-			return false
+			return false, turn
 		}
 	}
 	inFlight := o.metrics.Begin()
@@ -433,46 +441,21 @@ func (o *Output) call(ctx context.Context, j *job) bool {
 	inFlight()
 	j.sent = true
 	kind := umc.Classify(j.answer).Kind
-	served := kind == umc.Delivered
-	if kind != umc.Refused {
-		// Still holding the slot: the next call admitted knows how this
-		// went. A refusal waits for the probe (handle).
-		o.gate.done(probe, signalOf(kind), j.username, o.now())
+	// Still holding the slot: the next call admitted knows how this went.
+	// A refusal counts in a run at once; the probe weighs it after.
+	o.gate.answer(kind, policy.NoEvidence, j.username, o.now())
+	if kind != policy.Refusal {
+		o.gate.endTurn(turn)
 	}
-	j.probe = probe
-	if served && j.file != nil && o.cfg.RemoveProcessed {
+	if kind == policy.Served && j.file != nil {
 		// At once, still holding the slot: the users a crash can have
 		// invited without their file gone are the calls in flight, at
 		// most Concurrency. apply syncs the directory.
 		j.unlinked, j.unlinkErr = true, o.queue.Unlink(*j.file)
 	}
-	return true
+	return true, turn
 }
 
-// signalOf is what an answer that is no refusal tells the gate.
-func signalOf(k umc.Kind) signal {
-	switch k {
-	case umc.Delivered:
-		return sigServed
-	case umc.Failed:
-		return sigFailed
-	}
-	return sigDown
-}
-
-// kindOf is the answer's class as the decision reads it.
-func kindOf(k umc.Kind) decide.Kind {
-	switch k {
-	case umc.Delivered:
-		return decide.Served
-	case umc.Refused:
-		return decide.Refusal
-	case umc.Failed:
-		return decide.Failure
-	}
-	return decide.Unavailable
-}
-
-func (o *Output) settings() decide.Settings {
-	return decide.Settings{RefusalGrace: o.cfg.RefusalGrace, MaxAge: o.cfg.MaxAge, BackoffMin: o.cfg.BackoffMin, BackoffMax: o.cfg.BackoffMax}
+func (o *Output) settings() policy.Settings {
+	return policy.Settings{RefusalGrace: o.cfg.RefusalGrace, MaxAge: o.cfg.MaxAge, BackoffMin: o.cfg.BackoffMin, BackoffMax: o.cfg.BackoffMax}
 }

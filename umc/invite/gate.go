@@ -2,62 +2,34 @@ package invite
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
-	"umc-invite/umc/decide"
+	"umc-invite/umc/policy"
 )
 
-// outageSpacing bounds the calls while UMC fails for everyone: one call at
-// a time finds out whether UMC is back, at most one a second, whatever the
-// queue holds (the promise is one a second after the outage's first
-// minute; holding to it from the start also keeps one flush from calling
-// its users back to back into an outage).
-const outageSpacing = time.Second
-
-// A run of failures that may be users' own (UMC's 500) is an outage when it
-// is this many calls long, with no success between, and of more than one
-// user: one user's own failures (an address the relay rejects) are no
-// outage however many, and neither is a single 500. An answer that is
-// everyone's problem (UMC unreachable) is an outage at once.
-const outageRun = 3
-
-// gate holds the output's calls back while UMC fails for everyone. It knows
-// nothing of users but their names in a run of failures: UMC unavailable,
-// or outageRun failing calls in a row of more than one user, open an
-// outage; a 200 closes it,
-// and a 200 that closes an outage that lasted Backoff_Min or longer makes
-// due at once the users that waited because of it (decide.Due).
+// gate holds the output's calls back while UMC fails for everyone: the
+// outage rule is policy.Gate's; this adds the one turn at a time across
+// the output's concurrent calls.
 type gate struct {
-	mu         sync.Mutex
-	releaseMin time.Duration // outages shorter than this release nobody
-	// The run of failures since the last success: its first failure, its
-	// length, its first user and whether another user failed in it.
-	runSince    time.Time
-	run         int
-	runUser     string
-	runOthers   bool
-	failing     bool
-	since       time.Time     // first failure of the outage
-	probing     bool          // the one call of the outage in flight
-	answered    chan struct{} // closed when it is answered
-	lastProbe   time.Time
-	released    decide.Outage // the last outage that a 200 closed
-	lastSuccess time.Time
+	mu       sync.Mutex
+	state    policy.Gate
+	probing  bool          // the outage's one call in flight
+	answered chan struct{} // closed when its turn ends
 }
 
 // admit says whether a call may start now; while UMC fails, only one at a
-// time, one a second. A call that finds the one call in flight waits for
-// its answer (within ctx): if UMC served it, everyone goes. probe is true
-// for the one call: it must report with done or abandon.
-func (g *gate) admit(ctx context.Context, now func() time.Time) (ok, probe bool, why string) {
+// time, one a second. A call that finds the turn taken waits for its end
+// (within ctx): if UMC served it, everyone goes. For turn true, the caller
+// must end the turn it got (non-nil) with endTurn, whatever happens: a
+// deferred call.
+func (g *gate) admit(ctx context.Context, now func() time.Time) (ok bool, turn chan struct{}, why string) {
 	waited := false
 	for {
 		g.mu.Lock()
-		if !g.failing {
+		if !g.state.Failing {
 			g.mu.Unlock()
-			return true, false, ""
+			return true, nil, ""
 		}
 		if g.probing && !waited {
 			answered := g.answered
@@ -69,104 +41,84 @@ func (g *gate) admit(ctx context.Context, now func() time.Time) (ok, probe bool,
 			waited = true
 			continue
 		}
-		since := g.since
-		switch {
-		case g.probing || waited:
-			g.mu.Unlock()
-			return false, false, fmt.Sprintf("UMC fails for everyone since %s: one call at a time finds out whether it is back", since.UTC().Format(time.RFC3339))
-		case now().Sub(g.lastProbe) < outageSpacing:
-			g.mu.Unlock()
-			return false, false, fmt.Sprintf("UMC fails for everyone since %s: at most one call a second", since.UTC().Format(time.RFC3339))
+		if g.probing || waited {
+			defer g.mu.Unlock()
+			return false, nil, g.state.Reason()
 		}
-		g.probing, g.lastProbe, g.answered = true, now(), make(chan struct{})
+		if ok, why := g.state.Admits(now()); !ok {
+			g.mu.Unlock()
+			return false, nil, why
+		}
+		g.probing, g.answered = true, make(chan struct{})
 		g.mu.Unlock()
-		return true, true, ""
+		return true, g.answered, ""
 	}
 }
 
-// signal is what one call's answer tells the gate.
-type signal int
+// pace waits, in an outage, for the next call's second: the evidence
+// probe's calls count against the outage's one call a second. It waits
+// one spacing of real time at the most, whatever the output's clock says
+// (a clock that stands still must not hold the outage's turn for ever).
+func (g *gate) pace(ctx context.Context, now func() time.Time) error {
+	deadline := time.Now().Add(policy.OutageSpacing)
+	for {
+		g.mu.Lock()
+		ok, _ := g.state.Admits(now())
+		if !ok && !time.Now().Before(deadline) {
+			g.state.LastCall, ok = now(), true
+		}
+		g.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(policy.OutageSpacing / 10):
+		}
+	}
+}
 
-const (
-	// sigServed: UMC's 200.
-	sigServed signal = iota
-	// sigWorks: a refusal while UMC demonstrably works (the probe).
-	sigWorks
-	// sigFailed: a failure that may be the user's own (UMC's 500, a refusal
-	// the probe could not place); an outage only in a run of them.
-	sigFailed
-	// sigDown: everyone's problem (UMC unreachable, a gateway, not UMC, its
-	// self-service switched off): an outage at once.
-	sigDown
-)
-
-// done reports user's call's answer, as the signal it gives, at the time it
-// came. A refusal while UMC demonstrably works ends a run of failures and
-// an outage but releases nobody.
-func (g *gate) done(probe bool, sig signal, user string, at time.Time) {
+// answer takes one call's answer (policy.Gate.Answer).
+func (g *gate) answer(k policy.Kind, e policy.Evidence, user string, at time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if probe {
-		g.endProbe()
-	}
-	switch {
-	case sig == sigWorks:
-		g.failing, g.run = false, 0
-	case sig == sigServed:
-		if g.failing && at.Sub(g.since) >= g.releaseMin {
-			g.released = decide.Outage{Since: g.since, End: at}
-		}
-		g.failing, g.run = false, 0
-		g.lastSuccess = at
-	case at.After(g.lastSuccess):
-		if g.run == 0 {
-			g.runSince, g.runUser, g.runOthers = at, user, false
-		}
-		g.run++
-		g.runOthers = g.runOthers || user != g.runUser
-		if !g.failing && (sig == sigDown || g.run >= outageRun && g.runOthers) {
-			g.failing, g.since, g.lastProbe = true, g.runSince, at
-		}
-	}
+	g.state.Answer(k, e, user, at)
 }
 
-// releasedAt is the last outage a 200 ended (zero: none).
-func (g *gate) releasedAt() decide.Outage {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.released
-}
-
-// abandon gives an admitted call's turn back without an answer: it was
-// never made (no slot in time, its file gone).
-func (g *gate) abandon(probe bool) {
-	if !probe {
+// endTurn ends the outage's one call's turn, answered or not; ending it
+// twice, or after a later turn began, does nothing.
+func (g *gate) endTurn(turn chan struct{}) {
+	if turn == nil {
 		return
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.endProbe()
-}
-
-// endProbe ends the one call's turn; called with mu held.
-func (g *gate) endProbe() {
-	if g.probing {
+	if g.probing && g.answered == turn {
 		close(g.answered)
+		g.probing = false
 	}
-	g.probing = false
 }
 
 // stillOpen says whether an admitted call may still go after waiting for
-// the rate limit: the probe may; others only if no outage began meanwhile.
-func (g *gate) stillOpen(probe bool) bool {
+// a slot or the rate limit: the turn's call may; others only if no outage
+// began meanwhile.
+func (g *gate) stillOpen(turn chan struct{}) (bool, string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return probe || !g.failing
+	return turn != nil || !g.state.Failing, g.state.Reason()
 }
 
-// reason says why calls are held back now.
-func (g *gate) reason() string {
+// due reports whether u may be called at now (policy.Gate.Due).
+func (g *gate) due(u policy.User, now time.Time) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return fmt.Sprintf("UMC fails for everyone since %s: one call at a time finds out whether it is back", g.since.UTC().Format(time.RFC3339))
+	return g.state.Due(u, now)
+}
+
+// mark records in u the outage under way (policy.Gate.Mark).
+func (g *gate) mark(u policy.User) policy.User {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.state.Mark(u)
 }

@@ -4,84 +4,57 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"umc-invite/umc/policy"
 )
 
-// While UMC fails for everyone: one call at a time, one a second; a call
-// that finds the one call in flight waits for its answer and goes if UMC
-// served it; a 200 closing an outage of Backoff_Min or longer releases
-// everyone waiting.
-func TestGate(t *testing.T) {
-	t0 := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
-	now := t0
+// While UMC fails for everyone one call at a time has the turn; a call
+// that finds the turn taken waits for its end and goes if UMC served it.
+func TestAnOutagesOneCallHasTheTurnAndAServedOneLetsEveryoneGo(t *testing.T) {
+	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	g := &gate{releaseMin: 5 * time.Second}
+	g := &gate{}
 	ctx := context.Background()
-	if ok, probe, _ := g.admit(ctx, clock); !ok || probe {
+	if ok, turn, _ := g.admit(ctx, clock); !ok || turn != nil {
 		t.Fatal("a healthy UMC holds calls back")
 	}
-	// One user's failures, however many, are no outage.
-	g.done(false, sigFailed, "badaddr", now)
-	g.done(false, sigFailed, "badaddr", now)
-	g.done(false, sigFailed, "badaddr", now)
-	if ok, probe, _ := g.admit(ctx, clock); !ok || probe {
-		t.Fatal("one user's own failures held everyone back")
-	}
-	// A success ends the run: two more failures of others are no outage.
-	g.done(false, sigServed, "carol", now)
-	now = now.Add(time.Millisecond)
-	runSince := now
-	g.done(false, sigFailed, "badaddr", now)
-	g.done(false, sigFailed, "dave", now)
-	if ok, probe, _ := g.admit(ctx, clock); !ok || probe {
-		t.Fatal("two failures held everyone back")
-	}
-	g.done(false, sigFailed, "erin", now) // the third in a row, of more than one user: the outage begins
-	if ok, _, why := g.admit(ctx, clock); ok {
-		t.Fatal("a second call at once into an outage")
-	} else if why == "" {
-		t.Fatal("no reason")
+	g.answer(policy.Unavailable, policy.NoEvidence, "a", now)
+	if ok, _, why := g.admit(ctx, clock); ok || why == "" {
+		t.Fatalf("a second call at once into an outage (%q)", why)
 	}
 	now = now.Add(time.Second)
-	ok, probe, _ := g.admit(ctx, clock)
-	if !ok || !probe {
+	ok, turn, _ := g.admit(ctx, clock)
+	if !ok || turn == nil {
 		t.Fatal("no call a second later")
 	}
-	// Another call finds the probe in flight: it waits for its answer.
 	got := make(chan bool)
 	go func() { ok, _, _ := g.admit(ctx, clock); got <- ok }()
 	select {
 	case <-got:
-		t.Fatal("a second call while the probe is in flight")
+		t.Fatal("a second call while the turn's call is in flight")
 	case <-time.After(50 * time.Millisecond):
 	}
-	now = now.Add(10 * time.Second)
-	g.done(true, sigServed, "frank", now) // served: the outage is over
+	g.answer(policy.Served, policy.NoEvidence, "b", now)
+	g.endTurn(turn)
 	if !<-got {
-		t.Fatal("the waiting call did not go once UMC served the probe")
+		t.Fatal("the waiting call did not go once UMC served the turn's call")
 	}
-	if r := g.releasedAt(); !r.End.Equal(now) || !r.Since.Equal(runSince) {
-		t.Fatalf("released %+v, want from the run's first failure to the 200's time (an outage of 11 s)", r)
-	}
-	// A short outage, closed by a 200 within Backoff_Min, releases nobody.
-	for _, u := range []string{"a", "b", "c"} {
-		g.done(false, sigFailed, u, now.Add(time.Second))
-	}
-	g.done(false, sigServed, "d", now.Add(2*time.Second))
-	if r := g.releasedAt(); !r.End.Equal(now) {
-		t.Fatalf("released again at %v by a blip", r)
-	}
-	// A refusal while UMC demonstrably works closes an outage, releasing nobody.
-	for _, u := range []string{"a", "b", "c"} {
-		g.done(false, sigFailed, u, now.Add(3*time.Second))
-	}
-	g.done(false, sigWorks, "e", now.Add(20*time.Second))
-	if ok, probe, _ := g.admit(ctx, clock); !ok || probe {
-		t.Fatal("held back after a refusal while UMC works")
-	}
-	// UMC unreachable is everyone's problem: an outage at once, one call.
-	now = now.Add(30 * time.Second)
-	g.done(false, sigDown, "a", now)
-	if ok, _, _ := g.admit(ctx, clock); ok {
-		t.Fatal("UMC unreachable did not hold calls back")
+}
+
+// Ending a turn twice (the deferred end after the answered one) never
+// ends a later call's turn.
+func TestEndingATurnTwiceLeavesTheNextTurnAlone(t *testing.T) {
+	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	g := &gate{}
+	g.answer(policy.Unavailable, policy.NoEvidence, "a", now)
+	now = now.Add(time.Second)
+	_, first, _ := g.admit(context.Background(), clock)
+	g.endTurn(first)
+	now = now.Add(time.Second)
+	_, second, _ := g.admit(context.Background(), clock)
+	g.endTurn(first)
+	if !g.probing || second == nil {
+		t.Fatal("the first call's second end ended the next call's turn")
 	}
 }

@@ -61,8 +61,9 @@ func (o *Output) writeLetter(j *job, t *tally) {
 		o.log.Warnf("no invitation for %q: %s; recorded in %s", j.username, l.Reason, o.where())
 		t.add(func(t *tally) { t.refused++ })
 	case queue.KindBadInput:
+		// Not counted as an error: anyone who can write to the queue
+		// could otherwise turn Fluent Bit's health red with garbage.
 		o.log.Errorf("record never sent (%s), dead letter written to %s: %s", describe(j), o.where(), l.Reason)
-		t.add(func(t *tally) { t.dead++ })
 	default:
 		o.log.Errorf("no invitation for %q, dead letter written to %s: %s", j.username, o.where(), l.Reason)
 		t.add(func(t *tally) { t.dead++ })

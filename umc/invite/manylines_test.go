@@ -68,7 +68,7 @@ func BenchmarkFileOfManyLines(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		for _, rec := range recs {
-			out.prepare(rec, false, files, &tl, start)
+			out.prepare(rec, false, files, map[string]bool{}, &tl, start)
 		}
 		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "ms/file")
 		b.StopTimer()

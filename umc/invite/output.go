@@ -61,6 +61,9 @@ type Output struct {
 	// meanwhile.
 	active   atomic.Bool
 	handover sync.RWMutex
+	// unauthorizedLogged: when UMC's rejection of the credentials was last
+	// logged (Unix nanoseconds), to say so once a minute, not per record.
+	unauthorizedLogged atomic.Int64
 }
 
 // New builds an Output from a checked Config.
@@ -71,7 +74,6 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 	}
 	o := &Output{cfg: cfg, client: client, ledger: newLedger(), log: log, slots: make(chan struct{}, cfg.Concurrency),
 		now: time.Now, jitter: rand.Float64}
-	o.gate.releaseMin = cfg.BackoffMin
 	if pf := client.PasswordFile(); pf != nil {
 		pf.Infof, pf.Warnf = log.Infof, log.Warnf
 	}

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"umc-invite/umc/decide"
+	"umc-invite/umc/policy"
 	"umc-invite/umc/queue"
 )
 
@@ -34,12 +34,9 @@ type Entry struct {
 	Final Final
 	// User is what is known of the user waiting in it: its age, UMC's
 	// last answer, its pause (see umc/decide).
-	User decide.User
-	// Line is the offset of the newest line of the file seen; Tries counts
-	// the flushes that line has been in.
-	Line    int64
-	Tries   int
-	Carried bool // the line was carried over into a new one
+	User policy.User
+	// Line is the offset of the newest line of the file seen.
+	Line int64
 	// Letter is a refusal or dead letter decided but not yet written (a
 	// full disk): it is written, not sent again, on the next try.
 	Letter *queue.DeadLetter
@@ -82,15 +79,15 @@ func New(max int, ttl time.Duration) *Ledger {
 
 // Claim takes the record on line (its offset, -1 when unknown) of the file
 // key for sending. A new entry starts from init, which carries what an
-// earlier run knew (a carried-over line's counts). For Owned, the returned
-// Entry has this flush counted in Tries and the caller owns it until it
+// earlier run knew (a carried-over line's state). For Owned, the caller
+// owns the returned Entry until it
 // calls Settle or Forget.
 func (l *Ledger) Claim(key string, line int64, init Entry) (Claimed, Entry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	it := l.find(key)
 	if it == nil {
-		init.Final, init.Line, init.Tries = Open, line, 0
+		init.Final, init.Line = Open, line
 		it = l.add(key, init)
 	}
 	switch {
@@ -101,10 +98,7 @@ func (l *Ledger) Claim(key string, line int64, init Entry) (Claimed, Entry) {
 	case it.busy:
 		return Busy, it.Entry
 	}
-	if line != it.Line {
-		it.Line, it.Tries, it.Carried = line, 0, false
-	}
-	it.Tries++
+	it.Line = line
 	it.busy = true
 	return Owned, it.Entry
 }
@@ -118,11 +112,9 @@ func (l *Ledger) Settle(key string, e Entry) {
 		it = l.add(key, e)
 	}
 	it.busy = false
-	line, tries, carried := it.Line, it.Tries, it.Carried
+	line := it.Line
 	it.Entry = e
-	if e.Line < line {
-		it.Line, it.Tries, it.Carried = line, tries, carried
-	}
+	it.Line = max(e.Line, line)
 	l.evict()
 }
 

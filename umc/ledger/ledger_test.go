@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"umc-invite/umc/decide"
+	"umc-invite/umc/policy"
 )
 
 func settle(l *Ledger, key string, f Final) {
@@ -17,8 +17,8 @@ func settle(l *Ledger, key string, f Final) {
 
 func TestClaimSettle(t *testing.T) {
 	l := New(10, time.Hour)
-	c, e := l.Claim("a", 0, Entry{User: decide.User{LastAnswer: "2"}})
-	if c != Owned || e.User.LastAnswer != "2" || e.Tries != 1 {
+	c, e := l.Claim("a", 0, Entry{User: policy.User{LastAnswer: "2"}})
+	if c != Owned || e.User.LastAnswer != "2" {
 		t.Fatalf("new record: %v %+v", c, e)
 	}
 	if c, _ := l.Claim("a", 0, Entry{}); c != Busy {
@@ -26,7 +26,7 @@ func TestClaimSettle(t *testing.T) {
 	}
 	e.User.LastAnswer = "3"
 	l.Settle("a", e)
-	if c, e := l.Claim("a", 0, Entry{}); c != Owned || e.User.LastAnswer != "3" || e.Tries != 2 {
+	if c, e := l.Claim("a", 0, Entry{}); c != Owned || e.User.LastAnswer != "3" {
 		t.Fatalf("after one failure: %v %+v", c, e)
 	}
 	e.Final = Delivered
@@ -37,13 +37,13 @@ func TestClaimSettle(t *testing.T) {
 }
 
 // A file's later line (a carry-over, or a line written twice) takes over;
-// its older lines are superseded, and its tries start anew.
+// its older lines are superseded.
 func TestNewerLineSupersedesOlder(t *testing.T) {
 	l := New(10, time.Hour)
 	_, e := l.Claim("f", 0, Entry{})
 	l.Settle("f", e)
 	c, e := l.Claim("f", 40, Entry{})
-	if c != Owned || e.Tries != 1 || e.Line != 40 {
+	if c != Owned || e.Line != 40 {
 		t.Fatalf("newer line: %v %+v", c, e)
 	}
 	l.Settle("f", e)
@@ -69,7 +69,7 @@ func TestBoundedBySize(t *testing.T) {
 func TestOpenAndBusyEntriesAreNeverEvictedForRoom(t *testing.T) {
 	l := New(2, time.Hour)
 	l.Claim("busy", 0, Entry{})
-	_, e := l.Claim("open", 0, Entry{User: decide.User{LastAnswer: "3"}})
+	_, e := l.Claim("open", 0, Entry{User: policy.User{LastAnswer: "3"}})
 	l.Settle("open", e)
 	for i := range 10 {
 		settle(l, fmt.Sprint(i), Delivered)

@@ -49,8 +49,8 @@ const (
 // Results are the values of the result label.
 var Results = []string{Sent, Refused, DeadLetter, Expired, CarriedOver}
 
-// Classes are the values of the class label: umc.Kind's names.
-var Classes = []string{"delivered", "refused", "failed", "unavailable"}
+// Classes are the values of the class label: policy.Kind's names.
+var Classes = []string{"delivered", "refused", "failed", "unavailable", "unauthorized"}
 
 // Buckets of the request duration: 5 ms (a call on loopback) to 30 s (the
 // default Timeout).
@@ -61,7 +61,7 @@ const ns = "umc_invite"
 // Help texts, one per family.
 const (
 	helpInvitations = "Invitations by what became of them: sent, refused (proven: UMC will never mail the user), dead_letter (bad input), expired (Max_Age old, not served), carried_over (still waiting on the chunk's last try)."
-	helpRequests    = "HTTP calls to UMC's send_token by the answer's class: delivered, refused, failed, unavailable."
+	helpRequests    = "HTTP calls to UMC's send_token by the answer's class: delivered, refused, failed, unavailable, unauthorized."
 	helpDuration    = "Time of one HTTP call to UMC, from sending to the answer read."
 	helpInFlight    = "send_token calls in flight now."
 	helpLastSuccess = "Unix time of UMC's last 200 for this output; 0: none since Fluent Bit started."
@@ -379,16 +379,6 @@ func (e endpoint) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range outs {
 		s.o.collect(ch, s.queue)
 	}
-}
-
-// Names are the metric families the endpoint exports, read from the
-// metrics themselves.
-func Names() []string {
-	var names []string
-	for _, f := range families() {
-		names = append(names, f.name)
-	}
-	return names
 }
 
 // Series are the names a PromQL expression can use: the families, and a

@@ -30,11 +30,10 @@ const maxLetterText = 2048
 type DeadLetter struct {
 	Time time.Time `json:"time"`
 	// Kind is "refused" (UMC will never mail this user: not an error),
-	// "failed" (Max_Attempts failures of this user's own) or "bad_input".
+	// "expired" (Max_Age old, with UMC's last answer) or "bad_input".
 	Kind     string         `json:"kind"`
 	Username string         `json:"username,omitempty"`
 	Reason   string         `json:"reason"`
-	Attempts int            `json:"attempts"`
 	Status   int            `json:"last_status,omitempty"`
 	Error    string         `json:"last_error,omitempty"`
 	Message  string         `json:"umc_message,omitempty"`

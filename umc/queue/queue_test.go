@@ -153,7 +153,7 @@ func TestDeadLetterLog(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "failed")
 	dl := NewDeadLetters(dir)
 	for _, u := range []string{"alice", "bob"} {
-		if err := dl.Append(DeadLetter{Time: time.Now(), Username: u, Reason: "r", Attempts: 6, Status: 503, Tag: "t", Record: map[string]any{"log": u}}); err != nil {
+		if err := dl.Append(DeadLetter{Time: time.Now(), Username: u, Reason: "r", Status: 503, Tag: "t", Record: map[string]any{"log": u}}); err != nil {
 			t.Fatal(err)
 		}
 	}

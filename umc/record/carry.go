@@ -1,6 +1,8 @@
 package record
 
 import (
+	"umc-invite/umc/policy"
+
 	"encoding/json"
 	"strings"
 	"time"
@@ -12,20 +14,25 @@ import (
 // answered, so that neither a restart nor the new chunk starts the user
 // afresh; the operator's command reads it too.
 type Carry struct {
-	FirstSeen    time.Time `json:"first_seen"`
-	LastAnswer   string    `json:"last_answer,omitempty"`
-	LastStatus   int       `json:"last_status,omitempty"`
-	LastUMC      string    `json:"umc_message,omitempty"`
-	LastAt       time.Time `json:"last_at,omitzero"`
-	PauseSeconds float64   `json:"pause_s,omitempty"`
-	NextTry      time.Time `json:"next_try,omitzero"`
-	UnknownSince time.Time `json:"unknown_since,omitzero"`
+	// User is the state the decision reads (umc/policy), as it was.
+	policy.User
+	PauseSeconds float64 `json:"pause_s,omitempty"`
 	// Letter and Reason are a refusal or dead letter decided but not yet
 	// written down (a full disk): written, never sent again, next time.
 	Letter string `json:"letter,omitempty"`
 	Reason string `json:"reason,omitempty"`
 	// Refused is an older version's refusal decided but not yet written.
 	Refused string `json:"refused,omitempty"`
+}
+
+// Of is the carried state of u.
+func Of(u policy.User) Carry { return Carry{User: u, PauseSeconds: u.Pause.Seconds()} }
+
+// State is the user as carried, its pause included.
+func (c Carry) State() policy.User {
+	u := c.User
+	u.Pause = time.Duration(c.PauseSeconds * float64(time.Second))
+	return u
 }
 
 // maxCarriedText bounds UMC's answer in a carried line: the line must stay

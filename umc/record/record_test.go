@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"umc-invite/umc/policy"
 )
 
 var keys = Keys{Username: "username", Path: "path"}
@@ -122,15 +124,15 @@ func TestNewNormalizesNestedValues(t *testing.T) {
 // the line's keys the record's own; an older version's line is one too.
 func TestCarriedFromParsedFields(t *testing.T) {
 	seen := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
-	line := CarryLine("username", "alice", Carry{FirstSeen: seen, LastAnswer: "HTTP 500", PauseSeconds: 40})
+	line := CarryLine("username", "alice", Carry{User: policy.User{FirstSeen: seen, LastAnswer: "HTTP 500"}, PauseSeconds: 40})
 	for _, tc := range []struct {
 		name    string
 		fields  map[any]any
 		carried bool
 		want    Carry
 	}{
-		{"log line", map[any]any{"log": line[:len(line)-1]}, true, Carry{FirstSeen: seen, LastAnswer: "HTTP 500", PauseSeconds: 40}},
-		{"parsed", map[any]any{"username": []byte("alice"), "first_seen": []byte(seen.Format(time.RFC3339Nano)), "pause_s": int64(40)}, true, Carry{FirstSeen: seen, PauseSeconds: 40}},
+		{"log line", map[any]any{"log": line[:len(line)-1]}, true, Carry{User: policy.User{FirstSeen: seen, LastAnswer: "HTTP 500"}, PauseSeconds: 40}},
+		{"parsed", map[any]any{"username": []byte("alice"), "first_seen": []byte(seen.Format(time.RFC3339Nano)), "pause_s": int64(40)}, true, Carry{User: policy.User{FirstSeen: seen}, PauseSeconds: 40}},
 		{"older version", map[any]any{"log": []byte(`{"charged":2,"username":"alice","refused":"no address"}`)}, true, Carry{Refused: "no address"}},
 		{"older version parsed", map[any]any{"username": []byte("alice"), "charged": int64(3)}, true, Carry{}},
 		{"parsed, not carried", map[any]any{"username": []byte("alice")}, false, Carry{}},
@@ -148,7 +150,7 @@ func TestCarriedFromParsedFields(t *testing.T) {
 
 func TestCarryLineStaysSmall(t *testing.T) {
 	long := strings.Repeat("é", 5000)
-	line := CarryLine("username", "alice", Carry{FirstSeen: time.Now(), LastAnswer: long, Reason: long})
+	line := CarryLine("username", "alice", Carry{User: policy.User{FirstSeen: time.Now(), LastAnswer: long}, Reason: long})
 	if len(line) > 2048 || !utf8.Valid(line) {
 		t.Errorf("carry line of %d bytes", len(line))
 	}

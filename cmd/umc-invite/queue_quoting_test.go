@@ -8,13 +8,13 @@ import (
 	"testing"
 )
 
-// TestReviewA_QueueListingForgedByNewlineInName: a writer of the queue
+// TestQueueListingQuotesANewlineInAName: a writer of the queue
 // names a file with a newline; `umc-invite queue` prints the path raw into
 // its table, so the operator sees a forged row for a user "mallory" who is
 // not queued at all (and the real entry is cut in two). Issue 20 item 7:
 // every name is quoted and cut. Expected: one row per queue file, no
 // forged row.
-func TestReviewA_QueueListingForgedByNewlineInName(t *testing.T) {
+func TestQueueListingQuotesANewlineInAName(t *testing.T) {
 	dir := t.TempDir()
 	name := "eve\nmallory  1h0m0s  due  HTTP 200  forged.send"
 	if err := os.WriteFile(filepath.Join(dir, name), []byte("{\"username\": \"eve\"}\n"), 0o644); err != nil {

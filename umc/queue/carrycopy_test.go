@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// Review #4, D5: the carry-over copy is always 0664, whatever the file it
+// the carry-over copy is always 0664, whatever the file it
 // replaces allowed: a producer's 0640 file (readable by Fluent Bit's
 // group, not by others) becomes world-readable.
 func TestCarryCopyKeepsTheFilesReaders(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"github.com/ugorji/go/codec"
 )
 
-// Review #3, D4: one event of the wrong shape (its body not a map) is a
+// one event of the wrong shape (its body not a map) is a
 // complete msgpack value: the decoder stands right after it, and the
 // events after it are intact. Decode stops there anyway, so the plugin
 // never sees the good records behind it and answers FLB_ERROR: Fluent Bit

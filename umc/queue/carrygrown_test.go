@@ -6,12 +6,12 @@ import (
 	"testing"
 )
 
-// Review #5, D1 (the copy path for a file Fluent Bit may not write): the
+// (the copy path for a file Fluent Bit may not write) the
 // copy no longer checks that the file is as big as when it was looked at.
 // A producer's 0644 file that got a line appended after the flush read it
 // ("echo bob >> alice.send", the producer's own append) is replaced by a
 // copy holding only alice's carried line: bob's line is destroyed. Before
-// review #4's fix, replaceWith refused such a file with ErrGrown.
+// an earlier fix, replaceWith refused such a file with ErrGrown.
 func TestCarryCopyRefusesAFileThatGrew(t *testing.T) {
 	dir := fluentBitQueueDir(t, 0o2775)
 	f := producerFile(t, dir, "alice.send", "{\"username\": \"alice\"}\n")
@@ -28,7 +28,7 @@ func TestCarryCopyRefusesAFileThatGrew(t *testing.T) {
 	}
 }
 
-// Review #5, D1 (the compaction path): the same without permissions, for
+// (the compaction path) the same without permissions, for
 // a file grown to CompactAt.
 func TestCompactionRefusesAFileThatGrew(t *testing.T) {
 	dir := t.TempDir()

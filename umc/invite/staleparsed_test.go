@@ -14,9 +14,9 @@ import (
 	"umc-invite/umc/record"
 )
 
-// Review #6, D1: with tail's "Parser json" (docs/configuration.md: the Username_Key may be
+// with tail's "Parser json" (docs/configuration.md: the Username_Key may be
 // a record key) a record has no "log" line, so sameFile lets the path
-// decide. keepAdded now puts a new file (the added lines) at the delivered
+// policy. keepAdded now puts a new file (the added lines) at the delivered
 // file's path at once. When the delivered record's chunk comes back (a
 // fixed tag: carol, in the same chunk, failed), alice's stale record
 // takes that new file over: it claims it as alice's, finds bob's line in
@@ -78,7 +78,7 @@ func (p *panicOn) Write(b []byte) (int, error) {
 	return p.w.Write(b)
 }
 
-// Review #6, D2: sendOne recovers a panic in judge and says "record stays
+// sendOne recovers a panic in judge and says "record stays
 // queued", and finish keeps a job open only if it is not done. But leave
 // marks the job done first, then runs removeDelivered → keepAdded (Read,
 // Replace, logging): a panic there leaves the file's ledger entry busy for

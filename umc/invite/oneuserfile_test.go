@@ -13,11 +13,12 @@ import (
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
+	"umc-invite/umc/policy"
 	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
 )
 
-// Review #3, D2: a queue file holding two lines for two different users
+// a queue file holding two lines for two different users
 // (a producer or an operator appending, "echo bob >> batch.send"). The
 // second line is taken for a carry-over of the first (same file, later
 // offset): it waits as Busy while the first is sent, and once the first
@@ -118,7 +119,7 @@ func TestCarriedLinesAreTheSameUser(t *testing.T) {
 		return record.New("umc_invite", time.Unix(1700000000, 0), map[any]any{
 			"log": []byte(first), "path": []byte(path), "offset": int64(0)})
 	}
-	carried := write("alice.send", "{\"username\": \"alice\"}\n"+string(record.CarryLine("username", "alice", record.Carry{FirstSeen: time.Now(), Refused: ""})))
+	carried := write("alice.send", "{\"username\": \"alice\"}\n"+string(record.CarryLine("username", "alice", record.Carry{User: policy.User{FirstSeen: time.Now()}, Refused: ""})))
 	mixed := write("a.send", "alice\n!!\nbob\n")
 	f.flush(context.Background(), []record.Record{carried, mixed})
 	if got := stub.Delivered(); got["alice"] != 1 || len(got) != 1 {
@@ -130,7 +131,7 @@ func TestCarriedLinesAreTheSameUser(t *testing.T) {
 	}
 }
 
-// Review #3, D3: UMC answers 200 (the token is stored, the mail handed
+// UMC answers 200 (the token is stored, the mail handed
 // on), with Content-Type application/json, but the connection breaks
 // before the whole body arrives (a reset, an ingress cutting the stream).
 // The read error is dropped, the cut body is "not UMC's JSON", the 200 is

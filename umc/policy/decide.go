@@ -1,4 +1,4 @@
-// Package decide is the one place where a user's fate is decided: from what
+// Package policy is the one place where a user's fate is decided: from what
 // is known of the user and UMC's newest answer to the next step, with its
 // reason. It is pure: no files, no clocks, no goroutines; the caller passes
 // the time and a jitter value in, and applies the step.
@@ -13,7 +13,7 @@
 //     and answers nobody can place leave the user waiting, with a pause of
 //     its own that doubles from Backoff_Min to Backoff_Max, until it is
 //     Max_Age old (expired, with UMC's last answer). No count decides.
-package decide
+package policy
 
 import (
 	"fmt"
@@ -31,21 +31,38 @@ type Settings struct {
 // User is what is known of a waiting user. Its zero value, with FirstSeen
 // set, is a user never asked yet.
 type User struct {
-	FirstSeen time.Time // when its queue file appeared: its age counts from here
+	FirstSeen time.Time `json:"first_seen"` // when its queue file appeared: its age counts from here
 	// LastAnswer describes UMC's last answer for it ("" never asked); LastAt
 	// is when that answer came.
-	LastAnswer string
-	LastStatus int    // its HTTP status, 0 for none (a network error)
-	LastUMC    string // UMC's own message in it, for a letter
-	LastAt     time.Time
+	LastAnswer string    `json:"last_answer,omitempty"`
+	LastStatus int       `json:"last_status,omitempty"` // its HTTP status, 0 for none (a network error)
+	LastUMC    string    `json:"umc_message,omitempty"` // UMC's own message in it, for a letter
+	LastAt     time.Time `json:"last_at,omitzero"`
 	// Pause is the pause after its last answer, before jitter; it doubles
 	// with every answer that leaves the user waiting.
-	Pause   time.Duration
-	NextTry time.Time // not called before this time (zero: due)
+	Pause   time.Duration `json:"-"`
+	NextTry time.Time     `json:"next_try,omitzero"` // not called before this time (zero: due)
 	// LikeUnknownSince is when UMC first refused it in the words of a user
 	// that cannot exist, proven so by a probe asked after that answer (zero:
 	// never, or UMC answered it otherwise since).
-	LikeUnknownSince time.Time
+	LikeUnknownSince time.Time `json:"unknown_since,omitzero"`
+	// OutageSince is the start of the outage its last answer came in (zero:
+	// none): it is due at once when UMC works again, also in a later
+	// process than the one that saw the outage.
+	OutageSince time.Time `json:"outage_since,omitzero"`
+}
+
+// Restored bounds what was read of a user from an earlier run, whose clock
+// may have been ahead: it is no older than now, and its pause ends within
+// Backoff_Max from now, as no pause is longer.
+func Restored(u User, now time.Time, s Settings) User {
+	if u.FirstSeen.IsZero() || u.FirstSeen.After(now) {
+		u.FirstSeen = now
+	}
+	if limit := now.Add(max(s.BackoffMax, s.BackoffMin)); u.NextTry.After(limit) {
+		u.NextTry = limit
+	}
+	return u
 }
 
 // Kind is UMC's answer as the decision reads it.
@@ -56,7 +73,16 @@ const (
 	Refusal                 // 400 or 403: somebody's refusal, whose is for the evidence to say
 	Failure                 // 500 and the like: the mail relay, a module error
 	Unavailable             // UMC unreachable, 5xx gateways, not UMC at all
+	// Unauthorized: 401 or 403, the configured credentials (or anonymity)
+	// rejected. Everyone's problem, the operator's to fix: it never ends a
+	// user and does not heal by waiting.
+	Unauthorized
 )
+
+// String is the class's name, as the metrics label it.
+func (k Kind) String() string {
+	return [...]string{"delivered", "refused", "failed", "unavailable", "unauthorized"}[k]
+}
 
 // Evidence is what the probes asked after the answer say of it: how UMC
 // refuses a user that cannot exist, and whether a made-up method is
@@ -115,6 +141,7 @@ type Step struct {
 // out), never below Backoff_Min; it is the only randomness, passed in.
 func Decide(u User, a Answer, now time.Time, jitter float64, s Settings) Step {
 	u.LastAnswer, u.LastStatus, u.LastUMC, u.LastAt = a.Text, a.Status, a.Message, a.At
+	u.OutageSince = time.Time{} // the caller marks an answer that came in an outage (Gate.Mark)
 	if a.Kind == Served {
 		u.NextTry, u.Pause = time.Time{}, 0
 		return Step{Kind: Delivered, Reason: "UMC answered 200: " + a.Text, User: u}
@@ -160,23 +187,6 @@ func Aged(u User, now time.Time, s Settings) (Step, bool) {
 		"not served in %s since it was queued (Max_Age %s); UMC's last answer: %s", roundAge(now.Sub(u.FirstSeen)), s.MaxAge, u.LastAnswer)}, true
 }
 
-// Outage is the last time UMC failed for everyone: from the first failure
-// of the run of failures that made it an outage (Since) to the 200 that
-// ended it (End; zero: none ended yet).
-type Outage struct{ Since, End time.Time }
-
-// Due reports whether u may be called at now. A user waits out its own
-// pause, unless its last answer came during the last outage and UMC served
-// a call since, ending it: a user that waited because of the outage is due
-// at once. A user whose own failure predates the outage, or came while UMC
-// served others, keeps its own growing pause.
-func Due(u User, o Outage, now time.Time) bool {
-	if u.NextTry.IsZero() || !now.Before(u.NextTry) {
-		return true
-	}
-	return !o.End.IsZero() && !u.LastAt.Before(o.Since) && o.End.After(u.LastAt)
-}
-
 // jittered shortens pause p by up to half, but never below BackoffMin (an
 // operator sets it to UMC's per-user rate limit, whose counter a failed
 // call extends) nor above BackoffMax.
@@ -208,6 +218,8 @@ func waitReason(a Answer) string {
 		return "refused, and UMC's refusal of a user that cannot exist could not be compared: refuses nobody"
 	case a.Kind == Failure:
 		return "failed: a failure is never the user's own"
+	case a.Kind == Unauthorized:
+		return "the configured credentials are rejected (401/403): nobody's refusal"
 	}
 	return "UMC unavailable"
 }

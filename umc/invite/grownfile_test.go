@@ -13,11 +13,12 @@ import (
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
+	"umc-invite/umc/policy"
 	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
 )
 
-// Review #4, D1: a delivered file that grew during its call is to be set
+// a delivered file that grew during its call is to be set
 // aside; when that move fails (here: the dead-letter name is taken by a
 // directory; a full disk or an unwritable dead-letter directory do the
 // same), the file "stays in the queue" as promised, but its ledger entry
@@ -66,7 +67,7 @@ func TestGrownFileWhoseSetAsideFailedIsNotRemovedByItsNextRecord(t *testing.T) {
 	}
 }
 
-// Review #4, D2: a carry-over by copy (the file was not writable) puts the
+// a carry-over by copy (the file was not writable) puts the
 // old line and the carried one into one new file, which tail reads from
 // its head into one chunk. After a restart (the chunk replayed from
 // storage, the ledger empty) the old line at offset 0 is claimed first and
@@ -77,7 +78,7 @@ func TestCopyCarriedLineIsHonouredAfterARestart(t *testing.T) {
 	stub := &umctest.UMC{}
 	f := newFixture(t, stub, config.Map{})
 	first := "{\"username\": \"alice\"}\n"
-	carried := record.CarryLine("username", "alice", record.Carry{FirstSeen: time.Now(), Refused: "refused by UMC (its own): HTTP 400: no address"})
+	carried := record.CarryLine("username", "alice", record.Carry{User: policy.User{FirstSeen: time.Now()}, Refused: "refused by UMC (its own): HTTP 400: no address"})
 	path := filepath.Join(f.queue, "alice.send")
 	if err := os.WriteFile(path, append([]byte(first), carried...), 0o664); err != nil {
 		t.Fatal(err)
@@ -97,7 +98,7 @@ func TestCopyCarriedLineIsHonouredAfterARestart(t *testing.T) {
 	}
 }
 
-// Review #4, D3: the one-user check runs only for a record whose own line
+// the one-user check runs only for a record whose own line
 // names a user. A file whose first line is bad input and whose second
 // names bob ("echo bob >> x.send" onto a broken file) goes to the dead
 // letters for the first line's reason alone; bob's record then finds the
@@ -126,7 +127,7 @@ func TestSecondUserBehindABadLineIsNamed(t *testing.T) {
 	t.Fatalf("bob's record left (verdict %v) without an invitation and without a dead letter naming him: %+v", v, f.deadLetters(t))
 }
 
-// Review #4, D4: the fix for a 200 whose JSON body breaks off rests on the
+// the fix for a 200 whose JSON body breaks off rests on the
 // read error. A 200 whose body is delimited by the connection's close (no
 // Content-Length, not chunked: an HTTP/1.0-style proxy or ingress) and is
 // cut short reads to a clean EOF: no error, the cut JSON is "not UMC's",
@@ -157,7 +158,7 @@ func TestA200CutShortWithoutContentLengthIsNotSentAgain(t *testing.T) {
 	}
 }
 
-// Review #4, D6: every carry-over adds a line to the queue file, and the
+// every carry-over adds a line to the queue file, and the
 // one-user check refuses a file over queue.MaxFileSize (64 KiB) as bad
 // input. An outage carries a waiting user over about once a minute: after
 // some 2000 carry-overs (a long weekend) the user's own file would be "no

@@ -12,6 +12,7 @@ import (
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
+	"umc-invite/umc/policy"
 	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
 )
@@ -57,7 +58,7 @@ func bobAccountedFor(t *testing.T, f *fixture, stub *umctest.UMC) bool {
 	return false
 }
 
-// Review #5, D1: the carry-over copy (Carry's replaceWith) no longer
+// the carry-over copy (Carry's replaceWith) no longer
 // checks that the file is still as big as when the flush looked at it
 // (the check "ErrGrown" was dropped with the copy's old content). A line
 // appended to a queue file of 4 KiB while its user's last-try call is in
@@ -72,7 +73,7 @@ func TestCompactionKeepsALineAppendedDuringTheLastTry(t *testing.T) {
 	path := filepath.Join(f.queue, "alice.send")
 	// alice's line and her carried-over lines, just under CompactAt.
 	content := "{\"username\": \"alice\"}\n"
-	carry := string(record.CarryLine("username", "alice", record.Carry{FirstSeen: time.Now(), Refused: ""}))
+	carry := string(record.CarryLine("username", "alice", record.Carry{User: policy.User{FirstSeen: time.Now()}, Refused: ""}))
 	for len(content)+2*len(carry) <= queue.CompactAt {
 		content += carry
 	}

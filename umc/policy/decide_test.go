@@ -1,4 +1,4 @@
-package decide
+package policy
 
 import (
 	"strings"
@@ -113,30 +113,6 @@ func TestPausesGrowToTheCap(t *testing.T) {
 	}
 }
 
-func TestDue(t *testing.T) {
-	waiting := User{FirstSeen: t0, LastAt: at(time.Minute), NextTry: at(2 * time.Minute)}
-	cases := []struct {
-		name   string
-		user   User
-		outage Outage
-		now    time.Time
-		want   bool
-	}{
-		{"never asked", User{FirstSeen: t0}, Outage{}, t0, true},
-		{"pause not over", waiting, Outage{}, at(90 * time.Second), false},
-		{"pause over", waiting, Outage{}, at(2 * time.Minute), true},
-		{"its last answer in an outage that ended", waiting, Outage{at(50 * time.Second), at(80 * time.Second)}, at(90 * time.Second), true},
-		{"an outage that ended before its last answer", waiting, Outage{at(10 * time.Second), at(30 * time.Second)}, at(90 * time.Second), false},
-		{"its own failure before the outage began", waiting, Outage{at(65 * time.Second), at(80 * time.Second)}, at(90 * time.Second), false},
-		{"an outage not over", waiting, Outage{Since: at(50 * time.Second)}, at(90 * time.Second), false},
-	}
-	for _, c := range cases {
-		if got := Due(c.user, c.outage, c.now); got != c.want {
-			t.Errorf("%s: due %t, want %t", c.name, got, c.want)
-		}
-	}
-}
-
 func TestAged(t *testing.T) {
 	asked := User{FirstSeen: at(-121 * time.Hour), LastAnswer: "HTTP 503", LastAt: at(-time.Minute), NextTry: at(time.Minute)}
 	if step, ok := Aged(asked, t0, settings); !ok || step.Kind != Expired || !strings.Contains(step.Reason, "HTTP 503") {
@@ -147,5 +123,20 @@ func TestAged(t *testing.T) {
 	}
 	if _, ok := Aged(User{FirstSeen: at(-119 * time.Hour), LastAnswer: "x"}, t0, settings); ok {
 		t.Error("expired early")
+	}
+}
+
+// An operator sets Backoff_Min to UMC's per-user rate limit (a refused call
+// extends the lockout): the jitter never shortens a pause below it.
+func TestNoPauseIsShorterThanBackoffMin(t *testing.T) {
+	s := Settings{RefusalGrace: 10 * time.Minute, MaxAge: 120 * time.Hour, BackoffMin: time.Minute, BackoffMax: 10 * time.Minute}
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	u := User{FirstSeen: now}
+	step := Decide(u, Answer{Kind: Failure, Text: "HTTP 503", Status: 503, At: now}, now, 0.99, s)
+	if step.Kind != Wait {
+		t.Fatalf("step %v", step.Kind)
+	}
+	if pause := step.Until.Sub(now); pause < s.BackoffMin {
+		t.Fatalf("first pause %s, shorter than Backoff_Min %s: %s", pause.Round(time.Second), s.BackoffMin, step.Reason)
 	}
 }

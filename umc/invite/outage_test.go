@@ -1,0 +1,113 @@
+package invite
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"umc-invite/tests/umctest"
+	"umc-invite/umc/config"
+	"umc-invite/umc/record"
+)
+
+// Defect 9: a panic after the call that had the outage's turn (in the
+// evidence, the decision or apply) ends that turn: later calls go.
+func TestAPanicAfterTheOutagesCallLetsLaterCallsGo(t *testing.T) {
+	f := newFixture(t, &umctest.UMC{Outage: func() int { return http.StatusServiceUnavailable }}, config.Map{})
+	ctx := context.Background()
+	f.flush(ctx, f.queueFiles(t, "alice")) // UMC unavailable: an outage
+	f.advance(2 * time.Second)
+	jitter := f.out.jitter
+	f.out.jitter = func() float64 { panic("in the decision") }
+	f.out.Flush(ctx, f.queueFiles(t, "bob")) // the outage's one call, then a panic
+	f.out.jitter = jitter
+	if !strings.Contains(f.logs.String(), "internal error") {
+		t.Fatalf("the panic was not met:\n%s", f.logs)
+	}
+	f.advance(2 * time.Second)
+	f.out.Flush(ctx, f.queueFiles(t, "carol"))
+	if n := f.stub.Attempts()["carol"]; n != 1 {
+		t.Fatalf("carol called %d times after the panic, want 1: the outage's turn was never given back", n)
+	}
+}
+
+// Issue 26: UMC rejecting the configured credentials (401, 403) is
+// everyone's problem: nobody ends, calls are held back like in an outage,
+// and the operator reads once, not per record, that waiting will not heal
+// it.
+func TestRejectedCredentialsHoldEveryoneBackAndSaySoOnce(t *testing.T) {
+	for _, c := range []struct {
+		keys config.Map
+		who  string
+	}{
+		{config.Map{"Auth_User": "invite", "Auth_Password": "wrong"}, `Auth_User "invite"`},
+		{config.Map{}, "anonymous"},
+	} {
+		stub := &umctest.UMC{Outage: func() int { return http.StatusUnauthorized }}
+		if c.who != "anonymous" {
+			stub = &umctest.UMC{User: "invite", Password: "right"}
+		}
+		f := newFixture(t, stub, c.keys)
+		users := names("u", 40)
+		ctx := context.Background()
+		for range 3 {
+			if v := f.out.Flush(ctx, f.queueFiles(t, users...)); v != Retry {
+				t.Fatalf("%s: verdict %v, want RETRY", c.who, v)
+			}
+			f.advance(2 * time.Second)
+		}
+		if calls := len(f.stub.Calls()); calls > f.out.cfg.Concurrency+3 {
+			t.Errorf("%s: %d calls for 40 users in three flushes: the load grows with the queue", c.who, calls)
+		}
+		if n := len(f.deadLetters(t)); n != 0 {
+			t.Errorf("%s: %d users ended by rejected credentials", c.who, n)
+		}
+		logs := f.logs.String()
+		if n := strings.Count(logs, "rejects the configured credentials,"); n != 1 || !strings.Contains(logs, c.who) || !strings.Contains(logs, "will not heal") {
+			t.Errorf("%s: said %d times, want once naming it:\n%s", c.who, n, logs)
+		}
+	}
+}
+
+// Defect 2, through the files: a user carried over during an outage carries
+// the outage's mark in its line, and after a restart UMC's first 200 for
+// someone else makes it due at once, not after its carried pause.
+func TestAUserCarriedOverInAnOutageIsDueWhenUMCServesAfterARestart(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	stub := &umctest.UMC{Outage: func() int {
+		if down.Load() {
+			return http.StatusServiceUnavailable
+		}
+		return 0
+	}}
+	// A pause of a minute: only the outage's end can make alice due within
+	// the seconds this test lets pass.
+	f := newFixture(t, stub, config.Map{"Chunk_Retry_Limit": "1", "Backoff_Min": "1m"})
+	ctx := context.Background()
+	alice := f.queueFiles(t, "alice")
+	for range 2 { // its first try and its last: carried over
+		f.out.Flush(ctx, alice)
+		f.advance(2 * time.Second)
+	}
+	data, _ := os.ReadFile(filepath.Join(f.queue, "alice.send"))
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], `"outage_since"`) || !strings.Contains(lines[1], `"next_try"`) {
+		t.Fatalf("alice's carried line lacks the outage's mark:\n%s\n%s", data, f.logs)
+	}
+	f.restart(t)
+	down.Store(false)
+	f.advance(time.Second)
+	f.out.Flush(ctx, f.queueFiles(t, "zed")) // UMC serves someone: it works again
+	f.advance(time.Second)
+	carried := record.New("umc_invite", time.Unix(1, 0), map[any]any{"log": []byte(lines[1]),
+		"path": []byte(filepath.Join(f.queue, "alice.send")), "offset": int64(len(lines[0]) + 1)})
+	if v := f.out.Flush(ctx, []record.Record{carried}); v != OK || f.stub.Delivered()["alice"] != 1 {
+		t.Fatalf("verdict %v, alice invited %d times: she waits out her carried pause although UMC is back", v, f.stub.Delivered()["alice"])
+	}
+}
