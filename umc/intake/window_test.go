@@ -325,9 +325,19 @@ func TestLinkModeCrashIsRepaired(t *testing.T) {
 		t.Fatalf("queued %d", w2.Queued())
 	}
 	// A collision with the same inode (found by a running window) also
-	// finishes the move rather than admitting it twice.
-	put(t, intake, "u6", 6)
-	if err := os.Link(filepath.Join(intake, "u6"+Suffix), filepath.Join(queue, "u6"+Suffix)); err != nil {
+	// finishes the move rather than admitting it twice. The file gets both
+	// names before the window can see it (it watches the intake).
+	scratch := filepath.Join(filepath.Dir(queue), "scratch")
+	if err := os.Mkdir(scratch, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	put(t, scratch, "u6", 6)
+	for _, dir := range []string{queue, intake} {
+		if err := os.Link(filepath.Join(scratch, "u6"+Suffix), filepath.Join(dir, "u6"+Suffix)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(filepath.Join(scratch, "u6"+Suffix)); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := w2.TopUp(); n != 0 || err != nil {
