@@ -3,6 +3,7 @@ package invite
 import (
 	"strconv"
 	"time"
+	"umc-invite/umc"
 
 	"umc-invite/umc/ledger"
 	"umc-invite/umc/metrics"
@@ -13,63 +14,56 @@ import (
 
 // apply does what a decision says, in one place: a delivered user's file
 // goes, a refused or expired one's is set aside with its letter, a waiting
-// one stays (carried over on its chunk's last try).
-func (o *Output) apply(j *job, step policy.Step, t *tally) {
+// one stays (carried over on its chunk's last try); a file taken away
+// meanwhile takes its entry along.
+func (o *Output) apply(j *job, c called, step policy.Step, t *tally) {
+	if c.gone {
+		o.ledger.Forget(j.key)
+		return
+	}
 	j.entry.User = step.User
+	var answer *umc.Answer
+	if c.sent {
+		answer = &c.answer
+	}
 	switch step.Kind {
 	case policy.Delivered:
 		o.metrics.Invitation(metrics.Sent)
-		if j.answer.BodyCut {
+		if c.answer.BodyCut {
 			o.log.Warnf("invitation sent for %q: %s; not sent again", j.username, step.Reason)
 		} else {
-			o.log.Infof("invitation sent for %q (HTTP 200 in %s)", j.username, j.answer.Took.Round(100*time.Microsecond))
+			o.log.Infof("invitation sent for %q (HTTP 200 in %s)", j.username, c.answer.Took.Round(100*time.Microsecond))
 		}
 		o.leave(j, ledger.Delivered, false)
 	case policy.Refused:
-		j.entry.Letter = o.letter(j, queue.KindRefused, step.Reason)
+		j.entry.Letter = o.letter(j, answer, queue.KindRefused, step.Reason)
 		o.writeLetter(j, t)
 	case policy.Expired:
-		j.entry.Letter = o.letter(j, queue.KindExpired, step.Reason)
+		j.entry.Letter = o.letter(j, answer, queue.KindExpired, step.Reason)
 		o.writeLetter(j, t)
 	default:
-		o.log.Warnf("send_token for %q: %s", j.username, step.Reason)
-		o.keepOpen(j, t)
+		if c.sent {
+			o.log.Warnf("send_token for %q: %s", j.username, step.Reason)
+		}
+		o.keepOpen(j, c.held, t)
 	}
 }
 
 // leave settles a record that has left. A queue file that left the queue
 // takes its entry along (a later file at that path is a new one, and a
 // record of the old one finds it gone); otherwise the entry remembers.
+// The ledger is touched last: a panic before leaves the claim to Flush's
+// release, the entry as it was.
 func (o *Output) leave(j *job, final ledger.Final, fileGone bool) {
-	j.done = true
-	defer func() {
-		// A panic below (recovered further up) must not leave the entry
-		// busy for ever, nor open: the record has left. A file gone takes
-		// its entry along (a new file may reuse its inode).
-		if r := recover(); r != nil {
-			gone := false
-			if j.file != nil {
-				current, err := o.queue.Current(*j.file)
-				gone = err == nil && !current
-			}
-			if gone {
-				o.ledger.Forget(j.key)
-			} else {
-				j.entry.Final = final
-				o.ledger.Settle(j.key, j.entry)
-			}
-			panic(r)
-		}
-	}()
 	o.waiting.left(j.username)
 	if final == ledger.Delivered && j.file != nil {
 		fileGone = o.removeDelivered(j)
 	}
 	if fileGone {
-		o.ledger.Forget(j.key)
 		if o.window != nil {
 			o.window.Left(1) // room for the next file from the intake
 		}
+		o.ledger.Forget(j.key)
 		return
 	}
 	j.entry.Final = final
@@ -78,26 +72,26 @@ func (o *Output) leave(j *job, final ledger.Final, fileGone bool) {
 
 // keepOpen leaves the job waiting for a later try, carrying it over into a
 // new record first on the chunk's last try. A record carried over has left
-// this chunk: the new record carries the user on.
-func (o *Output) keepOpen(j *job, t *tally) {
-	j.done = true
+// this chunk: the new record carries the user on. held says why a due user
+// was not called ("" when it was, or was not due).
+func (o *Output) keepOpen(j *job, held string, t *tally) {
 	// An outage under way travels with the user, so that its end releases
 	// the user also in a later process.
 	j.entry.User = o.gate.mark(j.entry.User)
 	carried := j.lastTry && o.carryOver(j)
-	o.ledger.Settle(j.key, j.entry)
 	if j.username != "" {
 		o.waiting.wait(j.username, j.entry.User.FirstSeen, o.now())
 	}
 	t.add(func(t *tally) {
-		if j.heldWhy != "" {
+		if held != "" {
 			t.held++
-			t.heldWhy = j.heldWhy
+			t.heldWhy = held
 		}
 		if !carried {
 			t.open++
 		}
 	})
+	o.ledger.Settle(j.key, j.entry)
 }
 
 // carryOver appends a line to the record's queue file, which tail reads as

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"umc-invite/umc/ledger"
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
@@ -162,7 +163,7 @@ func BenchmarkOverhead(b *testing.B) {
 	for round := range b.N {
 		var t tally
 		for _, rec := range records(round, n) {
-			if j := out.prepare(rec, false, flushFiles{}, map[string]bool{}, &t, time.Now()); j == nil || j.username == "" {
+			if j := out.prepare(rec, false, flushFiles{}, map[string]bool{}, &ledger.Claims{}, &t, time.Now()); j == nil || j.username == "" {
 				b.Fatal("not prepared")
 			}
 		}

@@ -29,26 +29,15 @@ const (
 
 func (v Verdict) String() string { return [...]string{"OK", "RETRY", "ERROR"}[v] }
 
-// job is one record this flush owns. Its path reads prepare, call, decide,
-// apply: prepare claims it and reads what is known of its user, handle
-// calls UMC if the user is due, policy.Decide takes the answer, apply does
-// what the step says to the files.
+// job is one record this flush owns, as prepare found it: what the call,
+// the decision and apply read, never written to carry a phase's outcome.
 type job struct {
 	rec      record.Record
 	key      string      // the ledger's key: the queue file on disk, else the record
 	file     *queue.File // nil when the record names no queue file
 	username string
-	entry    ledger.Entry // as claimed; the flush updates it
+	entry    ledger.Entry // as claimed; apply settles it
 	lastTry  bool         // the chunk's last try: what stays open is carried over
-
-	answer  umc.Answer
-	sent    bool
-	heldWhy string // why a due user was not called in this flush
-	done    bool   // settled in the ledger already
-	// unlinked: its delivered file was unlinked right after the answer,
-	// with unlinkErr the outcome.
-	unlinked  bool
-	unlinkErr error
 }
 
 // tally counts how the records of one flush ended.
@@ -67,7 +56,8 @@ func (t *tally) add(f func(*tally)) {
 
 // Flush handles the records of one chunk: each due user is called at most
 // once per flush, each queue file by one flush at a time, and the verdict
-// is for the whole chunk.
+// is for the whole chunk. A record's path is prepare (claim, read, parse
+// once), call, decide, apply; only apply touches files and the ledger.
 func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	o.handover.RLock()
 	defer o.handover.RUnlock()
@@ -75,19 +65,8 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 		return OK // another process holds the queue: its files are its to send
 	}
 	var t tally
-	var jobs []*job
-	defer func() {
-		// A panic (recovered at the C boundary) must not leave the records
-		// this flush claimed busy for ever: give them back, open.
-		if r := recover(); r != nil {
-			for _, j := range jobs {
-				if !j.done {
-					o.ledger.Settle(j.key, j.entry)
-				}
-			}
-			panic(r)
-		}
-	}()
+	claims := &ledger.Claims{}
+	defer o.ledger.Release(claims) // what a panic left claimed goes back, open
 	now := o.now()
 	if o.queue != nil {
 		o.retryLeftovers(now)
@@ -95,24 +74,27 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	files, mine := flushFiles{}, map[string]bool{}
 	ids := make([]string, len(recs))
 	lastTry := false
+	var jobs []*job
 	for i, rec := range recs {
 		// Every try counts, whatever becomes of the record below.
 		ids[i] = rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey)
 		last := o.tries.add(ids[i], now) > o.cfg.ChunkRetryLimit
 		lastTry = lastTry || last
-		if j := o.prepare(rec, last, files, mine, &t, now); j != nil {
+		if j := o.prepare(rec, last, files, mine, claims, &t, now); j != nil {
 			jobs = append(jobs, j)
 		}
 	}
-	// The users that waited longest for a call go first: while UMC fails
-	// for everyone and only one call at a time is made, every user gets
-	// its turn, not the chunk's first over and over.
-	// Users never asked come first, in random order: while UMC fails, the
-	// outage's one call tells most when it goes to a user never asked
-	// rather than to the next of the users failing on their own.
+	// Users never asked come first, in random order, then those that
+	// waited longest: while UMC fails, the outage's one call tells most
+	// when it goes to a user never asked, and every user gets its turn.
 	rand.Shuffle(len(jobs), func(a, b int) { jobs[a], jobs[b] = jobs[b], jobs[a] })
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].entry.User.LastAt.Before(jobs[b].entry.User.LastAt) })
-	o.run(ctx, jobs, &t)
+	o.each(ctx, jobs, &t, func(ctx context.Context, j *job) {
+		c := o.call(ctx, j)
+		defer o.gate.endTurn(c.turn) // also when what follows fails
+		step := o.decide(ctx, j, c)
+		o.apply(j, c, step, &t)
+	})
 	if t.held > 0 {
 		o.log.Infof("%d user(s) due but not called in this flush: %s", t.held, t.heldWhy)
 	}
@@ -134,7 +116,7 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 // prepare claims a record and returns it as a job, or settles it at once:
 // done before, its queue file gone, owned by another flush, or bad input.
 // mine holds the keys this flush has claimed.
-func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine map[string]bool, t *tally, now time.Time) *job {
+func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine map[string]bool, claims *ledger.Claims, t *tally, now time.Time) *job {
 	j := &job{rec: rec, key: rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey), lastTry: lastTry}
 	var lines *fileLines
 	if path, _ := rec.String(o.cfg.PathKey); path != "" && o.queue != nil {
@@ -192,7 +174,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 		// a restart without tail's DB): that line's record carries it.
 		return nil
 	}
-	claimed, entry := o.ledger.Claim(j.key, rec.Offset(o.cfg.OffsetKey), *lines.initial)
+	claimed, entry := o.ledger.Claim(claims, j.key, rec.Offset(o.cfg.OffsetKey), *lines.initial)
 	if claimed == ledger.Owned {
 		mine[j.key] = true
 	}
@@ -215,9 +197,9 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	}
 	switch {
 	case err != nil:
-		j.entry.Letter = o.letter(j, queue.KindBadInput, err.Error()+lines.alsoNamed())
+		j.entry.Letter = o.letter(j, nil, queue.KindBadInput, err.Error()+lines.alsoNamed())
 	case notOne != "":
-		j.entry.Letter = o.letter(j, queue.KindBadInput, notOne)
+		j.entry.Letter = o.letter(j, nil, queue.KindBadInput, notOne)
 	}
 	if j.entry.Letter != nil {
 		o.writeLetter(j, t) // decided before, or bad input: never sent
@@ -311,10 +293,12 @@ func (o *Output) sameFile(rec record.Record, f queue.File, lines *fileLines) err
 	return nil
 }
 
-// run handles the jobs with at most Concurrency calls at a time, each
-// applied as soon as its answer is in: a delivered record's queue file goes
-// at once, so a crash later in the flush cannot make it a duplicate.
-func (o *Output) run(ctx context.Context, jobs []*job, t *tally) {
+// each runs path for every job with at most Concurrency calls at a time,
+// each applied as soon as its answer is in: a delivered record's queue file
+// goes at once, so a crash later in the flush cannot make it a duplicate.
+// A panic would take Fluent Bit down (the C boundary's recover does not
+// reach these goroutines): it is logged, and the record stays queued.
+func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(context.Context, *job)) {
 	if len(jobs) == 0 {
 		return
 	}
@@ -329,7 +313,15 @@ func (o *Output) run(ctx context.Context, jobs []*job, t *tally) {
 		go func() {
 			defer wg.Done()
 			for j := range next {
-				o.handle(ctx, j, t)
+				func() {
+					defer func() {
+						if r := recover(); r != nil {
+							o.log.Errorf("internal error handling %s, record stays queued: %v", describe(j), r)
+							t.add(func(t *tally) { t.open++ })
+						}
+					}()
+					path(ctx, j)
+				}()
 			}
 		}()
 	}
@@ -340,120 +332,102 @@ func (o *Output) run(ctx context.Context, jobs []*job, t *tally) {
 	wg.Wait()
 }
 
-// handle is one job's call, decision and its application. A panic here
-// would take Fluent Bit down (the C boundary's recover does not reach this
-// goroutine): it is logged, and the record stays open. Whatever happens,
-// the outage's one call's turn, if this job had it, ends.
-func (o *Output) handle(ctx context.Context, j *job, t *tally) {
-	var turn chan struct{}
-	defer func() {
-		o.gate.endTurn(turn)
-		if r := recover(); r != nil {
-			o.log.Errorf("internal error handling %s, record stays queued: %v", describe(j), r)
-			if !j.done {
-				j.heldWhy = "internal error"
-				o.keepOpen(j, t)
-			}
-		}
-	}()
-	if step, aged := policy.Aged(j.entry.User, o.now(), o.settings()); aged {
-		o.apply(j, step, t) // Max_Age old while it waits: no call needed
-		return
-	}
-	if !o.gate.due(j.entry.User, o.now()) {
-		o.keepOpen(j, t) // its own pause is not over: no call, no cost
-		return
-	}
-	var made bool
-	if made, turn = o.call(ctx, j); !made {
-		if !j.done {
-			o.keepOpen(j, t)
-		}
-		return
-	}
-	outcome := umc.Classify(j.answer)
-	at := o.now()
-	evidence := policy.NoEvidence
-	switch outcome.Kind {
-	case policy.Refusal:
-		if evidence = o.evidence(ctx, j.answer, at); evidence != policy.NoEvidence {
-			o.gate.answer(outcome.Kind, evidence, j.username, o.now())
-		}
-	case policy.Unauthorized:
-		o.logUnauthorized(outcome.Reason)
-	}
-	o.gate.endTurn(turn)
-	step := policy.Decide(j.entry.User, policy.Answer{Kind: outcome.Kind, Text: outcome.Reason, Status: j.answer.Status, Message: j.answer.Message, At: at, Evidence: evidence},
-		o.now(), o.jitter(), o.settings())
-	step.User = o.gate.mark(step.User)
-	o.apply(j, step, t)
+// called is what the call phase found: UMC's answer, classified once, or
+// why no call was made.
+type called struct {
+	sent    bool
+	answer  umc.Answer
+	outcome umc.Outcome
+	turn    chan struct{} // the outage's one call's turn, if this call had it
+	aged    bool          // Max_Age old while it waits: no call needed
+	notDue  bool          // its own pause is not over: no call, no cost
+	held    string        // due, but not called: why
+	gone    bool          // its file is no longer the one claimed
 }
 
-// call makes the job's one call, within the output's budget of calls in
-// flight, its rate limit and the outage gate, unless its queue file is no
-// longer the one it claimed (delivered or re-queued meanwhile). It reports
-// whether the call was made, and the outage's turn if the call had it.
-func (o *Output) call(ctx context.Context, j *job) (made bool, turn chan struct{}) {
+// call makes the job's one call if the user is due, within the output's
+// budget of calls in flight, its rate limit and the outage gate, unless its
+// queue file is no longer the one it claimed (delivered or re-queued
+// meanwhile). The caller ends the turn it returns.
+func (o *Output) call(ctx context.Context, j *job) called {
+	if _, aged := policy.Aged(j.entry.User, o.now(), o.settings()); aged {
+		return called{aged: true}
+	}
+	if !o.gate.due(j.entry.User, o.now()) {
+		return called{notDue: true}
+	}
 	// The gate first, without a slot: a call waiting for the outage's one
 	// call to be answered must not hold a slot that call's probe needs.
 	ok, turn, why := o.gate.admit(ctx, o.now)
 	if !ok {
-		j.heldWhy = why
-		return false, nil
+		return called{held: why}
 	}
 	select {
 	case o.slots <- struct{}{}:
 		defer func() { <-o.slots }()
 	case <-ctx.Done():
-		j.heldWhy = fmt.Sprintf("no free call slot (Concurrency %d) within the flush's Flush_Timeout (%s)", o.cfg.Concurrency, o.cfg.FlushTimeout)
-		return false, turn
+		return called{turn: turn, held: fmt.Sprintf("no free call slot (Concurrency %d) within the flush's Flush_Timeout (%s)", o.cfg.Concurrency, o.cfg.FlushTimeout)}
 	}
 	if ok, why := o.gate.stillOpen(turn); !ok {
-		j.heldWhy = why // an outage began while this call waited for its slot
-		return false, turn
+		return called{turn: turn, held: why} // an outage began while this call waited for its slot
 	}
 	if o.limiter != nil {
 		if err := o.limiter.Wait(ctx); err != nil {
-			j.heldWhy = fmt.Sprintf("Rate_Limit %d a minute leaves no room within the flush's Flush_Timeout (%s)", o.cfg.RateLimit, o.cfg.FlushTimeout)
-			return false, turn
+			return called{turn: turn, held: fmt.Sprintf("Rate_Limit %d a minute leaves no room within the flush's Flush_Timeout (%s)", o.cfg.RateLimit, o.cfg.FlushTimeout)}
 		}
 		if ok, why := o.gate.stillOpen(turn); !ok {
-			j.heldWhy = why
-			return false, turn
+			return called{turn: turn, held: why}
 		}
 	}
 	if j.file != nil {
 		current, err := o.queue.Current(*j.file)
 		if err != nil {
-			j.heldWhy = err.Error()
-			return false, turn
+			return called{turn: turn, held: err.Error()}
 		}
 		if !current {
 			// Delivered or recorded by whoever took the file away, or
 			// re-queued as a new file that tail reads as its own record.
-			o.ledger.Forget(j.key)
-			j.done = true
-			return false, turn
+			return called{turn: turn, gone: true}
 		}
 	}
 	inFlight := o.metrics.Begin()
-	j.answer = o.client.SendToken(ctx, j.username)
+	answer := o.client.SendToken(ctx, j.username)
 	inFlight()
-	j.sent = true
-	kind := umc.Classify(j.answer).Kind
+	outcome := umc.Classify(answer)
 	// Still holding the slot: the next call admitted knows how this went.
 	// A refusal counts in a run at once; the probe weighs it after.
-	o.gate.answer(kind, policy.NoEvidence, j.username, o.now())
-	if kind != policy.Refusal {
+	o.gate.answer(outcome.Kind, policy.NoEvidence, j.username, o.now())
+	if outcome.Kind != policy.Refusal {
 		o.gate.endTurn(turn)
 	}
-	if kind == policy.Served && j.file != nil {
-		// At once, still holding the slot: the users a crash can have
-		// invited without their file gone are the calls in flight, at
-		// most Concurrency. apply syncs the directory.
-		j.unlinked, j.unlinkErr = true, o.queue.Unlink(*j.file)
+	return called{sent: true, answer: answer, outcome: outcome, turn: turn}
+}
+
+// decide is the step for what the call found: a refusal is weighed by the
+// evidence first, and the outage's turn ends once the gate knows.
+func (o *Output) decide(ctx context.Context, j *job, c called) policy.Step {
+	if c.aged {
+		step, _ := policy.Aged(j.entry.User, o.now(), o.settings())
+		return step
 	}
-	return true, turn
+	if !c.sent {
+		return policy.Step{Kind: policy.Wait, User: j.entry.User, Reason: c.held}
+	}
+	at := o.now()
+	evidence := policy.NoEvidence
+	switch c.outcome.Kind {
+	case policy.Refusal:
+		if evidence = o.evidence(ctx, c.answer, at); evidence != policy.NoEvidence {
+			o.gate.answer(c.outcome.Kind, evidence, j.username, o.now())
+		}
+	case policy.Unauthorized:
+		o.logUnauthorized(c.outcome.Reason)
+	}
+	o.gate.endTurn(c.turn)
+	a := policy.Answer{Kind: c.outcome.Kind, Text: c.outcome.Reason, Status: c.answer.Status, Message: c.answer.Message, At: at, Evidence: evidence}
+	step := policy.Decide(j.entry.User, a, o.now(), o.jitter(), o.settings())
+	step.User = o.gate.mark(step.User)
+	return step
 }
 
 func (o *Output) settings() policy.Settings {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"umc-invite/umc"
 
 	"umc-invite/umc/ledger"
 	"umc-invite/umc/logtext"
@@ -15,9 +16,13 @@ import (
 	"umc-invite/umc/record"
 )
 
-// letter builds the refusal or dead letter for a job, from its last answer.
-func (o *Output) letter(j *job, kind, reason string) *queue.DeadLetter {
-	a := j.answer
+// letter builds the refusal or dead letter for a job, from the answer of
+// this flush's call (nil: no call, UMC's last answer as known).
+func (o *Output) letter(j *job, answer *umc.Answer, kind, reason string) *queue.DeadLetter {
+	var a umc.Answer
+	if answer != nil {
+		a = *answer
+	}
 	l := &queue.DeadLetter{
 		Time: o.now().UTC(), Kind: kind, Username: j.username, Reason: reason,
 		Status: a.Status, Message: a.Message, Tag: j.rec.Tag, Record: j.rec.Fields,
@@ -25,7 +30,7 @@ func (o *Output) letter(j *job, kind, reason string) *queue.DeadLetter {
 	if a.Err != nil {
 		l.Error = a.Err.Error()
 	}
-	if !j.sent && j.entry.User.LastAnswer != "" {
+	if answer == nil && j.entry.User.LastAnswer != "" {
 		// Decided between calls (Max_Age): UMC's last answer, as known.
 		l.Status, l.Message = j.entry.User.LastStatus, j.entry.User.LastUMC
 	}
@@ -50,7 +55,7 @@ func (o *Output) writeLetter(j *job, t *tally) {
 	moved, err := o.writeDeadLetter(l, j)
 	if err != nil {
 		o.log.Errorf("cannot record the %s for %s, record stays queued: %v", kindName(l.Kind), describe(j), err)
-		o.keepOpen(j, t)
+		o.keepOpen(j, "", t)
 		return
 	}
 	final := ledger.DeadLetter
@@ -129,10 +134,7 @@ func describe(j *job) string {
 // removeDelivered removes a delivered record's queue file and reports
 // whether the file has left the queue.
 func (o *Output) removeDelivered(j *job) bool {
-	err := j.unlinkErr
-	if !j.unlinked {
-		err = o.queue.Unlink(*j.file)
-	}
+	err := o.queue.Unlink(*j.file)
 	if err == nil {
 		err = o.queue.Sync()
 	}
@@ -160,7 +162,7 @@ func (o *Output) removeDelivered(j *job) bool {
 func (o *Output) setAsideGrown(j *job) bool {
 	reason := fmt.Sprintf("lines were added to the queue file while %q was being invited; %q was invited (HTTP 200), "+
 		"the added lines were not sent: write one file per user and re-queue their users", j.username, j.username)
-	l := o.letter(j, queue.KindBadInput, reason)
+	l := o.letter(j, nil, queue.KindBadInput, reason)
 	l.Username = ""
 	moved, err := o.writeDeadLetter(l, j)
 	if err != nil || !moved {

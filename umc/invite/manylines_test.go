@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"umc-invite/umc/ledger"
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
@@ -68,7 +69,7 @@ func BenchmarkFileOfManyLines(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		for _, rec := range recs {
-			out.prepare(rec, false, files, map[string]bool{}, &tl, start)
+			out.prepare(rec, false, files, map[string]bool{}, &ledger.Claims{}, &tl, start)
 		}
 		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "ms/file")
 		b.StopTimer()

@@ -43,11 +43,6 @@ func (o *Output) takeOver() {
 	o.handover.Lock()
 	defer o.handover.Unlock()
 	defer o.active.Store(true)
-	defer func() {
-		if r := recover(); r != nil {
-			o.log.Errorf("internal error taking over the queue: %v", r)
-		}
-	}()
 	o.evictNotRegular()
 	if o.window != nil {
 		o.window.Start(func(err error) { o.log.Warnf("intake: %v", err) })

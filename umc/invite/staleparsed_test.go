@@ -101,7 +101,7 @@ func TestPanicAfterLeaveLeavesNoEntryBusy(t *testing.T) {
 		}
 	}
 	f.flush(context.Background(), []record.Record{rec})
-	switch claimed, _ := f.out.ledger.Claim(old.Key(), 0, ledger.Entry{}); claimed {
+	switch claimed, _ := f.out.ledger.Claim(nil, old.Key(), 0, ledger.Entry{}); claimed {
 	case ledger.Busy:
 		t.Errorf("alice's old file's ledger entry (%s) is still busy after the flush returned", old.Key())
 	case ledger.Owned:

@@ -54,6 +54,10 @@ const (
 	Superseded                // a newer line of the same file carries it on
 )
 
+// Claims are the entries one flush owns. Release gives back those it has
+// not settled: a panic on the way must not leave an entry busy for ever.
+type Claims struct{ keys []string }
+
 // Ledger is the memory of one output instance.
 type Ledger struct {
 	mu      sync.Mutex
@@ -66,7 +70,7 @@ type Ledger struct {
 
 type item struct {
 	key     string
-	busy    bool
+	owner   *Claims // nil: no flush owns it now
 	touched time.Time
 	Entry
 }
@@ -81,8 +85,8 @@ func New(max int, ttl time.Duration) *Ledger {
 // key for sending. A new entry starts from init, which carries what an
 // earlier run knew (a carried-over line's state). For Owned, the caller
 // owns the returned Entry until it
-// calls Settle or Forget.
-func (l *Ledger) Claim(key string, line int64, init Entry) (Claimed, Entry) {
+// calls Settle or Forget, or Release(c).
+func (l *Ledger) Claim(c *Claims, key string, line int64, init Entry) (Claimed, Entry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	it := l.find(key)
@@ -95,12 +99,28 @@ func (l *Ledger) Claim(key string, line int64, init Entry) (Claimed, Entry) {
 		return Done, it.Entry
 	case line >= 0 && line < it.Line:
 		return Superseded, it.Entry
-	case it.busy:
+	case it.owner != nil:
 		return Busy, it.Entry
 	}
+	if c == nil {
+		c = &Claims{}
+	}
 	it.Line = line
-	it.busy = true
+	it.owner = c
+	c.keys = append(c.keys, key)
 	return Owned, it.Entry
+}
+
+// Release ends the claims of c not settled yet, the entries as they were.
+func (l *Ledger) Release(c *Claims) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, key := range c.keys {
+		if el, ok := l.entries[key]; ok && el.Value.(*item).owner == c {
+			el.Value.(*item).owner = nil
+		}
+	}
+	c.keys = nil
 }
 
 // Settle ends an Owned claim with the entry's new state.
@@ -111,7 +131,7 @@ func (l *Ledger) Settle(key string, e Entry) {
 	if it == nil {
 		it = l.add(key, e)
 	}
-	it.busy = false
+	it.owner = nil
 	line := it.Line
 	it.Entry = e
 	it.Line = max(e.Line, line)
@@ -143,7 +163,7 @@ func (l *Ledger) find(key string) *item {
 	}
 	it := el.Value.(*item)
 	now := l.now()
-	if !it.busy && now.Sub(it.touched) > l.ttl {
+	if it.owner == nil && now.Sub(it.touched) > l.ttl {
 		l.remove(el)
 		return nil
 	}
@@ -171,7 +191,7 @@ func (l *Ledger) evict() {
 		if !old && len(l.entries) <= l.max {
 			break
 		}
-		if !it.busy && (old || it.Final != Open) {
+		if it.owner == nil && (old || it.Final != Open) {
 			l.remove(el)
 		}
 		el = prev
