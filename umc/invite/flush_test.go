@@ -24,6 +24,7 @@ type fixture struct {
 	clock time.Time
 	out   *Output
 	stub  *umctest.UMC
+	fake  *fakeUMC // instead of stub: answers without HTTP
 	queue string
 	logs  *bytes.Buffer
 }

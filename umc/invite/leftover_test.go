@@ -128,5 +128,8 @@ func (f *fixture) restart(t *testing.T) {
 	}
 	t.Cleanup(out.Close)
 	out.now = f.now
+	if f.fake != nil {
+		out.client = f.fake
+	}
 	f.out = out
 }

@@ -15,7 +15,7 @@ import (
 
 // startMetrics attaches the output to its Metrics_Listen endpoint, named
 // as its logger is, and has the client report every call's answer.
-func (o *Output) startMetrics() error {
+func (o *Output) startMetrics(client *umc.Client) error {
 	if o.cfg.MetricsListen == "" {
 		return nil
 	}
@@ -25,7 +25,7 @@ func (o *Output) startMetrics() error {
 	}
 	o.metrics = m
 	m.CountWaiting(func() (int, time.Duration) { return o.waiting.count(o.now()) })
-	o.client.Observe = func(a umc.Answer) { m.Request(umc.Classify(a).Kind.String(), a.Took) }
+	client.Observe = func(a umc.Answer) { m.Request(umc.Classify(a).Kind.String(), a.Took) }
 	return nil
 }
 

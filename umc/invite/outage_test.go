@@ -9,29 +9,36 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"umc-invite/umc"
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
 	"umc-invite/umc/record"
 )
 
-// Defect 9: a panic after the call that had the outage's turn (in the
-// evidence, the decision or apply) ends that turn: later calls go.
+// Defect 9: a panic after the call that had the outage's turn (here in the
+// weighing of its refusal, before the gate learns what it says) ends that
+// turn: later calls go.
 func TestAPanicAfterTheOutagesCallLetsLaterCallsGo(t *testing.T) {
-	f := newFixture(t, &umctest.UMC{Outage: func() int { return http.StatusServiceUnavailable }}, config.Map{})
+	fake := &fakeUMC{answer: func(user string, _ int) umc.Answer {
+		if user == "bob" {
+			return refused()
+		}
+		return unavailable()
+	}}
+	f := newFakeFixture(t, fake, config.Map{})
 	ctx := context.Background()
 	f.flush(ctx, f.queueFiles(t, "alice")) // UMC unavailable: an outage
 	f.advance(2 * time.Second)
-	jitter := f.out.jitter
-	f.out.jitter = func() float64 { panic("in the decision") }
+	fake.probe = func() (umc.Baseline, error) { panic("in the evidence") }
 	f.out.Flush(ctx, f.queueFiles(t, "bob")) // the outage's one call, then a panic
-	f.out.jitter = jitter
+	fake.probe = nil
 	if !strings.Contains(f.logs.String(), "internal error") {
 		t.Fatalf("the panic was not met:\n%s", f.logs)
 	}
 	f.advance(2 * time.Second)
 	f.out.Flush(ctx, f.queueFiles(t, "carol"))
-	if n := f.stub.Attempts()["carol"]; n != 1 {
+	if n := fake.called("carol"); n != 1 {
 		t.Fatalf("carol called %d times after the panic, want 1: the outage's turn was never given back", n)
 	}
 }
@@ -80,15 +87,15 @@ func TestRejectedCredentialsHoldEveryoneBackAndSaySoOnce(t *testing.T) {
 func TestAUserCarriedOverInAnOutageIsDueWhenUMCServesAfterARestart(t *testing.T) {
 	var down atomic.Bool
 	down.Store(true)
-	stub := &umctest.UMC{Outage: func() int {
+	fake := &fakeUMC{answer: func(string, int) umc.Answer {
 		if down.Load() {
-			return http.StatusServiceUnavailable
+			return unavailable()
 		}
-		return 0
+		return served()
 	}}
 	// A pause of a minute: only the outage's end can make alice due within
 	// the seconds this test lets pass.
-	f := newFixture(t, stub, config.Map{"Chunk_Retry_Limit": "1", "Backoff_Min": "1m"})
+	f := newFakeFixture(t, fake, config.Map{"Chunk_Retry_Limit": "1", "Backoff_Min": "1m"})
 	ctx := context.Background()
 	alice := f.queueFiles(t, "alice")
 	for range 2 { // its first try and its last: carried over
@@ -107,7 +114,8 @@ func TestAUserCarriedOverInAnOutageIsDueWhenUMCServesAfterARestart(t *testing.T)
 	f.advance(time.Second)
 	carried := record.New("umc_invite", time.Unix(1, 0), map[any]any{"log": []byte(lines[1]),
 		"path": []byte(filepath.Join(f.queue, "alice.send")), "offset": int64(len(lines[0]) + 1)})
-	if v := f.out.Flush(ctx, []record.Record{carried}); v != OK || f.stub.Delivered()["alice"] != 1 {
-		t.Fatalf("verdict %v, alice invited %d times: she waits out her carried pause although UMC is back", v, f.stub.Delivered()["alice"])
+	before := fake.called("alice")
+	if v := f.out.Flush(ctx, []record.Record{carried}); v != OK || fake.called("alice") != before+1 {
+		t.Fatalf("verdict %v, alice called %d times after the restart: she waits out her carried pause although UMC is back", v, fake.called("alice")-before)
 	}
 }

@@ -33,7 +33,7 @@ const (
 // concurrent use by Fluent Bit's workers.
 type Output struct {
 	cfg       *config.Config
-	client    *umc.Client
+	client    UMC
 	ledger    *ledger.Ledger
 	queue     *queue.Dir         // nil without Queue_Dir
 	dead      *queue.DeadLetters // nil: dead letters are only logged
@@ -119,7 +119,7 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 		o.Close()
 		return nil, err
 	}
-	if err := o.startMetrics(); err != nil {
+	if err := o.startMetrics(client); err != nil {
 		o.Close()
 		return nil, err
 	}
