@@ -16,7 +16,7 @@ import (
 // goes, a refused or expired one's is set aside with its letter, a waiting
 // one stays (carried over on its chunk's last try); a file taken away
 // meanwhile takes its entry along.
-func (o *Output) apply(j *job, c called, step policy.Step, t *tally) {
+func (o applier) apply(j *job, c called, step policy.Step, t *tally) {
 	if c.gone {
 		o.ledger.Forget(j.key)
 		return
@@ -54,7 +54,7 @@ func (o *Output) apply(j *job, c called, step policy.Step, t *tally) {
 // record of the old one finds it gone); otherwise the entry remembers.
 // The ledger is touched last: a panic before leaves the claim to Flush's
 // release, the entry as it was.
-func (o *Output) leave(j *job, final ledger.Final, fileGone bool) {
+func (o applier) leave(j *job, final ledger.Final, fileGone bool) {
 	o.waiting.left(j.username)
 	if final == ledger.Delivered && j.file != nil {
 		fileGone = o.removeDelivered(j)
@@ -74,7 +74,7 @@ func (o *Output) leave(j *job, final ledger.Final, fileGone bool) {
 // new record first on the chunk's last try. A record carried over has left
 // this chunk: the new record carries the user on. held says why a due user
 // was not called ("" when it was, or was not due).
-func (o *Output) keepOpen(j *job, held string, t *tally) {
+func (o applier) keepOpen(j *job, held string, t *tally) {
 	// An outage under way travels with the user, so that its end releases
 	// the user also in a later process.
 	j.entry.User = o.gate.mark(j.entry.User)
@@ -99,7 +99,7 @@ func (o *Output) keepOpen(j *job, held string, t *tally) {
 // try, and tail never reads the old line again. The file stays claimed by
 // the same ledger entry, so the old line and the new one make one call. It
 // reports whether the user is carried on.
-func (o *Output) carryOver(j *job) bool {
+func (o applier) carryOver(j *job) bool {
 	if j.file == nil {
 		o.log.Errorf("record of tag %s is still open on its chunk's last try and names no queue file to carry it over: it is lost when Fluent Bit drops the chunk", j.rec.Tag)
 		return false
@@ -141,3 +141,7 @@ func carryOf(e ledger.Entry) record.Carry {
 	}
 	return c
 }
+
+// applier is the output's part that touches the files and the ledger as a
+// decision says: apply and what it calls.
+type applier struct{ *Output }

@@ -32,7 +32,7 @@ type evidenceCache struct {
 // of. It asks UMC how it refuses an impossible user (two calls that mail
 // no one) unless a probe asked after the answer is at hand, or the latest
 // one, recent, shows the answer cannot be an impossible user's anyway.
-func (o *Output) evidence(ctx context.Context, a umc.Answer, answered time.Time) policy.Evidence {
+func (o prober) evidence(ctx context.Context, a umc.Answer, answered time.Time) policy.Evidence {
 	c := &o.probes
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -70,7 +70,7 @@ func weigh(b umc.Baseline, a umc.Answer, after bool) policy.Evidence {
 }
 
 // askBaseline makes the probe's two calls within the output's budget.
-func (o *Output) askBaseline(ctx context.Context) (umc.Baseline, bool) {
+func (o prober) askBaseline(ctx context.Context) (umc.Baseline, bool) {
 	select {
 	case o.slots <- struct{}{}:
 		defer func() { <-o.slots }()
@@ -94,7 +94,7 @@ func (o *Output) askBaseline(ctx context.Context) (umc.Baseline, bool) {
 // logUnauthorized says, at most once a minute, that UMC rejects the
 // configured credentials: the operator's mistake, which waiting does not
 // heal; users stay queued meanwhile.
-func (o *Output) logUnauthorized(answer string) {
+func (o prober) logUnauthorized(answer string) {
 	now := o.now()
 	last := o.unauthorizedLogged.Load()
 	if last != 0 && now.Sub(time.Unix(0, last)) < time.Minute || !o.unauthorizedLogged.CompareAndSwap(last, now.UnixNano()) {
@@ -108,7 +108,7 @@ func (o *Output) logUnauthorized(answer string) {
 		"fix Auth_User and its password (or leave both unset for anonymous calls); users stay queued, one call at a time until then", who, answer)
 }
 
-func (o *Output) logEvidence(c *evidenceCache) {
+func (o prober) logEvidence(c *evidenceCache) {
 	works := c.last.Refusing()
 	if c.logged && works == c.worked {
 		return
@@ -120,3 +120,7 @@ func (o *Output) logEvidence(c *evidenceCache) {
 		o.log.Warnf("UMC does not refuse a user that cannot exist as it should (%s; %s): nobody is refused while so", c.last.Unknown, c.last.Method)
 	}
 }
+
+// prober is the output's part that weighs a refusal by asking UMC how it
+// refuses a user that cannot exist.
+type prober struct{ *Output }

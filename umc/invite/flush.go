@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"umc-invite/umc/config"
 
 	"umc-invite/umc"
 	"umc-invite/umc/ledger"
@@ -69,7 +70,7 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	defer o.ledger.Release(claims) // what a panic left claimed goes back, open
 	now := o.now()
 	if o.queue != nil {
-		o.retryLeftovers(now)
+		o.journal.retryLeftovers(now)
 	}
 	files, mine := flushFiles{}, map[string]bool{}
 	ids := make([]string, len(recs))
@@ -93,7 +94,7 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 		c := o.call(ctx, j)
 		defer o.gate.endTurn(c.turn) // also when what follows fails
 		step := o.decide(ctx, j, c)
-		o.apply(j, c, step, &t)
+		o.applier.apply(j, c, step, &t)
 	})
 	if t.held > 0 {
 		o.log.Infof("%d user(s) due but not called in this flush: %s", t.held, t.heldWhy)
@@ -135,7 +136,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 		var notRegular *queue.NotRegularError
 		switch {
 		case errors.As(err, &notRegular):
-			o.dropNotRegular(rec, notRegular) // never read nor sent
+			o.applier.dropNotRegular(rec, notRegular) // never read nor sent
 			return nil
 		case err == nil:
 			if lines.key == "" {
@@ -166,7 +167,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 		init := o.known(rec, j.file, *lines, now)
 		lines.initial = &init
 	}
-	if j.file != nil && o.isLeftover(j.key) {
+	if j.file != nil && o.journal.isLeftover(j.key) {
 		return nil // delivered, its removal failed (journaled): never sent again
 	}
 	if mine[j.key] {
@@ -197,12 +198,12 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	}
 	switch {
 	case err != nil:
-		j.entry.Letter = o.letter(j, nil, queue.KindBadInput, err.Error()+lines.alsoNamed())
+		j.entry.Letter = o.applier.letter(j, nil, queue.KindBadInput, err.Error()+lines.alsoNamed())
 	case notOne != "":
-		j.entry.Letter = o.letter(j, nil, queue.KindBadInput, notOne)
+		j.entry.Letter = o.applier.letter(j, nil, queue.KindBadInput, notOne)
 	}
 	if j.entry.Letter != nil {
-		o.writeLetter(j, t) // decided before, or bad input: never sent
+		o.applier.writeLetter(j, t) // decided before, or bad input: never sent
 		return nil
 	}
 	return j
@@ -232,7 +233,7 @@ func (o *Output) known(rec record.Record, file *queue.File, lines fileLines, now
 		u.FirstSeen, _ = o.queue.Modified(*file)
 	}
 	// Written by an earlier run, whose clock may have been ahead.
-	e := ledger.Entry{User: policy.Restored(u, now, o.settings())}
+	e := ledger.Entry{User: policy.Restored(u, now, settingsOf(o.cfg))}
 	switch {
 	case !carried:
 	case c.Letter != "":
@@ -256,7 +257,7 @@ func (o *Output) settledBefore(j *job, entry ledger.Entry, t *tally) {
 		// Lines were added during the call and setting the file aside
 		// failed: try again; never remove it with them.
 		j.entry = entry
-		if moved, err := o.writeDeadLetter(entry.Letter, j); moved {
+		if moved, err := o.applier.writeDeadLetter(entry.Letter, j); moved {
 			o.ledger.Forget(j.key)
 		} else {
 			o.log.Errorf("%s: lines added during a delivered call, still not set aside: %v", j.file.Path, err)
@@ -350,7 +351,7 @@ type called struct {
 // queue file is no longer the one it claimed (delivered or re-queued
 // meanwhile). The caller ends the turn it returns.
 func (o *Output) call(ctx context.Context, j *job) called {
-	if _, aged := policy.Aged(j.entry.User, o.now(), o.settings()); aged {
+	if _, aged := policy.Aged(j.entry.User, o.now(), settingsOf(o.cfg)); aged {
 		return called{aged: true}
 	}
 	if !o.gate.due(j.entry.User, o.now()) {
@@ -407,7 +408,7 @@ func (o *Output) call(ctx context.Context, j *job) called {
 // evidence first, and the outage's turn ends once the gate knows.
 func (o *Output) decide(ctx context.Context, j *job, c called) policy.Step {
 	if c.aged {
-		step, _ := policy.Aged(j.entry.User, o.now(), o.settings())
+		step, _ := policy.Aged(j.entry.User, o.now(), settingsOf(o.cfg))
 		return step
 	}
 	if !c.sent {
@@ -417,19 +418,19 @@ func (o *Output) decide(ctx context.Context, j *job, c called) policy.Step {
 	evidence := policy.NoEvidence
 	switch c.outcome.Kind {
 	case policy.Refusal:
-		if evidence = o.evidence(ctx, c.answer, at); evidence != policy.NoEvidence {
+		if evidence = o.prober.evidence(ctx, c.answer, at); evidence != policy.NoEvidence {
 			o.gate.answer(c.outcome.Kind, evidence, j.username, o.now())
 		}
 	case policy.Unauthorized:
-		o.logUnauthorized(c.outcome.Reason)
+		o.prober.logUnauthorized(c.outcome.Reason)
 	}
 	o.gate.endTurn(c.turn)
 	a := policy.Answer{Kind: c.outcome.Kind, Text: c.outcome.Reason, Status: c.answer.Status, Message: c.answer.Message, At: at, Evidence: evidence}
-	step := policy.Decide(j.entry.User, a, o.now(), o.jitter(), o.settings())
+	step := policy.Decide(j.entry.User, a, o.now(), o.jitter(), settingsOf(o.cfg))
 	step.User = o.gate.mark(step.User)
 	return step
 }
 
-func (o *Output) settings() policy.Settings {
-	return policy.Settings{RefusalGrace: o.cfg.RefusalGrace, MaxAge: o.cfg.MaxAge, BackoffMin: o.cfg.BackoffMin, BackoffMax: o.cfg.BackoffMax}
+func settingsOf(cfg *config.Config) policy.Settings {
+	return policy.Settings{RefusalGrace: cfg.RefusalGrace, MaxAge: cfg.MaxAge, BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax}
 }

@@ -36,7 +36,7 @@ type leftover struct {
 
 // isLeftover reports whether the queue file of key was delivered and is
 // only waiting for its removal.
-func (o *Output) isLeftover(key string) bool {
+func (o journal) isLeftover(key string) bool {
 	o.leftovers.mu.Lock()
 	defer o.leftovers.mu.Unlock()
 	_, ok := o.leftovers.files[key]
@@ -45,7 +45,7 @@ func (o *Output) isLeftover(key string) bool {
 
 // remember keeps a leftover in memory and out of the window; it reports
 // whether it was new.
-func (o *Output) remember(key string, l leftover) bool {
+func (o journal) remember(key string, l leftover) bool {
 	o.leftovers.mu.Lock()
 	if o.leftovers.files == nil {
 		o.leftovers.files = map[string]leftover{}
@@ -61,7 +61,7 @@ func (o *Output) remember(key string, l leftover) bool {
 
 // stuck records a delivered file that could not be removed: on the journal
 // first, synced, then in memory.
-func (o *Output) stuck(key, username string, f queue.File, err error) {
+func (o journal) stuck(key, username string, f queue.File, err error) {
 	line := queue.Leftover{Time: o.now().UTC(), Key: key, Name: filepath.Base(f.Path), Username: username}
 	if mod, err := o.queue.Modified(f); err == nil {
 		line.Modified = mod.UnixNano()
@@ -85,7 +85,7 @@ func (o *Output) stuck(key, username string, f queue.File, err error) {
 // loadLeftovers reads the journal at start: a file on it that is still the
 // same file (its identity as the ledger keys it) was delivered before the
 // restart; the lines of files gone are dropped at the next retry.
-func (o *Output) loadLeftovers() {
+func (o journal) loadLeftovers() {
 	if o.dead == nil || o.queue == nil {
 		return
 	}
@@ -117,7 +117,7 @@ func (o *Output) loadLeftovers() {
 
 // retryLeftovers tries to remove the leftovers again, at most every
 // leftoverRetry, and drops the journal's lines of the files gone.
-func (o *Output) retryLeftovers(now time.Time) {
+func (o journal) retryLeftovers(now time.Time) {
 	o.leftovers.mu.Lock()
 	if (len(o.leftovers.files) == 0 && !o.leftovers.dirty) || now.Sub(o.leftovers.tried) < leftoverRetry {
 		o.leftovers.mu.Unlock()
@@ -163,3 +163,7 @@ func (o *Output) retryLeftovers(now time.Time) {
 	}
 	o.leftovers.dirty = false
 }
+
+// journal is the output's part that keeps delivered files whose removal
+// failed: on the journal, never sent again, their removal tried again.
+type journal struct{ *Output }

@@ -18,7 +18,7 @@ import (
 
 // letter builds the refusal or dead letter for a job, from the answer of
 // this flush's call (nil: no call, UMC's last answer as known).
-func (o *Output) letter(j *job, answer *umc.Answer, kind, reason string) *queue.DeadLetter {
+func (o applier) letter(j *job, answer *umc.Answer, kind, reason string) *queue.DeadLetter {
 	var a umc.Answer
 	if answer != nil {
 		a = *answer
@@ -41,7 +41,7 @@ func (o *Output) letter(j *job, answer *umc.Answer, kind, reason string) *queue.
 // file moves: the line is appended and synced first, then the file moved
 // and both directories synced. If any step fails the record stays queued,
 // its letter kept to be written (not sent again) on the next try.
-func (o *Output) writeLetter(j *job, t *tally) {
+func (o applier) writeLetter(j *job, t *tally) {
 	l := j.entry.Letter
 	if l.Time.IsZero() { // decided by an earlier run, carried over
 		carried := *l
@@ -78,7 +78,7 @@ func (o *Output) writeLetter(j *job, t *tally) {
 
 // writeDeadLetter appends the line, then moves the queue file; it reports
 // whether the file has left the queue.
-func (o *Output) writeDeadLetter(l *queue.DeadLetter, j *job) (moved bool, err error) {
+func (o applier) writeDeadLetter(l *queue.DeadLetter, j *job) (moved bool, err error) {
 	if o.dead == nil {
 		line, _ := json.Marshal(l)
 		o.log.Errorf("dead letter (no Dead_Letter_Dir): %s", line)
@@ -106,7 +106,7 @@ func (o *Output) writeDeadLetter(l *queue.DeadLetter, j *job) (moved bool, err e
 	return true, nil
 }
 
-func (o *Output) where() string {
+func (o applier) where() string {
 	if o.dead == nil {
 		return "the log"
 	}
@@ -133,7 +133,7 @@ func describe(j *job) string {
 
 // removeDelivered removes a delivered record's queue file and reports
 // whether the file has left the queue.
-func (o *Output) removeDelivered(j *job) bool {
+func (o applier) removeDelivered(j *job) bool {
 	err := o.queue.Unlink(*j.file)
 	if err == nil {
 		err = o.queue.Sync()
@@ -151,7 +151,7 @@ func (o *Output) removeDelivered(j *job) bool {
 		o.log.Errorf("delivered queue file removed, but its directory not synced: %v", err)
 		return true
 	}
-	o.stuck(j.key, j.username, *j.file, err)
+	o.journal.stuck(j.key, j.username, *j.file, err)
 	return false
 }
 
@@ -159,7 +159,7 @@ func (o *Output) removeDelivered(j *job) bool {
 // the call into the dead letters: the added lines were never read, and
 // removing the file would lose them. The letter names no user (the one
 // named was invited), so a requeue of all dead letters skips it.
-func (o *Output) setAsideGrown(j *job) bool {
+func (o applier) setAsideGrown(j *job) bool {
 	reason := fmt.Sprintf("lines were added to the queue file while %q was being invited; %q was invited (HTTP 200), "+
 		"the added lines were not sent: write one file per user and re-queue their users", j.username, j.username)
 	l := o.letter(j, nil, queue.KindBadInput, reason)
@@ -184,7 +184,7 @@ func (o *Output) setAsideGrown(j *job) bool {
 // just now) are dropped; a file of nothing else is removed. If that fails,
 // the file is set aside (setAsideGrown). It reports whether the delivered
 // file has left the queue.
-func (o *Output) keepAdded(j *job) bool {
+func (o applier) keepAdded(j *job) bool {
 	now, err := o.queue.Stat(j.file.Path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -216,7 +216,7 @@ func (o *Output) keepAdded(j *job) bool {
 
 // addedLines keeps the lines of text that are not blank and do not name
 // the job's user.
-func (o *Output) addedLines(text string, j *job) []byte {
+func (o applier) addedLines(text string, j *job) []byte {
 	var kept []byte
 	keys := record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey}
 	for _, line := range strings.Split(text, "\n") {

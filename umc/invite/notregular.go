@@ -15,7 +15,7 @@ import (
 // the queue and becomes one bad_input dead letter naming it and its type;
 // the entry's other records are dropped by name. It counts against no
 // one's health: a writer of the queue must not turn the output red.
-func (o *Output) dropNotRegular(rec record.Record, e *queue.NotRegularError) {
+func (o applier) dropNotRegular(rec record.Record, e *queue.NotRegularError) {
 	o.evict(rec.Tag, e)
 }
 
@@ -23,7 +23,7 @@ func (o *Output) dropNotRegular(rec record.Record, e *queue.NotRegularError) {
 // each with its dead letter: tail never reports a FIFO, a socket, a
 // directory or a dangling symlink, so they are looked for when this output
 // takes the queue.
-func (o *Output) evictNotRegular() {
+func (o applier) evictNotRegular() {
 	entries, err := o.queue.NotRegular()
 	if err != nil {
 		o.log.Warnf("queue %s: looking for entries that are no regular file: %v", logtext.Quote(o.queue.Root()), err)
@@ -33,7 +33,7 @@ func (o *Output) evictNotRegular() {
 	}
 }
 
-func (o *Output) evict(tag string, e *queue.NotRegularError) {
+func (o applier) evict(tag string, e *queue.NotRegularError) {
 	first, err := o.queue.Evict(e)
 	if !first {
 		return

@@ -64,6 +64,10 @@ type Output struct {
 	// unauthorizedLogged: when UMC's rejection of the credentials was last
 	// logged (Unix nanoseconds), to say so once a minute, not per record.
 	unauthorizedLogged atomic.Int64
+	// The output's parts by concern, each a view of this state.
+	applier applier
+	prober  prober
+	journal journal
 }
 
 // New builds an Output from a checked Config.
@@ -74,6 +78,7 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 	}
 	o := &Output{cfg: cfg, client: client, ledger: newLedger(), log: log, slots: make(chan struct{}, cfg.Concurrency),
 		now: time.Now, jitter: rand.Float64}
+	o.applier, o.prober, o.journal = applier{o}, prober{o}, journal{o}
 	if pf := client.PasswordFile(); pf != nil {
 		pf.Infof, pf.Warnf = log.Infof, log.Warnf
 	}
@@ -125,7 +130,7 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 	}
 	// Delivered files whose removal failed before this start: never sent
 	// again, out of the window.
-	o.loadLeftovers()
+	o.journal.loadLeftovers()
 	if cfg.QueueDir != "" {
 		// Last: taking the lock may start the intake (takeOver).
 		if err := o.lockQueue(); err != nil {

@@ -43,7 +43,7 @@ func (o *Output) takeOver() {
 	o.handover.Lock()
 	defer o.handover.Unlock()
 	defer o.active.Store(true)
-	o.evictNotRegular()
+	o.applier.evictNotRegular()
 	if o.window != nil {
 		o.window.Start(func(err error) { o.log.Warnf("intake: %v", err) })
 	}
@@ -52,8 +52,8 @@ func (o *Output) takeOver() {
 	}
 	// The journal as the process that held the queue left it: its
 	// delivered files whose removal failed are not handed to tail again.
-	o.loadLeftovers()
-	n, err := o.queue.RenewExcept(func(f queue.File) bool { return o.isLeftover(o.fileKey(f)) })
+	o.journal.loadLeftovers()
+	n, err := o.queue.RenewExcept(func(f queue.File) bool { return o.journal.isLeftover(o.fileKey(f)) })
 	if err != nil {
 		o.log.Errorf("took over the queue %s; handing its files to tail again: %v", logtext.Quote(o.queue.Root()), err)
 	}

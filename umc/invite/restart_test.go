@@ -13,14 +13,14 @@ import (
 	"umc-invite/umc/config"
 )
 
-// LeftoverDeliveredFileIsSentAgainAfterRestart: a delivered
+// TestADeliveredFileLeftInPlaceIsNotSentAgainAfterARestart: a delivered
 // queue file whose removal failed (a sticky directory, a read-only
 // remount) is remembered as "delivered" only in memory. A restart of Fluent
 // Bit (a rollout, not a crash in the in-flight window) loses that: tail
 // reads the file again and the user gets a second send_token, which kills
 // the link in the first mail. Expected: one call for bob, however often
 // the plugin restarts while the file cannot be removed.
-func LeftoverDeliveredFileIsSentAgainAfterRestart(t *testing.T) {
+func TestADeliveredFileLeftInPlaceIsNotSentAgainAfterARestart(t *testing.T) {
 	f, recs, path := bobDeliveredImmutable(t)
 	f.flush(context.Background(), recs)
 	if a := f.stub.Attempts(); a["bob"] != 1 {
@@ -39,7 +39,7 @@ func LeftoverDeliveredFileIsSentAgainAfterRestart(t *testing.T) {
 	}
 }
 
-// OneUsersOwnFailureIsCalledOnEveryOtherUsersSuccess: one user
+// TestOneUsersOwnFailureWaitsItsOwnPauseWhileOthersAreServed: one user
 // whose address the mail relay rejects (UMC's 500 "Error sending token",
 // for this user only) while new users keep being created and invited
 // (one every 30 s). Each of that user's 500s opens an "outage" in the
@@ -48,7 +48,7 @@ func LeftoverDeliveredFileIsSentAgainAfterRestart(t *testing.T) {
 // not on its own growing pause (Backoff_Min 5 s doubling to Backoff_Max
 // 10 m, shortened by at most half: at most 8 calls in 10 minutes).
 // Issue 21 item 2: a pause of its own that grows between its calls.
-func OneUsersOwnFailureIsCalledOnEveryOtherUsersSuccess(t *testing.T) {
+func TestOneUsersOwnFailureWaitsItsOwnPauseWhileOthersAreServed(t *testing.T) {
 	stub := &umctest.UMC{Fail: func(user string, n int) int {
 		if user == "badaddr" {
 			return 500
@@ -73,7 +73,7 @@ func OneUsersOwnFailureIsCalledOnEveryOtherUsersSuccess(t *testing.T) {
 	}
 }
 
-// TenantsDeadLettersInAnotherTenantsQueue: a DaemonSet serves
+// TestADeadLetterDirThatIsAnotherOutputsQueueIsRefusedAtStart: a DaemonSet serves
 // several tenants, one [OUTPUT] each, in one Fluent Bit. Tenant A's
 // Dead_Letter_Dir is tenant B's Queue_Dir (a typo, a shared volume): both
 // outputs start, and every file A sets aside (refused, expired, bad input)
@@ -82,7 +82,7 @@ func OneUsersOwnFailureIsCalledOnEveryOtherUsersSuccess(t *testing.T) {
 // overlapping directories are refused at start, with both names. The
 // per-process check compares queue directories only (claimQueue).
 // Expected: the second output refuses to start.
-func TenantsDeadLettersInAnotherTenantsQueue(t *testing.T) {
+func TestADeadLetterDirThatIsAnotherOutputsQueueIsRefusedAtStart(t *testing.T) {
 	shared := t.TempDir() // tenant B's queue
 	umcA := &umctest.UMC{Fail: func(string, int) int { return 500 }}
 	a := newFixture(t, umcA, config.Map{"Dead_Letter_Dir": shared, "Max_Age": "1h"})
@@ -111,13 +111,13 @@ func TenantsDeadLettersInAnotherTenantsQueue(t *testing.T) {
 	}
 }
 
-// LeftoverHoldsAWindowPlaceAfterRestart: the shipped config's
+// TestADeliveredFileLeftInPlaceHoldsNoWindowPlaceAfterARestart: the shipped config's
 // side of the same lost state. With tail's DB a restarted Fluent Bit does
 // not hand the delivered, unremovable file to the plugin again, so nothing
 // ever retries its removal, and the new output's window counts it as a
 // waiting queue file again: issue 20 item 4, "does not hold a place in the
 // window for ever". With Queue_Window 1, the intake stops admitting anyone.
-func LeftoverHoldsAWindowPlaceAfterRestart(t *testing.T) {
+func TestADeliveredFileLeftInPlaceHoldsNoWindowPlaceAfterARestart(t *testing.T) {
 	f, recs, _ := bobDeliveredImmutable(t)
 	f.flush(context.Background(), recs)
 	if q, _, err := f.out.window.Count(); err != nil || q != 0 {
