@@ -12,7 +12,6 @@ import (
 	"unicode"
 
 	"umc-invite/umc/logtext"
-	"umc-invite/umc/policy"
 )
 
 // Answer is what one send_token call came to: an HTTP status with UMC's
@@ -33,9 +32,6 @@ type Answer struct {
 	Took    time.Duration
 	Calls   int // HTTP calls made, quick retries included
 }
-
-// Delivered reports whether UMC took the call: a 200 with UMC's JSON.
-func (a Answer) Delivered() bool { return Classify(a).Kind == policy.Served }
 
 // String describes the answer for a log line or a dead letter.
 func (a Answer) String() string {

@@ -90,11 +90,11 @@ func TestEnvironmentProxyChild(t *testing.T) {
 	if os.Getenv("HTTP_PROXY") == "" {
 		t.Fatal("no proxy in the environment")
 	}
-	if a := newClient(t, umcURL, config.Map{"Quick_Retries": "0"}).SendToken(context.Background(), "alice"); !a.Delivered() {
+	if a := newClient(t, umcURL, config.Map{"Quick_Retries": "0"}).SendToken(context.Background(), "alice"); !served(a) {
 		t.Fatalf("to the UMC stand-in: %v", a)
 	}
 	a := newClient(t, "http://umc.invalid", config.Map{"Quick_Retries": "0", "Timeout": "5s"}).SendToken(context.Background(), "bob")
-	if a.Delivered() || a.Err == nil {
+	if served(a) || a.Err == nil {
 		t.Fatalf("a call to umc.invalid got an answer, so it went through a proxy: %v", a)
 	}
 }
@@ -104,7 +104,7 @@ func TestHTTPProxyIsUsed(t *testing.T) {
 	proxy := &proxyStub{UMC: umctest.UMC{Prefix: "/univention", User: "u", Password: "p"}}
 	proxyURL := umctest.NewServer(t, proxy)
 	c := newClient(t, "http://umc.invalid/univention", config.Map{"HTTP_Proxy": proxyURL, "Auth_User": "u", "Auth_Password": "p"})
-	if a := c.SendToken(context.Background(), "alice"); !a.Delivered() {
+	if a := c.SendToken(context.Background(), "alice"); !served(a) {
 		t.Fatalf("%v", a)
 	}
 	if h := proxy.Hosts(); len(h) != 1 || h[0] != "umc.invalid" {

@@ -84,7 +84,7 @@ func TestA401AfterARotationRetriesWithTheNewPassword(t *testing.T) {
 	var observed []int
 	c.Observe = func(a Answer) { mu.Lock(); observed = append(observed, a.Status); mu.Unlock() }
 
-	if a := c.SendToken(context.Background(), "alice"); !a.Delivered() || a.Calls != 1 {
+	if a := c.SendToken(context.Background(), "alice"); !served(a) || a.Calls != 1 {
 		t.Fatalf("before: %v (%d calls)", a, a.Calls)
 	}
 	// UMC and the Secret change together; the client looked at the file
@@ -92,7 +92,7 @@ func TestA401AfterARotationRetriesWithTheNewPassword(t *testing.T) {
 	umc.set("new")
 	rotateSecret(t, root, "..2026_11_27_09_05_00.2", "new")
 	a := c.SendToken(context.Background(), "bob")
-	if !a.Delivered() || a.Calls != 2 {
+	if !served(a) || a.Calls != 2 {
 		t.Fatalf("after the rotation: %v (%d calls)", a, a.Calls)
 	}
 	if got := umc.stub.Delivered(); got["alice"] != 1 || got["bob"] != 1 {
