@@ -87,17 +87,8 @@ func (d *Dir) Close() error {
 	return d.h.Close()
 }
 
-// Writable checks that files can be created and removed in dir.
-func Writable(dir string) error {
-	f, err := os.CreateTemp(dir, ".umc-invite-probe-*")
-	if err != nil {
-		return fmt.Errorf("not writable: %w", err)
-	}
-	f.Close()
-	return os.Remove(f.Name())
-}
-
-// writable checks a held directory the same way, by its descriptor.
+// writable checks that files can be created and removed in a held
+// directory, by its descriptor.
 func writable(h *dirhandle.Dir) error {
 	name := hiddenName(".umc-invite-probe-")
 	f, err := h.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
@@ -115,6 +106,12 @@ func hiddenName(prefix string) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return prefix + hex.EncodeToString(b[:])
+}
+
+// IsQueueName reports whether tail reads the entry name as a queue file:
+// "<user>.send", not hidden.
+func IsQueueName(name string) bool {
+	return strings.HasSuffix(name, ".send") && !strings.HasPrefix(name, ".")
 }
 
 // File is one queue file as it was when looked at: its name and its
@@ -334,7 +331,7 @@ func (d *Dir) Evict(e *NotRegularError) (first bool, err error) {
 func (d *Dir) NotRegular() ([]*NotRegularError, error) {
 	var names []string
 	err := d.h.Each(func(name string, t fs.FileMode) {
-		if strings.HasSuffix(name, ".send") && !strings.HasPrefix(name, ".") && !t.IsRegular() {
+		if IsQueueName(name) && !t.IsRegular() {
 			names = append(names, name)
 		}
 	})
@@ -441,7 +438,7 @@ func (d *Dir) Renew() (int, error) { return d.RenewExcept(nil) }
 func (d *Dir) RenewExcept(skip func(File) bool) (int, error) {
 	var names []string
 	err := d.h.Each(func(name string, t fs.FileMode) {
-		if strings.HasSuffix(name, ".send") && !strings.HasPrefix(name, ".") && t.IsRegular() {
+		if IsQueueName(name) && t.IsRegular() {
 			names = append(names, name)
 		}
 	})
