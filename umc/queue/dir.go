@@ -82,7 +82,7 @@ func (d *Dir) Close() error {
 		return nil
 	}
 	if d.dead != nil {
-		d.dead.close()
+		d.dead.Close()
 	}
 	return d.h.Close()
 }
@@ -357,8 +357,8 @@ func (d *Dir) MoveTo(f File, dir string) (string, error) {
 		return "", fmt.Errorf("queue file %s: %w", logtext.Quote(f.Path), fs.ErrNotExist)
 	}
 	var target *dirhandle.Dir
-	if d.dead != nil && (dir == d.dead.dir || dir == d.dead.held().Path) {
-		target = d.dead.held()
+	if d.dead != nil && (dir == d.dead.dir || dir == d.dead.h.Path) {
+		target = d.dead.h
 	} else {
 		h, err := dirhandle.OpenIn(d.h, dir, true, 0o750)
 		if err != nil {
@@ -425,16 +425,13 @@ func (d *Dir) copyTo(f File, target *dirhandle.Dir) error {
 	return out.Close()
 }
 
-// Renew replaces every queue file (regular, *.send, not hidden, at most
-// MaxFileSize) by a copy of itself, which tail reads from its head as a
-// new file, and returns how many it replaced. An output that took the
-// queue over from another process uses it: the records its tail read
-// while the other held the queue were left to that one.
-func (d *Dir) Renew() (int, error) { return d.RenewExcept(nil) }
-
-// RenewExcept renews as Renew does every queue file but those skip says
-// to leave (delivered files whose removal failed: a copy would be a new
-// file, sent again).
+// RenewExcept replaces every queue file (regular, *.send, not hidden, at
+// most MaxFileSize) but those skip says to leave (delivered files whose
+// removal failed: a copy would be a new file, sent again) by a copy of
+// itself, which tail reads from its head as a new file, and returns how
+// many it replaced. An output that took the queue over from another
+// process uses it: the records its tail read while the other held the
+// queue were left to that one.
 func (d *Dir) RenewExcept(skip func(File) bool) (int, error) {
 	var names []string
 	err := d.h.Each(func(name string, t fs.FileMode) {

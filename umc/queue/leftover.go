@@ -49,11 +49,7 @@ func (d *DeadLetters) AppendLeftover(l Leftover) error {
 func (d *DeadLetters) Leftovers() ([]Leftover, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	h := d.heldLocked()
-	if h == nil {
-		return nil, fmt.Errorf("dead-letter directory: %w", d.err)
-	}
-	return ReadLeftovers(h)
+	return ReadLeftovers(d.h)
 }
 
 // ReadLeftovers reads the journal in the dead-letter directory h (missing:
@@ -89,10 +85,7 @@ func ReadLeftovers(h *dirhandle.Dir) ([]Leftover, error) {
 func (d *DeadLetters) KeepLeftovers(keep []Leftover) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	h := d.heldLocked()
-	if h == nil {
-		return fmt.Errorf("dead-letter directory: %w", d.err)
-	}
+	h := d.h
 	if len(keep) == 0 {
 		if err := unix.Unlinkat(h.FD(), LeftoverLog, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("remove %s: %w", LeftoverLog, err)

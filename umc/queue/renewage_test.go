@@ -32,7 +32,7 @@ func TakeoverRenewResetsAge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if n, err := d.Renew(); err != nil || n != 1 {
+	if n, err := d.RenewExcept(nil); err != nil || n != 1 {
 		t.Fatalf("renewed %d: %v", n, err)
 	}
 	users, problems, err := waiting.List(dir, "username", time.Now())
