@@ -151,7 +151,7 @@ func (l *Log) fold() {
 		kept = append(kept, d)
 	}
 	for i := range kept {
-		if m := l.markAfter(kept[i].Username, kept[i].Time); m != nil {
+		if m := l.markBetween(kept[i].Username, kept[i].Time, time.Time{}); m != nil {
 			t := m.Time
 			kept[i].Requeued = &t
 		}
@@ -160,21 +160,13 @@ func (l *Log) fold() {
 	l.Letters = kept
 }
 
+// markBetween is the first re-queue of user from from to to (zero: no
+// end), both included.
 func (l *Log) markBetween(user string, from, to time.Time) *Mark {
 	for i := range l.Marks {
 		m := &l.Marks[i]
-		if m.Username == user && !m.Time.Before(from) && !m.Time.After(to) {
+		if m.Username == user && !m.Time.Before(from) && (to.IsZero() || !m.Time.After(to)) {
 			return m
-		}
-	}
-	return nil
-}
-
-// markAfter is the first re-queue of user at or after t.
-func (l *Log) markAfter(user string, t time.Time) *Mark {
-	for i := range l.Marks {
-		if l.Marks[i].Username == user && !l.Marks[i].Time.Before(t) {
-			return &l.Marks[i]
 		}
 	}
 	return nil

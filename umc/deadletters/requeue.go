@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,10 +98,7 @@ func Pending(l *Log) []string {
 			out = append(out, d.Username)
 		}
 	}
-	// Oldest first, the order they were given up in.
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
+	slices.Reverse(out) // oldest first, the order they were given up in
 	return out
 }
 
@@ -214,10 +212,8 @@ func checkName(user string) error {
 		return fmt.Errorf("%q: a queue file name cannot hold it (\"/\" or a leading \".\")", user)
 	}
 	r := record.New("requeue", time.Time{}, map[any]any{"username": user})
-	if _, err := record.Username(r, record.Keys{Username: "username", Path: "path"}); err != nil {
-		return err
-	}
-	return nil
+	_, err := record.Username(r, record.Keys{Username: "username", Path: "path"})
+	return err
 }
 
 // writeNew writes a hidden temporary file in dir, syncs it, and links it
