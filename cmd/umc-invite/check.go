@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -192,7 +193,7 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 		if !ok {
 			e = header
 		}
-		if skipsKey(skipped, "Config_File") && !ok {
+		if slices.Contains(skipped, "Config_File") && !ok {
 			// The key may be set in the Config_File that is not here.
 			notes = append(notes, fmt.Sprintf("%s:%d: %s output #%d: %v: not reported, it may be set in the Config_File", e.File, e.Line, OutputName, n, err))
 		} else {
@@ -213,7 +214,8 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 	} else if v, err := strconv.Atoi(strings.TrimSpace(s.Value("Chunk_Retry_Limit"))); err == nil {
 		chunkRetryLimit = v
 	} else if !has(s, "Chunk_Retry_Limit") {
-		chunkRetryLimit, _ = strconv.Atoi(mustKey("Chunk_Retry_Limit").Default)
+		k, _ := config.Lookup("Chunk_Retry_Limit")
+		chunkRetryLimit, _ = strconv.Atoi(k.Default)
 	}
 
 	// Retry_Limit equal to Chunk_Retry_Limit.
@@ -231,23 +233,6 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 }
 
 func has(s fbconfig.Section, key string) bool { _, ok := s.Get(key); return ok }
-
-func skipsKey(skipped []string, key string) bool {
-	for _, k := range skipped {
-		if k == key {
-			return true
-		}
-	}
-	return false
-}
-
-func mustKey(name string) config.Key {
-	k, ok := config.Lookup(name)
-	if !ok {
-		panic("no key " + name)
-	}
-	return k
-}
 
 // retryLimitProblem says what is wrong with a Retry_Limit for the
 // plugin's Chunk_Retry_Limit, or "". Fluent Bit's default is 1; no_limits
@@ -335,14 +320,6 @@ func offlineStandIns(values config.Map, offline bool) []string {
 		return nil
 	}
 	var skipped []string
-	set := func(key string) bool {
-		for k, v := range values {
-			if strings.EqualFold(k, key) && strings.TrimSpace(v) != "" {
-				return true
-			}
-		}
-		return false
-	}
 	missing := func(key string) (string, bool) {
 		for k, v := range values {
 			if strings.EqualFold(k, key) && strings.TrimSpace(v) != "" {
@@ -355,7 +332,7 @@ func offlineStandIns(values config.Map, offline bool) []string {
 	}
 	if k, ok := missing("Auth_Password_File"); ok {
 		delete(values, k)
-		if !set("Auth_Password") {
+		if strings.TrimSpace(values.Get("Auth_Password")) == "" {
 			values["Auth_Password"] = "stand-in"
 		}
 		skipped = append(skipped, "Auth_Password_File")

@@ -15,7 +15,12 @@ import (
 
 func letter(t *testing.T, dir string, d queue.DeadLetter) {
 	t.Helper()
-	if err := queue.NewDeadLetters(dir).Append(d); err != nil {
+	dl, err := queue.OpenDeadLetters(nil, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
+	if err := dl.Append(d); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -41,13 +41,7 @@ func configuredDirs() ([]dirs, string, error) {
 		if name == "" {
 			name = fmt.Sprintf("%s.%d", OutputName, i)
 		}
-		values := config.Map{}
-		for _, e := range s.Entries {
-			if _, ok := config.Lookup(e.Key); ok {
-				values[e.Key] = e.Value
-			}
-		}
-		c, err := config.LoadOffline(values)
+		c, err := config.LoadOffline(outputValues(s))
 		if err != nil {
 			return nil, path, fmt.Errorf("%s: output %s: %w", path, name, err)
 		}
@@ -67,4 +61,16 @@ func configuredDirs() ([]dirs, string, error) {
 		return nil, path, fmt.Errorf("%s: no umc_invite output", path)
 	}
 	return out, path, nil
+}
+
+// outputValues are the plugin's keys of one output section, as the
+// plugin gets them from Fluent Bit.
+func outputValues(s fbconfig.Section) config.Map {
+	values := config.Map{}
+	for _, e := range s.Entries {
+		if _, ok := config.Lookup(e.Key); ok {
+			values[e.Key] = e.Value
+		}
+	}
+	return values
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"unicode"
 
 	"umc-invite/umc/config"
@@ -56,10 +55,7 @@ func runInvite(args []string, stdout, stderr io.Writer) int {
 		return exitFindings
 	}
 	r := probe.Invite(context.Background(), cfg, username)
-	fmt.Fprintf(stdout, "%s: %s\n", t.name, cfg.Endpoint())
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.Status, r.Check, r.Detail)
-	tw.Flush()
+	printResults(stdout, t.name+": "+cfg.Endpoint(), []probe.Result{r})
 	if r.Status != probe.OK {
 		return exitFindings
 	}

@@ -47,17 +47,22 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 			results = append([]probe.Result{{Check: "config", Status: probe.OK, Detail: "loaded and checked as the plugin does at start"}},
 				probe.Run(context.Background(), cfg, probe.Options{})...)
 		}
-		fmt.Fprintln(stdout, title)
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		for _, r := range results {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.Status, r.Check, r.Detail)
-		}
-		tw.Flush()
+		printResults(stdout, title, results)
 		if !probe.Passed(results) {
 			status = exitFindings
 		}
 	}
 	return status
+}
+
+// printResults prints a target's title and its checks, one a line.
+func printResults(stdout io.Writer, title string, results []probe.Result) {
+	fmt.Fprintln(stdout, title)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	for _, r := range results {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.Status, r.Check, r.Detail)
+	}
+	tw.Flush()
 }
 
 // keys are the plugin's keys as flags of one command, from the one key
@@ -123,13 +128,7 @@ func loadTargets(cmd string, cfgFiles []string, flags config.Map, usage func(), 
 			return nil, exitFindings
 		}
 		for i, s := range outs {
-			v := config.Map{}
-			for _, e := range s.Entries {
-				if _, ok := config.Lookup(e.Key); ok {
-					v[e.Key] = e.Value
-				}
-			}
-			targets = append(targets, target{fmt.Sprintf("%s:%d: %s output #%d", s.File, s.Line, OutputName, i+1), v})
+			targets = append(targets, target{fmt.Sprintf("%s:%d: %s output #%d", s.File, s.Line, OutputName, i+1), outputValues(s)})
 		}
 	}
 	return targets, exitOK

@@ -11,8 +11,8 @@ import (
 // TestQueueListingQuotesANewlineInAName: a writer of the queue
 // names a file with a newline; `umc-invite queue` prints the path raw into
 // its table, so the operator sees a forged row for a user "mallory" who is
-// not queued at all (and the real entry is cut in two). Issue 20 item 7:
-// every name is quoted and cut. Expected: one row per queue file, no
+// not queued at all (and the real entry is cut in two). So every name is
+// quoted and cut. Expected: one row per queue file, no
 // forged row.
 func TestQueueListingQuotesANewlineInAName(t *testing.T) {
 	dir := t.TempDir()

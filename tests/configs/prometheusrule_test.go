@@ -10,7 +10,7 @@ import (
 	"slices"
 	"testing"
 
-	"umc-invite/umc/metrics"
+	"umc-invite/tests/series"
 )
 
 // umcInviteName is a series name of the plugin's in a PromQL expression;
@@ -25,7 +25,7 @@ func TestPrometheusRuleNamesExportedSeries(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root(), rel)); errors.Is(err, fs.ErrNotExist) {
 		t.Skipf("%s does not exist yet: nothing to check", rel)
 	}
-	exported := metrics.Series()
+	exported := series.Exported(t)
 	checked := 0
 	for _, doc := range documents(t, rel) {
 		if doc["kind"] != "PrometheusRule" {
@@ -67,7 +67,7 @@ func TestUMCInviteNamesInAnExpression(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %v", got)
 	}
-	exported := metrics.Series()
+	exported := series.Exported(t)
 	if !slices.Contains(exported, got[0]) || !slices.Contains(exported, got[1]) || slices.Contains(exported, got[2]) {
 		t.Fatalf("exported %v", exported)
 	}

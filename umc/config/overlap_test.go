@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// Issue 20, item 6: directories that overlap are refused at start, with
+// Directories that overlap are refused at start, with
 // both names: the dead letters in the queue (tail would read a moved file
 // again, the requeue tool would find its letters among the queue files)
 // or in the intake (admitted again), the intake being the queue, and any

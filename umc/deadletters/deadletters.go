@@ -8,12 +8,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"umc-invite/umc/dirhandle"
 	"umc-invite/umc/queue"
 )
 
@@ -51,13 +54,34 @@ type Log struct {
 	Problems []string
 }
 
-// Read reads DIR/dead-letter.jsonl. A missing log is an empty one.
+// Read reads DIR/dead-letter.jsonl, never through a link. A missing log
+// is an empty one.
 func Read(dir string) (*Log, error) {
-	path := filepath.Join(dir, queue.DeadLetterLog)
-	raw, err := os.ReadFile(path)
+	h, err := dirhandle.Open(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Log{}, nil
 	}
+	if err != nil {
+		return nil, fmt.Errorf("read dead letters: %w", err)
+	}
+	defer h.Close()
+	return read(h)
+}
+
+func read(h *dirhandle.Dir) (*Log, error) {
+	path := filepath.Join(h.Configured, queue.DeadLetterLog)
+	f, err := h.OpenFile(queue.DeadLetterLog, unix.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Log{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read dead letters: %w", err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("read dead letters: %s is not a regular file", path)
+	}
+	raw, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("read dead letters: %w", err)
 	}
@@ -127,7 +151,7 @@ func (l *Log) fold() {
 		kept = append(kept, d)
 	}
 	for i := range kept {
-		if m := l.markAfter(kept[i].Username, kept[i].Time); m != nil {
+		if m := l.markBetween(kept[i].Username, kept[i].Time, time.Time{}); m != nil {
 			t := m.Time
 			kept[i].Requeued = &t
 		}
@@ -136,21 +160,13 @@ func (l *Log) fold() {
 	l.Letters = kept
 }
 
+// markBetween is the first re-queue of user from from to to (zero: no
+// end), both included.
 func (l *Log) markBetween(user string, from, to time.Time) *Mark {
 	for i := range l.Marks {
 		m := &l.Marks[i]
-		if m.Username == user && !m.Time.Before(from) && !m.Time.After(to) {
+		if m.Username == user && !m.Time.Before(from) && (to.IsZero() || !m.Time.After(to)) {
 			return m
-		}
-	}
-	return nil
-}
-
-// markAfter is the first re-queue of user at or after t.
-func (l *Log) markAfter(user string, t time.Time) *Mark {
-	for i := range l.Marks {
-		if l.Marks[i].Username == user && !l.Marks[i].Time.Before(t) {
-			return &l.Marks[i]
 		}
 	}
 	return nil
@@ -169,29 +185,26 @@ func (l *Log) LastMark(user string) *Mark {
 
 // appendMark writes one line in one write and syncs it, as the plugin
 // appends its letters, so that both can write the log at once.
-func appendMark(dir string, m Mark) error {
+func appendMark(dir *dirhandle.Dir, m Mark) error {
 	line, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode re-queue mark: %w", err)
 	}
-	line = append(line, '\n')
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("dead-letter directory: %w", err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, queue.DeadLetterLog), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o640)
+	f, err := dir.OpenFile(queue.DeadLetterLog, unix.O_RDWR|unix.O_CREAT|unix.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("open dead-letter log: %w", err)
 	}
 	defer f.Close()
 	// After a half-written last line, start a line of our own: glued to
 	// it, the mark would be lost with it.
+	last := []byte{'\n'}
 	if st, err := f.Stat(); err == nil && st.Size() > 0 {
-		last := make([]byte, 1)
-		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
-			line = append([]byte{'\n'}, line...)
-		}
+		_, _ = f.ReadAt(last, st.Size()-1)
 	}
-	if _, err := f.Write(line); err != nil {
+	if last[0] != '\n' {
+		line = append([]byte{'\n'}, line...)
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
 		return fmt.Errorf("write dead-letter log: %w", err)
 	}
 	if err := f.Sync(); err != nil {

@@ -1,16 +1,20 @@
 package deadletters
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
-	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"umc-invite/umc/dirhandle"
 	"umc-invite/umc/record"
 )
 
@@ -37,38 +41,46 @@ type Result struct {
 	Err      error
 }
 
-func (r *Requeuer) dirs() (queue, dead, target string, err error) {
-	// Absolute, so that the marks and messages name the files anywhere.
-	if queue, err = filepath.Abs(r.QueueDir); err != nil {
-		return "", "", "", fmt.Errorf("queue directory: %w", err)
+// dirs holds the three directories a re-queue touches: the queue, the
+// dead letters (the default failed/, or one below the queue, opened
+// relative to it, never through a symlink) and where new files go.
+type dirs struct{ queue, dead, target *dirhandle.Dir }
+
+func (d dirs) close() {
+	if d.target != d.queue {
+		d.target.Close()
 	}
-	if st, err := os.Stat(queue); err != nil || !st.IsDir() {
-		return "", "", "", fmt.Errorf("queue directory %s: not a directory", queue)
+	d.dead.Close()
+	d.queue.Close()
+}
+
+func (r *Requeuer) open() (d dirs, err error) {
+	if d.queue, err = dirhandle.Open(r.QueueDir); err != nil {
+		return d, fmt.Errorf("queue directory: %w", err)
 	}
-	dead = r.DeadLetterDir
-	if dead != "" {
-		if dead, err = filepath.Abs(dead); err != nil {
-			return "", "", "", fmt.Errorf("dead-letter directory: %w", err)
-		}
-	} else {
-		dead = filepath.Join(queue, "failed")
+	dead := r.DeadLetterDir
+	if dead == "" {
+		dead = filepath.Join(d.queue.Configured, "failed")
 	}
-	target = queue
+	if d.dead, err = dirhandle.OpenIn(d.queue, dead, true, 0o750); err != nil {
+		d.queue.Close()
+		return d, fmt.Errorf("dead-letter directory: %w", err)
+	}
+	d.target = d.queue
 	switch r.IntakeDir {
 	case "off":
 	case "":
-		if st, err := os.Stat(filepath.Join(queue, "incoming")); err == nil && st.IsDir() {
-			target = filepath.Join(queue, "incoming")
+		if in, err := dirhandle.OpenIn(d.queue, filepath.Join(d.queue.Configured, "incoming"), false, 0); err == nil {
+			d.target = in
 		}
 	default:
-		if st, err := os.Stat(r.IntakeDir); err != nil || !st.IsDir() {
-			return "", "", "", fmt.Errorf("intake directory %s: not a directory", r.IntakeDir)
-		}
-		if target, err = filepath.Abs(r.IntakeDir); err != nil {
-			return "", "", "", fmt.Errorf("intake directory: %w", err)
+		if d.target, err = dirhandle.Open(r.IntakeDir); err != nil {
+			d.target = d.queue
+			d.close()
+			return d, fmt.Errorf("intake directory: %w", err)
 		}
 	}
-	return queue, dead, target, nil
+	return d, nil
 }
 
 // Pending is every user whose newest refusal or dead letter has not been
@@ -86,27 +98,28 @@ func Pending(l *Log) []string {
 			out = append(out, d.Username)
 		}
 	}
-	// Oldest first, the order they were given up in.
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
+	slices.Reverse(out) // oldest first, the order they were given up in
 	return out
 }
 
 // Requeue re-queues users (all pending ones when all is set).
 func (r *Requeuer) Requeue(users []string, all bool) ([]Result, error) {
-	queueDir, deadDir, target, err := r.dirs()
+	d, err := r.open()
 	if err != nil {
 		return nil, err
 	}
+	defer d.close()
 	// One requeue at a time: two overlapping runs could each find the user
 	// neither queued nor marked, one after the plugin took the other's file.
-	unlock, err := lockDir(deadDir)
-	if err != nil {
-		return nil, err
+	lock, err := d.dead.OpenFile(".requeue.lock", unix.O_RDWR|unix.O_CREAT, 0o640)
+	if err == nil {
+		defer lock.Close()
+		err = unix.Flock(int(lock.Fd()), unix.LOCK_EX)
 	}
-	defer unlock()
-	log, err := Read(deadDir)
+	if err != nil {
+		return nil, fmt.Errorf("requeue lock: %w", err)
+	}
+	log, err := read(d.dead)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +128,7 @@ func (r *Requeuer) Requeue(users []string, all bool) ([]Result, error) {
 	}
 	var out []Result
 	for _, u := range users {
-		out = append(out, r.one(log, u, queueDir, deadDir, target))
+		out = append(out, r.one(log, u, d))
 	}
 	return out, nil
 }
@@ -127,17 +140,16 @@ func (r *Requeuer) now() time.Time {
 	return time.Now()
 }
 
-func (r *Requeuer) one(log *Log, user, queueDir, deadDir, target string) Result {
+func (r *Requeuer) one(log *Log, user string, d dirs) Result {
 	res := Result{Username: user}
 	if err := checkName(user); err != nil {
 		res.Err = err
 		return res
 	}
 	name := record.QueueFileName(user) // the listener module's name: "already queued" finds its file
-	for _, dir := range []string{queueDir, target} {
-		p := filepath.Join(dir, name)
-		if _, err := os.Lstat(p); err == nil {
-			res.Path, res.Note = p, "already queued: nothing to do"
+	for _, dir := range []*dirhandle.Dir{d.queue, d.target} {
+		if _, err := dir.Lstat(name); err == nil {
+			res.Path, res.Note = filepath.Join(dir.Configured, name), "already queued: nothing to do"
 			return res
 		}
 	}
@@ -149,7 +161,7 @@ func (r *Requeuer) one(log *Log, user, queueDir, deadDir, target string) Result 
 		}
 	}
 	now := r.now().UTC()
-	path, err := writeNew(target, name, r.line(user, now))
+	path, err := writeNew(d.target, name, r.line(user, now))
 	if errors.Is(err, fs.ErrExist) {
 		res.Path, res.Note = path, "queued meanwhile by someone else: nothing to do"
 		return res
@@ -162,7 +174,7 @@ func (r *Requeuer) one(log *Log, user, queueDir, deadDir, target string) Result 
 	// The file first, then the mark: a crash in between leaves the user
 	// queued but unmarked, so a second run would queue it once more (a
 	// second mail), never leave it unqueued while marked as done.
-	if err := appendMark(deadDir, Mark{Time: now, Kind: KindRequeued, Username: user, File: path, Reason: "re-queued by umc-invite requeue"}); err != nil {
+	if err := appendMark(d.dead, Mark{Time: now, Kind: KindRequeued, Username: user, File: path, Reason: "re-queued by umc-invite requeue"}); err != nil {
 		res.Err = fmt.Errorf("queued as %s, but not recorded: %w", path, err)
 		return res
 	}
@@ -200,70 +212,44 @@ func checkName(user string) error {
 		return fmt.Errorf("%q: a queue file name cannot hold it (\"/\" or a leading \".\")", user)
 	}
 	r := record.New("requeue", time.Time{}, map[any]any{"username": user})
-	if _, err := record.Username(r, record.Keys{Username: "username", Path: "path"}); err != nil {
-		return err
-	}
-	return nil
+	_, err := record.Username(r, record.Keys{Username: "username", Path: "path"})
+	return err
 }
 
 // writeNew writes a hidden temporary file in dir, syncs it, and links it
 // to name, which fails with fs.ErrExist rather than replace a queued
 // file; then syncs the directory. tail reads *.send only, and the intake
 // moves only non-hidden *.send files, so neither sees the temporary file.
-func writeNew(dir, name string, content []byte) (string, error) {
-	target := filepath.Join(dir, name)
-	f, err := os.CreateTemp(dir, "."+name+".*.tmp")
+func writeNew(dir *dirhandle.Dir, name string, content []byte) (string, error) {
+	target := filepath.Join(dir.Configured, name)
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	tmp := "." + name + "." + hex.EncodeToString(b[:]) + ".tmp"
+	f, err := dir.OpenFile(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
 	if err != nil {
 		return target, fmt.Errorf("write queue file: %w", err)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
+	defer unix.Unlinkat(dir.FD(), tmp, 0)
 	// Group-writable: Fluent Bit's group must be able to append a
 	// carried-over line to it, as to any queue file.
-	if err := f.Chmod(0o664); err != nil {
-		f.Close()
+	err = f.Chmod(0o664)
+	if err == nil {
+		_, err = f.Write(content)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return target, fmt.Errorf("write queue file: %w", err)
 	}
-	if _, err := f.Write(content); err != nil {
-		f.Close()
-		return target, fmt.Errorf("write queue file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return target, fmt.Errorf("sync queue file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return target, fmt.Errorf("write queue file: %w", err)
-	}
-	if err := os.Link(tmp, target); err != nil {
-		if errors.Is(err, fs.ErrExist) {
+	if err := unix.Linkat(dir.FD(), tmp, dir.FD(), name, 0); err != nil {
+		if errors.Is(err, unix.EEXIST) {
 			return target, fs.ErrExist
 		}
 		return target, fmt.Errorf("link queue file: %w", err)
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return target, fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return target, fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return target, nil
-}
-
-// lockDir takes an exclusive lock on dir's .requeue.lock, waiting for it.
-func lockDir(dir string) (unlock func(), err error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(filepath.Join(dir, ".requeue.lock"), os.O_RDWR|os.O_CREATE, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("requeue lock: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("requeue lock: %w", err)
-	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+	return target, dir.Sync()
 }

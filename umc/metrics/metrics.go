@@ -31,7 +31,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
 )
 
 // Path is where the endpoint serves.
@@ -379,47 +378,4 @@ func (e endpoint) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range outs {
 		s.o.collect(ch, s.queue)
 	}
-}
-
-// Series are the names a PromQL expression can use: the families, and a
-// histogram's _bucket, _sum and _count.
-func Series() []string {
-	var names []string
-	for _, f := range families() {
-		if f.histogram {
-			names = append(names, f.name+"_bucket", f.name+"_sum", f.name+"_count")
-			continue
-		}
-		names = append(names, f.name)
-	}
-	sort.Strings(names)
-	return names
-}
-
-type family struct {
-	name      string
-	histogram bool
-}
-
-// families gathers a throwaway output, with a queue, and lists what it exports.
-func families() []family {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectOne{newOutput("names")})
-	mfs, err := reg.Gather()
-	if err != nil {
-		panic(err) // the metrics defined above are inconsistent: a bug
-	}
-	var out []family
-	for _, mf := range mfs {
-		out = append(out, family{name: mf.GetName(), histogram: mf.GetType() == dto.MetricType_HISTOGRAM})
-	}
-	sort.Slice(out, func(a, b int) bool { return out[a].name < out[b].name })
-	return out
-}
-
-type collectOne struct{ o *Output }
-
-func (collectOne) Describe(chan<- *prometheus.Desc) {}
-func (c collectOne) Collect(ch chan<- prometheus.Metric) {
-	c.o.collect(ch, func() (int, error) { return 0, nil })
 }

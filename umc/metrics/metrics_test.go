@@ -303,21 +303,6 @@ func TestNilOutputIsOff(t *testing.T) {
 	}
 }
 
-func TestSeriesNameEveryFamilyAndAHistogramsParts(t *testing.T) {
-	all := strings.Join(Series(), " ")
-	for _, s := range []string{"umc_invite_in_flight", "umc_invite_last_success_timestamp_seconds", "umc_invite_oldest_waiting_seconds", "umc_invite_queue_files",
-		"umc_invite_remove_failures_total", "umc_invite_umc_requests_total", "umc_invite_users_waiting"} {
-		if !strings.Contains(all, s+" ") && !strings.HasSuffix(all, s) {
-			t.Errorf("series lack %s: %s", s, all)
-		}
-	}
-	for _, s := range []string{"umc_invite_umc_request_duration_seconds_bucket", "umc_invite_umc_request_duration_seconds_count", "umc_invite_invitations_total"} {
-		if !strings.Contains(all, s) {
-			t.Errorf("series lack %s: %s", s, all)
-		}
-	}
-}
-
 func TestServeGoroutineEndsWithTheListener(t *testing.T) {
 	defer setGrace(10 * time.Millisecond)()
 	addr := umctest.FreeAddr(t)

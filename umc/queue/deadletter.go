@@ -42,17 +42,13 @@ type DeadLetter struct {
 	Record   map[string]any `json:"record"`
 }
 
-// DeadLetters appends to the dead-letter log; safe for concurrent use.
+// DeadLetters appends to the dead-letter log in its held directory; safe
+// for concurrent use.
 type DeadLetters struct {
-	mu  sync.Mutex
+	mu  sync.Mutex     // one line at a time, one rewrite of a journal
 	dir string         // as configured
-	h   *dirhandle.Dir // held; opened at the first Append by NewDeadLetters
-	err error          // why it could not be opened
+	h   *dirhandle.Dir // held from OpenDeadLetters to Close
 }
-
-// NewDeadLetters writes into dir, which is created when needed and held
-// open from the first Append. OpenDeadLetters opens it at once.
-func NewDeadLetters(dir string) *DeadLetters { return &DeadLetters{dir: dir} }
 
 // OpenDeadLetters opens the dead-letter directory now, creating it when
 // missing, and checks it is writable. A directory directly inside the
@@ -84,33 +80,15 @@ func OpenDeadLetters(queue *Dir, dir string) (*DeadLetters, error) {
 	return d, nil
 }
 
-// Dir is where dead letters go: the directory as opened (its symlinks
-// resolved at start), else as configured.
-func (d *DeadLetters) Dir() string {
-	if h := d.held(); h != nil {
-		return h.Path
-	}
-	return d.dir
-}
+// Dir is where dead letters go: the directory as opened, its symlinks
+// resolved at start.
+func (d *DeadLetters) Dir() string { return d.h.Path }
 
-// held opens the directory at the first use (NewDeadLetters).
-func (d *DeadLetters) held() *dirhandle.Dir {
+// Close gives the directory's descriptor back.
+func (d *DeadLetters) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.heldLocked()
-}
-
-func (d *DeadLetters) heldLocked() *dirhandle.Dir {
-	if d.h == nil && d.err == nil {
-		d.h, d.err = dirhandle.OpenIn(nil, d.dir, true, 0o750)
-	}
-	return d.h
-}
-
-func (d *DeadLetters) close() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.h.Close()
+	return d.h.Close()
 }
 
 // Append writes one line and syncs it: a dead letter is the only trace of a
@@ -135,10 +113,7 @@ func (d *DeadLetters) appendLine(name string, v any) error {
 	line = append(line, '\n')
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	h := d.heldLocked()
-	if h == nil {
-		return fmt.Errorf("dead-letter directory: %w", d.err)
-	}
+	h := d.h
 	f, err := h.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", name, err)

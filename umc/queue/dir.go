@@ -82,22 +82,13 @@ func (d *Dir) Close() error {
 		return nil
 	}
 	if d.dead != nil {
-		d.dead.close()
+		d.dead.Close()
 	}
 	return d.h.Close()
 }
 
-// Writable checks that files can be created and removed in dir.
-func Writable(dir string) error {
-	f, err := os.CreateTemp(dir, ".umc-invite-probe-*")
-	if err != nil {
-		return fmt.Errorf("not writable: %w", err)
-	}
-	f.Close()
-	return os.Remove(f.Name())
-}
-
-// writable checks a held directory the same way, by its descriptor.
+// writable checks that files can be created and removed in a held
+// directory, by its descriptor.
 func writable(h *dirhandle.Dir) error {
 	name := hiddenName(".umc-invite-probe-")
 	f, err := h.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
@@ -115,6 +106,12 @@ func hiddenName(prefix string) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return prefix + hex.EncodeToString(b[:])
+}
+
+// IsQueueName reports whether tail reads the entry name as a queue file:
+// "<user>.send", not hidden.
+func IsQueueName(name string) bool {
+	return strings.HasSuffix(name, ".send") && !strings.HasPrefix(name, ".")
 }
 
 // File is one queue file as it was when looked at: its name and its
@@ -334,7 +331,7 @@ func (d *Dir) Evict(e *NotRegularError) (first bool, err error) {
 func (d *Dir) NotRegular() ([]*NotRegularError, error) {
 	var names []string
 	err := d.h.Each(func(name string, t fs.FileMode) {
-		if strings.HasSuffix(name, ".send") && !strings.HasPrefix(name, ".") && !t.IsRegular() {
+		if IsQueueName(name) && !t.IsRegular() {
 			names = append(names, name)
 		}
 	})
@@ -360,8 +357,8 @@ func (d *Dir) MoveTo(f File, dir string) (string, error) {
 		return "", fmt.Errorf("queue file %s: %w", logtext.Quote(f.Path), fs.ErrNotExist)
 	}
 	var target *dirhandle.Dir
-	if d.dead != nil && (dir == d.dead.dir || dir == d.dead.held().Path) {
-		target = d.dead.held()
+	if d.dead != nil && (dir == d.dead.dir || dir == d.dead.h.Path) {
+		target = d.dead.h
 	} else {
 		h, err := dirhandle.OpenIn(d.h, dir, true, 0o750)
 		if err != nil {
@@ -428,20 +425,17 @@ func (d *Dir) copyTo(f File, target *dirhandle.Dir) error {
 	return out.Close()
 }
 
-// Renew replaces every queue file (regular, *.send, not hidden, at most
-// MaxFileSize) by a copy of itself, which tail reads from its head as a
-// new file, and returns how many it replaced. An output that took the
-// queue over from another process uses it: the records its tail read
-// while the other held the queue were left to that one.
-func (d *Dir) Renew() (int, error) { return d.RenewExcept(nil) }
-
-// RenewExcept renews as Renew does every queue file but those skip says
-// to leave (delivered files whose removal failed: a copy would be a new
-// file, sent again).
+// RenewExcept replaces every queue file (regular, *.send, not hidden, at
+// most MaxFileSize) but those skip says to leave (delivered files whose
+// removal failed: a copy would be a new file, sent again) by a copy of
+// itself, which tail reads from its head as a new file, and returns how
+// many it replaced. An output that took the queue over from another
+// process uses it: the records its tail read while the other held the
+// queue were left to that one.
 func (d *Dir) RenewExcept(skip func(File) bool) (int, error) {
 	var names []string
 	err := d.h.Each(func(name string, t fs.FileMode) {
-		if strings.HasSuffix(name, ".send") && !strings.HasPrefix(name, ".") && t.IsRegular() {
+		if IsQueueName(name) && t.IsRegular() {
 			names = append(names, name)
 		}
 	})

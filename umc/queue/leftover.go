@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"umc-invite/umc/dirhandle"
 	"umc-invite/umc/logtext"
 )
 
@@ -44,15 +45,17 @@ func (d *DeadLetters) AppendLeftover(l Leftover) error {
 	return d.appendLine(LeftoverLog, l)
 }
 
-// Leftovers reads the journal (missing: empty). A line that is not JSON (a
-// crash mid-write) is skipped.
+// Leftovers reads the journal (missing: empty).
 func (d *DeadLetters) Leftovers() ([]Leftover, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	h := d.heldLocked()
-	if h == nil {
-		return nil, fmt.Errorf("dead-letter directory: %w", d.err)
-	}
+	return ReadLeftovers(d.h)
+}
+
+// ReadLeftovers reads the journal in the dead-letter directory h (missing:
+// empty), never through a link. A line that is not JSON (a crash
+// mid-write) is skipped.
+func ReadLeftovers(h *dirhandle.Dir) ([]Leftover, error) {
 	f, err := h.OpenFile(LeftoverLog, unix.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -64,12 +67,8 @@ func (d *DeadLetters) Leftovers() ([]Leftover, error) {
 	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file (%v)", logtext.Quote(f.Name()), err)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxLeftoverLog))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", LeftoverLog, err)
-	}
 	var out []Leftover
-	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc := bufio.NewScanner(io.LimitReader(f, maxLeftoverLog))
 	sc.Buffer(nil, maxLeftoverLog)
 	for sc.Scan() {
 		var l Leftover
@@ -77,7 +76,7 @@ func (d *DeadLetters) Leftovers() ([]Leftover, error) {
 			out = append(out, l)
 		}
 	}
-	return out, nil
+	return out, sc.Err()
 }
 
 // KeepLeftovers rewrites the journal with the lines of keep only (the
@@ -86,10 +85,7 @@ func (d *DeadLetters) Leftovers() ([]Leftover, error) {
 func (d *DeadLetters) KeepLeftovers(keep []Leftover) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	h := d.heldLocked()
-	if h == nil {
-		return fmt.Errorf("dead-letter directory: %w", d.err)
-	}
+	h := d.h
 	if len(keep) == 0 {
 		if err := unix.Unlinkat(h.FD(), LeftoverLog, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("remove %s: %w", LeftoverLog, err)

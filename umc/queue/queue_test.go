@@ -151,7 +151,11 @@ func TestMoveTo(t *testing.T) {
 
 func TestDeadLetterLog(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "failed")
-	dl := NewDeadLetters(dir)
+	dl, err := OpenDeadLetters(nil, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
 	for _, u := range []string{"alice", "bob"} {
 		if err := dl.Append(DeadLetter{Time: time.Now(), Username: u, Reason: "r", Status: 503, Tag: "t", Record: map[string]any{"log": u}}); err != nil {
 			t.Fatal(err)

@@ -8,13 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"umc-invite/umc/dirhandle"
 	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
 )
@@ -29,24 +31,30 @@ type User struct {
 	NextTry    time.Time `json:"next_try,omitzero"`
 }
 
-// List reads every regular *.send file directly in dir, never following a
-// link nor blocking on a FIFO, each user's name under usernameKey (the
-// output's Username_Key; "": username); problems are the entries it could
-// not read.
+// List reads every regular queue file directly in dir, through the
+// directory's handle (never following a link nor blocking on a FIFO), each
+// user's name under usernameKey (the output's Username_Key; "":
+// username); problems are the entries it could not read.
 func List(dir, usernameKey string, now time.Time) (users []User, problems []string, err error) {
 	if usernameKey == "" {
 		usernameKey = "username"
 	}
-	entries, err := os.ReadDir(dir)
+	h, err := dirhandle.Open(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasSuffix(name, record.QueueSuffix) || strings.HasPrefix(name, ".") {
-			continue
+	defer h.Close()
+	var names []string
+	if err := h.Each(func(name string, _ fs.FileMode) {
+		if queue.IsQueueName(name) {
+			names = append(names, name)
 		}
-		u, err := read(filepath.Join(dir, name), usernameKey, now)
+	}); err != nil {
+		return nil, nil, err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		u, err := read(h, name, filepath.Join(dir, name), usernameKey, now)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%q: %v", name, err))
 			continue
@@ -57,12 +65,11 @@ func List(dir, usernameKey string, now time.Time) (users []User, problems []stri
 	return users, problems, nil
 }
 
-func read(path, usernameKey string, now time.Time) (User, error) {
-	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+func read(h *dirhandle.Dir, name, path, usernameKey string, now time.Time) (User, error) {
+	f, err := h.OpenFile(name, unix.O_RDONLY, 0)
 	if err != nil {
-		return User{}, err
+		return User{}, errors.Unwrap(err)
 	}
-	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {

@@ -18,7 +18,11 @@ func TestOverlappingRequeueRunsQueueOnce(t *testing.T) {
 	dead := filepath.Join(q, "failed")
 	in := filepath.Join(q, "incoming")
 	os.MkdirAll(in, 0o755)
-	dl := queue.NewDeadLetters(dead)
+	dl, err := queue.OpenDeadLetters(nil, dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
 	if err := dl.Append(queue.DeadLetter{Time: time.Now().UTC().Add(-time.Hour), Kind: queue.KindRefused, Username: "bob", Reason: "refused"}); err != nil {
 		t.Fatal(err)
 	}
