@@ -13,6 +13,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -32,12 +33,14 @@ var cases = map[string]Options{
 		"extraVolumes[0].name=x", "extraVolumes[0].emptyDir.medium=Memory",
 		"extraVolumeMounts[0].name=x", "extraVolumeMounts[0].mountPath=/x",
 		"prometheusRule.additionalRules[0].alert=Extra", "prometheusRule.additionalRules[0].expr=vector(1)",
+		"networkPolicy.enabled=true",
 	}},
 	"daemonset-everything": {ValueFiles: []string{"ci/daemonset-values.yaml"}, Set: []string{
 		"serviceMonitor.enabled=true", "prometheusRule.enabled=true", "existingConfigMap=mine",
 		"tenants[0].auth.user=svc", "tenants[0].auth.existingSecret.name=tenant-a-umc", "daemonset.updateStrategy.type=RollingUpdate",
 		"affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=role",
 		"affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists",
+		"networkPolicy.enabled=true",
 	}},
 }
 
@@ -89,6 +92,8 @@ func object(kind string) any {
 		return &monitoringv1.PrometheusRule{}
 	case "Pod":
 		return &corev1.Pod{}
+	case "NetworkPolicy":
+		return &networkingv1.NetworkPolicy{}
 	}
 	return nil
 }

@@ -27,11 +27,13 @@ metadata:
     # kubectl exec/logs without -c reach Fluent Bit and umc-invite.
     kubectl.kubernetes.io/default-container: umc-invite
     {{- if not .Values.existingConfigMap }}
-    # Fluent Bit reads its config and password files at start: a change
-    # rolls the pods (instead of Fluent Bit's chart's hot reload).
+    # Fluent Bit reads its config at start: a change rolls the pods
+    # (instead of Fluent Bit's chart's hot reload). No checksum of a
+    # Secret: its other bytes are predictable, so a checksum readable by
+    # anyone who may read the pod would let them guess the password back.
+    # The plugin reads its password file again when it changes.
     checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
     {{- end }}
-    checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
     {{- with .Values.podAnnotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -52,6 +54,8 @@ imagePullSecrets:
   {{- end }}
   {{- end }}
 {{- end }}
+# No container talks to the Kubernetes API: no token in any of them.
+automountServiceAccountToken: false
 {{- with .Values.podSecurityContext }}
 securityContext:
   {{- toYaml . | nindent 2 }}
