@@ -389,9 +389,9 @@ func TestDaemonSetTenants(t *testing.T) {
 	o := cases["daemonset"]
 	// --set edits the values file's list in place: two tenants more.
 	o.Set = []string{
-		"tenants[2].name=tenant-c", "tenants[2].url=http://umc.tenant-c.svc",
+		"tenants[2].name=tenant-c", "tenants[2].gid=70003", "tenants[2].url=http://umc.tenant-c.svc",
 		"tenants[2].auth.user=svc", "tenants[2].auth.existingSecret.name=c-umc", "tenants[2].auth.existingSecret.keyMapping.password=secret",
-		"tenants[3].name=tenant-d", "tenants[3].url=http://umc.tenant-d.svc",
+		"tenants[3].name=tenant-d", "tenants[3].gid=70004", "tenants[3].url=http://umc.tenant-d.svc",
 	}
 	docs := render(t, o)
 	objs := objects(t, docs)
@@ -425,9 +425,8 @@ func TestDaemonSetTenants(t *testing.T) {
 	}
 	for _, out := range outputs {
 		tenant := out["match"]
-		dir := "/var/lib/umc-invite/" + tenant
-		if !strings.Contains(prepare, dir+" ") || !strings.Contains(prepare, dir+"/incoming") {
-			t.Errorf("%s: the init container does not prepare %s", tenant, dir)
+		if !strings.Contains(prepare, `"$root/`+tenant+`"`) || !strings.Contains(prepare, `"$root/`+tenant+`/incoming"`) {
+			t.Errorf("%s: the init container does not prepare its directories", tenant)
 		}
 		if tenant == "tenant-a" || tenant == "tenant-d" {
 			if out["auth_user"] != "" || out["auth_password_file"] != "" {
@@ -459,7 +458,7 @@ func TestValuesThatCannotWork(t *testing.T) {
 		"tenants on the sidecar":  {"global.ldap.baseDn=dc=x", "tenants[0].name=a", "tenants[0].url=http://x"},
 		"tenant name":             {"mode=daemonset", "tenants[0].name=Tenant_A", "tenants[0].url=http://x"},
 		"tenant without url":      {"mode=daemonset", "tenants[0].name=a"},
-		"tenant twice":            {"mode=daemonset", "tenants[0].name=a", "tenants[0].url=http://x", "tenants[1].name=a", "tenants[1].url=http://y"},
+		"tenant twice":            {"mode=daemonset", "tenants[0].name=a", "tenants[0].gid=70001", "tenants[0].url=http://x", "tenants[1].name=a", "tenants[1].gid=70002", "tenants[1].url=http://y"},
 		"tenant user no password": {"mode=daemonset", "tenants[0].name=a", "tenants[0].url=http://x", "tenants[0].auth.user=u"},
 		"ports collide":           {"global.ldap.baseDn=dc=x", "metrics.port=2020"},
 	} {

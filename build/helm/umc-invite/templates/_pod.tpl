@@ -56,7 +56,16 @@ imagePullSecrets:
 {{- end }}
 # No container talks to the Kubernetes API: no token in any of them.
 automountServiceAccountToken: false
-{{- with .Values.podSecurityContext }}
+{{- $podSecurity := deepCopy (default dict .Values.podSecurityContext) }}
+{{- if eq .Values.mode "daemonset" }}
+{{- /* Each tenant's directories are its own group's: Fluent Bit is in all of them. */}}
+{{- $groups := default list $podSecurity.supplementalGroups }}
+{{- range (include "umc-invite.tenants" . | fromYaml).tenants }}
+{{- $groups = append $groups (int64 .gid) }}
+{{- end }}
+{{- $_ := set $podSecurity "supplementalGroups" $groups }}
+{{- end }}
+{{- with $podSecurity }}
 securityContext:
   {{- toYaml . | nindent 2 }}
 {{- end }}
