@@ -25,9 +25,10 @@ type registry struct {
 	nextNumber int
 	starting   int // inits under way
 	byID       map[int]*invite.Output
+	disabled   map[int]*disabledOutput
 }
 
-var instances = &registry{byID: map[int]*invite.Output{}}
+var instances = &registry{byID: map[int]*invite.Output{}, disabled: map[int]*disabledOutput{}}
 
 // begin hands out a handle and a default name for an init; end it with
 // add or abandon.
@@ -46,6 +47,21 @@ func (r *registry) add(handle int, o *invite.Output) {
 	defer r.mu.Unlock()
 	r.byID[handle] = o
 	r.starting--
+}
+
+// addDisabled ends an init whose output could not start: it keeps its
+// handle and name, and answers flushes as disabled.
+func (r *registry) addDisabled(handle int, d *disabledOutput) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.disabled[handle] = d
+	r.starting--
+}
+
+func (r *registry) getDisabled(handle int) *disabledOutput {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.disabled[handle]
 }
 
 // abandon ends a failed init. Its number stays taken, as Fluent Bit's
@@ -67,6 +83,7 @@ func (r *registry) remove(handle int) *invite.Output {
 	defer r.mu.Unlock()
 	o := r.byID[handle]
 	delete(r.byID, handle)
+	delete(r.disabled, handle)
 	r.newGenerationIfIdle()
 	return o
 }
@@ -74,7 +91,7 @@ func (r *registry) remove(handle int) *invite.Output {
 // newGenerationIfIdle numbers from 0 again once the last instance has
 // exited. Called with mu held.
 func (r *registry) newGenerationIfIdle() {
-	if len(r.byID) == 0 && r.starting == 0 {
+	if len(r.byID) == 0 && len(r.disabled) == 0 && r.starting == 0 {
 		r.nextNumber = 0
 	}
 }

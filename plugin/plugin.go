@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 	"unsafe"
 
 	"github.com/fluent/fluent-bit-go/output"
@@ -52,8 +53,12 @@ func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
 	}
 	out, err := invite.New(cfg, log)
 	if err != nil {
-		log.Errorf("cannot start: %v", err)
-		return output.FLB_ERROR
+		// Its own failure (a tenant's directory, CA file, port): this
+		// output is disabled, Fluent Bit and the other outputs run.
+		instances.addDisabled(id, newDisabledOutput(log, err, time.Now()))
+		started = true
+		output.FLBPluginSetContext(plugin, id)
+		return output.FLB_OK
 	}
 	instances.add(id, out)
 	started = true
@@ -70,6 +75,9 @@ func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
 func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (ret int) {
 	defer recoverTo(&ret, output.FLB_ERROR, "flush")
 	id, ok := output.FLBPluginGetContext(ctx).(int)
+	if d := instances.getDisabled(id); ok && d != nil {
+		return flbCode(d.flush(time.Now()))
+	}
 	out := instances.get(id)
 	if !ok || out == nil {
 		fmt.Fprintf(os.Stderr, "[error] [output:%s] flush for an unknown instance %d\n", pluginName, id)

@@ -13,6 +13,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -32,12 +33,14 @@ var cases = map[string]Options{
 		"extraVolumes[0].name=x", "extraVolumes[0].emptyDir.medium=Memory",
 		"extraVolumeMounts[0].name=x", "extraVolumeMounts[0].mountPath=/x",
 		"prometheusRule.additionalRules[0].alert=Extra", "prometheusRule.additionalRules[0].expr=vector(1)",
+		"networkPolicy.enabled=true",
 	}},
 	"daemonset-everything": {ValueFiles: []string{"ci/daemonset-values.yaml"}, Set: []string{
 		"serviceMonitor.enabled=true", "prometheusRule.enabled=true", "existingConfigMap=mine",
 		"tenants[0].auth.user=svc", "tenants[0].auth.existingSecret.name=tenant-a-umc", "daemonset.updateStrategy.type=RollingUpdate",
 		"affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=role",
 		"affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists",
+		"networkPolicy.enabled=true",
 	}},
 }
 
@@ -89,6 +92,8 @@ func object(kind string) any {
 		return &monitoringv1.PrometheusRule{}
 	case "Pod":
 		return &corev1.Pod{}
+	case "NetworkPolicy":
+		return &networkingv1.NetworkPolicy{}
 	}
 	return nil
 }
@@ -384,9 +389,9 @@ func TestDaemonSetTenants(t *testing.T) {
 	o := cases["daemonset"]
 	// --set edits the values file's list in place: two tenants more.
 	o.Set = []string{
-		"tenants[2].name=tenant-c", "tenants[2].url=http://umc.tenant-c.svc",
+		"tenants[2].name=tenant-c", "tenants[2].gid=70003", "tenants[2].url=http://umc.tenant-c.svc",
 		"tenants[2].auth.user=svc", "tenants[2].auth.existingSecret.name=c-umc", "tenants[2].auth.existingSecret.keyMapping.password=secret",
-		"tenants[3].name=tenant-d", "tenants[3].url=http://umc.tenant-d.svc",
+		"tenants[3].name=tenant-d", "tenants[3].gid=70004", "tenants[3].url=http://umc.tenant-d.svc",
 	}
 	docs := render(t, o)
 	objs := objects(t, docs)
@@ -420,9 +425,8 @@ func TestDaemonSetTenants(t *testing.T) {
 	}
 	for _, out := range outputs {
 		tenant := out["match"]
-		dir := "/var/lib/umc-invite/" + tenant
-		if !strings.Contains(prepare, dir+" ") || !strings.Contains(prepare, dir+"/incoming") {
-			t.Errorf("%s: the init container does not prepare %s", tenant, dir)
+		if !strings.Contains(prepare, `"$root/`+tenant+`"`) || !strings.Contains(prepare, `"$root/`+tenant+`/incoming"`) {
+			t.Errorf("%s: the init container does not prepare its directories", tenant)
 		}
 		if tenant == "tenant-a" || tenant == "tenant-d" {
 			if out["auth_user"] != "" || out["auth_password_file"] != "" {
@@ -454,7 +458,7 @@ func TestValuesThatCannotWork(t *testing.T) {
 		"tenants on the sidecar":  {"global.ldap.baseDn=dc=x", "tenants[0].name=a", "tenants[0].url=http://x"},
 		"tenant name":             {"mode=daemonset", "tenants[0].name=Tenant_A", "tenants[0].url=http://x"},
 		"tenant without url":      {"mode=daemonset", "tenants[0].name=a"},
-		"tenant twice":            {"mode=daemonset", "tenants[0].name=a", "tenants[0].url=http://x", "tenants[1].name=a", "tenants[1].url=http://y"},
+		"tenant twice":            {"mode=daemonset", "tenants[0].name=a", "tenants[0].gid=70001", "tenants[0].url=http://x", "tenants[1].name=a", "tenants[1].gid=70002", "tenants[1].url=http://y"},
 		"tenant user no password": {"mode=daemonset", "tenants[0].name=a", "tenants[0].url=http://x", "tenants[0].auth.user=u"},
 		"ports collide":           {"global.ldap.baseDn=dc=x", "metrics.port=2020"},
 	} {

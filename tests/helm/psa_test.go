@@ -89,7 +89,7 @@ func TestDaemonSetMemoryFollowsTenants(t *testing.T) {
 	mem := func(n int) (req, lim resource.Quantity) {
 		o := Options{Release: "r", Namespace: "n", Set: []string{"mode=daemonset"}}
 		for i := range n {
-			o.Set = append(o.Set, fmt.Sprintf("tenants[%d].name=t%d", i, i), fmt.Sprintf("tenants[%d].url=http://umc.t%d/univention", i, i))
+			o.Set = append(o.Set, fmt.Sprintf("tenants[%d].name=t%d", i, i), fmt.Sprintf("tenants[%d].gid=%d", i, 70001+i), fmt.Sprintf("tenants[%d].url=http://umc.t%d/univention", i, i))
 		}
 		ds := objects(t, render(t, o))["DaemonSet"][0].(*appsv1.DaemonSet)
 		r := ds.Spec.Template.Spec.Containers[0].Resources

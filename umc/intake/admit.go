@@ -3,6 +3,7 @@
 package intake
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -74,6 +75,9 @@ func (w *Window) move(name string) error {
 	if err := admissible(st); err != nil {
 		return err // seen before it is moved: no churn, the listing skips it
 	}
+	if err := oneLine(w.in.FD(), name, st); err != nil {
+		return err // read before it is moved: no churn
+	}
 	if err := w.place(w.in.FD(), name, w.stage.FD(), name); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			w.recoverStage(w.stage.FD(), name, name) // left by a crash: finish it first
@@ -126,7 +130,7 @@ func (w *Window) admitStaged(name string, sdir int, stage string) error {
 		_ = unix.Unlinkat(sdir, stage, 0) // link mode, after a crash: admitted before
 		return fs.ErrNotExist
 	}
-	if err := admissible(st); err != nil {
+	if err := admissibleAt(sdir, stage, st); err != nil {
 		w.unstage(name, sdir, stage, st.Mode)
 		return err
 	}
@@ -139,10 +143,64 @@ func (w *Window) admitStaged(name string, sdir int, stage string) error {
 	return err
 }
 
-// admissible refuses a regular file that is no user's queue file.
+// admissible refuses a regular file that is no user's queue file by its
+// size alone, as a listing sees it.
 func admissible(st unix.Stat_t) error {
 	if st.Size > maxFileSize {
 		return fmt.Errorf("%w: %d bytes (a queue file has at most %d bytes)", errNotAdmitted, st.Size, maxFileSize)
+	}
+	return nil
+}
+
+// admissibleAt is admissible and oneLine.
+func admissibleAt(dirfd int, name string, st unix.Stat_t) error {
+	if err := admissible(st); err != nil {
+		return err
+	}
+	return oneLine(dirfd, name, st)
+}
+
+// oneLine refuses a file of more than one line: tail makes a record of
+// every line, so one file of short lines would be millions of records and
+// chunks, delaying every user of that output. The content is read from the
+// inode st describes, never through a link, and no more than maxFileSize+1
+// bytes of it.
+func oneLine(dirfd int, name string, st unix.Stat_t) error {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var now unix.Stat_t
+	if err := unix.Fstat(fd, &now); err != nil {
+		return err
+	}
+	if now.Dev != st.Dev || now.Ino != st.Ino {
+		return fs.ErrNotExist // replaced meanwhile: the next listing sees the new one
+	}
+	var buf [4096]byte
+	total, newlines := 0, 0
+	last := byte(0)
+	for total <= maxFileSize {
+		n, err := unix.Read(fd, buf[:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+		total += n
+		newlines += bytes.Count(buf[:n], []byte{'\n'})
+		last = buf[n-1]
+	}
+	switch {
+	case total > maxFileSize:
+		return fmt.Errorf("%w: more than %d bytes (a queue file has at most %d bytes)", errNotAdmitted, maxFileSize, maxFileSize)
+	case newlines > 1 || newlines == 1 && last != '\n':
+		return fmt.Errorf("%w: more than one line (a queue file is one line)", errNotAdmitted)
 	}
 	return nil
 }

@@ -59,6 +59,11 @@ ${VARIABLE} Fluent Bit expands).
     Buffer_Chunk_Size 1k
     Buffer_Max_Size   4k
     storage.type      filesystem
+    # One input's memory bounded: past 8 MB of records, or storage.max_chunks_up
+    # chunks in memory, the input pauses until its output has taken chunks,
+    # so a flood in one queue delays that queue's users only.
+    Mem_Buf_Limit     8M
+    storage.pause_on_chunks_overlimit On
 
 [OUTPUT]
     Name                umc_invite
@@ -83,6 +88,9 @@ ${VARIABLE} Fluent Bit expands).
     Queue_Window        {{ .window }}
     # Chunk_Retry_Limit = Retry_Limit: the plugin carries waiting users
     # over on a chunk's last try.
+    # One output's chunks on disk bounded (a window of 64 KiB files is
+    # at most 64 MB, carry-overs included well under this).
+    storage.total_limit_size 256M
     Retry_Limit         {{ $v.fluentBit.retryLimit }}
     Chunk_Retry_Limit   {{ $v.fluentBit.retryLimit }}
     Workers             {{ .workers }}

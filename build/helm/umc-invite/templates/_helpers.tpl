@@ -137,6 +137,11 @@ chart makes it), key, user. */}}
 {{- if hasKey $seen $t.name -}}{{- fail (printf "tenants: %q twice" $t.name) -}}{{- end -}}
 {{- $_ := set $seen $t.name true -}}
 {{- if not $t.url -}}{{- fail (printf "tenants[%d] (%s): url is required" $i $t.name) -}}{{- end -}}
+{{- if not $t.gid -}}{{- fail (printf "tenants[%d] (%s): gid is required: the tenant's own group, which alone may write its intake (docs/security.md, Tenants)" $i $t.name) -}}{{- end -}}
+{{- $gid := int64 $t.gid -}}
+{{- if eq $gid (int64 (default 65532 $root.Values.securityContext.runAsGroup)) -}}{{- fail (printf "tenants[%d] (%s): gid %d is Fluent Bit's own group: give each tenant a group of its own" $i $t.name $gid) -}}{{- end -}}
+{{- if hasKey $seen (printf "gid %d" $gid) -}}{{- fail (printf "tenants: gid %d twice: each tenant needs a group of its own, or its producers write the other's intake" $gid) -}}{{- end -}}
+{{- $_ := set $seen (printf "gid %d" $gid) true -}}
 {{- $auth := mergeOverwrite (deepCopy $root.Values.umc.auth) (default dict $t.auth) -}}
 {{- if and $t.auth (or $t.auth.password (and $t.auth.existingSecret $t.auth.existingSecret.name)) -}}
 {{- /* a tenant's own secret replaces the defaults' */ -}}
@@ -148,6 +153,7 @@ chart makes it), key, user. */}}
 {{- if and $auth.existingSecret $auth.existingSecret.keyMapping $auth.existingSecret.keyMapping.password -}}{{- $key = $auth.existingSecret.keyMapping.password -}}{{- end -}}
 {{- $out = append $out (dict
   "name" $t.name
+  "gid" $gid
   "url" (tpl (toString $t.url) $root)
   "language" (default $root.Values.umc.language $t.language)
   "user" (toString (default "" $auth.user))

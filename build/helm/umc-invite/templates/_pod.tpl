@@ -27,11 +27,13 @@ metadata:
     # kubectl exec/logs without -c reach Fluent Bit and umc-invite.
     kubectl.kubernetes.io/default-container: umc-invite
     {{- if not .Values.existingConfigMap }}
-    # Fluent Bit reads its config and password files at start: a change
-    # rolls the pods (instead of Fluent Bit's chart's hot reload).
+    # Fluent Bit reads its config at start: a change rolls the pods
+    # (instead of Fluent Bit's chart's hot reload). No checksum of a
+    # Secret: its other bytes are predictable, so a checksum readable by
+    # anyone who may read the pod would let them guess the password back.
+    # The plugin reads its password file again when it changes.
     checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
     {{- end }}
-    checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
     {{- with .Values.podAnnotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -52,7 +54,18 @@ imagePullSecrets:
   {{- end }}
   {{- end }}
 {{- end }}
-{{- with .Values.podSecurityContext }}
+# No container talks to the Kubernetes API: no token in any of them.
+automountServiceAccountToken: false
+{{- $podSecurity := deepCopy (default dict .Values.podSecurityContext) }}
+{{- if eq .Values.mode "daemonset" }}
+{{- /* Each tenant's directories are its own group's: Fluent Bit is in all of them. */}}
+{{- $groups := default list $podSecurity.supplementalGroups }}
+{{- range (include "umc-invite.tenants" . | fromYaml).tenants }}
+{{- $groups = append $groups (int64 .gid) }}
+{{- end }}
+{{- $_ := set $podSecurity "supplementalGroups" $groups }}
+{{- end }}
+{{- with $podSecurity }}
 securityContext:
   {{- toYaml . | nindent 2 }}
 {{- end }}

@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"umc-invite/tests/umctest"
+)
+
+// daemonSetTenants is the shipped DaemonSet's config with each tenant's
+// UMC a test server and its root a temporary directory (every tenant's
+// directory made): the file, the root and each tenant's UMC.
+func daemonSetTenants(t *testing.T) (file, root string, tenants map[string]*umctest.UMC) {
+	t.Helper()
+	manifest, err := os.ReadFile(filepath.Join(repoRoot, "build", "kubernetes", "daemonset.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf string
+	dec := yaml.NewDecoder(strings.NewReader(string(manifest)))
+	for {
+		var doc struct {
+			Kind string            `yaml:"kind"`
+			Data map[string]string `yaml:"data"`
+		}
+		if dec.Decode(&doc) != nil {
+			break
+		}
+		if doc.Kind == "ConfigMap" {
+			conf = doc.Data["fluent-bit.conf"]
+		}
+	}
+	if conf == "" {
+		t.Fatal("no ConfigMap with fluent-bit.conf in daemonset.yaml")
+	}
+	work := t.TempDir()
+	root = filepath.Join(work, "root")
+	secrets := filepath.Join(work, "secrets")
+	tenants = map[string]*umctest.UMC{}
+	for _, tenant := range []string{"tenant-a", "tenant-b"} {
+		umc := &umctest.UMC{Prefix: "/univention", User: "self-service-invitation", Password: "pw-" + tenant}
+		tenants[tenant] = umc
+		s := newSite(t, umc)
+		conf = strings.Replace(conf, "https://portal."+tenant+".example.org/univention", s.url+"/univention", 1)
+		os.MkdirAll(filepath.Join(secrets, tenant), 0o755)
+		os.WriteFile(filepath.Join(secrets, tenant, "password"), []byte("pw-"+tenant+"\n"), 0o600)
+		os.MkdirAll(filepath.Join(root, tenant, "incoming"), 0o755)
+	}
+	conf = strings.ReplaceAll(conf, "/run/secrets/umc-invite", secrets)
+	file = filepath.Join(work, "fluent-bit.conf")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file, root, tenants
+}
+
+// A tenant who replaces its failed/ (or its intake) by a symlink, or puts
+// a regular file where its intake belongs, disables its own output: named
+// in the log, its records kept. Fluent Bit runs and the other tenant's
+// users are invited.
+func TestBadTenantDirectoryDisablesOnlyItsOutput(t *testing.T) {
+	needFluentBit(t)
+	t.Parallel()
+	for name, spoil := range map[string]func(dir string) error{
+		"failed/ a symlink": func(dir string) error {
+			elsewhere := filepath.Join(filepath.Dir(filepath.Dir(dir)), "elsewhere")
+			os.Mkdir(elsewhere, 0o755)
+			return os.Symlink(elsewhere, filepath.Join(dir, "failed"))
+		},
+		"incoming a symlink": func(dir string) error {
+			os.Remove(filepath.Join(dir, "incoming"))
+			return os.Symlink(filepath.Join(filepath.Dir(dir), "tenant-b"), filepath.Join(dir, "incoming"))
+		},
+		"incoming a regular file": func(dir string) error {
+			os.Remove(filepath.Join(dir, "incoming"))
+			return os.WriteFile(filepath.Join(dir, "incoming"), nil, 0o644)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			file, root, tenants := daemonSetTenants(t)
+			if err := spoil(filepath.Join(root, "tenant-a")); err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(root, "tenant-a", "anna.send"), []byte(`{"username": "anna"}`+"\n"), 0o644)
+			for _, u := range []string{"berta", "bodo"} {
+				os.WriteFile(filepath.Join(root, "tenant-b", u+".send"), []byte(`{"username": "`+u+`"}`+"\n"), 0o644)
+			}
+			p := start(t, file, []string{"UMC_INVITE_ROOT=" + root, "HTTP_PORT=" + strconv.Itoa(umctest.FreePort(t))})
+			waitFor(t, "tenant-b delivered", 15*time.Second, p, func() bool { return len(tenants["tenant-b"].Delivered()) == 2 })
+			waitFor(t, "tenant-a's output reported disabled", 5*time.Second, p, func() bool {
+				return strings.Contains(p.Log(), "umc_invite:tenant-a] disabled")
+			})
+			if d := tenants["tenant-a"].Delivered(); len(d) != 0 {
+				t.Errorf("tenant-a's disabled output sent %v", d)
+			}
+			if _, err := os.Stat(filepath.Join(root, "tenant-a", "anna.send")); err != nil {
+				t.Errorf("tenant-a's queued user is gone: %v", err)
+			}
+			if strings.Contains(p.Log(), "umc_invite:tenant-b] disabled") {
+				t.Errorf("tenant-b disabled too:\n%s", tail(p.Log(), 30))
+			}
+		})
+	}
+}
