@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"umc-invite/tests/fluentbit"
 	"umc-invite/tests/umctest"
 )
 
@@ -19,6 +20,8 @@ import (
 // its CPU (user + system) from start until every record was done with.
 type footprint struct {
 	peakKB   int
+	anonKB   int // RssAnon and RssFile when done: where the memory is
+	fileKB   int
 	cpu      time.Duration
 	sending  time.Duration // the plugin's first call to its last answer
 	inFlight int
@@ -83,7 +86,7 @@ func outputDone(t *testing.T, n int, output string, args []string) footprint {
 		time.Sleep(200 * time.Millisecond)
 		return outputRecords(s.port, output+".0") >= n
 	})
-	f := footprint{cpu: cpuTime(p), peakKB: rssKB(p)}
+	f := footprint{cpu: cpuTime(p), peakKB: rssKB(p), anonKB: statusKB(p, "RssAnon:"), fileKB: statusKB(p, "RssFile:")}
 	p.Stop(15 * time.Second)
 	return f
 }
@@ -96,16 +99,22 @@ func pluginDone(t *testing.T, n int, latency time.Duration) footprint {
 	s, counter := newCountingSite(t, &umctest.UMC{Latency: latency})
 	backlog(t, s.queue, users("fp", n))
 	env := append(s.env(), "METRICS_LISTEN="+umctest.FreeAddr(t))
+	// UMC_INVITE_PLUGIN_ENV="GOGC=50 GOMEMLIMIT=16MiB": settings tried on
+	// the plugin's runs alone.
+	env = append(env, strings.Fields(os.Getenv("UMC_INVITE_PLUGIN_ENV"))...)
 	p := start(t, shippedConfig(t), env)
 	waitFor(t, "every user", 300*time.Second, p, func() bool { return len(s.umc.Delivered()) == n })
 	waitFor(t, "an empty queue", 30*time.Second, p, func() bool { return s.queued() == 0 })
-	f := footprint{cpu: cpuTime(p), peakKB: rssKB(p), inFlight: int(counter.Max())}
+	f := footprint{cpu: cpuTime(p), peakKB: rssKB(p), anonKB: statusKB(p, "RssAnon:"), fileKB: statusKB(p, "RssFile:"), inFlight: int(counter.Max())}
 	if err := s.umc.CheckOnce(n); err != nil {
 		t.Fatal(err)
 	}
 	calls := s.umc.Calls()
 	f.sending = calls[len(calls)-1].Time.Sub(calls[0].Time) + latency
 	p.Stop(15 * time.Second)
+	if file := os.Getenv("UMC_INVITE_PLUGIN_LOG"); file != "" {
+		_ = os.WriteFile(file, []byte(p.Log()), 0o644)
+	}
 	return f
 }
 
@@ -155,8 +164,8 @@ func TestFootprintFigures(t *testing.T) {
 		b := outputDone(t, n, "null", nil)
 		f := outputDone(t, n, "floor", []string{"-e", floor})
 		p := pluginDone(t, n, latency)
-		fmt.Printf("round %d (load %s): peak RSS baseline %.1f MB, floor %.1f MB, plugin %.1f MB; CPU baseline %s, floor %s, plugin %s; first call to last answer %s, %d in flight at most\n",
-			round, loadAverage(), mb(b.peakKB), mb(f.peakKB), mb(p.peakKB), b.cpu, f.cpu, p.cpu, p.sending.Round(10*time.Millisecond), p.inFlight)
+		fmt.Printf("round %d (load %s): peak RSS baseline %.1f MB, floor %.1f MB, plugin %.1f MB (when done, anonymous/file: %.1f/%.1f, %.1f/%.1f, %.1f/%.1f); CPU baseline %s, floor %s, plugin %s; first call to last answer %s, %d in flight at most\n",
+			round, loadAverage(), mb(b.peakKB), mb(f.peakKB), mb(p.peakKB), mb(b.anonKB), mb(b.fileKB), mb(f.anonKB), mb(f.fileKB), mb(p.anonKB), mb(p.fileKB), b.cpu, f.cpu, p.cpu, p.sending.Round(10*time.Millisecond), p.inFlight)
 		baseRSS, floorRSS, pluginRSS = append(baseRSS, b.peakKB), append(floorRSS, f.peakKB), append(pluginRSS, p.peakKB)
 		baseCPU, floorCPU, pluginCPU = append(baseCPU, b.cpu), append(floorCPU, f.cpu), append(pluginCPU, p.cpu)
 		sending = append(sending, p.sending)
@@ -181,6 +190,18 @@ func TestFootprintFigures(t *testing.T) {
 	fmt.Printf("  the plugin's share: %.1f MB, %.3f ms per invitation\n", mb(median(pluginShareKB)), perInvitation(median(pluginShareCPU)))
 	fmt.Printf("  backlog: first call to last answer %s, ideal n × %s ÷ 8 = %s (%.0f%%)\n",
 		median(sending).Round(10*time.Millisecond), latency, ideal, 100*median(sending).Seconds()/ideal.Seconds())
+}
+
+// statusKB is a field of /proc/<pid>/status in kB.
+func statusKB(p *fluentbit.Process, field string) int {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
 }
 
 func mb(kb int) float64 { return float64(kb) / 1024 }
