@@ -58,9 +58,14 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./umc/invite/
 
-# End-to-end figures with a real fluent-bit (skipped without one).
+# End-to-end figures with a real fluent-bit (skipped without one), first
+# the footprint: peak RSS and CPU of Fluent Bit with its null output (no
+# Go plugin loaded), with an empty Go output (tests/floor) and with the
+# plugin, side by side, the median of UMC_INVITE_ROUNDS rounds (5).
+# BENCH_E2E picks some of them: make bench-e2e BENCH_E2E=TestFootprintFigures
+BENCH_E2E ?= TestFootprintFigures|TestBulkLatency|TestIdleCPU|TestBacklogFigures|TestRateLimitFigures|TestBigImportFigures|TestOutageFigures
 bench-e2e: build
-	UMC_INVITE_BENCH=1 $(GO) test -count=1 -timeout 60m -run 'TestBulkLatency|TestIdleCPU|TestBacklogFigures|TestRateLimitFigures|TestBigImportFigures|TestOutageFigures$$' -v ./tests/e2e/
+	UMC_INVITE_BENCH=1 $(GO) test -count=1 -timeout 60m -run '^($(BENCH_E2E))$$' -v ./tests/e2e/
 
 # The full end-to-end suite with the real fluent-bit, run by CI after
 # `make test`. Most tests wait (for retries, an outage's end) and run side
