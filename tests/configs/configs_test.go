@@ -130,7 +130,8 @@ func lowerValues(m map[string]string) map[string]string {
 
 // fluentBitOutputKeys are the keys Fluent Bit takes for itself on any output.
 var fluentBitOutputKeys = map[string]bool{"name": true, "match": true, "match_regex": true, "alias": true,
-	"retry_limit": true, "workers": true, "log_level": true}
+	"retry_limit": true, "workers": true, "log_level": true,
+	"storage.total_limit_size": true}
 
 // pendingKeys are in the Helm chart's configs (build/kubernetes) and are
 // being added to the plugin in parallel: until umc/config knows them they
@@ -412,7 +413,7 @@ func TestDaemonSetMatchesItsConfig(t *testing.T) {
 		if expand(in.Keys["path"]) != queue+"/*.send" || !strings.HasPrefix(queue, root+"/") {
 			t.Errorf("tenant %s: tail reads %s, the output's Queue_Dir is %s", tag, expand(in.Keys["path"]), queue)
 		}
-		if !strings.Contains(str(dig(ds, "spec", "template", "spec", "initContainers", 0, "command")), queue+" ") {
+		if !strings.Contains(str(dig(ds, "spec", "template", "spec", "initContainers", 0, "command")), filepath.Base(queue)) {
 			t.Errorf("tenant %s: the init container does not prepare %s", tag, queue)
 		}
 		if out["auth_user"] == "" && out["auth_password_file"] == "" {
