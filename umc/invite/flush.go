@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"umc-invite/umc/config"
 
 	"umc-invite/umc"
+	"umc-invite/umc/config"
 	"umc-invite/umc/ledger"
 	"umc-invite/umc/policy"
 	"umc-invite/umc/queue"
