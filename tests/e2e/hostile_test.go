@@ -229,27 +229,36 @@ func TestHostileQueueAndIntake(t *testing.T) {
 
 // A default dead-letter or intake directory that a producer replaced by a
 // symlink to another tenant's directory refuses the start, naming it.
-func TestASymlinkedDefaultDirectoryStopsTheStart(t *testing.T) {
+func TestASymlinkedDefaultDirectoryDisablesTheOutput(t *testing.T) {
 	needFluentBit(t)
 	t.Parallel()
 	for _, name := range []string{"failed", "incoming"} {
-		s := newSite(t, &umctest.UMC{})
-		other := t.TempDir()
-		os.WriteFile(filepath.Join(other, "theirs.send"), []byte("theirs\n"), 0o644)
-		if err := os.Symlink(other, filepath.Join(s.queue, name)); err != nil {
-			t.Fatal(err)
-		}
-		s.enqueue(t, "alice")
-		p := start(t, fastConfig(t), append(s.env(), "METRICS_LISTEN=off"))
-		waitFor(t, "fluent-bit to refuse the start", 20*time.Second, nil, p.Exited)
-		if !strings.Contains(p.Log(), filepath.Join(s.queue, name)+" is a symlink") {
-			t.Errorf("%s: the log does not name it:\n%s", name, tail(p.Log(), 20))
-		}
-		if len(s.umc.Calls()) != 0 {
-			t.Errorf("%s: UMC was called", name)
-		}
-		if ents, _ := os.ReadDir(other); len(ents) != 1 {
-			t.Errorf("%s: the other directory changed: %v", name, ents)
-		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := newSite(t, &umctest.UMC{})
+			other := t.TempDir()
+			os.WriteFile(filepath.Join(other, "theirs.send"), []byte("theirs\n"), 0o644)
+			if err := os.Symlink(other, filepath.Join(s.queue, name)); err != nil {
+				t.Fatal(err)
+			}
+			s.enqueue(t, "alice")
+			p := start(t, fastConfig(t), append(s.env(), "METRICS_LISTEN=off"))
+			waitFor(t, "the output to say it is disabled", 20*time.Second, p, func() bool {
+				return strings.Contains(p.Log(), "] disabled: ")
+			})
+			if !strings.Contains(p.Log(), filepath.Join(s.queue, name)+" is a symlink") {
+				t.Errorf("the log does not name it:\n%s", tail(p.Log(), 20))
+			}
+			time.Sleep(2 * time.Second) // a flush or two of alice's record
+			if len(s.umc.Calls()) != 0 {
+				t.Errorf("UMC was called")
+			}
+			if _, err := os.Stat(filepath.Join(s.queue, "alice.send")); err != nil {
+				t.Errorf("alice left the queue of a disabled output: %v", err)
+			}
+			if ents, _ := os.ReadDir(other); len(ents) != 1 {
+				t.Errorf("the other directory changed: %v", ents)
+			}
+		})
 	}
 }
