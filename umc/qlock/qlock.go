@@ -75,6 +75,13 @@ func (l *Lock) Held() bool { return l != nil && l.held.Load() }
 
 func (l *Lock) wait(interval time.Duration, taken func()) {
 	defer close(l.done)
+	// A panic in taken must not take Fluent Bit and every other output
+	// down; taken reports its own failures, this is the last guard.
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(os.Stderr, "[error] queue lock on %s: taking over: internal error, recovered: %v\n", logtext.Quote(l.dir.Path), p)
+		}
+	}()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {

@@ -140,3 +140,26 @@ func TestALockDiesWithItsProcess(t *testing.T) {
 		t.Fatal("no takeover after the holder was killed")
 	}
 }
+
+// A takeover that fails with a panic leaves the process running: the
+// waiter's goroutine is the last guard before Fluent Bit itself.
+func TestAPanickingTakeoverDoesNotEndTheProcess(t *testing.T) {
+	dir := t.TempDir()
+	first, err := Take(open(t, dir), 10*time.Millisecond, func() {}, func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Take(open(t, dir), 10*time.Millisecond, func() {}, func() { panic("takeover broke") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for !second.Held() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	second.Close() // returns: the goroutine ended
+	if second.Held() {
+		t.Fatal("still held after Close")
+	}
+}
