@@ -457,3 +457,21 @@ func TestDeadLetterDirIsCreatedAtStart(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// An output with dead letters but no queue gives every descriptor back
+// when it closes: a hot reload restarts outputs many times.
+func TestClosingAnOutputWithoutAQueueLeaksNoDescriptor(t *testing.T) {
+	cfg, _ := config.Load(config.Map{"UMC_URL": "http://umc", "Dead_Letter_Dir": t.TempDir()})
+	open := func() int { ents, _ := os.ReadDir("/proc/self/fd"); return len(ents) }
+	before := open()
+	for range 20 {
+		o, err := New(cfg, NewLogger(&bytes.Buffer{}, "t"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Close()
+	}
+	if after := open(); after > before+5 {
+		t.Fatalf("%d descriptors open after 20 starts and stops, %d before", after, before)
+	}
+}

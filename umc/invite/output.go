@@ -206,9 +206,8 @@ func (o *Output) Close() {
 		}
 	}
 	releaseDirs(o)
-	if o.queue != nil {
-		o.queue.Close()
-	}
+	o.queue.Close()
+	o.dead.Close() // without Queue_Dir, no queue closes it
 	o.client.Close()
 }
 

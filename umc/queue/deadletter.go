@@ -86,6 +86,9 @@ func (d *DeadLetters) Dir() string { return d.h.Path }
 
 // Close gives the directory's descriptor back.
 func (d *DeadLetters) Close() error {
+	if d == nil {
+		return nil
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.h.Close()
