@@ -50,7 +50,8 @@ type Output struct {
 	window  *intake.Window  // nil without an intake
 	metrics *metrics.Output // nil without Metrics_Listen
 	log     *Logger
-	claims  *Claims // the directories of this process's outputs
+	claims  *Claims   // the directories of this process's outputs
+	watch   *dirWatch // nil without directories
 	// lock makes this output the queue's one sender across processes
 	// (nil without Queue_Dir); waited: another process held it at start.
 	lock   *qlock.Lock
@@ -121,6 +122,7 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 		return nil, err
 	}
 	o.claims = claims
+	o.watchDirs()
 	if err := o.startMetrics(client); err != nil {
 		o.Close()
 		return nil, err
@@ -195,6 +197,7 @@ func (o *Output) Describe() string {
 
 // Close stops the intake and releases idle connections and the queue.
 func (o *Output) Close() {
+	o.stopWatchingDirs()
 	o.lock.Close() // first: its poller may start the intake
 	o.metrics.Detach()
 	if o.window != nil {

@@ -26,6 +26,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -80,6 +81,7 @@ type Output struct {
 	inFlight    prometheus.Gauge
 	lastSuccess prometheus.Gauge
 	stuck       prometheus.Counter
+	moved       atomic.Bool // a directory renamed away under the output
 
 	// Guarded by state.mu.
 	live   bool
@@ -170,6 +172,7 @@ func (o *Output) collect(ch chan<- prometheus.Metric, queue func() (int, error))
 	ch <- o.lastSuccess
 	ch <- o.stuck
 	o.collectWaiting(ch)
+	o.collectMoved(ch)
 	if queue != nil {
 		if n, err := queue(); err == nil {
 			ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(n), o.name)
