@@ -81,7 +81,6 @@ type Output struct {
 	inFlight    prometheus.Gauge
 	lastSuccess prometheus.Gauge
 	stuck       prometheus.Counter
-	moved       atomic.Bool // a directory renamed away under the output
 
 	// Guarded by state.mu.
 	live   bool
@@ -91,6 +90,8 @@ type Output struct {
 
 	waitingMu sync.Mutex
 	waiting   func() (int, time.Duration) // nil: none known
+
+	moved atomic.Bool // a directory renamed away under the output
 }
 
 func newOutput(name string) *Output {
@@ -172,7 +173,6 @@ func (o *Output) collect(ch chan<- prometheus.Metric, queue func() (int, error))
 	ch <- o.lastSuccess
 	ch <- o.stuck
 	o.collectWaiting(ch)
-	o.collectMoved(ch)
 	if queue != nil {
 		if n, err := queue(); err == nil {
 			ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(n), o.name)
@@ -180,6 +180,7 @@ func (o *Output) collect(ch chan<- prometheus.Metric, queue func() (int, error))
 			ch <- prometheus.NewInvalidMetric(descQueue, fmt.Errorf("output %s: counting the queue: %w", o.name, err))
 		}
 	}
+	o.collectMoved(ch)
 }
 
 // grace is how long a listener outlives its last output, and an exited
