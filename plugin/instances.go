@@ -26,9 +26,12 @@ type registry struct {
 	starting   int // inits under way
 	byID       map[int]*invite.Output
 	disabled   map[int]*disabledOutput
+	// claims are the directories the live outputs hold: an output whose
+	// directory another one holds is disabled, the other runs on.
+	claims *invite.Claims
 }
 
-var instances = &registry{byID: map[int]*invite.Output{}, disabled: map[int]*disabledOutput{}}
+var instances = &registry{byID: map[int]*invite.Output{}, disabled: map[int]*disabledOutput{}, claims: invite.NewClaims()}
 
 // begin hands out a handle and a default name for an init; end it with
 // add or abandon.

@@ -51,7 +51,7 @@ func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
 	if cfg.OutputName != "" {
 		log = invite.NewLogger(os.Stderr, cfg.OutputName)
 	}
-	out, err := invite.New(cfg, log)
+	out, err := invite.New(cfg, log, instances.claims)
 	if err != nil {
 		// Its own failure (a tenant's directory, CA file, port): this
 		// output is disabled, Fluent Bit and the other outputs run.

@@ -43,3 +43,42 @@ func TestOpenInNeverFollowsASymlinkBelow(t *testing.T) {
 		t.Error("a.send is no child")
 	}
 }
+
+// A held directory knows the directories that hold it, and whether the
+// directory at its path is still itself: renamed away and replaced by a
+// new one, it is not.
+func TestAHeldDirectoryKnowsWhereItIs(t *testing.T) {
+	base := t.TempDir()
+	q := filepath.Join(base, "q")
+	if err := os.Mkdir(q, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	outer, err := Open(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outer.Close()
+	d, err := Open(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if above := d.Above(); len(above) == 0 || above[0] != outer.ID() {
+		t.Errorf("above %v, want %v first", above, outer.ID())
+	}
+	if id, err := d.AtPath(); err != nil || id != d.ID() {
+		t.Fatalf("at its path: %v %v, want itself %v", id, err, d.ID())
+	}
+	if err := os.Rename(q, q+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.AtPath(); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("renamed away: %v, want not exist", err)
+	}
+	if err := os.Mkdir(q, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := d.AtPath(); err != nil || id == d.ID() {
+		t.Errorf("a new directory at its path: %v %v, want another than %v", id, err, d.ID())
+	}
+}

@@ -72,7 +72,7 @@ func benchOutput(b *testing.B, url string, concurrency int) *Output {
 	if err != nil {
 		b.Fatal(err)
 	}
-	out, err := New(cfg, NewLogger(io.Discard, "bench"))
+	out, err := New(cfg, NewLogger(io.Discard, "bench"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

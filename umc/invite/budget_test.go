@@ -30,12 +30,13 @@ func newBudgetFixture(t *testing.T, stub *umctest.UMC, keys config.Map, before .
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := New(cfg, NewLogger(io.Discard, "test"))
+	claims := NewClaims()
+	out, err := New(cfg, NewLogger(io.Discard, "test"), claims)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(out.Close)
-	return &fixture{out: out, stub: stub, queue: dir}, counter
+	return &fixture{out: out, stub: stub, queue: dir, claims: claims}, counter
 }
 
 // One big chunk uses the whole budget; several chunks flushed at once by
@@ -138,7 +139,7 @@ func TestOneQueueOneOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(cfg, NewLogger(io.Discard, "second")); err == nil {
+	if _, err := New(cfg, NewLogger(io.Discard, "second"), f.claims); err == nil {
 		t.Fatal("a second output on the same queue was accepted")
 	}
 }

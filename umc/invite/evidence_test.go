@@ -88,12 +88,13 @@ func TestOneOutputPerQueueThroughSymlinks(t *testing.T) {
 	defer os.Remove(link)
 	url := umctest.NewServer(t, &umctest.UMC{})
 	var outs []*Output
+	claims := NewClaims() // both outputs in one process
 	for _, q := range []string{dir, link} {
 		cfg, err := config.Load(config.Map{"UMC_URL": url, "Queue_Dir": q})
 		if err != nil {
 			t.Fatal(err)
 		}
-		o, err := New(cfg, NewLogger(io.Discard, "t"))
+		o, err := New(cfg, NewLogger(io.Discard, "t"), claims)
 		if err != nil {
 			t.Logf("second output refused: %v", err)
 			continue

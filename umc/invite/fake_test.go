@@ -75,7 +75,7 @@ func newFakeFixture(t *testing.T, fake *fakeUMC, keys config.Map) *fixture {
 		t.Fatal(err)
 	}
 	logs := &bytes.Buffer{}
-	out, err := New(cfg, NewLogger(&syncWriter{w: logs}, "test"))
+	out, err := New(cfg, NewLogger(&syncWriter{w: logs}, "test"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

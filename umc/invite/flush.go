@@ -65,6 +65,9 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	if o.standby() {
 		return OK // another process holds the queue: its files are its to send
 	}
+	if o.dirsMoved() {
+		return Retry // the queue at its path is not the one held: records wait
+	}
 	var t tally
 	claims := &ledger.Claims{}
 	defer o.ledger.Release(claims) // what a panic left claimed goes back, open

@@ -27,6 +27,8 @@ type fixture struct {
 	fake  *fakeUMC // instead of stub: answers without HTTP
 	queue string
 	logs  *bytes.Buffer
+	// claims: the directories of the outputs of the test's "process"
+	claims *Claims
 }
 
 func newFixture(t *testing.T, stub *umctest.UMC, keys config.Map) *fixture {
@@ -50,12 +52,13 @@ func newFixtureWith(t *testing.T, h http.Handler, keys config.Map) *fixture {
 		t.Fatal(err)
 	}
 	logs := &bytes.Buffer{}
-	out, err := New(cfg, NewLogger(&syncWriter{w: logs}, "test"))
+	claims := NewClaims()
+	out, err := New(cfg, NewLogger(&syncWriter{w: logs}, "test"), claims)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(out.Close)
-	f := &fixture{out: out, queue: dir, logs: logs, clock: time.Now()}
+	f := &fixture{out: out, queue: dir, logs: logs, clock: time.Now(), claims: claims}
 	out.now = f.now
 	return f
 }
@@ -376,7 +379,7 @@ func TestDeadLettersOnlyLoggedWithoutDirectories(t *testing.T) {
 	stub := &umctest.UMC{}
 	cfg, _ := config.Load(config.Map{"UMC_URL": umctest.NewServer(t, stub)})
 	logs := &bytes.Buffer{}
-	out, _ := New(cfg, NewLogger(logs, "t"))
+	out, _ := New(cfg, NewLogger(logs, "t"), nil)
 	v := out.Flush(context.Background(), []record.Record{record.New("t", time.Unix(1, 0), map[any]any{"log": []byte("")})})
 	// Bad input is the writer's, not Fluent Bit's: OK, never an error.
 	if v != OK || !strings.Contains(logs.String(), `dead letter (no Dead_Letter_Dir): {"time"`) {
@@ -436,7 +439,7 @@ func TestUnwritableDirectoriesFailAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(cfg, NewLogger(&bytes.Buffer{}, "t")); err == nil || !strings.HasPrefix(err.Error(), "Queue_Dir: not writable") {
+	if _, err := New(cfg, NewLogger(&bytes.Buffer{}, "t"), nil); err == nil || !strings.HasPrefix(err.Error(), "Queue_Dir: not writable") {
 		t.Fatalf("%v", err)
 	}
 }
@@ -444,7 +447,7 @@ func TestUnwritableDirectoriesFailAtStart(t *testing.T) {
 func TestDeadLetterDirIsCreatedAtStart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b")
 	cfg, _ := config.Load(config.Map{"UMC_URL": "http://umc", "Dead_Letter_Dir": dir})
-	if _, err := New(cfg, NewLogger(&bytes.Buffer{}, "t")); err != nil {
+	if _, err := New(cfg, NewLogger(&bytes.Buffer{}, "t"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
@@ -453,7 +456,7 @@ func TestDeadLetterDirIsCreatedAtStart(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(file, nil, 0o600)
 	cfg, _ = config.Load(config.Map{"UMC_URL": "http://umc", "Dead_Letter_Dir": filepath.Join(file, "sub")})
-	if _, err := New(cfg, NewLogger(&bytes.Buffer{}, "t")); err == nil || !strings.HasPrefix(err.Error(), "Dead_Letter_Dir: ") {
+	if _, err := New(cfg, NewLogger(&bytes.Buffer{}, "t"), nil); err == nil || !strings.HasPrefix(err.Error(), "Dead_Letter_Dir: ") {
 		t.Fatalf("%v", err)
 	}
 }
@@ -465,7 +468,7 @@ func TestClosingAnOutputWithoutAQueueLeaksNoDescriptor(t *testing.T) {
 	open := func() int { ents, _ := os.ReadDir("/proc/self/fd"); return len(ents) }
 	before := open()
 	for range 20 {
-		o, err := New(cfg, NewLogger(&bytes.Buffer{}, "t"))
+		o, err := New(cfg, NewLogger(&bytes.Buffer{}, "t"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

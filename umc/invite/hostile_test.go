@@ -178,7 +178,7 @@ func TestADefaultDirectoryThatIsASymlinkRefusesTheStart(t *testing.T) {
 			t.Fatal(err)
 		}
 		var logs bytes.Buffer
-		out, err := New(cfg, NewLogger(&logs, "test"))
+		out, err := New(cfg, NewLogger(&logs, "test"), nil)
 		if err == nil {
 			out.Close()
 			t.Errorf("%s a symlink to another directory: the output started", name)
@@ -213,7 +213,7 @@ func TestDirectoriesThatAreOneThroughASymlinkAreRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := New(cfg, NewLogger(&bytes.Buffer{}, "t"))
+		out, err := New(cfg, NewLogger(&bytes.Buffer{}, "t"), nil)
 		if err == nil {
 			out.Close()
 			t.Errorf("%v: started", keys)

@@ -122,7 +122,7 @@ func (f *fixture) restart(t *testing.T) {
 	t.Helper()
 	cfg := f.out.cfg
 	f.out.Close()
-	out, err := New(cfg, NewLogger(&syncWriter{w: f.logs}, "test"))
+	out, err := New(cfg, NewLogger(&syncWriter{w: f.logs}, "test"), f.claims)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func BenchmarkFileOfManyLines(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		out, err := New(cfg, NewLogger(&strings.Builder{}, "bench"))
+		out, err := New(cfg, NewLogger(&strings.Builder{}, "bench"), nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -41,7 +41,7 @@ func newMetricsFixture(t *testing.T, stub *umctest.UMC, keys config.Map, name, a
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := New(cfg, NewLogger(io.Discard, name))
+	out, err := New(cfg, NewLogger(io.Discard, name), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,11 +205,11 @@ func TestTakenMetricsAddressRefusesTheStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := outputName("taken")
-	if _, err := New(cfg, NewLogger(io.Discard, name)); err == nil || !strings.HasPrefix(err.Error(), "Metrics_Listen: ") || !strings.Contains(err.Error(), "address already in use") {
+	if _, err := New(cfg, NewLogger(io.Discard, name), nil); err == nil || !strings.HasPrefix(err.Error(), "Metrics_Listen: ") || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("%v", err)
 	}
 	taken.Close()
-	out, err := New(cfg, NewLogger(io.Discard, name))
+	out, err := New(cfg, NewLogger(io.Discard, name), nil)
 	if err != nil {
 		t.Fatalf("after the address is free: %v", err)
 	}
@@ -228,7 +228,7 @@ func TestReinitContinuesTheCounters(t *testing.T) {
 	}
 	f := &fixture{queue: dir}
 	for round := 1; round <= 3; round++ {
-		out, err := New(cfg, NewLogger(io.Discard, name))
+		out, err := New(cfg, NewLogger(io.Discard, name), nil)
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}

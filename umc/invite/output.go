@@ -5,7 +5,6 @@ package invite
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +50,8 @@ type Output struct {
 	window  *intake.Window  // nil without an intake
 	metrics *metrics.Output // nil without Metrics_Listen
 	log     *Logger
+	claims  *Claims   // the directories of this process's outputs
+	watch   *dirWatch // nil without directories
 	// lock makes this output the queue's one sender across processes
 	// (nil without Queue_Dir); waited: another process held it at start.
 	lock   *qlock.Lock
@@ -70,8 +71,9 @@ type Output struct {
 	journal journal
 }
 
-// New builds an Output from a checked Config.
-func New(cfg *config.Config, log *Logger) (*Output, error) {
+// New builds an Output from a checked Config. claims are the directories
+// the other live outputs of this process hold (nil: none).
+func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 	client, err := umc.NewClient(cfg)
 	if err != nil {
 		return nil, err
@@ -109,21 +111,18 @@ func New(cfg *config.Config, log *Logger) (*Output, error) {
 			return nil, fmt.Errorf("%s: %w", "Intake_Dir", err)
 		}
 		logResolved(log, "Intake_Dir", cfg.IntakeDir, o.window.IntakeDir())
-		if o.dead != nil && o.dead.Dir() == o.window.IntakeDir() {
-			o.Close()
-			return nil, fmt.Errorf("Intake_Dir: %s is Dead_Letter_Dir %s, its symlinks resolved: each must be a directory of its own",
-				logtext.Quote(cfg.IntakeDir), logtext.Quote(cfg.DeadLetterDir))
-		}
 		if o.window.LinkMode() {
 			log.Warnf("Intake_Dir: this file system cannot rename without replacing; admitting by link and unlink")
 		}
 	}
-	// Before anything moves a file: no other output of this process works
-	// in these directories.
-	if err := claimDirs(o, log.Name(), o.dirs()); err != nil {
+	// Before anything moves a file: each directory is one of its own, and
+	// no other output of this process works in them.
+	if err := claims.take(o, claim{name: log.Name(), dirs: o.dirs()}); err != nil {
 		o.Close()
 		return nil, err
 	}
+	o.claims = claims
+	o.watchDirs()
 	if err := o.startMetrics(client); err != nil {
 		o.Close()
 		return nil, err
@@ -154,19 +153,19 @@ func logResolved(log *Logger, key, configured, opened string) {
 	}
 }
 
-// dirs are the directories o works in, as opened.
-func (o *Output) dirs() []claimedDir {
-	var dirs []claimedDir
+// dirs are the directories o works in, as held.
+func (o *Output) dirs() []heldDir {
+	var dirs []heldDir
 	if o.queue != nil {
-		dirs = append(dirs, claimedDir{"Queue_Dir", o.queue.Root()})
+		dirs = append(dirs, newHeldDir("Queue_Dir", o.queue.Handle()))
 	}
 	if o.dead != nil {
-		dirs = append(dirs, claimedDir{"Dead_Letter_Dir", o.dead.Dir()})
+		dirs = append(dirs, newHeldDir("Dead_Letter_Dir", o.dead.Handle()))
 	}
 	if o.window != nil {
-		dirs = append(dirs, claimedDir{"Intake_Dir", o.window.IntakeDir()})
+		dirs = append(dirs, newHeldDir("Intake_Dir", o.window.IntakeHandle()))
 	}
-	return slices.DeleteFunc(dirs, func(d claimedDir) bool { return d.path == "" })
+	return dirs
 }
 
 // Describe is the start-up line: the settings that matter, never a secret.
@@ -198,6 +197,7 @@ func (o *Output) Describe() string {
 
 // Close stops the intake and releases idle connections and the queue.
 func (o *Output) Close() {
+	o.stopWatchingDirs()
 	o.lock.Close() // first: its poller may start the intake
 	o.metrics.Detach()
 	if o.window != nil {
@@ -205,7 +205,7 @@ func (o *Output) Close() {
 			o.log.Warnf("intake: %v", err)
 		}
 	}
-	releaseDirs(o)
+	o.claims.release(o)
 	o.queue.Close()
 	o.dead.Close() // without Queue_Dir, no queue closes it
 	o.client.Close()

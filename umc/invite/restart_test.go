@@ -92,7 +92,7 @@ func TestADeadLetterDirThatIsAnotherOutputsQueueIsRefusedAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(cfg, NewLogger(&syncWriter{w: a.logs}, "tenant-b"))
+	b, err := New(cfg, NewLogger(&syncWriter{w: a.logs}, "tenant-b"), a.claims)
 	if err == nil {
 		defer b.Close()
 		// Tenant A's alice fails for Max_Age and expires: her file is set

@@ -45,7 +45,7 @@ func TestAStandbyOutputAdmitsNothingOfTheHolders(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	out, err := New(cfg, NewLogger(&logs, "second"))
+	out, err := New(cfg, NewLogger(&logs, "second"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

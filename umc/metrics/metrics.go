@@ -26,6 +26,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -89,6 +90,8 @@ type Output struct {
 
 	waitingMu sync.Mutex
 	waiting   func() (int, time.Duration) // nil: none known
+
+	moved atomic.Bool // a directory renamed away under the output
 }
 
 func newOutput(name string) *Output {
@@ -177,6 +180,7 @@ func (o *Output) collect(ch chan<- prometheus.Metric, queue func() (int, error))
 			ch <- prometheus.NewInvalidMetric(descQueue, fmt.Errorf("output %s: counting the queue: %w", o.name, err))
 		}
 	}
+	o.collectMoved(ch)
 }
 
 // grace is how long a listener outlives its last output, and an exited

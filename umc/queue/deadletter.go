@@ -84,6 +84,9 @@ func OpenDeadLetters(queue *Dir, dir string) (*DeadLetters, error) {
 // resolved at start.
 func (d *DeadLetters) Dir() string { return d.h.Path }
 
+// Handle is the held directory; it stays d's: do not close it.
+func (d *DeadLetters) Handle() *dirhandle.Dir { return d.h }
+
 // Close gives the directory's descriptor back.
 func (d *DeadLetters) Close() error {
 	if d == nil {

@@ -1,0 +1,171 @@
+package invite
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"umc-invite/umc/dirhandle"
+	"umc-invite/umc/logtext"
+)
+
+// dirCheckEvery is how often an output looks whether each directory it
+// holds is still the one at its configured path.
+const dirCheckEvery = 2 * time.Second
+
+// dirWatch notices a directory renamed away (and perhaps replaced) under
+// the output: the output holds the directory it opened at start, while
+// tail reads, and producers write, whatever is at the path now. It runs
+// from New to Close.
+type dirWatch struct {
+	held []watchedDir
+	// stopped: why the output sends nothing now (its queue is not the
+	// directory at its path); nil while it sends. Read by every flush.
+	stopped atomic.Pointer[string]
+
+	mu     sync.Mutex // one check at a time; guards what follows
+	last   string     // what the last check found ("": all in place)
+	logged time.Time  // when it was last logged
+
+	stop chan struct{}
+	once sync.Once // closes stop
+	done chan struct{}
+}
+
+type watchedDir struct {
+	key string
+	h   *dirhandle.Dir
+}
+
+// notAtPath says why a held directory is not the one at its configured
+// path now ("" when it is), from what a look at the path found: its
+// identity, or the error.
+func notAtPath(key, path string, held, atPath dirhandle.ID, err error) string {
+	switch {
+	case err == nil && atPath == held:
+		return ""
+	case err == nil:
+		return fmt.Sprintf("%s %s is no longer the directory this output opened at start: it was renamed away or replaced (%s now, %s held)",
+			key, logtext.Quote(path), atPath, held)
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("%s %s is gone: the directory this output opened at start was renamed away or removed", key, logtext.Quote(path))
+	}
+	return fmt.Sprintf("%s %s cannot be looked at (%v): this output cannot tell whether it is the directory it opened at start", key, logtext.Quote(path), err)
+}
+
+// movedVerdict is what one check makes of its findings, each a
+// notAtPath by key: the line to log ("" none), whether it is an error,
+// and whether the output stops sending. Only a moved queue stops it: the
+// records tail reads at the path are not in the directory the output
+// holds, and a record it cannot find would count as gone. A moved intake
+// or Dead_Letter_Dir is reported as loudly, but the queue is sent: what
+// is queued can still be served, and stopping would only make Fluent Bit
+// give its chunks up. A lasting finding is logged again once a minute.
+func movedVerdict(found map[string]string, last string, logged, now time.Time) (summary, line string, isErr, stop bool) {
+	for _, key := range []string{"Queue_Dir", "Intake_Dir", "Dead_Letter_Dir"} {
+		if found[key] == "" {
+			continue
+		}
+		if summary != "" {
+			summary += "; "
+		}
+		summary += found[key]
+	}
+	stop = found["Queue_Dir"] != ""
+	switch {
+	case summary == "" && last == "":
+		return "", "", false, false
+	case summary == "":
+		return "", "the output's directories are again the ones at their paths: it works as configured again", false, false
+	case summary != last || now.Sub(logged) >= time.Minute:
+		what := "its queue is sent, but what is at the path is not seen; restart Fluent Bit once the directories are right"
+		if stop {
+			what = "this output sends nothing and its records wait (Fluent Bit retries them) until the directory is back at its path or Fluent Bit restarts"
+		}
+		return summary, summary + "; " + what, true, stop
+	}
+	return summary, "", false, stop
+}
+
+// watchDirs starts the check of o's held directories, if it holds any.
+func (o *Output) watchDirs() {
+	var held []watchedDir
+	if o.queue != nil {
+		held = append(held, watchedDir{"Queue_Dir", o.queue.Handle()})
+	}
+	if o.dead != nil {
+		held = append(held, watchedDir{"Dead_Letter_Dir", o.dead.Handle()})
+	}
+	if o.window != nil {
+		held = append(held, watchedDir{"Intake_Dir", o.window.IntakeHandle()})
+	}
+	if len(held) == 0 {
+		return
+	}
+	w := &dirWatch{held: held, stop: make(chan struct{}), done: make(chan struct{})}
+	o.watch = w
+	go func() {
+		defer close(w.done)
+		tick := time.NewTicker(dirCheckEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-tick.C:
+				o.checkDirs(time.Now())
+			}
+		}
+	}()
+}
+
+// checkDirs looks once whether each held directory is still at its path,
+// says what changed and sets the output's state.
+func (o *Output) checkDirs(now time.Time) {
+	w := o.watch
+	if w == nil {
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			o.log.Errorf("checking the directories panicked: %v", p)
+		}
+	}()
+	found := map[string]string{}
+	for _, d := range w.held {
+		id, err := d.h.AtPath()
+		found[d.key] = notAtPath(d.key, d.h.Configured, d.h.ID(), id, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	summary, line, isErr, stop := movedVerdict(found, w.last, w.logged, now)
+	w.last = summary
+	switch {
+	case line != "" && isErr:
+		w.logged = now
+		o.log.Errorf("%s", line)
+	case line != "":
+		o.log.Infof("%s", line)
+	}
+	if stop {
+		w.stopped.Store(&summary)
+	} else {
+		w.stopped.Store(nil)
+	}
+	o.metrics.DirectoryMoved(summary != "")
+}
+
+// dirsMoved reports whether the output's queue is not the directory at its
+// path: a flush then leaves every record waiting.
+func (o *Output) dirsMoved() bool { return o.watch != nil && o.watch.stopped.Load() != nil }
+
+// stopWatchingDirs ends the check and waits for it.
+func (o *Output) stopWatchingDirs() {
+	if w := o.watch; w != nil {
+		w.once.Do(func() { close(w.stop) })
+		<-w.done
+	}
+}
