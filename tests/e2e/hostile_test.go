@@ -261,6 +261,9 @@ func TestANameWithANewlineCannotForgeALogLine(t *testing.T) {
 	if f := forgedLines(p.Log()); len(f) > 0 {
 		t.Errorf("a file name forged %d log line(s): %q", len(f), f)
 	}
+	if !strings.Contains(p.Log(), `never sent: "x\n`+strings.ReplaceAll(forged, `"`, `\"`)+`\n.send"`) {
+		t.Errorf("the output does not name the file it never sends:\n%s", tail(p.Log(), 30))
+	}
 	for u, n := range s.umc.Attempts() {
 		if strings.HasPrefix(u, "mallory") {
 			t.Errorf("%s, queued under a name with a newline, was sent (%d calls)", u, n)
