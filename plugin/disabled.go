@@ -4,7 +4,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"umc-invite/umc/config"
 	"umc-invite/umc/invite"
+	"umc-invite/umc/metrics"
 )
 
 // disabledOutput is an [OUTPUT] whose start failed for a reason of its own
@@ -14,19 +16,34 @@ import (
 // retry, so that tail's records (and the files, which stay in the queue)
 // wait for a restart with the directory fixed, and Fluent Bit's retry
 // counters and health show that the output does not deliver. The reason
-// is logged at start and again at most once a minute.
+// is logged at start and again at most once a minute, and the output's
+// metrics show umc_invite_output_disabled 1 (its own alert), unless its
+// metrics endpoint is what failed: then the log is the signal.
 type disabledOutput struct {
-	log    *invite.Logger
-	reason error
-	logged atomic.Int64 // Unix nanoseconds of the last log line
+	log     *invite.Logger
+	reason  error
+	metrics *metrics.Output // nil without an endpoint
+	logged  atomic.Int64    // Unix nanoseconds of the last log line
 }
 
-func newDisabledOutput(log *invite.Logger, reason error, now time.Time) *disabledOutput {
+func newDisabledOutput(log *invite.Logger, cfg *config.Config, reason error, now time.Time) *disabledOutput {
 	d := &disabledOutput{log: log, reason: reason}
 	d.logged.Store(now.UnixNano())
 	d.log.Errorf("disabled: %v; this output sends nothing and its records wait until its directories are fixed and Fluent Bit restarts; the other outputs run", reason)
+	if cfg.MetricsListen != "" {
+		m, err := metrics.Attach(log.Name(), cfg.MetricsListen, nil)
+		if err != nil {
+			d.log.Errorf("disabled, and not shown in metrics (Metrics_Listen: %v): this log is the only sign", err)
+			return d
+		}
+		m.Disable()
+		d.metrics = m
+	}
 	return d
 }
+
+// close takes the output off its metrics endpoint, as an exit does.
+func (d *disabledOutput) close() { d.metrics.Detach() }
 
 // flush says once a minute why nothing is sent, and asks Fluent Bit to retry.
 func (d *disabledOutput) flush(now time.Time) invite.Verdict {

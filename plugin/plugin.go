@@ -55,7 +55,7 @@ func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
 	if err != nil {
 		// Its own failure (a tenant's directory, CA file, port): this
 		// output is disabled, Fluent Bit and the other outputs run.
-		instances.addDisabled(id, newDisabledOutput(log, err, time.Now()))
+		instances.addDisabled(id, newDisabledOutput(log, cfg, err, time.Now()))
 		started = true
 		output.FLBPluginSetContext(plugin, id)
 		return output.FLB_OK
@@ -109,6 +109,9 @@ func FLBPluginFlush(data unsafe.Pointer, length C.int, tag *C.char) int {
 func FLBPluginExitCtx(ctx unsafe.Pointer) (ret int) {
 	defer recoverTo(&ret, output.FLB_ERROR, "exit")
 	if id, ok := output.FLBPluginGetContext(ctx).(int); ok {
+		if d := instances.getDisabled(id); d != nil {
+			d.close()
+		}
 		if out := instances.remove(id); out != nil {
 			out.Close()
 		}

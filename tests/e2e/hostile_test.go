@@ -30,6 +30,18 @@ const secretLine = "s3cret-password-do-not-send"
 // forged is what a file name with a newline would make a line of its own.
 const forged = "[ info] [output:umc_invite:umc_invite.0] invitation sent for \"mallory\""
 
+// forgedLines returns the lines of log that a file name made: forged at
+// the start of a line (a name cannot hold the "/" of a timestamp).
+func forgedLines(log string) []string {
+	var out []string
+	for _, line := range strings.FieldsFunc(log, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if strings.HasPrefix(line, forged) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
 // plant fills dir with hostile entries named prefix+..., pointing at the
 // secret and the outside directory, and returns the names of the entries
 // that are no regular file (each must leave the queue, or stay unmoved in
@@ -72,12 +84,13 @@ func plant(t *testing.T, dir, prefix, secret, outside string, queue bool) (odd [
 			t.Fatal(err)
 		}
 	}
-	// Regular files with odd names. In the queue they are users like any
-	// other (one holds garbage: its bad_input line names the file); the
-	// intake admits no name with a control character or invalid UTF-8
-	// (Fluent Bit's tail logs the names it watches as they are).
+	// Regular files with odd names. In the queue a name with invalid UTF-8
+	// is a user like any other, and one with a newline is never watched
+	// (Fluent Bit's tail logs the names it watches as they are): it stays
+	// there, unsent. The intake admits no name with a control character or
+	// invalid UTF-8.
 	if queue {
-		users = append(users, prefix+"newline", prefix+"badutf8")
+		users = append(users, prefix+"badutf8")
 	} else {
 		odd = append(odd, prefix+"x\n"+forged+"\n.send", prefix+"bad\xff\xfe.send")
 	}
@@ -183,16 +196,16 @@ func TestHostileQueueAndIntake(t *testing.T) {
 	if strings.Contains(log, secretLine) || strings.Contains(letters, secretLine) {
 		t.Fatalf("the secret reached the log or the dead letters")
 	}
-	lines := strings.Split(log, "\n")
-	for i, line := range lines {
-		// Fluent Bit's tail logs the names it watches as they are
-		// (inotify_fs_add): the plugin's own lines must never break.
-		if strings.HasPrefix(line, forged) && !strings.Contains(lines[max(i-1, 0)], "[input:tail:") {
-			t.Errorf("a file name forged a log line: %q after %q", line, lines[max(i-1, 0)])
+	if f := forgedLines(log); len(f) > 0 {
+		t.Errorf("a file name forged %d log line(s): %q", len(f), f)
+	}
+	for _, name := range []string{"q-x\n" + forged + "\n.send", "q-y\n" + forged + "\n.send"} {
+		if _, err := os.Lstat(filepath.Join(s.queue, name)); err != nil {
+			t.Errorf("%q, never watched, left the queue: %v", name, err)
 		}
 	}
-	if !strings.Contains(log, `\n[ info] [output:umc_invite:umc_invite.0] invitation sent for \"mallory\"\n.send`) {
-		t.Errorf("the plugin's line for the garbage file with a newline in its name does not quote it")
+	if n := s.umc.Attempts()["q-newline"]; n != 0 {
+		t.Errorf("the user of a queue file whose name holds a newline was sent (%d calls)", n)
 	}
 	if after := snapshot(t, outside); after != before {
 		t.Errorf("outside the plugin's directories something changed:\nbefore:\n%s\nafter:\n%s", before, after)
@@ -224,6 +237,37 @@ func TestHostileQueueAndIntake(t *testing.T) {
 	}
 	if health(s.port) != 200 {
 		t.Errorf("health %d: hostile entries turned the output red", health(s.port))
+	}
+}
+
+// A producer who writes the queue directory itself, where names are not
+// checked, cannot put a line of its own into the shared log with a newline
+// in a file's name: Fluent Bit's tail, which logs each name it watches as
+// it is, never watches such a name, so the file is never sent either.
+func TestANameWithANewlineCannotForgeALogLine(t *testing.T) {
+	needFluentBit(t)
+	t.Parallel()
+	s := newSite(t, &umctest.UMC{})
+	for i, name := range []string{"x\n" + forged + "\n.send", "x\r\n" + forged + "\r\n.send"} {
+		content := fmt.Sprintf("{\"username\": \"mallory%d\"}\n", i)
+		if err := os.WriteFile(filepath.Join(s.queue, name), []byte(content), 0o664); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.enqueue(t, "alice")
+	p := start(t, fastConfig(t), append(s.env(), "METRICS_LISTEN=off"))
+	waitFor(t, "alice's invitation", 20*time.Second, p, func() bool { return s.umc.Delivered()["alice"] == 1 })
+	time.Sleep(2 * time.Second) // two of tail's rescans, a flush or two
+	if f := forgedLines(p.Log()); len(f) > 0 {
+		t.Errorf("a file name forged %d log line(s): %q", len(f), f)
+	}
+	if !strings.Contains(p.Log(), `never sent: "x\n`+strings.ReplaceAll(forged, `"`, `\"`)+`\n.send"`) {
+		t.Errorf("the output does not name the file it never sends:\n%s", tail(p.Log(), 30))
+	}
+	for u, n := range s.umc.Attempts() {
+		if strings.HasPrefix(u, "mallory") {
+			t.Errorf("%s, queued under a name with a newline, was sent (%d calls)", u, n)
+		}
 	}
 }
 

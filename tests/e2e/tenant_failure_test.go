@@ -62,8 +62,8 @@ func daemonSetTenants(t *testing.T) (file, root string, tenants map[string]*umct
 
 // A tenant who replaces its failed/ (or its intake) by a symlink, or puts
 // a regular file where its intake belongs, disables its own output: named
-// in the log, its records kept. Fluent Bit runs and the other tenant's
-// users are invited.
+// in the log and by its own metric, its records kept. Fluent Bit runs and
+// the other tenant's users are invited.
 func TestBadTenantDirectoryDisablesOnlyItsOutput(t *testing.T) {
 	needFluentBit(t)
 	t.Parallel()
@@ -92,7 +92,8 @@ func TestBadTenantDirectoryDisablesOnlyItsOutput(t *testing.T) {
 			for _, u := range []string{"berta", "bodo"} {
 				os.WriteFile(filepath.Join(root, "tenant-b", u+".send"), []byte(`{"username": "`+u+`"}`+"\n"), 0o644)
 			}
-			p := start(t, file, []string{"UMC_INVITE_ROOT=" + root, "HTTP_PORT=" + strconv.Itoa(umctest.FreePort(t))})
+			addr, metricsEnv := metricsAddr(t)
+			p := start(t, file, append(metricsEnv, "UMC_INVITE_ROOT="+root, "HTTP_PORT="+strconv.Itoa(umctest.FreePort(t))))
 			waitFor(t, "tenant-b delivered", 15*time.Second, p, func() bool { return len(tenants["tenant-b"].Delivered()) == 2 })
 			waitFor(t, "tenant-a's output reported disabled", 5*time.Second, p, func() bool {
 				return strings.Contains(p.Log(), "umc_invite:tenant-a] disabled")
@@ -102,6 +103,13 @@ func TestBadTenantDirectoryDisablesOnlyItsOutput(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(root, "tenant-a", "anna.send")); err != nil {
 				t.Errorf("tenant-a's queued user is gone: %v", err)
+			}
+			m := scrapeMetrics(addr)
+			if v := m[`umc_invite_output_disabled{output="tenant-a"}`]; v != "1" {
+				t.Errorf("tenant-a's metrics: umc_invite_output_disabled %q, want 1", v)
+			}
+			if v := m[`umc_invite_output_disabled{output="tenant-b"}`]; v != "0" {
+				t.Errorf("tenant-b's metrics: umc_invite_output_disabled %q, want 0", v)
 			}
 			if strings.Contains(p.Log(), "umc_invite:tenant-b] disabled") {
 				t.Errorf("tenant-b disabled too:\n%s", tail(p.Log(), 30))

@@ -158,3 +158,38 @@ func TestDaemonSetMemoryFollowsTenantWindows(t *testing.T) {
 		}
 	}
 }
+
+// Where a shared hostPath cannot keep tenants apart, each tenant gets a
+// release of its own (docs/security.md, Tenants): its pod mounts its own
+// root only, is in its own group only, and holds only its own Secret.
+func TestOneReleasePerTenantSharesNothing(t *testing.T) {
+	pods := map[string]corev1.PodSpec{}
+	for tenant, gid := range map[string]string{"tenant-a": "70001", "tenant-b": "70002"} {
+		o := Options{Release: "umc-invite-" + tenant, Namespace: "umc-invite-" + tenant, Set: []string{
+			"mode=daemonset", "daemonset.hostPath=/var/lib/umc-invite-" + tenant,
+			"tenants[0].name=" + tenant, "tenants[0].gid=" + gid, "tenants[0].url=https://portal." + tenant + ".example.org/univention",
+			"tenants[0].auth.user=self-service-invitation", "tenants[0].auth.password=pw-" + tenant}}
+		ds := objects(t, render(t, o))["DaemonSet"][0].(*appsv1.DaemonSet)
+		pods[tenant] = ds.Spec.Template.Spec
+	}
+	for tenant, pod := range pods {
+		var hostPaths, secrets []string
+		for _, v := range pod.Volumes {
+			if v.HostPath != nil {
+				hostPaths = append(hostPaths, v.HostPath.Path)
+			}
+			if v.Secret != nil {
+				secrets = append(secrets, v.Secret.SecretName)
+			}
+		}
+		if want := "/var/lib/umc-invite-" + tenant; len(hostPaths) != 1 || hostPaths[0] != want {
+			t.Errorf("%s: host paths %v, want only %s", tenant, hostPaths, want)
+		}
+		if len(secrets) != 1 || !strings.Contains(secrets[0], tenant) {
+			t.Errorf("%s: Secrets %v, want its own only", tenant, secrets)
+		}
+		if groups := pod.SecurityContext.SupplementalGroups; len(groups) != 1 || (tenant == "tenant-a") != (groups[0] == 70001) {
+			t.Errorf("%s: supplementalGroups %v, want its own gid only", tenant, groups)
+		}
+	}
+}

@@ -188,3 +188,21 @@ func TestPrepareFollowsNoLinkAndSkipsABadTenant(t *testing.T) {
 		t.Errorf("tenant-a/incoming not prepared: group %d, %v", gid, mode)
 	}
 }
+
+// The root init container's image, pinned by digest, is pulled by that
+// digest: a tag moved on the registry cannot change what runs as root.
+func TestPrepareImagePinnedByDigest(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("5e", 32)
+	o := cases["daemonset"]
+	o.Set = append(append([]string(nil), o.Set...), "daemonset.prepareImage.digest="+digest)
+	ds := objects(t, render(t, o))["DaemonSet"][0].(*appsv1.DaemonSet)
+	for _, c := range ds.Spec.Template.Spec.InitContainers {
+		if c.Name == "prepare-queues" {
+			if want := "docker.io/library/busybox:1.36@" + digest; c.Image != want {
+				t.Errorf("prepare-queues image %q, want %q", c.Image, want)
+			}
+			return
+		}
+	}
+	t.Fatal("no init container prepare-queues")
+}

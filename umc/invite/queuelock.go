@@ -44,6 +44,7 @@ func (o *Output) takeOver() {
 	defer o.handover.Unlock()
 	defer o.active.Store(true)
 	o.applier.evictNotRegular()
+	o.applier.warnUnwatched()
 	if o.window != nil {
 		o.window.Start(func(err error) { o.log.Warnf("intake: %v", err) })
 	}

@@ -65,6 +65,7 @@ const (
 	helpDuration    = "Time of one HTTP call to UMC, from sending to the answer read."
 	helpInFlight    = "send_token calls in flight now."
 	helpLastSuccess = "Unix time of UMC's last 200 for this output; 0: none since Fluent Bit started."
+	helpDisabled    = "1: this output could not start (its directories, its CA file; the log says why), sends nothing, and its records wait for a restart; 0: it runs."
 )
 
 var descQueue = prometheus.NewDesc(ns+"_queue_files",
@@ -81,6 +82,7 @@ type Output struct {
 	inFlight    prometheus.Gauge
 	lastSuccess prometheus.Gauge
 	stuck       prometheus.Counter
+	disabled    prometheus.Gauge
 
 	// Guarded by state.mu.
 	live   bool
@@ -115,6 +117,7 @@ func newOutput(name string) *Output {
 	o.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "_in_flight", Help: helpInFlight, ConstLabels: labels()})
 	o.lastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "_last_success_timestamp_seconds", Help: helpLastSuccess, ConstLabels: labels()})
 	o.stuck = prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "_remove_failures_total", Help: helpStuck, ConstLabels: labels()})
+	o.disabled = prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "_output_disabled", Help: helpDisabled, ConstLabels: labels()})
 	return o
 }
 
@@ -151,6 +154,15 @@ func (o *Output) Request(class string, took time.Duration) {
 	}
 }
 
+// Disable shows the output as disabled (umc_invite_output_disabled 1)
+// until it is attached again, by a restart or a hot reload.
+func (o *Output) Disable() {
+	if o == nil {
+		return
+	}
+	o.disabled.Set(1)
+}
+
 // Begin counts a send_token call in flight until the returned func is called.
 func (o *Output) Begin() (end func()) {
 	if o == nil {
@@ -172,6 +184,7 @@ func (o *Output) collect(ch chan<- prometheus.Metric, queue func() (int, error))
 	ch <- o.inFlight
 	ch <- o.lastSuccess
 	ch <- o.stuck
+	ch <- o.disabled
 	o.collectWaiting(ch)
 	if queue != nil {
 		if n, err := queue(); err == nil {
@@ -223,6 +236,7 @@ func Attach(name, addr string, queue func() (int, error)) (*Output, error) {
 		o.exited = time.Time{}
 	}
 	o.live, o.addr, o.queue = true, addr, queue
+	o.disabled.Set(0)
 	return o, nil
 }
 

@@ -83,7 +83,7 @@ func TestEveryLabelCombinationStartsAtZero(t *testing.T) {
 			t.Errorf("class %s: %v %v", c, v, ok)
 		}
 	}
-	for _, m := range []string{"umc_invite_in_flight", "umc_invite_last_success_timestamp_seconds", "umc_invite_umc_request_duration_seconds_count"} {
+	for _, m := range []string{"umc_invite_in_flight", "umc_invite_last_success_timestamp_seconds", "umc_invite_umc_request_duration_seconds_count", "umc_invite_output_disabled"} {
 		if v, ok := got[series(m, "output", name)]; !ok || v != 0 {
 			t.Errorf("%s: %v %v", m, v, ok)
 		}
@@ -161,6 +161,30 @@ func TestTwoOutputsShareOneAddress(t *testing.T) {
 	// b still holds the endpoint.
 	if _, ok := scrape(t, addr)[series("umc_invite_in_flight", "output", nameB)]; !ok {
 		t.Fatal("b gone")
+	}
+}
+
+// An output that could not start (a tenant's bad directory) shows as
+// disabled on its endpoint, beside the outputs that run, until a start
+// with the directory fixed attaches it again.
+func TestADisabledOutputShowsInItsOwnMetricsOnly(t *testing.T) {
+	addr, bad, good := umctest.FreeAddr(t), uniq("disabled_bad"), uniq("disabled_good")
+	b := attach(t, bad, addr, nil)
+	g := attach(t, good, addr, nil)
+	defer g.Detach()
+	b.Disable()
+	got := scrape(t, addr)
+	if v, ok := got[series("umc_invite_output_disabled", "output", bad)]; !ok || v != 1 {
+		t.Errorf("the disabled output: umc_invite_output_disabled %v (present %t), want 1", v, ok)
+	}
+	if v, ok := got[series("umc_invite_output_disabled", "output", good)]; !ok || v != 0 {
+		t.Errorf("the output that runs: umc_invite_output_disabled %v (present %t), want 0", v, ok)
+	}
+	b.Detach()
+	b = attach(t, bad, addr, nil) // started again, its directory fixed
+	defer b.Detach()
+	if v := scrape(t, addr)[series("umc_invite_output_disabled", "output", bad)]; v != 0 {
+		t.Errorf("started again: umc_invite_output_disabled %v, want 0", v)
 	}
 }
 

@@ -345,6 +345,20 @@ func (d *Dir) NotRegular() ([]*NotRegularError, error) {
 	return out, err
 }
 
+// Unwatched lists the queue files whose name holds a control character
+// (a byte below 0x20, or 0x7f): the shipped configs give tail
+// `Exclude_Path *[[:cntrl:]]*`, since tail logs the names it watches as
+// they are, so such a file is never read nor sent.
+func (d *Dir) Unwatched() ([]string, error) {
+	var names []string
+	err := d.h.Each(func(name string, t fs.FileMode) {
+		if IsQueueName(name) && strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			names = append(names, name)
+		}
+	})
+	return names, err
+}
+
 // MoveTo moves a queue file into dir under the same name, replacing an
 // older dead letter of the same name, and returns where it went. dir is
 // reached by the descriptor of the dead letters opened with

@@ -47,6 +47,10 @@ ${VARIABLE} Fluent Bit expands).
     # Only *.send: dead letters in failed/, the intake in incoming/ and
     # files being written under another name are not read.
     Path              {{ .path }}
+    # tail logs each name it watches as it is: a name with a newline (or
+    # another control character) is never watched, so it cannot forge a
+    # line of this log. It is never read nor sent; the intake refuses it.
+    Exclude_Path      *[[:cntrl:]]*
     Read_from_Head    On
     # Nine decimals: Fluent Bit reads the digits after the dot as
     # nanoseconds ("0.25" would mean 25 ns and spin a core).

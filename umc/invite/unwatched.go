@@ -1,0 +1,34 @@
+package invite
+
+import (
+	"strings"
+
+	"umc-invite/umc/logtext"
+)
+
+// unwatchedShown is how many unwatched names one start names in its log.
+const unwatchedShown = 10
+
+// warnUnwatched says, when this output takes the queue, which queue files
+// tail never watches: a name with a newline or another control character
+// would forge a line of Fluent Bit's log, so the shipped configs exclude
+// such names from tail. Nothing else would tell that they wait for ever.
+func (o applier) warnUnwatched() {
+	names, err := o.queue.Unwatched()
+	if err != nil {
+		o.log.Warnf("queue %s: looking for names tail does not watch: %v", logtext.Quote(o.queue.Root()), err)
+	}
+	if len(names) == 0 {
+		return
+	}
+	quoted := make([]string, 0, unwatchedShown)
+	for _, name := range names[:min(len(names), unwatchedShown)] {
+		quoted = append(quoted, logtext.Quote(name))
+	}
+	more := ""
+	if len(names) > unwatchedShown {
+		more = " and others"
+	}
+	o.log.Warnf("queue %s: %d file(s) whose name holds a control character (a newline), which tail does not watch (Exclude_Path), so they are never sent: %s%s; a user's file is named <uid>.send",
+		logtext.Quote(o.queue.Root()), len(names), strings.Join(quoted, ", "), more)
+}
