@@ -225,13 +225,16 @@ func candidate(name string) bool {
 	return strings.HasSuffix(name, Suffix) && len(name) > len(Suffix) && name[0] != '.' && printable(name)
 }
 
-// watched tells whether tail's Path (<Queue_Dir>/*.send) matches a name in
-// the queue directory: glob's * matches no leading dot, and nothing else
-// about the name is checked. Every such file is in tail's memory, however
-// it got there, so every one of them holds a place in the window, also a
-// name the intake would never admit.
+// watched tells whether tail watches a name in the queue directory: its
+// Path <Queue_Dir>/*.send (glob's * matches no leading dot) less the
+// shipped configs' Exclude_Path *[[:cntrl:]]* (an ASCII control byte).
+// Every such file is in tail's memory, however it got there, so each holds
+// a place in the window, also a name the intake would never admit (invalid
+// UTF-8, say). An excluded name is never read nor removed: counted, it
+// would hold its place for ever.
 func watched(name string) bool {
-	return strings.HasSuffix(name, Suffix) && len(name) > len(Suffix) && name[0] != '.'
+	return strings.HasSuffix(name, Suffix) && len(name) > len(Suffix) && name[0] != '.' &&
+		!strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // printable reports a name of valid UTF-8 without control characters. A
@@ -272,9 +275,10 @@ func (w *Window) repairNow() repair {
 }
 
 // countQueue counts the files tail reads in the queue directory (watched
-// names, regular or linked to a regular file), however they got there. From recoverStaged on it finishes admissions a crash
-// left staged (recoverStage); with repairAll also moves a crash cut short
-// in link mode: the same inode in both directories is still pending once.
+// names, regular or linked to a regular file), however they got there.
+// From recoverStaged on it finishes admissions a crash left staged
+// (recoverStage); with repairAll also moves a crash cut short in link
+// mode: the same inode in both directories is still pending once.
 func (w *Window) countQueue(r repair) (int, error) {
 	n := 0
 	var legacy []string
