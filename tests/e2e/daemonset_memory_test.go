@@ -117,3 +117,83 @@ func notInotify(log string, lines int) string {
 	}
 	return tail(strings.Join(kept, "\n"), lines)
 }
+
+// A tenant's flood is that tenant's: in the rendered DaemonSet config, in a
+// memory cgroup of its Fluent Bit container's limit, tenant-a's producer
+// writes 15,000 files straight into its queue directory (past the intake)
+// and one 12 MiB file of two-byte lines into its intake, while tenant-b's
+// users arrive one by one. Each of tenant-b's users is invited within
+// seconds, nobody is OOM-killed, and nothing of tenant-a's is lost: its
+// 15,000 users are invited once each, the big file waits in its intake.
+// Root only (a memory cgroup); heavy, so `make e2e` runs it, not `make test`.
+func TestOneTenantsFloodDelaysNoOtherTenant(t *testing.T) {
+	needFluentBit(t)
+	m := readManifest(t, "daemonset.yaml")
+	g := newMemoryCgroup(t, memoryBytes(t, m.limit))
+	file, root, tenants := daemonSetTenants(t)
+	a, b := tenants["tenant-a"], tenants["tenant-b"]
+	port := umctest.FreePort(t)
+	env := []string{"UMC_INVITE_ROOT=" + root, fmt.Sprintf("HTTP_PORT=%d", port), "METRICS_LISTEN=" + umctest.FreeAddr(t)}
+	bin, args := g.wrap(fluentBit, []string{"-e", pluginPath, "-c", file})
+	p := startBin(t, bin, args, env)
+	waitFor(t, "Fluent Bit's health endpoint", 10*time.Second, p, func() bool { return health(port) == 200 })
+
+	const flood = 15000
+	begin := time.Now()
+	backlog(t, filepath.Join(root, "tenant-a"), users("flood-", flood))
+	big := strings.Repeat("a\n", 6<<20)
+	umctest.WriteQueueFile(t, filepath.Join(root, "tenant-a", "incoming"), "big.send", big)
+	t.Logf("tenant-a's flood written in %s", time.Since(begin).Round(time.Millisecond))
+
+	// tenant-b's users, one every 2 s, through its intake as its listener
+	// writes them.
+	var worst time.Duration
+	for i, u := range users("berta-", 4) {
+		if i > 0 {
+			time.Sleep(2 * time.Second)
+		}
+		written := time.Now()
+		umctest.Enqueue(t, filepath.Join(root, "tenant-b", "incoming"), u)
+		var delay time.Duration
+		for {
+			if calls := b.CallsOf(u); len(calls) > 0 {
+				delay = calls[0].Time.Sub(written)
+				break
+			}
+			if p.Exited() || time.Since(written) > time.Minute {
+				t.Fatalf("tenant-b's %s not invited within %s; exited %v, OOM kills %d, cgroup peak %.1f MB\n%s",
+					u, time.Since(written).Round(time.Second), p.Exited(), g.oomKills(), g.peakMB(), notInotify(p.Log(), 40))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Logf("tenant-b's %s invited %s after its file appeared; tenant-a has %d of %d invited", u, delay.Round(time.Millisecond), len(a.Delivered()), flood)
+		worst = max(worst, delay)
+	}
+	if worst > 10*time.Second {
+		t.Errorf("tenant-b's slowest user was invited %s after its file appeared, want within 10 s", worst.Round(time.Millisecond))
+	}
+
+	deadline := time.Now().Add(10 * time.Minute)
+	for len(a.Delivered()) < flood {
+		if p.Exited() || time.Now().After(deadline) {
+			t.Fatalf("after %s: tenant-a %d of %d invited; exited %v, OOM kills %d, cgroup peak %.1f MB\n%s",
+				time.Since(begin).Round(time.Second), len(a.Delivered()), flood, p.Exited(), g.oomKills(), g.peakMB(), notInotify(p.Log(), 40))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	took := time.Since(begin)
+	if err := a.CheckOnce(flood); err != nil {
+		t.Errorf("tenant-a: %v", err)
+	}
+	if err := b.CheckOnce(4); err != nil {
+		t.Errorf("tenant-b: %v", err)
+	}
+	if data, err := os.ReadFile(filepath.Join(root, "tenant-a", "incoming", "big.send")); err != nil || string(data) != big {
+		t.Errorf("tenant-a's big file no longer waits whole in its intake: %v", err)
+	}
+	if k := g.oomKills(); k != 0 || p.Exited() {
+		t.Fatalf("OOM kills %d, exited %v", k, p.Exited())
+	}
+	t.Logf("tenant-a's 15,000 straight writes all invited in %s; tenant-b's slowest user %s; peak RSS %.1f MB, cgroup peak %.1f MB of the rendered limit %s",
+		took.Round(time.Second), worst.Round(time.Millisecond), float64(rssKB(p))/1024, g.peakMB(), m.limit)
+}

@@ -225,6 +225,18 @@ func candidate(name string) bool {
 	return strings.HasSuffix(name, Suffix) && len(name) > len(Suffix) && name[0] != '.' && printable(name)
 }
 
+// watched tells whether tail watches a name in the queue directory: its
+// Path <Queue_Dir>/*.send (glob's * matches no leading dot) less the
+// shipped configs' Exclude_Path *[[:cntrl:]]* (an ASCII control byte).
+// Every such file is in tail's memory, however it got there, so each holds
+// a place in the window, also a name the intake would never admit (invalid
+// UTF-8, say). An excluded name is never read nor removed: counted, it
+// would hold its place for ever.
+func watched(name string) bool {
+	return strings.HasSuffix(name, Suffix) && len(name) > len(Suffix) && name[0] != '.' &&
+		!strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
 // printable reports a name of valid UTF-8 without control characters. A
 // name with a newline or invalid UTF-8 is no user's (UDM's uid syntax has
 // neither) and stays in the intake: Fluent Bit's tail writes the names of
@@ -262,10 +274,11 @@ func (w *Window) repairNow() repair {
 	return countOnly
 }
 
-// countQueue counts the queue files (regular *.send, not hidden) in the
-// queue directory. From recoverStaged on it finishes admissions a crash
-// left staged (recoverStage); with repairAll also moves a crash cut short
-// in link mode: the same inode in both directories is still pending once.
+// countQueue counts the files tail reads in the queue directory (watched
+// names, regular or linked to a regular file), however they got there.
+// From recoverStaged on it finishes admissions a crash left staged
+// (recoverStage); with repairAll also moves a crash cut short in link
+// mode: the same inode in both directories is still pending once.
 func (w *Window) countQueue(r repair) (int, error) {
 	n := 0
 	var legacy []string
@@ -274,7 +287,7 @@ func (w *Window) countQueue(r repair) (int, error) {
 			legacy = append(legacy, name)
 			return
 		}
-		if !candidate(name) || !t.IsRegular() || w.isStuck(name) {
+		if !watched(name) || !w.tailReads(name, t) || w.isStuck(name) {
 			return
 		}
 		n++
@@ -309,6 +322,20 @@ func (w *Window) countQueue(r repair) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// tailReads tells whether tail would watch the queue directory's entry
+// name of type t: a regular file, or a symlink to one (tail follows it).
+// The symlink is only looked at, never opened.
+func (w *Window) tailReads(name string, t fs.FileMode) bool {
+	if t.IsRegular() {
+		return true
+	}
+	if t&fs.ModeSymlink == 0 {
+		return false
+	}
+	var st unix.Stat_t
+	return unix.Fstatat(w.q.FD(), name, &st, 0) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG
 }
 
 // finishLink removes the intake's name for a file that is also in the

@@ -68,6 +68,11 @@ ${VARIABLE} Fluent Bit expands).
     # so a flood in one queue delays that queue's users only.
     Mem_Buf_Limit     8M
     storage.pause_on_chunks_overlimit On
+    {{- if .title }}
+    # Each tenant's tail in a thread of its own: a flood of files in one
+    # queue keeps that thread busy, not the one that reads the others'.
+    Threaded          On
+    {{- end }}
 
 [OUTPUT]
     Name                umc_invite
