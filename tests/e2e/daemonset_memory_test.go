@@ -120,8 +120,9 @@ func notInotify(log string, lines int) string {
 
 // A tenant's flood is that tenant's: in the rendered DaemonSet config, in a
 // memory cgroup of its Fluent Bit container's limit, tenant-a's producer
-// writes 15,000 files straight into its queue directory (past the intake)
-// and one 12 MiB file of two-byte lines into its intake, while tenant-b's
+// writes 15,000 files into its intake (all it can write: the queue
+// directory is not the producers', see TestProducerReachesItsOwnIntakeOnly)
+// and one 12 MiB file of two-byte lines there too, while tenant-b's
 // users arrive one by one. Each of tenant-b's users is invited within
 // seconds, nobody is OOM-killed, and nothing of tenant-a's is lost: its
 // 15,000 users are invited once each, the big file waits in its intake.
@@ -140,7 +141,7 @@ func TestOneTenantsFloodDelaysNoOtherTenant(t *testing.T) {
 
 	const flood = 15000
 	begin := time.Now()
-	backlog(t, filepath.Join(root, "tenant-a"), users("flood-", flood))
+	umctest.Enqueue(t, filepath.Join(root, "tenant-a", "incoming"), users("flood-", flood)...)
 	big := strings.Repeat("a\n", 6<<20)
 	umctest.WriteQueueFile(t, filepath.Join(root, "tenant-a", "incoming"), "big.send", big)
 	t.Logf("tenant-a's flood written in %s", time.Since(begin).Round(time.Millisecond))
@@ -194,6 +195,6 @@ func TestOneTenantsFloodDelaysNoOtherTenant(t *testing.T) {
 	if k := g.oomKills(); k != 0 || p.Exited() {
 		t.Fatalf("OOM kills %d, exited %v", k, p.Exited())
 	}
-	t.Logf("tenant-a's 15,000 straight writes all invited in %s; tenant-b's slowest user %s; peak RSS %.1f MB, cgroup peak %.1f MB of the rendered limit %s",
+	t.Logf("tenant-a's 15,000 users all invited in %s; tenant-b's slowest user %s; peak RSS %.1f MB, cgroup peak %.1f MB of the rendered limit %s",
 		took.Round(time.Second), worst.Round(time.Millisecond), float64(rssKB(p))/1024, g.peakMB(), m.limit)
 }
