@@ -130,11 +130,19 @@ func (w *Window) admitStaged(name string, sdir int, stage string) error {
 		_ = unix.Unlinkat(sdir, stage, 0) // link mode, after a crash: admitted before
 		return fs.ErrNotExist
 	}
-	if err := admissibleAt(sdir, stage, st); err != nil {
+	if err := admissible(st); err != nil {
 		w.unstage(name, sdir, stage, st.Mode)
 		return err
 	}
-	err := w.place(sdir, stage, w.q.FD(), name)
+	content, err := readOneLine(sdir, stage, st)
+	if err != nil {
+		w.unstage(name, sdir, stage, st.Mode)
+		return err
+	}
+	if err := own(sdir, stage, content); err != nil {
+		return err // stays staged: the next count tries again
+	}
+	err = w.place(sdir, stage, w.q.FD(), name)
 	if errors.Is(err, unix.EEXIST) {
 		// Queued meanwhile under this name: the intake file waits.
 		w.unstage(name, sdir, stage, st.Mode)
@@ -152,55 +160,91 @@ func admissible(st unix.Stat_t) error {
 	return nil
 }
 
-// admissibleAt is admissible and oneLine.
-func admissibleAt(dirfd int, name string, st unix.Stat_t) error {
-	if err := admissible(st); err != nil {
-		return err
-	}
-	return oneLine(dirfd, name, st)
-}
-
 // oneLine refuses a file of more than one line: tail makes a record of
 // every line, so one file of short lines would be millions of records and
-// chunks, delaying every user of that output. The content is read from the
-// inode st describes, never through a link, and no more than maxFileSize+1
-// bytes of it.
+// chunks, delaying every user of that output.
 func oneLine(dirfd int, name string, st unix.Stat_t) error {
+	_, err := readOneLine(dirfd, name, st)
+	return err
+}
+
+// readOneLine is the content of a file of one line. It is read from the
+// inode st describes, never through a link, and no more than
+// maxFileSize+1 bytes of it.
+func readOneLine(dirfd int, name string, st unix.Stat_t) ([]byte, error) {
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unix.Close(fd)
 	var now unix.Stat_t
 	if err := unix.Fstat(fd, &now); err != nil {
-		return err
+		return nil, err
 	}
 	if now.Dev != st.Dev || now.Ino != st.Ino {
-		return fs.ErrNotExist // replaced meanwhile: the next listing sees the new one
+		return nil, fs.ErrNotExist // replaced meanwhile: the next listing sees the new one
 	}
+	content := make([]byte, 0, min(st.Size+1, maxFileSize+1))
 	var buf [4096]byte
-	total, newlines := 0, 0
-	last := byte(0)
-	for total <= maxFileSize {
+	for len(content) <= maxFileSize {
 		n, err := unix.Read(fd, buf[:])
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n == 0 {
 			break
 		}
-		total += n
-		newlines += bytes.Count(buf[:n], []byte{'\n'})
-		last = buf[n-1]
+		content = append(content, buf[:n]...)
 	}
+	newlines := bytes.Count(content, []byte{'\n'})
 	switch {
-	case total > maxFileSize:
-		return fmt.Errorf("%w: more than %d bytes (a queue file has at most %d bytes)", errNotAdmitted, maxFileSize, maxFileSize)
-	case newlines > 1 || newlines == 1 && last != '\n':
-		return fmt.Errorf("%w: more than one line (a queue file is one line)", errNotAdmitted)
+	case len(content) > maxFileSize:
+		return nil, fmt.Errorf("%w: more than %d bytes (a queue file has at most %d bytes)", errNotAdmitted, maxFileSize, maxFileSize)
+	case newlines > 1 || newlines == 1 && content[len(content)-1] != '\n':
+		return nil, fmt.Errorf("%w: more than one line (a queue file is one line)", errNotAdmitted)
+	}
+	return content, nil
+}
+
+// ownTemp is the copy being written in the stage (one at a time: the
+// window admits under its lock); a crash may leave one, which the next
+// count removes.
+const ownTemp = ".own.tmp"
+
+// own replaces the staged producer's file by a copy of the content
+// checked, made by this process: the producer owns the inode it wrote and
+// may hold it open, so admitted as it is it could still grow by lines the
+// intake never saw. The copy is readable by this process's user only.
+// A crash leaves either the producer's file staged (checked again) or the
+// copy, never both under the name.
+func own(sdir int, stage string, content []byte) error {
+	tmp := ownTemp
+	fd, err := unix.Openat(sdir, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", stage, err)
+	}
+	for rest := content; len(rest) > 0; {
+		n, err := unix.Write(fd, rest)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			unix.Unlinkat(sdir, tmp, 0)
+			return fmt.Errorf("copy %s: %w", stage, err)
+		}
+		rest = rest[n:]
+	}
+	if err := unix.Close(fd); err != nil {
+		unix.Unlinkat(sdir, tmp, 0)
+		return fmt.Errorf("copy %s: %w", stage, err)
+	}
+	if err := unix.Renameat(sdir, tmp, sdir, stage); err != nil {
+		unix.Unlinkat(sdir, tmp, 0)
+		return fmt.Errorf("copy %s: %w", stage, err)
 	}
 	return nil
 }

@@ -303,11 +303,18 @@ func (w *Window) countQueue(r repair) (int, error) {
 	}
 	// Admissions a crash cut short between the intake and the queue name.
 	var staged []string
+	var copies []string
 	err = w.stage.Each(func(name string, _ fs.FileMode) {
-		if candidate(name) {
+		switch {
+		case candidate(name):
 			staged = append(staged, name)
+		case name == ownTemp:
+			copies = append(copies, name)
 		}
 	})
+	for _, name := range copies {
+		_ = unix.Unlinkat(w.stage.FD(), name, 0) // a copy a crash cut short; its original is still staged
+	}
 	if err != nil {
 		return n, fmt.Errorf("list %s: %w", StageDir, err)
 	}
