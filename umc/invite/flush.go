@@ -340,6 +340,7 @@ type called struct {
 	answer  umc.Answer
 	outcome umc.Outcome
 	turn    chan struct{} // the outage's one call's turn, if this call had it
+	own     bool          // a failure of the user's own (policy.Gate.Answer)
 	aged    bool          // Max_Age old while it waits: no call needed
 	notDue  bool          // its own pause is not over: no call, no cost
 	held    string        // due, but not called: why
@@ -397,11 +398,11 @@ func (o *Output) call(ctx context.Context, j *job) called {
 	outcome := umc.Classify(answer)
 	// Still holding the slot: the next call admitted knows how this went.
 	// A refusal counts in a run at once; the probe weighs it after.
-	o.gate.answer(outcome.Kind, policy.NoEvidence, j.username, o.now())
+	own := o.gate.answer(sighting(j, answer, outcome, policy.NoEvidence, o.now()))
 	if outcome.Kind != policy.Refusal {
 		o.gate.endTurn(turn)
 	}
-	return called{sent: true, answer: answer, outcome: outcome, turn: turn}
+	return called{sent: true, answer: answer, outcome: outcome, turn: turn, own: own}
 }
 
 // decide is the step for what the call found: a refusal is weighed by the
@@ -419,7 +420,7 @@ func (o *Output) decide(ctx context.Context, j *job, c called) policy.Step {
 	switch c.outcome.Kind {
 	case policy.Refusal:
 		if evidence = o.prober.evidence(ctx, c.answer, at); evidence != policy.NoEvidence {
-			o.gate.answer(c.outcome.Kind, evidence, j.username, o.now())
+			o.gate.answer(sighting(j, c.answer, c.outcome, evidence, o.now()))
 		}
 	case policy.Unauthorized:
 		o.prober.logUnauthorized(c.outcome.Reason)
@@ -427,8 +428,14 @@ func (o *Output) decide(ctx context.Context, j *job, c called) policy.Step {
 	o.gate.endTurn(c.turn)
 	a := policy.Answer{Kind: c.outcome.Kind, Text: c.outcome.Reason, Status: c.answer.Status, Message: c.answer.Message, At: at, Evidence: evidence}
 	step := policy.Decide(j.entry.User, a, o.now(), o.jitter(), settingsOf(o.cfg))
+	step.User.OwnFailure = c.own && step.Kind == policy.Wait
 	step.User = o.gate.mark(step.User)
 	return step
+}
+
+// sighting is a call's answer as the outage rule reads it.
+func sighting(j *job, a umc.Answer, out umc.Outcome, e policy.Evidence, at time.Time) policy.Sighting {
+	return policy.Sighting{Kind: out.Kind, Evidence: e, User: j.username, At: at, FromUMC: a.Err == nil && a.FromUMC, Prior: j.entry.User}
 }
 
 func settingsOf(cfg *config.Config) policy.Settings {

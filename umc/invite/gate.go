@@ -79,11 +79,12 @@ func (g *gate) pace(ctx context.Context, now func() time.Time) error {
 	}
 }
 
-// answer takes one call's answer (policy.Gate.Answer).
-func (g *gate) answer(k policy.Kind, e policy.Evidence, user string, at time.Time) {
+// answer takes one call's answer and says whether it is the user's own
+// failure (policy.Gate.Answer).
+func (g *gate) answer(s policy.Sighting) (own bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.state.Answer(k, e, user, at)
+	return g.state.Answer(s)
 }
 
 // endTurn ends the outage's one call's turn, answered or not; ending it
