@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -32,6 +33,11 @@ func TestUsersFailingAloneHoldNobodyUp(t *testing.T) {
 	flaky, broken, healthy := users("flaky", 30), users("broken", 10), users("healthy", 150)
 	s.enqueue(t, append(flaky, broken...)...)
 	p := start(t, fastConfig(t), s.env())
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("UMC's answers, second by second:\n%s", timeline(umc.UserCalls()))
+		}
+	})
 	waitFor(t, "the failing users' first answers", 15*time.Second, p, func() bool { return len(umc.UserCalls()) >= 5 })
 	queued := time.Now()
 	s.enqueue(t, healthy...)
@@ -73,4 +79,28 @@ func TestUsersFailingAloneHoldNobodyUp(t *testing.T) {
 	if n := len(umctest.Queued(s.queue)); n != len(broken) {
 		t.Errorf("%d queue files left, want the %d users still failing", n, len(broken))
 	}
+}
+
+// timeline counts calls per second by the user's kind and the answer.
+func timeline(calls []umctest.Call) string {
+	if len(calls) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	sec, counts := 0, map[string]int{}
+	flush := func() {
+		if len(counts) > 0 {
+			fmt.Fprintf(&b, "%3ds %v\n", sec, counts)
+		}
+		counts = map[string]int{}
+	}
+	for _, c := range calls {
+		if s := int(c.Time.Sub(calls[0].Time) / time.Second); s != sec {
+			flush()
+			sec = s
+		}
+		counts[fmt.Sprintf("%s:%d", strings.TrimRight(c.Username, "0123456789"), c.Status)]++
+	}
+	flush()
+	return b.String()
 }

@@ -341,6 +341,8 @@ type called struct {
 	outcome umc.Outcome
 	turn    chan struct{} // the outage's one call's turn, if this call had it
 	own     bool          // a failure of the user's own (policy.Gate.Answer)
+	weigh    bool          // a refusal, for the probe to weigh
+	probeNow bool          // UMC's 503 that opened an outage: weighed at once
 	aged    bool          // Max_Age old while it waits: no call needed
 	notDue  bool          // its own pause is not over: no call, no cost
 	held    string        // due, but not called: why
@@ -397,12 +399,23 @@ func (o *Output) call(ctx context.Context, j *job) called {
 	inFlight()
 	outcome := umc.Classify(answer)
 	// Still holding the slot: the next call admitted knows how this went.
-	// A refusal counts in a run at once; the probe weighs it after.
-	own := o.gate.answer(sighting(j, answer, outcome, policy.NoEvidence, o.now()))
-	if outcome.Kind != policy.Refusal {
+	// A refusal, or UMC's own 503, counts at once; the probe weighs it
+	// after, holding the outage's turn it may have opened meanwhile.
+	fromUMC := outcome.Kind == policy.Unavailable && answer.Err == nil && answer.FromUMC
+	own, opened := o.gate.answer(sighting(j, answer, outcome, policy.NoEvidence, o.now()), outcome.Kind == policy.Refusal || fromUMC)
+	if turn == nil {
+		turn = opened
+	}
+	// A refusal is always weighed (it may be proven). UMC's 503 is when
+	// it opened an outage: the probe, asked at once, tells UMC's rate
+	// limit or a down UMC (the probe fails too) from this user's own 503.
+	// Once an outage is under way, its one call a second tells.
+	c := called{sent: true, answer: answer, outcome: outcome, turn: turn, own: own,
+		weigh: outcome.Kind == policy.Refusal, probeNow: fromUMC && opened != nil}
+	if !c.weigh && !c.probeNow {
 		o.gate.endTurn(turn)
 	}
-	return called{sent: true, answer: answer, outcome: outcome, turn: turn, own: own}
+	return c
 }
 
 // decide is the step for what the call found: a refusal is weighed by the
@@ -417,12 +430,13 @@ func (o *Output) decide(ctx context.Context, j *job, c called) policy.Step {
 	}
 	at := o.now()
 	evidence := policy.NoEvidence
-	switch c.outcome.Kind {
-	case policy.Refusal:
-		if evidence = o.prober.evidence(ctx, c.answer, at); evidence != policy.NoEvidence {
-			o.gate.answer(sighting(j, c.answer, c.outcome, evidence, o.now()))
+	switch {
+	case c.weigh || c.probeNow:
+		if evidence = o.prober.evidence(ctx, c.answer, at, !c.probeNow); evidence != policy.NoEvidence {
+			own, _ := o.gate.answer(sighting(j, c.answer, c.outcome, evidence, o.now()), false)
+			c.own = c.own || own
 		}
-	case policy.Unauthorized:
+	case c.outcome.Kind == policy.Unauthorized:
 		o.prober.logUnauthorized(c.outcome.Reason)
 	}
 	o.gate.endTurn(c.turn)

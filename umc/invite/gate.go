@@ -80,11 +80,20 @@ func (g *gate) pace(ctx context.Context, now func() time.Time) error {
 }
 
 // answer takes one call's answer and says whether it is the user's own
-// failure (policy.Gate.Answer).
-func (g *gate) answer(s policy.Sighting) (own bool) {
+// failure (policy.Gate.Answer). weigh: the caller weighs the answer with
+// the probe next; if the answer opened an outage and no call has the turn,
+// the caller gets it (to end with endTurn), so that the calls meanwhile
+// wait for the evidence rather than give up.
+func (g *gate) answer(s policy.Sighting, weigh bool) (own bool, turn chan struct{}) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.state.Answer(s)
+	was := g.state.Failing
+	own = g.state.Answer(s)
+	if weigh && !was && g.state.Failing && !g.probing {
+		g.probing, g.answered = true, make(chan struct{})
+		turn = g.answered
+	}
+	return own, turn
 }
 
 // endTurn ends the outage's one call's turn, answered or not; ending it

@@ -219,6 +219,8 @@ func waitReason(a Answer) string {
 		return "refused while UMC's self-service refuses a made-up method alike (switched off or broken): nobody's refusal"
 	case a.Kind == Refusal && a.Evidence == UnlikeImpossible:
 		return "refused in other words than a user that cannot exist: refuses nobody"
+	case a.Kind == Unavailable && a.Evidence == UnlikeImpossible:
+		return "UMC unavailable for this user while its self-service works (the probe asked after): its own"
 	case a.Kind == Refusal:
 		return "refused, and UMC's refusal of a user that cannot exist could not be compared: refuses nobody"
 	case a.Kind == Failure:

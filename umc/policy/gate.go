@@ -52,9 +52,10 @@ type Sighting struct {
 }
 
 // Works reports whether an answer of kind k with evidence e shows UMC
-// working: it served, or refused while its self-service demonstrably works.
+// working: it served, or the probe asked after the answer shows its
+// self-service working (a refusal, or UMC's 503 for this user alone).
 func Works(k Kind, e Evidence) bool {
-	return k == Served || k == Refusal && (e == LikeImpossible || e == UnlikeImpossible)
+	return k == Served || e == LikeImpossible || e == UnlikeImpossible
 }
 
 // everyones reports answers that are everyone's problem at once: UMC
@@ -73,11 +74,12 @@ func everyones(k Kind, e Evidence) bool {
 // for everyone's problems, else in a run of OutageRun distinct users with
 // no success between. A success ends the run and the outage at once.
 //
-// A refusal is taken twice: at once with NoEvidence (it counts in a run,
-// so that refusals at an outage's start hold the next calls back at
-// once), and again once the probe has weighed it (Works ends the run,
-// ServiceOff opens an outage); its second NoEvidence is ignored by the
-// caller.
+// A refusal, and UMC's own 503, are taken twice: at once with NoEvidence
+// (they count, so that the next calls are held back at once: a 503 may be
+// UMC's rate limit, which every call extends), and again once the probe
+// has weighed them: Works ends the run and the outage (and the 503 was
+// the user's own), ServiceOff opens an outage. Their second NoEvidence is
+// ignored by the caller.
 func (g *Gate) Answer(s Sighting) (own bool) {
 	switch {
 	case Works(s.Kind, s.Evidence):
@@ -85,7 +87,7 @@ func (g *Gate) Answer(s Sighting) (own bool) {
 		if s.At.After(g.Worked) {
 			g.Worked = s.At
 		}
-		return false
+		return s.Kind == Unavailable
 	case !s.At.After(g.Worked):
 		// Came before UMC last worked: it says nothing of now.
 		return false
