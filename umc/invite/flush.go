@@ -336,17 +336,17 @@ func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(cont
 // called is what the call phase found: UMC's answer, classified once, or
 // why no call was made.
 type called struct {
-	sent    bool
-	answer  umc.Answer
-	outcome umc.Outcome
-	turn    chan struct{} // the outage's one call's turn, if this call had it
-	own     bool          // a failure of the user's own (policy.Gate.Answer)
+	sent     bool
+	answer   umc.Answer
+	outcome  umc.Outcome
+	turn     chan struct{} // the outage's one call's turn, if this call had it
+	own      bool          // a failure of the user's own (policy.Gate.Answer)
 	weigh    bool          // a refusal, for the probe to weigh
 	probeNow bool          // UMC's 503 that opened an outage: weighed at once
-	aged    bool          // Max_Age old while it waits: no call needed
-	notDue  bool          // its own pause is not over: no call, no cost
-	held    string        // due, but not called: why
-	gone    bool          // its file is no longer the one claimed
+	aged     bool          // Max_Age old while it waits: no call needed
+	notDue   bool          // its own pause is not over: no call, no cost
+	held     string        // due, but not called: why
+	gone     bool          // its file is no longer the one claimed
 }
 
 // call makes the job's one call if the user is due, within the output's
