@@ -362,24 +362,35 @@ func (o *Output) call(ctx context.Context, j *job) called {
 	}
 	// The gate first, without a slot: a call waiting for the outage's one
 	// call to be answered must not hold a slot that call's probe needs.
-	ok, turn, why := o.gate.admit(ctx, o.now)
-	if !ok {
-		return called{held: why}
+	var turn chan struct{}
+	for again := true; ; again = false {
+		ok, t, why := o.gate.admit(ctx, o.now)
+		if turn = t; !ok {
+			return called{held: why}
+		}
+		select {
+		case o.slots <- struct{}{}:
+		case <-ctx.Done():
+			return called{turn: turn, held: fmt.Sprintf("no free call slot (Concurrency %d) within the flush's Flush_Timeout (%s)", o.cfg.Concurrency, o.cfg.FlushTimeout)}
+		}
+		open, why, weighing := o.gate.stillOpen(turn)
+		if open {
+			break
+		}
+		// An outage began while this call waited for its slot. If the
+		// probe weighs the answer that opened it, the call waits for its
+		// verdict as admit does, without the slot the probe needs.
+		<-o.slots
+		if !weighing || !again {
+			return called{turn: turn, held: why}
+		}
 	}
-	select {
-	case o.slots <- struct{}{}:
-		defer func() { <-o.slots }()
-	case <-ctx.Done():
-		return called{turn: turn, held: fmt.Sprintf("no free call slot (Concurrency %d) within the flush's Flush_Timeout (%s)", o.cfg.Concurrency, o.cfg.FlushTimeout)}
-	}
-	if ok, why := o.gate.stillOpen(turn); !ok {
-		return called{turn: turn, held: why} // an outage began while this call waited for its slot
-	}
+	defer func() { <-o.slots }()
 	if o.limiter != nil {
 		if err := o.limiter.Wait(ctx); err != nil {
 			return called{turn: turn, held: fmt.Sprintf("Rate_Limit %d a minute leaves no room within the flush's Flush_Timeout (%s)", o.cfg.RateLimit, o.cfg.FlushTimeout)}
 		}
-		if ok, why := o.gate.stillOpen(turn); !ok {
+		if ok, why, _ := o.gate.stillOpen(turn); !ok {
 			return called{turn: turn, held: why}
 		}
 	}

@@ -112,11 +112,12 @@ func (g *gate) endTurn(turn chan struct{}) {
 
 // stillOpen says whether an admitted call may still go after waiting for
 // a slot or the rate limit: the turn's call may; others only if no outage
-// began meanwhile.
-func (g *gate) stillOpen(turn chan struct{}) (bool, string) {
+// began meanwhile. weighing: another call has the turn, weighing whether
+// the outage stands.
+func (g *gate) stillOpen(turn chan struct{}) (open bool, why string, weighing bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return turn != nil || !g.state.Failing, g.state.Reason()
+	return turn != nil || !g.state.Failing, g.state.Reason(), g.probing
 }
 
 // due reports whether u may be called at now (policy.Gate.Due).
