@@ -29,9 +29,10 @@ type evidenceCache struct {
 }
 
 // evidence says what UMC's refusal or 503 a, answered at answered, is
-// evidence of. It asks UMC how it refuses an impossible user (two calls that mail
-// no one) unless a probe asked after the answer is at hand, or the latest
-// one, recent, shows the answer cannot be an impossible user's anyway.
+// evidence of. It asks UMC how it refuses an impossible user (two calls
+// that mail no one) unless a probe asked after the answer is at hand, or
+// the latest one, recent, shows a refusal cannot be an impossible user's
+// anyway. paced: the probe's calls keep an outage's one call a second.
 func (o prober) evidence(ctx context.Context, a umc.Answer, answered time.Time, paced bool) policy.Evidence {
 	c := &o.probes
 	c.mu.Lock()
