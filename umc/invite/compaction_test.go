@@ -88,7 +88,10 @@ func TestCompactionKeepsALineAppendedDuringTheLastTry(t *testing.T) {
 	rec := record.New("umc_invite", time.Unix(1700000000, 0), map[any]any{
 		"log": []byte(strings.TrimSuffix(carry, "\n")), "path": []byte(path), "offset": int64(offset)})
 	calls := 0
-	stub.OnCall = func(umctest.Call) {
+	stub.OnCall = func(c umctest.Call) {
+		if umctest.IsProbe(c) {
+			return // the probe that weighs the 503 opening the outage
+		}
 		calls++
 		if calls == 6 { // the chunk's last try
 			appendLine(t, path, "bob")

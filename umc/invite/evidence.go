@@ -28,21 +28,24 @@ type evidenceCache struct {
 	logged bool
 }
 
-// evidence says what UMC's refusal a, answered at answered, is evidence
-// of. It asks UMC how it refuses an impossible user (two calls that mail
-// no one) unless a probe asked after the answer is at hand, or the latest
-// one, recent, shows the answer cannot be an impossible user's anyway.
-func (o prober) evidence(ctx context.Context, a umc.Answer, answered time.Time) policy.Evidence {
+// evidence says what UMC's refusal or 503 a, answered at answered, is
+// evidence of. It asks UMC how it refuses an impossible user (two calls
+// that mail no one) unless a probe asked after the answer is at hand, or
+// the latest one, recent, shows a refusal cannot be an impossible user's
+// anyway. paced: the probe's calls keep an outage's one call a second.
+func (o prober) evidence(ctx context.Context, a umc.Answer, answered time.Time, paced bool) policy.Evidence {
 	c := &o.probes
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	recent := c.asked && o.now().Sub(c.at) < evidenceReuse
 	if !c.at.After(answered) {
-		if recent && !(c.last.Refusing() && c.last.RefusesLikeUnknown(a)) {
+		// A refusal that cannot be an impossible user's may be weighed by
+		// a recent probe; UMC's 503 only by one asked after it.
+		if recent && a.Status == http.StatusBadRequest && !(c.last.Refusing() && c.last.RefusesLikeUnknown(a)) {
 			// Cannot refuse anyone: keep the user waiting, spare UMC.
 			return weigh(c.last, a, false)
 		}
-		if b, ok := o.askBaseline(ctx); ok {
+		if b, ok := o.askBaseline(ctx, paced); ok {
 			c.last, c.at, c.asked = b, o.now(), true
 			o.logEvidence(c)
 		} else {
@@ -69,8 +72,9 @@ func weigh(b umc.Baseline, a umc.Answer, after bool) policy.Evidence {
 	return policy.NoEvidence
 }
 
-// askBaseline makes the probe's two calls within the output's budget.
-func (o prober) askBaseline(ctx context.Context) (umc.Baseline, bool) {
+// askBaseline makes the probe's two calls within the output's budget;
+// paced, in an outage, within its one call a second.
+func (o prober) askBaseline(ctx context.Context, paced bool) (umc.Baseline, bool) {
 	select {
 	case o.slots <- struct{}{}:
 		defer func() { <-o.slots }()
@@ -79,12 +83,15 @@ func (o prober) askBaseline(ctx context.Context) (umc.Baseline, bool) {
 	}
 	// Its two calls count against Rate_Limit like any other (UMC's own
 	// limit counts refused calls too), and in an outage against its one
-	// call a second.
+	// call a second, but for the probe that tells whether a 503 opened one.
 	b, err := o.client.AskBaseline(ctx, func() error {
 		if o.limiter != nil {
 			if err := o.limiter.Wait(ctx); err != nil {
 				return err
 			}
+		}
+		if !paced {
+			return nil
 		}
 		return o.gate.pace(ctx, o.now)
 	})

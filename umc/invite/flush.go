@@ -339,14 +339,17 @@ func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(cont
 // called is what the call phase found: UMC's answer, classified once, or
 // why no call was made.
 type called struct {
-	sent    bool
-	answer  umc.Answer
-	outcome umc.Outcome
-	turn    chan struct{} // the outage's one call's turn, if this call had it
-	aged    bool          // Max_Age old while it waits: no call needed
-	notDue  bool          // its own pause is not over: no call, no cost
-	held    string        // due, but not called: why
-	gone    bool          // its file is no longer the one claimed
+	sent     bool
+	answer   umc.Answer
+	outcome  umc.Outcome
+	turn     chan struct{} // the outage's one call's turn, if this call had it
+	own      bool          // a failure of the user's own (policy.Gate.Answer)
+	weigh    bool          // a refusal, for the probe to weigh
+	probeNow bool          // UMC's 503 that opened an outage: weighed at once
+	aged     bool          // Max_Age old while it waits: no call needed
+	notDue   bool          // its own pause is not over: no call, no cost
+	held     string        // due, but not called: why
+	gone     bool          // its file is no longer the one claimed
 }
 
 // call makes the job's one call if the user is due, within the output's
@@ -362,24 +365,35 @@ func (o *Output) call(ctx context.Context, j *job) called {
 	}
 	// The gate first, without a slot: a call waiting for the outage's one
 	// call to be answered must not hold a slot that call's probe needs.
-	ok, turn, why := o.gate.admit(ctx, o.now)
-	if !ok {
-		return called{held: why}
+	var turn chan struct{}
+	for again := true; ; again = false {
+		ok, t, why := o.gate.admit(ctx, o.now)
+		if turn = t; !ok {
+			return called{held: why}
+		}
+		select {
+		case o.slots <- struct{}{}:
+		case <-ctx.Done():
+			return called{turn: turn, held: fmt.Sprintf("no free call slot (Concurrency %d) within the flush's Flush_Timeout (%s)", o.cfg.Concurrency, o.cfg.FlushTimeout)}
+		}
+		open, why, weighing := o.gate.stillOpen(turn)
+		if open {
+			break
+		}
+		// An outage began while this call waited for its slot. If the
+		// probe weighs the answer that opened it, the call waits for its
+		// verdict as admit does, without the slot the probe needs.
+		<-o.slots
+		if !weighing || !again {
+			return called{turn: turn, held: why}
+		}
 	}
-	select {
-	case o.slots <- struct{}{}:
-		defer func() { <-o.slots }()
-	case <-ctx.Done():
-		return called{turn: turn, held: fmt.Sprintf("no free call slot (Concurrency %d) within the flush's Flush_Timeout (%s)", o.cfg.Concurrency, o.cfg.FlushTimeout)}
-	}
-	if ok, why := o.gate.stillOpen(turn); !ok {
-		return called{turn: turn, held: why} // an outage began while this call waited for its slot
-	}
+	defer func() { <-o.slots }()
 	if o.limiter != nil {
 		if err := o.limiter.Wait(ctx); err != nil {
 			return called{turn: turn, held: fmt.Sprintf("Rate_Limit %d a minute leaves no room within the flush's Flush_Timeout (%s)", o.cfg.RateLimit, o.cfg.FlushTimeout)}
 		}
-		if ok, why := o.gate.stillOpen(turn); !ok {
+		if ok, why, _ := o.gate.stillOpen(turn); !ok {
 			return called{turn: turn, held: why}
 		}
 	}
@@ -399,12 +413,23 @@ func (o *Output) call(ctx context.Context, j *job) called {
 	inFlight()
 	outcome := umc.Classify(answer)
 	// Still holding the slot: the next call admitted knows how this went.
-	// A refusal counts in a run at once; the probe weighs it after.
-	o.gate.answer(outcome.Kind, policy.NoEvidence, j.username, o.now())
-	if outcome.Kind != policy.Refusal {
+	// A refusal, or UMC's own 503, counts at once; the probe weighs it
+	// after, holding the outage's turn it may have opened meanwhile.
+	fromUMC := outcome.Kind == policy.Unavailable && answer.Err == nil && answer.FromUMC
+	own, opened := o.gate.answer(sighting(j, answer, outcome, policy.NoEvidence, o.now()), outcome.Kind == policy.Refusal || fromUMC)
+	if turn == nil {
+		turn = opened
+	}
+	// A refusal is always weighed (it may be proven). UMC's 503 is when
+	// it opened an outage: the probe, asked at once, tells UMC's rate
+	// limit or a down UMC (the probe fails too) from this user's own 503.
+	// Once an outage is under way, its one call a second tells.
+	c := called{sent: true, answer: answer, outcome: outcome, turn: turn, own: own,
+		weigh: outcome.Kind == policy.Refusal, probeNow: fromUMC && opened != nil}
+	if !c.weigh && !c.probeNow {
 		o.gate.endTurn(turn)
 	}
-	return called{sent: true, answer: answer, outcome: outcome, turn: turn}
+	return c
 }
 
 // decide is the step for what the call found: a refusal is weighed by the
@@ -419,19 +444,26 @@ func (o *Output) decide(ctx context.Context, j *job, c called) policy.Step {
 	}
 	at := o.now()
 	evidence := policy.NoEvidence
-	switch c.outcome.Kind {
-	case policy.Refusal:
-		if evidence = o.prober.evidence(ctx, c.answer, at); evidence != policy.NoEvidence {
-			o.gate.answer(c.outcome.Kind, evidence, j.username, o.now())
+	switch {
+	case c.weigh || c.probeNow:
+		if evidence = o.prober.evidence(ctx, c.answer, at, !c.probeNow); evidence != policy.NoEvidence {
+			own, _ := o.gate.answer(sighting(j, c.answer, c.outcome, evidence, o.now()), false)
+			c.own = c.own || own
 		}
-	case policy.Unauthorized:
+	case c.outcome.Kind == policy.Unauthorized:
 		o.prober.logUnauthorized(c.outcome.Reason)
 	}
 	o.gate.endTurn(c.turn)
 	a := policy.Answer{Kind: c.outcome.Kind, Text: c.outcome.Reason, Status: c.answer.Status, Message: c.answer.Message, At: at, Evidence: evidence}
 	step := policy.Decide(j.entry.User, a, o.now(), o.jitter(), settingsOf(o.cfg))
+	step.User.OwnFailure = c.own && step.Kind == policy.Wait
 	step.User = o.gate.mark(step.User)
 	return step
+}
+
+// sighting is a call's answer as the outage rule reads it.
+func sighting(j *job, a umc.Answer, out umc.Outcome, e policy.Evidence, at time.Time) policy.Sighting {
+	return policy.Sighting{Kind: out.Kind, Evidence: e, User: j.username, At: at, FromUMC: a.Err == nil && a.FromUMC, Prior: j.entry.User}
 }
 
 func settingsOf(cfg *config.Config) policy.Settings {

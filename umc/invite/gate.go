@@ -79,11 +79,21 @@ func (g *gate) pace(ctx context.Context, now func() time.Time) error {
 	}
 }
 
-// answer takes one call's answer (policy.Gate.Answer).
-func (g *gate) answer(k policy.Kind, e policy.Evidence, user string, at time.Time) {
+// answer takes one call's answer and says whether it is the user's own
+// failure (policy.Gate.Answer). weigh: the caller weighs the answer with
+// the probe next; if the answer opened an outage and no call has the turn,
+// the caller gets it (to end with endTurn), so that the calls meanwhile
+// wait for the evidence rather than give up.
+func (g *gate) answer(s policy.Sighting, weigh bool) (own bool, turn chan struct{}) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.state.Answer(k, e, user, at)
+	was := g.state.Failing
+	own = g.state.Answer(s)
+	if weigh && !was && g.state.Failing && !g.probing {
+		g.probing, g.answered = true, make(chan struct{})
+		turn = g.answered
+	}
+	return own, turn
 }
 
 // endTurn ends the outage's one call's turn, answered or not; ending it
@@ -102,11 +112,12 @@ func (g *gate) endTurn(turn chan struct{}) {
 
 // stillOpen says whether an admitted call may still go after waiting for
 // a slot or the rate limit: the turn's call may; others only if no outage
-// began meanwhile.
-func (g *gate) stillOpen(turn chan struct{}) (bool, string) {
+// began meanwhile. weighing: another call has the turn, weighing whether
+// the outage stands.
+func (g *gate) stillOpen(turn chan struct{}) (open bool, why string, weighing bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return turn != nil || !g.state.Failing, g.state.Reason()
+	return turn != nil || !g.state.Failing, g.state.Reason(), g.probing
 }
 
 // due reports whether u may be called at now (policy.Gate.Due).

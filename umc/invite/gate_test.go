@@ -18,7 +18,7 @@ func TestAnOutagesOneCallHasTheTurnAndAServedOneLetsEveryoneGo(t *testing.T) {
 	if ok, turn, _ := g.admit(ctx, clock); !ok || turn != nil {
 		t.Fatal("a healthy UMC holds calls back")
 	}
-	g.answer(policy.Unavailable, policy.NoEvidence, "a", now)
+	g.answer(policy.Sighting{Kind: policy.Unavailable, User: "a", At: now}, false)
 	if ok, _, why := g.admit(ctx, clock); ok || why == "" {
 		t.Fatalf("a second call at once into an outage (%q)", why)
 	}
@@ -34,7 +34,7 @@ func TestAnOutagesOneCallHasTheTurnAndAServedOneLetsEveryoneGo(t *testing.T) {
 		t.Fatal("a second call while the turn's call is in flight")
 	case <-time.After(50 * time.Millisecond):
 	}
-	g.answer(policy.Served, policy.NoEvidence, "b", now)
+	g.answer(policy.Sighting{Kind: policy.Served, User: "b", At: now}, false)
 	g.endTurn(turn)
 	if !<-got {
 		t.Fatal("the waiting call did not go once UMC served the turn's call")
@@ -47,7 +47,7 @@ func TestEndingATurnTwiceLeavesTheNextTurnAlone(t *testing.T) {
 	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	g := &gate{}
-	g.answer(policy.Unavailable, policy.NoEvidence, "a", now)
+	g.answer(policy.Sighting{Kind: policy.Unavailable, User: "a", At: now}, false)
 	now = now.Add(time.Second)
 	_, first, _ := g.admit(context.Background(), clock)
 	g.endTurn(first)

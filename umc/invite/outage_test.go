@@ -119,3 +119,45 @@ func TestAUserCarriedOverInAnOutageIsDueWhenUMCServesAfterARestart(t *testing.T)
 		t.Fatalf("verdict %v, alice called %d times after the restart: she waits out her carried pause although UMC is back", v, fake.called("alice")-before)
 	}
 }
+
+// A user whose calls get UMC's 503 on its own holds nobody back: the
+// probe asked at once shows UMC's self-service working, the others of the
+// flush are called, and its next 503, after UMC served others, is its own
+// and needs no probe.
+func TestAUserFailingAloneHoldsNobodyBack(t *testing.T) {
+	var probes atomic.Int32
+	var f *fixture
+	fake := &fakeUMC{
+		answer: func(user string, _ int) umc.Answer {
+			f.advance(time.Millisecond) // answers come one after another
+			if user == "flaky" {
+				return umc.Answer{Status: http.StatusServiceUnavailable, FromUMC: true, Message: "Please retry in one minute."}
+			}
+			return served()
+		},
+		probe: func() (umc.Baseline, error) {
+			probes.Add(1)
+			return umc.Baseline{
+				Unknown: umc.Answer{Status: http.StatusBadRequest, FromUMC: true, Message: "No address has been stored"},
+				Method:  umc.Answer{Status: http.StatusBadRequest, FromUMC: true, Message: "Unknown recovery method"},
+			}, nil
+		},
+	}
+	f = newFakeFixture(t, fake, config.Map{"Concurrency": "1"})
+	ctx := context.Background()
+	for round, users := range [][]string{names("a", 10), names("b", 10)} {
+		f.out.Flush(ctx, append(f.queueFiles(t, "flaky"), f.queueFiles(t, users...)...))
+		for _, u := range users {
+			if n := fake.called(u); n != 1 {
+				t.Fatalf("round %d: %s called %d times, want 1: the lone failing user held it back\n%s", round, u, n, f.logs)
+			}
+		}
+		if n := fake.called("flaky"); n != round+1 {
+			t.Fatalf("round %d: flaky called %d times", round, n)
+		}
+		f.advance(time.Hour) // past flaky's own pause
+	}
+	if n := probes.Load(); n != 1 {
+		t.Errorf("%d probes, want 1: a 503 of the user's own after UMC served others needs none", n)
+	}
+}

@@ -50,6 +50,9 @@ type User struct {
 	// none): it is due at once when UMC works again, also in a later
 	// process than the one that saw the outage.
 	OutageSince time.Time `json:"outage_since,omitzero"`
+	// OwnFailure: its last answer was a failure of its own (Gate.Answer),
+	// which no outage's end releases.
+	OwnFailure bool `json:"own_failure,omitempty"`
 }
 
 // Restored bounds what was read of a user from an earlier run, whose clock
@@ -141,7 +144,9 @@ type Step struct {
 // out), never below Backoff_Min; it is the only randomness, passed in.
 func Decide(u User, a Answer, now time.Time, jitter float64, s Settings) Step {
 	u.LastAnswer, u.LastStatus, u.LastUMC, u.LastAt = a.Text, a.Status, a.Message, a.At
-	u.OutageSince = time.Time{} // the caller marks an answer that came in an outage (Gate.Mark)
+	// The caller marks an answer that came in an outage (Gate.Mark) or
+	// was a failure of the user's own (Gate.Answer).
+	u.OutageSince, u.OwnFailure = time.Time{}, false
 	if a.Kind == Served {
 		u.NextTry, u.Pause = time.Time{}, 0
 		return Step{Kind: Delivered, Reason: "UMC answered 200: " + a.Text, User: u}
@@ -214,6 +219,8 @@ func waitReason(a Answer) string {
 		return "refused while UMC's self-service refuses a made-up method alike (switched off or broken): nobody's refusal"
 	case a.Kind == Refusal && a.Evidence == UnlikeImpossible:
 		return "refused in other words than a user that cannot exist: refuses nobody"
+	case a.Kind == Unavailable && a.Evidence == UnlikeImpossible:
+		return "UMC unavailable for this user while its self-service works (the probe asked after): its own"
 	case a.Kind == Refusal:
 		return "refused, and UMC's refusal of a user that cannot exist could not be compared: refuses nobody"
 	case a.Kind == Failure:

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -10,11 +11,10 @@ import (
 // against it, the evidence probe's two included.
 const OutageSpacing = time.Second
 
-// OutageRun: a run of failures that may be users' own (UMC's 500, a refusal
-// no probe could place) is an outage when it is this many calls long, with
-// no success between, and of more than one user. An answer that is
-// everyone's problem (UMC unreachable, credentials rejected, the
-// self-service switched off) is an outage at once.
+// OutageRun: failures UMC gave for a call (its 500, its 503, a refusal no
+// probe could place yet) are an outage when this many distinct users failed
+// with no success between. A failure repeated by a user alone, after UMC
+// served others, is that user's own and counts nothing (Gate.Answer).
 const OutageRun = 3
 
 // Gate is the outage rule's state: a value, read and changed by pure
@@ -22,12 +22,10 @@ const OutageRun = 3
 // keeps the in-flight turn around it; what a user must know of an outage
 // to be released after a restart travels in the user (User.OutageSince).
 type Gate struct {
-	// The run of failures since UMC last worked: its first failure, its
-	// length, its first user and whether another user failed in it.
-	RunSince  time.Time
-	Run       int
-	RunUser   string
-	RunOthers bool
+	// The run of failures since UMC last worked: its first failure and
+	// the distinct users that failed in it (at most OutageRun).
+	RunSince time.Time
+	RunUsers []string
 	// Failing: UMC fails for everyone since Since, for Why.
 	Failing bool
 	Since   time.Time
@@ -37,52 +35,76 @@ type Gate struct {
 	// Worked is when UMC last demonstrably worked: a 200, or a refusal
 	// while its self-service works.
 	Worked time.Time
-	// Released is the last outage that ended: from its first failure to
-	// the answer that showed UMC working again.
-	Released Outage
 }
 
-// Outage is one span during which UMC failed for everyone.
-type Outage struct{ Since, End time.Time }
+// Sighting is one call's answer as the outage rule reads it.
+type Sighting struct {
+	Kind     Kind
+	Evidence Evidence
+	User     string
+	At       time.Time // when the answer came
+	// FromUMC: UMC's own answer to this call (its JSON error body); false
+	// for a network error or a page of a proxy, a gateway, a login: no
+	// user's own, however often one user meets it.
+	FromUMC bool
+	// Prior is the user as known before the call.
+	Prior User
+}
 
 // Works reports whether an answer of kind k with evidence e shows UMC
-// working: it served, or refused while its self-service demonstrably works.
+// working: it served, or the probe asked after the answer shows its
+// self-service working (a refusal, or UMC's 503 for this user alone).
 func Works(k Kind, e Evidence) bool {
-	return k == Served || k == Refusal && (e == LikeImpossible || e == UnlikeImpossible)
+	return k == Served || e == LikeImpossible || e == UnlikeImpossible
 }
 
-// everyones reports answers that are everyone's problem at once.
+// everyones reports answers that are everyone's problem at once: UMC
+// unreachable or unavailable (a 503 is also its rate limit, which every
+// further call extends), the credentials rejected, the self-service
+// switched off.
 func everyones(k Kind, e Evidence) bool {
 	return k == Unavailable || k == Unauthorized || k == Refusal && e == ServiceOff
 }
 
-// Answer takes one call's answer for user at time at. A refusal is taken
-// twice: at once with NoEvidence (it counts in a run, so that refusals at
-// an outage's start hold the next calls back at once), and again once the
-// probe has weighed it (Works ends the run, ServiceOff opens an outage);
-// its second NoEvidence is ignored by the caller.
-func (g *Gate) Answer(k Kind, e Evidence, user string, at time.Time) {
+// Answer takes one call's answer and says whether it is the user's own
+// failure: UMC answered it for this call, the user's previous answer was a
+// failure too, and UMC served others after that one. Such a failure holds
+// nobody back, counts in no run and is released by no outage's end: the
+// user waits out its own growing pause. Any other failure counts: at once
+// for everyone's problems, else in a run of OutageRun distinct users with
+// no success between. A success ends the run and the outage at once.
+//
+// A refusal, and UMC's own 503, are taken twice: at once with NoEvidence
+// (they count, so that the next calls are held back at once: a 503 may be
+// UMC's rate limit, which every call extends), and again once the probe
+// has weighed them: Works ends the run and the outage (and the 503 was
+// the user's own), ServiceOff opens an outage. Their second NoEvidence is
+// ignored by the caller.
+func (g *Gate) Answer(s Sighting) (own bool) {
 	switch {
-	case Works(k, e):
-		if g.Failing {
-			g.Released = Outage{Since: g.Since, End: at}
+	case Works(s.Kind, s.Evidence):
+		g.Failing, g.RunUsers = false, nil
+		if s.At.After(g.Worked) {
+			g.Worked = s.At
 		}
-		g.Failing, g.Run = false, 0
-		if at.After(g.Worked) {
-			g.Worked = at
-		}
-	case !at.After(g.Worked):
+		return s.Kind == Unavailable
+	case !s.At.After(g.Worked):
 		// Came before UMC last worked: it says nothing of now.
-	default:
-		if g.Run == 0 {
-			g.RunSince, g.RunUser, g.RunOthers = at, user, false
-		}
-		g.Run++
-		g.RunOthers = g.RunOthers || user != g.RunUser
-		if !g.Failing && (everyones(k, e) || g.Run >= OutageRun && g.RunOthers) {
-			g.Failing, g.Since, g.Why, g.LastCall = true, g.RunSince, k, at
-		}
+		return false
+	case s.FromUMC && s.Kind != Unauthorized && s.Evidence != ServiceOff &&
+		s.Prior.LastAnswer != "" && g.Worked.After(s.Prior.LastAt):
+		return true
 	}
+	if len(g.RunUsers) == 0 {
+		g.RunSince = s.At
+	}
+	if !slices.Contains(g.RunUsers, s.User) && len(g.RunUsers) < OutageRun {
+		g.RunUsers = append(g.RunUsers, s.User)
+	}
+	if !g.Failing && (everyones(s.Kind, s.Evidence) || len(g.RunUsers) >= OutageRun) {
+		g.Failing, g.Since, g.Why, g.LastCall = true, g.RunSince, s.Kind, s.At
+	}
+	return false
 }
 
 // Admits says whether a call may start at now, and why not: while UMC
@@ -109,27 +131,23 @@ func (g *Gate) Reason() string {
 }
 
 // Mark records in u that it waits because of the outage under way, if its
-// last answer came during it (or in the run that opened it): it is then
+// last answer came during it and was no failure of its own: it is then
 // released when UMC works again, also after a restart.
 func (g *Gate) Mark(u User) User {
-	if g.Failing && !u.LastAt.IsZero() && !u.LastAt.Before(g.Since) && u.OutageSince.IsZero() {
+	if g.Failing && !u.OwnFailure && !u.LastAt.IsZero() && !u.LastAt.Before(g.Since) && u.OutageSince.IsZero() {
 		u.OutageSince = g.Since
 	}
 	return u
 }
 
 // Due reports whether u may be called at now. A user waits out its own
-// pause, unless it waited because of an outage that UMC has since ended
-// (its last answer came in the outage, or it carries the mark of one from
-// an earlier process) : then it is due at once. A user whose own failure
-// came while UMC served others keeps its own growing pause.
+// pause, unless it waited because of an outage (its mark, also one from an
+// earlier process) and UMC has worked since its last answer: then it is
+// due at once. A user whose own failure came while UMC served others
+// keeps its own growing pause.
 func (g *Gate) Due(u User, now time.Time) bool {
 	if u.NextTry.IsZero() || !now.Before(u.NextTry) {
 		return true
 	}
-	if !g.Worked.After(u.LastAt) {
-		return false
-	}
-	inReleased := !g.Released.Since.IsZero() && !u.LastAt.Before(g.Released.Since) && g.Released.End.After(u.LastAt)
-	return inReleased || !u.OutageSince.IsZero()
+	return !u.OutageSince.IsZero() && g.Worked.After(u.LastAt)
 }

@@ -6,45 +6,91 @@ import (
 	"time"
 )
 
+// seen is UMC's own answer of kind k for user at t, the user never asked.
+func seen(k Kind, user string, t time.Time) Sighting {
+	return Sighting{Kind: k, User: user, At: t, FromUMC: true}
+}
+
+// again is the same answer for a user whose previous answer, at before,
+// was a failure too.
+func again(k Kind, user string, before, t time.Time) Sighting {
+	s := seen(k, user, t)
+	s.Prior = User{FirstSeen: t0, LastAnswer: "HTTP 500", LastAt: before}
+	return s
+}
+
 // failing opens an outage by three failures of different users at t.
 func failing(t time.Time) Gate {
 	var g Gate
 	for _, u := range []string{"a", "b", "c"} {
-		g.Answer(Failure, NoEvidence, u, t)
+		g.Answer(seen(Failure, u, t))
 	}
 	return g
 }
 
-func TestOneUsersFailuresAreNoOutageButARunOfSeveralIs(t *testing.T) {
-	var g Gate
-	for range 5 {
-		g.Answer(Failure, NoEvidence, "badaddr", t0)
+// The outage rule, answer by answer: whether UMC fails for everyone after
+// the answers, and which answers were the user's own failure.
+func TestTheOutageRuleTellsOneUsersFailureFromEveryones(t *testing.T) {
+	s := time.Second
+	served := func(user string, d time.Duration) Sighting { return seen(Served, user, at(d)) }
+	unreached := func(s Sighting) Sighting { s.FromUMC = false; return s }
+	cases := []struct {
+		name    string
+		answers []Sighting
+		failing bool
+		own     []bool // per answer; nil: none own
+	}{
+		{"one user's first failure", []Sighting{seen(Failure, "a", t0)}, false, nil},
+		{"three users' failures, no success between", []Sighting{seen(Failure, "a", t0), seen(Failure, "b", at(s)), seen(Failure, "c", at(2*s))}, true, nil},
+		{"one user failing five times alone", []Sighting{seen(Failure, "a", t0), again(Failure, "a", t0, at(s)), again(Failure, "a", at(s), at(2*s)),
+			again(Failure, "a", at(2*s), at(3*s)), again(Failure, "a", at(3*s), at(4*s))}, false, nil},
+		{"two failures, a success, one failure", []Sighting{seen(Failure, "a", t0), seen(Failure, "b", at(s)), served("x", 2*s), seen(Failure, "c", at(3*s))}, false, nil},
+		{"a success ends an outage at once", []Sighting{seen(Failure, "a", t0), seen(Failure, "b", at(s)), seen(Failure, "c", at(2*s)), served("x", 3*s)}, false, nil},
+		{"a failure answered before the last success says nothing", []Sighting{served("x", 3*s), seen(Failure, "a", t0), seen(Failure, "b", at(s)), seen(Failure, "c", at(2*s))}, false, nil},
+		{"UMC's 503 for a user never asked: its rate limit or a down UMC", []Sighting{seen(Unavailable, "a", t0)}, true, nil},
+		{"UMC's 503, and the probe asked after it shows UMC working", []Sighting{seen(Unavailable, "a", t0),
+			{Kind: Unavailable, Evidence: UnlikeImpossible, User: "a", At: at(2 * s), FromUMC: true}}, false, []bool{false, true}},
+		{"UMC's 503, and the probe fails too", []Sighting{seen(Unavailable, "a", t0), seen(Unavailable, "a", at(2*s))}, true, nil},
+		{"no answer from UMC at all", []Sighting{unreached(seen(Unavailable, "a", t0))}, true, nil},
+		{"the credentials rejected", []Sighting{seen(Unauthorized, "a", t0)}, true, nil},
+		{"a refusal the probe shows the service switched off in", []Sighting{{Kind: Refusal, Evidence: ServiceOff, User: "a", At: t0, FromUMC: true}}, true, nil},
+		// Users failing on their own at the head of the queue: UMC served
+		// others after their first failures, their next ones are theirs.
+		{"users failing again after UMC served others", []Sighting{served("x", s), again(Unavailable, "a", t0, at(2*s)), again(Failure, "b", t0, at(2*s)),
+			again(Failure, "c", t0, at(3*s)), again(Refusal, "d", t0, at(3*s))}, false, []bool{false, true, true, true, true}},
+		{"a user failing again with no success since its failure", []Sighting{served("x", s), again(Unavailable, "a", at(2*s), at(3*s))}, true, []bool{false, false}},
+		{"UMC unreachable again for a user that failed before", []Sighting{served("x", s), unreached(again(Unavailable, "a", t0, at(2*s)))}, true, []bool{false, false}},
+		{"credentials rejected again for a user that failed before", []Sighting{served("x", s), again(Unauthorized, "a", t0, at(2*s))}, true, []bool{false, false}},
+		{"others' failures around one failing alone", []Sighting{served("x", s), again(Failure, "a", t0, at(2*s)), seen(Failure, "b", at(2*s)),
+			seen(Failure, "c", at(3*s)), seen(Failure, "d", at(3*s))}, true, []bool{false, true, false, false, false}},
 	}
-	if g.Failing {
-		t.Fatal("one user's own failures held everyone back")
-	}
-	g.Answer(Served, NoEvidence, "carol", at(time.Second))
-	g.Answer(Failure, NoEvidence, "dave", at(2*time.Second))
-	g.Answer(Failure, NoEvidence, "erin", at(2*time.Second))
-	if g.Failing {
-		t.Fatal("two failures held everyone back")
-	}
-	g.Answer(Failure, NoEvidence, "frank", at(3*time.Second))
-	if !g.Failing || !g.Since.Equal(at(2*time.Second)) {
-		t.Fatalf("a run of three failures of several users is no outage from its first failure: %+v", g)
+	for _, c := range cases {
+		var g Gate
+		for i, a := range c.answers {
+			own := g.Answer(a)
+			if want := c.own != nil && c.own[i]; own != want {
+				t.Errorf("%s: answer %d (%s for %s) own %t, want %t", c.name, i, a.Kind, a.User, own, want)
+			}
+		}
+		if g.Failing != c.failing {
+			t.Errorf("%s: failing for everyone %t, want %t", c.name, g.Failing, c.failing)
+		}
 	}
 }
 
-func TestEveryonesProblemIsAnOutageAtOnce(t *testing.T) {
-	for _, c := range []struct {
-		kind     Kind
-		evidence Evidence
-	}{{Unavailable, NoEvidence}, {Unauthorized, NoEvidence}, {Refusal, ServiceOff}} {
-		var g Gate
-		g.Answer(c.kind, c.evidence, "alice", t0)
-		if !g.Failing {
-			t.Errorf("%s (evidence %d) did not hold calls back at once", c.kind, c.evidence)
-		}
+// An outage begins at the first failure of the run that opened it.
+func TestAnOutageBeginsAtItsRunsFirstFailure(t *testing.T) {
+	var g Gate
+	g.Answer(seen(Served, "carol", at(time.Second)))
+	g.Answer(seen(Failure, "dave", at(2*time.Second)))
+	g.Answer(seen(Failure, "dave", at(2*time.Second)))
+	g.Answer(seen(Failure, "erin", at(2*time.Second)))
+	if g.Failing {
+		t.Fatal("two users' failures held everyone back")
+	}
+	g.Answer(seen(Failure, "frank", at(3*time.Second)))
+	if !g.Failing || !g.Since.Equal(at(2*time.Second)) {
+		t.Fatalf("a run of three users' failures is no outage from its first failure: %+v", g)
 	}
 }
 
@@ -53,7 +99,7 @@ func TestEveryonesProblemIsAnOutageAtOnce(t *testing.T) {
 func TestRefusalsNotYetWeighedHoldTheNextCallsBack(t *testing.T) {
 	var g Gate
 	for _, u := range []string{"a", "b", "c"} {
-		g.Answer(Refusal, NoEvidence, u, t0)
+		g.Answer(seen(Refusal, u, t0))
 	}
 	if !g.Failing {
 		t.Fatal("three refusals that no probe could place yet let the next calls through")
@@ -87,8 +133,8 @@ func TestAnOutageEndedByAProvenRefusalReleasesItsUsers(t *testing.T) {
 		g := failing(t0)
 		waited := User{FirstSeen: t0, LastAt: at(time.Second), NextTry: at(10 * time.Minute)}
 		waited = g.Mark(waited)
-		g.Answer(Refusal, NoEvidence, "replicating", at(time.Minute))
-		g.Answer(Refusal, ev, "replicating", at(time.Minute))
+		g.Answer(seen(Refusal, "replicating", at(time.Minute)))
+		g.Answer(Sighting{Kind: Refusal, Evidence: ev, User: "replicating", At: at(time.Minute), FromUMC: true})
 		if g.Failing {
 			t.Fatalf("evidence %d: a refusal while UMC works did not end the outage", ev)
 		}
@@ -110,34 +156,44 @@ func TestAnOutagesEndReleasesUsersCarriedOverFromBeforeARestart(t *testing.T) {
 	if after.Due(carried, at(time.Minute)) {
 		t.Fatal("due before UMC showed it works")
 	}
-	after.Answer(Served, NoEvidence, "new", at(time.Minute))
+	after.Answer(seen(Served, "new", at(time.Minute)))
 	if !after.Due(carried, at(time.Minute+time.Second)) {
 		t.Fatal("a user carried over from an outage keeps its pause although UMC serves others")
 	}
 }
 
 func TestDue(t *testing.T) {
-	waiting := User{FirstSeen: t0, LastAt: at(time.Minute), NextTry: at(2 * time.Minute)}
-	released := func(since, end time.Duration) Gate {
+	waiting := User{FirstSeen: t0, LastAnswer: "HTTP 503", LastAt: at(time.Minute), NextTry: at(2 * time.Minute)}
+	own := waiting
+	own.OwnFailure = true
+	// released is the gate after an outage from since to end, and u as
+	// the sender left it when its answer came (marked if in the outage).
+	released := func(u User, since, end time.Duration) (Gate, User) {
 		g := failing(at(since))
-		g.Answer(Served, NoEvidence, "x", at(end))
-		return g
+		u = g.Mark(u)
+		g.Answer(seen(Served, "x", at(end)))
+		return g, u
 	}
+	type gated struct {
+		gate Gate
+		user User
+	}
+	with := func(g Gate, u User) gated { return gated{g, u} }
 	cases := []struct {
 		name string
-		user User
-		gate Gate
+		gated
 		now  time.Time
 		want bool
 	}{
-		{"never asked", User{FirstSeen: t0}, Gate{}, t0, true},
-		{"pause not over", waiting, Gate{}, at(90 * time.Second), false},
-		{"pause over", waiting, Gate{}, at(2 * time.Minute), true},
-		{"its last answer in an outage that ended", waiting, released(50*time.Second, 80*time.Second), at(90 * time.Second), true},
-		{"an outage that ended before its last answer", waiting, released(10*time.Second, 30*time.Second), at(90 * time.Second), false},
-		{"its own failure before the outage began", waiting, released(65*time.Second, 80*time.Second), at(90 * time.Second), false},
-		{"an outage not over", waiting, failing(at(50 * time.Second)), at(90 * time.Second), false},
-		{"its own failure while UMC served others", waiting, func() Gate { var g Gate; g.Answer(Served, NoEvidence, "x", at(80*time.Second)); return g }(), at(90 * time.Second), false},
+		{"never asked", gated{Gate{}, User{FirstSeen: t0}}, t0, true},
+		{"pause not over", gated{Gate{}, waiting}, at(90 * time.Second), false},
+		{"pause over", gated{Gate{}, waiting}, at(2 * time.Minute), true},
+		{"its last answer in an outage that ended", with(released(waiting, 50*time.Second, 80*time.Second)), at(90 * time.Second), true},
+		{"its own failure in an outage that ended", with(released(own, 50*time.Second, 80*time.Second)), at(90 * time.Second), false},
+		{"an outage that ended before its last answer", with(released(waiting, 10*time.Second, 30*time.Second)), at(90 * time.Second), false},
+		{"its failure before the outage began", with(released(waiting, 65*time.Second, 80*time.Second)), at(90 * time.Second), false},
+		{"an outage not over", func() gated { g := failing(at(50 * time.Second)); return gated{g, g.Mark(waiting)} }(), at(90 * time.Second), false},
+		{"its failure while UMC served others", gated{func() Gate { var g Gate; g.Answer(seen(Served, "x", at(80*time.Second))); return g }(), waiting}, at(90 * time.Second), false},
 	}
 	for _, c := range cases {
 		if got := c.gate.Due(c.user, c.now); got != c.want {
