@@ -253,7 +253,9 @@ func queueDirProblem(dir string) error {
 	}
 	h, err := dirhandle.Open(dir)
 	if err != nil {
-		return fmt.Errorf("%s: %w: this output starts disabled (it sends nothing, its files wait); Fluent Bit and the other outputs start", "Queue_Dir", err)
+		// The configured path first: a dangling link's error names only
+		// its target.
+		return fmt.Errorf("%s: %s: %w: this output starts disabled (it sends nothing, its files wait); Fluent Bit and the other outputs start", "Queue_Dir", dir, err)
 	}
 	return h.Close()
 }
