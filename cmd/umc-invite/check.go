@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"umc-invite/umc/config"
+	"umc-invite/umc/dirhandle"
 	"umc-invite/umc/fbconfig"
 )
 
@@ -49,16 +50,24 @@ func isGeneric(key string) bool {
 	return false
 }
 
-// finding is one thing wrong, where it is.
+// finding is one thing wrong, where it is. One that disables its output
+// only (a tenant's directory) is reported but fails no check: Fluent Bit
+// and the other outputs start, as they would with the plugin.
 type finding struct {
-	file   string
-	line   int
-	output int
-	msg    string
+	file     string
+	line     int
+	output   int
+	msg      string
+	disables bool
 }
 
 func (f finding) String() string {
 	return fmt.Sprintf("%s:%d: %s output #%d: %s", f.file, f.line, OutputName, f.output, f.msg)
+}
+
+// failing reports whether any finding stops Fluent Bit itself.
+func failing(findings []finding) bool {
+	return slices.ContainsFunc(findings, func(f finding) bool { return !f.disables })
 }
 
 func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
@@ -98,7 +107,7 @@ func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
 		for _, f := range findings {
 			fmt.Fprintln(stdout, f)
 		}
-		if len(findings) > 0 {
+		if failing(findings) {
 			status = max(status, exitFindings)
 		}
 	}
@@ -207,6 +216,9 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 	}
 	chunkRetryLimit := 0
 	if cfg != nil {
+		if f, bad := queueDirFinding(cfg.QueueDir, s, header, n); bad {
+			out = append(out, f)
+		}
 		chunkRetryLimit = cfg.ChunkRetryLimit
 		for _, w := range cfg.Warnings() {
 			notes = append(notes, fmt.Sprintf("%s:%d: %s output #%d: warning: %s", s.File, s.Line, OutputName, n, w))
@@ -230,6 +242,34 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].line < out[j].line })
 	return out, notes
+}
+
+// queueDirProblem opens the queue directory as the output does at start
+// (read only): one that is missing or no directory disables that output
+// alone. nil: a directory, or no Queue_Dir.
+func queueDirProblem(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	h, err := dirhandle.Open(dir)
+	if err != nil {
+		// The configured path first: a dangling link's error names only
+		// its target.
+		return fmt.Errorf("%s: %s: %w: this output starts disabled (it sends nothing, its files wait); Fluent Bit and the other outputs start", "Queue_Dir", dir, err)
+	}
+	return h.Close()
+}
+
+func queueDirFinding(dir string, s fbconfig.Section, header fbconfig.Entry, n int) (finding, bool) {
+	err := queueDirProblem(dir)
+	if err == nil {
+		return finding{}, false
+	}
+	e, ok := s.Get("Queue_Dir")
+	if !ok {
+		e = header
+	}
+	return finding{file: e.File, line: e.Line, output: n, msg: err.Error(), disables: true}, true
 }
 
 func has(s fbconfig.Section, key string) bool { _, ok := s.Get(key); return ok }

@@ -214,3 +214,40 @@ func TestCheckOfflineWritesNothing(t *testing.T) {
 		t.Errorf("a password without its user: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// One tenant's queue directory that is no directory is named with its
+// line, but fails no check: the plugin disables that output alone and
+// Fluent Bit starts (the chart runs check before it, for every tenant). A
+// mistake that stops Fluent Bit still fails.
+func TestCheckNamesATenantsBadDirectoryWithoutFailing(t *testing.T) {
+	tmp := t.TempDir()
+	good, file := filepath.Join(tmp, "tenant-b"), filepath.Join(tmp, "tenant-a")
+	os.Mkdir(good, 0o755)
+	os.WriteFile(file, nil, 0o644)
+	conf := func(extra string) string {
+		return write(t, `[OUTPUT]
+    Name                umc_invite
+    Match               a
+    UMC_URL             http://umc-server
+    Queue_Dir           `+file+`
+    Retry_Limit         5
+    Chunk_Retry_Limit   5
+[OUTPUT]
+    Name                umc_invite
+    Match               b
+    UMC_URL             http://umc-server
+    Queue_Dir           `+good+`
+    Retry_Limit         5
+    Chunk_Retry_Limit   5
+`+extra)
+	}
+	out, errOut, code := check(t, nil, "-c", conf(""))
+	if code != 0 || !regexp.MustCompile(`fluent-bit.conf:5: umc_invite output #1: Queue_Dir: \S+/tenant-a: .*tenant-a: not a directory: this output starts disabled`).MatchString(out) ||
+		strings.Contains(out, "output #2") || strings.Contains(errOut, "all well") {
+		t.Errorf("exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = check(t, nil, "-c", conf("    Concurrency         0\n"))
+	if code != 1 || !strings.Contains(out, "output #2: Concurrency: 0 is outside 1..256") {
+		t.Errorf("a bad value with a bad directory: exit %d\n%s%s", code, out, errOut)
+	}
+}

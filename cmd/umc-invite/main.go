@@ -36,6 +36,8 @@ commands:
   included (offline: no call, no secret file read).
 
 Exit status: 0 all well, 1 findings (or failed checks), 2 usage or I/O errors.
+check names a Queue_Dir that is no directory but exits 0 for it: only that
+output starts disabled, Fluent Bit and the others start.
 Run "umc-invite COMMAND -h" for a command's flags.
 `
 

@@ -44,8 +44,11 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 			results = []probe.Result{{Check: "config", Status: probe.Fail, Detail: fmt.Sprintf("%v (umc-invite check names the line)", err)}}
 		} else {
 			title += ": " + cfg.Endpoint()
-			results = append([]probe.Result{{Check: "config", Status: probe.OK, Detail: "loaded and checked as the plugin does at start"}},
-				probe.Run(context.Background(), cfg, probe.Options{})...)
+			results = []probe.Result{{Check: "config", Status: probe.OK, Detail: "loaded and checked as the plugin does at start"}}
+			if err := queueDirProblem(cfg.QueueDir); err != nil {
+				results = append(results, probe.Result{Check: "queue", Status: probe.Fail, Detail: err.Error()})
+			}
+			results = append(results, probe.Run(context.Background(), cfg, probe.Options{})...)
 		}
 		printResults(stdout, title, results)
 		if !probe.Passed(results) {

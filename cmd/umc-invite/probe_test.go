@@ -278,3 +278,16 @@ func TestProbeWrongPasswordNamesUserAndPasswordFile(t *testing.T) {
 		t.Fatalf("exit %d, auth: %q", code, auth)
 	}
 }
+
+// A queue directory that is no directory fails the probe, named: that
+// output would start disabled.
+func TestProbeNamesAQueueDirThatIsNoDirectory(t *testing.T) {
+	u := newUMC()
+	srv := httptest.NewServer(u)
+	defer srv.Close()
+	missing := filepath.Join(t.TempDir(), "tenant-a")
+	out, code := probeRun(t, "--umc-url", srv.URL+"/univention", "--auth-user", "svc", "--auth-password-file", passwordFile(t, "right"), "--queue-dir", missing)
+	if l := line(out, "queue"); code != 1 || !strings.Contains(l, "FAIL") || !strings.Contains(l, missing) || !strings.Contains(l, "starts disabled") {
+		t.Errorf("exit %d, queue line %q", code, l)
+	}
+}

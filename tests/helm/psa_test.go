@@ -70,7 +70,7 @@ func TestPodSecurityRestricted(t *testing.T) {
 					want := []string{`restricted volume types: volume "queues" uses restricted volume type "hostPath"`,
 						`runAsNonRoot != true: container "prepare-queues" must not set securityContext.runAsNonRoot=false`,
 						`runAsUser=0: container "prepare-queues" must not set runAsUser=0`,
-						`unrestricted capabilities: container "prepare-queues" must not include "CHOWN", "FOWNER" in securityContext.capabilities.add`}
+						`unrestricted capabilities: container "prepare-queues" must not include "CHOWN", "DAC_OVERRIDE", "FOWNER" in securityContext.capabilities.add`}
 					if strings.Join(failures, "\n") != strings.Join(want, "\n") {
 						t.Errorf("%s: restricted fails on\n%s\nwant only the stated exceptions\n%s", pod, strings.Join(failures, "\n"), strings.Join(want, "\n"))
 					}

@@ -163,8 +163,6 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"flush shorter than request", u("Timeout", "30s", "Flush_Timeout", "10s"), "Flush_Timeout: 10s is shorter than Timeout 30s"},
 		{"flush shorter than default request", u("Flush_Timeout", "29"), "Flush_Timeout: 29s is shorter than Timeout 30s"},
 		{"empty username key", u("Username_Key", " "), ""},
-		{"missing queue dir", u("Queue_Dir", dir+"/nope"), "Queue_Dir: cannot use"},
-		{"queue dir is a file", u("Queue_Dir", empty), "Queue_Dir: " + empty + " is not a directory"},
 		{"retired Remove_Processed", u("Remove_Processed", "on"), "Remove_Processed: a delivered user's queue file is always removed"},
 		{"bad number", u("Concurrency", "many"), "Concurrency: \"many\" is not a whole number"},
 		{"huge number", u("Concurrency", "99999999999999999999"), "Concurrency: \"99999999999999999999\" is not a whole number"},
@@ -430,5 +428,23 @@ func TestDurationsInDays(t *testing.T) {
 	}
 	if c.MaxAge != 120*time.Hour || c.RefusalGrace != 90*time.Second {
 		t.Errorf("Max_Age %s, Refusal_Grace %s", c.MaxAge, c.RefusalGrace)
+	}
+}
+
+// A Queue_Dir that is missing or no directory still loads: the output
+// finds that out when it opens the directory at start and is disabled
+// alone, where a refused configuration would stop every output.
+func TestAQueueDirThatIsNoDirectoryIsLeftToTheOutputsStart(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0o600)
+	for _, queueDir := range []string{filepath.Join(dir, "missing"), file} {
+		c, err := load(t, Map{"UMC_URL": "http://umc-server/", "Queue_Dir": queueDir})
+		if err != nil {
+			t.Fatalf("Queue_Dir %s: %v", queueDir, err)
+		}
+		if c.QueueDir != queueDir || c.DeadLetterDir != filepath.Join(queueDir, "failed") {
+			t.Errorf("Queue_Dir %s: queue %s, dead letters %s", queueDir, c.QueueDir, c.DeadLetterDir)
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -269,6 +268,9 @@ func (c *Config) checkCA() error {
 	return nil
 }
 
+// checkQueueDir only makes the path absolute: whether it is a directory
+// is found out when the output opens it at start, where a tenant's bad
+// directory disables that output alone, not the whole configuration.
 func (c *Config) checkQueueDir() error {
 	if c.QueueDir == "" {
 		return nil
@@ -276,13 +278,6 @@ func (c *Config) checkQueueDir() error {
 	abs, err := filepath.Abs(c.QueueDir)
 	if err != nil {
 		return fmt.Errorf("cannot use: %w", err)
-	}
-	st, err := os.Stat(abs)
-	if err != nil {
-		return fmt.Errorf("cannot use: %w", err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("%s is not a directory", abs)
 	}
 	c.QueueDir = abs
 	return nil

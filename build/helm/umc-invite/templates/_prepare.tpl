@@ -1,7 +1,7 @@
 {{/*
-The DaemonSet's init container script (root, CHOWN and FOWNER only): makes
-each tenant's directories and gives them to Fluent Bit's user and the
-tenant's own group. It never follows a link: a directory is changed only
+The DaemonSet's init container script (root, CHOWN, DAC_OVERRIDE and FOWNER
+only; on every start of the pod): makes each tenant's directories and
+gives them to Fluent Bit's user and the tenant's own group. It never follows a link: a directory is changed only
 through the working directory it entered (cd -P), and only when that is
 the directory at its path (pwd -P), so a link planted by a producer, or
 swapped in meanwhile, changes nothing. A tenant whose directories are not
