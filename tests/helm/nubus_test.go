@@ -256,7 +256,7 @@ func TestNotesSayToSwitchNubusSenderOff(t *testing.T) {
 // Item 10: every image the raw manifests name is one a user can pull, or
 // the file's header says plainly to replace it.
 func TestManifestImagesArePullableOrNamedForReplacement(t *testing.T) {
-	pullable := map[string]bool{"docker.io/library/busybox:1.36@sha256:73aaf090f3d85aa34ee199857f03fa3a95c8ede2ffd4cc2cdb5b94e566b11662": true}
+	pullable := map[string]bool{"docker.io/library/busybox:1.36.1@sha256:73aaf090f3d85aa34ee199857f03fa3a95c8ede2ffd4cc2cdb5b94e566b11662": true}
 	for _, m := range Manifests {
 		text, err := m.Render()
 		if err != nil {

@@ -198,7 +198,7 @@ func TestPrepareImagePinnedByDigest(t *testing.T) {
 	ds := objects(t, render(t, o))["DaemonSet"][0].(*appsv1.DaemonSet)
 	for _, c := range ds.Spec.Template.Spec.InitContainers {
 		if c.Name == "prepare-queues" {
-			if want := "docker.io/library/busybox:1.36@" + digest; c.Image != want {
+			if want := "docker.io/library/busybox:1.36.1@" + digest; c.Image != want {
 				t.Errorf("prepare-queues image %q, want %q", c.Image, want)
 			}
 			return
