@@ -70,10 +70,35 @@ $ "image" <image values>. */}}
 {{- include "umc-invite.imageRef" (dict "root" . "image" .Values.image) -}}
 {{- end -}}
 
-{{/* A value rendered as a template (Nubus's tpl convention). Call with
-dict "value" <string> "root" $. */}}
+{{/* A value rendered as a template (Nubus's tpl convention), for the
+operator's values the chart documents as tpl (the defaults that name
+nubusRelease's Services and Secrets), never a tenant's. The result is one
+line: a control character in it is refused. Call with dict "value"
+<string> "root" $. */}}
 {{- define "umc-invite.tpl" -}}
-{{- tpl (toString .value) .root -}}
+{{- $v := tpl (toString .value) .root -}}
+{{- if regexMatch "[\\x00-\\x1f\\x7f]" $v -}}
+{{- fail (printf "%q (rendered from %q) holds a control character (a line break?): a value here is one line" $v (toString .value)) -}}
+{{- end -}}
+{{- $v -}}
+{{- end -}}
+
+{{/* A value written into the Fluent Bit config (or the environment it
+reads), as data. Fluent Bit reads one key a line and expands ${VARIABLE}
+in values: a line break would add a key of the value's own (Match_Regex,
+taking every tenant's records), a "$" would read the pod's environment.
+So control characters, quotes, "$" and "\" are refused here, whatever the
+schema let through, and the value must match "pattern" when given. Call
+with dict "value" "where" ["pattern" "what"]. */}}
+{{- define "umc-invite.confValue" -}}
+{{- $v := toString .value -}}
+{{- if regexMatch "[\\x00-\\x1f\\x7f\"'`$\\\\]" $v -}}
+{{- fail (printf "%s: %q holds a control character (a line break?), a quote, \"$\" or a backslash: it would be read as more than a value in the Fluent Bit config every output shares" .where $v) -}}
+{{- end -}}
+{{- if and .pattern (not (regexMatch .pattern $v)) -}}
+{{- fail (printf "%s: %q is not %s" .where $v .what) -}}
+{{- end -}}
+{{- $v -}}
 {{- end -}}
 
 {{- define "umc-invite.configMapName" -}}
@@ -107,7 +132,7 @@ dict "auth" <auth> "default" <name the chart gives its own Secret>. */}}
 {{- fail (printf "%s: a UMC password (auth.password or auth.existingSecret.name) needs auth.user; leave all of them empty to call send_token anonymously, as Nubus's own sender does" .where) -}}
 {{- end -}}
 {{- if and .auth.existingSecret .auth.existingSecret.name -}}
-{{- tpl (toString .auth.existingSecret.name) .root -}}
+{{- include "umc-invite.confValue" (dict "value" .auth.existingSecret.name "where" (printf "%s: auth.existingSecret.name" .where) "pattern" "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" "what" "a Secret's name (a DNS subdomain)") -}}
 {{- else if .auth.password -}}
 {{- .default -}}
 {{- else if .auth.user -}}
@@ -125,9 +150,16 @@ chart makes it), key, user. */}}
 {{- toYaml (dict "secret" $secret "own" (and (ne $secret "") (not (and $a.existingSecret $a.existingSecret.name))) "key" $key "user" (toString (default "" $a.user))) -}}
 {{- end -}}
 
+{{/* What the plugin takes as UMC_URL and Language (umc/config/validate.go),
+narrowed to what stays one value in the config. */}}
+{{- define "umc-invite.urlPattern" -}}^https?://[^\s"'`$\\?#@]+${{- end -}}
+{{- define "umc-invite.languagePattern" -}}^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*${{- end -}}
+
 {{/* tenants, defaults applied, as YAML: a list of dicts. */}}
 {{- define "umc-invite.tenants" -}}
 {{- $root := . -}}
+{{- $urlRe := include "umc-invite.urlPattern" . -}}
+{{- $languageRe := include "umc-invite.languagePattern" . -}}
 {{- $seen := dict -}}
 {{- $out := list -}}
 {{- range $i, $t := .Values.tenants -}}
@@ -151,20 +183,25 @@ chart makes it), key, user. */}}
 {{- $existing := and $auth.existingSecret $auth.existingSecret.name -}}
 {{- $key := "password" -}}
 {{- if and $auth.existingSecret $auth.existingSecret.keyMapping $auth.existingSecret.keyMapping.password -}}{{- $key = $auth.existingSecret.keyMapping.password -}}{{- end -}}
+{{- /* Every value that reaches the shared config is data, checked here:
+never a template (a tenant's url could read another tenant's password
+from .Values), never more than one value (a line break adds a key). */ -}}
+{{- $where := printf "tenants[%d] (%s)" $i $t.name -}}
+{{- $number := "^(0|[1-9][0-9]*)$" -}}
 {{- $out = append $out (dict
   "name" $t.name
   "gid" $gid
-  "url" (tpl (toString $t.url) $root)
-  "language" (default $root.Values.umc.language $t.language)
-  "user" (toString (default "" $auth.user))
+  "url" (include "umc-invite.confValue" (dict "value" $t.url "where" (printf "%s: url" $where) "pattern" $urlRe "what" "http(s)://host[:port][/path]: the tenant's UMC, as it is (not a template)"))
+  "language" (include "umc-invite.confValue" (dict "value" (default $root.Values.umc.language $t.language) "where" (printf "%s: language" $where) "pattern" $languageRe "what" "a language tag like de-DE, en-US or en"))
+  "user" (include "umc-invite.confValue" (dict "value" (default "" $auth.user) "where" (printf "%s: auth.user" $where) "pattern" "^[^:]*$" "what" "a basic-auth user (no \":\")"))
   "password" (default "" $auth.password)
   "secret" $secret
   "secretOwn" (and (ne $secret "") (not $existing))
-  "key" $key
-  "concurrency" (default $root.Values.umc.concurrency $t.concurrency)
-  "rateLimit" (ternary $t.rateLimit $root.Values.umc.rateLimit (hasKey $t "rateLimit"))
-  "window" (default $root.Values.queue.window $t.window)
-  "workers" (default $root.Values.fluentBit.workers $t.workers)
+  "key" (include "umc-invite.confValue" (dict "value" $key "where" (printf "%s: auth.existingSecret.keyMapping.password" $where) "pattern" "^[-._a-zA-Z0-9]+$" "what" "a Secret's key (letters, digits, -, _ and .)"))
+  "concurrency" (include "umc-invite.confValue" (dict "value" (default $root.Values.umc.concurrency $t.concurrency) "where" (printf "%s: concurrency" $where) "pattern" $number "what" "a number"))
+  "rateLimit" (include "umc-invite.confValue" (dict "value" (ternary $t.rateLimit $root.Values.umc.rateLimit (hasKey $t "rateLimit")) "where" (printf "%s: rateLimit" $where) "pattern" $number "what" "a number"))
+  "window" (include "umc-invite.confValue" (dict "value" (default $root.Values.queue.window $t.window) "where" (printf "%s: window" $where) "pattern" $number "what" "a number"))
+  "workers" (include "umc-invite.confValue" (dict "value" (default $root.Values.fluentBit.workers $t.workers) "where" (printf "%s: workers" $where) "pattern" $number "what" "a number"))
 ) -}}
 {{- end -}}
 {{- toYaml (dict "tenants" $out) -}}
