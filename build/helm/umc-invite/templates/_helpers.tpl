@@ -171,7 +171,7 @@ narrowed to what stays one value in the config. */}}
 {{- if not $t.url -}}{{- fail (printf "tenants[%d] (%s): url is required" $i $t.name) -}}{{- end -}}
 {{- if not $t.gid -}}{{- fail (printf "tenants[%d] (%s): gid is required: the tenant's own group, which alone may write its intake (docs/security.md, Tenants)" $i $t.name) -}}{{- end -}}
 {{- $gid := int64 $t.gid -}}
-{{- if eq $gid (int64 (default 65532 $root.Values.securityContext.runAsGroup)) -}}{{- fail (printf "tenants[%d] (%s): gid %d is Fluent Bit's own group: give each tenant a group of its own" $i $t.name $gid) -}}{{- end -}}
+{{- if eq $gid (int64 (include "umc-invite.fluentBitUser" $root | fromYaml).gid) -}}{{- fail (printf "tenants[%d] (%s): gid %d is Fluent Bit's own group: give each tenant a group of its own" $i $t.name $gid) -}}{{- end -}}
 {{- if hasKey $seen (printf "gid %d" $gid) -}}{{- fail (printf "tenants: gid %d twice: each tenant needs a group of its own, or its producers write the other's intake" $gid) -}}{{- end -}}
 {{- $_ := set $seen (printf "gid %d" $gid) true -}}
 {{- $auth := mergeOverwrite (deepCopy $root.Values.umc.auth) (default dict $t.auth) -}}
@@ -289,4 +289,42 @@ it there); else <nubusRelease>-ldap-server-admin, Nubus's default. */}}
 {{- end -}}
 {{- $key = (dig "keyMapping" "password" "" $own) | default $key | default "password" -}}
 {{- toYaml (dict "name" $name "key" $key) -}}
+{{- end -}}
+
+{{/* Fluent Bit's user and group, as YAML: dict uid, gid. The sidecar's
+are securityContext's (65532, the image's USER: only the pod's own
+listener writes its queue). The DaemonSet's are daemonset.runAsUser and
+runAsGroup, not 65532: that is the default non-root user of distroless
+images, and a producer built on one would own every tenant's directories
+(docs/security.md, Tenants). An upgrade that would change the uid of a
+DaemonSet already running is refused: the state (.fluent-bit) and dead
+letters (failed/) on each node are the old uid's, and the new one could
+read neither. */}}
+{{- define "umc-invite.fluentBitUser" -}}
+{{- if eq .Values.mode "daemonset" -}}
+{{- $uid := int64 .Values.daemonset.runAsUser -}}
+{{- $gid := int64 .Values.daemonset.runAsGroup -}}
+{{- $running := lookup "apps/v1" "DaemonSet" .Release.Namespace (include "umc-invite.fullname" .) -}}
+{{- range (dig "spec" "template" "spec" "containers" list $running) -}}
+{{- $was := dig "securityContext" "runAsUser" 0 . | int64 -}}
+{{- if and (eq .name "umc-invite") $was (ne $was $uid) -}}
+{{- fail (printf "daemonset.runAsUser: Fluent Bit runs as uid %d on every node and would run as %d: its tail databases, chunks (<hostPath>/.fluent-bit) and dead letters (<hostPath>/<tenant>/failed) are uid %d's, which the new uid cannot read. Either set daemonset.runAsUser and runAsGroup to %d (then no producer may run as uid %d), or delete the DaemonSet and on each node run chown -R -h %d:%d <hostPath>/.fluent-bit <hostPath>/*/failed && chown -h %d <hostPath>/*/*.send before upgrading (docs/security.md, Upgrading)" $was $uid $was $was $was $uid $gid $uid) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (dict "uid" $uid "gid" $gid) -}}
+{{- else -}}
+{{- toYaml (dict "uid" (int64 (default 65532 .Values.securityContext.runAsUser)) "gid" (int64 (default 65532 .Values.securityContext.runAsGroup))) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Fluent Bit containers' securityContext: securityContext, run as
+umc-invite.fluentBitUser. */}}
+{{- define "umc-invite.securityContext" -}}
+{{- $sc := deepCopy (default dict .Values.securityContext) -}}
+{{- if eq .Values.mode "daemonset" -}}
+{{- $user := include "umc-invite.fluentBitUser" . | fromYaml -}}
+{{- $_ := set $sc "runAsUser" (int64 $user.uid) -}}
+{{- $_ := set $sc "runAsGroup" (int64 $user.gid) -}}
+{{- end -}}
+{{- with $sc }}{{ toYaml . }}{{ end -}}
 {{- end -}}
