@@ -20,8 +20,9 @@ func TestTheTemplatesRefuseAValueThatIsMoreThanDataWithoutTheSchema(t *testing.T
 		}
 	}
 	for name, set := range map[string]string{
-		"the sidecar's url with a line break":      "umc.connection.url=http://umc-server/univention\n    Match_Regex .*",
-		"the sidecar's language with a line break": "umc.language=de-DE\n    Match_Regex .*",
+		"the sidecar's url with a line break":        "umc.connection.url=http://umc-server/univention\n    Match_Regex .*",
+		"the sidecar's language with a line break":   "umc.language=de-DE\n    Match_Regex .*",
+		"the listener's LDAP host with a line break": "listener.ldap.connection.host=ldap\n    ldap/base: dc=evil",
 	} {
 		if _, err := Template(Options{Release: "r", Namespace: "n", ValueFiles: []string{"ci/sidecar-values.yaml"}, Set: []string{set}, SkipSchema: true}); err == nil {
 			t.Errorf("%s (%q): rendered", name, set)
@@ -41,6 +42,20 @@ func TestATenantURLIsRenderedAsDataNotAsATemplate(t *testing.T) {
 	for _, s := range parseClassic(t, configOf(t, Split(out))) {
 		if s.name == "output" && s.keys["output_name"] == "tenant-a" && s.keys["umc_url"] != url {
 			t.Errorf("tenant-a's UMC_URL is %q, not the value as given, %q", s.keys["umc_url"], url)
+		}
+	}
+}
+
+// The listener's settings go into its UCR files one a line: a value that
+// could add a line of its own is refused by the schema.
+func TestAListenerValueCannotAddALineToItsSettings(t *testing.T) {
+	for name, set := range map[string]string{
+		"an LDAP port with a line break":  "listener.ldap.connection.port=389\n    ldap/base: dc=evil",
+		"a debug level with a line break": "listener.debugLevel=2\n    ldap/base: dc=evil",
+		"an LDAP host with a line break":  "listener.ldap.connection.host=ldap\n    ldap/base: dc=evil",
+	} {
+		if _, err := Template(Options{Release: "r", Namespace: "n", ValueFiles: []string{"ci/sidecar-values.yaml"}, Set: []string{set}}); err == nil {
+			t.Errorf("%s (%q): rendered", name, set)
 		}
 	}
 }
