@@ -16,7 +16,7 @@ import (
 )
 
 const (
-	fluentBitUID = 65532
+	fluentBitUID = 40104 // daemonset.runAsUser
 	gidA, gidB   = 70001, 70002
 )
 

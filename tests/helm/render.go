@@ -38,6 +38,7 @@ type Options struct {
 	Set        []string // --set
 	ShowOnly   []string // --show-only, e.g. templates/prometheusrule.yaml
 	NoHooks    bool     // --no-hooks: leave the helm test Pod out
+	SkipSchema bool     // --skip-schema-validation: the templates' own checks alone
 }
 
 func (o Options) values() (map[string]any, error) {
@@ -68,6 +69,7 @@ func install(o Options) (*release.Release, *chart.Chart, error) {
 	in := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
 	in.DryRun, in.ClientOnly, in.Replace, in.IncludeCRDs = true, true, true, true
 	in.ReleaseName, in.Namespace = o.Release, o.Namespace
+	in.SkipSchemaValidation = o.SkipSchema
 	rel, err := in.Run(ch, vals)
 	return rel, ch, err
 }

@@ -70,10 +70,35 @@ $ "image" <image values>. */}}
 {{- include "umc-invite.imageRef" (dict "root" . "image" .Values.image) -}}
 {{- end -}}
 
-{{/* A value rendered as a template (Nubus's tpl convention). Call with
-dict "value" <string> "root" $. */}}
+{{/* A value rendered as a template (Nubus's tpl convention), for the
+operator's values the chart documents as tpl (the defaults that name
+nubusRelease's Services and Secrets), never a tenant's. The result is one
+line: a control character in it is refused. Call with dict "value"
+<string> "root" $. */}}
 {{- define "umc-invite.tpl" -}}
-{{- tpl (toString .value) .root -}}
+{{- $v := tpl (toString .value) .root -}}
+{{- if regexMatch "[\\x00-\\x1f\\x7f]" $v -}}
+{{- fail (printf "%q (rendered from %q) holds a control character (a line break?): a value here is one line" $v (toString .value)) -}}
+{{- end -}}
+{{- $v -}}
+{{- end -}}
+
+{{/* A value written into the Fluent Bit config (or the environment it
+reads), as data. Fluent Bit reads one key a line and expands ${VARIABLE}
+in values: a line break would add a key of the value's own (Match_Regex,
+taking every tenant's records), a "$" would read the pod's environment.
+So control characters, quotes, "$" and "\" are refused here, whatever the
+schema let through, and the value must match "pattern" when given. Call
+with dict "value" "where" ["pattern" "what"]. */}}
+{{- define "umc-invite.confValue" -}}
+{{- $v := toString .value -}}
+{{- if regexMatch "[\\x00-\\x1f\\x7f\"'`$\\\\]" $v -}}
+{{- fail (printf "%s: %q holds a control character (a line break?), a quote, \"$\" or a backslash: it would be read as more than a value in the Fluent Bit config every output shares" .where $v) -}}
+{{- end -}}
+{{- if and .pattern (not (regexMatch .pattern $v)) -}}
+{{- fail (printf "%s: %q is not %s" .where $v .what) -}}
+{{- end -}}
+{{- $v -}}
 {{- end -}}
 
 {{- define "umc-invite.configMapName" -}}
@@ -107,7 +132,7 @@ dict "auth" <auth> "default" <name the chart gives its own Secret>. */}}
 {{- fail (printf "%s: a UMC password (auth.password or auth.existingSecret.name) needs auth.user; leave all of them empty to call send_token anonymously, as Nubus's own sender does" .where) -}}
 {{- end -}}
 {{- if and .auth.existingSecret .auth.existingSecret.name -}}
-{{- tpl (toString .auth.existingSecret.name) .root -}}
+{{- include "umc-invite.confValue" (dict "value" .auth.existingSecret.name "where" (printf "%s: auth.existingSecret.name" .where) "pattern" "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" "what" "a Secret's name (a DNS subdomain)") -}}
 {{- else if .auth.password -}}
 {{- .default -}}
 {{- else if .auth.user -}}
@@ -125,9 +150,16 @@ chart makes it), key, user. */}}
 {{- toYaml (dict "secret" $secret "own" (and (ne $secret "") (not (and $a.existingSecret $a.existingSecret.name))) "key" $key "user" (toString (default "" $a.user))) -}}
 {{- end -}}
 
+{{/* What the plugin takes as UMC_URL and Language (umc/config/validate.go),
+narrowed to what stays one value in the config. */}}
+{{- define "umc-invite.urlPattern" -}}^https?://[^\s"'`$\\?#@]+${{- end -}}
+{{- define "umc-invite.languagePattern" -}}^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*${{- end -}}
+
 {{/* tenants, defaults applied, as YAML: a list of dicts. */}}
 {{- define "umc-invite.tenants" -}}
 {{- $root := . -}}
+{{- $urlRe := include "umc-invite.urlPattern" . -}}
+{{- $languageRe := include "umc-invite.languagePattern" . -}}
 {{- $seen := dict -}}
 {{- $out := list -}}
 {{- range $i, $t := .Values.tenants -}}
@@ -139,7 +171,7 @@ chart makes it), key, user. */}}
 {{- if not $t.url -}}{{- fail (printf "tenants[%d] (%s): url is required" $i $t.name) -}}{{- end -}}
 {{- if not $t.gid -}}{{- fail (printf "tenants[%d] (%s): gid is required: the tenant's own group, which alone may write its intake (docs/security.md, Tenants)" $i $t.name) -}}{{- end -}}
 {{- $gid := int64 $t.gid -}}
-{{- if eq $gid (int64 (default 65532 $root.Values.securityContext.runAsGroup)) -}}{{- fail (printf "tenants[%d] (%s): gid %d is Fluent Bit's own group: give each tenant a group of its own" $i $t.name $gid) -}}{{- end -}}
+{{- if eq $gid (int64 (include "umc-invite.fluentBitUser" $root | fromYaml).gid) -}}{{- fail (printf "tenants[%d] (%s): gid %d is Fluent Bit's own group: give each tenant a group of its own" $i $t.name $gid) -}}{{- end -}}
 {{- if hasKey $seen (printf "gid %d" $gid) -}}{{- fail (printf "tenants: gid %d twice: each tenant needs a group of its own, or its producers write the other's intake" $gid) -}}{{- end -}}
 {{- $_ := set $seen (printf "gid %d" $gid) true -}}
 {{- $auth := mergeOverwrite (deepCopy $root.Values.umc.auth) (default dict $t.auth) -}}
@@ -151,20 +183,25 @@ chart makes it), key, user. */}}
 {{- $existing := and $auth.existingSecret $auth.existingSecret.name -}}
 {{- $key := "password" -}}
 {{- if and $auth.existingSecret $auth.existingSecret.keyMapping $auth.existingSecret.keyMapping.password -}}{{- $key = $auth.existingSecret.keyMapping.password -}}{{- end -}}
+{{- /* Every value that reaches the shared config is data, checked here:
+never a template (a tenant's url could read another tenant's password
+from .Values), never more than one value (a line break adds a key). */ -}}
+{{- $where := printf "tenants[%d] (%s)" $i $t.name -}}
+{{- $number := "^(0|[1-9][0-9]*)$" -}}
 {{- $out = append $out (dict
   "name" $t.name
   "gid" $gid
-  "url" (tpl (toString $t.url) $root)
-  "language" (default $root.Values.umc.language $t.language)
-  "user" (toString (default "" $auth.user))
+  "url" (include "umc-invite.confValue" (dict "value" $t.url "where" (printf "%s: url" $where) "pattern" $urlRe "what" "http(s)://host[:port][/path]: the tenant's UMC, as it is (not a template)"))
+  "language" (include "umc-invite.confValue" (dict "value" (default $root.Values.umc.language $t.language) "where" (printf "%s: language" $where) "pattern" $languageRe "what" "a language tag like de-DE, en-US or en"))
+  "user" (include "umc-invite.confValue" (dict "value" (default "" $auth.user) "where" (printf "%s: auth.user" $where) "pattern" "^[^:]*$" "what" "a basic-auth user (no \":\")"))
   "password" (default "" $auth.password)
   "secret" $secret
   "secretOwn" (and (ne $secret "") (not $existing))
-  "key" $key
-  "concurrency" (default $root.Values.umc.concurrency $t.concurrency)
-  "rateLimit" (ternary $t.rateLimit $root.Values.umc.rateLimit (hasKey $t "rateLimit"))
-  "window" (default $root.Values.queue.window $t.window)
-  "workers" (default $root.Values.fluentBit.workers $t.workers)
+  "key" (include "umc-invite.confValue" (dict "value" $key "where" (printf "%s: auth.existingSecret.keyMapping.password" $where) "pattern" "^[-._a-zA-Z0-9]+$" "what" "a Secret's key (letters, digits, -, _ and .)"))
+  "concurrency" (include "umc-invite.confValue" (dict "value" (default $root.Values.umc.concurrency $t.concurrency) "where" (printf "%s: concurrency" $where) "pattern" $number "what" "a number"))
+  "rateLimit" (include "umc-invite.confValue" (dict "value" (ternary $t.rateLimit $root.Values.umc.rateLimit (hasKey $t "rateLimit")) "where" (printf "%s: rateLimit" $where) "pattern" $number "what" "a number"))
+  "window" (include "umc-invite.confValue" (dict "value" (default $root.Values.queue.window $t.window) "where" (printf "%s: window" $where) "pattern" $number "what" "a number"))
+  "workers" (include "umc-invite.confValue" (dict "value" (default $root.Values.fluentBit.workers $t.workers) "where" (printf "%s: workers" $where) "pattern" $number "what" "a number"))
 ) -}}
 {{- end -}}
 {{- toYaml (dict "tenants" $out) -}}
@@ -252,4 +289,42 @@ it there); else <nubusRelease>-ldap-server-admin, Nubus's default. */}}
 {{- end -}}
 {{- $key = (dig "keyMapping" "password" "" $own) | default $key | default "password" -}}
 {{- toYaml (dict "name" $name "key" $key) -}}
+{{- end -}}
+
+{{/* Fluent Bit's user and group, as YAML: dict uid, gid. The sidecar's
+are securityContext's (65532, the image's USER: only the pod's own
+listener writes its queue). The DaemonSet's are daemonset.runAsUser and
+runAsGroup, not 65532: that is the default non-root user of distroless
+images, and a producer built on one would own every tenant's directories
+(docs/security.md, Tenants). An upgrade that would change the uid of a
+DaemonSet already running is refused: the state (.fluent-bit) and dead
+letters (failed/) on each node are the old uid's, and the new one could
+read neither. */}}
+{{- define "umc-invite.fluentBitUser" -}}
+{{- if eq .Values.mode "daemonset" -}}
+{{- $uid := int64 .Values.daemonset.runAsUser -}}
+{{- $gid := int64 .Values.daemonset.runAsGroup -}}
+{{- $running := lookup "apps/v1" "DaemonSet" .Release.Namespace (include "umc-invite.fullname" .) -}}
+{{- range (dig "spec" "template" "spec" "containers" list $running) -}}
+{{- $was := dig "securityContext" "runAsUser" 0 . | int64 -}}
+{{- if and (eq .name "umc-invite") $was (ne $was $uid) -}}
+{{- fail (printf "daemonset.runAsUser: Fluent Bit runs as uid %d on every node and would run as %d: its tail databases, chunks (<hostPath>/.fluent-bit) and dead letters (<hostPath>/<tenant>/failed) are uid %d's, which the new uid cannot read. Either set daemonset.runAsUser and runAsGroup to %d (then no producer may run as uid %d), or delete the DaemonSet and on each node run chown -R -h %d:%d <hostPath>/.fluent-bit <hostPath>/*/failed && chown -h %d <hostPath>/*/*.send before upgrading (docs/security.md, Upgrading)" $was $uid $was $was $was $uid $gid $uid) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (dict "uid" $uid "gid" $gid) -}}
+{{- else -}}
+{{- toYaml (dict "uid" (int64 (default 65532 .Values.securityContext.runAsUser)) "gid" (int64 (default 65532 .Values.securityContext.runAsGroup))) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Fluent Bit containers' securityContext: securityContext, run as
+umc-invite.fluentBitUser. */}}
+{{- define "umc-invite.securityContext" -}}
+{{- $sc := deepCopy (default dict .Values.securityContext) -}}
+{{- if eq .Values.mode "daemonset" -}}
+{{- $user := include "umc-invite.fluentBitUser" . | fromYaml -}}
+{{- $_ := set $sc "runAsUser" (int64 $user.uid) -}}
+{{- $_ := set $sc "runAsGroup" (int64 $user.gid) -}}
+{{- end -}}
+{{- with $sc }}{{ toYaml . }}{{ end -}}
 {{- end -}}

@@ -64,6 +64,8 @@ automountServiceAccountToken: false
 {{- $groups = append $groups (int64 .gid) }}
 {{- end }}
 {{- $_ := set $podSecurity "supplementalGroups" $groups }}
+{{- /* The Secrets' group: the password files (0440) are Fluent Bit's. */}}
+{{- $_ := set $podSecurity "fsGroup" (int64 (include "umc-invite.fluentBitUser" . | fromYaml).gid) }}
 {{- end }}
 {{- with $podSecurity }}
 securityContext:
@@ -123,9 +125,9 @@ tolerations:
   resources:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with $v.securityContext }}
+  {{- with include "umc-invite.securityContext" .root }}
   securityContext:
-    {{- toYaml . | nindent 4 }}
+    {{- . | nindent 4 }}
   {{- end }}
   volumeMounts:
     {{- toYaml .mounts | nindent 4 }}
@@ -157,9 +159,9 @@ environment and mounts, before Fluent Bit starts. */}}
   resources:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with $v.securityContext }}
+  {{- with include "umc-invite.securityContext" .root }}
   securityContext:
-    {{- toYaml . | nindent 4 }}
+    {{- . | nindent 4 }}
   {{- end }}
   volumeMounts:
     {{- toYaml .mounts | nindent 4 }}

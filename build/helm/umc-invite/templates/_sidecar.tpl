@@ -4,12 +4,18 @@
 {{- define "umc-invite.sidecarEnv" -}}
 {{- $auth := include "umc-invite.sidecarAuth" . | fromYaml -}}
 {{- $queue := include "umc-invite.queueDir" . -}}
+{{- /* umc.connection.url is the operator's, a template (its default names
+nubusRelease's UMC Service); the result, like every other value here, is
+checked as data the config reads. */ -}}
 {{- $url := include "umc-invite.tpl" (dict "value" (required "umc.connection.url is required" .Values.umc.connection.url) "root" .) -}}
+{{- $url = include "umc-invite.confValue" (dict "value" $url "where" "umc.connection.url" "pattern" (include "umc-invite.urlPattern" .) "what" "http(s)://host[:port][/path]") -}}
+{{- $language := include "umc-invite.confValue" (dict "value" .Values.umc.language "where" "umc.language" "pattern" (include "umc-invite.languagePattern" .) "what" "a language tag like de-DE, en-US or en") -}}
+{{- $user := include "umc-invite.confValue" (dict "value" $auth.user "where" "umc.auth.user" "pattern" "^[^:]*$" "what" "a basic-auth user (no \":\")") -}}
 {{- toYaml (list
   (dict "name" "UMC_URL" "value" $url)
-  (dict "name" "UMC_AUTH_USER" "value" $auth.user)
+  (dict "name" "UMC_AUTH_USER" "value" $user)
   (dict "name" "UMC_AUTH_PASSWORD_FILE" "value" (ternary (printf "/run/secrets/umc-invite/%s" $auth.key) "" (ne $auth.secret "")))
-  (dict "name" "UMC_LANGUAGE" "value" (.Values.umc.language | toString))
+  (dict "name" "UMC_LANGUAGE" "value" $language)
   (dict "name" "UMC_CONCURRENCY" "value" (.Values.umc.concurrency | toString))
   (dict "name" "UMC_RATE_LIMIT" "value" (.Values.umc.rateLimit | toString))
   (dict "name" "QUEUE_DIR" "value" $queue)
