@@ -13,9 +13,10 @@ import (
 // (its directories, its CA file, its metrics port): in the DaemonSet one
 // tenant's bad directory must disable that tenant's output only, never
 // Fluent Bit and every other tenant with it. It answers every flush with a
-// retry, so that tail's records (and the files, which stay in the queue)
-// wait for a restart with the directory fixed, and Fluent Bit's retry
-// counters and health show that the output does not deliver. The reason
+// retry, so that Fluent Bit's retry counters and health show that the
+// output does not deliver. The files stay in the queue: once the directory
+// is fixed, the output's start hands them to tail again, also those whose
+// chunks Fluent Bit gave up meanwhile. The reason
 // is logged at start and again at most once a minute, and the output's
 // metrics show umc_invite_output_disabled 1 (its own alert), unless its
 // metrics endpoint is what failed: then the log is the signal.

@@ -32,11 +32,16 @@ func (o *Output) lockQueue() error {
 func (o *Output) standby() bool { return !o.active.Load() }
 
 // takeOver runs once this output holds the queue: it removes the entries
-// that are no regular file, starts the intake and, after a wait, hands
-// tail the queue files again (each replaced by a copy of itself, which
-// tail reads from its head as a new file): their records were left to the
-// holder while this output waited. At start with the lock free at once,
-// tail reads them anyway.
+// that are no regular file, starts the intake and hands tail the queue
+// files again (each replaced by a copy of itself, which tail reads from
+// its head as a new file). The queue directory, not Fluent Bit's buffer,
+// is what says who waits: tail's database remembers a file as read once
+// its line is in a chunk, and a chunk can end without its user leaving
+// the queue (Fluent Bit gave it up while this output was disabled, its
+// carry-over failed, a restart lost it from memory, another process held
+// the queue). Delivered files whose removal failed (the journal) are not
+// handed again; a record of a file that is also in a chunk still is one
+// user (the ledger keys the file, not the record).
 func (o *Output) takeOver() {
 	// No flush runs meanwhile: a call in flight for a file being replaced
 	// by its copy would leave the copy queued and send it again.
@@ -48,15 +53,17 @@ func (o *Output) takeOver() {
 	if o.window != nil {
 		o.window.Start(func(err error) { o.log.Warnf("intake: %v", err) })
 	}
-	if !o.waited {
-		return
+	from := "at start"
+	if o.waited {
+		from = "from the process that held it"
+		// The journal as the process that held the queue left it.
+		o.journal.loadLeftovers()
 	}
-	// The journal as the process that held the queue left it: its
-	// delivered files whose removal failed are not handed to tail again.
-	o.journal.loadLeftovers()
 	n, err := o.queue.RenewExcept(func(f queue.File) bool { return o.journal.isLeftover(o.fileKey(f)) })
 	if err != nil {
 		o.log.Errorf("took over the queue %s; handing its files to tail again: %v", logtext.Quote(o.queue.Root()), err)
 	}
-	o.log.Infof("took over the queue %s from the process that held it: %d queue file(s) handed to tail again", logtext.Quote(o.queue.Root()), n)
+	if n > 0 || o.waited {
+		o.log.Infof("took over the queue %s %s: %d queue file(s) handed to tail again", logtext.Quote(o.queue.Root()), from, n)
+	}
 }

@@ -75,17 +75,33 @@ func (d *Dir) Carry(f File, line []byte) (File, error) {
 // Replace writes content under a hidden name and renames it over f, as long
 // as f is still the file at its path with the size it had (see Carry).
 func (d *Dir) Replace(f File, content []byte) (File, error) {
+	tmpName, err := d.copyAside(f, content, true)
+	if err != nil {
+		return File{}, err
+	}
+	defer unix.Unlinkat(d.h.FD(), tmpName, 0) // after the rename, a no-op
+	if err := d.swapIn(f, tmpName); err != nil {
+		return File{}, err
+	}
+	if err := d.Sync(); err != nil {
+		return File{}, err
+	}
+	return d.statFile(f)
+}
+
+// copyAside writes content to a new file under a hidden name and returns
+// the name; synced unless the caller syncs the file system itself.
+func (d *Dir) copyAside(f File, content []byte, sync bool) (string, error) {
 	old, err := d.h.Lstat(f.name())
 	if err != nil {
-		return File{}, fmt.Errorf("carry-over copy: %w", err)
+		return "", fmt.Errorf("carry-over copy: %w", err)
 	}
 	// A hidden name without .send: tail and the plugin pass it by.
 	tmpName := hiddenName("." + f.name() + ".carry-")
 	tmp, err := d.h.OpenFile(tmpName, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
 	if err != nil {
-		return File{}, fmt.Errorf("carry-over copy: %w", err)
+		return "", fmt.Errorf("carry-over copy: %w", err)
 	}
-	defer unix.Unlinkat(d.h.FD(), tmpName, 0) // after the rename, a no-op
 	_, err = tmp.Write(content)
 	if err == nil {
 		// Whoever could read the file still can, nobody else; Fluent
@@ -98,34 +114,37 @@ func (d *Dir) Replace(f File, content []byte) (File, error) {
 		// says otherwise (a takeover's Renew copies files that hold none).
 		err = keepTimes(d.h, tmpName, old)
 	}
-	if err == nil {
+	if err == nil && sync {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return File{}, fmt.Errorf("carry-over copy: %w", err)
+		unix.Unlinkat(d.h.FD(), tmpName, 0)
+		return "", fmt.Errorf("carry-over copy: %w", err)
 	}
-	// Only over the file that was read, as it was read: a re-queued file
-	// took its place otherwise, and it stays; a line added since (another
-	// user's, say) would go with the old file unread.
+	return tmpName, nil
+}
+
+// swapIn renames the copy tmpName over f, only over the file that was
+// read, as it was read: a re-queued file took its place otherwise, and it
+// stays; a line added since (another user's, say) would go with the old
+// file unread.
+func (d *Dir) swapIn(f File, tmpName string) error {
 	now, err := d.statFile(f)
 	switch {
 	case err != nil:
-		return File{}, err
+		return err
 	case now.Dev != f.Dev || now.Ino != f.Ino:
-		return File{}, fmt.Errorf("%s was replaced meanwhile: %w", logtext.Quote(f.Path), fs.ErrNotExist)
+		return fmt.Errorf("%s was replaced meanwhile: %w", logtext.Quote(f.Path), fs.ErrNotExist)
 	case now.Size != f.Size:
-		return File{}, fmt.Errorf("%s: %w", logtext.Quote(f.Path), ErrGrown)
+		return fmt.Errorf("%s: %w", logtext.Quote(f.Path), ErrGrown)
 	}
 	if err := unix.Renameat(d.h.FD(), tmpName, d.h.FD(), f.name()); err != nil {
-		return File{}, fmt.Errorf("carry-over copy: %w", err)
+		return fmt.Errorf("carry-over copy: %w", err)
 	}
-	if err := d.Sync(); err != nil {
-		return File{}, err
-	}
-	return d.statFile(f)
+	return nil
 }
 
 // keepTimes gives the copy name in dir, which the caller has just created

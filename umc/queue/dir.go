@@ -8,6 +8,7 @@
 package queue
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -443,9 +444,10 @@ func (d *Dir) copyTo(f File, target *dirhandle.Dir) error {
 // most MaxFileSize) but those skip says to leave (delivered files whose
 // removal failed: a copy would be a new file, sent again) by a copy of
 // itself, which tail reads from its head as a new file, and returns how
-// many it replaced. An output that took the queue over from another
-// process uses it: the records its tail read while the other held the
-// queue were left to that one.
+// many it replaced. Every start of an output uses it: tail's DB holds the
+// offsets of files whose records Fluent Bit no longer holds. The copies
+// are synced by one sync of the file system and the directory once, not
+// each on its own: a start hands tail a whole window of files.
 func (d *Dir) RenewExcept(skip func(File) bool) (int, error) {
 	var names []string
 	err := d.h.Each(func(name string, t fs.FileMode) {
@@ -453,7 +455,16 @@ func (d *Dir) RenewExcept(skip func(File) bool) (int, error) {
 			names = append(names, name)
 		}
 	})
-	n := 0
+	type copied struct {
+		f   File
+		tmp string
+	}
+	var copies []copied
+	defer func() {
+		for _, c := range copies {
+			unix.Unlinkat(d.h.FD(), c.tmp, 0) // after the rename, a no-op
+		}
+	}()
 	for _, name := range names {
 		f, serr := d.statName(name)
 		if serr != nil || f.Size > MaxFileSize || (skip != nil && skip(f)) {
@@ -463,11 +474,30 @@ func (d *Dir) RenewExcept(skip func(File) bool) (int, error) {
 		if rerr != nil || int64(len(data)) != f.Size {
 			continue
 		}
-		if _, rerr := d.Replace(f, data); rerr == nil {
-			n++
-		} else if err == nil {
-			err = rerr
+		tmp, cerr := d.copyAside(f, data, false)
+		if cerr != nil {
+			err = cmp.Or(err, cerr)
+			continue
 		}
+		copies = append(copies, copied{f, tmp})
+	}
+	if len(copies) == 0 {
+		return 0, err
+	}
+	// The copies' contents on disk before any takes its file's place.
+	if serr := unix.Syncfs(d.h.FD()); serr != nil {
+		return 0, cmp.Or(err, fmt.Errorf("renew queue files: sync: %w", serr))
+	}
+	n := 0
+	for _, c := range copies {
+		if rerr := d.swapIn(c.f, c.tmp); rerr != nil {
+			err = cmp.Or(err, rerr)
+			continue
+		}
+		n++
+	}
+	if n > 0 {
+		err = cmp.Or(err, d.Sync())
 	}
 	return n, err
 }

@@ -21,7 +21,8 @@ ${VARIABLE} Fluent Bit expands).
     scheduler.base            2
     scheduler.cap             30
     Log_Level                 {{ $v.fluentBit.logLevel }}
-    # Chunks live on disk until the plugin says OK or ERROR.
+    # Chunks are in memory: the queue files survive a restart, and every
+    # start hands tail the files still queued again.
     storage.path              {{ .storage }}/storage
     storage.sync              full
     storage.backlog.mem_limit 16M
@@ -62,12 +63,12 @@ ${VARIABLE} Fluent Bit expands).
     # One short line a file: small buffers keep tail's memory per file low.
     Buffer_Chunk_Size 1k
     Buffer_Max_Size   4k
-    storage.type      filesystem
-    # One input's memory bounded: past 8 MB of records, or storage.max_chunks_up
-    # chunks in memory, the input pauses until its output has taken chunks,
-    # so a flood in one queue delays that queue's users only.
+    # One input's memory bounded: past 8 MB of records in its chunks this
+    # input pauses until its output has taken chunks, so a flood or a slow
+    # UMC delays that queue's users only (filesystem chunks would pause
+    # every input at storage.max_chunks_up, counted for all together).
+    storage.type      memory
     Mem_Buf_Limit     8M
-    storage.pause_on_chunks_overlimit On
     {{- if .title }}
     # Each tenant's tail in a thread of its own: a flood of files in one
     # queue keeps that thread busy, not the one that reads the others'.
@@ -97,9 +98,6 @@ ${VARIABLE} Fluent Bit expands).
     Queue_Window        {{ .window }}
     # Chunk_Retry_Limit = Retry_Limit: the plugin carries waiting users
     # over on a chunk's last try.
-    # One output's chunks on disk bounded (a window of 64 KiB files is
-    # at most 64 MB, carry-overs included well under this).
-    storage.total_limit_size 256M
     Retry_Limit         {{ $v.fluentBit.retryLimit }}
     Chunk_Retry_Limit   {{ $v.fluentBit.retryLimit }}
     Workers             {{ .workers }}
