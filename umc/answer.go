@@ -82,7 +82,7 @@ func messageOf(body []byte) string {
 // decoded, field its "message".
 func messageFrom(body []byte, ok bool, field json.RawMessage) string {
 	text := ""
-	if ok && len(field) > 0 {
+	if ok && len(field) > 0 && string(field) != "null" { // null: no message
 		var s string
 		if json.Unmarshal(field, &s) == nil {
 			text = s

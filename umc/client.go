@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -290,6 +291,11 @@ func readBody(contentType string, body []byte, httpStatus int) (fromUMC bool, me
 		return false, message // null: decoded, but no object
 	case fields.Status == nil:
 		return true, message
+	}
+	// A valid JSON integer reads the same either way; anything else
+	// (a fraction, a string, null) as encoding/json reads it into an int.
+	if n, err := strconv.Atoi(string(fields.Status)); err == nil {
+		return n == httpStatus, message
 	}
 	var n int
 	return json.Unmarshal(fields.Status, &n) == nil && n == httpStatus, message
