@@ -75,13 +75,19 @@ func messageOf(body []byte) string {
 	var decoded struct {
 		Message json.RawMessage `json:"message"`
 	}
+	return messageFrom(body, json.Unmarshal(body, &decoded) == nil, decoded.Message)
+}
+
+// messageFrom is messageOf with the body already decoded: ok when it
+// decoded, field its "message".
+func messageFrom(body []byte, ok bool, field json.RawMessage) string {
 	text := ""
-	if json.Unmarshal(body, &decoded) == nil && len(decoded.Message) > 0 {
+	if ok && len(field) > 0 && string(field) != "null" { // null: no message
 		var s string
-		if json.Unmarshal(decoded.Message, &s) == nil {
+		if json.Unmarshal(field, &s) == nil {
 			text = s
 		} else {
-			text = string(decoded.Message)
+			text = string(field)
 		}
 	} else if len(body) > 0 && !looksLikeHTML(body) {
 		text = string(body)

@@ -14,7 +14,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"umc-invite/umc/config"
@@ -39,6 +42,7 @@ type Client struct {
 	password     config.Secret        // Auth_Password, or the file as read at start
 	passwordFile *config.PasswordFile // nil unless Auth_Password_File: read again when it changes
 	quickRetries int
+	headers      atomic.Pointer[headers] // for the password last used
 
 	// Observe, when set, is told of every HTTP call's answer (a quick
 	// retry's calls each); set it before the first call.
@@ -124,6 +128,34 @@ func (c *Client) call(ctx context.Context, username, method string) (a Answer, c
 	return a, calls
 }
 
+// headers are a call's request headers for one password, built once and
+// shared by every call with it: the transport only reads them.
+type headers struct {
+	password config.Secret
+	header   http.Header
+}
+
+func (c *Client) headersFor(password config.Secret) http.Header {
+	if h := c.headers.Load(); h != nil && h.password == password {
+		return h.header
+	}
+	header := http.Header{}
+	header.Set("Content-Type", "application/json")
+	header.Set("Accept", "application/json")
+	header.Set("Accept-Language", c.language)
+	if c.user != "" {
+		// As Request.SetBasicAuth sets it.
+		r := &http.Request{Header: header}
+		r.SetBasicAuth(c.user, string(password))
+	}
+	c.headers.Store(&headers{password: password, header: header})
+	return header
+}
+
+// bodies are the buffers answers are read into: an answer's body is done
+// with when once returns.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // Close drops idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 
@@ -152,12 +184,7 @@ func (c *Client) once(ctx context.Context, username, method string, password con
 	if err != nil {
 		return Answer{Err: fmt.Errorf("build request: %w", err)}
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Accept-Language", c.language)
-	if c.user != "" {
-		req.SetBasicAuth(c.user, string(password))
-	}
+	req.Header = c.headersFor(password)
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -166,14 +193,21 @@ func (c *Client) once(ctx context.Context, username, method string, password con
 		return a
 	}
 	defer resp.Body.Close()
-	raw, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	buf := bodies.Get().(*bytes.Buffer)
+	defer func() { buf.Reset(); bodies.Put(buf) }()
+	limited := &io.LimitedReader{R: resp.Body, N: maxBody}
+	_, readErr := buf.ReadFrom(limited)
+	raw := buf.Bytes()
 	// Drain a little more so the connection can be reused.
-	_, _ = io.CopyN(io.Discard, resp.Body, maxBody)
+	limited.N = maxBody
+	_, _ = io.Copy(io.Discard, limited)
+	contentType := resp.Header.Get("Content-Type")
+	fromUMC, message := readBody(contentType, raw, resp.StatusCode)
 	a := Answer{
 		Status:     resp.StatusCode,
-		FromUMC:    umcJSON(resp.Header.Get("Content-Type"), raw, resp.StatusCode),
-		BodyCut:    jsonType(resp.Header.Get("Content-Type")) && (readErr != nil || cutAtClose(resp, raw)) && umcJSONBegun(raw, resp.StatusCode),
-		Message:    messageOf(raw),
+		FromUMC:    fromUMC,
+		BodyCut:    jsonType(contentType) && (readErr != nil || cutAtClose(resp, raw)) && umcJSONBegun(raw, resp.StatusCode),
+		Message:    message,
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		Location:   logtext.Cut(resp.Header.Get("Location"), maxLocation),
 		Took:       time.Since(start),
@@ -234,6 +268,52 @@ func umcJSONBegun(body []byte, httpStatus int) bool {
 			}
 		}
 	}
+}
+
+// readBody reads an answer's body in one pass: whether it is UMC's JSON
+// (umcJSON) and its message (messageOf).
+func readBody(contentType string, body []byte, httpStatus int) (fromUMC bool, message string) {
+	var fields struct {
+		Status  json.RawMessage `json:"status"`
+		Message json.RawMessage `json:"message"`
+	}
+	decoded := json.Unmarshal(body, &fields) == nil
+	message = messageFrom(body, decoded, fields.Message)
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	switch {
+	case !jsonType(contentType) || !decoded:
+		return false, message
+	case !onlyExactStatus(body):
+		// A struct's fields match keys whatever their case ("Status"), and
+		// through escapes; UMC's "status" is matched exactly.
+		return umcJSON(contentType, body, httpStatus), message
+	case len(trimmed) == 0 || trimmed[0] != '{':
+		return false, message // null: decoded, but no object
+	case fields.Status == nil:
+		return true, message
+	}
+	// A valid JSON integer reads the same either way; anything else
+	// (a fraction, a string, null) as encoding/json reads it into an int.
+	if n, err := strconv.Atoi(string(fields.Status)); err == nil {
+		return n == httpStatus, message
+	}
+	var n int
+	return json.Unmarshal(fields.Status, &n) == nil && n == httpStatus, message
+}
+
+// onlyExactStatus reports a body in which every key encoding/json would
+// match to a field "status" is written exactly so: no escapes, no "ſ"
+// (which folds to "s"), no other case of "status" anywhere.
+func onlyExactStatus(body []byte) bool {
+	if bytes.IndexByte(body, '\\') >= 0 || bytes.Contains(body, []byte("\u017f")) {
+		return false
+	}
+	for i := 0; i+len("status") <= len(body); i++ {
+		if w := body[i : i+len("status")]; bytes.EqualFold(w, []byte("status")) && string(w) != "status" {
+			return false
+		}
+	}
+	return true
 }
 
 // umcJSON reports whether a body is what UMC answers when asked for JSON:

@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -43,13 +42,7 @@ func floorPlugin(t *testing.T) string {
 			floorErr = err
 			return
 		}
-		floorPath = filepath.Join(dir, "out_floor.so")
-		build := exec.Command("go", "build", "-buildmode=c-shared", "-o", floorPath, "./tests/floor")
-		build.Dir = repoRoot
-		build.Env = append(os.Environ(), "CGO_ENABLED=1")
-		if out, err := build.CombinedOutput(); err != nil {
-			floorErr = fmt.Errorf("building the floor plugin: %v\n%s", err, out)
-		}
+		floorPath, floorErr = umctest.BuildCShared(filepath.Join(dir, "out_floor.so"), "./tests/floor")
 	})
 	if floorErr != nil {
 		t.Fatal(floorErr)

@@ -151,12 +151,18 @@ func RepoRoot() string {
 // BuildPlugin builds the plugin library (c-shared) into dir and returns
 // its path; for a TestMain, hence no testing.TB.
 func BuildPlugin(dir string) (string, error) {
-	path := filepath.Join(dir, "out_umc_invite.so")
-	build := exec.Command("go", "build", "-buildmode=c-shared", "-o", path, "./plugin")
+	return BuildCShared(filepath.Join(dir, "out_umc_invite.so"), "./plugin")
+}
+
+// BuildCShared builds the Go package pkg (relative to the module's root)
+// as a c-shared library at path, stripped as the Makefile and the image
+// build it: what Fluent Bit loads in production, its file pages included.
+func BuildCShared(path, pkg string) (string, error) {
+	build := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", path, pkg)
 	build.Dir = RepoRoot()
 	build.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the plugin: %v\n%s", err, out)
+		return "", fmt.Errorf("building %s: %v\n%s", pkg, err, out)
 	}
 	return path, nil
 }

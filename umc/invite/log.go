@@ -18,6 +18,7 @@ type Logger struct {
 	out    io.Writer
 	name   string
 	prefix string
+	line   []byte // reused for each line
 }
 
 // NewLogger logs for the named output instance.
@@ -29,10 +30,25 @@ func NewLogger(out io.Writer, instance string) *Logger {
 func (l *Logger) Name() string { return l.name }
 
 func (l *Logger) write(level, format string, args []any) {
-	line := fmt.Sprintf("[%s] [%5s] %s%s\n", time.Now().Format("2006/01/02 15:04:05.000"), level, l.prefix, logtext.Line(fmt.Sprintf(format, args...)))
+	now := time.Now()
+	message := logtext.Line(fmt.Sprintf(format, args...))
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_, _ = io.WriteString(l.out, line)
+	// "[time] [level] prefix message", level right-aligned in 5, into
+	// the buffer of the last line: a message is one bounded line.
+	line := append(l.line[:0], '[')
+	line = now.AppendFormat(line, "2006/01/02 15:04:05.000")
+	line = append(line, "] ["...)
+	for range 5 - min(len(level), 5) {
+		line = append(line, ' ')
+	}
+	line = append(line, level...)
+	line = append(line, "] "...)
+	line = append(line, l.prefix...)
+	line = append(line, message...)
+	line = append(line, '\n')
+	l.line = line
+	_, _ = l.out.Write(line)
 }
 
 func (l *Logger) Infof(format string, args ...any)  { l.write("info", format, args) }

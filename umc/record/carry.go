@@ -63,6 +63,13 @@ func (r Record) Carried() (Carry, bool) {
 		}
 		raw = []byte(line)
 	} else {
+		// Most records carry nothing: answered from the fields themselves,
+		// without encoding them to JSON and back.
+		_, isNew := r.Fields["first_seen"]
+		_, isOld := r.Fields["charged"]
+		if !isNew && !isOld {
+			return Carry{}, false
+		}
 		var err error
 		if raw, err = json.Marshal(r.Fields); err != nil {
 			return Carry{}, false

@@ -27,7 +27,7 @@ func New(tag string, ts time.Time, fields map[any]any) Record {
 func normalizeMap(m map[any]any) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		out[fmt.Sprint(normalize(k))] = normalize(v)
+		out[text(normalize(k))] = normalize(v)
 	}
 	return out
 }
@@ -48,6 +48,19 @@ func normalize(v any) any {
 	return v
 }
 
+// text is fmt.Sprint(v), without its copy for the usual keys and offsets.
+func text(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case uint64:
+		return strconv.FormatUint(v, 10)
+	}
+	return fmt.Sprint(v)
+}
+
 // String returns the field as a string, if it is one.
 func (r Record) String(key string) (string, bool) {
 	s, ok := r.Fields[key].(string)
@@ -63,7 +76,7 @@ func (r Record) Identity(pathKey, offsetKey string) string {
 	path, hasPath := r.String(pathKey)
 	offset, hasOffset := r.Fields[offsetKey]
 	if hasPath && hasOffset {
-		return path + "#" + fmt.Sprint(offset) + "@" + strconv.FormatInt(r.Time.UnixNano(), 10)
+		return path + "#" + text(offset) + "@" + strconv.FormatInt(r.Time.UnixNano(), 10)
 	}
 	body, _ := json.Marshal(r.Fields) // maps marshal with sorted keys
 	sum := sha256.New()

@@ -2,6 +2,7 @@ package record
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +154,15 @@ func TestCarryLineStaysSmall(t *testing.T) {
 	line := CarryLine("username", "alice", Carry{User: policy.User{FirstSeen: time.Now(), LastAnswer: long}, Reason: long})
 	if len(line) > 2048 || !utf8.Valid(line) {
 		t.Errorf("carry line of %d bytes", len(line))
+	}
+}
+
+// A record's keys and identity read as fmt prints them, whatever their
+// msgpack types.
+func TestKeysAndOffsetsReadAsPrinted(t *testing.T) {
+	for _, v := range []any{"name", []byte("name"), int64(-7), uint64(1 << 63), int8(3), 2.5, true, nil} {
+		if got, want := text(normalize(v)), fmt.Sprint(normalize(v)); got != want {
+			t.Errorf("%#v: %q, want %q", v, got, want)
+		}
 	}
 }
