@@ -276,12 +276,13 @@ func TestOutageChargesNoOne(t *testing.T) {
 // A slow but healthy UMC: the records held back by Flush_Timeout are never
 // charged, however many tries it takes.
 func TestSlowUMCChargesNoOne(t *testing.T) {
-	// 30 ms calls within a 100 ms Timeout, also under the race detector: a
-	// call cut off by its Timeout after UMC served it is the in-flight
-	// window docs/delivery.md does not promise to close.
-	stub := &umctest.UMC{Latency: 30 * time.Millisecond}
-	f := newFixture(t, stub, config.Map{"Concurrency": "1", "Timeout": "100ms", "Flush_Timeout": "100ms", "Chunk_Retry_Limit": "2"})
-	users := names("user", 12)
+	// 100 ms calls within a 1 s Timeout: a call cut off by its Timeout
+	// after UMC served it is the in-flight window docs/delivery.md does not
+	// promise to close, so the Timeout is ten times the latency, room for a
+	// loaded machine and the race detector.
+	stub := &umctest.UMC{Latency: 100 * time.Millisecond}
+	f := newFixture(t, stub, config.Map{"Concurrency": "1", "Timeout": "1s", "Flush_Timeout": "1s", "Chunk_Retry_Limit": "2"})
+	users := names("user", 30) // three flushes' worth: most are held back, some twice
 	f.enqueue(t, users...)
 	newFluentBit(f).runUntilIdle(t, 40)
 	if err := stub.CheckOnce(len(users)); err != nil {
