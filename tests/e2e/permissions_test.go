@@ -36,6 +36,9 @@ func TestCarryOverIntoFilesFluentBitMayNotWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := startBin(t, wrapper, []string{"-e", pluginPath, "-c", fastConfig(t)}, s.env())
+	// The producer's files come after the start, which hands tail every
+	// queued file again as a copy of the plugin's own.
+	waitFor(t, "the output started", 10*time.Second, p, func() bool { return strings.Contains(p.Log(), "] sending to ") })
 	names := users("ro-", 3)
 	for _, u := range names {
 		path := filepath.Join(s.queue, u+".send")

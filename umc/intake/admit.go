@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,16 +26,33 @@ const StageDir = ".admitting"
 // is finished like any staged entry.
 const legacySuffix = ".admitting"
 
-// maxFileSize is the most a queue file holds (the queue reads no more): a
-// larger file is no user's, and tail would read all of it.
-const maxFileSize = 64 << 10
+// maxFileSize is the most an admitted file holds: a user's line is far
+// shorter, and the shipped tail (Buffer_Max_Size 4k, Skip_Long_Lines)
+// skips a longer line, which would then wait in the queue for good,
+// neither sent nor set aside.
+const maxFileSize = 4000
 
 // errNotAdmitted marks a regular intake file that stays in the intake:
-// over maxFileSize. A second name is no reason: admission moves the
-// inode that was checked, so a hard link gives a producer nothing it could
-// not have by copying (and the listener module links its temporary file
-// to <uid>.send before it unlinks the temporary name).
+// over maxFileSize, or more than one line. A second name is no reason:
+// what is admitted is a copy of what was checked.
 var errNotAdmitted = errors.New("stays in the intake")
+
+// errNotYet marks an intake file still being written: admitted later.
+var errNotYet = errors.New("its line is not finished yet")
+
+// settled is how long a file without its final newline (or empty) stays
+// unchanged before its line counts as finished: a producer writing
+// straight into the intake, not by a rename, may be between two writes.
+const settled = 2 * time.Second
+
+// finished tells whether an intake file's line is complete: it ends with
+// its newline, or the file has not changed for a while.
+func finished(content []byte, st unix.Stat_t, now time.Time) bool {
+	if len(content) > 0 && content[len(content)-1] == '\n' {
+		return true
+	}
+	return now.Sub(time.Unix(st.Mtim.Unix())) >= settled
+}
 
 // legacyStaged is the queue file name an earlier version's stage entry
 // stands for.
@@ -75,8 +93,12 @@ func (w *Window) move(name string) error {
 	if err := admissible(st); err != nil {
 		return err // seen before it is moved: no churn, the listing skips it
 	}
-	if err := oneLine(w.in.FD(), name, st); err != nil {
+	content, err := readOneLine(w.in.FD(), name, st)
+	if err != nil {
 		return err // read before it is moved: no churn
+	}
+	if !finished(content, st, time.Now()) {
+		return errNotYet
 	}
 	if err := w.place(w.in.FD(), name, w.stage.FD(), name); err != nil {
 		if errors.Is(err, unix.EEXIST) {
@@ -130,6 +152,17 @@ func (w *Window) admitStaged(name string, sdir int, stage string) error {
 		_ = unix.Unlinkat(sdir, stage, 0) // link mode, after a crash: admitted before
 		return fs.ErrNotExist
 	}
+	if w.linkMode {
+		// A crash between the link into the stage and the unlink of the
+		// intake name left both: the staged inode is the one admitted, so
+		// the intake name goes before the copy makes them two users.
+		var in unix.Stat_t
+		if unix.Fstatat(w.in.FD(), name, &in, unix.AT_SYMLINK_NOFOLLOW) == nil && in.Dev == st.Dev && in.Ino == st.Ino {
+			if err := unix.Unlinkat(w.in.FD(), name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+				return err
+			}
+		}
+	}
 	if err := admissible(st); err != nil {
 		w.unstage(name, sdir, stage, st.Mode)
 		return err
@@ -139,8 +172,11 @@ func (w *Window) admitStaged(name string, sdir int, stage string) error {
 		w.unstage(name, sdir, stage, st.Mode)
 		return err
 	}
-	if err := own(sdir, stage, content); err != nil {
-		return err // stays staged: the next count tries again
+	if err := own(sdir, stage, content, st); err != nil {
+		// Back to the intake (a full disk): a file left staged would
+		// hold no place in the window, and the next one would be staged.
+		w.unstage(name, sdir, stage, st.Mode)
+		return err
 	}
 	err = w.place(sdir, stage, w.q.FD(), name)
 	if errors.Is(err, unix.EEXIST) {
@@ -160,17 +196,11 @@ func admissible(st unix.Stat_t) error {
 	return nil
 }
 
-// oneLine refuses a file of more than one line: tail makes a record of
-// every line, so one file of short lines would be millions of records and
-// chunks, delaying every user of that output.
-func oneLine(dirfd int, name string, st unix.Stat_t) error {
-	_, err := readOneLine(dirfd, name, st)
-	return err
-}
-
-// readOneLine is the content of a file of one line. It is read from the
-// inode st describes, never through a link, and no more than
-// maxFileSize+1 bytes of it.
+// readOneLine is the content of a file of one line; a file of more lines
+// is refused, as tail would make a record of each (one file of short
+// lines, millions of records and chunks, delaying every user of that
+// output). It is read from the inode st describes, never through a link,
+// and no more than maxFileSize+1 bytes of it.
 func readOneLine(dirfd int, name string, st unix.Stat_t) ([]byte, error) {
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -220,8 +250,13 @@ const ownTemp = ".own.tmp"
 // intake never saw. The copy is readable by this process's user only.
 // A crash leaves either the producer's file staged (checked again) or the
 // copy, never both under the name.
-func own(sdir int, stage string, content []byte) error {
+func own(sdir int, stage string, content []byte, st unix.Stat_t) error {
 	tmp := ownTemp
+	if len(content) == 0 || content[len(content)-1] != '\n' {
+		// tail waits for a line's end, which nobody can write to the copy
+		// (an empty file's line is empty: the user is the file's name).
+		content = append(content, '\n')
+	}
 	fd, err := unix.Openat(sdir, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", stage, err)
@@ -237,6 +272,13 @@ func own(sdir int, stage string, content []byte) error {
 			return fmt.Errorf("copy %s: %w", stage, err)
 		}
 		rest = rest[n:]
+	}
+	// The time the user arrived, from which its age counts (Max_Age).
+	times := []unix.Timespec{st.Atim, st.Mtim}
+	if err := unix.UtimesNanoAt(sdir, tmp, times, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		unix.Close(fd)
+		unix.Unlinkat(sdir, tmp, 0)
+		return fmt.Errorf("copy %s: %w", stage, err)
 	}
 	if err := unix.Close(fd); err != nil {
 		unix.Unlinkat(sdir, tmp, 0)

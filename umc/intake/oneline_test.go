@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A file of more than one line is no user's queue file: tail would make a
@@ -30,6 +31,8 @@ func TestAFileOfManyLinesStaysInTheIntake(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(intake, "nonl"+Suffix), []byte(`{"username": "nonl"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	settledAgo := time.Now().Add(-2 * settled) // its producer is done with it
+	os.Chtimes(filepath.Join(intake, "nonl"+Suffix), settledAgo, settledAgo)
 	put(t, intake, "carol", 1)
 
 	moved, err := w.TopUp()
@@ -41,5 +44,30 @@ func TestAFileOfManyLinesStaysInTheIntake(t *testing.T) {
 	}
 	if join(names(t, intake)) != "lines,trailer,two" {
 		t.Fatalf("intake %v: want the three many-line files still there", names(t, intake))
+	}
+}
+
+// A producer writing straight into the intake (not by a rename) may be
+// between two writes: a line without its newline waits until the file
+// has not changed for a while, then goes to the queue finished, so that
+// tail reads it; one that gets its newline goes at once.
+func TestALineBeingWrittenIsAdmittedFinished(t *testing.T) {
+	queue, intake := dirs(t)
+	w := open(t, queue, intake, 10)
+	path := filepath.Join(intake, "half"+Suffix)
+	if err := os.WriteFile(path, []byte(`{"username": "ha`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if moved, _ := w.TopUp(); moved != 0 {
+		t.Fatalf("moved %d: a line being written went to the queue", moved)
+	}
+	ago := time.Now().Add(-2 * settled)
+	os.Chtimes(path, ago, ago)
+	if moved, err := w.TopUp(); moved != 1 {
+		t.Fatalf("moved %d (%v): a settled line stays in the intake", moved, err)
+	}
+	data, err := os.ReadFile(filepath.Join(queue, "half"+Suffix))
+	if err != nil || string(data) != `{"username": "ha`+"\n" {
+		t.Fatalf("queued %q (%v), want the line with its newline", data, err)
 	}
 }

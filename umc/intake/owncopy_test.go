@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // A producer may keep its file open after writing it, or reach it again
@@ -32,5 +33,25 @@ func TestAProducerCannotGrowItsFileOnceAdmitted(t *testing.T) {
 	}
 	if st, err := os.Stat(queued); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("the queue file's mode is %v (%v), want 0600", st.Mode(), err)
+	}
+}
+
+// The admitted copy keeps the time its file arrived in the intake: a
+// user's age (Max_Age, the oldest waiting user's metric) counts from its
+// queue file's modification time, and a user who waited in a full window
+// has waited since then, not since its admission.
+func TestTheAdmittedCopyKeepsTheTimeTheUserArrived(t *testing.T) {
+	queue, intake := dirs(t)
+	w := open(t, queue, intake, 10)
+	put(t, intake, "bob", 0) // arrived at base
+	if n, err := w.TopUp(); n != 1 || err != nil {
+		t.Fatalf("admitted %d, %v", n, err)
+	}
+	st, err := os.Stat(filepath.Join(queue, "bob"+Suffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.ModTime().Equal(base) {
+		t.Errorf("bob's queue file is modified at %s, want %s, when it arrived in the intake: his age restarts at admission", st.ModTime().UTC().Format(time.RFC3339), base.Format(time.RFC3339))
 	}
 }

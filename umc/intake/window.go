@@ -435,7 +435,7 @@ func (w *Window) TopUp() (moved int, err error) {
 		case errors.Is(err, fs.ErrNotExist), errors.Is(err, errNotRegular):
 			// Gone from the intake (an operator, or a finished link move),
 			// or no longer a plain file: nothing to admit.
-		case errors.Is(err, fs.ErrExist):
+		case errors.Is(err, fs.ErrExist), errors.Is(err, errNotYet):
 			// Already queued under this name: admitting it now would replace
 			// (or duplicate) that file. Look again later.
 			w.leaveBehind()

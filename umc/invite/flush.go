@@ -65,13 +65,13 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	if o.standby() {
 		return OK // another process holds the queue: its files are its to send
 	}
-	if o.dirsMoved() {
+	now := o.now()
+	if o.queueMoved(now) {
 		return Retry // the queue at its path is not the one held: records wait
 	}
 	var t tally
 	claims := &ledger.Claims{}
 	defer o.ledger.Release(claims) // what a panic left claimed goes back, open
-	now := o.now()
 	if o.queue != nil {
 		o.journal.retryLeftovers(now)
 	}

@@ -26,6 +26,11 @@ type dirWatch struct {
 	// directory at its path); nil while it sends. Read by every flush.
 	stopped atomic.Pointer[string]
 
+	// handBack: the queue is back at its path after it was not; its files
+	// are handed to tail again by the watch (records read while it was
+	// away may have been given up by Fluent Bit).
+	handBack atomic.Bool
+
 	mu     sync.Mutex // one check at a time; guards what follows
 	last   string     // what the last check found ("": all in place)
 	logged time.Time  // when it was last logged
@@ -117,6 +122,9 @@ func (o *Output) watchDirs() {
 				return
 			case <-tick.C:
 				o.checkDirs(time.Now())
+				if w.handBack.Swap(false) {
+					o.handQueueBack()
+				}
 			}
 		}
 	}()
@@ -152,15 +160,24 @@ func (o *Output) checkDirs(now time.Time) {
 	}
 	if stop {
 		w.stopped.Store(&summary)
-	} else {
-		w.stopped.Store(nil)
+	} else if w.stopped.Swap(nil) != nil {
+		w.handBack.Store(true)
 	}
 	o.metrics.DirectoryMoved(summary != "")
 }
 
-// dirsMoved reports whether the output's queue is not the directory at its
-// path: a flush then leaves every record waiting.
-func (o *Output) dirsMoved() bool { return o.watch != nil && o.watch.stopped.Load() != nil }
+// queueMoved looks now whether the output's queue is not the directory at
+// its path: a flush then leaves every record waiting. A look per flush,
+// not only the watch's every 2 s: a flush in between would find the
+// records tail read at the path missing from the held queue, and take
+// them for gone.
+func (o *Output) queueMoved(now time.Time) bool {
+	if o.watch == nil {
+		return false
+	}
+	o.checkDirs(now)
+	return o.watch.stopped.Load() != nil
+}
 
 // stopWatchingDirs ends the check and waits for it.
 func (o *Output) stopWatchingDirs() {

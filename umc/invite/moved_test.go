@@ -129,3 +129,23 @@ func TestARenamedQueueIsReportedAndSendsNothingUntilItIsBack(t *testing.T) {
 		t.Fatalf("with the intake moved: verdict %v, delivered %v; want the queue sent", v, stub.Delivered())
 	}
 }
+
+// A flush that comes between the queue's rename and the next look at its
+// path (up to dirCheckEvery later) does not give up the user tail read at
+// the new directory: the record waits (or is sent), never counts as gone.
+func TestAFlushBeforeTheMoveIsNoticedDoesNotDropTheUser(t *testing.T) {
+	stub := &umctest.UMC{}
+	f := newFixture(t, stub, config.Map{})
+	away := f.queue + ".away"
+	if err := os.Rename(f.queue, away); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(f.queue, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	recs := f.queueFiles(t, "bob")
+	if v := f.flush(context.Background(), recs); v == OK && len(stub.Delivered()) == 0 {
+		t.Fatalf("bob's record, read by tail at the queue's path, was given up (verdict OK, nothing sent); his file %s waits for nobody:\n%s",
+			filepath.Join(f.queue, "bob.send"), f.logs)
+	}
+}

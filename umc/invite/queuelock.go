@@ -67,3 +67,18 @@ func (o *Output) takeOver() {
 		o.log.Infof("took over the queue %s %s: %d queue file(s) handed to tail again", logtext.Quote(o.queue.Root()), from, n)
 	}
 }
+
+// handQueueBack hands tail the queue's files again once the queue is back
+// at its path: records tail read meanwhile were answered "retry" and may
+// have been given up by Fluent Bit, their files still queued. As at a
+// takeover, no flush runs meanwhile, and delivered files whose removal
+// failed are not handed again.
+func (o *Output) handQueueBack() {
+	o.handover.Lock()
+	defer o.handover.Unlock()
+	n, err := o.queue.RenewExcept(func(f queue.File) bool { return o.journal.isLeftover(o.fileKey(f)) })
+	if err != nil {
+		o.log.Errorf("the queue %s is back; handing its files to tail again: %v", logtext.Quote(o.queue.Root()), err)
+	}
+	o.log.Infof("the queue %s is back at its path: %d queue file(s) handed to tail again", logtext.Quote(o.queue.Root()), n)
+}
