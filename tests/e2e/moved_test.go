@@ -71,3 +71,49 @@ func TestADirectoryRenamedAwayIsReported(t *testing.T) {
 		t.Fatalf("Fluent Bit exited:\n%s", tail(p.Log(), 30))
 	}
 }
+
+// A tenant's queue renamed away and replaced for longer than Fluent Bit
+// retries a chunk: the user tail read from the new directory waits, as
+// the log says, until the operator puts the queue back (its file with it);
+// then it is invited, not lost with the chunk Fluent Bit gave up.
+func TestAUserReadFromAMovedQueueIsInvitedOnceTheQueueIsBack(t *testing.T) {
+	needFluentBit(t)
+	file, root, tenants := daemonSetTenants(t)
+	conf, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fluent Bit gives a chunk up after one retry (the shipped 5 take a minute).
+	short := strings.NewReplacer("Retry_Limit         5", "Retry_Limit         1", "Chunk_Retry_Limit   5", "Chunk_Retry_Limit   1").Replace(string(conf))
+	if err := os.WriteFile(file, []byte(short), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, file, []string{"UMC_INVITE_ROOT=" + root, "HTTP_PORT=" + strconv.Itoa(umctest.FreePort(t)), "METRICS_LISTEN=127.0.0.1:" + strconv.Itoa(umctest.FreePort(t))})
+	queueA := filepath.Join(root, "tenant-a")
+	waitFor(t, "tenant-a started", 10*time.Second, p, func() bool { return strings.Contains(p.Log(), "umc_invite:tenant-a] sending to") })
+	if err := os.Rename(queueA, queueA+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(queueA, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the move named in the log", 10*time.Second, p, func() bool {
+		return strings.Contains(p.Log(), `umc_invite:tenant-a] Queue_Dir "`+queueA+`" is no longer the directory`)
+	})
+	if err := os.WriteFile(filepath.Join(queueA, "anna.send"), []byte(`{"username": "anna"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Fluent Bit giving anna's chunk up", 60*time.Second, p, func() bool { return strings.Contains(p.Log(), "cannot be retried") })
+	// The operator puts the queue back, anna's file in it.
+	if err := os.Rename(filepath.Join(queueA, "anna.send"), filepath.Join(queueA+".away", "anna.send")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(queueA); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(queueA+".away", queueA); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the queue back, named in the log", 10*time.Second, p, func() bool { return strings.Contains(p.Log(), "again the ones at their paths") })
+	waitFor(t, "anna invited once the queue is back", 30*time.Second, p, func() bool { return tenants["tenant-a"].Delivered()["anna"] == 1 })
+}

@@ -117,3 +117,94 @@ func TestBadTenantDirectoryDisablesOnlyItsOutput(t *testing.T) {
 		})
 	}
 }
+
+// A tenant's output disabled for longer than Fluent Bit retries a chunk
+// (its failed/ a symlink): once the directory is fixed and Fluent Bit
+// restarted, the user queued meanwhile is invited, not left in the queue
+// with tail's database saying it was read.
+func TestAUserQueuedWhileItsOutputWasDisabledIsInvitedOnceItIsFixed(t *testing.T) {
+	needFluentBit(t)
+	file, root, tenants := daemonSetTenants(t)
+	conf, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fluent Bit gives a chunk up after one retry (the shipped 5 take a minute).
+	short := strings.NewReplacer("Retry_Limit         5", "Retry_Limit         1", "Chunk_Retry_Limit   5", "Chunk_Retry_Limit   1").Replace(string(conf))
+	if err := os.WriteFile(file, []byte(short), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	failed := filepath.Join(root, "tenant-a", "failed")
+	elsewhere := filepath.Join(root, "elsewhere")
+	os.Mkdir(elsewhere, 0o755)
+	if err := os.Symlink(elsewhere, failed); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "tenant-a", "anna.send"), []byte(`{"username": "anna"}`+"\n"), 0o644)
+	env := []string{"UMC_INVITE_ROOT=" + root, "HTTP_PORT=" + strconv.Itoa(umctest.FreePort(t)), "METRICS_LISTEN=127.0.0.1:" + strconv.Itoa(umctest.FreePort(t))}
+	p := start(t, file, env)
+	waitFor(t, "tenant-a's output reported disabled", 10*time.Second, p, func() bool {
+		return strings.Contains(p.Log(), "umc_invite:tenant-a] disabled")
+	})
+	waitFor(t, "Fluent Bit giving tenant-a's chunk up", 60*time.Second, p, func() bool {
+		return strings.Contains(p.Log(), "cannot be retried")
+	})
+	p.Stop(10 * time.Second)
+	// The operator fixes the directory and restarts Fluent Bit.
+	if err := os.Remove(failed); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(failed, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	q := start(t, file, env)
+	waitFor(t, "anna, queued while tenant-a was disabled, invited after the fix", 30*time.Second, q, func() bool {
+		return len(tenants["tenant-a"].Delivered()) == 1
+	})
+}
+
+// A producer's one-line file longer than the line tail reads (Buffer_Max_Size,
+// Skip_Long_Lines) but within the intake's 64 KiB: it is sent, refused in
+// the intake, or set aside as bad input; it is never admitted to sit in the
+// queue, holding a place of the window, with no record tail ever makes.
+func TestALineTailSkipsIsNeverAdmittedToWaitForever(t *testing.T) {
+	needFluentBit(t)
+	file, root, tenants := daemonSetTenants(t)
+	line := `{"username": "lena", "note": "` + strings.Repeat("x", 6000) + `"}` + "\n"
+	if err := os.WriteFile(filepath.Join(root, "tenant-a", "incoming", "lena.send"), []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "tenant-a", "incoming", "anna.send"), []byte(`{"username": "anna"}`+"\n"), 0o644)
+	env := []string{"UMC_INVITE_ROOT=" + root, "HTTP_PORT=" + strconv.Itoa(umctest.FreePort(t)), "METRICS_LISTEN=127.0.0.1:" + strconv.Itoa(umctest.FreePort(t))}
+	p := start(t, file, env)
+	waitFor(t, "anna invited", 15*time.Second, p, func() bool { return len(tenants["tenant-a"].Delivered()) >= 1 })
+	time.Sleep(5 * time.Second) // tail's rescans and several flushes
+	if tenants["tenant-a"].Delivered()["lena"] > 0 {
+		return
+	}
+	if _, err := os.Stat(filepath.Join(root, "tenant-a", "lena.send")); err == nil {
+		t.Errorf("lena's file was admitted to the queue, where tail skips its line: it is never sent nor set aside (only tail warns it skips the line), and holds a place of the window for good:\n%s",
+			tail(p.Log(), 15))
+	}
+}
+
+// A producer's file of one line without its final newline: the intake
+// admits the user in a form tail makes a record of (or leaves it in the
+// intake, said); it never waits in the queue for a newline nobody writes.
+func TestAOneLineFileWithoutItsNewlineIsInvitedOrRefused(t *testing.T) {
+	needFluentBit(t)
+	file, root, tenants := daemonSetTenants(t)
+	os.WriteFile(filepath.Join(root, "tenant-a", "incoming", "nora.send"), []byte(`{"username": "nora"}`), 0o644)
+	os.WriteFile(filepath.Join(root, "tenant-a", "incoming", "anna.send"), []byte(`{"username": "anna"}`+"\n"), 0o644)
+	env := []string{"UMC_INVITE_ROOT=" + root, "HTTP_PORT=" + strconv.Itoa(umctest.FreePort(t)), "METRICS_LISTEN=127.0.0.1:" + strconv.Itoa(umctest.FreePort(t))}
+	p := start(t, file, env)
+	waitFor(t, "anna invited", 15*time.Second, p, func() bool { return tenants["tenant-a"].Delivered()["anna"] > 0 })
+	time.Sleep(5 * time.Second) // tail's rescans and several flushes
+	if tenants["tenant-a"].Delivered()["nora"] > 0 {
+		return
+	}
+	if _, err := os.Stat(filepath.Join(root, "tenant-a", "nora.send")); err == nil {
+		t.Errorf("nora's file, one line without its newline, was admitted to the queue and is not sent: tail waits for the rest of the line:\n%s",
+			tail(p.Log(), 10))
+	}
+}

@@ -175,17 +175,26 @@ func TestNetworkPolicyIsOptionalAndNarrow(t *testing.T) {
 	}
 }
 
-// One tenant's flood or slow UMC delays that tenant only: every tail input
-// bounds its own memory (Mem_Buf_Limit, which applies to chunks in memory
-// only) and pauses alone over it, never on a chunk count of the whole
-// process (storage.pause_on_chunks_overlimit with filesystem chunks).
-func TestEveryPipelineBoundsItsMemoryAndChunks(t *testing.T) {
+// One tenant's backlog delays that tenant only: every tail input keeps its
+// chunks on disk and is never paused on storage.max_chunks_up (counted for
+// every input together, one tenant's backlog would pause all), each
+// DaemonSet tenant's tail runs in a thread of its own, and every output
+// bounds its chunks on disk.
+func TestEveryPipelineBoundsItsChunksAndPausesNoOtherTenant(t *testing.T) {
 	for _, name := range []string{"defaults", "sidecar", "daemonset"} {
 		for _, s := range parseClassic(t, configOf(t, render(t, cases[name]))) {
-			if s.name == "input" && (s.keys["mem_buf_limit"] == "" || !strings.EqualFold(s.keys["storage.type"], "memory") ||
-				strings.EqualFold(s.keys["storage.pause_on_chunks_overlimit"], "on")) {
-				t.Errorf("%s: tail input %s: mem_buf_limit %q, storage.type %q, storage.pause_on_chunks_overlimit %q",
-					name, s.keys["tag"], s.keys["mem_buf_limit"], s.keys["storage.type"], s.keys["storage.pause_on_chunks_overlimit"])
+			switch s.name {
+			case "input":
+				if !strings.EqualFold(s.keys["storage.type"], "filesystem") || strings.EqualFold(s.keys["storage.pause_on_chunks_overlimit"], "on") {
+					t.Errorf("%s: tail input %s: storage.type %q, storage.pause_on_chunks_overlimit %q", name, s.keys["tag"], s.keys["storage.type"], s.keys["storage.pause_on_chunks_overlimit"])
+				}
+				if name == "daemonset" && !strings.EqualFold(s.keys["threaded"], "on") {
+					t.Errorf("daemonset: tail input %s is not threaded", s.keys["tag"])
+				}
+			case "output":
+				if s.keys["storage.total_limit_size"] == "" {
+					t.Errorf("%s: output %s has no storage.total_limit_size", name, s.keys["match"])
+				}
 			}
 		}
 	}

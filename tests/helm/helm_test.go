@@ -355,7 +355,7 @@ func TestConfigSettings(t *testing.T) {
 			}
 			for i, in := range inputs {
 				for k, v := range map[string]string{"name": "tail", "refresh_interval": "0.250000000", "path_key": "path",
-					"offset_key": "offset", "skip_long_lines": "On", "storage.type": "memory", "read_from_head": "On",
+					"offset_key": "offset", "skip_long_lines": "On", "storage.type": "filesystem", "read_from_head": "On",
 					"exclude_path": "*[[:cntrl:]]*"} {
 					if in[k] != v {
 						t.Errorf("input %d: %s %q, want %q", i, k, in[k], v)

@@ -21,8 +21,7 @@ ${VARIABLE} Fluent Bit expands).
     scheduler.base            2
     scheduler.cap             30
     Log_Level                 {{ $v.fluentBit.logLevel }}
-    # Chunks are in memory: the queue files survive a restart, and every
-    # start hands tail the files still queued again.
+    # Chunks live on disk until the plugin says OK or ERROR.
     storage.path              {{ .storage }}/storage
     storage.sync              full
     storage.backlog.mem_limit 16M
@@ -63,12 +62,13 @@ ${VARIABLE} Fluent Bit expands).
     # One short line a file: small buffers keep tail's memory per file low.
     Buffer_Chunk_Size 1k
     Buffer_Max_Size   4k
-    # One input's memory bounded: past 8 MB of records in its chunks this
-    # input pauses until its output has taken chunks, so a flood or a slow
-    # UMC delays that queue's users only (filesystem chunks would pause
-    # every input at storage.max_chunks_up, counted for all together).
-    storage.type      memory
-    Mem_Buf_Limit     8M
+    # Chunks on disk until the plugin answers (a stop leaves them there),
+    # never paused on storage.max_chunks_up, which counts every input's
+    # chunks together: one tenant's backlog would pause all. What tail
+    # reads is bounded by the queue: one line of at most 4,000 bytes a
+    # file, the files bounded by the intake's window; the output's
+    # storage.total_limit_size bounds its chunks on disk.
+    storage.type      filesystem
     {{- if .title }}
     # Each tenant's tail in a thread of its own: a flood of files in one
     # queue keeps that thread busy, not the one that reads the others'.
@@ -98,6 +98,9 @@ ${VARIABLE} Fluent Bit expands).
     Queue_Window        {{ .window }}
     # Chunk_Retry_Limit = Retry_Limit: the plugin carries waiting users
     # over on a chunk's last try.
+    # One output's chunks on disk bounded (a window of 64 KiB files is
+    # at most 64 MB, carry-overs included well under this).
+    storage.total_limit_size 256M
     Retry_Limit         {{ $v.fluentBit.retryLimit }}
     Chunk_Retry_Limit   {{ $v.fluentBit.retryLimit }}
     Workers             {{ .workers }}
