@@ -18,9 +18,10 @@ commands:
   check -c FILE [--offline]     find unknown keys, bad values and a Retry_Limit
                                 unlike Chunk_Retry_Limit in every umc_invite output of a Fluent Bit
                                 config (classic, YAML, or a Kubernetes ConfigMap)
-  probe -c FILE | --umc-url URL [--auth-user U --auth-password-file F ...]
+  probe -c FILE | --umc-url URL [--auth-user U --auth-password-file F ...] [--no-queue]
                                 check DNS, TCP, TLS, the endpoint, the credentials,
-                                send_token and Method, inviting no one
+                                send_token and Method, inviting no one (and Queue_Dir,
+                                unless --no-queue: the queues are elsewhere)
   invite -c FILE USER           send USER one real invitation (one send_token call):
                                 exit 0 only on UMC's 200 (a designated test user)
   queue [--dir DIR [--username-key KEY]] [--json]

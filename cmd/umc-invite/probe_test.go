@@ -291,3 +291,25 @@ func TestProbeNamesAQueueDirThatIsNoDirectory(t *testing.T) {
 		t.Errorf("exit %d, queue line %q", code, l)
 	}
 }
+
+// With --no-queue (the queues are on the node, not where probe runs) a
+// missing Queue_Dir is named as not checked and fails nothing; UMC is
+// still probed and its verdict decides the exit.
+func TestProbeNoQueueLeavesAMissingQueueDirUnchecked(t *testing.T) {
+	u := newUMC()
+	srv := httptest.NewServer(u)
+	defer srv.Close()
+	missing := filepath.Join(t.TempDir(), "tenant-a")
+	args := []string{"--umc-url", srv.URL + "/univention", "--auth-user", "svc", "--queue-dir", missing, "--no-queue"}
+	out, code := probeRun(t, append(args, "--auth-password-file", passwordFile(t, "right"))...)
+	if l := line(out, "queue"); code != 0 || !strings.HasPrefix(strings.TrimSpace(l), "off") || !strings.Contains(l, missing) {
+		t.Errorf("exit %d, queue line %q", code, l)
+	}
+	if l := line(out, "auth"); !strings.HasPrefix(strings.TrimSpace(l), "ok") {
+		t.Errorf("UMC was not probed: auth line %q", l)
+	}
+	out, code = probeRun(t, append(args, "--auth-password-file", passwordFile(t, "wrong"))...)
+	if l := line(out, "auth"); code != 1 || !strings.Contains(l, "FAIL") {
+		t.Errorf("wrong credentials with --no-queue: exit %d, auth line %q", code, l)
+	}
+}

@@ -4,6 +4,10 @@ package helm
 // Kubernetes quantity, its memory following the tenants and their windows.
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -45,7 +49,7 @@ func TestDaemonSetHelmTestProbesEveryOutput(t *testing.T) {
 	}
 	pod := objs["Pod"][0].(*corev1.Pod)
 	c := pod.Spec.Containers[0]
-	if strings.Join(append(append([]string{}, c.Command...), c.Args...), " ") != "umc-invite probe -c /fluent-bit/etc/umc-invite/fluent-bit.conf" {
+	if strings.Join(append(append([]string{}, c.Command...), c.Args...), " ") != "umc-invite probe -c /fluent-bit/etc/umc-invite/fluent-bit.conf --no-queue" {
 		t.Errorf("probe command %v %v", c.Command, c.Args)
 	}
 	conf := configOf(t, render(t, cases["daemonset"]))
@@ -191,5 +195,54 @@ func TestOneReleasePerTenantSharesNothing(t *testing.T) {
 		if groups := pod.SecurityContext.SupplementalGroups; len(groups) != 1 || (tenant == "tenant-a") != (groups[0] == 70001) {
 			t.Errorf("%s: supplementalGroups %v, want its own gid only", tenant, groups)
 		}
+	}
+}
+
+// helm test in daemonset mode runs the probe Pod as rendered: its queues
+// are an emptyDir, where no tenant's directories exist. The probe there
+// tests each tenant's UMC; it does not fail every tenant for directories
+// the test Pod never had, or helm test fails on every install.
+func TestDaemonSetHelmTestDoesNotFailOnTheQueuesItsPodLacks(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }))
+	defer srv.Close()
+	docs := render(t, cases["daemonset"])
+	pod := objects(t, docs)["Pod"][0].(*corev1.Pod)
+	work := t.TempDir()
+	emptyDir := filepath.Join(work, "queues")
+	mkdir(t, emptyDir)
+	secrets := filepath.Join(work, "secrets")
+	conf := configOf(t, docs)
+	for _, tenant := range []string{"tenant-a", "tenant-b"} {
+		mkdir(t, filepath.Join(secrets, tenant))
+		writeFile(t, filepath.Join(secrets, tenant, "password"), "pw\n")
+		conf = strings.Replace(conf, "https://portal."+tenant+".example.org/univention", srv.URL+"/univention", 1)
+	}
+	conf = strings.ReplaceAll(conf, "/run/secrets/umc-invite", secrets)
+	file := filepath.Join(work, "fluent-bit.conf")
+	writeFile(t, file, conf)
+	var env []string
+	for _, e := range pod.Spec.Containers[0].Env {
+		v := e.Value
+		if e.Name == "UMC_INVITE_ROOT" {
+			v = emptyDir // the Pod's emptyDir "queues", mounted there
+		}
+		env = append(env, e.Name+"="+v)
+	}
+	// The Pod's own command line, its config path made the rendered file's.
+	args := []string{"run", "./cmd/umc-invite"}
+	for _, a := range pod.Spec.Containers[0].Args {
+		if strings.HasSuffix(a, "/fluent-bit.conf") {
+			a = file
+		}
+		args = append(args, a)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir, cmd.Env = Root(), append(cleanEnv(), env...)
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "endpoint") {
+		t.Fatalf("the probe did not reach the tenants' UMC:\n%s", out)
+	}
+	if strings.Contains(string(out), "FAIL  queue") {
+		t.Errorf("the helm test Pod's probe fails on the queue directories its own emptyDir lacks, whatever the tenants' UMC says:\n%s", out)
 	}
 }

@@ -29,6 +29,7 @@ const (
 	Warn Status = "warn" // passes, but look at it
 	Fail Status = "FAIL"
 	Skip Status = "skip" // not run: an earlier check failed
+	Off  Status = "off"  // not run: the operator left it out (its thing is elsewhere); fails nothing
 )
 
 // Result is one check's line.

@@ -155,6 +155,22 @@ narrowed to what stays one value in the config. */}}
 {{- define "umc-invite.urlPattern" -}}^https?://[^\s"'`$\\?#@]+${{- end -}}
 {{- define "umc-invite.languagePattern" -}}^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*${{- end -}}
 
+{{/* The egress ports to a UMC, as JSON {"ports": [...]}: networkPolicy's
+ports, and the port its url names (else its scheme's, 443 or 80) when they
+lack it. Added, not instead: a NetworkPolicy matches the pod's port behind
+a Service (Nubus's umc-server listens on 8090 behind port 80), which the
+url does not show. Call with dict "url" <url> "ports" <list>. */}}
+{{- define "umc-invite.umcEgressPorts" -}}
+{{- $u := urlParse .url -}}
+{{- $port := trimPrefix ":" (regexFind ":[0-9]+$" $u.host) -}}
+{{- if not $port }}{{ $port = ternary "443" "80" (eq (lower $u.scheme) "https") }}{{ end -}}
+{{- $ports := concat (default list .ports) list -}}
+{{- $known := list -}}
+{{- range $ports }}{{ $known = append $known (toString .) }}{{ end -}}
+{{- if not (has $port $known) }}{{ $ports = append $ports (atoi $port) }}{{ end -}}
+{{- toJson (dict "ports" $ports) -}}
+{{- end -}}
+
 {{/* tenants, defaults applied, as YAML: a list of dicts. */}}
 {{- define "umc-invite.tenants" -}}
 {{- $root := . -}}
