@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -182,8 +183,11 @@ func TestNetworkPolicyIsOptionalAndNarrow(t *testing.T) {
 // bounds its chunks on disk.
 func TestEveryPipelineBoundsItsChunksAndPausesNoOtherTenant(t *testing.T) {
 	for _, name := range []string{"defaults", "sidecar", "daemonset"} {
+		windows, chunksUp := 0, 0
 		for _, s := range parseClassic(t, configOf(t, render(t, cases[name]))) {
 			switch s.name {
+			case "service":
+				chunksUp, _ = strconv.Atoi(s.keys["storage.max_chunks_up"])
 			case "input":
 				if !strings.EqualFold(s.keys["storage.type"], "filesystem") || strings.EqualFold(s.keys["storage.pause_on_chunks_overlimit"], "on") {
 					t.Errorf("%s: tail input %s: storage.type %q, storage.pause_on_chunks_overlimit %q", name, s.keys["tag"], s.keys["storage.type"], s.keys["storage.pause_on_chunks_overlimit"])
@@ -192,10 +196,17 @@ func TestEveryPipelineBoundsItsChunksAndPausesNoOtherTenant(t *testing.T) {
 					t.Errorf("daemonset: tail input %s is not threaded", s.keys["tag"])
 				}
 			case "output":
+				if w, _ := strconv.Atoi(s.keys["queue_window"]); name == "daemonset" {
+					windows += w
+				}
 				if s.keys["storage.total_limit_size"] == "" {
 					t.Errorf("%s: output %s has no storage.total_limit_size", name, s.keys["match"])
 				}
 			}
+		}
+		// Every tenant's whole backlog up at once leaves the others room.
+		if name == "daemonset" && chunksUp < 128+2*windows {
+			t.Errorf("daemonset: storage.max_chunks_up %d, want at least 128 + 2 x the windows (%d)", chunksUp, windows)
 		}
 	}
 }

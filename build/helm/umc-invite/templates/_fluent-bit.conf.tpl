@@ -25,6 +25,15 @@ ${VARIABLE} Fluent Bit expands).
     storage.path              {{ .storage }}/storage
     storage.sync              full
     storage.backlog.mem_limit 16M
+    {{- if gt (len .pipelines) 1 }}
+    {{- $chunks := 128 }}
+    {{- range .pipelines }}{{ $chunks = add $chunks (mul 2 (int .window)) }}{{ end }}
+    # Chunks in memory, counted for every tenant together: room for each
+    # tenant's whole backlog (its window's files and their carried-over
+    # lines, one record each), so that one tenant's slow UMC never leaves
+    # another's new chunk without a place (128 + 2 x each window).
+    storage.max_chunks_up     {{ $chunks }}
+    {{- end }}
     # /api/v1/health turns 500 after more than 5 dead-lettering flushes, or
     # one chunk given up, within 60 s.
     HTTP_Server               On
