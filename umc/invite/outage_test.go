@@ -13,6 +13,7 @@ import (
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
+	"umc-invite/umc/policy"
 	"umc-invite/umc/record"
 )
 
@@ -121,9 +122,9 @@ func TestAUserCarriedOverInAnOutageIsDueWhenUMCServesAfterARestart(t *testing.T)
 }
 
 // A user whose calls get UMC's 503 on its own holds nobody back: the
-// probe asked at once shows UMC's self-service working, the others of the
-// flush are called, and its next 503, after UMC served others, is its own
-// and needs no probe.
+// probe asked at once after each 503 (UMC's rate limit, or UMC down,
+// until it shows otherwise) shows UMC's self-service working, and the
+// others of the flush are called.
 func TestAUserFailingAloneHoldsNobodyBack(t *testing.T) {
 	var probes atomic.Int32
 	var f *fixture
@@ -157,7 +158,64 @@ func TestAUserFailingAloneHoldsNobodyBack(t *testing.T) {
 		}
 		f.advance(time.Hour) // past flaky's own pause
 	}
-	if n := probes.Load(); n != 1 {
-		t.Errorf("%d probes, want 1: a 503 of the user's own after UMC served others needs none", n)
+	if n := probes.Load(); n != 2 {
+		t.Errorf("%d probes for flaky's two 503s, want one asked after each", n)
+	}
+}
+
+// UMC answers its 503 for everyone (its rate limit, or down) right after
+// it came back from a mail relay outage: the users that outage released,
+// each of which failed in it, are held back to one call a second, not all
+// called at once, every call extending UMC's lockout.
+func TestUMCsRateLimitRightAfterAnOutageHoldsTheReleasedUsersBack(t *testing.T) {
+	var f *fixture
+	var limited atomic.Bool
+	users := names("u", 20)
+	fake := &fakeUMC{
+		answer: func(user string, _ int) umc.Answer {
+			switch {
+			case user == "x":
+				f.advance(time.Millisecond)
+				return served()
+			case limited.Load():
+				f.advance(time.Millisecond) // answers come one after another
+				return umc.Answer{Status: http.StatusServiceUnavailable, FromUMC: true, Message: "Please retry in one minute."}
+			}
+			f.advance(2 * time.Second) // the relay outage: one call a second, each answered
+			return umc.Answer{Status: http.StatusInternalServerError, FromUMC: true, Message: "Error sending token: relay down"}
+		},
+	}
+	f = newFakeFixture(t, fake, config.Map{"Concurrency": "1"})
+	ctx := context.Background()
+	before := map[string]int{}
+	for range 200 {
+		f.flush(ctx, f.queueFiles(t, users...))
+		all := true
+		for _, u := range users {
+			before[u] = fake.called(u)
+			all = all && before[u] > 0
+		}
+		if all {
+			break
+		}
+	}
+	for _, u := range users {
+		if before[u] == 0 {
+			t.Fatalf("in the relay outage %s was never called", u)
+		}
+	}
+	limited.Store(true)
+	// x, never asked, goes first and is served: the relay outage is over.
+	f.flush(ctx, append(f.queueFiles(t, "x"), f.queueFiles(t, users...)...))
+	calls := 0
+	for _, u := range users {
+		calls += fake.called(u) - before[u]
+	}
+	if fake.called("x") != 1 {
+		t.Fatalf("x called %d times", fake.called("x"))
+	}
+	if calls > policy.OutageRun {
+		t.Errorf("UMC answered its 503 to %d users in a row within %v, all called; want the calls held back after at most %d:\n%s",
+			calls, time.Duration(calls)*time.Millisecond, policy.OutageRun, f.logs)
 	}
 }

@@ -11,10 +11,10 @@ import (
 // against it, the evidence probe's two included.
 const OutageSpacing = time.Second
 
-// OutageRun: failures UMC gave for a call (its 500, its 503, a refusal no
-// probe could place yet) are an outage when this many distinct users failed
-// with no success between. A failure repeated by a user alone, after UMC
-// served others, is that user's own and counts nothing (Gate.Answer).
+// OutageRun: failures UMC gave for a call (its 500, a refusal no probe
+// could place yet) are an outage when this many distinct users failed with
+// no success between, whoever they are: users that failed before, a user's
+// own failures too (Gate.Answer).
 const OutageRun = 3
 
 // Gate is the outage rule's state: a value, read and changed by pure
@@ -67,19 +67,20 @@ func everyones(k Kind, e Evidence) bool {
 }
 
 // Answer takes one call's answer and says whether it is the user's own
-// failure: UMC answered it for this call, the user's previous answer was a
-// failure too, and UMC served others after that one. Such a failure holds
-// nobody back, counts in no run and is released by no outage's end: the
-// user waits out its own growing pause. Any other failure counts: at once
-// for everyone's problems, else in a run of OutageRun distinct users with
-// no success between. A success ends the run and the outage at once.
+// failure: UMC answered it for this call (its 500 or a refusal, never its
+// 503), the user's previous answer was a failure too, and UMC served
+// others after that one. Such a failure is released by no outage's end:
+// the user waits out its own growing pause. Every failure counts, the
+// user's own too: at once for everyone's problems, else in a run of
+// OutageRun distinct users with no success between. A success ends the
+// run and the outage at once.
 //
 // A refusal, and UMC's own 503, are taken twice: at once with NoEvidence
 // (they count, so that the next calls are held back at once: a 503 may be
 // UMC's rate limit, which every call extends), and again once the probe
-// has weighed them: Works ends the run and the outage (and the 503 was
-// the user's own), ServiceOff opens an outage. Their second NoEvidence is
-// ignored by the caller.
+// has weighed them: Works ends the run and the outage (and only then is
+// a 503 the user's own), ServiceOff opens an outage. Their second
+// NoEvidence is ignored by the caller.
 func (g *Gate) Answer(s Sighting) (own bool) {
 	switch {
 	case Works(s.Kind, s.Evidence):
@@ -91,9 +92,6 @@ func (g *Gate) Answer(s Sighting) (own bool) {
 	case !s.At.After(g.Worked):
 		// Came before UMC last worked: it says nothing of now.
 		return false
-	case s.FromUMC && s.Kind != Unauthorized && s.Evidence != ServiceOff &&
-		s.Prior.LastAnswer != "" && g.Worked.After(s.Prior.LastAt):
-		return true
 	}
 	if len(g.RunUsers) == 0 {
 		g.RunSince = s.At
@@ -104,7 +102,8 @@ func (g *Gate) Answer(s Sighting) (own bool) {
 	if !g.Failing && (everyones(s.Kind, s.Evidence) || len(g.RunUsers) >= OutageRun) {
 		g.Failing, g.Since, g.Why, g.LastCall = true, g.RunSince, s.Kind, s.At
 	}
-	return false
+	return s.FromUMC && (s.Kind == Failure || s.Kind == Refusal) && s.Evidence != ServiceOff &&
+		s.Prior.LastAnswer != "" && g.Worked.After(s.Prior.LastAt)
 }
 
 // Admits says whether a call may start at now, and why not: while UMC

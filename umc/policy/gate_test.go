@@ -55,9 +55,17 @@ func TestTheOutageRuleTellsOneUsersFailureFromEveryones(t *testing.T) {
 		{"the credentials rejected", []Sighting{seen(Unauthorized, "a", t0)}, true, nil},
 		{"a refusal the probe shows the service switched off in", []Sighting{{Kind: Refusal, Evidence: ServiceOff, User: "a", At: t0, FromUMC: true}}, true, nil},
 		// Users failing on their own at the head of the queue: UMC served
-		// others after their first failures, their next ones are theirs.
-		{"users failing again after UMC served others", []Sighting{served("x", s), again(Unavailable, "a", t0, at(2*s)), again(Failure, "b", t0, at(2*s)),
-			again(Failure, "c", t0, at(3*s)), again(Refusal, "d", t0, at(3*s))}, false, []bool{false, true, true, true, true}},
+		// others after their first failures, their next ones are theirs
+		// (they keep their own pause), and two of them hold nobody back.
+		{"two users failing again after UMC served others", []Sighting{served("x", s), again(Failure, "b", t0, at(2*s)),
+			again(Refusal, "c", t0, at(3*s))}, false, []bool{false, true, true}},
+		// Three are a run like any other, whoever failed before: an outage
+		// may first meet the users the last one released.
+		{"users failing again after UMC served others", []Sighting{served("x", s), again(Failure, "b", t0, at(2*s)),
+			again(Failure, "c", t0, at(3*s)), again(Refusal, "d", t0, at(3*s))}, true, []bool{false, true, true, true}},
+		// UMC's 503 is its rate limit or a down UMC until the probe asked
+		// after it shows its self-service working.
+		{"UMC's 503 again for a user that failed before", []Sighting{served("x", s), again(Unavailable, "a", t0, at(2*s))}, true, []bool{false, false}},
 		{"a user failing again with no success since its failure", []Sighting{served("x", s), again(Unavailable, "a", at(2*s), at(3*s))}, true, []bool{false, false}},
 		{"UMC unreachable again for a user that failed before", []Sighting{served("x", s), unreached(again(Unavailable, "a", t0, at(2*s)))}, true, []bool{false, false}},
 		{"credentials rejected again for a user that failed before", []Sighting{served("x", s), again(Unauthorized, "a", t0, at(2*s))}, true, []bool{false, false}},
@@ -225,5 +233,33 @@ func TestRejectedCredentialsNeverEndAUser(t *testing.T) {
 	step := Decide(u, Answer{Kind: Unauthorized, Text: "HTTP 401", Status: 401, At: t0}, t0, 0, settings)
 	if step.Kind != Wait || !strings.Contains(step.Reason, "credentials") {
 		t.Fatalf("%s: %s", step.Kind, step.Reason)
+	}
+}
+
+// UMC fails for everyone right after an outage ended: the users it
+// released, every one of which failed in that outage, meet the new one
+// first. Their failures, one distinct user after another with nothing
+// served between, are an outage, not each user's own: calls are held back
+// to one a second (UMC's 503 is also its rate limit, which every further
+// call extends).
+func TestAnOutageMetByUsersThatFailedBeforeIsAnOutage(t *testing.T) {
+	s := time.Second
+	users := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+	for _, k := range []Kind{Unavailable, Failure} {
+		g := failing(t0)
+		for _, u := range users[3:] {
+			g.Answer(seen(Failure, u, t0))
+		}
+		g.Answer(seen(Served, "x", at(s))) // UMC back: the outage ends, everyone is released
+		owned := 0
+		for i, u := range users {
+			if g.Answer(again(k, u, t0, at(2*s+time.Duration(i)*time.Millisecond))) {
+				owned++
+			}
+		}
+		if !g.Failing {
+			t.Errorf("%s for %d distinct users in a row after UMC served one: failing for everyone %t (%d taken as each user's own), want an outage holding calls to one a second",
+				k, len(users), g.Failing, owned)
+		}
 	}
 }
