@@ -70,9 +70,9 @@ func rolloutSite(t *testing.T) (*sidecarSite, *umctest.UMC, *arrivals) {
 // waits the pod's terminationGracePeriodSeconds as rendered, then
 // SIGKILLs; the new pod starts on the same volume. Nobody is invited
 // twice and nobody is lost: Fluent Bit starts flushes only within its
-// Grace, a flush starts no call after Flush_Timeout, a call ends within
-// Timeout, and the pod's grace covers the three, so SIGKILL never cuts a
-// call UMC may serve. (With the 30 s grace the chart had, the 12 s case
+// Grace, each worker then finishes the flushes handed to it, a flush
+// starts no call after Flush_Timeout, a call ends within Timeout, and the
+// pod's grace is long enough that SIGKILL never cuts a call UMC may serve. (With the 30 s grace the chart had, the 12 s case
 // SIGKILLed 8 calls in flight: 8 users invited twice.)
 func TestRolloutRepeatsNoInvitation(t *testing.T) {
 	needFluentBit(t)
@@ -121,9 +121,6 @@ func TestRolloutRepeatsNoInvitation(t *testing.T) {
 		t.Logf("SIGTERM with %d calls arrived (12 s each): stopped in %s, %d served, %d calls arrived after SIGTERM", inFlight, stopped.Round(time.Millisecond), served, late)
 		if stopped >= time.Duration(grace)*time.Second {
 			t.Errorf("still running at the pod's grace (%d s): SIGKILL cut calls UMC may serve", grace)
-		}
-		if stopped > 100*time.Second {
-			t.Errorf("stopped after %s: more than Grace + Flush_Timeout + Timeout (100 s)", stopped)
 		}
 		// Let any cut call finish on UMC's side, as a real UMC would.
 		time.Sleep(13 * time.Second)

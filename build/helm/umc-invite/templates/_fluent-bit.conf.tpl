@@ -71,13 +71,15 @@ ${VARIABLE} Fluent Bit expands).
     # One short line a file: small buffers keep tail's memory per file low.
     Buffer_Chunk_Size 1k
     Buffer_Max_Size   4k
-    # Chunks on disk until the plugin answers (a stop leaves them there),
-    # never paused on storage.max_chunks_up, which counts every input's
-    # chunks together: one tenant's backlog would pause all. What tail
-    # reads is bounded by the queue: one line of at most 4,000 bytes a
-    # file, the files bounded by the intake's window; the output's
-    # storage.total_limit_size bounds its chunks on disk.
     storage.type      filesystem
+    # One input's memory bounded: past 8 MB of records, or
+    # storage.max_chunks_up chunks in memory (counted for every input
+    # together; the DaemonSet's room is every tenant's whole backlog, see
+    # [SERVICE]), the input pauses until its output has taken chunks: a
+    # backlog read into few chunks, so that a stop (SIGTERM) has few
+    # flushes to finish within the pod's grace.
+    Mem_Buf_Limit     8M
+    storage.pause_on_chunks_overlimit On
     {{- if .title }}
     # Each tenant's tail in a thread of its own: a flood of files in one
     # queue keeps that thread busy, not the one that reads the others'.
