@@ -145,6 +145,11 @@ func (o *Output) checkDirs(now time.Time) {
 	found := map[string]string{}
 	for _, d := range w.held {
 		id, err := d.h.AtPath()
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			// A path this thread may not look at (a permission on a
+			// parent) says nothing of a move: the output goes on.
+			continue
+		}
 		found[d.key] = notAtPath(d.key, d.h.Configured, d.h.ID(), id, err)
 	}
 	w.mu.Lock()
