@@ -79,15 +79,7 @@ func TestADirectoryRenamedAwayIsReported(t *testing.T) {
 func TestAUserReadFromAMovedQueueIsInvitedOnceTheQueueIsBack(t *testing.T) {
 	needFluentBit(t)
 	file, root, tenants := daemonSetTenants(t)
-	conf, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Fluent Bit gives a chunk up after one retry (the shipped 5 take a minute).
-	short := strings.NewReplacer("Retry_Limit         5", "Retry_Limit         1", "Chunk_Retry_Limit   5", "Chunk_Retry_Limit   1").Replace(string(conf))
-	if err := os.WriteFile(file, []byte(short), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	giveChunksUpAfterOneRetry(t, file)
 	p := start(t, file, []string{"UMC_INVITE_ROOT=" + root, "HTTP_PORT=" + strconv.Itoa(umctest.FreePort(t)), "METRICS_LISTEN=127.0.0.1:" + strconv.Itoa(umctest.FreePort(t))})
 	queueA := filepath.Join(root, "tenant-a")
 	waitFor(t, "tenant-a started", 10*time.Second, p, func() bool { return strings.Contains(p.Log(), "umc_invite:tenant-a] sending to") })

@@ -125,15 +125,7 @@ func TestBadTenantDirectoryDisablesOnlyItsOutput(t *testing.T) {
 func TestAUserQueuedWhileItsOutputWasDisabledIsInvitedOnceItIsFixed(t *testing.T) {
 	needFluentBit(t)
 	file, root, tenants := daemonSetTenants(t)
-	conf, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Fluent Bit gives a chunk up after one retry (the shipped 5 take a minute).
-	short := strings.NewReplacer("Retry_Limit         5", "Retry_Limit         1", "Chunk_Retry_Limit   5", "Chunk_Retry_Limit   1").Replace(string(conf))
-	if err := os.WriteFile(file, []byte(short), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	giveChunksUpAfterOneRetry(t, file)
 	failed := filepath.Join(root, "tenant-a", "failed")
 	elsewhere := filepath.Join(root, "elsewhere")
 	os.Mkdir(elsewhere, 0o755)
@@ -206,5 +198,19 @@ func TestAOneLineFileWithoutItsNewlineIsInvitedOrRefused(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "tenant-a", "nora.send")); err == nil {
 		t.Errorf("nora's file, one line without its newline, was admitted to the queue and is not sent: tail waits for the rest of the line:\n%s",
 			tail(p.Log(), 10))
+	}
+}
+
+// giveChunksUpAfterOneRetry makes the config file's Fluent Bit give a
+// chunk up after one retry (the shipped 5 take a minute).
+func giveChunksUpAfterOneRetry(t *testing.T, file string) {
+	t.Helper()
+	conf, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := strings.NewReplacer("Retry_Limit         5", "Retry_Limit         1", "Chunk_Retry_Limit   5", "Chunk_Retry_Limit   1").Replace(string(conf))
+	if err := os.WriteFile(file, []byte(short), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

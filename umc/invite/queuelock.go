@@ -59,7 +59,7 @@ func (o *Output) takeOver() {
 		// The journal as the process that held the queue left it.
 		o.journal.loadLeftovers()
 	}
-	n, err := o.queue.RenewExcept(func(f queue.File) bool { return o.journal.isLeftover(o.fileKey(f)) })
+	n, err := o.renewQueue()
 	if err != nil {
 		o.log.Errorf("took over the queue %s; handing its files to tail again: %v", logtext.Quote(o.queue.Root()), err)
 	}
@@ -76,9 +76,16 @@ func (o *Output) takeOver() {
 func (o *Output) handQueueBack() {
 	o.handover.Lock()
 	defer o.handover.Unlock()
-	n, err := o.queue.RenewExcept(func(f queue.File) bool { return o.journal.isLeftover(o.fileKey(f)) })
+	n, err := o.renewQueue()
 	if err != nil {
 		o.log.Errorf("the queue %s is back; handing its files to tail again: %v", logtext.Quote(o.queue.Root()), err)
 	}
 	o.log.Infof("the queue %s is back at its path: %d queue file(s) handed to tail again", logtext.Quote(o.queue.Root()), n)
+}
+
+// renewQueue hands tail every queued file again as a new file, but for
+// delivered files whose removal failed (the journal): those are never
+// sent again.
+func (o *Output) renewQueue() (int, error) {
+	return o.queue.RenewExcept(func(f queue.File) bool { return o.journal.isLeftover(o.fileKey(f)) })
 }
