@@ -37,15 +37,8 @@ var consumedHints = map[string]string{
 
 func isGeneric(key string) bool {
 	k := strings.ToLower(key)
-	if strings.HasPrefix(k, "tls.") || strings.HasPrefix(k, "net.") {
-		return true
-	}
-	for _, g := range genericKeys {
-		if strings.EqualFold(g, k) {
-			return true
-		}
-	}
-	return false
+	return strings.HasPrefix(k, "tls.") || strings.HasPrefix(k, "net.") ||
+		slices.ContainsFunc(genericKeys, func(g string) bool { return strings.EqualFold(g, k) })
 }
 
 // finding is one thing wrong, where it is. One that disables its output
@@ -60,10 +53,6 @@ type finding struct {
 
 func (f finding) String() string {
 	return fmt.Sprintf("%s:%d: %s output #%d: %s", f.file, f.line, OutputName, f.output, f.msg)
-}
-
-func failing(findings []finding) bool {
-	return slices.ContainsFunc(findings, func(f finding) bool { return !f.disables })
 }
 
 func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
@@ -86,51 +75,39 @@ func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
 	}
 	status := exitOK
 	for _, path := range cfgFiles {
-		findings, notes, err := checkFile(path, env, *offline)
-		if err != nil {
-			var pe *fbconfig.ParseError
-			if errors.As(err, &pe) {
-				fmt.Fprintln(stdout, pe.Error())
-				status = max(status, exitFindings)
-				continue
-			}
+		cfg, err := fbconfig.Load(path, env)
+		var pe *fbconfig.ParseError
+		if errors.As(err, &pe) {
+			fmt.Fprintln(stdout, pe.Error())
+			status = max(status, exitFindings)
+			continue
+		} else if err != nil {
 			fmt.Fprintf(stderr, "umc-invite check: %v\n", err)
 			return exitUsage
 		}
-		for _, n := range notes {
-			fmt.Fprintln(stderr, n)
+		outputs := cfg.Outputs(OutputName)
+		var findings []finding
+		if len(outputs) == 0 {
+			findings = []finding{{file: path, line: 1, msg: "no output with Name umc_invite in this config"}}
+		}
+		for i, s := range outputs {
+			f, notes := checkOutput(s, i+1, *offline)
+			findings = append(findings, f...)
+			for _, n := range notes {
+				fmt.Fprintln(stderr, n)
+			}
+		}
+		if len(outputs) > 0 && len(findings) == 0 {
+			fmt.Fprintf(stderr, "%s: %d umc_invite output(s): all well\n", path, len(outputs))
 		}
 		for _, f := range findings {
 			fmt.Fprintln(stdout, f)
 		}
-		if failing(findings) {
+		if slices.ContainsFunc(findings, func(f finding) bool { return !f.disables }) {
 			status = max(status, exitFindings)
 		}
 	}
 	return status
-}
-
-// checkFile returns the findings of one config and notes for stderr.
-func checkFile(path string, env fbconfig.Env, offline bool) ([]finding, []string, error) {
-	cfg, err := fbconfig.Load(path, env)
-	if err != nil {
-		return nil, nil, err
-	}
-	outputs := cfg.Outputs(OutputName)
-	if len(outputs) == 0 {
-		return []finding{{file: path, line: 1, msg: "no output with Name umc_invite in this config"}}, nil, nil
-	}
-	var all []finding
-	var notes []string
-	for i, s := range outputs {
-		f, n := checkOutput(s, i+1, offline)
-		all = append(all, f...)
-		notes = append(notes, n...)
-	}
-	if len(all) == 0 {
-		notes = append(notes, fmt.Sprintf("%s: %d umc_invite output(s): all well", path, len(outputs)))
-	}
-	return all, notes, nil
 }
 
 func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) {
@@ -328,35 +305,25 @@ func offlineStandIns(values config.Map, offline bool) []string {
 		return nil
 	}
 	var skipped []string
-	missing := func(key string) (string, bool) {
+	for _, key := range []string{"Auth_Password_File", "Config_File", "Queue_Dir", "TLS_CA_File"} {
 		for k, v := range values {
-			if strings.EqualFold(k, key) && strings.TrimSpace(v) != "" {
-				if _, err := os.Stat(strings.TrimSpace(v)); err != nil {
-					return k, true
+			if !strings.EqualFold(k, key) || strings.TrimSpace(v) == "" {
+				continue
+			}
+			if _, err := os.Stat(strings.TrimSpace(v)); err == nil {
+				continue
+			}
+			skipped = append(skipped, key)
+			delete(values, k)
+			switch key {
+			case "Queue_Dir":
+				values[k] = "/"
+			case "Auth_Password_File":
+				if strings.TrimSpace(values.Get("Auth_Password")) == "" {
+					values["Auth_Password"] = "stand-in"
 				}
 			}
 		}
-		return "", false
 	}
-	if k, ok := missing("Auth_Password_File"); ok {
-		delete(values, k)
-		if strings.TrimSpace(values.Get("Auth_Password")) == "" {
-			values["Auth_Password"] = "stand-in"
-		}
-		skipped = append(skipped, "Auth_Password_File")
-	}
-	if k, ok := missing("TLS_CA_File"); ok {
-		delete(values, k)
-		skipped = append(skipped, "TLS_CA_File")
-	}
-	if k, ok := missing("Queue_Dir"); ok {
-		values[k] = "/"
-		skipped = append(skipped, "Queue_Dir")
-	}
-	if k, ok := missing("Config_File"); ok {
-		delete(values, k)
-		skipped = append(skipped, "Config_File")
-	}
-	sort.Strings(skipped)
 	return skipped
 }

@@ -85,9 +85,8 @@ func listDeadLetters(dir string, asJSON bool, stdout, stderr io.Writer) int {
 	return flushErr(tw.Flush(), stderr)
 }
 
-// lastAnswer is UMC's last answer as the letter carries it: the status and
-// UMC's message, or the error of a call that got no answer; "-" for a
-// letter decided without a call (bad input).
+// lastAnswer is the status and UMC's message, or the call's error; "-"
+// without a call (bad input).
 func lastAnswer(d queue.DeadLetter) string {
 	var parts []string
 	if d.Status != 0 {
@@ -104,9 +103,7 @@ func lastAnswer(d queue.DeadLetter) string {
 	return cell(strings.Join(parts, ": "))
 }
 
-// cell is a text as it is, or quoted where it holds a control character
-// or invalid UTF-8, which could break the table (names in the plugin's
-// reasons are quoted already).
+// cell is a text as it is, or quoted where it could break the table.
 func cell(s string) string {
 	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || r == 0x2028 || r == 0x2029 }) {
 		return s
@@ -114,8 +111,7 @@ func cell(s string) string {
 	return logtext.Quote(s)
 }
 
-// letterAge is how long ago a letter was written, to the minute (to the
-// second under a minute).
+// letterAge is to the minute (the second under a minute, days from 48h).
 func letterAge(d time.Duration) string {
 	switch {
 	case d < 0:
@@ -136,10 +132,8 @@ func flushErr(err error, stderr io.Writer) int {
 	return exitOK
 }
 
-// parseListFlags parses the flags the listing commands share: --dir (a
-// directory, by default the one of every output in the container's
-// config) and --json, and no arguments.
-// extra adds a command's own flags, and their usage text.
+// parseListFlags parses the listing commands' --dir and --json, no
+// arguments; extra adds a command's own flags and returns their usage.
 func parseListFlags(name, key, jsonHelp string, args []string, stderr io.Writer, extra ...func(*flag.FlagSet) string) (dir *string, asJSON *bool, ok bool) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -8,24 +8,19 @@ import (
 	"umc-invite/umc/fbconfig"
 )
 
-// DefaultConfig is the config the image runs (and the chart mounts);
-// UMC_INVITE_CONFIG names another one.
+// DefaultConfig is the image's config; UMC_INVITE_CONFIG names another.
 const DefaultConfig = "/fluent-bit/etc/umc-invite/fluent-bit.conf"
 
-// dirs are one umc_invite output's directories and record keys, as the
-// plugin resolves them.
+// dirs are one umc_invite output's directories, as the plugin resolves them.
 type dirs struct {
 	output                         string // Output_Name, or umc_invite.N
 	queue, deadLetter, usernameKey string
 	intake                         string // "off" when the output has no intake
 }
 
-// configuredDirs resolves every umc_invite output of the config the
-// container runs, with the container's environment, through the plugin's
-// own loader (offline: UMC is not called, the secret files are not read),
-// so that every key counts wherever it may be set, the Config_File's
-// included, with the plugin's defaults. It is what the subcommands use
-// when no directory flag is given.
+// configuredDirs resolves every umc_invite output of the container's
+// config with the plugin's own loader (offline: no secret file read), for
+// the commands given no directory flag.
 func configuredDirs() ([]dirs, string, error) {
 	path := DefaultConfig
 	if p := os.Getenv("UMC_INVITE_CONFIG"); p != "" {
@@ -63,8 +58,7 @@ func configuredDirs() ([]dirs, string, error) {
 	return out, path, nil
 }
 
-// outputValues are the plugin's keys of one output section, as the
-// plugin gets them from Fluent Bit.
+// outputValues are the plugin's keys of one output section.
 func outputValues(s fbconfig.Section) config.Map {
 	values := config.Map{}
 	for _, e := range s.Entries {

@@ -1,8 +1,6 @@
-// Command umc-invite is the operator's tool for the umc_invite Fluent Bit
-// output: it checks configs as the plugin would read them, probes UMC
-// without inviting anyone, invites one test user, lists dead letters and
-// re-queues users. It is built from the plugin's own packages: one key
-// table, one validation, one client.
+// Command umc-invite is the operator's tool for the umc_invite output,
+// built from the plugin's own packages: one key table, one validation,
+// one client.
 package main
 
 import (
@@ -42,7 +40,6 @@ output starts disabled, Fluent Bit and the others start.
 Run "umc-invite COMMAND -h" for a command's flags.
 `
 
-// Exit statuses.
 const (
 	exitOK       = 0
 	exitFindings = 1

@@ -2,6 +2,7 @@ package fbconfig
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -47,7 +48,7 @@ func (r *reader) classic(file, text string, lineOffset int, dir string, data map
 				r.vars[strings.TrimSpace(name)] = r.expand(strings.TrimSpace(value))
 			case "@INCLUDE":
 				flush()
-				if err := r.include(file, n, r.expand(arg), dir, data); err != nil {
+				if err := r.include(file, n, r.expand(arg), dir, data, true); err != nil {
 					return err
 				}
 			default:
@@ -69,34 +70,43 @@ func (r *reader) classic(file, text string, lineOffset int, dir string, data map
 	return nil
 }
 
-// entryText is one data entry of a ConfigMap: its text and the manifest
-// line its first line is on, less one.
+// entryText is a ConfigMap data entry: its text, and the manifest line
+// before its first line.
 type entryText struct {
 	text       string
 	lineOffset int
 }
 
-func (r *reader) include(file string, line int, pattern, dir string, data map[string]entryText) error {
+// include reads what an @INCLUDE (classic: a glob, read as classic) or a
+// YAML include (a name, read by its content) names: from data, a
+// ConfigMap's entries all in one directory, or else from dir.
+func (r *reader) include(file string, line int, pattern, dir string, data map[string]entryText, classic bool) error {
+	word := "include"
+	if classic {
+		word = "@INCLUDE"
+	}
 	r.depth++
 	defer func() { r.depth-- }()
 	if r.depth > maxIncludeDepth {
-		return &ParseError{file, line, "@INCLUDE nested too deep (a loop?)"}
+		return &ParseError{file, line, word + " nested too deep (a loop?)"}
 	}
 	if data != nil {
-		// In a mounted ConfigMap every entry is a file of one directory.
-		base := filepath.Base(pattern)
 		var names []string
 		for name := range data {
-			if ok, _ := filepath.Match(base, name); ok {
+			ok := name == filepath.Base(pattern)
+			if classic {
+				ok, _ = filepath.Match(filepath.Base(pattern), name)
+			}
+			if ok {
 				names = append(names, name)
 			}
 		}
 		if len(names) == 0 {
-			return &ParseError{file, line, fmt.Sprintf("@INCLUDE %s: no such entry in the ConfigMap", pattern)}
+			return &ParseError{file, line, fmt.Sprintf("%s %s: no such entry in the ConfigMap", word, pattern)}
 		}
 		sort.Strings(names)
 		for _, name := range names {
-			if err := r.classic(file, data[name].text, data[name].lineOffset, dir, data); err != nil {
+			if err := r.text(file, data[name].text, data[name].lineOffset, dir, data, classic); err != nil {
 				return err
 			}
 		}
@@ -105,16 +115,36 @@ func (r *reader) include(file string, line int, pattern, dir string, data map[st
 	if !filepath.IsAbs(pattern) {
 		pattern = filepath.Join(dir, pattern)
 	}
-	names, err := filepath.Glob(pattern)
-	if err != nil || len(names) == 0 {
-		return &ParseError{file, line, fmt.Sprintf("@INCLUDE %s: no such file", pattern)}
+	names := []string{pattern}
+	if classic {
+		if names, _ = filepath.Glob(pattern); len(names) == 0 {
+			return &ParseError{file, line, fmt.Sprintf("@INCLUDE %s: no such file", pattern)}
+		}
 	}
 	for _, name := range names {
-		raw, err := readFile(name)
+		raw, err := os.ReadFile(name)
 		if err != nil {
-			return &ParseError{file, line, fmt.Sprintf("@INCLUDE: %v", err)}
+			return &ParseError{file, line, fmt.Sprintf("%s: %v", word, err)}
 		}
-		if err := r.classic(name, raw, 0, filepath.Dir(name), nil); err != nil {
+		if err := r.text(name, string(raw), 0, filepath.Dir(name), nil, classic || isClassic(string(raw))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// text reads one classic text or the YAML documents in it.
+func (r *reader) text(file, text string, lineOffset int, dir string, data map[string]entryText, classic bool) error {
+	if classic {
+		return r.classic(file, text, lineOffset, dir, data)
+	}
+	docs, err := yamlDocs(file, []byte(text))
+	if err != nil {
+		return err
+	}
+	for _, d := range docs {
+		shift(d, lineOffset)
+		if err := r.yamlConfig(file, d, dir, data); err != nil {
 			return err
 		}
 	}

@@ -1,10 +1,6 @@
-// Package fbconfig reads Fluent Bit configuration files as Fluent Bit
-// does, far enough to check them: the classic format (sections, @INCLUDE,
-// @SET) and the YAML format (service, pipeline, plugins, env, includes),
-// with ${VAR} and ${VAR:-default} taken from the environment. Every key
-// keeps the file and line it was written on, so that a finding can name
-// them. A Kubernetes manifest is read too: each ConfigMap's data entries
-// that are Fluent Bit configs, with lines counted in the manifest.
+// Package fbconfig reads Fluent Bit configs as Fluent Bit does, far enough
+// to check them: classic and YAML, includes, variables, and the configs in
+// a Kubernetes manifest's ConfigMaps. Every key keeps its file and line.
 package fbconfig
 
 import (
@@ -22,17 +18,16 @@ type Entry struct {
 	Line  int
 }
 
-// Section is one [SECTION] of a classic config, or one item of a YAML
-// config's lists (service, inputs, filters, outputs).
+// Section is a classic [SECTION] or one item of a YAML config's lists.
 type Section struct {
-	Kind    string // lower case: service, input, filter, output, ...
+	Kind    string // lower case: input, filter, output, ...
 	File    string
 	Line    int
 	Entries []Entry
 }
 
 // Get returns the entry of key (case-insensitive), the last one when
-// written twice, as Fluent Bit's lookup does.
+// written twice, as Fluent Bit does.
 func (s Section) Get(key string) (Entry, bool) {
 	var found Entry
 	ok := false
@@ -50,27 +45,16 @@ func (s Section) Value(key string) string {
 	return e.Value
 }
 
-// Config is what a file and its includes hold.
+// Config is the sections of a file and its includes.
 type Config struct {
 	Sections []Section
-}
-
-// Of returns the sections of one kind.
-func (c *Config) Of(kind string) []Section {
-	var out []Section
-	for _, s := range c.Sections {
-		if s.Kind == kind {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // Outputs returns the output sections whose Name is name.
 func (c *Config) Outputs(name string) []Section {
 	var out []Section
-	for _, s := range c.Of("output") {
-		if strings.EqualFold(s.Value("Name"), name) {
+	for _, s := range c.Sections {
+		if s.Kind == "output" && strings.EqualFold(s.Value("Name"), name) {
 			out = append(out, s)
 		}
 	}
@@ -80,9 +64,8 @@ func (c *Config) Outputs(name string) []Section {
 // Env looks a variable up; os.LookupEnv by default.
 type Env func(name string) (string, bool)
 
-// Load reads a classic or YAML config, or a Kubernetes manifest holding
-// one in a ConfigMap, chosen by content: a file whose first significant
-// line opens a [SECTION] or an @-command is classic.
+// Load reads a classic or YAML config, or a Kubernetes manifest, chosen
+// by content.
 func Load(path string, env Env) (*Config, error) {
 	if env == nil {
 		env = os.LookupEnv
@@ -91,7 +74,7 @@ func Load(path string, env Env) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	r := &reader{env: env, vars: map[string]string{}, depth: 0}
+	r := &reader{env: env, vars: map[string]string{}}
 	if isClassic(string(raw)) {
 		err = r.classic(path, string(raw), 0, filepath.Dir(path), nil)
 	} else {
@@ -103,8 +86,8 @@ func Load(path string, env Env) (*Config, error) {
 	return &Config{Sections: r.sections}, nil
 }
 
-// isClassic: YAML has no line opening with "[" (a flow list at the top
-// level is no Fluent Bit config) nor "@".
+// isClassic: the first significant line opens a [SECTION] or an
+// @-command, which no YAML Fluent Bit config does.
 func isClassic(text string) bool {
 	for _, line := range strings.Split(text, "\n") {
 		t := strings.TrimSpace(line)
@@ -126,8 +109,7 @@ type reader struct {
 // maxIncludeDepth stops an @INCLUDE loop.
 const maxIncludeDepth = 16
 
-// lookup: @SET and env: variables first, then the environment, as Fluent
-// Bit's own lookup does.
+// lookup: @SET and env: variables first, then the environment.
 func (r *reader) lookup(name string) (string, bool) {
 	if v, ok := r.vars[name]; ok {
 		return v, true
@@ -135,10 +117,9 @@ func (r *reader) lookup(name string) (string, bool) {
 	return r.env(name)
 }
 
-// Expand replaces ${VAR} and ${VAR:-default} in s. An unset variable
-// without a default becomes "", as in Fluent Bit; a default is used when
-// the variable is unset or empty, as in the shell.
-func Expand(s string, lookup func(string) (string, bool)) string {
+// expand replaces ${VAR} and ${VAR:-default}: unset is "" (as Fluent Bit
+// does); the default replaces unset or empty (as the shell does).
+func expand(s string, lookup func(string) (string, bool)) string {
 	var b strings.Builder
 	for {
 		i := strings.Index(s, "${")
@@ -163,4 +144,4 @@ func Expand(s string, lookup func(string) (string, bool)) string {
 	}
 }
 
-func (r *reader) expand(s string) string { return Expand(s, r.lookup) }
+func (r *reader) expand(s string) string { return expand(s, r.lookup) }
