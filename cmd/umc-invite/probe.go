@@ -36,7 +36,7 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 			title += ": " + cfg.Endpoint()
 			results = []probe.Result{{Check: "config", Status: probe.OK, Detail: "loaded and checked as the plugin does at start"}}
 			results = append(results, queueResult(cfg.QueueDir, *noQueue)...)
-			results = append(results, probe.Run(context.Background(), cfg, probe.Options{})...)
+			results = append(results, probe.Run(context.Background(), cfg)...)
 		}
 		printResults(stdout, title, results)
 		if !probe.Passed(results) {
