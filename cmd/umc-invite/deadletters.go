@@ -22,22 +22,18 @@ func runDeadLetters(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitUsage
 	}
-	if *dir == "" {
-		outs, _, err := configuredDirs()
-		if err != nil {
-			fmt.Fprintf(stderr, "umc-invite dead-letters: %v\n", err)
-			return exitUsage
-		}
-		status := exitOK
-		for _, d := range outs {
-			if len(outs) > 1 && !*asJSON {
-				fmt.Fprintf(stdout, "%s (%s):\n", d.output, d.deadLetter)
-			}
-			status = max(status, listDeadLetters(d.deadLetter, *asJSON, stdout, stderr))
-		}
-		return status
+	outs, ok := dirsOr("dead-letters", *dir, dirs{deadLetter: *dir}, stderr)
+	if !ok {
+		return exitUsage
 	}
-	return listDeadLetters(*dir, *asJSON, stdout, stderr)
+	status := exitOK
+	for _, d := range outs {
+		if len(outs) > 1 && !*asJSON {
+			fmt.Fprintf(stdout, "%s (%s):\n", d.output, d.deadLetter)
+		}
+		status = max(status, listDeadLetters(d.deadLetter, *asJSON, stdout, stderr))
+	}
+	return status
 }
 
 func listDeadLetters(dir string, asJSON bool, stdout, stderr io.Writer) int {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"umc-invite/umc/config"
@@ -56,6 +57,19 @@ func configuredDirs() ([]dirs, string, error) {
 		return nil, path, fmt.Errorf("%s: no umc_invite output", path)
 	}
 	return out, path, nil
+}
+
+// dirsOr is given when a directory flag is set (dir), else every output's
+// directories in the container's config.
+func dirsOr(cmd, dir string, given dirs, stderr io.Writer) ([]dirs, bool) {
+	if dir != "" {
+		return []dirs{given}, true
+	}
+	outs, _, err := configuredDirs()
+	if err != nil {
+		fmt.Fprintf(stderr, "umc-invite %s: %v\n", cmd, err)
+	}
+	return outs, err == nil
 }
 
 // outputValues are the plugin's keys of one output section.

@@ -26,14 +26,9 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitUsage
 	}
-	queueDirs := []dirs{{queue: *dir, deadLetter: config.DefaultDeadLetterDir(*dir), usernameKey: *usernameKey}}
-	if *dir == "" {
-		outs, _, err := configuredDirs()
-		if err != nil {
-			fmt.Fprintf(stderr, "umc-invite queue: %v\n", err)
-			return exitUsage
-		}
-		queueDirs = outs
+	queueDirs, ok := dirsOr("queue", *dir, dirs{queue: *dir, deadLetter: config.DefaultDeadLetterDir(*dir), usernameKey: *usernameKey}, stderr)
+	if !ok {
+		return exitUsage
 	}
 	now := time.Now()
 	var users []waiting.User

@@ -196,23 +196,23 @@ func checkCA(c *Config) error {
 // checkQueueDir only makes the path absolute: a bad directory is found at
 // start, where it disables that output alone, not the whole configuration.
 func checkQueueDir(c *Config) error {
-	if c.QueueDir == "" {
-		return nil
-	}
-	abs, err := filepath.Abs(c.QueueDir)
-	if err != nil {
+	if err := absolute(&c.QueueDir); err != nil {
 		return fmt.Errorf("cannot use: %w", err)
 	}
-	c.QueueDir = abs
 	return nil
 }
 
-func checkDeadLetterDir(c *Config) (err error) {
-	switch {
-	case c.DeadLetterDir != "":
-		c.DeadLetterDir, err = filepath.Abs(c.DeadLetterDir)
-	case c.QueueDir != "":
+func checkDeadLetterDir(c *Config) error {
+	if c.DeadLetterDir == "" && c.QueueDir != "" {
 		c.DeadLetterDir = DefaultDeadLetterDir(c.QueueDir)
+	}
+	return absolute(&c.DeadLetterDir)
+}
+
+// absolute makes a set path absolute, once, at start.
+func absolute(path *string) (err error) {
+	if *path != "" {
+		*path, err = filepath.Abs(*path)
 	}
 	return err
 }
@@ -231,16 +231,10 @@ func checkIntakeDir(c *Config) error {
 		c.IntakeDir = ""
 	case c.IntakeDir != "" && c.QueueDir == "":
 		return errors.New("needs Queue_Dir")
-	case c.IntakeDir != "":
-		abs, err := filepath.Abs(c.IntakeDir)
-		if err != nil {
-			return err
-		}
-		c.IntakeDir = abs
-	case c.QueueDir != "":
+	case c.IntakeDir == "" && c.QueueDir != "":
 		c.IntakeDir = filepath.Join(c.QueueDir, "incoming")
 	}
-	return nil
+	return absolute(&c.IntakeDir)
 }
 
 // checkMetricsListen takes host:port or :port, the host an IP address or
