@@ -128,13 +128,6 @@ func (r *Requeuer) Requeue(users []string, all bool) ([]Result, error) {
 	return out, nil
 }
 
-func (r *Requeuer) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
-
 func (r *Requeuer) one(log *Log, user string, d dirs) Result {
 	res := Result{Username: user}
 	if err := checkName(user); err != nil {
@@ -155,7 +148,11 @@ func (r *Requeuer) one(log *Log, user string, d dirs) Result {
 			return res
 		}
 	}
-	now := r.now().UTC()
+	clock := time.Now
+	if r.Now != nil {
+		clock = r.Now
+	}
+	now := clock().UTC()
 	path, err := writeNew(d.target, name, r.line(user, now))
 	if errors.Is(err, fs.ErrExist) {
 		res.Path, res.Note = path, "queued meanwhile by someone else: nothing to do"
