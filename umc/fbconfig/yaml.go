@@ -18,13 +18,12 @@ func (r *reader) yamlFile(path string, raw []byte) error {
 		return err
 	}
 	for _, doc := range docs {
-		if isManifest(doc) {
-			if err := r.manifest(path, doc); err != nil {
-				return err
-			}
-			continue
+		if get(doc, "apiVersion") != nil && get(doc, "kind") != nil {
+			err = r.manifest(path, doc)
+		} else {
+			err = r.yamlConfig(path, doc, filepath.Dir(path), nil)
 		}
-		if err := r.yamlConfig(path, doc, filepath.Dir(path), nil); err != nil {
+		if err != nil {
 			return err
 		}
 	}
@@ -64,10 +63,6 @@ func get(m *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
-}
-
-func isManifest(doc *yaml.Node) bool {
-	return get(doc, "apiVersion") != nil && get(doc, "kind") != nil
 }
 
 // manifest reads a ConfigMap's *.conf and *.yaml/*.yml entries, except
@@ -158,22 +153,18 @@ func (r *reader) yamlConfig(path string, doc *yaml.Node, dir string, data map[st
 				if item.Kind != yaml.MappingNode {
 					return &ParseError{path, item.Line, "each of pipeline." + kind + " must be a mapping"}
 				}
-				r.sections = append(r.sections, r.yamlSection(strings.TrimSuffix(kind, "s"), path, item))
+				s := Section{Kind: strings.TrimSuffix(kind, "s"), File: path, Line: item.Line}
+				for i := 0; i+1 < len(item.Content); i += 2 {
+					k, v := item.Content[i], item.Content[i+1]
+					value := ""
+					if v.Kind == yaml.ScalarNode {
+						value = r.expand(v.Value)
+					}
+					s.Entries = append(s.Entries, Entry{Key: k.Value, Value: value, File: path, Line: k.Line})
+				}
+				r.sections = append(r.sections, s)
 			}
 		}
 	}
 	return nil
-}
-
-func (r *reader) yamlSection(kind, path string, m *yaml.Node) Section {
-	s := Section{Kind: kind, File: path, Line: m.Line}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		k, v := m.Content[i], m.Content[i+1]
-		value := ""
-		if v.Kind == yaml.ScalarNode {
-			value = r.expand(v.Value)
-		}
-		s.Entries = append(s.Entries, Entry{Key: k.Value, Value: value, File: path, Line: k.Line})
-	}
-	return s
 }
