@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -56,15 +55,10 @@ func (f finding) String() string {
 }
 
 func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("check", "usage: umc-invite check -c FILE [-c FILE...] [--offline]", stderr)
 	var cfgFiles files
 	fs.Var(&cfgFiles, "c", "Fluent Bit config: classic, YAML, or a Kubernetes manifest with a ConfigMap (repeatable)")
 	offline := fs.Bool("offline", false, "files the keys name (Auth_Password_File, TLS_CA_File, Queue_Dir, Config_File) may be missing here: check what exists, skip what does not")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: umc-invite check -c FILE [-c FILE...] [--offline]")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}

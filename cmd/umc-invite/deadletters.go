@@ -18,7 +18,7 @@ import (
 )
 
 func runDeadLetters(args []string, stdout, stderr io.Writer) int {
-	dir, asJSON, ok := parseListFlags("dead-letters", "Dead_Letter_Dir", "one JSON object per line, newest first, for scripts", args, stderr)
+	dir, asJSON, ok := parseListFlags("dead-letters", "Dead_Letter_Dir", "one JSON object per line, newest first, for scripts", "", args, stderr, nil)
 	if !ok {
 		return exitUsage
 	}
@@ -129,19 +129,13 @@ func flushErr(err error, stderr io.Writer) int {
 }
 
 // parseListFlags parses the listing commands' --dir and --json, no
-// arguments; extra adds a command's own flags and returns their usage.
-func parseListFlags(name, key, jsonHelp string, args []string, stderr io.Writer, extra ...func(*flag.FlagSet) string) (dir *string, asJSON *bool, ok bool) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// arguments; extra adds a command's own flags, more their usage.
+func parseListFlags(name, key, jsonHelp, more string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (dir *string, asJSON *bool, ok bool) {
+	fs := newFlags(name, "usage: umc-invite "+name+" [--dir DIR"+more+"] [--json]", stderr)
 	dir = fs.String("dir", "", "the "+key+" (default: every umc_invite output's "+key+" in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")
 	asJSON = fs.Bool("json", false, jsonHelp)
-	more := ""
-	for _, add := range extra {
-		more += " " + add(fs)
-	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: umc-invite %s [--dir DIR%s] [--json]\n", name, more)
-		fs.PrintDefaults()
+	if extra != nil {
+		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, false
@@ -154,8 +148,7 @@ func parseListFlags(name, key, jsonHelp string, args []string, stderr io.Writer,
 }
 
 func runRequeue(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("requeue", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("requeue", "usage: umc-invite requeue [--queue-dir Q [--dead-letter-dir D] [--intake-dir I|off] | --output NAME] USER... | --all", stderr)
 	var r deadletters.Requeuer
 	fs.StringVar(&r.QueueDir, "queue-dir", "", "the queue directory (default: the umc_invite output's Queue_Dir, and its Dead_Letter_Dir, Intake_Dir and Username_Key, in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")
 	output := fs.String("output", "", "with several umc_invite outputs in the container's config: the one (Output_Name) to re-queue for")
@@ -164,10 +157,6 @@ func runRequeue(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&r.UsernameKey, "username-key", "", "the output's Username_Key (default: the output's in the container's config; with --queue-dir: username)")
 	fs.BoolVar(&r.Force, "force", false, "queue users again although they were re-queued after their last dead letter")
 	all := fs.Bool("all", false, "every user whose newest dead letter or refusal is not re-queued yet")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: umc-invite requeue [--queue-dir Q [--dead-letter-dir D] [--intake-dir I|off] | --output NAME] USER... | --all")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}

@@ -128,8 +128,7 @@ func printResults(stdout io.Writer, title string, results []probe.Result) {
 // key of the one key table as a flag (UMC_URL is --umc-url); keyFlags
 // returns those given.
 func targetFlags(cmd, cHelp string, stderr io.Writer, usage string) (fs *flag.FlagSet, cfgFiles *files, keyFlags func() config.Map) {
-	fs = flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs = newFlags(cmd, usage, stderr)
 	cfgFiles = &files{}
 	fs.Var(cfgFiles, "c", cHelp)
 	keyOf := map[string]string{}
@@ -141,10 +140,6 @@ func targetFlags(cmd, cHelp string, stderr io.Writer, usage string) (fs *flag.Fl
 		name := strings.ReplaceAll(strings.ToLower(key.Name), "_", "-")
 		keyOf[name] = key.Name
 		fs.String(name, "", fmt.Sprintf("the output's %s (default %s)", key.Name, def))
-	}
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, usage)
-		fs.PrintDefaults()
 	}
 	return fs, cfgFiles, func() config.Map {
 		given := config.Map{}

@@ -18,10 +18,9 @@ import (
 
 func runQueue(args []string, stdout, stderr io.Writer) int {
 	var usernameKey *string
-	dir, asJSON, ok := parseListFlags("queue", "Queue_Dir", "a JSON array of the waiting users, oldest first, for scripts", args, stderr,
-		func(fs *flag.FlagSet) string {
+	dir, asJSON, ok := parseListFlags("queue", "Queue_Dir", "a JSON array of the waiting users, oldest first, for scripts", " [--username-key KEY]", args, stderr,
+		func(fs *flag.FlagSet) {
 			usernameKey = fs.String("username-key", "username", "with --dir: the output's Username_Key (without --dir: each output's, from the container's config)")
-			return "[--username-key KEY]"
 		})
 	if !ok {
 		return exitUsage

@@ -142,7 +142,7 @@ func (r *Requeuer) one(log *Log, user string, d dirs) Result {
 		}
 	}
 	if !r.Force {
-		if m := log.LastMark(user); m != nil && !lettersAfter(log, user, m.Time) {
+		if m := log.LastMark(user); m != nil && !slices.ContainsFunc(log.Letters, func(d Letter) bool { return d.Username == user && d.Time.After(m.Time) }) {
 			res.Path = m.File
 			res.Note = fmt.Sprintf("re-queued already at %s, no dead letter since: nothing to do (--force queues again)", m.Time.UTC().Format(time.RFC3339))
 			return res
@@ -171,15 +171,6 @@ func (r *Requeuer) one(log *Log, user string, d dirs) Result {
 	}
 	res.Note = "queued"
 	return res
-}
-
-func lettersAfter(log *Log, user string, t time.Time) bool {
-	for _, d := range log.Letters {
-		if d.Username == user && d.Time.After(t) {
-			return true
-		}
-	}
-	return false
 }
 
 // line is new content, so that tail's DB (inodes, a hash of the bytes
