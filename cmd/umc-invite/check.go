@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,13 +18,11 @@ import (
 // OutputName is the plugin's output name.
 const OutputName = "umc_invite"
 
-// genericKeys are the keys Fluent Bit consumes on every output, whatever
-// the plugin: they are valid, and the plugin never sees them.
+// genericKeys are consumed by Fluent Bit on every output: valid, never seen by the plugin.
 var genericKeys = []string{"Name", "Match", "Match_Regex", "Alias", "Log_Level", "Log_Suppress_Interval",
 	"Retry_Limit", "Workers", "storage.total_limit_size", "Host", "Port", "tls", "processors"}
 
-// consumedHints: generic keys that look like plugin settings but change
-// nothing in the plugin, with what to use instead.
+// consumedHints: generic keys that look like plugin settings, and what to use instead.
 var consumedHints = map[string]string{
 	"host":                 "use UMC_URL",
 	"port":                 "use UMC_URL",
@@ -39,20 +36,12 @@ var consumedHints = map[string]string{
 
 func isGeneric(key string) bool {
 	k := strings.ToLower(key)
-	if strings.HasPrefix(k, "tls.") || strings.HasPrefix(k, "net.") {
-		return true
-	}
-	for _, g := range genericKeys {
-		if strings.EqualFold(g, k) {
-			return true
-		}
-	}
-	return false
+	return strings.HasPrefix(k, "tls.") || strings.HasPrefix(k, "net.") ||
+		slices.ContainsFunc(genericKeys, func(g string) bool { return strings.EqualFold(g, k) })
 }
 
 // finding is one thing wrong, where it is. One that disables its output
-// only (a tenant's directory) is reported but fails no check: Fluent Bit
-// and the other outputs start, as they would with the plugin.
+// only (a tenant's directory) fails no check: Fluent Bit starts.
 type finding struct {
 	file     string
 	line     int
@@ -65,21 +54,11 @@ func (f finding) String() string {
 	return fmt.Sprintf("%s:%d: %s output #%d: %s", f.file, f.line, OutputName, f.output, f.msg)
 }
 
-// failing reports whether any finding stops Fluent Bit itself.
-func failing(findings []finding) bool {
-	return slices.ContainsFunc(findings, func(f finding) bool { return !f.disables })
-}
-
 func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("check", "usage: umc-invite check -c FILE [-c FILE...] [--offline]", stderr)
 	var cfgFiles files
 	fs.Var(&cfgFiles, "c", "Fluent Bit config: classic, YAML, or a Kubernetes manifest with a ConfigMap (repeatable)")
 	offline := fs.Bool("offline", false, "files the keys name (Auth_Password_File, TLS_CA_File, Queue_Dir, Config_File) may be missing here: check what exists, skip what does not")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: umc-invite check -c FILE [-c FILE...] [--offline]")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -90,61 +69,57 @@ func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
 	}
 	status := exitOK
 	for _, path := range cfgFiles {
-		findings, notes, err := checkFile(path, env, *offline)
-		if err != nil {
-			var pe *fbconfig.ParseError
-			if errors.As(err, &pe) {
-				fmt.Fprintln(stdout, pe.Error())
-				status = max(status, exitFindings)
-				continue
-			}
+		cfg, err := fbconfig.Load(path, env)
+		var pe *fbconfig.ParseError
+		if errors.As(err, &pe) {
+			fmt.Fprintln(stdout, pe.Error())
+			status = max(status, exitFindings)
+			continue
+		} else if err != nil {
 			fmt.Fprintf(stderr, "umc-invite check: %v\n", err)
 			return exitUsage
 		}
-		for _, n := range notes {
-			fmt.Fprintln(stderr, n)
+		outputs := cfg.Outputs(OutputName)
+		var findings []finding
+		if len(outputs) == 0 {
+			findings = []finding{{file: path, line: 1, msg: "no output with Name umc_invite in this config"}}
+		}
+		for i, s := range outputs {
+			f, notes := checkOutput(s, i+1, *offline)
+			findings = append(findings, f...)
+			for _, n := range notes {
+				fmt.Fprintln(stderr, n)
+			}
+		}
+		if len(outputs) > 0 && len(findings) == 0 {
+			fmt.Fprintf(stderr, "%s: %d umc_invite output(s): all well\n", path, len(outputs))
 		}
 		for _, f := range findings {
 			fmt.Fprintln(stdout, f)
 		}
-		if failing(findings) {
+		if slices.ContainsFunc(findings, func(f finding) bool { return !f.disables }) {
 			status = max(status, exitFindings)
 		}
 	}
 	return status
 }
 
-// checkFile returns the findings of one config, and notes on what was not
-// checked; an error is a file that cannot be read or parsed.
-func checkFile(path string, env fbconfig.Env, offline bool) ([]finding, []string, error) {
-	cfg, err := fbconfig.Load(path, env)
-	if err != nil {
-		return nil, nil, err
-	}
-	outputs := cfg.Outputs(OutputName)
-	if len(outputs) == 0 {
-		return []finding{{file: path, line: 1, msg: "no output with Name umc_invite in this config"}}, nil, nil
-	}
-	var all []finding
-	var notes []string
-	for i, s := range outputs {
-		f, n := checkOutput(s, i+1, offline)
-		all = append(all, f...)
-		notes = append(notes, n...)
-	}
-	if len(all) == 0 {
-		notes = append(notes, fmt.Sprintf("%s: %d umc_invite output(s): all well", path, len(outputs)))
-	}
-	return all, notes, nil
-}
-
 func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) {
 	var out []finding
 	var notes []string
+	header := fbconfig.Entry{File: s.File, Line: s.Line}
+	entry := func(key string) (fbconfig.Entry, bool) {
+		if e, ok := s.Get(key); ok {
+			return e, true
+		}
+		return header, false
+	}
 	at := func(e fbconfig.Entry, format string, args ...any) {
 		out = append(out, finding{file: e.File, line: e.Line, output: n, msg: fmt.Sprintf(format, args...)})
 	}
-	header := fbconfig.Entry{File: s.File, Line: s.Line}
+	note := func(e fbconfig.Entry, format string, args ...any) {
+		notes = append(notes, fmt.Sprintf("%s:%d: %s output #%d: ", e.File, e.Line, OutputName, n)+fmt.Sprintf(format, args...))
+	}
 
 	// Unknown, doubled and misplaced keys.
 	seen := map[string]fbconfig.Entry{}
@@ -155,25 +130,22 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 			at(e, "%s: written twice (also on line %d): keep one", e.Key, prev.Line)
 		}
 		seen[lk] = e
-		if msg, ok := config.RetiredKey(e.Key); ok {
+		_, known := config.Lookup(e.Key)
+		msg, retired := config.RetiredKey(e.Key)
+		hint, consumed := consumedHints[lk]
+		switch {
+		case retired:
 			at(e, "%s: no longer read, and refused at start: %s", e.Key, msg)
-			continue
-		}
-		if _, ok := config.Lookup(e.Key); ok {
+		case known:
 			values[e.Key] = e.Value
-			continue
-		}
-		if isGeneric(e.Key) {
-			if hint, ok := consumedHints[lk]; ok {
-				at(e, "%s: Fluent Bit's own key: the plugin never sees it (%s)", e.Key, hint)
-			} else if strings.HasPrefix(lk, "tls.") || strings.HasPrefix(lk, "net.") {
-				at(e, "%s: Fluent Bit's own key for its C plugins' connections: it changes nothing for this plugin", e.Key)
-			}
-			continue
-		}
-		if guess := didYouMean(e.Key); guess != "" {
-			at(e, "%s: unknown key (did you mean %s?)", e.Key, guess)
-		} else {
+		case consumed:
+			at(e, "%s: Fluent Bit's own key: the plugin never sees it (%s)", e.Key, hint)
+		case strings.HasPrefix(lk, "tls.") || strings.HasPrefix(lk, "net."):
+			at(e, "%s: Fluent Bit's own key for its C plugins' connections: it changes nothing for this plugin", e.Key)
+		case isGeneric(e.Key):
+		case didYouMean(e.Key) != "":
+			at(e, "%s: unknown key (did you mean %s?)", e.Key, didYouMean(e.Key))
+		default:
 			at(e, "%s: unknown key: Fluent Bit passes it on silently and the plugin ignores it", e.Key)
 		}
 	}
@@ -181,11 +153,10 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 	// Values, as the plugin checks them at init.
 	skipped := offlineStandIns(values, offline)
 	if len(skipped) > 0 {
-		notes = append(notes, fmt.Sprintf("%s:%d: %s output #%d: --offline: not found here, not checked: %s",
-			s.File, s.Line, OutputName, n, strings.Join(skipped, ", ")))
+		note(header, "--offline: not found here, not checked: %s", strings.Join(skipped, ", "))
 	}
-	// Load stops at the first bad key: report it, take the key's default
-	// and load again, so that one run names every bad value.
+	// Load stops at the first bad key: report it, load again with the
+	// key's default, so that one run names every bad value.
 	var cfg *config.Config
 	reported := map[string]bool{}
 	for range config.Keys {
@@ -198,13 +169,8 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 			break
 		}
 		reported[ke.Key] = true
-		e, ok := s.Get(ke.Key)
-		if !ok {
-			e = header
-		}
-		if slices.Contains(skipped, "Config_File") && !ok {
-			// The key may be set in the Config_File that is not here.
-			notes = append(notes, fmt.Sprintf("%s:%d: %s output #%d: %v: not reported, it may be set in the Config_File", e.File, e.Line, OutputName, n, err))
+		if e, ok := entry(ke.Key); !ok && slices.Contains(skipped, "Config_File") {
+			note(e, "%v: not reported, it may be set in the Config_File", err)
 		} else {
 			at(e, "%v", err)
 		}
@@ -216,27 +182,23 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 	}
 	chunkRetryLimit := 0
 	if cfg != nil {
-		if f, bad := queueDirFinding(cfg.QueueDir, s, header, n); bad {
-			out = append(out, f)
+		if err := queueDirProblem(cfg.QueueDir); err != nil {
+			e, _ := entry("Queue_Dir")
+			out = append(out, finding{file: e.File, line: e.Line, output: n, msg: err.Error(), disables: true})
 		}
 		chunkRetryLimit = cfg.ChunkRetryLimit
 		for _, w := range cfg.Warnings() {
-			notes = append(notes, fmt.Sprintf("%s:%d: %s output #%d: warning: %s", s.File, s.Line, OutputName, n, w))
+			note(header, "warning: %s", w)
 		}
 	} else if v, err := strconv.Atoi(strings.TrimSpace(s.Value("Chunk_Retry_Limit"))); err == nil {
 		chunkRetryLimit = v
-	} else if !has(s, "Chunk_Retry_Limit") {
+	} else if _, set := s.Get("Chunk_Retry_Limit"); !set {
 		k, _ := config.Lookup("Chunk_Retry_Limit")
 		chunkRetryLimit, _ = strconv.Atoi(k.Default)
 	}
-
-	// Retry_Limit equal to Chunk_Retry_Limit.
 	if chunkRetryLimit > 0 {
-		if msg := retryLimitProblem(s.Value("Retry_Limit"), has(s, "Retry_Limit"), chunkRetryLimit); msg != "" {
-			e, ok := s.Get("Retry_Limit")
-			if !ok {
-				e = header
-			}
+		e, set := entry("Retry_Limit")
+		if msg := retryLimitProblem(e.Value, set, chunkRetryLimit); msg != "" {
 			at(e, "%s", msg)
 		}
 	}
@@ -244,42 +206,23 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 	return out, notes
 }
 
-// queueDirProblem opens the queue directory as the output does at start
-// (read only): one that is missing or no directory disables that output
-// alone. nil: a directory, or no Queue_Dir.
+// queueDirProblem opens the queue directory as the output does at start:
+// one that is missing or no directory disables that output alone.
 func queueDirProblem(dir string) error {
 	if dir == "" {
 		return nil
 	}
 	h, err := dirhandle.Open(dir)
 	if err != nil {
-		// The configured path first: a dangling link's error names only
-		// its target.
+		// The configured path first: a dangling link's error names only its target.
 		return fmt.Errorf("%s: %s: %w: this output starts disabled (it sends nothing, its files wait); Fluent Bit and the other outputs start", "Queue_Dir", dir, err)
 	}
 	return h.Close()
 }
 
-func queueDirFinding(dir string, s fbconfig.Section, header fbconfig.Entry, n int) (finding, bool) {
-	err := queueDirProblem(dir)
-	if err == nil {
-		return finding{}, false
-	}
-	e, ok := s.Get("Queue_Dir")
-	if !ok {
-		e = header
-	}
-	return finding{file: e.File, line: e.Line, output: n, msg: err.Error(), disables: true}, true
-}
-
-func has(s fbconfig.Section, key string) bool { _, ok := s.Get(key); return ok }
-
-// retryLimitProblem says what is wrong with a Retry_Limit for the
-// plugin's Chunk_Retry_Limit, or "". Fluent Bit's default is 1; no_limits
-// and False retry forever, no_retries never. Out of step, the plugin
-// carries its waiting users over on a try that is not the chunk's last
-// (harmless but wasteful), or never before Fluent Bit drops the chunk:
-// then the waiting users stay in the queue, read and never tried again.
+// retryLimitProblem says what is wrong with Retry_Limit, or "". Out of
+// step, the plugin carries waiting users over too early (wasteful) or
+// never before Fluent Bit drops the chunk (users read, never tried again).
 func retryLimitProblem(raw string, set bool, want int) string {
 	v := strings.ToLower(strings.TrimSpace(raw))
 	switch {
@@ -320,8 +263,7 @@ func didYouMean(key string) string {
 	return ""
 }
 
-// distance is the Damerau-Levenshtein (optimal string alignment) distance:
-// a swapped pair of letters is one slip.
+// distance is the optimal string alignment distance: a swap is one slip.
 func distance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
 	d := make([][]int, len(ra)+1)
@@ -347,48 +289,35 @@ func distance(a, b string) int {
 	return d[len(ra)][len(rb)]
 }
 
-// offlineStandIns stands in, with --offline, for each file or directory a
-// key names that does not exist here, so that the rest of the output is
-// still checked as the plugin would; it returns the keys it stood in for.
-// A file that exists is checked as it is. The stand-ins write nothing (a
-// read-only root without /tmp is where the chart runs check): a missing
-// password file becomes an inline password, so that a password still needs
-// its user; a missing CA bundle is left out; a missing queue directory
-// becomes "/", a directory every system has.
+// offlineStandIns stands in, with --offline, for each file a key names
+// that is missing here, and returns those keys. Nothing is written (the
+// chart runs check on a read-only root): a missing password file becomes
+// an inline password (it still needs its user), a missing CA bundle is
+// dropped, a missing queue directory becomes "/".
 func offlineStandIns(values config.Map, offline bool) []string {
 	if !offline {
 		return nil
 	}
 	var skipped []string
-	missing := func(key string) (string, bool) {
+	for _, key := range []string{"Auth_Password_File", "Config_File", "Queue_Dir", "TLS_CA_File"} {
 		for k, v := range values {
-			if strings.EqualFold(k, key) && strings.TrimSpace(v) != "" {
-				if _, err := os.Stat(strings.TrimSpace(v)); err != nil {
-					return k, true
+			if !strings.EqualFold(k, key) || strings.TrimSpace(v) == "" {
+				continue
+			}
+			if _, err := os.Stat(strings.TrimSpace(v)); err == nil {
+				continue
+			}
+			skipped = append(skipped, key)
+			delete(values, k)
+			switch key {
+			case "Queue_Dir":
+				values[k] = "/"
+			case "Auth_Password_File":
+				if strings.TrimSpace(values.Get("Auth_Password")) == "" {
+					values["Auth_Password"] = "stand-in"
 				}
 			}
 		}
-		return "", false
 	}
-	if k, ok := missing("Auth_Password_File"); ok {
-		delete(values, k)
-		if strings.TrimSpace(values.Get("Auth_Password")) == "" {
-			values["Auth_Password"] = "stand-in"
-		}
-		skipped = append(skipped, "Auth_Password_File")
-	}
-	if k, ok := missing("TLS_CA_File"); ok {
-		delete(values, k)
-		skipped = append(skipped, "TLS_CA_File")
-	}
-	if k, ok := missing("Queue_Dir"); ok {
-		values[k] = "/"
-		skipped = append(skipped, "Queue_Dir")
-	}
-	if k, ok := missing("Config_File"); ok {
-		delete(values, k)
-		skipped = append(skipped, "Config_File")
-	}
-	sort.Strings(skipped)
 	return skipped
 }

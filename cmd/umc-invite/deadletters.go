@@ -18,26 +18,22 @@ import (
 )
 
 func runDeadLetters(args []string, stdout, stderr io.Writer) int {
-	dir, asJSON, ok := parseListFlags("dead-letters", "Dead_Letter_Dir", "one JSON object per line, newest first, for scripts", args, stderr)
+	dir, asJSON, ok := parseListFlags("dead-letters", "Dead_Letter_Dir", "one JSON object per line, newest first, for scripts", "", args, stderr, nil)
 	if !ok {
 		return exitUsage
 	}
-	if *dir == "" {
-		outs, _, err := configuredDirs()
-		if err != nil {
-			fmt.Fprintf(stderr, "umc-invite dead-letters: %v\n", err)
-			return exitUsage
-		}
-		status := exitOK
-		for _, d := range outs {
-			if len(outs) > 1 && !*asJSON {
-				fmt.Fprintf(stdout, "%s (%s):\n", d.output, d.deadLetter)
-			}
-			status = max(status, listDeadLetters(d.deadLetter, *asJSON, stdout, stderr))
-		}
-		return status
+	outs, ok := dirsOr("dead-letters", *dir, dirs{deadLetter: *dir}, stderr)
+	if !ok {
+		return exitUsage
 	}
-	return listDeadLetters(*dir, *asJSON, stdout, stderr)
+	status := exitOK
+	for _, d := range outs {
+		if len(outs) > 1 && !*asJSON {
+			fmt.Fprintf(stdout, "%s (%s):\n", d.output, d.deadLetter)
+		}
+		status = max(status, listDeadLetters(d.deadLetter, *asJSON, stdout, stderr))
+	}
+	return status
 }
 
 func listDeadLetters(dir string, asJSON bool, stdout, stderr io.Writer) int {
@@ -85,9 +81,8 @@ func listDeadLetters(dir string, asJSON bool, stdout, stderr io.Writer) int {
 	return flushErr(tw.Flush(), stderr)
 }
 
-// lastAnswer is UMC's last answer as the letter carries it: the status and
-// UMC's message, or the error of a call that got no answer; "-" for a
-// letter decided without a call (bad input).
+// lastAnswer is the status and UMC's message, or the call's error; "-"
+// without a call (bad input).
 func lastAnswer(d queue.DeadLetter) string {
 	var parts []string
 	if d.Status != 0 {
@@ -104,9 +99,7 @@ func lastAnswer(d queue.DeadLetter) string {
 	return cell(strings.Join(parts, ": "))
 }
 
-// cell is a text as it is, or quoted where it holds a control character
-// or invalid UTF-8, which could break the table (names in the plugin's
-// reasons are quoted already).
+// cell is a text as it is, or quoted where it could break the table.
 func cell(s string) string {
 	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || r == 0x2028 || r == 0x2029 }) {
 		return s
@@ -114,8 +107,7 @@ func cell(s string) string {
 	return logtext.Quote(s)
 }
 
-// letterAge is how long ago a letter was written, to the minute (to the
-// second under a minute).
+// letterAge is to the minute (the second under a minute, days from 48h).
 func letterAge(d time.Duration) string {
 	switch {
 	case d < 0:
@@ -136,22 +128,14 @@ func flushErr(err error, stderr io.Writer) int {
 	return exitOK
 }
 
-// parseListFlags parses the flags the listing commands share: --dir (a
-// directory, by default the one of every output in the container's
-// config) and --json, and no arguments.
-// extra adds a command's own flags, and their usage text.
-func parseListFlags(name, key, jsonHelp string, args []string, stderr io.Writer, extra ...func(*flag.FlagSet) string) (dir *string, asJSON *bool, ok bool) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// parseListFlags parses the listing commands' --dir and --json, no
+// arguments; extra adds a command's own flags, more their usage.
+func parseListFlags(name, key, jsonHelp, more string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (dir *string, asJSON *bool, ok bool) {
+	fs := newFlags(name, "usage: umc-invite "+name+" [--dir DIR"+more+"] [--json]", stderr)
 	dir = fs.String("dir", "", "the "+key+" (default: every umc_invite output's "+key+" in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")
 	asJSON = fs.Bool("json", false, jsonHelp)
-	more := ""
-	for _, add := range extra {
-		more += " " + add(fs)
-	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: umc-invite %s [--dir DIR%s] [--json]\n", name, more)
-		fs.PrintDefaults()
+	if extra != nil {
+		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, false
@@ -161,4 +145,73 @@ func parseListFlags(name, key, jsonHelp string, args []string, stderr io.Writer,
 		return nil, nil, false
 	}
 	return dir, asJSON, true
+}
+
+func runRequeue(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("requeue", "usage: umc-invite requeue [--queue-dir Q [--dead-letter-dir D] [--intake-dir I|off] | --output NAME] USER... | --all", stderr)
+	var r deadletters.Requeuer
+	fs.StringVar(&r.QueueDir, "queue-dir", "", "the queue directory (default: the umc_invite output's Queue_Dir, and its Dead_Letter_Dir, Intake_Dir and Username_Key, in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")
+	output := fs.String("output", "", "with several umc_invite outputs in the container's config: the one (Output_Name) to re-queue for")
+	fs.StringVar(&r.DeadLetterDir, "dead-letter-dir", "", "the dead-letter directory (default <queue-dir>/failed)")
+	fs.StringVar(&r.IntakeDir, "intake-dir", "", "where new files go (default <queue-dir>/incoming when it exists, else the queue directory; off: the queue directory)")
+	fs.StringVar(&r.UsernameKey, "username-key", "", "the output's Username_Key (default: the output's in the container's config; with --queue-dir: username)")
+	fs.BoolVar(&r.Force, "force", false, "queue users again although they were re-queued after their last dead letter")
+	all := fs.Bool("all", false, "every user whose newest dead letter or refusal is not re-queued yet")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	users := fs.Args()
+	if *all == (len(users) > 0) {
+		fs.Usage()
+		return exitUsage
+	}
+	if r.QueueDir == "" {
+		outs, path, err := configuredDirs()
+		if err != nil {
+			fmt.Fprintf(stderr, "umc-invite requeue: %v\n", err)
+			return exitUsage
+		}
+		var picked []dirs
+		for _, d := range outs {
+			if *output == "" || d.output == *output {
+				picked = append(picked, d)
+			}
+		}
+		if len(picked) != 1 {
+			fmt.Fprintf(stderr, "umc-invite requeue: %s has %d umc_invite outputs matching %q: name one with --output (or give --queue-dir)\n", path, len(picked), *output)
+			return exitUsage
+		}
+		d := picked[0]
+		r.QueueDir = d.queue
+		if r.DeadLetterDir == "" {
+			r.DeadLetterDir = d.deadLetter
+		}
+		if r.IntakeDir == "" {
+			r.IntakeDir = d.intake
+		}
+		if r.UsernameKey == "" {
+			r.UsernameKey = d.usernameKey
+		}
+	}
+	results, err := r.Requeue(users, *all)
+	if err != nil {
+		fmt.Fprintf(stderr, "umc-invite requeue: %v\n", err)
+		return exitUsage
+	}
+	if *all && len(results) == 0 {
+		fmt.Fprintln(stdout, "nothing to re-queue: every dead letter is re-queued already")
+	}
+	status := exitOK
+	for _, res := range results {
+		switch {
+		case res.Err != nil:
+			fmt.Fprintf(stdout, "%s: not re-queued: %v\n", res.Username, res.Err)
+			status = exitFindings
+		case res.Queued:
+			fmt.Fprintf(stdout, "%s: queued as %s\n", res.Username, res.Path)
+		default:
+			fmt.Fprintf(stdout, "%s: %s (%s)\n", res.Username, res.Note, res.Path)
+		}
+	}
+	return status
 }

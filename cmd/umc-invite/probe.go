@@ -7,47 +7,36 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"umc-invite/umc/config"
 	"umc-invite/umc/fbconfig"
 	"umc-invite/umc/probe"
+	"umc-invite/umc/record"
 )
 
-// flagName is a key's flag: UMC_URL is --umc-url.
-func flagName(key string) string { return strings.ReplaceAll(strings.ToLower(key), "_", "-") }
-
 func runProbe(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cfgFiles files
-	fs.Var(&cfgFiles, "c", "Fluent Bit config: probe each umc_invite output in it (repeatable)")
+	fs, cfgFiles, keyFlags := targetFlags("probe", "Fluent Bit config: probe each umc_invite output in it (repeatable)", stderr,
+		"usage: umc-invite probe -c FILE | --umc-url URL [--auth-user U --auth-password-file F] [--tls-ca-file F] ... [--no-queue]")
 	noQueue := fs.Bool("no-queue", false, "the queue directories are not where probe runs (helm test's Pod): skip the Queue_Dir check")
-	kf := keyFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: umc-invite probe -c FILE | --umc-url URL [--auth-user U --auth-password-file F] [--tls-ca-file F] ... [--no-queue]")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	cfgFiles = append(cfgFiles, fs.Args()...)
-	targets, code := loadTargets("probe", cfgFiles, kf.given(fs), fs.Usage, stderr)
+	*cfgFiles = append(*cfgFiles, fs.Args()...)
+	targets, code := loadTargets("probe", *cfgFiles, keyFlags(), fs.Usage, stderr)
 	if code != exitOK {
 		return code
 	}
-
 	status := exitOK
 	for _, t := range targets {
 		cfg, err := config.Load(t.values)
-		var results []probe.Result
+		results := []probe.Result{{Check: "config", Status: probe.Fail, Detail: fmt.Sprintf("%v (umc-invite check names the line)", err)}}
 		title := t.name
-		if err != nil {
-			results = []probe.Result{{Check: "config", Status: probe.Fail, Detail: fmt.Sprintf("%v (umc-invite check names the line)", err)}}
-		} else {
+		if err == nil {
 			title += ": " + cfg.Endpoint()
 			results = []probe.Result{{Check: "config", Status: probe.OK, Detail: "loaded and checked as the plugin does at start"}}
 			results = append(results, queueResult(cfg.QueueDir, *noQueue)...)
-			results = append(results, probe.Run(context.Background(), cfg, probe.Options{})...)
+			results = append(results, probe.Run(context.Background(), cfg)...)
 		}
 		printResults(stdout, title, results)
 		if !probe.Passed(results) {
@@ -57,9 +46,62 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
-// queueResult is the queue check's line: none for a Queue_Dir the output
-// can open, a failure naming it otherwise. With --no-queue the queues are
-// elsewhere (the node's hostPath, not a test Pod's): not checked, and said so.
+// runInvite sends one real invitation to a test user the operator names
+// (the chart's opt-in `helm test`): exactly one send_token call, passing
+// only on 200.
+func runInvite(args []string, stdout, stderr io.Writer) int {
+	fs, cfgFiles, keyFlags := targetFlags("invite", "Fluent Bit config with exactly one umc_invite output", stderr,
+		"usage: umc-invite invite -c FILE USER | --umc-url URL [--auth-user U --auth-password-file F] ... USER\n"+
+			"sends USER one real invitation (one send_token call) and exits 0 only on UMC's 200")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	username := fs.Arg(0)
+	if err := checkUsername(username); err != nil {
+		fmt.Fprintf(stderr, "umc-invite invite: %v\n", err)
+		return exitUsage
+	}
+	targets, code := loadTargets("invite", *cfgFiles, keyFlags(), fs.Usage, stderr)
+	if code != exitOK {
+		return code
+	}
+	if len(targets) != 1 {
+		fmt.Fprintf(stderr, "umc-invite invite: %d umc_invite outputs: give a config with one, or the key flags of one\n", len(targets))
+		return exitUsage
+	}
+	t := targets[0]
+	cfg, err := config.Load(t.values)
+	if err != nil {
+		fmt.Fprintf(stderr, "umc-invite invite: %s: %v (umc-invite check names the line)\n", t.name, err)
+		return exitFindings
+	}
+	r := probe.Invite(context.Background(), cfg, username)
+	printResults(stdout, t.name+": "+cfg.Endpoint(), []probe.Result{r})
+	if r.Status != probe.OK {
+		return exitFindings
+	}
+	return exitOK
+}
+
+// checkUsername refuses what no queue file would carry.
+func checkUsername(u string) error {
+	switch {
+	case u == "":
+		return fmt.Errorf("no user given")
+	case strings.IndexFunc(u, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		return fmt.Errorf("user %q holds white space or control characters", u)
+	case len([]rune(u)) > record.MaxUsernameLength:
+		return fmt.Errorf("user name longer than %d characters, which UMC refuses", record.MaxUsernameLength)
+	}
+	return nil
+}
+
+// queueResult is nothing for a Queue_Dir the output can open, a failure
+// otherwise; with --no-queue the queues are on the node, not checked here.
 func queueResult(dir string, noQueue bool) []probe.Result {
 	if noQueue {
 		if dir == "" {
@@ -73,7 +115,6 @@ func queueResult(dir string, noQueue bool) []probe.Result {
 	return nil
 }
 
-// printResults prints a target's title and its checks, one a line.
 func printResults(stdout io.Writer, title string, results []probe.Result) {
 	fmt.Fprintln(stdout, title)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -83,44 +124,42 @@ func printResults(stdout io.Writer, title string, results []probe.Result) {
 	tw.Flush()
 }
 
-// keys are the plugin's keys as flags of one command, from the one key
-// table: UMC_URL is --umc-url.
-type keys map[string]*string
-
-func keyFlags(fs *flag.FlagSet) keys {
-	k := keys{}
+// targetFlags are the flags of a command that calls UMC: -c, and every
+// key of the one key table as a flag (UMC_URL is --umc-url); keyFlags
+// returns those given.
+func targetFlags(cmd, cHelp string, stderr io.Writer, usage string) (fs *flag.FlagSet, cfgFiles *files, keyFlags func() config.Map) {
+	fs = newFlags(cmd, usage, stderr)
+	cfgFiles = &files{}
+	fs.Var(cfgFiles, "c", cHelp)
+	keyOf := map[string]string{}
 	for _, key := range config.Keys {
 		def := key.Default
 		if def == "" {
 			def = "unset"
 		}
-		k[key.Name] = fs.String(flagName(key.Name), "", fmt.Sprintf("the output's %s (default %s)", key.Name, def))
+		name := strings.ReplaceAll(strings.ToLower(key.Name), "_", "-")
+		keyOf[name] = key.Name
+		fs.String(name, "", fmt.Sprintf("the output's %s (default %s)", key.Name, def))
 	}
-	return k
-}
-
-// given returns the keys set on the command line.
-func (k keys) given(fs *flag.FlagSet) config.Map {
-	flags := config.Map{}
-	fs.Visit(func(f *flag.Flag) {
-		for name, v := range k {
-			if flagName(name) == f.Name {
-				flags[name] = *v
+	return fs, cfgFiles, func() config.Map {
+		given := config.Map{}
+		fs.Visit(func(f *flag.Flag) {
+			if key, ok := keyOf[f.Name]; ok {
+				given[key] = f.Value.String()
 			}
-		}
-	})
-	return flags
+		})
+		return given
+	}
 }
 
-// target is one umc_invite output to call: from the key flags or a
-// Fluent Bit config file.
+// target is one umc_invite output to call.
 type target struct {
 	name   string
 	values config.Map
 }
 
-// loadTargets reads the outputs a command works on: the key flags, or
-// every umc_invite output of the config files, never both.
+// loadTargets reads the key flags, or every umc_invite output of the
+// config files, never both.
 func loadTargets(cmd string, cfgFiles []string, flags config.Map, usage func(), stderr io.Writer) ([]target, int) {
 	if len(cfgFiles) == 0 && len(flags) == 0 {
 		usage()

@@ -18,22 +18,16 @@ import (
 
 func runQueue(args []string, stdout, stderr io.Writer) int {
 	var usernameKey *string
-	dir, asJSON, ok := parseListFlags("queue", "Queue_Dir", "a JSON array of the waiting users, oldest first, for scripts", args, stderr,
-		func(fs *flag.FlagSet) string {
+	dir, asJSON, ok := parseListFlags("queue", "Queue_Dir", "a JSON array of the waiting users, oldest first, for scripts", " [--username-key KEY]", args, stderr,
+		func(fs *flag.FlagSet) {
 			usernameKey = fs.String("username-key", "username", "with --dir: the output's Username_Key (without --dir: each output's, from the container's config)")
-			return "[--username-key KEY]"
 		})
 	if !ok {
 		return exitUsage
 	}
-	queueDirs := []dirs{{queue: *dir, deadLetter: config.DefaultDeadLetterDir(*dir), usernameKey: *usernameKey}}
-	if *dir == "" {
-		outs, _, err := configuredDirs()
-		if err != nil {
-			fmt.Fprintf(stderr, "umc-invite queue: %v\n", err)
-			return exitUsage
-		}
-		queueDirs = outs
+	queueDirs, ok := dirsOr("queue", *dir, dirs{queue: *dir, deadLetter: config.DefaultDeadLetterDir(*dir), usernameKey: *usernameKey}, stderr)
+	if !ok {
+		return exitUsage
 	}
 	now := time.Now()
 	var users []waiting.User
@@ -76,16 +70,14 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 			last = "- (not asked yet, or not carried over yet)"
 		}
 		age := time.Duration(u.AgeSeconds * float64(time.Second)).Round(time.Second)
-		// Names and UMC's text come from a queue writer and from UMC: quoted
-		// and cut as the plugin's log lines are, so none forges a row.
+		// Quoted and cut as in the plugin's log, so that none forges a row.
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", logtext.Quote(u.Username), age, next, quoteText(last), logtext.Quote(u.File))
 	}
 	return flushErr(tw.Flush(), stderr)
 }
 
-// quoteText quotes a UMC answer only where it holds something that could
-// break the table (a control character, a tab, invalid UTF-8), cut as a
-// name is; an ordinary answer stays readable.
+// quoteText quotes (and cuts) a UMC answer only where it could break the
+// table; an ordinary answer stays readable.
 func quoteText(s string) string {
 	if q := strconv.Quote(s); q[1:len(q)-1] == s && len(s) <= logtext.MaxName && !strings.ContainsAny(s, "\t") {
 		return s

@@ -1,6 +1,5 @@
 // Package config turns Fluent Bit keys and an optional TOML file into a
-// checked Config. It knows nothing of cgo: Fluent Bit's key lookup reaches
-// it through the Getter interface, so tests drive it with a map.
+// checked Config, through the Getter interface (no cgo).
 package config
 
 import (
@@ -32,15 +31,13 @@ func (m Map) Get(key string) string {
 	return ""
 }
 
-// Secret is a string that never prints itself, so that a password cannot
-// reach a log line through %v, %+v or %#v.
+// Secret is a string that never prints itself (%v, %+v, %#v).
 type Secret string
 
 func (Secret) String() string   { return "[redacted]" }
 func (Secret) GoString() string { return "[redacted]" }
 
-// KeyError is a refused configuration: the key and why. Its text never
-// holds a secret's value.
+// KeyError is a refused key and why, never a secret's value.
 type KeyError struct {
 	Key string
 	Err error
@@ -96,19 +93,25 @@ type Config struct {
 // Endpoint is the full URL of the UMC command.
 func (c *Config) Endpoint() string { return c.endpoint }
 
-// Load reads every key of Keys from g, then from the TOML file named by
-// Config_File, then the key's default, and parses each on its own; then
-// validate checks every value and every rule between keys. The first bad
+// Load reads every key from g, else from the Config_File, else its
+// default; parses each, then checks them all in table order. The first bad
 // key ends it with a *KeyError naming the key.
 func Load(g Getter) (*Config, error) { return loadKeys(g, false) }
+
+// LoadOffline is Load for the commands that read the queue and the dead
+// letters, not UMC: the secret files (Auth_Password_File, TLS_CA_File) are
+// named but not read. The result must not be used to call UMC.
+func LoadOffline(g Getter) (*Config, error) { return loadKeys(g, true) }
 
 func loadKeys(g Getter, offline bool) (*Config, error) {
 	file, err := readFile(strings.TrimSpace(g.Get("Config_File")))
 	if err != nil {
 		return nil, &KeyError{"Config_File", err}
 	}
-	if err := retired(g, file); err != nil {
-		return nil, err
+	for name, msg := range retired {
+		if _, inFile := file[strings.ToLower(name)]; inFile || strings.TrimSpace(g.Get(name)) != "" {
+			return nil, &KeyError{name, errors.New(msg)}
+		}
 	}
 	c := &Config{offline: offline}
 	for _, k := range Keys {
@@ -118,10 +121,6 @@ func loadKeys(g Getter, offline bool) (*Config, error) {
 		}
 		if v == "" {
 			v = k.Default
-		}
-		if offline && unreadOffline[k.Name] != nil {
-			unreadOffline[k.Name](c, v)
-			continue
 		}
 		if err := k.Parse(c, v); err != nil {
 			return nil, &KeyError{k.Name, err}
@@ -133,14 +132,34 @@ func loadKeys(g Getter, offline bool) (*Config, error) {
 	return c, nil
 }
 
-// readFile returns the TOML file's values as strings, refusing keys that
-// are not in Keys so that a typo is not silently ignored.
+// retired keys are refused at start with what replaced them, rather than
+// silently run by rules they do not describe.
+var retired = map[string]string{
+	"Max_Attempts": "users are no longer ended by a count of failures: a user waits, with a growing pause, " +
+		"until UMC serves it, refuses it by evidence, or it is Max_Age old; remove Max_Attempts and set " +
+		"Chunk_Retry_Limit equal to this output's Retry_Limit instead",
+	"Remove_Processed": "a delivered user's queue file is always removed where there is a Queue_Dir (a file left " +
+		"behind would be sent again after a restart), and there is nothing to remove without one; remove Remove_Processed",
+}
+
+// RetiredKey returns the message for a retired key name, case-insensitively.
+func RetiredKey(name string) (string, bool) {
+	for k, msg := range retired {
+		if strings.EqualFold(k, name) {
+			return msg, true
+		}
+	}
+	return "", false
+}
+
+// readFile returns the TOML file's values as strings; an unknown key (a
+// typo) is refused.
 func readFile(path string) (map[string]string, error) {
 	out := map[string]string{}
 	if path == "" {
 		return out, nil
 	}
-	raw, err := readRegularFile(path, maxConfigFile)
+	raw, _, err := readRegularFile(path, maxConfigFile)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +167,7 @@ func readFile(path string) (map[string]string, error) {
 	for _, k := range Keys {
 		known[k.TOMLName()] = true
 	}
-	for name := range Retired {
+	for name := range retired {
 		known[strings.ToLower(name)] = true // refused with its message by Load
 	}
 	var values map[string]any
@@ -177,17 +196,15 @@ func readFile(path string) (map[string]string, error) {
 	return out, nil
 }
 
-// tomlError reports where the file is not TOML, never what is there: the
-// parser's message quotes the offending text, which on an auth_password
-// line is part of the password.
+// tomlError says where the file is not TOML, never what is there: the
+// parser quotes the text, which may be part of auth_password.
 func tomlError(path string, err error, known map[string]bool) error {
 	var pe toml.ParseError
 	if !errors.As(err, &pe) {
 		return fmt.Errorf("%s: not valid TOML", path)
 	}
 	where := fmt.Sprintf("%s:%d:%d", path, pe.Position.Line, pe.Position.Col)
-	// The last key read is named only when it is one of ours: a name we
-	// wrote cannot be anybody's secret.
+	// Only a key of ours is named: it cannot be a secret.
 	if known[pe.LastKey] {
 		return fmt.Errorf("%s: not valid TOML (after key %s; the text is not repeated here, it may hold a password)", where, pe.LastKey)
 	}

@@ -11,257 +11,178 @@ import (
 	"time"
 )
 
-// Key is one configuration key. Name is the Fluent Bit spelling; the TOML
-// file uses the same name in lower case. Parse turns the (already
-// defaulted) text into the key's own Config fields and nothing else: rules
-// on the value, and every rule that involves another key, are in validate,
-// so that no parser depends on the order of the table.
-//
-// Default and Help are docs/configuration.md's key table, cell for cell (checked by
-// a test): an empty Default shows as "unset".
+// Key is one configuration key, the same for Fluent Bit, the TOML file (in
+// lower case) and the command's flags. Parse only turns the text into the
+// key's Config fields; Check, run once after every key is parsed and in
+// table order, holds the rules on the value and between keys. Default and
+// Help are docs/configuration.md's key table, cell for cell ("" is "unset").
 type Key struct {
 	Name    string
 	Default string
 	Help    string
 	Parse   func(c *Config, value string) error
+	Check   func(c *Config) error // nil: every parsed value is fine
 }
 
 // TOMLName is the key's spelling in the Config_File.
 func (k Key) TOMLName() string { return strings.ToLower(k.Name) }
 
-// Keys is the one table of every key the plugin reads, in the order of
-// docs/configuration.md's key table.
+// Keys is every key the plugin reads, in the order of the documented table.
 var Keys = []Key{
-	{
-		Name:    "UMC_URL",
-		Default: "",
-		Help:    "**required**: base URL of UMC: `http://<release>-umc-server/univention` in a Nubus cluster (Nubus's own sender uses it), `https://<host>/univention` on UCS",
-		Parse:   func(c *Config, v string) error { c.rawURL = v; return nil },
-	},
-	{
-		Name:    "Command",
-		Default: "passwordreset/send_token",
-		Help:    "UMC command path below `<UMC_URL>/command/`",
-		Parse:   func(c *Config, v string) error { c.Command = strings.Trim(v, "/"); return nil },
-	},
-	{
-		Name:    "Method",
-		Default: "email",
-		Help:    "the `method` option of send_token",
-		Parse:   func(c *Config, v string) error { c.Method = v; return nil },
-	},
-	{
-		Name:    "Language",
-		Default: "en-US",
-		Help:    "sent as `Accept-Language`: the language of the e-mail, a language tag such as `de-DE` or `en`",
-		Parse:   func(c *Config, v string) error { c.Language = v; return nil },
-	},
-	{
-		Name:    "Auth_User",
-		Default: "",
-		Help:    "user for HTTP basic auth; optional, send_token allows anonymous calls",
-		Parse:   func(c *Config, v string) error { c.AuthUser = v; return nil },
-	},
-	{
-		Name:    "Auth_Password_File",
-		Default: "",
-		Help:    "file holding the password (a mounted Secret); one trailing newline is trimmed; read again when it changes, no restart needed",
-		Parse:   parsePasswordFile,
-	},
-	{
-		Name:    "Auth_Password",
-		Default: "",
-		Help:    "the password itself, for local tests only: prefer `Auth_Password_File`",
-		Parse:   func(c *Config, v string) error { c.inlinePassword = Secret(v); return nil },
-	},
-	{
-		Name:    "TLS_CA_File",
-		Default: "",
-		Help:    "PEM bundle to verify UMC's certificate with; unset: the system roots",
-		Parse:   parseCAFile,
-	},
-	{
-		Name:    "TLS_Verify",
-		Default: "on",
-		Help:    "verify UMC's certificate and host name",
-		Parse:   func(c *Config, v string) (err error) { c.TLSVerify, err = parseBool(v); return err },
-	},
-	{
-		Name:    "HTTP_Proxy",
-		Default: "",
-		Help:    "proxy for the calls to UMC, `http://host:port` or `https://host:port`; unset: no proxy, whatever the environment says",
-		Parse:   func(c *Config, v string) error { c.rawProxy = v; return nil },
-	},
-	{
-		Name:    "Timeout",
-		Default: "30s",
-		Help:    "time limit of one HTTP request (Go durations, or plain seconds)",
-		Parse:   func(c *Config, v string) (err error) { c.Timeout, err = parseDuration(v); return err },
-	},
-	{
-		Name:    "Username_Key",
-		Default: "username",
-		Help:    "record key, and key in a JSON line, holding the username",
-		Parse:   func(c *Config, v string) error { c.UsernameKey = v; return nil },
-	},
-	{
-		Name:    "Path_Key",
-		Default: "path",
-		Help:    "record key holding the queue file's path (tail's `Path_Key`)",
-		Parse:   func(c *Config, v string) error { c.PathKey = v; return nil },
-	},
-	{
-		Name:    "Offset_Key",
-		Default: "offset",
-		Help:    "record key holding the line's offset (tail's `Offset_Key`)",
-		Parse:   func(c *Config, v string) error { c.OffsetKey = v; return nil },
-	},
-	{
-		Name:    "Queue_Dir",
-		Default: "",
-		Help:    "the queue directory: enables removing delivered files and moving dead letters",
-		Parse:   func(c *Config, v string) error { c.QueueDir = v; return nil },
-	},
-	{
-		Name:    "Dead_Letter_Dir",
-		Default: "",
-		Help:    "where `dead-letter.jsonl` and the moved queue files go; unset: `<Queue_Dir>/failed`",
-		Parse:   func(c *Config, v string) error { c.DeadLetterDir = v; return nil },
-	},
-	{
-		Name:    "Intake_Dir",
-		Default: "",
-		Help:    "where producers queue files for the plugin to admit into `Queue_Dir`, `Queue_Window` at a time; unset: `<Queue_Dir>/incoming`; `off`: no intake",
-		Parse:   func(c *Config, v string) error { c.IntakeDir = v; return nil },
-	},
-	{
-		Name:    "Queue_Window",
-		Default: "1000",
-		Help:    "the most queue files kept in `Queue_Dir` for tail, admitted oldest first from `Intake_Dir` (1..100000)",
-		Parse:   func(c *Config, v string) (err error) { c.QueueWindow, err = parseInt(v); return err },
-	},
-	{
-		Name:    "Refusal_Grace",
-		Default: "15m",
-		Help:    "a user UMC refuses in the words of a user that cannot exist is refused only if still so this long after its first such answer (replication, a whitelist group added after the user)",
-		Parse:   func(c *Config, v string) (err error) { c.RefusalGrace, err = parseDuration(v); return err },
-	},
-	{
-		Name:    "Max_Age",
-		Default: "120h",
-		Help:    "a user still not served this long after its file was queued becomes an `expired` dead letter with UMC's last answer (`5d` works too)",
-		Parse:   func(c *Config, v string) (err error) { c.MaxAge, err = parseDuration(v); return err },
-	},
-	{
-		Name:    "Backoff_Min",
-		Default: "5s",
-		Help:    "a waiting user's first pause between its calls, and the shortest pause ever (the random part never goes below it); it doubles with every answer that leaves it waiting",
-		Parse:   func(c *Config, v string) (err error) { c.BackoffMin, err = parseDuration(v); return err },
-	},
-	{
-		Name:    "Backoff_Max",
-		Default: "10m",
-		Help:    "the longest pause between a waiting user's calls (the random part never goes above it)",
-		Parse:   func(c *Config, v string) (err error) { c.BackoffMax, err = parseDuration(v); return err },
-	},
-	{
-		Name:    "Chunk_Retry_Limit",
-		Default: "5",
-		Help:    "must equal Fluent Bit's `Retry_Limit` of this output (the plugin cannot see it; `umc-invite check` compares them): on a chunk's last try the users still waiting are carried over into new records (1..100)",
-		Parse:   func(c *Config, v string) (err error) { c.ChunkRetryLimit, err = parseInt(v); return err },
-	},
-	{
-		Name:    "Concurrency",
-		Default: "8",
-		Help:    "the most UMC requests in flight for this output, across Fluent Bit's workers and chunks (1..256; `1`: one after another)",
-		Parse:   func(c *Config, v string) (err error) { c.Concurrency, err = parseInt(v); return err },
-	},
-	{
-		Name:    "Rate_Limit",
-		Default: "0",
-		Help:    "the most UMC requests per minute for this output, spaced evenly (0: no limit; up to 600000)",
-		Parse:   func(c *Config, v string) (err error) { c.RateLimit, err = parseInt(v); return err },
-	},
-	{
-		Name:    "Quick_Retries",
-		Default: "2",
-		Help:    "extra tries at once for a call that cannot have reached UMC: connection refused, name resolution, TLS handshake (0..10)",
-		Parse:   func(c *Config, v string) (err error) { c.QuickRetries, err = parseInt(v); return err },
-	},
-	{
-		Name:    "Flush_Timeout",
-		Default: "60s",
-		Help:    "no new request starts after this long in one flush; the rest waits for Fluent Bit's retry; not shorter than `Timeout`",
-		Parse:   func(c *Config, v string) (err error) { c.FlushTimeout, err = parseDuration(v); return err },
-	},
-	{
-		Name:    "Metrics_Listen",
-		Default: "",
-		Help:    "address of the plugin's Prometheus endpoint `/metrics`, `host:port` or `:port`, shared by every output naming it; unset or `off`: none (see [Operations](operations.md#operations))",
-		Parse:   func(c *Config, v string) error { c.MetricsListen = v; return nil },
-	},
-	{
-		Name:    "Output_Name",
-		Default: "",
-		Help:    "this output's name in the log and the metrics' `output` label; unset: `umc_invite.<n>`, numbered from 0 in the order of the outputs, the same after a hot reload",
-		Parse:   func(c *Config, v string) error { c.OutputName = v; return nil },
-	},
-	{
-		Name:    "Config_File",
-		Default: "",
-		Help:    "TOML file with any of these keys in lower case",
-		Parse:   func(c *Config, v string) error { c.ConfigFile = v; return nil },
-	},
+	{"UMC_URL", "", "**required**: base URL of UMC: `http://<release>-umc-server/univention` in a Nubus cluster (Nubus's own sender uses it), `https://<host>/univention` on UCS",
+		func(c *Config, v string) error { c.rawURL = v; return nil },
+		func(c *Config) (err error) { c.URL, err = checkHTTPURL(c.rawURL, true); return err }},
+	{"Command", "passwordreset/send_token", "UMC command path below `<UMC_URL>/command/`",
+		func(c *Config, v string) error { c.Command = strings.Trim(v, "/"); return nil }, checkCommand},
+	{"Method", "email", "the `method` option of send_token",
+		text(func(c *Config) *string { return &c.Method }), func(c *Config) error { return nonEmpty(c.Method) }},
+	{"Language", "en-US", "sent as `Accept-Language`: the language of the e-mail, a language tag such as `de-DE` or `en`",
+		text(func(c *Config) *string { return &c.Language }), func(c *Config) error { return checkLanguage(c.Language) }},
+	{"Auth_User", "", "user for HTTP basic auth; optional, send_token allows anonymous calls",
+		text(func(c *Config) *string { return &c.AuthUser }), checkUser},
+	{"Auth_Password_File", "", "file holding the password (a mounted Secret); one trailing newline is trimmed; read again when it changes, no restart needed",
+		parsePasswordFile, func(c *Config) error {
+			if c.AuthPasswordFile != "" && c.filePassword == "" && !c.offline {
+				return fmt.Errorf("%s is empty", c.AuthPasswordFile)
+			}
+			return nil
+		}},
+	{"Auth_Password", "", "the password itself, for local tests only: prefer `Auth_Password_File`",
+		func(c *Config, v string) error { c.inlinePassword = Secret(v); return nil }, checkPassword},
+	{"TLS_CA_File", "", "PEM bundle to verify UMC's certificate with; unset: the system roots", parseCAFile, checkCA},
+	{"TLS_Verify", "on", "verify UMC's certificate and host name",
+		func(c *Config, v string) (err error) { c.TLSVerify, err = parseBool(v); return err }, nil},
+	{"HTTP_Proxy", "", "proxy for the calls to UMC, `http://host:port` or `https://host:port`; unset: no proxy, whatever the environment says",
+		func(c *Config, v string) error { c.rawProxy = v; return nil },
+		func(c *Config) (err error) {
+			if c.rawProxy != "" {
+				c.HTTPProxy, err = checkHTTPURL(c.rawProxy, false)
+			}
+			return err
+		}},
+	durationKey("Timeout", "30s", "time limit of one HTTP request (Go durations, or plain seconds)",
+		func(c *Config) *time.Duration { return &c.Timeout }, positive),
+	{"Username_Key", "username", "record key, and key in a JSON line, holding the username",
+		text(func(c *Config) *string { return &c.UsernameKey }), func(c *Config) error { return nonEmpty(c.UsernameKey) }},
+	{"Path_Key", "path", "record key holding the queue file's path (tail's `Path_Key`)",
+		text(func(c *Config) *string { return &c.PathKey }), func(c *Config) error { return nonEmpty(c.PathKey) }},
+	{"Offset_Key", "offset", "record key holding the line's offset (tail's `Offset_Key`)",
+		text(func(c *Config) *string { return &c.OffsetKey }), func(c *Config) error { return nonEmpty(c.OffsetKey) }},
+	{"Queue_Dir", "", "the queue directory: enables removing delivered files and moving dead letters",
+		text(func(c *Config) *string { return &c.QueueDir }), checkQueueDir},
+	{"Dead_Letter_Dir", "", "where `dead-letter.jsonl` and the moved queue files go; unset: `<Queue_Dir>/failed`",
+		text(func(c *Config) *string { return &c.DeadLetterDir }), checkDeadLetterDir},
+	{"Intake_Dir", "", "where producers queue files for the plugin to admit into `Queue_Dir`, `Queue_Window` at a time; unset: `<Queue_Dir>/incoming`; `off`: no intake",
+		text(func(c *Config) *string { return &c.IntakeDir }), checkIntakeDir},
+	intKey("Queue_Window", "1000", "the most queue files kept in `Queue_Dir` for tail, admitted oldest first from `Intake_Dir` (1..100000)",
+		func(c *Config) *int { return &c.QueueWindow }, 1, 100000),
+	durationKey("Refusal_Grace", "15m", "a user UMC refuses in the words of a user that cannot exist is refused only if still so this long after its first such answer (replication, a whitelist group added after the user)",
+		func(c *Config) *time.Duration { return &c.RefusalGrace }, atLeast(0)),
+	durationKey("Max_Age", "120h", "a user still not served this long after its file was queued becomes an `expired` dead letter with UMC's last answer (`5d` works too)",
+		func(c *Config) *time.Duration { return &c.MaxAge }, atLeast(time.Second)),
+	durationKey("Backoff_Min", "5s", "a waiting user's first pause between its calls, and the shortest pause ever (the random part never goes below it); it doubles with every answer that leaves it waiting",
+		func(c *Config) *time.Duration { return &c.BackoffMin }, atLeast(100*time.Millisecond)),
+	durationKey("Backoff_Max", "10m", "the longest pause between a waiting user's calls (the random part never goes above it)",
+		func(c *Config) *time.Duration { return &c.BackoffMax }, func(c *Config, d time.Duration) error {
+			if d < c.BackoffMin {
+				return fmt.Errorf("%s is shorter than Backoff_Min %s", d, c.BackoffMin)
+			}
+			return nil
+		}),
+	intKey("Chunk_Retry_Limit", "5", "must equal Fluent Bit's `Retry_Limit` of this output (the plugin cannot see it; `umc-invite check` compares them): on a chunk's last try the users still waiting are carried over into new records (1..100)",
+		func(c *Config) *int { return &c.ChunkRetryLimit }, 1, 100),
+	intKey("Concurrency", "8", "the most UMC requests in flight for this output, across Fluent Bit's workers and chunks (1..256; `1`: one after another)",
+		func(c *Config) *int { return &c.Concurrency }, 1, 256),
+	intKey("Rate_Limit", "0", "the most UMC requests per minute for this output, spaced evenly (0: no limit; up to 600000)",
+		func(c *Config) *int { return &c.RateLimit }, 0, 600000),
+	intKey("Quick_Retries", "2", "extra tries at once for a call that cannot have reached UMC: connection refused, name resolution, TLS handshake (0..10)",
+		func(c *Config) *int { return &c.QuickRetries }, 0, 10),
+	durationKey("Flush_Timeout", "60s", "no new request starts after this long in one flush; the rest waits for Fluent Bit's retry; not shorter than `Timeout`",
+		func(c *Config) *time.Duration { return &c.FlushTimeout }, func(c *Config, d time.Duration) error {
+			if err := positive(c, d); err != nil {
+				return err
+			}
+			// Shorter than one request, a slow request would cut its successors off.
+			if d < c.Timeout {
+				return fmt.Errorf("%s is shorter than Timeout %s", d, c.Timeout)
+			}
+			return nil
+		}),
+	{"Metrics_Listen", "", "address of the plugin's Prometheus endpoint `/metrics`, `host:port` or `:port`, shared by every output naming it; unset or `off`: none (see [Operations](operations.md#operations))",
+		text(func(c *Config) *string { return &c.MetricsListen }), checkMetricsListen},
+	{"Output_Name", "", "this output's name in the log and the metrics' `output` label; unset: `umc_invite.<n>`, numbered from 0 in the order of the outputs, the same after a hot reload",
+		text(func(c *Config) *string { return &c.OutputName }), checkOutputName},
+	{"Config_File", "", "TOML file with any of these keys in lower case",
+		text(func(c *Config) *string { return &c.ConfigFile }), nil},
 }
 
-// Size limits of the files the keys name: far above any real password or
-// CA bundle, low enough that a wrong path (a log, a device) cannot make
-// the start read without end.
+func text(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *field(c) = v; return nil }
+}
+
+func intKey(name, def, help string, field func(*Config) *int, lo, hi int) Key {
+	return Key{name, def, help,
+		func(c *Config, v string) (err error) { *field(c), err = parseInt(v); return err },
+		func(c *Config) error {
+			if n := *field(c); n < lo || n > hi {
+				return fmt.Errorf("%d is outside %d..%d", n, lo, hi)
+			}
+			return nil
+		}}
+}
+
+func durationKey(name, def, help string, field func(*Config) *time.Duration, check func(*Config, time.Duration) error) Key {
+	return Key{name, def, help,
+		func(c *Config, v string) (err error) { *field(c), err = parseDuration(v); return err },
+		func(c *Config) error { return check(c, *field(c)) }}
+}
+
+func positive(_ *Config, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%s must be positive", d)
+	}
+	return nil
+}
+
+func atLeast(lo time.Duration) func(*Config, time.Duration) error {
+	return func(_ *Config, d time.Duration) error {
+		if d < lo {
+			return fmt.Errorf("%s is shorter than %s", d, lo)
+		}
+		return nil
+	}
+}
+
+// Size limits of the files the keys name: far above any real one, low
+// enough that a wrong path (a log, a device) cannot stall the start.
 const (
 	maxPasswordFile = 4 << 10
 	maxCAFile       = 1 << 20
 	maxConfigFile   = 1 << 20
 )
 
-func parsePasswordFile(c *Config, v string) error {
-	if v == "" {
-		return nil
-	}
-	secret, id, err := readPasswordFile(v)
-	if err != nil {
-		return err
-	}
+// The secret files are named but not read offline (LoadOffline).
+func parsePasswordFile(c *Config, v string) (err error) {
 	c.AuthPasswordFile = v
-	c.filePassword, c.passwordFileID = secret, id
-	return nil
+	if v != "" && !c.offline {
+		c.filePassword, c.passwordFileID, err = readPasswordFile(v)
+	}
+	return err
 }
 
-func parseCAFile(c *Config, v string) error {
-	if v == "" {
-		return nil
-	}
-	pem, err := readRegularFile(v, maxCAFile)
-	if err != nil {
-		return err
-	}
+func parseCAFile(c *Config, v string) (err error) {
 	c.TLSCAFile = v
-	c.TLSCAPEM = pem
-	return nil
+	if v != "" && !c.offline {
+		c.TLSCAPEM, _, err = readRegularFile(v, maxCAFile)
+	}
+	return err
 }
 
-// readRegularFile reads a file of at most limit bytes. A FIFO or device
-// would block the start or never end; a Kubernetes Secret's symlinks lead
-// to a regular file and are followed. The error never holds the content.
-func readRegularFile(path string, limit int64) ([]byte, error) {
-	b, _, err := readRegularFileStat(path, limit)
-	return b, err
-}
-
-// readRegularFileStat is readRegularFile that also returns what the file
-// was when it was read. The open never waits (O_NONBLOCK: a FIFO without
-// a writer would block the start, or every call at run time), and what
-// was opened is checked before a byte is read.
-func readRegularFileStat(path string, limit int64) ([]byte, os.FileInfo, error) {
+// readRegularFile reads a file of at most limit bytes and says what it was.
+// A Secret's symlinks are followed; a FIFO or device is refused before a
+// byte is read, and the open never waits (O_NONBLOCK). Errors never hold
+// the content.
+func readRegularFile(path string, limit int64) ([]byte, os.FileInfo, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot read: %w", err)
@@ -284,7 +205,6 @@ func readRegularFileStat(path string, limit int64) ([]byte, os.FileInfo, error) 
 	return b, st, nil
 }
 
-// fileType names what a path that should be a regular file is instead.
 func fileType(m os.FileMode) string {
 	switch {
 	case m&os.ModeNamedPipe != 0:
@@ -311,17 +231,17 @@ func parseBool(v string) (bool, error) {
 
 const maxSeconds = math.MaxInt64 / int64(time.Second)
 
+// parseDuration takes Go durations, days ("5d", as Postfix) and the plain
+// seconds Fluent Bit users write; seconds beyond a Duration are refused,
+// not wrapped.
 func parseDuration(v string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(v, "d"); ok {
-		// Days, as Postfix's queue lifetime is given: "5d".
 		if n, err := strconv.ParseInt(days, 10, 64); err == nil && n >= 0 && n <= maxSeconds/86400 {
 			return time.Duration(n) * 24 * time.Hour, nil
 		}
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		// Fluent Bit users write plain seconds; accept them too.
-		// Seconds beyond what a Duration holds would wrap around.
 		if n, nerr := strconv.ParseInt(v, 10, 64); nerr == nil && n >= -maxSeconds && n <= maxSeconds {
 			d, err = time.Duration(n)*time.Second, nil
 		}
@@ -340,8 +260,7 @@ func parseInt(v string) (int, error) {
 	return n, nil
 }
 
-// Lookup finds a key of Keys by name, case-insensitively, as Fluent Bit
-// looks keys up.
+// Lookup finds a key by name, case-insensitively, as Fluent Bit does.
 func Lookup(name string) (Key, bool) {
 	for _, k := range Keys {
 		if strings.EqualFold(k.Name, name) {

@@ -10,13 +10,11 @@ import (
 	"time"
 )
 
-// PasswordCheckInterval is how often, at most, PasswordFile.Password
-// looks at the file again.
+// PasswordCheckInterval is how often, at most, Password looks at the file.
 const PasswordCheckInterval = time.Second
 
-// fileID is what tells a changed password file from the one read: the
-// file the path leads to (a Kubernetes Secret's path stays, the ..data
-// symlink behind it moves to a new directory), its inode, size and mtime.
+// fileID tells a changed password file from the one read: a Secret's path
+// stays while its ..data symlink moves, so the target counts too.
 type fileID struct {
 	target     string
 	dev, ino   uint64
@@ -32,7 +30,6 @@ func idOf(target string, st os.FileInfo) fileID {
 	return id
 }
 
-// identify stats the path, following links, without reading it.
 func identify(path string) (fileID, error) {
 	target, err := filepath.EvalSymlinks(path)
 	if err != nil {
@@ -45,34 +42,29 @@ func identify(path string) (fileID, error) {
 	return idOf(target, st), nil
 }
 
-// readPasswordFile reads the password and says which file it came from.
-// The target is resolved before the file is opened: if a rotation falls
-// in between, the next check sees a new target and reads again.
+// readPasswordFile resolves the target before it opens the file: a
+// rotation in between shows as a new target at the next look.
 func readPasswordFile(path string) (Secret, fileID, error) {
 	target, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return "", fileID{}, fmt.Errorf("cannot read: %w", err)
 	}
-	b, st, err := readRegularFileStat(path, maxPasswordFile)
+	b, st, err := readRegularFile(path, maxPasswordFile)
 	if err != nil {
 		return "", fileID{}, err
 	}
 	return Secret(strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")), idOf(target, st), nil
 }
 
-// PasswordFile is Auth_Password_File, read again when it changes: a
-// Kubernetes Secret is updated by swapping the ..data symlink to a new
-// directory and deleting the old one, so the path stays and what it
-// leads to changes. Password looks at most once per interval (a stat
-// and a readlink or two); Recheck looks at once, for a 401. A new file
-// that is empty or cannot be read leaves the password as it was, with
-// one warning. It is safe for concurrent use; the password is never
-// logged.
+// PasswordFile is Auth_Password_File, read again when it changes (a
+// rotated Secret). Password looks at most once per interval, Recheck at
+// once (after a 401). A new file that is empty or unreadable keeps the old
+// password, with one warning. Safe for concurrent use; never logged.
 type PasswordFile struct {
 	path     string
 	interval time.Duration
-	// Infof and Warnf, when set, are told of a change and of a file that
-	// cannot be used; set them before the first Password.
+	// Infof and Warnf, when set (before the first Password), are told of
+	// a change and of a file that cannot be used.
 	Infof, Warnf func(format string, args ...any)
 
 	mu      sync.Mutex
@@ -84,8 +76,7 @@ type PasswordFile struct {
 	now     func() time.Time
 }
 
-// PasswordFile returns Auth_Password_File as read at start, to be read
-// again when it changes; nil when the password is not from a file.
+// PasswordFile is Auth_Password_File as read at start; nil without one.
 func (c *Config) PasswordFile() *PasswordFile {
 	if c.AuthPasswordFile == "" {
 		return nil
@@ -94,12 +85,8 @@ func (c *Config) PasswordFile() *PasswordFile {
 		current: c.filePassword, id: c.passwordFileID, checked: time.Now(), now: time.Now}
 }
 
-// Path is the file's path.
-func (p *PasswordFile) Path() string { return p.path }
-
-// Password is the password to send now: the file is looked at again when
-// the last look is at least an interval ago. The look happens outside the
-// lock: one caller looks, the others meanwhile take the password as it is.
+// Password is the password to send now. One caller looks at the file,
+// outside the lock; the others meanwhile take the password as it is.
 func (p *PasswordFile) Password() Secret {
 	p.mu.Lock()
 	due := !p.looking && p.now().Sub(p.checked) >= p.interval
@@ -115,9 +102,8 @@ func (p *PasswordFile) Password() Secret {
 	return p.Current()
 }
 
-// Recheck looks at the file at once, and reports whether the password
-// changed: after a 401, a call with the new password cannot duplicate
-// anything, since UMC refused the old one before running the command.
+// Recheck looks at the file at once and reports whether the password
+// changed (after a 401, UMC ran nothing: a new call duplicates nothing).
 func (p *PasswordFile) Recheck() bool {
 	p.mu.Lock()
 	p.looking, p.checked = true, p.now()
@@ -132,10 +118,8 @@ func (p *PasswordFile) Current() Secret {
 	return p.current
 }
 
-// refresh re-reads the file if it is not the one read last. The file is
-// looked at and read without mu held (it never blocks on a FIFO, but a
-// slow file system would hold every call); only the result is applied
-// under mu.
+// refresh re-reads the file if it is not the one read last, without mu
+// held (a slow file system would hold every call).
 func (p *PasswordFile) refresh() (changed bool) {
 	p.mu.Lock()
 	known := p.id

@@ -10,88 +10,19 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 )
 
-// validate checks every parsed value and every rule between keys, once,
-// after all keys are parsed, in the order of Keys: the first bad key is
-// the one reported. It also fills in the defaults that derive from other
-// keys and builds the endpoint.
+// validate runs every key's Check in table order (the first bad key is the
+// one reported), then the rules between the directories, then builds the
+// endpoint.
 func (c *Config) validate() error {
-	checks := []struct {
-		key   string
-		check func() error
-	}{
-		{"UMC_URL", func() (err error) { c.URL, err = checkHTTPURL(c.rawURL, true); return err }},
-		{"Command", c.checkCommand},
-		{"Method", func() error { return nonEmpty(c.Method) }},
-		{"Language", func() error { return checkLanguage(c.Language) }},
-		{"Auth_User", c.checkUser},
-		{"Auth_Password_File", func() error {
-			if c.AuthPasswordFile != "" && c.filePassword == "" && !c.offline {
-				return fmt.Errorf("%s is empty", c.AuthPasswordFile)
-			}
-			return nil
-		}},
-		{"Auth_Password", c.checkPassword},
-		{"TLS_CA_File", c.checkCA},
-		{"HTTP_Proxy", func() (err error) {
-			if c.rawProxy != "" {
-				c.HTTPProxy, err = checkHTTPURL(c.rawProxy, false)
-			}
-			return err
-		}},
-		{"Timeout", func() error { return positive(c.Timeout.String(), c.Timeout > 0) }},
-		{"Username_Key", func() error { return nonEmpty(c.UsernameKey) }},
-		{"Path_Key", func() error { return nonEmpty(c.PathKey) }},
-		{"Offset_Key", func() error { return nonEmpty(c.OffsetKey) }},
-		{"Queue_Dir", c.checkQueueDir},
-		{"Dead_Letter_Dir", func() error {
-			switch {
-			case c.DeadLetterDir != "":
-				abs, err := filepath.Abs(c.DeadLetterDir)
-				if err != nil {
-					return err
-				}
-				c.DeadLetterDir = abs
-			case c.QueueDir != "":
-				c.DeadLetterDir = DefaultDeadLetterDir(c.QueueDir)
-			}
-			return nil
-		}},
-		{"Intake_Dir", c.checkIntakeDir},
-		{"Queue_Window", func() error { return inRange(c.QueueWindow, 1, 100000) }},
-		{"Refusal_Grace", func() error { return atLeast(c.RefusalGrace, 0) }},
-		{"Max_Age", func() error { return atLeast(c.MaxAge, time.Second) }},
-		{"Backoff_Min", func() error { return atLeast(c.BackoffMin, 100*time.Millisecond) }},
-		{"Backoff_Max", func() error {
-			if c.BackoffMax < c.BackoffMin {
-				return fmt.Errorf("%s is shorter than Backoff_Min %s", c.BackoffMax, c.BackoffMin)
-			}
-			return nil
-		}},
-		{"Chunk_Retry_Limit", func() error { return inRange(c.ChunkRetryLimit, 1, 100) }},
-		{"Concurrency", func() error { return inRange(c.Concurrency, 1, 256) }},
-		{"Rate_Limit", func() error { return inRange(c.RateLimit, 0, 600000) }},
-		{"Quick_Retries", func() error { return inRange(c.QuickRetries, 0, 10) }},
-		{"Flush_Timeout", func() error {
-			if err := positive(c.FlushTimeout.String(), c.FlushTimeout > 0); err != nil {
-				return err
-			}
-			// A flush shorter than one request would cut every slow
-			// request's successors off before they could start.
-			if c.FlushTimeout < c.Timeout {
-				return fmt.Errorf("%s is shorter than Timeout %s", c.FlushTimeout, c.Timeout)
-			}
-			return nil
-		}},
-		{"Metrics_Listen", c.checkMetricsListen},
-		{"Output_Name", c.checkOutputName},
-	}
-	for _, ch := range checks {
-		if err := ch.check(); err != nil {
-			return &KeyError{ch.key, err}
+	for _, k := range Keys {
+		if k.Check == nil {
+			continue
+		}
+		if err := k.Check(c); err != nil {
+			return &KeyError{k.Name, err}
 		}
 	}
 	if err := c.checkDirectories(); err != nil {
@@ -105,8 +36,7 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// Warnings are the start-up warnings of a configuration that works but
-// should not be used as is; the output logs each once.
+// Warnings are what the output logs once at start about a working config.
 func (c *Config) Warnings() []string {
 	if c.URL == nil || c.URL.Scheme != "http" || c.AuthUser == "" {
 		return nil
@@ -128,8 +58,8 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// checkHTTPURL checks a UMC_URL or HTTP_Proxy value. Its errors name
-// parts of the value, never the value: it may hold a password.
+// checkHTTPURL checks UMC_URL or HTTP_Proxy; errors name parts of the
+// value, never the value (it may hold a password).
 func checkHTTPURL(raw string, isUMC bool) (*url.URL, error) {
 	if raw == "" {
 		return nil, errors.New("is required, e.g. http://umc-server or https://ucs.example.org/univention")
@@ -183,8 +113,8 @@ func checkHTTPURL(raw string, isUMC bool) (*url.URL, error) {
 	return u, nil
 }
 
-// hasUserinfo tells whether the authority part of a URL holds an "@",
-// without parsing it: url.Parse's errors would quote the password.
+// hasUserinfo finds an "@" in the authority without url.Parse, whose
+// errors would quote the password.
 func hasUserinfo(raw string) bool {
 	_, rest, ok := strings.Cut(raw, "//")
 	if !ok {
@@ -196,11 +126,10 @@ func hasUserinfo(raw string) bool {
 	return strings.Contains(rest, "@")
 }
 
-// commandRe: path segments of letters, digits, "_" and "-". No dots, so no
-// ".." can climb out of /command/, and no "?" or "#".
+// commandRe: no dots (no ".." out of /command/), no "?" or "#".
 var commandRe = regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`)
 
-func (c *Config) checkCommand() error {
+func checkCommand(c *Config) error {
 	if c.Command == "" {
 		return errors.New("must not be empty")
 	}
@@ -210,12 +139,9 @@ func (c *Config) checkCommand() error {
 	return nil
 }
 
-// languageRe is one language-range of Accept-Language (RFC 9110, RFC 4647:
-// 1*8ALPHA *("-" 1*8alphanum)), with the primary subtag narrowed to the 2 or
-// 3 letters of a BCP 47 language: de, de-DE, en-US, gsw-CH. A regexp and not
-// golang.org/x/text/language: that parser accepts more (underscores,
-// extensions, private use) and canonicalizes, while this value goes into a
-// header exactly as written.
+// languageRe is one Accept-Language range (RFC 4647) with a 2-3 letter
+// primary tag: de, en-US, gsw-CH. Not x/text/language: it accepts more and
+// canonicalizes, while this value goes into the header as written.
 var languageRe = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$`)
 
 func checkLanguage(v string) error {
@@ -231,7 +157,7 @@ func checkLanguage(v string) error {
 	return nil
 }
 
-func (c *Config) checkUser() error {
+func checkUser(c *Config) error {
 	if c.AuthUser == "" {
 		if c.filePassword != "" || c.inlinePassword != "" {
 			return errors.New("must be set when a password is given")
@@ -245,7 +171,7 @@ func (c *Config) checkUser() error {
 	return nil
 }
 
-func (c *Config) checkPassword() error {
+func checkPassword(c *Config) error {
 	if c.inlinePassword != "" && c.AuthPasswordFile != "" {
 		return errors.New("set it or Auth_Password_File, not both")
 	}
@@ -256,9 +182,8 @@ func (c *Config) checkPassword() error {
 	return nil
 }
 
-// checkCA refuses a bundle without a certificate now, not at the first
-// call.
-func (c *Config) checkCA() error {
+// checkCA refuses a bundle without a certificate now, not at the first call.
+func checkCA(c *Config) error {
 	if c.TLSCAFile == "" || c.offline {
 		return nil
 	}
@@ -268,19 +193,28 @@ func (c *Config) checkCA() error {
 	return nil
 }
 
-// checkQueueDir only makes the path absolute: whether it is a directory
-// is found out when the output opens it at start, where a tenant's bad
-// directory disables that output alone, not the whole configuration.
-func (c *Config) checkQueueDir() error {
-	if c.QueueDir == "" {
-		return nil
-	}
-	abs, err := filepath.Abs(c.QueueDir)
-	if err != nil {
+// checkQueueDir only makes the path absolute: a bad directory is found at
+// start, where it disables that output alone, not the whole configuration.
+func checkQueueDir(c *Config) error {
+	if err := absolute(&c.QueueDir); err != nil {
 		return fmt.Errorf("cannot use: %w", err)
 	}
-	c.QueueDir = abs
 	return nil
+}
+
+func checkDeadLetterDir(c *Config) error {
+	if c.DeadLetterDir == "" && c.QueueDir != "" {
+		c.DeadLetterDir = DefaultDeadLetterDir(c.QueueDir)
+	}
+	return absolute(&c.DeadLetterDir)
+}
+
+// absolute makes a set path absolute, once, at start.
+func absolute(path *string) (err error) {
+	if *path != "" {
+		*path, err = filepath.Abs(*path)
+	}
+	return err
 }
 
 func nonEmpty(v string) error {
@@ -290,45 +224,22 @@ func nonEmpty(v string) error {
 	return nil
 }
 
-func positive(shown string, ok bool) error {
-	if !ok {
-		return fmt.Errorf("%s must be positive", shown)
-	}
-	return nil
-}
-
-func inRange(n, lo, hi int) error {
-	if n < lo || n > hi {
-		return fmt.Errorf("%d is outside %d..%d", n, lo, hi)
-	}
-	return nil
-}
-
-// checkIntakeDir fills in the default intake below the queue directory;
-// the intake package checks at start that it is usable (same mount).
-func (c *Config) checkIntakeDir() error {
+// checkIntakeDir fills in the default; its use is checked at start.
+func checkIntakeDir(c *Config) error {
 	switch {
 	case strings.EqualFold(c.IntakeDir, "off"):
 		c.IntakeDir = ""
 	case c.IntakeDir != "" && c.QueueDir == "":
 		return errors.New("needs Queue_Dir")
-	case c.IntakeDir != "":
-		abs, err := filepath.Abs(c.IntakeDir)
-		if err != nil {
-			return err
-		}
-		c.IntakeDir = abs
-	case c.QueueDir != "":
+	case c.IntakeDir == "" && c.QueueDir != "":
 		c.IntakeDir = filepath.Join(c.QueueDir, "incoming")
 	}
-	return nil
+	return absolute(&c.IntakeDir)
 }
 
 // checkMetricsListen takes host:port or :port, the host an IP address or
-// localhost (a name that resolves differently later would move the
-// endpoint), the port 1..65535. Whether the address is free is found out
-// at start, by binding it.
-func (c *Config) checkMetricsListen() error {
+// localhost (a name could resolve elsewhere later).
+func checkMetricsListen(c *Config) error {
 	if strings.EqualFold(c.MetricsListen, "off") {
 		c.MetricsListen = ""
 	}
@@ -348,24 +259,48 @@ func (c *Config) checkMetricsListen() error {
 	return nil
 }
 
-// outputNameRe: what Fluent Bit's own instance names and aliases look
-// like, and safe in a log prefix and a Prometheus label.
+// outputNameRe: like Fluent Bit's aliases, safe in a log and a label.
 var outputNameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$`)
 
-func (c *Config) checkOutputName() error {
+func checkOutputName(c *Config) error {
 	if c.OutputName != "" && !outputNameRe.MatchString(c.OutputName) {
 		return fmt.Errorf("%q: want 1 to 64 letters, digits, _ . : -, like tenant_a", c.OutputName)
 	}
 	return nil
 }
 
-// DefaultDeadLetterDir is where dead letters go without Dead_Letter_Dir:
-// beside the queue, where tail's *.send pattern does not reach.
+// DefaultDeadLetterDir is below the queue, where tail's *.send does not reach.
 func DefaultDeadLetterDir(queueDir string) string { return filepath.Join(queueDir, "failed") }
 
-func atLeast(d, lo time.Duration) error {
-	if d < lo {
-		return fmt.Errorf("%s is shorter than %s", d, lo)
+// checkDirectories refuses overlapping directories, naming both: each of
+// Queue_Dir, Dead_Letter_Dir and Intake_Dir is a directory of its own, and
+// only the queue may hold the others (tail reads its *.send files, not
+// below). Paths are compared as written, made absolute.
+func (c *Config) checkDirectories() error {
+	type dir struct{ key, path string }
+	dirs := []dir{{"Queue_Dir", c.QueueDir}, {"Dead_Letter_Dir", c.DeadLetterDir}, {"Intake_Dir", c.IntakeDir}}
+	for i, a := range dirs {
+		for _, b := range dirs[i+1:] {
+			if a.path == "" || b.path == "" {
+				continue
+			}
+			how := ""
+			switch {
+			case a.path == b.path:
+				how = "is"
+			case inside(b.path, a.path) && a.key != "Queue_Dir":
+				how = "is inside"
+			case inside(a.path, b.path):
+				how = "holds"
+			default:
+				continue
+			}
+			return &KeyError{b.key, fmt.Errorf("%s %s %s %s: each must be a directory of its own", b.path, how, a.key, a.path)}
+		}
 	}
 	return nil
+}
+
+func inside(path, dir string) bool {
+	return strings.HasPrefix(path, strings.TrimSuffix(dir, string(filepath.Separator))+string(filepath.Separator))
 }

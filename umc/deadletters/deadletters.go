@@ -1,6 +1,6 @@
-// Package deadletters reads the dead-letter log as an operator needs it
-// (newest first, duplicates folded, re-queued ones marked) and re-queues
-// users the way tail reads them again: a new file with new content.
+// Package deadletters reads the dead-letter log for an operator (newest
+// first, duplicates folded, re-queues marked) and re-queues users as tail
+// reads them again: a new file with new content.
 package deadletters
 
 import (
@@ -20,20 +20,16 @@ import (
 	"umc-invite/umc/queue"
 )
 
-// KindRequeued marks a line this package appends when it re-queues a
-// user; the plugin never reads the log, so the mark lives beside the
-// letters it answers.
+// KindRequeued is the kind of the line requeue appends to the log, beside
+// the letters it answers (the plugin never reads the log).
 const KindRequeued = "requeued"
 
-// Letter is one dead letter or refusal, as the plugin wrote it, with what
-// this package found out about it.
+// Letter is one dead letter or refusal, as the plugin wrote it.
 type Letter struct {
 	queue.DeadLetter
-	Line int `json:"-"` // in dead-letter.jsonl
-	// Requeued is when the user was re-queued after this letter; nil: not yet.
-	Requeued *time.Time `json:"requeued"`
-	// Duplicates counts earlier lines for the same file folded into this one.
-	Duplicates int `json:"duplicates,omitempty"`
+	Line       int        `json:"-"`                    // in dead-letter.jsonl
+	Requeued   *time.Time `json:"requeued"`             // nil: not re-queued since
+	Duplicates int        `json:"duplicates,omitempty"` // earlier lines of the same file folded in
 }
 
 // Mark is the line that records a re-queue.
@@ -47,15 +43,12 @@ type Mark struct {
 
 // Log is what dead-letter.jsonl holds.
 type Log struct {
-	Letters []Letter // newest first
-	Marks   []Mark
-	// Problems are lines skipped: a half-written last line, a line that is
-	// not JSON. They are told, never fatal.
-	Problems []string
+	Letters  []Letter // newest first
+	Marks    []Mark
+	Problems []string // lines skipped, told and never fatal
 }
 
-// Read reads DIR/dead-letter.jsonl, never through a link. A missing log
-// is an empty one.
+// Read reads DIR/dead-letter.jsonl, never through a link; missing is empty.
 func Read(dir string) (*Log, error) {
 	h, err := dirhandle.Open(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -92,53 +85,35 @@ func read(h *dirhandle.Dir) (*Log, error) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		// The plugin writes a line in one write, but a crash or a full
-		// disk on another writer may leave the last one cut short.
-		last := i == len(lines)-1
-		var probe struct {
-			Kind string `json:"kind"`
-		}
-		if err := json.Unmarshal(line, &probe); err != nil {
-			if last {
-				l.Problems = append(l.Problems, fmt.Sprintf("%s:%d: last line incomplete (no newline): skipped", path, n))
-			} else {
-				l.Problems = append(l.Problems, fmt.Sprintf("%s:%d: not a JSON object (a line cut short?): skipped", path, n))
-			}
-			continue
-		}
-		if probe.Kind == KindRequeued {
-			var m Mark
-			if err := json.Unmarshal(line, &m); err != nil {
-				l.Problems = append(l.Problems, fmt.Sprintf("%s:%d: %v: skipped", path, n, err))
-				continue
-			}
-			l.Marks = append(l.Marks, m)
-			continue
-		}
 		var d queue.DeadLetter
-		if err := json.Unmarshal(line, &d); err != nil {
+		err := json.Unmarshal(line, &d)
+		switch {
+		case err != nil && json.Valid(line) && bytes.HasPrefix(bytes.TrimSpace(line), []byte("{")):
 			l.Problems = append(l.Problems, fmt.Sprintf("%s:%d: %v: skipped", path, n, err))
-			continue
+		case err != nil && i == len(lines)-1: // a writer's crash or a full disk
+			l.Problems = append(l.Problems, fmt.Sprintf("%s:%d: last line incomplete (no newline): skipped", path, n))
+		case err != nil:
+			l.Problems = append(l.Problems, fmt.Sprintf("%s:%d: not a JSON object (a line cut short?): skipped", path, n))
+		case d.Kind == KindRequeued:
+			l.Marks = append(l.Marks, Mark{Time: d.Time, Kind: d.Kind, Username: d.Username, File: d.File, Reason: d.Reason})
+		default:
+			l.Letters = append(l.Letters, Letter{DeadLetter: d, Line: n})
 		}
-		l.Letters = append(l.Letters, Letter{DeadLetter: d, Line: n})
 	}
 	l.fold()
 	return l, nil
 }
 
 // fold drops lines that repeat a letter for the same queue file with no
-// re-queue in between (the plugin writes a decided letter again when
-// moving its file failed), marks re-queued letters, and sorts newest
-// first.
+// re-queue between (written again when a move failed), marks re-queued
+// letters, and sorts newest first.
 func (l *Log) fold() {
 	sort.SliceStable(l.Letters, func(i, j int) bool { return l.Letters[i].Time.Before(l.Letters[j].Time) })
 	sort.SliceStable(l.Marks, func(i, j int) bool { return l.Marks[i].Time.Before(l.Marks[j].Time) })
 	latest := map[string]int{} // queue file → index in kept
 	var kept []Letter
 	for _, d := range l.Letters {
-		// Only letters of one queue file are one letter: those without a
-		// file (an evicted symlink or FIFO, a record without Queue_Dir) are
-		// each an entry of their own, whatever their user and kind.
+		// Letters without a file (an evicted FIFO, no Queue_Dir) stay apart.
 		i, ok := latest[d.File]
 		if d.File != "" && ok && l.markBetween(d.Username, kept[i].Time, d.Time) == nil {
 			d.Duplicates = kept[i].Duplicates + 1
@@ -160,8 +135,7 @@ func (l *Log) fold() {
 	l.Letters = kept
 }
 
-// markBetween is the first re-queue of user from from to to (zero: no
-// end), both included.
+// markBetween is user's first re-queue in [from, to] (zero to: no end).
 func (l *Log) markBetween(user string, from, to time.Time) *Mark {
 	for i := range l.Marks {
 		m := &l.Marks[i]
@@ -184,7 +158,7 @@ func (l *Log) LastMark(user string) *Mark {
 }
 
 // appendMark writes one line in one write and syncs it, as the plugin
-// appends its letters, so that both can write the log at once.
+// does, so that both can append at once.
 func appendMark(dir *dirhandle.Dir, m Mark) error {
 	line, err := json.Marshal(m)
 	if err != nil {
@@ -195,8 +169,7 @@ func appendMark(dir *dirhandle.Dir, m Mark) error {
 		return fmt.Errorf("open dead-letter log: %w", err)
 	}
 	defer f.Close()
-	// After a half-written last line, start a line of our own: glued to
-	// it, the mark would be lost with it.
+	// After a half-written last line, start a new one: glued, both are lost.
 	last := []byte{'\n'}
 	if st, err := f.Stat(); err == nil && st.Size() > 0 {
 		_, _ = f.ReadAt(last, st.Size()-1)

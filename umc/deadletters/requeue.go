@@ -22,14 +22,10 @@ import (
 type Requeuer struct {
 	QueueDir      string
 	DeadLetterDir string // "": <QueueDir>/failed
-	// IntakeDir: where new files go; "": <QueueDir>/incoming when it
-	// exists, else QueueDir; "off": always QueueDir.
-	IntakeDir   string
-	UsernameKey string // "": username
-	// Force queues a user again although it was re-queued after its last
-	// dead letter.
-	Force bool
-	Now   func() time.Time
+	IntakeDir     string // where new files go; "": <QueueDir>/incoming if it exists, else QueueDir; "off": QueueDir
+	UsernameKey   string // "": username
+	Force         bool   // queue again although re-queued after the last dead letter
+	Now           func() time.Time
 }
 
 // Result is what happened to one user.
@@ -41,9 +37,8 @@ type Result struct {
 	Err      error
 }
 
-// dirs holds the three directories a re-queue touches: the queue, the
-// dead letters (the default failed/, or one below the queue, opened
-// relative to it, never through a symlink) and where new files go.
+// dirs are the queue, the dead letters (below the queue: opened relative
+// to it, never through a symlink) and where new files go.
 type dirs struct{ queue, dead, target *dirhandle.Dir }
 
 func (d dirs) close() {
@@ -83,9 +78,9 @@ func (r *Requeuer) open() (d dirs, err error) {
 	return d, nil
 }
 
-// Pending is every user whose newest refusal or dead letter has not been
-// re-queued since; bad input is left out, it has no name to queue.
-func Pending(l *Log) []string {
+// pending is every user whose newest letter is not re-queued since; bad
+// input has no name to queue.
+func pending(l *Log) []string {
 	seen := map[string]bool{}
 	var out []string
 	// Letters are newest first: the first seen per user is its newest.
@@ -109,8 +104,8 @@ func (r *Requeuer) Requeue(users []string, all bool) ([]Result, error) {
 		return nil, err
 	}
 	defer d.close()
-	// One requeue at a time: two overlapping runs could each find the user
-	// neither queued nor marked, one after the plugin took the other's file.
+	// One requeue at a time: two could each find the user neither queued
+	// nor marked, one after the plugin took the other's file.
 	lock, err := d.dead.OpenFile(".requeue.lock", unix.O_RDWR|unix.O_CREAT, 0o640)
 	if err == nil {
 		defer lock.Close()
@@ -124,20 +119,13 @@ func (r *Requeuer) Requeue(users []string, all bool) ([]Result, error) {
 		return nil, err
 	}
 	if all {
-		users = Pending(log)
+		users = pending(log)
 	}
 	var out []Result
 	for _, u := range users {
 		out = append(out, r.one(log, u, d))
 	}
 	return out, nil
-}
-
-func (r *Requeuer) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
 }
 
 func (r *Requeuer) one(log *Log, user string, d dirs) Result {
@@ -154,13 +142,17 @@ func (r *Requeuer) one(log *Log, user string, d dirs) Result {
 		}
 	}
 	if !r.Force {
-		if m := log.LastMark(user); m != nil && !lettersAfter(log, user, m.Time) {
+		if m := log.LastMark(user); m != nil && !slices.ContainsFunc(log.Letters, func(d Letter) bool { return d.Username == user && d.Time.After(m.Time) }) {
 			res.Path = m.File
 			res.Note = fmt.Sprintf("re-queued already at %s, no dead letter since: nothing to do (--force queues again)", m.Time.UTC().Format(time.RFC3339))
 			return res
 		}
 	}
-	now := r.now().UTC()
+	clock := time.Now
+	if r.Now != nil {
+		clock = r.Now
+	}
+	now := clock().UTC()
 	path, err := writeNew(d.target, name, r.line(user, now))
 	if errors.Is(err, fs.ErrExist) {
 		res.Path, res.Note = path, "queued meanwhile by someone else: nothing to do"
@@ -171,9 +163,8 @@ func (r *Requeuer) one(log *Log, user string, d dirs) Result {
 		return res
 	}
 	res.Queued, res.Path = true, path
-	// The file first, then the mark: a crash in between leaves the user
-	// queued but unmarked, so a second run would queue it once more (a
-	// second mail), never leave it unqueued while marked as done.
+	// The file before the mark: a crash between risks a second mail, never
+	// a user marked done but not queued.
 	if err := appendMark(d.dead, Mark{Time: now, Kind: KindRequeued, Username: user, File: path, Reason: "re-queued by umc-invite requeue"}); err != nil {
 		res.Err = fmt.Errorf("queued as %s, but not recorded: %w", path, err)
 		return res
@@ -182,31 +173,20 @@ func (r *Requeuer) one(log *Log, user string, d dirs) Result {
 	return res
 }
 
-func lettersAfter(log *Log, user string, t time.Time) bool {
-	for _, d := range log.Letters {
-		if d.Username == user && d.Time.After(t) {
-			return true
-		}
-	}
-	return false
-}
-
-// line is the new file's one line: new content, so that tail's DB cannot
-// take it for a file it has read (it remembers inodes and a hash of the
-// bytes read).
+// line is new content, so that tail's DB (inodes, a hash of the bytes
+// read) cannot take the file for one it has read.
 func (r *Requeuer) line(user string, now time.Time) []byte {
 	key := r.UsernameKey
 	if key == "" {
 		key = "username"
 	}
-	// Written by hand for the order: the name first, as the listener writes.
+	// By hand for the order: the name first, as the listener writes.
 	k, _ := json.Marshal(key)
 	u, _ := json.Marshal(user)
 	return fmt.Appendf(nil, "{%s:%s,\"requeued\":%q}\n", k, u, now.Format(time.RFC3339Nano))
 }
 
-// checkName takes the names the plugin takes under its Username key, and
-// that make one file name: no "/", no leading ".".
+// checkName takes the names the plugin takes that make one file name.
 func checkName(user string) error {
 	if strings.ContainsRune(user, '/') || strings.HasPrefix(user, ".") {
 		return fmt.Errorf("%q: a queue file name cannot hold it (\"/\" or a leading \".\")", user)
@@ -216,10 +196,9 @@ func checkName(user string) error {
 	return err
 }
 
-// writeNew writes a hidden temporary file in dir, syncs it, and links it
-// to name, which fails with fs.ErrExist rather than replace a queued
-// file; then syncs the directory. tail reads *.send only, and the intake
-// moves only non-hidden *.send files, so neither sees the temporary file.
+// writeNew writes and syncs a hidden temporary file (neither tail nor the
+// intake sees it), links it to name (fs.ErrExist rather than replace a
+// queued file) and syncs dir.
 func writeNew(dir *dirhandle.Dir, name string, content []byte) (string, error) {
 	target := filepath.Join(dir.Configured, name)
 	var b [8]byte
@@ -230,8 +209,7 @@ func writeNew(dir *dirhandle.Dir, name string, content []byte) (string, error) {
 		return target, fmt.Errorf("write queue file: %w", err)
 	}
 	defer unix.Unlinkat(dir.FD(), tmp, 0)
-	// Group-writable: Fluent Bit's group must be able to append a
-	// carried-over line to it, as to any queue file.
+	// Group-writable: Fluent Bit's group appends carried-over lines.
 	err = f.Chmod(0o664)
 	if err == nil {
 		_, err = f.Write(content)

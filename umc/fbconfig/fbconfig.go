@@ -1,16 +1,13 @@
-// Package fbconfig reads Fluent Bit configuration files as Fluent Bit
-// does, far enough to check them: the classic format (sections, @INCLUDE,
-// @SET) and the YAML format (service, pipeline, plugins, env, includes),
-// with ${VAR} and ${VAR:-default} taken from the environment. Every key
-// keeps the file and line it was written on, so that a finding can name
-// them. A Kubernetes manifest is read too: each ConfigMap's data entries
-// that are Fluent Bit configs, with lines counted in the manifest.
+// Package fbconfig reads Fluent Bit configs as Fluent Bit does, far enough
+// to check them: classic and YAML, includes, variables, and the configs in
+// a Kubernetes manifest's ConfigMaps. Every key keeps its file and line.
 package fbconfig
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -22,17 +19,16 @@ type Entry struct {
 	Line  int
 }
 
-// Section is one [SECTION] of a classic config, or one item of a YAML
-// config's lists (service, inputs, filters, outputs).
+// Section is a classic [SECTION] or one item of a YAML config's lists.
 type Section struct {
-	Kind    string // lower case: service, input, filter, output, ...
+	Kind    string // lower case: input, filter, output, ...
 	File    string
 	Line    int
 	Entries []Entry
 }
 
 // Get returns the entry of key (case-insensitive), the last one when
-// written twice, as Fluent Bit's lookup does.
+// written twice, as Fluent Bit does.
 func (s Section) Get(key string) (Entry, bool) {
 	var found Entry
 	ok := false
@@ -50,27 +46,16 @@ func (s Section) Value(key string) string {
 	return e.Value
 }
 
-// Config is what a file and its includes hold.
+// Config is the sections of a file and its includes.
 type Config struct {
 	Sections []Section
-}
-
-// Of returns the sections of one kind.
-func (c *Config) Of(kind string) []Section {
-	var out []Section
-	for _, s := range c.Sections {
-		if s.Kind == kind {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // Outputs returns the output sections whose Name is name.
 func (c *Config) Outputs(name string) []Section {
 	var out []Section
-	for _, s := range c.Of("output") {
-		if strings.EqualFold(s.Value("Name"), name) {
+	for _, s := range c.Sections {
+		if s.Kind == "output" && strings.EqualFold(s.Value("Name"), name) {
 			out = append(out, s)
 		}
 	}
@@ -80,9 +65,8 @@ func (c *Config) Outputs(name string) []Section {
 // Env looks a variable up; os.LookupEnv by default.
 type Env func(name string) (string, bool)
 
-// Load reads a classic or YAML config, or a Kubernetes manifest holding
-// one in a ConfigMap, chosen by content: a file whose first significant
-// line opens a [SECTION] or an @-command is classic.
+// Load reads a classic or YAML config, or a Kubernetes manifest, chosen
+// by content.
 func Load(path string, env Env) (*Config, error) {
 	if env == nil {
 		env = os.LookupEnv
@@ -91,7 +75,7 @@ func Load(path string, env Env) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	r := &reader{env: env, vars: map[string]string{}, depth: 0}
+	r := &reader{env: env, vars: map[string]string{}}
 	if isClassic(string(raw)) {
 		err = r.classic(path, string(raw), 0, filepath.Dir(path), nil)
 	} else {
@@ -103,8 +87,8 @@ func Load(path string, env Env) (*Config, error) {
 	return &Config{Sections: r.sections}, nil
 }
 
-// isClassic: YAML has no line opening with "[" (a flow list at the top
-// level is no Fluent Bit config) nor "@".
+// isClassic: the first significant line opens a [SECTION] or an
+// @-command, which no YAML Fluent Bit config does.
 func isClassic(text string) bool {
 	for _, line := range strings.Split(text, "\n") {
 		t := strings.TrimSpace(line)
@@ -126,8 +110,7 @@ type reader struct {
 // maxIncludeDepth stops an @INCLUDE loop.
 const maxIncludeDepth = 16
 
-// lookup: @SET and env: variables first, then the environment, as Fluent
-// Bit's own lookup does.
+// lookup: @SET and env: variables first, then the environment.
 func (r *reader) lookup(name string) (string, bool) {
 	if v, ok := r.vars[name]; ok {
 		return v, true
@@ -135,10 +118,9 @@ func (r *reader) lookup(name string) (string, bool) {
 	return r.env(name)
 }
 
-// Expand replaces ${VAR} and ${VAR:-default} in s. An unset variable
-// without a default becomes "", as in Fluent Bit; a default is used when
-// the variable is unset or empty, as in the shell.
-func Expand(s string, lookup func(string) (string, bool)) string {
+// expand replaces ${VAR} and ${VAR:-default}: unset is "" (as Fluent Bit
+// does); the default replaces unset or empty (as the shell does).
+func expand(s string, lookup func(string) (string, bool)) string {
 	var b strings.Builder
 	for {
 		i := strings.Index(s, "${")
@@ -163,4 +145,147 @@ func Expand(s string, lookup func(string) (string, bool)) string {
 	}
 }
 
-func (r *reader) expand(s string) string { return Expand(s, r.lookup) }
+func (r *reader) expand(s string) string { return expand(s, r.lookup) }
+
+// ParseError is a config Fluent Bit would not load, with where.
+type ParseError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
+
+// classic reads Fluent Bit's classic format. lineOffset shifts line
+// numbers (a config inside a manifest); data, when not nil, holds the
+// files an @INCLUDE may name (a ConfigMap's entries), else includes are
+// read from dir.
+func (r *reader) classic(file, text string, lineOffset int, dir string, data map[string]entryText) error {
+	var cur *Section
+	flush := func() {
+		if cur != nil {
+			r.sections = append(r.sections, *cur)
+			cur = nil
+		}
+	}
+	for i, line := range strings.Split(text, "\n") {
+		n := i + 1 + lineOffset
+		line = strings.TrimRight(line, "\r")
+		t := strings.TrimSpace(line)
+		indented := t != "" && (line[0] == ' ' || line[0] == '\t')
+		switch {
+		case t == "" || strings.HasPrefix(t, "#"):
+		case strings.HasPrefix(t, "@"):
+			cmd, arg, _ := strings.Cut(t, " ")
+			arg = strings.TrimSpace(arg)
+			switch strings.ToUpper(cmd) {
+			case "@SET":
+				name, value, ok := strings.Cut(arg, "=")
+				if !ok || strings.TrimSpace(name) == "" {
+					return &ParseError{file, n, "@SET wants KEY=VALUE"}
+				}
+				r.vars[strings.TrimSpace(name)] = r.expand(strings.TrimSpace(value))
+			case "@INCLUDE":
+				flush()
+				if err := r.include(file, n, r.expand(arg), dir, data, true); err != nil {
+					return err
+				}
+			default:
+				return &ParseError{file, n, fmt.Sprintf("unknown command %s", cmd)}
+			}
+		case !indented && strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]"):
+			flush()
+			cur = &Section{Kind: strings.ToLower(strings.TrimSpace(t[1 : len(t)-1])), File: file, Line: n}
+		case !indented:
+			return &ParseError{file, n, "a key must be indented below its [SECTION]"}
+		case cur == nil:
+			return &ParseError{file, n, "a key outside any [SECTION]"}
+		default:
+			key, value, _ := strings.Cut(strings.ReplaceAll(t, "\t", " "), " ")
+			cur.Entries = append(cur.Entries, Entry{Key: key, Value: r.expand(strings.TrimSpace(value)), File: file, Line: n})
+		}
+	}
+	flush()
+	return nil
+}
+
+// entryText is a ConfigMap data entry: its text, and the manifest line
+// before its first line.
+type entryText struct {
+	text       string
+	lineOffset int
+}
+
+// include reads what an @INCLUDE (classic: a glob, read as classic) or a
+// YAML include (a name, read by its content) names: from data, a
+// ConfigMap's entries all in one directory, or else from dir.
+func (r *reader) include(file string, line int, pattern, dir string, data map[string]entryText, classic bool) error {
+	word := "include"
+	if classic {
+		word = "@INCLUDE"
+	}
+	r.depth++
+	defer func() { r.depth-- }()
+	if r.depth > maxIncludeDepth {
+		return &ParseError{file, line, word + " nested too deep (a loop?)"}
+	}
+	if data != nil {
+		var names []string
+		for name := range data {
+			ok := name == filepath.Base(pattern)
+			if classic {
+				ok, _ = filepath.Match(filepath.Base(pattern), name)
+			}
+			if ok {
+				names = append(names, name)
+			}
+		}
+		if len(names) == 0 {
+			return &ParseError{file, line, fmt.Sprintf("%s %s: no such entry in the ConfigMap", word, pattern)}
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			if err := r.text(file, data[name].text, data[name].lineOffset, dir, data, classic); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if !filepath.IsAbs(pattern) {
+		pattern = filepath.Join(dir, pattern)
+	}
+	names := []string{pattern}
+	if classic {
+		if names, _ = filepath.Glob(pattern); len(names) == 0 {
+			return &ParseError{file, line, fmt.Sprintf("@INCLUDE %s: no such file", pattern)}
+		}
+	}
+	for _, name := range names {
+		raw, err := os.ReadFile(name)
+		if err != nil {
+			return &ParseError{file, line, fmt.Sprintf("%s: %v", word, err)}
+		}
+		if err := r.text(name, string(raw), 0, filepath.Dir(name), nil, classic || isClassic(string(raw))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// text reads one classic text or the YAML documents in it.
+func (r *reader) text(file, text string, lineOffset int, dir string, data map[string]entryText, classic bool) error {
+	if classic {
+		return r.classic(file, text, lineOffset, dir, data)
+	}
+	docs, err := yamlDocs(file, []byte(text))
+	if err != nil {
+		return err
+	}
+	for _, d := range docs {
+		shift(d, lineOffset)
+		if err := r.yamlConfig(file, d, dir, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}

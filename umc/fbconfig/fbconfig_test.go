@@ -17,8 +17,8 @@ func TestExpand(t *testing.T) {
 		"${SET:-d}${SET}":     "xx",
 		"no ${ closing brace": "no ${ closing brace",
 	} {
-		if got := Expand(in, lookup); got != want {
-			t.Errorf("Expand(%q) = %q, want %q", in, got, want)
+		if got := expand(in, lookup); got != want {
+			t.Errorf("expand(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -4,18 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 )
-
-func readFile(path string) (string, error) {
-	raw, err := os.ReadFile(path)
-	return string(raw), err
-}
 
 // yamlFile reads a YAML Fluent Bit config, or a Kubernetes manifest.
 func (r *reader) yamlFile(path string, raw []byte) error {
@@ -24,13 +18,12 @@ func (r *reader) yamlFile(path string, raw []byte) error {
 		return err
 	}
 	for _, doc := range docs {
-		if isManifest(doc) {
-			if err := r.manifest(path, doc); err != nil {
-				return err
-			}
-			continue
+		if get(doc, "apiVersion") != nil && get(doc, "kind") != nil {
+			err = r.manifest(path, doc)
+		} else {
+			err = r.yamlConfig(path, doc, filepath.Dir(path), nil)
 		}
-		if err := r.yamlConfig(path, doc, filepath.Dir(path), nil); err != nil {
+		if err != nil {
 			return err
 		}
 	}
@@ -60,7 +53,6 @@ func yamlDocs(path string, raw []byte) ([]*yaml.Node, error) {
 	}
 }
 
-// get returns the value node of key in a mapping node.
 func get(m *yaml.Node, key string) *yaml.Node {
 	if m == nil || m.Kind != yaml.MappingNode {
 		return nil
@@ -73,13 +65,8 @@ func get(m *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-func isManifest(doc *yaml.Node) bool {
-	return get(doc, "apiVersion") != nil && get(doc, "kind") != nil
-}
-
-// manifest reads the Fluent Bit configs in a ConfigMap's data: entries
-// named *.conf (classic) or *.yaml/*.yml, except those another entry
-// includes. Other kinds of object are skipped.
+// manifest reads a ConfigMap's *.conf and *.yaml/*.yml entries, except
+// those another entry includes; other objects are skipped.
 func (r *reader) manifest(path string, doc *yaml.Node) error {
 	if get(doc, "kind").Value != "ConfigMap" {
 		return nil
@@ -121,20 +108,9 @@ func (r *reader) manifest(path string, doc *yaml.Node) error {
 	sort.Strings(names)
 	for _, name := range names {
 		e := entries[name]
-		switch {
-		case strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml"):
-			docs, err := yamlDocs(path, []byte(e.text))
-			if err != nil {
-				return err
-			}
-			for _, d := range docs {
-				shift(d, e.lineOffset)
-				if err := r.yamlConfig(path, d, filepath.Dir(path), entries); err != nil {
-					return err
-				}
-			}
-		case strings.HasSuffix(name, ".conf"):
-			if err := r.classic(path, e.text, e.lineOffset, filepath.Dir(path), entries); err != nil {
+		yml := strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
+		if yml || strings.HasSuffix(name, ".conf") {
+			if err := r.text(path, e.text, e.lineOffset, filepath.Dir(path), entries, !yml); err != nil {
 				return err
 			}
 		}
@@ -142,7 +118,6 @@ func (r *reader) manifest(path string, doc *yaml.Node) error {
 	return nil
 }
 
-// shift moves every node's line by offset.
 func shift(n *yaml.Node, offset int) {
 	n.Line += offset
 	for _, c := range n.Content {
@@ -150,8 +125,8 @@ func shift(n *yaml.Node, offset int) {
 	}
 }
 
-// yamlConfig reads one YAML config document: env first (its variables
-// serve the rest), then includes, service, pipeline and plugins.
+// yamlConfig reads one YAML document: env first (its variables serve the
+// rest), then includes and the pipeline; nothing else is checked.
 func (r *reader) yamlConfig(path string, doc *yaml.Node, dir string, data map[string]entryText) error {
 	if env := get(doc, "env"); env != nil && env.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(env.Content); i += 2 {
@@ -160,13 +135,10 @@ func (r *reader) yamlConfig(path string, doc *yaml.Node, dir string, data map[st
 	}
 	if inc := get(doc, "includes"); inc != nil && inc.Kind == yaml.SequenceNode {
 		for _, item := range inc.Content {
-			if err := r.yamlInclude(path, item.Line, r.expand(item.Value), dir, data); err != nil {
+			if err := r.include(path, item.Line, r.expand(item.Value), dir, data, false); err != nil {
 				return err
 			}
 		}
-	}
-	if svc := get(doc, "service"); svc != nil {
-		r.sections = append(r.sections, r.yamlSection("service", path, svc))
 	}
 	if pl := get(doc, "pipeline"); pl != nil {
 		for _, kind := range []string{"inputs", "filters", "outputs"} {
@@ -181,73 +153,17 @@ func (r *reader) yamlConfig(path string, doc *yaml.Node, dir string, data map[st
 				if item.Kind != yaml.MappingNode {
 					return &ParseError{path, item.Line, "each of pipeline." + kind + " must be a mapping"}
 				}
-				r.sections = append(r.sections, r.yamlSection(strings.TrimSuffix(kind, "s"), path, item))
+				s := Section{Kind: strings.TrimSuffix(kind, "s"), File: path, Line: item.Line}
+				for i := 0; i+1 < len(item.Content); i += 2 {
+					k, v := item.Content[i], item.Content[i+1]
+					value := ""
+					if v.Kind == yaml.ScalarNode {
+						value = r.expand(v.Value)
+					}
+					s.Entries = append(s.Entries, Entry{Key: k.Value, Value: value, File: path, Line: k.Line})
+				}
+				r.sections = append(r.sections, s)
 			}
-		}
-	}
-	if pl := get(doc, "plugins"); pl != nil && pl.Kind == yaml.SequenceNode {
-		s := Section{Kind: "plugins", File: path, Line: pl.Line}
-		for _, item := range pl.Content {
-			s.Entries = append(s.Entries, Entry{Key: "path", Value: item.Value, File: path, Line: item.Line})
-		}
-		r.sections = append(r.sections, s)
-	}
-	return nil
-}
-
-func (r *reader) yamlSection(kind, path string, m *yaml.Node) Section {
-	s := Section{Kind: kind, File: path, Line: m.Line}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		k, v := m.Content[i], m.Content[i+1]
-		value := ""
-		if v.Kind == yaml.ScalarNode {
-			value = r.expand(v.Value)
-		}
-		s.Entries = append(s.Entries, Entry{Key: k.Value, Value: value, File: path, Line: k.Line})
-	}
-	return s
-}
-
-func (r *reader) yamlInclude(path string, line int, name, dir string, data map[string]entryText) error {
-	r.depth++
-	defer func() { r.depth-- }()
-	if r.depth > maxIncludeDepth {
-		return &ParseError{path, line, "includes nested too deep (a loop?)"}
-	}
-	if data != nil {
-		e, ok := data[filepath.Base(name)]
-		if !ok {
-			return &ParseError{path, line, fmt.Sprintf("include %s: no such entry in the ConfigMap", name)}
-		}
-		docs, err := yamlDocs(path, []byte(e.text))
-		if err != nil {
-			return err
-		}
-		for _, d := range docs {
-			shift(d, e.lineOffset)
-			if err := r.yamlConfig(path, d, dir, data); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if !filepath.IsAbs(name) {
-		name = filepath.Join(dir, name)
-	}
-	raw, err := os.ReadFile(name)
-	if err != nil {
-		return &ParseError{path, line, fmt.Sprintf("include: %v", err)}
-	}
-	if isClassic(string(raw)) {
-		return r.classic(name, string(raw), 0, filepath.Dir(name), nil)
-	}
-	docs, err := yamlDocs(name, raw)
-	if err != nil {
-		return err
-	}
-	for _, d := range docs {
-		if err := r.yamlConfig(name, d, filepath.Dir(name), nil); err != nil {
-			return err
 		}
 	}
 	return nil

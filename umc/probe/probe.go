@@ -1,8 +1,6 @@
-// Package probe checks, for one checked configuration, that the plugin
-// can reach UMC and that UMC takes its calls, without inviting anyone:
-// name resolution, TCP, TLS, then two send_token calls for a user that
-// cannot exist, which UMC refuses before it looks for an address, writes
-// a token or sends a mail.
+// Package probe checks that the plugin can reach UMC and that UMC takes
+// its calls, inviting no one: DNS, TCP, TLS, then two send_token calls for
+// a user that cannot exist, which UMC refuses before any token or mail.
 package probe
 
 import (
@@ -29,7 +27,7 @@ const (
 	Warn Status = "warn" // passes, but look at it
 	Fail Status = "FAIL"
 	Skip Status = "skip" // not run: an earlier check failed
-	Off  Status = "off"  // not run: the operator left it out (its thing is elsewhere); fails nothing
+	Off  Status = "off"  // not run: the operator left it out; fails nothing
 )
 
 // Result is one check's line.
@@ -49,37 +47,26 @@ func Passed(rs []Result) bool {
 	return true
 }
 
-// Username returns a name no UCS user can have: ":" is outside UDM's
-// username syntax (letters, digits, "_" and !"#$%&'()*+,-. inside), and
-// there is no "@", which UMC would look up as a mail address. It is
-// random, so that the probe's calls never share a rate-limit counter.
-func Username() string { return umc.ImpossibleUsername() }
-
-// Options change what Run does; the zero value is right for production.
-type Options struct {
-	Username string // "": Username()
-	Method   string // the made-up method; "": a random one
-}
-
-// Run runs every check for cfg, in order, and stops at the first one
-// that leaves the rest meaningless.
-func Run(ctx context.Context, cfg *config.Config, opts Options) []Result {
-	if opts.Username == "" {
-		opts.Username = Username()
-	}
-	if opts.Method == "" {
-		opts.Method = "umc-invite-probe-no-such-method-" + Username()[len("umc-invite-probe:"):]
-	}
+// Run runs every check for cfg, in order, up to the first one that leaves
+// the rest meaningless.
+func Run(ctx context.Context, cfg *config.Config) []Result {
+	user := umc.ImpossibleUsername() // random: no shared rate-limit counter
+	bogusMethod := "umc-invite-probe-no-such-method-" + umc.ImpossibleUsername()[len("umc-invite-probe:"):]
 	var out []Result
 	add := func(check string, s Status, format string, args ...any) Status {
 		out = append(out, Result{check, s, fmt.Sprintf(format, args...)})
 		return s
 	}
-	skipRest := func(why string, checks ...string) []Result {
-		for _, c := range checks {
+	all := []string{"dns", "tcp", "tls", "endpoint", "auth", "send_token", "method"}
+	skipRest := func(why string) []Result {
+		for _, c := range all[len(out):] {
 			add(c, Skip, "not tried: %s", why)
 		}
 		return out
+	}
+	fail := func(why, check, format string, args ...any) []Result {
+		add(check, Fail, format, args...)
+		return skipRest(why)
 	}
 
 	host, port := cfg.URL.Hostname(), portOf(cfg.URL.Scheme, cfg.URL.Port())
@@ -88,7 +75,6 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) []Result {
 		host, port = cfg.HTTPProxy.Hostname(), portOf(cfg.HTTPProxy.Scheme, cfg.HTTPProxy.Port())
 		via = " (HTTP_Proxy)"
 	}
-	all := []string{"dns", "tcp", "tls", "endpoint", "auth", "send_token", "method"}
 
 	// dns
 	addrs := []string{host}
@@ -99,8 +85,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) []Result {
 		found, err := net.DefaultResolver.LookupHost(dctx, host)
 		cancel()
 		if err != nil {
-			add("dns", Fail, "cannot resolve %s%s: %v: check the host name in %s and the DNS where the plugin runs", host, via, err, keyOf(via))
-			return skipRest("no address", all[1:]...)
+			return fail("no address", "dns", "cannot resolve %s%s: %v: check the host name in %s and the DNS where the plugin runs", host, via, err, keyOf(via))
 		}
 		addrs = found
 		add("dns", OK, "%s%s resolves to %s", host, via, strings.Join(found, ", "))
@@ -121,8 +106,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) []Result {
 		if errors.Is(dialErr, syscall.ECONNREFUSED) {
 			hint = "nothing listens there: check the port in " + keyOf(via) + " and that UMC (or its ingress) runs"
 		}
-		add("tcp", Fail, "cannot connect to %s%s: %v: %s", net.JoinHostPort(host, port), via, dialErr, hint)
-		return skipRest("no connection", all[2:]...)
+		return fail("no connection", "tcp", "cannot connect to %s%s: %v: %s", net.JoinHostPort(host, port), via, dialErr, hint)
 	}
 	add("tcp", OK, "connected to %s%s in %s", conn.RemoteAddr(), via, time.Since(start).Round(100*time.Microsecond))
 
@@ -136,36 +120,30 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) []Result {
 		add("tls", OK, "through HTTP_Proxy: UMC's certificate is checked by the calls below")
 	default:
 		if s := checkTLS(conn, cfg, host, add); s == Fail {
-			return skipRest("TLS failed", all[3:]...)
+			return skipRest("TLS failed")
 		}
 	}
 
 	// endpoint, auth, send_token: one call for a user that cannot exist.
-	first, err := call(ctx, cfg, cfg.Method, opts.Username)
+	first, err := call(ctx, cfg, cfg.Method, user)
 	if err != nil {
-		add("endpoint", Fail, "%v", err)
-		return skipRest("no client", all[4:]...)
+		return fail("no client", "endpoint", "%v", err)
 	}
 	endpoint := cfg.Endpoint()
 	switch {
 	case first.Err != nil:
-		add("endpoint", Fail, "POST %s: %s", endpoint, first)
-		return skipRest("no answer", all[4:]...)
+		return fail("no answer", "endpoint", "POST %s: %s", endpoint, first)
 	case first.Status >= 300 && first.Status < 400:
-		add("endpoint", Fail, "POST %s: HTTP %d, a redirect to %s: set UMC_URL to the final address (redirects are never followed)", endpoint, first.Status, first.Location)
-		return skipRest("redirected", all[4:]...)
+		return fail("redirected", "endpoint", "POST %s: HTTP %d, a redirect to %s: set UMC_URL to the final address (redirects are never followed)", endpoint, first.Status, first.Location)
 	case first.Status == http.StatusNotFound:
-		add("endpoint", Fail, "POST %s: HTTP 404: wrong UMC_URL (…/univention: https://<host>/univention on UCS, http://<release>-umc-server/univention in Nubus) or Command, or the self-service module is not installed", endpoint)
-		return skipRest("not found", all[4:]...)
+		return fail("not found", "endpoint", "POST %s: HTTP 404: wrong UMC_URL (…/univention: https://<host>/univention on UCS, http://<release>-umc-server/univention in Nubus) or Command, or the self-service module is not installed", endpoint)
 	case !first.FromUMC:
-		add("endpoint", Fail, "POST %s: HTTP %d without UMC's JSON body: something else answers there (an ingress, a proxy, a login page)", endpoint, first.Status)
-		return skipRest("not UMC", all[4:]...)
+		return fail("not UMC", "endpoint", "POST %s: HTTP %d without UMC's JSON body: something else answers there (an ingress, a proxy, a login page)", endpoint, first.Status)
 	}
 	add("endpoint", OK, "POST %s: UMC answers (HTTP %d, JSON)", endpoint, first.Status)
 
 	if first.Status == http.StatusUnauthorized || first.Status == http.StatusForbidden {
-		add("auth", Fail, "%s", refusal(cfg, first))
-		return skipRest("credentials refused", all[5:]...)
+		return fail("credentials refused", "auth", "%s", refusal(cfg, first))
 	}
 	if cfg.AuthUser == "" {
 		add("auth", OK, "no Auth_User: anonymous calls, which send_token allows")
@@ -175,22 +153,18 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) []Result {
 
 	switch first.Status {
 	case http.StatusBadRequest:
-		add("send_token", OK, "HTTP 400 for the impossible user %q, as UMC refuses users it does not know: the passwordreset module runs and takes calls", opts.Username)
+		add("send_token", OK, "HTTP 400 for the impossible user %q, as UMC refuses users it does not know: the passwordreset module runs and takes calls", user)
 	case http.StatusOK:
-		add("send_token", Fail, "HTTP 200 for the user %q, which cannot exist: that is not UMC's send_token (a stand-in that takes anyone?)", opts.Username)
-		return skipRest("not UMC's send_token", all[6:]...)
+		return fail("not UMC's send_token", "send_token", "HTTP 200 for the user %q, which cannot exist: that is not UMC's send_token (a stand-in that takes anyone?)", user)
 	case http.StatusServiceUnavailable:
-		add("send_token", Fail, "HTTP 503 %q: the self-service is off (UCR umc/self-service/enabled), cannot reach its backend or LDAP, or a rate limit holds: see the message", first.Message)
-		return skipRest("send_token unavailable", all[6:]...)
+		return fail("send_token unavailable", "send_token", "HTTP 503 %q: the self-service is off (UCR umc/self-service/enabled), cannot reach its backend or LDAP, or a rate limit holds: see the message", first.Message)
 	default:
-		add("send_token", Fail, "%s: not UMC's answer for an unknown user", first)
-		return skipRest("unexpected answer", all[6:]...)
+		return fail("unexpected answer", "send_token", "%s: not UMC's answer for an unknown user", first)
 	}
 
-	// method: UMC checks the password reset switch, then the method, then
-	// the user; all three refusals are 400 with a translated message. A
-	// made-up method tells them apart by comparison, not by the text.
-	second, err := call(ctx, cfg, opts.Method, opts.Username)
+	// UMC checks the reset switch, the method, then the user, each refused
+	// with 400 and a translated message: compared, never read.
+	second, err := call(ctx, cfg, bogusMethod, user)
 	if err != nil || second.Err != nil || second.Status != http.StatusBadRequest || !second.FromUMC {
 		add("method", Fail, "a second call, with a made-up method, got %s: cannot compare", second)
 		return out
@@ -199,15 +173,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) []Result {
 		add("method", Warn, "UMC's answers carry no message: cannot tell whether Method %q is known", cfg.Method)
 		return out
 	}
-	same := first.Message == second.Message
-	sameButMethod := first.Message == strings.ReplaceAll(second.Message, opts.Method, cfg.Method)
 	switch {
-	case same && strings.Contains(second.Message, opts.Method):
-		// Cannot happen (the names differ), but do not call it fine.
-		add("method", Fail, "UMC answers Method %q as a made-up one: %q", cfg.Method, first.Message)
-	case same:
+	case first.Message == second.Message:
 		add("method", Fail, "UMC refuses every send_token before it looks at the method (%q): the password reset is switched off (UCR umc/self-service/passwordreset/backend/enabled)", first.Message)
-	case sameButMethod:
+	case first.Message == strings.ReplaceAll(second.Message, bogusMethod, cfg.Method):
 		add("method", Fail, "UMC does not know Method %q (%q): fix Method, or enable that way of sending on UMC (e.g. UCR umc/self-service/passwordreset/email/enabled)", cfg.Method, first.Message)
 	default:
 		add("method", OK, "Method %q is known and the password reset is on: UMC refused the made-up method differently (%q)", cfg.Method, second.Message)
@@ -215,8 +184,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) []Result {
 	return out
 }
 
-// refusal says what a 401 or 403 means for these credentials: the
-// operator's mistake, which waiting does not heal.
+// refusal says what a 401 or 403 means for these credentials.
 func refusal(cfg *config.Config, a umc.Answer) string {
 	who := "anonymous calls (no Auth_User, no password)"
 	fix := "set Auth_User and Auth_Password_File to a UMC account that may call it, or let UMC take anonymous calls as Nubus's own sender makes them"
@@ -263,8 +231,7 @@ func portOf(scheme, port string) string {
 	return "80"
 }
 
-// call makes exactly one send_token call through the plugin's own client,
-// with method in place of the configured one and no quick retries.
+// call makes exactly one send_token call through the plugin's client.
 func call(ctx context.Context, cfg *config.Config, method, username string) (umc.Answer, error) {
 	c := *cfg
 	c.Method = method
@@ -277,8 +244,7 @@ func call(ctx context.Context, cfg *config.Config, method, username string) (umc
 	return client.SendToken(ctx, username), nil
 }
 
-// checkTLS shakes hands over conn as the client would, and says what to
-// fix when it fails.
+// checkTLS shakes hands over conn as the client would.
 func checkTLS(conn net.Conn, cfg *config.Config, host string, add func(string, Status, string, ...any) Status) Status {
 	defer conn.Close()
 	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: !cfg.TLSVerify} //nolint:gosec // as the operator configured
@@ -344,4 +310,31 @@ func names(c *x509.Certificate) string {
 		return c.Subject.CommonName
 	}
 	return strings.Join(n, ", ")
+}
+
+// Invite makes exactly one real send_token call for username and passes
+// only on UMC's 200: the end-to-end check of UMC, self-service and SMTP.
+func Invite(ctx context.Context, cfg *config.Config, username string) Result {
+	a, err := call(ctx, cfg, cfg.Method, username)
+	if err != nil {
+		return Result{"invite", Fail, err.Error()}
+	}
+	endpoint := cfg.Endpoint()
+	switch {
+	case a.Err != nil:
+		return Result{"invite", Fail, fmt.Sprintf("POST %s: %s: no answer; run umc-invite probe", endpoint, a)}
+	case a.Status == http.StatusOK:
+		return Result{"invite", OK, fmt.Sprintf("UMC answered 200 for %q: it sent the invitation (check that the mail arrives)", username)}
+	case !a.FromUMC:
+		return Result{"invite", Fail, fmt.Sprintf("POST %s: HTTP %d without UMC's JSON body: run umc-invite probe", endpoint, a.Status)}
+	case a.Status == http.StatusUnauthorized || a.Status == http.StatusForbidden && a.Message != "Username too long":
+		return Result{"invite", Fail, refusal(cfg, a)}
+	case a.Status == http.StatusBadRequest:
+		return Result{"invite", Fail, fmt.Sprintf("HTTP 400 %q: UMC mails no one for %q: the user is unknown, has no PasswordRecoveryEmail, "+
+			"is outside the self-service's groups, or the password reset or its e-mail method is off", a.Message, username)}
+	case a.Status >= 500:
+		return Result{"invite", Fail, fmt.Sprintf("HTTP %d %q: UMC could not send it; a message about the mail server means Nubus has no working SMTP "+
+			"(nubusStackDataUms.stackDataContext.smtpHost and friends, nubusUmcServer.smtp)", a.Status, a.Message)}
+	}
+	return Result{"invite", Fail, fmt.Sprintf("POST %s: %s", endpoint, a)}
 }
