@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"umc-invite/umc/config"
-	"umc-invite/umc/dirhandle"
 	"umc-invite/umc/fbconfig"
+	"umc-invite/umc/spool"
 )
 
 // OutputName is the plugin's output name.
@@ -251,7 +251,7 @@ func queueDirProblem(dir string) error {
 	if dir == "" {
 		return nil
 	}
-	h, err := dirhandle.Open(dir)
+	h, err := spool.OpenDir(dir)
 	if err != nil {
 		// The configured path first: a dangling link's error names only
 		// its target.

@@ -14,7 +14,7 @@ import (
 
 	"umc-invite/umc/deadletters"
 	"umc-invite/umc/logtext"
-	"umc-invite/umc/queue"
+	"umc-invite/umc/spool"
 )
 
 func runDeadLetters(args []string, stdout, stderr io.Writer) int {
@@ -88,7 +88,7 @@ func listDeadLetters(dir string, asJSON bool, stdout, stderr io.Writer) int {
 // lastAnswer is UMC's last answer as the letter carries it: the status and
 // UMC's message, or the error of a call that got no answer; "-" for a
 // letter decided without a call (bad input).
-func lastAnswer(d queue.DeadLetter) string {
+func lastAnswer(d spool.DeadLetter) string {
 	var parts []string
 	if d.Status != 0 {
 		parts = append(parts, "HTTP "+strconv.Itoa(d.Status))

@@ -16,8 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"umc-invite/umc/dirhandle"
-	"umc-invite/umc/queue"
+	"umc-invite/umc/spool"
 )
 
 // KindRequeued marks a line this package appends when it re-queues a
@@ -28,7 +27,7 @@ const KindRequeued = "requeued"
 // Letter is one dead letter or refusal, as the plugin wrote it, with what
 // this package found out about it.
 type Letter struct {
-	queue.DeadLetter
+	spool.DeadLetter
 	Line int `json:"-"` // in dead-letter.jsonl
 	// Requeued is when the user was re-queued after this letter; nil: not yet.
 	Requeued *time.Time `json:"requeued"`
@@ -57,7 +56,7 @@ type Log struct {
 // Read reads DIR/dead-letter.jsonl, never through a link. A missing log
 // is an empty one.
 func Read(dir string) (*Log, error) {
-	h, err := dirhandle.Open(dir)
+	h, err := spool.OpenDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Log{}, nil
 	}
@@ -68,9 +67,9 @@ func Read(dir string) (*Log, error) {
 	return read(h)
 }
 
-func read(h *dirhandle.Dir) (*Log, error) {
-	path := filepath.Join(h.Configured, queue.DeadLetterLog)
-	f, err := h.OpenFile(queue.DeadLetterLog, unix.O_RDONLY, 0)
+func read(h *spool.Dir) (*Log, error) {
+	path := filepath.Join(h.Configured, spool.DeadLetterLog)
+	f, err := h.OpenFile(spool.DeadLetterLog, unix.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Log{}, nil
 	}
@@ -115,7 +114,7 @@ func read(h *dirhandle.Dir) (*Log, error) {
 			l.Marks = append(l.Marks, m)
 			continue
 		}
-		var d queue.DeadLetter
+		var d spool.DeadLetter
 		if err := json.Unmarshal(line, &d); err != nil {
 			l.Problems = append(l.Problems, fmt.Sprintf("%s:%d: %v: skipped", path, n, err))
 			continue
@@ -185,12 +184,12 @@ func (l *Log) LastMark(user string) *Mark {
 
 // appendMark writes one line in one write and syncs it, as the plugin
 // appends its letters, so that both can write the log at once.
-func appendMark(dir *dirhandle.Dir, m Mark) error {
+func appendMark(dir *spool.Dir, m Mark) error {
 	line, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode re-queue mark: %w", err)
 	}
-	f, err := dir.OpenFile(queue.DeadLetterLog, unix.O_RDWR|unix.O_CREAT|unix.O_APPEND, 0o640)
+	f, err := dir.OpenFile(spool.DeadLetterLog, unix.O_RDWR|unix.O_CREAT|unix.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("open dead-letter log: %w", err)
 	}

@@ -1,21 +1,23 @@
 //go:build linux
 
-package qlock
+package spool
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"umc-invite/umc/dirhandle"
+	"golang.org/x/sys/unix"
 )
 
-func open(t *testing.T, dir string) *dirhandle.Dir {
+func lockDir(t *testing.T, dir string) *Dir {
 	t.Helper()
-	d, err := dirhandle.Open(dir)
+	d, err := OpenDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,11 +31,11 @@ func open(t *testing.T, dir string) *dirhandle.Dir {
 func TestTheSecondWaitsAndTakesOver(t *testing.T) {
 	dir := t.TempDir()
 	var taken1, waited2, taken2 atomic.Int32
-	first, err := Take(open(t, dir), 10*time.Millisecond, func() { t.Error("the first waited") }, func() { taken1.Add(1) })
+	first, err := TakeLock(lockDir(t, dir), 10*time.Millisecond, func() { t.Error("the first waited") }, func() { taken1.Add(1) })
 	if err != nil || !first.Held() || taken1.Load() != 1 {
 		t.Fatalf("first: %v held %t", err, first.Held())
 	}
-	second, err := Take(open(t, dir), 10*time.Millisecond, func() { waited2.Add(1) }, func() { taken2.Add(1) })
+	second, err := TakeLock(lockDir(t, dir), 10*time.Millisecond, func() { waited2.Add(1) }, func() { taken2.Add(1) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,11 +63,11 @@ func TestAPlantedLockFileIsNeverFollowed(t *testing.T) {
 	if err := os.Symlink(target, filepath.Join(dir, ".umc-invite.lock")); err != nil {
 		t.Fatal(err)
 	}
-	l, err := Take(open(t, dir), 10*time.Millisecond, func() { t.Error("waited") }, func() {})
+	l, err := TakeLock(lockDir(t, dir), 10*time.Millisecond, func() { t.Error("waited") }, func() {})
 	if err != nil || !l.Held() {
 		t.Fatalf("%t %v", l.Held(), err)
 	}
-	other, err := Take(open(t, dir), 10*time.Millisecond, func() {}, func() {})
+	other, err := TakeLock(lockDir(t, dir), 10*time.Millisecond, func() {}, func() {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,13 +85,13 @@ func TestAPlantedLockFileIsNeverFollowed(t *testing.T) {
 // locked, removing files makes no second holder.
 func TestRemovingFilesMakesNoSecondHolder(t *testing.T) {
 	dir := t.TempDir()
-	first, err := Take(open(t, dir), 10*time.Millisecond, func() {}, func() {})
+	first, err := TakeLock(lockDir(t, dir), 10*time.Millisecond, func() {}, func() {})
 	if err != nil || !first.Held() {
 		t.Fatal(err)
 	}
 	defer first.Close()
 	os.Remove(filepath.Join(dir, ".umc-invite.lock"))
-	second, err := Take(open(t, dir), 10*time.Millisecond, func() {}, func() {})
+	second, err := TakeLock(lockDir(t, dir), 10*time.Millisecond, func() {}, func() {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +105,7 @@ func TestRemovingFilesMakesNoSecondHolder(t *testing.T) {
 // A lock is released when its process dies (kill -9): the kernel drops it.
 func TestALockDiesWithItsProcess(t *testing.T) {
 	if os.Getenv("QLOCK_CHILD") != "" {
-		if _, err := Take(open(t, os.Getenv("QLOCK_CHILD")), time.Second, func() { os.Exit(3) }, func() {}); err != nil {
+		if _, err := TakeLock(lockDir(t, os.Getenv("QLOCK_CHILD")), time.Second, func() { os.Exit(3) }, func() {}); err != nil {
 			os.Exit(4)
 		}
 		os.Stdout.WriteString("locked\n")
@@ -122,7 +124,7 @@ func TestALockDiesWithItsProcess(t *testing.T) {
 		t.Fatalf("child: %q %v", buf, err)
 	}
 	var waited atomic.Int32
-	l, err := Take(open(t, dir), 10*time.Millisecond, func() { waited.Add(1) }, func() {})
+	l, err := TakeLock(lockDir(t, dir), 10*time.Millisecond, func() { waited.Add(1) }, func() {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,11 +147,11 @@ func TestALockDiesWithItsProcess(t *testing.T) {
 // waiter's goroutine is the last guard before Fluent Bit itself.
 func TestAPanickingTakeoverDoesNotEndTheProcess(t *testing.T) {
 	dir := t.TempDir()
-	first, err := Take(open(t, dir), 10*time.Millisecond, func() {}, func() {})
+	first, err := TakeLock(lockDir(t, dir), 10*time.Millisecond, func() {}, func() {})
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := Take(open(t, dir), 10*time.Millisecond, func() {}, func() { panic("takeover broke") })
+	second, err := TakeLock(lockDir(t, dir), 10*time.Millisecond, func() {}, func() { panic("takeover broke") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,5 +163,38 @@ func TestAPanickingTakeoverDoesNotEndTheProcess(t *testing.T) {
 	second.Close() // returns: the goroutine ended
 	if second.Held() {
 		t.Fatal("still held after Close")
+	}
+}
+
+// Where the file system refuses flock on a directory, no lock can hold
+// against a writer of the queue (a lock file can be removed, and a second
+// process would lock a new one and send too): the output refuses to run,
+// saying why and what to do, and leaves no lock file behind that anyone
+// could take for one.
+func TestAFileSystemThatRefusesDirectoryLocksRefusesToRun(t *testing.T) {
+	refuse := func(fd, how int) error {
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return unix.EINVAL
+		}
+		return unix.Flock(fd, how)
+	}
+	old := flock
+	flock = refuse
+	defer func() { flock = old }()
+
+	dir := t.TempDir()
+	for range 2 { // a second process would be refused alike: no second holder
+		l, err := TakeLock(lockDir(t, dir), 10*time.Millisecond, func() { t.Error("waited") }, func() { t.Error("took the lock") })
+		if err == nil {
+			l.Close()
+			t.Fatal("ran without a lock that holds")
+		}
+		if !errors.Is(err, ErrNoDirectoryLock) || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "one sender per queue") {
+			t.Fatalf("error %q: want it to name the directory and the reason", err)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("left %d entries in the queue directory, want none", len(ents))
 	}
 }

@@ -1,45 +1,40 @@
-// Package ledger remembers, per queue file (or per record where there is
-// no file), what the plugin knows of it: whether it is done, how often it
-// has waited and what UMC answered, and which flush owns it right now. Fluent Bit
-// hands a chunk back whole after FLB_RETRY and may hold one file in two
-// chunks; the ledger makes sure each file is sent by one flush at a time
-// and never again once done. It is bounded and safe for concurrent flushes.
-package ledger
+package spool
 
 import (
 	"container/list"
 	"sync"
 	"time"
-
-	"umc-invite/umc/policy"
-	"umc-invite/umc/queue"
 )
 
-// Final says how a record left, or Open while it has not.
+// The ledger remembers, per queue file (or per record where there is no
+// file), what the plugin knows of it and which flush owns it now: Fluent
+// Bit hands a chunk back whole after FLB_RETRY and may hold one file in two
+// chunks, and each file must be sent by one flush at a time and never again
+// once done. It is bounded and safe for concurrent flushes.
+
+// Final says how a record left, or Pending while it has not.
 type Final int
 
 const (
-	Open       Final = iota
-	Delivered        // UMC answered 200
-	Refused          // UMC will never mail this user: recorded as a refusal
-	DeadLetter       // bad input or Max_Age: recorded as a dead letter
+	Pending      Final = iota
+	Delivered          // UMC answered 200
+	Refused            // UMC will never mail this user: recorded as a refusal
+	DeadLettered       // bad input or Max_Age: recorded as a dead letter
 )
 
 func (f Final) String() string {
 	return [...]string{"open", "delivered", "refused", "dead letter"}[f]
 }
 
-// Entry is the state of one queue file.
-type Entry struct {
+// Entry is the state of one queue file; S is what is known of its user.
+type Entry[S any] struct {
 	Final Final
-	// User is what is known of the user waiting in it: its age, UMC's
-	// last answer, its pause (see umc/decide).
-	User policy.User
+	User  S
 	// Line is the offset of the newest line of the file seen.
 	Line int64
 	// Letter is a refusal or dead letter decided but not yet written (a
 	// full disk): it is written, not sent again, on the next try.
-	Letter *queue.DeadLetter
+	Letter *DeadLetter
 	// LetterWritten: its line is in the log; only moving the file is left.
 	LetterWritten bool
 }
@@ -59,7 +54,7 @@ const (
 type Claims struct{ keys []string }
 
 // Ledger is the memory of one output instance.
-type Ledger struct {
+type Ledger[S any] struct {
 	mu      sync.Mutex
 	entries map[string]*list.Element
 	lru     *list.List // front: most recently touched
@@ -68,34 +63,34 @@ type Ledger struct {
 	now     func() time.Time
 }
 
-type item struct {
+type item[S any] struct {
 	key     string
 	owner   *Claims // nil: no flush owns it now
 	touched time.Time
-	Entry
+	Entry[S]
 }
 
-// New returns a Ledger that keeps at most max entries that are done (open
-// ones are never dropped for room) and forgets any entry untouched for ttl.
-func New(max int, ttl time.Duration) *Ledger {
-	return &Ledger{entries: map[string]*list.Element{}, lru: list.New(), max: max, ttl: ttl, now: time.Now}
+// NewLedger returns a Ledger that keeps at most max entries that are done
+// (open ones are never dropped for room) and forgets any entry untouched
+// for ttl.
+func NewLedger[S any](max int, ttl time.Duration) *Ledger[S] {
+	return &Ledger[S]{entries: map[string]*list.Element{}, lru: list.New(), max: max, ttl: ttl, now: time.Now}
 }
 
 // Claim takes the record on line (its offset, -1 when unknown) of the file
-// key for sending. A new entry starts from init, which carries what an
-// earlier run knew (a carried-over line's state). For Owned, the caller
-// owns the returned Entry until it
-// calls Settle or Forget, or Release(c).
-func (l *Ledger) Claim(c *Claims, key string, line int64, init Entry) (Claimed, Entry) {
+// key for sending. A new entry starts from init (what an earlier run knew,
+// from a carried-over line). For Owned, the caller owns the returned Entry
+// until Settle, Forget or Release(c).
+func (l *Ledger[S]) Claim(c *Claims, key string, line int64, init Entry[S]) (Claimed, Entry[S]) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	it := l.find(key)
 	if it == nil {
-		init.Final, init.Line = Open, line
+		init.Final, init.Line = Pending, line
 		it = l.add(key, init)
 	}
 	switch {
-	case it.Final != Open:
+	case it.Final != Pending:
 		return Done, it.Entry
 	case line >= 0 && line < it.Line:
 		return Superseded, it.Entry
@@ -112,19 +107,19 @@ func (l *Ledger) Claim(c *Claims, key string, line int64, init Entry) (Claimed, 
 }
 
 // Release ends the claims of c not settled yet, the entries as they were.
-func (l *Ledger) Release(c *Claims) {
+func (l *Ledger[S]) Release(c *Claims) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, key := range c.keys {
-		if el, ok := l.entries[key]; ok && el.Value.(*item).owner == c {
-			el.Value.(*item).owner = nil
+		if el, ok := l.entries[key]; ok && el.Value.(*item[S]).owner == c {
+			el.Value.(*item[S]).owner = nil
 		}
 	}
 	c.keys = nil
 }
 
 // Settle ends an Owned claim with the entry's new state.
-func (l *Ledger) Settle(key string, e Entry) {
+func (l *Ledger[S]) Settle(key string, e Entry[S]) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	it := l.find(key)
@@ -140,7 +135,7 @@ func (l *Ledger) Settle(key string, e Entry) {
 
 // Forget drops an entry: its file has left the queue, so a later record of
 // that path is a new file (and one of the old file finds it gone).
-func (l *Ledger) Forget(key string) {
+func (l *Ledger[S]) Forget(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if el, ok := l.entries[key]; ok {
@@ -148,20 +143,13 @@ func (l *Ledger) Forget(key string) {
 	}
 }
 
-// Len is the number of remembered entries.
-func (l *Ledger) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.entries)
-}
-
 // find returns the live entry for key, marking it recently used, or nil.
-func (l *Ledger) find(key string) *item {
+func (l *Ledger[S]) find(key string) *item[S] {
 	el, ok := l.entries[key]
 	if !ok {
 		return nil
 	}
-	it := el.Value.(*item)
+	it := el.Value.(*item[S])
 	now := l.now()
 	if it.owner == nil && now.Sub(it.touched) > l.ttl {
 		l.remove(el)
@@ -172,33 +160,32 @@ func (l *Ledger) find(key string) *item {
 	return it
 }
 
-func (l *Ledger) add(key string, e Entry) *item {
-	it := &item{key: key, touched: l.now(), Entry: e}
+func (l *Ledger[S]) add(key string, e Entry[S]) *item[S] {
+	it := &item[S]{key: key, touched: l.now(), Entry: e}
 	l.entries[key] = l.lru.PushFront(it)
 	l.evict()
 	return it
 }
 
 // evict drops what is too old, then the least recently used entries that
-// are done while there are too many. An open or busy entry is only ever
-// dropped for age, never for room: its record is still to be sent.
-func (l *Ledger) evict() {
+// are done while there are too many; an open or busy entry only for age.
+func (l *Ledger[S]) evict() {
 	now := l.now()
 	for el := l.lru.Back(); el != nil; {
-		it := el.Value.(*item)
+		it := el.Value.(*item[S])
 		prev := el.Prev()
 		old := now.Sub(it.touched) > l.ttl
 		if !old && len(l.entries) <= l.max {
 			break
 		}
-		if it.owner == nil && (old || it.Final != Open) {
+		if it.owner == nil && (old || it.Final != Pending) {
 			l.remove(el)
 		}
 		el = prev
 	}
 }
 
-func (l *Ledger) remove(el *list.Element) {
-	delete(l.entries, el.Value.(*item).key)
+func (l *Ledger[S]) remove(el *list.Element) {
+	delete(l.entries, el.Value.(*item[S]).key)
 	l.lru.Remove(el)
 }

@@ -1,0 +1,120 @@
+//go:build linux
+
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// WaitingUser is one user waiting in a queue directory, as its file says.
+type WaitingUser struct {
+	Username   string    `json:"username"`
+	File       string    `json:"file"`
+	FirstSeen  time.Time `json:"first_seen"`
+	AgeSeconds float64   `json:"age_seconds"`
+	LastAnswer string    `json:"last_answer"`
+	NextTry    time.Time `json:"next_try,omitzero"`
+}
+
+// ListWaiting lists the users waiting in the queue directory dir from its
+// files alone (no running plugin needed), oldest first, each regular queue
+// file read through the directory's handle. user parses a file's contents
+// into its Username, and what its newest carried-over line says (FirstSeen,
+// LastAnswer, NextTry); a file naming nobody is its name's user, a file
+// never carried over is as old as its mtime. problems are the entries that
+// could not be read.
+func ListWaiting(dir string, user func(path string, data []byte) WaitingUser, now time.Time) (users []WaitingUser, problems []string, err error) {
+	h, err := OpenDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer h.Close()
+	names, err := queueNames(h, func(string, fs.FileMode) bool { return true })
+	if err != nil {
+		return nil, nil, err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		path := filepath.Join(dir, name)
+		data, mtime, err := readWaiting(h, name)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%q: %v", name, err))
+			continue
+		}
+		u := user(path, data)
+		u.File = path
+		if u.Username == "" {
+			u.Username = strings.TrimSuffix(name, QueueSuffix)
+		}
+		if u.FirstSeen.IsZero() {
+			u.FirstSeen = mtime
+		}
+		u.AgeSeconds = now.Sub(u.FirstSeen).Seconds()
+		users = append(users, u)
+	}
+	sort.SliceStable(users, func(a, b int) bool { return users[a].FirstSeen.Before(users[b].FirstSeen) })
+	return users, problems, nil
+}
+
+func readWaiting(h *Dir, name string) ([]byte, time.Time, error) {
+	f, err := h.OpenFile(name, unix.O_RDONLY, 0)
+	if err != nil {
+		return nil, time.Time{}, errors.Unwrap(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, time.Time{}, errors.New("not a regular file")
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err == nil && len(data) > MaxFileSize {
+		err = fmt.Errorf("over %d bytes", MaxFileSize)
+	}
+	return data, st.ModTime(), err
+}
+
+// SplitDelivered splits users into those still waiting and those whose
+// file is on LeftoverLog in deadDir (same inode and mtime): invited, only
+// left in place. A missing or unreadable journal holds none.
+func SplitDelivered(users []WaitingUser, deadDir string) (waiting, delivered []WaitingUser) {
+	h, err := OpenDir(deadDir)
+	if err != nil {
+		return users, nil
+	}
+	defer h.Close()
+	lines, _ := readLeftovers(h)
+	for _, u := range users {
+		if isDelivered(u.File, lines) {
+			delivered = append(delivered, u)
+		} else {
+			waiting = append(waiting, u)
+		}
+	}
+	return waiting, delivered
+}
+
+func isDelivered(path string, lines []Leftover) bool {
+	var st unix.Stat_t
+	if len(lines) == 0 || unix.Lstat(path, &st) != nil {
+		return false
+	}
+	prefix := fmt.Sprintf("file:%d:%d", uint64(st.Dev), st.Ino)
+	for _, l := range lines {
+		if l.Name == filepath.Base(path) && (l.Key == prefix || strings.HasPrefix(l.Key, prefix+":")) && (l.Modified == 0 || l.Modified == st.Mtim.Nano()) {
+			return true
+		}
+	}
+	return false
+}
