@@ -3,7 +3,6 @@
 package spool
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -13,23 +12,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MaxFileSize caps what Read takes of a queue file: one user's line and a
-// few carried-over lines are far below it.
+// MaxFileSize caps what Read takes of a queue file: far over one user's.
 const MaxFileSize = 64 << 10
 
 // CompactAt is the size from which a carry-over replaces the file instead
-// of appending to it: the file must stay one small user's file.
+// of appending to it.
 const CompactAt = 4 << 10
 
-// ErrGrown marks a queue file that grew after it was looked at: removing
-// it would take somebody's appended lines along unread.
+// ErrGrown marks a queue file that grew after it was looked at.
 var ErrGrown = errors.New("queue file grew since it was read")
 
-// ErrTooBig marks a queue file over MaxFileSize: no one user's file.
+// ErrTooBig marks a queue file over MaxFileSize.
 var ErrTooBig = errors.New("queue file is too big to be one user's")
 
-// Read returns the file's contents, at most MaxFileSize bytes, as long as
-// f is still the file at its path (opened by name, fstat'ed first).
+// Read returns f's contents, at most MaxFileSize bytes, if f is still the
+// file at its path.
 func (q *Queue) Read(f File) ([]byte, error) {
 	fh, _, err := openFile(q.h, f, unix.O_RDONLY)
 	if err != nil {
@@ -46,12 +43,10 @@ func (q *Queue) Read(f File) ([]byte, error) {
 	return data, nil
 }
 
-// Carry carries a record over into line, so that tail reads it as a new
-// record, and returns the file that now holds it. It appends the line in
-// one synced write; where the file is not writable for this process (a
-// producer's 0644 file) or has grown to CompactAt, it replaces the file by
-// a copy holding only line (Replace), which needs only the directory's
-// write permission: tail reads the copy as a new file.
+// Carry carries a record over into line, for tail to read as a new record,
+// and returns the file now holding it: appended, or where the file is not
+// writable for this process (a producer's 0644 file) or has grown to
+// CompactAt, replaced by a copy holding only line (tail reads it anew).
 func (q *Queue) Carry(f File, line []byte) (File, error) {
 	if f.Size+int64(len(line)) > CompactAt {
 		return q.Replace(f, line)
@@ -67,28 +62,21 @@ func (q *Queue) Carry(f File, line []byte) (File, error) {
 	return replaced, nil
 }
 
-// Append adds line to f in a single write and syncs it, so that tail reads
-// it as a new record; a short write (full disk) is cut back off.
+// Append adds line to f in one synced write; a short one is cut back off.
 func (q *Queue) Append(f File, line []byte) error {
 	fh, now, err := openFile(q.h, f, unix.O_WRONLY|unix.O_APPEND)
 	if err != nil {
 		return fmt.Errorf("append to queue file: %w", err)
 	}
 	defer fh.Close()
-	if n, err := fh.Write(line); err != nil {
-		if n > 0 {
-			_ = fh.Truncate(now.Size)
-		}
+	if err := writeLine(fh, now.Size, line); err != nil {
 		return fmt.Errorf("append to queue file: %w", err)
-	}
-	if err := fh.Sync(); err != nil {
-		return fmt.Errorf("sync queue file: %w", err)
 	}
 	return nil
 }
 
-// Replace writes content under a hidden name and renames it over f, as long
-// as f is still the file at its path with the size it had.
+// Replace renames a copy holding content over f, if f is still the file at
+// its path with its size; it needs only the directory's write permission.
 func (q *Queue) Replace(f File, content []byte) (File, error) {
 	tmpName, err := copyAside(q.h, f, content, true)
 	if err != nil {
@@ -104,42 +92,29 @@ func (q *Queue) Replace(f File, content []byte) (File, error) {
 	return statName(q.h, f.name())
 }
 
-// copyAside writes content to a new file under a hidden name without
-// .send (tail and the plugin pass it by) and returns the name; synced
-// unless the caller syncs the file system itself.
+// copyAside writes content to a new file under a hidden name without .send
+// and returns the name; synced unless the caller syncs the file system.
 func copyAside(h *Dir, f File, content []byte, sync bool) (string, error) {
 	old, err := h.Lstat(f.name())
 	if err != nil {
 		return "", fmt.Errorf("carry-over copy: %w", err)
 	}
-	tmpName := hiddenName("." + f.name() + ".carry-")
-	tmp, err := h.OpenFile(tmpName, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
+	tmpName, err := writeHidden(h, "."+f.name()+".carry-", 0o600, content, sync, func(tmp *os.File, name string) error {
+		// Whoever could read it still can; the group may append.
+		err := tmp.Chmod(os.FileMode(old.Mode)&0o664 | 0o060)
+		if err == nil && f.same(uint64(old.Dev), old.Ino) {
+			err = keepTimes(h, name, old) // the user's age counts from the mtime
+		}
+		return err
+	})
 	if err != nil {
-		return "", fmt.Errorf("carry-over copy: %w", err)
-	}
-	_, err = tmp.Write(content)
-	if err == nil {
-		// Whoever could read the file still can, nobody else; Fluent Bit's
-		// group may write it, for the next carry-over's append.
-		err = tmp.Chmod(os.FileMode(old.Mode)&0o664 | 0o060)
-	}
-	if err == nil && f.same(uint64(old.Dev), old.Ino) {
-		// The same user's file keeps its mtime, where its age counts from.
-		err = keepTimes(h, tmpName, old)
-	}
-	if err == nil && sync {
-		err = tmp.Sync()
-	}
-	if err = cmp.Or(err, tmp.Close()); err != nil {
-		unix.Unlinkat(h.FD(), tmpName, 0)
 		return "", fmt.Errorf("carry-over copy: %w", err)
 	}
 	return tmpName, nil
 }
 
-// swapIn renames the copy tmpName over f, only over the file as it was
-// read: a re-queued file that took its place stays, and a line added since
-// would go with the old file unread.
+// swapIn renames tmpName over f, only over f as it was read: a re-queued
+// file stays, and a line added since must not go unread.
 func swapIn(h *Dir, f File, tmpName string) error {
 	now, err := statName(h, f.name())
 	switch {
@@ -156,8 +131,7 @@ func swapIn(h *Dir, f File, tmpName string) error {
 	return nil
 }
 
-// keepTimes gives the copy name in dir, just created (O_EXCL), the access
-// and modification times of the file it copies.
+// keepTimes gives the new copy name in dir the times of the file it copies.
 func keepTimes(dir *Dir, name string, of unix.Stat_t) error {
 	if err := unix.UtimesNanoAt(dir.FD(), name, []unix.Timespec{of.Atim, of.Mtim}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("keep the queue file's times: %w", err)

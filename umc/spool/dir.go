@@ -1,10 +1,8 @@
 //go:build linux
 
 // Package spool is the plugin's files: directories held open for the
-// output's life and every file reached relative to them (openat, renameat,
-// unlinkat, never a path twice nor through a symlink), the queue, its lock,
-// the ledger of what each queue file's user is owed, and the journals
-// beside the queue. It imports nothing of the project's own.
+// output's life, every file reached relative to them (never a path twice
+// nor through a symlink), the queue, its lock, the ledger and the journals.
 package spool
 
 import (
@@ -21,13 +19,9 @@ import (
 
 // Dir is one directory held open.
 type Dir struct {
-	fd int
-	// Path is the directory as opened, its symlinks resolved once at start:
-	// it names the directory in messages; nothing is reached through it.
-	Path string
-	// Configured is the configured path, absolute and clean: tail names
-	// files by it.
-	Configured string
+	fd         int
+	Path       string // as opened, symlinks resolved at start: for messages only
+	Configured string // as configured, absolute and clean: tail names files by it
 	dev, ino   uint64
 }
 
@@ -60,28 +54,21 @@ func held(fd int, path, configured string) (*Dir, error) {
 	return &Dir{fd: fd, Path: path, Configured: configured, dev: uint64(st.Dev), ino: st.Ino}, nil
 }
 
-// ErrSymlink marks a directory inside a held one that is a symlink (or no
-// directory): whoever writes the outer one could point it anywhere.
+// ErrSymlink marks a directory inside a held one that is a symlink.
 var ErrSymlink = errors.New("is a symlink or not a directory: refused, whoever writes its parent could point it anywhere")
 
-// child returns the name of path when it is a direct child of d (by its
-// resolved or its configured name).
+// child is the name of path when it is a direct child of d.
 func (d *Dir) child(path string) (string, bool) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
+	names, ok := d.below(path)
+	if !ok || len(names) != 1 || strings.ContainsRune(names[0], 0) {
 		return "", false
 	}
-	parent, name := filepath.Dir(abs), filepath.Base(abs)
-	if (parent != d.Path && parent != d.Configured) || name == "." || name == ".." || name == "/" || strings.ContainsRune(name, 0) {
-		return "", false
-	}
-	return name, true
+	return names[0], true
 }
 
-// OpenDirIn opens path: below d step by step relative to d, never through
-// a symlink (ErrSymlink), each missing step created with perm when create
-// is set (chmod'ed to perm, whatever the umask); any other path is
-// resolved once (OpenDir), created first with MkdirAll when create is set.
+// OpenDirIn opens path: below d step by step, never through a symlink
+// (ErrSymlink), missing steps created with perm (whatever the umask) when
+// create is set; any other path by OpenDir, after MkdirAll when create.
 func OpenDirIn(d *Dir, path string, create bool, perm fs.FileMode) (*Dir, error) {
 	if d != nil {
 		if names, ok := d.below(path); ok {
@@ -107,7 +94,7 @@ func OpenDirIn(d *Dir, path string, create bool, perm fs.FileMode) (*Dir, error)
 	return OpenDir(path)
 }
 
-// below returns the names leading from d to path, when path lies below d.
+// below is the names leading from d to path, when path lies below d.
 func (d *Dir) below(path string) ([]string, bool) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -199,8 +186,8 @@ func (d *Dir) Lstat(name string) (unix.Stat_t, error) {
 	return st, err
 }
 
-// OpenFile opens the entry name, never through a symlink and never waiting
-// on a FIFO or a device (O_NONBLOCK): the caller fstats what it opened.
+// OpenFile opens the entry name, never through a symlink nor waiting on a
+// FIFO (O_NONBLOCK): the caller fstats what it opened.
 func (d *Dir) OpenFile(name string, flags int, perm uint32) (*os.File, error) {
 	path := filepath.Join(d.Path, name)
 	fd, err := unix.Openat(d.fd, name, flags|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, perm)
@@ -210,8 +197,7 @@ func (d *Dir) OpenFile(name string, flags int, perm uint32) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-// Each lists d in batches, giving each entry's name and type (from the
-// directory entry: no stat where the file system reports it).
+// Each lists d's entries with their type from the directory (no stat).
 func (d *Dir) Each(fn func(name string, t fs.FileMode)) error {
 	fd, err := unix.Openat(d.fd, ".", dirFlags, 0)
 	if err != nil {
@@ -243,8 +229,7 @@ func (d *Dir) Close() error {
 	return err
 }
 
-// DirID is a directory's identity on disk, however it is named (symlinks,
-// bind mounts).
+// DirID is a directory's identity on disk, however it is named.
 type DirID struct{ Dev, Ino uint64 }
 
 func (id DirID) String() string { return fmt.Sprintf("device %d inode %d", id.Dev, id.Ino) }
@@ -252,9 +237,8 @@ func (id DirID) String() string { return fmt.Sprintf("device %d inode %d", id.De
 // ID is the held directory's identity, as opened.
 func (d *Dir) ID() DirID { return DirID{d.dev, d.ino} }
 
-// Above lists the directories holding d now, its parent first, up to the
-// root, each reached by ".." from the one below; it stops where a parent
-// cannot be looked at (no search permission).
+// Above lists the directories holding d now, parent first, up to the root
+// or the first that cannot be looked at.
 func (d *Dir) Above() []DirID {
 	var ids []DirID
 	fd, own := d.fd, false
@@ -287,8 +271,7 @@ func (d *Dir) Above() []DirID {
 }
 
 // AtPath is the identity of the directory d's configured path names now,
-// symlinks followed as tail follows them: whether d was renamed away or
-// replaced. It only looks; nothing is reached through the path.
+// symlinks followed as tail does: whether d was renamed away or replaced.
 func (d *Dir) AtPath() (DirID, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(d.Configured, &st); err != nil {

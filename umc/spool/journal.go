@@ -19,10 +19,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The journals' file names in the dead-letter directory. LeftoverLog lists
-// delivered queue files whose removal failed (a sticky queue directory, a
-// read-only remount): such a file was invited and is never sent again,
-// also after a restart, until it is gone.
+// The journals in the dead-letter directory. LeftoverLog lists delivered
+// files whose removal failed: never sent again, also after a restart.
 const (
 	DeadLetterLog = "dead-letter.jsonl"
 	LeftoverLog   = "delivered-not-removed.jsonl"
@@ -33,19 +31,16 @@ const (
 	KindRefused  = "refused"
 	KindFailed   = "failed"
 	KindBadInput = "bad_input"
-	// KindExpired is a user still not served Max_Age after its file was
-	// queued; it carries UMC's last answer.
-	KindExpired = "expired"
+	KindExpired  = "expired" // Max_Age old, with UMC's last answer
 )
 
-// maxText caps each text field from outside in a journal's line.
-const maxText = 2048
+const (
+	maxText        = 2048     // caps each text from outside in a journal's line
+	maxLeftoverLog = 16 << 20 // what is read of LeftoverLog
+)
 
-// maxLeftoverLog bounds what is read of LeftoverLog.
-const maxLeftoverLog = 16 << 20
-
-// DeadLetter is one line of the dead-letter log: what an operator needs to
-// see why a user got no invitation and to re-queue it.
+// DeadLetter is one line of the dead-letter log: why a user got no
+// invitation, and what re-queueing needs.
 type DeadLetter struct {
 	Time     time.Time      `json:"time"`
 	Kind     string         `json:"kind"` // one of the Kind constants
@@ -59,30 +54,24 @@ type DeadLetter struct {
 	Record   map[string]any `json:"record"`
 }
 
-// Leftover is one line of LeftoverLog: the delivered file's identity, as
-// the output's ledger keys it (device, inode, birth time), and its name.
+// Leftover is one line of LeftoverLog: the delivered file's ledger key
+// and name, and its mtime (ns) for where there is no birth time.
 type Leftover struct {
-	Time time.Time `json:"time"`
-	Key  string    `json:"key"`
-	Name string    `json:"name"`
-	// Modified (ns) tells a new file on a reused inode apart where the file
-	// system keeps no birth time.
-	Modified int64  `json:"mtime_ns,omitempty"`
-	Username string `json:"username,omitempty"`
+	Time     time.Time `json:"time"`
+	Key      string    `json:"key"`
+	Name     string    `json:"name"`
+	Modified int64     `json:"mtime_ns,omitempty"`
+	Username string    `json:"username,omitempty"`
 }
 
-// DeadLetters appends to the journals in the held dead-letter directory;
-// safe for concurrent use.
+// DeadLetters writes the journals in the held dead-letter directory.
 type DeadLetters struct {
 	mu sync.Mutex // one line at a time, one rewrite of a journal
 	h  *Dir
 }
 
-// OpenDeadLetters opens the dead-letter directory now, creating it when
-// missing, and checks it is writable. One inside the queue directory (the
-// default failed/) is opened relative to the queue's descriptor and
-// refused when it is a symlink; any other path is resolved once. queue may
-// be nil (no Queue_Dir); else its MoveTo moves into it by descriptor.
+// OpenDeadLetters opens (creating) the dead-letter directory and checks it
+// is writable; inside the queue (nil: no Queue_Dir) by its descriptor.
 func OpenDeadLetters(queue *Queue, dir string) (*DeadLetters, error) {
 	var parent *Dir
 	if queue != nil {
@@ -103,7 +92,7 @@ func OpenDeadLetters(queue *Queue, dir string) (*DeadLetters, error) {
 	return &DeadLetters{h: h}, nil
 }
 
-// Dir is where dead letters go, symlinks resolved at start.
+// Dir is where dead letters go, symlinks resolved.
 func (d *DeadLetters) Dir() string { return d.h.Path }
 
 // Handle is the held directory; it stays d's: do not close it.
@@ -119,9 +108,7 @@ func (d *DeadLetters) Close() error {
 	return d.h.Close()
 }
 
-// Append writes one dead letter and syncs it: it is the only trace of a
-// record that leaves the queue without an invitation. Texts from outside
-// are cut so that no line floods the log.
+// Append writes one dead letter, texts cut, and syncs it.
 func (d *DeadLetters) Append(l DeadLetter) error {
 	for _, s := range []*string{&l.Username, &l.Reason, &l.Error, &l.Message, &l.File, &l.Tag} {
 		*s = cut(*s, maxText)
@@ -129,16 +116,14 @@ func (d *DeadLetters) Append(l DeadLetter) error {
 	return d.appendLine(DeadLetterLog, l)
 }
 
-// AppendLeftover writes one line to LeftoverLog and syncs it: once it
-// returns nil, a restart knows the file was delivered.
+// AppendLeftover writes one line to LeftoverLog and syncs it.
 func (d *DeadLetters) AppendLeftover(l Leftover) error {
 	l.Name, l.Username = cut(l.Name, maxText), cut(l.Username, maxText)
 	return d.appendLine(LeftoverLog, l)
 }
 
-// appendLine writes v as one JSON line to the journal name and syncs it.
-// One write per line; a short write (full disk) is cut back off, so the
-// journal never holds half a line.
+// appendLine writes v as one JSON line to the journal name in one synced
+// write; a short one is cut back off.
 func (d *DeadLetters) appendLine(name string, v any) error {
 	line, err := json.Marshal(v)
 	if err != nil {
@@ -156,14 +141,8 @@ func (d *DeadLetters) appendLine(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	if n, err := f.Write(line); err != nil {
-		if n > 0 {
-			_ = f.Truncate(st.Size())
-		}
+	if err := writeLine(f, st.Size(), line); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", name, err)
 	}
 	if st.Size() == 0 {
 		return d.h.Sync() // a new journal: its directory entry too
@@ -189,8 +168,7 @@ func (d *DeadLetters) Leftovers() ([]Leftover, error) {
 	return readLeftovers(d.h)
 }
 
-// readLeftovers reads LeftoverLog in h (missing: empty), never through a
-// link; a line that is not JSON (a crash mid-write) is skipped.
+// readLeftovers reads LeftoverLog in h, skipping lines a crash cut short.
 func readLeftovers(h *Dir) ([]Leftover, error) {
 	f, err := h.OpenFile(LeftoverLog, unix.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -215,9 +193,7 @@ func readLeftovers(h *Dir) ([]Leftover, error) {
 	return out, sc.Err()
 }
 
-// KeepLeftovers rewrites LeftoverLog with the lines of keep only (files
-// still there), under a hidden name renamed over it; with none, it removes
-// the journal.
+// KeepLeftovers replaces LeftoverLog by the lines of keep (none: removes it).
 func (d *DeadLetters) KeepLeftovers(keep []Leftover) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -235,20 +211,9 @@ func (d *DeadLetters) KeepLeftovers(keep []Leftover) error {
 			return err
 		}
 	}
-	tmpName := hiddenName("." + LeftoverLog + ".")
-	tmp, err := h.OpenFile(tmpName, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o640)
-	if err != nil {
-		return fmt.Errorf("rewrite %s: %w", LeftoverLog, err)
-	}
-	defer unix.Unlinkat(h.FD(), tmpName, 0) // after the rename, a no-op
-	_, err = tmp.Write(buf.Bytes())
+	tmpName, err := writeHidden(h, "."+LeftoverLog+".", 0o640, buf.Bytes(), true, nil)
 	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
+		defer unix.Unlinkat(h.FD(), tmpName, 0) // after the rename, a no-op
 		err = unix.Renameat(h.FD(), tmpName, h.FD(), LeftoverLog)
 	}
 	if err != nil {
@@ -269,6 +234,6 @@ func cut(s string, limit int) string {
 	return s[:i] + "…"
 }
 
-// quote makes a name from outside safe for one log line: cut, and quoted
-// as Go quotes (control characters and invalid UTF-8 become escapes).
+// quote makes a name from outside one bounded log-line token: control
+// characters and invalid UTF-8 become escapes.
 func quote(s string) string { return strconv.Quote(cut(s, 300)) }

@@ -6,13 +6,7 @@ import (
 	"time"
 )
 
-// The ledger remembers, per queue file (or per record where there is no
-// file), what the plugin knows of it and which flush owns it now: Fluent
-// Bit hands a chunk back whole after FLB_RETRY and may hold one file in two
-// chunks, and each file must be sent by one flush at a time and never again
-// once done. It is bounded and safe for concurrent flushes.
-
-// Final says how a record left, or Pending while it has not.
+// Final says how a record left, or Pending.
 type Final int
 
 const (
@@ -22,21 +16,13 @@ const (
 	DeadLettered       // bad input or Max_Age: recorded as a dead letter
 )
 
-func (f Final) String() string {
-	return [...]string{"open", "delivered", "refused", "dead letter"}[f]
-}
-
 // Entry is the state of one queue file; S is what is known of its user.
 type Entry[S any] struct {
-	Final Final
-	User  S
-	// Line is the offset of the newest line of the file seen.
-	Line int64
-	// Letter is a refusal or dead letter decided but not yet written (a
-	// full disk): it is written, not sent again, on the next try.
-	Letter *DeadLetter
-	// LetterWritten: its line is in the log; only moving the file is left.
-	LetterWritten bool
+	Final         Final
+	User          S
+	Line          int64       // offset of the newest line of the file seen
+	Letter        *DeadLetter // decided, not yet written (a full disk): written on the next try
+	LetterWritten bool        // only moving the file is left
 }
 
 // Claimed is the answer to Claim.
@@ -49,11 +35,12 @@ const (
 	Superseded                // a newer line of the same file carries it on
 )
 
-// Claims are the entries one flush owns. Release gives back those it has
-// not settled: a panic on the way must not leave an entry busy for ever.
+// Claims are the entries one flush owns, for Release.
 type Claims struct{ keys []string }
 
-// Ledger is the memory of one output instance.
+// Ledger remembers per queue file what is known of it and which flush owns
+// it: Fluent Bit may hold one file in two chunks and retries chunks whole,
+// yet a file is sent by one flush at a time, never again once done.
 type Ledger[S any] struct {
 	mu      sync.Mutex
 	entries map[string]*list.Element
@@ -70,17 +57,14 @@ type item[S any] struct {
 	Entry[S]
 }
 
-// NewLedger returns a Ledger that keeps at most max entries that are done
-// (open ones are never dropped for room) and forgets any entry untouched
-// for ttl.
+// NewLedger keeps at most max done entries and forgets any untouched for ttl.
 func NewLedger[S any](max int, ttl time.Duration) *Ledger[S] {
 	return &Ledger[S]{entries: map[string]*list.Element{}, lru: list.New(), max: max, ttl: ttl, now: time.Now}
 }
 
-// Claim takes the record on line (its offset, -1 when unknown) of the file
-// key for sending. A new entry starts from init (what an earlier run knew,
-// from a carried-over line). For Owned, the caller owns the returned Entry
-// until Settle, Forget or Release(c).
+// Claim takes the record at offset line (-1: unknown) of file key for
+// sending; a new entry starts from init. Owned lasts until Settle, Forget
+// or Release(c).
 func (l *Ledger[S]) Claim(c *Claims, key string, line int64, init Entry[S]) (Claimed, Entry[S]) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -133,8 +117,7 @@ func (l *Ledger[S]) Settle(key string, e Entry[S]) {
 	l.evict()
 }
 
-// Forget drops an entry: its file has left the queue, so a later record of
-// that path is a new file (and one of the old file finds it gone).
+// Forget drops the entry of a file that has left the queue.
 func (l *Ledger[S]) Forget(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -167,8 +150,8 @@ func (l *Ledger[S]) add(key string, e Entry[S]) *item[S] {
 	return it
 }
 
-// evict drops what is too old, then the least recently used entries that
-// are done while there are too many; an open or busy entry only for age.
+// evict drops what is too old, then the least recently used done entries
+// while there are too many.
 func (l *Ledger[S]) evict() {
 	now := l.now()
 	for el := l.lru.Back(); el != nil; {

@@ -15,6 +15,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// isHeld reports whether this process holds the lock now.
+func isHeld(l *Lock) bool {
+	if l == nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.file != nil
+}
+
 func lockDir(t *testing.T, dir string) *Dir {
 	t.Helper()
 	d, err := OpenDir(dir)
@@ -32,8 +42,8 @@ func TestTheSecondWaitsAndTakesOver(t *testing.T) {
 	dir := t.TempDir()
 	var taken1, waited2, taken2 atomic.Int32
 	first, err := TakeLock(lockDir(t, dir), 10*time.Millisecond, func() { t.Error("the first waited") }, func() { taken1.Add(1) })
-	if err != nil || !first.Held() || taken1.Load() != 1 {
-		t.Fatalf("first: %v held %t", err, first.Held())
+	if err != nil || !isHeld(first) || taken1.Load() != 1 {
+		t.Fatalf("first: %v held %t", err, isHeld(first))
 	}
 	second, err := TakeLock(lockDir(t, dir), 10*time.Millisecond, func() { waited2.Add(1) }, func() { taken2.Add(1) })
 	if err != nil {
@@ -41,16 +51,16 @@ func TestTheSecondWaitsAndTakesOver(t *testing.T) {
 	}
 	defer second.Close()
 	time.Sleep(100 * time.Millisecond)
-	if second.Held() || taken2.Load() != 0 || waited2.Load() != 1 {
-		t.Fatalf("while the first holds it: second held %t, taken %d, waited %d", second.Held(), taken2.Load(), waited2.Load())
+	if isHeld(second) || taken2.Load() != 0 || waited2.Load() != 1 {
+		t.Fatalf("while the first holds it: second held %t, taken %d, waited %d", isHeld(second), taken2.Load(), waited2.Load())
 	}
 	first.Close()
 	deadline := time.Now().Add(5 * time.Second)
-	for !second.Held() && time.Now().Before(deadline) {
+	for !isHeld(second) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if !second.Held() || taken2.Load() != 1 || waited2.Load() != 1 {
-		t.Fatalf("after the first let go: second held %t, taken %d, waited %d", second.Held(), taken2.Load(), waited2.Load())
+	if !isHeld(second) || taken2.Load() != 1 || waited2.Load() != 1 {
+		t.Fatalf("after the first let go: second held %t, taken %d, waited %d", isHeld(second), taken2.Load(), waited2.Load())
 	}
 }
 
@@ -64,14 +74,14 @@ func TestAPlantedLockFileIsNeverFollowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	l, err := TakeLock(lockDir(t, dir), 10*time.Millisecond, func() { t.Error("waited") }, func() {})
-	if err != nil || !l.Held() {
-		t.Fatalf("%t %v", l.Held(), err)
+	if err != nil || !isHeld(l) {
+		t.Fatalf("%t %v", isHeld(l), err)
 	}
 	other, err := TakeLock(lockDir(t, dir), 10*time.Millisecond, func() {}, func() {})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if other.Held() {
+	if isHeld(other) {
 		t.Fatal("two holders")
 	}
 	other.Close()
@@ -86,7 +96,7 @@ func TestAPlantedLockFileIsNeverFollowed(t *testing.T) {
 func TestRemovingFilesMakesNoSecondHolder(t *testing.T) {
 	dir := t.TempDir()
 	first, err := TakeLock(lockDir(t, dir), 10*time.Millisecond, func() {}, func() {})
-	if err != nil || !first.Held() {
+	if err != nil || !isHeld(first) {
 		t.Fatal(err)
 	}
 	defer first.Close()
@@ -97,7 +107,7 @@ func TestRemovingFilesMakesNoSecondHolder(t *testing.T) {
 	}
 	defer second.Close()
 	time.Sleep(50 * time.Millisecond)
-	if second.Held() {
+	if isHeld(second) {
 		t.Fatal("two holders")
 	}
 }
@@ -129,16 +139,16 @@ func TestALockDiesWithItsProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if l.Held() || waited.Load() != 1 {
+	if isHeld(l) || waited.Load() != 1 {
 		t.Fatal("took the lock a live process holds")
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
 	deadline := time.Now().Add(5 * time.Second)
-	for !l.Held() && time.Now().Before(deadline) {
+	for !isHeld(l) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if !l.Held() {
+	if !isHeld(l) {
 		t.Fatal("no takeover after the holder was killed")
 	}
 }
@@ -157,11 +167,11 @@ func TestAPanickingTakeoverDoesNotEndTheProcess(t *testing.T) {
 	}
 	first.Close()
 	deadline := time.Now().Add(5 * time.Second)
-	for !second.Held() && time.Now().Before(deadline) {
+	for !isHeld(second) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	second.Close() // returns: the goroutine ended
-	if second.Held() {
+	if isHeld(second) {
 		t.Fatal("still held after Close")
 	}
 }

@@ -32,29 +32,26 @@ func IsQueueName(name string) bool {
 // ErrOutside marks a path the plugin refuses to touch.
 var ErrOutside = errors.New("not a regular file directly inside Queue_Dir")
 
-// NotRegularError is a queue entry that is no regular file. It is never
-// opened; the message names the entry and its type, not what it points at.
+// NotRegularError is a queue entry that is no regular file, never opened.
 type NotRegularError struct {
-	Name     string // the entry's name in the queue directory
-	Path     string // the queue directory joined with Name, for messages
-	Type     string // "symlink", "FIFO", ...
-	Dev, Ino uint64 // the entry itself (not followed)
+	Name, Path string // Path: the queue directory joined with Name, for messages
+	Type       string // "symlink", "FIFO", ...
+	Dev, Ino   uint64 // the entry itself (not followed)
 }
 
 func (e *NotRegularError) Error() string {
 	return fmt.Sprintf("queue entry %s is a %s, not a regular file", quote(e.Path), e.Type)
 }
 
-// Queue is the queue directory of one output instance, held open. It only
-// touches regular files directly inside it, through its descriptor.
+// Queue is the queue directory of one output, held open; it touches only
+// regular files directly inside it.
 type Queue struct {
 	h       *Dir
 	mu      sync.Mutex
 	evicted map[[2]uint64]bool // non-regular entries reported once
 }
 
-// OpenQueue opens the queue directory once, its path resolved now, and
-// checks that files can be created and removed in it.
+// OpenQueue opens the queue directory and checks it is writable.
 func OpenQueue(root string) (*Queue, error) {
 	h, err := OpenDir(root)
 	if err != nil {
@@ -67,7 +64,7 @@ func OpenQueue(root string) (*Queue, error) {
 	return &Queue{h: h, evicted: map[[2]uint64]bool{}}, nil
 }
 
-// Root is the queue directory, absolute, symlinks resolved at start.
+// Root is the queue directory, symlinks resolved at start.
 func (q *Queue) Root() string { return q.h.Path }
 
 // Handle is the held directory (for the queue lock and the intake).
@@ -83,44 +80,71 @@ func (q *Queue) Close() error {
 
 // writable checks that files can be created and removed in h.
 func writable(h *Dir) error {
-	name := hiddenName(".umc-invite-probe-")
-	f, err := h.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
+	name, err := writeHidden(h, ".umc-invite-probe-", 0o600, nil, false, nil)
 	if err != nil {
 		return fmt.Errorf("not writable: %w", err)
 	}
-	f.Close()
 	if err := unix.Unlinkat(h.FD(), name, 0); err != nil {
 		return fmt.Errorf("not writable: remove probe file: %w", err)
 	}
 	return nil
 }
 
-func hiddenName(prefix string) string {
+// writeHidden writes content to a new file named prefix and a random
+// suffix, readied by prep, and returns its name; removed again on error.
+func writeHidden(h *Dir, prefix string, perm uint32, content []byte, sync bool, prep func(f *os.File, name string) error) (string, error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
+	name := prefix + hex.EncodeToString(b[:])
+	f, err := h.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, perm)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(content)
+	if err == nil && prep != nil {
+		err = prep(f, name)
+	}
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if err = cmp.Or(err, f.Close()); err != nil {
+		unix.Unlinkat(h.FD(), name, 0)
+		return "", err
+	}
+	return name, nil
 }
 
-// File is one queue file as it was when looked at: its name and its
-// identity on disk, which a later look compares against.
+// writeLine appends line to f, of size bytes, in one synced write; a short
+// write (full disk) is cut back off.
+func writeLine(f *os.File, size int64, line []byte) error {
+	if n, err := f.Write(line); err != nil {
+		if n > 0 {
+			_ = f.Truncate(size)
+		}
+		return err
+	}
+	return f.Sync()
+}
+
+// File is one queue file as it was when looked at; a later look compares
+// its identity on disk.
 type File struct {
-	Path     string // the queue directory (resolved) joined with Name, for messages
-	Name     string // the entry's name in the queue directory
-	Dev, Ino uint64
-	Size     int64
+	Path, Name string // Path: the queue directory joined with Name, for messages
+	Dev, Ino   uint64
+	Size       int64
 }
 
 // Key names the file on disk, whatever path a record reached it by.
 func (f File) Key() string { return fmt.Sprintf("file:%d:%d", f.Dev, f.Ino) }
 
-// name is f's entry: its Name, or for a File built by hand its Path's base.
+// name is f's entry: Name, or for a File built by hand its Path's base.
 func (f File) name() string { return cmp.Or(f.Name, filepath.Base(f.Path)) }
 
 func (f File) same(dev, ino uint64) bool { return f.Dev == dev && f.Ino == ino }
 
-// Stat finds the queue file a record's path names, directly in the queue
-// directory, without following it: fs.ErrNotExist (wrapped) when gone,
-// ErrOutside for any other path, *NotRegularError for no regular file.
+// Stat looks at the queue file a record's path names, not following it:
+// fs.ErrNotExist when gone, ErrOutside for any path but a direct child of
+// the queue directory, *NotRegularError for no regular file.
 func (q *Queue) Stat(path string) (File, error) {
 	name, ok := q.h.child(path)
 	if !ok {
@@ -141,28 +165,13 @@ func statName(h *Dir, name string) (File, error) {
 	return File{Path: path, Name: name, Dev: uint64(st.Dev), Ino: st.Ino, Size: st.Size}, nil
 }
 
-func typeName(mode uint32) string {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFREG:
-		return "regular file"
-	case unix.S_IFLNK:
-		return "symlink"
-	case unix.S_IFIFO:
-		return "FIFO"
-	case unix.S_IFSOCK:
-		return "socket"
-	case unix.S_IFCHR:
-		return "character device"
-	case unix.S_IFBLK:
-		return "block device"
-	case unix.S_IFDIR:
-		return "directory"
-	}
-	return "file of unknown type"
-}
+var typeNames = map[uint32]string{unix.S_IFLNK: "symlink", unix.S_IFIFO: "FIFO", unix.S_IFSOCK: "socket",
+	unix.S_IFCHR: "character device", unix.S_IFBLK: "block device", unix.S_IFDIR: "directory"}
 
-// openFile opens f's entry in h without following a symlink or waiting on
-// a FIFO, and checks that what it opened is f: a regular file, f's inode.
+func typeName(mode uint32) string { return cmp.Or(typeNames[mode&unix.S_IFMT], "file of unknown type") }
+
+// openFile opens f's entry in h and checks that it opened f: a regular
+// file, f's inode.
 func openFile(h *Dir, f File, flags int) (*os.File, File, error) {
 	fh, err := h.OpenFile(f.name(), flags, 0)
 	if err != nil {
@@ -183,7 +192,7 @@ func openFile(h *Dir, f File, flags int) (*os.File, File, error) {
 	return fh, now, nil
 }
 
-// statOf describes an open file; anything but a regular file is refused.
+// statOf describes an open regular file.
 func statOf(fh *os.File) (File, error) {
 	st, err := fh.Stat()
 	if err != nil {
@@ -197,9 +206,8 @@ func statOf(fh *os.File) (File, error) {
 }
 
 // HasLine reports whether f holds line at offset, ended by a newline (tail
-// drops a carriage return before it): whether a record read from that path
-// is of this file, not of one that left the queue before this one took its
-// name.
+// drops a CR before it): whether a record is of this file, not of one that
+// left the queue before this one took its name.
 func (q *Queue) HasLine(f File, offset int64, line string) (bool, error) {
 	if offset < 0 || offset+int64(len(line)) >= f.Size {
 		return false, nil
@@ -221,8 +229,7 @@ func (q *Queue) HasLine(f File, offset int64, line string) (bool, error) {
 	return ok && (strings.HasPrefix(end, "\n") || strings.HasPrefix(end, "\r\n")), nil
 }
 
-// Current reports whether f is still the file at its path: not removed,
-// moved or replaced since it was looked at.
+// Current reports whether f is still the file at its path.
 func (q *Queue) Current(f File) (bool, error) {
 	now, err := statName(q.h, f.name())
 	if gone(err) {
@@ -231,16 +238,15 @@ func (q *Queue) Current(f File) (bool, error) {
 	return err == nil && f.same(now.Dev, now.Ino), err
 }
 
-// gone is a stat's error for an entry no longer there as a regular file.
+// gone: the entry is no longer there as a regular file.
 func gone(err error) bool {
 	var notRegular *NotRegularError
 	return errors.Is(err, fs.ErrNotExist) || errors.As(err, &notRegular)
 }
 
-// Remove deletes a delivered file and syncs the directory so that a crash
-// cannot bring it back; a file gone or replaced (a re-queue) is left. A
-// file that grew since f was looked at stays, with ErrGrown: somebody
-// appended lines nobody has read yet.
+// Remove deletes a delivered file, unless replaced meanwhile (a re-queue),
+// and syncs the directory. A file that grew since it was looked at stays,
+// with ErrGrown: its added lines are unread.
 func (q *Queue) Remove(f File) error {
 	now, err := statName(q.h, f.name())
 	switch {
@@ -259,10 +265,9 @@ func (q *Queue) Remove(f File) error {
 	return q.h.Sync()
 }
 
-// Evict removes a queue entry that is no regular file, as long as it is
-// still that entry, and syncs the directory; a directory goes only when
-// empty. first tells whether this call is the first to report the entry:
-// its dead letter is written once.
+// Evict removes an entry that is no regular file, if still that entry (a
+// directory only when empty); first: this call is the first to report it,
+// so its dead letter is written once.
 func (q *Queue) Evict(e *NotRegularError) (first bool, err error) {
 	key := [2]uint64{e.Dev, e.Ino}
 	q.mu.Lock()
@@ -288,7 +293,7 @@ func (q *Queue) Evict(e *NotRegularError) (first bool, err error) {
 	return first, q.h.Sync()
 }
 
-// queueNames lists the queue names in h for which keep holds.
+// queueNames lists h's queue names for which keep holds.
 func queueNames(h *Dir, keep func(name string, t fs.FileMode) bool) ([]string, error) {
 	var names []string
 	err := h.Each(func(name string, t fs.FileMode) {
@@ -299,8 +304,7 @@ func queueNames(h *Dir, keep func(name string, t fs.FileMode) bool) ([]string, e
 	return names, err
 }
 
-// NotRegular lists the queue names in the queue directory that are no
-// regular file.
+// NotRegular lists the queue names that are no regular file.
 func (q *Queue) NotRegular() ([]*NotRegularError, error) {
 	names, err := queueNames(q.h, func(_ string, t fs.FileMode) bool { return !t.IsRegular() })
 	var out []*NotRegularError
@@ -313,19 +317,17 @@ func (q *Queue) NotRegular() ([]*NotRegularError, error) {
 	return out, err
 }
 
-// Unwatched lists the queue files whose name holds an ASCII control
-// character: the shipped configs give tail `Exclude_Path *[[:cntrl:]]*`
-// (tail logs the names it watches as they are), so none is ever sent.
+// Unwatched lists the queue names with an ASCII control character, which
+// the shipped configs' tail Exclude_Path leaves unread and unsent.
 func (q *Queue) Unwatched() ([]string, error) {
 	return queueNames(q.h, func(name string, _ fs.FileMode) bool {
 		return strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f })
 	})
 }
 
-// MoveTo moves a queue file into the dead letters' directory under the
-// same name, replacing an older one, and returns where it went. Both
-// directories are synced; across file systems the copy is synced before
-// the original goes.
+// MoveTo moves a queue file into the dead letters' directory, replacing an
+// older one of its name, and returns where it went; both directories are
+// synced, and across file systems the copy before the original goes.
 func (q *Queue) MoveTo(f File, dead *DeadLetters) (string, error) {
 	if same, err := q.Current(f); err != nil {
 		return "", err
@@ -378,12 +380,10 @@ func copyTo(h *Dir, f File, target *Dir) error {
 	return cmp.Or(err, out.Close())
 }
 
-// RenewExcept replaces every queue file (regular, at most MaxFileSize) but
-// those skip says to leave (delivered files whose removal failed: a copy
-// would be sent again) by a copy of itself, which tail reads from its head
-// as a new file, and returns how many it replaced. Every start uses it:
-// tail's DB holds offsets of files whose records Fluent Bit no longer
-// holds. One sync of the file system and of the directory covers all.
+// RenewExcept replaces every queue file but those skip leaves (delivered
+// ones: a copy would be sent again) by a copy, which tail reads from its
+// head, and says how many: at a start tail's DB holds offsets of records
+// Fluent Bit no longer holds. One syncfs and one directory sync cover all.
 func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 	names, err := queueNames(q.h, func(_ string, t fs.FileMode) bool { return t.IsRegular() })
 	type copied struct {
@@ -433,8 +433,7 @@ func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 	return n, err
 }
 
-// Modified is when f was last written: for a file holding no carried-over
-// line, when its producer queued it, where its age counts from.
+// Modified is f's mtime: without a carried-over line, when it was queued.
 func (q *Queue) Modified(f File) (time.Time, error) {
 	st, err := q.h.Lstat(f.name())
 	if err != nil {
@@ -446,9 +445,8 @@ func (q *Queue) Modified(f File) (time.Time, error) {
 	return time.Unix(0, st.Mtim.Nano()), nil
 }
 
-// Born is f's birth time (statx), where the file system keeps it: with the
-// inode it tells f from a later file reusing its inode. ok is false where
-// there is none.
+// Born is f's birth time, where kept: it tells f from a later file on its
+// inode.
 func (q *Queue) Born(f File) (ns int64, ok bool) {
 	var stx unix.Statx_t
 	if err := unix.Statx(q.h.FD(), f.name(), unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, unix.STATX_BTIME|unix.STATX_INO, &stx); err != nil {

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// WaitingUser is one user waiting in a queue directory, as its file says.
+// WaitingUser is one user waiting in a queue directory.
 type WaitingUser struct {
 	Username   string    `json:"username"`
 	File       string    `json:"file"`
@@ -25,13 +25,10 @@ type WaitingUser struct {
 	NextTry    time.Time `json:"next_try,omitzero"`
 }
 
-// ListWaiting lists the users waiting in the queue directory dir from its
-// files alone (no running plugin needed), oldest first, each regular queue
-// file read through the directory's handle. user parses a file's contents
-// into its Username, and what its newest carried-over line says (FirstSeen,
-// LastAnswer, NextTry); a file naming nobody is its name's user, a file
-// never carried over is as old as its mtime. problems are the entries that
-// could not be read.
+// ListWaiting lists the users waiting in dir from the queue files alone,
+// oldest first; user parses a file's username and carried-over state (its
+// name and mtime stand in where these are empty). problems are the entries
+// that could not be read.
 func ListWaiting(dir string, user func(path string, data []byte) WaitingUser, now time.Time) (users []WaitingUser, problems []string, err error) {
 	h, err := OpenDir(dir)
 	if err != nil {
@@ -85,9 +82,8 @@ func readWaiting(h *Dir, name string) ([]byte, time.Time, error) {
 	return data, st.ModTime(), err
 }
 
-// SplitDelivered splits users into those still waiting and those whose
-// file is on LeftoverLog in deadDir (same inode and mtime): invited, only
-// left in place. A missing or unreadable journal holds none.
+// SplitDelivered parts from users those whose file (same inode and mtime)
+// is on LeftoverLog in deadDir: invited, only left in place.
 func SplitDelivered(users []WaitingUser, deadDir string) (waiting, delivered []WaitingUser) {
 	h, err := OpenDir(deadDir)
 	if err != nil {
