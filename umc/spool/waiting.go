@@ -3,9 +3,7 @@
 package spool
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"path/filepath"
 	"sort"
@@ -40,13 +38,22 @@ func ListWaiting(dir string, user func(path string, data []byte) WaitingUser, no
 		return nil, nil, err
 	}
 	sort.Strings(names)
+	q := &Queue{h: h}
 	for _, name := range names {
-		path := filepath.Join(dir, name)
-		data, mtime, err := readWaiting(h, name)
+		var data []byte
+		var mtime time.Time
+		f, err := statName(h, name)
+		if err == nil {
+			data, err = q.Read(f)
+		}
+		if err == nil {
+			mtime, err = q.Modified(f)
+		}
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%q: %v", name, err))
 			continue
 		}
+		path := filepath.Join(dir, name)
 		u := user(path, data)
 		u.File = path
 		if u.Username == "" {
@@ -60,26 +67,6 @@ func ListWaiting(dir string, user func(path string, data []byte) WaitingUser, no
 	}
 	sort.SliceStable(users, func(a, b int) bool { return users[a].FirstSeen.Before(users[b].FirstSeen) })
 	return users, problems, nil
-}
-
-func readWaiting(h *Dir, name string) ([]byte, time.Time, error) {
-	f, err := h.OpenFile(name, unix.O_RDONLY, 0)
-	if err != nil {
-		return nil, time.Time{}, errors.Unwrap(err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, time.Time{}, errors.New("not a regular file")
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err == nil && len(data) > MaxFileSize {
-		err = fmt.Errorf("over %d bytes", MaxFileSize)
-	}
-	return data, st.ModTime(), err
 }
 
 // SplitDelivered parts from users those whose file (same inode and mtime)
