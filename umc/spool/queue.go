@@ -386,14 +386,10 @@ func copyTo(h *Dir, f File, target *Dir) error {
 // Fluent Bit no longer holds. One syncfs and one directory sync cover all.
 func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 	names, err := queueNames(q.h, func(_ string, t fs.FileMode) bool { return t.IsRegular() })
-	type copied struct {
-		f   File
-		tmp string
-	}
-	var copies []copied
+	copies := map[string]File{} // hidden copy: the file it replaces
 	defer func() {
-		for _, c := range copies {
-			unix.Unlinkat(q.h.FD(), c.tmp, 0) // after the rename, a no-op
+		for tmp := range copies {
+			unix.Unlinkat(q.h.FD(), tmp, 0) // after the rename, a no-op
 		}
 	}()
 	for _, name := range names {
@@ -401,16 +397,12 @@ func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 		if serr != nil || f.Size > MaxFileSize || (skip != nil && skip(f)) {
 			continue
 		}
-		data, rerr := q.Read(f)
-		if rerr != nil || int64(len(data)) != f.Size {
-			continue
+		if data, rerr := q.Read(f); rerr == nil && int64(len(data)) == f.Size {
+			tmp, cerr := copyAside(q.h, f, data, false)
+			if err = cmp.Or(err, cerr); cerr == nil {
+				copies[tmp] = f
+			}
 		}
-		tmp, cerr := copyAside(q.h, f, data, false)
-		if cerr != nil {
-			err = cmp.Or(err, cerr)
-			continue
-		}
-		copies = append(copies, copied{f, tmp})
 	}
 	if len(copies) == 0 {
 		return 0, err
@@ -420,12 +412,12 @@ func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 		return 0, cmp.Or(err, fmt.Errorf("renew queue files: sync: %w", serr))
 	}
 	n := 0
-	for _, c := range copies {
-		if rerr := swapIn(q.h, c.f, c.tmp); rerr != nil {
+	for tmp, f := range copies {
+		if rerr := swapIn(q.h, f, tmp); rerr != nil {
 			err = cmp.Or(err, rerr)
-			continue
+		} else {
+			n++
 		}
-		n++
 	}
 	if n > 0 {
 		err = cmp.Or(err, q.h.Sync())
