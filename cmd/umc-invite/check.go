@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"umc-invite/umc/config"
-	"umc-invite/umc/dirhandle"
 	"umc-invite/umc/fbconfig"
+	"umc-invite/umc/spool"
 )
 
 // OutputName is the plugin's output name.
@@ -212,7 +212,7 @@ func queueDirProblem(dir string) error {
 	if dir == "" {
 		return nil
 	}
-	h, err := dirhandle.Open(dir)
+	h, err := spool.OpenDir(dir)
 	if err != nil {
 		// The configured path first: a dangling link's error names only its target.
 		return fmt.Errorf("%s: %s: %w: this output starts disabled (it sends nothing, its files wait); Fluent Bit and the other outputs start", "Queue_Dir", dir, err)

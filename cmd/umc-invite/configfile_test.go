@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"umc-invite/umc/queue"
-	"umc-invite/umc/waiting"
+	"umc-invite/umc/spool"
 )
 
 // containerConfig writes a Fluent Bit config whose umc_invite output sets
@@ -57,7 +56,7 @@ func TestTheCommandsReadTheOutputsConfigFile(t *testing.T) {
 	if err := os.Mkdir(intake, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	letter(t, letters, queue.DeadLetter{Time: time.Now().Add(-time.Hour).UTC(), Kind: queue.KindRefused, Username: "bob",
+	letter(t, letters, spool.DeadLetter{Time: time.Now().Add(-time.Hour).UTC(), Kind: spool.KindRefused, Username: "bob",
 		Reason: "refused", Status: 400, Message: "No address has been stored", File: filepath.Join(letters, "bob.send")})
 
 	out, code := runCmd(t, deadLettersCmd)
@@ -93,7 +92,7 @@ func TestQueueNamesUsersByTheOutputsUsernameKey(t *testing.T) {
 		if code := run(args, &out, &errb); code != exitOK {
 			t.Fatalf("%v: exit %d: %s", args, code, errb.String())
 		}
-		var users []waiting.User
+		var users []spool.WaitingUser
 		if err := json.Unmarshal(out.Bytes(), &users); err != nil {
 			t.Fatalf("%v: %v: %s", args, err, out.String())
 		}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"umc-invite/umc/queue"
+	"umc-invite/umc/spool"
 )
 
 // Letters of entries that were no queue files (an evicted symlink, a FIFO,
@@ -18,11 +18,11 @@ func TestDeadLettersFoldOnlyLettersOfOneQueueFile(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now().UTC()
 	for i, what := range []string{"symlink", "FIFO", "socket"} {
-		letter(t, dir, queue.DeadLetter{Time: now.Add(time.Duration(i-10) * time.Minute), Kind: queue.KindBadInput,
+		letter(t, dir, spool.DeadLetter{Time: now.Add(time.Duration(i-10) * time.Minute), Kind: spool.KindBadInput,
 			Reason: `queue entry "x` + what + `.send" is a ` + what + `, not a regular file: removed, never read`})
 	}
 	for range 2 { // one file's letter written twice (its move failed once)
-		letter(t, dir, queue.DeadLetter{Time: now.Add(-3 * time.Hour), Kind: queue.KindRefused, Username: "carol",
+		letter(t, dir, spool.DeadLetter{Time: now.Add(-3 * time.Hour), Kind: spool.KindRefused, Username: "carol",
 			Reason: "refused", Status: 400, Message: "No address has been stored", File: filepath.Join(dir, "carol.send")})
 	}
 	out, code := runCmd(t, deadLettersCmd, "--dir", dir)

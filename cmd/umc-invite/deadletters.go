@@ -14,7 +14,7 @@ import (
 
 	"umc-invite/umc/deadletters"
 	"umc-invite/umc/logtext"
-	"umc-invite/umc/queue"
+	"umc-invite/umc/spool"
 )
 
 func runDeadLetters(args []string, stdout, stderr io.Writer) int {
@@ -83,7 +83,7 @@ func listDeadLetters(dir string, asJSON bool, stdout, stderr io.Writer) int {
 
 // lastAnswer is the status and UMC's message, or the call's error; "-"
 // without a call (bad input).
-func lastAnswer(d queue.DeadLetter) string {
+func lastAnswer(d spool.DeadLetter) string {
 	var parts []string
 	if d.Status != 0 {
 		parts = append(parts, "HTTP "+strconv.Itoa(d.Status))

@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"umc-invite/umc/deadletters"
-	"umc-invite/umc/queue"
+	"umc-invite/umc/spool"
 )
 
-func letter(t *testing.T, dir string, d queue.DeadLetter) {
+func letter(t *testing.T, dir string, d spool.DeadLetter) {
 	t.Helper()
-	dl, err := queue.OpenDeadLetters(nil, dir)
+	dl, err := spool.OpenDeadLetters(nil, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,15 +49,15 @@ func requeueCmd(args []string, out, errOut *bytes.Buffer) int { return runRequeu
 // A dead-letter directory as the plugin leaves it, with a duplicate line
 // for one file and a half-written last line.
 func sampleLetters(t *testing.T, dir string) {
-	letter(t, dir, queue.DeadLetter{Time: at("2026-11-26T10:00:00Z"), Kind: queue.KindRefused, Username: "carol",
+	letter(t, dir, spool.DeadLetter{Time: at("2026-11-26T10:00:00Z"), Kind: spool.KindRefused, Username: "carol",
 		Reason: "HTTP 400: No address has been stored", Status: 400, File: filepath.Join(dir, "carol.send")})
-	letter(t, dir, queue.DeadLetter{Time: at("2026-11-26T11:00:00Z"), Kind: queue.KindFailed, Username: "bob",
+	letter(t, dir, spool.DeadLetter{Time: at("2026-11-26T11:00:00Z"), Kind: spool.KindFailed, Username: "bob",
 		Reason: "failed 6 times, the last: HTTP 500", Status: 500, File: filepath.Join(dir, "bob.send")})
-	letter(t, dir, queue.DeadLetter{Time: at("2026-11-26T11:00:05Z"), Kind: queue.KindFailed, Username: "bob",
+	letter(t, dir, spool.DeadLetter{Time: at("2026-11-26T11:00:05Z"), Kind: spool.KindFailed, Username: "bob",
 		Reason: "failed 6 times, the last: HTTP 500", Status: 500, File: filepath.Join(dir, "bob.send")})
-	letter(t, dir, queue.DeadLetter{Time: at("2026-11-26T12:00:00Z"), Kind: queue.KindBadInput,
+	letter(t, dir, spool.DeadLetter{Time: at("2026-11-26T12:00:00Z"), Kind: spool.KindBadInput,
 		Reason: "log line: username holds U+202E"})
-	f, _ := os.OpenFile(filepath.Join(dir, queue.DeadLetterLog), os.O_WRONLY|os.O_APPEND, 0)
+	f, _ := os.OpenFile(filepath.Join(dir, spool.DeadLetterLog), os.O_WRONLY|os.O_APPEND, 0)
 	f.WriteString(`{"time":"2026-11-26T13:00:00Z","kind":"fai`)
 	f.Close()
 }

@@ -12,8 +12,7 @@ import (
 
 	"umc-invite/umc/config"
 	"umc-invite/umc/logtext"
-	"umc-invite/umc/queue"
-	"umc-invite/umc/waiting"
+	"umc-invite/umc/spool"
 )
 
 func runQueue(args []string, stdout, stderr io.Writer) int {
@@ -30,9 +29,9 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	now := time.Now()
-	var users []waiting.User
+	var users []spool.WaitingUser
 	for _, d := range queueDirs {
-		found, problems, err := waiting.List(d.queue, d.usernameKey, now)
+		found, problems, err := spool.ListWaiting(d.queue, waitingUser(d.usernameKey), now)
 		if err != nil {
 			fmt.Fprintf(stderr, "umc-invite queue: %v\n", err)
 			return exitUsage
@@ -40,16 +39,16 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 		for _, p := range problems {
 			fmt.Fprintln(stderr, "note:", p)
 		}
-		found, delivered := waiting.Delivered(found, d.deadLetter)
+		found, delivered := spool.SplitDelivered(found, d.deadLetter)
 		for _, u := range delivered {
 			fmt.Fprintf(stderr, "note: %s (%s) was invited; its file could not be removed and is retried by the plugin (%s): not waiting\n",
-				logtext.Quote(u.Username), logtext.Quote(u.File), queue.LeftoverLog)
+				logtext.Quote(u.Username), logtext.Quote(u.File), spool.LeftoverLog)
 		}
 		users = append(users, found...)
 	}
 	if *asJSON {
 		if users == nil {
-			users = []waiting.User{}
+			users = []spool.WaitingUser{}
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -11,7 +11,7 @@ import (
 
 	"umc-invite/umc/policy"
 	"umc-invite/umc/record"
-	"umc-invite/umc/waiting"
+	"umc-invite/umc/spool"
 )
 
 // The operator sees who waits, from the queue files alone: a user carried
@@ -35,7 +35,7 @@ func TestQueueListsWaitingUsers(t *testing.T) {
 	if code := run([]string{"queue", "--dir", dir, "--json"}, &out, &errb); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
-	var users []waiting.User
+	var users []spool.WaitingUser
 	if err := json.Unmarshal(out.Bytes(), &users); err != nil {
 		t.Fatalf("%v: %s", err, out.String())
 	}

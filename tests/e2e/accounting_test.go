@@ -16,20 +16,20 @@ import (
 
 	"umc-invite/tests/fluentbit"
 	"umc-invite/tests/umctest"
-	"umc-invite/umc/queue"
+	"umc-invite/umc/spool"
 )
 
 // checkRefusal: exactly one refusal line for user, with UMC's message, and
 // its queue file moved beside the log.
-func checkRefusal(t *testing.T, s *site, letters []queue.DeadLetter, user string) {
+func checkRefusal(t *testing.T, s *site, letters []spool.DeadLetter, user string) {
 	t.Helper()
-	var mine []queue.DeadLetter
+	var mine []spool.DeadLetter
 	for _, l := range letters {
 		if l.Username == user {
 			mine = append(mine, l)
 		}
 	}
-	if len(mine) != 1 || mine[0].Kind != queue.KindRefused || mine[0].Status != http.StatusBadRequest || mine[0].Message != umctest.MissingContactInformation {
+	if len(mine) != 1 || mine[0].Kind != spool.KindRefused || mine[0].Status != http.StatusBadRequest || mine[0].Message != umctest.MissingContactInformation {
 		t.Errorf("%s: want one refusal with UMC's message, got %+v", user, mine)
 	}
 	if _, err := os.Stat(filepath.Join(s.dead, user+".send")); err != nil {
@@ -481,7 +481,7 @@ func failingUser(t *testing.T, alone bool) {
 		if l := s.letters(t); len(l) > 0 && time.Since(begin) < maxAge {
 			t.Fatalf("a dead letter before Max_Age: %+v", l)
 		}
-		return len(umctest.OfKind(s.letters(t), queue.KindExpired)) > 0
+		return len(umctest.OfKind(s.letters(t), spool.KindExpired)) > 0
 	})
 	took := time.Since(begin)
 	waitFor(t, "the others delivered", 10*time.Second, p, func() bool { return len(umc.Delivered()) == others })
@@ -494,7 +494,7 @@ func failingUser(t *testing.T, alone bool) {
 		t.Errorf("broken: %d calls in %s", n, took.Round(time.Second))
 	}
 	letters := s.letters(t)
-	if len(letters) != 1 || letters[0].Username != "broken" || letters[0].Kind != queue.KindExpired || letters[0].Status != 500 {
+	if len(letters) != 1 || letters[0].Username != "broken" || letters[0].Kind != spool.KindExpired || letters[0].Status != 500 {
 		t.Errorf("dead-letter.jsonl: %+v", letters)
 	}
 	waitFor(t, "broken.send moved", 5*time.Second, p, func() bool {

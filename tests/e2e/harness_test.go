@@ -19,7 +19,7 @@ import (
 
 	"umc-invite/tests/fluentbit"
 	"umc-invite/tests/umctest"
-	"umc-invite/umc/queue"
+	"umc-invite/umc/spool"
 )
 
 var (
@@ -105,11 +105,11 @@ func (s *site) queued() int { return len(umctest.Queued(s.queue)) }
 
 // deadLetters is dead-letter.jsonl's text, for a quick look.
 func (s *site) deadLetters() string {
-	data, _ := os.ReadFile(filepath.Join(s.dead, queue.DeadLetterLog))
+	data, _ := os.ReadFile(filepath.Join(s.dead, spool.DeadLetterLog))
 	return string(data)
 }
 
-func (s *site) letters(t *testing.T) []queue.DeadLetter {
+func (s *site) letters(t *testing.T) []spool.DeadLetter {
 	t.Helper()
 	return umctest.ReadDeadLetters(t, s.dead)
 }
@@ -410,8 +410,8 @@ func hold(t *testing.T, d time.Duration, p interface{ Exited() bool }, check fun
 }
 
 // lettersOf returns the dead letters of one user.
-func lettersOf(letters []queue.DeadLetter, user string) []queue.DeadLetter {
-	var out []queue.DeadLetter
+func lettersOf(letters []spool.DeadLetter, user string) []spool.DeadLetter {
+	var out []spool.DeadLetter
 	for _, l := range letters {
 		if l.Username == user {
 			out = append(out, l)

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"umc-invite/tests/umctest"
-	"umc-invite/umc/queue"
+	"umc-invite/umc/spool"
 )
 
 // The hostile-queue suite (issue 20, item 9). A producer that may write
@@ -217,7 +217,7 @@ func TestHostileQueueAndIntake(t *testing.T) {
 			t.Errorf("%q is still in the queue", name)
 		}
 		found := false
-		for _, l := range umctest.OfKind(s.letters(t), queue.KindBadInput) {
+		for _, l := range umctest.OfKind(s.letters(t), spool.KindBadInput) {
 			found = found || strings.Contains(l.Reason, fmt.Sprintf("%q", name))
 		}
 		if !found {

@@ -8,8 +8,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
 )
 
 // fluentBitUID is the user the shipped manifests run Fluent Bit as
@@ -19,7 +19,7 @@ import (
 const fluentBitUID = 65532
 
 // The plugin's carry-over appends a line to the queue file
-// (queue.Dir.Append). The shipped listener module writes its files 0644,
+// (spool.Queue.Append). The shipped listener module writes its files 0644,
 // so Fluent Bit's user, which is in the queue directory's group (fsGroup,
 // set-group-ID directory, chmod 2775 in the DaemonSet) but is not the
 // file's owner, cannot append: every record still open on its chunk's last
@@ -50,7 +50,7 @@ func TestCarryOverCanAppendToAListenerFile(t *testing.T) {
 	}
 	t.Logf("listener wrote %s with mode %v", path, st.Mode())
 
-	q, err := queue.Open(dir)
+	q, err := spool.OpenQueue(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestCarryOverCanAppendToAListenerFile(t *testing.T) {
 
 // appendAs is the plugin's carry-over, made as Fluent Bit's user: the
 // file-system ids of one locked thread only.
-func appendAs(q *queue.Dir, f queue.File, user string) error {
+func appendAs(q *spool.Queue, f spool.File, user string) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine

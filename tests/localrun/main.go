@@ -20,7 +20,7 @@ import (
 	"umc-invite/tests/chunk"
 	"umc-invite/tests/fluentbit"
 	"umc-invite/tests/umctest"
-	queuedir "umc-invite/umc/queue"
+	"umc-invite/umc/spool"
 )
 
 // The embedded default: one queue file of each form the plugin reads, and
@@ -78,9 +78,9 @@ func run(plugin, config, hostSource string, wait time.Duration) error {
 	}
 	left, _ := filepath.Glob(filepath.Join(queue, "*.send"))
 	dead := umctest.DeadLetterDir(queue)
-	letters, _ := os.ReadFile(filepath.Join(dead, queuedir.DeadLetterLog))
+	letters, _ := os.ReadFile(filepath.Join(dead, spool.DeadLetterLog))
 	rel, _ := filepath.Rel(queue, dead)
-	fmt.Printf("\nqueue files left: %d\ndead letters (%s):\n%s", len(left), filepath.Join("<queue>", rel, queuedir.DeadLetterLog), letters)
+	fmt.Printf("\nqueue files left: %d\ndead letters (%s):\n%s", len(left), filepath.Join("<queue>", rel, spool.DeadLetterLog), letters)
 	return nil
 }
 

@@ -19,7 +19,7 @@ import (
 	"testing"
 
 	"umc-invite/umc/config"
-	"umc-invite/umc/queue"
+	"umc-invite/umc/spool"
 )
 
 // NewServer serves h (a *UMC, or any handler playing UMC) on loopback for
@@ -80,24 +80,24 @@ func DeadLetterDir(queueDir string) string { return config.DefaultDeadLetterDir(
 // ReadDeadLetters returns every complete line of dead-letter.jsonl in the
 // dead-letter directory dir (see DeadLetterDir); none when there is no log.
 // A line still being written (no newline yet) is left for the next read.
-func ReadDeadLetters(t testing.TB, dir string) []queue.DeadLetter {
+func ReadDeadLetters(t testing.TB, dir string) []spool.DeadLetter {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, queue.DeadLetterLog))
+	data, err := os.ReadFile(filepath.Join(dir, spool.DeadLetterLog))
 	if os.IsNotExist(err) {
 		return nil
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []queue.DeadLetter
+	var out []spool.DeadLetter
 	for len(data) > 0 {
 		end := bytes.IndexByte(data, '\n')
 		if end < 0 {
 			break
 		}
-		var l queue.DeadLetter
+		var l spool.DeadLetter
 		if err := json.Unmarshal(data[:end], &l); err != nil {
-			t.Fatalf("%s: %v: %q", queue.DeadLetterLog, err, data[:end])
+			t.Fatalf("%s: %v: %q", spool.DeadLetterLog, err, data[:end])
 		}
 		out = append(out, l)
 		data = data[end+1:]
@@ -106,14 +106,14 @@ func ReadDeadLetters(t testing.TB, dir string) []queue.DeadLetter {
 }
 
 // Refusals returns the lines of kind "refused" from ReadDeadLetters.
-func Refusals(t testing.TB, dir string) []queue.DeadLetter {
+func Refusals(t testing.TB, dir string) []spool.DeadLetter {
 	t.Helper()
-	return OfKind(ReadDeadLetters(t, dir), queue.KindRefused)
+	return OfKind(ReadDeadLetters(t, dir), spool.KindRefused)
 }
 
-// OfKind keeps the letters of one kind (queue.KindRefused, KindFailed, …).
-func OfKind(letters []queue.DeadLetter, kind string) []queue.DeadLetter {
-	var out []queue.DeadLetter
+// OfKind keeps the letters of one kind (spool.KindRefused, KindFailed, …).
+func OfKind(letters []spool.DeadLetter, kind string) []spool.DeadLetter {
+	var out []spool.DeadLetter
 	for _, l := range letters {
 		if l.Kind == kind {
 			out = append(out, l)

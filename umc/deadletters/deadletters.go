@@ -16,8 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"umc-invite/umc/dirhandle"
-	"umc-invite/umc/queue"
+	"umc-invite/umc/spool"
 )
 
 // KindRequeued is the kind of the line requeue appends to the log, beside
@@ -26,7 +25,7 @@ const KindRequeued = "requeued"
 
 // Letter is one dead letter or refusal, as the plugin wrote it.
 type Letter struct {
-	queue.DeadLetter
+	spool.DeadLetter
 	Line       int        `json:"-"`                    // in dead-letter.jsonl
 	Requeued   *time.Time `json:"requeued"`             // nil: not re-queued since
 	Duplicates int        `json:"duplicates,omitempty"` // earlier lines of the same file folded in
@@ -50,7 +49,7 @@ type Log struct {
 
 // Read reads DIR/dead-letter.jsonl, never through a link; missing is empty.
 func Read(dir string) (*Log, error) {
-	h, err := dirhandle.Open(dir)
+	h, err := spool.OpenDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Log{}, nil
 	}
@@ -61,9 +60,9 @@ func Read(dir string) (*Log, error) {
 	return read(h)
 }
 
-func read(h *dirhandle.Dir) (*Log, error) {
-	path := filepath.Join(h.Configured, queue.DeadLetterLog)
-	f, err := h.OpenFile(queue.DeadLetterLog, unix.O_RDONLY, 0)
+func read(h *spool.Dir) (*Log, error) {
+	path := filepath.Join(h.Configured, spool.DeadLetterLog)
+	f, err := h.OpenFile(spool.DeadLetterLog, unix.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Log{}, nil
 	}
@@ -85,7 +84,7 @@ func read(h *dirhandle.Dir) (*Log, error) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		var d queue.DeadLetter
+		var d spool.DeadLetter
 		err := json.Unmarshal(line, &d)
 		switch {
 		case err != nil && json.Valid(line) && bytes.HasPrefix(bytes.TrimSpace(line), []byte("{")):
@@ -159,12 +158,12 @@ func (l *Log) LastMark(user string) *Mark {
 
 // appendMark writes one line in one write and syncs it, as the plugin
 // does, so that both can append at once.
-func appendMark(dir *dirhandle.Dir, m Mark) error {
+func appendMark(dir *spool.Dir, m Mark) error {
 	line, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode re-queue mark: %w", err)
 	}
-	f, err := dir.OpenFile(queue.DeadLetterLog, unix.O_RDWR|unix.O_CREAT|unix.O_APPEND, 0o640)
+	f, err := dir.OpenFile(spool.DeadLetterLog, unix.O_RDWR|unix.O_CREAT|unix.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("open dead-letter log: %w", err)
 	}

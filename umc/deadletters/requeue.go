@@ -14,8 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"umc-invite/umc/dirhandle"
 	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
 )
 
 // Requeuer re-queues users. Only QueueDir is required.
@@ -39,7 +39,7 @@ type Result struct {
 
 // dirs are the queue, the dead letters (below the queue: opened relative
 // to it, never through a symlink) and where new files go.
-type dirs struct{ queue, dead, target *dirhandle.Dir }
+type dirs struct{ queue, dead, target *spool.Dir }
 
 func (d dirs) close() {
 	if d.target != d.queue {
@@ -50,14 +50,14 @@ func (d dirs) close() {
 }
 
 func (r *Requeuer) open() (d dirs, err error) {
-	if d.queue, err = dirhandle.Open(r.QueueDir); err != nil {
+	if d.queue, err = spool.OpenDir(r.QueueDir); err != nil {
 		return d, fmt.Errorf("queue directory: %w", err)
 	}
 	dead := r.DeadLetterDir
 	if dead == "" {
 		dead = filepath.Join(d.queue.Configured, "failed")
 	}
-	if d.dead, err = dirhandle.OpenIn(d.queue, dead, true, 0o750); err != nil {
+	if d.dead, err = spool.OpenDirIn(d.queue, dead, true, 0o750); err != nil {
 		d.queue.Close()
 		return d, fmt.Errorf("dead-letter directory: %w", err)
 	}
@@ -65,11 +65,11 @@ func (r *Requeuer) open() (d dirs, err error) {
 	switch r.IntakeDir {
 	case "off":
 	case "":
-		if in, err := dirhandle.OpenIn(d.queue, filepath.Join(d.queue.Configured, "incoming"), false, 0); err == nil {
+		if in, err := spool.OpenDirIn(d.queue, filepath.Join(d.queue.Configured, "incoming"), false, 0); err == nil {
 			d.target = in
 		}
 	default:
-		if d.target, err = dirhandle.Open(r.IntakeDir); err != nil {
+		if d.target, err = spool.OpenDir(r.IntakeDir); err != nil {
 			d.target = d.queue
 			d.close()
 			return d, fmt.Errorf("intake directory: %w", err)
@@ -135,7 +135,7 @@ func (r *Requeuer) one(log *Log, user string, d dirs) Result {
 		return res
 	}
 	name := record.QueueFileName(user) // the listener module's name: "already queued" finds its file
-	for _, dir := range []*dirhandle.Dir{d.queue, d.target} {
+	for _, dir := range []*spool.Dir{d.queue, d.target} {
 		if _, err := dir.Lstat(name); err == nil {
 			res.Path, res.Note = filepath.Join(dir.Configured, name), "already queued: nothing to do"
 			return res
@@ -199,7 +199,7 @@ func checkName(user string) error {
 // writeNew writes and syncs a hidden temporary file (neither tail nor the
 // intake sees it), links it to name (fs.ErrExist rather than replace a
 // queued file) and syncs dir.
-func writeNew(dir *dirhandle.Dir, name string, content []byte) (string, error) {
+func writeNew(dir *spool.Dir, name string, content []byte) (string, error) {
 	target := filepath.Join(dir.Configured, name)
 	var b [8]byte
 	_, _ = rand.Read(b[:])

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"umc-invite/umc/queue"
+	"umc-invite/umc/spool"
 )
 
 // Two overlapping `umc-invite requeue bob` runs (two operators, a cron job
@@ -18,12 +18,12 @@ func TestOverlappingRequeueRunsQueueOnce(t *testing.T) {
 	dead := filepath.Join(q, "failed")
 	in := filepath.Join(q, "incoming")
 	os.MkdirAll(in, 0o755)
-	dl, err := queue.OpenDeadLetters(nil, dead)
+	dl, err := spool.OpenDeadLetters(nil, dead)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dl.Close()
-	if err := dl.Append(queue.DeadLetter{Time: time.Now().UTC().Add(-time.Hour), Kind: queue.KindRefused, Username: "bob", Reason: "refused"}); err != nil {
+	if err := dl.Append(spool.DeadLetter{Time: time.Now().UTC().Add(-time.Hour), Kind: spool.KindRefused, Username: "bob", Reason: "refused"}); err != nil {
 		t.Fatal(err)
 	}
 	type result struct {

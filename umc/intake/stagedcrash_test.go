@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"umc-invite/umc/dirhandle"
+	"umc-invite/umc/spool"
 )
 
 // A crash between taking an intake file out of the producers' reach and
@@ -70,7 +70,7 @@ func TestAStageDirectoryThatIsASymlinkIsRefused(t *testing.T) {
 		w.Close()
 		t.Fatal("opened with the stage directory a symlink")
 	}
-	if !errors.Is(err, dirhandle.ErrSymlink) {
+	if !errors.Is(err, spool.ErrSymlink) {
 		t.Fatalf("error %v: want it named a symlink", err)
 	}
 }

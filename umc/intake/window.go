@@ -19,7 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"umc-invite/umc/dirhandle"
+	"umc-invite/umc/spool"
 )
 
 // DefaultSize is the default window: about 25 MB of tail buffers at ~25 KB
@@ -43,9 +43,9 @@ var errNotRegular = errors.New("not a regular file")
 // Window admits intake files into the queue directory. TopUp, Left, Count
 // and Close are safe for concurrent use.
 type Window struct {
-	queueDir, intakeDir string         // absolute, symlinks resolved at start: for messages
-	q, in               *dirhandle.Dir // held open; every file is reached through them
-	stage               *dirhandle.Dir // StageDir in the queue directory
+	queueDir, intakeDir string     // absolute, symlinks resolved at start: for messages
+	q, in               *spool.Dir // held open; every file is reached through them
+	stage               *spool.Dir // StageDir in the queue directory
 	size                int
 	linkMode            bool // the file system lacks RENAME_NOREPLACE: link, then unlink
 
@@ -107,7 +107,7 @@ func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	if size < 1 || size > MaxSize {
 		return nil, fmt.Errorf("queue window %d: must be between 1 and %d", size, MaxSize)
 	}
-	q, err := dirhandle.Open(queueDir)
+	q, err := spool.OpenDir(queueDir)
 	if err != nil {
 		return nil, fmt.Errorf("queue directory: %w", err)
 	}
@@ -123,7 +123,7 @@ func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	// A direct child of the queue directory (the default incoming/) is
 	// opened relative to it and refused when it is a symlink: whoever
 	// writes the queue could point it at another tenant's queue.
-	in, err := dirhandle.OpenIn(q, intakeDir, true, mode)
+	in, err := spool.OpenDirIn(q, intakeDir, true, mode)
 	if err != nil {
 		return nil, fmt.Errorf("intake directory: %w", err)
 	}
@@ -141,7 +141,7 @@ func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	}
 	// Relative to the queue directory, never through a symlink a producer
 	// planted: anything else there than a directory is refused.
-	stage, err := dirhandle.OpenIn(q, filepath.Join(q.Path, StageDir), true, mode&^(fs.ModeSetgid|fs.ModeSticky)|0o700)
+	stage, err := spool.OpenDirIn(q, filepath.Join(q.Path, StageDir), true, mode&^(fs.ModeSetgid|fs.ModeSticky)|0o700)
 	if err != nil {
 		return nil, fmt.Errorf("queue directory: %s: %w", StageDir, err)
 	}
@@ -182,7 +182,7 @@ func (w *Window) LinkMode() bool { return w.linkMode }
 // probe moves a hidden file from the intake to the queue directory the way
 // TopUp will, which checks both are writable and on one mount (rename
 // across mounts fails with EXDEV even on the same device).
-func probe(q, in *dirhandle.Dir) (linkMode bool, err error) {
+func probe(q, in *spool.Dir) (linkMode bool, err error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	name := ".umc-invite-probe-" + hex.EncodeToString(b[:])
@@ -212,7 +212,7 @@ func probe(q, in *dirhandle.Dir) (linkMode bool, err error) {
 	return true, removeProbe(q, name)
 }
 
-func removeProbe(q *dirhandle.Dir, name string) error {
+func removeProbe(q *spool.Dir, name string) error {
 	if err := unix.Unlinkat(q.FD(), name, 0); err != nil {
 		return fmt.Errorf("queue directory: remove probe file: %w", err)
 	}

@@ -15,8 +15,8 @@ import (
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
-	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
 )
 
 // fluentBit plays tail and Fluent Bit's scheduler for one output: every
@@ -129,7 +129,7 @@ func names(prefix string, n int) []string {
 	return out
 }
 
-func lettersByKind(letters []queue.DeadLetter) map[string][]string {
+func lettersByKind(letters []spool.DeadLetter) map[string][]string {
 	out := map[string][]string{}
 	for _, l := range letters {
 		out[l.Kind] = append(out[l.Kind], l.Username)
@@ -158,7 +158,7 @@ func TestRefusedUsersHoldUpNoOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	byKind := lettersByKind(f.deadLetters(t))
-	if len(byKind[queue.KindRefused]) != len(refused) || len(byKind) != 1 {
+	if len(byKind[spool.KindRefused]) != len(refused) || len(byKind) != 1 {
 		t.Fatalf("want one refusal per refused user and nothing else, got %v", byKind)
 	}
 	for _, l := range f.deadLetters(t) {
@@ -197,7 +197,7 @@ func TestLoneRefusedUserEnds(t *testing.T) {
 			t.Fatalf("a call that could mail someone: %+v", c)
 		}
 	}
-	if byKind := lettersByKind(f.deadLetters(t)); len(byKind[queue.KindRefused]) != 1 || fb.sawError() {
+	if byKind := lettersByKind(f.deadLetters(t)); len(byKind[spool.KindRefused]) != 1 || fb.sawError() {
 		t.Fatalf("%v, verdicts %v", byKind, fb.verdicts)
 	}
 	if _, err := os.Stat(filepath.Join(umctest.DeadLetterDir(f.queue), "domain-admin.send")); err != nil {
@@ -316,7 +316,7 @@ func TestOneUserFailingAmongOthers(t *testing.T) {
 	}
 	fb.runUntilIdle(t, 10)
 	letters := f.deadLetters(t)
-	if len(letters) != 1 || letters[0].Kind != queue.KindExpired || letters[0].Status != 500 || !strings.Contains(letters[0].Reason, "Max_Age 1h") {
+	if len(letters) != 1 || letters[0].Kind != spool.KindExpired || letters[0].Status != 500 || !strings.Contains(letters[0].Reason, "Max_Age 1h") {
 		t.Fatalf("dead letters %+v", letters)
 	}
 	if err := stub.CheckOnce(4); err != nil {
@@ -330,7 +330,7 @@ func TestDeadLetterWriteFailureKeepsTheRecord(t *testing.T) {
 	stub := &umctest.UMC{Refused: func(string) bool { return true }}
 	f := newFixture(t, stub, config.Map{})
 	// A directory where the log should be: every append fails.
-	blocker := filepath.Join(umctest.DeadLetterDir(f.queue), queue.DeadLetterLog)
+	blocker := filepath.Join(umctest.DeadLetterDir(f.queue), spool.DeadLetterLog)
 	if err := os.MkdirAll(blocker, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +348,7 @@ func TestDeadLetterWriteFailureKeepsTheRecord(t *testing.T) {
 	if v := f.flush(context.Background(), recs); v != OK {
 		t.Fatalf("verdict %v", v)
 	}
-	if l := f.deadLetters(t); len(l) != 1 || l[0].Kind != queue.KindRefused || len(stub.Calls()) != calls || len(f.queued(t)) != 0 {
+	if l := f.deadLetters(t); len(l) != 1 || l[0].Kind != spool.KindRefused || len(stub.Calls()) != calls || len(f.queued(t)) != 0 {
 		t.Fatalf("letters %+v, calls %d then %d", l, calls, len(stub.Calls()))
 	}
 }
@@ -358,7 +358,7 @@ func TestDeadLetterWriteFailureKeepsTheRecord(t *testing.T) {
 func TestUnwritableDeadLetterIsCarriedOver(t *testing.T) {
 	stub := &umctest.UMC{Refused: func(string) bool { return true }}
 	f := newFixture(t, stub, config.Map{})
-	blocker := filepath.Join(umctest.DeadLetterDir(f.queue), queue.DeadLetterLog)
+	blocker := filepath.Join(umctest.DeadLetterDir(f.queue), spool.DeadLetterLog)
 	os.MkdirAll(blocker, 0o755)
 	f.enqueue(t, "nobody")
 	fb := newFluentBit(f)
@@ -371,7 +371,7 @@ func TestUnwritableDeadLetterIsCarriedOver(t *testing.T) {
 	os.Remove(blocker)
 	f.out.ledger = newLedger() // and a restart in between
 	fb.runUntilIdle(t, 10)
-	if l := f.deadLetters(t); len(l) != 1 || l[0].Kind != queue.KindRefused || stub.Attempts()["nobody"] != 3 {
+	if l := f.deadLetters(t); len(l) != 1 || l[0].Kind != spool.KindRefused || stub.Attempts()["nobody"] != 3 {
 		t.Fatalf("letters %+v, calls %d", l, stub.Attempts()["nobody"])
 	}
 }

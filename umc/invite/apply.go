@@ -5,11 +5,10 @@ import (
 	"time"
 	"umc-invite/umc"
 
-	"umc-invite/umc/ledger"
 	"umc-invite/umc/metrics"
 	"umc-invite/umc/policy"
-	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
 )
 
 // apply does what a decision says, in one place: a delivered user's file
@@ -34,12 +33,12 @@ func (o applier) apply(j *job, c called, step policy.Step, t *tally) {
 		} else {
 			o.log.Infof("invitation sent for %q (HTTP 200 in %s)", j.username, c.answer.Took.Round(100*time.Microsecond))
 		}
-		o.leave(j, ledger.Delivered, false)
+		o.leave(j, spool.Delivered, false)
 	case policy.Refused:
-		j.entry.Letter = o.letter(j, answer, queue.KindRefused, step.Reason)
+		j.entry.Letter = o.letter(j, answer, spool.KindRefused, step.Reason)
 		o.writeLetter(j, t)
 	case policy.Expired:
-		j.entry.Letter = o.letter(j, answer, queue.KindExpired, step.Reason)
+		j.entry.Letter = o.letter(j, answer, spool.KindExpired, step.Reason)
 		o.writeLetter(j, t)
 	default:
 		if c.sent {
@@ -54,9 +53,9 @@ func (o applier) apply(j *job, c called, step policy.Step, t *tally) {
 // record of the old one finds it gone); otherwise the entry remembers.
 // The ledger is touched last: a panic before leaves the claim to Flush's
 // release, the entry as it was.
-func (o applier) leave(j *job, final ledger.Final, fileGone bool) {
+func (o applier) leave(j *job, final spool.Final, fileGone bool) {
 	o.waiting.left(j.username)
-	if final == ledger.Delivered && j.file != nil {
+	if final == spool.Delivered && j.file != nil {
 		fileGone = o.removeDelivered(j)
 	}
 	if fileGone {
@@ -117,8 +116,8 @@ func (o applier) carryOver(j *job) bool {
 		// tail reads it from its head as a new file. Its entry starts at
 		// that line; the old file's entry goes, or a file reusing its
 		// inode would inherit it.
-		why := "grown to " + strconv.Itoa(queue.CompactAt) + " bytes"
-		if j.file.Size+int64(len(line)) <= queue.CompactAt {
+		why := "grown to " + strconv.Itoa(spool.CompactAt) + " bytes"
+		if j.file.Size+int64(len(line)) <= spool.CompactAt {
 			why = "not writable for Fluent Bit's user; queue files should be group-writable (0664) in a set-group-ID directory"
 			o.log.Warnf("%q is still waiting on its chunk's last try: carried over into a copy that replaced %s (the file was %s)", j.username, j.file.Path, why)
 		} else {
@@ -134,7 +133,7 @@ func (o applier) carryOver(j *job) bool {
 }
 
 // carryOf is the carried-over line's state of an entry.
-func carryOf(e ledger.Entry) record.Carry {
+func carryOf(e spool.Entry[policy.User]) record.Carry {
 	c := record.Of(e.User)
 	if e.Letter != nil {
 		c.Letter, c.Reason = e.Letter.Kind, e.Letter.Reason

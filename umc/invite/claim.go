@@ -5,8 +5,8 @@ import (
 	"slices"
 	"sync"
 
-	"umc-invite/umc/dirhandle"
 	"umc-invite/umc/logtext"
+	"umc-invite/umc/spool"
 )
 
 // Claims are the directories the live outputs of one process hold (the
@@ -32,11 +32,11 @@ type claim struct {
 // as held, and where it lies.
 type heldDir struct {
 	key, path string // its configuration key and configured path, for messages
-	id        dirhandle.ID
-	above     []dirhandle.ID // the directories holding it, up to the root
+	id        spool.DirID
+	above     []spool.DirID // the directories holding it, up to the root
 }
 
-func newHeldDir(key string, h *dirhandle.Dir) heldDir {
+func newHeldDir(key string, h *spool.Dir) heldDir {
 	return heldDir{key: key, path: h.Configured, id: h.ID(), above: h.Above()}
 }
 

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"umc-invite/umc/dirhandle"
+	"umc-invite/umc/spool"
 )
 
 // The directories of two outputs of one process are apart: one that is,
@@ -14,7 +14,7 @@ import (
 // output, its own directories nest (failed/ and incoming/ in the queue)
 // but are never one.
 func TestOverlappingDirectoriesAreRefused(t *testing.T) {
-	id := func(n uint64) dirhandle.ID { return dirhandle.ID{Dev: 1, Ino: n} }
+	id := func(n uint64) spool.DirID { return spool.DirID{Dev: 1, Ino: n} }
 	// The tree: / (1) holds srv (2); srv holds a (3), b (4), in-a (5),
 	// in-b (6); a holds failed (7); b holds failed (8).
 	dir := func(key, path string, ino uint64, above ...uint64) heldDir {

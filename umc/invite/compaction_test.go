@@ -13,8 +13,8 @@ import (
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
 	"umc-invite/umc/policy"
-	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
 )
 
 // appendLine appends one line to path as a producer or an operator would
@@ -74,7 +74,7 @@ func TestCompactionKeepsALineAppendedDuringTheLastTry(t *testing.T) {
 	// alice's line and her carried-over lines, just under CompactAt.
 	content := "{\"username\": \"alice\"}\n"
 	carry := string(record.CarryLine("username", "alice", record.Carry{User: policy.User{FirstSeen: time.Now()}, Refused: ""}))
-	for len(content)+2*len(carry) <= queue.CompactAt {
+	for len(content)+2*len(carry) <= spool.CompactAt {
 		content += carry
 	}
 	if err := os.WriteFile(path, []byte(content), 0o664); err != nil {

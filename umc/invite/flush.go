@@ -13,10 +13,9 @@ import (
 
 	"umc-invite/umc"
 	"umc-invite/umc/config"
-	"umc-invite/umc/ledger"
 	"umc-invite/umc/policy"
-	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
 )
 
 // Verdict is what a flush tells Fluent Bit.
@@ -35,10 +34,10 @@ func (v Verdict) String() string { return [...]string{"OK", "RETRY", "ERROR"}[v]
 type job struct {
 	rec      record.Record
 	key      string      // the ledger's key: the queue file on disk, else the record
-	file     *queue.File // nil when the record names no queue file
+	file     *spool.File // nil when the record names no queue file
 	username string
-	entry    ledger.Entry // as claimed; apply settles it
-	lastTry  bool         // the chunk's last try: what stays open is carried over
+	entry    spool.Entry[policy.User] // as claimed; apply settles it
+	lastTry  bool                     // the chunk's last try: what stays open is carried over
 }
 
 // tally counts how the records of one flush ended.
@@ -70,7 +69,7 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 		return Retry // the queue at its path is not the one held: records wait
 	}
 	var t tally
-	claims := &ledger.Claims{}
+	claims := &spool.Claims{}
 	defer o.ledger.Release(claims) // what a panic left claimed goes back, open
 	if o.queue != nil {
 		o.journal.retryLeftovers(now)
@@ -120,7 +119,7 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 // prepare claims a record and returns it as a job, or settles it at once:
 // done before, its queue file gone, owned by another flush, or bad input.
 // mine holds the keys this flush has claimed.
-func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine map[string]bool, claims *ledger.Claims, t *tally, now time.Time) *job {
+func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine map[string]bool, claims *spool.Claims, t *tally, now time.Time) *job {
 	j := &job{rec: rec, key: rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey), lastTry: lastTry}
 	var lines *fileLines
 	if path, _ := rec.String(o.cfg.PathKey); path != "" && o.queue != nil {
@@ -136,7 +135,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 				err = nil
 			}
 		}
-		var notRegular *queue.NotRegularError
+		var notRegular *spool.NotRegularError
 		switch {
 		case errors.As(err, &notRegular):
 			o.applier.dropNotRegular(rec, notRegular) // never read nor sent
@@ -150,7 +149,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 			// Delivered or recorded before (an earlier run whose chunk came
 			// back from storage): sending again would duplicate.
 			return nil
-		case errors.Is(err, queue.ErrOutside):
+		case errors.Is(err, spool.ErrOutside):
 			o.log.Warnf("queue file left alone: %v", err)
 		default:
 			o.log.Errorf("queue file %s: %v; record stays queued", path, err)
@@ -179,16 +178,16 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 		return nil
 	}
 	claimed, entry := o.ledger.Claim(claims, j.key, rec.Offset(o.cfg.OffsetKey), *lines.initial)
-	if claimed == ledger.Owned {
+	if claimed == spool.Owned {
 		mine[j.key] = true
 	}
 	switch claimed {
-	case ledger.Done:
+	case spool.Done:
 		o.settledBefore(j, entry, t)
 		return nil
-	case ledger.Superseded:
+	case spool.Superseded:
 		return nil // a newer line of the same file carries it on
-	case ledger.Busy:
+	case spool.Busy:
 		t.add(func(t *tally) { t.open++ }) // another flush has this file now
 		return nil
 	}
@@ -201,9 +200,9 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	}
 	switch {
 	case err != nil:
-		j.entry.Letter = o.applier.letter(j, nil, queue.KindBadInput, err.Error()+lines.alsoNamed())
+		j.entry.Letter = o.applier.letter(j, nil, spool.KindBadInput, err.Error()+lines.alsoNamed())
 	case notOne != "":
-		j.entry.Letter = o.applier.letter(j, nil, queue.KindBadInput, notOne)
+		j.entry.Letter = o.applier.letter(j, nil, spool.KindBadInput, notOne)
 	}
 	if j.entry.Letter != nil {
 		o.applier.writeLetter(j, t) // decided before, or bad input: never sent
@@ -216,7 +215,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 // its birth time where the file system keeps one, so that an entry leaves
 // with its file: a later file on the same inode is a new file, whatever
 // the entry of the old one says.
-func (o *Output) fileKey(f queue.File) string {
+func (o *Output) fileKey(f spool.File) string {
 	if born, ok := o.queue.Born(f); ok {
 		return f.Key() + ":" + strconv.FormatInt(born, 10)
 	}
@@ -226,7 +225,7 @@ func (o *Output) fileKey(f queue.File) string {
 // known is what the queue knows of a record's user, for a ledger entry the
 // output has not met yet: the newest carried-over line's state (a restart,
 // or the chunk before this one), else the user is as old as its file.
-func (o *Output) known(rec record.Record, file *queue.File, lines fileLines, now time.Time) ledger.Entry {
+func (o *Output) known(rec record.Record, file *spool.File, lines fileLines, now time.Time) spool.Entry[policy.User] {
 	c, carried := rec.Carried()
 	if lines.carried {
 		c, carried = lines.carry, true
@@ -236,24 +235,24 @@ func (o *Output) known(rec record.Record, file *queue.File, lines fileLines, now
 		u.FirstSeen, _ = o.queue.Modified(*file)
 	}
 	// Written by an earlier run, whose clock may have been ahead.
-	e := ledger.Entry{User: policy.Restored(u, now, settingsOf(o.cfg))}
+	e := spool.Entry[policy.User]{User: policy.Restored(u, now, settingsOf(o.cfg))}
 	switch {
 	case !carried:
 	case c.Letter != "":
-		e.Letter = &queue.DeadLetter{Kind: c.Letter, Reason: c.Reason}
+		e.Letter = &spool.DeadLetter{Kind: c.Letter, Reason: c.Reason}
 	case c.Refused != "":
-		e.Letter = &queue.DeadLetter{Kind: queue.KindRefused, Reason: c.Refused}
+		e.Letter = &spool.DeadLetter{Kind: spool.KindRefused, Reason: c.Refused}
 	}
 	return e
 }
 
 // settledBefore handles a record whose file is done with: a delivered file
 // still there is removed (or its added lines set aside) again.
-func (o *Output) settledBefore(j *job, entry ledger.Entry, t *tally) {
-	if entry.Final == ledger.DeadLetter && (entry.Letter == nil || entry.Letter.Kind != queue.KindBadInput) {
+func (o *Output) settledBefore(j *job, entry spool.Entry[policy.User], t *tally) {
+	if entry.Final == spool.DeadLettered && (entry.Letter == nil || entry.Letter.Kind != spool.KindBadInput) {
 		t.add(func(t *tally) { t.dead++ })
 	}
-	if entry.Final != ledger.Delivered || j.file == nil {
+	if entry.Final != spool.Delivered || j.file == nil {
 		return
 	}
 	if entry.Letter != nil {
@@ -278,7 +277,7 @@ func (o *Output) settledBefore(j *job, entry ledger.Entry, t *tally) {
 // a record of a file that left the queue (delivered, re-queued under the
 // same name) must not take over the new file, which tail reads as a record
 // of its own. Without the line (a parser took it apart) the path decides.
-func (o *Output) sameFile(rec record.Record, f queue.File, lines *fileLines) error {
+func (o *Output) sameFile(rec record.Record, f spool.File, lines *fileLines) error {
 	line, ok := rec.String("log")
 	offset := rec.Offset(o.cfg.OffsetKey)
 	if !ok || offset < 0 {

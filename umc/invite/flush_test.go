@@ -14,8 +14,8 @@ import (
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
-	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
 )
 
 // fixture is one Output against a UMC stand-in, with a queue directory.
@@ -114,7 +114,7 @@ func (f *fixture) queueFiles(t *testing.T, users ...string) []record.Record {
 	return recs
 }
 
-func (f *fixture) deadLetters(t *testing.T) []queue.DeadLetter {
+func (f *fixture) deadLetters(t *testing.T) []spool.DeadLetter {
 	t.Helper()
 	return umctest.ReadDeadLetters(t, umctest.DeadLetterDir(f.queue))
 }
@@ -209,7 +209,7 @@ func TestAlwaysFailingUserExpiresByAge(t *testing.T) {
 		t.Fatalf("dead letters %+v", letters)
 	}
 	l := letters[0]
-	if l.Username != "bob" || l.Kind != queue.KindExpired || !strings.Contains(l.Reason, "Max_Age 30m") || l.Status != 500 || !strings.Contains(l.Message, "Error sending token") ||
+	if l.Username != "bob" || l.Kind != spool.KindExpired || !strings.Contains(l.Reason, "Max_Age 30m") || l.Status != 500 || !strings.Contains(l.Message, "Error sending token") ||
 		l.File != filepath.Join(umctest.DeadLetterDir(f.queue), "bob.send") || l.Record["path"] != filepath.Join(f.queue, "bob.send") {
 		t.Fatalf("dead letter %+v", l)
 	}
@@ -291,7 +291,7 @@ func TestPathsOutsideQueueDirAreNeverTouched(t *testing.T) {
 	if d := f.stub.Delivered(); d["alice"] != 1 || d["carol"] != 0 {
 		t.Fatalf("records outside are still sent, a symlink's never: got %v", d)
 	}
-	if l := f.deadLetters(t); len(l) != 2 || l[1].Username != "victim" || l[1].File != "" || l[0].Kind != queue.KindBadInput || !strings.Contains(l[0].Reason, `"link.send" is a symlink`) {
+	if l := f.deadLetters(t); len(l) != 2 || l[1].Username != "victim" || l[1].File != "" || l[0].Kind != spool.KindBadInput || !strings.Contains(l[0].Reason, `"link.send" is a symlink`) {
 		t.Fatalf("dead letters %+v", l)
 	}
 	if _, err := os.Lstat(link); !os.IsNotExist(err) {
@@ -424,7 +424,7 @@ func TestPasswordNeverLogged(t *testing.T) {
 	f := newFixture(t, stub, config.Map{"Auth_User": "u", "Auth_Password": "s3cret-pw", "Chunk_Retry_Limit": "1"})
 	f.flush(context.Background(), f.queueFiles(t, "alice"))
 	all := f.logs.String() + f.out.Describe()
-	data, _ := os.ReadFile(filepath.Join(umctest.DeadLetterDir(f.queue), queue.DeadLetterLog))
+	data, _ := os.ReadFile(filepath.Join(umctest.DeadLetterDir(f.queue), spool.DeadLetterLog))
 	if strings.Contains(all+string(data), "s3cret-pw") {
 		t.Fatal("the password appears in a log line or dead letter")
 	}

@@ -14,8 +14,8 @@ import (
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
 	"umc-invite/umc/policy"
-	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
 )
 
 // a delivered file that grew during its call is to be set
@@ -159,7 +159,7 @@ func TestA200CutShortWithoutContentLengthIsNotSentAgain(t *testing.T) {
 }
 
 // every carry-over adds a line to the queue file, and the
-// one-user check refuses a file over queue.MaxFileSize (64 KiB) as bad
+// one-user check refuses a file over spool.MaxFileSize (64 KiB) as bad
 // input. An outage carries a waiting user over about once a minute: after
 // some 2000 carry-overs (a long weekend) the user's own file would be "no
 // one user's" and a bad_input dead letter, although UMC never answered
@@ -198,8 +198,8 @@ func TestLongOutageDoesNotMakeADeadLetter(t *testing.T) {
 	if letters := f.deadLetters(t); len(letters) != 0 {
 		t.Fatalf("UMC was only ever unavailable, and alice became a dead letter: %s", letters[0].Reason)
 	}
-	if biggest > queue.CompactAt+100 {
-		t.Errorf("the queue file grew to %d bytes over 200 carry-overs; want at most about %d", biggest, queue.CompactAt)
+	if biggest > spool.CompactAt+100 {
+		t.Errorf("the queue file grew to %d bytes over 200 carry-overs; want at most about %d", biggest, spool.CompactAt)
 	}
 	if got := f.queued(t); len(got) != 1 {
 		t.Errorf("queued %v, want alice", got)

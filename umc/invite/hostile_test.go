@@ -14,8 +14,8 @@ import (
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
-	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
 )
 
 const secret = "s3cret-password-of-another-tenant"
@@ -52,12 +52,12 @@ func TestASymlinkQueueFileIsNeverSentNorLogged(t *testing.T) {
 	if v != OK {
 		t.Errorf("verdict %v: a hostile queue entry must not count against the output's health", v)
 	}
-	letters, _ := os.ReadFile(filepath.Join(umctest.DeadLetterDir(f.queue), queue.DeadLetterLog))
+	letters, _ := os.ReadFile(filepath.Join(umctest.DeadLetterDir(f.queue), spool.DeadLetterLog))
 	if strings.Contains(string(letters), secret) || strings.Contains(f.logs.String(), secret) {
 		t.Fatalf("the symlink's target reached the dead letters or the log:\n%s\n%s", letters, f.logs.String())
 	}
 	ls := f.deadLetters(t)
-	if len(ls) != 1 || ls[0].Kind != queue.KindBadInput || !strings.Contains(ls[0].Reason, `"x.send"`) || !strings.Contains(ls[0].Reason, "symlink") {
+	if len(ls) != 1 || ls[0].Kind != spool.KindBadInput || !strings.Contains(ls[0].Reason, `"x.send"`) || !strings.Contains(ls[0].Reason, "symlink") {
 		t.Fatalf("want one bad_input letter naming \"x.send\" and its type: %+v", ls)
 	}
 	if _, err := os.Lstat(link); !os.IsNotExist(err) {
@@ -112,7 +112,7 @@ func TestEntriesThatAreNoRegularFileLeaveWithTheirType(t *testing.T) {
 	for kind := range makers {
 		found := false
 		for _, l := range letters {
-			found = found || (strings.Contains(l.Reason, fmt.Sprintf("%q", strings.ToLower(kind)+".send")) && strings.Contains(l.Reason, kind) && l.Kind == queue.KindBadInput)
+			found = found || (strings.Contains(l.Reason, fmt.Sprintf("%q", strings.ToLower(kind)+".send")) && strings.Contains(l.Reason, kind) && l.Kind == spool.KindBadInput)
 		}
 		if !found {
 			t.Errorf("no bad_input letter names the %s: %+v", kind, letters)
@@ -127,7 +127,7 @@ func TestEntriesThatAreNoRegularFileLeaveWithTheirType(t *testing.T) {
 // blocks a worker: the queue files are opened O_NONBLOCK|O_NOFOLLOW and
 // fstat'ed before they are read or written.
 func TestAFIFOSwappedInDoesNotBlock(t *testing.T) {
-	d, err := queue.Open(t.TempDir())
+	d, err := spool.OpenQueue(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"umc-invite/umc/logtext"
-	"umc-invite/umc/queue"
+	"umc-invite/umc/spool"
 )
 
 // leftoverRetry is how often the removal of delivered files that could
@@ -17,7 +17,7 @@ const leftoverRetry = 10 * time.Second
 
 // leftovers are delivered queue files whose removal failed (a sticky queue
 // directory, a read-only remount). Each is on the journal beside the dead
-// letters (queue.LeftoverLog) before its delivery counts as applied, so a
+// letters (spool.LeftoverLog) before its delivery counts as applied, so a
 // restart knows it too; it is never sent again, its removal is tried again
 // every leftoverRetry from the flushes, it is counted in the metrics and
 // logged once, and it takes no place in the intake's window. Its line
@@ -30,8 +30,8 @@ type leftovers struct {
 }
 
 type leftover struct {
-	file queue.File
-	line queue.Leftover
+	file spool.File
+	line spool.Leftover
 }
 
 // isLeftover reports whether the queue file of key was delivered and is
@@ -61,8 +61,8 @@ func (o journal) remember(key string, l leftover) bool {
 
 // stuck records a delivered file that could not be removed: on the journal
 // first, synced, then in memory.
-func (o journal) stuck(key, username string, f queue.File, err error) {
-	line := queue.Leftover{Time: o.now().UTC(), Key: key, Name: filepath.Base(f.Path), Username: username}
+func (o journal) stuck(key, username string, f spool.File, err error) {
+	line := spool.Leftover{Time: o.now().UTC(), Key: key, Name: filepath.Base(f.Path), Username: username}
 	if mod, err := o.queue.Modified(f); err == nil {
 		line.Modified = mod.UnixNano()
 	}
@@ -78,7 +78,7 @@ func (o journal) stuck(key, username string, f queue.File, err error) {
 	}
 	if jerr != nil {
 		o.log.Errorf("delivered queue file %s could not be recorded in %s (%v): if Fluent Bit restarts before the file is removed, %q may be invited again",
-			logtext.Quote(f.Path), queue.LeftoverLog, jerr, username)
+			logtext.Quote(f.Path), spool.LeftoverLog, jerr, username)
 	}
 }
 
@@ -110,7 +110,7 @@ func (o journal) loadLeftovers() {
 		if o.remember(l.Key, leftover{file: f, line: l}) {
 			o.metrics.RemoveFailed()
 			o.log.Errorf("delivered queue file %s was left in place before this start (%s): it is not sent again, its removal is tried again every %s, and it holds no place in the window",
-				logtext.Quote(f.Path), queue.LeftoverLog, leftoverRetry)
+				logtext.Quote(f.Path), spool.LeftoverLog, leftoverRetry)
 		}
 	}
 }
@@ -152,13 +152,13 @@ func (o journal) retryLeftovers(now time.Time) {
 	if (gone == 0 && !o.leftovers.dirty) || o.dead == nil {
 		return
 	}
-	keep := make([]queue.Leftover, 0, len(o.leftovers.files))
+	keep := make([]spool.Leftover, 0, len(o.leftovers.files))
 	for _, l := range o.leftovers.files {
 		keep = append(keep, l.line)
 	}
 	if err := o.dead.KeepLeftovers(keep); err != nil {
 		// Harmless: a line of a file gone is dropped at a later start.
-		o.log.Warnf("%s: %v", queue.LeftoverLog, err)
+		o.log.Warnf("%s: %v", spool.LeftoverLog, err)
 		return
 	}
 	o.leftovers.dirty = false

@@ -11,8 +11,9 @@ import (
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
-	"umc-invite/umc/ledger"
+	"umc-invite/umc/policy"
 	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
 )
 
 // fsImmutableFL is FS_IMMUTABLE_FL of linux/fs.h.
@@ -78,7 +79,7 @@ func TestNewFileOnARecycledInodeIsNew(t *testing.T) {
 		t.Skip("no birth time on this file system")
 	}
 	// bob was delivered, its removal failed: the ledger says so.
-	f.out.ledger.Settle(f.out.fileKey(oldFile), ledger.Entry{Final: ledger.Delivered})
+	f.out.ledger.Settle(f.out.fileKey(oldFile), spool.Entry[policy.User]{Final: spool.Delivered})
 	os.Remove(oldFile.Path)
 	var rec record.Record
 	reused := false

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"umc-invite/umc/queue"
+	"umc-invite/umc/spool"
 )
 
 // A delivered file whose removal failed is on the journal beside the dead
@@ -17,7 +17,7 @@ import (
 func TestLeftoverJournalSurvivesARestartAndEmptiesWhenTheFileGoes(t *testing.T) {
 	f, recs, path := bobDeliveredImmutable(t)
 	f.flush(context.Background(), recs)
-	journal := filepath.Join(f.queue, "failed", queue.LeftoverLog)
+	journal := filepath.Join(f.queue, "failed", spool.LeftoverLog)
 	data, err := os.ReadFile(journal)
 	if err != nil || !strings.Contains(string(data), `"name":"bob.send"`) {
 		t.Fatalf("journal %q: %v", data, err)

@@ -10,20 +10,19 @@ import (
 	"time"
 	"umc-invite/umc"
 
-	"umc-invite/umc/ledger"
 	"umc-invite/umc/logtext"
-	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
 )
 
 // letter builds the refusal or dead letter for a job, from the answer of
 // this flush's call (nil: no call, UMC's last answer as known).
-func (o applier) letter(j *job, answer *umc.Answer, kind, reason string) *queue.DeadLetter {
+func (o applier) letter(j *job, answer *umc.Answer, kind, reason string) *spool.DeadLetter {
 	var a umc.Answer
 	if answer != nil {
 		a = *answer
 	}
-	l := &queue.DeadLetter{
+	l := &spool.DeadLetter{
 		Time: o.now().UTC(), Kind: kind, Username: j.username, Reason: reason,
 		Status: a.Status, Message: a.Message, Tag: j.rec.Tag, Record: j.rec.Fields,
 	}
@@ -58,14 +57,14 @@ func (o applier) writeLetter(j *job, t *tally) {
 		o.keepOpen(j, "", t)
 		return
 	}
-	final := ledger.DeadLetter
+	final := spool.DeadLettered
 	o.metrics.Invitation(invitationResult(l.Kind))
 	switch l.Kind {
-	case queue.KindRefused:
-		final = ledger.Refused
+	case spool.KindRefused:
+		final = spool.Refused
 		o.log.Warnf("no invitation for %q: %s; recorded in %s", j.username, l.Reason, o.where())
 		t.add(func(t *tally) { t.refused++ })
-	case queue.KindBadInput:
+	case spool.KindBadInput:
 		// Not counted as an error: anyone who can write to the queue
 		// could otherwise turn Fluent Bit's health red with garbage.
 		o.log.Errorf("record never sent (%s), dead letter written to %s: %s", describe(j), o.where(), l.Reason)
@@ -78,7 +77,7 @@ func (o applier) writeLetter(j *job, t *tally) {
 
 // writeDeadLetter appends the line, then moves the queue file; it reports
 // whether the file has left the queue.
-func (o applier) writeDeadLetter(l *queue.DeadLetter, j *job) (moved bool, err error) {
+func (o applier) writeDeadLetter(l *spool.DeadLetter, j *job) (moved bool, err error) {
 	if o.dead == nil {
 		line, _ := json.Marshal(l)
 		o.log.Errorf("dead letter (no Dead_Letter_Dir): %s", line)
@@ -97,7 +96,7 @@ func (o applier) writeDeadLetter(l *queue.DeadLetter, j *job) (moved bool, err e
 	if j.file == nil {
 		return false, nil
 	}
-	if _, err := o.queue.MoveTo(*j.file, o.dead.Dir()); err != nil {
+	if _, err := o.queue.MoveTo(*j.file, o.dead); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return true, nil // taken away meanwhile: nothing left to move
 		}
@@ -114,7 +113,7 @@ func (o applier) where() string {
 }
 
 func kindName(kind string) string {
-	if kind == queue.KindRefused {
+	if kind == spool.KindRefused {
 		return "refusal"
 	}
 	return "dead letter"
@@ -134,14 +133,11 @@ func describe(j *job) string {
 // removeDelivered removes a delivered record's queue file and reports
 // whether the file has left the queue.
 func (o applier) removeDelivered(j *job) bool {
-	err := o.queue.Unlink(*j.file)
-	if err == nil {
-		err = o.queue.Sync()
-	}
+	err := o.queue.Remove(*j.file)
 	switch {
 	case err == nil:
 		return true
-	case errors.Is(err, queue.ErrGrown):
+	case errors.Is(err, spool.ErrGrown):
 		return o.keepAdded(j)
 	}
 	// Removed, with only the directory's sync failing: a file gone must
@@ -162,7 +158,7 @@ func (o applier) removeDelivered(j *job) bool {
 func (o applier) setAsideGrown(j *job) bool {
 	reason := fmt.Sprintf("lines were added to the queue file while %q was being invited; %q was invited (HTTP 200), "+
 		"the added lines were not sent: write one file per user and re-queue their users", j.username, j.username)
-	l := o.letter(j, nil, queue.KindBadInput, reason)
+	l := o.letter(j, nil, spool.KindBadInput, reason)
 	l.Username = ""
 	moved, err := o.writeDeadLetter(l, j)
 	if err != nil || !moved {

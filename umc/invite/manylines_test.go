@@ -7,11 +7,10 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"umc-invite/umc/ledger"
+	"umc-invite/umc/spool"
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
-	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
 )
 
@@ -34,7 +33,7 @@ func manyLines(t testing.TB, dir string, n int) []record.Record {
 // flush, not once per line: one call for its user, the file gone.
 func TestFileOfManyLinesIsOneCall(t *testing.T) {
 	f := newFixture(t, &umctest.UMC{}, config.Map{})
-	recs := manyLines(t, f.queue, queue.MaxFileSize/2)
+	recs := manyLines(t, f.queue, spool.MaxFileSize/2)
 	start := time.Now()
 	f.flush(context.Background(), recs)
 	took := time.Since(start)
@@ -63,13 +62,13 @@ func BenchmarkFileOfManyLines(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		recs := manyLines(b, dir, queue.MaxFileSize/2)
+		recs := manyLines(b, dir, spool.MaxFileSize/2)
 		files := flushFiles{}
 		var tl tally
 		b.StartTimer()
 		start := time.Now()
 		for _, rec := range recs {
-			out.prepare(rec, false, files, map[string]bool{}, &ledger.Claims{}, &tl, start)
+			out.prepare(rec, false, files, map[string]bool{}, &spool.Claims{}, &tl, start)
 		}
 		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "ms/file")
 		b.StopTimer()

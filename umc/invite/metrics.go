@@ -10,7 +10,7 @@ import (
 	"umc-invite/umc"
 	"umc-invite/umc/intake"
 	"umc-invite/umc/metrics"
-	"umc-invite/umc/queue"
+	"umc-invite/umc/spool"
 )
 
 // startMetrics attaches the output to its Metrics_Listen endpoint, named
@@ -33,9 +33,9 @@ func (o *Output) startMetrics(client *umc.Client) error {
 // is a dead letter too.
 func invitationResult(kind string) string {
 	switch kind {
-	case queue.KindRefused:
+	case spool.KindRefused:
 		return metrics.Refused
-	case queue.KindExpired:
+	case spool.KindExpired:
 		return metrics.Expired
 	}
 	return metrics.DeadLetter

@@ -19,8 +19,8 @@ import (
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
-	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
 )
 
 var metricsRuns atomic.Int64
@@ -109,9 +109,9 @@ func TestMetricsCountAMixedRun(t *testing.T) {
 	}
 	want := map[string]float64{
 		`umc_invite_invitations_total{result="sent"}`:               float64(len(stub.Delivered())),
-		`umc_invite_invitations_total{result="refused"}`:            float64(len(byKind[queue.KindRefused])),
-		`umc_invite_invitations_total{result="dead_letter"}`:        float64(len(byKind[queue.KindBadInput])),
-		`umc_invite_invitations_total{result="expired"}`:            float64(len(byKind[queue.KindExpired])),
+		`umc_invite_invitations_total{result="refused"}`:            float64(len(byKind[spool.KindRefused])),
+		`umc_invite_invitations_total{result="dead_letter"}`:        float64(len(byKind[spool.KindBadInput])),
+		`umc_invite_invitations_total{result="expired"}`:            float64(len(byKind[spool.KindExpired])),
 		`umc_invite_users_waiting`:                                  0,
 		`umc_invite_umc_requests_total{class="delivered"}`:          float64(byStatus[200]),
 		`umc_invite_umc_requests_total{class="refused"}`:            float64(byStatus[400]),
@@ -123,7 +123,7 @@ func TestMetricsCountAMixedRun(t *testing.T) {
 		`umc_invite_queue_files`:                                    float64(len(f.queued(t))),
 	}
 	// The run itself, as the stand-in and the dead letters tell it.
-	if len(stub.Delivered()) != 30 || len(byKind[queue.KindRefused]) != 2 || len(byKind[queue.KindExpired]) != 1 || len(byKind[queue.KindBadInput]) != 1 {
+	if len(stub.Delivered()) != 30 || len(byKind[spool.KindRefused]) != 2 || len(byKind[spool.KindExpired]) != 1 || len(byKind[spool.KindBadInput]) != 1 {
 		t.Fatalf("unexpected run: delivered %d, letters %v", len(stub.Delivered()), byKind)
 	}
 	for k, v := range want {

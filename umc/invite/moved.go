@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"umc-invite/umc/dirhandle"
 	"umc-invite/umc/logtext"
+	"umc-invite/umc/spool"
 )
 
 // dirCheckEvery is how often an output looks whether each directory it
@@ -42,13 +42,13 @@ type dirWatch struct {
 
 type watchedDir struct {
 	key string
-	h   *dirhandle.Dir
+	h   *spool.Dir
 }
 
 // notAtPath says why a held directory is not the one at its configured
 // path now ("" when it is), from what a look at the path found: its
 // identity, or the error.
-func notAtPath(key, path string, held, atPath dirhandle.ID, err error) string {
+func notAtPath(key, path string, held, atPath spool.DirID, err error) string {
 	switch {
 	case err == nil && atPath == held:
 		return ""

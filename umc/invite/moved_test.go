@@ -12,23 +12,23 @@ import (
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
-	"umc-invite/umc/dirhandle"
+	"umc-invite/umc/spool"
 )
 
 // A held directory that is not the one at its path is named, with what
 // became of it.
 func TestADirectoryNotAtItsPathIsNamed(t *testing.T) {
-	held, other := dirhandle.ID{Dev: 1, Ino: 10}, dirhandle.ID{Dev: 1, Ino: 11}
+	held, other := spool.DirID{Dev: 1, Ino: 10}, spool.DirID{Dev: 1, Ino: 11}
 	cases := []struct {
 		name   string
-		atPath dirhandle.ID
+		atPath spool.DirID
 		err    error
 		want   string // "" in place
 	}{
 		{"in place", held, nil, ""},
 		{"renamed away, a new one made", other, nil, `Intake_Dir "/q/incoming" is no longer the directory this output opened at start: it was renamed away or replaced`},
-		{"renamed away", dirhandle.ID{}, unix.ENOENT, `Intake_Dir "/q/incoming" is gone`},
-		{"unreadable path", dirhandle.ID{}, unix.EACCES, `Intake_Dir "/q/incoming" cannot be looked at (permission denied)`},
+		{"renamed away", spool.DirID{}, unix.ENOENT, `Intake_Dir "/q/incoming" is gone`},
+		{"unreadable path", spool.DirID{}, unix.EACCES, `Intake_Dir "/q/incoming" cannot be looked at (permission denied)`},
 	}
 	for _, c := range cases {
 		got := notAtPath("Intake_Dir", "/q/incoming", held, c.atPath, c.err)

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"umc-invite/umc/logtext"
-	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
 )
 
 // dropNotRegular settles a record read through a queue entry that is no
@@ -15,7 +15,7 @@ import (
 // the queue and becomes one bad_input dead letter naming it and its type;
 // the entry's other records are dropped by name. It counts against no
 // one's health: a writer of the queue must not turn the output red.
-func (o applier) dropNotRegular(rec record.Record, e *queue.NotRegularError) {
+func (o applier) dropNotRegular(rec record.Record, e *spool.NotRegularError) {
 	o.evict(rec.Tag, e)
 }
 
@@ -33,7 +33,7 @@ func (o applier) evictNotRegular() {
 	}
 }
 
-func (o applier) evict(tag string, e *queue.NotRegularError) {
+func (o applier) evict(tag string, e *spool.NotRegularError) {
 	first, err := o.queue.Evict(e)
 	if !first {
 		return
@@ -44,7 +44,7 @@ func (o applier) evict(tag string, e *queue.NotRegularError) {
 	}
 	reason := fmt.Sprintf("queue entry %s is a %s, not a regular file: never read nor sent, and nothing read through it kept; %s",
 		logtext.Quote(e.Name), e.Type, outcome)
-	l := queue.DeadLetter{Time: time.Now().UTC(), Kind: queue.KindBadInput, Reason: reason, Tag: tag,
+	l := spool.DeadLetter{Time: time.Now().UTC(), Kind: spool.KindBadInput, Reason: reason, Tag: tag,
 		Record: map[string]any{o.cfg.PathKey: e.Path}}
 	o.metrics.Invitation(invitationResult(l.Kind))
 	if o.dead == nil {

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"umc-invite/umc/ledger"
-	"umc-invite/umc/queue"
+	"umc-invite/umc/policy"
 	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
 )
 
 // maxNamed caps how many other users a reason names.
@@ -18,7 +18,7 @@ const maxNamed = 5
 type fileLines struct {
 	read   bool // false: unreadable just now; the next steps find out
 	tooBig bool
-	data   []byte // what was read (at most queue.MaxFileSize bytes)
+	data   []byte // what was read (at most spool.MaxFileSize bytes)
 	lines  []lineName
 	// The newest carried-over line's state: it speaks for every line
 	// before it, whichever of them a chunk brings first.
@@ -28,7 +28,7 @@ type fileLines struct {
 	// Per flush, per file: its ledger key and the entry a record of it
 	// starts from (see Output.known), worked out once.
 	key     string
-	initial *ledger.Entry
+	initial *spool.Entry[policy.User]
 }
 
 // flushFiles are the queue files one flush has read, by identity and size:
@@ -36,7 +36,7 @@ type fileLines struct {
 // once, not once per line.
 type flushFiles map[string]*fileLines
 
-func (ff flushFiles) read(o *Output, f queue.File, rec record.Record) *fileLines {
+func (ff flushFiles) read(o *Output, f spool.File, rec record.Record) *fileLines {
 	key := fmt.Sprintf("%s:%d", f.Key(), f.Size)
 	if fl, ok := ff[key]; ok {
 		return fl
@@ -76,10 +76,10 @@ type lineName struct {
 
 // readLines reads a queue file. A line that is white space only is no
 // user's (tail makes none of it apart from the file name).
-func (o *Output) readLines(f queue.File, tag string) fileLines {
+func (o *Output) readLines(f spool.File, tag string) fileLines {
 	data, err := o.queue.Read(f)
 	switch {
-	case errors.Is(err, queue.ErrTooBig):
+	case errors.Is(err, spool.ErrTooBig):
 		return fileLines{read: true, tooBig: true, data: data}
 	case err != nil:
 		return fileLines{}
@@ -107,7 +107,7 @@ func (o *Output) readLines(f queue.File, tag string) fileLines {
 // names username (its first line and its carry-overs).
 func (fl fileLines) notOneUsers(username string) string {
 	if fl.tooBig {
-		return fmt.Sprintf("queue file is over %d bytes; a queue file holds one user's line: write one file per user", queue.MaxFileSize)
+		return fmt.Sprintf("queue file is over %d bytes; a queue file holds one user's line: write one file per user", spool.MaxFileSize)
 	}
 	others := fl.others(username)
 	if others == "" {

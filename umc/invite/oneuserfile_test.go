@@ -14,8 +14,8 @@ import (
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
 	"umc-invite/umc/policy"
-	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
 )
 
 // a queue file holding two lines for two different users
@@ -52,7 +52,7 @@ func TestSecondUserInOneFileIsNotLostSilently(t *testing.T) {
 	if calls := len(stub.Calls()); calls != 0 {
 		t.Errorf("%d call(s) for a queue file holding two users; want none", calls)
 	}
-	if len(letters) != 1 || letters[0].Kind != queue.KindBadInput ||
+	if len(letters) != 1 || letters[0].Kind != spool.KindBadInput ||
 		!strings.Contains(letters[0].Reason, `"alice" and "bob"`) {
 		t.Fatalf("want one bad_input dead letter naming alice and bob, got %+v", letters)
 	}

@@ -14,11 +14,10 @@ import (
 	"umc-invite/umc"
 	"umc-invite/umc/config"
 	"umc-invite/umc/intake"
-	"umc-invite/umc/ledger"
 	"umc-invite/umc/logtext"
 	"umc-invite/umc/metrics"
-	"umc-invite/umc/qlock"
-	"umc-invite/umc/queue"
+	"umc-invite/umc/policy"
+	"umc-invite/umc/spool"
 )
 
 // The ledger's bounds: far more records than a chunk holds, kept far longer
@@ -33,9 +32,9 @@ const (
 type Output struct {
 	cfg       *config.Config
 	client    UMC
-	ledger    *ledger.Ledger
-	queue     *queue.Dir         // nil without Queue_Dir
-	dead      *queue.DeadLetters // nil: dead letters are only logged
+	ledger    *spool.Ledger[policy.User]
+	queue     *spool.Queue       // nil without Queue_Dir
+	dead      *spool.DeadLetters // nil: dead letters are only logged
 	gate      gate               // holds calls back while UMC fails for everyone
 	probes    evidenceCache      // UMC's refusal of a user that cannot exist
 	tries     tryCounter         // Fluent Bit's tries of each record
@@ -54,7 +53,7 @@ type Output struct {
 	watch   *dirWatch // nil without directories
 	// lock makes this output the queue's one sender across processes
 	// (nil without Queue_Dir); waited: another process held it at start.
-	lock   *qlock.Lock
+	lock   *spool.Lock
 	waited bool
 	// active: this output sends (it holds the queue, or has none). A
 	// flush holds handover for reading; taking over holds it for writing
@@ -93,13 +92,13 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 	// The directories are opened once, here, and held (issue 20): every
 	// file is reached through them, never by a path again.
 	if cfg.QueueDir != "" {
-		if o.queue, err = queue.Open(cfg.QueueDir); err != nil {
+		if o.queue, err = spool.OpenQueue(cfg.QueueDir); err != nil {
 			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
 		}
 		logResolved(log, "Queue_Dir", cfg.QueueDir, o.queue.Root())
 	}
 	if cfg.DeadLetterDir != "" {
-		if o.dead, err = queue.OpenDeadLetters(o.queue, cfg.DeadLetterDir); err != nil {
+		if o.dead, err = spool.OpenDeadLetters(o.queue, cfg.DeadLetterDir); err != nil {
 			o.queue.Close()
 			return nil, fmt.Errorf("%s: %w", "Dead_Letter_Dir", err)
 		}
@@ -214,4 +213,6 @@ func (o *Output) Close() {
 // Logger is the instance's logger, for the plugin layer's own lines.
 func (o *Output) Logger() *Logger { return o.log }
 
-func newLedger() *ledger.Ledger { return ledger.New(ledgerSize, ledgerTTL) }
+func newLedger() *spool.Ledger[policy.User] {
+	return spool.NewLedger[policy.User](ledgerSize, ledgerTTL)
+}

@@ -4,8 +4,7 @@ import (
 	"time"
 
 	"umc-invite/umc/logtext"
-	"umc-invite/umc/qlock"
-	"umc-invite/umc/queue"
+	"umc-invite/umc/spool"
 )
 
 // lockPoll is how often an output whose queue another process holds looks
@@ -18,7 +17,7 @@ const lockPoll = 250 * time.Millisecond
 // output sends nothing, says so once, and takes over when it is gone.
 func (o *Output) lockQueue() error {
 	var err error
-	o.lock, err = qlock.Take(o.queue.Handle(), lockPoll, func() {
+	o.lock, err = spool.TakeLock(o.queue.Handle(), lockPoll, func() {
 		o.waited = true
 		o.log.Warnf("another process holds the queue lock on %s (a second Fluent Bit on this queue): this output sends nothing and admits nothing until it is gone, then takes over",
 			logtext.Quote(o.queue.Root()))
@@ -87,5 +86,5 @@ func (o *Output) handQueueBack() {
 // delivered files whose removal failed (the journal): those are never
 // sent again.
 func (o *Output) renewQueue() (int, error) {
-	return o.queue.RenewExcept(func(f queue.File) bool { return o.journal.isLeftover(o.fileKey(f)) })
+	return o.queue.RenewExcept(func(f spool.File) bool { return o.journal.isLeftover(o.fileKey(f)) })
 }

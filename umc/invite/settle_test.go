@@ -13,8 +13,8 @@ import (
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
 	"umc-invite/umc/policy"
-	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
 )
 
 // R1: a "400 for everyone" outage (self-service switched off) that ends
@@ -133,7 +133,7 @@ func TestDeadLetterLineWrittenOnce(t *testing.T) {
 	if l := f.deadLetters(t); len(l) != 1 {
 		t.Fatalf("%d dead-letter lines for one record", len(l))
 	}
-	_ = queue.KindBadInput
+	_ = spool.KindBadInput
 	_ = fmt.Sprint
 }
 

@@ -10,8 +10,9 @@ import (
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
-	"umc-invite/umc/ledger"
+	"umc-invite/umc/policy"
 	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
 )
 
 // with tail's "Parser json" (docs/configuration.md: the Username_Key may be
@@ -101,10 +102,10 @@ func TestPanicAfterLeaveLeavesNoEntryBusy(t *testing.T) {
 		}
 	}
 	f.flush(context.Background(), []record.Record{rec})
-	switch claimed, _ := f.out.ledger.Claim(nil, old.Key(), 0, ledger.Entry{}); claimed {
-	case ledger.Busy:
+	switch claimed, _ := f.out.ledger.Claim(nil, old.Key(), 0, spool.Entry[policy.User]{}); claimed {
+	case spool.Busy:
 		t.Errorf("alice's old file's ledger entry (%s) is still busy after the flush returned", old.Key())
-	case ledger.Owned:
+	case spool.Owned:
 		f.out.ledger.Forget(old.Key()) // the probe's own claim
 	}
 	// The next file on that inode: carol's, written by the listener.

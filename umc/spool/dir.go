@@ -1,10 +1,9 @@
 //go:build linux
 
-// Package dirhandle holds the plugin's directories open for its life: each
-// is opened once, at start, and every file in it is then reached relative
-// to the descriptor (openat, renameat2, unlinkat), so that nobody who can
-// write a directory can send the plugin elsewhere by swapping a path.
-package dirhandle
+// Package spool is the plugin's files: directories held open for the
+// output's life, every file reached relative to them (never a path twice
+// nor through a symlink), the queue, its lock, the ledger and the journals.
+package spool
 
 import (
 	"errors"
@@ -20,22 +19,17 @@ import (
 
 // Dir is one directory held open.
 type Dir struct {
-	fd int
-	// Path is the directory as opened: the configured path with its
-	// symlinks resolved once, at start. It names the directory in
-	// messages; nothing is reached through it.
-	Path string
-	// Configured is the path as configured, made absolute and clean:
-	// Fluent Bit's tail names files by it.
-	Configured string
+	fd         int
+	Path       string // as opened, symlinks resolved at start: for messages only
+	Configured string // as configured, absolute and clean: tail names files by it
 	dev, ino   uint64
 }
 
 const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 
-// Open resolves a configured directory once and opens it. Its symlinks
-// are the operator's choice, resolved now; Path says where it led.
-func Open(path string) (*Dir, error) {
+// OpenDir resolves a configured directory once (its symlinks are the
+// operator's choice) and opens it.
+func OpenDir(path string) (*Dir, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -60,66 +54,24 @@ func held(fd int, path, configured string) (*Dir, error) {
 	return &Dir{fd: fd, Path: path, Configured: configured, dev: uint64(st.Dev), ino: st.Ino}, nil
 }
 
-// ErrSymlink marks a directory inside another held directory that is a
-// symlink (or no directory): whoever writes the outer one could point it
-// anywhere.
+// ErrSymlink marks a directory inside a held one that is a symlink.
 var ErrSymlink = errors.New("is a symlink or not a directory: refused, whoever writes its parent could point it anywhere")
 
-// Child reports whether path is a direct child of d (by its resolved or
-// its configured name), and returns the child's name.
-func (d *Dir) Child(path string) (string, bool) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
+// child is the name of path when it is a direct child of d.
+func (d *Dir) child(path string) (string, bool) {
+	names, ok := d.below(path)
+	if !ok || len(names) != 1 || strings.ContainsRune(names[0], 0) {
 		return "", false
 	}
-	parent, name := filepath.Dir(abs), filepath.Base(abs)
-	if (parent != d.Path && parent != d.Configured) || !ValidName(name) {
-		return "", false
-	}
-	return name, true
+	return names[0], true
 }
 
-// below returns the names leading from d to path, when path lies below d
-// (by its resolved or its configured name).
-func (d *Dir) below(path string) ([]string, bool) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, false
-	}
-	for _, root := range []string{d.Path, d.Configured} {
-		rel, err := filepath.Rel(root, abs)
-		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
-			continue
-		}
-		return strings.Split(rel, string(filepath.Separator)), true
-	}
-	return nil, false
-}
-
-// ValidName reports whether name can only name an entry directly in a
-// directory: not empty, ".", "..", and without a slash or NUL.
-func ValidName(name string) bool {
-	if name == "" || name == "." || name == ".." {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		if name[i] == '/' || name[i] == 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// OpenIn opens path: a path below d is opened step by step relative to d,
-// never through a symlink (ErrSymlink), each missing step created with
-// perm when create is set (then chmod'ed to perm, whatever the umask); any
-// other path is resolved once (Open) and created first with MkdirAll when
-// create is set.
-func OpenIn(d *Dir, path string, create bool, perm fs.FileMode) (*Dir, error) {
+// OpenDirIn opens path: below d step by step, never through a symlink
+// (ErrSymlink), missing steps created with perm (whatever the umask) when
+// create is set; any other path by OpenDir, after MkdirAll when create.
+func OpenDirIn(d *Dir, path string, create bool, perm fs.FileMode) (*Dir, error) {
 	if d != nil {
 		if names, ok := d.below(path); ok {
-			// Each step relative to the one before, never through a
-			// symlink: whoever writes d could point any of them elsewhere.
 			cur := d
 			for _, name := range names {
 				next, err := cur.openChild(name, create, perm)
@@ -139,7 +91,23 @@ func OpenIn(d *Dir, path string, create bool, perm fs.FileMode) (*Dir, error) {
 			return nil, err
 		}
 	}
-	return Open(path)
+	return OpenDir(path)
+}
+
+// below is the names leading from d to path, when path lies below d.
+func (d *Dir) below(path string) ([]string, bool) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, false
+	}
+	for _, root := range []string{d.Path, d.Configured} {
+		rel, err := filepath.Rel(root, abs)
+		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+			continue
+		}
+		return strings.Split(rel, string(filepath.Separator)), true
+	}
+	return nil, false
 }
 
 func (d *Dir) openChild(name string, create bool, perm fs.FileMode) (*Dir, error) {
@@ -149,8 +117,7 @@ func (d *Dir) openChild(name string, create bool, perm fs.FileMode) (*Dir, error
 		if err := unix.Mkdirat(d.fd, name, uint32(perm.Perm())); err != nil && !errors.Is(err, unix.EEXIST) {
 			return nil, &fs.PathError{Op: "create directory", Path: path, Err: err}
 		}
-		fd, err = unix.Openat(d.fd, name, dirFlags, 0)
-		if err == nil {
+		if fd, err = unix.Openat(d.fd, name, dirFlags, 0); err == nil {
 			mode := uint32(perm.Perm())
 			if perm&fs.ModeSetgid != 0 {
 				mode |= unix.S_ISGID
@@ -176,10 +143,16 @@ func (d *Dir) FD() int { return d.fd }
 // Same reports whether two held directories are one.
 func (d *Dir) Same(o *Dir) bool { return d.dev == o.dev && d.ino == o.ino }
 
+func (d *Dir) fstat() (unix.Stat_t, error) {
+	var st unix.Stat_t
+	err := unix.Fstat(d.fd, &st)
+	return st, err
+}
+
 // Mode is the directory's permission bits, with set-group-ID and sticky.
 func (d *Dir) Mode() (fs.FileMode, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(d.fd, &st); err != nil {
+	st, err := d.fstat()
+	if err != nil {
 		return 0, err
 	}
 	m := fs.FileMode(st.Mode & 0o777)
@@ -194,11 +167,8 @@ func (d *Dir) Mode() (fs.FileMode, error) {
 
 // ModTime is the directory's mtime in nanoseconds.
 func (d *Dir) ModTime() (int64, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(d.fd, &st); err != nil {
-		return 0, err
-	}
-	return st.Mtim.Nano(), nil
+	st, err := d.fstat()
+	return st.Mtim.Nano(), err
 }
 
 // Sync makes creations, renames and removals in d survive a crash.
@@ -216,19 +186,18 @@ func (d *Dir) Lstat(name string) (unix.Stat_t, error) {
 	return st, err
 }
 
-// OpenFile opens the entry name, never through a symlink and never waiting
-// on a FIFO or a device (O_NONBLOCK): what it opened is for the caller to
-// fstat.
+// OpenFile opens the entry name, never through a symlink nor waiting on a
+// FIFO (O_NONBLOCK): the caller fstats what it opened.
 func (d *Dir) OpenFile(name string, flags int, perm uint32) (*os.File, error) {
+	path := filepath.Join(d.Path, name)
 	fd, err := unix.Openat(d.fd, name, flags|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, perm)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: filepath.Join(d.Path, name), Err: err}
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	return os.NewFile(uintptr(fd), filepath.Join(d.Path, name)), nil
+	return os.NewFile(uintptr(fd), path), nil
 }
 
-// Each lists d in batches, giving each entry's name and type (from the
-// directory entry; no stat where the file system reports it).
+// Each lists d's entries with their type from the directory (no stat).
 func (d *Dir) Each(fn func(name string, t fs.FileMode)) error {
 	fd, err := unix.Openat(d.fd, ".", dirFlags, 0)
 	if err != nil {
@@ -260,23 +229,56 @@ func (d *Dir) Close() error {
 	return err
 }
 
-// TypeName names an entry's type for a message: "symlink", "FIFO", ...
-func TypeName(mode uint32) string {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFREG:
-		return "regular file"
-	case unix.S_IFLNK:
-		return "symlink"
-	case unix.S_IFIFO:
-		return "FIFO"
-	case unix.S_IFSOCK:
-		return "socket"
-	case unix.S_IFCHR:
-		return "character device"
-	case unix.S_IFBLK:
-		return "block device"
-	case unix.S_IFDIR:
-		return "directory"
+// DirID is a directory's identity on disk, however it is named.
+type DirID struct{ Dev, Ino uint64 }
+
+func (id DirID) String() string { return fmt.Sprintf("device %d inode %d", id.Dev, id.Ino) }
+
+// ID is the held directory's identity, as opened.
+func (d *Dir) ID() DirID { return DirID{d.dev, d.ino} }
+
+// Above lists the directories holding d now, parent first, up to the root
+// or the first that cannot be looked at.
+func (d *Dir) Above() []DirID {
+	var ids []DirID
+	fd, own := d.fd, false
+	defer func() {
+		if own {
+			unix.Close(fd)
+		}
+	}()
+	cur := d.ID()
+	for range 256 {
+		parent, err := unix.Openat(fd, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return ids
+		}
+		if own {
+			unix.Close(fd)
+		}
+		fd, own = parent, true
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return ids
+		}
+		id := DirID{uint64(st.Dev), st.Ino}
+		if id == cur { // the root is its own parent
+			return ids
+		}
+		ids, cur = append(ids, id), id
 	}
-	return "file of unknown type"
+	return ids
+}
+
+// AtPath is the identity of the directory d's configured path names now,
+// symlinks followed as tail does: whether d was renamed away or replaced.
+func (d *Dir) AtPath() (DirID, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(d.Configured, &st); err != nil {
+		return DirID{}, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return DirID{}, unix.ENOTDIR
+	}
+	return DirID{uint64(st.Dev), st.Ino}, nil
 }

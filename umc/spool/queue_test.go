@@ -1,4 +1,4 @@
-package queue
+package spool
 
 import (
 	"bufio"
@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-func setup(t *testing.T) (root, outside string, d *Dir) {
+func setup(t *testing.T) (root, outside string, d *Queue) {
 	t.Helper()
 	base := t.TempDir()
 	root = filepath.Join(base, "queue")
@@ -21,7 +21,7 @@ func setup(t *testing.T) (root, outside string, d *Dir) {
 			t.Fatal(err)
 		}
 	}
-	d, err := Open(root)
+	d, err := OpenQueue(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestRemoveOnlyInsideQueueDir(t *testing.T) {
 	}
 }
 
-func stat(t *testing.T, d *Dir, path string) File {
+func stat(t *testing.T, d *Queue, path string) File {
 	t.Helper()
 	f, err := d.Stat(path)
 	if err != nil {
@@ -114,7 +114,12 @@ func TestReplacedFileIsLeftAlone(t *testing.T) {
 	if err := d.Remove(old); err != nil || !exists(file) {
 		t.Fatalf("the new file was removed: %v", err)
 	}
-	if _, err := d.MoveTo(old, filepath.Join(root, "failed")); !errors.Is(err, fs.ErrNotExist) || !exists(file) {
+	dead, err := OpenDeadLetters(d, filepath.Join(root, "failed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	if _, err := d.MoveTo(old, dead); !errors.Is(err, fs.ErrNotExist) || !exists(file) {
 		t.Fatalf("the new file was moved: %v", err)
 	}
 	if err := d.Append(old, []byte("x\n")); err == nil {
@@ -138,9 +143,13 @@ func TestMoveTo(t *testing.T) {
 	root, _, d := setup(t)
 	file := filepath.Join(root, "bob.send")
 	write(t, file)
-	dead := filepath.Join(root, "failed")
+	dead, err := OpenDeadLetters(d, filepath.Join(root, "failed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
 	got, err := d.MoveTo(stat(t, d, file), dead)
-	if err != nil || got != filepath.Join(dead, "bob.send") || exists(file) || !exists(got) {
+	if err != nil || got != filepath.Join(dead.Dir(), "bob.send") || exists(file) || !exists(got) {
 		t.Fatalf("%q %v", got, err)
 	}
 	write(t, file) // re-queued and failed again: replaces the old copy
@@ -201,5 +210,68 @@ func TestHasLine(t *testing.T) {
 		if got, err := d.HasLine(f, c.offset, c.line); got != c.want || err != nil {
 			t.Errorf("%d %q: %v %v", c.offset, c.line, got, err)
 		}
+	}
+}
+
+// A file's birth time tells it from a later file on the same inode; its
+// modification time is when it was queued.
+func TestBornAndModified(t *testing.T) {
+	dir := t.TempDir()
+	q, err := OpenQueue(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "alice.send")
+	os.WriteFile(path, []byte("alice\n"), 0o644)
+	f, err := q.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := q.Modified(f); err != nil || time.Since(m) > time.Minute {
+		t.Errorf("modified %v %v", m, err)
+	}
+	born, ok := q.Born(f)
+	if !ok {
+		t.Skip("no birth time on this file system")
+	}
+	if again, _ := q.Born(f); again != born {
+		t.Errorf("birth time changed: %d, %d", born, again)
+	}
+	os.Remove(path)
+	if _, ok := q.Born(f); ok {
+		t.Error("a removed file has a birth time")
+	}
+}
+
+// A queue file not carried over yet is as old as its modification time
+// (docs/delivery.md; Max_Age counts from it). When an output takes the
+// queue over from another process (a rollout's surge, the lock), it
+// replaces every queue file by a fresh copy for tail: the copy keeps the
+// original's times, so the user's age in `umc-invite queue` and for
+// Max_Age does not restart.
+func TestATakeoverKeepsAQueuedUsersAge(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bob.send")
+	if err := os.WriteFile(path, []byte("{\"username\": \"bob\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	queued := time.Now().Add(-3 * time.Hour)
+	if err := os.Chtimes(path, queued, queued); err != nil {
+		t.Fatal(err)
+	}
+	d, err := OpenQueue(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if n, err := d.RenewExcept(nil); err != nil || n != 1 {
+		t.Fatalf("renewed %d: %v", n, err)
+	}
+	users, problems, err := ListWaiting(dir, func(string, []byte) WaitingUser { return WaitingUser{} }, time.Now())
+	if err != nil || len(users) != 1 {
+		t.Fatalf("users %+v problems %v: %v", users, problems, err)
+	}
+	if age := time.Duration(users[0].AgeSeconds * float64(time.Second)); age < 3*time.Hour-time.Minute {
+		t.Fatalf("bob, queued 3h ago, is %s old after the takeover handed its file to tail again: the age restarted", age.Round(time.Second))
 	}
 }

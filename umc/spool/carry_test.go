@@ -1,10 +1,11 @@
-package queue
+package spool
 
 import (
 	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -18,7 +19,7 @@ func producerFile(t *testing.T, dir, name, line string) File {
 	if err := os.WriteFile(path, []byte(line), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	q, err := Open(dir)
+	q, err := OpenQueue(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func asUser(uid int, f func()) {
 func TestCarryReplacesAFileItMayNotAppendTo(t *testing.T) {
 	dir := fluentBitQueueDir(t, 0o2775)
 	f := producerFile(t, dir, "alice.send", "{\"username\": \"alice\"}\n")
-	q, _ := Open(dir)
+	q, _ := OpenQueue(dir)
 	var got File
 	var err error
 	asUser(fluentBit, func() { got, err = q.Carry(f, []byte("{\"charged\":1,\"username\":\"alice\"}\n")) })
@@ -102,7 +103,7 @@ func TestRemoveLeavesAFileThatGrew(t *testing.T) {
 	if err := os.WriteFile(f.Path, []byte("alice\nbob\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	q, _ := Open(dir)
+	q, _ := OpenQueue(dir)
 	if err := q.Remove(f); !errors.Is(err, ErrGrown) {
 		t.Fatalf("Remove of a file that grew: %v, want ErrGrown", err)
 	}
@@ -112,5 +113,71 @@ func TestRemoveLeavesAFileThatGrew(t *testing.T) {
 	now, _ := q.Stat(f.Path)
 	if err := q.Remove(now); err != nil {
 		t.Fatalf("Remove as it is now: %v", err)
+	}
+}
+
+// the carry-over copy is always 0664, whatever the file it
+// replaces allowed: a producer's 0640 file (readable by Fluent Bit's
+// group, not by others) becomes world-readable.
+func TestCarryCopyKeepsTheFilesReaders(t *testing.T) {
+	dir := fluentBitQueueDir(t, 0o2770)
+	f := producerFile(t, dir, "alice.send", "{\"username\": \"alice\"}\n")
+	if err := os.Chown(f.Path, 0, fluentBit); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(f.Path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := OpenQueue(dir)
+	var err error
+	asUser(fluentBit, func() { _, err = q.Carry(f, []byte("{\"charged\":1,\"username\":\"alice\"}\n")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(f.Path)
+	if st.Mode().Perm()&0o007 != 0 {
+		t.Fatalf("the 0640 queue file was replaced by a %v copy: others may read it now", st.Mode().Perm())
+	}
+}
+
+// (the copy path for a file Fluent Bit may not write) the
+// copy no longer checks that the file is as big as when it was looked at.
+// A producer's 0644 file that got a line appended after the flush read it
+// ("echo bob >> alice.send", the producer's own append) is replaced by a
+// copy holding only alice's carried line: bob's line is destroyed. Before
+// an earlier fix, replaceWith refused such a file with ErrGrown.
+func TestCarryCopyRefusesAFileThatGrew(t *testing.T) {
+	dir := fluentBitQueueDir(t, 0o2775)
+	f := producerFile(t, dir, "alice.send", "{\"username\": \"alice\"}\n")
+	// The producer appends after the flush looked at the file (same inode).
+	if err := os.WriteFile(f.Path, []byte("{\"username\": \"alice\"}\nbob\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := OpenQueue(dir)
+	var err error
+	asUser(fluentBit, func() { _, err = q.Carry(f, []byte("{\"charged\":1,\"username\":\"alice\"}\n")) })
+	data, _ := os.ReadFile(f.Path)
+	if err == nil && !strings.Contains(string(data), "bob") {
+		t.Fatalf("carry-over by copy over a file that grew since it was read: no error, and bob's line is gone: %q", data)
+	}
+}
+
+// (the compaction path) the same without permissions, for
+// a file grown to CompactAt.
+func TestCompactionRefusesAFileThatGrew(t *testing.T) {
+	dir := t.TempDir()
+	carry := "{\"charged\":0,\"username\":\"alice\"}\n"
+	f := producerFile(t, dir, "alice.send", "{\"username\": \"alice\"}\n"+strings.Repeat(carry, CompactAt/len(carry)))
+	fh, err := os.OpenFile(f.Path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.WriteString("bob\n")
+	fh.Close()
+	q, _ := OpenQueue(dir)
+	_, err = q.Carry(f, []byte(carry))
+	data, _ := os.ReadFile(f.Path)
+	if err == nil && !strings.Contains(string(data), "bob") {
+		t.Fatalf("compaction of a file that grew since it was read: no error, and bob's line is gone: %q", data)
 	}
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package dirhandle
+package spool
 
 import (
 	"errors"
@@ -11,24 +11,24 @@ import (
 
 // A directory below a held one is reached step by step: a symlink at any
 // step refuses it, naming the step; missing steps are created.
-func TestOpenInNeverFollowsASymlinkBelow(t *testing.T) {
+func TestOpenDirInNeverFollowsASymlinkBelow(t *testing.T) {
 	q := t.TempDir()
 	other := t.TempDir()
-	d, err := Open(q)
+	d, err := OpenDir(q)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
 	os.Symlink(other, filepath.Join(q, "a"))
 	for _, p := range []string{filepath.Join(q, "a"), filepath.Join(q, "a", "b")} {
-		if _, err := OpenIn(d, p, true, 0o750); !errors.Is(err, ErrSymlink) {
+		if _, err := OpenDirIn(d, p, true, 0o750); !errors.Is(err, ErrSymlink) {
 			t.Errorf("%s: %v, want ErrSymlink", p, err)
 		}
 	}
 	if ents, _ := os.ReadDir(other); len(ents) != 0 {
 		t.Fatalf("created through the symlink: %v", ents)
 	}
-	sub, err := OpenIn(d, filepath.Join(q, "x", "y"), true, 0o750)
+	sub, err := OpenDirIn(d, filepath.Join(q, "x", "y"), true, 0o750)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,10 +36,10 @@ func TestOpenInNeverFollowsASymlinkBelow(t *testing.T) {
 	if st, err := os.Stat(filepath.Join(q, "x", "y")); err != nil || !st.IsDir() {
 		t.Fatal(err)
 	}
-	if _, ok := d.Child(filepath.Join(q, "..", "z.send")); ok {
+	if _, ok := d.child(filepath.Join(q, "..", "z.send")); ok {
 		t.Error("a path out of the directory is a child")
 	}
-	if name, ok := d.Child(filepath.Join(q, "a.send")); !ok || name != "a.send" {
+	if name, ok := d.child(filepath.Join(q, "a.send")); !ok || name != "a.send" {
 		t.Error("a.send is no child")
 	}
 }
@@ -53,12 +53,12 @@ func TestAHeldDirectoryKnowsWhereItIs(t *testing.T) {
 	if err := os.Mkdir(q, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	outer, err := Open(base)
+	outer, err := OpenDir(base)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer outer.Close()
-	d, err := Open(q)
+	d, err := OpenDir(q)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,239 @@
+//go:build linux
+
+package spool
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+)
+
+// The journals in the dead-letter directory. LeftoverLog lists delivered
+// files whose removal failed: never sent again, also after a restart.
+const (
+	DeadLetterLog = "dead-letter.jsonl"
+	LeftoverLog   = "delivered-not-removed.jsonl"
+)
+
+// The kinds of DeadLetter.
+const (
+	KindRefused  = "refused"
+	KindFailed   = "failed"
+	KindBadInput = "bad_input"
+	KindExpired  = "expired" // Max_Age old, with UMC's last answer
+)
+
+const (
+	maxText        = 2048     // caps each text from outside in a journal's line
+	maxLeftoverLog = 16 << 20 // what is read of LeftoverLog
+)
+
+// DeadLetter is one line of the dead-letter log: why a user got no
+// invitation, and what re-queueing needs.
+type DeadLetter struct {
+	Time     time.Time      `json:"time"`
+	Kind     string         `json:"kind"` // one of the Kind constants
+	Username string         `json:"username,omitempty"`
+	Reason   string         `json:"reason"`
+	Status   int            `json:"last_status,omitempty"`
+	Error    string         `json:"last_error,omitempty"`
+	Message  string         `json:"umc_message,omitempty"`
+	File     string         `json:"file,omitempty"` // where the queue file was moved
+	Tag      string         `json:"tag"`
+	Record   map[string]any `json:"record"`
+}
+
+// Leftover is one line of LeftoverLog: the delivered file's ledger key
+// and name, and its mtime (ns) for where there is no birth time.
+type Leftover struct {
+	Time     time.Time `json:"time"`
+	Key      string    `json:"key"`
+	Name     string    `json:"name"`
+	Modified int64     `json:"mtime_ns,omitempty"`
+	Username string    `json:"username,omitempty"`
+}
+
+// DeadLetters writes the journals in the held dead-letter directory.
+type DeadLetters struct {
+	mu sync.Mutex // one line at a time, one rewrite of a journal
+	h  *Dir
+}
+
+// OpenDeadLetters opens (creating) the dead-letter directory and checks it
+// is writable; inside the queue (nil: no Queue_Dir) by its descriptor.
+func OpenDeadLetters(queue *Queue, dir string) (*DeadLetters, error) {
+	var parent *Dir
+	if queue != nil {
+		parent = queue.h
+	}
+	h, err := OpenDirIn(parent, dir, true, 0o750)
+	if err != nil {
+		return nil, err
+	}
+	if parent != nil && h.Same(parent) {
+		h.Close()
+		return nil, fmt.Errorf("%s is the queue directory %s", quote(dir), quote(parent.Path))
+	}
+	if err := writable(h); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("%s: %w", quote(h.Path), err)
+	}
+	return &DeadLetters{h: h}, nil
+}
+
+// Dir is where dead letters go, symlinks resolved.
+func (d *DeadLetters) Dir() string { return d.h.Path }
+
+// Handle is the held directory; it stays d's: do not close it.
+func (d *DeadLetters) Handle() *Dir { return d.h }
+
+// Close gives the directory's descriptor back.
+func (d *DeadLetters) Close() error {
+	if d == nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.h.Close()
+}
+
+// Append writes one dead letter, texts cut, and syncs it.
+func (d *DeadLetters) Append(l DeadLetter) error {
+	for _, s := range []*string{&l.Username, &l.Reason, &l.Error, &l.Message, &l.File, &l.Tag} {
+		*s = cut(*s, maxText)
+	}
+	return d.appendLine(DeadLetterLog, l)
+}
+
+// AppendLeftover writes one line to LeftoverLog and syncs it.
+func (d *DeadLetters) AppendLeftover(l Leftover) error {
+	l.Name, l.Username = cut(l.Name, maxText), cut(l.Username, maxText)
+	return d.appendLine(LeftoverLog, l)
+}
+
+// appendLine writes v as one JSON line to the journal name in one synced
+// write; a short one is cut back off.
+func (d *DeadLetters) appendLine(name string, v any) error {
+	line, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode a line of %s: %w", name, err)
+	}
+	line = append(line, '\n')
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f, err := d.h.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", name, err)
+	}
+	defer f.Close()
+	st, err := regular(f)
+	if err != nil {
+		return err
+	}
+	if err := writeLine(f, st.Size(), line); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if st.Size() == 0 {
+		return d.h.Sync() // a new journal: its directory entry too
+	}
+	return nil
+}
+
+func regular(f *os.File) (fs.FileInfo, error) {
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = errors.New("not a regular file")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", quote(f.Name()), err)
+	}
+	return st, nil
+}
+
+// Leftovers reads LeftoverLog (missing: empty).
+func (d *DeadLetters) Leftovers() ([]Leftover, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return readLeftovers(d.h)
+}
+
+// readLeftovers reads LeftoverLog in h, skipping lines a crash cut short.
+func readLeftovers(h *Dir) ([]Leftover, error) {
+	f, err := h.OpenFile(LeftoverLog, unix.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", LeftoverLog, err)
+	}
+	defer f.Close()
+	if _, err := regular(f); err != nil {
+		return nil, err
+	}
+	var out []Leftover
+	sc := bufio.NewScanner(io.LimitReader(f, maxLeftoverLog))
+	sc.Buffer(nil, maxLeftoverLog)
+	for sc.Scan() {
+		var l Leftover
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Key != "" && l.Name != "" {
+			out = append(out, l)
+		}
+	}
+	return out, sc.Err()
+}
+
+// KeepLeftovers replaces LeftoverLog by the lines of keep (none: removes it).
+func (d *DeadLetters) KeepLeftovers(keep []Leftover) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	h := d.h
+	if len(keep) == 0 {
+		if err := unix.Unlinkat(h.FD(), LeftoverLog, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("remove %s: %w", LeftoverLog, err)
+		}
+		return h.Sync()
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, l := range keep {
+		if err := enc.Encode(l); err != nil {
+			return err
+		}
+	}
+	tmpName, err := writeHidden(h, "."+LeftoverLog+".", 0o640, buf.Bytes(), true, nil)
+	if err == nil {
+		defer unix.Unlinkat(h.FD(), tmpName, 0) // after the rename, a no-op
+		err = unix.Renameat(h.FD(), tmpName, h.FD(), LeftoverLog)
+	}
+	if err != nil {
+		return fmt.Errorf("rewrite %s: %w", LeftoverLog, err)
+	}
+	return h.Sync()
+}
+
+// cut returns s cut to at most limit bytes on a rune boundary, marked "…".
+func cut(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	i := limit
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
+}
+
+// quote makes a name from outside one bounded log-line token: control
+// characters and invalid UTF-8 become escapes.
+func quote(s string) string { return strconv.Quote(cut(s, 300)) }

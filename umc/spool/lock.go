@@ -1,0 +1,116 @@
+//go:build linux
+
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// flock is flock(2); a test refuses it.
+var flock = unix.Flock
+
+// ErrNoDirectoryLock: the file system refuses flock on a directory.
+var ErrNoDirectoryLock = errors.New("the file system refuses a lock (flock) on the directory, so one sender per queue cannot be guaranteed there (a lock file any writer of the queue could remove would let a second process send too): put Queue_Dir on a file system that locks directories (ext4, xfs, btrfs, tmpfs, overlayfs, an NFS or SMB mount used by one node)")
+
+// Lock makes one process the queue's sender: a flock on the directory
+// itself, which a writer of the queue cannot remove as it could a file.
+type Lock struct {
+	dir  *Dir
+	mu   sync.Mutex
+	file *os.File // the locked directory while held
+	stop chan struct{}
+	done chan struct{}
+}
+
+// TakeLock locks dir and runs taken; when another holds it, it runs waiting
+// and polls every interval until it takes over (then taken) or Close.
+func TakeLock(dir *Dir, interval time.Duration, waiting func(), taken func()) (*Lock, error) {
+	l := &Lock{dir: dir, stop: make(chan struct{}), done: make(chan struct{})}
+	ok, err := l.try()
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		close(l.done)
+		taken()
+		return l, nil
+	}
+	waiting()
+	go l.wait(interval, taken)
+	return l, nil
+}
+
+func (l *Lock) wait(interval time.Duration, taken func()) {
+	defer close(l.done)
+	// A panic in taken must not take Fluent Bit down.
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(os.Stderr, "[error] queue lock on %s: taking over: internal error, recovered: %v\n", quote(l.dir.Path), p)
+		}
+	}()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tick.C:
+		}
+		if ok, _ := l.try(); ok {
+			taken()
+			return
+		}
+	}
+}
+
+// try takes the lock if it is free.
+func (l *Lock) try() (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-l.stop:
+		return false, nil
+	default:
+	}
+	fd, err := unix.Openat(l.dir.FD(), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, fmt.Errorf("queue lock on %s: %w", quote(l.dir.Path), err)
+	}
+	err = flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+	if err == nil {
+		l.file = os.NewFile(uintptr(fd), l.dir.Path)
+		return true, nil
+	}
+	unix.Close(fd)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return false, nil
+	}
+	return false, fmt.Errorf("queue lock on %s: %w (%v)", quote(l.dir.Path), ErrNoDirectoryLock, err)
+}
+
+// Close stops waiting, waits for the poller, and releases the lock.
+func (l *Lock) Close() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	l.mu.Unlock()
+	<-l.done
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.file != nil {
+		l.file.Close() // closing the last descriptor drops the flock
+		l.file = nil
+	}
+}

@@ -1,0 +1,451 @@
+//go:build linux
+
+package spool
+
+import (
+	"cmp"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// QueueSuffix ends every queue file's name.
+const QueueSuffix = ".send"
+
+// IsQueueName reports whether tail reads the entry name as a queue file:
+// "<user>.send", not hidden (tail's glob * matches no leading dot).
+func IsQueueName(name string) bool {
+	return strings.HasSuffix(name, QueueSuffix) && !strings.HasPrefix(name, ".")
+}
+
+// ErrOutside marks a path the plugin refuses to touch.
+var ErrOutside = errors.New("not a regular file directly inside Queue_Dir")
+
+// NotRegularError is a queue entry that is no regular file, never opened.
+type NotRegularError struct {
+	Name, Path string // Path: the queue directory joined with Name, for messages
+	Type       string // "symlink", "FIFO", ...
+	Dev, Ino   uint64 // the entry itself (not followed)
+}
+
+func (e *NotRegularError) Error() string {
+	return fmt.Sprintf("queue entry %s is a %s, not a regular file", quote(e.Path), e.Type)
+}
+
+// Queue is the queue directory of one output, held open; it touches only
+// regular files directly inside it.
+type Queue struct {
+	h       *Dir
+	mu      sync.Mutex
+	evicted map[[2]uint64]bool // non-regular entries reported once
+}
+
+// OpenQueue opens the queue directory and checks it is writable.
+func OpenQueue(root string) (*Queue, error) {
+	h, err := OpenDir(root)
+	if err != nil {
+		return nil, fmt.Errorf("queue directory: %w", err)
+	}
+	if err := writable(h); err != nil {
+		h.Close()
+		return nil, err
+	}
+	return &Queue{h: h, evicted: map[[2]uint64]bool{}}, nil
+}
+
+// Root is the queue directory, symlinks resolved at start.
+func (q *Queue) Root() string { return q.h.Path }
+
+// Handle is the held directory (for the queue lock and the intake).
+func (q *Queue) Handle() *Dir { return q.h }
+
+// Close gives the directory's descriptor back.
+func (q *Queue) Close() error {
+	if q == nil {
+		return nil
+	}
+	return q.h.Close()
+}
+
+// writable checks that files can be created and removed in h.
+func writable(h *Dir) error {
+	name, err := writeHidden(h, ".umc-invite-probe-", 0o600, nil, false, nil)
+	if err != nil {
+		return fmt.Errorf("not writable: %w", err)
+	}
+	if err := unix.Unlinkat(h.FD(), name, 0); err != nil {
+		return fmt.Errorf("not writable: remove probe file: %w", err)
+	}
+	return nil
+}
+
+// writeHidden writes content to a new file named prefix and a random
+// suffix, readied by prep, and returns its name; removed again on error.
+func writeHidden(h *Dir, prefix string, perm uint32, content []byte, sync bool, prep func(f *os.File, name string) error) (string, error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	name := prefix + hex.EncodeToString(b[:])
+	f, err := h.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, perm)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(content)
+	if err == nil && prep != nil {
+		err = prep(f, name)
+	}
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if err = cmp.Or(err, f.Close()); err != nil {
+		unix.Unlinkat(h.FD(), name, 0)
+		return "", err
+	}
+	return name, nil
+}
+
+// writeLine appends line to f, of size bytes, in one synced write; a short
+// write (full disk) is cut back off.
+func writeLine(f *os.File, size int64, line []byte) error {
+	if n, err := f.Write(line); err != nil {
+		if n > 0 {
+			_ = f.Truncate(size)
+		}
+		return err
+	}
+	return f.Sync()
+}
+
+// File is one queue file as it was when looked at; a later look compares
+// its identity on disk.
+type File struct {
+	Path, Name string // Path: the queue directory joined with Name, for messages
+	Dev, Ino   uint64
+	Size       int64
+}
+
+// Key names the file on disk, whatever path a record reached it by.
+func (f File) Key() string { return fmt.Sprintf("file:%d:%d", f.Dev, f.Ino) }
+
+// name is f's entry: Name, or for a File built by hand its Path's base.
+func (f File) name() string { return cmp.Or(f.Name, filepath.Base(f.Path)) }
+
+func (f File) same(dev, ino uint64) bool { return f.Dev == dev && f.Ino == ino }
+
+// Stat looks at the queue file a record's path names, not following it:
+// fs.ErrNotExist when gone, ErrOutside for any path but a direct child of
+// the queue directory, *NotRegularError for no regular file.
+func (q *Queue) Stat(path string) (File, error) {
+	name, ok := q.h.child(path)
+	if !ok {
+		return File{}, fmt.Errorf("%s: %w", quote(path), ErrOutside)
+	}
+	return statName(q.h, name)
+}
+
+func statName(h *Dir, name string) (File, error) {
+	st, err := h.Lstat(name)
+	path := filepath.Join(h.Path, name)
+	if err != nil {
+		return File{}, fmt.Errorf("queue file %s: %w", quote(path), err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return File{}, &NotRegularError{Name: name, Path: path, Type: typeName(st.Mode), Dev: uint64(st.Dev), Ino: st.Ino}
+	}
+	return File{Path: path, Name: name, Dev: uint64(st.Dev), Ino: st.Ino, Size: st.Size}, nil
+}
+
+var typeNames = map[uint32]string{unix.S_IFLNK: "symlink", unix.S_IFIFO: "FIFO", unix.S_IFSOCK: "socket",
+	unix.S_IFCHR: "character device", unix.S_IFBLK: "block device", unix.S_IFDIR: "directory"}
+
+func typeName(mode uint32) string { return cmp.Or(typeNames[mode&unix.S_IFMT], "file of unknown type") }
+
+// openFile opens f's entry in h and checks that it opened f: a regular
+// file, f's inode.
+func openFile(h *Dir, f File, flags int) (*os.File, File, error) {
+	fh, err := h.OpenFile(f.name(), flags, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, File{}, fmt.Errorf("queue file %s was replaced by a symlink: %w", quote(f.Path), fs.ErrNotExist)
+		}
+		return nil, File{}, err
+	}
+	now, err := statOf(fh)
+	if err == nil && !f.same(now.Dev, now.Ino) {
+		err = fmt.Errorf("queue file %s was replaced by another: %w", quote(f.Path), fs.ErrNotExist)
+	}
+	if err != nil {
+		fh.Close()
+		return nil, File{}, err
+	}
+	now.Name, now.Path = f.name(), f.Path
+	return fh, now, nil
+}
+
+// statOf describes an open regular file.
+func statOf(fh *os.File) (File, error) {
+	st, err := fh.Stat()
+	if err != nil {
+		return File{}, fmt.Errorf("queue file: %w", err)
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || !st.Mode().IsRegular() {
+		return File{}, fmt.Errorf("%s: %w", quote(fh.Name()), ErrOutside)
+	}
+	return File{Path: fh.Name(), Dev: uint64(sys.Dev), Ino: sys.Ino, Size: st.Size()}, nil
+}
+
+// HasLine reports whether f holds line at offset, ended by a newline (tail
+// drops a CR before it): whether a record is of this file, not of one that
+// left the queue before this one took its name.
+func (q *Queue) HasLine(f File, offset int64, line string) (bool, error) {
+	if offset < 0 || offset+int64(len(line)) >= f.Size {
+		return false, nil
+	}
+	fh, _, err := openFile(q.h, f, unix.O_RDONLY)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read queue file: %w", err)
+	}
+	defer fh.Close()
+	buf := make([]byte, len(line)+2)
+	n, err := fh.ReadAt(buf, offset)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("read queue file: %w", err)
+	}
+	end, ok := strings.CutPrefix(string(buf[:n]), line)
+	return ok && (strings.HasPrefix(end, "\n") || strings.HasPrefix(end, "\r\n")), nil
+}
+
+// Current reports whether f is still the file at its path.
+func (q *Queue) Current(f File) (bool, error) {
+	now, err := statName(q.h, f.name())
+	if gone(err) {
+		return false, nil
+	}
+	return err == nil && f.same(now.Dev, now.Ino), err
+}
+
+// gone: the entry is no longer there as a regular file.
+func gone(err error) bool {
+	var notRegular *NotRegularError
+	return errors.Is(err, fs.ErrNotExist) || errors.As(err, &notRegular)
+}
+
+// Remove deletes a delivered file, unless replaced meanwhile (a re-queue),
+// and syncs the directory. A file that grew since it was looked at stays,
+// with ErrGrown: its added lines are unread.
+func (q *Queue) Remove(f File) error {
+	now, err := statName(q.h, f.name())
+	switch {
+	case gone(err):
+		return q.h.Sync()
+	case err != nil:
+		return err
+	case !f.same(now.Dev, now.Ino):
+		return q.h.Sync()
+	case now.Size > f.Size:
+		return fmt.Errorf("%s: %w", quote(f.Path), ErrGrown)
+	}
+	if err := unix.Unlinkat(q.h.FD(), f.name(), 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("remove queue file %s: %w", quote(f.Path), err)
+	}
+	return q.h.Sync()
+}
+
+// Evict removes an entry that is no regular file, if still that entry (a
+// directory only when empty); first: this call is the first to report it,
+// so its dead letter is written once.
+func (q *Queue) Evict(e *NotRegularError) (first bool, err error) {
+	key := [2]uint64{e.Dev, e.Ino}
+	q.mu.Lock()
+	first = !q.evicted[key]
+	q.evicted[key] = true
+	q.mu.Unlock()
+	st, err := q.h.Lstat(e.Name)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return first, nil
+	case err != nil:
+		return first, fmt.Errorf("queue entry %s: %w", quote(e.Path), err)
+	case uint64(st.Dev) != e.Dev || st.Ino != e.Ino:
+		return first, nil // replaced meanwhile: not this entry
+	}
+	flags := 0
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		flags = unix.AT_REMOVEDIR
+	}
+	if err := unix.Unlinkat(q.h.FD(), e.Name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
+		return first, fmt.Errorf("remove queue entry %s: %w", quote(e.Path), err)
+	}
+	return first, q.h.Sync()
+}
+
+// queueNames lists h's queue names for which keep holds.
+func queueNames(h *Dir, keep func(name string, t fs.FileMode) bool) ([]string, error) {
+	var names []string
+	err := h.Each(func(name string, t fs.FileMode) {
+		if IsQueueName(name) && keep(name, t) {
+			names = append(names, name)
+		}
+	})
+	return names, err
+}
+
+// NotRegular lists the queue names that are no regular file.
+func (q *Queue) NotRegular() ([]*NotRegularError, error) {
+	names, err := queueNames(q.h, func(_ string, t fs.FileMode) bool { return !t.IsRegular() })
+	var out []*NotRegularError
+	for _, name := range names {
+		var notRegular *NotRegularError
+		if _, err := statName(q.h, name); errors.As(err, &notRegular) {
+			out = append(out, notRegular)
+		}
+	}
+	return out, err
+}
+
+// Unwatched lists the queue names with an ASCII control character, which
+// the shipped configs' tail Exclude_Path leaves unread and unsent.
+func (q *Queue) Unwatched() ([]string, error) {
+	return queueNames(q.h, func(name string, _ fs.FileMode) bool {
+		return strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f })
+	})
+}
+
+// MoveTo moves a queue file into the dead letters' directory, replacing an
+// older one of its name, and returns where it went; both directories are
+// synced, and across file systems the copy before the original goes.
+func (q *Queue) MoveTo(f File, dead *DeadLetters) (string, error) {
+	if same, err := q.Current(f); err != nil {
+		return "", err
+	} else if !same {
+		return "", fmt.Errorf("queue file %s: %w", quote(f.Path), fs.ErrNotExist)
+	}
+	target := dead.h
+	name := f.name()
+	if err := unix.Renameat(q.h.FD(), name, target.FD(), name); err != nil {
+		if !errors.Is(err, unix.EXDEV) {
+			return "", fmt.Errorf("move queue file to %s: %w", quote(target.Path), err)
+		}
+		// Another file system: copy, sync, then remove.
+		if err := copyTo(q.h, f, target); err != nil {
+			_ = unix.Unlinkat(target.FD(), name, 0)
+			return "", fmt.Errorf("move queue file to %s: %w", quote(target.Path), err)
+		}
+		if err := target.Sync(); err != nil {
+			return "", err
+		}
+		if err := unix.Unlinkat(q.h.FD(), name, 0); err != nil {
+			return "", fmt.Errorf("remove moved queue file: %w", err)
+		}
+	} else if err := target.Sync(); err != nil {
+		return "", err
+	}
+	return filepath.Join(target.Path, name), q.h.Sync()
+}
+
+func copyTo(h *Dir, f File, target *Dir) error {
+	in, _, err := openFile(h, f, unix.O_RDONLY)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := target.OpenFile(f.name(), unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err = statOf(out); err == nil {
+		_, err = io.Copy(out, io.LimitReader(in, MaxFileSize))
+	}
+	var st unix.Stat_t
+	if err == nil && unix.Fstat(int(in.Fd()), &st) == nil {
+		err = keepTimes(target, f.name(), st) // the copy keeps when its user was queued
+	}
+	if err == nil {
+		err = out.Sync()
+	}
+	return cmp.Or(err, out.Close())
+}
+
+// RenewExcept replaces every queue file but those skip leaves (delivered
+// ones: a copy would be sent again) by a copy, which tail reads from its
+// head, and says how many: at a start tail's DB holds offsets of records
+// Fluent Bit no longer holds. One syncfs and one directory sync cover all.
+func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
+	names, err := queueNames(q.h, func(_ string, t fs.FileMode) bool { return t.IsRegular() })
+	copies := map[string]File{} // hidden copy: the file it replaces
+	defer func() {
+		for tmp := range copies {
+			unix.Unlinkat(q.h.FD(), tmp, 0) // after the rename, a no-op
+		}
+	}()
+	for _, name := range names {
+		f, serr := statName(q.h, name)
+		if serr != nil || f.Size > MaxFileSize || (skip != nil && skip(f)) {
+			continue
+		}
+		if data, rerr := q.Read(f); rerr == nil && int64(len(data)) == f.Size {
+			tmp, cerr := copyAside(q.h, f, data, false)
+			if err = cmp.Or(err, cerr); cerr == nil {
+				copies[tmp] = f
+			}
+		}
+	}
+	if len(copies) == 0 {
+		return 0, err
+	}
+	// The copies' contents on disk before any takes its file's place.
+	if serr := unix.Syncfs(q.h.FD()); serr != nil {
+		return 0, cmp.Or(err, fmt.Errorf("renew queue files: sync: %w", serr))
+	}
+	n := 0
+	for tmp, f := range copies {
+		if rerr := swapIn(q.h, f, tmp); rerr != nil {
+			err = cmp.Or(err, rerr)
+		} else {
+			n++
+		}
+	}
+	if n > 0 {
+		err = cmp.Or(err, q.h.Sync())
+	}
+	return n, err
+}
+
+// Modified is f's mtime: without a carried-over line, when it was queued.
+func (q *Queue) Modified(f File) (time.Time, error) {
+	st, err := q.h.Lstat(f.name())
+	if err != nil {
+		return time.Time{}, fmt.Errorf("queue file %s: %w", quote(f.Path), err)
+	}
+	if !f.same(uint64(st.Dev), st.Ino) {
+		return time.Time{}, fmt.Errorf("queue file %s was replaced by another: %w", quote(f.Path), fs.ErrNotExist)
+	}
+	return time.Unix(0, st.Mtim.Nano()), nil
+}
+
+// Born is f's birth time, where kept: it tells f from a later file on its
+// inode.
+func (q *Queue) Born(f File) (ns int64, ok bool) {
+	var stx unix.Statx_t
+	if err := unix.Statx(q.h.FD(), f.name(), unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, unix.STATX_BTIME|unix.STATX_INO, &stx); err != nil {
+		return 0, false
+	}
+	if !f.same(uint64(unix.Mkdev(stx.Dev_major, stx.Dev_minor)), stx.Ino) || stx.Mask&unix.STATX_BTIME == 0 {
+		return 0, false
+	}
+	return stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec), true
+}
