@@ -3,7 +3,8 @@
 package intake
 
 import (
-	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,47 +12,221 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"umc-invite/umc/dirhandle"
 )
 
-// StageDir is the plugin's own directory in the queue directory where an
-// intake entry waits, under its own name, between being taken out of the
-// producers' reach and being admitted: hidden (tail's Path *.send matches
-// nothing in a subdirectory, the window never counts it), and any name that
-// fits the intake fits there too. It is opened once, never through a
-// symlink, and refused when it is no directory.
+// StageDir is the plugin's own hidden directory in the queue directory,
+// where an intake entry waits out of the producers' reach before it is
+// admitted (tail's *.send matches nothing in a subdirectory).
 const StageDir = ".admitting"
 
-// legacySuffix marks an entry staged by an earlier version directly in the
-// queue directory, as .<name>.admitting: a crash may have left one, and it
-// is finished like any staged entry.
+// legacySuffix marks an entry an earlier version staged in the queue
+// directory itself, as .<name>.admitting; it is finished like any other.
 const legacySuffix = ".admitting"
 
-// maxFileSize is the most an admitted file holds: a user's line is far
-// shorter, and the shipped tail (Buffer_Max_Size 4k, Skip_Long_Lines)
-// skips a longer line, which would then wait in the queue for good,
-// neither sent nor set aside.
-const maxFileSize = 4000
+var (
+	errNotRegular = errors.New("not a regular file")
+	errNotYet     = errors.New("its line is not finished yet")
+)
 
-// errNotAdmitted marks a regular intake file that stays in the intake:
-// over maxFileSize, or more than one line. A second name is no reason:
-// what is admitted is a copy of what was checked.
-var errNotAdmitted = errors.New("stays in the intake")
+// admitter moves an intake file into the queue: the directories, held
+// open, and how an entry moves between them without replacing anything.
+type admitter struct {
+	q, in, stage *dirhandle.Dir
+	linkMode     bool // no RENAME_NOREPLACE here: link(2), then unlink(2)
+}
 
-// errNotYet marks an intake file still being written: admitted later.
-var errNotYet = errors.New("its line is not finished yet")
-
-// settled is how long a file without its final newline (or empty) stays
-// unchanged before its line counts as finished: a producer writing
-// straight into the intake, not by a rename, may be between two writes.
-const settled = 2 * time.Second
-
-// finished tells whether an intake file's line is complete: it ends with
-// its newline, or the file has not changed for a while.
-func finished(content []byte, st unix.Stat_t, now time.Time) bool {
-	if len(content) > 0 && content[len(content)-1] == '\n' {
-		return true
+// probe moves a hidden file from the intake to the queue as admissions
+// will: both must be writable and on one mount (EXDEV otherwise).
+func probe(q, in *dirhandle.Dir) (linkMode bool, err error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	name := ".umc-invite-probe-" + hex.EncodeToString(b[:])
+	f, err := in.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
+	if err != nil {
+		return false, fmt.Errorf("intake directory not writable: %w", err)
 	}
-	return now.Sub(time.Unix(st.Mtim.Unix())) >= settled
+	f.Close()
+	defer unix.Unlinkat(in.FD(), name, 0)
+	err = unix.Renameat2(in.FD(), name, q.FD(), name, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) {
+		linkMode, err = true, unix.Linkat(in.FD(), name, q.FD(), name, 0)
+	}
+	switch {
+	case errors.Is(err, unix.EXDEV):
+		return false, fmt.Errorf("intake %s and queue %s are on different file systems (or mounts): the move must be an atomic rename", in.Path, q.Path)
+	case err != nil:
+		return false, fmt.Errorf("queue directory %s: cannot move files into it: %w", q.Path, err)
+	}
+	if err := unix.Unlinkat(q.FD(), name, 0); err != nil {
+		return false, fmt.Errorf("queue directory: remove probe file: %w", err)
+	}
+	return linkMode, nil
+}
+
+// same tells whether two entries are one inode: a link move cut short.
+func same(a *dirhandle.Dir, an string, b *dirhandle.Dir, bn string) bool {
+	x, errA := a.Lstat(an)
+	y, errB := b.Lstat(bn)
+	return errA == nil && errB == nil && x.Dev == y.Dev && x.Ino == y.Ino
+}
+
+// finishLink removes the intake's name of a file also queued as the same
+// inode under that name (a link move cut short); a different file stays.
+func (a *admitter) finishLink(name string) bool {
+	return same(a.in, name, a.q, name) && unix.Unlinkat(a.in.FD(), name, 0) == nil
+}
+
+// move admits one intake file, the inode that was checked: the entry, as
+// it is (renameat2 moves a symlink, never follows it), goes to StageDir,
+// out of the producers' reach; only a regular file goes on to the queue.
+func (a *admitter) move(name string) error {
+	if _, err := a.q.Lstat(name); err == nil {
+		if a.finishLink(name) {
+			return fs.ErrNotExist // admitted before a crash in link mode
+		}
+		return fs.ErrExist
+	}
+	st, err := a.in.Lstat(name)
+	if err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return errNotRegular
+	}
+	// Checked before it is moved, so that nothing moves back and forth.
+	content, err := readOneLine(a.in, name, st)
+	if err != nil {
+		return err
+	}
+	if !finished(content, st, time.Now()) {
+		return errNotYet
+	}
+	if err := a.place(a.in, name, a.stage, name); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			a.recoverStage(a.stage, name, name) // left by a crash: finish it first
+		}
+		return err
+	}
+	return a.admitStaged(name, a.stage, name)
+}
+
+// place moves an entry, never replacing one at the target.
+func (a *admitter) place(from *dirhandle.Dir, fromName string, to *dirhandle.Dir, toName string) error {
+	if !a.linkMode {
+		return unix.Renameat2(from.FD(), fromName, to.FD(), toName, unix.RENAME_NOREPLACE)
+	}
+	if err := unix.Linkat(from.FD(), fromName, to.FD(), toName, 0); err != nil {
+		return err
+	}
+	// The old name goes only while it is still the inode linked: a race
+	// leaves a file behind, never loses one.
+	if !same(from, fromName, to, toName) {
+		return nil
+	}
+	if err := unix.Unlinkat(from.FD(), fromName, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		// Both names now: take the new one back, or it would be sent twice.
+		if undo := unix.Unlinkat(to.FD(), toName, 0); undo != nil {
+			return fmt.Errorf("unlink after link: %w; the file is now under two names (%v)", err, undo)
+		}
+		return err
+	}
+	return nil
+}
+
+// admitStaged admits the entry staged as (sd, stage) as name when it is a
+// regular file holding one line, replaced by the plugin's own copy first;
+// anything else goes back to the intake.
+func (a *admitter) admitStaged(name string, sd *dirhandle.Dir, stage string) error {
+	st, err := sd.Lstat(stage)
+	if err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		a.unstage(name, sd, stage, st.Mode)
+		return errNotRegular
+	}
+	if same(sd, stage, a.q, name) {
+		_ = unix.Unlinkat(sd.FD(), stage, 0) // link mode, after a crash: admitted before
+		return fs.ErrNotExist
+	}
+	// A link move cut short (the restart may have found rename to work):
+	// the staged inode is admitted, so the intake's name goes before the
+	// copy makes it a second user.
+	if same(sd, stage, a.in, name) {
+		if err := unix.Unlinkat(a.in.FD(), name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+			return err
+		}
+	}
+	content, err := readOneLine(sd, stage, st)
+	if err == nil {
+		// Back to the intake on a full disk too: a file left staged would
+		// hold no place in the window.
+		err = own(sd, stage, content, st)
+	}
+	if err != nil {
+		a.unstage(name, sd, stage, st.Mode)
+		return err
+	}
+	err = a.place(sd, stage, a.q, name)
+	if errors.Is(err, unix.EEXIST) {
+		a.unstage(name, sd, stage, st.Mode) // queued meanwhile under this name: it waits
+		return fs.ErrExist
+	}
+	return err
+}
+
+// unstage hands a staged entry back to the intake. One that is no regular
+// file and cannot go back is nobody's user and is removed; a regular one
+// stays staged until recoverStage admits it.
+func (a *admitter) unstage(name string, sd *dirhandle.Dir, stage string, mode uint32) {
+	if a.place(sd, stage, a.in, name) == nil || mode&unix.S_IFMT == unix.S_IFREG {
+		return
+	}
+	flags := 0
+	if mode&unix.S_IFMT == unix.S_IFDIR {
+		flags = unix.AT_REMOVEDIR // only when empty
+	}
+	_ = unix.Unlinkat(sd.FD(), stage, flags)
+}
+
+// recoverStage finishes an admission a crash (or a double collision) left
+// staged, and reports whether a queue file was admitted.
+func (a *admitter) recoverStage(sd *dirhandle.Dir, stage, name string) bool {
+	if a.admitStaged(name, sd, stage) != nil {
+		return false
+	}
+	a.finishLink(name) // the intake's name of a link move a crash cut short
+	return true
+}
+
+// recoverAll finishes what a crash left staged, also what an earlier
+// version staged in the queue directory (legacy), and returns how many it
+// admitted. The caller holds the window's lock: no copy is being made.
+func (a *admitter) recoverAll(legacy []string) (int, error) {
+	_ = unix.Unlinkat(a.stage.FD(), ownTemp, 0) // a copy cut short; its original is still staged
+	var staged []string
+	err := a.stage.Each(func(name string, _ fs.FileMode) {
+		if candidate(name) {
+			staged = append(staged, name)
+		}
+	})
+	if err != nil {
+		return 0, fmt.Errorf("list %s: %w", StageDir, err)
+	}
+	n := 0
+	for _, name := range staged {
+		if a.recoverStage(a.stage, name, name) {
+			n++
+		}
+	}
+	for _, stage := range legacy {
+		if name, _ := legacyStaged(stage); a.recoverStage(a.q, stage, name) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // legacyStaged is the queue file name an earlier version's stage entry
@@ -64,269 +239,8 @@ func legacyStaged(stage string) (string, bool) {
 	return name, candidate(name)
 }
 
-// move admits one intake file: the inode that was checked, never a name
-// looked up twice. Whatever the intake name holds is first moved, as it
-// is, to the same name in StageDir (renameat2 does not follow
-// a symlink, it moves the link), where a writer of the intake can no longer
-// swap it; the moved entry is then checked, and only a regular file is
-// renamed to its queue name. Anything else goes back to the intake (or,
-// where its name is taken again, is removed): a producer who swaps a
-// checked file for a symlink gets nothing into the queue.
-//
-// Neither rename replaces anything. In link mode each rename is a link(2)
-// and an unlink; a crash in between leaves one inode under two names,
-// which recoverStage and finishLink resolve.
-func (w *Window) move(name string) error {
-	var st unix.Stat_t
-	if err := unix.Fstatat(w.q.FD(), name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
-		if w.finishLink(name) {
-			return fs.ErrNotExist // admitted before a crash in link mode; now it is only there
-		}
-		return fs.ErrExist
-	}
-	if err := unix.Fstatat(w.in.FD(), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return errNotRegular
-	}
-	if err := admissible(st); err != nil {
-		return err // seen before it is moved: no churn, the listing skips it
-	}
-	content, err := readOneLine(w.in.FD(), name, st)
-	if err != nil {
-		return err // read before it is moved: no churn
-	}
-	if !finished(content, st, time.Now()) {
-		return errNotYet
-	}
-	if err := w.place(w.in.FD(), name, w.stage.FD(), name); err != nil {
-		if errors.Is(err, unix.EEXIST) {
-			w.recoverStage(w.stage.FD(), name, name) // left by a crash: finish it first
-		}
-		return err
-	}
-	return w.admitStaged(name, w.stage.FD(), name)
-}
-
-// place moves the entry from (dirfd, from) to (todir, to), never
-// replacing an entry there.
-func (w *Window) place(dirfd int, from string, todir int, to string) error {
-	if !w.linkMode {
-		return unix.Renameat2(dirfd, from, todir, to, unix.RENAME_NOREPLACE)
-	}
-	if err := unix.Linkat(dirfd, from, todir, to, 0); err != nil {
-		return err
-	}
-	// The old name goes only while it is still the inode linked: a file a
-	// producer put there meanwhile stays (a race here leaves a file
-	// behind, never loses one).
-	var a, b unix.Stat_t
-	if unix.Fstatat(dirfd, from, &a, unix.AT_SYMLINK_NOFOLLOW) != nil || unix.Fstatat(todir, to, &b, unix.AT_SYMLINK_NOFOLLOW) != nil ||
-		a.Dev != b.Dev || a.Ino != b.Ino {
-		return nil
-	}
-	if err := unix.Unlinkat(dirfd, from, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-		// Both names now: take the new one back, or it would be sent twice.
-		if undo := unix.Unlinkat(todir, to, 0); undo != nil {
-			return fmt.Errorf("unlink after link: %w; the file is now under two names (%v)", err, undo)
-		}
-		return err
-	}
-	return nil
-}
-
-// admitStaged checks the entry staged as (sdir, stage) and admits it as
-// name when it is a regular file; anything else is handed back.
-func (w *Window) admitStaged(name string, sdir int, stage string) error {
-	var st unix.Stat_t
-	if err := unix.Fstatat(sdir, stage, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		w.unstage(name, sdir, stage, st.Mode)
-		return errNotRegular
-	}
-	var q unix.Stat_t
-	if unix.Fstatat(w.q.FD(), name, &q, unix.AT_SYMLINK_NOFOLLOW) == nil && q.Dev == st.Dev && q.Ino == st.Ino {
-		_ = unix.Unlinkat(sdir, stage, 0) // link mode, after a crash: admitted before
-		return fs.ErrNotExist
-	}
-	if w.linkMode {
-		// A crash between the link into the stage and the unlink of the
-		// intake name left both: the staged inode is the one admitted, so
-		// the intake name goes before the copy makes them two users.
-		var in unix.Stat_t
-		if unix.Fstatat(w.in.FD(), name, &in, unix.AT_SYMLINK_NOFOLLOW) == nil && in.Dev == st.Dev && in.Ino == st.Ino {
-			if err := unix.Unlinkat(w.in.FD(), name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-				return err
-			}
-		}
-	}
-	if err := admissible(st); err != nil {
-		w.unstage(name, sdir, stage, st.Mode)
-		return err
-	}
-	content, err := readOneLine(sdir, stage, st)
-	if err != nil {
-		w.unstage(name, sdir, stage, st.Mode)
-		return err
-	}
-	if err := own(sdir, stage, content, st); err != nil {
-		// Back to the intake (a full disk): a file left staged would
-		// hold no place in the window, and the next one would be staged.
-		w.unstage(name, sdir, stage, st.Mode)
-		return err
-	}
-	err = w.place(sdir, stage, w.q.FD(), name)
-	if errors.Is(err, unix.EEXIST) {
-		// Queued meanwhile under this name: the intake file waits.
-		w.unstage(name, sdir, stage, st.Mode)
-		return fs.ErrExist
-	}
-	return err
-}
-
-// admissible refuses a regular file that is no user's queue file by its
-// size alone, as a listing sees it.
-func admissible(st unix.Stat_t) error {
-	if st.Size > maxFileSize {
-		return fmt.Errorf("%w: %d bytes (a queue file has at most %d bytes)", errNotAdmitted, st.Size, maxFileSize)
-	}
-	return nil
-}
-
-// readOneLine is the content of a file of one line; a file of more lines
-// is refused, as tail would make a record of each (one file of short
-// lines, millions of records and chunks, delaying every user of that
-// output). It is read from the inode st describes, never through a link,
-// and no more than maxFileSize+1 bytes of it.
-func readOneLine(dirfd int, name string, st unix.Stat_t) ([]byte, error) {
-	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	var now unix.Stat_t
-	if err := unix.Fstat(fd, &now); err != nil {
-		return nil, err
-	}
-	if now.Dev != st.Dev || now.Ino != st.Ino {
-		return nil, fs.ErrNotExist // replaced meanwhile: the next listing sees the new one
-	}
-	content := make([]byte, 0, min(st.Size+1, maxFileSize+1))
-	var buf [4096]byte
-	for len(content) <= maxFileSize {
-		n, err := unix.Read(fd, buf[:])
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if n == 0 {
-			break
-		}
-		content = append(content, buf[:n]...)
-	}
-	newlines := bytes.Count(content, []byte{'\n'})
-	switch {
-	case len(content) > maxFileSize:
-		return nil, fmt.Errorf("%w: more than %d bytes (a queue file has at most %d bytes)", errNotAdmitted, maxFileSize, maxFileSize)
-	case newlines > 1 || newlines == 1 && content[len(content)-1] != '\n':
-		return nil, fmt.Errorf("%w: more than one line (a queue file is one line)", errNotAdmitted)
-	}
-	return content, nil
-}
-
-// ownTemp is the copy being written in the stage (one at a time: the
-// window admits under its lock); a crash may leave one, which the next
-// count removes.
-const ownTemp = ".own.tmp"
-
-// own replaces the staged producer's file by a copy of the content
-// checked, made by this process: the producer owns the inode it wrote and
-// may hold it open, so admitted as it is it could still grow by lines the
-// intake never saw. The copy is readable by this process's user only.
-// A crash leaves either the producer's file staged (checked again) or the
-// copy, never both under the name.
-func own(sdir int, stage string, content []byte, st unix.Stat_t) error {
-	tmp := ownTemp
-	if len(content) == 0 || content[len(content)-1] != '\n' {
-		// tail waits for a line's end, which nobody can write to the copy
-		// (an empty file's line is empty: the user is the file's name).
-		content = append(content, '\n')
-	}
-	fd, err := unix.Openat(sdir, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return fmt.Errorf("copy %s: %w", stage, err)
-	}
-	for rest := content; len(rest) > 0; {
-		n, err := unix.Write(fd, rest)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			unix.Close(fd)
-			unix.Unlinkat(sdir, tmp, 0)
-			return fmt.Errorf("copy %s: %w", stage, err)
-		}
-		rest = rest[n:]
-	}
-	// The time the user arrived, from which its age counts (Max_Age).
-	times := []unix.Timespec{st.Atim, st.Mtim}
-	if err := unix.UtimesNanoAt(sdir, tmp, times, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		unix.Close(fd)
-		unix.Unlinkat(sdir, tmp, 0)
-		return fmt.Errorf("copy %s: %w", stage, err)
-	}
-	if err := unix.Close(fd); err != nil {
-		unix.Unlinkat(sdir, tmp, 0)
-		return fmt.Errorf("copy %s: %w", stage, err)
-	}
-	if err := unix.Renameat(sdir, tmp, sdir, stage); err != nil {
-		unix.Unlinkat(sdir, tmp, 0)
-		return fmt.Errorf("copy %s: %w", stage, err)
-	}
-	return nil
-}
-
-// unstage hands a staged entry back to the intake under its name. An entry
-// that is no regular file and cannot go back (its name is taken again) is
-// removed: it is nobody's user. A regular one that cannot go back stays
-// staged, hidden, until recoverStage admits it.
-func (w *Window) unstage(name string, sdir int, stage string, mode uint32) {
-	var err error
-	if w.linkMode {
-		if err = unix.Linkat(sdir, stage, w.in.FD(), name, 0); err == nil {
-			err = unix.Unlinkat(sdir, stage, 0)
-		}
-	} else {
-		err = unix.Renameat2(sdir, stage, w.in.FD(), name, unix.RENAME_NOREPLACE)
-	}
-	if err == nil || mode&unix.S_IFMT == unix.S_IFREG {
-		return
-	}
-	flags := 0
-	if mode&unix.S_IFMT == unix.S_IFDIR {
-		flags = unix.AT_REMOVEDIR // only when empty
-	}
-	_ = unix.Unlinkat(sdir, stage, flags)
-}
-
-// recoverStage finishes an admission that a crash (or a double collision)
-// left staged as (sdir, stage) for the queue file name. It reports whether
-// a queue file was admitted.
-func (w *Window) recoverStage(sdir int, stage, name string) bool {
-	var st unix.Stat_t
-	if unix.Fstatat(sdir, stage, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
-		return false
-	}
-	if w.admitStaged(name, sdir, stage) != nil {
-		return false
-	}
-	// The intake's name of the same inode, if a crash in link mode left it
-	// (the restart may have found rename to work: finish it anyway).
-	w.finishLink(name)
-	return true
+func (a *admitter) close() {
+	a.in.Close()
+	a.stage.Close()
+	a.q.Close()
 }

@@ -12,17 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Start first finishes, before it returns, what a crash left half done
-// (staged admissions, link moves cut short: before tail can deliver such a
-// file), then runs the background top-up until Close: at once, whenever Left
-// reports room, whenever a file lands in the intake (inotify), and every
-// second as a backstop (recounting the queue directory from disk). Without
-// inotify it checks every 100 ms instead. report gets errors, each distinct
-// one at most once a minute; it may be nil. Start is idempotent.
+// Start finishes, before it returns (so before tail can deliver such a
+// file), what a crash left half done, then tops up in the background until
+// Close: at once, on Left, on every file landing in the intake (inotify),
+// and every resync with a recount (without inotify, every poll). report,
+// which may be nil, gets each distinct error at most once a minute.
 func (w *Window) Start(report func(error)) {
-	if report == nil {
-		report = func(error) {}
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed || w.started {
@@ -38,8 +33,8 @@ func (w *Window) Start(report func(error)) {
 	go w.run(rep)
 }
 
-// Close stops the background loop and waits for it; later TopUp calls
-// return ErrClosed. Files stay where they are. Close is idempotent.
+// Close stops the background loop and waits for it; files stay where they
+// are. Close is idempotent.
 func (w *Window) Close() error {
 	w.mu.Lock()
 	if w.closed {
@@ -53,12 +48,8 @@ func (w *Window) Close() error {
 	if started {
 		<-w.done
 	}
-	// The descriptors go once nothing can use them: every user holds mu
-	// and checks closed first.
-	w.mu.Lock()
-	w.in.Close()
-	w.stage.Close()
-	w.q.Close()
+	w.mu.Lock() // every user of the descriptors holds mu and checks closed
+	w.adm.close()
 	w.mu.Unlock()
 	return nil
 }
@@ -67,14 +58,14 @@ func (w *Window) run(rep *limited) {
 	defer close(w.done)
 	events, stopWatch, err := (<-chan struct{})(nil), func() {}, errors.New("disabled")
 	if !w.noWatch {
-		events, stopWatch, err = watch(fmt.Sprintf("/proc/self/fd/%d", w.in.FD()), rep)
-	}
-	interval := w.resync
-	if err != nil {
-		rep.send(fmt.Errorf("intake %s: no inotify, checking every %v: %w", w.intakeDir, w.poll, err))
-		interval = w.poll
+		events, stopWatch, err = watch(fmt.Sprintf("/proc/self/fd/%d", w.adm.in.FD()), rep)
 	}
 	defer stopWatch()
+	interval := w.resync
+	if err != nil {
+		rep.send(fmt.Errorf("intake %s: no inotify, checking every %v: %w", w.adm.in.Path, w.poll, err))
+		interval = w.poll
+	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	lastRecount := time.Now()
@@ -86,7 +77,6 @@ func (w *Window) run(rep *limited) {
 		case <-w.kick:
 		case <-events:
 		case now := <-tick.C:
-			// Recount at most every resync, also when polling fast.
 			if now.Sub(lastRecount) >= w.resync {
 				lastRecount = now
 				w.step(rep, true)
@@ -95,8 +85,7 @@ func (w *Window) run(rep *limited) {
 	}
 }
 
-// step is one top-up; a panic is reported, not fatal: it would take
-// Fluent Bit down with it.
+// step is one top-up; a panic is reported, never fatal to Fluent Bit.
 func (w *Window) step(rep *limited, recount bool) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -113,27 +102,21 @@ func (w *Window) step(rep *limited, recount bool) {
 	}
 }
 
-// watch delivers a signal whenever a name appears in dir. Events are not
-// parsed: any of them is only a reason to look.
+// watch signals whenever a name appears in dir: IN_CREATE covers link(2)
+// and files written in place, IN_MOVED_TO a rename.
 func watch(dir string, rep *limited) (<-chan struct{}, func(), error) {
 	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if err != nil {
 		return nil, func() {}, err
 	}
-	// IN_CREATE covers link(2) and files written in place, IN_MOVED_TO the
-	// rename of a finished temporary file.
 	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_ONLYDIR); err != nil {
 		unix.Close(fd)
 		return nil, func() {}, err
 	}
-	// A non-blocking descriptor goes to Go's poller: Read parks the
-	// goroutine, and Close wakes it.
-	f := os.NewFile(uintptr(fd), "inotify")
+	f := os.NewFile(uintptr(fd), "inotify") // non-blocking: Close wakes a Read
 	events := make(chan struct{}, 1)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		defer func() {
 			if p := recover(); p != nil {
 				rep.send(fmt.Errorf("intake watch panicked: %v", p))
@@ -152,12 +135,12 @@ func watch(dir string, rep *limited) (<-chan struct{}, func(), error) {
 			default:
 			}
 		}
-	}()
+	})
 	return events, func() { f.Close(); wg.Wait() }, nil
 }
 
-// limited passes on each distinct error at most once a minute, so a lasting
-// fault (a full disk) does not flood Fluent Bit's log every 100 ms.
+// limited passes on each distinct error at most once a minute, so that a
+// lasting fault (a full disk) does not flood the log.
 type limited struct {
 	report func(error)
 	mu     sync.Mutex
@@ -167,12 +150,10 @@ type limited struct {
 
 func (l *limited) send(err error) {
 	l.mu.Lock()
-	msg := err.Error()
-	if msg == l.last && time.Since(l.at) < time.Minute {
-		l.mu.Unlock()
+	defer l.mu.Unlock()
+	if l.report == nil || err.Error() == l.last && time.Since(l.at) < time.Minute {
 		return
 	}
-	l.last, l.at = msg, time.Now()
-	l.mu.Unlock()
+	l.last, l.at = err.Error(), time.Now()
 	l.report(err)
 }

@@ -40,8 +40,8 @@ func TestAnAdmissionCutShortByACrashIsFinishedAtStart(t *testing.T) {
 	if got := join(names(t, queue)); got != "bob,carol" {
 		t.Fatalf("queue after start: %v, want bob and carol", got)
 	}
-	if w.Queued() != 2 {
-		t.Fatalf("window counts %d, want 2", w.Queued())
+	if int(w.queued.Load()) != 2 {
+		t.Fatalf("window counts %d, want 2", int(w.queued.Load()))
 	}
 	for _, dir := range []string{queue, stage} {
 		ents, _ := os.ReadDir(dir)
@@ -92,7 +92,7 @@ func TestALinkModeAdmissionCutShortAfterTheLinkIsAdmittedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := open(t, queue, intake, 10)
-	w.linkMode = true
+	w.adm.linkMode = true
 	w.Start(nil)
 	once(t, queue, intake, []string{"bob"})
 	// bob is delivered: his queue file leaves, and the window refills.
