@@ -1,13 +1,10 @@
-//go:build linux
-
 package intake
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
 	"time"
 
@@ -18,12 +15,9 @@ import (
 
 // StageDir is the plugin's own hidden directory in the queue directory,
 // where an intake entry waits out of the producers' reach before it is
-// admitted (tail's *.send matches nothing in a subdirectory).
+// admitted (tail's *.send matches nothing in a subdirectory). An earlier
+// version staged as .<name>.admitting in the queue directory itself.
 const StageDir = ".admitting"
-
-// legacySuffix marks an entry an earlier version staged in the queue
-// directory itself, as .<name>.admitting; it is finished like any other.
-const legacySuffix = ".admitting"
 
 var (
 	errNotRegular = errors.New("not a regular file")
@@ -40,9 +34,7 @@ type admitter struct {
 // probe moves a hidden file from the intake to the queue as admissions
 // will: both must be writable and on one mount (EXDEV otherwise).
 func probe(q, in *dirhandle.Dir) (linkMode bool, err error) {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := ".umc-invite-probe-" + hex.EncodeToString(b[:])
+	name := fmt.Sprintf(".umc-invite-probe-%d-%d", os.Getpid(), time.Now().UnixNano())
 	f, err := in.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
 	if err != nil {
 		return false, fmt.Errorf("intake directory not writable: %w", err)
@@ -65,22 +57,22 @@ func probe(q, in *dirhandle.Dir) (linkMode bool, err error) {
 	return linkMode, nil
 }
 
-// same tells whether two entries are one inode: a link move cut short.
+// same tells whether two entries are one inode.
 func same(a *dirhandle.Dir, an string, b *dirhandle.Dir, bn string) bool {
 	x, errA := a.Lstat(an)
 	y, errB := b.Lstat(bn)
 	return errA == nil && errB == nil && x.Dev == y.Dev && x.Ino == y.Ino
 }
 
-// finishLink removes the intake's name of a file also queued as the same
-// inode under that name (a link move cut short); a different file stays.
+// finishLink removes the intake's name of an inode queued under that name:
+// a link move cut short.
 func (a *admitter) finishLink(name string) bool {
 	return same(a.in, name, a.q, name) && unix.Unlinkat(a.in.FD(), name, 0) == nil
 }
 
-// move admits one intake file, the inode that was checked: the entry, as
-// it is (renameat2 moves a symlink, never follows it), goes to StageDir,
-// out of the producers' reach; only a regular file goes on to the queue.
+// move admits one intake file, the inode that was checked: the entry as it
+// is (a symlink is moved, never followed) goes to StageDir, out of the
+// producers' reach, and only a regular file goes on to the queue.
 func (a *admitter) move(name string) error {
 	if _, err := a.q.Lstat(name); err == nil {
 		if a.finishLink(name) {
@@ -95,17 +87,16 @@ func (a *admitter) move(name string) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return errNotRegular
 	}
-	// Checked before it is moved, so that nothing moves back and forth.
 	content, err := readOneLine(a.in, name, st)
 	if err != nil {
-		return err
+		return err // checked before the move: nothing moves back and forth
 	}
 	if !finished(content, st, time.Now()) {
 		return errNotYet
 	}
 	if err := a.place(a.in, name, a.stage, name); err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			a.recoverStage(a.stage, name, name) // left by a crash: finish it first
+			_ = a.admitStaged(name, a.stage, name) // left by a crash: finish it first
 		}
 		return err
 	}
@@ -120,8 +111,8 @@ func (a *admitter) place(from *dirhandle.Dir, fromName string, to *dirhandle.Dir
 	if err := unix.Linkat(from.FD(), fromName, to.FD(), toName, 0); err != nil {
 		return err
 	}
-	// The old name goes only while it is still the inode linked: a race
-	// leaves a file behind, never loses one.
+	// The old name goes only while it is the inode linked: a race leaves a
+	// file behind, never loses one.
 	if !same(from, fromName, to, toName) {
 		return nil
 	}
@@ -135,9 +126,9 @@ func (a *admitter) place(from *dirhandle.Dir, fromName string, to *dirhandle.Dir
 	return nil
 }
 
-// admitStaged admits the entry staged as (sd, stage) as name when it is a
-// regular file holding one line, replaced by the plugin's own copy first;
-// anything else goes back to the intake.
+// admitStaged admits the entry staged as (sd, stage) as name, replaced by
+// the plugin's own copy, when a regular file of one line; anything else
+// goes back to the intake.
 func (a *admitter) admitStaged(name string, sd *dirhandle.Dir, stage string) error {
 	st, err := sd.Lstat(stage)
 	if err != nil {
@@ -151,9 +142,8 @@ func (a *admitter) admitStaged(name string, sd *dirhandle.Dir, stage string) err
 		_ = unix.Unlinkat(sd.FD(), stage, 0) // link mode, after a crash: admitted before
 		return fs.ErrNotExist
 	}
-	// A link move cut short (the restart may have found rename to work):
-	// the staged inode is admitted, so the intake's name goes before the
-	// copy makes it a second user.
+	// A link move cut short (whatever the mode now): the intake's name goes
+	// before the copy makes it a second user.
 	if same(sd, stage, a.in, name) {
 		if err := unix.Unlinkat(a.in.FD(), name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 			return err
@@ -161,11 +151,9 @@ func (a *admitter) admitStaged(name string, sd *dirhandle.Dir, stage string) err
 	}
 	content, err := readOneLine(sd, stage, st)
 	if err == nil {
-		// Back to the intake on a full disk too: a file left staged would
-		// hold no place in the window.
 		err = own(sd, stage, content, st)
 	}
-	if err != nil {
+	if err != nil { // also a full disk: staged, it would hold no place
 		a.unstage(name, sd, stage, st.Mode)
 		return err
 	}
@@ -177,9 +165,8 @@ func (a *admitter) admitStaged(name string, sd *dirhandle.Dir, stage string) err
 	return err
 }
 
-// unstage hands a staged entry back to the intake. One that is no regular
-// file and cannot go back is nobody's user and is removed; a regular one
-// stays staged until recoverStage admits it.
+// unstage hands a staged entry back to the intake. One that cannot go
+// back stays staged if a regular file, else it is nobody's and goes.
 func (a *admitter) unstage(name string, sd *dirhandle.Dir, stage string, mode uint32) {
 	if a.place(sd, stage, a.in, name) == nil || mode&unix.S_IFMT == unix.S_IFREG {
 		return
@@ -191,19 +178,8 @@ func (a *admitter) unstage(name string, sd *dirhandle.Dir, stage string, mode ui
 	_ = unix.Unlinkat(sd.FD(), stage, flags)
 }
 
-// recoverStage finishes an admission a crash (or a double collision) left
-// staged, and reports whether a queue file was admitted.
-func (a *admitter) recoverStage(sd *dirhandle.Dir, stage, name string) bool {
-	if a.admitStaged(name, sd, stage) != nil {
-		return false
-	}
-	a.finishLink(name) // the intake's name of a link move a crash cut short
-	return true
-}
-
-// recoverAll finishes what a crash left staged, also what an earlier
-// version staged in the queue directory (legacy), and returns how many it
-// admitted. The caller holds the window's lock: no copy is being made.
+// recoverAll admits what a crash left staged, legacy entries included, and
+// returns how many. The caller holds the window's lock: no copy is made now.
 func (a *admitter) recoverAll(legacy []string) (int, error) {
 	_ = unix.Unlinkat(a.stage.FD(), ownTemp, 0) // a copy cut short; its original is still staged
 	var staged []string
@@ -217,25 +193,24 @@ func (a *admitter) recoverAll(legacy []string) (int, error) {
 	}
 	n := 0
 	for _, name := range staged {
-		if a.recoverStage(a.stage, name, name) {
+		if a.admitStaged(name, a.stage, name) == nil {
 			n++
 		}
 	}
 	for _, stage := range legacy {
-		if name, _ := legacyStaged(stage); a.recoverStage(a.q, stage, name) {
+		if name, _ := legacyStaged(stage); a.admitStaged(name, a.q, stage) == nil {
 			n++
 		}
 	}
 	return n, nil
 }
 
-// legacyStaged is the queue file name an earlier version's stage entry
-// stands for.
+// legacyStaged is the queue name of an earlier version's stage entry.
 func legacyStaged(stage string) (string, bool) {
-	if !strings.HasPrefix(stage, ".") || !strings.HasSuffix(stage, legacySuffix) {
+	if !strings.HasPrefix(stage, ".") || !strings.HasSuffix(stage, StageDir) {
 		return "", false
 	}
-	name := strings.TrimSuffix(stage[1:], legacySuffix)
+	name := strings.TrimSuffix(stage[1:], StageDir)
 	return name, candidate(name)
 }
 

@@ -1,5 +1,3 @@
-//go:build linux
-
 package intake
 
 import (
@@ -27,18 +25,16 @@ func (e entry) compare(o entry) int {
 	return cmp.Or(cmp.Compare(e.mod, o.mod), strings.Compare(e.name, o.name))
 }
 
-// watched tells whether tail reads a name in the queue directory: its Path
-// *.send (no leading dot) less the shipped Exclude_Path *[[:cntrl:]]*. Each
-// such file holds a place, also a name the intake would never admit; an
-// excluded one is never read nor removed and holds none.
+// watched tells whether tail reads a name in the queue: Path *.send less
+// the shipped Exclude_Path *[[:cntrl:]]*. Such a file holds a place, also
+// under a name the intake would never admit.
 func watched(name string) bool {
 	return len(name) > len(Suffix) && strings.HasSuffix(name, Suffix) && name[0] != '.' &&
 		!strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
-// candidate tells whether an intake name may be admitted: no user's name
-// holds invalid UTF-8 or a control character, and tail writes the names it
-// watches into its log as they are (a newline would forge a line).
+// candidate tells whether an intake name may be admitted: tail writes the
+// names it watches into its log as they are (a newline would forge a line).
 func candidate(name string) bool {
 	return watched(name) && utf8.ValidString(name) &&
 		!strings.ContainsFunc(name, func(r rune) bool { return unicode.IsControl(r) || r == 0x2028 || r == 0x2029 })
@@ -52,8 +48,7 @@ func tailReads(q *dirhandle.Dir, name string, t fs.FileMode) bool {
 		unix.Fstatat(q.FD(), name, &st, 0) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG
 }
 
-// pending describes an intake entry that may be a user on the way in: a
-// regular file under a candidate name.
+// pending describes an intake entry that may be a user on the way in.
 func pending(in *dirhandle.Dir, name string, t fs.FileMode) (unix.Stat_t, bool) {
 	if !candidate(name) || !t.IsRegular() {
 		return unix.Stat_t{}, false
@@ -62,25 +57,16 @@ func pending(in *dirhandle.Dir, name string, t fs.FileMode) (unix.Stat_t, bool) 
 	return st, err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG
 }
 
-// intakeChanged tells whether listing the intake could find something new.
-func (w *Window) intakeChanged() (bool, error) {
-	if w.stale || !w.retryAt.IsZero() && !time.Now().Before(w.retryAt) {
-		return true, nil
-	}
+// list reads the intake, when it may hold something new, and keeps the
+// backlogCap oldest files: memory stays bounded however large the intake.
+// A listing that had more is stale: the rest is read when these are used.
+func (w *Window) list() (listed bool, err error) {
 	mod, err := w.adm.in.ModTime()
 	if err != nil {
 		return false, fmt.Errorf("intake directory: %w", err)
 	}
-	return mod != w.listedMod, nil
-}
-
-// list reads the intake and keeps the backlogCap oldest files, so memory
-// stays bounded however large the intake; a listing that had more is
-// stale, and the rest is read when these are used up.
-func (w *Window) list() error {
-	mod, err := w.adm.in.ModTime()
-	if err != nil {
-		return fmt.Errorf("intake directory: %w", err)
+	if due := !w.retryAt.IsZero() && !time.Now().Before(w.retryAt); !w.stale && !due && mod == w.listedMod {
+		return false, nil
 	}
 	start := time.Now()
 	var kept []entry
@@ -97,7 +83,7 @@ func (w *Window) list() error {
 		if !ok || st.Nlink > 1 && w.adm.finishLink(name) { // a link move a crash cut short: queued already
 			return
 		}
-		if err := admissible(st); err != nil {
+		if err := admissible(st.Size); err != nil {
 			// Told once per listing, never moved.
 			w.skipped = cmp.Or(w.skipped, fmt.Errorf("intake file %q: %w", name, err))
 			return
@@ -107,11 +93,11 @@ func (w *Window) list() error {
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("list intake directory: %w", err)
+		return false, fmt.Errorf("list intake directory: %w", err)
 	}
 	keep()
 	w.backlog, w.next, w.listedMod, w.retryAt = kept, 0, mod, time.Time{}
 	// A change within the mtime's granularity may leave it as it was.
 	w.stale = dropped || start.Sub(time.Unix(0, mod)) < w.settle
-	return nil
+	return true, nil
 }

@@ -1,5 +1,3 @@
-//go:build linux
-
 package intake
 
 import (
@@ -24,9 +22,9 @@ func (w *Window) Start(report func(error)) {
 		return
 	}
 	w.started = true
-	rep := &limited{report: report}
-	if n, err := w.countQueue(repairAll); err != nil {
-		rep.send(err)
+	rep := limit(report)
+	if n, err := w.countQueue(true); err != nil {
+		rep(err)
 	} else {
 		w.queued.Store(int64(n))
 	}
@@ -54,16 +52,16 @@ func (w *Window) Close() error {
 	return nil
 }
 
-func (w *Window) run(rep *limited) {
+func (w *Window) run(rep func(error)) {
 	defer close(w.done)
-	events, stopWatch, err := (<-chan struct{})(nil), func() {}, errors.New("disabled")
+	stopWatch, err := func() {}, errors.New("disabled")
 	if !w.noWatch {
-		events, stopWatch, err = watch(fmt.Sprintf("/proc/self/fd/%d", w.adm.in.FD()), rep)
+		stopWatch, err = watch(fmt.Sprintf("/proc/self/fd/%d", w.adm.in.FD()), w.kick, rep)
 	}
 	defer stopWatch()
 	interval := w.resync
 	if err != nil {
-		rep.send(fmt.Errorf("intake %s: no inotify, checking every %v: %w", w.adm.in.Path, w.poll, err))
+		rep(fmt.Errorf("intake %s: no inotify, checking every %v: %w", w.adm.in.Path, w.poll, err))
 		interval = w.poll
 	}
 	tick := time.NewTicker(interval)
@@ -75,7 +73,6 @@ func (w *Window) run(rep *limited) {
 		case <-w.stop:
 			return
 		case <-w.kick:
-		case <-events:
 		case now := <-tick.C:
 			if now.Sub(lastRecount) >= w.resync {
 				lastRecount = now
@@ -86,74 +83,71 @@ func (w *Window) run(rep *limited) {
 }
 
 // step is one top-up; a panic is reported, never fatal to Fluent Bit.
-func (w *Window) step(rep *limited, recount bool) {
+func (w *Window) step(rep func(error), recount bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			rep.send(fmt.Errorf("intake top-up panicked: %v", p))
+			rep(fmt.Errorf("intake top-up panicked: %v", p))
 		}
 	}()
 	if recount {
 		if err := w.recount(); err != nil && !errors.Is(err, ErrClosed) {
-			rep.send(err)
+			rep(err)
 		}
 	}
 	if _, err := w.TopUp(); err != nil && !errors.Is(err, ErrClosed) {
-		rep.send(err)
+		rep(err)
 	}
 }
 
-// watch signals whenever a name appears in dir: IN_CREATE covers link(2)
-// and files written in place, IN_MOVED_TO a rename.
-func watch(dir string, rep *limited) (<-chan struct{}, func(), error) {
+// watch signals kick whenever a name appears in dir: IN_CREATE covers
+// link(2) and files written in place, IN_MOVED_TO a rename.
+func watch(dir string, kick chan struct{}, rep func(error)) (stop func(), err error) {
 	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if err != nil {
-		return nil, func() {}, err
+		return func() {}, err
 	}
 	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_ONLYDIR); err != nil {
 		unix.Close(fd)
-		return nil, func() {}, err
+		return func() {}, err
 	}
 	f := os.NewFile(uintptr(fd), "inotify") // non-blocking: Close wakes a Read
-	events := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer func() {
 			if p := recover(); p != nil {
-				rep.send(fmt.Errorf("intake watch panicked: %v", p))
+				rep(fmt.Errorf("intake watch panicked: %v", p))
 			}
 		}()
 		buf := make([]byte, 16*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
 		for {
 			if _, err := f.Read(buf); err != nil {
 				if !errors.Is(err, os.ErrClosed) {
-					rep.send(fmt.Errorf("intake watch stopped, the 1 s backstop remains: %w", err))
+					rep(fmt.Errorf("intake watch stopped, the 1 s backstop remains: %w", err))
 				}
 				return
 			}
 			select {
-			case events <- struct{}{}:
+			case kick <- struct{}{}:
 			default:
 			}
 		}
 	})
-	return events, func() { f.Close(); wg.Wait() }, nil
+	return func() { f.Close(); wg.Wait() }, nil
 }
 
-// limited passes on each distinct error at most once a minute, so that a
+// limit passes on each distinct error at most once a minute, so that a
 // lasting fault (a full disk) does not flood the log.
-type limited struct {
-	report func(error)
-	mu     sync.Mutex
-	last   string
-	at     time.Time
-}
-
-func (l *limited) send(err error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.report == nil || err.Error() == l.last && time.Since(l.at) < time.Minute {
-		return
+func limit(report func(error)) func(error) {
+	var mu sync.Mutex
+	var last string
+	var at time.Time
+	return func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if report == nil || err.Error() == last && time.Since(at) < time.Minute {
+			return
+		}
+		last, at = err.Error(), time.Now()
+		report(err)
 	}
-	l.last, l.at = err.Error(), time.Now()
-	l.report(err)
 }

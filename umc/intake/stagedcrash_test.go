@@ -26,7 +26,7 @@ func TestAnAdmissionCutShortByACrashIsFinishedAtStart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(stage, "bob.send"), []byte(`{"username": "bob"}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(queue, ".carol.send"+legacySuffix), []byte(`{"username": "carol"}`+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(queue, ".carol.send"+StageDir), []byte(`{"username": "carol"}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink("/etc/hostname", filepath.Join(stage, "eve.send")); err != nil {

@@ -1,5 +1,3 @@
-//go:build linux
-
 // Package intake bounds how many queue files Fluent Bit's tail watches
 // (about 25 KB each): producers write into an intake directory, and a
 // Window admits the oldest intake files into the queue directory, keeping
@@ -20,14 +18,13 @@ import (
 	"umc-invite/umc/dirhandle"
 )
 
-// MaxSize caps the window: beyond it the bound means nothing for a pod's
-// memory (100,000 files are ~2.5 GB in tail).
+// MaxSize caps the window: beyond it the bound means nothing for a pod.
 const MaxSize = 100000
 
 // Suffix is what tail's Path matches; only such files are moved or counted.
 const Suffix = ".send"
 
-// ErrClosed is returned by TopUp and Count after Close.
+// ErrClosed is returned after Close.
 var ErrClosed = errors.New("intake window closed")
 
 // Window admits intake files into the queue directory; its methods are
@@ -35,39 +32,34 @@ var ErrClosed = errors.New("intake window closed")
 type Window struct {
 	adm  admitter
 	size int
+	// Tunables, which tests shorten: the background recount (and retry),
+	// the check without inotify, and how young an mtime may hide a change.
+	resync, poll, settle time.Duration
+	backlogCap           int // intake names kept in memory
+	noWatch              bool
 
-	// Tunables; tests shorten them.
-	resync     time.Duration // background recount and relist, with inotify
-	poll       time.Duration // background check without inotify
-	settle     time.Duration // a directory mtime younger than this may hide a change
-	backlogCap int           // intake names kept in memory, oldest first
-	noWatch    bool          // poll instead of inotify
-
-	// queued is the queue files as last counted, plus admissions, minus
-	// Left; read without mu, so that a full window costs one atomic load.
+	// queued is the last count of the queue, plus admissions, minus Left:
+	// a full window costs one atomic load.
 	queued atomic.Int64
+	stuck  sync.Map // delivered files whose removal failed hold no place
 
 	mu              sync.Mutex // one mover at a time; guards what follows
 	closed, started bool
-	backlog         []entry // intake files, oldest first; backlog[next:] still to try
+	backlog         []entry // oldest first; backlog[next:] still to try
 	next            int
-	listedMod       int64     // the intake's mtime (ns) when last listed
+	listedMod       int64     // the intake's mtime when last listed
 	stale           bool      // the last listing may have missed files
-	retryAt         time.Time // names left behind (collisions, errors) are tried again then
-	skipped         error     // the last listing's first file that stays in the intake
-	countedMod      [2]int64  // the queue's and the stage's mtime at the last recount
-	countedSure     bool      // both were old enough that a change must alter them
-
-	stuckMu sync.Mutex
-	stuck   map[string]bool // delivered files whose removal failed: no place in the window
+	retryAt         time.Time // when names left behind are tried again
+	skipped         error     // the last listing's first file that stays
+	countedMod      [2]int64  // the queue's and the stage's mtime when counted
+	countedSure     bool      // both so old that a change must alter them
 
 	kick, stop, done chan struct{}
 }
 
-// Open checks both directories and counts the queue; a missing intake is
-// created with the queue's permissions (its producers must write both).
-// Open moves nothing and starts nothing: another process may hold the
-// queue, mid-admission. Start, once this process holds it, does.
+// Open checks both directories and counts the queue; a missing intake gets
+// the queue's permissions. It moves nothing: another process may hold the
+// queue, mid-admission; Start, once this process holds it, does.
 func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	if size < 1 || size > MaxSize {
 		return nil, fmt.Errorf("queue window %d: must be between 1 and %d", size, MaxSize)
@@ -85,8 +77,8 @@ func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue directory: %w", err)
 	}
-	// A child of the queue directory (the default incoming/) is refused when
-	// a symlink: whoever writes the queue could point it at another tenant's.
+	// A child of the queue directory (incoming/) is refused when a symlink:
+	// a writer of the queue could point it at another tenant's queue.
 	if a.in, err = dirhandle.OpenIn(a.q, intakeDir, true, mode); err != nil {
 		return nil, fmt.Errorf("intake directory: %w", err)
 	}
@@ -108,7 +100,7 @@ func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 		backlogCap: max(4*size, 1024), stale: true,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	n, err := w.countQueue(countOnly)
+	n, err := w.countQueue(false)
 	if err != nil {
 		return nil, err
 	}
@@ -122,8 +114,8 @@ func (w *Window) IntakeDir() string { return w.adm.in.Path }
 // IntakeHandle is the intake as held, to compare by identity; do not close it.
 func (w *Window) IntakeHandle() *dirhandle.Dir { return w.adm.in }
 
-// LinkMode tells whether moves are link-then-unlink, the file system
-// lacking renameat2's RENAME_NOREPLACE (some NFS servers).
+// LinkMode tells whether moves are link-then-unlink, as the file system
+// lacks RENAME_NOREPLACE (some NFS servers).
 func (w *Window) LinkMode() bool { return w.adm.linkMode }
 
 // Left tells the window that n queue files left the queue directory. It
@@ -143,27 +135,16 @@ func (w *Window) Left(n int) {
 // Stuck tells the window that a queue file was delivered but stays in the
 // queue directory (on), or has left it (off): it holds no place.
 func (w *Window) Stuck(name string, on bool) {
-	w.stuckMu.Lock()
-	changed := w.stuck[name] != on
-	if on {
-		if w.stuck == nil {
-			w.stuck = map[string]bool{}
-		}
-		w.stuck[name] = true
-	} else {
-		delete(w.stuck, name)
-	}
-	w.stuckMu.Unlock()
-	if changed && on {
+	if !on {
+		w.stuck.Delete(name)
+	} else if _, was := w.stuck.LoadOrStore(name, true); !was {
 		w.Left(1)
 	}
 }
 
-// TopUp moves the oldest intake files into the queue directory until it
-// holds size files, and returns how many it moved. It lists the intake
-// only when the names in memory are used up and the intake changed (or a
-// listing was cut short, or names left behind are due again). A name
-// already queued is never replaced: that intake file waits.
+// TopUp moves the oldest intake files into the queue until it holds size
+// files, listing the intake only when the names in memory are used up and
+// it may hold something new. A name already queued waits in the intake.
 func (w *Window) TopUp() (moved int, err error) {
 	if w.queued.Load() >= int64(w.size) {
 		return 0, nil
@@ -179,17 +160,13 @@ func (w *Window) TopUp() (moved int, err error) {
 			if listed {
 				break // once per call: names left behind wait for retryAt
 			}
-			changed, err := w.intakeChanged()
-			if err != nil {
+			if listed, err = w.list(); err != nil {
 				return moved, err
 			}
-			if !changed {
+			if !listed {
 				break
 			}
-			if err := w.list(); err != nil {
-				return moved, err
-			}
-			listed, refused = true, cmp.Or(refused, w.skipped)
+			refused = cmp.Or(refused, w.skipped)
 			continue
 		}
 		e := w.backlog[w.next]
@@ -215,8 +192,7 @@ func (w *Window) TopUp() (moved int, err error) {
 	return moved, refused
 }
 
-// Count returns the files waiting in the queue and in the intake, read
-// from disk (a file that stays in the intake for good is not counted),
+// Count returns the files waiting in the queue and the intake, from disk,
 // and corrects the window's count.
 func (w *Window) Count() (queue, intake int, err error) {
 	w.mu.Lock()
@@ -224,12 +200,12 @@ func (w *Window) Count() (queue, intake int, err error) {
 	if w.closed {
 		return 0, 0, ErrClosed
 	}
-	if queue, err = w.countQueue(recoverStaged); err != nil {
+	if queue, err = w.countQueue(false); err != nil {
 		return 0, 0, err
 	}
 	w.queued.Store(int64(queue))
 	err = w.adm.in.Each(func(name string, t fs.FileMode) {
-		if st, ok := pending(w.adm.in, name, t); ok && admissible(st) == nil {
+		if st, ok := pending(w.adm.in, name, t); ok && admissible(st.Size) == nil {
 			intake++
 		}
 	})
@@ -240,7 +216,7 @@ func (w *Window) Count() (queue, intake int, err error) {
 }
 
 // recount corrects the count from disk (files written straight into the
-// queue, removals nobody reported), unless neither directory changed.
+// queue, removals not told), unless neither directory changed.
 func (w *Window) recount() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -258,7 +234,7 @@ func (w *Window) recount() error {
 		return nil
 	}
 	start := time.Now()
-	n, err := w.countQueue(recoverStaged)
+	n, err := w.countQueue(false)
 	if err != nil {
 		return err
 	}
@@ -268,31 +244,18 @@ func (w *Window) recount() error {
 	return nil
 }
 
-// repair says how much a count may finish of what a crash left half done:
-// nothing before Start (another process may hold the queue), staged
-// admissions once started, and at Start also link moves cut short.
-type repair int
-
-const (
-	countOnly repair = iota
-	recoverStaged
-	repairAll
-)
-
-// countQueue counts the files tail reads in the queue directory, however
-// they got there, and finishes what a crash left half done as r allows.
-func (w *Window) countQueue(r repair) (int, error) {
-	if r != countOnly && !w.started {
-		r = countOnly
-	}
+// countQueue counts the files tail reads in the queue, however they got
+// there. Once started it finishes admissions a crash left staged, and
+// with links (at Start, before tail reads them) link moves cut short.
+func (w *Window) countQueue(links bool) (int, error) {
 	n := 0
 	var legacy []string
 	err := w.adm.q.Each(func(name string, t fs.FileMode) {
 		if _, ok := legacyStaged(name); ok {
 			legacy = append(legacy, name)
-		} else if watched(name) && tailReads(w.adm.q, name, t) && !w.isStuck(name) {
+		} else if _, stuck := w.stuck.Load(name); !stuck && watched(name) && tailReads(w.adm.q, name, t) {
 			n++
-			if r == repairAll {
+			if links && w.started {
 				w.adm.finishLink(name)
 			}
 		}
@@ -300,15 +263,9 @@ func (w *Window) countQueue(r repair) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("count queue directory: %w", err)
 	}
-	if r == countOnly {
+	if !w.started {
 		return n, nil
 	}
 	staged, err := w.adm.recoverAll(legacy)
 	return n + staged, err
-}
-
-func (w *Window) isStuck(name string) bool {
-	w.stuckMu.Lock()
-	defer w.stuckMu.Unlock()
-	return w.stuck[name]
 }
