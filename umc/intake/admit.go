@@ -13,10 +13,9 @@ import (
 	"umc-invite/umc/dirhandle"
 )
 
-// StageDir is the plugin's own hidden directory in the queue directory,
-// where an intake entry waits out of the producers' reach before it is
-// admitted (tail's *.send matches nothing in a subdirectory). An earlier
-// version staged as .<name>.admitting in the queue directory itself.
+// StageDir is the plugin's own hidden directory in the queue, where an entry
+// waits out of the producers' reach before it is admitted (an earlier
+// version staged as .<name>.admitting in the queue directory itself).
 const StageDir = ".admitting"
 
 var (
@@ -24,15 +23,13 @@ var (
 	errNotYet     = errors.New("its line is not finished yet")
 )
 
-// admitter moves an intake file into the queue: the directories, held
-// open, and how an entry moves between them without replacing anything.
+// admitter moves intake files into the queue, never replacing anything.
 type admitter struct {
 	q, in, stage *dirhandle.Dir
 	linkMode     bool // no RENAME_NOREPLACE here: link(2), then unlink(2)
 }
 
-// probe moves a hidden file from the intake to the queue as admissions
-// will: both must be writable and on one mount (EXDEV otherwise).
+// probe moves a file from the intake to the queue as admissions will.
 func probe(q, in *dirhandle.Dir) (linkMode bool, err error) {
 	name := fmt.Sprintf(".umc-invite-probe-%d-%d", os.Getpid(), time.Now().UnixNano())
 	f, err := in.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
@@ -51,9 +48,7 @@ func probe(q, in *dirhandle.Dir) (linkMode bool, err error) {
 	case err != nil:
 		return false, fmt.Errorf("queue directory %s: cannot move files into it: %w", q.Path, err)
 	}
-	if err := unix.Unlinkat(q.FD(), name, 0); err != nil {
-		return false, fmt.Errorf("queue directory: remove probe file: %w", err)
-	}
+	_ = unix.Unlinkat(q.FD(), name, 0) // hidden: tail never reads it
 	return linkMode, nil
 }
 
@@ -64,15 +59,13 @@ func same(a *dirhandle.Dir, an string, b *dirhandle.Dir, bn string) bool {
 	return errA == nil && errB == nil && x.Dev == y.Dev && x.Ino == y.Ino
 }
 
-// finishLink removes the intake's name of an inode queued under that name:
-// a link move cut short.
+// finishLink removes the intake's name of an inode queued under that name.
 func (a *admitter) finishLink(name string) bool {
 	return same(a.in, name, a.q, name) && unix.Unlinkat(a.in.FD(), name, 0) == nil
 }
 
-// move admits one intake file, the inode that was checked: the entry as it
-// is (a symlink is moved, never followed) goes to StageDir, out of the
-// producers' reach, and only a regular file goes on to the queue.
+// move admits the inode that was checked: the entry as it is (a symlink is
+// moved, not followed) goes to StageDir; only a regular file goes on.
 func (a *admitter) move(name string) error {
 	if _, err := a.q.Lstat(name); err == nil {
 		if a.finishLink(name) {
@@ -111,8 +104,7 @@ func (a *admitter) place(from *dirhandle.Dir, fromName string, to *dirhandle.Dir
 	if err := unix.Linkat(from.FD(), fromName, to.FD(), toName, 0); err != nil {
 		return err
 	}
-	// The old name goes only while it is the inode linked: a race leaves a
-	// file behind, never loses one.
+	// A race leaves a file behind, never loses one.
 	if !same(from, fromName, to, toName) {
 		return nil
 	}
@@ -126,9 +118,8 @@ func (a *admitter) place(from *dirhandle.Dir, fromName string, to *dirhandle.Dir
 	return nil
 }
 
-// admitStaged admits the entry staged as (sd, stage) as name, replaced by
-// the plugin's own copy, when a regular file of one line; anything else
-// goes back to the intake.
+// admitStaged admits a staged regular file of one line as name, as the
+// plugin's own copy; anything else goes back to the intake.
 func (a *admitter) admitStaged(name string, sd *dirhandle.Dir, stage string) error {
 	st, err := sd.Lstat(stage)
 	if err != nil {
@@ -142,8 +133,7 @@ func (a *admitter) admitStaged(name string, sd *dirhandle.Dir, stage string) err
 		_ = unix.Unlinkat(sd.FD(), stage, 0) // link mode, after a crash: admitted before
 		return fs.ErrNotExist
 	}
-	// A link move cut short (whatever the mode now): the intake's name goes
-	// before the copy makes it a second user.
+	// A link move cut short: the intake's name goes, or the copy is a second user.
 	if same(sd, stage, a.in, name) {
 		if err := unix.Unlinkat(a.in.FD(), name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 			return err
@@ -168,14 +158,10 @@ func (a *admitter) admitStaged(name string, sd *dirhandle.Dir, stage string) err
 // unstage hands a staged entry back to the intake. One that cannot go
 // back stays staged if a regular file, else it is nobody's and goes.
 func (a *admitter) unstage(name string, sd *dirhandle.Dir, stage string, mode uint32) {
-	if a.place(sd, stage, a.in, name) == nil || mode&unix.S_IFMT == unix.S_IFREG {
-		return
+	if a.place(sd, stage, a.in, name) != nil && mode&unix.S_IFMT != unix.S_IFREG {
+		_ = unix.Unlinkat(sd.FD(), stage, 0)
+		_ = unix.Unlinkat(sd.FD(), stage, unix.AT_REMOVEDIR) // a directory: only when empty
 	}
-	flags := 0
-	if mode&unix.S_IFMT == unix.S_IFDIR {
-		flags = unix.AT_REMOVEDIR // only when empty
-	}
-	_ = unix.Unlinkat(sd.FD(), stage, flags)
 }
 
 // recoverAll admits what a crash left staged, legacy entries included, and
@@ -207,11 +193,8 @@ func (a *admitter) recoverAll(legacy []string) (int, error) {
 
 // legacyStaged is the queue name of an earlier version's stage entry.
 func legacyStaged(stage string) (string, bool) {
-	if !strings.HasPrefix(stage, ".") || !strings.HasSuffix(stage, StageDir) {
-		return "", false
-	}
-	name := strings.TrimSuffix(stage[1:], StageDir)
-	return name, candidate(name)
+	name, ok := strings.CutSuffix(strings.TrimPrefix(stage, "."), StageDir)
+	return name, ok && stage[0] == '.' && candidate(name)
 }
 
 func (a *admitter) close() {

@@ -14,15 +14,9 @@ import (
 )
 
 const (
-	// maxFileSize is the most a queue file holds: the shipped tail
-	// (Buffer_Max_Size 4k, Skip_Long_Lines) skips a longer line for good.
-	maxFileSize = 4000
-	// settled is how long a line without its newline stays unchanged before
-	// it counts as finished: a producer may be between two writes.
-	settled = 2 * time.Second
-	// ownTemp is the copy being made in the stage; the next count removes
-	// one a crash left.
-	ownTemp = ".own.tmp"
+	maxFileSize = 4000            // the shipped tail (Buffer_Max_Size 4k) skips a longer line for good
+	settled     = 2 * time.Second // a line without its newline: its producer may be between two writes
+	ownTemp     = ".own.tmp"      // the copy being made in the stage
 )
 
 // errNotAdmitted marks an intake file that stays there for good.
@@ -69,9 +63,9 @@ func readOneLine(d *dirhandle.Dir, name string, st unix.Stat_t) ([]byte, error) 
 	return content, nil
 }
 
-// own replaces the staged file by the plugin's own copy (0600) of the
-// content checked, as a producer may still hold its inode open. The copy
-// keeps the times: a user's age counts from its arrival (Max_Age).
+// own replaces the staged file by the plugin's copy (0600) of the content
+// checked: a producer may hold its inode open. A user's age counts from
+// its arrival (Max_Age): the copy keeps the times.
 func own(d *dirhandle.Dir, stage string, content []byte, st unix.Stat_t) error {
 	if !bytes.HasSuffix(content, []byte{'\n'}) {
 		content = append(content, '\n') // nobody can finish the copy's line; an empty one: the user is the name

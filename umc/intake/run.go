@@ -10,11 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Start finishes, before it returns (so before tail can deliver such a
-// file), what a crash left half done, then tops up in the background until
-// Close: at once, on Left, on every file landing in the intake (inotify),
-// and every resync with a recount (without inotify, every poll). report,
-// which may be nil, gets each distinct error at most once a minute.
+// Start finishes what a crash left half done before it returns (so before
+// tail reads it), then tops up in the background until Close: at once, on
+// Left, on inotify events of the intake, and on every tick with a recount.
+// report (may be nil) gets each distinct error at most once a minute.
 func (w *Window) Start(report func(error)) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -23,32 +22,26 @@ func (w *Window) Start(report func(error)) {
 	}
 	w.started = true
 	rep := limit(report)
-	if n, err := w.countQueue(true); err != nil {
+	if _, err := w.countQueue(true); err != nil {
 		rep(err)
-	} else {
-		w.queued.Store(int64(n))
 	}
 	go w.run(rep)
 }
 
-// Close stops the background loop and waits for it; files stay where they
-// are. Close is idempotent.
+// Close stops the background loop and waits for it; files stay put.
 func (w *Window) Close() error {
 	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
+	closed, started := w.closed, w.started
+	w.closed, w.backlog = true, nil
+	w.mu.Unlock()
+	if closed {
 		return nil
 	}
-	w.closed, w.backlog = true, nil
-	started := w.started
-	w.mu.Unlock()
 	close(w.stop)
 	if started {
 		<-w.done
 	}
-	w.mu.Lock() // every user of the descriptors holds mu and checks closed
-	w.adm.close()
-	w.mu.Unlock()
+	w.adm.close() // unused now: every other user holds mu and checks closed
 	return nil
 }
 

@@ -1,8 +1,6 @@
 // Package intake bounds how many queue files Fluent Bit's tail watches
-// (about 25 KB each): producers write into an intake directory, and a
-// Window admits the oldest intake files into the queue directory, keeping
-// at most its size there. Files written straight into the queue directory
-// count against the window. It needs Linux: renameat2 and inotify.
+// (about 25 KB each): a Window admits the oldest files of an intake
+// directory into the queue directory, keeping at most its size there.
 package intake
 
 import (
@@ -11,9 +9,15 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 
 	"umc-invite/umc/dirhandle"
 )
@@ -27,8 +31,7 @@ const Suffix = ".send"
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("intake window closed")
 
-// Window admits intake files into the queue directory; its methods are
-// safe for concurrent use.
+// Window admits intake files into the queue; safe for concurrent use.
 type Window struct {
 	adm  admitter
 	size int
@@ -38,8 +41,8 @@ type Window struct {
 	backlogCap           int // intake names kept in memory
 	noWatch              bool
 
-	// queued is the last count of the queue, plus admissions, minus Left:
-	// a full window costs one atomic load.
+	// queued is the last count, plus admissions, minus Left: atomic, so a
+	// full window costs one load.
 	queued atomic.Int64
 	stuck  sync.Map // delivered files whose removal failed hold no place
 
@@ -100,11 +103,9 @@ func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 		backlogCap: max(4*size, 1024), stale: true,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	n, err := w.countQueue(false)
-	if err != nil {
+	if _, err := w.countQueue(false); err != nil {
 		return nil, err
 	}
-	w.queued.Store(int64(n))
 	return w, nil
 }
 
@@ -114,8 +115,7 @@ func (w *Window) IntakeDir() string { return w.adm.in.Path }
 // IntakeHandle is the intake as held, to compare by identity; do not close it.
 func (w *Window) IntakeHandle() *dirhandle.Dir { return w.adm.in }
 
-// LinkMode tells whether moves are link-then-unlink, as the file system
-// lacks RENAME_NOREPLACE (some NFS servers).
+// LinkMode tells whether moves are link-then-unlink (no RENAME_NOREPLACE).
 func (w *Window) LinkMode() bool { return w.adm.linkMode }
 
 // Left tells the window that n queue files left the queue directory. It
@@ -143,8 +143,7 @@ func (w *Window) Stuck(name string, on bool) {
 }
 
 // TopUp moves the oldest intake files into the queue until it holds size
-// files, listing the intake only when the names in memory are used up and
-// it may hold something new. A name already queued waits in the intake.
+// files; an intake file whose name is queued already waits.
 func (w *Window) TopUp() (moved int, err error) {
 	if w.queued.Load() >= int64(w.size) {
 		return 0, nil
@@ -203,7 +202,6 @@ func (w *Window) Count() (queue, intake int, err error) {
 	if queue, err = w.countQueue(false); err != nil {
 		return 0, 0, err
 	}
-	w.queued.Store(int64(queue))
 	err = w.adm.in.Each(func(name string, t fs.FileMode) {
 		if st, ok := pending(w.adm.in, name, t); ok && admissible(st.Size) == nil {
 			intake++
@@ -234,18 +232,15 @@ func (w *Window) recount() error {
 		return nil
 	}
 	start := time.Now()
-	n, err := w.countQueue(false)
-	if err != nil {
+	if _, err := w.countQueue(false); err != nil {
 		return err
 	}
-	w.queued.Store(int64(n))
-	w.countedMod = mod
-	w.countedSure = start.Sub(time.Unix(0, max(mod[0], mod[1]))) >= w.settle
+	w.countedMod, w.countedSure = mod, start.Sub(time.Unix(0, max(mod[0], mod[1]))) >= w.settle
 	return nil
 }
 
 // countQueue counts the files tail reads in the queue, however they got
-// there. Once started it finishes admissions a crash left staged, and
+// there, as the window's count. Once started it finishes admissions a crash left staged, and
 // with links (at Start, before tail reads them) link moves cut short.
 func (w *Window) countQueue(links bool) (int, error) {
 	n := 0
@@ -263,9 +258,98 @@ func (w *Window) countQueue(links bool) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("count queue directory: %w", err)
 	}
-	if !w.started {
-		return n, nil
+	if w.started {
+		staged, err := w.adm.recoverAll(legacy)
+		if err != nil {
+			return 0, err
+		}
+		n += staged
 	}
-	staged, err := w.adm.recoverAll(legacy)
-	return n + staged, err
+	w.queued.Store(int64(n))
+	return n, nil
+}
+
+// entry is an intake file; the oldest (mtime, then name) is admitted first.
+type entry struct {
+	name string
+	mod  int64 // mtime in ns
+}
+
+func (e entry) compare(o entry) int {
+	return cmp.Or(cmp.Compare(e.mod, o.mod), strings.Compare(e.name, o.name))
+}
+
+// watched tells whether tail reads a name in the queue (Path *.send less
+// Exclude_Path *[[:cntrl:]]*): it holds a place, also if never admissible.
+func watched(name string) bool {
+	return len(name) > len(Suffix) && strings.HasSuffix(name, Suffix) && name[0] != '.' &&
+		!strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
+// candidate tells whether an intake name may be admitted: tail writes the
+// names it watches into its log as they are (a newline would forge a line).
+func candidate(name string) bool {
+	return watched(name) && utf8.ValidString(name) &&
+		!strings.ContainsFunc(name, func(r rune) bool { return unicode.IsControl(r) || r == 0x2028 || r == 0x2029 })
+}
+
+// tailReads tells whether tail reads a queue directory entry of type t: a
+// regular file, or a symlink to one (looked at, never opened).
+func tailReads(q *dirhandle.Dir, name string, t fs.FileMode) bool {
+	var st unix.Stat_t
+	return t.IsRegular() || t&fs.ModeSymlink != 0 &&
+		unix.Fstatat(q.FD(), name, &st, 0) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG
+}
+
+// pending describes an intake entry that may be a user on the way in.
+func pending(in *dirhandle.Dir, name string, t fs.FileMode) (unix.Stat_t, bool) {
+	if !candidate(name) || !t.IsRegular() {
+		return unix.Stat_t{}, false
+	}
+	st, err := in.Lstat(name)
+	return st, err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG
+}
+
+// list reads the intake when it may hold something new, keeping the
+// backlogCap oldest files (bounded memory; the rest is read next time).
+func (w *Window) list() (listed bool, err error) {
+	mod, err := w.adm.in.ModTime()
+	if err != nil {
+		return false, fmt.Errorf("intake directory: %w", err)
+	}
+	if due := !w.retryAt.IsZero() && !time.Now().Before(w.retryAt); !w.stale && !due && mod == w.listedMod {
+		return false, nil
+	}
+	start := time.Now()
+	var kept []entry
+	dropped := false
+	keep := func() {
+		slices.SortFunc(kept, entry.compare)
+		if len(kept) > w.backlogCap {
+			kept, dropped = kept[:w.backlogCap], true
+		}
+	}
+	w.skipped = nil
+	err = w.adm.in.Each(func(name string, t fs.FileMode) {
+		st, ok := pending(w.adm.in, name, t)
+		if !ok || st.Nlink > 1 && w.adm.finishLink(name) { // a link move a crash cut short: queued already
+			return
+		}
+		if err := admissible(st.Size); err != nil {
+			// Told once per listing, never moved.
+			w.skipped = cmp.Or(w.skipped, fmt.Errorf("intake file %q: %w", name, err))
+			return
+		}
+		if kept = append(kept, entry{name, st.Mtim.Nano()}); len(kept) >= 2*w.backlogCap {
+			keep()
+		}
+	})
+	if err != nil {
+		return false, fmt.Errorf("list intake directory: %w", err)
+	}
+	keep()
+	w.backlog, w.next, w.listedMod, w.retryAt = kept, 0, mod, time.Time{}
+	// A change within the mtime's granularity may leave it as it was.
+	w.stale = dropped || start.Sub(time.Unix(0, mod)) < w.settle
+	return true, nil
 }
