@@ -52,16 +52,16 @@ func probe(q, in *dirhandle.Dir) (linkMode bool, err error) {
 	return linkMode, nil
 }
 
-// same tells whether two entries are one inode.
-func same(a *dirhandle.Dir, an string, b *dirhandle.Dir, bn string) bool {
-	x, errA := a.Lstat(an)
-	y, errB := b.Lstat(bn)
-	return errA == nil && errB == nil && x.Dev == y.Dev && x.Ino == y.Ino
+// sameAs tells whether d's entry name is the inode st describes.
+func sameAs(st unix.Stat_t, d *dirhandle.Dir, name string) bool {
+	o, err := d.Lstat(name)
+	return err == nil && o.Dev == st.Dev && o.Ino == st.Ino
 }
 
 // finishLink removes the intake's name of an inode queued under that name.
 func (a *admitter) finishLink(name string) bool {
-	return same(a.in, name, a.q, name) && unix.Unlinkat(a.in.FD(), name, 0) == nil
+	st, err := a.in.Lstat(name)
+	return err == nil && sameAs(st, a.q, name) && unix.Unlinkat(a.in.FD(), name, 0) == nil
 }
 
 // move admits the inode that was checked: the entry as it is (a symlink is
@@ -105,7 +105,7 @@ func (a *admitter) place(from *dirhandle.Dir, fromName string, to *dirhandle.Dir
 		return err
 	}
 	// A race leaves a file behind, never loses one.
-	if !same(from, fromName, to, toName) {
+	if st, err := from.Lstat(fromName); err != nil || !sameAs(st, to, toName) {
 		return nil
 	}
 	if err := unix.Unlinkat(from.FD(), fromName, 0); err != nil && !errors.Is(err, unix.ENOENT) {
@@ -129,12 +129,12 @@ func (a *admitter) admitStaged(name string, sd *dirhandle.Dir, stage string) err
 		a.unstage(name, sd, stage, st.Mode)
 		return errNotRegular
 	}
-	if same(sd, stage, a.q, name) {
+	if st.Nlink > 1 && sameAs(st, a.q, name) {
 		_ = unix.Unlinkat(sd.FD(), stage, 0) // link mode, after a crash: admitted before
 		return fs.ErrNotExist
 	}
 	// A link move cut short: the intake's name goes, or the copy is a second user.
-	if same(sd, stage, a.in, name) {
+	if st.Nlink > 1 && sameAs(st, a.in, name) {
 		if err := unix.Unlinkat(a.in.FD(), name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 			return err
 		}

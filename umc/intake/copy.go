@@ -2,6 +2,7 @@ package intake
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -38,23 +39,27 @@ func finished(content []byte, st unix.Stat_t, now time.Time) bool {
 // readOneLine reads the inode st describes, never through a link. More
 // than one line is refused: tail would make a record of each.
 func readOneLine(d *dirhandle.Dir, name string, st unix.Stat_t) ([]byte, error) {
-	f, err := d.OpenFile(name, unix.O_RDONLY, 0)
+	fd, err := unix.Openat(d.FD(), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer unix.Close(fd)
 	var now unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &now); err != nil {
+	if err := unix.Fstat(fd, &now); err != nil {
 		return nil, err
 	}
 	if now.Dev != st.Dev || now.Ino != st.Ino {
 		return nil, fs.ErrNotExist // replaced meanwhile: the next listing sees the new one
 	}
-	content, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, err
+	var buf [maxFileSize + 1]byte
+	n := 0
+	for m := 1; m > 0 && n < len(buf); n += m {
+		if m, err = unix.Read(fd, buf[n:]); err != nil {
+			return nil, err
+		}
 	}
-	if err := admissible(max(now.Size, int64(len(content)))); err != nil {
+	content := bytes.Clone(buf[:n])
+	if err := admissible(max(now.Size, int64(n))); err != nil {
 		return nil, err
 	}
 	if i := bytes.IndexByte(content, '\n'); i >= 0 && i < len(content)-1 {
@@ -70,15 +75,17 @@ func own(d *dirhandle.Dir, stage string, content []byte, st unix.Stat_t) error {
 	if !bytes.HasSuffix(content, []byte{'\n'}) {
 		content = append(content, '\n') // nobody can finish the copy's line; an empty one: the user is the name
 	}
-	f, err := d.OpenFile(ownTemp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o600)
+	fd, err := unix.Openat(d.FD(), ownTemp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", stage, err)
 	}
-	_, err = f.Write(content)
+	if n, werr := unix.Write(fd, content); werr != nil || n < len(content) {
+		err = cmp.Or(werr, io.ErrShortWrite)
+	}
 	if err == nil {
 		err = unix.UtimesNanoAt(d.FD(), ownTemp, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)
 	}
-	if cerr := f.Close(); err == nil {
+	if cerr := unix.Close(fd); err == nil {
 		err = cerr
 	}
 	if err == nil {

@@ -47,18 +47,17 @@ func (w *Window) Close() error {
 
 func (w *Window) run(rep func(error)) {
 	defer close(w.done)
+	tick := time.NewTicker(w.resync)
+	defer tick.Stop()
 	stopWatch, err := func() {}, errors.New("disabled")
 	if !w.noWatch {
 		stopWatch, err = watch(fmt.Sprintf("/proc/self/fd/%d", w.adm.in.FD()), w.kick, rep)
 	}
 	defer stopWatch()
-	interval := w.resync
 	if err != nil {
 		rep(fmt.Errorf("intake %s: no inotify, checking every %v: %w", w.adm.in.Path, w.poll, err))
-		interval = w.poll
+		tick.Reset(w.poll)
 	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
 	lastRecount := time.Now()
 	for {
 		w.step(rep, false)

@@ -121,10 +121,7 @@ func (w *Window) LinkMode() bool { return w.adm.linkMode }
 // Left tells the window that n queue files left the queue directory. It
 // never blocks: it adjusts the count and wakes the background loop.
 func (w *Window) Left(n int) {
-	if n <= 0 {
-		return
-	}
-	for old := w.queued.Load(); !w.queued.CompareAndSwap(old, max(old-int64(n), 0)); old = w.queued.Load() {
+	for old := w.queued.Load(); !w.queued.CompareAndSwap(old, max(old-int64(max(n, 0)), 0)); old = w.queued.Load() {
 	}
 	select {
 	case w.kick <- struct{}{}:
