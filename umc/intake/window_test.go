@@ -666,7 +666,7 @@ func TestKillLeavesEachFileOnce(t *testing.T) {
 	}
 }
 
-// Issue 20: a name with a newline or invalid UTF-8 is never admitted: in
+// A name with a newline or invalid UTF-8 is never admitted: in
 // the queue directory Fluent Bit's tail would write it into its log as it
 // is, a line of its own.
 func TestNamesThatWouldForgeALogLineStayInTheIntake(t *testing.T) {
