@@ -13,6 +13,9 @@ import (
 	"time"
 )
 
+// defaultSize is Queue_Window's default.
+const defaultSize = 1000
+
 // bulk writes n intake files, oldest first.
 func bulk(t testing.TB, intake string, n int) {
 	t.Helper()
@@ -37,13 +40,13 @@ func TestFigures(t *testing.T) {
 	if os.Getenv("UMC_INVITE_BENCH") == "" {
 		t.Skip("set UMC_INVITE_BENCH=1")
 	}
-	const total, size = 50000, DefaultSize
+	const total, size = 50000, defaultSize
 	queue, intake := dirs(t)
 	bulk(t, intake, total)
 	w := open(t, queue, intake, size)
 
 	start := time.Now()
-	if err := w.list(); err != nil {
+	if _, err := w.list(); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("one listing of %d intake files, keeping the %d oldest: %v", total, w.backlogCap, time.Since(start))
@@ -113,7 +116,7 @@ func TestIdleFigures(t *testing.T) {
 		t.Skip("set UMC_INVITE_BENCH=1")
 	}
 	queue, intake := dirs(t)
-	for i := range DefaultSize - 1 {
+	for i := range defaultSize - 1 {
 		put(t, queue, fmt.Sprintf("user%06d", i), i)
 	}
 	measure := func(what string, w *Window) {
@@ -131,7 +134,7 @@ func TestIdleFigures(t *testing.T) {
 	}
 	measure("baseline, no window", nil)
 	for _, mode := range []string{"inotify", "poll"} {
-		w := open(t, queue, intake, DefaultSize)
+		w := open(t, queue, intake, defaultSize)
 		w.noWatch = mode == "poll"
 		measure("idle window, "+mode, w)
 	}
@@ -142,7 +145,7 @@ func TestIdleFigures(t *testing.T) {
 func BenchmarkTopUp(b *testing.B) {
 	queue, intake := dirs(b)
 	bulk(b, intake, 50000)
-	w := open(b, queue, intake, DefaultSize)
+	w := open(b, queue, intake, defaultSize)
 	if _, err := w.TopUp(); err != nil {
 		b.Fatal(err)
 	}
@@ -184,7 +187,7 @@ func BenchmarkTopUp(b *testing.B) {
 // BenchmarkIdleCheck is TopUp with room and nothing new in the intake.
 func BenchmarkIdleCheck(b *testing.B) {
 	queue, intake := dirs(b)
-	w := open(b, queue, intake, DefaultSize)
+	w := open(b, queue, intake, defaultSize)
 	w.TopUp()
 	time.Sleep(2 * w.settle)
 	w.TopUp()

@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-// A file over 64 KiB is no user's queue file: it stays in the intake, tail
+// A file over 4,000 bytes is no user's queue file: it stays in the intake, tail
 // never reads it, the operator is told, and the other files go through.
 func TestAnOversizedFileStaysInTheIntake(t *testing.T) {
 	queue, intake := dirs(t)

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// A file that stays in the intake for good (over 64 KiB) is
+// A file that stays in the intake for good (over 4,000 bytes) is
 // nobody waiting: Count feeds umc_invite_queue_files, on which
 // UMCInviteStalled fires ("queue files wait and no invitation went out"),
 // and that alert must not fire for ever over a file that will never move,

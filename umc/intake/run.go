@@ -1,5 +1,3 @@
-//go:build linux
-
 package intake
 
 import (
@@ -12,71 +10,54 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Start first finishes, before it returns, what a crash left half done
-// (staged admissions, link moves cut short: before tail can deliver such a
-// file), then runs the background top-up until Close: at once, whenever Left
-// reports room, whenever a file lands in the intake (inotify), and every
-// second as a backstop (recounting the queue directory from disk). Without
-// inotify it checks every 100 ms instead. report gets errors, each distinct
-// one at most once a minute; it may be nil. Start is idempotent.
+// Start finishes what a crash left half done before it returns (so before
+// tail reads it), then tops up in the background until Close: at once, on
+// Left, on inotify events of the intake, and on every tick with a recount.
+// report (may be nil) gets each distinct error at most once a minute.
 func (w *Window) Start(report func(error)) {
-	if report == nil {
-		report = func(error) {}
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed || w.started {
 		return
 	}
 	w.started = true
-	rep := &limited{report: report}
-	if n, err := w.countQueue(repairAll); err != nil {
-		rep.send(err)
-	} else {
-		w.queued.Store(int64(n))
+	rep := limit(report)
+	if _, err := w.countQueue(true); err != nil {
+		rep(err)
 	}
 	go w.run(rep)
 }
 
-// Close stops the background loop and waits for it; later TopUp calls
-// return ErrClosed. Files stay where they are. Close is idempotent.
+// Close stops the background loop and waits for it; files stay put.
 func (w *Window) Close() error {
 	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
+	closed, started := w.closed, w.started
+	w.closed, w.backlog = true, nil
+	w.mu.Unlock()
+	if closed {
 		return nil
 	}
-	w.closed, w.backlog = true, nil
-	started := w.started
-	w.mu.Unlock()
 	close(w.stop)
 	if started {
 		<-w.done
 	}
-	// The descriptors go once nothing can use them: every user holds mu
-	// and checks closed first.
-	w.mu.Lock()
-	w.in.Close()
-	w.stage.Close()
-	w.q.Close()
-	w.mu.Unlock()
+	w.adm.close() // unused now: every other user holds mu and checks closed
 	return nil
 }
 
-func (w *Window) run(rep *limited) {
+func (w *Window) run(rep func(error)) {
 	defer close(w.done)
-	events, stopWatch, err := (<-chan struct{})(nil), func() {}, errors.New("disabled")
+	tick := time.NewTicker(w.resync)
+	defer tick.Stop()
+	stopWatch, err := func() {}, errors.New("disabled")
 	if !w.noWatch {
-		events, stopWatch, err = watch(fmt.Sprintf("/proc/self/fd/%d", w.in.FD()), rep)
-	}
-	interval := w.resync
-	if err != nil {
-		rep.send(fmt.Errorf("intake %s: no inotify, checking every %v: %w", w.intakeDir, w.poll, err))
-		interval = w.poll
+		stopWatch, err = watch(fmt.Sprintf("/proc/self/fd/%d", w.adm.in.FD()), w.kick, rep)
 	}
 	defer stopWatch()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	if err != nil {
+		rep(fmt.Errorf("intake %s: no inotify, checking every %v: %w", w.adm.in.Path, w.poll, err))
+		tick.Reset(w.poll)
+	}
 	lastRecount := time.Now()
 	for {
 		w.step(rep, false)
@@ -84,9 +65,7 @@ func (w *Window) run(rep *limited) {
 		case <-w.stop:
 			return
 		case <-w.kick:
-		case <-events:
 		case now := <-tick.C:
-			// Recount at most every resync, also when polling fast.
 			if now.Sub(lastRecount) >= w.resync {
 				lastRecount = now
 				w.step(rep, true)
@@ -95,84 +74,72 @@ func (w *Window) run(rep *limited) {
 	}
 }
 
-// step is one top-up; a panic is reported, not fatal: it would take
-// Fluent Bit down with it.
-func (w *Window) step(rep *limited, recount bool) {
+// step is one top-up; a panic is reported, never fatal to Fluent Bit.
+func (w *Window) step(rep func(error), recount bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			rep.send(fmt.Errorf("intake top-up panicked: %v", p))
+			rep(fmt.Errorf("intake top-up panicked: %v", p))
 		}
 	}()
 	if recount {
 		if err := w.recount(); err != nil && !errors.Is(err, ErrClosed) {
-			rep.send(err)
+			rep(err)
 		}
 	}
 	if _, err := w.TopUp(); err != nil && !errors.Is(err, ErrClosed) {
-		rep.send(err)
+		rep(err)
 	}
 }
 
-// watch delivers a signal whenever a name appears in dir. Events are not
-// parsed: any of them is only a reason to look.
-func watch(dir string, rep *limited) (<-chan struct{}, func(), error) {
+// watch signals kick whenever a name appears in dir: IN_CREATE covers
+// link(2) and files written in place, IN_MOVED_TO a rename.
+func watch(dir string, kick chan struct{}, rep func(error)) (stop func(), err error) {
 	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if err != nil {
-		return nil, func() {}, err
+		return func() {}, err
 	}
-	// IN_CREATE covers link(2) and files written in place, IN_MOVED_TO the
-	// rename of a finished temporary file.
 	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_ONLYDIR); err != nil {
 		unix.Close(fd)
-		return nil, func() {}, err
+		return func() {}, err
 	}
-	// A non-blocking descriptor goes to Go's poller: Read parks the
-	// goroutine, and Close wakes it.
-	f := os.NewFile(uintptr(fd), "inotify")
-	events := make(chan struct{}, 1)
+	f := os.NewFile(uintptr(fd), "inotify") // non-blocking: Close wakes a Read
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		defer func() {
 			if p := recover(); p != nil {
-				rep.send(fmt.Errorf("intake watch panicked: %v", p))
+				rep(fmt.Errorf("intake watch panicked: %v", p))
 			}
 		}()
 		buf := make([]byte, 16*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
 		for {
 			if _, err := f.Read(buf); err != nil {
 				if !errors.Is(err, os.ErrClosed) {
-					rep.send(fmt.Errorf("intake watch stopped, the 1 s backstop remains: %w", err))
+					rep(fmt.Errorf("intake watch stopped, the 1 s backstop remains: %w", err))
 				}
 				return
 			}
 			select {
-			case events <- struct{}{}:
+			case kick <- struct{}{}:
 			default:
 			}
 		}
-	}()
-	return events, func() { f.Close(); wg.Wait() }, nil
+	})
+	return func() { f.Close(); wg.Wait() }, nil
 }
 
-// limited passes on each distinct error at most once a minute, so a lasting
-// fault (a full disk) does not flood Fluent Bit's log every 100 ms.
-type limited struct {
-	report func(error)
-	mu     sync.Mutex
-	last   string
-	at     time.Time
-}
-
-func (l *limited) send(err error) {
-	l.mu.Lock()
-	msg := err.Error()
-	if msg == l.last && time.Since(l.at) < time.Minute {
-		l.mu.Unlock()
-		return
+// limit passes on each distinct error at most once a minute, so that a
+// lasting fault (a full disk) does not flood the log.
+func limit(report func(error)) func(error) {
+	var mu sync.Mutex
+	var last string
+	var at time.Time
+	return func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if report == nil || err.Error() == last && time.Since(at) < time.Minute {
+			return
+		}
+		last, at = err.Error(), time.Now()
+		report(err)
 	}
-	l.last, l.at = msg, time.Now()
-	l.mu.Unlock()
-	l.report(err)
 }

@@ -26,7 +26,7 @@ func TestAnAdmissionCutShortByACrashIsFinishedAtStart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(stage, "bob.send"), []byte(`{"username": "bob"}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(queue, ".carol.send"+legacySuffix), []byte(`{"username": "carol"}`+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(queue, ".carol.send"+StageDir), []byte(`{"username": "carol"}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink("/etc/hostname", filepath.Join(stage, "eve.send")); err != nil {
@@ -40,8 +40,8 @@ func TestAnAdmissionCutShortByACrashIsFinishedAtStart(t *testing.T) {
 	if got := join(names(t, queue)); got != "bob,carol" {
 		t.Fatalf("queue after start: %v, want bob and carol", got)
 	}
-	if w.Queued() != 2 {
-		t.Fatalf("window counts %d, want 2", w.Queued())
+	if int(w.queued.Load()) != 2 {
+		t.Fatalf("window counts %d, want 2", int(w.queued.Load()))
 	}
 	for _, dir := range []string{queue, stage} {
 		ents, _ := os.ReadDir(dir)
@@ -77,33 +77,38 @@ func TestAStageDirectoryThatIsASymlinkIsRefused(t *testing.T) {
 
 // Link mode: a crash between linking an intake file into the stage and
 // unlinking its intake name leaves one inode under both names. The restart
-// admits the user once: it is not left in the intake as well, to be
-// admitted (and invited) a second time once the first is delivered.
+// admits the user once, also when it finds rename to work: it is not left
+// in the intake as well, to be admitted (and invited) a second time once
+// the first is delivered.
 func TestALinkModeAdmissionCutShortAfterTheLinkIsAdmittedOnce(t *testing.T) {
-	queue, intake := dirs(t)
-	stage := filepath.Join(queue, StageDir)
-	for _, d := range []string{intake, stage} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	put(t, intake, "bob", 1)
-	if err := os.Link(filepath.Join(intake, "bob"+Suffix), filepath.Join(stage, "bob"+Suffix)); err != nil {
-		t.Fatal(err)
-	}
-	w := open(t, queue, intake, 10)
-	w.linkMode = true
-	w.Start(nil)
-	once(t, queue, intake, []string{"bob"})
-	// bob is delivered: his queue file leaves, and the window refills.
-	if err := os.Remove(filepath.Join(queue, "bob"+Suffix)); err != nil {
-		t.Fatal(err)
-	}
-	w.Left(1)
-	if _, err := w.TopUp(); err != nil {
-		t.Fatal(err)
-	}
-	if got := join(names(t, queue)); got != "" {
-		t.Fatalf("queue after bob was delivered: %q, want nothing (bob would be invited twice)", got)
+	for _, restart := range []string{"link", "rename"} {
+		t.Run("restart in "+restart+" mode", func(t *testing.T) {
+			queue, intake := dirs(t)
+			stage := filepath.Join(queue, StageDir)
+			for _, d := range []string{intake, stage} {
+				if err := os.Mkdir(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			put(t, intake, "bob", 1)
+			if err := os.Link(filepath.Join(intake, "bob"+Suffix), filepath.Join(stage, "bob"+Suffix)); err != nil {
+				t.Fatal(err)
+			}
+			w := open(t, queue, intake, 10)
+			w.adm.linkMode = restart == "link"
+			w.Start(nil)
+			once(t, queue, intake, []string{"bob"})
+			// bob is delivered: his queue file leaves, and the window refills.
+			if err := os.Remove(filepath.Join(queue, "bob"+Suffix)); err != nil {
+				t.Fatal(err)
+			}
+			w.Left(1)
+			if _, err := w.TopUp(); err != nil {
+				t.Fatal(err)
+			}
+			if got := join(names(t, queue)); got != "" {
+				t.Fatalf("queue after bob was delivered: %q, want nothing (bob would be invited twice)", got)
+			}
+		})
 	}
 }

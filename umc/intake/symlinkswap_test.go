@@ -22,7 +22,7 @@ func TestASymlinkSwappedInAfterTheCheckNeverReachesTheQueue(t *testing.T) {
 		t.Run(map[bool]string{false: "rename", true: "link"}[linkMode], func(t *testing.T) {
 			queue, intake := dirs(t)
 			w := open(t, queue, intake, 1000)
-			w.linkMode = linkMode
+			w.adm.linkMode = linkMode
 			secret := []byte("TARGET-CONTENT\n")
 			target := filepath.Join(t.TempDir(), "secret")
 			if err := os.WriteFile(target, secret, 0o600); err != nil {
@@ -63,7 +63,7 @@ func TestASymlinkSwappedInAfterTheCheckNeverReachesTheQueue(t *testing.T) {
 					t.Fatalf("only %d swaps and %d admissions tried in time", swaps.Load(), attempts)
 				}
 				attempts++
-				_ = w.move("u" + Suffix)
+				_ = w.adm.move("u" + Suffix)
 				ents, err := os.ReadDir(queue)
 				if err != nil {
 					t.Fatal(err)

@@ -300,7 +300,7 @@ func TestCollisionIsNotOverwritten(t *testing.T) {
 func TestLinkModeCrashIsRepaired(t *testing.T) {
 	queue, intake := dirs(t)
 	w := open(t, queue, intake, 10)
-	w.linkMode = true
+	w.adm.linkMode = true
 	for i := range 4 {
 		put(t, intake, fmt.Sprintf("u%d", i), i)
 	}
@@ -318,11 +318,11 @@ func TestLinkModeCrashIsRepaired(t *testing.T) {
 		t.Fatal(err)
 	}
 	w2 := open(t, queue, intake, 10)
-	w2.linkMode = true
+	w2.adm.linkMode = true
 	w2.Start(nil)
 	once(t, queue, intake, []string{"u0", "u1", "u2", "u3", "u4", "u5"})
-	if w2.Queued() != 6 {
-		t.Fatalf("queued %d", w2.Queued())
+	if int(w2.queued.Load()) != 6 {
+		t.Fatalf("queued %d", int(w2.queued.Load()))
 	}
 	// A collision with the same inode (found by a running window) also
 	// finishes the move rather than admitting it twice. The file gets both
@@ -364,8 +364,8 @@ func TestRestartKeepsEachFileOnce(t *testing.T) {
 	os.Remove(filepath.Join(queue, "u00"+Suffix))
 	users = users[1:]
 	w2 := open(t, queue, intake, 5)
-	if w2.Queued() != 4 {
-		t.Fatalf("new window counts %d", w2.Queued())
+	if int(w2.queued.Load()) != 4 {
+		t.Fatalf("new window counts %d", int(w2.queued.Load()))
 	}
 	if n, _ := w2.TopUp(); n != 1 {
 		t.Fatalf("moved %d", n)
@@ -418,7 +418,7 @@ func TestConcurrentTopUpNeverOverfills(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if q := w.Queued(); q > size {
+				if q := int(w.queued.Load()); q > size {
 					t.Errorf("window count %d > %d", q, size)
 				}
 			}
@@ -541,7 +541,7 @@ func TestBackgroundAdmitsPromptlyAndStops(t *testing.T) {
 			default:
 				t.Fatal("the loop still runs after Close")
 			}
-			if _, err := w.TopUp(); err != ErrClosed && w.Queued() < w.size {
+			if _, err := w.TopUp(); err != ErrClosed && int(w.queued.Load()) < w.size {
 				t.Fatalf("TopUp after Close: %v", err)
 			}
 		})
@@ -571,7 +571,7 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.linkMode = os.Getenv("INTAKE_CRASH_LINK") != ""
+	w.adm.linkMode = os.Getenv("INTAKE_CRASH_LINK") != ""
 	log, err := os.OpenFile(filepath.Join(filepath.Dir(queue), "delivered"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -666,7 +666,7 @@ func TestKillLeavesEachFileOnce(t *testing.T) {
 	}
 }
 
-// Issue 20: a name with a newline or invalid UTF-8 is never admitted: in
+// A name with a newline or invalid UTF-8 is never admitted: in
 // the queue directory Fluent Bit's tail would write it into its log as it
 // is, a line of its own.
 func TestNamesThatWouldForgeALogLineStayInTheIntake(t *testing.T) {
