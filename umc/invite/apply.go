@@ -134,12 +134,13 @@ func (o applier) carryOver(j *job) bool {
 }
 
 // carryOf is the carried-over line's state of an entry.
-func carryOf(e ledger.Entry) record.Carry {
-	c := record.Of(e.User)
+func carryOf(e ledger.Entry) policy.User {
+	u := e.User
+	u.Letter, u.Reason = "", ""
 	if e.Letter != nil {
-		c.Letter, c.Reason = e.Letter.Kind, e.Letter.Reason
+		u.Letter, u.Reason = e.Letter.Kind, e.Letter.Reason
 	}
-	return c
+	return u
 }
 
 // applier is the output's part that touches the files and the ledger as a

@@ -227,22 +227,17 @@ func (o *Output) fileKey(f queue.File) string {
 // output has not met yet: the newest carried-over line's state (a restart,
 // or the chunk before this one), else the user is as old as its file.
 func (o *Output) known(rec record.Record, file *queue.File, lines fileLines, now time.Time) ledger.Entry {
-	c, carried := rec.Carried()
+	u, _ := rec.Carried()
 	if lines.carried {
-		c, carried = lines.carry, true
+		u = lines.carry
 	}
-	u := c.State()
 	if u.FirstSeen.IsZero() && file != nil {
 		u.FirstSeen, _ = o.queue.Modified(*file)
 	}
 	// Written by an earlier run, whose clock may have been ahead.
 	e := ledger.Entry{User: policy.Restored(u, now, settingsOf(o.cfg))}
-	switch {
-	case !carried:
-	case c.Letter != "":
-		e.Letter = &queue.DeadLetter{Kind: c.Letter, Reason: c.Reason}
-	case c.Refused != "":
-		e.Letter = &queue.DeadLetter{Kind: queue.KindRefused, Reason: c.Refused}
+	if u.Letter != "" {
+		e.Letter = &queue.DeadLetter{Kind: u.Letter, Reason: u.Reason}
 	}
 	return e
 }

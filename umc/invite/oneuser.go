@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"umc-invite/umc/ledger"
+	"umc-invite/umc/policy"
 	"umc-invite/umc/queue"
 	"umc-invite/umc/record"
 )
@@ -23,7 +24,7 @@ type fileLines struct {
 	// The newest carried-over line's state: it speaks for every line
 	// before it, whichever of them a chunk brings first.
 	carried bool
-	carry   record.Carry
+	carry   policy.User
 
 	// Per flush, per file: its ledger key and the entry a record of it
 	// starts from (see Output.known), worked out once.

@@ -28,46 +28,6 @@ type Settings struct {
 	BackoffMax   time.Duration // Backoff_Max
 }
 
-// User is what is known of a waiting user. Its zero value, with FirstSeen
-// set, is a user never asked yet.
-type User struct {
-	FirstSeen time.Time `json:"first_seen"` // when its queue file appeared: its age counts from here
-	// LastAnswer describes UMC's last answer for it ("" never asked); LastAt
-	// is when that answer came.
-	LastAnswer string    `json:"last_answer,omitempty"`
-	LastStatus int       `json:"last_status,omitempty"` // its HTTP status, 0 for none (a network error)
-	LastUMC    string    `json:"umc_message,omitempty"` // UMC's own message in it, for a letter
-	LastAt     time.Time `json:"last_at,omitzero"`
-	// Pause is the pause after its last answer, before jitter; it doubles
-	// with every answer that leaves the user waiting.
-	Pause   time.Duration `json:"-"`
-	NextTry time.Time     `json:"next_try,omitzero"` // not called before this time (zero: due)
-	// LikeUnknownSince is when UMC first refused it in the words of a user
-	// that cannot exist, proven so by a probe asked after that answer (zero:
-	// never, or UMC answered it otherwise since).
-	LikeUnknownSince time.Time `json:"unknown_since,omitzero"`
-	// OutageSince is the start of the outage its last answer came in (zero:
-	// none): it is due at once when UMC works again, also in a later
-	// process than the one that saw the outage.
-	OutageSince time.Time `json:"outage_since,omitzero"`
-	// OwnFailure: its last answer was a failure of its own (Gate.Answer),
-	// which no outage's end releases.
-	OwnFailure bool `json:"own_failure,omitempty"`
-}
-
-// Restored bounds what was read of a user from an earlier run, whose clock
-// may have been ahead: it is no older than now, and its pause ends within
-// Backoff_Max from now, as no pause is longer.
-func Restored(u User, now time.Time, s Settings) User {
-	if u.FirstSeen.IsZero() || u.FirstSeen.After(now) {
-		u.FirstSeen = now
-	}
-	if limit := now.Add(max(s.BackoffMax, s.BackoffMin)); u.NextTry.After(limit) {
-		u.NextTry = limit
-	}
-	return u
-}
-
 // Kind is UMC's answer as the decision reads it.
 type Kind int
 
