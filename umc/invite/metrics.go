@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"umc-invite/umc"
-	"umc-invite/umc/intake"
 	"umc-invite/umc/metrics"
 	"umc-invite/umc/queue"
 )
@@ -71,7 +69,7 @@ func countSend(dir string) (int, error) {
 	for {
 		entries, err := f.ReadDir(1024)
 		for _, e := range entries {
-			if strings.HasSuffix(e.Name(), intake.Suffix) && !strings.HasPrefix(e.Name(), ".") && e.Type().IsRegular() {
+			if queue.IsQueueName(e.Name()) && e.Type().IsRegular() {
 				n++
 			}
 		}

@@ -66,7 +66,7 @@ func TestBadInput(t *testing.T) {
 		{"nothing at all", map[any]any{"other": "x"}, `no "username", "log" or "path" key`},
 		{"empty line, no path", map[any]any{"log": []byte("")}, `empty line and no "path" key`},
 		{"empty line, foreign file", map[any]any{"log": []byte(""), "path": "/q/alice.txt"}, `does not end in .send`},
-		{"empty line, file named .send", map[any]any{"log": []byte(""), "path": "/q/.send"}, "file name: empty username"},
+		{"empty line, file named .send", map[any]any{"log": []byte(""), "path": "/q/.send"}, `".send" is no queue file's`},
 		{"username not a string", map[any]any{"username": int64(42)}, `key "username" is a int64, not a string`},
 		{"empty username key", map[any]any{"username": ""}, "empty username"},
 		{"malformed JSON", map[any]any{"log": []byte(`{"username": "alice"`)}, "log line looks like JSON but does not parse"},

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"umc-invite/umc/queue"
 )
 
 // MaxUsernameLength is the longest name UMC's passwordreset module takes;
@@ -89,8 +91,8 @@ func Username(r Record, keys Keys) (string, error) {
 	}
 	if path, ok := r.String(keys.Path); ok && path != "" {
 		base := filepath.Base(path)
-		if !strings.HasSuffix(base, QueueSuffix) {
-			return "", badInput("empty line, and file name %q does not end in %s", base, QueueSuffix)
+		if !queue.IsQueueName(base) {
+			return "", badInput("empty line, and file name %q is no queue file's: it does not end in %s, or is hidden", base, QueueSuffix)
 		}
 		return checkUCSName(strings.TrimSuffix(base, QueueSuffix), "file name")
 	}
