@@ -36,8 +36,12 @@ type heldDir struct {
 	above     []dirhandle.ID // the directories holding it, up to the root
 }
 
-func newHeldDir(key string, h *dirhandle.Dir) heldDir {
-	return heldDir{key: key, path: h.Configured, id: h.ID(), above: h.Above()}
+func heldDirs(ws []watchedDir) []heldDir {
+	dirs := make([]heldDir, len(ws))
+	for i, w := range ws {
+		dirs[i] = heldDir{key: w.key, path: w.h.Configured, id: w.h.ID(), above: w.h.Above()}
+	}
+	return dirs
 }
 
 // take makes c's directories o's own, or says why not (overlap). A nil

@@ -62,11 +62,11 @@ func (t *tally) add(f func(*tally)) {
 func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	o.handover.RLock()
 	defer o.handover.RUnlock()
-	if o.standby() {
+	if !o.active.Load() {
 		return OK // another process holds the queue: its files are its to send
 	}
 	now := o.now()
-	if o.queueMoved(now) {
+	if o.watch.queueMoved(now) {
 		return Retry // the queue at its path is not the one held: records wait
 	}
 	var t tally
@@ -161,7 +161,8 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	if lines == nil {
 		lines = &fileLines{}
 	}
-	if j.file != nil && o.staleParsed(rec, *lines) {
+	username, uerr := record.Username(rec, o.keys)
+	if j.file != nil && lines.staleParsed(rec, username, uerr) {
 		// Delivered before, its file replaced by one holding lines added
 		// for others meanwhile: not this record's file.
 		return nil
@@ -193,15 +194,14 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 		return nil
 	}
 	j.entry = entry
-	username, err := record.Username(rec, record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey})
 	j.username = username
 	var notOne string
-	if err == nil && lines.read {
+	if uerr == nil && lines.read {
 		notOne = lines.notOneUsers(username)
 	}
 	switch {
-	case err != nil:
-		j.entry.Letter = o.applier.letter(j, nil, queue.KindBadInput, err.Error()+lines.alsoNamed())
+	case uerr != nil:
+		j.entry.Letter = o.applier.letter(j, nil, queue.KindBadInput, uerr.Error()+lines.alsoNamed())
 	case notOne != "":
 		j.entry.Letter = o.applier.letter(j, nil, queue.KindBadInput, notOne)
 	}

@@ -7,13 +7,11 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
-	"time"
 	"umc-invite/umc"
 
 	"umc-invite/umc/ledger"
 	"umc-invite/umc/logtext"
 	"umc-invite/umc/queue"
-	"umc-invite/umc/record"
 )
 
 // letter builds the refusal or dead letter for a job, from the answer of
@@ -218,13 +216,11 @@ func (o applier) keepAdded(j *job) bool {
 // the job's user.
 func (o applier) addedLines(text string, j *job) []byte {
 	var kept []byte
-	keys := record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey}
 	for _, line := range strings.Split(text, "\n") {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		r := record.New(j.rec.Tag, time.Time{}, map[any]any{"log": line, o.cfg.PathKey: j.file.Path})
-		if name, err := record.Username(r, keys); err == nil && name == j.username {
+		if _, name, err := lineOf(o.keys, j.rec.Tag, j.file.Path, line); err == nil && name == j.username {
 			continue
 		}
 		kept = append(append(kept, line...), '\n')

@@ -7,24 +7,25 @@ import (
 	"time"
 
 	"umc-invite/umc"
+	"umc-invite/umc/config"
+	"umc-invite/umc/intake"
 	"umc-invite/umc/metrics"
 	"umc-invite/umc/queue"
 )
 
-// startMetrics attaches the output to its Metrics_Listen endpoint, named
-// as its logger is, and has the client report every call's answer.
-func (o *Output) startMetrics(client *umc.Client) error {
-	if o.cfg.MetricsListen == "" {
-		return nil
+// startMetrics attaches the output to its Metrics_Listen endpoint (nil
+// without), named as its logger is; the client reports every call's answer.
+func startMetrics(cfg *config.Config, log *Logger, client *umc.Client, waiting *waitingUsers, w *intake.Window, now func() time.Time) (*metrics.Output, error) {
+	if cfg.MetricsListen == "" {
+		return nil, nil
 	}
-	m, err := metrics.Attach(o.log.Name(), o.cfg.MetricsListen, o.queueFiles())
+	m, err := metrics.Attach(log.Name(), cfg.MetricsListen, queueFiles(w, cfg.QueueDir))
 	if err != nil {
-		return fmt.Errorf("%s: %w", "Metrics_Listen", err)
+		return nil, fmt.Errorf("%s: %w", "Metrics_Listen", err)
 	}
-	o.metrics = m
-	m.CountWaiting(func() (int, time.Duration) { return o.waiting.count(o.now()) })
+	m.CountWaiting(func() (int, time.Duration) { return waiting.count(now()) })
 	client.Observe = func(a umc.Answer) { m.Request(umc.Classify(a).Kind.String(), a.Took) }
-	return nil
+	return m, nil
 }
 
 // invitationResult is a letter's kind as metrics count it: bad input
@@ -40,18 +41,15 @@ func invitationResult(kind string) string {
 }
 
 // queueFiles counts the files waiting, for a scrape: the window's count
-// of the queue and the intake, or a listing of Queue_Dir without an
-// intake; nil without Queue_Dir.
-func (o *Output) queueFiles() func() (int, error) {
+// of the queue and the intake, else a listing of Queue_Dir; nil without.
+func queueFiles(w *intake.Window, dir string) func() (int, error) {
 	switch {
-	case o.window != nil:
-		w := o.window
+	case w != nil:
 		return func() (int, error) {
 			q, in, err := w.Count()
 			return q + in, err
 		}
-	case o.cfg.QueueDir != "":
-		dir := o.cfg.QueueDir
+	case dir != "":
 		return func() (int, error) { return countSend(dir) }
 	}
 	return nil

@@ -42,7 +42,7 @@ func (ff flushFiles) read(o *Output, f queue.File, rec record.Record) *fileLines
 	if fl, ok := ff[key]; ok {
 		return fl
 	}
-	fl := o.readLines(f, rec.Tag)
+	fl := readLines(o.queue, f, rec.Tag, o.keys)
 	ff[key] = &fl
 	return &fl
 }
@@ -77,8 +77,8 @@ type lineName struct {
 
 // readLines reads a queue file. A line that is white space only is no
 // user's (tail makes none of it apart from the file name).
-func (o *Output) readLines(f queue.File, tag string) fileLines {
-	data, err := o.queue.Read(f)
+func readLines(q *queue.Dir, f queue.File, tag string, keys record.Keys) fileLines {
+	data, err := q.Read(f)
 	switch {
 	case errors.Is(err, queue.ErrTooBig):
 		return fileLines{read: true, tooBig: true, data: data}
@@ -86,19 +86,25 @@ func (o *Output) readLines(f queue.File, tag string) fileLines {
 		return fileLines{}
 	}
 	fl := fileLines{read: true, data: data}
-	keys := record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey}
 	for i, line := range strings.Split(string(data), "\n") {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		r := record.New(tag, time.Time{}, map[any]any{"log": line, o.cfg.PathKey: f.Path})
-		name, err := record.Username(r, keys)
+		r, name, err := lineOf(keys, tag, f.Path, line)
 		fl.lines = append(fl.lines, lineName{name: name, ok: err == nil, n: i + 1})
 		if c, ok := r.Carried(); err == nil && ok {
 			fl.carried, fl.carry = true, c
 		}
 	}
 	return fl
+}
+
+// lineOf is one line of a queue file as tail makes it a record, and the
+// user it names.
+func lineOf(keys record.Keys, tag, path, line string) (record.Record, string, error) {
+	r := record.New(tag, time.Time{}, map[any]any{"log": line, keys.Path: path})
+	name, err := record.Username(r, keys)
+	return r, name, err
 }
 
 // notOneUsers says why the file is not username's alone: it holds a line
@@ -162,15 +168,11 @@ func shortList(items []string) string {
 }
 
 // staleParsed reports a record without its line (tail's Parser json took
-// it apart, so sameFile could not compare it) whose user no line of the
-// file at its path names: that file is another's now (lines added during
-// its delivered call, kept queued on their own).
-func (o *Output) staleParsed(rec record.Record, fl fileLines) bool {
-	if _, hasLog := rec.Fields["log"]; hasLog || !fl.read || fl.tooBig {
-		return false
-	}
-	name, err := record.Username(rec, record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey})
-	if err != nil {
+// it apart, so sameFile could not compare it) whose user, name, no line of
+// the file at its path names: that file is another's now (lines added
+// during its delivered call, kept queued on their own).
+func (fl fileLines) staleParsed(rec record.Record, name string, err error) bool {
+	if _, hasLog := rec.Fields["log"]; hasLog || !fl.read || fl.tooBig || err != nil {
 		return false
 	}
 	for _, l := range fl.lines {

@@ -19,6 +19,7 @@ import (
 	"umc-invite/umc/metrics"
 	"umc-invite/umc/qlock"
 	"umc-invite/umc/queue"
+	"umc-invite/umc/record"
 )
 
 // The ledger's bounds: far more records than a chunk holds, kept far longer
@@ -32,6 +33,7 @@ const (
 // concurrent use by Fluent Bit's workers.
 type Output struct {
 	cfg       *config.Config
+	keys      record.Keys // where a record names its user
 	client    UMC
 	ledger    *ledger.Ledger
 	queue     *queue.Dir         // nil without Queue_Dir
@@ -78,7 +80,7 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &Output{cfg: cfg, client: client, ledger: newLedger(), log: log, slots: make(chan struct{}, cfg.Concurrency),
+	o := &Output{cfg: cfg, keys: record.Keys{Username: cfg.UsernameKey, Path: cfg.PathKey}, client: client, ledger: newLedger(), log: log, slots: make(chan struct{}, cfg.Concurrency),
 		now: time.Now, jitter: rand.Float64}
 	o.applier, o.prober, o.journal = applier{o}, prober{o}, journal{o}
 	if pf := client.PasswordFile(); pf != nil {
@@ -117,16 +119,17 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 	}
 	// Before anything moves a file: each directory is one of its own, and
 	// no other output of this process works in them.
-	if err := claims.take(o, claim{name: log.Name(), dirs: o.dirs()}); err != nil {
+	held := o.held()
+	if err := claims.take(o, claim{name: log.Name(), dirs: heldDirs(held)}); err != nil {
 		o.Close()
 		return nil, err
 	}
 	o.claims = claims
-	o.watchDirs()
-	if err := o.startMetrics(client); err != nil {
+	if o.metrics, err = startMetrics(cfg, log, client, &o.waiting, o.window, o.now); err != nil {
 		o.Close()
 		return nil, err
 	}
+	o.watch = watchDirs(held, log, o.metrics, o.handQueueBack)
 	// Delivered files whose removal failed before this start: never sent
 	// again, out of the window.
 	o.journal.loadLeftovers()
@@ -153,19 +156,19 @@ func logResolved(log *Logger, key, configured, opened string) {
 	}
 }
 
-// dirs are the directories o works in, as held.
-func (o *Output) dirs() []heldDir {
-	var dirs []heldDir
+// held are the directories o works in, by key.
+func (o *Output) held() []watchedDir {
+	var held []watchedDir
 	if o.queue != nil {
-		dirs = append(dirs, newHeldDir("Queue_Dir", o.queue.Handle()))
+		held = append(held, watchedDir{"Queue_Dir", o.queue.Handle()})
 	}
 	if o.dead != nil {
-		dirs = append(dirs, newHeldDir("Dead_Letter_Dir", o.dead.Handle()))
+		held = append(held, watchedDir{"Dead_Letter_Dir", o.dead.Handle()})
 	}
 	if o.window != nil {
-		dirs = append(dirs, newHeldDir("Intake_Dir", o.window.IntakeHandle()))
+		held = append(held, watchedDir{"Intake_Dir", o.window.IntakeHandle()})
 	}
-	return dirs
+	return held
 }
 
 // Describe is the start-up line: the settings that matter, never a secret.
@@ -197,7 +200,7 @@ func (o *Output) Describe() string {
 
 // Close stops the intake and releases idle connections and the queue.
 func (o *Output) Close() {
-	o.stopWatchingDirs()
+	o.watch.close()
 	o.lock.Close() // first: its poller may start the intake
 	o.metrics.Detach()
 	if o.window != nil {

@@ -26,11 +26,6 @@ func (o *Output) lockQueue() error {
 	return err
 }
 
-// standby reports whether another process holds the queue: a flush then
-// leaves every record to the queue's holder (its files stay in the queue;
-// takeOver hands them to tail again).
-func (o *Output) standby() bool { return !o.active.Load() }
-
 // takeOver runs once this output holds the queue: it removes the entries
 // that are no regular file, starts the intake and hands tail the queue
 // files again (each replaced by a copy of itself, which tail reads from
