@@ -25,13 +25,12 @@ type Verdict int
 const (
 	OK    Verdict = iota // every record has left: delivered, refused, carried over, or handled before
 	Retry                // some record is still waiting: hand the chunk back later
-	Error                // nothing is open, but some user expired (bad input is no error: a writer of the queue must not turn health red)
+	Error                // nothing is open, but some user expired (never for bad input: a queue writer cannot turn health red)
 )
 
 func (v Verdict) String() string { return [...]string{"OK", "RETRY", "ERROR"}[v] }
 
-// job is one record this flush owns, as prepare found it: what the call,
-// the decision and apply read, never written to carry a phase's outcome.
+// job is one record this flush owns, as prepare found it.
 type job struct {
 	rec      record.Record
 	key      string      // the ledger's key: the queue file on disk, else the record
@@ -43,10 +42,10 @@ type job struct {
 
 // tally counts how the records of one flush ended.
 type tally struct {
-	mu                  sync.Mutex
-	open, dead, refused int
-	held                int
-	heldWhy             string
+	mu         sync.Mutex
+	open, dead int
+	held       int
+	heldWhy    string
 }
 
 func (t *tally) add(f func(*tally)) {
@@ -55,10 +54,9 @@ func (t *tally) add(f func(*tally)) {
 	f(t)
 }
 
-// Flush handles the records of one chunk: each due user is called at most
-// once per flush, each queue file by one flush at a time, and the verdict
-// is for the whole chunk. A record's path is prepare (claim, read, parse
-// once), call, decide, apply; only apply touches files and the ledger.
+// Flush handles one chunk: each due user is called at most once, each
+// queue file by one flush at a time; the verdict is the chunk's. A record
+// goes prepare (claim, read, parse once) → call → decide → apply.
 func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	o.handover.RLock()
 	defer o.handover.RUnlock()
@@ -88,9 +86,8 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 			jobs = append(jobs, j)
 		}
 	}
-	// Users never asked come first, in random order, then those that
-	// waited longest: while UMC fails, the outage's one call tells most
-	// when it goes to a user never asked, and every user gets its turn.
+	// Users never asked first, at random, then those waiting longest: the
+	// outage's one call tells most for a user never asked.
 	rand.Shuffle(len(jobs), func(a, b int) { jobs[a], jobs[b] = jobs[b], jobs[a] })
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].entry.User.LastAt.Before(jobs[b].entry.User.LastAt) })
 	o.each(ctx, jobs, &t, func(ctx context.Context, j *job) {
@@ -118,8 +115,8 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 }
 
 // prepare claims a record and returns it as a job, or settles it at once:
-// done before, its queue file gone, owned by another flush, or bad input.
-// mine holds the keys this flush has claimed.
+// done before, its file gone, another flush's, or bad input. mine holds the
+// keys this flush has claimed.
 func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine map[string]bool, claims *ledger.Claims, t *tally, now time.Time) *job {
 	j := &job{rec: rec, key: rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey), lastTry: lastTry}
 	var lines *fileLines
@@ -129,9 +126,8 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 			lines = files.read(o, file, rec)
 			err = o.sameFile(rec, file, lines)
 			if err != nil && lastTry && !errors.Is(err, fs.ErrNotExist) {
-				// Unreadable just now, on the chunk's last try: the path
-				// decides, so that the user is carried over, not lost with
-				// the chunk Fluent Bit gives up.
+				// Unreadable on the last try: the path decides, so the
+				// user is carried over, not lost with the chunk.
 				o.log.Warnf("queue file %s cannot be read on its chunk's last try (%v): taken as the record's own", path, err)
 				err = nil
 			}
@@ -147,9 +143,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 			}
 			j.file, j.key = &file, lines.key
 		case errors.Is(err, fs.ErrNotExist):
-			// Delivered or recorded before (an earlier run whose chunk came
-			// back from storage): sending again would duplicate.
-			return nil
+			return nil // delivered or recorded before: sending again would duplicate
 		case errors.Is(err, queue.ErrOutside):
 			o.log.Warnf("queue file left alone: %v", err)
 		default:
@@ -163,9 +157,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	}
 	username, uerr := record.Username(rec, o.keys)
 	if j.file != nil && lines.staleParsed(rec, username, uerr) {
-		// Delivered before, its file replaced by one holding lines added
-		// for others meanwhile: not this record's file.
-		return nil
+		return nil // delivered before, its file now holding others' lines
 	}
 	if lines.initial == nil || !lines.read || j.file == nil {
 		init := o.known(rec, j.file, *lines, now)
@@ -175,9 +167,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 		return nil // delivered, its removal failed (journaled): never sent again
 	}
 	if mine[j.key] {
-		// Another line of a file this flush holds already (a renewed copy,
-		// a restart without tail's DB): that line's record carries it.
-		return nil
+		return nil // another line of a file this flush holds carries it
 	}
 	claimed, entry := o.ledger.Claim(claims, j.key, rec.Offset(o.cfg.OffsetKey), *lines.initial)
 	if claimed == ledger.Owned {
@@ -185,7 +175,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	}
 	switch claimed {
 	case ledger.Done:
-		o.settledBefore(j, entry, t)
+		o.applier.settledBefore(j, entry, t)
 		return nil
 	case ledger.Superseded:
 		return nil // a newer line of the same file carries it on
@@ -212,10 +202,8 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	return j
 }
 
-// fileKey is the ledger's key of a queue file: its device and inode, and
-// its birth time where the file system keeps one, so that an entry leaves
-// with its file: a later file on the same inode is a new file, whatever
-// the entry of the old one says.
+// fileKey is the ledger's key of a queue file: device, inode and birth
+// time where kept, so a later file on the same inode is a new one.
 func (o *Output) fileKey(f queue.File) string {
 	if born, ok := o.queue.Born(f); ok {
 		return f.Key() + ":" + strconv.FormatInt(born, 10)
@@ -223,9 +211,8 @@ func (o *Output) fileKey(f queue.File) string {
 	return f.Key()
 }
 
-// known is what the queue knows of a record's user, for a ledger entry the
-// output has not met yet: the newest carried-over line's state (a restart,
-// or the chunk before this one), else the user is as old as its file.
+// known is the entry of a user the ledger has not met: the newest carried
+// line's state, else a user as old as its file.
 func (o *Output) known(rec record.Record, file *queue.File, lines fileLines, now time.Time) ledger.Entry {
 	u, _ := rec.Carried()
 	if lines.carried {
@@ -234,7 +221,6 @@ func (o *Output) known(rec record.Record, file *queue.File, lines fileLines, now
 	if u.FirstSeen.IsZero() && file != nil {
 		u.FirstSeen, _ = o.queue.Modified(*file)
 	}
-	// Written by an earlier run, whose clock may have been ahead.
 	e := ledger.Entry{User: policy.Restored(u, now, settingsOf(o.cfg))}
 	if u.Letter != "" {
 		e.Letter = &queue.DeadLetter{Kind: u.Letter, Reason: u.Reason}
@@ -242,37 +228,9 @@ func (o *Output) known(rec record.Record, file *queue.File, lines fileLines, now
 	return e
 }
 
-// settledBefore handles a record whose file is done with: a delivered file
-// still there is removed (or its added lines set aside) again.
-func (o *Output) settledBefore(j *job, entry ledger.Entry, t *tally) {
-	if entry.Final == ledger.DeadLetter && (entry.Letter == nil || entry.Letter.Kind != queue.KindBadInput) {
-		t.add(func(t *tally) { t.dead++ })
-	}
-	if entry.Final != ledger.Delivered || j.file == nil {
-		return
-	}
-	if entry.Letter != nil {
-		// Lines were added during the call and setting the file aside
-		// failed: try again; never remove it with them.
-		j.entry = entry
-		if moved, err := o.applier.writeDeadLetter(entry.Letter, j); moved {
-			o.ledger.Forget(j.key)
-		} else {
-			o.log.Errorf("%s: lines added during a delivered call, still not set aside: %v", j.file.Path, err)
-			t.add(func(t *tally) { t.open++ })
-		}
-		return
-	}
-	// Its removal failed before: try again, or tail keeps it open.
-	if err := o.queue.Remove(*j.file); err == nil {
-		o.ledger.Forget(j.key)
-	}
-}
-
-// sameFile checks that the record's line is in the file now at its path:
-// a record of a file that left the queue (delivered, re-queued under the
-// same name) must not take over the new file, which tail reads as a record
-// of its own. Without the line (a parser took it apart) the path decides.
+// sameFile checks that the record's line is in the file now at its path: a
+// file re-queued under the same name is tail's new record, not this one.
+// Without the line (a parser took it apart) the path decides.
 func (o *Output) sameFile(rec record.Record, f queue.File, lines *fileLines) error {
 	line, ok := rec.String("log")
 	offset := rec.Offset(o.cfg.OffsetKey)
@@ -292,11 +250,9 @@ func (o *Output) sameFile(rec record.Record, f queue.File, lines *fileLines) err
 	return nil
 }
 
-// each runs path for every job with at most Concurrency calls at a time,
-// each applied as soon as its answer is in: a delivered record's queue file
-// goes at once, so a crash later in the flush cannot make it a duplicate.
-// A panic would take Fluent Bit down (the C boundary's recover does not
-// reach these goroutines): it is logged, and the record stays queued.
+// each runs path for every job, each applied as soon as its answer is in
+// (a crash later cannot make a duplicate). A panic here would take Fluent
+// Bit down: it is logged, and the record stays queued.
 func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(context.Context, *job)) {
 	if len(jobs) == 0 {
 		return
@@ -305,8 +261,7 @@ func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(cont
 	defer cancel()
 	next := make(chan *job)
 	var wg sync.WaitGroup
-	// Twice as many handlers as call slots: while some remove a delivered
-	// file and sync its directory, others keep every slot busy.
+	// Twice the slots: while some sync a directory, others keep slots busy.
 	for range min(2*o.cfg.Concurrency, len(jobs)) {
 		wg.Add(1)
 		go func() {
@@ -347,10 +302,9 @@ type called struct {
 	gone     bool          // its file is no longer the one claimed
 }
 
-// call makes the job's one call if the user is due, within the output's
-// budget of calls in flight, its rate limit and the outage gate, unless its
-// queue file is no longer the one it claimed (delivered or re-queued
-// meanwhile). The caller ends the turn it returns.
+// call makes the job's one call if the user is due, within Concurrency,
+// Rate_Limit and the outage gate, unless its queue file is no longer the
+// one claimed. The caller ends the turn it returns.
 func (o *Output) call(ctx context.Context, j *job) called {
 	if _, aged := policy.Aged(j.entry.User, o.now(), settingsOf(o.cfg)); aged {
 		return called{aged: true}
@@ -358,8 +312,7 @@ func (o *Output) call(ctx context.Context, j *job) called {
 	if !o.gate.due(j.entry.User, o.now()) {
 		return called{notDue: true}
 	}
-	// The gate first, without a slot: a call waiting for the outage's one
-	// call to be answered must not hold a slot that call's probe needs.
+	// The gate first, without a slot: the outage's probe may need it.
 	var turn chan struct{}
 	for again := true; ; again = false {
 		ok, t, why := o.gate.admit(ctx, o.now)
@@ -375,9 +328,8 @@ func (o *Output) call(ctx context.Context, j *job) called {
 		if open {
 			break
 		}
-		// An outage began while this call waited for its slot. If the
-		// probe weighs the answer that opened it, the call waits for its
-		// verdict as admit does, without the slot the probe needs.
+		// An outage began meanwhile: if the probe weighs it, wait for its
+		// verdict once, without the slot.
 		<-o.slots
 		if !weighing || !again {
 			return called{turn: turn, held: why}
@@ -398,8 +350,6 @@ func (o *Output) call(ctx context.Context, j *job) called {
 			return called{turn: turn, held: err.Error()}
 		}
 		if !current {
-			// Delivered or recorded by whoever took the file away, or
-			// re-queued as a new file that tail reads as its own record.
 			return called{turn: turn, gone: true}
 		}
 	}
@@ -407,18 +357,15 @@ func (o *Output) call(ctx context.Context, j *job) called {
 	answer := o.client.SendToken(ctx, j.username)
 	inFlight()
 	outcome := umc.Classify(answer)
-	// Still holding the slot: the next call admitted knows how this went.
-	// A refusal, or UMC's own 503, counts at once; the probe weighs it
-	// after, holding the outage's turn it may have opened meanwhile.
+	// Still holding the slot, so the next call admitted knows: a refusal
+	// or UMC's own 503 counts at once; the probe weighs it after.
 	fromUMC := outcome.Kind == policy.Unavailable && answer.Err == nil && answer.FromUMC
 	own, opened := o.gate.answer(sighting(j, answer, outcome, policy.NoEvidence, o.now()), outcome.Kind == policy.Refusal || fromUMC)
 	if turn == nil {
 		turn = opened
 	}
-	// A refusal is always weighed (it may be proven). UMC's 503 is when
-	// it opened an outage: the probe, asked at once, tells UMC's rate
-	// limit or a down UMC (the probe fails too) from this user's own 503.
-	// Once an outage is under way, its one call a second tells.
+	// A refusal is always weighed; UMC's 503 when it opened an outage (the
+	// probe tells a down UMC from this user's own 503).
 	c := called{sent: true, answer: answer, outcome: outcome, turn: turn, own: own,
 		weigh: outcome.Kind == policy.Refusal, probeNow: fromUMC && opened != nil}
 	if !c.weigh && !c.probeNow {
@@ -427,8 +374,7 @@ func (o *Output) call(ctx context.Context, j *job) called {
 	return c
 }
 
-// decide is the step for what the call found: a refusal is weighed by the
-// evidence first, and the outage's turn ends once the gate knows.
+// decide is the step for what the call found, a refusal weighed first.
 func (o *Output) decide(ctx context.Context, j *job, c called) policy.Step {
 	if c.aged {
 		step, _ := policy.Aged(j.entry.User, o.now(), settingsOf(o.cfg))

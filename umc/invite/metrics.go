@@ -28,8 +28,7 @@ func startMetrics(cfg *config.Config, log *Logger, client *umc.Client, waiting *
 	return m, nil
 }
 
-// invitationResult is a letter's kind as metrics count it: bad input
-// is a dead letter too.
+// invitationResult is a letter's kind as metrics count it.
 func invitationResult(kind string) string {
 	switch kind {
 	case queue.KindRefused:
@@ -55,8 +54,7 @@ func queueFiles(w *intake.Window, dir string) func() (int, error) {
 	return nil
 }
 
-// countSend counts the regular *.send files directly in dir, from the
-// directory listing alone where the file system reports entry types.
+// countSend counts the regular queue files in dir from its listing.
 func countSend(dir string) (int, error) {
 	f, err := os.Open(dir)
 	if err != nil {

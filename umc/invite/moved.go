@@ -13,8 +13,6 @@ import (
 	"umc-invite/umc/metrics"
 )
 
-// dirCheckEvery is how often an output looks whether each directory it
-// holds is still the one at its configured path.
 const dirCheckEvery = 2 * time.Second
 
 // dirWatch notices a directory renamed away (and perhaps replaced) under
@@ -45,9 +43,8 @@ type watchedDir struct {
 	h   *dirhandle.Dir
 }
 
-// notAtPath says why a held directory is not the one at its configured
-// path now ("" when it is), from what a look at the path found: its
-// identity, or the error.
+// notAtPath says why a held directory is not the one at its path now
+// ("" when it is), from what a look at the path found.
 func notAtPath(key, path string, held, atPath dirhandle.ID, err error) string {
 	switch {
 	case err == nil && atPath == held:
@@ -61,14 +58,11 @@ func notAtPath(key, path string, held, atPath dirhandle.ID, err error) string {
 	return fmt.Sprintf("%s %s cannot be looked at (%v): this output cannot tell whether it is the directory it opened at start", key, logtext.Quote(path), err)
 }
 
-// movedVerdict is what one check makes of its findings, each a
-// notAtPath by key: the line to log ("" none), whether it is an error,
-// and whether the output stops sending. Only a moved queue stops it: the
-// records tail reads at the path are not in the directory the output
-// holds, and a record it cannot find would count as gone. A moved intake
-// or Dead_Letter_Dir is reported as loudly, but the queue is sent: what
-// is queued can still be served, and stopping would only make Fluent Bit
-// give its chunks up. A lasting finding is logged again once a minute.
+// movedVerdict is what one check makes of its findings (notAtPath by
+// key): the line to log, whether an error, and whether the output stops.
+// Only a moved queue stops it (tail's records would not be in the held
+// queue and count as gone); a moved intake or Dead_Letter_Dir is reported
+// as loudly while the queue is sent. A lasting finding is logged each minute.
 func movedVerdict(found map[string]string, last string, logged, now time.Time) (summary, line string, isErr, stop bool) {
 	for _, key := range []string{"Queue_Dir", "Intake_Dir", "Dead_Letter_Dir"} {
 		if found[key] == "" {

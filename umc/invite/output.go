@@ -22,8 +22,7 @@ import (
 	"umc-invite/umc/record"
 )
 
-// The ledger's bounds: far more records than a chunk holds, kept far longer
-// than Fluent Bit's retries of one chunk take.
+// The ledger's bounds: far beyond a chunk and its retries.
 const (
 	ledgerSize = 50_000
 	ledgerTTL  = 24 * time.Hour
@@ -45,28 +44,22 @@ type Output struct {
 	leftovers leftovers          // delivered files whose removal failed
 	now       func() time.Time
 	jitter    func() float64
-	// slots holds one token per call in flight: Concurrency is the
-	// output's budget, shared by all of Fluent Bit's workers and chunks.
-	slots   chan struct{}
-	limiter *rate.Limiter   // nil without Rate_Limit
-	window  *intake.Window  // nil without an intake
-	metrics *metrics.Output // nil without Metrics_Listen
-	log     *Logger
-	claims  *Claims   // the directories of this process's outputs
-	watch   *dirWatch // nil without directories
-	// lock makes this output the queue's one sender across processes
-	// (nil without Queue_Dir); waited: another process held it at start.
+	slots     chan struct{}   // a token per call in flight (Concurrency), for all workers
+	limiter   *rate.Limiter   // nil without Rate_Limit
+	window    *intake.Window  // nil without an intake
+	metrics   *metrics.Output // nil without Metrics_Listen
+	log       *Logger
+	claims    *Claims   // the directories of this process's outputs
+	watch     *dirWatch // nil without directories
+	// lock: the queue's one sender across processes; waited: another
+	// process held it at start.
 	lock   *qlock.Lock
 	waited bool
-	// active: this output sends (it holds the queue, or has none). A
-	// flush holds handover for reading; taking over holds it for writing
-	// while it hands tail the queued files again, so no call runs
-	// meanwhile.
-	active   atomic.Bool
-	handover sync.RWMutex
-	// unauthorizedLogged: when UMC's rejection of the credentials was last
-	// logged (Unix nanoseconds), to say so once a minute, not per record.
-	unauthorizedLogged atomic.Int64
+	// active: this output sends (it holds the queue, or has none). A flush
+	// holds handover for reading, a takeover for writing.
+	active             atomic.Bool
+	handover           sync.RWMutex
+	unauthorizedLogged atomic.Int64 // Unix ns: said once a minute
 	// The output's parts by concern, each a view of this state.
 	applier applier
 	prober  prober
@@ -90,10 +83,8 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 		// Burst 1: calls spaced evenly, never a minute's worth at once.
 		o.limiter = rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.RateLimit)), 1)
 	}
-	// Find out now, not at the first delivery or dead letter, that the
-	// directories cannot be written.
-	// The directories are opened once, here, and held (issue 20): every
-	// file is reached through them, never by a path again.
+	// The directories are opened once, here, and held: every file is
+	// reached through them, never by a path again.
 	if cfg.QueueDir != "" {
 		if o.queue, err = queue.Open(cfg.QueueDir); err != nil {
 			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
@@ -130,8 +121,6 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 		return nil, err
 	}
 	o.watch = watchDirs(held, log, o.metrics, o.handQueueBack)
-	// Delivered files whose removal failed before this start: never sent
-	// again, out of the window.
 	o.journal.loadLeftovers()
 	if cfg.QueueDir != "" {
 		// Last: taking the lock may start the intake (takeOver).
@@ -148,8 +137,7 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 	return o, nil
 }
 
-// logResolved says where a configured directory led, resolved once at
-// start, when that is not where it says.
+// logResolved says where a configured directory led, if elsewhere.
 func logResolved(log *Logger, key, configured, opened string) {
 	if configured != opened {
 		log.Infof("%s %s is %s (resolved once, at start)", key, logtext.Quote(configured), logtext.Quote(opened))
