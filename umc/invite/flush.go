@@ -135,7 +135,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 		var notRegular *queue.NotRegularError
 		switch {
 		case errors.As(err, &notRegular):
-			o.applier.dropNotRegular(rec, notRegular) // never read nor sent
+			o.applier.evict(rec.Tag, notRegular) // never read nor sent
 			return nil
 		case err == nil:
 			if lines.key == "" {
@@ -297,7 +297,6 @@ type called struct {
 	weigh    bool          // a refusal, for the probe to weigh
 	probeNow bool          // UMC's 503 that opened an outage: weighed at once
 	aged     bool          // Max_Age old while it waits: no call needed
-	notDue   bool          // its own pause is not over: no call, no cost
 	held     string        // due, but not called: why
 	gone     bool          // its file is no longer the one claimed
 }
@@ -310,7 +309,7 @@ func (o *Output) call(ctx context.Context, j *job) called {
 		return called{aged: true}
 	}
 	if !o.gate.due(j.entry.User, o.now()) {
-		return called{notDue: true}
+		return called{} // its own pause is not over
 	}
 	// The gate first, without a slot: the outage's probe may need it.
 	var turn chan struct{}

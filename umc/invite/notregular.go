@@ -6,15 +6,7 @@ import (
 
 	"umc-invite/umc/logtext"
 	"umc-invite/umc/queue"
-	"umc-invite/umc/record"
 )
-
-// dropNotRegular settles a record read through a queue entry that is no
-// regular file (tail follows symlinks): never sent; the entry leaves as
-// one bad_input dead letter, counting against no one's health.
-func (o applier) dropNotRegular(rec record.Record, e *queue.NotRegularError) {
-	o.evict(rec.Tag, e)
-}
 
 // evictNotRegular evicts the entries that are no regular file, which tail
 // never reports, when this output takes the queue.
@@ -28,6 +20,9 @@ func (o applier) evictNotRegular() {
 	}
 }
 
+// evict removes a queue entry that is no regular file (tail follows
+// symlinks), never sent, as one bad_input dead letter, counting against no
+// one's health.
 func (o applier) evict(tag string, e *queue.NotRegularError) {
 	first, err := o.queue.Evict(e)
 	if !first {

@@ -3,6 +3,7 @@ package record
 import (
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
 
 	"umc-invite/umc/policy"
 )
@@ -68,10 +69,8 @@ func cut(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && !utf8Start(s[n]) {
+	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
 	return s[:n] + "…"
 }
-
-func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
