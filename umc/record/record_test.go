@@ -134,6 +134,9 @@ func TestCarriedFromParsedFields(t *testing.T) {
 	}{
 		{"log line", map[any]any{"log": line[:len(line)-1]}, true, policy.User{FirstSeen: seen, LastAnswer: "HTTP 500", Pause: 40 * time.Second}},
 		{"parsed", map[any]any{"username": []byte("alice"), "first_seen": []byte(seen.Format(time.RFC3339Nano)), "pause_s": int64(40)}, true, policy.User{FirstSeen: seen, Pause: 40 * time.Second}},
+		{"the previous version's line", map[any]any{"log": []byte(`{"first_seen":"2026-11-30T10:00:00Z","last_answer":"HTTP 500","letter":"expired","pause_s":40,"reason":"too old","username":"alice"}`)},
+			true, policy.User{FirstSeen: seen, LastAnswer: "HTTP 500", Pause: 40 * time.Second, Letter: "expired", Reason: "too old"}},
+		{"a pause out of range", map[any]any{"log": []byte(`{"first_seen":"2026-11-30T10:00:00Z","pause_s":1e12}`)}, true, policy.User{FirstSeen: seen}},
 		{"older version", map[any]any{"log": []byte(`{"charged":2,"username":"alice","refused":"no address"}`)}, true, policy.User{Letter: "refused", Reason: "no address"}},
 		{"older version parsed", map[any]any{"username": []byte("alice"), "charged": int64(3)}, true, policy.User{}},
 		{"parsed, not carried", map[any]any{"username": []byte("alice")}, false, policy.User{}},
