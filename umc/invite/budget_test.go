@@ -69,10 +69,10 @@ func TestConcurrencyIsTheOutputsBudget(t *testing.T) {
 
 // Rate_Limit admits no burst: within one Flush_Timeout of 1 s at 10 calls
 // a second, at most 11 of 30 due users are called (however slow the
-// machine); the rest wait for a later flush, charged to no one.
+// machine); the rest wait for later tries of the chunk, charged to no one.
 func TestRateLimitAdmitsNoMoreCallsThanItsRateInAFlush(t *testing.T) {
 	stub := &umctest.UMC{}
-	f, _ := newBudgetFixture(t, stub, config.Map{"Rate_Limit": "600", "Flush_Timeout": "1s", "Timeout": "1s"})
+	f, _ := newBudgetFixture(t, stub, config.Map{"Rate_Limit": "600", "Flush_Timeout": "1s", "Timeout": "1s", "Chunk_Retry_Limit": "100"})
 	recs := f.queueFiles(t, names("r", 30)...)
 	if v := f.flush(context.Background(), recs); v != Retry {
 		t.Fatalf("verdict %v: 30 calls at 10 a second cannot fit into 1 s", v)
