@@ -251,23 +251,31 @@ func (o *Output) sameFile(rec record.Record, f queue.File, lines *fileLines) err
 }
 
 // each runs path for every job, each applied as soon as its answer is in
-// (a crash later cannot make a duplicate). A panic here would take Fluent
-// Bit down: it is logged, and the record stays queued.
+// (a crash later cannot make a duplicate). While UMC fails for everyone,
+// one job at a time, in order: the outage's one call goes to the first.
+// A panic here would take Fluent Bit down: it is logged, and the record
+// stays queued.
 func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(context.Context, *job)) {
 	if len(jobs) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.FlushTimeout)
 	defer cancel()
-	next := make(chan *job)
+	type item struct {
+		j    *job
+		done chan struct{}
+	}
+	next := make(chan item)
 	var wg sync.WaitGroup
 	// Twice the slots: while some sync a directory, others keep slots busy.
 	for range min(2*o.cfg.Concurrency, len(jobs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range next {
+			for it := range next {
 				func() {
+					j := it.j
+					defer close(it.done)
 					defer func() {
 						if r := recover(); r != nil {
 							o.log.Errorf("internal error handling %s, record stays queued: %v", describe(j), r)
@@ -280,7 +288,11 @@ func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(cont
 		}()
 	}
 	for _, j := range jobs {
-		next <- j
+		it := item{j, make(chan struct{})}
+		next <- it
+		if o.gate.failing() {
+			<-it.done
+		}
 	}
 	close(next)
 	wg.Wait()

@@ -111,6 +111,12 @@ func (g *gate) stillOpen(turn chan struct{}) (open bool, why string, weighing bo
 	return turn != nil || !g.state.Failing, g.state.Reason(), g.probing
 }
 
+func (g *gate) failing() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.state.Failing
+}
+
 func (g *gate) due(u policy.User, now time.Time) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
