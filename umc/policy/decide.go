@@ -106,8 +106,7 @@ func Decide(u User, a Answer, now time.Time, jitter float64, s Settings) Step {
 		}
 	}
 	if s.MaxAge > 0 && now.Sub(u.FirstSeen) >= s.MaxAge {
-		return Step{Kind: Expired, User: u, Reason: fmt.Sprintf(
-			"not served in %s since it was queued (Max_Age %s); UMC's last answer: %s", roundAge(now.Sub(u.FirstSeen)), s.MaxAge, a.Text)}
+		return expired(u, now, s)
 	}
 	u.Pause = nextPause(u.Pause, s)
 	wait := jittered(u.Pause, jitter, s)
@@ -121,8 +120,12 @@ func Aged(u User, now time.Time, s Settings) (Step, bool) {
 	if s.MaxAge <= 0 || u.LastAnswer == "" || now.Sub(u.FirstSeen) < s.MaxAge {
 		return Step{}, false
 	}
-	return Step{Kind: Expired, User: u, Reason: fmt.Sprintf(
-		"not served in %s since it was queued (Max_Age %s); UMC's last answer: %s", roundAge(now.Sub(u.FirstSeen)), s.MaxAge, u.LastAnswer)}, true
+	return expired(u, now, s), true
+}
+
+func expired(u User, now time.Time, s Settings) Step {
+	return Step{Kind: Expired, User: u, Reason: fmt.Sprintf("not served in %s since it was queued (Max_Age %s); UMC's last answer: %s",
+		roundAge(now.Sub(u.FirstSeen)), s.MaxAge, u.LastAnswer)}
 }
 
 // jittered shortens pause p by up to half, within BackoffMin (UMC's
