@@ -56,7 +56,8 @@ func (t *tally) add(f func(*tally)) {
 
 // Flush handles one chunk: each due user is called at most once, each
 // queue file by one flush at a time; the verdict is the chunk's. A record
-// goes prepare (claim, read, parse once) → call → decide → apply.
+// goes prepare (claim, read, parse once) → call → decide → apply; only
+// apply changes files.
 func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	o.handover.RLock()
 	defer o.handover.RUnlock()
@@ -82,7 +83,11 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 		ids[i] = rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey)
 		last := o.tries.add(ids[i], now) > o.cfg.ChunkRetryLimit
 		lastTry = lastTry || last
-		if j := o.prepare(rec, last, files, mine, claims, &t, now); j != nil {
+		j, settle := o.prepare(rec, last, files, mine, claims, &t, now)
+		if settle != nil {
+			settle() // apply, for a record settled without a call, before the next
+		}
+		if j != nil {
 			jobs = append(jobs, j)
 		}
 	}
@@ -114,10 +119,11 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	return verdict
 }
 
-// prepare claims a record and returns it as a job, or settles it at once:
-// done before, its file gone, another flush's, or bad input. mine holds the
-// keys this flush has claimed.
-func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine map[string]bool, claims *ledger.Claims, t *tally, now time.Time) *job {
+// prepare claims a record and returns it as a job, or what applies it
+// without a call: done before, its file gone, another flush's, or bad
+// input. It reads files, never changes one. mine holds the keys this flush
+// has claimed.
+func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine map[string]bool, claims *ledger.Claims, t *tally, now time.Time) (*job, func()) {
 	j := &job{rec: rec, key: rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey), lastTry: lastTry}
 	var lines *fileLines
 	if path, _ := rec.String(o.cfg.PathKey); path != "" && o.queue != nil {
@@ -135,21 +141,20 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 		var notRegular *queue.NotRegularError
 		switch {
 		case errors.As(err, &notRegular):
-			o.applier.evict(rec.Tag, notRegular) // never read nor sent
-			return nil
+			return nil, func() { o.applier.evict(rec.Tag, notRegular) } // never read nor sent
 		case err == nil:
 			if lines.key == "" {
 				lines.key = o.fileKey(file)
 			}
 			j.file, j.key = &file, lines.key
 		case errors.Is(err, fs.ErrNotExist):
-			return nil // delivered or recorded before: sending again would duplicate
+			return nil, nil // delivered or recorded before: sending again would duplicate
 		case errors.Is(err, queue.ErrOutside):
 			o.log.Warnf("queue file left alone: %v", err)
 		default:
 			o.log.Errorf("queue file %s: %v; record stays queued", path, err)
 			t.add(func(t *tally) { t.open++ })
-			return nil
+			return nil, nil
 		}
 	}
 	if lines == nil {
@@ -157,17 +162,17 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	}
 	username, uerr := record.Username(rec, o.keys)
 	if j.file != nil && lines.staleParsed(rec, username, uerr) {
-		return nil // delivered before, its file now holding others' lines
+		return nil, nil // delivered before, its file now holding others' lines
 	}
 	if lines.initial == nil || !lines.read || j.file == nil {
 		init := o.known(rec, j.file, *lines, now)
 		lines.initial = &init
 	}
 	if j.file != nil && o.journal.isLeftover(j.key) {
-		return nil // delivered, its removal failed (journaled): never sent again
+		return nil, nil // delivered, its removal failed (journaled): never sent again
 	}
 	if mine[j.key] {
-		return nil // another line of a file this flush holds carries it
+		return nil, nil // another line of a file this flush holds carries it
 	}
 	claimed, entry := o.ledger.Claim(claims, j.key, rec.Offset(o.cfg.OffsetKey), *lines.initial)
 	if claimed == ledger.Owned {
@@ -175,13 +180,12 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	}
 	switch claimed {
 	case ledger.Done:
-		o.applier.settledBefore(j, entry, t)
-		return nil
+		return nil, func() { o.applier.settledBefore(j, entry, t) }
 	case ledger.Superseded:
-		return nil // a newer line of the same file carries it on
+		return nil, nil // a newer line of the same file carries it on
 	case ledger.Busy:
 		t.add(func(t *tally) { t.open++ }) // another flush has this file now
-		return nil
+		return nil, nil
 	}
 	j.entry = entry
 	j.username = username
@@ -196,10 +200,9 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 		j.entry.Letter = o.applier.letter(j, nil, queue.KindBadInput, notOne)
 	}
 	if j.entry.Letter != nil {
-		o.applier.writeLetter(j, t) // decided before, or bad input: never sent
-		return nil
+		return nil, func() { o.applier.writeLetter(j, t) } // decided before, or bad input: never sent
 	}
-	return j
+	return j, nil
 }
 
 // fileKey is the ledger's key of a queue file: device, inode and birth
