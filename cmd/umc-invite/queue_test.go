@@ -22,7 +22,7 @@ func TestQueueListsWaitingUsers(t *testing.T) {
 	seen := time.Now().Add(-3 * time.Hour).UTC()
 	next := time.Now().Add(5 * time.Minute).UTC()
 	carried := append([]byte("{\"username\": \"alice\"}\n"), record.CarryLine("username", "alice",
-		record.Carry{User: policy.User{FirstSeen: seen, LastAnswer: "HTTP 503", NextTry: next}, PauseSeconds: 600})...)
+		policy.User{FirstSeen: seen, LastAnswer: "HTTP 503", NextTry: next, Pause: 600 * time.Second})...)
 	os.WriteFile(filepath.Join(dir, "alice.send"), carried, 0o644)
 	os.WriteFile(filepath.Join(dir, "bob.send"), []byte("\n"), 0o644)
 	old := time.Now().Add(-time.Hour)

@@ -11,10 +11,9 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// apply does what a decision says, in one place: a delivered user's file
-// goes, a refused or expired one's is set aside with its letter, a waiting
-// one stays (carried over on its chunk's last try); a file taken away
-// meanwhile takes its entry along.
+// apply does what a decision says: a delivered user's file goes, a refused
+// or expired one's is set aside with its letter, a waiting one stays
+// (carried over on its last try); a file taken away takes its entry along.
 func (o applier) apply(j *job, c called, step policy.Step, t *tally) {
 	if c.gone {
 		o.ledger.Forget(j.key)
@@ -48,11 +47,9 @@ func (o applier) apply(j *job, c called, step policy.Step, t *tally) {
 	}
 }
 
-// leave settles a record that has left. A queue file that left the queue
-// takes its entry along (a later file at that path is a new one, and a
-// record of the old one finds it gone); otherwise the entry remembers.
-// The ledger is touched last: a panic before leaves the claim to Flush's
-// release, the entry as it was.
+// leave settles a record that has left. A file that left takes its entry
+// along; otherwise the entry remembers. The ledger is touched last, so a
+// panic before leaves the entry as it was.
 func (o applier) leave(j *job, final spool.Final, fileGone bool) {
 	o.waiting.left(j.username)
 	if final == spool.Delivered && j.file != nil {
@@ -69,13 +66,12 @@ func (o applier) leave(j *job, final spool.Final, fileGone bool) {
 	o.ledger.Settle(j.key, j.entry)
 }
 
-// keepOpen leaves the job waiting for a later try, carrying it over into a
-// new record first on the chunk's last try. A record carried over has left
-// this chunk: the new record carries the user on. held says why a due user
-// was not called ("" when it was, or was not due).
+// keepOpen leaves the job waiting, carried over into a new record on the
+// chunk's last try. held says why a due user was not called ("": it was,
+// or was not due).
 func (o applier) keepOpen(j *job, held string, t *tally) {
-	// An outage under way travels with the user, so that its end releases
-	// the user also in a later process.
+	// An outage under way travels with the user: its end releases it also
+	// in a later process.
 	j.entry.User = o.gate.mark(j.entry.User)
 	carried := j.lastTry && o.carryOver(j)
 	if j.username != "" {
@@ -94,10 +90,9 @@ func (o applier) keepOpen(j *job, held string, t *tally) {
 }
 
 // carryOver appends a line to the record's queue file, which tail reads as
-// a new record in a new chunk: Fluent Bit drops this chunk after its last
-// try, and tail never reads the old line again. The file stays claimed by
-// the same ledger entry, so the old line and the new one make one call. It
-// reports whether the user is carried on.
+// a new record in a new chunk (this one is dropped after its last try); the
+// same ledger entry holds both lines. It reports whether the user is
+// carried on.
 func (o applier) carryOver(j *job) bool {
 	if j.file == nil {
 		o.log.Errorf("record of tag %s is still open on its chunk's last try and names no queue file to carry it over: it is lost when Fluent Bit drops the chunk", j.rec.Tag)
@@ -111,11 +106,8 @@ func (o applier) carryOver(j *job) bool {
 	}
 	o.metrics.Invitation(metrics.CarriedOver)
 	if carried.Key() != j.file.Key() {
-		// A copy holding only the new line replaced the file (it was not
-		// writable for Fluent Bit's user, or had grown to CompactAt), and
-		// tail reads it from its head as a new file. Its entry starts at
-		// that line; the old file's entry goes, or a file reusing its
-		// inode would inherit it.
+		// A copy holding only the new line replaced the file (not writable,
+		// or grown to CompactAt): a new entry; the old one goes with its inode.
 		why := "grown to " + strconv.Itoa(spool.CompactAt) + " bytes"
 		if j.file.Size+int64(len(line)) <= spool.CompactAt {
 			why = "not writable for Fluent Bit's user; queue files should be group-writable (0664) in a set-group-ID directory"
@@ -133,14 +125,40 @@ func (o applier) carryOver(j *job) bool {
 }
 
 // carryOf is the carried-over line's state of an entry.
-func carryOf(e spool.Entry[policy.User]) record.Carry {
-	c := record.Of(e.User)
+func carryOf(e spool.Entry[policy.User]) policy.User {
+	u := e.User
+	u.Letter, u.Reason = "", ""
 	if e.Letter != nil {
-		c.Letter, c.Reason = e.Letter.Kind, e.Letter.Reason
+		u.Letter, u.Reason = e.Letter.Kind, e.Letter.Reason
 	}
-	return c
+	return u
 }
 
-// applier is the output's part that touches the files and the ledger as a
-// decision says: apply and what it calls.
+// applier is the output's part that touches files and the ledger.
 type applier struct{ *Output }
+
+// settledBefore handles a record whose file is done with: a delivered file
+// still there is removed (or its added lines set aside) again.
+func (o applier) settledBefore(j *job, entry spool.Entry[policy.User], t *tally) {
+	if entry.Final == spool.DeadLettered && (entry.Letter == nil || entry.Letter.Kind != spool.KindBadInput) {
+		t.add(func(t *tally) { t.dead++ })
+	}
+	if entry.Final != spool.Delivered || j.file == nil {
+		return
+	}
+	if entry.Letter != nil {
+		// Lines added during the call, not yet set aside: never remove them.
+		j.entry = entry
+		if moved, err := o.writeDeadLetter(entry.Letter, j); moved {
+			o.ledger.Forget(j.key)
+		} else {
+			o.log.Errorf("%s: lines added during a delivered call, still not set aside: %v", j.file.Path, err)
+			t.add(func(t *tally) { t.open++ })
+		}
+		return
+	}
+	// Its removal failed before: try again, or tail keeps it open.
+	if err := o.queue.Remove(*j.file); err == nil {
+		o.ledger.Forget(j.key)
+	}
+}

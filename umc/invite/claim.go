@@ -9,11 +9,9 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// Claims are the directories the live outputs of one process hold (the
-// DaemonSet: one [OUTPUT] per tenant). The plugin's registry of instances
-// owns one and hands it to each New; an output takes its place there
-// before it moves a file and gives it back in Close. Safe for concurrent
-// use.
+// Claims are the directories the live outputs of one process hold (one
+// [OUTPUT] per tenant), owned by the plugin's registry. Safe for
+// concurrent use.
 type Claims struct {
 	mu sync.Mutex
 	by map[*Output]claim
@@ -22,26 +20,28 @@ type Claims struct {
 // NewClaims is an empty set: no output holds a directory yet.
 func NewClaims() *Claims { return &Claims{by: map[*Output]claim{}} }
 
-// claim is the directories one output holds.
+// claim is the directories one output (name) holds.
 type claim struct {
-	name string // the output's name, for messages
+	name string
 	dirs []heldDir
 }
 
-// heldDir is one directory an output works in, by its identity on disk
-// as held, and where it lies.
+// heldDir is one held directory, by identity, and where it lies.
 type heldDir struct {
-	key, path string // its configuration key and configured path, for messages
+	key, path string
 	id        spool.DirID
-	above     []spool.DirID // the directories holding it, up to the root
+	above     []spool.DirID // up to the root
 }
 
-func newHeldDir(key string, h *spool.Dir) heldDir {
-	return heldDir{key: key, path: h.Configured, id: h.ID(), above: h.Above()}
+func heldDirs(ws []watchedDir) []heldDir {
+	dirs := make([]heldDir, len(ws))
+	for i, w := range ws {
+		dirs[i] = heldDir{key: w.key, path: w.h.Configured, id: w.h.ID(), above: w.h.Above()}
+	}
+	return dirs
 }
 
-// take makes c's directories o's own, or says why not (overlap). A nil
-// set holds no other output.
+// take makes c's directories o's own, or says why not (overlap).
 func (s *Claims) take(o *Output, c claim) error {
 	if s == nil {
 		return overlap(c, nil)
@@ -70,15 +70,11 @@ func (s *Claims) release(o *Output) {
 	delete(s.by, o)
 }
 
-// overlap is why an output cannot work in the directories of mine, with
-// others live in the same process; nil when it can. Directories are
-// compared by identity, whatever path named them. Within one output each
-// directory is one of its own (a dead letter moved into the intake would
-// be admitted again). Across outputs no directory of one may be, hold or
-// lie inside a directory of another: one output's dead letters or intake
-// in another's queue would hand one tenant's users to another tenant's
-// UMC, or take them from it; two outputs on one queue would send each
-// file twice. The error names both directories (and both outputs).
+// overlap is why an output cannot work in mine's directories beside
+// others ("" none), by identity: within one output each is its own (a dead
+// letter in the intake would be admitted again); across outputs none may
+// be, hold or lie inside another's (one tenant's users reach another's
+// UMC, or are sent twice).
 func overlap(mine claim, others []claim) error {
 	for i, d := range mine.dirs {
 		for _, e := range mine.dirs[:i] {

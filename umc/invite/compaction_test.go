@@ -73,7 +73,7 @@ func TestCompactionKeepsALineAppendedDuringTheLastTry(t *testing.T) {
 	path := filepath.Join(f.queue, "alice.send")
 	// alice's line and her carried-over lines, just under CompactAt.
 	content := "{\"username\": \"alice\"}\n"
-	carry := string(record.CarryLine("username", "alice", record.Carry{User: policy.User{FirstSeen: time.Now()}, Refused: ""}))
+	carry := string(record.CarryLine("username", "alice", policy.User{FirstSeen: time.Now()}))
 	for len(content)+2*len(carry) <= spool.CompactAt {
 		content += carry
 	}

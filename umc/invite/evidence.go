@@ -11,14 +11,11 @@ import (
 	"umc-invite/umc/policy"
 )
 
-// evidenceReuse is how long the latest probe may stand in for a new one
-// where it can only keep a user waiting (never refuse anyone): a refusal
-// is proven only by probes asked after the user's answer.
+// evidenceReuse: how long the latest probe may stand in for a new one
+// where it can only keep a user waiting, never refuse.
 const evidenceReuse = 30 * time.Second
 
-// evidenceCache holds UMC's latest answers for a user that cannot exist and
-// a made-up method, and when they were asked; one probe serves every answer
-// that came before it.
+// evidenceCache holds the latest probe; it serves every answer before it.
 type evidenceCache struct {
 	mu     sync.Mutex
 	at     time.Time
@@ -28,19 +25,15 @@ type evidenceCache struct {
 	logged bool
 }
 
-// evidence says what UMC's refusal or 503 a, answered at answered, is
-// evidence of. It asks UMC how it refuses an impossible user (two calls
-// that mail no one) unless a probe asked after the answer is at hand, or
-// the latest one, recent, shows a refusal cannot be an impossible user's
-// anyway. paced: the probe's calls keep an outage's one call a second.
+// evidence weighs UMC's refusal or 503 a, answered at answered, by a probe
+// (two calls that mail no one) asked after it, or a recent one where it
+// cannot refuse anyway. paced: keep an outage's one call a second.
 func (o prober) evidence(ctx context.Context, a umc.Answer, answered time.Time, paced bool) policy.Evidence {
 	c := &o.probes
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	recent := c.asked && o.now().Sub(c.at) < evidenceReuse
 	if !c.at.After(answered) {
-		// A refusal that cannot be an impossible user's may be weighed by
-		// a recent probe; UMC's 503 only by one asked after it.
 		if recent && a.Status == http.StatusBadRequest && !(c.last.Refusing() && c.last.RefusesLikeUnknown(a)) {
 			// Cannot refuse anyone: keep the user waiting, spare UMC.
 			return weigh(c.last, a, false)
@@ -55,8 +48,8 @@ func (o prober) evidence(ctx context.Context, a umc.Answer, answered time.Time, 
 	return weigh(c.last, a, true)
 }
 
-// weigh reads a probe for answer a; after says whether the probe was
-// asked after the answer, as a refusal needs.
+// weigh reads a probe for answer a; after: asked after it, as a refusal
+// needs.
 func weigh(b umc.Baseline, a umc.Answer, after bool) policy.Evidence {
 	u, m := b.Unknown, b.Method
 	switch {
@@ -72,8 +65,8 @@ func weigh(b umc.Baseline, a umc.Answer, after bool) policy.Evidence {
 	return policy.NoEvidence
 }
 
-// askBaseline makes the probe's two calls within the output's budget;
-// paced, in an outage, within its one call a second.
+// askBaseline makes the probe's two calls within Concurrency and
+// Rate_Limit; paced, within an outage's one call a second.
 func (o prober) askBaseline(ctx context.Context, paced bool) (umc.Baseline, bool) {
 	select {
 	case o.slots <- struct{}{}:
@@ -81,9 +74,6 @@ func (o prober) askBaseline(ctx context.Context, paced bool) (umc.Baseline, bool
 	case <-ctx.Done():
 		return umc.Baseline{}, false
 	}
-	// Its two calls count against Rate_Limit like any other (UMC's own
-	// limit counts refused calls too), and in an outage against its one
-	// call a second, but for the probe that tells whether a 503 opened one.
 	b, err := o.client.AskBaseline(ctx, func() error {
 		if o.limiter != nil {
 			if err := o.limiter.Wait(ctx); err != nil {
@@ -99,8 +89,7 @@ func (o prober) askBaseline(ctx context.Context, paced bool) (umc.Baseline, bool
 }
 
 // logUnauthorized says, at most once a minute, that UMC rejects the
-// configured credentials: the operator's mistake, which waiting does not
-// heal; users stay queued meanwhile.
+// configured credentials: waiting does not heal it.
 func (o prober) logUnauthorized(answer string) {
 	now := o.now()
 	last := o.unauthorizedLogged.Load()
@@ -128,6 +117,5 @@ func (o prober) logEvidence(c *evidenceCache) {
 	}
 }
 
-// prober is the output's part that weighs a refusal by asking UMC how it
-// refuses a user that cannot exist.
+// prober is the output's part that weighs answers by probes.
 type prober struct{ *Output }

@@ -24,13 +24,12 @@ type Verdict int
 const (
 	OK    Verdict = iota // every record has left: delivered, refused, carried over, or handled before
 	Retry                // some record is still waiting: hand the chunk back later
-	Error                // nothing is open, but some user expired (bad input is no error: a writer of the queue must not turn health red)
+	Error                // nothing is open, but some user expired (never for bad input: a queue writer cannot turn health red)
 )
 
 func (v Verdict) String() string { return [...]string{"OK", "RETRY", "ERROR"}[v] }
 
-// job is one record this flush owns, as prepare found it: what the call,
-// the decision and apply read, never written to carry a phase's outcome.
+// job is one record this flush owns, as prepare found it.
 type job struct {
 	rec      record.Record
 	key      string      // the ledger's key: the queue file on disk, else the record
@@ -42,10 +41,10 @@ type job struct {
 
 // tally counts how the records of one flush ended.
 type tally struct {
-	mu                  sync.Mutex
-	open, dead, refused int
-	held                int
-	heldWhy             string
+	mu         sync.Mutex
+	open, dead int
+	held       int
+	heldWhy    string
 }
 
 func (t *tally) add(f func(*tally)) {
@@ -54,18 +53,18 @@ func (t *tally) add(f func(*tally)) {
 	f(t)
 }
 
-// Flush handles the records of one chunk: each due user is called at most
-// once per flush, each queue file by one flush at a time, and the verdict
-// is for the whole chunk. A record's path is prepare (claim, read, parse
-// once), call, decide, apply; only apply touches files and the ledger.
+// Flush handles one chunk: each due user is called at most once, each
+// queue file by one flush at a time; the verdict is the chunk's. A record
+// goes prepare (claim, read, parse once) → call → decide → apply; only
+// apply changes files.
 func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	o.handover.RLock()
 	defer o.handover.RUnlock()
-	if o.standby() {
+	if !o.active.Load() {
 		return OK // another process holds the queue: its files are its to send
 	}
 	now := o.now()
-	if o.queueMoved(now) {
+	if o.watch.queueMoved(now) {
 		return Retry // the queue at its path is not the one held: records wait
 	}
 	var t tally
@@ -83,13 +82,16 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 		ids[i] = rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey)
 		last := o.tries.add(ids[i], now) > o.cfg.ChunkRetryLimit
 		lastTry = lastTry || last
-		if j := o.prepare(rec, last, files, mine, claims, &t, now); j != nil {
+		j, settle := o.prepare(rec, last, files, mine, claims, &t, now)
+		if settle != nil {
+			settle() // apply, for a record settled without a call, before the next
+		}
+		if j != nil {
 			jobs = append(jobs, j)
 		}
 	}
-	// Users never asked come first, in random order, then those that
-	// waited longest: while UMC fails, the outage's one call tells most
-	// when it goes to a user never asked, and every user gets its turn.
+	// Users never asked first, at random, then those waiting longest: the
+	// outage's one call tells most for a user never asked.
 	rand.Shuffle(len(jobs), func(a, b int) { jobs[a], jobs[b] = jobs[b], jobs[a] })
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].entry.User.LastAt.Before(jobs[b].entry.User.LastAt) })
 	o.each(ctx, jobs, &t, func(ctx context.Context, j *job) {
@@ -116,10 +118,11 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	return verdict
 }
 
-// prepare claims a record and returns it as a job, or settles it at once:
-// done before, its queue file gone, owned by another flush, or bad input.
-// mine holds the keys this flush has claimed.
-func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine map[string]bool, claims *spool.Claims, t *tally, now time.Time) *job {
+// prepare claims a record and returns it as a job, or what applies it
+// without a call: done before, its file gone, another flush's, or bad
+// input. It reads files, never changes one. mine holds the keys this flush
+// has claimed.
+func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine map[string]bool, claims *spool.Claims, t *tally, now time.Time) (*job, func()) {
 	j := &job{rec: rec, key: rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey), lastTry: lastTry}
 	var lines *fileLines
 	if path, _ := rec.String(o.cfg.PathKey); path != "" && o.queue != nil {
@@ -128,9 +131,8 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 			lines = files.read(o, file, rec)
 			err = o.sameFile(rec, file, lines)
 			if err != nil && lastTry && !errors.Is(err, fs.ErrNotExist) {
-				// Unreadable just now, on the chunk's last try: the path
-				// decides, so that the user is carried over, not lost with
-				// the chunk Fluent Bit gives up.
+				// Unreadable on the last try: the path decides, so the
+				// user is carried over, not lost with the chunk.
 				o.log.Warnf("queue file %s cannot be read on its chunk's last try (%v): taken as the record's own", path, err)
 				err = nil
 			}
@@ -138,44 +140,38 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 		var notRegular *spool.NotRegularError
 		switch {
 		case errors.As(err, &notRegular):
-			o.applier.dropNotRegular(rec, notRegular) // never read nor sent
-			return nil
+			return nil, func() { o.applier.evict(rec.Tag, notRegular) } // never read nor sent
 		case err == nil:
 			if lines.key == "" {
 				lines.key = o.fileKey(file)
 			}
 			j.file, j.key = &file, lines.key
 		case errors.Is(err, fs.ErrNotExist):
-			// Delivered or recorded before (an earlier run whose chunk came
-			// back from storage): sending again would duplicate.
-			return nil
+			return nil, nil // delivered or recorded before: sending again would duplicate
 		case errors.Is(err, spool.ErrOutside):
 			o.log.Warnf("queue file left alone: %v", err)
 		default:
 			o.log.Errorf("queue file %s: %v; record stays queued", path, err)
 			t.add(func(t *tally) { t.open++ })
-			return nil
+			return nil, nil
 		}
 	}
 	if lines == nil {
 		lines = &fileLines{}
 	}
-	if j.file != nil && o.staleParsed(rec, *lines) {
-		// Delivered before, its file replaced by one holding lines added
-		// for others meanwhile: not this record's file.
-		return nil
+	username, uerr := record.Username(rec, o.keys)
+	if j.file != nil && lines.staleParsed(rec, username, uerr) {
+		return nil, nil // delivered before, its file now holding others' lines
 	}
 	if lines.initial == nil || !lines.read || j.file == nil {
 		init := o.known(rec, j.file, *lines, now)
 		lines.initial = &init
 	}
 	if j.file != nil && o.journal.isLeftover(j.key) {
-		return nil // delivered, its removal failed (journaled): never sent again
+		return nil, nil // delivered, its removal failed (journaled): never sent again
 	}
 	if mine[j.key] {
-		// Another line of a file this flush holds already (a renewed copy,
-		// a restart without tail's DB): that line's record carries it.
-		return nil
+		return nil, nil // another line of a file this flush holds carries it
 	}
 	claimed, entry := o.ledger.Claim(claims, j.key, rec.Offset(o.cfg.OffsetKey), *lines.initial)
 	if claimed == spool.Owned {
@@ -183,38 +179,33 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	}
 	switch claimed {
 	case spool.Done:
-		o.settledBefore(j, entry, t)
-		return nil
+		return nil, func() { o.applier.settledBefore(j, entry, t) }
 	case spool.Superseded:
-		return nil // a newer line of the same file carries it on
+		return nil, nil // a newer line of the same file carries it on
 	case spool.Busy:
 		t.add(func(t *tally) { t.open++ }) // another flush has this file now
-		return nil
+		return nil, nil
 	}
 	j.entry = entry
-	username, err := record.Username(rec, record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey})
 	j.username = username
 	var notOne string
-	if err == nil && lines.read {
+	if uerr == nil && lines.read {
 		notOne = lines.notOneUsers(username)
 	}
 	switch {
-	case err != nil:
-		j.entry.Letter = o.applier.letter(j, nil, spool.KindBadInput, err.Error()+lines.alsoNamed())
+	case uerr != nil:
+		j.entry.Letter = o.applier.letter(j, nil, spool.KindBadInput, uerr.Error()+lines.alsoNamed())
 	case notOne != "":
 		j.entry.Letter = o.applier.letter(j, nil, spool.KindBadInput, notOne)
 	}
 	if j.entry.Letter != nil {
-		o.applier.writeLetter(j, t) // decided before, or bad input: never sent
-		return nil
+		return nil, func() { o.applier.writeLetter(j, t) } // decided before, or bad input: never sent
 	}
-	return j
+	return j, nil
 }
 
-// fileKey is the ledger's key of a queue file: its device and inode, and
-// its birth time where the file system keeps one, so that an entry leaves
-// with its file: a later file on the same inode is a new file, whatever
-// the entry of the old one says.
+// fileKey is the ledger's key of a queue file: device, inode and birth
+// time where kept, so a later file on the same inode is a new one.
 func (o *Output) fileKey(f spool.File) string {
 	if born, ok := o.queue.Born(f); ok {
 		return f.Key() + ":" + strconv.FormatInt(born, 10)
@@ -222,61 +213,26 @@ func (o *Output) fileKey(f spool.File) string {
 	return f.Key()
 }
 
-// known is what the queue knows of a record's user, for a ledger entry the
-// output has not met yet: the newest carried-over line's state (a restart,
-// or the chunk before this one), else the user is as old as its file.
+// known is the entry of a user the ledger has not met: the newest carried
+// line's state, else a user as old as its file.
 func (o *Output) known(rec record.Record, file *spool.File, lines fileLines, now time.Time) spool.Entry[policy.User] {
-	c, carried := rec.Carried()
+	u, _ := rec.Carried()
 	if lines.carried {
-		c, carried = lines.carry, true
+		u = lines.carry
 	}
-	u := c.State()
 	if u.FirstSeen.IsZero() && file != nil {
 		u.FirstSeen, _ = o.queue.Modified(*file)
 	}
-	// Written by an earlier run, whose clock may have been ahead.
 	e := spool.Entry[policy.User]{User: policy.Restored(u, now, settingsOf(o.cfg))}
-	switch {
-	case !carried:
-	case c.Letter != "":
-		e.Letter = &spool.DeadLetter{Kind: c.Letter, Reason: c.Reason}
-	case c.Refused != "":
-		e.Letter = &spool.DeadLetter{Kind: spool.KindRefused, Reason: c.Refused}
+	if u.Letter != "" {
+		e.Letter = &spool.DeadLetter{Kind: u.Letter, Reason: u.Reason}
 	}
 	return e
 }
 
-// settledBefore handles a record whose file is done with: a delivered file
-// still there is removed (or its added lines set aside) again.
-func (o *Output) settledBefore(j *job, entry spool.Entry[policy.User], t *tally) {
-	if entry.Final == spool.DeadLettered && (entry.Letter == nil || entry.Letter.Kind != spool.KindBadInput) {
-		t.add(func(t *tally) { t.dead++ })
-	}
-	if entry.Final != spool.Delivered || j.file == nil {
-		return
-	}
-	if entry.Letter != nil {
-		// Lines were added during the call and setting the file aside
-		// failed: try again; never remove it with them.
-		j.entry = entry
-		if moved, err := o.applier.writeDeadLetter(entry.Letter, j); moved {
-			o.ledger.Forget(j.key)
-		} else {
-			o.log.Errorf("%s: lines added during a delivered call, still not set aside: %v", j.file.Path, err)
-			t.add(func(t *tally) { t.open++ })
-		}
-		return
-	}
-	// Its removal failed before: try again, or tail keeps it open.
-	if err := o.queue.Remove(*j.file); err == nil {
-		o.ledger.Forget(j.key)
-	}
-}
-
-// sameFile checks that the record's line is in the file now at its path:
-// a record of a file that left the queue (delivered, re-queued under the
-// same name) must not take over the new file, which tail reads as a record
-// of its own. Without the line (a parser took it apart) the path decides.
+// sameFile checks that the record's line is in the file now at its path: a
+// file re-queued under the same name is tail's new record, not this one.
+// Without the line (a parser took it apart) the path decides.
 func (o *Output) sameFile(rec record.Record, f spool.File, lines *fileLines) error {
 	line, ok := rec.String("log")
 	offset := rec.Offset(o.cfg.OffsetKey)
@@ -296,27 +252,32 @@ func (o *Output) sameFile(rec record.Record, f spool.File, lines *fileLines) err
 	return nil
 }
 
-// each runs path for every job with at most Concurrency calls at a time,
-// each applied as soon as its answer is in: a delivered record's queue file
-// goes at once, so a crash later in the flush cannot make it a duplicate.
-// A panic would take Fluent Bit down (the C boundary's recover does not
-// reach these goroutines): it is logged, and the record stays queued.
+// each runs path for every job, each applied as soon as its answer is in
+// (a crash later cannot make a duplicate). While UMC fails for everyone,
+// one job at a time, in order: the outage's one call goes to the first.
+// A panic here would take Fluent Bit down: it is logged, and the record
+// stays queued.
 func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(context.Context, *job)) {
 	if len(jobs) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.FlushTimeout)
 	defer cancel()
-	next := make(chan *job)
+	type item struct {
+		j    *job
+		done chan struct{}
+	}
+	next := make(chan item)
 	var wg sync.WaitGroup
-	// Twice as many handlers as call slots: while some remove a delivered
-	// file and sync its directory, others keep every slot busy.
+	// Twice the slots: while some sync a directory, others keep slots busy.
 	for range min(2*o.cfg.Concurrency, len(jobs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range next {
+			for it := range next {
 				func() {
+					j := it.j
+					defer close(it.done)
 					defer func() {
 						if r := recover(); r != nil {
 							o.log.Errorf("internal error handling %s, record stays queued: %v", describe(j), r)
@@ -329,7 +290,11 @@ func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(cont
 		}()
 	}
 	for _, j := range jobs {
-		next <- j
+		it := item{j, make(chan struct{})}
+		next <- it
+		if o.gate.failing() {
+			<-it.done
+		}
 	}
 	close(next)
 	wg.Wait()
@@ -346,24 +311,21 @@ type called struct {
 	weigh    bool          // a refusal, for the probe to weigh
 	probeNow bool          // UMC's 503 that opened an outage: weighed at once
 	aged     bool          // Max_Age old while it waits: no call needed
-	notDue   bool          // its own pause is not over: no call, no cost
 	held     string        // due, but not called: why
 	gone     bool          // its file is no longer the one claimed
 }
 
-// call makes the job's one call if the user is due, within the output's
-// budget of calls in flight, its rate limit and the outage gate, unless its
-// queue file is no longer the one it claimed (delivered or re-queued
-// meanwhile). The caller ends the turn it returns.
+// call makes the job's one call if the user is due, within Concurrency,
+// Rate_Limit and the outage gate, unless its queue file is no longer the
+// one claimed. The caller ends the turn it returns.
 func (o *Output) call(ctx context.Context, j *job) called {
 	if _, aged := policy.Aged(j.entry.User, o.now(), settingsOf(o.cfg)); aged {
 		return called{aged: true}
 	}
 	if !o.gate.due(j.entry.User, o.now()) {
-		return called{notDue: true}
+		return called{} // its own pause is not over
 	}
-	// The gate first, without a slot: a call waiting for the outage's one
-	// call to be answered must not hold a slot that call's probe needs.
+	// The gate first, without a slot: the outage's probe may need it.
 	var turn chan struct{}
 	for again := true; ; again = false {
 		ok, t, why := o.gate.admit(ctx, o.now)
@@ -379,9 +341,8 @@ func (o *Output) call(ctx context.Context, j *job) called {
 		if open {
 			break
 		}
-		// An outage began while this call waited for its slot. If the
-		// probe weighs the answer that opened it, the call waits for its
-		// verdict as admit does, without the slot the probe needs.
+		// An outage began meanwhile: if the probe weighs it, wait for its
+		// verdict once, without the slot.
 		<-o.slots
 		if !weighing || !again {
 			return called{turn: turn, held: why}
@@ -402,8 +363,6 @@ func (o *Output) call(ctx context.Context, j *job) called {
 			return called{turn: turn, held: err.Error()}
 		}
 		if !current {
-			// Delivered or recorded by whoever took the file away, or
-			// re-queued as a new file that tail reads as its own record.
 			return called{turn: turn, gone: true}
 		}
 	}
@@ -411,18 +370,15 @@ func (o *Output) call(ctx context.Context, j *job) called {
 	answer := o.client.SendToken(ctx, j.username)
 	inFlight()
 	outcome := umc.Classify(answer)
-	// Still holding the slot: the next call admitted knows how this went.
-	// A refusal, or UMC's own 503, counts at once; the probe weighs it
-	// after, holding the outage's turn it may have opened meanwhile.
+	// Still holding the slot, so the next call admitted knows: a refusal
+	// or UMC's own 503 counts at once; the probe weighs it after.
 	fromUMC := outcome.Kind == policy.Unavailable && answer.Err == nil && answer.FromUMC
 	own, opened := o.gate.answer(sighting(j, answer, outcome, policy.NoEvidence, o.now()), outcome.Kind == policy.Refusal || fromUMC)
 	if turn == nil {
 		turn = opened
 	}
-	// A refusal is always weighed (it may be proven). UMC's 503 is when
-	// it opened an outage: the probe, asked at once, tells UMC's rate
-	// limit or a down UMC (the probe fails too) from this user's own 503.
-	// Once an outage is under way, its one call a second tells.
+	// A refusal is always weighed; UMC's 503 when it opened an outage (the
+	// probe tells a down UMC from this user's own 503).
 	c := called{sent: true, answer: answer, outcome: outcome, turn: turn, own: own,
 		weigh: outcome.Kind == policy.Refusal, probeNow: fromUMC && opened != nil}
 	if !c.weigh && !c.probeNow {
@@ -431,8 +387,7 @@ func (o *Output) call(ctx context.Context, j *job) called {
 	return c
 }
 
-// decide is the step for what the call found: a refusal is weighed by the
-// evidence first, and the outage's turn ends once the gate knows.
+// decide is the step for what the call found, a refusal weighed first.
 func (o *Output) decide(ctx context.Context, j *job, c called) policy.Step {
 	if c.aged {
 		step, _ := policy.Aged(j.entry.User, o.now(), settingsOf(o.cfg))

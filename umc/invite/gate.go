@@ -8,9 +8,8 @@ import (
 	"umc-invite/umc/policy"
 )
 
-// gate holds the output's calls back while UMC fails for everyone: the
-// outage rule is policy.Gate's; this adds the one turn at a time across
-// the output's concurrent calls.
+// gate is policy.Gate plus the outage's one turn at a time across the
+// output's concurrent calls.
 type gate struct {
 	mu       sync.Mutex
 	state    policy.Gate
@@ -18,11 +17,9 @@ type gate struct {
 	answered chan struct{} // closed when its turn ends
 }
 
-// admit says whether a call may start now; while UMC fails, only one at a
-// time, one a second. A call that finds the turn taken waits for its end
-// (within ctx): if UMC served it, everyone goes. For turn true, the caller
-// must end the turn it got (non-nil) with endTurn, whatever happens: a
-// deferred call.
+// admit says whether a call may start now; while UMC fails, one at a time,
+// one a second. A call finding the turn taken waits for its end once. The
+// caller must endTurn the turn it got (non-nil), whatever happens.
 func (g *gate) admit(ctx context.Context, now func() time.Time) (ok bool, turn chan struct{}, why string) {
 	waited := false
 	for {
@@ -55,10 +52,8 @@ func (g *gate) admit(ctx context.Context, now func() time.Time) (ok bool, turn c
 	}
 }
 
-// pace waits, in an outage, for the next call's second: the evidence
-// probe's calls count against the outage's one call a second. It waits
-// one spacing of real time at the most, whatever the output's clock says
-// (a clock that stands still must not hold the outage's turn for ever).
+// pace waits, in an outage, for the probe's next call's second: at most
+// one spacing of real time, whatever the output's clock says.
 func (g *gate) pace(ctx context.Context, now func() time.Time) error {
 	deadline := time.Now().Add(policy.OutageSpacing)
 	for {
@@ -79,11 +74,9 @@ func (g *gate) pace(ctx context.Context, now func() time.Time) error {
 	}
 }
 
-// answer takes one call's answer and says whether it is the user's own
-// failure (policy.Gate.Answer). weigh: the caller weighs the answer with
-// the probe next; if the answer opened an outage and no call has the turn,
-// the caller gets it (to end with endTurn), so that the calls meanwhile
-// wait for the evidence rather than give up.
+// answer is policy.Gate.Answer. weigh: the probe weighs it next; if it
+// opened an outage and nobody has the turn, the caller gets it, so calls
+// meanwhile wait for the evidence rather than give up.
 func (g *gate) answer(s policy.Sighting, weigh bool) (own bool, turn chan struct{}) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -96,8 +89,7 @@ func (g *gate) answer(s policy.Sighting, weigh bool) (own bool, turn chan struct
 	return own, turn
 }
 
-// endTurn ends the outage's one call's turn, answered or not; ending it
-// twice, or after a later turn began, does nothing.
+// endTurn ends the outage's turn; again, or after a later turn, no-op.
 func (g *gate) endTurn(turn chan struct{}) {
 	if turn == nil {
 		return
@@ -110,24 +102,27 @@ func (g *gate) endTurn(turn chan struct{}) {
 	}
 }
 
-// stillOpen says whether an admitted call may still go after waiting for
-// a slot or the rate limit: the turn's call may; others only if no outage
-// began meanwhile. weighing: another call has the turn, weighing whether
-// the outage stands.
+// stillOpen says whether an admitted call may still go after waiting: the
+// turn's call may, others only if no outage began. weighing: another call
+// has the turn.
 func (g *gate) stillOpen(turn chan struct{}) (open bool, why string, weighing bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return turn != nil || !g.state.Failing, g.state.Reason(), g.probing
 }
 
-// due reports whether u may be called at now (policy.Gate.Due).
+func (g *gate) failing() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.state.Failing
+}
+
 func (g *gate) due(u policy.User, now time.Time) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.state.Due(u, now)
 }
 
-// mark records in u the outage under way (policy.Gate.Mark).
 func (g *gate) mark(u policy.User) policy.User {
 	g.mu.Lock()
 	defer g.mu.Unlock()

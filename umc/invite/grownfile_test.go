@@ -78,7 +78,7 @@ func TestCopyCarriedLineIsHonouredAfterARestart(t *testing.T) {
 	stub := &umctest.UMC{}
 	f := newFixture(t, stub, config.Map{})
 	first := "{\"username\": \"alice\"}\n"
-	carried := record.CarryLine("username", "alice", record.Carry{User: policy.User{FirstSeen: time.Now()}, Refused: "refused by UMC (its own): HTTP 400: no address"})
+	carried := record.CarryLine("username", "alice", policy.User{FirstSeen: time.Now(), Letter: "refused", Reason: "refused by UMC (its own): HTTP 400: no address"})
 	path := filepath.Join(f.queue, "alice.send")
 	if err := os.WriteFile(path, append([]byte(first), carried...), 0o664); err != nil {
 		t.Fatal(err)

@@ -11,17 +11,12 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// leftoverRetry is how often the removal of delivered files that could
-// not be removed is tried again.
 const leftoverRetry = 10 * time.Second
 
-// leftovers are delivered queue files whose removal failed (a sticky queue
-// directory, a read-only remount). Each is on the journal beside the dead
-// letters (spool.LeftoverLog) before its delivery counts as applied, so a
-// restart knows it too; it is never sent again, its removal is tried again
-// every leftoverRetry from the flushes, it is counted in the metrics and
-// logged once, and it takes no place in the intake's window. Its line
-// leaves the journal once the file is gone.
+// leftovers are delivered queue files whose removal failed (a sticky
+// directory, a read-only remount), journaled (spool.LeftoverLog) so a
+// restart knows them: never sent again, removal retried every
+// leftoverRetry, no place in the intake's window.
 type leftovers struct {
 	mu    sync.Mutex
 	files map[string]leftover // by ledger key (device, inode, birth time)
@@ -34,8 +29,6 @@ type leftover struct {
 	line spool.Leftover
 }
 
-// isLeftover reports whether the queue file of key was delivered and is
-// only waiting for its removal.
 func (o journal) isLeftover(key string) bool {
 	o.leftovers.mu.Lock()
 	defer o.leftovers.mu.Unlock()
@@ -43,8 +36,7 @@ func (o journal) isLeftover(key string) bool {
 	return ok
 }
 
-// remember keeps a leftover in memory and out of the window; it reports
-// whether it was new.
+// remember keeps a leftover in memory and out of the window; true if new.
 func (o journal) remember(key string, l leftover) bool {
 	o.leftovers.mu.Lock()
 	if o.leftovers.files == nil {
@@ -59,8 +51,7 @@ func (o journal) remember(key string, l leftover) bool {
 	return !known
 }
 
-// stuck records a delivered file that could not be removed: on the journal
-// first, synced, then in memory.
+// stuck records a delivered file that could not be removed.
 func (o journal) stuck(key, username string, f spool.File, err error) {
 	line := spool.Leftover{Time: o.now().UTC(), Key: key, Name: filepath.Base(f.Path), Username: username}
 	if mod, err := o.queue.Modified(f); err == nil {
@@ -82,9 +73,8 @@ func (o journal) stuck(key, username string, f spool.File, err error) {
 	}
 }
 
-// loadLeftovers reads the journal at start: a file on it that is still the
-// same file (its identity as the ledger keys it) was delivered before the
-// restart; the lines of files gone are dropped at the next retry.
+// loadLeftovers reads the journal: a file on it that is still the same
+// file was delivered before; lines of files gone drop at the next retry.
 func (o journal) loadLeftovers() {
 	if o.dead == nil || o.queue == nil {
 		return
@@ -115,8 +105,8 @@ func (o journal) loadLeftovers() {
 	}
 }
 
-// retryLeftovers tries to remove the leftovers again, at most every
-// leftoverRetry, and drops the journal's lines of the files gone.
+// retryLeftovers retries the removals, at most every leftoverRetry, and
+// drops the journal's lines of the files gone.
 func (o journal) retryLeftovers(now time.Time) {
 	o.leftovers.mu.Lock()
 	if (len(o.leftovers.files) == 0 && !o.leftovers.dirty) || now.Sub(o.leftovers.tried) < leftoverRetry {
@@ -157,13 +147,11 @@ func (o journal) retryLeftovers(now time.Time) {
 		keep = append(keep, l.line)
 	}
 	if err := o.dead.KeepLeftovers(keep); err != nil {
-		// Harmless: a line of a file gone is dropped at a later start.
 		o.log.Warnf("%s: %v", spool.LeftoverLog, err)
 		return
 	}
 	o.leftovers.dirty = false
 }
 
-// journal is the output's part that keeps delivered files whose removal
-// failed: on the journal, never sent again, their removal tried again.
+// journal is the output's part that keeps the leftovers.
 type journal struct{ *Output }

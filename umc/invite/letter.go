@@ -7,16 +7,14 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
-	"time"
 	"umc-invite/umc"
 
 	"umc-invite/umc/logtext"
-	"umc-invite/umc/record"
 	"umc-invite/umc/spool"
 )
 
-// letter builds the refusal or dead letter for a job, from the answer of
-// this flush's call (nil: no call, UMC's last answer as known).
+// letter builds a job's refusal or dead letter from this flush's answer
+// (nil: no call; UMC's last answer as known).
 func (o applier) letter(j *job, answer *umc.Answer, kind, reason string) *spool.DeadLetter {
 	var a umc.Answer
 	if answer != nil {
@@ -30,16 +28,14 @@ func (o applier) letter(j *job, answer *umc.Answer, kind, reason string) *spool.
 		l.Error = a.Err.Error()
 	}
 	if answer == nil && j.entry.User.LastAnswer != "" {
-		// Decided between calls (Max_Age): UMC's last answer, as known.
 		l.Status, l.Message = j.entry.User.LastStatus, j.entry.User.LastUMC
 	}
 	return l
 }
 
-// writeLetter records a refusal or dead letter durably before the queue
-// file moves: the line is appended and synced first, then the file moved
-// and both directories synced. If any step fails the record stays queued,
-// its letter kept to be written (not sent again) on the next try.
+// writeLetter records a refusal or dead letter durably (line appended and
+// synced), then moves the queue file. On failure the record stays queued,
+// its letter written, not sent, on the next try.
 func (o applier) writeLetter(j *job, t *tally) {
 	l := j.entry.Letter
 	if l.Time.IsZero() { // decided by an earlier run, carried over
@@ -63,10 +59,8 @@ func (o applier) writeLetter(j *job, t *tally) {
 	case spool.KindRefused:
 		final = spool.Refused
 		o.log.Warnf("no invitation for %q: %s; recorded in %s", j.username, l.Reason, o.where())
-		t.add(func(t *tally) { t.refused++ })
 	case spool.KindBadInput:
-		// Not counted as an error: anyone who can write to the queue
-		// could otherwise turn Fluent Bit's health red with garbage.
+		// No error: a writer of the queue must not turn health red.
 		o.log.Errorf("record never sent (%s), dead letter written to %s: %s", describe(j), o.where(), l.Reason)
 	default:
 		o.log.Errorf("no invitation for %q, dead letter written to %s: %s", j.username, o.where(), l.Reason)
@@ -75,8 +69,8 @@ func (o applier) writeLetter(j *job, t *tally) {
 	o.leave(j, final, moved)
 }
 
-// writeDeadLetter appends the line, then moves the queue file; it reports
-// whether the file has left the queue.
+// writeDeadLetter appends the line, then moves the queue file; moved: the
+// file has left the queue.
 func (o applier) writeDeadLetter(l *spool.DeadLetter, j *job) (moved bool, err error) {
 	if o.dead == nil {
 		line, _ := json.Marshal(l)
@@ -90,7 +84,6 @@ func (o applier) writeDeadLetter(l *spool.DeadLetter, j *job) (moved bool, err e
 		if err := o.dead.Append(*l); err != nil {
 			return false, err
 		}
-		// A failed move below must not write the line again on retry.
 		j.entry.LetterWritten = true
 	}
 	if j.file == nil {
@@ -130,8 +123,7 @@ func describe(j *job) string {
 	return "tag " + j.rec.Tag
 }
 
-// removeDelivered removes a delivered record's queue file and reports
-// whether the file has left the queue.
+// removeDelivered removes a delivered record's file; true: it has left.
 func (o applier) removeDelivered(j *job) bool {
 	err := o.queue.Remove(*j.file)
 	switch {
@@ -140,8 +132,7 @@ func (o applier) removeDelivered(j *job) bool {
 	case errors.Is(err, spool.ErrGrown):
 		return o.keepAdded(j)
 	}
-	// Removed, with only the directory's sync failing: a file gone must
-	// take its entry along, or a new file on its inode would be "done".
+	// Removed, only the sync failed: the entry must go with the file.
 	current, cerr := o.queue.Current(*j.file)
 	if cerr == nil && !current {
 		o.log.Errorf("delivered queue file removed, but its directory not synced: %v", err)
@@ -151,10 +142,9 @@ func (o applier) removeDelivered(j *job) bool {
 	return false
 }
 
-// setAsideGrown moves a delivered file that somebody appended to during
-// the call into the dead letters: the added lines were never read, and
-// removing the file would lose them. The letter names no user (the one
-// named was invited), so a requeue of all dead letters skips it.
+// setAsideGrown moves a delivered file appended to during the call into
+// the dead letters, its added lines unread. The letter names no user (the
+// one named was invited), so a requeue skips it.
 func (o applier) setAsideGrown(j *job) bool {
 	reason := fmt.Sprintf("lines were added to the queue file while %q was being invited; %q was invited (HTTP 200), "+
 		"the added lines were not sent: write one file per user and re-queue their users", j.username, j.username)
@@ -162,8 +152,7 @@ func (o applier) setAsideGrown(j *job) bool {
 	l.Username = ""
 	moved, err := o.writeDeadLetter(l, j)
 	if err != nil || !moved {
-		// The entry remembers the letter: the file's next record tries
-		// again, and nothing removes the file meanwhile.
+		// The entry remembers the letter: tried again, never removed.
 		j.entry.Letter = l
 		o.log.Errorf("%s: %s; it stays in the queue (%v)", j.file.Path, reason, err)
 		return false
@@ -173,13 +162,10 @@ func (o applier) setAsideGrown(j *job) bool {
 	return true
 }
 
-// keepAdded handles a delivered file that somebody appended to during the
-// call: the lines added stay queued on their own, in a copy renamed over
-// the file that tail reads from its head as a new file, and the delivered
-// user's lines go. Blank lines and lines naming the delivered user (served
-// just now) are dropped; a file of nothing else is removed. If that fails,
-// the file is set aside (setAsideGrown). It reports whether the delivered
-// file has left the queue.
+// keepAdded handles a delivered file appended to during the call: the
+// added lines (but blank ones and the delivered user's) stay queued in a
+// copy renamed over it, which tail reads as a new file; failing that, the
+// file is set aside. True: the delivered file has left the queue.
 func (o applier) keepAdded(j *job) bool {
 	now, err := o.queue.Stat(j.file.Path)
 	switch {
@@ -210,17 +196,14 @@ func (o applier) keepAdded(j *job) bool {
 	return true
 }
 
-// addedLines keeps the lines of text that are not blank and do not name
-// the job's user.
+// addedLines keeps the lines neither blank nor naming the job's user.
 func (o applier) addedLines(text string, j *job) []byte {
 	var kept []byte
-	keys := record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey}
 	for _, line := range strings.Split(text, "\n") {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		r := record.New(j.rec.Tag, time.Time{}, map[any]any{"log": line, o.cfg.PathKey: j.file.Path})
-		if name, err := record.Username(r, keys); err == nil && name == j.username {
+		if _, name, err := lineOf(o.keys, j.rec.Tag, j.file.Path, line); err == nil && name == j.username {
 			continue
 		}
 		kept = append(append(kept, line...), '\n')

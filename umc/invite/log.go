@@ -9,10 +9,8 @@ import (
 	"umc-invite/umc/logtext"
 )
 
-// Logger writes lines in Fluent Bit's own log format to Fluent Bit's
-// stderr, so that they interleave readably with its lines. Each message
-// is one bounded line whatever it holds (logtext.Line): a file name with a
-// newline cannot forge a line of its own.
+// Logger writes Fluent Bit's log format to its stderr, each message one
+// bounded line (logtext.Line): a file name cannot forge a line.
 type Logger struct {
 	mu     sync.Mutex
 	out    io.Writer
@@ -34,8 +32,7 @@ func (l *Logger) write(level, format string, args []any) {
 	message := logtext.Line(fmt.Sprintf(format, args...))
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	// "[time] [level] prefix message", level right-aligned in 5, into
-	// the buffer of the last line: a message is one bounded line.
+	// "[time] [level] prefix message", level right-aligned in 5.
 	line := append(l.line[:0], '[')
 	line = now.AppendFormat(line, "2006/01/02 15:04:05.000")
 	line = append(line, "] ["...)

@@ -4,33 +4,31 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"umc-invite/umc"
+	"umc-invite/umc/config"
 	"umc-invite/umc/intake"
 	"umc-invite/umc/metrics"
 	"umc-invite/umc/spool"
 )
 
-// startMetrics attaches the output to its Metrics_Listen endpoint, named
-// as its logger is, and has the client report every call's answer.
-func (o *Output) startMetrics(client *umc.Client) error {
-	if o.cfg.MetricsListen == "" {
-		return nil
+// startMetrics attaches the output to its Metrics_Listen endpoint (nil
+// without), named as its logger is; the client reports every call's answer.
+func startMetrics(cfg *config.Config, log *Logger, client *umc.Client, waiting *waitingUsers, w *intake.Window, now func() time.Time) (*metrics.Output, error) {
+	if cfg.MetricsListen == "" {
+		return nil, nil
 	}
-	m, err := metrics.Attach(o.log.Name(), o.cfg.MetricsListen, o.queueFiles())
+	m, err := metrics.Attach(log.Name(), cfg.MetricsListen, queueFiles(w, cfg.QueueDir))
 	if err != nil {
-		return fmt.Errorf("%s: %w", "Metrics_Listen", err)
+		return nil, fmt.Errorf("%s: %w", "Metrics_Listen", err)
 	}
-	o.metrics = m
-	m.CountWaiting(func() (int, time.Duration) { return o.waiting.count(o.now()) })
+	m.CountWaiting(func() (int, time.Duration) { return waiting.count(now()) })
 	client.Observe = func(a umc.Answer) { m.Request(umc.Classify(a).Kind.String(), a.Took) }
-	return nil
+	return m, nil
 }
 
-// invitationResult is a letter's kind as metrics count it: bad input
-// is a dead letter too.
+// invitationResult is a letter's kind as metrics count it.
 func invitationResult(kind string) string {
 	switch kind {
 	case spool.KindRefused:
@@ -42,25 +40,21 @@ func invitationResult(kind string) string {
 }
 
 // queueFiles counts the files waiting, for a scrape: the window's count
-// of the queue and the intake, or a listing of Queue_Dir without an
-// intake; nil without Queue_Dir.
-func (o *Output) queueFiles() func() (int, error) {
+// of the queue and the intake, else a listing of Queue_Dir; nil without.
+func queueFiles(w *intake.Window, dir string) func() (int, error) {
 	switch {
-	case o.window != nil:
-		w := o.window
+	case w != nil:
 		return func() (int, error) {
 			q, in, err := w.Count()
 			return q + in, err
 		}
-	case o.cfg.QueueDir != "":
-		dir := o.cfg.QueueDir
+	case dir != "":
 		return func() (int, error) { return countSend(dir) }
 	}
 	return nil
 }
 
-// countSend counts the regular *.send files directly in dir, from the
-// directory listing alone where the file system reports entry types.
+// countSend counts the regular queue files in dir from its listing.
 func countSend(dir string) (int, error) {
 	f, err := os.Open(dir)
 	if err != nil {
@@ -71,7 +65,7 @@ func countSend(dir string) (int, error) {
 	for {
 		entries, err := f.ReadDir(1024)
 		for _, e := range entries {
-			if strings.HasSuffix(e.Name(), intake.Suffix) && !strings.HasPrefix(e.Name(), ".") && e.Type().IsRegular() {
+			if spool.IsQueueName(e.Name()) && e.Type().IsRegular() {
 				n++
 			}
 		}

@@ -9,34 +9,32 @@ import (
 	"time"
 
 	"umc-invite/umc/logtext"
+	"umc-invite/umc/metrics"
 	"umc-invite/umc/spool"
 )
 
-// dirCheckEvery is how often an output looks whether each directory it
-// holds is still the one at its configured path.
 const dirCheckEvery = 2 * time.Second
 
 // dirWatch notices a directory renamed away (and perhaps replaced) under
-// the output: the output holds the directory it opened at start, while
-// tail reads, and producers write, whatever is at the path now. It runs
-// from New to Close.
+// the output, which holds what it opened at start while tail and the
+// producers use whatever is at the path now. It runs from New to Close.
 type dirWatch struct {
-	held []watchedDir
-	// stopped: why the output sends nothing now (its queue is not the
-	// directory at its path); nil while it sends. Read by every flush.
+	held    []watchedDir
+	log     *Logger
+	metrics *metrics.Output
+	// stopped: why the output sends nothing now (its queue is not the one
+	// at its path); nil while it sends.
 	stopped atomic.Pointer[string]
-
-	// handBack: the queue is back at its path after it was not; its files
-	// are handed to tail again by the watch (records read while it was
-	// away may have been given up by Fluent Bit).
+	// handBack: the queue is back at its path; its files go to tail again
+	// (records read meanwhile may have been given up).
 	handBack atomic.Bool
 
 	mu     sync.Mutex // one check at a time; guards what follows
 	last   string     // what the last check found ("": all in place)
-	logged time.Time  // when it was last logged
+	logged time.Time
 
 	stop chan struct{}
-	once sync.Once // closes stop
+	once sync.Once
 	done chan struct{}
 }
 
@@ -45,9 +43,8 @@ type watchedDir struct {
 	h   *spool.Dir
 }
 
-// notAtPath says why a held directory is not the one at its configured
-// path now ("" when it is), from what a look at the path found: its
-// identity, or the error.
+// notAtPath says why a held directory is not the one at its path now
+// ("" when it is), from what a look at the path found.
 func notAtPath(key, path string, held, atPath spool.DirID, err error) string {
 	switch {
 	case err == nil && atPath == held:
@@ -61,14 +58,11 @@ func notAtPath(key, path string, held, atPath spool.DirID, err error) string {
 	return fmt.Sprintf("%s %s cannot be looked at (%v): this output cannot tell whether it is the directory it opened at start", key, logtext.Quote(path), err)
 }
 
-// movedVerdict is what one check makes of its findings, each a
-// notAtPath by key: the line to log ("" none), whether it is an error,
-// and whether the output stops sending. Only a moved queue stops it: the
-// records tail reads at the path are not in the directory the output
-// holds, and a record it cannot find would count as gone. A moved intake
-// or Dead_Letter_Dir is reported as loudly, but the queue is sent: what
-// is queued can still be served, and stopping would only make Fluent Bit
-// give its chunks up. A lasting finding is logged again once a minute.
+// movedVerdict is what one check makes of its findings (notAtPath by
+// key): the line to log, whether an error, and whether the output stops.
+// Only a moved queue stops it (tail's records would not be in the held
+// queue and count as gone); a moved intake or Dead_Letter_Dir is reported
+// as loudly while the queue is sent. A lasting finding is logged each minute.
 func movedVerdict(found map[string]string, last string, logged, now time.Time) (summary, line string, isErr, stop bool) {
 	for _, key := range []string{"Queue_Dir", "Intake_Dir", "Dead_Letter_Dir"} {
 		if found[key] == "" {
@@ -95,23 +89,13 @@ func movedVerdict(found map[string]string, last string, logged, now time.Time) (
 	return summary, "", false, stop
 }
 
-// watchDirs starts the check of o's held directories, if it holds any.
-func (o *Output) watchDirs() {
-	var held []watchedDir
-	if o.queue != nil {
-		held = append(held, watchedDir{"Queue_Dir", o.queue.Handle()})
-	}
-	if o.dead != nil {
-		held = append(held, watchedDir{"Dead_Letter_Dir", o.dead.Handle()})
-	}
-	if o.window != nil {
-		held = append(held, watchedDir{"Intake_Dir", o.window.IntakeHandle()})
-	}
+// watchDirs starts the check of the held directories, if any; handBack
+// runs when the queue is back at its path.
+func watchDirs(held []watchedDir, log *Logger, m *metrics.Output, handBack func()) *dirWatch {
 	if len(held) == 0 {
-		return
+		return nil
 	}
-	w := &dirWatch{held: held, stop: make(chan struct{}), done: make(chan struct{})}
-	o.watch = w
+	w := &dirWatch{held: held, log: log, metrics: m, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		tick := time.NewTicker(dirCheckEvery)
@@ -121,34 +105,32 @@ func (o *Output) watchDirs() {
 			case <-w.stop:
 				return
 			case <-tick.C:
-				o.checkDirs(time.Now())
+				w.check(time.Now())
 				if w.handBack.Swap(false) {
-					o.handQueueBack()
+					handBack()
 				}
 			}
 		}
 	}()
+	return w
 }
 
-// checkDirs looks once whether each held directory is still at its path,
+// check looks once whether each held directory is still at its path,
 // says what changed and sets the output's state.
-func (o *Output) checkDirs(now time.Time) {
-	w := o.watch
+func (w *dirWatch) check(now time.Time) {
 	if w == nil {
 		return
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			o.log.Errorf("checking the directories panicked: %v", p)
+			w.log.Errorf("checking the directories panicked: %v", p)
 		}
 	}()
 	found := map[string]string{}
 	for _, d := range w.held {
 		id, err := d.h.AtPath()
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			// A path this thread may not look at (a permission on a
-			// parent) says nothing of a move: the output goes on.
-			continue
+			continue // a path this thread may not look at says nothing of a move
 		}
 		found[d.key] = notAtPath(d.key, d.h.Configured, d.h.ID(), id, err)
 	}
@@ -159,34 +141,32 @@ func (o *Output) checkDirs(now time.Time) {
 	switch {
 	case line != "" && isErr:
 		w.logged = now
-		o.log.Errorf("%s", line)
+		w.log.Errorf("%s", line)
 	case line != "":
-		o.log.Infof("%s", line)
+		w.log.Infof("%s", line)
 	}
 	if stop {
 		w.stopped.Store(&summary)
 	} else if w.stopped.Swap(nil) != nil {
 		w.handBack.Store(true)
 	}
-	o.metrics.DirectoryMoved(summary != "")
+	w.metrics.DirectoryMoved(summary != "")
 }
 
-// queueMoved looks now whether the output's queue is not the directory at
-// its path: a flush then leaves every record waiting. A look per flush,
-// not only the watch's every 2 s: a flush in between would find the
-// records tail read at the path missing from the held queue, and take
-// them for gone.
-func (o *Output) queueMoved(now time.Time) bool {
-	if o.watch == nil {
+// queueMoved looks now whether the queue is not the directory at its path:
+// once per flush, as a flush between two checks would take the records
+// tail read at the path, missing from the held queue, for gone.
+func (w *dirWatch) queueMoved(now time.Time) bool {
+	if w == nil {
 		return false
 	}
-	o.checkDirs(now)
-	return o.watch.stopped.Load() != nil
+	w.check(now)
+	return w.stopped.Load() != nil
 }
 
-// stopWatchingDirs ends the check and waits for it.
-func (o *Output) stopWatchingDirs() {
-	if w := o.watch; w != nil {
+// close ends the check and waits for it.
+func (w *dirWatch) close() {
+	if w != nil {
 		w.once.Do(func() { close(w.stop) })
 		<-w.done
 	}

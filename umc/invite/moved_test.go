@@ -86,7 +86,7 @@ func TestARenamedQueueIsReportedAndSendsNothingUntilItIsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := f.queueFiles(t, "bob")
-	f.out.checkDirs(f.now())
+	f.out.watch.check(f.now())
 	if want := `Queue_Dir "` + f.queue + `" is no longer the directory this output opened at start`; !strings.Contains(f.logs.String(), want) {
 		t.Fatalf("the log does not say %q:\n%s", want, f.logs)
 	}
@@ -106,7 +106,7 @@ func TestARenamedQueueIsReportedAndSendsNothingUntilItIsBack(t *testing.T) {
 	if err := os.Rename(away, f.queue); err != nil {
 		t.Fatal(err)
 	}
-	f.out.checkDirs(f.now())
+	f.out.watch.check(f.now())
 	if !strings.Contains(f.logs.String(), "again the ones at their paths") {
 		t.Fatalf("the log does not say the queue is back:\n%s", f.logs)
 	}
@@ -121,7 +121,7 @@ func TestARenamedQueueIsReportedAndSendsNothingUntilItIsBack(t *testing.T) {
 	if err := os.Mkdir(intake, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	f.out.checkDirs(f.now())
+	f.out.watch.check(f.now())
 	if want := `Intake_Dir "` + intake + `" is no longer the directory`; !strings.Contains(f.logs.String(), want) {
 		t.Fatalf("the log does not say %q:\n%s", want, f.logs)
 	}

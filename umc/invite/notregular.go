@@ -5,24 +5,11 @@ import (
 	"time"
 
 	"umc-invite/umc/logtext"
-	"umc-invite/umc/record"
 	"umc-invite/umc/spool"
 )
 
-// dropNotRegular settles a record read through a queue entry that is no
-// regular file (tail follows a symlink to whatever it points at): it is
-// never sent, and nothing tail read through it is kept. The entry leaves
-// the queue and becomes one bad_input dead letter naming it and its type;
-// the entry's other records are dropped by name. It counts against no
-// one's health: a writer of the queue must not turn the output red.
-func (o applier) dropNotRegular(rec record.Record, e *spool.NotRegularError) {
-	o.evict(rec.Tag, e)
-}
-
-// evictNotRegular removes the queue's entries that are no regular file,
-// each with its dead letter: tail never reports a FIFO, a socket, a
-// directory or a dangling symlink, so they are looked for when this output
-// takes the queue.
+// evictNotRegular evicts the entries that are no regular file, which tail
+// never reports, when this output takes the queue.
 func (o applier) evictNotRegular() {
 	entries, err := o.queue.NotRegular()
 	if err != nil {
@@ -33,6 +20,9 @@ func (o applier) evictNotRegular() {
 	}
 }
 
+// evict removes a queue entry that is no regular file (tail follows
+// symlinks), never sent, as one bad_input dead letter, counting against no
+// one's health.
 func (o applier) evict(tag string, e *spool.NotRegularError) {
 	first, err := o.queue.Evict(e)
 	if !first {

@@ -11,29 +11,22 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// maxNamed caps how many other users a reason names.
 const maxNamed = 5
 
 // fileLines is what a queue file's lines say, read once per flush.
 type fileLines struct {
-	read   bool // false: unreadable just now; the next steps find out
-	tooBig bool
-	data   []byte // what was read (at most spool.MaxFileSize bytes)
-	lines  []lineName
-	// The newest carried-over line's state: it speaks for every line
-	// before it, whichever of them a chunk brings first.
-	carried bool
-	carry   record.Carry
-
-	// Per flush, per file: its ledger key and the entry a record of it
-	// starts from (see Output.known), worked out once.
-	key     string
-	initial *spool.Entry[policy.User]
+	read    bool // false: unreadable just now
+	tooBig  bool
+	data    []byte // at most spool.MaxFileSize bytes
+	lines   []lineName
+	carried bool                      // carry is the newest carried line's state,
+	carry   policy.User               // for every line before it
+	key     string                    // its ledger key, worked out once per flush
+	initial *spool.Entry[policy.User] // the entry its records start from (known)
 }
 
 // flushFiles are the queue files one flush has read, by identity and size:
-// a file of many lines (each a record of the chunk) is read and parsed
-// once, not once per line.
+// read once, not once per line.
 type flushFiles map[string]*fileLines
 
 func (ff flushFiles) read(o *Output, f spool.File, rec record.Record) *fileLines {
@@ -41,14 +34,13 @@ func (ff flushFiles) read(o *Output, f spool.File, rec record.Record) *fileLines
 	if fl, ok := ff[key]; ok {
 		return fl
 	}
-	fl := o.readLines(f, rec.Tag)
+	fl := readLines(o.queue, f, rec.Tag, o.keys)
 	ff[key] = &fl
 	return &fl
 }
 
-// hasLine reports whether the data read holds line at offset, ended by a
-// newline (tail drops a carriage return before it); known is false when
-// the data read does not reach that far.
+// hasLine reports whether the data holds line at offset, ended by a
+// newline (tail drops a CR before it); known false: not read that far.
 func (fl *fileLines) hasLine(offset int64, line string) (same, known bool) {
 	if !fl.read || offset < 0 {
 		return false, false
@@ -67,17 +59,16 @@ func (fl *fileLines) hasLine(offset int64, line string) (same, known bool) {
 	return rest[0] == '\n' || (len(rest) > 1 && rest[0] == '\r' && rest[1] == '\n'), true
 }
 
-// lineName is the user one line names, or ok false for a line naming none.
+// lineName is the user line n (from 1) names; ok false: none.
 type lineName struct {
 	name string
 	ok   bool
-	n    int // line number, from 1
+	n    int
 }
 
-// readLines reads a queue file. A line that is white space only is no
-// user's (tail makes none of it apart from the file name).
-func (o *Output) readLines(f spool.File, tag string) fileLines {
-	data, err := o.queue.Read(f)
+// readLines reads a queue file; a blank line names no user.
+func readLines(q *spool.Queue, f spool.File, tag string, keys record.Keys) fileLines {
+	data, err := q.Read(f)
 	switch {
 	case errors.Is(err, spool.ErrTooBig):
 		return fileLines{read: true, tooBig: true, data: data}
@@ -85,13 +76,11 @@ func (o *Output) readLines(f spool.File, tag string) fileLines {
 		return fileLines{}
 	}
 	fl := fileLines{read: true, data: data}
-	keys := record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey}
 	for i, line := range strings.Split(string(data), "\n") {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		r := record.New(tag, time.Time{}, map[any]any{"log": line, o.cfg.PathKey: f.Path})
-		name, err := record.Username(r, keys)
+		r, name, err := lineOf(keys, tag, f.Path, line)
 		fl.lines = append(fl.lines, lineName{name: name, ok: err == nil, n: i + 1})
 		if c, ok := r.Carried(); err == nil && ok {
 			fl.carried, fl.carry = true, c
@@ -100,11 +89,15 @@ func (o *Output) readLines(f spool.File, tag string) fileLines {
 	return fl
 }
 
-// notOneUsers says why the file is not username's alone: it holds a line
-// for another user, or one that names nobody ("echo bob >> alice.send").
-// Such a file is never sent: its lines share one identity on disk, so the
-// first user's 200 would remove the others unsent. "" when every line
-// names username (its first line and its carry-overs).
+// lineOf is a queue file's line as tail's record, and the user it names.
+func lineOf(keys record.Keys, tag, path, line string) (record.Record, string, error) {
+	r := record.New(tag, time.Time{}, map[any]any{"log": line, keys.Path: path})
+	name, err := record.Username(r, keys)
+	return r, name, err
+}
+
+// notOneUsers says why the file is not username's alone ("" when it is):
+// one user's 200 would remove the others' lines unsent.
 func (fl fileLines) notOneUsers(username string) string {
 	if fl.tooBig {
 		return fmt.Sprintf("queue file is over %d bytes; a queue file holds one user's line: write one file per user", spool.MaxFileSize)
@@ -117,8 +110,7 @@ func (fl fileLines) notOneUsers(username string) string {
 		"since one user's 200 would remove the others' lines: write one file per user and re-queue each", username, others)
 }
 
-// alsoNamed completes a bad-input reason with the users the file names:
-// they leave with it, so the letter must name them.
+// alsoNamed names the users a bad-input file holds: they leave with it.
 func (fl fileLines) alsoNamed() string {
 	var names []string
 	seen := map[string]bool{}
@@ -134,8 +126,8 @@ func (fl fileLines) alsoNamed() string {
 	return "; the file also names " + shortList(names) + ", not sent: re-queue them one file each"
 }
 
-// others lists, in order, the users other than username the lines name,
-// and the lines that name nobody; "" when there are none.
+// others lists the users other than username the lines name, and the
+// lines naming nobody.
 func (fl fileLines) others(username string) string {
 	var others []string
 	seen := map[string]bool{username: true}
@@ -160,16 +152,10 @@ func shortList(items []string) string {
 	return strings.Join(items, ", ")
 }
 
-// staleParsed reports a record without its line (tail's Parser json took
-// it apart, so sameFile could not compare it) whose user no line of the
-// file at its path names: that file is another's now (lines added during
-// its delivered call, kept queued on their own).
-func (o *Output) staleParsed(rec record.Record, fl fileLines) bool {
-	if _, hasLog := rec.Fields["log"]; hasLog || !fl.read || fl.tooBig {
-		return false
-	}
-	name, err := record.Username(rec, record.Keys{Username: o.cfg.UsernameKey, Path: o.cfg.PathKey})
-	if err != nil {
+// staleParsed reports a record without its line (Parser json) whose user
+// no line of the file names: the file is another's now.
+func (fl fileLines) staleParsed(rec record.Record, name string, err error) bool {
+	if _, hasLog := rec.Fields["log"]; hasLog || !fl.read || fl.tooBig || err != nil {
 		return false
 	}
 	for _, l := range fl.lines {

@@ -119,7 +119,7 @@ func TestCarriedLinesAreTheSameUser(t *testing.T) {
 		return record.New("umc_invite", time.Unix(1700000000, 0), map[any]any{
 			"log": []byte(first), "path": []byte(path), "offset": int64(0)})
 	}
-	carried := write("alice.send", "{\"username\": \"alice\"}\n"+string(record.CarryLine("username", "alice", record.Carry{User: policy.User{FirstSeen: time.Now()}, Refused: ""})))
+	carried := write("alice.send", "{\"username\": \"alice\"}\n"+string(record.CarryLine("username", "alice", policy.User{FirstSeen: time.Now()})))
 	mixed := write("a.send", "alice\n!!\nbob\n")
 	f.flush(context.Background(), []record.Record{carried, mixed})
 	if got := stub.Delivered(); got["alice"] != 1 || len(got) != 1 {

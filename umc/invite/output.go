@@ -17,11 +17,11 @@ import (
 	"umc-invite/umc/logtext"
 	"umc-invite/umc/metrics"
 	"umc-invite/umc/policy"
+	"umc-invite/umc/record"
 	"umc-invite/umc/spool"
 )
 
-// The ledger's bounds: far more records than a chunk holds, kept far longer
-// than Fluent Bit's retries of one chunk take.
+// The ledger's bounds: far beyond a chunk and its retries.
 const (
 	ledgerSize = 50_000
 	ledgerTTL  = 24 * time.Hour
@@ -31,6 +31,7 @@ const (
 // concurrent use by Fluent Bit's workers.
 type Output struct {
 	cfg       *config.Config
+	keys      record.Keys // where a record names its user
 	client    UMC
 	ledger    *spool.Ledger[policy.User]
 	queue     *spool.Queue       // nil without Queue_Dir
@@ -42,28 +43,22 @@ type Output struct {
 	leftovers leftovers          // delivered files whose removal failed
 	now       func() time.Time
 	jitter    func() float64
-	// slots holds one token per call in flight: Concurrency is the
-	// output's budget, shared by all of Fluent Bit's workers and chunks.
-	slots   chan struct{}
-	limiter *rate.Limiter   // nil without Rate_Limit
-	window  *intake.Window  // nil without an intake
-	metrics *metrics.Output // nil without Metrics_Listen
-	log     *Logger
-	claims  *Claims   // the directories of this process's outputs
-	watch   *dirWatch // nil without directories
-	// lock makes this output the queue's one sender across processes
-	// (nil without Queue_Dir); waited: another process held it at start.
+	slots     chan struct{}   // a token per call in flight (Concurrency), for all workers
+	limiter   *rate.Limiter   // nil without Rate_Limit
+	window    *intake.Window  // nil without an intake
+	metrics   *metrics.Output // nil without Metrics_Listen
+	log       *Logger
+	claims    *Claims   // the directories of this process's outputs
+	watch     *dirWatch // nil without directories
+	// lock: the queue's one sender across processes; waited: another
+	// process held it at start.
 	lock   *spool.Lock
 	waited bool
-	// active: this output sends (it holds the queue, or has none). A
-	// flush holds handover for reading; taking over holds it for writing
-	// while it hands tail the queued files again, so no call runs
-	// meanwhile.
-	active   atomic.Bool
-	handover sync.RWMutex
-	// unauthorizedLogged: when UMC's rejection of the credentials was last
-	// logged (Unix nanoseconds), to say so once a minute, not per record.
-	unauthorizedLogged atomic.Int64
+	// active: this output sends (it holds the queue, or has none). A flush
+	// holds handover for reading, a takeover for writing.
+	active             atomic.Bool
+	handover           sync.RWMutex
+	unauthorizedLogged atomic.Int64 // Unix ns: said once a minute
 	// The output's parts by concern, each a view of this state.
 	applier applier
 	prober  prober
@@ -77,7 +72,7 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &Output{cfg: cfg, client: client, ledger: newLedger(), log: log, slots: make(chan struct{}, cfg.Concurrency),
+	o := &Output{cfg: cfg, keys: record.Keys{Username: cfg.UsernameKey, Path: cfg.PathKey}, client: client, ledger: newLedger(), log: log, slots: make(chan struct{}, cfg.Concurrency),
 		now: time.Now, jitter: rand.Float64}
 	o.applier, o.prober, o.journal = applier{o}, prober{o}, journal{o}
 	if pf := client.PasswordFile(); pf != nil {
@@ -87,10 +82,8 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 		// Burst 1: calls spaced evenly, never a minute's worth at once.
 		o.limiter = rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.RateLimit)), 1)
 	}
-	// Find out now, not at the first delivery or dead letter, that the
-	// directories cannot be written.
-	// The directories are opened once, here, and held (issue 20): every
-	// file is reached through them, never by a path again.
+	// The directories are opened once, here, and held: every file is
+	// reached through them, never by a path again.
 	if cfg.QueueDir != "" {
 		if o.queue, err = spool.OpenQueue(cfg.QueueDir); err != nil {
 			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
@@ -116,18 +109,17 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 	}
 	// Before anything moves a file: each directory is one of its own, and
 	// no other output of this process works in them.
-	if err := claims.take(o, claim{name: log.Name(), dirs: o.dirs()}); err != nil {
+	held := o.held()
+	if err := claims.take(o, claim{name: log.Name(), dirs: heldDirs(held)}); err != nil {
 		o.Close()
 		return nil, err
 	}
 	o.claims = claims
-	o.watchDirs()
-	if err := o.startMetrics(client); err != nil {
+	if o.metrics, err = startMetrics(cfg, log, client, &o.waiting, o.window, o.now); err != nil {
 		o.Close()
 		return nil, err
 	}
-	// Delivered files whose removal failed before this start: never sent
-	// again, out of the window.
+	o.watch = watchDirs(held, log, o.metrics, o.handQueueBack)
 	o.journal.loadLeftovers()
 	if cfg.QueueDir != "" {
 		// Last: taking the lock may start the intake (takeOver).
@@ -144,27 +136,26 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 	return o, nil
 }
 
-// logResolved says where a configured directory led, resolved once at
-// start, when that is not where it says.
+// logResolved says where a configured directory led, if elsewhere.
 func logResolved(log *Logger, key, configured, opened string) {
 	if configured != opened {
 		log.Infof("%s %s is %s (resolved once, at start)", key, logtext.Quote(configured), logtext.Quote(opened))
 	}
 }
 
-// dirs are the directories o works in, as held.
-func (o *Output) dirs() []heldDir {
-	var dirs []heldDir
+// held are the directories o works in, by key.
+func (o *Output) held() []watchedDir {
+	var held []watchedDir
 	if o.queue != nil {
-		dirs = append(dirs, newHeldDir("Queue_Dir", o.queue.Handle()))
+		held = append(held, watchedDir{"Queue_Dir", o.queue.Handle()})
 	}
 	if o.dead != nil {
-		dirs = append(dirs, newHeldDir("Dead_Letter_Dir", o.dead.Handle()))
+		held = append(held, watchedDir{"Dead_Letter_Dir", o.dead.Handle()})
 	}
 	if o.window != nil {
-		dirs = append(dirs, newHeldDir("Intake_Dir", o.window.IntakeHandle()))
+		held = append(held, watchedDir{"Intake_Dir", o.window.IntakeHandle()})
 	}
-	return dirs
+	return held
 }
 
 // Describe is the start-up line: the settings that matter, never a secret.
@@ -196,7 +187,7 @@ func (o *Output) Describe() string {
 
 // Close stops the intake and releases idle connections and the queue.
 func (o *Output) Close() {
-	o.stopWatchingDirs()
+	o.watch.close()
 	o.lock.Close() // first: its poller may start the intake
 	o.metrics.Detach()
 	if o.window != nil {

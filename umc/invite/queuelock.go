@@ -7,14 +7,11 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// lockPoll is how often an output whose queue another process holds looks
-// whether it is free.
 const lockPoll = 250 * time.Millisecond
 
-// lockQueue makes this output the queue directory's one sender across
-// processes (a second Fluent Bit on the same queue: a rollout's surge, an
-// operator's second instance). When another process holds the queue, the
-// output sends nothing, says so once, and takes over when it is gone.
+// lockQueue makes this output the queue's one sender across processes (a
+// rollout's surge, a second instance): while another holds it, the output
+// sends nothing, says so once, and takes over when it is gone.
 func (o *Output) lockQueue() error {
 	var err error
 	o.lock, err = spool.TakeLock(o.queue.Handle(), lockPoll, func() {
@@ -25,25 +22,12 @@ func (o *Output) lockQueue() error {
 	return err
 }
 
-// standby reports whether another process holds the queue: a flush then
-// leaves every record to the queue's holder (its files stay in the queue;
-// takeOver hands them to tail again).
-func (o *Output) standby() bool { return !o.active.Load() }
-
-// takeOver runs once this output holds the queue: it removes the entries
-// that are no regular file, starts the intake and hands tail the queue
-// files again (each replaced by a copy of itself, which tail reads from
-// its head as a new file). The queue directory, not Fluent Bit's buffer,
-// is what says who waits: tail's database remembers a file as read once
-// its line is in a chunk, and a chunk can end without its user leaving
-// the queue (Fluent Bit gave it up while this output was disabled, its
-// carry-over failed, a restart lost it from memory, another process held
-// the queue). Delivered files whose removal failed (the journal) are not
-// handed again; a record of a file that is also in a chunk still is one
-// user (the ledger keys the file, not the record).
+// takeOver runs once this output holds the queue: it evicts entries that
+// are no regular file, starts the intake and hands tail the queue files
+// again (each a fresh copy), since the queue, not Fluent Bit's buffer,
+// says who waits: a chunk can end without its user leaving the queue.
 func (o *Output) takeOver() {
-	// No flush runs meanwhile: a call in flight for a file being replaced
-	// by its copy would leave the copy queued and send it again.
+	// No flush meanwhile: a call for a file being copied would send twice.
 	o.handover.Lock()
 	defer o.handover.Unlock()
 	defer o.active.Store(true)
@@ -55,7 +39,6 @@ func (o *Output) takeOver() {
 	from := "at start"
 	if o.waited {
 		from = "from the process that held it"
-		// The journal as the process that held the queue left it.
 		o.journal.loadLeftovers()
 	}
 	n, err := o.renewQueue()
@@ -68,10 +51,7 @@ func (o *Output) takeOver() {
 }
 
 // handQueueBack hands tail the queue's files again once the queue is back
-// at its path: records tail read meanwhile were answered "retry" and may
-// have been given up by Fluent Bit, their files still queued. As at a
-// takeover, no flush runs meanwhile, and delivered files whose removal
-// failed are not handed again.
+// at its path: records read meanwhile may have been given up.
 func (o *Output) handQueueBack() {
 	o.handover.Lock()
 	defer o.handover.Unlock()
@@ -82,9 +62,7 @@ func (o *Output) handQueueBack() {
 	o.log.Infof("the queue %s is back at its path: %d queue file(s) handed to tail again", logtext.Quote(o.queue.Root()), n)
 }
 
-// renewQueue hands tail every queued file again as a new file, but for
-// delivered files whose removal failed (the journal): those are never
-// sent again.
+// renewQueue hands tail every queued file again, but the leftovers.
 func (o *Output) renewQueue() (int, error) {
 	return o.queue.RenewExcept(func(f spool.File) bool { return o.journal.isLeftover(o.fileKey(f)) })
 }

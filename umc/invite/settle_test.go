@@ -62,7 +62,7 @@ func TestStaleRecordNeverTakesOverARequeuedFile(t *testing.T) {
 	f := newFixture(t, stub, config.Map{})
 	path := filepath.Join(f.queue, "alice.send")
 	orig := "{\"username\": \"alice\"}\n"
-	carry := string(record.CarryLine("username", "alice", record.Carry{User: policy.User{FirstSeen: time.Now()}, Refused: ""}))
+	carry := string(record.CarryLine("username", "alice", policy.User{FirstSeen: time.Now()}))
 	os.WriteFile(path, []byte(orig+carry), 0o644)
 	mk := func(line string, off int64) record.Record {
 		return record.New("umc_invite", time.Now(), map[any]any{"log": []byte(strings.TrimSuffix(line, "\n")), "path": []byte(path), "offset": off})

@@ -5,12 +5,9 @@ import (
 	"time"
 )
 
-// tryCounter counts Fluent Bit's tries of each record, whatever the plugin
-// did with the record on a try (sent it, found it not due, busy in another
-// chunk, its file unreadable for a moment): the plugin's idea of a chunk's
-// last try must be Fluent Bit's, or a chunk is dropped with nothing carried
-// over. Records are known by path and offset, which a chunk keeps across
-// its tries. Entries not seen for a day are dropped.
+// tryCounter counts Fluent Bit's tries of each record, whatever became of
+// it: the plugin's last try must be Fluent Bit's, or a chunk is dropped
+// with nothing carried over. Entries unseen for triesTTL are dropped.
 type tryCounter struct {
 	mu    sync.Mutex
 	tries map[string]*tryEntry

@@ -9,10 +9,8 @@ import (
 // unwatchedShown is how many unwatched names one start names in its log.
 const unwatchedShown = 10
 
-// warnUnwatched says, when this output takes the queue, which queue files
-// tail never watches: a name with a newline or another control character
-// would forge a line of Fluent Bit's log, so the shipped configs exclude
-// such names from tail. Nothing else would tell that they wait for ever.
+// warnUnwatched names, when this output takes the queue, the files whose
+// names hold a control character, which the shipped configs keep from tail.
 func (o applier) warnUnwatched() {
 	names, err := o.queue.Unwatched()
 	if err != nil {

@@ -5,9 +5,8 @@ import (
 	"time"
 )
 
-// waitingUsers are the users this output knows to wait, for the metrics:
-// how many, and since when the oldest. A user not seen for waitingTTL (its
-// file taken away by hand) is forgotten.
+// waitingUsers are the users known to wait, for the metrics; one unseen
+// for waitingTTL (its file taken away) is forgotten.
 type waitingUsers struct {
 	mu    sync.Mutex
 	users map[string]waitingUser

@@ -1,18 +1,8 @@
-// Package policy is the one place where a user's fate is decided: from what
-// is known of the user and UMC's newest answer to the next step, with its
-// reason. It is pure: no files, no clocks, no goroutines; the caller passes
-// the time and a jitter value in, and applies the step.
-//
-// The rules, as docs/delivery.md states them:
-//   - UMC's 200 delivers.
-//   - A refusal is proven only by evidence: UMC refuses the user in exactly
-//     the words it uses for a user that cannot exist, asked after that
-//     answer, while a made-up method is refused differently (the self-service
-//     works), and still so Refusal_Grace after the user's first such answer.
-//   - Nothing else ends a user but age: failures, outages, other refusals
-//     and answers nobody can place leave the user waiting, with a pause of
-//     its own that doubles from Backoff_Min to Backoff_Max, until it is
-//     Max_Age old (expired, with UMC's last answer). No count decides.
+// Package policy decides a user's fate, purely (the caller passes the time
+// and jitter in and applies the step), by the rules of docs/delivery.md:
+// UMC's 200 delivers; a refusal is proven only by evidence, still so after
+// Refusal_Grace; nothing else ends a user but Max_Age, and a waiting user's
+// pause doubles from Backoff_Min to Backoff_Max. No count decides.
 package policy
 
 import (
@@ -28,58 +18,15 @@ type Settings struct {
 	BackoffMax   time.Duration // Backoff_Max
 }
 
-// User is what is known of a waiting user. Its zero value, with FirstSeen
-// set, is a user never asked yet.
-type User struct {
-	FirstSeen time.Time `json:"first_seen"` // when its queue file appeared: its age counts from here
-	// LastAnswer describes UMC's last answer for it ("" never asked); LastAt
-	// is when that answer came.
-	LastAnswer string    `json:"last_answer,omitempty"`
-	LastStatus int       `json:"last_status,omitempty"` // its HTTP status, 0 for none (a network error)
-	LastUMC    string    `json:"umc_message,omitempty"` // UMC's own message in it, for a letter
-	LastAt     time.Time `json:"last_at,omitzero"`
-	// Pause is the pause after its last answer, before jitter; it doubles
-	// with every answer that leaves the user waiting.
-	Pause   time.Duration `json:"-"`
-	NextTry time.Time     `json:"next_try,omitzero"` // not called before this time (zero: due)
-	// LikeUnknownSince is when UMC first refused it in the words of a user
-	// that cannot exist, proven so by a probe asked after that answer (zero:
-	// never, or UMC answered it otherwise since).
-	LikeUnknownSince time.Time `json:"unknown_since,omitzero"`
-	// OutageSince is the start of the outage its last answer came in (zero:
-	// none): it is due at once when UMC works again, also in a later
-	// process than the one that saw the outage.
-	OutageSince time.Time `json:"outage_since,omitzero"`
-	// OwnFailure: its last answer was a failure of its own (Gate.Answer),
-	// which no outage's end releases.
-	OwnFailure bool `json:"own_failure,omitempty"`
-}
-
-// Restored bounds what was read of a user from an earlier run, whose clock
-// may have been ahead: it is no older than now, and its pause ends within
-// Backoff_Max from now, as no pause is longer.
-func Restored(u User, now time.Time, s Settings) User {
-	if u.FirstSeen.IsZero() || u.FirstSeen.After(now) {
-		u.FirstSeen = now
-	}
-	if limit := now.Add(max(s.BackoffMax, s.BackoffMin)); u.NextTry.After(limit) {
-		u.NextTry = limit
-	}
-	return u
-}
-
 // Kind is UMC's answer as the decision reads it.
 type Kind int
 
 const (
-	Served      Kind = iota // 200 from UMC: the invitation went out
-	Refusal                 // 400 or 403: somebody's refusal, whose is for the evidence to say
-	Failure                 // 500 and the like: the mail relay, a module error
-	Unavailable             // UMC unreachable, 5xx gateways, not UMC at all
-	// Unauthorized: 401 or 403, the configured credentials (or anonymity)
-	// rejected. Everyone's problem, the operator's to fix: it never ends a
-	// user and does not heal by waiting.
-	Unauthorized
+	Served       Kind = iota // 200 from UMC: the invitation went out
+	Refusal                  // 400 or 403: somebody's refusal, whose is for the evidence to say
+	Failure                  // 500 and the like: the mail relay, a module error
+	Unavailable              // UMC unreachable, 5xx gateways, not UMC at all
+	Unauthorized             // 401 or 403: the configured credentials rejected; the operator's to fix
 )
 
 // String is the class's name, as the metrics label it.
@@ -87,24 +34,15 @@ func (k Kind) String() string {
 	return [...]string{"delivered", "refused", "failed", "unavailable", "unauthorized"}[k]
 }
 
-// Evidence is what the probes asked after the answer say of it: how UMC
-// refuses a user that cannot exist, and whether a made-up method is
-// refused differently (the self-service works and checks users).
+// Evidence is what the probe (a user that cannot exist, a made-up method)
+// asked after an answer says of it.
 type Evidence int
 
 const (
-	// NoEvidence: no probe was asked after the answer, or its answers
-	// cannot be placed (an outage, a proxy).
-	NoEvidence Evidence = iota
-	// ServiceOff: the made-up method is refused like the impossible user:
-	// the self-service is switched off or broken; nobody's refusal.
-	ServiceOff
-	// LikeImpossible: the self-service works and refused the user in
-	// exactly the words of the impossible user.
-	LikeImpossible
-	// UnlikeImpossible: the self-service works and refused the user in
-	// other words than the impossible user: not a refusal of the user.
-	UnlikeImpossible
+	NoEvidence       Evidence = iota // no probe after the answer, or it cannot be placed
+	ServiceOff                       // the made-up method refused alike: self-service off; nobody's refusal
+	LikeImpossible                   // self-service works; refused in the impossible user's words
+	UnlikeImpossible                 // self-service works; refused otherwise: not the user's refusal
 )
 
 // Answer is one call's outcome, with the evidence taken after it.
@@ -139,13 +77,11 @@ type Step struct {
 	User   User
 }
 
-// Decide takes UMC's answer a for user u at time now. jitter, in [0, 1),
-// shortens the pause by up to half (so that users failing together spread
-// out), never below Backoff_Min; it is the only randomness, passed in.
+// Decide takes UMC's answer a for user u at now. jitter, in [0, 1),
+// shortens the pause by up to half, never below Backoff_Min.
 func Decide(u User, a Answer, now time.Time, jitter float64, s Settings) Step {
 	u.LastAnswer, u.LastStatus, u.LastUMC, u.LastAt = a.Text, a.Status, a.Message, a.At
-	// The caller marks an answer that came in an outage (Gate.Mark) or
-	// was a failure of the user's own (Gate.Answer).
+	// The caller marks an outage (Gate.Mark) or an own failure (Gate.Answer).
 	u.OutageSince, u.OwnFailure = time.Time{}, false
 	if a.Kind == Served {
 		u.NextTry, u.Pause = time.Time{}, 0
@@ -166,14 +102,11 @@ func Decide(u User, a Answer, now time.Time, jitter float64, s Settings) Step {
 			why = fmt.Sprintf("refused like a user that cannot exist, since %s: refused only if still so after Refusal_Grace %s (replication, a group added later)",
 				u.LikeUnknownSince.UTC().Format(time.RFC3339), s.RefusalGrace)
 		case UnlikeImpossible:
-			// UMC works and answers this user otherwise: whatever made it
-			// look unknown before has passed.
 			u.LikeUnknownSince = time.Time{}
 		}
 	}
 	if s.MaxAge > 0 && now.Sub(u.FirstSeen) >= s.MaxAge {
-		return Step{Kind: Expired, User: u, Reason: fmt.Sprintf(
-			"not served in %s since it was queued (Max_Age %s); UMC's last answer: %s", roundAge(now.Sub(u.FirstSeen)), s.MaxAge, a.Text)}
+		return expired(u, now, s)
 	}
 	u.Pause = nextPause(u.Pause, s)
 	wait := jittered(u.Pause, jitter, s)
@@ -181,20 +114,22 @@ func Decide(u User, a Answer, now time.Time, jitter float64, s Settings) Step {
 	return Step{Kind: Wait, Until: u.NextTry, User: u, Reason: fmt.Sprintf("%s (%s); next try in %s", why, a.Text, wait.Round(time.Second))}
 }
 
-// Aged ends a user that is Max_Age old between its calls (its pause not
-// over, or held back while UMC fails for everyone), with the answer it
-// last got; a user never answered yet gets its call first.
+// Aged ends a user Max_Age old between calls, with its last answer; a
+// user never answered gets its call first.
 func Aged(u User, now time.Time, s Settings) (Step, bool) {
 	if s.MaxAge <= 0 || u.LastAnswer == "" || now.Sub(u.FirstSeen) < s.MaxAge {
 		return Step{}, false
 	}
-	return Step{Kind: Expired, User: u, Reason: fmt.Sprintf(
-		"not served in %s since it was queued (Max_Age %s); UMC's last answer: %s", roundAge(now.Sub(u.FirstSeen)), s.MaxAge, u.LastAnswer)}, true
+	return expired(u, now, s), true
 }
 
-// jittered shortens pause p by up to half, but never below BackoffMin (an
-// operator sets it to UMC's per-user rate limit, whose counter a failed
-// call extends) nor above BackoffMax.
+func expired(u User, now time.Time, s Settings) Step {
+	return Step{Kind: Expired, User: u, Reason: fmt.Sprintf("not served in %s since it was queued (Max_Age %s); UMC's last answer: %s",
+		roundAge(now.Sub(u.FirstSeen)), s.MaxAge, u.LastAnswer)}
+}
+
+// jittered shortens pause p by up to half, within BackoffMin (UMC's
+// per-user rate limit) and BackoffMax.
 func jittered(p time.Duration, jitter float64, s Settings) time.Duration {
 	w := p - time.Duration(float64(p/2)*clamp(jitter))
 	return min(max(w, s.BackoffMin), max(s.BackoffMax, s.BackoffMin))

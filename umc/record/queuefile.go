@@ -6,15 +6,12 @@ import (
 	"unicode/utf8"
 )
 
-// MaxQueueFileName is the longest queue file name a producer writes: the
-// hidden names made from it (a producer's temporary file) stay within
-// NAME_MAX (255 bytes).
+// MaxQueueFileName is the longest queue file name: a producer's hidden
+// temporary name made from it stays within NAME_MAX.
 const MaxQueueFileName = 200
 
-// QueueFileName is the queue file name of user, as the listener module
-// names it: <user>.send, or, where that is longer than MaxQueueFileName
-// bytes, <user prefix>-<first 16 hex of sha256(user)>.send. The plugin
-// takes the user from the file's JSON line, never from such a name.
+// QueueFileName is user's queue file name as the listener module names it:
+// <user>.send, or if too long <prefix>-<16 hex of sha256(user)>.send.
 func QueueFileName(user string) string {
 	if len(user)+len(QueueSuffix) <= MaxQueueFileName {
 		return user + QueueSuffix

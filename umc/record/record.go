@@ -67,11 +67,9 @@ func (r Record) String(key string) (string, bool) {
 	return s, ok
 }
 
-// Identity names the record stably across retries of its chunk and
-// restarts of Fluent Bit: the queue file's path and the line's offset where
-// tail added them, else a digest of tag, time and body. The time is part of
-// both, so that a queue file re-created for the same user later is a new
-// record, not a duplicate of the old one.
+// Identity names the record stably across retries and restarts: path and
+// offset where tail added them, else a digest of tag, time and body; with
+// the time, so a file re-created later is a new record.
 func (r Record) Identity(pathKey, offsetKey string) string {
 	path, hasPath := r.String(pathKey)
 	offset, hasOffset := r.Fields[offsetKey]

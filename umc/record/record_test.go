@@ -66,7 +66,7 @@ func TestBadInput(t *testing.T) {
 		{"nothing at all", map[any]any{"other": "x"}, `no "username", "log" or "path" key`},
 		{"empty line, no path", map[any]any{"log": []byte("")}, `empty line and no "path" key`},
 		{"empty line, foreign file", map[any]any{"log": []byte(""), "path": "/q/alice.txt"}, `does not end in .send`},
-		{"empty line, file named .send", map[any]any{"log": []byte(""), "path": "/q/.send"}, "file name: empty username"},
+		{"empty line, file named .send", map[any]any{"log": []byte(""), "path": "/q/.send"}, `".send" is no queue file's`},
 		{"username not a string", map[any]any{"username": int64(42)}, `key "username" is a int64, not a string`},
 		{"empty username key", map[any]any{"username": ""}, "empty username"},
 		{"malformed JSON", map[any]any{"log": []byte(`{"username": "alice"`)}, "log line looks like JSON but does not parse"},
@@ -125,25 +125,28 @@ func TestNewNormalizesNestedValues(t *testing.T) {
 // the line's keys the record's own; an older version's line is one too.
 func TestCarriedFromParsedFields(t *testing.T) {
 	seen := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
-	line := CarryLine("username", "alice", Carry{User: policy.User{FirstSeen: seen, LastAnswer: "HTTP 500"}, PauseSeconds: 40})
+	line := CarryLine("username", "alice", policy.User{FirstSeen: seen, LastAnswer: "HTTP 500", Pause: 40 * time.Second})
 	for _, tc := range []struct {
 		name    string
 		fields  map[any]any
 		carried bool
-		want    Carry
+		want    policy.User
 	}{
-		{"log line", map[any]any{"log": line[:len(line)-1]}, true, Carry{User: policy.User{FirstSeen: seen, LastAnswer: "HTTP 500"}, PauseSeconds: 40}},
-		{"parsed", map[any]any{"username": []byte("alice"), "first_seen": []byte(seen.Format(time.RFC3339Nano)), "pause_s": int64(40)}, true, Carry{User: policy.User{FirstSeen: seen}, PauseSeconds: 40}},
-		{"older version", map[any]any{"log": []byte(`{"charged":2,"username":"alice","refused":"no address"}`)}, true, Carry{Refused: "no address"}},
-		{"older version parsed", map[any]any{"username": []byte("alice"), "charged": int64(3)}, true, Carry{}},
-		{"parsed, not carried", map[any]any{"username": []byte("alice")}, false, Carry{}},
-		{"a user's JSON line", map[any]any{"log": []byte(`{"username":"alice"}`)}, false, Carry{}},
-		{"a bare name", map[any]any{"log": []byte(`alice`)}, false, Carry{}},
-		{"a bad time", map[any]any{"log": []byte(`{"username":"alice","first_seen":"soon"}`)}, false, Carry{}},
+		{"log line", map[any]any{"log": line[:len(line)-1]}, true, policy.User{FirstSeen: seen, LastAnswer: "HTTP 500", Pause: 40 * time.Second}},
+		{"parsed", map[any]any{"username": []byte("alice"), "first_seen": []byte(seen.Format(time.RFC3339Nano)), "pause_s": int64(40)}, true, policy.User{FirstSeen: seen, Pause: 40 * time.Second}},
+		{"the previous version's line", map[any]any{"log": []byte(`{"first_seen":"2026-11-30T10:00:00Z","last_answer":"HTTP 500","letter":"expired","pause_s":40,"reason":"too old","username":"alice"}`)},
+			true, policy.User{FirstSeen: seen, LastAnswer: "HTTP 500", Pause: 40 * time.Second, Letter: "expired", Reason: "too old"}},
+		{"a pause out of range", map[any]any{"log": []byte(`{"first_seen":"2026-11-30T10:00:00Z","pause_s":1e12}`)}, true, policy.User{FirstSeen: seen}},
+		{"older version", map[any]any{"log": []byte(`{"charged":2,"username":"alice","refused":"no address"}`)}, true, policy.User{Letter: "refused", Reason: "no address"}},
+		{"older version parsed", map[any]any{"username": []byte("alice"), "charged": int64(3)}, true, policy.User{}},
+		{"parsed, not carried", map[any]any{"username": []byte("alice")}, false, policy.User{}},
+		{"a user's JSON line", map[any]any{"log": []byte(`{"username":"alice"}`)}, false, policy.User{}},
+		{"a bare name", map[any]any{"log": []byte(`alice`)}, false, policy.User{}},
+		{"a bad time", map[any]any{"log": []byte(`{"username":"alice","first_seen":"soon"}`)}, false, policy.User{}},
 	} {
 		got, ok := New("t", time.Time{}, tc.fields).Carried()
 		if ok != tc.carried || !got.FirstSeen.Equal(tc.want.FirstSeen) || got.LastAnswer != tc.want.LastAnswer ||
-			got.PauseSeconds != tc.want.PauseSeconds || got.Refused != tc.want.Refused {
+			got.Pause != tc.want.Pause || got.Letter != tc.want.Letter || got.Reason != tc.want.Reason {
 			t.Errorf("%s: Carried() = %+v, %t; want %+v, %t", tc.name, got, ok, tc.want, tc.carried)
 		}
 	}
@@ -151,7 +154,7 @@ func TestCarriedFromParsedFields(t *testing.T) {
 
 func TestCarryLineStaysSmall(t *testing.T) {
 	long := strings.Repeat("é", 5000)
-	line := CarryLine("username", "alice", Carry{User: policy.User{FirstSeen: time.Now(), LastAnswer: long}, Reason: long})
+	line := CarryLine("username", "alice", policy.User{FirstSeen: time.Now(), LastAnswer: long, Reason: long})
 	if len(line) > 2048 || !utf8.Valid(line) {
 		t.Errorf("carry line of %d bytes", len(line))
 	}

@@ -9,10 +9,11 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"umc-invite/umc/spool"
 )
 
-// MaxUsernameLength is the longest name UMC's passwordreset module takes;
-// it answers a longer one with 403.
+// MaxUsernameLength is the longest name UMC's passwordreset takes (else 403).
 const MaxUsernameLength = 241
 
 // QueueSuffix ends every queue file's name.
@@ -27,37 +28,18 @@ type Keys struct {
 	Path     string // tail's Path_Key
 }
 
-// byteOrderMark may open a file saved by an editor that marks UTF-8.
 const byteOrderMark = '\uFEFF'
 
-// ucsName is UDM's user name syntax, translated from the syntax class
-// uid_umlauts in univention-corporate-server's
-// management/univention-directory-manager-modules/modules/univention/admin/syntax.py
-// (used by users/user's "username" property):
-//
-//	_re = re.compile(r'(?u)(^\w[\w -.]*\w$)|\w*$')   plus: no " " at all
-//
-// Python's Unicode \w is a letter, a number or "_": [\p{L}\p{N}_] here.
-// " -." is, as UCS's own FIXME says, the ASCII range U+0020..U+002E, so
-// !"#$%&'()*+,-. may stand inside a name (o'brien is a UCS name); the
-// space in that range is refused separately, as UDM does. The ASCII-only
-// class uid ([a-zA-Z0-9][a-zA-Z0-9._-]*[a-zA-Z0-9]) is a subset, so this
-// is the union of what a UCS system can hold, with or without umlauts.
-// min_length 1 and max_length 16 are marked "not enforced" in UDM; the
-// upper limit here is UMC's 241.
+// ucsName is UDM's syntax uid_umlauts (univention/admin/syntax.py),
+// r'(?u)(^\w[\w -.]*\w$)|\w*$' with no space: " -." is the ASCII range
+// U+0020..U+002E (o'brien is a UCS name). The ASCII class uid is a subset.
 var ucsName = regexp.MustCompile(`^(?:[\p{L}\p{N}_][\p{L}\p{N}_ -.]*[\p{L}\p{N}_]|[\p{L}\p{N}_]*)$`)
 
-// Username finds the record's username, in this order: the Username key;
-// the "log" line, as a JSON object holding that key or as a bare name; for
-// an empty line, the queue file's name without ".send". Errors wrap
-// ErrBadInput and say what was wrong.
-//
-// A bare line and a file name are guesses from free text, so they must be
-// a name UDM creates (ucsName). A name given under the Username key, in
-// the record or in a JSON object, is the listener's uid as LDAP holds it,
-// which may predate or bypass UDM's syntax (the shipped listener keeps a
-// "/" in it); it must only be free of invisible characters, white space
-// and control characters.
+// Username finds the record's username: the Username key; the "log" line,
+// as a JSON object with that key or a bare name; for an empty line, the
+// queue file's name. Errors wrap ErrBadInput. A bare line or file name must
+// be a UDM name (ucsName); a keyed name is LDAP's uid (the listener keeps a
+// "/"), only free of invisible, white space and control characters.
 func Username(r Record, keys Keys) (string, error) {
 	if v, ok := r.Fields[keys.Username]; ok {
 		s, isString := v.(string)
@@ -75,8 +57,6 @@ func Username(r Record, keys Keys) (string, error) {
 		if !utf8.ValidString(line) {
 			return "", badInput("log line is not valid UTF-8")
 		}
-		// One byte-order mark opening the file is an encoding mark, not
-		// part of the text (the file holds this one line).
 		line = strings.TrimPrefix(line, string(byteOrderMark))
 		line = strings.Trim(line, " \t\r\n")
 		switch {
@@ -89,8 +69,8 @@ func Username(r Record, keys Keys) (string, error) {
 	}
 	if path, ok := r.String(keys.Path); ok && path != "" {
 		base := filepath.Base(path)
-		if !strings.HasSuffix(base, QueueSuffix) {
-			return "", badInput("empty line, and file name %q does not end in %s", base, QueueSuffix)
+		if !spool.IsQueueName(base) {
+			return "", badInput("empty line, and file name %q is no queue file's: it does not end in %s, or is hidden", base, QueueSuffix)
 		}
 		return checkUCSName(strings.TrimSuffix(base, QueueSuffix), "file name")
 	}
@@ -100,8 +80,7 @@ func Username(r Record, keys Keys) (string, error) {
 	return "", badInput("no %q, \"log\" or %q key", keys.Username, keys.Path)
 }
 
-// fromJSONLine takes the name from a line that opens like JSON; anything
-// but an object with a string under key is bad input, never a bare name.
+// fromJSONLine takes the name from a line that opens like JSON.
 func fromJSONLine(line, key string) (string, error) {
 	var v any
 	if err := json.Unmarshal([]byte(line), &v); err != nil {
@@ -150,8 +129,7 @@ func withArticle(t string) string {
 	return "a " + t
 }
 
-// checkUID refuses names UMC cannot take or that would hide from a reader
-// of the log or the dead letters what is actually sent.
+// checkUID refuses names UMC cannot take or that hide what is sent.
 func checkUID(name, where string) (string, error) {
 	switch {
 	case name == "":
@@ -213,12 +191,8 @@ func isWord(r rune) bool {
 	return r == '_' || unicode.IsLetter(r) || unicode.IsNumber(r)
 }
 
-// invisible says what kind of invisible or control character r is, or
-// "" for any other. They make a log line or a file name look like another
-// user's name (bidirectional overrides, zero-width joins), so no source
-// may carry them, even one UDM's syntax would not otherwise refuse (the
-// Hangul fillers are letters to Unicode). U+FFFD is no one's name either:
-// it stands where a decoder met bytes that were not UTF-8.
+// invisible says what kind of invisible or control character r is ("" for
+// none): such characters make a name look like another's.
 func invisible(r rune) string {
 	switch {
 	case r == byteOrderMark:

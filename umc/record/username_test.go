@@ -153,7 +153,7 @@ func TestRecordKeyAndFileName(t *testing.T) {
 		{"file o'brien", map[any]any{"log": "", "path": "/q/o'brien.send"}, "o'brien", ""},
 		{"file müller", map[any]any{"log": "", "path": "/q/müller.send"}, "müller", ""},
 		{"line only a BOM", map[any]any{"log": "\uFEFF", "path": "/q/alice.send"}, "alice", ""},
-		{"hidden file", map[any]any{"log": "", "path": "/q/.alice.send"}, "", `file name: username ".alice" is not a UCS user name`},
+		{"hidden file", map[any]any{"log": "", "path": "/q/.alice.send"}, "", `".alice.send" is no queue file's`},
 		{"file with ZWSP", map[any]any{"log": "", "path": "/q/al\u200Bice.send"}, "", "file name: username holds U+200B (a zero-width character)"},
 		{"file with BOM", map[any]any{"log": "", "path": "/q/\uFEFFalice.send"}, "", "U+FEFF (a byte-order mark)"},
 		{"file with RLO", map[any]any{"log": "", "path": "/q/evil\u202Etxt.send"}, "", "U+202E (a bidirectional control)"},
