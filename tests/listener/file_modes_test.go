@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"umc-invite/umc/policy"
 	"umc-invite/umc/record"
 	"umc-invite/umc/spool"
 )
@@ -85,7 +86,7 @@ func appendAs(q *spool.Queue, f spool.File, user string) error {
 		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
 		unix.Setfsgid(fluentBitUID)
 		unix.Setfsuid(fluentBitUID)
-		errc <- q.Append(f, record.CarryLine("username", user, record.Carry{}))
+		errc <- q.Append(f, record.CarryLine("username", user, policy.User{}))
 	}()
 	return <-errc
 }

@@ -13,6 +13,7 @@ import (
 
 	"umc-invite/tests/umctest"
 	"umc-invite/umc/config"
+	"umc-invite/umc/policy"
 	"umc-invite/umc/record"
 )
 
@@ -65,7 +66,7 @@ func TestAFileUnreadableOnTheLastTryIsCarriedOver(t *testing.T) {
 func TestTwoLinesOfOneFileInOneChunkEndWithTheFile(t *testing.T) {
 	f := newFixture(t, &umctest.UMC{Fail: failFirst(1, 503, "alice")}, config.Map{"Chunk_Retry_Limit": "2"})
 	path := filepath.Join(f.queue, "alice.send")
-	first, second := `{"username": "alice"}`, string(record.CarryLine("username", "alice", record.Carry{}))
+	first, second := `{"username": "alice"}`, string(record.CarryLine("username", "alice", policy.User{}))
 	if err := os.WriteFile(path, []byte(first+"\n"+second), 0o644); err != nil {
 		t.Fatal(err)
 	}

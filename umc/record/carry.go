@@ -8,11 +8,6 @@ import (
 	"umc-invite/umc/policy"
 )
 
-// Carry is the user state a carried-over line holds: a line appended to the
-// user's queue file on its chunk's last try, which tail reads as a new
-// record, so that neither a restart nor the new chunk starts it afresh.
-type Carry = policy.User
-
 // maxCarriedText bounds UMC's answer in a carried line: the line must stay
 // far below tail's Buffer_Max_Size.
 const maxCarriedText = 300
