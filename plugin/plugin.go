@@ -35,6 +35,9 @@ func (k fluentBitKeys) Get(key string) string { return output.FLBPluginConfigKey
 //export FLBPluginInit
 func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
 	defer recoverTo(&ret, output.FLB_ERROR, "init")
+	if profileDir != "" {
+		startProfile()
+	}
 	id, name := instances.begin()
 	started := false
 	defer func() {
@@ -83,7 +86,8 @@ func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (ret
 		fmt.Fprintf(os.Stderr, "[error] [output:%s] flush for an unknown instance %d\n", pluginName, id)
 		return output.FLB_ERROR
 	}
-	records, decodeErr := decodeChunk(C.GoString(tag), C.GoBytes(data, length))
+	// The chunk is read in place: the decoder copies what it keeps.
+	records, decodeErr := decodeChunk(C.GoString(tag), unsafe.Slice((*byte)(data), int(length)))
 	verdict := out.Flush(context.Background(), records)
 	if decodeErr != nil {
 		// An undecodable record cannot be read on a retry either: say so,
@@ -108,6 +112,9 @@ func FLBPluginFlush(data unsafe.Pointer, length C.int, tag *C.char) int {
 //export FLBPluginExitCtx
 func FLBPluginExitCtx(ctx unsafe.Pointer) (ret int) {
 	defer recoverTo(&ret, output.FLB_ERROR, "exit")
+	if profileDir != "" {
+		stopProfile()
+	}
 	if id, ok := output.FLBPluginGetContext(ctx).(int); ok {
 		if d := instances.getDisabled(id); d != nil {
 			d.close()
