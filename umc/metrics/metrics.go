@@ -48,8 +48,8 @@ var Results = []string{Sent, Refused, DeadLetter, Expired, CarriedOver}
 var Classes = []string{"delivered", "refused", "failed", "unavailable", "unauthorized"}
 
 // buckets of the request duration: 5 ms (a call on loopback) to 30 s (the
-// default Timeout).
-var buckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+// default Timeout), and +Inf.
+var buckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, math.Inf(1)}
 
 // Output is one output's metrics. Its methods are safe for concurrent use
 // and do nothing on a nil *Output (metrics off).
@@ -64,7 +64,7 @@ type Output struct {
 	moved       atomic.Bool // a directory renamed away under the output
 
 	histMu sync.Mutex
-	counts [13]uint64 // by bucket, +Inf last; not cumulative
+	counts [13]uint64 // by bucket; not cumulative
 	sum    float64
 
 	// Guarded by state.mu.
@@ -101,19 +101,13 @@ func (o *Output) Request(class string, took time.Duration) {
 	}
 	v := took.Seconds()
 	o.histMu.Lock()
-	o.counts[upper(v)]++
+	i, _ := slices.BinarySearch(buckets, v) // the first bucket whose le is >= v
+	o.counts[i]++
 	o.sum += v
 	o.histMu.Unlock()
 	if class == "delivered" {
 		o.lastSuccess.Store(math.Float64bits(float64(time.Now().UnixNano()) / 1e9))
 	}
-}
-
-// upper is the index of the first bucket v falls in (le is inclusive;
-// len(buckets): +Inf).
-func upper(v float64) int {
-	i, _ := slices.BinarySearch(buckets, v)
-	return i
 }
 
 // Disable shows the output as disabled (umc_invite_output_disabled 1)
@@ -326,18 +320,16 @@ func closeIdle() bool {
 type shown struct {
 	o               *Output
 	label           string // output="..."
-	hasQueue        bool
 	queue, waiting  int
-	oldest          float64
+	hasQueue        bool
+	oldest, sum     float64
 	counts          [13]uint64
-	sum             float64
 	moved, disabled bool
 }
 
-// scrape serves the outputs shown at the listener's address, in the text
-// format, families and series in the order Prometheus' client sorts them.
-// A panic while gathering (counting the queue, say) is logged and the
-// scrape gets what was gathered.
+// scrape serves the outputs shown at the listener's address in the text
+// format. A panic while gathering (counting the queue, say) is logged and
+// the scrape gets what was gathered.
 func (l *listener) scrape(w http.ResponseWriter, _ *http.Request) {
 	var outs []*shown
 	func() {
@@ -379,79 +371,88 @@ func (l *listener) scrape(w http.ResponseWriter, _ *http.Request) {
 		}
 	}()
 	var b bytes.Buffer
-	gauge := func(name, help string, value func(*shown) (float64, bool)) {
-		family(&b, name, "gauge", help, outs, func(s *shown, sample func(string, string, float64)) {
-			if v, ok := value(s); ok {
-				sample(name, s.label, v)
+	for _, f := range families {
+		started := false
+		f.samples(outs, func(suffix, labels string, v float64) {
+			if !started {
+				fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", f.name, f.help, f.name, f.kind)
+				started = true // a family without samples is left out
 			}
+			fmt.Fprintf(&b, "%s%s{%s} %s\n", f.name, suffix, labels, formatFloat(v))
 		})
 	}
-	flag := func(on bool) (float64, bool) { return float64(b2i(on)), true }
-	gauge("umc_invite_directory_moved", helpMoved, func(s *shown) (float64, bool) { return flag(s.moved) })
-	gauge("umc_invite_in_flight", helpInFlight, func(s *shown) (float64, bool) { return float64(s.o.inFlight.Load()), true })
-	family(&b, "umc_invite_invitations_total", "counter", helpInvitations, outs, func(s *shown, sample func(string, string, float64)) {
-		for _, r := range sortedResults {
-			sample("umc_invite_invitations_total", s.label+`,result="`+Results[r]+`"`, float64(s.o.invitations[r].Load()))
-		}
-	})
-	gauge("umc_invite_last_success_timestamp_seconds", helpLastSuccess, func(s *shown) (float64, bool) {
-		return math.Float64frombits(s.o.lastSuccess.Load()), true
-	})
-	gauge("umc_invite_oldest_waiting_seconds", helpOldest, func(s *shown) (float64, bool) { return s.oldest, true })
-	gauge("umc_invite_output_disabled", helpDisabled, func(s *shown) (float64, bool) { return flag(s.disabled) })
-	gauge("umc_invite_queue_files", helpQueue, func(s *shown) (float64, bool) { return float64(s.queue), s.hasQueue })
-	family(&b, "umc_invite_remove_failures_total", "counter", helpStuck, outs, func(s *shown, sample func(string, string, float64)) {
-		sample("umc_invite_remove_failures_total", s.label, float64(s.o.stuck.Load()))
-	})
-	const duration = "umc_invite_umc_request_duration_seconds"
-	family(&b, duration, "histogram", helpDuration, outs, func(s *shown, sample func(string, string, float64)) {
-		total := uint64(0)
-		for i, n := range s.counts {
-			total += n
-			le := "+Inf"
-			if i < len(buckets) {
-				le = formatFloat(buckets[i])
-			}
-			sample(duration+"_bucket", s.label+`,le="`+le+`"`, float64(total))
-		}
-		sample(duration+"_sum", s.label, s.sum)
-		sample(duration+"_count", s.label, float64(total))
-	})
-	// Sorted by class, then output: the labels' order by name.
-	if len(outs) > 0 {
-		header(&b, "umc_invite_umc_requests_total", "counter", helpRequests)
-		for _, c := range sortedClasses {
-			for _, s := range outs {
-				writeSample(&b, "umc_invite_umc_requests_total", `class="`+Classes[c]+`",`+s.label, float64(s.o.requests[c].Load()))
-			}
-		}
-	}
-	gauge("umc_invite_users_waiting", helpWaiting, func(s *shown) (float64, bool) { return float64(s.waiting), true })
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8; escaping=underscores")
 	_, _ = w.Write(b.Bytes())
 }
 
-// family writes one family's samples, output by output; a family without
-// any is left out, as Prometheus' client leaves it.
-func family(b *bytes.Buffer, name, kind, help string, outs []*shown, each func(*shown, func(string, string, float64))) {
-	started := false
-	for _, s := range outs {
-		each(s, func(series, labels string, v float64) {
-			if !started {
-				header(b, name, kind, help)
-				started = true
+type emit = func(suffix, labels string, v float64)
+
+// families are in the order of their names, and each family's series in
+// the order of their label values (label names sorted), as Prometheus'
+// client writes them.
+var families = []struct {
+	name, kind, help string
+	samples          func([]*shown, emit)
+}{
+	{"umc_invite_directory_moved", "gauge", "1 while a directory of this output (Queue_Dir, its intake, Dead_Letter_Dir) is no longer the one at its configured path: renamed away or replaced under the running plugin.",
+		each(func(s *shown) float64 { return b2f(s.moved) })},
+	{"umc_invite_in_flight", "gauge", "send_token calls in flight now.",
+		each(func(s *shown) float64 { return float64(s.o.inFlight.Load()) })},
+	{"umc_invite_invitations_total", "counter", "Invitations by what became of them: sent, refused (proven: UMC will never mail the user), dead_letter (bad input), expired (Max_Age old, not served), carried_over (still waiting on the chunk's last try).",
+		func(outs []*shown, e emit) {
+			for _, s := range outs {
+				for _, r := range byName(Results) {
+					e("", s.label+`,result="`+Results[r]+`"`, float64(s.o.invitations[r].Load()))
+				}
 			}
-			writeSample(b, series, labels, v)
-		})
+		}},
+	{"umc_invite_last_success_timestamp_seconds", "gauge", "Unix time of UMC's last 200 for this output; 0: none since Fluent Bit started.",
+		each(func(s *shown) float64 { return math.Float64frombits(s.o.lastSuccess.Load()) })},
+	{"umc_invite_oldest_waiting_seconds", "gauge", "Age of the oldest waiting user, from its queue file's arrival; 0 when none. Alert on it against Max_Age.",
+		each(func(s *shown) float64 { return s.oldest })},
+	{"umc_invite_output_disabled", "gauge", "1: this output could not start (its directories, its CA file; the log says why), sends nothing, and its records wait for a restart; 0: it runs.",
+		each(func(s *shown) float64 { return b2f(s.disabled) })},
+	{"umc_invite_queue_files", "gauge", "Queue files waiting in Queue_Dir and its intake, counted at scrape time.",
+		func(outs []*shown, e emit) {
+			for _, s := range outs {
+				if s.hasQueue {
+					e("", s.label, float64(s.queue))
+				}
+			}
+		}},
+	{"umc_invite_remove_failures_total", "counter", "Delivered queue files whose removal failed (a sticky or read-only queue directory): each is retried, and holds no place in the window.",
+		each(func(s *shown) float64 { return float64(s.o.stuck.Load()) })},
+	{"umc_invite_umc_request_duration_seconds", "histogram", "Time of one HTTP call to UMC, from sending to the answer read.",
+		func(outs []*shown, e emit) {
+			for _, s := range outs {
+				total := uint64(0)
+				for i, n := range s.counts {
+					total += n
+					e("_bucket", s.label+`,le="`+formatFloat(buckets[i])+`"`, float64(total))
+				}
+				e("_sum", s.label, s.sum)
+				e("_count", s.label, float64(total))
+			}
+		}},
+	{"umc_invite_umc_requests_total", "counter", "HTTP calls to UMC's send_token by the answer's class: delivered, refused, failed, unavailable, unauthorized.",
+		func(outs []*shown, e emit) {
+			for _, c := range byName(Classes) {
+				for _, s := range outs {
+					e("", `class="`+Classes[c]+`",`+s.label, float64(s.o.requests[c].Load()))
+				}
+			}
+		}},
+	{"umc_invite_users_waiting", "gauge", "Users known to wait: queued, not yet served, refused or expired (they wait with a growing pause of their own).",
+		each(func(s *shown) float64 { return float64(s.waiting) })},
+}
+
+// each is a family of one series per output.
+func each(value func(*shown) float64) func([]*shown, emit) {
+	return func(outs []*shown, e emit) {
+		for _, s := range outs {
+			e("", s.label, value(s))
+		}
 	}
-}
-
-func header(b *bytes.Buffer, name, kind, help string) {
-	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind)
-}
-
-func writeSample(b *bytes.Buffer, series, labels string, v float64) {
-	b.WriteString(series + "{" + labels + "} " + formatFloat(v) + "\n")
 }
 
 // formatFloat writes a value as the text format does.
@@ -464,34 +465,19 @@ func formatFloat(v float64) string {
 
 var escape = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`).Replace
 
-func b2i(b bool) int {
+func b2f(b bool) float64 {
 	if b {
 		return 1
 	}
 	return 0
 }
 
-// sortedResults and sortedClasses are the indexes of Results and Classes
-// in the order of their names.
-var sortedResults, sortedClasses = sortedIndexes(Results), sortedIndexes(Classes)
-
-func sortedIndexes(names []string) []int {
-	idx := []int{0, 1, 2, 3, 4}
+// byName is the indexes of names in the order of the names.
+func byName(names []string) []int {
+	idx := make([]int, len(names))
+	for i := range idx {
+		idx[i] = i
+	}
 	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(names[a], names[b]) })
 	return idx
 }
-
-// Help texts, one per family.
-const (
-	helpInvitations = "Invitations by what became of them: sent, refused (proven: UMC will never mail the user), dead_letter (bad input), expired (Max_Age old, not served), carried_over (still waiting on the chunk's last try)."
-	helpRequests    = "HTTP calls to UMC's send_token by the answer's class: delivered, refused, failed, unavailable, unauthorized."
-	helpDuration    = "Time of one HTTP call to UMC, from sending to the answer read."
-	helpInFlight    = "send_token calls in flight now."
-	helpLastSuccess = "Unix time of UMC's last 200 for this output; 0: none since Fluent Bit started."
-	helpDisabled    = "1: this output could not start (its directories, its CA file; the log says why), sends nothing, and its records wait for a restart; 0: it runs."
-	helpQueue       = "Queue files waiting in Queue_Dir and its intake, counted at scrape time."
-	helpStuck       = "Delivered queue files whose removal failed (a sticky or read-only queue directory): each is retried, and holds no place in the window."
-	helpWaiting     = "Users known to wait: queued, not yet served, refused or expired (they wait with a growing pause of their own)."
-	helpOldest      = "Age of the oldest waiting user, from its queue file's arrival; 0 when none. Alert on it against Max_Age."
-	helpMoved       = "1 while a directory of this output (Queue_Dir, its intake, Dead_Letter_Dir) is no longer the one at its configured path: renamed away or replaced under the running plugin."
-)
