@@ -15,8 +15,10 @@ import (
 
 	"github.com/fluent/fluent-bit-go/output"
 
+	"umc-invite/plugin/chunkdec"
 	"umc-invite/umc/config"
 	"umc-invite/umc/invite"
+	"umc-invite/umc/record"
 )
 
 const pluginName = "umc_invite"
@@ -39,12 +41,8 @@ func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
 		startProfile()
 	}
 	id, name := instances.begin()
-	started := false
-	defer func() {
-		if !started {
-			instances.abandon()
-		}
-	}()
+	var started instance
+	defer func() { instances.end(id, started) }()
 	log := invite.NewLogger(os.Stderr, name)
 	cfg, err := config.Load(fluentBitKeys{plugin})
 	if err != nil {
@@ -54,18 +52,15 @@ func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
 	if cfg.OutputName != "" {
 		log = invite.NewLogger(os.Stderr, cfg.OutputName)
 	}
+	output.FLBPluginSetContext(plugin, id)
 	out, err := invite.New(cfg, log, instances.claims)
 	if err != nil {
 		// Its own failure (a tenant's directory, CA file, port): this
 		// output is disabled, Fluent Bit and the other outputs run.
-		instances.addDisabled(id, newDisabledOutput(log, cfg, err, time.Now()))
-		started = true
-		output.FLBPluginSetContext(plugin, id)
+		started.disabled = newDisabledOutput(log, cfg, err, time.Now())
 		return output.FLB_OK
 	}
-	instances.add(id, out)
-	started = true
-	output.FLBPluginSetContext(plugin, id)
+	started.out = out
 	log.Infof("%s", out.Describe())
 	// Said once, at start: a configuration that works but leaks.
 	for _, w := range cfg.Warnings() {
@@ -78,14 +73,15 @@ func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
 func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (ret int) {
 	defer recoverTo(&ret, output.FLB_ERROR, "flush")
 	id, ok := output.FLBPluginGetContext(ctx).(int)
-	if d := instances.getDisabled(id); ok && d != nil {
-		return flbCode(d.flush(time.Now()))
-	}
-	out := instances.get(id)
-	if !ok || out == nil {
+	in := instances.get(id)
+	if !ok || in == (instance{}) {
 		fmt.Fprintf(os.Stderr, "[error] [output:%s] flush for an unknown instance %d\n", pluginName, id)
 		return output.FLB_ERROR
 	}
+	if in.disabled != nil {
+		return flbCode(in.disabled.flush(time.Now()))
+	}
+	out := in.out
 	// The chunk is read in place: the decoder copies what it keeps.
 	records, decodeErr := decodeChunk(C.GoString(tag), unsafe.Slice((*byte)(data), int(length)))
 	verdict := out.Flush(context.Background(), records)
@@ -116,10 +112,10 @@ func FLBPluginExitCtx(ctx unsafe.Pointer) (ret int) {
 		stopProfile()
 	}
 	if id, ok := output.FLBPluginGetContext(ctx).(int); ok {
-		if d := instances.getDisabled(id); d != nil {
+		if d := instances.get(id).disabled; d != nil {
 			d.close()
 		}
-		if out := instances.remove(id); out != nil {
+		if out := instances.remove(id).out; out != nil {
 			out.Close()
 		}
 	}
@@ -149,3 +145,13 @@ func recoverTo(ret *int, code int, where string) {
 }
 
 func main() {}
+
+// decodeChunk decodes the records of a chunk it can (see chunkdec.Decode).
+func decodeChunk(tag string, data []byte) ([]record.Record, error) {
+	events, err := chunkdec.Decode(data)
+	records := make([]record.Record, 0, len(events))
+	for _, e := range events {
+		records = append(records, record.New(tag, e.Time, e.Body))
+	}
+	return records, err
+}
