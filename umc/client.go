@@ -84,10 +84,9 @@ func NewClient(c *config.Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("UMC_URL: %w", err)
 	}
-	// The transport is called directly: it never follows a redirect (the
-	// credentials reach only the configured host; a moved UMC is a
-	// configuration fault) and keeps no cookies (without a UMCSessionId
-	// cookie UMC's XSRF check never applies).
+	// The transport, called directly, follows no redirect (the credentials
+	// reach only UMC_URL's host) and keeps no cookie (UMC's XSRF check
+	// applies only with a UMCSessionId cookie).
 	return &Client{
 		transport:    transport,
 		timeout:      c.Timeout,
@@ -112,12 +111,9 @@ func (c *Client) secret() config.Secret {
 	return c.password
 }
 
-// call makes one HTTP call, and one more at once when UMC answered 401
-// and Auth_Password_File turns out to hold a new password (a Secret
-// rotated a moment ago): UMC refused the old password before running the
-// command, so the second call cannot be a duplicate.
-// Calls in flight together all see the 401; each one whose password is
-// no longer the file's goes again.
+// call makes one HTTP call, and one more at once after a 401 when
+// Auth_Password_File now holds another password (a Secret rotated): UMC
+// refused the old one before running the command, so it is no duplicate.
 func (c *Client) call(ctx context.Context, username, method string) (a Answer, calls int) {
 	used := c.secret()
 	a = c.once(ctx, username, method, used)

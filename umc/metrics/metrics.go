@@ -1,13 +1,9 @@
-// Package metrics is the plugin's own Prometheus endpoint, written in the
-// text exposition format by hand: a Prometheus client library would cost
-// Fluent Bit about 3 MB resident for a dozen series. It is process-wide:
-// Fluent Bit keeps the plugin loaded across hot reloads while its outputs
-// come and go. So every output's counters live in one registry keyed by its
-// name (the `output` label), continued when an output of that name starts
-// again; every address has one listener, shared by the outputs naming it
-// and kept for a grace period after the last one exits; an exited output
-// stays on its endpoint for that grace period. Nothing runs between
-// scrapes: the queue is counted when the endpoint is scraped.
+// Package metrics is the plugin's Prometheus endpoint, in the text format
+// written by hand (a client library cost Fluent Bit 3 MB resident). It is
+// process-wide, as Fluent Bit keeps the plugin loaded across hot reloads:
+// an output's counters are kept by its name (the `output` label) and go on
+// when it starts again; an address has one listener, shared, and kept with
+// its exited outputs for a grace period. The queue is counted at scrape time.
 package metrics
 
 import (
@@ -153,9 +149,8 @@ func (o *Output) CountWaiting(f func() (int, time.Duration)) {
 	o.waiting = f
 }
 
-// grace is how long a listener outlives its last output, and an exited
-// output stays on its endpoint: long enough for a hot reload to start the
-// outputs again.
+// grace is how long a listener and an exited output stay: long enough for
+// a hot reload to start the outputs again.
 var grace = time.Minute
 
 // logTo receives the endpoint's own errors, in Fluent Bit's log format.
@@ -168,11 +163,10 @@ var state = struct {
 	listeners map[string]*listener
 }{outputs: map[string]*Output{}, listeners: map[string]*listener{}}
 
-// Attach starts name's metrics on the endpoint at addr, binding it if no
-// other output has: an address that cannot be bound (taken, or not this
-// host's) is an error. An output that had this name before (before a hot
-// reload) continues its counters. Two live outputs cannot share a name.
-// queue, when not nil, counts the files waiting, at scrape time.
+// Attach shows name's metrics on the endpoint at addr, binding it if no
+// other output has (an address that cannot be bound is an error), with
+// the counters of the output of that name before a hot reload. queue, when
+// not nil, counts the files waiting.
 func Attach(name, addr string, queue func() (int, error)) (*Output, error) {
 	state.mu.Lock()
 	defer state.mu.Unlock()
@@ -197,9 +191,7 @@ func Attach(name, addr string, queue func() (int, error)) (*Output, error) {
 	return o, nil
 }
 
-// Detach ends an output's part in its endpoint: the endpoint shows it
-// for the grace period, then not; the listener closes once the grace
-// period passes with no output on it.
+// Detach takes the output off its endpoint after the grace period.
 func (o *Output) Detach() {
 	if o == nil {
 		return
