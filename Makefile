@@ -54,9 +54,15 @@ lint:
 	$(GO) -C tests/helm vet ./...
 	cd tests/helm && staticcheck ./...
 
-# Go benchmarks of the flush path against a loopback UMC stand-in.
+# Go benchmarks: a flush of 100 records against a loopback UMC stand-in
+# answering at once (BENCH; each level between slashes is matched on its
+# own, and anchored, or records=1 would match records=100 and 10000), then
+# the plugin's own work per record and one send_token call.
+BENCH ?= ^BenchmarkFlush$$/^latency=0s$$/^records=100$$/^concurrency=(1|4)$$
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./umc/invite/
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count 4 -benchtime 30x ./umc/invite/
+	$(GO) test -run '^$$' -bench '^BenchmarkOverhead$$' -benchmem -count 2 -benchtime 3x ./umc/invite/
+	$(GO) test -run '^$$' -bench '^BenchmarkSendToken$$' -benchmem -count 2 -benchtime 2000x ./umc/
 
 # End-to-end figures with a real fluent-bit (skipped without one), first
 # the footprint: peak RSS and CPU of Fluent Bit with its null output (no

@@ -10,16 +10,11 @@ import (
 )
 
 // disabledOutput is an [OUTPUT] whose start failed for a reason of its own
-// (its directories, its CA file, its metrics port): in the DaemonSet one
-// tenant's bad directory must disable that tenant's output only, never
-// Fluent Bit and every other tenant with it. It answers every flush with a
-// retry, so that Fluent Bit's retry counters and health show that the
-// output does not deliver. The files stay in the queue: once the directory
-// is fixed, the output's start hands them to tail again, also those whose
-// chunks Fluent Bit gave up meanwhile. The reason
-// is logged at start and again at most once a minute, and the output's
-// metrics show umc_invite_output_disabled 1 (its own alert), unless its
-// metrics endpoint is what failed: then the log is the signal.
+// (its directories, CA file, metrics port): one tenant's fault must not
+// stop Fluent Bit and the other tenants. It answers every flush with a
+// retry, so that Fluent Bit's counters and health show it; its files stay
+// queued for a start with the fault fixed. The reason is logged at start
+// and at most once a minute, and shown as umc_invite_output_disabled 1.
 type disabledOutput struct {
 	log     *invite.Logger
 	reason  error

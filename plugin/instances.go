@@ -8,7 +8,7 @@ import (
 )
 
 // registry maps the context Fluent Bit hands back to each [OUTPUT]
-// section's Output; Fluent Bit's workers read it concurrently.
+// section's output; Fluent Bit's workers read it concurrently.
 //
 // Two numbers per instance: a handle, the context, never reused in the
 // process (a late flush for an exited instance finds nothing instead of
@@ -16,25 +16,28 @@ import (
 // in each generation of outputs. Fluent Bit's hot reload exits every
 // instance and starts them again in the same process, in config order:
 // counting again from 0 once all have exited gives each output the name
-// it had before the reload, which its log lines and the `output` label of
-// its metrics keep. Fluent Bit numbers its own instances per config the
-// same way (umc_invite.0 in fluentbit_output_* metrics).
+// it had before the reload (its log lines, its metrics' `output` label),
+// as Fluent Bit numbers its own instances (umc_invite.0).
 type registry struct {
 	mu         sync.RWMutex
 	nextHandle int
 	nextNumber int
 	starting   int // inits under way
-	byID       map[int]*invite.Output
-	disabled   map[int]*disabledOutput
+	byID       map[int]instance
 	// claims are the directories the live outputs hold: an output whose
 	// directory another one holds is disabled, the other runs on.
 	claims *invite.Claims
 }
 
-var instances = &registry{byID: map[int]*invite.Output{}, disabled: map[int]*disabledOutput{}, claims: invite.NewClaims()}
+// instance is a started output, or one disabled by a failure of its own.
+type instance struct {
+	out      *invite.Output
+	disabled *disabledOutput
+}
 
-// begin hands out a handle and a default name for an init; end it with
-// add or abandon.
+var instances = &registry{byID: map[int]instance{}, claims: invite.NewClaims()}
+
+// begin hands out a handle and a default name for an init; end it with end.
 func (r *registry) begin() (handle int, name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -45,56 +48,32 @@ func (r *registry) begin() (handle int, name string) {
 	return handle, name
 }
 
-func (r *registry) add(handle int, o *invite.Output) {
+// end ends an init: with the instance it started, or with none when it
+// failed (its number stays taken, as Fluent Bit's instance number does).
+func (r *registry) end(handle int, in instance) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.byID[handle] = o
+	if in != (instance{}) {
+		r.byID[handle] = in
+	}
 	r.starting--
 }
 
-// addDisabled ends an init whose output could not start: it keeps its
-// handle and name, and answers flushes as disabled.
-func (r *registry) addDisabled(handle int, d *disabledOutput) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.disabled[handle] = d
-	r.starting--
-}
-
-func (r *registry) getDisabled(handle int) *disabledOutput {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.disabled[handle]
-}
-
-// abandon ends a failed init. Its number stays taken, as Fluent Bit's
-// instance number does: the next output of the config is the next number.
-func (r *registry) abandon() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.starting--
-}
-
-func (r *registry) get(handle int) *invite.Output {
+func (r *registry) get(handle int) instance {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.byID[handle]
 }
 
-func (r *registry) remove(handle int) *invite.Output {
+// remove takes an instance out; once the last has exited, names are
+// numbered from 0 again.
+func (r *registry) remove(handle int) instance {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	o := r.byID[handle]
+	in := r.byID[handle]
 	delete(r.byID, handle)
-	delete(r.disabled, handle)
-	r.newGenerationIfIdle()
-	return o
-}
-
-// newGenerationIfIdle numbers from 0 again once the last instance has
-// exited. Called with mu held.
-func (r *registry) newGenerationIfIdle() {
-	if len(r.byID) == 0 && len(r.disabled) == 0 && r.starting == 0 {
+	if len(r.byID) == 0 && r.starting == 0 {
 		r.nextNumber = 0
 	}
+	return in
 }

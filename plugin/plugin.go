@@ -15,8 +15,10 @@ import (
 
 	"github.com/fluent/fluent-bit-go/output"
 
+	"umc-invite/plugin/chunkdec"
 	"umc-invite/umc/config"
 	"umc-invite/umc/invite"
+	"umc-invite/umc/record"
 )
 
 const pluginName = "umc_invite"
@@ -35,13 +37,12 @@ func (k fluentBitKeys) Get(key string) string { return output.FLBPluginConfigKey
 //export FLBPluginInit
 func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
 	defer recoverTo(&ret, output.FLB_ERROR, "init")
+	if profileDir != "" {
+		startProfile()
+	}
 	id, name := instances.begin()
-	started := false
-	defer func() {
-		if !started {
-			instances.abandon()
-		}
-	}()
+	var started instance
+	defer func() { instances.end(id, started) }()
 	log := invite.NewLogger(os.Stderr, name)
 	cfg, err := config.Load(fluentBitKeys{plugin})
 	if err != nil {
@@ -51,18 +52,15 @@ func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
 	if cfg.OutputName != "" {
 		log = invite.NewLogger(os.Stderr, cfg.OutputName)
 	}
+	output.FLBPluginSetContext(plugin, id)
 	out, err := invite.New(cfg, log, instances.claims)
 	if err != nil {
 		// Its own failure (a tenant's directory, CA file, port): this
 		// output is disabled, Fluent Bit and the other outputs run.
-		instances.addDisabled(id, newDisabledOutput(log, cfg, err, time.Now()))
-		started = true
-		output.FLBPluginSetContext(plugin, id)
+		started.disabled = newDisabledOutput(log, cfg, err, time.Now())
 		return output.FLB_OK
 	}
-	instances.add(id, out)
-	started = true
-	output.FLBPluginSetContext(plugin, id)
+	started.out = out
 	log.Infof("%s", out.Describe())
 	// Said once, at start: a configuration that works but leaks.
 	for _, w := range cfg.Warnings() {
@@ -75,15 +73,17 @@ func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
 func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (ret int) {
 	defer recoverTo(&ret, output.FLB_ERROR, "flush")
 	id, ok := output.FLBPluginGetContext(ctx).(int)
-	if d := instances.getDisabled(id); ok && d != nil {
-		return flbCode(d.flush(time.Now()))
-	}
-	out := instances.get(id)
-	if !ok || out == nil {
+	in := instances.get(id)
+	if !ok || in == (instance{}) {
 		fmt.Fprintf(os.Stderr, "[error] [output:%s] flush for an unknown instance %d\n", pluginName, id)
 		return output.FLB_ERROR
 	}
-	records, decodeErr := decodeChunk(C.GoString(tag), C.GoBytes(data, length))
+	if in.disabled != nil {
+		return flbCode(in.disabled.flush(time.Now()))
+	}
+	out := in.out
+	// The chunk is read in place: the decoder copies what it keeps.
+	records, decodeErr := decodeChunk(C.GoString(tag), unsafe.Slice((*byte)(data), int(length)))
 	verdict := out.Flush(context.Background(), records)
 	if decodeErr != nil {
 		// An undecodable record cannot be read on a retry either: say so,
@@ -108,11 +108,14 @@ func FLBPluginFlush(data unsafe.Pointer, length C.int, tag *C.char) int {
 //export FLBPluginExitCtx
 func FLBPluginExitCtx(ctx unsafe.Pointer) (ret int) {
 	defer recoverTo(&ret, output.FLB_ERROR, "exit")
+	if profileDir != "" {
+		stopProfile()
+	}
 	if id, ok := output.FLBPluginGetContext(ctx).(int); ok {
-		if d := instances.getDisabled(id); d != nil {
+		if d := instances.get(id).disabled; d != nil {
 			d.close()
 		}
-		if out := instances.remove(id); out != nil {
+		if out := instances.remove(id).out; out != nil {
 			out.Close()
 		}
 	}
@@ -142,3 +145,13 @@ func recoverTo(ret *int, code int, where string) {
 }
 
 func main() {}
+
+// decodeChunk decodes the records of a chunk it can (see chunkdec.Decode).
+func decodeChunk(tag string, data []byte) ([]record.Record, error) {
+	events, err := chunkdec.Decode(data)
+	records := make([]record.Record, 0, len(events))
+	for _, e := range events {
+		records = append(records, record.New(tag, e.Time, e.Body))
+	}
+	return records, err
+}

@@ -69,17 +69,9 @@ func hintFor(a Answer) string {
 	return ""
 }
 
-// messageOf takes UMC's "message" from a JSON error body, or the start of
-// any other body, as one short printable line.
-func messageOf(body []byte) string {
-	var decoded struct {
-		Message json.RawMessage `json:"message"`
-	}
-	return messageFrom(body, json.Unmarshal(body, &decoded) == nil, decoded.Message)
-}
-
-// messageFrom is messageOf with the body already decoded: ok when it
-// decoded, field its "message".
+// messageFrom takes UMC's "message" from a JSON error body (ok when it
+// decoded, field its "message"), or the start of any other body, as one
+// short printable line.
 func messageFrom(body []byte, ok bool, field json.RawMessage) string {
 	text := ""
 	if ok && len(field) > 0 && string(field) != "null" { // null: no message
@@ -95,9 +87,9 @@ func messageFrom(body []byte, ok bool, field json.RawMessage) string {
 	return oneLine(text, 300)
 }
 
+// looksLikeHTML: a page (or any markup) says nothing an operator can use.
 func looksLikeHTML(b []byte) bool {
-	s := strings.ToLower(strings.TrimSpace(string(b[:min(len(b), 64)])))
-	return strings.HasPrefix(s, "<!doctype") || strings.HasPrefix(s, "<html") || strings.HasPrefix(s, "<")
+	return strings.HasPrefix(strings.TrimSpace(string(b[:min(len(b), 64)])), "<")
 }
 
 func oneLine(s string, limit int) string {

@@ -1,6 +1,9 @@
 package umc
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+)
 
 // An answer's body is read once for both what it is and what it says:
 // UMC's "status" is still matched exactly ("Status", an escape or a
@@ -53,4 +56,13 @@ func TestABodyReadOnceMeansWhatItsExactReadingMeans(t *testing.T) {
 			}
 		}
 	}
+}
+
+// messageOf is the message of a body decoded on its own: what readBody's
+// one pass must agree with.
+func messageOf(body []byte) string {
+	var decoded struct {
+		Message json.RawMessage `json:"message"`
+	}
+	return messageFrom(body, json.Unmarshal(body, &decoded) == nil, decoded.Message)
 }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,8 +35,9 @@ const maxLocation = 200
 
 // Client sends invitations to one UMC. It is safe for concurrent use.
 type Client struct {
-	http         *http.Client
-	endpoint     string
+	transport    *http.Transport
+	timeout      time.Duration
+	endpoint     *url.URL
 	method       string
 	language     string
 	user         string
@@ -78,16 +80,17 @@ func NewClient(c *config.Config) (*Client, error) {
 	if c.HTTPProxy != nil {
 		transport.Proxy = http.ProxyURL(c.HTTPProxy)
 	}
+	endpoint, err := url.Parse(c.Endpoint())
+	if err != nil {
+		return nil, fmt.Errorf("UMC_URL: %w", err)
+	}
+	// The transport, called directly, follows no redirect (the credentials
+	// reach only UMC_URL's host) and keeps no cookie (UMC's XSRF check
+	// applies only with a UMCSessionId cookie).
 	return &Client{
-		http: &http.Client{
-			Transport: transport,
-			Timeout:   c.Timeout,
-			// Never follow a redirect: the credentials must reach only the
-			// configured host, and a moved UMC is a configuration fault.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-			// No cookie jar: without a UMCSessionId cookie UMC's XSRF check never applies.
-		},
-		endpoint:     c.Endpoint(),
+		transport:    transport,
+		timeout:      c.Timeout,
+		endpoint:     endpoint,
 		method:       c.Method,
 		language:     c.Language,
 		user:         c.AuthUser,
@@ -108,12 +111,9 @@ func (c *Client) secret() config.Secret {
 	return c.password
 }
 
-// call makes one HTTP call, and one more at once when UMC answered 401
-// and Auth_Password_File turns out to hold a new password (a Secret
-// rotated a moment ago): UMC refused the old password before running the
-// command, so the second call cannot be a duplicate.
-// Calls in flight together all see the 401; each one whose password is
-// no longer the file's goes again.
+// call makes one HTTP call, and one more at once after a 401 when
+// Auth_Password_File now holds another password (a Secret rotated): UMC
+// refused the old one before running the command, so it is no duplicate.
 func (c *Client) call(ctx context.Context, username, method string) (a Answer, calls int) {
 	used := c.secret()
 	a = c.once(ctx, username, method, used)
@@ -157,7 +157,7 @@ func (c *Client) headersFor(password config.Secret) http.Header {
 var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // Close drops idle connections.
-func (c *Client) Close() { c.http.CloseIdleConnections() }
+func (c *Client) Close() { c.transport.CloseIdleConnections() }
 
 type sendTokenRequest struct {
 	Options struct {
@@ -175,20 +175,26 @@ func (c *Client) once(ctx context.Context, username, method string, password con
 	if err != nil {
 		return Answer{Err: fmt.Errorf("encode request: %w", err)}
 	}
-	// A bytes.Reader gives the request a fixed Content-Length: UMC answers
-	// a chunked POST with 411.
-	// A call once started runs to its answer or Timeout, even past the
-	// flush's deadline: cutting it off could not unsend it, only make its
-	// retry a duplicate.
-	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, c.endpoint, bytes.NewReader(payload))
-	if err != nil {
-		return Answer{Err: fmt.Errorf("build request: %w", err)}
-	}
-	req.Header = c.headersFor(password)
+	// A fixed Content-Length: UMC answers a chunked POST with 411. A call
+	// once started runs to its answer or Timeout, even past the flush's
+	// deadline: cutting it off could not unsend it, only make its retry a
+	// duplicate.
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+	defer cancel()
+	req := (&http.Request{
+		Method:        http.MethodPost,
+		URL:           c.endpoint,
+		Host:          c.endpoint.Host,
+		Header:        c.headersFor(password),
+		Body:          io.NopCloser(bytes.NewReader(payload)),
+		ContentLength: int64(len(payload)),
+		Proto:         "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+	}).WithContext(callCtx)
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(payload)), nil }
 	start := time.Now()
-	resp, err := c.http.Do(req)
+	resp, err := c.transport.RoundTrip(req)
 	if err != nil {
-		a := Answer{Err: err, Took: time.Since(start)}
+		a := Answer{Err: fmt.Errorf("POST %s: %w", c.endpoint.Redacted(), err), Took: time.Since(start)}
 		c.observe(a)
 		return a
 	}

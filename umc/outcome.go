@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"syscall"
@@ -76,6 +75,3 @@ func unreached(err error) bool {
 	var alert tls.AlertError
 	return errors.As(err, &recordErr) || errors.As(err, &certErr) || errors.As(err, &alert)
 }
-
-// describeKind is the short word for a log line.
-func (o Outcome) String() string { return fmt.Sprintf("%s: %s", o.Kind, o.Reason) }

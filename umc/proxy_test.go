@@ -35,7 +35,7 @@ func (p *proxyStub) Hosts() []string {
 	return append([]string(nil), p.hosts...)
 }
 
-func transportOf(c *Client) *http.Transport { return c.http.Transport.(*http.Transport) }
+func transportOf(c *Client) *http.Transport { return c.transport }
 
 func TestTransport(t *testing.T) {
 	c := newClient(t, "http://umc", config.Map{"Concurrency": "7"})

@@ -16,18 +16,15 @@ type failed struct{ answer Answer }
 
 func (f failed) Error() string { return f.answer.String() }
 
-// SendToken asks UMC to mail username an invitation. A call that cannot
-// have reached UMC (see Outcome.QuickRetry) is tried again up to the
-// configured number of quick retries while ctx allows; every other answer
-// is returned as it is, for Fluent Bit's scheduler to retry: a reset, a
-// timeout or a 502 may hide a call UMC did process (a retry would be a
-// second mail), and a 503 may be UMC's rate limit, which counts retries
-// too. ctx bounds the quick retries, not a call under way.
+// SendToken asks UMC to mail username an invitation. Only a call that
+// cannot have reached UMC (Outcome.QuickRetry) is tried again at once, up
+// to the quick retries, while ctx allows: a reset, a timeout or a 502 may
+// hide a processed call (a retry would be a second mail), a 503 may be the
+// rate limit. ctx bounds the quick retries, not a call under way.
 func (c *Client) SendToken(ctx context.Context, username string) Answer {
 	var last Answer
 	calls := 0
-	// Nearly every call is answered: its first try is made here, and the
-	// retries are set up only for one that failed, which is their first.
+	// The first try is made here; retry-go is set up only after a failure.
 	tried := false
 	if ctx.Err() == nil {
 		if last, calls = c.call(ctx, username, c.method); last.Err == nil {

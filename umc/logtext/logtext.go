@@ -38,28 +38,21 @@ func Quote(s string) string { return strconv.Quote(Cut(s, MaxName)) }
 // a tab and invalid UTF-8 become escapes as strconv.Quote writes them, and
 // the result is cut to MaxLine. Text already quoted stays as it is.
 func Line(s string) string {
-	clean := true
+	var b strings.Builder // used only once a character needs escaping
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if (r == utf8.RuneError && size == 1) || (r < 0x20 && r != '\t') || r == 0x7f || r == 0x85 || r == 0x2028 || r == 0x2029 {
-			clean = false
-			break
+			if b.Len() == 0 {
+				b.WriteString(s[:i])
+			}
+			q := strconv.Quote(s[i : i+size])
+			b.WriteString(q[1 : len(q)-1])
+		} else if b.Len() > 0 {
+			b.WriteString(s[i : i+size])
 		}
 		i += size
 	}
-	if !clean {
-		var b strings.Builder
-		for i := 0; i < len(s); {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			switch {
-			case r == utf8.RuneError && size == 1, (r < 0x20 && r != '\t'), r == 0x7f, r == 0x85, r == 0x2028, r == 0x2029:
-				q := strconv.Quote(s[i : i+size])
-				b.WriteString(q[1 : len(q)-1])
-			default:
-				b.WriteString(s[i : i+size])
-			}
-			i += size
-		}
+	if b.Len() > 0 {
 		s = b.String()
 	}
 	return Cut(s, MaxLine)

@@ -1,37 +1,28 @@
-// Package metrics is the plugin's own Prometheus endpoint. It is
-// process-wide: Fluent Bit loads the plugin once and keeps it loaded across
-// hot reloads, while its outputs come and go. So
-//
-//   - every output's counters live in one registry keyed by the output's
-//     name (the `output` label): an output that exits and is started again
-//     under the same name, as a hot reload does, continues them;
-//   - every address has one listener, shared (and reference-counted) by the
-//     outputs that name it, and kept for a grace period after the last one
-//     exits, so that a hot reload finds it still serving;
-//   - an output that has exited stays on its endpoint for that grace period,
-//     then drops out of it (its counters are kept in memory, should it come
-//     back).
-//
-// Nothing here runs on its own between scrapes: the queue size is counted
-// when the endpoint is scraped.
+// Package metrics is the plugin's Prometheus endpoint, in the text format
+// written by hand (a client library cost Fluent Bit 3 MB resident). It is
+// process-wide, as Fluent Bit keeps the plugin loaded across hot reloads:
+// an output's counters are kept by its name (the `output` label) and go on
+// when it starts again; an address has one listener, shared, and kept with
+// its exited outputs for a grace period. The queue is counted at scrape time.
 package metrics
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"os"
-	"sort"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Path is where the endpoint serves.
@@ -52,73 +43,32 @@ var Results = []string{Sent, Refused, DeadLetter, Expired, CarriedOver}
 // Classes are the values of the class label: policy.Kind's names.
 var Classes = []string{"delivered", "refused", "failed", "unavailable", "unauthorized"}
 
-// Buckets of the request duration: 5 ms (a call on loopback) to 30 s (the
-// default Timeout).
-var Buckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
-
-const ns = "umc_invite"
-
-// Help texts, one per family.
-const (
-	helpInvitations = "Invitations by what became of them: sent, refused (proven: UMC will never mail the user), dead_letter (bad input), expired (Max_Age old, not served), carried_over (still waiting on the chunk's last try)."
-	helpRequests    = "HTTP calls to UMC's send_token by the answer's class: delivered, refused, failed, unavailable, unauthorized."
-	helpDuration    = "Time of one HTTP call to UMC, from sending to the answer read."
-	helpInFlight    = "send_token calls in flight now."
-	helpLastSuccess = "Unix time of UMC's last 200 for this output; 0: none since Fluent Bit started."
-	helpDisabled    = "1: this output could not start (its directories, its CA file; the log says why), sends nothing, and its records wait for a restart; 0: it runs."
-)
-
-var descQueue = prometheus.NewDesc(ns+"_queue_files",
-	"Queue files waiting in Queue_Dir and its intake, counted at scrape time.",
-	[]string{"output"}, nil)
+// buckets of the request duration: 5 ms (a call on loopback) to 30 s (the
+// default Timeout), and +Inf.
+var buckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, math.Inf(1)}
 
 // Output is one output's metrics. Its methods are safe for concurrent use
 // and do nothing on a nil *Output (metrics off).
 type Output struct {
 	name        string
-	invitations map[string]prometheus.Counter
-	requests    map[string]prometheus.Counter
-	duration    prometheus.Histogram
-	inFlight    prometheus.Gauge
-	lastSuccess prometheus.Gauge
-	stuck       prometheus.Counter
-	disabled    prometheus.Gauge
+	invitations [5]atomic.Uint64 // by Results' index
+	requests    [5]atomic.Uint64 // by Classes' index
+	inFlight    atomic.Int64
+	lastSuccess atomic.Uint64 // float64 bits
+	stuck       atomic.Uint64
+	disabled    atomic.Bool
+	moved       atomic.Bool // a directory renamed away under the output
+
+	histMu sync.Mutex
+	counts [13]uint64 // by bucket; not cumulative
+	sum    float64
 
 	// Guarded by state.mu.
-	live   bool
-	addr   string
-	exited time.Time
-	queue  func() (int, error) // nil: no queue to count
-
-	waitingMu sync.Mutex
-	waiting   func() (int, time.Duration) // nil: none known
-
-	moved atomic.Bool // a directory renamed away under the output
-}
-
-func newOutput(name string) *Output {
-	o := &Output{name: name, invitations: map[string]prometheus.Counter{}, requests: map[string]prometheus.Counter{}}
-	labels := func(kv ...string) prometheus.Labels {
-		l := prometheus.Labels{"output": name}
-		for i := 0; i+1 < len(kv); i += 2 {
-			l[kv[i]] = kv[i+1]
-		}
-		return l
-	}
-	// Every label combination exists from the start, at 0, so that rate()
-	// and increase() work from the first scrape.
-	for _, r := range Results {
-		o.invitations[r] = prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "_invitations_total", Help: helpInvitations, ConstLabels: labels("result", r)})
-	}
-	for _, c := range Classes {
-		o.requests[c] = prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "_umc_requests_total", Help: helpRequests, ConstLabels: labels("class", c)})
-	}
-	o.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "_umc_request_duration_seconds", Help: helpDuration, Buckets: Buckets, ConstLabels: labels()})
-	o.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "_in_flight", Help: helpInFlight, ConstLabels: labels()})
-	o.lastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "_last_success_timestamp_seconds", Help: helpLastSuccess, ConstLabels: labels()})
-	o.stuck = prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "_remove_failures_total", Help: helpStuck, ConstLabels: labels()})
-	o.disabled = prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "_output_disabled", Help: helpDisabled, ConstLabels: labels()})
-	return o
+	live    bool
+	addr    string
+	exited  time.Time
+	queue   func() (int, error)         // nil: no queue to count
+	waiting func() (int, time.Duration) // nil: none known
 }
 
 // Name is the output label.
@@ -131,11 +81,8 @@ func (o *Output) Name() string {
 
 // Invitation counts what became of one invitation: one of Results.
 func (o *Output) Invitation(result string) {
-	if o == nil {
-		return
-	}
-	if c := o.invitations[result]; c != nil {
-		c.Inc()
+	if i := slices.Index(Results, result); o != nil && i >= 0 {
+		o.invitations[i].Add(1)
 	}
 }
 
@@ -145,22 +92,26 @@ func (o *Output) Request(class string, took time.Duration) {
 	if o == nil {
 		return
 	}
-	if c := o.requests[class]; c != nil {
-		c.Inc()
+	if i := slices.Index(Classes, class); i >= 0 {
+		o.requests[i].Add(1)
 	}
-	o.duration.Observe(took.Seconds())
+	v := took.Seconds()
+	o.histMu.Lock()
+	i, _ := slices.BinarySearch(buckets, v) // the first bucket whose le is >= v
+	o.counts[i]++
+	o.sum += v
+	o.histMu.Unlock()
 	if class == "delivered" {
-		o.lastSuccess.SetToCurrentTime()
+		o.lastSuccess.Store(math.Float64bits(float64(time.Now().UnixNano()) / 1e9))
 	}
 }
 
 // Disable shows the output as disabled (umc_invite_output_disabled 1)
 // until it is attached again, by a restart or a hot reload.
 func (o *Output) Disable() {
-	if o == nil {
-		return
+	if o != nil {
+		o.disabled.Store(true)
 	}
-	o.disabled.Set(1)
 }
 
 // Begin counts a send_token call in flight until the returned func is called.
@@ -168,37 +119,38 @@ func (o *Output) Begin() (end func()) {
 	if o == nil {
 		return func() {}
 	}
-	o.inFlight.Inc()
-	return o.inFlight.Dec
+	o.inFlight.Add(1)
+	return func() { o.inFlight.Add(-1) }
 }
 
-// collect sends the output's metrics.
-func (o *Output) collect(ch chan<- prometheus.Metric, queue func() (int, error)) {
-	for _, r := range Results {
-		ch <- o.invitations[r]
+// DirectoryMoved says whether a directory of the output is no longer the
+// one at its path.
+func (o *Output) DirectoryMoved(moved bool) {
+	if o != nil {
+		o.moved.Store(moved)
 	}
-	for _, c := range Classes {
-		ch <- o.requests[c]
-	}
-	ch <- o.duration
-	ch <- o.inFlight
-	ch <- o.lastSuccess
-	ch <- o.stuck
-	ch <- o.disabled
-	o.collectWaiting(ch)
-	if queue != nil {
-		if n, err := queue(); err == nil {
-			ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(n), o.name)
-		} else {
-			ch <- prometheus.NewInvalidMetric(descQueue, fmt.Errorf("output %s: counting the queue: %w", o.name, err))
-		}
-	}
-	o.collectMoved(ch)
 }
 
-// grace is how long a listener outlives its last output, and an exited
-// output stays on its endpoint: long enough for a hot reload to start the
-// outputs again.
+// RemoveFailed counts a delivered queue file that could not be removed.
+func (o *Output) RemoveFailed() {
+	if o != nil {
+		o.stuck.Add(1)
+	}
+}
+
+// CountWaiting has the output report, at scrape time, how many users wait
+// and the oldest one's age.
+func (o *Output) CountWaiting(f func() (int, time.Duration)) {
+	if o == nil {
+		return
+	}
+	state.mu.Lock()
+	defer state.mu.Unlock()
+	o.waiting = f
+}
+
+// grace is how long a listener and an exited output stay: long enough for
+// a hot reload to start the outputs again.
 var grace = time.Minute
 
 // logTo receives the endpoint's own errors, in Fluent Bit's log format.
@@ -211,11 +163,10 @@ var state = struct {
 	listeners map[string]*listener
 }{outputs: map[string]*Output{}, listeners: map[string]*listener{}}
 
-// Attach starts name's metrics on the endpoint at addr, binding it if no
-// other output has: an address that cannot be bound (taken, or not this
-// host's) is an error. An output that had this name before (before a hot
-// reload) continues its counters. Two live outputs cannot share a name.
-// queue, when not nil, counts the files waiting, at scrape time.
+// Attach shows name's metrics on the endpoint at addr, binding it if no
+// other output has (an address that cannot be bound is an error), with
+// the counters of the output of that name before a hot reload. queue, when
+// not nil, counts the files waiting.
 func Attach(name, addr string, queue func() (int, error)) (*Output, error) {
 	state.mu.Lock()
 	defer state.mu.Unlock()
@@ -223,11 +174,11 @@ func Attach(name, addr string, queue func() (int, error)) (*Output, error) {
 	if o != nil && o.live {
 		return nil, fmt.Errorf("another umc_invite output is named %s already: give each output its own Output_Name", name)
 	}
-	if _, err := acquire(addr); err != nil {
+	if err := acquire(addr); err != nil {
 		return nil, err
 	}
 	if o == nil {
-		o = newOutput(name)
+		o = &Output{name: name}
 		state.outputs[name] = o
 	}
 	if o.addr != "" && o.addr != addr && time.Since(o.exited) < grace {
@@ -236,13 +187,11 @@ func Attach(name, addr string, queue func() (int, error)) (*Output, error) {
 		o.exited = time.Time{}
 	}
 	o.live, o.addr, o.queue = true, addr, queue
-	o.disabled.Set(0)
+	o.disabled.Store(false)
 	return o, nil
 }
 
-// Detach ends an output's part in its endpoint: the endpoint shows it
-// for the grace period, then not; the listener closes once the grace
-// period passes with no output on it.
+// Detach takes the output off its endpoint after the grace period.
 func (o *Output) Detach() {
 	if o == nil {
 		return
@@ -267,15 +216,15 @@ type listener struct {
 	done chan struct{}
 }
 
-// acquire returns addr's listener, binding it if need be. Called with state.mu held.
-func acquire(addr string) (*listener, error) {
+// acquire holds addr's listener, binding it if need be. Called with state.mu held.
+func acquire(addr string) error {
 	if l := state.listeners[addr]; l != nil {
 		if l.idle != nil {
 			l.idle.Stop()
 			l.idle = nil
 		}
 		l.refs++
-		return l, nil
+		return nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if errors.Is(err, syscall.EADDRINUSE) && closeIdle() {
@@ -284,37 +233,37 @@ func acquire(addr string) (*listener, error) {
 		ln, err = net.Listen("tcp", addr)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	l := &listener{addr: addr, refs: 1, done: make(chan struct{})}
 	mux := http.NewServeMux()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(endpoint{addr})
-	errLog := log.New(logTo, fmt.Sprintf("[warn] [umc_invite metrics %s] ", addr), 0)
-	mux.Handle(Path, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: errLog, ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc(Path, l.scrape)
 	l.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          errLog,
+		ErrorLog:          log.New(logTo, fmt.Sprintf("[warn] [umc_invite metrics %s] ", addr), 0),
 	}
 	state.listeners[addr] = l
 	go l.serve(ln)
-	return l, nil
+	return nil
 }
 
 // serve is the listener's one goroutine; it ends when the server is closed.
 func (l *listener) serve(ln net.Listener) {
 	defer close(l.done)
-	defer func() {
-		if r := recover(); r != nil {
-			fmt.Fprintf(logTo, "[error] [umc_invite metrics %s] internal error, recovered; the endpoint is down: %v\n", l.addr, r)
-		}
-	}()
+	defer l.recovered("the endpoint is down")
 	if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintf(logTo, "[error] [umc_invite metrics %s] the endpoint stopped: %v\n", l.addr, err)
+	}
+}
+
+// recovered logs a panic instead of letting it take Fluent Bit down.
+func (l *listener) recovered(what string) {
+	if r := recover(); r != nil {
+		fmt.Fprintf(logTo, "[error] [umc_invite metrics %s] %s: internal error, recovered: %v\n", l.addr, what, r)
 	}
 }
 
@@ -326,11 +275,7 @@ func (l *listener) release() {
 		return
 	}
 	l.idle = time.AfterFunc(grace, func() {
-		defer func() {
-			if r := recover(); r != nil {
-				fmt.Fprintf(logTo, "[error] [umc_invite metrics %s] closing: internal error, recovered: %v\n", l.addr, r)
-			}
-		}()
+		defer l.recovered("closing")
 		state.mu.Lock()
 		defer state.mu.Unlock()
 		if l.refs == 0 && state.listeners[l.addr] == l {
@@ -363,37 +308,168 @@ func closeIdle() bool {
 	return closed
 }
 
-// endpoint collects the outputs shown at one address. The set of series
-// changes as outputs come and go, so it describes nothing up front (an
-// unchecked collector); the registry still checks what it gathers.
-type endpoint struct{ addr string }
+// shown is one output's values as one scrape shows them.
+type shown struct {
+	o               *Output
+	label           string // output="..."
+	queue, waiting  int
+	hasQueue        bool
+	oldest, sum     float64
+	counts          [13]uint64
+	moved, disabled bool
+}
 
-func (endpoint) Describe(chan<- *prometheus.Desc) {}
-
-// Collect runs on a goroutine of the registry's, where a panic would take
-// Fluent Bit down: it is recovered, and the scrape gets what was sent.
-func (e endpoint) Collect(ch chan<- prometheus.Metric) {
-	defer func() {
-		if r := recover(); r != nil {
-			fmt.Fprintf(logTo, "[error] [umc_invite metrics %s] collecting: internal error, recovered: %v\n", e.addr, r)
+// scrape serves the outputs shown at the listener's address in the text
+// format. A panic while gathering (counting the queue, say) is logged and
+// the scrape gets what was gathered.
+func (l *listener) scrape(w http.ResponseWriter, _ *http.Request) {
+	var outs []*shown
+	func() {
+		defer l.recovered("collecting")
+		type pending struct {
+			o       *Output
+			queue   func() (int, error)
+			waiting func() (int, time.Duration)
+		}
+		var ps []pending
+		state.mu.Lock()
+		for _, o := range state.outputs {
+			if o.addr == l.addr && (o.live || (!o.exited.IsZero() && time.Since(o.exited) < grace)) {
+				ps = append(ps, pending{o, o.queue, o.waiting})
+			}
+		}
+		state.mu.Unlock()
+		slices.SortFunc(ps, func(a, b pending) int { return strings.Compare(a.o.name, b.o.name) })
+		// Counting reads directories: outside the lock, so that a slow
+		// disk holds up no output's start or exit.
+		for _, p := range ps {
+			s := &shown{o: p.o, label: `output="` + escape(p.o.name) + `"`, moved: p.o.moved.Load(), disabled: p.o.disabled.Load()}
+			p.o.histMu.Lock()
+			s.counts, s.sum = p.o.counts, p.o.sum
+			p.o.histMu.Unlock()
+			if p.waiting != nil {
+				var d time.Duration
+				s.waiting, d = p.waiting()
+				s.oldest = d.Seconds()
+			}
+			if p.queue != nil {
+				n, err := p.queue()
+				if err != nil {
+					fmt.Fprintf(logTo, "[warn] [umc_invite metrics %s] output %s: counting the queue: %v\n", l.addr, p.o.name, err)
+				}
+				s.queue, s.hasQueue = n, err == nil
+			}
+			outs = append(outs, s)
 		}
 	}()
-	type shown struct {
-		o     *Output
-		queue func() (int, error)
+	var b bytes.Buffer
+	for _, f := range families {
+		started := false
+		f.samples(outs, func(suffix, labels string, v float64) {
+			if !started {
+				fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", f.name, f.help, f.name, f.kind)
+				started = true // a family without samples is left out
+			}
+			fmt.Fprintf(&b, "%s%s{%s} %s\n", f.name, suffix, labels, formatFloat(v))
+		})
 	}
-	var outs []shown
-	state.mu.Lock()
-	for _, o := range state.outputs {
-		if o.addr == e.addr && (o.live || (!o.exited.IsZero() && time.Since(o.exited) < grace)) {
-			outs = append(outs, shown{o, o.queue})
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8; escaping=underscores")
+	_, _ = w.Write(b.Bytes())
+}
+
+type emit = func(suffix, labels string, v float64)
+
+// families are in the order of their names, and each family's series in
+// the order of their label values (label names sorted), as Prometheus'
+// client writes them.
+var families = []struct {
+	name, kind, help string
+	samples          func([]*shown, emit)
+}{
+	{"umc_invite_directory_moved", "gauge", "1 while a directory of this output (Queue_Dir, its intake, Dead_Letter_Dir) is no longer the one at its configured path: renamed away or replaced under the running plugin.",
+		each(func(s *shown) float64 { return b2f(s.moved) })},
+	{"umc_invite_in_flight", "gauge", "send_token calls in flight now.",
+		each(func(s *shown) float64 { return float64(s.o.inFlight.Load()) })},
+	{"umc_invite_invitations_total", "counter", "Invitations by what became of them: sent, refused (proven: UMC will never mail the user), dead_letter (bad input), expired (Max_Age old, not served), carried_over (still waiting on the chunk's last try).",
+		func(outs []*shown, e emit) {
+			for _, s := range outs {
+				for _, r := range byName(Results) {
+					e("", s.label+`,result="`+Results[r]+`"`, float64(s.o.invitations[r].Load()))
+				}
+			}
+		}},
+	{"umc_invite_last_success_timestamp_seconds", "gauge", "Unix time of UMC's last 200 for this output; 0: none since Fluent Bit started.",
+		each(func(s *shown) float64 { return math.Float64frombits(s.o.lastSuccess.Load()) })},
+	{"umc_invite_oldest_waiting_seconds", "gauge", "Age of the oldest waiting user, from its queue file's arrival; 0 when none. Alert on it against Max_Age.",
+		each(func(s *shown) float64 { return s.oldest })},
+	{"umc_invite_output_disabled", "gauge", "1: this output could not start (its directories, its CA file; the log says why), sends nothing, and its records wait for a restart; 0: it runs.",
+		each(func(s *shown) float64 { return b2f(s.disabled) })},
+	{"umc_invite_queue_files", "gauge", "Queue files waiting in Queue_Dir and its intake, counted at scrape time.",
+		func(outs []*shown, e emit) {
+			for _, s := range outs {
+				if s.hasQueue {
+					e("", s.label, float64(s.queue))
+				}
+			}
+		}},
+	{"umc_invite_remove_failures_total", "counter", "Delivered queue files whose removal failed (a sticky or read-only queue directory): each is retried, and holds no place in the window.",
+		each(func(s *shown) float64 { return float64(s.o.stuck.Load()) })},
+	{"umc_invite_umc_request_duration_seconds", "histogram", "Time of one HTTP call to UMC, from sending to the answer read.",
+		func(outs []*shown, e emit) {
+			for _, s := range outs {
+				total := uint64(0)
+				for i, n := range s.counts {
+					total += n
+					e("_bucket", s.label+`,le="`+formatFloat(buckets[i])+`"`, float64(total))
+				}
+				e("_sum", s.label, s.sum)
+				e("_count", s.label, float64(total))
+			}
+		}},
+	{"umc_invite_umc_requests_total", "counter", "HTTP calls to UMC's send_token by the answer's class: delivered, refused, failed, unavailable, unauthorized.",
+		func(outs []*shown, e emit) {
+			for _, c := range byName(Classes) {
+				for _, s := range outs {
+					e("", `class="`+Classes[c]+`",`+s.label, float64(s.o.requests[c].Load()))
+				}
+			}
+		}},
+	{"umc_invite_users_waiting", "gauge", "Users known to wait: queued, not yet served, refused or expired (they wait with a growing pause of their own).",
+		each(func(s *shown) float64 { return float64(s.waiting) })},
+}
+
+// each is a family of one series per output.
+func each(value func(*shown) float64) func([]*shown, emit) {
+	return func(outs []*shown, e emit) {
+		for _, s := range outs {
+			e("", s.label, value(s))
 		}
 	}
-	state.mu.Unlock()
-	sort.Slice(outs, func(a, b int) bool { return outs[a].o.name < outs[b].o.name })
-	// Counting the queue reads directories: outside the lock, so that a
-	// slow disk holds up no output's start or exit.
-	for _, s := range outs {
-		s.o.collect(ch, s.queue)
+}
+
+// formatFloat writes a value as the text format does.
+func formatFloat(v float64) string {
+	if math.IsInf(v, +1) {
+		return "+Inf"
 	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+var escape = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`).Replace
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// byName is the indexes of names in the order of the names.
+func byName(names []string) []int {
+	idx := make([]int, len(names))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(names[a], names[b]) })
+	return idx
 }

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+	"time"
+)
+
+// UMC_INVITE_PPROF=<dir>, for benchmarks (docs/performance.md): a CPU
+// profile from the first init to the first exit, the allocations and the
+// Go heap's peak (the live heap as it grew) into dir.
+var profileDir = os.Getenv("UMC_INVITE_PPROF")
+
+var profileStart, profileStop sync.Once
+
+func startProfile() {
+	profileStart.Do(func() {
+		if f, err := os.Create(filepath.Join(profileDir, "cpu.pprof")); err == nil && pprof.StartCPUProfile(f) == nil {
+			go sampleHeap()
+		}
+	})
+}
+
+// sampleHeap writes the live heap each time it grew by 1 MB.
+func sampleHeap() {
+	var m runtime.MemStats
+	for last := uint64(0); ; time.Sleep(50 * time.Millisecond) {
+		if runtime.ReadMemStats(&m); m.HeapAlloc > last+1<<20 {
+			last = m.HeapAlloc
+			writeProfile("heap", fmt.Sprintf("HeapAlloc %d HeapInuse %d Sys-HeapReleased %d NumGC %d\n", m.HeapAlloc, m.HeapInuse, m.Sys-m.HeapReleased, m.NumGC))
+		}
+	}
+}
+
+func stopProfile() {
+	profileStop.Do(func() {
+		pprof.StopCPUProfile()
+		writeProfile("allocs", "")
+	})
+}
+
+func writeProfile(name, note string) {
+	if f, err := os.Create(filepath.Join(profileDir, name+".pprof")); err == nil {
+		_ = pprof.Lookup(name).WriteTo(f, 0)
+		f.Close()
+	}
+	if note != "" {
+		_ = os.WriteFile(filepath.Join(profileDir, name+".txt"), []byte(note), 0o644)
+	}
+}
