@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -88,10 +90,8 @@ func lastAnswer(d spool.DeadLetter) string {
 	if d.Status != 0 {
 		parts = append(parts, "HTTP "+strconv.Itoa(d.Status))
 	}
-	if d.Message != "" {
-		parts = append(parts, d.Message)
-	} else if d.Error != "" {
-		parts = append(parts, d.Error)
+	if m := cmp.Or(d.Message, d.Error); m != "" {
+		parts = append(parts, m)
 	}
 	if len(parts) == 0 {
 		return "-"
@@ -166,32 +166,20 @@ func runRequeue(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if r.QueueDir == "" {
-		outs, path, err := configuredDirs()
-		if err != nil {
-			fmt.Fprintf(stderr, "umc-invite requeue: %v\n", err)
+		outs, ok := dirsOr("requeue", "", dirs{}, stderr)
+		if !ok {
 			return exitUsage
 		}
-		var picked []dirs
-		for _, d := range outs {
-			if *output == "" || d.output == *output {
-				picked = append(picked, d)
-			}
-		}
-		if len(picked) != 1 {
-			fmt.Fprintf(stderr, "umc-invite requeue: %s has %d umc_invite outputs matching %q: name one with --output (or give --queue-dir)\n", path, len(picked), *output)
+		outs = slices.DeleteFunc(outs, func(d dirs) bool { return *output != "" && d.output != *output })
+		if len(outs) != 1 {
+			fmt.Fprintf(stderr, "umc-invite requeue: %s has %d umc_invite outputs matching %q: name one with --output (or give --queue-dir)\n", configPath(), len(outs), *output)
 			return exitUsage
 		}
-		d := picked[0]
+		d := outs[0]
 		r.QueueDir = d.queue
-		if r.DeadLetterDir == "" {
-			r.DeadLetterDir = d.deadLetter
-		}
-		if r.IntakeDir == "" {
-			r.IntakeDir = d.intake
-		}
-		if r.UsernameKey == "" {
-			r.UsernameKey = d.usernameKey
-		}
+		r.DeadLetterDir = cmp.Or(r.DeadLetterDir, d.deadLetter)
+		r.IntakeDir = cmp.Or(r.IntakeDir, d.intake)
+		r.UsernameKey = cmp.Or(r.UsernameKey, d.usernameKey)
 	}
 	results, err := r.Requeue(users, *all)
 	if err != nil {

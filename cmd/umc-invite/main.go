@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
@@ -108,44 +109,35 @@ type dirs struct {
 	intake                         string // "off" when the output has no intake
 }
 
+// configPath is the container's config: $UMC_INVITE_CONFIG, else the image's.
+func configPath() string { return cmp.Or(os.Getenv("UMC_INVITE_CONFIG"), DefaultConfig) }
+
 // configuredDirs resolves every umc_invite output of the container's
 // config with the plugin's own loader (offline: no secret file read), for
 // the commands given no directory flag.
-func configuredDirs() ([]dirs, string, error) {
-	path := DefaultConfig
-	if p := os.Getenv("UMC_INVITE_CONFIG"); p != "" {
-		path = p
-	}
+func configuredDirs() ([]dirs, error) {
+	path := configPath()
 	cfg, err := fbconfig.Load(path, nil)
 	if err != nil {
-		return nil, path, fmt.Errorf("no directory given, and the container's config cannot be read (give --dir/--queue-dir, or UMC_INVITE_CONFIG): %w", err)
+		return nil, fmt.Errorf("no directory given, and the container's config cannot be read (give --dir/--queue-dir, or UMC_INVITE_CONFIG): %w", err)
 	}
 	var out []dirs
 	for i, s := range cfg.Outputs(OutputName) {
-		name := s.Value("Output_Name")
-		if name == "" {
-			name = fmt.Sprintf("%s.%d", OutputName, i)
-		}
+		name := cmp.Or(s.Value("Output_Name"), fmt.Sprintf("%s.%d", OutputName, i))
 		c, err := config.LoadOffline(outputValues(s))
 		if err != nil {
-			return nil, path, fmt.Errorf("%s: output %s: %w", path, name, err)
+			return nil, fmt.Errorf("%s: output %s: %w", path, name, err)
 		}
-		if c.OutputName != "" {
-			name = c.OutputName
-		}
+		name = cmp.Or(c.OutputName, name)
 		if c.QueueDir == "" {
-			return nil, path, fmt.Errorf("%s: output %s has no Queue_Dir", path, name)
+			return nil, fmt.Errorf("%s: output %s has no Queue_Dir", path, name)
 		}
-		d := dirs{output: name, queue: c.QueueDir, deadLetter: c.DeadLetterDir, usernameKey: c.UsernameKey, intake: c.IntakeDir}
-		if d.intake == "" {
-			d.intake = "off"
-		}
-		out = append(out, d)
+		out = append(out, dirs{output: name, queue: c.QueueDir, deadLetter: c.DeadLetterDir, usernameKey: c.UsernameKey, intake: cmp.Or(c.IntakeDir, "off")})
 	}
 	if len(out) == 0 {
-		return nil, path, fmt.Errorf("%s: no umc_invite output", path)
+		return nil, fmt.Errorf("%s: no umc_invite output", path)
 	}
-	return out, path, nil
+	return out, nil
 }
 
 // dirsOr is given when a directory flag is set (dir), else every output's
@@ -154,7 +146,7 @@ func dirsOr(cmd, dir string, given dirs, stderr io.Writer) ([]dirs, bool) {
 	if dir != "" {
 		return []dirs{given}, true
 	}
-	outs, _, err := configuredDirs()
+	outs, err := configuredDirs()
 	if err != nil {
 		fmt.Fprintf(stderr, "umc-invite %s: %v\n", cmd, err)
 	}

@@ -7,12 +7,11 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"unicode"
 
 	"umc-invite/umc/config"
+	"umc-invite/umc/deadletters"
 	"umc-invite/umc/fbconfig"
 	"umc-invite/umc/probe"
-	"umc-invite/umc/record"
 )
 
 func runProbe(args []string, stdout, stderr io.Writer) int {
@@ -61,7 +60,7 @@ func runInvite(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	username := fs.Arg(0)
-	if err := checkUsername(username); err != nil {
+	if err := deadletters.CheckName(username); err != nil {
 		fmt.Fprintf(stderr, "umc-invite invite: %v\n", err)
 		return exitUsage
 	}
@@ -85,19 +84,6 @@ func runInvite(args []string, stdout, stderr io.Writer) int {
 		return exitFindings
 	}
 	return exitOK
-}
-
-// checkUsername refuses what no queue file would carry.
-func checkUsername(u string) error {
-	switch {
-	case u == "":
-		return fmt.Errorf("no user given")
-	case strings.IndexFunc(u, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
-		return fmt.Errorf("user %q holds white space or control characters", u)
-	case len([]rune(u)) > record.MaxUsernameLength:
-		return fmt.Errorf("user name longer than %d characters, which UMC refuses", record.MaxUsernameLength)
-	}
-	return nil
 }
 
 // queueResult is nothing for a Queue_Dir the output can open, a failure

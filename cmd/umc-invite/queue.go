@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -70,16 +68,7 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 		}
 		age := time.Duration(u.AgeSeconds * float64(time.Second)).Round(time.Second)
 		// Quoted and cut as in the plugin's log, so that none forges a row.
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", logtext.Quote(u.Username), age, next, quoteText(last), logtext.Quote(u.File))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", logtext.Quote(u.Username), age, next, cell(last), logtext.Quote(u.File))
 	}
 	return flushErr(tw.Flush(), stderr)
-}
-
-// quoteText quotes (and cuts) a UMC answer only where it could break the
-// table; an ordinary answer stays readable.
-func quoteText(s string) string {
-	if q := strconv.Quote(s); q[1:len(q)-1] == s && len(s) <= logtext.MaxName && !strings.ContainsAny(s, "\t") {
-		return s
-	}
-	return logtext.Quote(s)
 }

@@ -130,7 +130,7 @@ func (r *Requeuer) Requeue(users []string, all bool) ([]Result, error) {
 
 func (r *Requeuer) one(log *Log, user string, d dirs) Result {
 	res := Result{Username: user}
-	if err := checkName(user); err != nil {
+	if err := CheckName(user); err != nil {
 		res.Err = err
 		return res
 	}
@@ -186,8 +186,8 @@ func (r *Requeuer) line(user string, now time.Time) []byte {
 	return fmt.Appendf(nil, "{%s:%s,\"requeued\":%q}\n", k, u, now.Format(time.RFC3339Nano))
 }
 
-// checkName takes the names the plugin takes that make one file name.
-func checkName(user string) error {
+// CheckName takes the names the plugin takes that make one file name.
+func CheckName(user string) error {
 	if strings.ContainsRune(user, '/') || strings.HasPrefix(user, ".") {
 		return fmt.Errorf("%q: a queue file name cannot hold it (\"/\" or a leading \".\")", user)
 	}
