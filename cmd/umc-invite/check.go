@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -32,12 +34,6 @@ var consumedHints = map[string]string{
 	"tls.ca_path":          "use TLS_CA_File",
 	"tls.vhost":            "use UMC_URL",
 	"net.proxy_env_ignore": "the plugin ignores the environment's proxies; use HTTP_Proxy",
-}
-
-func isGeneric(key string) bool {
-	k := strings.ToLower(key)
-	return strings.HasPrefix(k, "tls.") || strings.HasPrefix(k, "net.") ||
-		slices.ContainsFunc(genericKeys, func(g string) bool { return strings.EqualFold(g, k) })
 }
 
 // finding is one thing wrong, where it is. One that disables its output
@@ -118,7 +114,7 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 		out = append(out, finding{file: e.File, line: e.Line, output: n, msg: fmt.Sprintf(format, args...)})
 	}
 	note := func(e fbconfig.Entry, format string, args ...any) {
-		notes = append(notes, fmt.Sprintf("%s:%d: %s output #%d: ", e.File, e.Line, OutputName, n)+fmt.Sprintf(format, args...))
+		notes = append(notes, finding{file: e.File, line: e.Line, output: n, msg: fmt.Sprintf(format, args...)}.String())
 	}
 
 	// Unknown, doubled and misplaced keys.
@@ -142,7 +138,7 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 			at(e, "%s: Fluent Bit's own key: the plugin never sees it (%s)", e.Key, hint)
 		case strings.HasPrefix(lk, "tls.") || strings.HasPrefix(lk, "net."):
 			at(e, "%s: Fluent Bit's own key for its C plugins' connections: it changes nothing for this plugin", e.Key)
-		case isGeneric(e.Key):
+		case slices.ContainsFunc(genericKeys, func(g string) bool { return strings.EqualFold(g, lk) }):
 		case didYouMean(e.Key) != "":
 			at(e, "%s: unknown key (did you mean %s?)", e.Key, didYouMean(e.Key))
 		default:
@@ -174,11 +170,7 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 		} else {
 			at(e, "%v", err)
 		}
-		for k := range values {
-			if strings.EqualFold(k, ke.Key) {
-				delete(values, k)
-			}
-		}
+		maps.DeleteFunc(values, func(k, _ string) bool { return strings.EqualFold(k, ke.Key) })
 	}
 	chunkRetryLimit := 0
 	if cfg != nil {
@@ -190,11 +182,9 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 		for _, w := range cfg.Warnings() {
 			note(header, "warning: %s", w)
 		}
-	} else if v, err := strconv.Atoi(strings.TrimSpace(s.Value("Chunk_Retry_Limit"))); err == nil {
-		chunkRetryLimit = v
-	} else if _, set := s.Get("Chunk_Retry_Limit"); !set {
+	} else {
 		k, _ := config.Lookup("Chunk_Retry_Limit")
-		chunkRetryLimit, _ = strconv.Atoi(k.Default)
+		chunkRetryLimit, _ = strconv.Atoi(cmp.Or(strings.TrimSpace(values.Get(k.Name)), k.Default))
 	}
 	if chunkRetryLimit > 0 {
 		e, set := entry("Retry_Limit")
@@ -295,13 +285,10 @@ func distance(a, b string) int {
 // an inline password (it still needs its user), a missing CA bundle is
 // dropped, a missing queue directory becomes "/".
 func offlineStandIns(values config.Map, offline bool) []string {
-	if !offline {
-		return nil
-	}
 	var skipped []string
 	for _, key := range []string{"Auth_Password_File", "Config_File", "Queue_Dir", "TLS_CA_File"} {
 		for k, v := range values {
-			if !strings.EqualFold(k, key) || strings.TrimSpace(v) == "" {
+			if !offline || !strings.EqualFold(k, key) || strings.TrimSpace(v) == "" {
 				continue
 			}
 			if _, err := os.Stat(strings.TrimSpace(v)); err == nil {
@@ -309,13 +296,10 @@ func offlineStandIns(values config.Map, offline bool) []string {
 			}
 			skipped = append(skipped, key)
 			delete(values, k)
-			switch key {
-			case "Queue_Dir":
+			if key == "Queue_Dir" {
 				values[k] = "/"
-			case "Auth_Password_File":
-				if strings.TrimSpace(values.Get("Auth_Password")) == "" {
-					values["Auth_Password"] = "stand-in"
-				}
+			} else if key == "Auth_Password_File" && strings.TrimSpace(values.Get("Auth_Password")) == "" {
+				values["Auth_Password"] = "stand-in"
 			}
 		}
 	}
