@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -119,13 +120,9 @@ func targetFlags(cmd, cHelp string, stderr io.Writer, usage string) (fs *flag.Fl
 	fs.Var(cfgFiles, "c", cHelp)
 	keyOf := map[string]string{}
 	for _, key := range config.Keys {
-		def := key.Default
-		if def == "" {
-			def = "unset"
-		}
 		name := strings.ReplaceAll(strings.ToLower(key.Name), "_", "-")
 		keyOf[name] = key.Name
-		fs.String(name, "", fmt.Sprintf("the output's %s (default %s)", key.Name, def))
+		fs.String(name, "", fmt.Sprintf("the output's %s (default %s)", key.Name, cmp.Or(key.Default, "unset")))
 	}
 	return fs, cfgFiles, func() config.Map {
 		given := config.Map{}

@@ -123,25 +123,19 @@ func (r *reader) lookup(name string) (string, bool) {
 func expand(s string, lookup func(string) (string, bool)) string {
 	var b strings.Builder
 	for {
-		i := strings.Index(s, "${")
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
+		before, after, found := strings.Cut(s, "${")
+		inner, rest, closed := strings.Cut(after, "}")
+		if !found || !closed {
+			return b.String() + s
 		}
-		j := strings.IndexByte(s[i:], '}')
-		if j < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i])
-		inner := s[i+2 : i+j]
+		b.WriteString(before)
 		name, def, hasDef := strings.Cut(inner, ":-")
 		v, ok := lookup(strings.TrimSpace(name))
 		if hasDef && (!ok || v == "") {
 			v = def
 		}
 		b.WriteString(v)
-		s = s[i+j+1:]
+		s = rest
 	}
 }
 
