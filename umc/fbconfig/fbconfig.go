@@ -5,9 +5,10 @@ package fbconfig
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -224,20 +225,14 @@ func (r *reader) include(file string, line int, pattern, dir string, data map[st
 		return &ParseError{file, line, word + " nested too deep (a loop?)"}
 	}
 	if data != nil {
-		var names []string
-		for name := range data {
-			ok := name == filepath.Base(pattern)
-			if classic {
-				ok, _ = filepath.Match(filepath.Base(pattern), name)
-			}
-			if ok {
-				names = append(names, name)
-			}
-		}
+		base := filepath.Base(pattern)
+		names := slices.DeleteFunc(slices.Sorted(maps.Keys(data)), func(name string) bool {
+			ok, _ := filepath.Match(base, name)
+			return !(name == base || classic && ok)
+		})
 		if len(names) == 0 {
 			return &ParseError{file, line, fmt.Sprintf("%s %s: no such entry in the ConfigMap", word, pattern)}
 		}
-		sort.Strings(names)
 		for _, name := range names {
 			if err := r.text(file, data[name].text, data[name].lineOffset, dir, data, classic); err != nil {
 				return err

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -99,17 +100,10 @@ func (r *reader) manifest(path string, doc *yaml.Node) error {
 			}
 		}
 	}
-	var names []string
-	for name := range entries {
-		if !included[name] {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(entries)) {
 		e := entries[name]
 		yml := strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
-		if yml || strings.HasSuffix(name, ".conf") {
+		if !included[name] && (yml || strings.HasSuffix(name, ".conf")) {
 			if err := r.text(path, e.text, e.lineOffset, filepath.Dir(path), entries, !yml); err != nil {
 				return err
 			}
