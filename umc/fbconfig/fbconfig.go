@@ -77,12 +77,7 @@ func Load(path string, env Env) (*Config, error) {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	r := &reader{env: env, vars: map[string]string{}}
-	if isClassic(string(raw)) {
-		err = r.classic(path, string(raw), 0, filepath.Dir(path), nil)
-	} else {
-		err = r.yamlFile(path, raw)
-	}
-	if err != nil {
+	if err := r.text(path, string(raw), 0, filepath.Dir(path), nil, isClassic(string(raw))); err != nil {
 		return nil, err
 	}
 	return &Config{Sections: r.sections}, nil
@@ -261,7 +256,8 @@ func (r *reader) include(file string, line int, pattern, dir string, data map[st
 	return nil
 }
 
-// text reads one classic text or the YAML documents in it.
+// text reads one classic text or the YAML documents in it: Fluent Bit
+// configs, or (in a file of its own) Kubernetes manifests.
 func (r *reader) text(file, text string, lineOffset int, dir string, data map[string]entryText, classic bool) error {
 	if classic {
 		return r.classic(file, text, lineOffset, dir, data)
@@ -272,7 +268,12 @@ func (r *reader) text(file, text string, lineOffset int, dir string, data map[st
 	}
 	for _, d := range docs {
 		shift(d, lineOffset)
-		if err := r.yamlConfig(file, d, dir, data); err != nil {
+		if data == nil && get(d, "apiVersion") != nil && get(d, "kind") != nil {
+			err = r.manifest(file, d)
+		} else {
+			err = r.yamlConfig(file, d, dir, data)
+		}
+		if err != nil {
 			return err
 		}
 	}

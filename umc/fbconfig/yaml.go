@@ -12,25 +12,6 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// yamlFile reads a YAML Fluent Bit config, or a Kubernetes manifest.
-func (r *reader) yamlFile(path string, raw []byte) error {
-	docs, err := yamlDocs(path, raw)
-	if err != nil {
-		return err
-	}
-	for _, doc := range docs {
-		if get(doc, "apiVersion") != nil && get(doc, "kind") != nil {
-			err = r.manifest(path, doc)
-		} else {
-			err = r.yamlConfig(path, doc, filepath.Dir(path), nil)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func yamlDocs(path string, raw []byte) ([]*yaml.Node, error) {
 	dec := yaml.NewDecoder(strings.NewReader(string(raw)))
 	var out []*yaml.Node
