@@ -36,8 +36,7 @@ var consumedHints = map[string]string{
 	"net.proxy_env_ignore": "the plugin ignores the environment's proxies; use HTTP_Proxy",
 }
 
-// finding is one thing wrong, where it is. One that disables its output
-// only (a tenant's directory) fails no check: Fluent Bit starts.
+// finding is one thing wrong, where; one that only disables its output fails no check.
 type finding struct {
 	file     string
 	line     int
@@ -196,8 +195,7 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 	return out, notes
 }
 
-// queueDirProblem opens the queue directory as the output does at start:
-// one that is missing or no directory disables that output alone.
+// queueDirProblem opens Queue_Dir as the output does at start.
 func queueDirProblem(dir string) error {
 	if dir == "" {
 		return nil
@@ -279,11 +277,8 @@ func distance(a, b string) int {
 	return d[len(ra)][len(rb)]
 }
 
-// offlineStandIns stands in, with --offline, for each file a key names
-// that is missing here, and returns those keys. Nothing is written (the
-// chart runs check on a read-only root): a missing password file becomes
-// an inline password (it still needs its user), a missing CA bundle is
-// dropped, a missing queue directory becomes "/".
+// offlineStandIns replaces, with --offline, each missing file a key names and
+// returns those keys; nothing is written (the chart's root is read-only).
 func offlineStandIns(values config.Map, offline bool) []string {
 	var skipped []string
 	for _, key := range []string{"Auth_Password_File", "Config_File", "Queue_Dir", "TLS_CA_File"} {

@@ -83,8 +83,7 @@ func listDeadLetters(dir string, asJSON bool, stdout, stderr io.Writer) int {
 	return flushErr(tw.Flush(), stderr)
 }
 
-// lastAnswer is the status and UMC's message, or the call's error; "-"
-// without a call (bad input).
+// lastAnswer is the status and UMC's message or the call's error; "-": no call.
 func lastAnswer(d spool.DeadLetter) string {
 	var parts []string
 	if d.Status != 0 {
@@ -128,8 +127,7 @@ func flushErr(err error, stderr io.Writer) int {
 	return exitOK
 }
 
-// parseListFlags parses the listing commands' --dir and --json, no
-// arguments; extra adds a command's own flags, more their usage.
+// parseListFlags parses --dir, --json and extra's flags (more: their usage).
 func parseListFlags(name, key, jsonHelp, more string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (dir *string, asJSON *bool, ok bool) {
 	fs := newFlags(name, "usage: umc-invite "+name+" [--dir DIR"+more+"] [--json]", stderr)
 	dir = fs.String("dir", "", "the "+key+" (default: every umc_invite output's "+key+" in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")

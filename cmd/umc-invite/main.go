@@ -1,6 +1,4 @@
-// Command umc-invite is the operator's tool for the umc_invite output,
-// built from the plugin's own packages: one key table, one validation,
-// one client.
+// Command umc-invite is the operator's tool, built from the plugin's own packages.
 package main
 
 import (
@@ -112,9 +110,7 @@ type dirs struct {
 // configPath is the container's config: $UMC_INVITE_CONFIG, else the image's.
 func configPath() string { return cmp.Or(os.Getenv("UMC_INVITE_CONFIG"), DefaultConfig) }
 
-// configuredDirs resolves every umc_invite output of the container's
-// config with the plugin's own loader (offline: no secret file read), for
-// the commands given no directory flag.
+// configuredDirs are the container's outputs as the plugin resolves them (offline: no secret read).
 func configuredDirs() ([]dirs, error) {
 	path := configPath()
 	cfg, err := fbconfig.Load(path, nil)
@@ -140,8 +136,7 @@ func configuredDirs() ([]dirs, error) {
 	return out, nil
 }
 
-// dirsOr is given when a directory flag is set (dir), else every output's
-// directories in the container's config.
+// dirsOr is given when a directory flag is set (dir), else configuredDirs.
 func dirsOr(cmd, dir string, given dirs, stderr io.Writer) ([]dirs, bool) {
 	if dir != "" {
 		return []dirs{given}, true

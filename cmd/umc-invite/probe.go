@@ -46,9 +46,7 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
-// runInvite sends one real invitation to a test user the operator names
-// (the chart's opt-in `helm test`): exactly one send_token call, passing
-// only on 200.
+// runInvite makes exactly one send_token call for a test user, passing only on 200.
 func runInvite(args []string, stdout, stderr io.Writer) int {
 	fs, cfgFiles, keyFlags := targetFlags("invite", "Fluent Bit config with exactly one umc_invite output", stderr,
 		"usage: umc-invite invite -c FILE USER | --umc-url URL [--auth-user U --auth-password-file F] ... USER\n"+
@@ -87,8 +85,7 @@ func runInvite(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// queueResult is nothing for a Queue_Dir the output can open, a failure
-// otherwise; with --no-queue the queues are on the node, not checked here.
+// queueResult fails a Queue_Dir the output cannot open; --no-queue: the queues are elsewhere.
 func queueResult(dir string, noQueue bool) []probe.Result {
 	if noQueue {
 		if dir == "" {
@@ -111,9 +108,7 @@ func printResults(stdout io.Writer, title string, results []probe.Result) {
 	tw.Flush()
 }
 
-// targetFlags are the flags of a command that calls UMC: -c, and every
-// key of the one key table as a flag (UMC_URL is --umc-url); keyFlags
-// returns those given.
+// targetFlags are -c and every key as a flag (UMC_URL: --umc-url); keyFlags returns those given.
 func targetFlags(cmd, cHelp string, stderr io.Writer, usage string) (fs *flag.FlagSet, cfgFiles *files, keyFlags func() config.Map) {
 	fs = newFlags(cmd, usage, stderr)
 	cfgFiles = &files{}
@@ -141,8 +136,7 @@ type target struct {
 	values config.Map
 }
 
-// loadTargets reads the key flags, or every umc_invite output of the
-// config files, never both.
+// loadTargets reads the key flags or every umc_invite output of the files, never both.
 func loadTargets(cmd string, cfgFiles []string, flags config.Map, usage func(), stderr io.Writer) ([]target, int) {
 	if len(cfgFiles) == 0 && len(flags) == 0 {
 		usage()

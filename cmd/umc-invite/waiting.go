@@ -8,9 +8,8 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// waitingUser reads a queue file as the plugin does: its user is the one
-// the first line naming one names (under usernameKey, "" for username),
-// its state what the newest carried-over line says.
+// waitingUser reads a queue file as the plugin does: the first line naming a
+// user names it, the newest carried-over line holds its state.
 func waitingUser(usernameKey string) func(path string, data []byte) spool.WaitingUser {
 	keys := record.Keys{Username: usernameKey, Path: "path"}
 	if keys.Username == "" {

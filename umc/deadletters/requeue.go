@@ -38,8 +38,7 @@ type Result struct {
 	Err      error
 }
 
-// dirs are the queue, the dead letters (below the queue: opened relative
-// to it, never through a symlink) and where new files go.
+// dirs are the queue, the dead letters (opened from it) and where new files go.
 type dirs struct{ queue, dead, target *spool.Dir }
 
 func (d dirs) close() {
@@ -75,8 +74,7 @@ func (r *Requeuer) open() (d dirs, err error) {
 	return d, nil
 }
 
-// pending is every user whose newest letter is not re-queued since; bad
-// input has no name to queue.
+// pending is every named user whose newest letter is not re-queued since.
 func pending(l *Log) []string {
 	seen := map[string]bool{}
 	var out []string

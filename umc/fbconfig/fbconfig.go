@@ -28,8 +28,7 @@ type Section struct {
 	Entries []Entry
 }
 
-// Get returns the entry of key (case-insensitive), the last one when
-// written twice, as Fluent Bit does.
+// Get returns the last entry of key, case-insensitive, as Fluent Bit does.
 func (s Section) Get(key string) (Entry, bool) {
 	var found Entry
 	ok := false
@@ -66,8 +65,7 @@ func (c *Config) Outputs(name string) []Section {
 // Env looks a variable up; os.LookupEnv by default.
 type Env func(name string) (string, bool)
 
-// Load reads a classic or YAML config, or a Kubernetes manifest, chosen
-// by content.
+// Load reads a classic or YAML config, or a Kubernetes manifest, by content.
 func Load(path string, env Env) (*Config, error) {
 	if env == nil {
 		env = os.LookupEnv
@@ -83,8 +81,7 @@ func Load(path string, env Env) (*Config, error) {
 	return &Config{Sections: r.sections}, nil
 }
 
-// isClassic: the first significant line opens a [SECTION] or an
-// @-command, which no YAML Fluent Bit config does.
+// isClassic: the first significant line opens a [SECTION] or an @-command.
 func isClassic(text string) bool {
 	for _, line := range strings.Split(text, "\n") {
 		t := strings.TrimSpace(line)
@@ -146,10 +143,8 @@ type ParseError struct {
 
 func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
-// classic reads Fluent Bit's classic format. lineOffset shifts line
-// numbers (a config inside a manifest); data, when not nil, holds the
-// files an @INCLUDE may name (a ConfigMap's entries), else includes are
-// read from dir.
+// classic reads Fluent Bit's classic format; lineOffset shifts line numbers
+// (in a manifest), data holds a ConfigMap's entries (nil: include from dir).
 func (r *reader) classic(file, text string, lineOffset int, dir string, data map[string]entryText) error {
 	var cur *Section
 	flush := func() {
@@ -199,8 +194,7 @@ func (r *reader) classic(file, text string, lineOffset int, dir string, data map
 	return nil
 }
 
-// entryText is a ConfigMap data entry: its text, and the manifest line
-// before its first line.
+// entryText is a ConfigMap entry and the manifest line before its first.
 type entryText struct {
 	text       string
 	lineOffset int

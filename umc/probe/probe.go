@@ -44,8 +44,7 @@ func Passed(rs []Result) bool {
 	return !slices.ContainsFunc(rs, func(r Result) bool { return r.Status == Fail || r.Status == Skip })
 }
 
-// Run runs every check for cfg, in order, up to the first one that leaves
-// the rest meaningless.
+// Run runs the checks in order, up to the first that leaves the rest meaningless.
 func Run(ctx context.Context, cfg *config.Config) []Result {
 	user := umc.ImpossibleUsername() // random: no shared rate-limit counter
 	bogusMethod := "umc-invite-probe-no-such-method-" + umc.ImpossibleUsername()[len("umc-invite-probe:"):]
@@ -284,8 +283,7 @@ func names(c *x509.Certificate) string {
 	return strings.Join(n, ", ")
 }
 
-// Invite makes exactly one real send_token call for username and passes
-// only on UMC's 200: the end-to-end check of UMC, self-service and SMTP.
+// Invite makes exactly one real send_token call, passing only on UMC's 200.
 func Invite(ctx context.Context, cfg *config.Config, username string) Result {
 	a, err := call(ctx, cfg, cfg.Method, username)
 	if err != nil {
