@@ -5,11 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"umc-invite/umc/config"
 	"umc-invite/umc/logtext"
+	"umc-invite/umc/record"
 	"umc-invite/umc/spool"
 )
 
@@ -71,4 +73,29 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", logtext.Quote(u.Username), age, next, cell(last), logtext.Quote(u.File))
 	}
 	return flushErr(tw.Flush(), stderr)
+}
+
+// waitingUser reads a queue file as the plugin does: the first line naming a
+// user names it, the newest carried-over line holds its state.
+func waitingUser(usernameKey string) func(path string, data []byte) spool.WaitingUser {
+	keys := record.Keys{Username: usernameKey, Path: "path"}
+	if keys.Username == "" {
+		keys.Username = "username"
+	}
+	return func(path string, data []byte) spool.WaitingUser {
+		var u spool.WaitingUser
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.TrimSpace(line) == "" && u.Username != "" {
+				continue
+			}
+			r := record.New("", time.Time{}, map[any]any{"log": line, "path": path})
+			if name, err := record.Username(r, keys); err == nil && u.Username == "" {
+				u.Username = name
+			}
+			if c, ok := r.Carried(); ok {
+				u.FirstSeen, u.LastAnswer, u.NextTry = c.FirstSeen, c.LastAnswer, c.NextTry
+			}
+		}
+		return u
+	}
 }
