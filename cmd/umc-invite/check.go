@@ -64,7 +64,7 @@ func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
 	}
 	status := exitOK
 	for _, path := range cfgFiles {
-		cfg, err := fbconfig.Load(path, env)
+		outputs, err := fbconfig.Outputs(path, env, OutputName)
 		var pe *fbconfig.ParseError
 		if errors.As(err, &pe) {
 			fmt.Fprintln(stdout, pe.Error())
@@ -74,7 +74,6 @@ func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
 			fmt.Fprintf(stderr, "umc-invite check: %v\n", err)
 			return exitUsage
 		}
-		outputs := cfg.Outputs(OutputName)
 		var findings []finding
 		if len(outputs) == 0 {
 			findings = []finding{{file: path, line: 1, msg: "no output with Name umc_invite in this config"}}

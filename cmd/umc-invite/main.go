@@ -113,12 +113,12 @@ func configPath() string { return cmp.Or(os.Getenv("UMC_INVITE_CONFIG"), Default
 // configuredDirs are the container's outputs as the plugin resolves them (offline: no secret read).
 func configuredDirs() ([]dirs, error) {
 	path := configPath()
-	cfg, err := fbconfig.Load(path, nil)
+	outs, err := fbconfig.Outputs(path, nil, OutputName)
 	if err != nil {
 		return nil, fmt.Errorf("no directory given, and the container's config cannot be read (give --dir/--queue-dir, or UMC_INVITE_CONFIG): %w", err)
 	}
 	var out []dirs
-	for i, s := range cfg.Outputs(OutputName) {
+	for i, s := range outs {
 		name := cmp.Or(s.Value("Output_Name"), fmt.Sprintf("%s.%d", OutputName, i))
 		c, err := config.LoadOffline(outputValues(s))
 		if err != nil {

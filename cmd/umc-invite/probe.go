@@ -151,12 +151,11 @@ func loadTargets(cmd string, cfgFiles []string, flags config.Map, usage func(), 
 		targets = append(targets, target{"flags", flags})
 	}
 	for _, path := range cfgFiles {
-		cfg, err := fbconfig.Load(path, nil)
+		outs, err := fbconfig.Outputs(path, nil, OutputName)
 		if err != nil {
 			fmt.Fprintf(stderr, "umc-invite %s: %v\n", cmd, err)
 			return nil, exitUsage
 		}
-		outs := cfg.Outputs(OutputName)
 		if len(outs) == 0 {
 			fmt.Fprintf(stderr, "umc-invite %s: %s: no umc_invite output\n", cmd, path)
 			return nil, exitFindings

@@ -46,27 +46,12 @@ func (s Section) Value(key string) string {
 	return e.Value
 }
 
-// Config is the sections of a file and its includes.
-type Config struct {
-	Sections []Section
-}
-
-// Outputs returns the output sections whose Name is name.
-func (c *Config) Outputs(name string) []Section {
-	var out []Section
-	for _, s := range c.Sections {
-		if s.Kind == "output" && strings.EqualFold(s.Value("Name"), name) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // Env looks a variable up; os.LookupEnv by default.
 type Env func(name string) (string, bool)
 
-// Load reads a classic or YAML config, or a Kubernetes manifest, by content.
-func Load(path string, env Env) (*Config, error) {
+// Outputs reads a classic or YAML config, or a Kubernetes manifest (by
+// content), and returns its and its includes' outputs whose Name is name.
+func Outputs(path string, env Env, name string) ([]Section, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
@@ -78,7 +63,9 @@ func Load(path string, env Env) (*Config, error) {
 	if err := r.text(path, string(raw), 0, filepath.Dir(path), nil, isClassic(string(raw))); err != nil {
 		return nil, err
 	}
-	return &Config{Sections: r.sections}, nil
+	return slices.DeleteFunc(r.sections, func(s Section) bool {
+		return s.Kind != "output" || !strings.EqualFold(s.Value("Name"), name)
+	}), nil
 }
 
 // isClassic: the first significant line opens a [SECTION] or an @-command.
