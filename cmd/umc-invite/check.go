@@ -51,8 +51,8 @@ func (f finding) String() string {
 
 func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
 	fs := newFlags("check", "usage: umc-invite check -c FILE [-c FILE...] [--offline]", stderr)
-	var cfgFiles files
-	fs.Var(&cfgFiles, "c", "Fluent Bit config: classic, YAML, or a Kubernetes manifest with a ConfigMap (repeatable)")
+	var cfgFiles []string
+	fs.Func("c", "Fluent Bit config: classic, YAML, or a Kubernetes manifest with a ConfigMap (repeatable)", func(v string) error { cfgFiles = append(cfgFiles, v); return nil })
 	offline := fs.Bool("offline", false, "files the keys name (Auth_Password_File, TLS_CA_File, Queue_Dir, Config_File) may be missing here: check what exists, skip what does not")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage

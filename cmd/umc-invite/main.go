@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"umc-invite/umc/config"
 	"umc-invite/umc/fbconfig"
@@ -90,12 +89,6 @@ func newFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
 	}
 	return fs
 }
-
-// files is a repeatable -c flag.
-type files []string
-
-func (f *files) String() string     { return strings.Join(*f, ",") }
-func (f *files) Set(v string) error { *f = append(*f, v); return nil }
 
 // DefaultConfig is the image's config; UMC_INVITE_CONFIG names another.
 const DefaultConfig = "/fluent-bit/etc/umc-invite/fluent-bit.conf"

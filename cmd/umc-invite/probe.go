@@ -118,8 +118,8 @@ type target struct {
 // (-c and more), never both.
 func targetFlags(cmd, cHelp string, stderr io.Writer, usage string) (*flag.FlagSet, func(more ...string) ([]target, int)) {
 	fs := newFlags(cmd, usage, stderr)
-	var cfgFiles files
-	fs.Var(&cfgFiles, "c", cHelp)
+	var cfgFiles []string
+	fs.Func("c", cHelp, func(v string) error { cfgFiles = append(cfgFiles, v); return nil })
 	keyOf := map[string]string{}
 	for _, key := range config.Keys {
 		name := strings.ReplaceAll(strings.ToLower(key.Name), "_", "-")
