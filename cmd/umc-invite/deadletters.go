@@ -20,20 +20,17 @@ import (
 )
 
 func runDeadLetters(args []string, stdout, stderr io.Writer) int {
-	dir, asJSON, ok := parseListFlags("dead-letters", "Dead_Letter_Dir", "one JSON object per line, newest first, for scripts", "", args, stderr, nil)
-	if !ok {
-		return exitUsage
-	}
-	outs, ok := dirsOr("dead-letters", *dir, dirs{deadLetter: *dir}, stderr)
+	outs, asJSON, ok := parseListFlags("dead-letters", "Dead_Letter_Dir", "one JSON object per line, newest first, for scripts", "", args, stderr,
+		nil, func(dir string) dirs { return dirs{deadLetter: dir} })
 	if !ok {
 		return exitUsage
 	}
 	status := exitOK
 	for _, d := range outs {
-		if len(outs) > 1 && !*asJSON {
+		if len(outs) > 1 && !asJSON {
 			fmt.Fprintf(stdout, "%s (%s):\n", d.output, d.deadLetter)
 		}
-		status = max(status, listDeadLetters(d.deadLetter, *asJSON, stdout, stderr))
+		status = max(status, listDeadLetters(d.deadLetter, asJSON, stdout, stderr))
 	}
 	return status
 }
@@ -127,22 +124,30 @@ func flushErr(err error, stderr io.Writer) int {
 	return exitOK
 }
 
-// parseListFlags parses --dir, --json and extra's flags (more: their usage).
-func parseListFlags(name, key, jsonHelp, more string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (dir *string, asJSON *bool, ok bool) {
+// parseListFlags parses --dir, --json and extra's flags (more: their usage);
+// the directories are given(--dir), or else every configured output's.
+func parseListFlags(name, key, jsonHelp, more string, args []string, stderr io.Writer, extra func(*flag.FlagSet), given func(dir string) dirs) ([]dirs, bool, bool) {
 	fs := newFlags(name, "usage: umc-invite "+name+" [--dir DIR"+more+"] [--json]", stderr)
-	dir = fs.String("dir", "", "the "+key+" (default: every umc_invite output's "+key+" in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")
-	asJSON = fs.Bool("json", false, jsonHelp)
+	dir := fs.String("dir", "", "the "+key+" (default: every umc_invite output's "+key+" in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")
+	asJSON := fs.Bool("json", false, jsonHelp)
 	if extra != nil {
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, nil, false
+		return nil, false, false
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
-		return nil, nil, false
+		return nil, false, false
 	}
-	return dir, asJSON, true
+	if *dir != "" {
+		return []dirs{given(*dir)}, *asJSON, true
+	}
+	outs, err := configuredDirs()
+	if err != nil {
+		fmt.Fprintf(stderr, "umc-invite %s: %v\n", name, err)
+	}
+	return outs, *asJSON, err == nil
 }
 
 func runRequeue(args []string, stdout, stderr io.Writer) int {
@@ -164,8 +169,9 @@ func runRequeue(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if r.QueueDir == "" {
-		outs, ok := dirsOr("requeue", "", dirs{}, stderr)
-		if !ok {
+		outs, err := configuredDirs()
+		if err != nil {
+			fmt.Fprintf(stderr, "umc-invite requeue: %v\n", err)
 			return exitUsage
 		}
 		outs = slices.DeleteFunc(outs, func(d dirs) bool { return *output != "" && d.output != *output })

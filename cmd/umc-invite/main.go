@@ -129,18 +129,6 @@ func configuredDirs() ([]dirs, error) {
 	return out, nil
 }
 
-// dirsOr is given when a directory flag is set (dir), else configuredDirs.
-func dirsOr(cmd, dir string, given dirs, stderr io.Writer) ([]dirs, bool) {
-	if dir != "" {
-		return []dirs{given}, true
-	}
-	outs, err := configuredDirs()
-	if err != nil {
-		fmt.Fprintf(stderr, "umc-invite %s: %v\n", cmd, err)
-	}
-	return outs, err == nil
-}
-
 // outputValues are the plugin's keys of one output section.
 func outputValues(s fbconfig.Section) config.Map {
 	values := config.Map{}

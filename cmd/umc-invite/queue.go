@@ -17,14 +17,13 @@ import (
 
 func runQueue(args []string, stdout, stderr io.Writer) int {
 	var usernameKey *string
-	dir, asJSON, ok := parseListFlags("queue", "Queue_Dir", "a JSON array of the waiting users, oldest first, for scripts", " [--username-key KEY]", args, stderr,
+	queueDirs, asJSON, ok := parseListFlags("queue", "Queue_Dir", "a JSON array of the waiting users, oldest first, for scripts", " [--username-key KEY]", args, stderr,
 		func(fs *flag.FlagSet) {
 			usernameKey = fs.String("username-key", "username", "with --dir: the output's Username_Key (without --dir: each output's, from the container's config)")
+		},
+		func(dir string) dirs {
+			return dirs{queue: dir, deadLetter: config.DefaultDeadLetterDir(dir), usernameKey: *usernameKey}
 		})
-	if !ok {
-		return exitUsage
-	}
-	queueDirs, ok := dirsOr("queue", *dir, dirs{queue: *dir, deadLetter: config.DefaultDeadLetterDir(*dir), usernameKey: *usernameKey}, stderr)
 	if !ok {
 		return exitUsage
 	}
@@ -46,7 +45,7 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 		}
 		users = append(users, found...)
 	}
-	if *asJSON {
+	if asJSON {
 		if users == nil {
 			users = []spool.WaitingUser{}
 		}
