@@ -64,12 +64,12 @@ func (q *Queue) Carry(f File, line []byte) (File, error) {
 
 // Append adds line to f in one synced write; a short one is cut back off.
 func (q *Queue) Append(f File, line []byte) error {
-	fh, now, err := openFile(q.h, f, unix.O_WRONLY|unix.O_APPEND)
-	if err != nil {
-		return fmt.Errorf("append to queue file: %w", err)
+	fh, st, err := openFile(q.h, f, unix.O_WRONLY|unix.O_APPEND)
+	if err == nil {
+		defer fh.Close()
+		err = writeLine(fh, st.Size, line)
 	}
-	defer fh.Close()
-	if err := writeLine(fh, now.Size, line); err != nil {
+	if err != nil {
 		return fmt.Errorf("append to queue file: %w", err)
 	}
 	return nil
@@ -78,15 +78,11 @@ func (q *Queue) Append(f File, line []byte) error {
 // Replace renames a copy holding content over f, if f is still the file at
 // its path with its size; it needs only the directory's write permission.
 func (q *Queue) Replace(f File, content []byte) (File, error) {
-	tmpName, err := copyAside(q.h, f, content, true)
+	tmp, err := copyAside(q.h, f, content, true)
+	if err == nil {
+		err = renameIn(q.h, tmp, f.name(), func() error { return unchanged(q.h, f) })
+	}
 	if err != nil {
-		return File{}, err
-	}
-	defer unix.Unlinkat(q.h.FD(), tmpName, 0) // after the rename, a no-op
-	if err := swapIn(q.h, f, tmpName); err != nil {
-		return File{}, err
-	}
-	if err := q.h.Sync(); err != nil {
 		return File{}, err
 	}
 	return statName(q.h, f.name())
@@ -95,45 +91,36 @@ func (q *Queue) Replace(f File, content []byte) (File, error) {
 // copyAside writes content to a new file under a hidden name without .send
 // and returns the name; synced unless the caller syncs the file system.
 func copyAside(h *Dir, f File, content []byte, sync bool) (string, error) {
-	old, err := h.Lstat(f.name())
+	old, err := look(h, f)
 	if err != nil {
 		return "", fmt.Errorf("carry-over copy: %w", err)
 	}
-	tmpName, err := writeHidden(h, "."+f.name()+".carry-", 0o600, content, sync, func(tmp *os.File, name string) error {
+	tmp, err := writeHidden(h, "."+f.name()+".carry-", 0o600, content, sync, func(tmp *os.File, name string) error {
 		// Whoever could read it still can; the group may append.
-		err := tmp.Chmod(os.FileMode(old.Mode)&0o664 | 0o060)
-		if err == nil && f.same(uint64(old.Dev), old.Ino) {
-			err = keepTimes(h, name, old) // the user's age counts from the mtime
+		if err := tmp.Chmod(os.FileMode(old.Mode)&0o664 | 0o060); err != nil {
+			return err
 		}
-		return err
+		return keepTimes(h, name, old) // the user's age counts from the mtime
 	})
 	if err != nil {
 		return "", fmt.Errorf("carry-over copy: %w", err)
 	}
-	return tmpName, nil
+	return tmp, nil
 }
 
-// swapIn renames tmpName over f, only over f as it was read: a re-queued
-// file stays, and a line added since must not go unread.
-func swapIn(h *Dir, f File, tmpName string) error {
-	now, err := statName(h, f.name())
-	switch {
-	case err != nil:
-		return err
-	case !f.same(now.Dev, now.Ino):
-		return fmt.Errorf("%s was replaced meanwhile: %w", quote(f.Path), fs.ErrNotExist)
-	case now.Size != f.Size:
-		return fmt.Errorf("%s: %w", quote(f.Path), ErrGrown)
+// unchanged checks that f is still the file at its path with its size: a
+// re-queued file stays, and a line added since must not go unread.
+func unchanged(h *Dir, f File) error {
+	st, err := look(h, f)
+	if err == nil && st.Size != f.Size {
+		err = fmt.Errorf("%s: %w", quote(f.Path), ErrGrown)
 	}
-	if err := unix.Renameat(h.FD(), tmpName, h.FD(), f.name()); err != nil {
-		return fmt.Errorf("carry-over copy: %w", err)
-	}
-	return nil
+	return err
 }
 
 // keepTimes gives the new copy name in dir the times of the file it copies.
 func keepTimes(dir *Dir, name string, of unix.Stat_t) error {
-	if err := unix.UtimesNanoAt(dir.FD(), name, []unix.Timespec{of.Atim, of.Mtim}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := unix.UtimesNanoAt(dir.fd, name, []unix.Timespec{of.Atim, of.Mtim}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("keep the queue file's times: %w", err)
 	}
 	return nil

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -141,24 +140,13 @@ func (d *DeadLetters) appendLine(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	if err := writeLine(f, st.Size(), line); err != nil {
+	if err := writeLine(f, st.Size, line); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
-	if st.Size() == 0 {
+	if st.Size == 0 {
 		return d.h.Sync() // a new journal: its directory entry too
 	}
 	return nil
-}
-
-func regular(f *os.File) (fs.FileInfo, error) {
-	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = errors.New("not a regular file")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", quote(f.Name()), err)
-	}
-	return st, nil
 }
 
 // Leftovers reads LeftoverLog (missing: empty).
@@ -199,7 +187,7 @@ func (d *DeadLetters) KeepLeftovers(keep []Leftover) error {
 	defer d.mu.Unlock()
 	h := d.h
 	if len(keep) == 0 {
-		if err := unix.Unlinkat(h.FD(), LeftoverLog, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		if err := unix.Unlinkat(h.fd, LeftoverLog, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("remove %s: %w", LeftoverLog, err)
 		}
 		return h.Sync()
@@ -211,15 +199,14 @@ func (d *DeadLetters) KeepLeftovers(keep []Leftover) error {
 			return err
 		}
 	}
-	tmpName, err := writeHidden(h, "."+LeftoverLog+".", 0o640, buf.Bytes(), true, nil)
+	tmp, err := writeHidden(h, "."+LeftoverLog+".", 0o640, buf.Bytes(), true, nil)
 	if err == nil {
-		defer unix.Unlinkat(h.FD(), tmpName, 0) // after the rename, a no-op
-		err = unix.Renameat(h.FD(), tmpName, h.FD(), LeftoverLog)
+		err = renameIn(h, tmp, LeftoverLog, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("rewrite %s: %w", LeftoverLog, err)
 	}
-	return h.Sync()
+	return nil
 }
 
 // cut returns s cut to at most limit bytes on a rune boundary, marked "…".

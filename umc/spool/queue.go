@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -23,8 +22,8 @@ import (
 // QueueSuffix ends every queue file's name.
 const QueueSuffix = ".send"
 
-// IsQueueName reports whether tail reads the entry name as a queue file:
-// "<user>.send", not hidden (tail's glob * matches no leading dot).
+// IsQueueName reports whether tail reads the entry name as a queue file
+// (its glob * matches no leading dot).
 func IsQueueName(name string) bool {
 	return strings.HasSuffix(name, QueueSuffix) && !strings.HasPrefix(name, ".")
 }
@@ -81,11 +80,11 @@ func (q *Queue) Close() error {
 // writable checks that files can be created and removed in h.
 func writable(h *Dir) error {
 	name, err := writeHidden(h, ".umc-invite-probe-", 0o600, nil, false, nil)
+	if err == nil {
+		err = unix.Unlinkat(h.fd, name, 0)
+	}
 	if err != nil {
 		return fmt.Errorf("not writable: %w", err)
-	}
-	if err := unix.Unlinkat(h.FD(), name, 0); err != nil {
-		return fmt.Errorf("not writable: remove probe file: %w", err)
 	}
 	return nil
 }
@@ -108,10 +107,25 @@ func writeHidden(h *Dir, prefix string, perm uint32, content []byte, sync bool, 
 		err = f.Sync()
 	}
 	if err = cmp.Or(err, f.Close()); err != nil {
-		unix.Unlinkat(h.FD(), name, 0)
+		unix.Unlinkat(h.fd, name, 0)
 		return "", err
 	}
 	return name, nil
+}
+
+// renameIn renames the hidden file tmp over name in h once check passes
+// (nil: always), removing tmp otherwise, and syncs h.
+func renameIn(h *Dir, tmp, name string, check func() error) error {
+	defer unix.Unlinkat(h.fd, tmp, 0) // after the rename, a no-op
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	if err := unix.Renameat(h.fd, tmp, h.fd, name); err != nil {
+		return err
+	}
+	return h.Sync()
 }
 
 // writeLine appends line to f, of size bytes, in one synced write; a short
@@ -140,7 +154,7 @@ func (f File) Key() string { return fmt.Sprintf("file:%d:%d", f.Dev, f.Ino) }
 // name is f's entry: Name, or for a File built by hand its Path's base.
 func (f File) name() string { return cmp.Or(f.Name, filepath.Base(f.Path)) }
 
-func (f File) same(dev, ino uint64) bool { return f.Dev == dev && f.Ino == ino }
+func (f File) same(st unix.Stat_t) bool { return f.Dev == uint64(st.Dev) && f.Ino == st.Ino }
 
 // Stat looks at the queue file a record's path names, not following it:
 // fs.ErrNotExist when gone, ErrOutside for any path but a direct child of
@@ -170,39 +184,50 @@ var typeNames = map[uint32]string{unix.S_IFLNK: "symlink", unix.S_IFIFO: "FIFO",
 
 func typeName(mode uint32) string { return cmp.Or(typeNames[mode&unix.S_IFMT], "file of unknown type") }
 
-// openFile opens f's entry in h and checks that it opened f: a regular
-// file, f's inode.
-func openFile(h *Dir, f File, flags int) (*os.File, File, error) {
-	fh, err := h.OpenFile(f.name(), flags, 0)
-	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
-			return nil, File{}, fmt.Errorf("queue file %s was replaced by a symlink: %w", quote(f.Path), fs.ErrNotExist)
-		}
-		return nil, File{}, err
+// look describes f's entry in h, not following it: fs.ErrNotExist when it
+// is gone or is no longer f.
+func look(h *Dir, f File) (unix.Stat_t, error) {
+	st, err := h.Lstat(f.name())
+	if err == nil && !f.same(st) {
+		err = fmt.Errorf("was replaced by another: %w", fs.ErrNotExist)
 	}
-	now, err := statOf(fh)
-	if err == nil && !f.same(now.Dev, now.Ino) {
+	if err != nil {
+		return st, fmt.Errorf("queue file %s: %w", quote(f.Path), err)
+	}
+	return st, nil
+}
+
+// openFile opens f's entry in h and checks that it opened f.
+func openFile(h *Dir, f File, flags int) (*os.File, unix.Stat_t, error) {
+	fh, err := h.OpenFile(f.name(), flags, 0)
+	if errors.Is(err, unix.ELOOP) {
+		err = fmt.Errorf("queue file %s was replaced by a symlink: %w", quote(f.Path), fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, unix.Stat_t{}, err
+	}
+	st, err := regular(fh)
+	if err == nil && !f.same(st) {
 		err = fmt.Errorf("queue file %s was replaced by another: %w", quote(f.Path), fs.ErrNotExist)
 	}
 	if err != nil {
 		fh.Close()
-		return nil, File{}, err
+		return nil, st, err
 	}
-	now.Name, now.Path = f.name(), f.Path
-	return fh, now, nil
+	return fh, st, nil
 }
 
-// statOf describes an open regular file.
-func statOf(fh *os.File) (File, error) {
-	st, err := fh.Stat()
+// regular describes an open file, refused unless a regular one.
+func regular(fh *os.File) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	err := unix.Fstat(int(fh.Fd()), &st)
+	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
+		err = errors.New("not a regular file")
+	}
 	if err != nil {
-		return File{}, fmt.Errorf("queue file: %w", err)
+		return st, fmt.Errorf("%s: %w", quote(fh.Name()), err)
 	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok || !st.Mode().IsRegular() {
-		return File{}, fmt.Errorf("%s: %w", quote(fh.Name()), ErrOutside)
-	}
-	return File{Path: fh.Name(), Dev: uint64(sys.Dev), Ino: sys.Ino, Size: st.Size()}, nil
+	return st, nil
 }
 
 // HasLine reports whether f holds line at offset, ended by a newline (tail
@@ -231,35 +256,27 @@ func (q *Queue) HasLine(f File, offset int64, line string) (bool, error) {
 
 // Current reports whether f is still the file at its path.
 func (q *Queue) Current(f File) (bool, error) {
-	now, err := statName(q.h, f.name())
-	if gone(err) {
+	_, err := look(q.h, f)
+	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
-	return err == nil && f.same(now.Dev, now.Ino), err
-}
-
-// gone: the entry is no longer there as a regular file.
-func gone(err error) bool {
-	var notRegular *NotRegularError
-	return errors.Is(err, fs.ErrNotExist) || errors.As(err, &notRegular)
+	return err == nil, err
 }
 
 // Remove deletes a delivered file, unless replaced meanwhile (a re-queue),
 // and syncs the directory. A file that grew since it was looked at stays,
 // with ErrGrown: its added lines are unread.
 func (q *Queue) Remove(f File) error {
-	now, err := statName(q.h, f.name())
+	st, err := look(q.h, f)
 	switch {
-	case gone(err):
+	case errors.Is(err, fs.ErrNotExist):
 		return q.h.Sync()
 	case err != nil:
 		return err
-	case !f.same(now.Dev, now.Ino):
-		return q.h.Sync()
-	case now.Size > f.Size:
+	case st.Size > f.Size:
 		return fmt.Errorf("%s: %w", quote(f.Path), ErrGrown)
 	}
-	if err := unix.Unlinkat(q.h.FD(), f.name(), 0); err != nil && !errors.Is(err, unix.ENOENT) {
+	if err := unix.Unlinkat(q.h.fd, f.name(), 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove queue file %s: %w", quote(f.Path), err)
 	}
 	return q.h.Sync()
@@ -274,20 +291,17 @@ func (q *Queue) Evict(e *NotRegularError) (first bool, err error) {
 	first = !q.evicted[key]
 	q.evicted[key] = true
 	q.mu.Unlock()
-	st, err := q.h.Lstat(e.Name)
-	switch {
-	case errors.Is(err, unix.ENOENT):
-		return first, nil
-	case err != nil:
-		return first, fmt.Errorf("queue entry %s: %w", quote(e.Path), err)
-	case uint64(st.Dev) != e.Dev || st.Ino != e.Ino:
-		return first, nil // replaced meanwhile: not this entry
+	st, err := look(q.h, File{Path: e.Path, Name: e.Name, Dev: e.Dev, Ino: e.Ino})
+	if errors.Is(err, fs.ErrNotExist) {
+		return first, nil // gone, or replaced meanwhile: not this entry
+	} else if err != nil {
+		return first, err
 	}
 	flags := 0
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		flags = unix.AT_REMOVEDIR
 	}
-	if err := unix.Unlinkat(q.h.FD(), e.Name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
+	if err := unix.Unlinkat(q.h.fd, e.Name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
 		return first, fmt.Errorf("remove queue entry %s: %w", quote(e.Path), err)
 	}
 	return first, q.h.Sync()
@@ -329,36 +343,29 @@ func (q *Queue) Unwatched() ([]string, error) {
 // older one of its name, and returns where it went; both directories are
 // synced, and across file systems the copy before the original goes.
 func (q *Queue) MoveTo(f File, dead *DeadLetters) (string, error) {
-	if same, err := q.Current(f); err != nil {
+	if _, err := look(q.h, f); err != nil {
 		return "", err
-	} else if !same {
-		return "", fmt.Errorf("queue file %s: %w", quote(f.Path), fs.ErrNotExist)
 	}
-	target := dead.h
-	name := f.name()
-	if err := unix.Renameat(q.h.FD(), name, target.FD(), name); err != nil {
-		if !errors.Is(err, unix.EXDEV) {
-			return "", fmt.Errorf("move queue file to %s: %w", quote(target.Path), err)
+	target, name := dead.h, f.name()
+	err := unix.Renameat(q.h.fd, name, target.fd, name)
+	if errors.Is(err, unix.EXDEV) { // another file system: copy, sync, then remove
+		if err = copyTo(q.h, f, target); err != nil {
+			_ = unix.Unlinkat(target.fd, name, 0)
+		} else if err = target.Sync(); err == nil {
+			err = unix.Unlinkat(q.h.fd, name, 0)
 		}
-		// Another file system: copy, sync, then remove.
-		if err := copyTo(q.h, f, target); err != nil {
-			_ = unix.Unlinkat(target.FD(), name, 0)
-			return "", fmt.Errorf("move queue file to %s: %w", quote(target.Path), err)
-		}
-		if err := target.Sync(); err != nil {
-			return "", err
-		}
-		if err := unix.Unlinkat(q.h.FD(), name, 0); err != nil {
-			return "", fmt.Errorf("remove moved queue file: %w", err)
-		}
-	} else if err := target.Sync(); err != nil {
+	}
+	if err != nil {
+		return "", fmt.Errorf("move queue file to %s: %w", quote(target.Path), err)
+	}
+	if err := target.Sync(); err != nil {
 		return "", err
 	}
 	return filepath.Join(target.Path, name), q.h.Sync()
 }
 
 func copyTo(h *Dir, f File, target *Dir) error {
-	in, _, err := openFile(h, f, unix.O_RDONLY)
+	in, st, err := openFile(h, f, unix.O_RDONLY)
 	if err != nil {
 		return err
 	}
@@ -367,11 +374,10 @@ func copyTo(h *Dir, f File, target *Dir) error {
 	if err != nil {
 		return err
 	}
-	if _, err = statOf(out); err == nil {
+	if _, err = regular(out); err == nil {
 		_, err = io.Copy(out, io.LimitReader(in, MaxFileSize))
 	}
-	var st unix.Stat_t
-	if err == nil && unix.Fstat(int(in.Fd()), &st) == nil {
+	if err == nil {
 		err = keepTimes(target, f.name(), st) // the copy keeps when its user was queued
 	}
 	if err == nil {
@@ -389,7 +395,7 @@ func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 	copies := map[string]File{} // hidden copy: the file it replaces
 	defer func() {
 		for tmp := range copies {
-			unix.Unlinkat(q.h.FD(), tmp, 0) // after the rename, a no-op
+			unix.Unlinkat(q.h.fd, tmp, 0) // after the rename, a no-op
 		}
 	}()
 	for _, name := range names {
@@ -408,14 +414,16 @@ func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 		return 0, err
 	}
 	// The copies' contents on disk before any takes its file's place.
-	if serr := unix.Syncfs(q.h.FD()); serr != nil {
+	if serr := unix.Syncfs(q.h.fd); serr != nil {
 		return 0, cmp.Or(err, fmt.Errorf("renew queue files: sync: %w", serr))
 	}
 	n := 0
 	for tmp, f := range copies {
-		if rerr := swapIn(q.h, f, tmp); rerr != nil {
-			err = cmp.Or(err, rerr)
-		} else {
+		rerr := unchanged(q.h, f)
+		if rerr == nil {
+			rerr = unix.Renameat(q.h.fd, tmp, q.h.fd, f.name())
+		}
+		if err = cmp.Or(err, rerr); rerr == nil {
 			n++
 		}
 	}
@@ -427,12 +435,9 @@ func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 
 // Modified is f's mtime: without a carried-over line, when it was queued.
 func (q *Queue) Modified(f File) (time.Time, error) {
-	st, err := q.h.Lstat(f.name())
+	st, err := look(q.h, f)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("queue file %s: %w", quote(f.Path), err)
-	}
-	if !f.same(uint64(st.Dev), st.Ino) {
-		return time.Time{}, fmt.Errorf("queue file %s was replaced by another: %w", quote(f.Path), fs.ErrNotExist)
+		return time.Time{}, err
 	}
 	return time.Unix(0, st.Mtim.Nano()), nil
 }
@@ -441,10 +446,10 @@ func (q *Queue) Modified(f File) (time.Time, error) {
 // inode.
 func (q *Queue) Born(f File) (ns int64, ok bool) {
 	var stx unix.Statx_t
-	if err := unix.Statx(q.h.FD(), f.name(), unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, unix.STATX_BTIME|unix.STATX_INO, &stx); err != nil {
+	if err := unix.Statx(q.h.fd, f.name(), unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, unix.STATX_BTIME|unix.STATX_INO, &stx); err != nil {
 		return 0, false
 	}
-	if !f.same(uint64(unix.Mkdev(stx.Dev_major, stx.Dev_minor)), stx.Ino) || stx.Mask&unix.STATX_BTIME == 0 {
+	if f.Dev != unix.Mkdev(stx.Dev_major, stx.Dev_minor) || f.Ino != stx.Ino || stx.Mask&unix.STATX_BTIME == 0 {
 		return 0, false
 	}
 	return stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec), true
