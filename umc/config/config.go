@@ -84,7 +84,6 @@ type Config struct {
 	rawURL         string
 	rawProxy       string
 	filePassword   Secret
-	passwordFileID fileID // of the password file as read
 	inlinePassword Secret
 	endpoint       string
 	offline        bool // LoadOffline: the secret files were not read
@@ -159,7 +158,7 @@ func readFile(path string) (map[string]string, error) {
 	if path == "" {
 		return out, nil
 	}
-	raw, _, err := readRegularFile(path, maxConfigFile)
+	raw, err := readRegularFile(path, maxConfigFile)
 	if err != nil {
 		return nil, err
 	}

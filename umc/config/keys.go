@@ -165,7 +165,7 @@ const (
 func parsePasswordFile(c *Config, v string) (err error) {
 	c.AuthPasswordFile = v
 	if v != "" && !c.offline {
-		c.filePassword, c.passwordFileID, err = readPasswordFile(v)
+		c.filePassword, err = readPasswordFile(v)
 	}
 	return err
 }
@@ -173,36 +173,36 @@ func parsePasswordFile(c *Config, v string) (err error) {
 func parseCAFile(c *Config, v string) (err error) {
 	c.TLSCAFile = v
 	if v != "" && !c.offline {
-		c.TLSCAPEM, _, err = readRegularFile(v, maxCAFile)
+		c.TLSCAPEM, err = readRegularFile(v, maxCAFile)
 	}
 	return err
 }
 
-// readRegularFile reads a file of at most limit bytes and says what it was.
+// readRegularFile reads a file of at most limit bytes.
 // A Secret's symlinks are followed; a FIFO or device is refused before a
 // byte is read, and the open never waits (O_NONBLOCK). Errors never hold
 // the content.
-func readRegularFile(path string, limit int64) ([]byte, os.FileInfo, error) {
+func readRegularFile(path string, limit int64) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot read: %w", err)
+		return nil, fmt.Errorf("cannot read: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot read: %w", err)
+		return nil, fmt.Errorf("cannot read: %w", err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s is not a regular file (it is %s): refused", path, fileType(st.Mode()))
+		return nil, fmt.Errorf("%s is not a regular file (it is %s): refused", path, fileType(st.Mode()))
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot read: %w", err)
+		return nil, fmt.Errorf("cannot read: %w", err)
 	}
 	if int64(len(b)) > limit {
-		return nil, nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
 	}
-	return b, st, nil
+	return b, nil
 }
 
 func fileType(m os.FileMode) string {
