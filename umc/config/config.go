@@ -5,8 +5,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -173,13 +174,11 @@ func readFile(path string) (map[string]string, error) {
 	if _, err := toml.Decode(string(raw), &values); err != nil {
 		return nil, tomlError(path, err, known)
 	}
-	var unknown []string
-	for name, v := range values {
+	for _, name := range slices.Sorted(maps.Keys(values)) {
 		if !known[name] {
-			unknown = append(unknown, name)
-			continue
+			return nil, fmt.Errorf("%s: unknown key %q (keys are lower case: umc_url, auth_user, …)", path, name)
 		}
-		switch v := v.(type) {
+		switch v := values[name].(type) {
 		case string:
 			out[name] = strings.TrimSpace(v)
 		case bool, int64, float64:
@@ -187,10 +186,6 @@ func readFile(path string) (map[string]string, error) {
 		default:
 			return nil, fmt.Errorf("%s: key %q: want a string, number or boolean", path, name)
 		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, fmt.Errorf("%s: unknown key %q (keys are lower case: umc_url, auth_user, …)", path, unknown[0])
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -205,18 +206,10 @@ func readRegularFile(path string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
+var fileTypes = map[os.FileMode]string{os.ModeNamedPipe: "a FIFO", os.ModeSocket: "a socket", os.ModeDevice: "a device", os.ModeDir: "a directory"}
+
 func fileType(m os.FileMode) string {
-	switch {
-	case m&os.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	case m&os.ModeDevice != 0:
-		return "a device"
-	case m.IsDir():
-		return "a directory"
-	}
-	return "no regular file"
+	return cmp.Or(fileTypes[m.Type()&^os.ModeCharDevice], "no regular file")
 }
 
 func parseBool(v string) (bool, error) {

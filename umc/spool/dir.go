@@ -241,31 +241,17 @@ func (d *Dir) ID() DirID { return DirID{d.dev, d.ino} }
 // or the first that cannot be looked at.
 func (d *Dir) Above() []DirID {
 	var ids []DirID
-	fd, own := d.fd, false
-	defer func() {
-		if own {
-			unix.Close(fd)
-		}
-	}()
-	cur := d.ID()
+	cur, up := d.ID(), ".."
 	for range 256 {
-		parent, err := unix.Openat(fd, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return ids
-		}
-		if own {
-			unix.Close(fd)
-		}
-		fd, own = parent, true
 		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil {
+		if unix.Fstatat(d.fd, up, &st, 0) != nil {
 			return ids
 		}
 		id := DirID{uint64(st.Dev), st.Ino}
 		if id == cur { // the root is its own parent
 			return ids
 		}
-		ids, cur = append(ids, id), id
+		ids, cur, up = append(ids, id), id, up+"/.."
 	}
 	return ids
 }
