@@ -80,12 +80,12 @@ func (q *Queue) Append(f File, line []byte) error {
 func (q *Queue) Replace(f File, content []byte) (File, error) {
 	tmp, err := copyAside(q.h, f, content, true)
 	if err == nil {
-		err = renameIn(q.h, tmp, f.name(), func() error { return unchanged(q.h, f) })
+		err = renameIn(q.h, tmp, f.Name, func() error { return unchanged(q.h, f) })
 	}
 	if err != nil {
 		return File{}, err
 	}
-	return statName(q.h, f.name())
+	return statName(q.h, f.Name)
 }
 
 // copyAside writes content to a new file under a hidden name without .send
@@ -95,7 +95,7 @@ func copyAside(h *Dir, f File, content []byte, sync bool) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("carry-over copy: %w", err)
 	}
-	tmp, err := writeHidden(h, "."+f.name()+".carry-", 0o600, content, sync, func(tmp *os.File, name string) error {
+	tmp, err := writeHidden(h, "."+f.Name+".carry-", 0o600, content, sync, func(tmp *os.File, name string) error {
 		// Whoever could read it still can; the group may append.
 		if err := tmp.Chmod(os.FileMode(old.Mode)&0o664 | 0o060); err != nil {
 			return err

@@ -22,8 +22,7 @@ import (
 // QueueSuffix ends every queue file's name.
 const QueueSuffix = ".send"
 
-// IsQueueName reports whether tail reads the entry name as a queue file
-// (its glob * matches no leading dot).
+// IsQueueName: tail's glob * matches no leading dot.
 func IsQueueName(name string) bool {
 	return strings.HasSuffix(name, QueueSuffix) && !strings.HasPrefix(name, ".")
 }
@@ -42,7 +41,7 @@ func (e *NotRegularError) Error() string {
 	return fmt.Sprintf("queue entry %s is a %s, not a regular file", quote(e.Path), e.Type)
 }
 
-// Queue is the queue directory of one output, held open; it touches only
+// Queue is one output's queue directory, held open: it touches only
 // regular files directly inside it.
 type Queue struct {
 	h       *Dir
@@ -128,7 +127,7 @@ func renameIn(h *Dir, tmp, name string, check func() error) error {
 	return h.Sync()
 }
 
-// writeLine appends line to f, of size bytes, in one synced write; a short
+// writeLine appends line to f of size bytes in one synced write; a short
 // write (full disk) is cut back off.
 func writeLine(f *os.File, size int64, line []byte) error {
 	if n, err := f.Write(line); err != nil {
@@ -140,8 +139,7 @@ func writeLine(f *os.File, size int64, line []byte) error {
 	return f.Sync()
 }
 
-// File is one queue file as it was when looked at; a later look compares
-// its identity on disk.
+// File is one queue file as it was when looked at.
 type File struct {
 	Path, Name string // Path: the queue directory joined with Name, for messages
 	Dev, Ino   uint64
@@ -150,9 +148,6 @@ type File struct {
 
 // Key names the file on disk, whatever path a record reached it by.
 func (f File) Key() string { return fmt.Sprintf("file:%d:%d", f.Dev, f.Ino) }
-
-// name is f's entry: Name, or for a File built by hand its Path's base.
-func (f File) name() string { return cmp.Or(f.Name, filepath.Base(f.Path)) }
 
 func (f File) same(st unix.Stat_t) bool { return f.Dev == uint64(st.Dev) && f.Ino == st.Ino }
 
@@ -187,7 +182,7 @@ func typeName(mode uint32) string { return cmp.Or(typeNames[mode&unix.S_IFMT], "
 // look describes f's entry in h, not following it: fs.ErrNotExist when it
 // is gone or is no longer f.
 func look(h *Dir, f File) (unix.Stat_t, error) {
-	st, err := h.Lstat(f.name())
+	st, err := h.Lstat(f.Name)
 	if err == nil && !f.same(st) {
 		err = fmt.Errorf("was replaced by another: %w", fs.ErrNotExist)
 	}
@@ -199,7 +194,7 @@ func look(h *Dir, f File) (unix.Stat_t, error) {
 
 // openFile opens f's entry in h and checks that it opened f.
 func openFile(h *Dir, f File, flags int) (*os.File, unix.Stat_t, error) {
-	fh, err := h.OpenFile(f.name(), flags, 0)
+	fh, err := h.OpenFile(f.Name, flags, 0)
 	if errors.Is(err, unix.ELOOP) {
 		err = fmt.Errorf("queue file %s was replaced by a symlink: %w", quote(f.Path), fs.ErrNotExist)
 	}
@@ -263,9 +258,8 @@ func (q *Queue) Current(f File) (bool, error) {
 	return err == nil, err
 }
 
-// Remove deletes a delivered file, unless replaced meanwhile (a re-queue),
-// and syncs the directory. A file that grew since it was looked at stays,
-// with ErrGrown: its added lines are unread.
+// Remove deletes a delivered file unless replaced (a re-queue) or grown
+// (ErrGrown: its added lines are unread), and syncs the directory.
 func (q *Queue) Remove(f File) error {
 	st, err := look(q.h, f)
 	switch {
@@ -276,15 +270,14 @@ func (q *Queue) Remove(f File) error {
 	case st.Size > f.Size:
 		return fmt.Errorf("%s: %w", quote(f.Path), ErrGrown)
 	}
-	if err := unix.Unlinkat(q.h.fd, f.name(), 0); err != nil && !errors.Is(err, unix.ENOENT) {
+	if err := unix.Unlinkat(q.h.fd, f.Name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove queue file %s: %w", quote(f.Path), err)
 	}
 	return q.h.Sync()
 }
 
 // Evict removes an entry that is no regular file, if still that entry (a
-// directory only when empty); first: this call is the first to report it,
-// so its dead letter is written once.
+// directory only when empty); first: its dead letter is written once.
 func (q *Queue) Evict(e *NotRegularError) (first bool, err error) {
 	key := [2]uint64{e.Dev, e.Ino}
 	q.mu.Lock()
@@ -346,7 +339,7 @@ func (q *Queue) MoveTo(f File, dead *DeadLetters) (string, error) {
 	if _, err := look(q.h, f); err != nil {
 		return "", err
 	}
-	target, name := dead.h, f.name()
+	target, name := dead.h, f.Name
 	err := unix.Renameat(q.h.fd, name, target.fd, name)
 	if errors.Is(err, unix.EXDEV) { // another file system: copy, sync, then remove
 		if err = copyTo(q.h, f, target); err != nil {
@@ -370,7 +363,7 @@ func copyTo(h *Dir, f File, target *Dir) error {
 		return err
 	}
 	defer in.Close()
-	out, err := target.OpenFile(f.name(), unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o640)
+	out, err := target.OpenFile(f.Name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o640)
 	if err != nil {
 		return err
 	}
@@ -378,7 +371,7 @@ func copyTo(h *Dir, f File, target *Dir) error {
 		_, err = io.Copy(out, io.LimitReader(in, MaxFileSize))
 	}
 	if err == nil {
-		err = keepTimes(target, f.name(), st) // the copy keeps when its user was queued
+		err = keepTimes(target, f.Name, st) // the copy keeps when its user was queued
 	}
 	if err == nil {
 		err = out.Sync()
@@ -386,10 +379,9 @@ func copyTo(h *Dir, f File, target *Dir) error {
 	return cmp.Or(err, out.Close())
 }
 
-// RenewExcept replaces every queue file but those skip leaves (delivered
-// ones: a copy would be sent again) by a copy, which tail reads from its
-// head, and says how many: at a start tail's DB holds offsets of records
-// Fluent Bit no longer holds. One syncfs and one directory sync cover all.
+// RenewExcept replaces every queue file but those skipped (delivered: a
+// copy would be sent again) by a copy tail reads from its head, and counts
+// them: at a start tail's DB holds offsets Fluent Bit no longer holds.
 func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 	names, err := queueNames(q.h, func(_ string, t fs.FileMode) bool { return t.IsRegular() })
 	copies := map[string]File{} // hidden copy: the file it replaces
@@ -421,7 +413,7 @@ func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 	for tmp, f := range copies {
 		rerr := unchanged(q.h, f)
 		if rerr == nil {
-			rerr = unix.Renameat(q.h.fd, tmp, q.h.fd, f.name())
+			rerr = unix.Renameat(q.h.fd, tmp, q.h.fd, f.Name)
 		}
 		if err = cmp.Or(err, rerr); rerr == nil {
 			n++
@@ -442,11 +434,10 @@ func (q *Queue) Modified(f File) (time.Time, error) {
 	return time.Unix(0, st.Mtim.Nano()), nil
 }
 
-// Born is f's birth time, where kept: it tells f from a later file on its
-// inode.
+// Born is f's birth time, where kept: it tells f from a later file on its inode.
 func (q *Queue) Born(f File) (ns int64, ok bool) {
 	var stx unix.Statx_t
-	if err := unix.Statx(q.h.fd, f.name(), unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, unix.STATX_BTIME|unix.STATX_INO, &stx); err != nil {
+	if err := unix.Statx(q.h.fd, f.Name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, unix.STATX_BTIME|unix.STATX_INO, &stx); err != nil {
 		return 0, false
 	}
 	if f.Dev != unix.Mkdev(stx.Dev_major, stx.Dev_minor) || f.Ino != stx.Ino || stx.Mask&unix.STATX_BTIME == 0 {
