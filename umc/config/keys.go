@@ -42,12 +42,7 @@ var Keys = []Key{
 	{"Auth_User", "", "user for HTTP basic auth; optional, send_token allows anonymous calls",
 		text(func(c *Config) *string { return &c.AuthUser }), checkUser},
 	{"Auth_Password_File", "", "file holding the password (a mounted Secret); one trailing newline is trimmed; read again when it changes, no restart needed",
-		parsePasswordFile, func(c *Config) error {
-			if c.AuthPasswordFile != "" && c.filePassword == "" && !c.offline {
-				return fmt.Errorf("%s is empty", c.AuthPasswordFile)
-			}
-			return nil
-		}},
+		parsePasswordFile, nil},
 	{"Auth_Password", "", "the password itself, for local tests only: prefer `Auth_Password_File`",
 		func(c *Config, v string) error { c.inlinePassword = Secret(v); return nil }, checkPassword},
 	{"TLS_CA_File", "", "PEM bundle to verify UMC's certificate with; unset: the system roots", parseCAFile, checkCA},
@@ -166,7 +161,9 @@ const (
 func parsePasswordFile(c *Config, v string) (err error) {
 	c.AuthPasswordFile = v
 	if v != "" && !c.offline {
-		c.filePassword, err = readPasswordFile(v)
+		if c.filePassword, err = readPasswordFile(v); err == nil && c.filePassword == "" {
+			err = fmt.Errorf("%s is empty", v)
+		}
 	}
 	return err
 }

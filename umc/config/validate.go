@@ -94,10 +94,8 @@ func checkHTTPURL(raw string, isUMC bool) (*url.URL, error) {
 	if strings.HasSuffix(u.Host, ":") {
 		return nil, errors.New("has an empty port")
 	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("port %s is outside 1..65535", p)
-		}
+	if p := u.Port(); p != "" && badPort(p) {
+		return nil, fmt.Errorf("port %s is outside 1..65535", p)
 	}
 	// A bare "?" or "#" parses to nothing (ForceQuery, an empty fragment)
 	// but says the value is not what the operator meant: refuse it too.
@@ -250,13 +248,18 @@ func checkMetricsListen(c *Config) error {
 	if err != nil {
 		return fmt.Errorf("%q is not host:port or :port, e.g. :2021 or 127.0.0.1:2021", c.MetricsListen)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+	if badPort(port) {
 		return fmt.Errorf("%q: port %q is outside 1..65535", c.MetricsListen, port)
 	}
 	if host != "" && !strings.EqualFold(host, "localhost") && net.ParseIP(host) == nil {
 		return fmt.Errorf("%q: host %q is not an IP address or localhost", c.MetricsListen, host)
 	}
 	return nil
+}
+
+func badPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err != nil || n < 1 || n > 65535
 }
 
 // outputNameRe: like Fluent Bit's aliases, safe in a log and a label.

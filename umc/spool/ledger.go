@@ -128,17 +128,13 @@ func (l *Ledger[S]) Forget(key string) {
 
 // find returns the live entry for key, marking it recently used, or nil.
 func (l *Ledger[S]) find(key string) *item[S] {
+	l.evict() // what is too old goes first
 	el, ok := l.entries[key]
 	if !ok {
 		return nil
 	}
 	it := el.Value.(*item[S])
-	now := l.now()
-	if it.owner == nil && now.Sub(it.touched) > l.ttl {
-		l.remove(el)
-		return nil
-	}
-	it.touched = now
+	it.touched = l.now()
 	l.lru.MoveToFront(el)
 	return it
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -93,11 +94,8 @@ func isDelivered(path string, lines []Leftover) bool {
 	if len(lines) == 0 || unix.Lstat(path, &st) != nil {
 		return false
 	}
-	prefix := fmt.Sprintf("file:%d:%d", uint64(st.Dev), st.Ino)
-	for _, l := range lines {
-		if l.Name == filepath.Base(path) && (l.Key == prefix || strings.HasPrefix(l.Key, prefix+":")) && (l.Modified == 0 || l.Modified == st.Mtim.Nano()) {
-			return true
-		}
-	}
-	return false
+	key := File{Dev: uint64(st.Dev), Ino: st.Ino}.Key()
+	return slices.ContainsFunc(lines, func(l Leftover) bool {
+		return l.Name == filepath.Base(path) && (l.Key == key || strings.HasPrefix(l.Key, key+":")) && (l.Modified == 0 || l.Modified == st.Mtim.Nano())
+	})
 }
