@@ -82,12 +82,8 @@ type Config struct {
 	ConfigFile       string
 
 	// What the parsers leave for validate.
-	rawURL         string
-	rawProxy       string
-	filePassword   Secret
-	inlinePassword Secret
-	endpoint       string
-	offline        bool // LoadOffline: the secret files were not read
+	endpoint string
+	offline  bool // LoadOffline: the secret files were not read
 }
 
 // Endpoint is the full URL of the UMC command.

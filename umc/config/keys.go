@@ -2,6 +2,7 @@ package config
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -31,8 +32,7 @@ func (k Key) TOMLName() string { return strings.ToLower(k.Name) }
 // Keys is every key the plugin reads, in the order of the documented table.
 var Keys = []Key{
 	{"UMC_URL", "", "**required**: base URL of UMC: `http://<release>-umc-server/univention` in a Nubus cluster (Nubus's own sender uses it), `https://<host>/univention` on UCS",
-		func(c *Config, v string) error { c.rawURL = v; return nil },
-		func(c *Config) (err error) { c.URL, err = checkHTTPURL(c.rawURL, true); return err }},
+		func(c *Config, v string) (err error) { c.URL, err = checkHTTPURL(v, true); return err }, nil},
 	{"Command", "passwordreset/send_token", "UMC command path below `<UMC_URL>/command/`",
 		func(c *Config, v string) error { c.Command = strings.Trim(v, "/"); return nil }, checkCommand},
 	{"Method", "email", "the `method` option of send_token",
@@ -44,18 +44,23 @@ var Keys = []Key{
 	{"Auth_Password_File", "", "file holding the password (a mounted Secret); one trailing newline is trimmed; read again when it changes, no restart needed",
 		parsePasswordFile, nil},
 	{"Auth_Password", "", "the password itself, for local tests only: prefer `Auth_Password_File`",
-		func(c *Config, v string) error { c.inlinePassword = Secret(v); return nil }, checkPassword},
+		func(c *Config, v string) error {
+			if v != "" && c.AuthPasswordFile != "" {
+				return errors.New("set it or Auth_Password_File, not both")
+			}
+			c.AuthPassword = cmp.Or(Secret(v), c.AuthPassword)
+			return nil
+		}, nil},
 	{"TLS_CA_File", "", "PEM bundle to verify UMC's certificate with; unset: the system roots", parseCAFile, checkCA},
 	{"TLS_Verify", "on", "verify UMC's certificate and host name",
 		func(c *Config, v string) (err error) { c.TLSVerify, err = parseBool(v); return err }, nil},
 	{"HTTP_Proxy", "", "proxy for the calls to UMC, `http://host:port` or `https://host:port`; unset: no proxy, whatever the environment says",
-		func(c *Config, v string) error { c.rawProxy = v; return nil },
-		func(c *Config) (err error) {
-			if c.rawProxy != "" {
-				c.HTTPProxy, err = checkHTTPURL(c.rawProxy, false)
+		func(c *Config, v string) (err error) {
+			if v != "" {
+				c.HTTPProxy, err = checkHTTPURL(v, false)
 			}
 			return err
-		}},
+		}, nil},
 	durationKey("Timeout", "30s", "time limit of one HTTP request (Go durations, or plain seconds)",
 		func(c *Config) *time.Duration { return &c.Timeout }, positive),
 	{"Username_Key", "username", "record key, and key in a JSON line, holding the username",
@@ -161,7 +166,7 @@ const (
 func parsePasswordFile(c *Config, v string) (err error) {
 	c.AuthPasswordFile = v
 	if v != "" && !c.offline {
-		if c.filePassword, err = readPasswordFile(v); err == nil && c.filePassword == "" {
+		if c.AuthPassword, err = readPasswordFile(v); err == nil && c.AuthPassword == "" {
 			err = fmt.Errorf("%s is empty", v)
 		}
 	}

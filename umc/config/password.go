@@ -37,7 +37,7 @@ func (c *Config) PasswordFile() *PasswordFile {
 	if c.AuthPasswordFile == "" {
 		return nil
 	}
-	return &PasswordFile{path: c.AuthPasswordFile, current: c.filePassword, checked: time.Now(), now: time.Now}
+	return &PasswordFile{path: c.AuthPasswordFile, current: c.AuthPassword, checked: time.Now(), now: time.Now}
 }
 
 // Password is the password to send now. One caller looks at the file,

@@ -157,7 +157,7 @@ func checkLanguage(v string) error {
 
 func checkUser(c *Config) error {
 	if c.AuthUser == "" {
-		if c.filePassword != "" || c.inlinePassword != "" {
+		if c.AuthPassword != "" {
 			return errors.New("must be set when a password is given")
 		}
 		return nil
@@ -165,17 +165,6 @@ func checkUser(c *Config) error {
 	// Basic auth joins user and password with ":" (RFC 7617).
 	if strings.ContainsRune(c.AuthUser, ':') || strings.IndexFunc(c.AuthUser, unicode.IsControl) >= 0 {
 		return errors.New("must not contain \":\" or control characters")
-	}
-	return nil
-}
-
-func checkPassword(c *Config) error {
-	if c.inlinePassword != "" && c.AuthPasswordFile != "" {
-		return errors.New("set it or Auth_Password_File, not both")
-	}
-	c.AuthPassword = c.filePassword
-	if c.inlinePassword != "" {
-		c.AuthPassword = c.inlinePassword
 	}
 	return nil
 }
