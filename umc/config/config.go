@@ -81,13 +81,14 @@ type Config struct {
 	OutputName       string // "" when unset: the plugin numbers the output
 	ConfigFile       string
 
-	// What the parsers leave for validate.
-	endpoint string
-	offline  bool // LoadOffline: the secret files were not read
+	offline bool // LoadOffline: the secret files were not read
 }
 
-// Endpoint is the full URL of the UMC command.
-func (c *Config) Endpoint() string { return c.endpoint }
+// Endpoint is the full URL of the UMC command (joined once by validate).
+func (c *Config) Endpoint() string {
+	e, _ := url.JoinPath(c.URL.String(), "command", c.Command)
+	return e
+}
 
 // Load reads every key from g, else from the Config_File, else its
 // default; parses each, then checks them all in table order. The first bad

@@ -28,11 +28,9 @@ func (c *Config) validate() error {
 	if err := c.checkDirectories(); err != nil {
 		return err
 	}
-	endpoint, err := url.JoinPath(c.URL.String(), "command", c.Command)
-	if err != nil {
+	if _, err := url.JoinPath(c.URL.String(), "command", c.Command); err != nil {
 		return &KeyError{"Command", fmt.Errorf("cannot join it to UMC_URL: %w", err)}
 	}
-	c.endpoint = endpoint
 	return nil
 }
 

@@ -153,16 +153,12 @@ func (d *DeadLetters) appendLine(name string, v any) error {
 	return nil
 }
 
-// Leftovers reads LeftoverLog (missing: empty).
+// Leftovers reads LeftoverLog (missing: empty), skipping lines a crash cut
+// short.
 func (d *DeadLetters) Leftovers() ([]Leftover, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return readLeftovers(d.h)
-}
-
-// readLeftovers reads LeftoverLog in h, skipping lines a crash cut short.
-func readLeftovers(h *Dir) ([]Leftover, error) {
-	f, err := h.OpenFile(LeftoverLog, unix.O_RDONLY, 0)
+	f, err := d.h.OpenFile(LeftoverLog, unix.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -293,7 +289,7 @@ func SplitDelivered(users []WaitingUser, deadDir string) (waiting, delivered []W
 		return users, nil
 	}
 	defer h.Close()
-	lines, _ := readLeftovers(h)
+	lines, _ := (&DeadLetters{h: h}).Leftovers()
 	for _, u := range users {
 		if isDelivered(u.File, lines) {
 			delivered = append(delivered, u)

@@ -13,8 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// flock is flock(2); a test refuses it.
-var flock = unix.Flock
+var flock = unix.Flock // a test refuses it
 
 // ErrNoDirectoryLock: the file system refuses flock on a directory.
 var ErrNoDirectoryLock = errors.New("the file system refuses a lock (flock) on the directory, so one sender per queue cannot be guaranteed there (a lock file any writer of the queue could remove would let a second process send too): put Queue_Dir on a file system that locks directories (ext4, xfs, btrfs, tmpfs, overlayfs, an NFS or SMB mount used by one node)")
