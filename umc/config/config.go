@@ -3,6 +3,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -112,13 +113,7 @@ func loadKeys(g Getter, offline bool) (*Config, error) {
 	}
 	c := &Config{offline: offline}
 	for _, k := range Keys {
-		v := strings.TrimSpace(g.Get(k.Name))
-		if v == "" {
-			v = file[k.TOMLName()]
-		}
-		if v == "" {
-			v = k.Default
-		}
+		v := cmp.Or(strings.TrimSpace(g.Get(k.Name)), file[k.TOMLName()], k.Default)
 		if err := k.Parse(c, v); err != nil {
 			return nil, &KeyError{k.Name, err}
 		}

@@ -14,8 +14,7 @@ import (
 )
 
 // validate runs every key's Check in table order (the first bad key is the
-// one reported), then the rules between the directories, then builds the
-// endpoint.
+// one reported), then the rules between the directories and the endpoint.
 func (c *Config) validate() error {
 	for _, k := range Keys {
 		if k.Check == nil {
