@@ -84,8 +84,7 @@ func (l *Ledger[S]) Claim(c *Claims, key string, line int64, init Entry[S]) (Cla
 	if c == nil {
 		c = &Claims{}
 	}
-	it.Line = line
-	it.owner = c
+	it.Line, it.owner = line, c
 	c.keys = append(c.keys, key)
 	return Owned, it.Entry
 }
@@ -110,10 +109,8 @@ func (l *Ledger[S]) Settle(key string, e Entry[S]) {
 	if it == nil {
 		it = l.add(key, e)
 	}
-	it.owner = nil
-	line := it.Line
-	it.Entry = e
-	it.Line = max(e.Line, line)
+	e.Line = max(e.Line, it.Line)
+	it.Entry, it.owner = e, nil
 	l.evict()
 }
 
