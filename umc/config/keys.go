@@ -2,6 +2,7 @@ package config
 
 import (
 	"cmp"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -51,7 +52,7 @@ var Keys = []Key{
 			c.AuthPassword = cmp.Or(Secret(v), c.AuthPassword)
 			return nil
 		}, nil},
-	{"TLS_CA_File", "", "PEM bundle to verify UMC's certificate with; unset: the system roots", parseCAFile, checkCA},
+	{"TLS_CA_File", "", "PEM bundle to verify UMC's certificate with; unset: the system roots", parseCAFile, nil},
 	{"TLS_Verify", "on", "verify UMC's certificate and host name",
 		func(c *Config, v string) (err error) { c.TLSVerify, err = parseBool(v); return err }, nil},
 	{"HTTP_Proxy", "", "proxy for the calls to UMC, `http://host:port` or `https://host:port`; unset: no proxy, whatever the environment says",
@@ -70,7 +71,7 @@ var Keys = []Key{
 	{"Offset_Key", "offset", "record key holding the line's offset (tail's `Offset_Key`)",
 		text(func(c *Config) *string { return &c.OffsetKey }), func(c *Config) error { return nonEmpty(c.OffsetKey) }},
 	{"Queue_Dir", "", "the queue directory: enables removing delivered files and moving dead letters",
-		text(func(c *Config) *string { return &c.QueueDir }), checkQueueDir},
+		text(func(c *Config) *string { return &c.QueueDir }), func(c *Config) error { return absolute(&c.QueueDir) }},
 	{"Dead_Letter_Dir", "", "where `dead-letter.jsonl` and the moved queue files go; unset: `<Queue_Dir>/failed`",
 		text(func(c *Config) *string { return &c.DeadLetterDir }), checkDeadLetterDir},
 	{"Intake_Dir", "", "where producers queue files for the plugin to admit into `Queue_Dir`, `Queue_Window` at a time; unset: `<Queue_Dir>/incoming`; `off`: no intake",
@@ -175,8 +176,10 @@ func parsePasswordFile(c *Config, v string) (err error) {
 
 func parseCAFile(c *Config, v string) (err error) {
 	c.TLSCAFile = v
-	if v != "" && !c.offline {
-		c.TLSCAPEM, err = readRegularFile(v, maxCAFile)
+	if v != "" && !c.offline { // a bundle without a certificate is refused now, not at the first call
+		if c.TLSCAPEM, err = readRegularFile(v, maxCAFile); err == nil && !x509.NewCertPool().AppendCertsFromPEM(c.TLSCAPEM) {
+			err = fmt.Errorf("%s: no PEM certificate in it", v)
+		}
 	}
 	return err
 }

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -166,26 +165,8 @@ func checkUser(c *Config) error {
 	return nil
 }
 
-// checkCA refuses a bundle without a certificate now, not at the first call.
-func checkCA(c *Config) error {
-	if c.TLSCAFile == "" || c.offline {
-		return nil
-	}
-	if !x509.NewCertPool().AppendCertsFromPEM(c.TLSCAPEM) {
-		return fmt.Errorf("%s: no PEM certificate in it", c.TLSCAFile)
-	}
-	return nil
-}
-
-// checkQueueDir only makes the path absolute: a bad directory is found at
-// start, where it disables that output alone, not the whole configuration.
-func checkQueueDir(c *Config) error {
-	if err := absolute(&c.QueueDir); err != nil {
-		return fmt.Errorf("cannot use: %w", err)
-	}
-	return nil
-}
-
+// A bad directory is found at start, where it disables that output alone,
+// not the whole configuration: the keys only make the paths absolute.
 func checkDeadLetterDir(c *Config) error {
 	if c.DeadLetterDir == "" && c.QueueDir != "" {
 		c.DeadLetterDir = DefaultDeadLetterDir(c.QueueDir)
