@@ -291,22 +291,15 @@ func SplitDelivered(users []WaitingUser, deadDir string) (waiting, delivered []W
 	defer h.Close()
 	lines, _ := (&DeadLetters{h: h}).Leftovers()
 	for _, u := range users {
-		if isDelivered(u.File, lines) {
+		var st unix.Stat_t
+		if len(lines) > 0 && unix.Lstat(u.File, &st) == nil && slices.ContainsFunc(lines, func(l Leftover) bool {
+			key := File{Dev: uint64(st.Dev), Ino: st.Ino}.Key()
+			return l.Name == filepath.Base(u.File) && (l.Key == key || strings.HasPrefix(l.Key, key+":")) && (l.Modified == 0 || l.Modified == st.Mtim.Nano())
+		}) {
 			delivered = append(delivered, u)
 		} else {
 			waiting = append(waiting, u)
 		}
 	}
 	return waiting, delivered
-}
-
-func isDelivered(path string, lines []Leftover) bool {
-	var st unix.Stat_t
-	if len(lines) == 0 || unix.Lstat(path, &st) != nil {
-		return false
-	}
-	key := File{Dev: uint64(st.Dev), Ino: st.Ino}.Key()
-	return slices.ContainsFunc(lines, func(l Leftover) bool {
-		return l.Name == filepath.Base(path) && (l.Key == key || strings.HasPrefix(l.Key, key+":")) && (l.Modified == 0 || l.Modified == st.Mtim.Nano())
-	})
 }

@@ -175,15 +175,13 @@ func statName(h *Dir, name string) (File, error) {
 		return File{}, fmt.Errorf("queue file %s: %w", quote(path), err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return File{}, &NotRegularError{Name: name, Path: path, Type: typeName(st.Mode), Dev: uint64(st.Dev), Ino: st.Ino}
+		return File{}, &NotRegularError{Name: name, Path: path, Type: cmp.Or(typeNames[st.Mode&unix.S_IFMT], "file of unknown type"), Dev: uint64(st.Dev), Ino: st.Ino}
 	}
 	return File{Path: path, Name: name, Dev: uint64(st.Dev), Ino: st.Ino, Size: st.Size}, nil
 }
 
 var typeNames = map[uint32]string{unix.S_IFLNK: "symlink", unix.S_IFIFO: "FIFO", unix.S_IFSOCK: "socket",
 	unix.S_IFCHR: "character device", unix.S_IFBLK: "block device", unix.S_IFDIR: "directory"}
-
-func typeName(mode uint32) string { return cmp.Or(typeNames[mode&unix.S_IFMT], "file of unknown type") }
 
 // look describes f's entry in h, not following it: fs.ErrNotExist when it
 // is gone or is no longer f.
