@@ -14,11 +14,9 @@ import (
 	"time"
 )
 
-// Key is one configuration key, the same for Fluent Bit, the TOML file (in
-// lower case) and the command's flags. Parse only turns the text into the
-// key's Config fields; Check, run once after every key is parsed and in
-// table order, holds the rules on the value and between keys. Default and
-// Help are docs/configuration.md's key table, cell for cell ("" is "unset").
+// Key is one key of Fluent Bit, the TOML file (lower case) and the command.
+// Check runs after every Parse, in table order. Default and Help are
+// docs/configuration.md's key table, cell for cell ("" is "unset").
 type Key struct {
 	Name    string
 	Default string
@@ -184,10 +182,8 @@ func parseCAFile(c *Config, v string) (err error) {
 	return err
 }
 
-// readRegularFile reads a file of at most limit bytes.
-// A Secret's symlinks are followed; a FIFO or device is refused before a
-// byte is read, and the open never waits (O_NONBLOCK). Errors never hold
-// the content.
+// readRegularFile reads a file of at most limit bytes, symlinks followed; a
+// FIFO is refused unread, never waited on. Errors never hold the content.
 func readRegularFile(path string, limit int64) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {

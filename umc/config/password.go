@@ -14,10 +14,9 @@ func readPasswordFile(path string) (Secret, error) {
 	return Secret(strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")), err
 }
 
-// PasswordFile is Auth_Password_File, read again when it changes (a
-// rotated Secret). Password looks at most once per PasswordCheckInterval, Recheck at
-// once (after a 401). A new file that is empty or unreadable keeps the old
-// password, with one warning. Safe for concurrent use; never logged.
+// PasswordFile is Auth_Password_File, read again when it changes (a rotated
+// Secret); an empty or unreadable file keeps the old password, with one
+// warning. Safe for concurrent use; never logged.
 type PasswordFile struct {
 	path string
 	// Infof and Warnf, when set (before the first Password), are told of

@@ -242,10 +242,8 @@ func checkOutputName(c *Config) error {
 // DefaultDeadLetterDir is below the queue, where tail's *.send does not reach.
 func DefaultDeadLetterDir(queueDir string) string { return filepath.Join(queueDir, "failed") }
 
-// checkDirectories refuses overlapping directories, naming both: each of
-// Queue_Dir, Dead_Letter_Dir and Intake_Dir is a directory of its own, and
-// only the queue may hold the others (tail reads its *.send files, not
-// below). Paths are compared as written, made absolute.
+// checkDirectories refuses overlapping directories, naming both, as written
+// and made absolute; only the queue may hold the others (tail reads no deeper).
 func (c *Config) checkDirectories() error {
 	type dir struct{ key, path string }
 	dirs := []dir{{"Queue_Dir", c.QueueDir}, {"Dead_Letter_Dir", c.DeadLetterDir}, {"Intake_Dir", c.IntakeDir}}

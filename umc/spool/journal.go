@@ -125,8 +125,7 @@ func (d *DeadLetters) AppendLeftover(l Leftover) error {
 	return d.appendLine(LeftoverLog, l)
 }
 
-// appendLine writes v as one JSON line to the journal name in one synced
-// write; a short one is cut back off.
+// appendLine writes v as one JSON line to the journal name.
 func (d *DeadLetters) appendLine(name string, v any) error {
 	line, err := json.Marshal(v)
 	if err != nil {
@@ -153,8 +152,7 @@ func (d *DeadLetters) appendLine(name string, v any) error {
 	return nil
 }
 
-// Leftovers reads LeftoverLog (missing: empty), skipping lines a crash cut
-// short.
+// Leftovers reads LeftoverLog (missing: empty), less lines a crash cut.
 func (d *DeadLetters) Leftovers() ([]Leftover, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -235,10 +233,9 @@ type WaitingUser struct {
 	NextTry    time.Time `json:"next_try,omitzero"`
 }
 
-// ListWaiting lists the users waiting in dir from the queue files alone,
-// oldest first; user parses a file's username and carried-over state (its
-// name and mtime stand in where these are empty). problems are the entries
-// that could not be read.
+// ListWaiting lists the users waiting in dir, oldest first, from the files
+// alone: user parses one (its name and mtime stand in where it says
+// nothing); problems are the entries that could not be read.
 func ListWaiting(dir string, user func(path string, data []byte) WaitingUser, now time.Time) (users []WaitingUser, problems []string, err error) {
 	h, err := OpenDir(dir)
 	if err != nil {

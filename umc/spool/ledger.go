@@ -62,9 +62,8 @@ func NewLedger[S any](max int, ttl time.Duration) *Ledger[S] {
 	return &Ledger[S]{entries: map[string]*list.Element{}, lru: list.New(), max: max, ttl: ttl, now: time.Now}
 }
 
-// Claim takes the record at offset line (-1: unknown) of file key for
-// sending; a new entry starts from init. Owned lasts until Settle, Forget
-// or Release(c).
+// Claim takes the record at offset line (-1: unknown) of file key, a new
+// entry starting from init; Owned lasts until Settle, Forget or Release(c).
 func (l *Ledger[S]) Claim(c *Claims, key string, line int64, init Entry[S]) (Claimed, Entry[S]) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
