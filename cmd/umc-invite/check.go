@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -34,14 +36,7 @@ var consumedHints = map[string]string{
 	"net.proxy_env_ignore": "the plugin ignores the environment's proxies; use HTTP_Proxy",
 }
 
-func isGeneric(key string) bool {
-	k := strings.ToLower(key)
-	return strings.HasPrefix(k, "tls.") || strings.HasPrefix(k, "net.") ||
-		slices.ContainsFunc(genericKeys, func(g string) bool { return strings.EqualFold(g, k) })
-}
-
-// finding is one thing wrong, where it is. One that disables its output
-// only (a tenant's directory) fails no check: Fluent Bit starts.
+// finding is one thing wrong, where; one that only disables its output fails no check.
 type finding struct {
 	file     string
 	line     int
@@ -56,8 +51,8 @@ func (f finding) String() string {
 
 func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
 	fs := newFlags("check", "usage: umc-invite check -c FILE [-c FILE...] [--offline]", stderr)
-	var cfgFiles files
-	fs.Var(&cfgFiles, "c", "Fluent Bit config: classic, YAML, or a Kubernetes manifest with a ConfigMap (repeatable)")
+	var cfgFiles []string
+	fs.Func("c", "Fluent Bit config: classic, YAML, or a Kubernetes manifest with a ConfigMap (repeatable)", func(v string) error { cfgFiles = append(cfgFiles, v); return nil })
 	offline := fs.Bool("offline", false, "files the keys name (Auth_Password_File, TLS_CA_File, Queue_Dir, Config_File) may be missing here: check what exists, skip what does not")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -69,7 +64,7 @@ func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
 	}
 	status := exitOK
 	for _, path := range cfgFiles {
-		cfg, err := fbconfig.Load(path, env)
+		outputs, err := fbconfig.Outputs(path, env, OutputName)
 		var pe *fbconfig.ParseError
 		if errors.As(err, &pe) {
 			fmt.Fprintln(stdout, pe.Error())
@@ -79,7 +74,6 @@ func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
 			fmt.Fprintf(stderr, "umc-invite check: %v\n", err)
 			return exitUsage
 		}
-		outputs := cfg.Outputs(OutputName)
 		var findings []finding
 		if len(outputs) == 0 {
 			findings = []finding{{file: path, line: 1, msg: "no output with Name umc_invite in this config"}}
@@ -118,7 +112,7 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 		out = append(out, finding{file: e.File, line: e.Line, output: n, msg: fmt.Sprintf(format, args...)})
 	}
 	note := func(e fbconfig.Entry, format string, args ...any) {
-		notes = append(notes, fmt.Sprintf("%s:%d: %s output #%d: ", e.File, e.Line, OutputName, n)+fmt.Sprintf(format, args...))
+		notes = append(notes, finding{file: e.File, line: e.Line, output: n, msg: fmt.Sprintf(format, args...)}.String())
 	}
 
 	// Unknown, doubled and misplaced keys.
@@ -142,7 +136,7 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 			at(e, "%s: Fluent Bit's own key: the plugin never sees it (%s)", e.Key, hint)
 		case strings.HasPrefix(lk, "tls.") || strings.HasPrefix(lk, "net."):
 			at(e, "%s: Fluent Bit's own key for its C plugins' connections: it changes nothing for this plugin", e.Key)
-		case isGeneric(e.Key):
+		case slices.ContainsFunc(genericKeys, func(g string) bool { return strings.EqualFold(g, lk) }):
 		case didYouMean(e.Key) != "":
 			at(e, "%s: unknown key (did you mean %s?)", e.Key, didYouMean(e.Key))
 		default:
@@ -174,11 +168,7 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 		} else {
 			at(e, "%v", err)
 		}
-		for k := range values {
-			if strings.EqualFold(k, ke.Key) {
-				delete(values, k)
-			}
-		}
+		maps.DeleteFunc(values, func(k, _ string) bool { return strings.EqualFold(k, ke.Key) })
 	}
 	chunkRetryLimit := 0
 	if cfg != nil {
@@ -190,11 +180,9 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 		for _, w := range cfg.Warnings() {
 			note(header, "warning: %s", w)
 		}
-	} else if v, err := strconv.Atoi(strings.TrimSpace(s.Value("Chunk_Retry_Limit"))); err == nil {
-		chunkRetryLimit = v
-	} else if _, set := s.Get("Chunk_Retry_Limit"); !set {
+	} else {
 		k, _ := config.Lookup("Chunk_Retry_Limit")
-		chunkRetryLimit, _ = strconv.Atoi(k.Default)
+		chunkRetryLimit, _ = strconv.Atoi(cmp.Or(strings.TrimSpace(values.Get(k.Name)), k.Default))
 	}
 	if chunkRetryLimit > 0 {
 		e, set := entry("Retry_Limit")
@@ -206,8 +194,7 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 	return out, notes
 }
 
-// queueDirProblem opens the queue directory as the output does at start:
-// one that is missing or no directory disables that output alone.
+// queueDirProblem opens Queue_Dir as the output does at start.
 func queueDirProblem(dir string) error {
 	if dir == "" {
 		return nil
@@ -289,19 +276,13 @@ func distance(a, b string) int {
 	return d[len(ra)][len(rb)]
 }
 
-// offlineStandIns stands in, with --offline, for each file a key names
-// that is missing here, and returns those keys. Nothing is written (the
-// chart runs check on a read-only root): a missing password file becomes
-// an inline password (it still needs its user), a missing CA bundle is
-// dropped, a missing queue directory becomes "/".
+// offlineStandIns replaces, with --offline, each missing file a key names and
+// returns those keys; nothing is written (the chart's root is read-only).
 func offlineStandIns(values config.Map, offline bool) []string {
-	if !offline {
-		return nil
-	}
 	var skipped []string
 	for _, key := range []string{"Auth_Password_File", "Config_File", "Queue_Dir", "TLS_CA_File"} {
 		for k, v := range values {
-			if !strings.EqualFold(k, key) || strings.TrimSpace(v) == "" {
+			if !offline || !strings.EqualFold(k, key) || strings.TrimSpace(v) == "" {
 				continue
 			}
 			if _, err := os.Stat(strings.TrimSpace(v)); err == nil {
@@ -309,13 +290,10 @@ func offlineStandIns(values config.Map, offline bool) []string {
 			}
 			skipped = append(skipped, key)
 			delete(values, k)
-			switch key {
-			case "Queue_Dir":
+			if key == "Queue_Dir" {
 				values[k] = "/"
-			case "Auth_Password_File":
-				if strings.TrimSpace(values.Get("Auth_Password")) == "" {
-					values["Auth_Password"] = "stand-in"
-				}
+			} else if key == "Auth_Password_File" && strings.TrimSpace(values.Get("Auth_Password")) == "" {
+				values["Auth_Password"] = "stand-in"
 			}
 		}
 	}

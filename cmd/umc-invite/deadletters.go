@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -18,20 +20,17 @@ import (
 )
 
 func runDeadLetters(args []string, stdout, stderr io.Writer) int {
-	dir, asJSON, ok := parseListFlags("dead-letters", "Dead_Letter_Dir", "one JSON object per line, newest first, for scripts", "", args, stderr, nil)
-	if !ok {
-		return exitUsage
-	}
-	outs, ok := dirsOr("dead-letters", *dir, dirs{deadLetter: *dir}, stderr)
+	outs, asJSON, ok := parseListFlags("dead-letters", "Dead_Letter_Dir", "one JSON object per line, newest first, for scripts", "", args, stderr,
+		nil, func(dir string) dirs { return dirs{deadLetter: dir} })
 	if !ok {
 		return exitUsage
 	}
 	status := exitOK
 	for _, d := range outs {
-		if len(outs) > 1 && !*asJSON {
+		if len(outs) > 1 && !asJSON {
 			fmt.Fprintf(stdout, "%s (%s):\n", d.output, d.deadLetter)
 		}
-		status = max(status, listDeadLetters(d.deadLetter, *asJSON, stdout, stderr))
+		status = max(status, listDeadLetters(d.deadLetter, asJSON, stdout, stderr))
 	}
 	return status
 }
@@ -81,17 +80,14 @@ func listDeadLetters(dir string, asJSON bool, stdout, stderr io.Writer) int {
 	return flushErr(tw.Flush(), stderr)
 }
 
-// lastAnswer is the status and UMC's message, or the call's error; "-"
-// without a call (bad input).
+// lastAnswer is the status and UMC's message or the call's error; "-": no call.
 func lastAnswer(d spool.DeadLetter) string {
 	var parts []string
 	if d.Status != 0 {
 		parts = append(parts, "HTTP "+strconv.Itoa(d.Status))
 	}
-	if d.Message != "" {
-		parts = append(parts, d.Message)
-	} else if d.Error != "" {
-		parts = append(parts, d.Error)
+	if m := cmp.Or(d.Message, d.Error); m != "" {
+		parts = append(parts, m)
 	}
 	if len(parts) == 0 {
 		return "-"
@@ -128,23 +124,30 @@ func flushErr(err error, stderr io.Writer) int {
 	return exitOK
 }
 
-// parseListFlags parses the listing commands' --dir and --json, no
-// arguments; extra adds a command's own flags, more their usage.
-func parseListFlags(name, key, jsonHelp, more string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (dir *string, asJSON *bool, ok bool) {
+// parseListFlags parses --dir, --json and extra's flags (more: their usage);
+// the directories are given(--dir), or else every configured output's.
+func parseListFlags(name, key, jsonHelp, more string, args []string, stderr io.Writer, extra func(*flag.FlagSet), given func(dir string) dirs) ([]dirs, bool, bool) {
 	fs := newFlags(name, "usage: umc-invite "+name+" [--dir DIR"+more+"] [--json]", stderr)
-	dir = fs.String("dir", "", "the "+key+" (default: every umc_invite output's "+key+" in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")
-	asJSON = fs.Bool("json", false, jsonHelp)
+	dir := fs.String("dir", "", "the "+key+" (default: every umc_invite output's "+key+" in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")
+	asJSON := fs.Bool("json", false, jsonHelp)
 	if extra != nil {
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, nil, false
+		return nil, false, false
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
-		return nil, nil, false
+		return nil, false, false
 	}
-	return dir, asJSON, true
+	if *dir != "" {
+		return []dirs{given(*dir)}, *asJSON, true
+	}
+	outs, err := configuredDirs()
+	if err != nil {
+		fmt.Fprintf(stderr, "umc-invite %s: %v\n", name, err)
+	}
+	return outs, *asJSON, err == nil
 }
 
 func runRequeue(args []string, stdout, stderr io.Writer) int {
@@ -166,32 +169,21 @@ func runRequeue(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if r.QueueDir == "" {
-		outs, path, err := configuredDirs()
+		outs, err := configuredDirs()
 		if err != nil {
 			fmt.Fprintf(stderr, "umc-invite requeue: %v\n", err)
 			return exitUsage
 		}
-		var picked []dirs
-		for _, d := range outs {
-			if *output == "" || d.output == *output {
-				picked = append(picked, d)
-			}
-		}
-		if len(picked) != 1 {
-			fmt.Fprintf(stderr, "umc-invite requeue: %s has %d umc_invite outputs matching %q: name one with --output (or give --queue-dir)\n", path, len(picked), *output)
+		outs = slices.DeleteFunc(outs, func(d dirs) bool { return *output != "" && d.output != *output })
+		if len(outs) != 1 {
+			fmt.Fprintf(stderr, "umc-invite requeue: %s has %d umc_invite outputs matching %q: name one with --output (or give --queue-dir)\n", configPath(), len(outs), *output)
 			return exitUsage
 		}
-		d := picked[0]
+		d := outs[0]
 		r.QueueDir = d.queue
-		if r.DeadLetterDir == "" {
-			r.DeadLetterDir = d.deadLetter
-		}
-		if r.IntakeDir == "" {
-			r.IntakeDir = d.intake
-		}
-		if r.UsernameKey == "" {
-			r.UsernameKey = d.usernameKey
-		}
+		r.DeadLetterDir = cmp.Or(r.DeadLetterDir, d.deadLetter)
+		r.IntakeDir = cmp.Or(r.IntakeDir, d.intake)
+		r.UsernameKey = cmp.Or(r.UsernameKey, d.usernameKey)
 	}
 	results, err := r.Requeue(users, *all)
 	if err != nil {

@@ -1,14 +1,12 @@
-// Command umc-invite is the operator's tool for the umc_invite output,
-// built from the plugin's own packages: one key table, one validation,
-// one client.
+// Command umc-invite is the operator's tool, built from the plugin's own packages.
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"umc-invite/umc/config"
 	"umc-invite/umc/fbconfig"
@@ -92,12 +90,6 @@ func newFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// files is a repeatable -c flag.
-type files []string
-
-func (f *files) String() string     { return strings.Join(*f, ",") }
-func (f *files) Set(v string) error { *f = append(*f, v); return nil }
-
 // DefaultConfig is the image's config; UMC_INVITE_CONFIG names another.
 const DefaultConfig = "/fluent-bit/etc/umc-invite/fluent-bit.conf"
 
@@ -108,57 +100,33 @@ type dirs struct {
 	intake                         string // "off" when the output has no intake
 }
 
-// configuredDirs resolves every umc_invite output of the container's
-// config with the plugin's own loader (offline: no secret file read), for
-// the commands given no directory flag.
-func configuredDirs() ([]dirs, string, error) {
-	path := DefaultConfig
-	if p := os.Getenv("UMC_INVITE_CONFIG"); p != "" {
-		path = p
-	}
-	cfg, err := fbconfig.Load(path, nil)
+// configPath is the container's config: $UMC_INVITE_CONFIG, else the image's.
+func configPath() string { return cmp.Or(os.Getenv("UMC_INVITE_CONFIG"), DefaultConfig) }
+
+// configuredDirs are the container's outputs as the plugin resolves them (offline: no secret read).
+func configuredDirs() ([]dirs, error) {
+	path := configPath()
+	outs, err := fbconfig.Outputs(path, nil, OutputName)
 	if err != nil {
-		return nil, path, fmt.Errorf("no directory given, and the container's config cannot be read (give --dir/--queue-dir, or UMC_INVITE_CONFIG): %w", err)
+		return nil, fmt.Errorf("no directory given, and the container's config cannot be read (give --dir/--queue-dir, or UMC_INVITE_CONFIG): %w", err)
 	}
 	var out []dirs
-	for i, s := range cfg.Outputs(OutputName) {
-		name := s.Value("Output_Name")
-		if name == "" {
-			name = fmt.Sprintf("%s.%d", OutputName, i)
-		}
+	for i, s := range outs {
+		name := cmp.Or(s.Value("Output_Name"), fmt.Sprintf("%s.%d", OutputName, i))
 		c, err := config.LoadOffline(outputValues(s))
 		if err != nil {
-			return nil, path, fmt.Errorf("%s: output %s: %w", path, name, err)
+			return nil, fmt.Errorf("%s: output %s: %w", path, name, err)
 		}
-		if c.OutputName != "" {
-			name = c.OutputName
-		}
+		name = cmp.Or(c.OutputName, name)
 		if c.QueueDir == "" {
-			return nil, path, fmt.Errorf("%s: output %s has no Queue_Dir", path, name)
+			return nil, fmt.Errorf("%s: output %s has no Queue_Dir", path, name)
 		}
-		d := dirs{output: name, queue: c.QueueDir, deadLetter: c.DeadLetterDir, usernameKey: c.UsernameKey, intake: c.IntakeDir}
-		if d.intake == "" {
-			d.intake = "off"
-		}
-		out = append(out, d)
+		out = append(out, dirs{output: name, queue: c.QueueDir, deadLetter: c.DeadLetterDir, usernameKey: c.UsernameKey, intake: cmp.Or(c.IntakeDir, "off")})
 	}
 	if len(out) == 0 {
-		return nil, path, fmt.Errorf("%s: no umc_invite output", path)
+		return nil, fmt.Errorf("%s: no umc_invite output", path)
 	}
-	return out, path, nil
-}
-
-// dirsOr is given when a directory flag is set (dir), else every output's
-// directories in the container's config.
-func dirsOr(cmd, dir string, given dirs, stderr io.Writer) ([]dirs, bool) {
-	if dir != "" {
-		return []dirs{given}, true
-	}
-	outs, _, err := configuredDirs()
-	if err != nil {
-		fmt.Fprintf(stderr, "umc-invite %s: %v\n", cmd, err)
-	}
-	return outs, err == nil
+	return out, nil
 }
 
 // outputValues are the plugin's keys of one output section.

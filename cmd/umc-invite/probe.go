@@ -1,29 +1,28 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
-	"unicode"
 
 	"umc-invite/umc/config"
+	"umc-invite/umc/deadletters"
 	"umc-invite/umc/fbconfig"
 	"umc-invite/umc/probe"
-	"umc-invite/umc/record"
 )
 
 func runProbe(args []string, stdout, stderr io.Writer) int {
-	fs, cfgFiles, keyFlags := targetFlags("probe", "Fluent Bit config: probe each umc_invite output in it (repeatable)", stderr,
+	fs, load := targetFlags("probe", "Fluent Bit config: probe each umc_invite output in it (repeatable)", stderr,
 		"usage: umc-invite probe -c FILE | --umc-url URL [--auth-user U --auth-password-file F] [--tls-ca-file F] ... [--no-queue]")
 	noQueue := fs.Bool("no-queue", false, "the queue directories are not where probe runs (helm test's Pod): skip the Queue_Dir check")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	*cfgFiles = append(*cfgFiles, fs.Args()...)
-	targets, code := loadTargets("probe", *cfgFiles, keyFlags(), fs.Usage, stderr)
+	targets, code := load(fs.Args()...)
 	if code != exitOK {
 		return code
 	}
@@ -46,11 +45,9 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
-// runInvite sends one real invitation to a test user the operator names
-// (the chart's opt-in `helm test`): exactly one send_token call, passing
-// only on 200.
+// runInvite makes exactly one send_token call for a test user, passing only on 200.
 func runInvite(args []string, stdout, stderr io.Writer) int {
-	fs, cfgFiles, keyFlags := targetFlags("invite", "Fluent Bit config with exactly one umc_invite output", stderr,
+	fs, load := targetFlags("invite", "Fluent Bit config with exactly one umc_invite output", stderr,
 		"usage: umc-invite invite -c FILE USER | --umc-url URL [--auth-user U --auth-password-file F] ... USER\n"+
 			"sends USER one real invitation (one send_token call) and exits 0 only on UMC's 200")
 	if err := fs.Parse(args); err != nil {
@@ -61,11 +58,11 @@ func runInvite(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	username := fs.Arg(0)
-	if err := checkUsername(username); err != nil {
+	if err := deadletters.CheckName(username); err != nil {
 		fmt.Fprintf(stderr, "umc-invite invite: %v\n", err)
 		return exitUsage
 	}
-	targets, code := loadTargets("invite", *cfgFiles, keyFlags(), fs.Usage, stderr)
+	targets, code := load()
 	if code != exitOK {
 		return code
 	}
@@ -87,21 +84,7 @@ func runInvite(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// checkUsername refuses what no queue file would carry.
-func checkUsername(u string) error {
-	switch {
-	case u == "":
-		return fmt.Errorf("no user given")
-	case strings.IndexFunc(u, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
-		return fmt.Errorf("user %q holds white space or control characters", u)
-	case len([]rune(u)) > record.MaxUsernameLength:
-		return fmt.Errorf("user name longer than %d characters, which UMC refuses", record.MaxUsernameLength)
-	}
-	return nil
-}
-
-// queueResult is nothing for a Queue_Dir the output can open, a failure
-// otherwise; with --no-queue the queues are on the node, not checked here.
+// queueResult fails a Queue_Dir the output cannot open; --no-queue: the queues are elsewhere.
 func queueResult(dir string, noQueue bool) []probe.Result {
 	if noQueue {
 		if dir == "" {
@@ -124,69 +107,58 @@ func printResults(stdout io.Writer, title string, results []probe.Result) {
 	tw.Flush()
 }
 
-// targetFlags are the flags of a command that calls UMC: -c, and every
-// key of the one key table as a flag (UMC_URL is --umc-url); keyFlags
-// returns those given.
-func targetFlags(cmd, cHelp string, stderr io.Writer, usage string) (fs *flag.FlagSet, cfgFiles *files, keyFlags func() config.Map) {
-	fs = newFlags(cmd, usage, stderr)
-	cfgFiles = &files{}
-	fs.Var(cfgFiles, "c", cHelp)
-	keyOf := map[string]string{}
-	for _, key := range config.Keys {
-		def := key.Default
-		if def == "" {
-			def = "unset"
-		}
-		name := strings.ReplaceAll(strings.ToLower(key.Name), "_", "-")
-		keyOf[name] = key.Name
-		fs.String(name, "", fmt.Sprintf("the output's %s (default %s)", key.Name, def))
-	}
-	return fs, cfgFiles, func() config.Map {
-		given := config.Map{}
-		fs.Visit(func(f *flag.Flag) {
-			if key, ok := keyOf[f.Name]; ok {
-				given[key] = f.Value.String()
-			}
-		})
-		return given
-	}
-}
-
 // target is one umc_invite output to call.
 type target struct {
 	name   string
 	values config.Map
 }
 
-// loadTargets reads the key flags, or every umc_invite output of the
-// config files, never both.
-func loadTargets(cmd string, cfgFiles []string, flags config.Map, usage func(), stderr io.Writer) ([]target, int) {
-	if len(cfgFiles) == 0 && len(flags) == 0 {
-		usage()
-		return nil, exitUsage
+// targetFlags are -c and every key as a flag (UMC_URL: --umc-url); after
+// Parse, load reads the key flags or every umc_invite output of the files
+// (-c and more), never both.
+func targetFlags(cmd, cHelp string, stderr io.Writer, usage string) (*flag.FlagSet, func(more ...string) ([]target, int)) {
+	fs := newFlags(cmd, usage, stderr)
+	var cfgFiles []string
+	fs.Func("c", cHelp, func(v string) error { cfgFiles = append(cfgFiles, v); return nil })
+	keyOf := map[string]string{}
+	for _, key := range config.Keys {
+		name := strings.ReplaceAll(strings.ToLower(key.Name), "_", "-")
+		keyOf[name] = key.Name
+		fs.String(name, "", fmt.Sprintf("the output's %s (default %s)", key.Name, cmp.Or(key.Default, "unset")))
 	}
-	if len(cfgFiles) > 0 && len(flags) > 0 {
-		fmt.Fprintf(stderr, "umc-invite %s: give -c or the key flags, not both\n", cmd)
-		return nil, exitUsage
-	}
-	var targets []target
-	if len(flags) > 0 {
-		targets = append(targets, target{"flags", flags})
-	}
-	for _, path := range cfgFiles {
-		cfg, err := fbconfig.Load(path, nil)
-		if err != nil {
-			fmt.Fprintf(stderr, "umc-invite %s: %v\n", cmd, err)
+	return fs, func(more ...string) ([]target, int) {
+		given := config.Map{}
+		fs.Visit(func(f *flag.Flag) {
+			if key, ok := keyOf[f.Name]; ok {
+				given[key] = f.Value.String()
+			}
+		})
+		paths := append(cfgFiles, more...)
+		switch {
+		case len(paths) == 0 && len(given) == 0:
+			fs.Usage()
 			return nil, exitUsage
+		case len(paths) > 0 && len(given) > 0:
+			fmt.Fprintf(stderr, "umc-invite %s: give -c or the key flags, not both\n", cmd)
+			return nil, exitUsage
+		case len(given) > 0:
+			return []target{{"flags", given}}, exitOK
 		}
-		outs := cfg.Outputs(OutputName)
-		if len(outs) == 0 {
-			fmt.Fprintf(stderr, "umc-invite %s: %s: no umc_invite output\n", cmd, path)
-			return nil, exitFindings
+		var targets []target
+		for _, path := range paths {
+			outs, err := fbconfig.Outputs(path, nil, OutputName)
+			if err != nil {
+				fmt.Fprintf(stderr, "umc-invite %s: %v\n", cmd, err)
+				return nil, exitUsage
+			}
+			if len(outs) == 0 {
+				fmt.Fprintf(stderr, "umc-invite %s: %s: no umc_invite output\n", cmd, path)
+				return nil, exitFindings
+			}
+			for i, s := range outs {
+				targets = append(targets, target{fmt.Sprintf("%s:%d: %s output #%d", s.File, s.Line, OutputName, i+1), outputValues(s)})
+			}
 		}
-		for i, s := range outs {
-			targets = append(targets, target{fmt.Sprintf("%s:%d: %s output #%d", s.File, s.Line, OutputName, i+1), outputValues(s)})
-		}
+		return targets, exitOK
 	}
-	return targets, exitOK
 }

@@ -5,26 +5,25 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"umc-invite/umc/config"
 	"umc-invite/umc/logtext"
+	"umc-invite/umc/record"
 	"umc-invite/umc/spool"
 )
 
 func runQueue(args []string, stdout, stderr io.Writer) int {
 	var usernameKey *string
-	dir, asJSON, ok := parseListFlags("queue", "Queue_Dir", "a JSON array of the waiting users, oldest first, for scripts", " [--username-key KEY]", args, stderr,
+	queueDirs, asJSON, ok := parseListFlags("queue", "Queue_Dir", "a JSON array of the waiting users, oldest first, for scripts", " [--username-key KEY]", args, stderr,
 		func(fs *flag.FlagSet) {
 			usernameKey = fs.String("username-key", "username", "with --dir: the output's Username_Key (without --dir: each output's, from the container's config)")
+		},
+		func(dir string) dirs {
+			return dirs{queue: dir, deadLetter: config.DefaultDeadLetterDir(dir), usernameKey: *usernameKey}
 		})
-	if !ok {
-		return exitUsage
-	}
-	queueDirs, ok := dirsOr("queue", *dir, dirs{queue: *dir, deadLetter: config.DefaultDeadLetterDir(*dir), usernameKey: *usernameKey}, stderr)
 	if !ok {
 		return exitUsage
 	}
@@ -46,7 +45,7 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 		}
 		users = append(users, found...)
 	}
-	if *asJSON {
+	if asJSON {
 		if users == nil {
 			users = []spool.WaitingUser{}
 		}
@@ -70,16 +69,32 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 		}
 		age := time.Duration(u.AgeSeconds * float64(time.Second)).Round(time.Second)
 		// Quoted and cut as in the plugin's log, so that none forges a row.
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", logtext.Quote(u.Username), age, next, quoteText(last), logtext.Quote(u.File))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", logtext.Quote(u.Username), age, next, cell(last), logtext.Quote(u.File))
 	}
 	return flushErr(tw.Flush(), stderr)
 }
 
-// quoteText quotes (and cuts) a UMC answer only where it could break the
-// table; an ordinary answer stays readable.
-func quoteText(s string) string {
-	if q := strconv.Quote(s); q[1:len(q)-1] == s && len(s) <= logtext.MaxName && !strings.ContainsAny(s, "\t") {
-		return s
+// waitingUser reads a queue file as the plugin does: the first line naming a
+// user names it, the newest carried-over line holds its state.
+func waitingUser(usernameKey string) func(path string, data []byte) spool.WaitingUser {
+	keys := record.Keys{Username: usernameKey, Path: "path"}
+	if keys.Username == "" {
+		keys.Username = "username"
 	}
-	return logtext.Quote(s)
+	return func(path string, data []byte) spool.WaitingUser {
+		var u spool.WaitingUser
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.TrimSpace(line) == "" && u.Username != "" {
+				continue
+			}
+			r := record.New("", time.Time{}, map[any]any{"log": line, "path": path})
+			if name, err := record.Username(r, keys); err == nil && u.Username == "" {
+				u.Username = name
+			}
+			if c, ok := r.Carried(); ok {
+				u.FirstSeen, u.LastAnswer, u.NextTry = c.FirstSeen, c.LastAnswer, c.NextTry
+			}
+		}
+		return u
+	}
 }

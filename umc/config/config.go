@@ -3,10 +3,12 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,18 +82,14 @@ type Config struct {
 	OutputName       string // "" when unset: the plugin numbers the output
 	ConfigFile       string
 
-	// What the parsers leave for validate.
-	rawURL         string
-	rawProxy       string
-	filePassword   Secret
-	passwordFileID fileID // of the password file as read
-	inlinePassword Secret
-	endpoint       string
-	offline        bool // LoadOffline: the secret files were not read
+	offline bool // LoadOffline: the secret files were not read
 }
 
-// Endpoint is the full URL of the UMC command.
-func (c *Config) Endpoint() string { return c.endpoint }
+// Endpoint is the full URL of the UMC command (joined once by validate).
+func (c *Config) Endpoint() string {
+	e, _ := url.JoinPath(c.URL.String(), "command", c.Command)
+	return e
+}
 
 // Load reads every key from g, else from the Config_File, else its
 // default; parses each, then checks them all in table order. The first bad
@@ -115,13 +113,7 @@ func loadKeys(g Getter, offline bool) (*Config, error) {
 	}
 	c := &Config{offline: offline}
 	for _, k := range Keys {
-		v := strings.TrimSpace(g.Get(k.Name))
-		if v == "" {
-			v = file[k.TOMLName()]
-		}
-		if v == "" {
-			v = k.Default
-		}
+		v := cmp.Or(strings.TrimSpace(g.Get(k.Name)), file[k.TOMLName()], k.Default)
 		if err := k.Parse(c, v); err != nil {
 			return nil, &KeyError{k.Name, err}
 		}
@@ -159,7 +151,7 @@ func readFile(path string) (map[string]string, error) {
 	if path == "" {
 		return out, nil
 	}
-	raw, _, err := readRegularFile(path, maxConfigFile)
+	raw, err := readRegularFile(path, maxConfigFile)
 	if err != nil {
 		return nil, err
 	}
@@ -174,13 +166,11 @@ func readFile(path string) (map[string]string, error) {
 	if _, err := toml.Decode(string(raw), &values); err != nil {
 		return nil, tomlError(path, err, known)
 	}
-	var unknown []string
-	for name, v := range values {
+	for _, name := range slices.Sorted(maps.Keys(values)) {
 		if !known[name] {
-			unknown = append(unknown, name)
-			continue
+			return nil, fmt.Errorf("%s: unknown key %q (keys are lower case: umc_url, auth_user, …)", path, name)
 		}
-		switch v := v.(type) {
+		switch v := values[name].(type) {
 		case string:
 			out[name] = strings.TrimSpace(v)
 		case bool, int64, float64:
@@ -188,10 +178,6 @@ func readFile(path string) (map[string]string, error) {
 		default:
 			return nil, fmt.Errorf("%s: key %q: want a string, number or boolean", path, name)
 		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, fmt.Errorf("%s: unknown key %q (keys are lower case: umc_url, auth_user, …)", path, unknown[0])
 	}
 	return out, nil
 }

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"cmp"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -11,11 +14,9 @@ import (
 	"time"
 )
 
-// Key is one configuration key, the same for Fluent Bit, the TOML file (in
-// lower case) and the command's flags. Parse only turns the text into the
-// key's Config fields; Check, run once after every key is parsed and in
-// table order, holds the rules on the value and between keys. Default and
-// Help are docs/configuration.md's key table, cell for cell ("" is "unset").
+// Key is one key of Fluent Bit, the TOML file (lower case) and the command.
+// Check runs after every Parse, in table order. Default and Help are
+// docs/configuration.md's key table, cell for cell ("" is "unset").
 type Key struct {
 	Name    string
 	Default string
@@ -30,8 +31,7 @@ func (k Key) TOMLName() string { return strings.ToLower(k.Name) }
 // Keys is every key the plugin reads, in the order of the documented table.
 var Keys = []Key{
 	{"UMC_URL", "", "**required**: base URL of UMC: `http://<release>-umc-server/univention` in a Nubus cluster (Nubus's own sender uses it), `https://<host>/univention` on UCS",
-		func(c *Config, v string) error { c.rawURL = v; return nil },
-		func(c *Config) (err error) { c.URL, err = checkHTTPURL(c.rawURL, true); return err }},
+		func(c *Config, v string) (err error) { c.URL, err = checkHTTPURL(v, true); return err }, nil},
 	{"Command", "passwordreset/send_token", "UMC command path below `<UMC_URL>/command/`",
 		func(c *Config, v string) error { c.Command = strings.Trim(v, "/"); return nil }, checkCommand},
 	{"Method", "email", "the `method` option of send_token",
@@ -41,25 +41,25 @@ var Keys = []Key{
 	{"Auth_User", "", "user for HTTP basic auth; optional, send_token allows anonymous calls",
 		text(func(c *Config) *string { return &c.AuthUser }), checkUser},
 	{"Auth_Password_File", "", "file holding the password (a mounted Secret); one trailing newline is trimmed; read again when it changes, no restart needed",
-		parsePasswordFile, func(c *Config) error {
-			if c.AuthPasswordFile != "" && c.filePassword == "" && !c.offline {
-				return fmt.Errorf("%s is empty", c.AuthPasswordFile)
-			}
-			return nil
-		}},
+		parsePasswordFile, nil},
 	{"Auth_Password", "", "the password itself, for local tests only: prefer `Auth_Password_File`",
-		func(c *Config, v string) error { c.inlinePassword = Secret(v); return nil }, checkPassword},
-	{"TLS_CA_File", "", "PEM bundle to verify UMC's certificate with; unset: the system roots", parseCAFile, checkCA},
+		func(c *Config, v string) error {
+			if v != "" && c.AuthPasswordFile != "" {
+				return errors.New("set it or Auth_Password_File, not both")
+			}
+			c.AuthPassword = cmp.Or(Secret(v), c.AuthPassword)
+			return nil
+		}, nil},
+	{"TLS_CA_File", "", "PEM bundle to verify UMC's certificate with; unset: the system roots", parseCAFile, nil},
 	{"TLS_Verify", "on", "verify UMC's certificate and host name",
 		func(c *Config, v string) (err error) { c.TLSVerify, err = parseBool(v); return err }, nil},
 	{"HTTP_Proxy", "", "proxy for the calls to UMC, `http://host:port` or `https://host:port`; unset: no proxy, whatever the environment says",
-		func(c *Config, v string) error { c.rawProxy = v; return nil },
-		func(c *Config) (err error) {
-			if c.rawProxy != "" {
-				c.HTTPProxy, err = checkHTTPURL(c.rawProxy, false)
+		func(c *Config, v string) (err error) {
+			if v != "" {
+				c.HTTPProxy, err = checkHTTPURL(v, false)
 			}
 			return err
-		}},
+		}, nil},
 	durationKey("Timeout", "30s", "time limit of one HTTP request (Go durations, or plain seconds)",
 		func(c *Config) *time.Duration { return &c.Timeout }, positive),
 	{"Username_Key", "username", "record key, and key in a JSON line, holding the username",
@@ -69,7 +69,7 @@ var Keys = []Key{
 	{"Offset_Key", "offset", "record key holding the line's offset (tail's `Offset_Key`)",
 		text(func(c *Config) *string { return &c.OffsetKey }), func(c *Config) error { return nonEmpty(c.OffsetKey) }},
 	{"Queue_Dir", "", "the queue directory: enables removing delivered files and moving dead letters",
-		text(func(c *Config) *string { return &c.QueueDir }), checkQueueDir},
+		text(func(c *Config) *string { return &c.QueueDir }), func(c *Config) error { return absolute(&c.QueueDir) }},
 	{"Dead_Letter_Dir", "", "where `dead-letter.jsonl` and the moved queue files go; unset: `<Queue_Dir>/failed`",
 		text(func(c *Config) *string { return &c.DeadLetterDir }), checkDeadLetterDir},
 	{"Intake_Dir", "", "where producers queue files for the plugin to admit into `Queue_Dir`, `Queue_Window` at a time; unset: `<Queue_Dir>/incoming`; `off`: no intake",
@@ -165,58 +165,52 @@ const (
 func parsePasswordFile(c *Config, v string) (err error) {
 	c.AuthPasswordFile = v
 	if v != "" && !c.offline {
-		c.filePassword, c.passwordFileID, err = readPasswordFile(v)
+		if c.AuthPassword, err = readPasswordFile(v); err == nil && c.AuthPassword == "" {
+			err = fmt.Errorf("%s is empty", v)
+		}
 	}
 	return err
 }
 
 func parseCAFile(c *Config, v string) (err error) {
 	c.TLSCAFile = v
-	if v != "" && !c.offline {
-		c.TLSCAPEM, _, err = readRegularFile(v, maxCAFile)
+	if v != "" && !c.offline { // a bundle without a certificate is refused now, not at the first call
+		if c.TLSCAPEM, err = readRegularFile(v, maxCAFile); err == nil && !x509.NewCertPool().AppendCertsFromPEM(c.TLSCAPEM) {
+			err = fmt.Errorf("%s: no PEM certificate in it", v)
+		}
 	}
 	return err
 }
 
-// readRegularFile reads a file of at most limit bytes and says what it was.
-// A Secret's symlinks are followed; a FIFO or device is refused before a
-// byte is read, and the open never waits (O_NONBLOCK). Errors never hold
-// the content.
-func readRegularFile(path string, limit int64) ([]byte, os.FileInfo, error) {
+// readRegularFile reads a file of at most limit bytes, symlinks followed; a
+// FIFO is refused unread, never waited on. Errors never hold the content.
+func readRegularFile(path string, limit int64) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot read: %w", err)
+		return nil, fmt.Errorf("cannot read: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot read: %w", err)
+		return nil, fmt.Errorf("cannot read: %w", err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s is not a regular file (it is %s): refused", path, fileType(st.Mode()))
+		return nil, fmt.Errorf("%s is not a regular file (it is %s): refused", path, fileType(st.Mode()))
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot read: %w", err)
+		return nil, fmt.Errorf("cannot read: %w", err)
 	}
 	if int64(len(b)) > limit {
-		return nil, nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
 	}
-	return b, st, nil
+	return b, nil
 }
 
+var fileTypes = map[os.FileMode]string{os.ModeNamedPipe: "a FIFO", os.ModeSocket: "a socket", os.ModeDevice: "a device", os.ModeDir: "a directory"}
+
 func fileType(m os.FileMode) string {
-	switch {
-	case m&os.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	case m&os.ModeDevice != 0:
-		return "a device"
-	case m.IsDir():
-		return "a directory"
-	}
-	return "no regular file"
+	return cmp.Or(fileTypes[m.Type()&^os.ModeCharDevice], "no regular file")
 }
 
 func parseBool(v string) (bool, error) {

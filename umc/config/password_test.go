@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -148,7 +149,7 @@ func TestEmptyOrUnreadableNewFileKeepsThePassword(t *testing.T) {
 			t.Fatal("lost")
 		}
 	}
-	if len(n.warn) != 1 || !strings.Contains(n.warn[0], "cannot look at") {
+	if len(n.warn) != 1 || !strings.Contains(n.warn[0], "cannot use") {
 		t.Fatalf("warnings %q", n.warn)
 	}
 	// Fixed: taken, and a later problem warns again.
@@ -212,7 +213,8 @@ func TestPasswordFileIsSafeForConcurrentUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := c.PasswordFile()
-	p.interval = 0
+	var clock atomic.Int64 // every look a second later: each Password looks
+	p.now = func() time.Time { return time.Unix(clock.Add(1), 0) }
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)

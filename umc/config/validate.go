@@ -1,7 +1,6 @@
 package config
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -14,8 +13,7 @@ import (
 )
 
 // validate runs every key's Check in table order (the first bad key is the
-// one reported), then the rules between the directories, then builds the
-// endpoint.
+// one reported), then the rules between the directories and the endpoint.
 func (c *Config) validate() error {
 	for _, k := range Keys {
 		if k.Check == nil {
@@ -28,11 +26,9 @@ func (c *Config) validate() error {
 	if err := c.checkDirectories(); err != nil {
 		return err
 	}
-	endpoint, err := url.JoinPath(c.URL.String(), "command", c.Command)
-	if err != nil {
+	if _, err := url.JoinPath(c.URL.String(), "command", c.Command); err != nil {
 		return &KeyError{"Command", fmt.Errorf("cannot join it to UMC_URL: %w", err)}
 	}
-	c.endpoint = endpoint
 	return nil
 }
 
@@ -94,10 +90,8 @@ func checkHTTPURL(raw string, isUMC bool) (*url.URL, error) {
 	if strings.HasSuffix(u.Host, ":") {
 		return nil, errors.New("has an empty port")
 	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("port %s is outside 1..65535", p)
-		}
+	if p := u.Port(); p != "" && badPort(p) {
+		return nil, fmt.Errorf("port %s is outside 1..65535", p)
 	}
 	// A bare "?" or "#" parses to nothing (ForceQuery, an empty fragment)
 	// but says the value is not what the operator meant: refuse it too.
@@ -159,7 +153,7 @@ func checkLanguage(v string) error {
 
 func checkUser(c *Config) error {
 	if c.AuthUser == "" {
-		if c.filePassword != "" || c.inlinePassword != "" {
+		if c.AuthPassword != "" {
 			return errors.New("must be set when a password is given")
 		}
 		return nil
@@ -171,37 +165,8 @@ func checkUser(c *Config) error {
 	return nil
 }
 
-func checkPassword(c *Config) error {
-	if c.inlinePassword != "" && c.AuthPasswordFile != "" {
-		return errors.New("set it or Auth_Password_File, not both")
-	}
-	c.AuthPassword = c.filePassword
-	if c.inlinePassword != "" {
-		c.AuthPassword = c.inlinePassword
-	}
-	return nil
-}
-
-// checkCA refuses a bundle without a certificate now, not at the first call.
-func checkCA(c *Config) error {
-	if c.TLSCAFile == "" || c.offline {
-		return nil
-	}
-	if !x509.NewCertPool().AppendCertsFromPEM(c.TLSCAPEM) {
-		return fmt.Errorf("%s: no PEM certificate in it", c.TLSCAFile)
-	}
-	return nil
-}
-
-// checkQueueDir only makes the path absolute: a bad directory is found at
-// start, where it disables that output alone, not the whole configuration.
-func checkQueueDir(c *Config) error {
-	if err := absolute(&c.QueueDir); err != nil {
-		return fmt.Errorf("cannot use: %w", err)
-	}
-	return nil
-}
-
+// A bad directory is found at start, where it disables that output alone,
+// not the whole configuration: the keys only make the paths absolute.
 func checkDeadLetterDir(c *Config) error {
 	if c.DeadLetterDir == "" && c.QueueDir != "" {
 		c.DeadLetterDir = DefaultDeadLetterDir(c.QueueDir)
@@ -250,13 +215,18 @@ func checkMetricsListen(c *Config) error {
 	if err != nil {
 		return fmt.Errorf("%q is not host:port or :port, e.g. :2021 or 127.0.0.1:2021", c.MetricsListen)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+	if badPort(port) {
 		return fmt.Errorf("%q: port %q is outside 1..65535", c.MetricsListen, port)
 	}
 	if host != "" && !strings.EqualFold(host, "localhost") && net.ParseIP(host) == nil {
 		return fmt.Errorf("%q: host %q is not an IP address or localhost", c.MetricsListen, host)
 	}
 	return nil
+}
+
+func badPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err != nil || n < 1 || n > 65535
 }
 
 // outputNameRe: like Fluent Bit's aliases, safe in a log and a label.
@@ -272,10 +242,8 @@ func checkOutputName(c *Config) error {
 // DefaultDeadLetterDir is below the queue, where tail's *.send does not reach.
 func DefaultDeadLetterDir(queueDir string) string { return filepath.Join(queueDir, "failed") }
 
-// checkDirectories refuses overlapping directories, naming both: each of
-// Queue_Dir, Dead_Letter_Dir and Intake_Dir is a directory of its own, and
-// only the queue may hold the others (tail reads its *.send files, not
-// below). Paths are compared as written, made absolute.
+// checkDirectories refuses overlapping directories, naming both, as written
+// and made absolute; only the queue may hold the others (tail reads no deeper).
 func (c *Config) checkDirectories() error {
 	type dir struct{ key, path string }
 	dirs := []dir{{"Queue_Dir", c.QueueDir}, {"Dead_Letter_Dir", c.DeadLetterDir}, {"Intake_Dir", c.IntakeDir}}

@@ -1,6 +1,5 @@
-// Package deadletters reads the dead-letter log for an operator (newest
-// first, duplicates folded, re-queues marked) and re-queues users as tail
-// reads them again: a new file with new content.
+// Package deadletters reads the dead-letter log for an operator and
+// re-queues users as tail reads them again: a new file with new content.
 package deadletters
 
 import (
@@ -19,14 +18,12 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// KindRequeued is the kind of the line requeue appends to the log, beside
-// the letters it answers (the plugin never reads the log).
+// KindRequeued is the kind of requeue's lines in the log (the plugin never reads it).
 const KindRequeued = "requeued"
 
 // Letter is one dead letter or refusal, as the plugin wrote it.
 type Letter struct {
 	spool.DeadLetter
-	Line       int        `json:"-"`                    // in dead-letter.jsonl
 	Requeued   *time.Time `json:"requeued"`             // nil: not re-queued since
 	Duplicates int        `json:"duplicates,omitempty"` // earlier lines of the same file folded in
 }
@@ -66,46 +63,47 @@ func read(h *spool.Dir) (*Log, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Log{}, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read dead letters: %w", err)
+	var raw []byte
+	if err == nil {
+		defer f.Close()
+		if st, serr := f.Stat(); serr != nil || !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("read dead letters: %s is not a regular file", path)
+		}
+		raw, err = io.ReadAll(f)
 	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("read dead letters: %s is not a regular file", path)
-	}
-	raw, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("read dead letters: %w", err)
 	}
 	l := &Log{}
 	lines := bytes.Split(raw, []byte("\n"))
 	for i, line := range lines {
-		n := i + 1
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		var d spool.DeadLetter
 		err := json.Unmarshal(line, &d)
+		problem := "not a JSON object (a line cut short?)"
 		switch {
 		case err != nil && json.Valid(line) && bytes.HasPrefix(bytes.TrimSpace(line), []byte("{")):
-			l.Problems = append(l.Problems, fmt.Sprintf("%s:%d: %v: skipped", path, n, err))
+			problem = err.Error()
 		case err != nil && i == len(lines)-1: // a writer's crash or a full disk
-			l.Problems = append(l.Problems, fmt.Sprintf("%s:%d: last line incomplete (no newline): skipped", path, n))
+			problem = "last line incomplete (no newline)"
+		}
+		switch {
 		case err != nil:
-			l.Problems = append(l.Problems, fmt.Sprintf("%s:%d: not a JSON object (a line cut short?): skipped", path, n))
+			l.Problems = append(l.Problems, fmt.Sprintf("%s:%d: %s: skipped", path, i+1, problem))
 		case d.Kind == KindRequeued:
 			l.Marks = append(l.Marks, Mark{Time: d.Time, Kind: d.Kind, Username: d.Username, File: d.File, Reason: d.Reason})
 		default:
-			l.Letters = append(l.Letters, Letter{DeadLetter: d, Line: n})
+			l.Letters = append(l.Letters, Letter{DeadLetter: d})
 		}
 	}
 	l.fold()
 	return l, nil
 }
 
-// fold drops lines that repeat a letter for the same queue file with no
-// re-queue between (written again when a move failed), marks re-queued
-// letters, and sorts newest first.
+// fold drops a letter repeated for one queue file with no re-queue between
+// (a failed move writes it again), marks re-queued ones, sorts newest first.
 func (l *Log) fold() {
 	sort.SliceStable(l.Letters, func(i, j int) bool { return l.Letters[i].Time.Before(l.Letters[j].Time) })
 	sort.SliceStable(l.Marks, func(i, j int) bool { return l.Marks[i].Time.Before(l.Marks[j].Time) })
@@ -156,8 +154,7 @@ func (l *Log) LastMark(user string) *Mark {
 	return last
 }
 
-// appendMark writes one line in one write and syncs it, as the plugin
-// does, so that both can append at once.
+// appendMark writes one synced line in one write, so the plugin can append too.
 func appendMark(dir *spool.Dir, m Mark) error {
 	line, err := json.Marshal(m)
 	if err != nil {

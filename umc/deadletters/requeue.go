@@ -1,6 +1,7 @@
 package deadletters
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -37,8 +38,7 @@ type Result struct {
 	Err      error
 }
 
-// dirs are the queue, the dead letters (below the queue: opened relative
-// to it, never through a symlink) and where new files go.
+// dirs are the queue, the dead letters (opened from it) and where new files go.
 type dirs struct{ queue, dead, target *spool.Dir }
 
 func (d dirs) close() {
@@ -53,11 +53,7 @@ func (r *Requeuer) open() (d dirs, err error) {
 	if d.queue, err = spool.OpenDir(r.QueueDir); err != nil {
 		return d, fmt.Errorf("queue directory: %w", err)
 	}
-	dead := r.DeadLetterDir
-	if dead == "" {
-		dead = filepath.Join(d.queue.Configured, "failed")
-	}
-	if d.dead, err = spool.OpenDirIn(d.queue, dead, true, 0o750); err != nil {
+	if d.dead, err = spool.OpenDirIn(d.queue, cmp.Or(r.DeadLetterDir, filepath.Join(d.queue.Configured, "failed")), true, 0o750); err != nil {
 		d.queue.Close()
 		return d, fmt.Errorf("dead-letter directory: %w", err)
 	}
@@ -78,8 +74,7 @@ func (r *Requeuer) open() (d dirs, err error) {
 	return d, nil
 }
 
-// pending is every user whose newest letter is not re-queued since; bad
-// input has no name to queue.
+// pending is every named user whose newest letter is not re-queued since.
 func pending(l *Log) []string {
 	seen := map[string]bool{}
 	var out []string
@@ -130,7 +125,7 @@ func (r *Requeuer) Requeue(users []string, all bool) ([]Result, error) {
 
 func (r *Requeuer) one(log *Log, user string, d dirs) Result {
 	res := Result{Username: user}
-	if err := checkName(user); err != nil {
+	if err := CheckName(user); err != nil {
 		res.Err = err
 		return res
 	}
@@ -148,11 +143,10 @@ func (r *Requeuer) one(log *Log, user string, d dirs) Result {
 			return res
 		}
 	}
-	clock := time.Now
+	now := time.Now().UTC()
 	if r.Now != nil {
-		clock = r.Now
+		now = r.Now().UTC()
 	}
-	now := clock().UTC()
 	path, err := writeNew(d.target, name, r.line(user, now))
 	if errors.Is(err, fs.ErrExist) {
 		res.Path, res.Note = path, "queued meanwhile by someone else: nothing to do"
@@ -174,20 +168,16 @@ func (r *Requeuer) one(log *Log, user string, d dirs) Result {
 }
 
 // line is new content, so that tail's DB (inodes, a hash of the bytes
-// read) cannot take the file for one it has read.
+// read) cannot take the file for one it has read. By hand for the order:
+// the name first, as the listener writes.
 func (r *Requeuer) line(user string, now time.Time) []byte {
-	key := r.UsernameKey
-	if key == "" {
-		key = "username"
-	}
-	// By hand for the order: the name first, as the listener writes.
-	k, _ := json.Marshal(key)
+	k, _ := json.Marshal(cmp.Or(r.UsernameKey, "username"))
 	u, _ := json.Marshal(user)
 	return fmt.Appendf(nil, "{%s:%s,\"requeued\":%q}\n", k, u, now.Format(time.RFC3339Nano))
 }
 
-// checkName takes the names the plugin takes that make one file name.
-func checkName(user string) error {
+// CheckName takes the names the plugin takes that make one file name.
+func CheckName(user string) error {
 	if strings.ContainsRune(user, '/') || strings.HasPrefix(user, ".") {
 		return fmt.Errorf("%q: a queue file name cannot hold it (\"/\" or a leading \".\")", user)
 	}

@@ -5,9 +5,10 @@ package fbconfig
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -27,8 +28,7 @@ type Section struct {
 	Entries []Entry
 }
 
-// Get returns the entry of key (case-insensitive), the last one when
-// written twice, as Fluent Bit does.
+// Get returns the last entry of key, case-insensitive, as Fluent Bit does.
 func (s Section) Get(key string) (Entry, bool) {
 	var found Entry
 	ok := false
@@ -46,28 +46,12 @@ func (s Section) Value(key string) string {
 	return e.Value
 }
 
-// Config is the sections of a file and its includes.
-type Config struct {
-	Sections []Section
-}
-
-// Outputs returns the output sections whose Name is name.
-func (c *Config) Outputs(name string) []Section {
-	var out []Section
-	for _, s := range c.Sections {
-		if s.Kind == "output" && strings.EqualFold(s.Value("Name"), name) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // Env looks a variable up; os.LookupEnv by default.
 type Env func(name string) (string, bool)
 
-// Load reads a classic or YAML config, or a Kubernetes manifest, chosen
-// by content.
-func Load(path string, env Env) (*Config, error) {
+// Outputs reads a classic or YAML config, or a Kubernetes manifest (by
+// content), and returns its and its includes' outputs whose Name is name.
+func Outputs(path string, env Env, name string) ([]Section, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
@@ -76,19 +60,15 @@ func Load(path string, env Env) (*Config, error) {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	r := &reader{env: env, vars: map[string]string{}}
-	if isClassic(string(raw)) {
-		err = r.classic(path, string(raw), 0, filepath.Dir(path), nil)
-	} else {
-		err = r.yamlFile(path, raw)
-	}
-	if err != nil {
+	if err := r.text(path, string(raw), 0, filepath.Dir(path), nil, isClassic(string(raw))); err != nil {
 		return nil, err
 	}
-	return &Config{Sections: r.sections}, nil
+	return slices.DeleteFunc(r.sections, func(s Section) bool {
+		return s.Kind != "output" || !strings.EqualFold(s.Value("Name"), name)
+	}), nil
 }
 
-// isClassic: the first significant line opens a [SECTION] or an
-// @-command, which no YAML Fluent Bit config does.
+// isClassic: the first significant line opens a [SECTION] or an @-command.
 func isClassic(text string) bool {
 	for _, line := range strings.Split(text, "\n") {
 		t := strings.TrimSpace(line)
@@ -123,25 +103,19 @@ func (r *reader) lookup(name string) (string, bool) {
 func expand(s string, lookup func(string) (string, bool)) string {
 	var b strings.Builder
 	for {
-		i := strings.Index(s, "${")
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
+		before, after, found := strings.Cut(s, "${")
+		inner, rest, closed := strings.Cut(after, "}")
+		if !found || !closed {
+			return b.String() + s
 		}
-		j := strings.IndexByte(s[i:], '}')
-		if j < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i])
-		inner := s[i+2 : i+j]
+		b.WriteString(before)
 		name, def, hasDef := strings.Cut(inner, ":-")
 		v, ok := lookup(strings.TrimSpace(name))
 		if hasDef && (!ok || v == "") {
 			v = def
 		}
 		b.WriteString(v)
-		s = s[i+j+1:]
+		s = rest
 	}
 }
 
@@ -156,10 +130,8 @@ type ParseError struct {
 
 func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
-// classic reads Fluent Bit's classic format. lineOffset shifts line
-// numbers (a config inside a manifest); data, when not nil, holds the
-// files an @INCLUDE may name (a ConfigMap's entries), else includes are
-// read from dir.
+// classic reads Fluent Bit's classic format; lineOffset shifts line numbers
+// (in a manifest), data holds a ConfigMap's entries (nil: include from dir).
 func (r *reader) classic(file, text string, lineOffset int, dir string, data map[string]entryText) error {
 	var cur *Section
 	flush := func() {
@@ -209,8 +181,7 @@ func (r *reader) classic(file, text string, lineOffset int, dir string, data map
 	return nil
 }
 
-// entryText is a ConfigMap data entry: its text, and the manifest line
-// before its first line.
+// entryText is a ConfigMap entry and the manifest line before its first.
 type entryText struct {
 	text       string
 	lineOffset int
@@ -230,20 +201,14 @@ func (r *reader) include(file string, line int, pattern, dir string, data map[st
 		return &ParseError{file, line, word + " nested too deep (a loop?)"}
 	}
 	if data != nil {
-		var names []string
-		for name := range data {
-			ok := name == filepath.Base(pattern)
-			if classic {
-				ok, _ = filepath.Match(filepath.Base(pattern), name)
-			}
-			if ok {
-				names = append(names, name)
-			}
-		}
+		base := filepath.Base(pattern)
+		names := slices.DeleteFunc(slices.Sorted(maps.Keys(data)), func(name string) bool {
+			ok, _ := filepath.Match(base, name)
+			return !(name == base || classic && ok)
+		})
 		if len(names) == 0 {
 			return &ParseError{file, line, fmt.Sprintf("%s %s: no such entry in the ConfigMap", word, pattern)}
 		}
-		sort.Strings(names)
 		for _, name := range names {
 			if err := r.text(file, data[name].text, data[name].lineOffset, dir, data, classic); err != nil {
 				return err
@@ -272,7 +237,8 @@ func (r *reader) include(file string, line int, pattern, dir string, data map[st
 	return nil
 }
 
-// text reads one classic text or the YAML documents in it.
+// text reads one classic text or the YAML documents in it: Fluent Bit
+// configs, or (in a file of its own) Kubernetes manifests.
 func (r *reader) text(file, text string, lineOffset int, dir string, data map[string]entryText, classic bool) error {
 	if classic {
 		return r.classic(file, text, lineOffset, dir, data)
@@ -283,7 +249,12 @@ func (r *reader) text(file, text string, lineOffset int, dir string, data map[st
 	}
 	for _, d := range docs {
 		shift(d, lineOffset)
-		if err := r.yamlConfig(file, d, dir, data); err != nil {
+		if data == nil && get(d, "apiVersion") != nil && get(d, "kind") != nil {
+			err = r.manifest(file, d)
+		} else {
+			err = r.yamlConfig(file, d, dir, data)
+		}
+		if err != nil {
 			return err
 		}
 	}

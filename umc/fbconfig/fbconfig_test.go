@@ -45,11 +45,10 @@ data:
 apiVersion: v1
 kind: Secret
 `), 0o644)
-	c, err := Load(p, func(string) (string, bool) { return "", false })
+	outs, err := Outputs(p, func(string) (string, bool) { return "", false }, "umc_invite")
 	if err != nil {
 		t.Fatal(err)
 	}
-	outs := c.Outputs("umc_invite")
 	if len(outs) != 1 {
 		t.Fatalf("%d outputs, want 1", len(outs))
 	}

@@ -4,31 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 )
-
-// yamlFile reads a YAML Fluent Bit config, or a Kubernetes manifest.
-func (r *reader) yamlFile(path string, raw []byte) error {
-	docs, err := yamlDocs(path, raw)
-	if err != nil {
-		return err
-	}
-	for _, doc := range docs {
-		if get(doc, "apiVersion") != nil && get(doc, "kind") != nil {
-			err = r.manifest(path, doc)
-		} else {
-			err = r.yamlConfig(path, doc, filepath.Dir(path), nil)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 func yamlDocs(path string, raw []byte) ([]*yaml.Node, error) {
 	dec := yaml.NewDecoder(strings.NewReader(string(raw)))
@@ -99,17 +81,10 @@ func (r *reader) manifest(path string, doc *yaml.Node) error {
 			}
 		}
 	}
-	var names []string
-	for name := range entries {
-		if !included[name] {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(entries)) {
 		e := entries[name]
 		yml := strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
-		if yml || strings.HasSuffix(name, ".conf") {
+		if !included[name] && (yml || strings.HasSuffix(name, ".conf")) {
 			if err := r.text(path, e.text, e.lineOffset, filepath.Dir(path), entries, !yml); err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@
 package probe
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -39,16 +41,10 @@ type Result struct {
 
 // Passed reports whether no check failed or was skipped.
 func Passed(rs []Result) bool {
-	for _, r := range rs {
-		if r.Status == Fail || r.Status == Skip {
-			return false
-		}
-	}
-	return true
+	return !slices.ContainsFunc(rs, func(r Result) bool { return r.Status == Fail || r.Status == Skip })
 }
 
-// Run runs every check for cfg, in order, up to the first one that leaves
-// the rest meaningless.
+// Run runs the checks in order, up to the first that leaves the rest meaningless.
 func Run(ctx context.Context, cfg *config.Config) []Result {
 	user := umc.ImpossibleUsername() // random: no shared rate-limit counter
 	bogusMethod := "umc-invite-probe-no-such-method-" + umc.ImpossibleUsername()[len("umc-invite-probe:"):]
@@ -69,12 +65,11 @@ func Run(ctx context.Context, cfg *config.Config) []Result {
 		return skipRest(why)
 	}
 
-	host, port := cfg.URL.Hostname(), portOf(cfg.URL.Scheme, cfg.URL.Port())
-	via := ""
+	target, key, via := cfg.URL, "UMC_URL", ""
 	if cfg.HTTPProxy != nil {
-		host, port = cfg.HTTPProxy.Hostname(), portOf(cfg.HTTPProxy.Scheme, cfg.HTTPProxy.Port())
-		via = " (HTTP_Proxy)"
+		target, key, via = cfg.HTTPProxy, "HTTP_Proxy", " (HTTP_Proxy)"
 	}
+	host, port := target.Hostname(), cmp.Or(target.Port(), map[string]string{"https": "443"}[target.Scheme], "80")
 
 	// dns
 	addrs := []string{host}
@@ -85,7 +80,7 @@ func Run(ctx context.Context, cfg *config.Config) []Result {
 		found, err := net.DefaultResolver.LookupHost(dctx, host)
 		cancel()
 		if err != nil {
-			return fail("no address", "dns", "cannot resolve %s%s: %v: check the host name in %s and the DNS where the plugin runs", host, via, err, keyOf(via))
+			return fail("no address", "dns", "cannot resolve %s%s: %v: check the host name in %s and the DNS where the plugin runs", host, via, err, key)
 		}
 		addrs = found
 		add("dns", OK, "%s%s resolves to %s", host, via, strings.Join(found, ", "))
@@ -104,7 +99,7 @@ func Run(ctx context.Context, cfg *config.Config) []Result {
 	if dialErr != nil {
 		hint := "a firewall, a network policy, or the wrong address"
 		if errors.Is(dialErr, syscall.ECONNREFUSED) {
-			hint = "nothing listens there: check the port in " + keyOf(via) + " and that UMC (or its ingress) runs"
+			hint = "nothing listens there: check the port in " + key + " and that UMC (or its ingress) runs"
 		}
 		return fail("no connection", "tcp", "cannot connect to %s%s: %v: %s", net.JoinHostPort(host, port), via, dialErr, hint)
 	}
@@ -214,23 +209,6 @@ func passwordSource(cfg *config.Config) string {
 	return "no password (Auth_Password_File unset)"
 }
 
-func keyOf(via string) string {
-	if via != "" {
-		return "HTTP_Proxy"
-	}
-	return "UMC_URL"
-}
-
-func portOf(scheme, port string) string {
-	switch {
-	case port != "":
-		return port
-	case scheme == "https":
-		return "443"
-	}
-	return "80"
-}
-
 // call makes exactly one send_token call through the plugin's client.
 func call(ctx context.Context, cfg *config.Config, method, username string) (umc.Answer, error) {
 	c := *cfg
@@ -281,7 +259,7 @@ func checkTLS(conn net.Conn, cfg *config.Config, host string, add func(string, S
 	st := t.ConnectionState()
 	leaf := st.PeerCertificates[0]
 	what := fmt.Sprintf("%s, certificate for %s, issued by %s, valid until %s",
-		tls.VersionName(st.Version), names(leaf), issuer(leaf), leaf.NotAfter.UTC().Format("2006-01-02"))
+		tls.VersionName(st.Version), names(leaf), cmp.Or(leaf.Issuer.CommonName, leaf.Issuer.String()), leaf.NotAfter.UTC().Format("2006-01-02"))
 	if !cfg.TLSVerify {
 		return add("tls", Warn, "%s: NOT verified (TLS_Verify off): anyone in between can read the password", what)
 	}
@@ -289,13 +267,6 @@ func checkTLS(conn net.Conn, cfg *config.Config, host string, add func(string, S
 		return add("tls", Warn, "%s: verified, but it expires within 14 days", what)
 	}
 	return add("tls", OK, "%s: verified against %s", what, map[bool]string{true: "TLS_CA_File", false: "the system's roots"}[cfg.TLSCAFile != ""])
-}
-
-func issuer(c *x509.Certificate) string {
-	if c.Issuer.CommonName != "" {
-		return c.Issuer.CommonName
-	}
-	return c.Issuer.String()
 }
 
 func names(c *x509.Certificate) string {
@@ -312,8 +283,7 @@ func names(c *x509.Certificate) string {
 	return strings.Join(n, ", ")
 }
 
-// Invite makes exactly one real send_token call for username and passes
-// only on UMC's 200: the end-to-end check of UMC, self-service and SMTP.
+// Invite makes exactly one real send_token call, passing only on UMC's 200.
 func Invite(ctx context.Context, cfg *config.Config, username string) Result {
 	a, err := call(ctx, cfg, cfg.Method, username)
 	if err != nil {

@@ -22,7 +22,7 @@ type Dir struct {
 	fd         int
 	Path       string // as opened, symlinks resolved at start: for messages only
 	Configured string // as configured, absolute and clean: tail names files by it
-	dev, ino   uint64
+	id         DirID
 }
 
 const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
@@ -51,7 +51,7 @@ func held(fd int, path, configured string) (*Dir, error) {
 		unix.Close(fd)
 		return nil, &fs.PathError{Op: "stat directory", Path: path, Err: err}
 	}
-	return &Dir{fd: fd, Path: path, Configured: configured, dev: uint64(st.Dev), ino: st.Ino}, nil
+	return &Dir{fd: fd, Path: path, Configured: configured, id: DirID{uint64(st.Dev), st.Ino}}, nil
 }
 
 // ErrSymlink marks a directory inside a held one that is a symlink.
@@ -119,11 +119,8 @@ func (d *Dir) openChild(name string, create bool, perm fs.FileMode) (*Dir, error
 		}
 		if fd, err = unix.Openat(d.fd, name, dirFlags, 0); err == nil {
 			mode := uint32(perm.Perm())
-			if perm&fs.ModeSetgid != 0 {
-				mode |= unix.S_ISGID
-			}
-			if perm&fs.ModeSticky != 0 {
-				mode |= unix.S_ISVTX
+			for _, b := range special {
+				mode |= b[1] * min(uint32(perm)&b[0], 1)
 			}
 			_ = unix.Fchmod(fd, mode)
 		}
@@ -141,33 +138,24 @@ func (d *Dir) openChild(name string, create bool, perm fs.FileMode) (*Dir, error
 func (d *Dir) FD() int { return d.fd }
 
 // Same reports whether two held directories are one.
-func (d *Dir) Same(o *Dir) bool { return d.dev == o.dev && d.ino == o.ino }
+func (d *Dir) Same(o *Dir) bool { return d.id == o.id }
 
-func (d *Dir) fstat() (unix.Stat_t, error) {
-	var st unix.Stat_t
-	err := unix.Fstat(d.fd, &st)
-	return st, err
-}
+// special pairs the set-group-ID and sticky bits of fs.FileMode and chmod(2).
+var special = [][2]uint32{{uint32(fs.ModeSetgid), unix.S_ISGID}, {uint32(fs.ModeSticky), unix.S_ISVTX}}
 
 // Mode is the directory's permission bits, with set-group-ID and sticky.
 func (d *Dir) Mode() (fs.FileMode, error) {
-	st, err := d.fstat()
-	if err != nil {
-		return 0, err
-	}
+	st, err := d.Lstat(".")
 	m := fs.FileMode(st.Mode & 0o777)
-	if st.Mode&unix.S_ISGID != 0 {
-		m |= fs.ModeSetgid
+	for _, b := range special {
+		m |= fs.FileMode(b[0] * min(st.Mode&b[1], 1))
 	}
-	if st.Mode&unix.S_ISVTX != 0 {
-		m |= fs.ModeSticky
-	}
-	return m, nil
+	return m, err
 }
 
 // ModTime is the directory's mtime in nanoseconds.
 func (d *Dir) ModTime() (int64, error) {
-	st, err := d.fstat()
+	st, err := d.Lstat(".")
 	return st.Mtim.Nano(), err
 }
 
@@ -235,37 +223,23 @@ type DirID struct{ Dev, Ino uint64 }
 func (id DirID) String() string { return fmt.Sprintf("device %d inode %d", id.Dev, id.Ino) }
 
 // ID is the held directory's identity, as opened.
-func (d *Dir) ID() DirID { return DirID{d.dev, d.ino} }
+func (d *Dir) ID() DirID { return d.id }
 
 // Above lists the directories holding d now, parent first, up to the root
 // or the first that cannot be looked at.
 func (d *Dir) Above() []DirID {
 	var ids []DirID
-	fd, own := d.fd, false
-	defer func() {
-		if own {
-			unix.Close(fd)
-		}
-	}()
-	cur := d.ID()
+	cur, up := d.ID(), ".."
 	for range 256 {
-		parent, err := unix.Openat(fd, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return ids
-		}
-		if own {
-			unix.Close(fd)
-		}
-		fd, own = parent, true
 		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil {
+		if unix.Fstatat(d.fd, up, &st, 0) != nil {
 			return ids
 		}
 		id := DirID{uint64(st.Dev), st.Ino}
 		if id == cur { // the root is its own parent
 			return ids
 		}
-		ids, cur = append(ids, id), id
+		ids, cur, up = append(ids, id), id, up+"/.."
 	}
 	return ids
 }

@@ -10,8 +10,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
+	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -122,8 +125,7 @@ func (d *DeadLetters) AppendLeftover(l Leftover) error {
 	return d.appendLine(LeftoverLog, l)
 }
 
-// appendLine writes v as one JSON line to the journal name in one synced
-// write; a short one is cut back off.
+// appendLine writes v as one JSON line to the journal name.
 func (d *DeadLetters) appendLine(name string, v any) error {
 	line, err := json.Marshal(v)
 	if err != nil {
@@ -141,36 +143,20 @@ func (d *DeadLetters) appendLine(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	if err := writeLine(f, st.Size(), line); err != nil {
+	if err := writeLine(f, st.Size, line); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
-	if st.Size() == 0 {
+	if st.Size == 0 {
 		return d.h.Sync() // a new journal: its directory entry too
 	}
 	return nil
 }
 
-func regular(f *os.File) (fs.FileInfo, error) {
-	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = errors.New("not a regular file")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", quote(f.Name()), err)
-	}
-	return st, nil
-}
-
-// Leftovers reads LeftoverLog (missing: empty).
+// Leftovers reads LeftoverLog (missing: empty), less lines a crash cut.
 func (d *DeadLetters) Leftovers() ([]Leftover, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return readLeftovers(d.h)
-}
-
-// readLeftovers reads LeftoverLog in h, skipping lines a crash cut short.
-func readLeftovers(h *Dir) ([]Leftover, error) {
-	f, err := h.OpenFile(LeftoverLog, unix.O_RDONLY, 0)
+	f, err := d.h.OpenFile(LeftoverLog, unix.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -199,7 +185,7 @@ func (d *DeadLetters) KeepLeftovers(keep []Leftover) error {
 	defer d.mu.Unlock()
 	h := d.h
 	if len(keep) == 0 {
-		if err := unix.Unlinkat(h.FD(), LeftoverLog, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		if err := unix.Unlinkat(h.fd, LeftoverLog, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("remove %s: %w", LeftoverLog, err)
 		}
 		return h.Sync()
@@ -211,15 +197,14 @@ func (d *DeadLetters) KeepLeftovers(keep []Leftover) error {
 			return err
 		}
 	}
-	tmpName, err := writeHidden(h, "."+LeftoverLog+".", 0o640, buf.Bytes(), true, nil)
+	tmp, err := writeHidden(h, "."+LeftoverLog+".", 0o640, buf.Bytes(), true, nil)
 	if err == nil {
-		defer unix.Unlinkat(h.FD(), tmpName, 0) // after the rename, a no-op
-		err = unix.Renameat(h.FD(), tmpName, h.FD(), LeftoverLog)
+		err = renameIn(h, tmp, LeftoverLog, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("rewrite %s: %w", LeftoverLog, err)
 	}
-	return h.Sync()
+	return nil
 }
 
 // cut returns s cut to at most limit bytes on a rune boundary, marked "…".
@@ -237,3 +222,81 @@ func cut(s string, limit int) string {
 // quote makes a name from outside one bounded log-line token: control
 // characters and invalid UTF-8 become escapes.
 func quote(s string) string { return strconv.Quote(cut(s, 300)) }
+
+// WaitingUser is one user waiting in a queue directory.
+type WaitingUser struct {
+	Username   string    `json:"username"`
+	File       string    `json:"file"`
+	FirstSeen  time.Time `json:"first_seen"`
+	AgeSeconds float64   `json:"age_seconds"`
+	LastAnswer string    `json:"last_answer"`
+	NextTry    time.Time `json:"next_try,omitzero"`
+}
+
+// ListWaiting lists the users waiting in dir, oldest first, from the files
+// alone: user parses one (its name and mtime stand in where it says
+// nothing); problems are the entries that could not be read.
+func ListWaiting(dir string, user func(path string, data []byte) WaitingUser, now time.Time) (users []WaitingUser, problems []string, err error) {
+	h, err := OpenDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer h.Close()
+	names, err := queueNames(h, func(string, fs.FileMode) bool { return true })
+	if err != nil {
+		return nil, nil, err
+	}
+	sort.Strings(names)
+	q := &Queue{h: h}
+	for _, name := range names {
+		var data []byte
+		var mtime time.Time
+		f, err := statName(h, name)
+		if err == nil {
+			data, err = q.Read(f)
+		}
+		if err == nil {
+			mtime, err = q.Modified(f)
+		}
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%q: %v", name, err))
+			continue
+		}
+		path := filepath.Join(dir, name)
+		u := user(path, data)
+		u.File = path
+		if u.Username == "" {
+			u.Username = strings.TrimSuffix(name, QueueSuffix)
+		}
+		if u.FirstSeen.IsZero() {
+			u.FirstSeen = mtime
+		}
+		u.AgeSeconds = now.Sub(u.FirstSeen).Seconds()
+		users = append(users, u)
+	}
+	sort.SliceStable(users, func(a, b int) bool { return users[a].FirstSeen.Before(users[b].FirstSeen) })
+	return users, problems, nil
+}
+
+// SplitDelivered parts from users those whose file (same inode and mtime)
+// is on LeftoverLog in deadDir: invited, only left in place.
+func SplitDelivered(users []WaitingUser, deadDir string) (waiting, delivered []WaitingUser) {
+	h, err := OpenDir(deadDir)
+	if err != nil {
+		return users, nil
+	}
+	defer h.Close()
+	lines, _ := (&DeadLetters{h: h}).Leftovers()
+	for _, u := range users {
+		var st unix.Stat_t
+		if len(lines) > 0 && unix.Lstat(u.File, &st) == nil && slices.ContainsFunc(lines, func(l Leftover) bool {
+			key := File{Dev: uint64(st.Dev), Ino: st.Ino}.Key()
+			return l.Name == filepath.Base(u.File) && (l.Key == key || strings.HasPrefix(l.Key, key+":")) && (l.Modified == 0 || l.Modified == st.Mtim.Nano())
+		}) {
+			delivered = append(delivered, u)
+		} else {
+			waiting = append(waiting, u)
+		}
+	}
+	return waiting, delivered
+}

@@ -62,9 +62,8 @@ func NewLedger[S any](max int, ttl time.Duration) *Ledger[S] {
 	return &Ledger[S]{entries: map[string]*list.Element{}, lru: list.New(), max: max, ttl: ttl, now: time.Now}
 }
 
-// Claim takes the record at offset line (-1: unknown) of file key for
-// sending; a new entry starts from init. Owned lasts until Settle, Forget
-// or Release(c).
+// Claim takes the record at offset line (-1: unknown) of file key, a new
+// entry starting from init; Owned lasts until Settle, Forget or Release(c).
 func (l *Ledger[S]) Claim(c *Claims, key string, line int64, init Entry[S]) (Claimed, Entry[S]) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -84,8 +83,7 @@ func (l *Ledger[S]) Claim(c *Claims, key string, line int64, init Entry[S]) (Cla
 	if c == nil {
 		c = &Claims{}
 	}
-	it.Line = line
-	it.owner = c
+	it.Line, it.owner = line, c
 	c.keys = append(c.keys, key)
 	return Owned, it.Entry
 }
@@ -110,10 +108,8 @@ func (l *Ledger[S]) Settle(key string, e Entry[S]) {
 	if it == nil {
 		it = l.add(key, e)
 	}
-	it.owner = nil
-	line := it.Line
-	it.Entry = e
-	it.Line = max(e.Line, line)
+	e.Line = max(e.Line, it.Line)
+	it.Entry, it.owner = e, nil
 	l.evict()
 }
 
@@ -128,17 +124,13 @@ func (l *Ledger[S]) Forget(key string) {
 
 // find returns the live entry for key, marking it recently used, or nil.
 func (l *Ledger[S]) find(key string) *item[S] {
+	l.evict() // what is too old goes first
 	el, ok := l.entries[key]
 	if !ok {
 		return nil
 	}
 	it := el.Value.(*item[S])
-	now := l.now()
-	if it.owner == nil && now.Sub(it.touched) > l.ttl {
-		l.remove(el)
-		return nil
-	}
-	it.touched = now
+	it.touched = l.now()
 	l.lru.MoveToFront(el)
 	return it
 }

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// flock is flock(2); a test refuses it.
-var flock = unix.Flock
+var flock = unix.Flock // a test refuses it
 
 // ErrNoDirectoryLock: the file system refuses flock on a directory.
 var ErrNoDirectoryLock = errors.New("the file system refuses a lock (flock) on the directory, so one sender per queue cannot be guaranteed there (a lock file any writer of the queue could remove would let a second process send too): put Queue_Dir on a file system that locks directories (ext4, xfs, btrfs, tmpfs, overlayfs, an NFS or SMB mount used by one node)")
@@ -22,9 +22,9 @@ var ErrNoDirectoryLock = errors.New("the file system refuses a lock (flock) on t
 // itself, which a writer of the queue cannot remove as it could a file.
 type Lock struct {
 	dir  *Dir
-	mu   sync.Mutex
-	file *os.File // the locked directory while held
+	file atomic.Pointer[os.File] // the locked directory while held
 	stop chan struct{}
+	once sync.Once
 	done chan struct{}
 }
 
@@ -32,14 +32,13 @@ type Lock struct {
 // and polls every interval until it takes over (then taken) or Close.
 func TakeLock(dir *Dir, interval time.Duration, waiting func(), taken func()) (*Lock, error) {
 	l := &Lock{dir: dir, stop: make(chan struct{}), done: make(chan struct{})}
-	ok, err := l.try()
-	if err != nil {
-		return nil, err
-	}
-	if ok {
+	if ok, err := l.try(); err != nil || ok {
 		close(l.done)
-		taken()
-		return l, nil
+		if ok {
+			taken()
+			return l, nil
+		}
+		return nil, err
 	}
 	waiting()
 	go l.wait(interval, taken)
@@ -48,8 +47,7 @@ func TakeLock(dir *Dir, interval time.Duration, waiting func(), taken func()) (*
 
 func (l *Lock) wait(interval time.Duration, taken func()) {
 	defer close(l.done)
-	// A panic in taken must not take Fluent Bit down.
-	defer func() {
+	defer func() { // a panic in taken must not take Fluent Bit down
 		if p := recover(); p != nil {
 			fmt.Fprintf(os.Stderr, "[error] queue lock on %s: taking over: internal error, recovered: %v\n", quote(l.dir.Path), p)
 		}
@@ -71,20 +69,12 @@ func (l *Lock) wait(interval time.Duration, taken func()) {
 
 // try takes the lock if it is free.
 func (l *Lock) try() (bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	select {
-	case <-l.stop:
-		return false, nil
-	default:
-	}
-	fd, err := unix.Openat(l.dir.FD(), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(l.dir.fd, ".", dirFlags, 0)
 	if err != nil {
 		return false, fmt.Errorf("queue lock on %s: %w", quote(l.dir.Path), err)
 	}
-	err = flock(fd, unix.LOCK_EX|unix.LOCK_NB)
-	if err == nil {
-		l.file = os.NewFile(uintptr(fd), l.dir.Path)
+	if err = flock(fd, unix.LOCK_EX|unix.LOCK_NB); err == nil {
+		l.file.Store(os.NewFile(uintptr(fd), l.dir.Path))
 		return true, nil
 	}
 	unix.Close(fd)
@@ -99,18 +89,9 @@ func (l *Lock) Close() {
 	if l == nil {
 		return
 	}
-	l.mu.Lock()
-	select {
-	case <-l.stop:
-	default:
-		close(l.stop)
-	}
-	l.mu.Unlock()
+	l.once.Do(func() { close(l.stop) })
 	<-l.done
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.file != nil {
-		l.file.Close() // closing the last descriptor drops the flock
-		l.file = nil
+	if f := l.file.Swap(nil); f != nil {
+		f.Close() // closing the last descriptor drops the flock
 	}
 }

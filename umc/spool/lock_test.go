@@ -20,9 +20,7 @@ func isHeld(l *Lock) bool {
 	if l == nil {
 		return false
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.file != nil
+	return l.file.Load() != nil
 }
 
 func lockDir(t *testing.T, dir string) *Dir {

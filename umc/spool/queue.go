@@ -14,23 +14,27 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// QueueSuffix ends every queue file's name.
-const QueueSuffix = ".send"
+const (
+	QueueSuffix = ".send"  // ends every queue file's name
+	MaxFileSize = 64 << 10 // what Read takes of a queue file: far over one user's
+	CompactAt   = 4 << 10  // from this size a carry-over replaces the file, not appends
+)
 
-// IsQueueName reports whether tail reads the entry name as a queue file:
-// "<user>.send", not hidden (tail's glob * matches no leading dot).
+var (
+	ErrOutside = errors.New("not a regular file directly inside Queue_Dir") // a path the plugin refuses to touch
+	ErrGrown   = errors.New("queue file grew since it was read")
+	ErrTooBig  = errors.New("queue file is too big to be one user's") // over MaxFileSize
+)
+
+// IsQueueName: tail's glob * matches no leading dot.
 func IsQueueName(name string) bool {
 	return strings.HasSuffix(name, QueueSuffix) && !strings.HasPrefix(name, ".")
 }
-
-// ErrOutside marks a path the plugin refuses to touch.
-var ErrOutside = errors.New("not a regular file directly inside Queue_Dir")
 
 // NotRegularError is a queue entry that is no regular file, never opened.
 type NotRegularError struct {
@@ -43,7 +47,7 @@ func (e *NotRegularError) Error() string {
 	return fmt.Sprintf("queue entry %s is a %s, not a regular file", quote(e.Path), e.Type)
 }
 
-// Queue is the queue directory of one output, held open; it touches only
+// Queue is one output's queue directory, held open: it touches only
 // regular files directly inside it.
 type Queue struct {
 	h       *Dir
@@ -81,11 +85,11 @@ func (q *Queue) Close() error {
 // writable checks that files can be created and removed in h.
 func writable(h *Dir) error {
 	name, err := writeHidden(h, ".umc-invite-probe-", 0o600, nil, false, nil)
+	if err == nil {
+		err = unix.Unlinkat(h.fd, name, 0)
+	}
 	if err != nil {
 		return fmt.Errorf("not writable: %w", err)
-	}
-	if err := unix.Unlinkat(h.FD(), name, 0); err != nil {
-		return fmt.Errorf("not writable: remove probe file: %w", err)
 	}
 	return nil
 }
@@ -108,13 +112,28 @@ func writeHidden(h *Dir, prefix string, perm uint32, content []byte, sync bool, 
 		err = f.Sync()
 	}
 	if err = cmp.Or(err, f.Close()); err != nil {
-		unix.Unlinkat(h.FD(), name, 0)
+		unix.Unlinkat(h.fd, name, 0)
 		return "", err
 	}
 	return name, nil
 }
 
-// writeLine appends line to f, of size bytes, in one synced write; a short
+// renameIn renames the hidden file tmp over name in h once check passes
+// (nil: always), removing tmp otherwise, and syncs h.
+func renameIn(h *Dir, tmp, name string, check func() error) error {
+	defer unix.Unlinkat(h.fd, tmp, 0) // after the rename, a no-op
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	if err := unix.Renameat(h.fd, tmp, h.fd, name); err != nil {
+		return err
+	}
+	return h.Sync()
+}
+
+// writeLine appends line to f of size bytes in one synced write; a short
 // write (full disk) is cut back off.
 func writeLine(f *os.File, size int64, line []byte) error {
 	if n, err := f.Write(line); err != nil {
@@ -126,8 +145,7 @@ func writeLine(f *os.File, size int64, line []byte) error {
 	return f.Sync()
 }
 
-// File is one queue file as it was when looked at; a later look compares
-// its identity on disk.
+// File is one queue file as it was when looked at.
 type File struct {
 	Path, Name string // Path: the queue directory joined with Name, for messages
 	Dev, Ino   uint64
@@ -137,10 +155,7 @@ type File struct {
 // Key names the file on disk, whatever path a record reached it by.
 func (f File) Key() string { return fmt.Sprintf("file:%d:%d", f.Dev, f.Ino) }
 
-// name is f's entry: Name, or for a File built by hand its Path's base.
-func (f File) name() string { return cmp.Or(f.Name, filepath.Base(f.Path)) }
-
-func (f File) same(dev, ino uint64) bool { return f.Dev == dev && f.Ino == ino }
+func (f File) same(st unix.Stat_t) bool { return f.Dev == uint64(st.Dev) && f.Ino == st.Ino }
 
 // Stat looks at the queue file a record's path names, not following it:
 // fs.ErrNotExist when gone, ErrOutside for any path but a direct child of
@@ -160,7 +175,7 @@ func statName(h *Dir, name string) (File, error) {
 		return File{}, fmt.Errorf("queue file %s: %w", quote(path), err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return File{}, &NotRegularError{Name: name, Path: path, Type: typeName(st.Mode), Dev: uint64(st.Dev), Ino: st.Ino}
+		return File{}, &NotRegularError{Name: name, Path: path, Type: cmp.Or(typeNames[st.Mode&unix.S_IFMT], "file of unknown type"), Dev: uint64(st.Dev), Ino: st.Ino}
 	}
 	return File{Path: path, Name: name, Dev: uint64(st.Dev), Ino: st.Ino, Size: st.Size}, nil
 }
@@ -168,41 +183,50 @@ func statName(h *Dir, name string) (File, error) {
 var typeNames = map[uint32]string{unix.S_IFLNK: "symlink", unix.S_IFIFO: "FIFO", unix.S_IFSOCK: "socket",
 	unix.S_IFCHR: "character device", unix.S_IFBLK: "block device", unix.S_IFDIR: "directory"}
 
-func typeName(mode uint32) string { return cmp.Or(typeNames[mode&unix.S_IFMT], "file of unknown type") }
-
-// openFile opens f's entry in h and checks that it opened f: a regular
-// file, f's inode.
-func openFile(h *Dir, f File, flags int) (*os.File, File, error) {
-	fh, err := h.OpenFile(f.name(), flags, 0)
-	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
-			return nil, File{}, fmt.Errorf("queue file %s was replaced by a symlink: %w", quote(f.Path), fs.ErrNotExist)
-		}
-		return nil, File{}, err
+// look describes f's entry in h, not following it: fs.ErrNotExist when it
+// is gone or is no longer f.
+func look(h *Dir, f File) (unix.Stat_t, error) {
+	st, err := h.Lstat(f.Name)
+	if err == nil && !f.same(st) {
+		err = fmt.Errorf("was replaced by another: %w", fs.ErrNotExist)
 	}
-	now, err := statOf(fh)
-	if err == nil && !f.same(now.Dev, now.Ino) {
+	if err != nil {
+		return st, fmt.Errorf("queue file %s: %w", quote(f.Path), err)
+	}
+	return st, nil
+}
+
+// openFile opens f's entry in h and checks that it opened f.
+func openFile(h *Dir, f File, flags int) (*os.File, unix.Stat_t, error) {
+	fh, err := h.OpenFile(f.Name, flags, 0)
+	if errors.Is(err, unix.ELOOP) {
+		err = fmt.Errorf("queue file %s was replaced by a symlink: %w", quote(f.Path), fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, unix.Stat_t{}, err
+	}
+	st, err := regular(fh)
+	if err == nil && !f.same(st) {
 		err = fmt.Errorf("queue file %s was replaced by another: %w", quote(f.Path), fs.ErrNotExist)
 	}
 	if err != nil {
 		fh.Close()
-		return nil, File{}, err
+		return nil, st, err
 	}
-	now.Name, now.Path = f.name(), f.Path
-	return fh, now, nil
+	return fh, st, nil
 }
 
-// statOf describes an open regular file.
-func statOf(fh *os.File) (File, error) {
-	st, err := fh.Stat()
+// regular describes an open file, refused unless a regular one.
+func regular(fh *os.File) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	err := unix.Fstat(int(fh.Fd()), &st)
+	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
+		err = errors.New("not a regular file")
+	}
 	if err != nil {
-		return File{}, fmt.Errorf("queue file: %w", err)
+		return st, fmt.Errorf("%s: %w", quote(fh.Name()), err)
 	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok || !st.Mode().IsRegular() {
-		return File{}, fmt.Errorf("%s: %w", quote(fh.Name()), ErrOutside)
-	}
-	return File{Path: fh.Name(), Dev: uint64(sys.Dev), Ino: sys.Ino, Size: st.Size()}, nil
+	return st, nil
 }
 
 // HasLine reports whether f holds line at offset, ended by a newline (tail
@@ -231,63 +255,50 @@ func (q *Queue) HasLine(f File, offset int64, line string) (bool, error) {
 
 // Current reports whether f is still the file at its path.
 func (q *Queue) Current(f File) (bool, error) {
-	now, err := statName(q.h, f.name())
-	if gone(err) {
+	_, err := look(q.h, f)
+	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
-	return err == nil && f.same(now.Dev, now.Ino), err
+	return err == nil, err
 }
 
-// gone: the entry is no longer there as a regular file.
-func gone(err error) bool {
-	var notRegular *NotRegularError
-	return errors.Is(err, fs.ErrNotExist) || errors.As(err, &notRegular)
-}
-
-// Remove deletes a delivered file, unless replaced meanwhile (a re-queue),
-// and syncs the directory. A file that grew since it was looked at stays,
-// with ErrGrown: its added lines are unread.
+// Remove deletes a delivered file unless replaced (a re-queue) or grown
+// (ErrGrown: its added lines are unread), and syncs the directory.
 func (q *Queue) Remove(f File) error {
-	now, err := statName(q.h, f.name())
+	st, err := look(q.h, f)
 	switch {
-	case gone(err):
+	case errors.Is(err, fs.ErrNotExist):
 		return q.h.Sync()
 	case err != nil:
 		return err
-	case !f.same(now.Dev, now.Ino):
-		return q.h.Sync()
-	case now.Size > f.Size:
+	case st.Size > f.Size:
 		return fmt.Errorf("%s: %w", quote(f.Path), ErrGrown)
 	}
-	if err := unix.Unlinkat(q.h.FD(), f.name(), 0); err != nil && !errors.Is(err, unix.ENOENT) {
+	if err := unix.Unlinkat(q.h.fd, f.Name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove queue file %s: %w", quote(f.Path), err)
 	}
 	return q.h.Sync()
 }
 
 // Evict removes an entry that is no regular file, if still that entry (a
-// directory only when empty); first: this call is the first to report it,
-// so its dead letter is written once.
+// directory only when empty); first: its dead letter is written once.
 func (q *Queue) Evict(e *NotRegularError) (first bool, err error) {
 	key := [2]uint64{e.Dev, e.Ino}
 	q.mu.Lock()
 	first = !q.evicted[key]
 	q.evicted[key] = true
 	q.mu.Unlock()
-	st, err := q.h.Lstat(e.Name)
-	switch {
-	case errors.Is(err, unix.ENOENT):
-		return first, nil
-	case err != nil:
-		return first, fmt.Errorf("queue entry %s: %w", quote(e.Path), err)
-	case uint64(st.Dev) != e.Dev || st.Ino != e.Ino:
-		return first, nil // replaced meanwhile: not this entry
+	st, err := look(q.h, File{Path: e.Path, Name: e.Name, Dev: e.Dev, Ino: e.Ino})
+	if errors.Is(err, fs.ErrNotExist) {
+		return first, nil // gone, or replaced meanwhile: not this entry
+	} else if err != nil {
+		return first, err
 	}
 	flags := 0
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		flags = unix.AT_REMOVEDIR
 	}
-	if err := unix.Unlinkat(q.h.FD(), e.Name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
+	if err := unix.Unlinkat(q.h.fd, e.Name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
 		return first, fmt.Errorf("remove queue entry %s: %w", quote(e.Path), err)
 	}
 	return first, q.h.Sync()
@@ -341,50 +352,42 @@ func (q *Queue) Unwatched() ([]string, error) {
 // older one of its name, and returns where it went; both directories are
 // synced, and across file systems the copy before the original goes.
 func (q *Queue) MoveTo(f File, dead *DeadLetters) (string, error) {
-	if same, err := q.Current(f); err != nil {
+	if _, err := look(q.h, f); err != nil {
 		return "", err
-	} else if !same {
-		return "", fmt.Errorf("queue file %s: %w", quote(f.Path), fs.ErrNotExist)
 	}
-	target := dead.h
-	name := f.name()
-	if err := unix.Renameat(q.h.FD(), name, target.FD(), name); err != nil {
-		if !errors.Is(err, unix.EXDEV) {
-			return "", fmt.Errorf("move queue file to %s: %w", quote(target.Path), err)
+	target, name := dead.h, f.Name
+	err := unix.Renameat(q.h.fd, name, target.fd, name)
+	if errors.Is(err, unix.EXDEV) { // another file system: copy, sync, then remove
+		if err = copyTo(q.h, f, target); err != nil {
+			_ = unix.Unlinkat(target.fd, name, 0)
+		} else if err = target.Sync(); err == nil {
+			err = unix.Unlinkat(q.h.fd, name, 0)
 		}
-		// Another file system: copy, sync, then remove.
-		if err := copyTo(q.h, f, target); err != nil {
-			_ = unix.Unlinkat(target.FD(), name, 0)
-			return "", fmt.Errorf("move queue file to %s: %w", quote(target.Path), err)
-		}
-		if err := target.Sync(); err != nil {
-			return "", err
-		}
-		if err := unix.Unlinkat(q.h.FD(), name, 0); err != nil {
-			return "", fmt.Errorf("remove moved queue file: %w", err)
-		}
-	} else if err := target.Sync(); err != nil {
+	}
+	if err != nil {
+		return "", fmt.Errorf("move queue file to %s: %w", quote(target.Path), err)
+	}
+	if err := target.Sync(); err != nil {
 		return "", err
 	}
 	return filepath.Join(target.Path, name), q.h.Sync()
 }
 
 func copyTo(h *Dir, f File, target *Dir) error {
-	in, _, err := openFile(h, f, unix.O_RDONLY)
+	in, st, err := openFile(h, f, unix.O_RDONLY)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := target.OpenFile(f.name(), unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o640)
+	out, err := target.OpenFile(f.Name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o640)
 	if err != nil {
 		return err
 	}
-	if _, err = statOf(out); err == nil {
+	if _, err = regular(out); err == nil {
 		_, err = io.Copy(out, io.LimitReader(in, MaxFileSize))
 	}
-	var st unix.Stat_t
-	if err == nil && unix.Fstat(int(in.Fd()), &st) == nil {
-		err = keepTimes(target, f.name(), st) // the copy keeps when its user was queued
+	if err == nil {
+		err = keepTimes(target, f.Name, st) // the copy keeps when its user was queued
 	}
 	if err == nil {
 		err = out.Sync()
@@ -392,16 +395,15 @@ func copyTo(h *Dir, f File, target *Dir) error {
 	return cmp.Or(err, out.Close())
 }
 
-// RenewExcept replaces every queue file but those skip leaves (delivered
-// ones: a copy would be sent again) by a copy, which tail reads from its
-// head, and says how many: at a start tail's DB holds offsets of records
-// Fluent Bit no longer holds. One syncfs and one directory sync cover all.
+// RenewExcept replaces every queue file but those skipped (delivered: a
+// copy would be sent again) by a copy tail reads from its head, and counts
+// them: at a start tail's DB holds offsets Fluent Bit no longer holds.
 func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 	names, err := queueNames(q.h, func(_ string, t fs.FileMode) bool { return t.IsRegular() })
 	copies := map[string]File{} // hidden copy: the file it replaces
 	defer func() {
 		for tmp := range copies {
-			unix.Unlinkat(q.h.FD(), tmp, 0) // after the rename, a no-op
+			unix.Unlinkat(q.h.fd, tmp, 0) // after the rename, a no-op
 		}
 	}()
 	for _, name := range names {
@@ -420,14 +422,16 @@ func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 		return 0, err
 	}
 	// The copies' contents on disk before any takes its file's place.
-	if serr := unix.Syncfs(q.h.FD()); serr != nil {
+	if serr := unix.Syncfs(q.h.fd); serr != nil {
 		return 0, cmp.Or(err, fmt.Errorf("renew queue files: sync: %w", serr))
 	}
 	n := 0
 	for tmp, f := range copies {
-		if rerr := swapIn(q.h, f, tmp); rerr != nil {
-			err = cmp.Or(err, rerr)
-		} else {
+		rerr := unchanged(q.h, f)
+		if rerr == nil {
+			rerr = unix.Renameat(q.h.fd, tmp, q.h.fd, f.Name)
+		}
+		if err = cmp.Or(err, rerr); rerr == nil {
 			n++
 		}
 	}
@@ -439,25 +443,122 @@ func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 
 // Modified is f's mtime: without a carried-over line, when it was queued.
 func (q *Queue) Modified(f File) (time.Time, error) {
-	st, err := q.h.Lstat(f.name())
+	st, err := look(q.h, f)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("queue file %s: %w", quote(f.Path), err)
-	}
-	if !f.same(uint64(st.Dev), st.Ino) {
-		return time.Time{}, fmt.Errorf("queue file %s was replaced by another: %w", quote(f.Path), fs.ErrNotExist)
+		return time.Time{}, err
 	}
 	return time.Unix(0, st.Mtim.Nano()), nil
 }
 
-// Born is f's birth time, where kept: it tells f from a later file on its
-// inode.
+// Born is f's birth time, where kept: it tells f from a later file on its inode.
 func (q *Queue) Born(f File) (ns int64, ok bool) {
 	var stx unix.Statx_t
-	if err := unix.Statx(q.h.FD(), f.name(), unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, unix.STATX_BTIME|unix.STATX_INO, &stx); err != nil {
+	if err := unix.Statx(q.h.fd, f.Name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, unix.STATX_BTIME|unix.STATX_INO, &stx); err != nil {
 		return 0, false
 	}
-	if !f.same(uint64(unix.Mkdev(stx.Dev_major, stx.Dev_minor)), stx.Ino) || stx.Mask&unix.STATX_BTIME == 0 {
+	if f.Dev != unix.Mkdev(stx.Dev_major, stx.Dev_minor) || f.Ino != stx.Ino || stx.Mask&unix.STATX_BTIME == 0 {
 		return 0, false
 	}
 	return stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec), true
+}
+
+// Read returns f's contents, at most MaxFileSize bytes, if f is still the
+// file at its path.
+func (q *Queue) Read(f File) ([]byte, error) {
+	fh, _, err := openFile(q.h, f, unix.O_RDONLY)
+	if err != nil {
+		return nil, fmt.Errorf("read queue file: %w", err)
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read queue file: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return data[:MaxFileSize], fmt.Errorf("%s is over %d bytes: %w", quote(f.Path), MaxFileSize, ErrTooBig)
+	}
+	return data, nil
+}
+
+// Carry carries a record over into line, for tail to read as a new record,
+// and returns the file now holding it: appended, or where the file is not
+// writable for this process (a producer's 0644 file) or has grown to
+// CompactAt, replaced by a copy holding only line (tail reads it anew).
+func (q *Queue) Carry(f File, line []byte) (File, error) {
+	if f.Size+int64(len(line)) > CompactAt {
+		return q.Replace(f, line)
+	}
+	err := q.Append(f, line)
+	if err == nil || !errors.Is(err, fs.ErrPermission) {
+		return f, err
+	}
+	replaced, rerr := q.Replace(f, line)
+	if rerr != nil {
+		return f, fmt.Errorf("%w; replacing it: %w", err, rerr)
+	}
+	return replaced, nil
+}
+
+// Append adds line to f in one synced write; a short one is cut back off.
+func (q *Queue) Append(f File, line []byte) error {
+	fh, st, err := openFile(q.h, f, unix.O_WRONLY|unix.O_APPEND)
+	if err == nil {
+		defer fh.Close()
+		err = writeLine(fh, st.Size, line)
+	}
+	if err != nil {
+		return fmt.Errorf("append to queue file: %w", err)
+	}
+	return nil
+}
+
+// Replace renames a copy holding content over f, if f is still the file at
+// its path with its size; it needs only the directory's write permission.
+func (q *Queue) Replace(f File, content []byte) (File, error) {
+	tmp, err := copyAside(q.h, f, content, true)
+	if err == nil {
+		err = renameIn(q.h, tmp, f.Name, func() error { return unchanged(q.h, f) })
+	}
+	if err != nil {
+		return File{}, err
+	}
+	return statName(q.h, f.Name)
+}
+
+// copyAside writes content to a new file under a hidden name without .send
+// and returns the name; synced unless the caller syncs the file system.
+func copyAside(h *Dir, f File, content []byte, sync bool) (string, error) {
+	old, err := look(h, f)
+	if err != nil {
+		return "", fmt.Errorf("carry-over copy: %w", err)
+	}
+	tmp, err := writeHidden(h, "."+f.Name+".carry-", 0o600, content, sync, func(tmp *os.File, name string) error {
+		// Whoever could read it still can; the group may append.
+		if err := tmp.Chmod(os.FileMode(old.Mode)&0o664 | 0o060); err != nil {
+			return err
+		}
+		return keepTimes(h, name, old) // the user's age counts from the mtime
+	})
+	if err != nil {
+		return "", fmt.Errorf("carry-over copy: %w", err)
+	}
+	return tmp, nil
+}
+
+// unchanged checks that f is still the file at its path with its size: a
+// re-queued file stays, and a line added since must not go unread.
+func unchanged(h *Dir, f File) error {
+	st, err := look(h, f)
+	if err == nil && st.Size != f.Size {
+		err = fmt.Errorf("%s: %w", quote(f.Path), ErrGrown)
+	}
+	return err
+}
+
+// keepTimes gives the new copy name in dir the times of the file it copies.
+func keepTimes(dir *Dir, name string, of unix.Stat_t) error {
+	if err := unix.UtimesNanoAt(dir.fd, name, []unix.Timespec{of.Atim, of.Mtim}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("keep the queue file's times: %w", err)
+	}
+	return nil
 }

@@ -275,3 +275,42 @@ func TestATakeoverKeepsAQueuedUsersAge(t *testing.T) {
 		t.Fatalf("bob, queued 3h ago, is %s old after the takeover handed its file to tail again: the age restarted", age.Round(time.Second))
 	}
 }
+
+// The queue command shows a delivered file whose removal failed as invited,
+// not waiting: the same file on the leftovers journal, never another one
+// that took its name.
+func TestADeliveredFileLeftInPlaceIsNotListedAsWaiting(t *testing.T) {
+	root, _, q := setup(t)
+	write(t, filepath.Join(root, "a.send"))
+	write(t, filepath.Join(root, "b.send"))
+	dead, err := OpenDeadLetters(q, filepath.Join(root, "failed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := stat(t, q, filepath.Join(root, "a.send"))
+	mod, err := q.Modified(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dead.AppendLeftover(Leftover{Key: a.Key() + ":123", Name: "a.send", Modified: mod.UnixNano()}); err != nil {
+		t.Fatal(err)
+	}
+	users, problems, err := ListWaiting(root, func(string, []byte) WaitingUser { return WaitingUser{} }, time.Now())
+	if err != nil || len(problems) != 0 || len(users) != 2 {
+		t.Fatalf("listed %v, problems %v, %v", users, problems, err)
+	}
+	waiting, delivered := SplitDelivered(users, dead.Dir())
+	if len(waiting) != 1 || waiting[0].Username != "b" || len(delivered) != 1 || delivered[0].Username != "a" {
+		t.Fatalf("waiting %v, delivered %v", waiting, delivered)
+	}
+	// A new file under the name is not the delivered one.
+	if err := os.Remove(filepath.Join(root, "a.send")); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(root, "c.send")) // holds the old inode number apart
+	write(t, filepath.Join(root, "a.send"))
+	users, _, _ = ListWaiting(root, func(string, []byte) WaitingUser { return WaitingUser{} }, time.Now())
+	if _, delivered := SplitDelivered(users, dead.Dir()); len(delivered) != 0 && stat(t, q, filepath.Join(root, "a.send")).Ino != a.Ino {
+		t.Fatalf("a new file taken for the delivered one: %v", delivered)
+	}
+}
