@@ -67,6 +67,8 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	if o.watch.queueMoved(now) {
 		return Retry // the queue at its path is not the one held: records wait
 	}
+	o.rehand.flushing(1)
+	defer o.rehand.flushing(-1)
 	var t tally
 	claims := &spool.Claims{}
 	defer o.ledger.Release(claims) // what a panic left claimed goes back, open
@@ -128,6 +130,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	if path, _ := rec.String(o.cfg.PathKey); path != "" && o.queue != nil {
 		file, err := o.queue.Stat(path)
 		if err == nil {
+			o.rehand.saw(file)
 			lines = files.read(o, file, rec)
 			err = o.sameFile(rec, file, lines)
 			if err != nil && lastTry && !errors.Is(err, fs.ErrNotExist) {

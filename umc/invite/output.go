@@ -54,6 +54,7 @@ type Output struct {
 	// process held it at start.
 	lock   *spool.Lock
 	waited bool
+	rehand rehand // the files queued at the start that tail has not brought
 	// active: this output sends (it holds the queue, or has none). A flush
 	// holds handover for reading, a takeover for writing.
 	active             atomic.Bool
@@ -189,6 +190,7 @@ func (o *Output) Describe() string {
 func (o *Output) Close() {
 	o.watch.close()
 	o.lock.Close() // first: its poller may start the intake
+	o.rehand.close()
 	o.metrics.Detach()
 	if o.window != nil {
 		if err := o.window.Close(); err != nil {

@@ -23,9 +23,9 @@ func (o *Output) lockQueue() error {
 }
 
 // takeOver runs once this output holds the queue: it evicts entries that
-// are no regular file, starts the intake and hands tail the queue files
-// again (each a fresh copy), since the queue, not Fluent Bit's buffer,
-// says who waits: a chunk can end without its user leaving the queue.
+// are no regular file, starts the intake and, later, hands tail again the
+// queue files it does not read (rehand), since the queue, not Fluent Bit's
+// buffer, says who waits: a chunk can end without its user leaving it.
 func (o *Output) takeOver() {
 	// No flush meanwhile: a call for a file being copied would send twice.
 	o.handover.Lock()
@@ -41,13 +41,14 @@ func (o *Output) takeOver() {
 		from = "from the process that held it"
 		o.journal.loadLeftovers()
 	}
-	n, err := o.renewQueue()
+	files, err := o.queue.Files()
 	if err != nil {
-		o.log.Errorf("took over the queue %s; handing its files to tail again: %v", logtext.Quote(o.queue.Root()), err)
+		o.log.Errorf("took over the queue %s: listing its files: %v", logtext.Quote(o.queue.Root()), err)
 	}
-	if n > 0 || o.waited {
-		o.log.Infof("took over the queue %s %s: %d queue file(s) handed to tail again", logtext.Quote(o.queue.Root()), from, n)
+	if len(files) > 0 || o.waited {
+		o.log.Infof("took over the queue %s %s: %d queue file(s); those tail does not read are handed to it again", logtext.Quote(o.queue.Root()), from, len(files))
 	}
+	o.rehand.start(o, files, rehandQuiet)
 }
 
 // handQueueBack hands tail the queue's files again once the queue is back

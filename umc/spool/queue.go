@@ -328,6 +328,18 @@ func (q *Queue) NotRegular() ([]*NotRegularError, error) {
 	return out, err
 }
 
+// Files lists the regular queue files, as they are now.
+func (q *Queue) Files() ([]File, error) {
+	names, err := queueNames(q.h, func(_ string, t fs.FileMode) bool { return t.IsRegular() })
+	files := make([]File, 0, len(names))
+	for _, name := range names {
+		if f, serr := statName(q.h, name); serr == nil {
+			files = append(files, f)
+		}
+	}
+	return files, err
+}
+
 // Unwatched lists the queue names with an ASCII control character, which
 // the shipped configs' tail Exclude_Path leaves unread and unsent.
 func (q *Queue) Unwatched() ([]string, error) {
