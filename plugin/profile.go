@@ -17,18 +17,27 @@ var profileDir = os.Getenv("UMC_INVITE_PPROF")
 
 var profileStart, profileStop sync.Once
 
+var heapStop = make(chan struct{}) // closed at the first exit: sampleHeap ends
+
 func startProfile() {
 	profileStart.Do(func() {
 		if f, err := os.Create(filepath.Join(profileDir, "cpu.pprof")); err == nil && pprof.StartCPUProfile(f) == nil {
-			go sampleHeap()
+			go sampleHeap(heapStop)
 		}
 	})
 }
 
-// sampleHeap writes the live heap each time it grew by 1 MB.
-func sampleHeap() {
+// sampleHeap writes the live heap each time it grew by 1 MB, until stop.
+func sampleHeap(stop <-chan struct{}) {
 	var m runtime.MemStats
-	for last := uint64(0); ; time.Sleep(50 * time.Millisecond) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for last := uint64(0); ; {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
 		if runtime.ReadMemStats(&m); m.HeapAlloc > last+1<<20 {
 			last = m.HeapAlloc
 			writeProfile("heap", fmt.Sprintf("HeapAlloc %d HeapInuse %d Sys-HeapReleased %d NumGC %d\n", m.HeapAlloc, m.HeapInuse, m.Sys-m.HeapReleased, m.NumGC))
@@ -38,6 +47,7 @@ func sampleHeap() {
 
 func stopProfile() {
 	profileStop.Do(func() {
+		close(heapStop)
 		pprof.StopCPUProfile()
 		writeProfile("allocs", "")
 	})
