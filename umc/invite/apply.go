@@ -51,7 +51,7 @@ func (o applier) apply(j *job, c called, step policy.Step, t *tally) {
 // along; otherwise the entry remembers. The ledger is touched last, so a
 // panic before leaves the entry as it was.
 func (o applier) leave(j *job, final spool.Final, fileGone bool) {
-	o.waiting.left(j.username)
+	o.waiting.forget(j.username)
 	if final == spool.Delivered && j.file != nil {
 		fileGone = o.removeDelivered(j)
 	}
@@ -75,7 +75,7 @@ func (o applier) keepOpen(j *job, held string, t *tally) {
 	j.entry.User = o.gate.mark(j.entry.User)
 	carried := j.lastTry && o.carryOver(j)
 	if j.username != "" {
-		o.waiting.wait(j.username, j.entry.User.FirstSeen, o.now())
+		o.waiting.update(j.username, o.now(), func(time.Time) time.Time { return j.entry.User.FirstSeen })
 	}
 	t.add(func(t *tally) {
 		if held != "" {

@@ -80,7 +80,7 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	for i, rec := range recs {
 		// Every try counts, whatever becomes of the record below.
 		ids[i] = rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey)
-		last := o.tries.add(ids[i], now) > o.cfg.ChunkRetryLimit
+		last := o.tries.update(ids[i], now, func(n int) int { return n + 1 }) > o.cfg.ChunkRetryLimit
 		lastTry = lastTry || last
 		j, settle := o.prepare(rec, last, files, mine, claims, &t, now)
 		if settle != nil {

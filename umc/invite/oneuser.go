@@ -102,7 +102,7 @@ func (fl fileLines) notOneUsers(username string) string {
 	if fl.tooBig {
 		return fmt.Sprintf("queue file is over %d bytes; a queue file holds one user's line: write one file per user", spool.MaxFileSize)
 	}
-	others := fl.others(username)
+	others := fl.names(username, true)
 	if others == "" {
 		return ""
 	}
@@ -112,37 +112,31 @@ func (fl fileLines) notOneUsers(username string) string {
 
 // alsoNamed names the users a bad-input file holds: they leave with it.
 func (fl fileLines) alsoNamed() string {
-	var names []string
-	seen := map[string]bool{}
-	for _, l := range fl.lines {
-		if l.ok && !seen[l.name] {
-			seen[l.name] = true
-			names = append(names, fmt.Sprintf("%q", l.name))
-		}
+	if names := fl.names("", false); names != "" {
+		return "; the file also names " + names + ", not sent: re-queue them one file each"
 	}
-	if len(names) == 0 {
-		return ""
-	}
-	return "; the file also names " + shortList(names) + ", not sent: re-queue them one file each"
+	return ""
 }
 
-// others lists the users other than username the lines name, and the
-// lines naming nobody.
-func (fl fileLines) others(username string) string {
-	var others []string
-	seen := map[string]bool{username: true}
+// names lists the users the lines name but skip, and with bad the lines
+// naming nobody.
+func (fl fileLines) names(skip string, bad bool) string {
+	var out []string
+	seen := map[string]bool{skip: true}
 	for _, l := range fl.lines {
 		name, shown := l.name, fmt.Sprintf("%q", l.name)
 		if !l.ok {
-			name = fmt.Sprintf("\x00%d", l.n) // no user name holds a NUL
-			shown = fmt.Sprintf("line %d, which names no user", l.n)
+			if !bad {
+				continue
+			}
+			name, shown = fmt.Sprintf("\x00%d", l.n), fmt.Sprintf("line %d, which names no user", l.n) // no user name holds a NUL
 		}
 		if !seen[name] {
 			seen[name] = true
-			others = append(others, shown)
+			out = append(out, shown)
 		}
 	}
-	return shortList(others)
+	return shortList(out)
 }
 
 func shortList(items []string) string {

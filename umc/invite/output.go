@@ -38,8 +38,8 @@ type Output struct {
 	dead      *spool.DeadLetters // nil: dead letters are only logged
 	gate      gate               // holds calls back while UMC fails for everyone
 	probes    evidenceCache      // UMC's refusal of a user that cannot exist
-	tries     tryCounter         // Fluent Bit's tries of each record
-	waiting   waitingUsers       // for the metrics
+	tries     seenMap[int]       // Fluent Bit's tries of each record
+	waiting   seenMap[time.Time] // first seen, by waiting user
 	leftovers leftovers          // delivered files whose removal failed
 	now       func() time.Time
 	jitter    func() float64
@@ -73,7 +73,7 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 		return nil, err
 	}
 	o := &Output{cfg: cfg, keys: record.Keys{Username: cfg.UsernameKey, Path: cfg.PathKey}, client: client, ledger: newLedger(), log: log, slots: make(chan struct{}, cfg.Concurrency),
-		now: time.Now, jitter: rand.Float64}
+		now: time.Now, jitter: rand.Float64, tries: seenMap[int]{ttl: 24 * time.Hour}, waiting: seenMap[time.Time]{ttl: time.Hour}}
 	o.applier, o.prober, o.journal = applier{o}, prober{o}, journal{o}
 	if pf := client.PasswordFile(); pf != nil {
 		pf.Infof, pf.Warnf = log.Infof, log.Warnf
@@ -115,7 +115,7 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 		return nil, err
 	}
 	o.claims = claims
-	if o.metrics, err = startMetrics(cfg, log, client, &o.waiting, o.window, o.now); err != nil {
+	if o.metrics, err = startMetrics(cfg, log, client, &o.waiting, o.window, o.queue, o.now); err != nil {
 		o.Close()
 		return nil, err
 	}
