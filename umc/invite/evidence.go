@@ -11,8 +11,7 @@ import (
 	"umc-invite/umc/policy"
 )
 
-// evidenceReuse: how long the latest probe may stand in for a new one
-// where it can only keep a user waiting, never refuse.
+// evidenceReuse: how long a probe may stand in where it can only keep a user waiting.
 const evidenceReuse = 30 * time.Second
 
 // evidenceCache holds the latest probe; it serves every answer before it.
@@ -25,9 +24,8 @@ type evidenceCache struct {
 	logged bool
 }
 
-// evidence weighs UMC's refusal or 503 a, answered at answered, by a probe
-// (two calls that mail no one) asked after it, or a recent one where it
-// cannot refuse anyway. paced: keep an outage's one call a second.
+// evidence weighs UMC's refusal or 503 a by a probe (two calls that mail
+// no one) asked after it; paced: an outage's one call a second.
 func (o prober) evidence(ctx context.Context, a umc.Answer, answered time.Time, paced bool) policy.Evidence {
 	c := &o.probes
 	c.mu.Lock()
@@ -48,8 +46,7 @@ func (o prober) evidence(ctx context.Context, a umc.Answer, answered time.Time, 
 	return weigh(c.last, a, true)
 }
 
-// weigh reads a probe for answer a; after: asked after it, as a refusal
-// needs.
+// weigh reads a probe for answer a; after: asked after it, as a refusal needs.
 func weigh(b umc.Baseline, a umc.Answer, after bool) policy.Evidence {
 	u, m := b.Unknown, b.Method
 	switch {
@@ -65,8 +62,6 @@ func weigh(b umc.Baseline, a umc.Answer, after bool) policy.Evidence {
 	return policy.NoEvidence
 }
 
-// askBaseline makes the probe's two calls within Concurrency and
-// Rate_Limit; paced, within an outage's one call a second.
 func (o prober) askBaseline(ctx context.Context, paced bool) (umc.Baseline, bool) {
 	select {
 	case o.slots <- struct{}{}:
@@ -88,8 +83,7 @@ func (o prober) askBaseline(ctx context.Context, paced bool) (umc.Baseline, bool
 	return b, err == nil
 }
 
-// logUnauthorized says, at most once a minute, that UMC rejects the
-// configured credentials: waiting does not heal it.
+// logUnauthorized says, at most once a minute, that UMC rejects the credentials.
 func (o prober) logUnauthorized(answer string) {
 	now := o.now()
 	last := o.unauthorizedLogged.Load()

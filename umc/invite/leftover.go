@@ -13,10 +13,8 @@ import (
 
 const leftoverRetry = 10 * time.Second
 
-// leftovers are delivered queue files whose removal failed (a sticky
-// directory, a read-only remount), journaled (spool.LeftoverLog) so a
-// restart knows them: never sent again, removal retried every
-// leftoverRetry, no place in the intake's window.
+// leftovers are delivered queue files whose removal failed, journaled so
+// a restart knows them: never sent again, no place in the intake's window.
 type leftovers struct {
 	mu    sync.Mutex
 	files map[string]leftover // by ledger key (device, inode, birth time)
@@ -36,7 +34,6 @@ func (o journal) isLeftover(key string) bool {
 	return ok
 }
 
-// remember keeps a leftover in memory and out of the window; true if new.
 func (o journal) remember(key string, l leftover) bool {
 	o.leftovers.mu.Lock()
 	if o.leftovers.files == nil {
@@ -51,7 +48,6 @@ func (o journal) remember(key string, l leftover) bool {
 	return !known
 }
 
-// stuck records a delivered file that could not be removed.
 func (o journal) stuck(key, username string, f spool.File, err error) {
 	line := spool.Leftover{Time: o.now().UTC(), Key: key, Name: filepath.Base(f.Path), Username: username}
 	if mod, err := o.queue.Modified(f); err == nil {
@@ -73,8 +69,7 @@ func (o journal) stuck(key, username string, f spool.File, err error) {
 	}
 }
 
-// loadLeftovers reads the journal: a file on it that is still the same
-// file was delivered before; lines of files gone drop at the next retry.
+// loadLeftovers reads the journal; lines of files gone drop at the next retry.
 func (o journal) loadLeftovers() {
 	if o.dead == nil || o.queue == nil {
 		return
@@ -105,8 +100,6 @@ func (o journal) loadLeftovers() {
 	}
 }
 
-// retryLeftovers retries the removals, at most every leftoverRetry, and
-// drops the journal's lines of the files gone.
 func (o journal) retryLeftovers(now time.Time) {
 	o.leftovers.mu.Lock()
 	if (len(o.leftovers.files) == 0 && !o.leftovers.dirty) || now.Sub(o.leftovers.tried) < leftoverRetry {

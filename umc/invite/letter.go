@@ -13,8 +13,7 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// letter builds a job's refusal or dead letter from this flush's answer
-// (nil: no call; UMC's last answer as known).
+// letter builds a job's letter from this flush's answer (nil: UMC's last answer as known).
 func (o applier) letter(j *job, answer *umc.Answer, kind, reason string) *spool.DeadLetter {
 	var a umc.Answer
 	if answer != nil {
@@ -33,9 +32,8 @@ func (o applier) letter(j *job, answer *umc.Answer, kind, reason string) *spool.
 	return l
 }
 
-// writeLetter records a refusal or dead letter durably (line appended and
-// synced), then moves the queue file. On failure the record stays queued,
-// its letter written, not sent, on the next try.
+// writeLetter records a letter durably, then moves the queue file; on
+// failure the record stays queued, its letter written next try.
 func (o applier) writeLetter(j *job, t *tally) {
 	l := j.entry.Letter
 	if l.Time.IsZero() { // decided by an earlier run, carried over
@@ -64,13 +62,12 @@ func (o applier) writeLetter(j *job, t *tally) {
 		o.log.Errorf("record never sent (%s), dead letter written to %s: %s", describe(j), o.where(), l.Reason)
 	default:
 		o.log.Errorf("no invitation for %q, dead letter written to %s: %s", j.username, o.where(), l.Reason)
-		t.add(func(t *tally) { t.dead++ })
+		t.dead.Add(1)
 	}
 	o.leave(j, final, moved)
 }
 
-// writeDeadLetter appends the line, then moves the queue file; moved: the
-// file has left the queue.
+// writeDeadLetter appends the line, then moves the queue file; moved: it left the queue.
 func (o applier) writeDeadLetter(l *spool.DeadLetter, j *job) (moved bool, err error) {
 	if o.dead == nil {
 		line, _ := json.Marshal(l)
@@ -112,7 +109,6 @@ func kindName(kind string) string {
 	return "dead letter"
 }
 
-// describe names a record for a log line: its queue file, else its tag.
 func describe(j *job) string {
 	if j.file != nil {
 		return logtext.Quote(j.file.Path)
@@ -142,9 +138,8 @@ func (o applier) removeDelivered(j *job) bool {
 	return false
 }
 
-// setAsideGrown moves a delivered file appended to during the call into
-// the dead letters, its added lines unread. The letter names no user (the
-// one named was invited), so a requeue skips it.
+// setAsideGrown sets aside a delivered file appended to during the call;
+// its letter names no user (the one named was invited).
 func (o applier) setAsideGrown(j *job) bool {
 	reason := fmt.Sprintf("lines were added to the queue file while %q was being invited; %q was invited (HTTP 200), "+
 		"the added lines were not sent: write one file per user and re-queue their users", j.username, j.username)
@@ -162,10 +157,8 @@ func (o applier) setAsideGrown(j *job) bool {
 	return true
 }
 
-// keepAdded handles a delivered file appended to during the call: the
-// added lines (but blank ones and the delivered user's) stay queued in a
-// copy renamed over it, which tail reads as a new file; failing that, the
-// file is set aside. True: the delivered file has left the queue.
+// keepAdded keeps the lines added to a delivered file during the call
+// queued in a copy renamed over it, else sets the file aside; true: it left.
 func (o applier) keepAdded(j *job) bool {
 	now, err := o.queue.Stat(j.file.Path)
 	switch {
@@ -196,7 +189,6 @@ func (o applier) keepAdded(j *job) bool {
 	return true
 }
 
-// addedLines keeps the lines neither blank nor naming the job's user.
 func (o applier) addedLines(text string, j *job) []byte {
 	var kept []byte
 	for _, line := range strings.Split(text, "\n") {

@@ -9,8 +9,7 @@ import (
 	"umc-invite/umc/logtext"
 )
 
-// Logger writes Fluent Bit's log format to its stderr, each message one
-// bounded line (logtext.Line): a file name cannot forge a line.
+// Logger writes Fluent Bit's log format, each message one bounded line: a file name cannot forge one.
 type Logger struct {
 	mu     sync.Mutex
 	out    io.Writer

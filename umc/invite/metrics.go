@@ -12,8 +12,7 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// startMetrics attaches the output to its Metrics_Listen endpoint (nil
-// without), named as its logger is; the client reports every call's answer.
+// startMetrics attaches the output to its Metrics_Listen endpoint (nil without).
 func startMetrics(cfg *config.Config, log *Logger, client *umc.Client, waiting *seenMap[time.Time], w *intake.Window, q *spool.Queue, now func() time.Time) (*metrics.Output, error) {
 	if cfg.MetricsListen == "" {
 		return nil, nil
@@ -27,7 +26,6 @@ func startMetrics(cfg *config.Config, log *Logger, client *umc.Client, waiting *
 	return m, nil
 }
 
-// invitationResult is a letter's kind as metrics count it.
 func invitationResult(kind string) string {
 	switch kind {
 	case spool.KindRefused:

@@ -8,8 +8,6 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// evictNotRegular evicts the entries that are no regular file, which tail
-// never reports, when this output takes the queue.
 func (o applier) evictNotRegular() {
 	entries, err := o.queue.NotRegular()
 	if err != nil {
@@ -20,9 +18,8 @@ func (o applier) evictNotRegular() {
 	}
 }
 
-// evict removes a queue entry that is no regular file (tail follows
-// symlinks), never sent, as one bad_input dead letter, counting against no
-// one's health.
+// evict removes a queue entry that is no regular file, never sent, as one
+// bad_input dead letter, counting against no one's health.
 func (o applier) evict(tag string, e *spool.NotRegularError) {
 	first, err := o.queue.Evict(e)
 	if !first {

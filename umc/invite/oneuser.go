@@ -25,8 +25,7 @@ type fileLines struct {
 	initial *spool.Entry[policy.User] // the entry its records start from (known)
 }
 
-// flushFiles are the queue files one flush has read, by identity and size:
-// read once, not once per line.
+// flushFiles are the queue files one flush has read, by identity and size.
 type flushFiles map[string]*fileLines
 
 func (ff flushFiles) read(o *Output, f spool.File, rec record.Record) *fileLines {
@@ -39,8 +38,8 @@ func (ff flushFiles) read(o *Output, f spool.File, rec record.Record) *fileLines
 	return &fl
 }
 
-// hasLine reports whether the data holds line at offset, ended by a
-// newline (tail drops a CR before it); known false: not read that far.
+// hasLine reports whether line is at offset, ended by a newline (tail
+// drops a CR before it); known false: not read that far.
 func (fl *fileLines) hasLine(offset int64, line string) (same, known bool) {
 	if !fl.read || offset < 0 {
 		return false, false
@@ -59,14 +58,12 @@ func (fl *fileLines) hasLine(offset int64, line string) (same, known bool) {
 	return rest[0] == '\n' || (len(rest) > 1 && rest[0] == '\r' && rest[1] == '\n'), true
 }
 
-// lineName is the user line n (from 1) names; ok false: none.
 type lineName struct {
 	name string
 	ok   bool
 	n    int
 }
 
-// readLines reads a queue file; a blank line names no user.
 func readLines(q *spool.Queue, f spool.File, tag string, keys record.Keys) fileLines {
 	data, err := q.Read(f)
 	switch {
@@ -96,8 +93,7 @@ func lineOf(keys record.Keys, tag, path, line string) (record.Record, string, er
 	return r, name, err
 }
 
-// notOneUsers says why the file is not username's alone ("" when it is):
-// one user's 200 would remove the others' lines unsent.
+// notOneUsers says why the file is not username's alone ("" when it is).
 func (fl fileLines) notOneUsers(username string) string {
 	if fl.tooBig {
 		return fmt.Sprintf("queue file is over %d bytes; a queue file holds one user's line: write one file per user", spool.MaxFileSize)
@@ -118,8 +114,7 @@ func (fl fileLines) alsoNamed() string {
 	return ""
 }
 
-// names lists the users the lines name but skip, and with bad the lines
-// naming nobody.
+// names lists the users named but skip, with bad also the lines naming nobody.
 func (fl fileLines) names(skip string, bad bool) string {
 	var out []string
 	seen := map[string]bool{skip: true}
@@ -146,8 +141,7 @@ func shortList(items []string) string {
 	return strings.Join(items, ", ")
 }
 
-// staleParsed reports a record without its line (Parser json) whose user
-// no line of the file names: the file is another's now.
+// staleParsed reports a parsed record whose user no line names: the file is another's now.
 func (fl fileLines) staleParsed(rec record.Record, name string, err error) bool {
 	if _, hasLog := rec.Fields["log"]; hasLog || !fl.read || fl.tooBig || err != nil {
 		return false

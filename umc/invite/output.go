@@ -21,14 +21,12 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// The ledger's bounds: far beyond a chunk and its retries.
 const (
 	ledgerSize = 50_000
 	ledgerTTL  = 24 * time.Hour
 )
 
-// Output is one [OUTPUT] section of umc_invite. Flush is safe for
-// concurrent use by Fluent Bit's workers.
+// Output is one [OUTPUT] section of umc_invite; Flush is safe for concurrent use.
 type Output struct {
 	cfg       *config.Config
 	keys      record.Keys // where a record names its user
@@ -50,23 +48,18 @@ type Output struct {
 	log       *Logger
 	claims    *Claims   // the directories of this process's outputs
 	watch     *dirWatch // nil without directories
-	// lock: the queue's one sender across processes; waited: another
-	// process held it at start.
-	lock   *spool.Lock
-	waited bool
-	// active: this output sends (it holds the queue, or has none). A flush
-	// holds handover for reading, a takeover for writing.
+	lock   *spool.Lock // the queue's one sender across processes
+	waited bool        // another process held it at start
+	// active: this output sends; a flush holds handover for reading, a takeover for writing.
 	active             atomic.Bool
 	handover           sync.RWMutex
 	unauthorizedLogged atomic.Int64 // Unix ns: said once a minute
-	// The output's parts by concern, each a view of this state.
 	applier applier
 	prober  prober
 	journal journal
 }
 
-// New builds an Output from a checked Config. claims are the directories
-// the other live outputs of this process hold (nil: none).
+// New builds an Output from a checked Config; claims: the other live outputs' directories.
 func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 	client, err := umc.NewClient(cfg)
 	if err != nil {
@@ -82,8 +75,7 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 		// Burst 1: calls spaced evenly, never a minute's worth at once.
 		o.limiter = rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.RateLimit)), 1)
 	}
-	// The directories are opened once, here, and held: every file is
-	// reached through them, never by a path again.
+	// Opened once and held: every file is reached through them, never by a path again.
 	if cfg.QueueDir != "" {
 		if o.queue, err = spool.OpenQueue(cfg.QueueDir); err != nil {
 			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
@@ -107,8 +99,7 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 			log.Warnf("Intake_Dir: this file system cannot rename without replacing; admitting by link and unlink")
 		}
 	}
-	// Before anything moves a file: each directory is one of its own, and
-	// no other output of this process works in them.
+	// Before anything moves a file: no directory shared.
 	held := o.held()
 	if err := claims.take(o, claim{name: log.Name(), dirs: heldDirs(held)}); err != nil {
 		o.Close()
@@ -136,14 +127,12 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 	return o, nil
 }
 
-// logResolved says where a configured directory led, if elsewhere.
 func logResolved(log *Logger, key, configured, opened string) {
 	if configured != opened {
 		log.Infof("%s %s is %s (resolved once, at start)", key, logtext.Quote(configured), logtext.Quote(opened))
 	}
 }
 
-// held are the directories o works in, by key.
 func (o *Output) held() []watchedDir {
 	var held []watchedDir
 	if o.queue != nil {
@@ -185,7 +174,6 @@ func (o *Output) Describe() string {
 		o.cfg.ChunkRetryLimit, o.cfg.QueueDir, admit, dead, served)
 }
 
-// Close stops the intake and releases idle connections and the queue.
 func (o *Output) Close() {
 	o.watch.close()
 	o.lock.Close() // first: its poller may start the intake
@@ -201,7 +189,6 @@ func (o *Output) Close() {
 	o.client.Close()
 }
 
-// Logger is the instance's logger, for the plugin layer's own lines.
 func (o *Output) Logger() *Logger { return o.log }
 
 func newLedger() *spool.Ledger[policy.User] {

@@ -9,8 +9,7 @@ import (
 // unwatchedShown is how many unwatched names one start names in its log.
 const unwatchedShown = 10
 
-// warnUnwatched names, when this output takes the queue, the files whose
-// names hold a control character, which the shipped configs keep from tail.
+// warnUnwatched names the files tail never reads: a control character in the name.
 func (o applier) warnUnwatched() {
 	names, err := o.queue.Unwatched()
 	if err != nil {
