@@ -18,9 +18,9 @@ const dirCheckEvery = 2 * time.Second
 // dirWatch notices a held directory renamed away or replaced: tail and
 // the producers use whatever is at the path now. It runs from New to Close.
 type dirWatch struct {
-	held    []watchedDir
-	log     *Logger
-	metrics *metrics.Output
+	held     []watchedDir
+	log      *Logger
+	metrics  *metrics.Output
 	stopped  atomic.Pointer[string] // why the output sends nothing now; nil while it sends
 	handBack atomic.Bool            // the queue is back: its files go to tail again
 

@@ -46,17 +46,17 @@ type Output struct {
 	window    *intake.Window  // nil without an intake
 	metrics   *metrics.Output // nil without Metrics_Listen
 	log       *Logger
-	claims    *Claims   // the directories of this process's outputs
-	watch     *dirWatch // nil without directories
-	lock   *spool.Lock // the queue's one sender across processes
-	waited bool        // another process held it at start
+	claims    *Claims     // the directories of this process's outputs
+	watch     *dirWatch   // nil without directories
+	lock      *spool.Lock // the queue's one sender across processes
+	waited    bool        // another process held it at start
 	// active: this output sends; a flush holds handover for reading, a takeover for writing.
 	active             atomic.Bool
 	handover           sync.RWMutex
 	unauthorizedLogged atomic.Int64 // Unix ns: said once a minute
-	applier applier
-	prober  prober
-	journal journal
+	applier            applier
+	prober             prober
+	journal            journal
 }
 
 // New builds an Output from a checked Config; claims: the other live outputs' directories.
