@@ -34,14 +34,15 @@ func (o journal) isLeftover(key string) bool {
 	return ok
 }
 
+// remember keeps a leftover out of the window; true if new.
 func (o journal) remember(key string, l leftover) bool {
 	o.leftovers.mu.Lock()
+	defer o.leftovers.mu.Unlock()
 	if o.leftovers.files == nil {
 		o.leftovers.files = map[string]leftover{}
 	}
 	_, known := o.leftovers.files[key]
 	o.leftovers.files[key] = l
-	o.leftovers.mu.Unlock()
 	if !known && o.window != nil {
 		o.window.Stuck(filepath.Base(l.file.Path), true)
 	}
@@ -101,49 +102,40 @@ func (o journal) loadLeftovers() {
 }
 
 func (o journal) retryLeftovers(now time.Time) {
-	o.leftovers.mu.Lock()
-	if (len(o.leftovers.files) == 0 && !o.leftovers.dirty) || now.Sub(o.leftovers.tried) < leftoverRetry {
-		o.leftovers.mu.Unlock()
+	l := &o.leftovers
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if (len(l.files) == 0 && !l.dirty) || now.Sub(l.tried) < leftoverRetry {
 		return
 	}
-	o.leftovers.tried = now
-	files := make(map[string]leftover, len(o.leftovers.files))
-	for k, l := range o.leftovers.files {
-		files[k] = l
-	}
-	o.leftovers.mu.Unlock()
+	l.tried = now
 	gone := 0
-	for key, l := range files {
-		f := l.file
-		err := o.queue.Remove(f)
-		current, cerr := o.queue.Current(f)
+	for key, lo := range l.files {
+		err := o.queue.Remove(lo.file)
+		current, cerr := o.queue.Current(lo.file)
 		if err != nil && (cerr != nil || current) && !errors.Is(err, fs.ErrNotExist) {
 			continue // still there: next time
 		}
 		gone++
-		o.leftovers.mu.Lock()
-		delete(o.leftovers.files, key)
-		o.leftovers.mu.Unlock()
+		delete(l.files, key)
 		o.ledger.Forget(key)
 		if o.window != nil {
-			o.window.Stuck(filepath.Base(f.Path), false)
+			o.window.Stuck(filepath.Base(lo.file.Path), false)
 		}
-		o.log.Infof("delivered queue file %s removed at last", logtext.Quote(f.Path))
+		o.log.Infof("delivered queue file %s removed at last", logtext.Quote(lo.file.Path))
 	}
-	o.leftovers.mu.Lock()
-	defer o.leftovers.mu.Unlock()
-	if (gone == 0 && !o.leftovers.dirty) || o.dead == nil {
+	if (gone == 0 && !l.dirty) || o.dead == nil {
 		return
 	}
-	keep := make([]spool.Leftover, 0, len(o.leftovers.files))
-	for _, l := range o.leftovers.files {
-		keep = append(keep, l.line)
+	keep := make([]spool.Leftover, 0, len(l.files))
+	for _, lo := range l.files {
+		keep = append(keep, lo.line)
 	}
 	if err := o.dead.KeepLeftovers(keep); err != nil {
 		o.log.Warnf("%s: %v", spool.LeftoverLog, err)
 		return
 	}
-	o.leftovers.dirty = false
+	l.dirty = false
 }
 
 // journal is the output's part that keeps the leftovers.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,15 +57,13 @@ func notAtPath(key, path string, held, atPath spool.DirID, err error) string {
 // whether an error, and whether the output stops (only a moved queue stops
 // it: tail's records there would count as gone). Logged again each minute.
 func movedVerdict(found map[string]string, last string, logged, now time.Time) (summary, line string, isErr, stop bool) {
+	var all []string
 	for _, key := range []string{"Queue_Dir", "Intake_Dir", "Dead_Letter_Dir"} {
-		if found[key] == "" {
-			continue
+		if found[key] != "" {
+			all = append(all, found[key])
 		}
-		if summary != "" {
-			summary += "; "
-		}
-		summary += found[key]
 	}
+	summary = strings.Join(all, "; ")
 	stop = found["Queue_Dir"] != ""
 	switch {
 	case summary == "" && last == "":
