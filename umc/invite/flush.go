@@ -63,7 +63,7 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	claims := &spool.Claims{}
 	defer o.ledger.Release(claims) // what a panic left claimed goes back, open
 	if o.queue != nil {
-		o.journal.retryLeftovers(now)
+		o.retryLeftovers(now)
 	}
 	files, mine := flushFiles{}, map[string]bool{}
 	ids := make([]string, len(recs))
@@ -154,7 +154,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 		init := o.known(rec, j.file, *lines, now)
 		lines.initial = &init
 	}
-	if j.file != nil && o.journal.isLeftover(j.key) {
+	if j.file != nil && o.isLeftover(j.key) {
 		return nil, nil // delivered, its removal failed (journaled): never sent again
 	}
 	if mine[j.key] {

@@ -27,7 +27,7 @@ type leftover struct {
 	line spool.Leftover
 }
 
-func (o journal) isLeftover(key string) bool {
+func (o *Output) isLeftover(key string) bool {
 	o.leftovers.mu.Lock()
 	defer o.leftovers.mu.Unlock()
 	_, ok := o.leftovers.files[key]
@@ -35,7 +35,7 @@ func (o journal) isLeftover(key string) bool {
 }
 
 // remember keeps a leftover out of the window; true if new.
-func (o journal) remember(key string, l leftover) bool {
+func (o *Output) remember(key string, l leftover) bool {
 	o.leftovers.mu.Lock()
 	defer o.leftovers.mu.Unlock()
 	if o.leftovers.files == nil {
@@ -49,7 +49,7 @@ func (o journal) remember(key string, l leftover) bool {
 	return !known
 }
 
-func (o journal) stuck(key, username string, f spool.File, err error) {
+func (o *Output) stuck(key, username string, f spool.File, err error) {
 	line := spool.Leftover{Time: o.now().UTC(), Key: key, Name: filepath.Base(f.Path), Username: username}
 	if mod, err := o.queue.Modified(f); err == nil {
 		line.Modified = mod.UnixNano()
@@ -71,7 +71,7 @@ func (o journal) stuck(key, username string, f spool.File, err error) {
 }
 
 // loadLeftovers reads the journal; lines of files gone drop at the next retry.
-func (o journal) loadLeftovers() {
+func (o *Output) loadLeftovers() {
 	if o.dead == nil || o.queue == nil {
 		return
 	}
@@ -101,7 +101,7 @@ func (o journal) loadLeftovers() {
 	}
 }
 
-func (o journal) retryLeftovers(now time.Time) {
+func (o *Output) retryLeftovers(now time.Time) {
 	l := &o.leftovers
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -137,6 +137,3 @@ func (o journal) retryLeftovers(now time.Time) {
 	}
 	l.dirty = false
 }
-
-// journal is the output's part that keeps the leftovers.
-type journal struct{ *Output }

@@ -134,7 +134,7 @@ func (o applier) removeDelivered(j *job) bool {
 		o.log.Errorf("delivered queue file removed, but its directory not synced: %v", err)
 		return true
 	}
-	o.journal.stuck(j.key, j.username, *j.file, err)
+	o.stuck(j.key, j.username, *j.file, err)
 	return false
 }
 

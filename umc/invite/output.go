@@ -56,7 +56,6 @@ type Output struct {
 	unauthorizedLogged atomic.Int64 // Unix ns: said once a minute
 	applier            applier
 	prober             prober
-	journal            journal
 }
 
 // New builds an Output from a checked Config; claims: the other live outputs' directories.
@@ -67,7 +66,7 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 	}
 	o := &Output{cfg: cfg, keys: record.Keys{Username: cfg.UsernameKey, Path: cfg.PathKey}, client: client, ledger: newLedger(), log: log, slots: make(chan struct{}, cfg.Concurrency),
 		now: time.Now, jitter: rand.Float64, tries: seenMap[int]{ttl: 24 * time.Hour}, waiting: seenMap[time.Time]{ttl: time.Hour}}
-	o.applier, o.prober, o.journal = applier{o}, prober{o}, journal{o}
+	o.applier, o.prober = applier{o}, prober{o}
 	if pf := client.PasswordFile(); pf != nil {
 		pf.Infof, pf.Warnf = log.Infof, log.Warnf
 	}
@@ -75,12 +74,14 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 		// Burst 1: calls spaced evenly, never a minute's worth at once.
 		o.limiter = rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.RateLimit)), 1)
 	}
+	var held []watchedDir
 	// Opened once and held: every file is reached through them, never by a path again.
 	if cfg.QueueDir != "" {
 		if o.queue, err = spool.OpenQueue(cfg.QueueDir); err != nil {
 			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
 		}
 		logResolved(log, "Queue_Dir", cfg.QueueDir, o.queue.Root())
+		held = append(held, watchedDir{"Queue_Dir", o.queue.Handle()})
 	}
 	if cfg.DeadLetterDir != "" {
 		if o.dead, err = spool.OpenDeadLetters(o.queue, cfg.DeadLetterDir); err != nil {
@@ -88,6 +89,7 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 			return nil, fmt.Errorf("%s: %w", "Dead_Letter_Dir", err)
 		}
 		logResolved(log, "Dead_Letter_Dir", cfg.DeadLetterDir, o.dead.Dir())
+		held = append(held, watchedDir{"Dead_Letter_Dir", o.dead.Handle()})
 	}
 	if cfg.IntakeDir != "" {
 		if o.window, err = intake.Open(cfg.QueueDir, cfg.IntakeDir, cfg.QueueWindow); err != nil {
@@ -95,12 +97,12 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 			return nil, fmt.Errorf("%s: %w", "Intake_Dir", err)
 		}
 		logResolved(log, "Intake_Dir", cfg.IntakeDir, o.window.IntakeDir())
+		held = append(held, watchedDir{"Intake_Dir", o.window.IntakeHandle()})
 		if o.window.LinkMode() {
 			log.Warnf("Intake_Dir: this file system cannot rename without replacing; admitting by link and unlink")
 		}
 	}
 	// Before anything moves a file: no directory shared.
-	held := o.held()
 	if err := claims.take(o, claim{name: log.Name(), dirs: heldDirs(held)}); err != nil {
 		o.Close()
 		return nil, err
@@ -111,7 +113,7 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 		return nil, err
 	}
 	o.watch = watchDirs(held, log, o.metrics, o.handQueueBack)
-	o.journal.loadLeftovers()
+	o.loadLeftovers()
 	if cfg.QueueDir != "" {
 		// Last: taking the lock may start the intake (takeOver).
 		if err := o.lockQueue(); err != nil {
@@ -131,20 +133,6 @@ func logResolved(log *Logger, key, configured, opened string) {
 	if configured != opened {
 		log.Infof("%s %s is %s (resolved once, at start)", key, logtext.Quote(configured), logtext.Quote(opened))
 	}
-}
-
-func (o *Output) held() []watchedDir {
-	var held []watchedDir
-	if o.queue != nil {
-		held = append(held, watchedDir{"Queue_Dir", o.queue.Handle()})
-	}
-	if o.dead != nil {
-		held = append(held, watchedDir{"Dead_Letter_Dir", o.dead.Handle()})
-	}
-	if o.window != nil {
-		held = append(held, watchedDir{"Intake_Dir", o.window.IntakeHandle()})
-	}
-	return held
 }
 
 // Describe is the start-up line: the settings that matter, never a secret.

@@ -36,9 +36,9 @@ func (o *Output) takeOver() {
 	from := "at start"
 	if o.waited {
 		from = "from the process that held it"
-		o.journal.loadLeftovers()
+		o.loadLeftovers()
 	}
-	n, err := o.renewQueue()
+	n, err := o.queue.RenewExcept(func(f spool.File) bool { return o.isLeftover(o.fileKey(f)) })
 	if err != nil {
 		o.log.Errorf("took over the queue %s; handing its files to tail again: %v", logtext.Quote(o.queue.Root()), err)
 	}
@@ -50,13 +50,9 @@ func (o *Output) takeOver() {
 func (o *Output) handQueueBack() {
 	o.handover.Lock()
 	defer o.handover.Unlock()
-	n, err := o.renewQueue()
+	n, err := o.queue.RenewExcept(func(f spool.File) bool { return o.isLeftover(o.fileKey(f)) })
 	if err != nil {
 		o.log.Errorf("the queue %s is back; handing its files to tail again: %v", logtext.Quote(o.queue.Root()), err)
 	}
 	o.log.Infof("the queue %s is back at its path: %d queue file(s) handed to tail again", logtext.Quote(o.queue.Root()), n)
-}
-
-func (o *Output) renewQueue() (int, error) {
-	return o.queue.RenewExcept(func(f spool.File) bool { return o.journal.isLeftover(o.fileKey(f)) })
 }
