@@ -31,11 +31,8 @@ func (o applier) apply(j *job, c called, step policy.Step, t *tally) {
 			o.log.Infof("invitation sent for %q (HTTP 200 in %s)", j.username, c.answer.Took.Round(100*time.Microsecond))
 		}
 		o.leave(j, spool.Delivered, false)
-	case policy.Refused:
-		j.entry.Letter = o.letter(j, answer, spool.KindRefused, step.Reason)
-		o.writeLetter(j, t)
-	case policy.Expired:
-		j.entry.Letter = o.letter(j, answer, spool.KindExpired, step.Reason)
+	case policy.Refused, policy.Expired:
+		j.entry.Letter = o.letter(j, answer, map[policy.StepKind]string{policy.Refused: spool.KindRefused, policy.Expired: spool.KindExpired}[step.Kind], step.Reason)
 		o.writeLetter(j, t)
 	default:
 		if c.sent {

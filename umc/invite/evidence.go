@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"umc-invite/umc"
 	"umc-invite/umc/policy"
@@ -14,31 +17,41 @@ import (
 // evidenceReuse: how long a probe may stand in where it can only keep a user waiting.
 const evidenceReuse = 30 * time.Second
 
-// evidenceCache holds the latest probe; it serves every answer before it.
-type evidenceCache struct {
+// prober weighs answers by probes (two calls that mail no one); the
+// latest probe serves every answer before it.
+type prober struct {
+	client   UMC
+	slots    chan struct{} // the output's, shared with its calls
+	limiter  *rate.Limiter
+	gate     *gate
+	now      func() time.Time
+	log      *Logger
+	authUser string
+
 	mu     sync.Mutex
 	at     time.Time
 	last   umc.Baseline
 	asked  bool
 	worked bool // what the last probe said, to log changes only
 	logged bool
+
+	unauthorizedLogged atomic.Int64 // Unix ns: said once a minute
 }
 
 // evidence weighs UMC's refusal or 503 a by a probe (two calls that mail
 // no one) asked after it; paced: an outage's one call a second.
-func (o prober) evidence(ctx context.Context, a umc.Answer, answered time.Time, paced bool) policy.Evidence {
-	c := &o.probes
+func (c *prober) evidence(ctx context.Context, a umc.Answer, answered time.Time, paced bool) policy.Evidence {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	recent := c.asked && o.now().Sub(c.at) < evidenceReuse
+	recent := c.asked && c.now().Sub(c.at) < evidenceReuse
 	if !c.at.After(answered) {
 		if recent && a.Status == http.StatusBadRequest && !(c.last.Refusing() && c.last.RefusesLikeUnknown(a)) {
 			// Cannot refuse anyone: keep the user waiting, spare UMC.
 			return weigh(c.last, a, false)
 		}
-		if b, ok := o.askBaseline(ctx, paced); ok {
-			c.last, c.at, c.asked = b, o.now(), true
-			o.logEvidence(c)
+		if b, ok := c.askBaseline(ctx, paced); ok {
+			c.last, c.at, c.asked = b, c.now(), true
+			c.logEvidence()
 		} else {
 			return policy.NoEvidence
 		}
@@ -62,7 +75,7 @@ func weigh(b umc.Baseline, a umc.Answer, after bool) policy.Evidence {
 	return policy.NoEvidence
 }
 
-func (o prober) askBaseline(ctx context.Context, paced bool) (umc.Baseline, bool) {
+func (o *prober) askBaseline(ctx context.Context, paced bool) (umc.Baseline, bool) {
 	select {
 	case o.slots <- struct{}{}:
 		defer func() { <-o.slots }()
@@ -84,32 +97,29 @@ func (o prober) askBaseline(ctx context.Context, paced bool) (umc.Baseline, bool
 }
 
 // logUnauthorized says, at most once a minute, that UMC rejects the credentials.
-func (o prober) logUnauthorized(answer string) {
+func (o *prober) logUnauthorized(answer string) {
 	now := o.now()
 	last := o.unauthorizedLogged.Load()
 	if last != 0 && now.Sub(time.Unix(0, last)) < time.Minute || !o.unauthorizedLogged.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
 	who := "anonymous (no Auth_User)"
-	if o.cfg.AuthUser != "" {
-		who = fmt.Sprintf("Auth_User %q", o.cfg.AuthUser)
+	if o.authUser != "" {
+		who = fmt.Sprintf("Auth_User %q", o.authUser)
 	}
 	o.log.Errorf("UMC rejects the configured credentials, %s: %s. This is a configuration mistake that waiting will not heal: "+
 		"fix Auth_User and its password (or leave both unset for anonymous calls); users stay queued, one call at a time until then", who, answer)
 }
 
-func (o prober) logEvidence(c *evidenceCache) {
+func (c *prober) logEvidence() {
 	works := c.last.Refusing()
 	if c.logged && works == c.worked {
 		return
 	}
 	c.worked, c.logged = works, true
 	if works {
-		o.log.Infof("UMC's self-service works and refuses a user that cannot exist with: %s", c.last.Unknown.Message)
+		c.log.Infof("UMC's self-service works and refuses a user that cannot exist with: %s", c.last.Unknown.Message)
 	} else {
-		o.log.Warnf("UMC does not refuse a user that cannot exist as it should (%s; %s): nobody is refused while so", c.last.Unknown, c.last.Method)
+		c.log.Warnf("UMC does not refuse a user that cannot exist as it should (%s; %s): nobody is refused while so", c.last.Unknown, c.last.Method)
 	}
 }
-
-// prober is the output's part that weighs answers by probes.
-type prober struct{ *Output }

@@ -175,14 +175,9 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	}
 	j.entry = entry
 	j.username = username
-	var notOne string
-	if uerr == nil && lines.read {
-		notOne = lines.notOneUsers(username)
-	}
-	switch {
-	case uerr != nil:
+	if uerr != nil {
 		j.entry.Letter = o.applier.letter(j, nil, spool.KindBadInput, uerr.Error()+lines.alsoNamed())
-	case notOne != "":
+	} else if notOne := lines.notOneUsers(username); notOne != "" {
 		j.entry.Letter = o.applier.letter(j, nil, spool.KindBadInput, notOne)
 	}
 	if j.entry.Letter != nil {
@@ -257,15 +252,14 @@ func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(cont
 			defer wg.Done()
 			for it := range next {
 				func() {
-					j := it.j
 					defer close(it.done)
 					defer func() {
 						if r := recover(); r != nil {
-							o.log.Errorf("internal error handling %s, record stays queued: %v", describe(j), r)
+							o.log.Errorf("internal error handling %s, record stays queued: %v", describe(it.j), r)
 							t.open.Add(1)
 						}
 					}()
-					path(ctx, j)
+					path(ctx, it.j)
 				}()
 			}
 		}()

@@ -37,12 +37,7 @@ func (o applier) letter(j *job, answer *umc.Answer, kind, reason string) *spool.
 func (o applier) writeLetter(j *job, t *tally) {
 	l := j.entry.Letter
 	if l.Time.IsZero() { // decided by an earlier run, carried over
-		carried := *l
-		carried.Time, carried.Username, carried.Tag, carried.Record = o.now().UTC(), j.username, j.rec.Tag, j.rec.Fields
-		if u := j.entry.User; u.LastUMC != "" && carried.Message == "" {
-			carried.Message, carried.Status = u.LastUMC, u.LastStatus
-		}
-		l = &carried
+		l = o.letter(j, nil, l.Kind, l.Reason)
 		j.entry.Letter = l
 	}
 	moved, err := o.writeDeadLetter(l, j)

@@ -1,6 +1,7 @@
 package invite
 
 import (
+	"cmp"
 	"fmt"
 	"io/fs"
 	"time"
@@ -27,13 +28,7 @@ func startMetrics(cfg *config.Config, log *Logger, client *umc.Client, waiting *
 }
 
 func invitationResult(kind string) string {
-	switch kind {
-	case spool.KindRefused:
-		return metrics.Refused
-	case spool.KindExpired:
-		return metrics.Expired
-	}
-	return metrics.DeadLetter
+	return cmp.Or(map[string]string{spool.KindRefused: metrics.Refused, spool.KindExpired: metrics.Expired}[kind], metrics.DeadLetter)
 }
 
 // queueFiles counts the files waiting, for a scrape: the window's count of

@@ -35,7 +35,6 @@ type Output struct {
 	queue     *spool.Queue       // nil without Queue_Dir
 	dead      *spool.DeadLetters // nil: dead letters are only logged
 	gate      gate               // holds calls back while UMC fails for everyone
-	probes    evidenceCache      // UMC's refusal of a user that cannot exist
 	tries     seenMap[int]       // Fluent Bit's tries of each record
 	waiting   seenMap[time.Time] // first seen, by waiting user
 	leftovers leftovers          // delivered files whose removal failed
@@ -51,22 +50,26 @@ type Output struct {
 	lock      *spool.Lock // the queue's one sender across processes
 	waited    bool        // another process held it at start
 	// active: this output sends; a flush holds handover for reading, a takeover for writing.
-	active             atomic.Bool
-	handover           sync.RWMutex
-	unauthorizedLogged atomic.Int64 // Unix ns: said once a minute
-	applier            applier
-	prober             prober
+	active   atomic.Bool
+	handover sync.RWMutex
+	applier  applier
+	prober   prober
 }
 
 // New builds an Output from a checked Config; claims: the other live outputs' directories.
-func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
+func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error) {
 	client, err := umc.NewClient(cfg)
 	if err != nil {
 		return nil, err
 	}
 	o := &Output{cfg: cfg, keys: record.Keys{Username: cfg.UsernameKey, Path: cfg.PathKey}, client: client, ledger: newLedger(), log: log, slots: make(chan struct{}, cfg.Concurrency),
 		now: time.Now, jitter: rand.Float64, tries: seenMap[int]{ttl: 24 * time.Hour}, waiting: seenMap[time.Time]{ttl: time.Hour}}
-	o.applier, o.prober = applier{o}, prober{o}
+	o.applier = applier{o}
+	defer func() {
+		if err != nil {
+			o.Close()
+		}
+	}()
 	if pf := client.PasswordFile(); pf != nil {
 		pf.Infof, pf.Warnf = log.Infof, log.Warnf
 	}
@@ -74,27 +77,26 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 		// Burst 1: calls spaced evenly, never a minute's worth at once.
 		o.limiter = rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.RateLimit)), 1)
 	}
+	o.prober = prober{client: client, slots: o.slots, limiter: o.limiter, gate: &o.gate, now: o.now, log: log, authUser: cfg.AuthUser}
 	var held []watchedDir
 	// Opened once and held: every file is reached through them, never by a path again.
 	if cfg.QueueDir != "" {
 		if o.queue, err = spool.OpenQueue(cfg.QueueDir); err != nil {
-			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
+			return nil, fmt.Errorf("Queue_Dir: %w", err)
 		}
 		logResolved(log, "Queue_Dir", cfg.QueueDir, o.queue.Root())
 		held = append(held, watchedDir{"Queue_Dir", o.queue.Handle()})
 	}
 	if cfg.DeadLetterDir != "" {
 		if o.dead, err = spool.OpenDeadLetters(o.queue, cfg.DeadLetterDir); err != nil {
-			o.queue.Close()
-			return nil, fmt.Errorf("%s: %w", "Dead_Letter_Dir", err)
+			return nil, fmt.Errorf("Dead_Letter_Dir: %w", err)
 		}
 		logResolved(log, "Dead_Letter_Dir", cfg.DeadLetterDir, o.dead.Dir())
 		held = append(held, watchedDir{"Dead_Letter_Dir", o.dead.Handle()})
 	}
 	if cfg.IntakeDir != "" {
 		if o.window, err = intake.Open(cfg.QueueDir, cfg.IntakeDir, cfg.QueueWindow); err != nil {
-			o.queue.Close()
-			return nil, fmt.Errorf("%s: %w", "Intake_Dir", err)
+			return nil, fmt.Errorf("Intake_Dir: %w", err)
 		}
 		logResolved(log, "Intake_Dir", cfg.IntakeDir, o.window.IntakeDir())
 		held = append(held, watchedDir{"Intake_Dir", o.window.IntakeHandle()})
@@ -104,12 +106,10 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 	}
 	// Before anything moves a file: no directory shared.
 	if err := claims.take(o, claim{name: log.Name(), dirs: heldDirs(held)}); err != nil {
-		o.Close()
 		return nil, err
 	}
 	o.claims = claims
 	if o.metrics, err = startMetrics(cfg, log, client, &o.waiting, o.window, o.queue, o.now); err != nil {
-		o.Close()
 		return nil, err
 	}
 	o.watch = watchDirs(held, log, o.metrics, o.handQueueBack)
@@ -117,8 +117,7 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 	if cfg.QueueDir != "" {
 		// Last: taking the lock may start the intake (takeOver).
 		if err := o.lockQueue(); err != nil {
-			o.Close()
-			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
+			return nil, fmt.Errorf("Queue_Dir: %w", err)
 		}
 	} else {
 		o.active.Store(true)
