@@ -94,13 +94,11 @@ func (o applier) carryOver(j *job) bool {
 	o.metrics.Invitation(metrics.CarriedOver)
 	if carried.Key() != j.file.Key() {
 		// A copy holding only the new line replaced the file: a new entry.
-		why := "grown to " + strconv.Itoa(spool.CompactAt) + " bytes"
+		logf, why := o.log.Infof, "grown to "+strconv.Itoa(spool.CompactAt)+" bytes"
 		if j.file.Size+int64(len(line)) <= spool.CompactAt {
-			why = "not writable for Fluent Bit's user; queue files should be group-writable (0664) in a set-group-ID directory"
-			o.log.Warnf("%q is still waiting on its chunk's last try: carried over into a copy that replaced %s (the file was %s)", j.username, j.file.Path, why)
-		} else {
-			o.log.Infof("%q is still waiting on its chunk's last try: carried over into a copy that replaced %s (the file was %s)", j.username, j.file.Path, why)
+			logf, why = o.log.Warnf, "not writable for Fluent Bit's user; queue files should be group-writable (0664) in a set-group-ID directory"
 		}
+		logf("%q is still waiting on its chunk's last try: carried over into a copy that replaced %s (the file was %s)", j.username, j.file.Path, why)
 		o.ledger.Forget(j.key)
 		j.entry.Line = 0
 		j.key, j.file = o.fileKey(carried), &carried

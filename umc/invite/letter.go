@@ -15,18 +15,13 @@ import (
 
 // letter builds a job's letter from this flush's answer (nil: UMC's last answer as known).
 func (o applier) letter(j *job, answer *umc.Answer, kind, reason string) *spool.DeadLetter {
-	var a umc.Answer
-	if answer != nil {
-		a = *answer
-	}
-	l := &spool.DeadLetter{
-		Time: o.now().UTC(), Kind: kind, Username: j.username, Reason: reason,
-		Status: a.Status, Message: a.Message, Tag: j.rec.Tag, Record: j.rec.Fields,
-	}
-	if a.Err != nil {
-		l.Error = a.Err.Error()
-	}
-	if answer == nil && j.entry.User.LastAnswer != "" {
+	l := &spool.DeadLetter{Time: o.now().UTC(), Kind: kind, Username: j.username, Reason: reason, Tag: j.rec.Tag, Record: j.rec.Fields}
+	switch {
+	case answer != nil && answer.Err != nil:
+		l.Status, l.Message, l.Error = answer.Status, answer.Message, answer.Err.Error()
+	case answer != nil:
+		l.Status, l.Message = answer.Status, answer.Message
+	case j.entry.User.LastAnswer != "":
 		l.Status, l.Message = j.entry.User.LastStatus, j.entry.User.LastUMC
 	}
 	return l
@@ -42,7 +37,8 @@ func (o applier) writeLetter(j *job, t *tally) {
 	}
 	moved, err := o.writeDeadLetter(l, j)
 	if err != nil {
-		o.log.Errorf("cannot record the %s for %s, record stays queued: %v", kindName(l.Kind), describe(j), err)
+		what := map[bool]string{true: "refusal", false: "dead letter"}[l.Kind == spool.KindRefused]
+		o.log.Errorf("cannot record the %s for %s, record stays queued: %v", what, describe(j), err)
 		o.keepOpen(j, "", t)
 		return
 	}
@@ -95,13 +91,6 @@ func (o applier) where() string {
 		return "the log"
 	}
 	return o.dead.Dir()
-}
-
-func kindName(kind string) string {
-	if kind == spool.KindRefused {
-		return "refusal"
-	}
-	return "dead letter"
 }
 
 func describe(j *job) string {
