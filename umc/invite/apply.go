@@ -11,9 +11,7 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// apply does what a decision says: a delivered user's file goes, a refused
-// or expired one's is set aside with its letter, a waiting one stays
-// (carried over on its last try); a file taken away takes its entry along.
+// apply does what a decision says; a file taken away takes its entry along.
 func (o applier) apply(j *job, c called, step policy.Step, t *tally) {
 	if c.gone {
 		o.ledger.Forget(j.key)
@@ -33,11 +31,8 @@ func (o applier) apply(j *job, c called, step policy.Step, t *tally) {
 			o.log.Infof("invitation sent for %q (HTTP 200 in %s)", j.username, c.answer.Took.Round(100*time.Microsecond))
 		}
 		o.leave(j, spool.Delivered, false)
-	case policy.Refused:
-		j.entry.Letter = o.letter(j, answer, spool.KindRefused, step.Reason)
-		o.writeLetter(j, t)
-	case policy.Expired:
-		j.entry.Letter = o.letter(j, answer, spool.KindExpired, step.Reason)
+	case policy.Refused, policy.Expired:
+		j.entry.Letter = o.letter(j, answer, map[policy.StepKind]string{policy.Refused: spool.KindRefused, policy.Expired: spool.KindExpired}[step.Kind], step.Reason)
 		o.writeLetter(j, t)
 	default:
 		if c.sent {
@@ -47,11 +42,9 @@ func (o applier) apply(j *job, c called, step policy.Step, t *tally) {
 	}
 }
 
-// leave settles a record that has left. A file that left takes its entry
-// along; otherwise the entry remembers. The ledger is touched last, so a
-// panic before leaves the entry as it was.
+// leave settles a record that has left; the ledger last, so a panic before leaves it as it was.
 func (o applier) leave(j *job, final spool.Final, fileGone bool) {
-	o.waiting.left(j.username)
+	o.waiting.forget(j.username)
 	if final == spool.Delivered && j.file != nil {
 		fileGone = o.removeDelivered(j)
 	}
@@ -66,33 +59,27 @@ func (o applier) leave(j *job, final spool.Final, fileGone bool) {
 	o.ledger.Settle(j.key, j.entry)
 }
 
-// keepOpen leaves the job waiting, carried over into a new record on the
-// chunk's last try. held says why a due user was not called ("": it was,
-// or was not due).
+// keepOpen leaves the job waiting, carried over on the chunk's last try;
+// held: why a due user was not called.
 func (o applier) keepOpen(j *job, held string, t *tally) {
-	// An outage under way travels with the user: its end releases it also
-	// in a later process.
+	// An outage under way travels with the user, also into a later process.
 	j.entry.User = o.gate.mark(j.entry.User)
 	carried := j.lastTry && o.carryOver(j)
 	if j.username != "" {
-		o.waiting.wait(j.username, j.entry.User.FirstSeen, o.now())
+		o.waiting.update(j.username, o.now(), func(time.Time) time.Time { return j.entry.User.FirstSeen })
 	}
-	t.add(func(t *tally) {
-		if held != "" {
-			t.held++
-			t.heldWhy = held
-		}
-		if !carried {
-			t.open++
-		}
-	})
+	if held != "" {
+		t.held.Add(1)
+		t.heldWhy.Store(held)
+	}
+	if !carried {
+		t.open.Add(1)
+	}
 	o.ledger.Settle(j.key, j.entry)
 }
 
-// carryOver appends a line to the record's queue file, which tail reads as
-// a new record in a new chunk (this one is dropped after its last try); the
-// same ledger entry holds both lines. It reports whether the user is
-// carried on.
+// carryOver appends the user's line to its queue file, which tail reads as
+// a new record in a new chunk; the same ledger entry holds both lines.
 func (o applier) carryOver(j *job) bool {
 	if j.file == nil {
 		o.log.Errorf("record of tag %s is still open on its chunk's last try and names no queue file to carry it over: it is lost when Fluent Bit drops the chunk", j.rec.Tag)
@@ -106,15 +93,12 @@ func (o applier) carryOver(j *job) bool {
 	}
 	o.metrics.Invitation(metrics.CarriedOver)
 	if carried.Key() != j.file.Key() {
-		// A copy holding only the new line replaced the file (not writable,
-		// or grown to CompactAt): a new entry; the old one goes with its inode.
-		why := "grown to " + strconv.Itoa(spool.CompactAt) + " bytes"
+		// A copy holding only the new line replaced the file: a new entry.
+		logf, why := o.log.Infof, "grown to "+strconv.Itoa(spool.CompactAt)+" bytes"
 		if j.file.Size+int64(len(line)) <= spool.CompactAt {
-			why = "not writable for Fluent Bit's user; queue files should be group-writable (0664) in a set-group-ID directory"
-			o.log.Warnf("%q is still waiting on its chunk's last try: carried over into a copy that replaced %s (the file was %s)", j.username, j.file.Path, why)
-		} else {
-			o.log.Infof("%q is still waiting on its chunk's last try: carried over into a copy that replaced %s (the file was %s)", j.username, j.file.Path, why)
+			logf, why = o.log.Warnf, "not writable for Fluent Bit's user; queue files should be group-writable (0664) in a set-group-ID directory"
 		}
+		logf("%q is still waiting on its chunk's last try: carried over into a copy that replaced %s (the file was %s)", j.username, j.file.Path, why)
 		o.ledger.Forget(j.key)
 		j.entry.Line = 0
 		j.key, j.file = o.fileKey(carried), &carried
@@ -124,7 +108,6 @@ func (o applier) carryOver(j *job) bool {
 	return true
 }
 
-// carryOf is the carried-over line's state of an entry.
 func carryOf(e spool.Entry[policy.User]) policy.User {
 	u := e.User
 	u.Letter, u.Reason = "", ""
@@ -137,27 +120,24 @@ func carryOf(e spool.Entry[policy.User]) policy.User {
 // applier is the output's part that touches files and the ledger.
 type applier struct{ *Output }
 
-// settledBefore handles a record whose file is done with: a delivered file
-// still there is removed (or its added lines set aside) again.
+// settledBefore removes again a delivered file still there, or sets aside its added lines.
 func (o applier) settledBefore(j *job, entry spool.Entry[policy.User], t *tally) {
 	if entry.Final == spool.DeadLettered && (entry.Letter == nil || entry.Letter.Kind != spool.KindBadInput) {
-		t.add(func(t *tally) { t.dead++ })
+		t.dead.Add(1)
 	}
 	if entry.Final != spool.Delivered || j.file == nil {
 		return
 	}
 	if entry.Letter != nil {
-		// Lines added during the call, not yet set aside: never remove them.
 		j.entry = entry
 		if moved, err := o.writeDeadLetter(entry.Letter, j); moved {
 			o.ledger.Forget(j.key)
 		} else {
 			o.log.Errorf("%s: lines added during a delivered call, still not set aside: %v", j.file.Path, err)
-			t.add(func(t *tally) { t.open++ })
+			t.open.Add(1)
 		}
 		return
 	}
-	// Its removal failed before: try again, or tail keeps it open.
 	if err := o.queue.Remove(*j.file); err == nil {
 		o.ledger.Forget(j.key)
 	}

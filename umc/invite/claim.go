@@ -9,9 +9,7 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// Claims are the directories the live outputs of one process hold (one
-// [OUTPUT] per tenant), owned by the plugin's registry. Safe for
-// concurrent use.
+// Claims are the directories the live outputs of one process hold, safe for concurrent use.
 type Claims struct {
 	mu sync.Mutex
 	by map[*Output]claim
@@ -20,13 +18,11 @@ type Claims struct {
 // NewClaims is an empty set: no output holds a directory yet.
 func NewClaims() *Claims { return &Claims{by: map[*Output]claim{}} }
 
-// claim is the directories one output (name) holds.
 type claim struct {
 	name string
 	dirs []heldDir
 }
 
-// heldDir is one held directory, by identity, and where it lies.
 type heldDir struct {
 	key, path string
 	id        spool.DirID
@@ -41,7 +37,6 @@ func heldDirs(ws []watchedDir) []heldDir {
 	return dirs
 }
 
-// take makes c's directories o's own, or says why not (overlap).
 func (s *Claims) take(o *Output, c claim) error {
 	if s == nil {
 		return overlap(c, nil)
@@ -70,11 +65,9 @@ func (s *Claims) release(o *Output) {
 	delete(s.by, o)
 }
 
-// overlap is why an output cannot work in mine's directories beside
-// others ("" none), by identity: within one output each is its own (a dead
-// letter in the intake would be admitted again); across outputs none may
-// be, hold or lie inside another's (one tenant's users reach another's
-// UMC, or are sent twice).
+// overlap is why mine's directories cannot be used beside others: within
+// one output each is its own; across outputs none may be, hold or lie
+// inside another's (one tenant's users would reach another's UMC).
 func overlap(mine claim, others []claim) error {
 	for i, d := range mine.dirs {
 		for _, e := range mine.dirs[:i] {

@@ -5,42 +5,53 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"umc-invite/umc"
 	"umc-invite/umc/policy"
 )
 
-// evidenceReuse: how long the latest probe may stand in for a new one
-// where it can only keep a user waiting, never refuse.
+// evidenceReuse: how long a probe may stand in where it can only keep a user waiting.
 const evidenceReuse = 30 * time.Second
 
-// evidenceCache holds the latest probe; it serves every answer before it.
-type evidenceCache struct {
+// prober weighs answers by probes (two calls that mail no one); the
+// latest probe serves every answer before it.
+type prober struct {
+	client   UMC
+	slots    chan struct{} // the output's, shared with its calls
+	limiter  *rate.Limiter
+	gate     *gate
+	now      func() time.Time
+	log      *Logger
+	authUser string
+
 	mu     sync.Mutex
 	at     time.Time
 	last   umc.Baseline
 	asked  bool
 	worked bool // what the last probe said, to log changes only
 	logged bool
+
+	unauthorizedLogged atomic.Int64 // Unix ns: said once a minute
 }
 
-// evidence weighs UMC's refusal or 503 a, answered at answered, by a probe
-// (two calls that mail no one) asked after it, or a recent one where it
-// cannot refuse anyway. paced: keep an outage's one call a second.
-func (o prober) evidence(ctx context.Context, a umc.Answer, answered time.Time, paced bool) policy.Evidence {
-	c := &o.probes
+// evidence weighs UMC's refusal or 503 a by a probe (two calls that mail
+// no one) asked after it; paced: an outage's one call a second.
+func (c *prober) evidence(ctx context.Context, a umc.Answer, answered time.Time, paced bool) policy.Evidence {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	recent := c.asked && o.now().Sub(c.at) < evidenceReuse
+	recent := c.asked && c.now().Sub(c.at) < evidenceReuse
 	if !c.at.After(answered) {
 		if recent && a.Status == http.StatusBadRequest && !(c.last.Refusing() && c.last.RefusesLikeUnknown(a)) {
 			// Cannot refuse anyone: keep the user waiting, spare UMC.
 			return weigh(c.last, a, false)
 		}
-		if b, ok := o.askBaseline(ctx, paced); ok {
-			c.last, c.at, c.asked = b, o.now(), true
-			o.logEvidence(c)
+		if b, ok := c.askBaseline(ctx, paced); ok {
+			c.last, c.at, c.asked = b, c.now(), true
+			c.logEvidence()
 		} else {
 			return policy.NoEvidence
 		}
@@ -48,8 +59,7 @@ func (o prober) evidence(ctx context.Context, a umc.Answer, answered time.Time, 
 	return weigh(c.last, a, true)
 }
 
-// weigh reads a probe for answer a; after: asked after it, as a refusal
-// needs.
+// weigh reads a probe for answer a; after: asked after it, as a refusal needs.
 func weigh(b umc.Baseline, a umc.Answer, after bool) policy.Evidence {
 	u, m := b.Unknown, b.Method
 	switch {
@@ -65,9 +75,7 @@ func weigh(b umc.Baseline, a umc.Answer, after bool) policy.Evidence {
 	return policy.NoEvidence
 }
 
-// askBaseline makes the probe's two calls within Concurrency and
-// Rate_Limit; paced, within an outage's one call a second.
-func (o prober) askBaseline(ctx context.Context, paced bool) (umc.Baseline, bool) {
+func (o *prober) askBaseline(ctx context.Context, paced bool) (umc.Baseline, bool) {
 	select {
 	case o.slots <- struct{}{}:
 		defer func() { <-o.slots }()
@@ -88,34 +96,30 @@ func (o prober) askBaseline(ctx context.Context, paced bool) (umc.Baseline, bool
 	return b, err == nil
 }
 
-// logUnauthorized says, at most once a minute, that UMC rejects the
-// configured credentials: waiting does not heal it.
-func (o prober) logUnauthorized(answer string) {
+// logUnauthorized says, at most once a minute, that UMC rejects the credentials.
+func (o *prober) logUnauthorized(answer string) {
 	now := o.now()
 	last := o.unauthorizedLogged.Load()
 	if last != 0 && now.Sub(time.Unix(0, last)) < time.Minute || !o.unauthorizedLogged.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
 	who := "anonymous (no Auth_User)"
-	if o.cfg.AuthUser != "" {
-		who = fmt.Sprintf("Auth_User %q", o.cfg.AuthUser)
+	if o.authUser != "" {
+		who = fmt.Sprintf("Auth_User %q", o.authUser)
 	}
 	o.log.Errorf("UMC rejects the configured credentials, %s: %s. This is a configuration mistake that waiting will not heal: "+
 		"fix Auth_User and its password (or leave both unset for anonymous calls); users stay queued, one call at a time until then", who, answer)
 }
 
-func (o prober) logEvidence(c *evidenceCache) {
+func (c *prober) logEvidence() {
 	works := c.last.Refusing()
 	if c.logged && works == c.worked {
 		return
 	}
 	c.worked, c.logged = works, true
 	if works {
-		o.log.Infof("UMC's self-service works and refuses a user that cannot exist with: %s", c.last.Unknown.Message)
+		c.log.Infof("UMC's self-service works and refuses a user that cannot exist with: %s", c.last.Unknown.Message)
 	} else {
-		o.log.Warnf("UMC does not refuse a user that cannot exist as it should (%s; %s): nobody is refused while so", c.last.Unknown, c.last.Method)
+		c.log.Warnf("UMC does not refuse a user that cannot exist as it should (%s; %s): nobody is refused while so", c.last.Unknown, c.last.Method)
 	}
 }
-
-// prober is the output's part that weighs answers by probes.
-type prober struct{ *Output }

@@ -82,5 +82,6 @@ func newFakeFixture(t *testing.T, fake *fakeUMC, keys config.Map) *fixture {
 	t.Cleanup(out.Close)
 	f := &fixture{out: out, queue: dir, logs: logs, clock: time.Now(), fake: fake}
 	out.now, out.client = f.now, fake
+	out.prober.now, out.prober.client = f.now, fake
 	return f
 }

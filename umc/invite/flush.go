@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"umc-invite/umc"
@@ -41,22 +42,13 @@ type job struct {
 
 // tally counts how the records of one flush ended.
 type tally struct {
-	mu         sync.Mutex
-	open, dead int
-	held       int
-	heldWhy    string
+	open, dead, held atomic.Int32
+	heldWhy          atomic.Value // string
 }
 
-func (t *tally) add(f func(*tally)) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	f(t)
-}
-
-// Flush handles one chunk: each due user is called at most once, each
-// queue file by one flush at a time; the verdict is the chunk's. A record
-// goes prepare (claim, read, parse once) → call → decide → apply; only
-// apply changes files.
+// Flush handles one chunk: each due user called at most once, each queue
+// file by one flush at a time. prepare → call → decide → apply; only apply
+// changes files.
 func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	o.handover.RLock()
 	defer o.handover.RUnlock()
@@ -73,16 +65,15 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	claims := &spool.Claims{}
 	defer o.ledger.Release(claims) // what a panic left claimed goes back, open
 	if o.queue != nil {
-		o.journal.retryLeftovers(now)
+		o.retryLeftovers(now)
 	}
 	files, mine := flushFiles{}, map[string]bool{}
 	ids := make([]string, len(recs))
 	lastTry := false
 	var jobs []*job
 	for i, rec := range recs {
-		// Every try counts, whatever becomes of the record below.
 		ids[i] = rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey)
-		last := o.tries.add(ids[i], now) > o.cfg.ChunkRetryLimit
+		last := o.tries.update(ids[i], now, func(n int) int { return n + 1 }) > o.cfg.ChunkRetryLimit
 		lastTry = lastTry || last
 		j, settle := o.prepare(rec, last, files, mine, claims, &t, now)
 		if settle != nil {
@@ -92,8 +83,7 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 			jobs = append(jobs, j)
 		}
 	}
-	// Users never asked first, at random, then those waiting longest: the
-	// outage's one call tells most for a user never asked.
+	// Never asked first, at random, then the longest waiting.
 	rand.Shuffle(len(jobs), func(a, b int) { jobs[a], jobs[b] = jobs[b], jobs[a] })
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].entry.User.LastAt.Before(jobs[b].entry.User.LastAt) })
 	o.each(ctx, jobs, &t, func(ctx context.Context, j *job) {
@@ -102,14 +92,14 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 		step := o.decide(ctx, j, c)
 		o.applier.apply(j, c, step, &t)
 	})
-	if t.held > 0 {
-		o.log.Infof("%d user(s) due but not called in this flush: %s", t.held, t.heldWhy)
+	if t.held.Load() > 0 {
+		o.log.Infof("%d user(s) due but not called in this flush: %s", t.held.Load(), t.heldWhy.Load())
 	}
 	verdict := OK
 	switch {
-	case t.open > 0:
+	case t.open.Load() > 0:
 		verdict = Retry
-	case t.dead > 0:
+	case t.dead.Load() > 0:
 		verdict = Error
 	}
 	if verdict != Retry || lastTry {
@@ -120,10 +110,8 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	return verdict
 }
 
-// prepare claims a record and returns it as a job, or what applies it
-// without a call: done before, its file gone, another flush's, or bad
-// input. It reads files, never changes one. mine holds the keys this flush
-// has claimed.
+// prepare claims a record as a job, or returns what settles it without a
+// call; it never changes a file. mine: the keys this flush has claimed.
 func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine map[string]bool, claims *spool.Claims, t *tally, now time.Time) (*job, func()) {
 	j := &job{rec: rec, key: rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey), lastTry: lastTry}
 	var lines *fileLines
@@ -134,8 +122,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 			lines = files.read(o, file, rec)
 			err = o.sameFile(rec, file, lines)
 			if err != nil && lastTry && !errors.Is(err, fs.ErrNotExist) {
-				// Unreadable on the last try: the path decides, so the
-				// user is carried over, not lost with the chunk.
+				// The path decides: carried over, not lost with the chunk.
 				o.log.Warnf("queue file %s cannot be read on its chunk's last try (%v): taken as the record's own", path, err)
 				err = nil
 			}
@@ -155,7 +142,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 			o.log.Warnf("queue file left alone: %v", err)
 		default:
 			o.log.Errorf("queue file %s: %v; record stays queued", path, err)
-			t.add(func(t *tally) { t.open++ })
+			t.open.Add(1)
 			return nil, nil
 		}
 	}
@@ -170,7 +157,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 		init := o.known(rec, j.file, *lines, now)
 		lines.initial = &init
 	}
-	if j.file != nil && o.journal.isLeftover(j.key) {
+	if j.file != nil && o.isLeftover(j.key) {
 		return nil, nil // delivered, its removal failed (journaled): never sent again
 	}
 	if mine[j.key] {
@@ -186,19 +173,14 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	case spool.Superseded:
 		return nil, nil // a newer line of the same file carries it on
 	case spool.Busy:
-		t.add(func(t *tally) { t.open++ }) // another flush has this file now
+		t.open.Add(1) // another flush has this file now
 		return nil, nil
 	}
 	j.entry = entry
 	j.username = username
-	var notOne string
-	if uerr == nil && lines.read {
-		notOne = lines.notOneUsers(username)
-	}
-	switch {
-	case uerr != nil:
+	if uerr != nil {
 		j.entry.Letter = o.applier.letter(j, nil, spool.KindBadInput, uerr.Error()+lines.alsoNamed())
-	case notOne != "":
+	} else if notOne := lines.notOneUsers(username); notOne != "" {
 		j.entry.Letter = o.applier.letter(j, nil, spool.KindBadInput, notOne)
 	}
 	if j.entry.Letter != nil {
@@ -207,8 +189,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	return j, nil
 }
 
-// fileKey is the ledger's key of a queue file: device, inode and birth
-// time where kept, so a later file on the same inode is a new one.
+// fileKey is a queue file's ledger key; the birth time tells a later file on the same inode.
 func (o *Output) fileKey(f spool.File) string {
 	if born, ok := o.queue.Born(f); ok {
 		return f.Key() + ":" + strconv.FormatInt(born, 10)
@@ -216,8 +197,7 @@ func (o *Output) fileKey(f spool.File) string {
 	return f.Key()
 }
 
-// known is the entry of a user the ledger has not met: the newest carried
-// line's state, else a user as old as its file.
+// known is a new entry: the newest carried line's state, else a user as old as its file.
 func (o *Output) known(rec record.Record, file *spool.File, lines fileLines, now time.Time) spool.Entry[policy.User] {
 	u, _ := rec.Carried()
 	if lines.carried {
@@ -233,9 +213,8 @@ func (o *Output) known(rec record.Record, file *spool.File, lines fileLines, now
 	return e
 }
 
-// sameFile checks that the record's line is in the file now at its path: a
-// file re-queued under the same name is tail's new record, not this one.
-// Without the line (a parser took it apart) the path decides.
+// sameFile checks the record's line is in the file at its path (a file
+// re-queued under its name is a new record); without the line, the path decides.
 func (o *Output) sameFile(rec record.Record, f spool.File, lines *fileLines) error {
 	line, ok := rec.String("log")
 	offset := rec.Offset(o.cfg.OffsetKey)
@@ -255,11 +234,8 @@ func (o *Output) sameFile(rec record.Record, f spool.File, lines *fileLines) err
 	return nil
 }
 
-// each runs path for every job, each applied as soon as its answer is in
-// (a crash later cannot make a duplicate). While UMC fails for everyone,
-// one job at a time, in order: the outage's one call goes to the first.
-// A panic here would take Fluent Bit down: it is logged, and the record
-// stays queued.
+// each runs path for every job, applied as soon as its answer is in; while
+// UMC fails for everyone, one at a time. A panic is logged, the record queued.
 func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(context.Context, *job)) {
 	if len(jobs) == 0 {
 		return
@@ -279,15 +255,14 @@ func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(cont
 			defer wg.Done()
 			for it := range next {
 				func() {
-					j := it.j
 					defer close(it.done)
 					defer func() {
 						if r := recover(); r != nil {
-							o.log.Errorf("internal error handling %s, record stays queued: %v", describe(j), r)
-							t.add(func(t *tally) { t.open++ })
+							o.log.Errorf("internal error handling %s, record stays queued: %v", describe(it.j), r)
+							t.open.Add(1)
 						}
 					}()
-					path(ctx, j)
+					path(ctx, it.j)
 				}()
 			}
 		}()
@@ -303,8 +278,7 @@ func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(cont
 	wg.Wait()
 }
 
-// called is what the call phase found: UMC's answer, classified once, or
-// why no call was made.
+// called is what the call phase found: UMC's answer, or why no call was made.
 type called struct {
 	sent     bool
 	answer   umc.Answer
@@ -318,9 +292,8 @@ type called struct {
 	gone     bool          // its file is no longer the one claimed
 }
 
-// call makes the job's one call if the user is due, within Concurrency,
-// Rate_Limit and the outage gate, unless its queue file is no longer the
-// one claimed. The caller ends the turn it returns.
+// call makes the job's one call if due, within Concurrency, Rate_Limit and
+// the outage gate; the caller ends the turn it returns.
 func (o *Output) call(ctx context.Context, j *job) called {
 	if _, aged := policy.Aged(j.entry.User, o.now(), settingsOf(o.cfg)); aged {
 		return called{aged: true}
@@ -344,8 +317,7 @@ func (o *Output) call(ctx context.Context, j *job) called {
 		if open {
 			break
 		}
-		// An outage began meanwhile: if the probe weighs it, wait for its
-		// verdict once, without the slot.
+		// An outage began meanwhile: wait once, without the slot, for the probe.
 		<-o.slots
 		if !weighing || !again {
 			return called{turn: turn, held: why}
@@ -373,15 +345,13 @@ func (o *Output) call(ctx context.Context, j *job) called {
 	answer := o.client.SendToken(ctx, j.username)
 	inFlight()
 	outcome := umc.Classify(answer)
-	// Still holding the slot, so the next call admitted knows: a refusal
-	// or UMC's own 503 counts at once; the probe weighs it after.
+	// Counted while holding the slot, so the next call admitted knows.
 	fromUMC := outcome.Kind == policy.Unavailable && answer.Err == nil && answer.FromUMC
 	own, opened := o.gate.answer(sighting(j, answer, outcome, policy.NoEvidence, o.now()), outcome.Kind == policy.Refusal || fromUMC)
 	if turn == nil {
 		turn = opened
 	}
-	// A refusal is always weighed; UMC's 503 when it opened an outage (the
-	// probe tells a down UMC from this user's own 503).
+	// UMC's 503 that opened an outage is weighed too: down, or this user's own?
 	c := called{sent: true, answer: answer, outcome: outcome, turn: turn, own: own,
 		weigh: outcome.Kind == policy.Refusal, probeNow: fromUMC && opened != nil}
 	if !c.weigh && !c.probeNow {

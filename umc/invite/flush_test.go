@@ -59,7 +59,7 @@ func newFixtureWith(t *testing.T, h http.Handler, keys config.Map) *fixture {
 	}
 	t.Cleanup(out.Close)
 	f := &fixture{out: out, queue: dir, logs: logs, clock: time.Now(), claims: claims}
-	out.now = f.now
+	out.now, out.prober.now = f.now, f.now
 	return f
 }
 

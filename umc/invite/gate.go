@@ -8,8 +8,7 @@ import (
 	"umc-invite/umc/policy"
 )
 
-// gate is policy.Gate plus the outage's one turn at a time across the
-// output's concurrent calls.
+// gate is policy.Gate plus the outage's one turn at a time across calls.
 type gate struct {
 	mu       sync.Mutex
 	state    policy.Gate
@@ -17,9 +16,8 @@ type gate struct {
 	answered chan struct{} // closed when its turn ends
 }
 
-// admit says whether a call may start now; while UMC fails, one at a time,
-// one a second. A call finding the turn taken waits for its end once. The
-// caller must endTurn the turn it got (non-nil), whatever happens.
+// admit says whether a call may start now; a call finding the turn taken
+// waits for its end once. The caller must endTurn the turn it got.
 func (g *gate) admit(ctx context.Context, now func() time.Time) (ok bool, turn chan struct{}, why string) {
 	waited := false
 	for {
@@ -52,8 +50,7 @@ func (g *gate) admit(ctx context.Context, now func() time.Time) (ok bool, turn c
 	}
 }
 
-// pace waits, in an outage, for the probe's next call's second: at most
-// one spacing of real time, whatever the output's clock says.
+// pace waits in an outage for the probe's next second, at most one spacing of real time.
 func (g *gate) pace(ctx context.Context, now func() time.Time) error {
 	deadline := time.Now().Add(policy.OutageSpacing)
 	for {
@@ -74,9 +71,8 @@ func (g *gate) pace(ctx context.Context, now func() time.Time) error {
 	}
 }
 
-// answer is policy.Gate.Answer. weigh: the probe weighs it next; if it
-// opened an outage and nobody has the turn, the caller gets it, so calls
-// meanwhile wait for the evidence rather than give up.
+// answer is policy.Gate.Answer; with weigh, an outage it opened gives the
+// caller the turn, so calls meanwhile wait for the evidence.
 func (g *gate) answer(s policy.Sighting, weigh bool) (own bool, turn chan struct{}) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -102,9 +98,7 @@ func (g *gate) endTurn(turn chan struct{}) {
 	}
 }
 
-// stillOpen says whether an admitted call may still go after waiting: the
-// turn's call may, others only if no outage began. weighing: another call
-// has the turn.
+// stillOpen says whether an admitted call may still go; weighing: another call has the turn.
 func (g *gate) stillOpen(turn chan struct{}) (open bool, why string, weighing bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -13,10 +13,8 @@ import (
 
 const leftoverRetry = 10 * time.Second
 
-// leftovers are delivered queue files whose removal failed (a sticky
-// directory, a read-only remount), journaled (spool.LeftoverLog) so a
-// restart knows them: never sent again, removal retried every
-// leftoverRetry, no place in the intake's window.
+// leftovers are delivered queue files whose removal failed, journaled so
+// a restart knows them: never sent again, no place in the intake's window.
 type leftovers struct {
 	mu    sync.Mutex
 	files map[string]leftover // by ledger key (device, inode, birth time)
@@ -29,30 +27,29 @@ type leftover struct {
 	line spool.Leftover
 }
 
-func (o journal) isLeftover(key string) bool {
+func (o *Output) isLeftover(key string) bool {
 	o.leftovers.mu.Lock()
 	defer o.leftovers.mu.Unlock()
 	_, ok := o.leftovers.files[key]
 	return ok
 }
 
-// remember keeps a leftover in memory and out of the window; true if new.
-func (o journal) remember(key string, l leftover) bool {
+// remember keeps a leftover out of the window; true if new.
+func (o *Output) remember(key string, l leftover) bool {
 	o.leftovers.mu.Lock()
+	defer o.leftovers.mu.Unlock()
 	if o.leftovers.files == nil {
 		o.leftovers.files = map[string]leftover{}
 	}
 	_, known := o.leftovers.files[key]
 	o.leftovers.files[key] = l
-	o.leftovers.mu.Unlock()
 	if !known && o.window != nil {
 		o.window.Stuck(filepath.Base(l.file.Path), true)
 	}
 	return !known
 }
 
-// stuck records a delivered file that could not be removed.
-func (o journal) stuck(key, username string, f spool.File, err error) {
+func (o *Output) stuck(key, username string, f spool.File, err error) {
 	line := spool.Leftover{Time: o.now().UTC(), Key: key, Name: filepath.Base(f.Path), Username: username}
 	if mod, err := o.queue.Modified(f); err == nil {
 		line.Modified = mod.UnixNano()
@@ -73,9 +70,8 @@ func (o journal) stuck(key, username string, f spool.File, err error) {
 	}
 }
 
-// loadLeftovers reads the journal: a file on it that is still the same
-// file was delivered before; lines of files gone drop at the next retry.
-func (o journal) loadLeftovers() {
+// loadLeftovers reads the journal; lines of files gone drop at the next retry.
+func (o *Output) loadLeftovers() {
 	if o.dead == nil || o.queue == nil {
 		return
 	}
@@ -105,53 +101,39 @@ func (o journal) loadLeftovers() {
 	}
 }
 
-// retryLeftovers retries the removals, at most every leftoverRetry, and
-// drops the journal's lines of the files gone.
-func (o journal) retryLeftovers(now time.Time) {
-	o.leftovers.mu.Lock()
-	if (len(o.leftovers.files) == 0 && !o.leftovers.dirty) || now.Sub(o.leftovers.tried) < leftoverRetry {
-		o.leftovers.mu.Unlock()
+func (o *Output) retryLeftovers(now time.Time) {
+	l := &o.leftovers
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if (len(l.files) == 0 && !l.dirty) || now.Sub(l.tried) < leftoverRetry {
 		return
 	}
-	o.leftovers.tried = now
-	files := make(map[string]leftover, len(o.leftovers.files))
-	for k, l := range o.leftovers.files {
-		files[k] = l
-	}
-	o.leftovers.mu.Unlock()
+	l.tried = now
 	gone := 0
-	for key, l := range files {
-		f := l.file
-		err := o.queue.Remove(f)
-		current, cerr := o.queue.Current(f)
+	for key, lo := range l.files {
+		err := o.queue.Remove(lo.file)
+		current, cerr := o.queue.Current(lo.file)
 		if err != nil && (cerr != nil || current) && !errors.Is(err, fs.ErrNotExist) {
 			continue // still there: next time
 		}
 		gone++
-		o.leftovers.mu.Lock()
-		delete(o.leftovers.files, key)
-		o.leftovers.mu.Unlock()
+		delete(l.files, key)
 		o.ledger.Forget(key)
 		if o.window != nil {
-			o.window.Stuck(filepath.Base(f.Path), false)
+			o.window.Stuck(filepath.Base(lo.file.Path), false)
 		}
-		o.log.Infof("delivered queue file %s removed at last", logtext.Quote(f.Path))
+		o.log.Infof("delivered queue file %s removed at last", logtext.Quote(lo.file.Path))
 	}
-	o.leftovers.mu.Lock()
-	defer o.leftovers.mu.Unlock()
-	if (gone == 0 && !o.leftovers.dirty) || o.dead == nil {
+	if (gone == 0 && !l.dirty) || o.dead == nil {
 		return
 	}
-	keep := make([]spool.Leftover, 0, len(o.leftovers.files))
-	for _, l := range o.leftovers.files {
-		keep = append(keep, l.line)
+	keep := make([]spool.Leftover, 0, len(l.files))
+	for _, lo := range l.files {
+		keep = append(keep, lo.line)
 	}
 	if err := o.dead.KeepLeftovers(keep); err != nil {
 		o.log.Warnf("%s: %v", spool.LeftoverLog, err)
 		return
 	}
-	o.leftovers.dirty = false
+	l.dirty = false
 }
-
-// journal is the output's part that keeps the leftovers.
-type journal struct{ *Output }

@@ -128,9 +128,9 @@ func (f *fixture) restart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(out.Close)
-	out.now = f.now
+	out.now, out.prober.now = f.now, f.now
 	if f.fake != nil {
-		out.client = f.fake
+		out.client, out.prober.client = f.fake, f.fake
 	}
 	f.out = out
 }

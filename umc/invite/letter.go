@@ -13,43 +13,32 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// letter builds a job's refusal or dead letter from this flush's answer
-// (nil: no call; UMC's last answer as known).
+// letter builds a job's letter from this flush's answer (nil: UMC's last answer as known).
 func (o applier) letter(j *job, answer *umc.Answer, kind, reason string) *spool.DeadLetter {
-	var a umc.Answer
-	if answer != nil {
-		a = *answer
-	}
-	l := &spool.DeadLetter{
-		Time: o.now().UTC(), Kind: kind, Username: j.username, Reason: reason,
-		Status: a.Status, Message: a.Message, Tag: j.rec.Tag, Record: j.rec.Fields,
-	}
-	if a.Err != nil {
-		l.Error = a.Err.Error()
-	}
-	if answer == nil && j.entry.User.LastAnswer != "" {
+	l := &spool.DeadLetter{Time: o.now().UTC(), Kind: kind, Username: j.username, Reason: reason, Tag: j.rec.Tag, Record: j.rec.Fields}
+	switch {
+	case answer != nil && answer.Err != nil:
+		l.Status, l.Message, l.Error = answer.Status, answer.Message, answer.Err.Error()
+	case answer != nil:
+		l.Status, l.Message = answer.Status, answer.Message
+	case j.entry.User.LastAnswer != "":
 		l.Status, l.Message = j.entry.User.LastStatus, j.entry.User.LastUMC
 	}
 	return l
 }
 
-// writeLetter records a refusal or dead letter durably (line appended and
-// synced), then moves the queue file. On failure the record stays queued,
-// its letter written, not sent, on the next try.
+// writeLetter records a letter durably, then moves the queue file; on
+// failure the record stays queued, its letter written next try.
 func (o applier) writeLetter(j *job, t *tally) {
 	l := j.entry.Letter
 	if l.Time.IsZero() { // decided by an earlier run, carried over
-		carried := *l
-		carried.Time, carried.Username, carried.Tag, carried.Record = o.now().UTC(), j.username, j.rec.Tag, j.rec.Fields
-		if u := j.entry.User; u.LastUMC != "" && carried.Message == "" {
-			carried.Message, carried.Status = u.LastUMC, u.LastStatus
-		}
-		l = &carried
+		l = o.letter(j, nil, l.Kind, l.Reason)
 		j.entry.Letter = l
 	}
 	moved, err := o.writeDeadLetter(l, j)
 	if err != nil {
-		o.log.Errorf("cannot record the %s for %s, record stays queued: %v", kindName(l.Kind), describe(j), err)
+		what := map[bool]string{true: "refusal", false: "dead letter"}[l.Kind == spool.KindRefused]
+		o.log.Errorf("cannot record the %s for %s, record stays queued: %v", what, describe(j), err)
 		o.keepOpen(j, "", t)
 		return
 	}
@@ -64,13 +53,12 @@ func (o applier) writeLetter(j *job, t *tally) {
 		o.log.Errorf("record never sent (%s), dead letter written to %s: %s", describe(j), o.where(), l.Reason)
 	default:
 		o.log.Errorf("no invitation for %q, dead letter written to %s: %s", j.username, o.where(), l.Reason)
-		t.add(func(t *tally) { t.dead++ })
+		t.dead.Add(1)
 	}
 	o.leave(j, final, moved)
 }
 
-// writeDeadLetter appends the line, then moves the queue file; moved: the
-// file has left the queue.
+// writeDeadLetter appends the line, then moves the queue file; moved: it left the queue.
 func (o applier) writeDeadLetter(l *spool.DeadLetter, j *job) (moved bool, err error) {
 	if o.dead == nil {
 		line, _ := json.Marshal(l)
@@ -105,14 +93,6 @@ func (o applier) where() string {
 	return o.dead.Dir()
 }
 
-func kindName(kind string) string {
-	if kind == spool.KindRefused {
-		return "refusal"
-	}
-	return "dead letter"
-}
-
-// describe names a record for a log line: its queue file, else its tag.
 func describe(j *job) string {
 	if j.file != nil {
 		return logtext.Quote(j.file.Path)
@@ -138,13 +118,12 @@ func (o applier) removeDelivered(j *job) bool {
 		o.log.Errorf("delivered queue file removed, but its directory not synced: %v", err)
 		return true
 	}
-	o.journal.stuck(j.key, j.username, *j.file, err)
+	o.stuck(j.key, j.username, *j.file, err)
 	return false
 }
 
-// setAsideGrown moves a delivered file appended to during the call into
-// the dead letters, its added lines unread. The letter names no user (the
-// one named was invited), so a requeue skips it.
+// setAsideGrown sets aside a delivered file appended to during the call;
+// its letter names no user (the one named was invited).
 func (o applier) setAsideGrown(j *job) bool {
 	reason := fmt.Sprintf("lines were added to the queue file while %q was being invited; %q was invited (HTTP 200), "+
 		"the added lines were not sent: write one file per user and re-queue their users", j.username, j.username)
@@ -162,10 +141,8 @@ func (o applier) setAsideGrown(j *job) bool {
 	return true
 }
 
-// keepAdded handles a delivered file appended to during the call: the
-// added lines (but blank ones and the delivered user's) stay queued in a
-// copy renamed over it, which tail reads as a new file; failing that, the
-// file is set aside. True: the delivered file has left the queue.
+// keepAdded keeps the lines added to a delivered file during the call
+// queued in a copy renamed over it, else sets the file aside; true: it left.
 func (o applier) keepAdded(j *job) bool {
 	now, err := o.queue.Stat(j.file.Path)
 	switch {
@@ -196,7 +173,6 @@ func (o applier) keepAdded(j *job) bool {
 	return true
 }
 
-// addedLines keeps the lines neither blank nor naming the job's user.
 func (o applier) addedLines(text string, j *job) []byte {
 	var kept []byte
 	for _, line := range strings.Split(text, "\n") {

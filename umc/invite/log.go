@@ -9,8 +9,7 @@ import (
 	"umc-invite/umc/logtext"
 )
 
-// Logger writes Fluent Bit's log format to its stderr, each message one
-// bounded line (logtext.Line): a file name cannot forge a line.
+// Logger writes Fluent Bit's log format, each message one bounded line: a file name cannot forge one.
 type Logger struct {
 	mu     sync.Mutex
 	out    io.Writer
@@ -32,18 +31,7 @@ func (l *Logger) write(level, format string, args []any) {
 	message := logtext.Line(fmt.Sprintf(format, args...))
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	// "[time] [level] prefix message", level right-aligned in 5.
-	line := append(l.line[:0], '[')
-	line = now.AppendFormat(line, "2006/01/02 15:04:05.000")
-	line = append(line, "] ["...)
-	for range 5 - min(len(level), 5) {
-		line = append(line, ' ')
-	}
-	line = append(line, level...)
-	line = append(line, "] "...)
-	line = append(line, l.prefix...)
-	line = append(line, message...)
-	line = append(line, '\n')
+	line := fmt.Appendf(l.line[:0], "[%s] [%5s] %s%s\n", now.Format("2006/01/02 15:04:05.000"), level, l.prefix, message)
 	l.line = line
 	_, _ = l.out.Write(line)
 }

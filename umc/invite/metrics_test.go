@@ -47,7 +47,7 @@ func newMetricsFixture(t *testing.T, stub *umctest.UMC, keys config.Map, name, a
 	}
 	t.Cleanup(out.Close)
 	f := &fixture{out: out, stub: stub, queue: dir, clock: time.Now()}
-	out.now = f.now
+	out.now, out.prober.now = f.now, f.now
 	return f
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,19 +16,14 @@ import (
 
 const dirCheckEvery = 2 * time.Second
 
-// dirWatch notices a directory renamed away (and perhaps replaced) under
-// the output, which holds what it opened at start while tail and the
-// producers use whatever is at the path now. It runs from New to Close.
+// dirWatch notices a held directory renamed away or replaced: tail and
+// the producers use whatever is at the path now. It runs from New to Close.
 type dirWatch struct {
-	held    []watchedDir
-	log     *Logger
-	metrics *metrics.Output
-	// stopped: why the output sends nothing now (its queue is not the one
-	// at its path); nil while it sends.
-	stopped atomic.Pointer[string]
-	// handBack: the queue is back at its path; its files go to tail again
-	// (records read meanwhile may have been given up).
-	handBack atomic.Bool
+	held     []watchedDir
+	log      *Logger
+	metrics  *metrics.Output
+	stopped  atomic.Pointer[string] // why the output sends nothing now; nil while it sends
+	handBack atomic.Bool            // the queue is back: its files go to tail again
 
 	mu     sync.Mutex // one check at a time; guards what follows
 	last   string     // what the last check found ("": all in place)
@@ -43,8 +39,7 @@ type watchedDir struct {
 	h   *spool.Dir
 }
 
-// notAtPath says why a held directory is not the one at its path now
-// ("" when it is), from what a look at the path found.
+// notAtPath says why a held directory is not the one at its path ("" when it is).
 func notAtPath(key, path string, held, atPath spool.DirID, err error) string {
 	switch {
 	case err == nil && atPath == held:
@@ -58,21 +53,17 @@ func notAtPath(key, path string, held, atPath spool.DirID, err error) string {
 	return fmt.Sprintf("%s %s cannot be looked at (%v): this output cannot tell whether it is the directory it opened at start", key, logtext.Quote(path), err)
 }
 
-// movedVerdict is what one check makes of its findings (notAtPath by
-// key): the line to log, whether an error, and whether the output stops.
-// Only a moved queue stops it (tail's records would not be in the held
-// queue and count as gone); a moved intake or Dead_Letter_Dir is reported
-// as loudly while the queue is sent. A lasting finding is logged each minute.
+// movedVerdict is what one check makes of its findings: the line to log,
+// whether an error, and whether the output stops (only a moved queue stops
+// it: tail's records there would count as gone). Logged again each minute.
 func movedVerdict(found map[string]string, last string, logged, now time.Time) (summary, line string, isErr, stop bool) {
+	var all []string
 	for _, key := range []string{"Queue_Dir", "Intake_Dir", "Dead_Letter_Dir"} {
-		if found[key] == "" {
-			continue
+		if found[key] != "" {
+			all = append(all, found[key])
 		}
-		if summary != "" {
-			summary += "; "
-		}
-		summary += found[key]
 	}
+	summary = strings.Join(all, "; ")
 	stop = found["Queue_Dir"] != ""
 	switch {
 	case summary == "" && last == "":
@@ -89,8 +80,6 @@ func movedVerdict(found map[string]string, last string, logged, now time.Time) (
 	return summary, "", false, stop
 }
 
-// watchDirs starts the check of the held directories, if any; handBack
-// runs when the queue is back at its path.
 func watchDirs(held []watchedDir, log *Logger, m *metrics.Output, handBack func()) *dirWatch {
 	if len(held) == 0 {
 		return nil
@@ -115,8 +104,6 @@ func watchDirs(held []watchedDir, log *Logger, m *metrics.Output, handBack func(
 	return w
 }
 
-// check looks once whether each held directory is still at its path,
-// says what changed and sets the output's state.
 func (w *dirWatch) check(now time.Time) {
 	if w == nil {
 		return
@@ -153,9 +140,8 @@ func (w *dirWatch) check(now time.Time) {
 	w.metrics.DirectoryMoved(summary != "")
 }
 
-// queueMoved looks now whether the queue is not the directory at its path:
-// once per flush, as a flush between two checks would take the records
-// tail read at the path, missing from the held queue, for gone.
+// queueMoved checks now, once per flush: between two checks, records tail
+// read at the path would be missing from the held queue, taken for gone.
 func (w *dirWatch) queueMoved(now time.Time) bool {
 	if w == nil {
 		return false
@@ -164,7 +150,6 @@ func (w *dirWatch) queueMoved(now time.Time) bool {
 	return w.stopped.Load() != nil
 }
 
-// close ends the check and waits for it.
 func (w *dirWatch) close() {
 	if w != nil {
 		w.once.Do(func() { close(w.stop) })

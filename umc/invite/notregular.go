@@ -2,14 +2,12 @@ package invite
 
 import (
 	"fmt"
-	"time"
 
 	"umc-invite/umc/logtext"
+	"umc-invite/umc/metrics"
 	"umc-invite/umc/spool"
 )
 
-// evictNotRegular evicts the entries that are no regular file, which tail
-// never reports, when this output takes the queue.
 func (o applier) evictNotRegular() {
 	entries, err := o.queue.NotRegular()
 	if err != nil {
@@ -20,9 +18,8 @@ func (o applier) evictNotRegular() {
 	}
 }
 
-// evict removes a queue entry that is no regular file (tail follows
-// symlinks), never sent, as one bad_input dead letter, counting against no
-// one's health.
+// evict removes a queue entry that is no regular file, never sent, as one
+// bad_input dead letter, counting against no one's health.
 func (o applier) evict(tag string, e *spool.NotRegularError) {
 	first, err := o.queue.Evict(e)
 	if !first {
@@ -34,16 +31,12 @@ func (o applier) evict(tag string, e *spool.NotRegularError) {
 	}
 	reason := fmt.Sprintf("queue entry %s is a %s, not a regular file: never read nor sent, and nothing read through it kept; %s",
 		logtext.Quote(e.Name), e.Type, outcome)
-	l := spool.DeadLetter{Time: time.Now().UTC(), Kind: spool.KindBadInput, Reason: reason, Tag: tag,
+	l := &spool.DeadLetter{Time: o.now().UTC(), Kind: spool.KindBadInput, Reason: reason, Tag: tag,
 		Record: map[string]any{o.cfg.PathKey: e.Path}}
-	o.metrics.Invitation(invitationResult(l.Kind))
-	if o.dead == nil {
-		o.log.Errorf("dead letter (no Dead_Letter_Dir): %s", reason)
-		return
-	}
-	if err := o.dead.Append(l); err != nil {
+	o.metrics.Invitation(metrics.DeadLetter)
+	if _, err := o.writeDeadLetter(l, &job{}); err != nil {
 		o.log.Errorf("%s; its dead letter could not be written: %v", reason, err)
-		return
+	} else if o.dead != nil {
+		o.log.Errorf("%s; dead letter written to %s", reason, logtext.Quote(o.where()))
 	}
-	o.log.Errorf("%s; dead letter written to %s", reason, logtext.Quote(o.where()))
 }

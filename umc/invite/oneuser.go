@@ -25,8 +25,7 @@ type fileLines struct {
 	initial *spool.Entry[policy.User] // the entry its records start from (known)
 }
 
-// flushFiles are the queue files one flush has read, by identity and size:
-// read once, not once per line.
+// flushFiles are the queue files one flush has read, by identity and size.
 type flushFiles map[string]*fileLines
 
 func (ff flushFiles) read(o *Output, f spool.File, rec record.Record) *fileLines {
@@ -39,8 +38,8 @@ func (ff flushFiles) read(o *Output, f spool.File, rec record.Record) *fileLines
 	return &fl
 }
 
-// hasLine reports whether the data holds line at offset, ended by a
-// newline (tail drops a CR before it); known false: not read that far.
+// hasLine reports whether line is at offset, ended by a newline (tail
+// drops a CR before it); known false: not read that far.
 func (fl *fileLines) hasLine(offset int64, line string) (same, known bool) {
 	if !fl.read || offset < 0 {
 		return false, false
@@ -59,14 +58,12 @@ func (fl *fileLines) hasLine(offset int64, line string) (same, known bool) {
 	return rest[0] == '\n' || (len(rest) > 1 && rest[0] == '\r' && rest[1] == '\n'), true
 }
 
-// lineName is the user line n (from 1) names; ok false: none.
 type lineName struct {
 	name string
 	ok   bool
 	n    int
 }
 
-// readLines reads a queue file; a blank line names no user.
 func readLines(q *spool.Queue, f spool.File, tag string, keys record.Keys) fileLines {
 	data, err := q.Read(f)
 	switch {
@@ -96,13 +93,12 @@ func lineOf(keys record.Keys, tag, path, line string) (record.Record, string, er
 	return r, name, err
 }
 
-// notOneUsers says why the file is not username's alone ("" when it is):
-// one user's 200 would remove the others' lines unsent.
+// notOneUsers says why the file is not username's alone ("" when it is).
 func (fl fileLines) notOneUsers(username string) string {
 	if fl.tooBig {
 		return fmt.Sprintf("queue file is over %d bytes; a queue file holds one user's line: write one file per user", spool.MaxFileSize)
 	}
-	others := fl.others(username)
+	others := fl.names(username, true)
 	if others == "" {
 		return ""
 	}
@@ -112,37 +108,30 @@ func (fl fileLines) notOneUsers(username string) string {
 
 // alsoNamed names the users a bad-input file holds: they leave with it.
 func (fl fileLines) alsoNamed() string {
-	var names []string
-	seen := map[string]bool{}
-	for _, l := range fl.lines {
-		if l.ok && !seen[l.name] {
-			seen[l.name] = true
-			names = append(names, fmt.Sprintf("%q", l.name))
-		}
+	if names := fl.names("", false); names != "" {
+		return "; the file also names " + names + ", not sent: re-queue them one file each"
 	}
-	if len(names) == 0 {
-		return ""
-	}
-	return "; the file also names " + shortList(names) + ", not sent: re-queue them one file each"
+	return ""
 }
 
-// others lists the users other than username the lines name, and the
-// lines naming nobody.
-func (fl fileLines) others(username string) string {
-	var others []string
-	seen := map[string]bool{username: true}
+// names lists the users named but skip, with bad also the lines naming nobody.
+func (fl fileLines) names(skip string, bad bool) string {
+	var out []string
+	seen := map[string]bool{skip: true}
 	for _, l := range fl.lines {
 		name, shown := l.name, fmt.Sprintf("%q", l.name)
 		if !l.ok {
-			name = fmt.Sprintf("\x00%d", l.n) // no user name holds a NUL
-			shown = fmt.Sprintf("line %d, which names no user", l.n)
+			if !bad {
+				continue
+			}
+			name, shown = fmt.Sprintf("\x00%d", l.n), fmt.Sprintf("line %d, which names no user", l.n) // no user name holds a NUL
 		}
 		if !seen[name] {
 			seen[name] = true
-			others = append(others, shown)
+			out = append(out, shown)
 		}
 	}
-	return shortList(others)
+	return shortList(out)
 }
 
 func shortList(items []string) string {
@@ -152,8 +141,7 @@ func shortList(items []string) string {
 	return strings.Join(items, ", ")
 }
 
-// staleParsed reports a record without its line (Parser json) whose user
-// no line of the file names: the file is another's now.
+// staleParsed reports a parsed record whose user no line names: the file is another's now.
 func (fl fileLines) staleParsed(rec record.Record, name string, err error) bool {
 	if _, hasLog := rec.Fields["log"]; hasLog || !fl.read || fl.tooBig || err != nil {
 		return false

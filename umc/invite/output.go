@@ -21,14 +21,12 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// The ledger's bounds: far beyond a chunk and its retries.
 const (
 	ledgerSize = 50_000
 	ledgerTTL  = 24 * time.Hour
 )
 
-// Output is one [OUTPUT] section of umc_invite. Flush is safe for
-// concurrent use by Fluent Bit's workers.
+// Output is one [OUTPUT] section of umc_invite; Flush is safe for concurrent use.
 type Output struct {
 	cfg       *config.Config
 	keys      record.Keys // where a record names its user
@@ -37,9 +35,8 @@ type Output struct {
 	queue     *spool.Queue       // nil without Queue_Dir
 	dead      *spool.DeadLetters // nil: dead letters are only logged
 	gate      gate               // holds calls back while UMC fails for everyone
-	probes    evidenceCache      // UMC's refusal of a user that cannot exist
-	tries     tryCounter         // Fluent Bit's tries of each record
-	waiting   waitingUsers       // for the metrics
+	tries     seenMap[int]       // Fluent Bit's tries of each record
+	waiting   seenMap[time.Time] // first seen, by waiting user
 	leftovers leftovers          // delivered files whose removal failed
 	now       func() time.Time
 	jitter    func() float64
@@ -48,34 +45,32 @@ type Output struct {
 	window    *intake.Window  // nil without an intake
 	metrics   *metrics.Output // nil without Metrics_Listen
 	log       *Logger
-	claims    *Claims   // the directories of this process's outputs
-	watch     *dirWatch // nil without directories
-	// lock: the queue's one sender across processes; waited: another
-	// process held it at start.
-	lock   *spool.Lock
-	waited bool
-	rehand rehand // the files queued at the start that tail has not brought
-	// active: this output sends (it holds the queue, or has none). A flush
-	// holds handover for reading, a takeover for writing.
-	active             atomic.Bool
-	handover           sync.RWMutex
-	unauthorizedLogged atomic.Int64 // Unix ns: said once a minute
-	// The output's parts by concern, each a view of this state.
-	applier applier
-	prober  prober
-	journal journal
+	claims    *Claims     // the directories of this process's outputs
+	watch     *dirWatch   // nil without directories
+	lock      *spool.Lock // the queue's one sender across processes
+	waited    bool        // another process held it at start
+	rehand    rehand      // the files queued at the start that tail has not brought
+	// active: this output sends; a flush holds handover for reading, a takeover for writing.
+	active   atomic.Bool
+	handover sync.RWMutex
+	applier  applier
+	prober   prober
 }
 
-// New builds an Output from a checked Config. claims are the directories
-// the other live outputs of this process hold (nil: none).
-func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
+// New builds an Output from a checked Config; claims: the other live outputs' directories.
+func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error) {
 	client, err := umc.NewClient(cfg)
 	if err != nil {
 		return nil, err
 	}
 	o := &Output{cfg: cfg, keys: record.Keys{Username: cfg.UsernameKey, Path: cfg.PathKey}, client: client, ledger: newLedger(), log: log, slots: make(chan struct{}, cfg.Concurrency),
-		now: time.Now, jitter: rand.Float64}
-	o.applier, o.prober, o.journal = applier{o}, prober{o}, journal{o}
+		now: time.Now, jitter: rand.Float64, tries: seenMap[int]{ttl: 24 * time.Hour}, waiting: seenMap[time.Time]{ttl: time.Hour}}
+	o.applier = applier{o}
+	defer func() {
+		if err != nil {
+			o.Close()
+		}
+	}()
 	if pf := client.PasswordFile(); pf != nil {
 		pf.Infof, pf.Warnf = log.Infof, log.Warnf
 	}
@@ -83,50 +78,47 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 		// Burst 1: calls spaced evenly, never a minute's worth at once.
 		o.limiter = rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.RateLimit)), 1)
 	}
-	// The directories are opened once, here, and held: every file is
-	// reached through them, never by a path again.
+	o.prober = prober{client: client, slots: o.slots, limiter: o.limiter, gate: &o.gate, now: o.now, log: log, authUser: cfg.AuthUser}
+	var held []watchedDir
+	// Opened once and held: every file is reached through them, never by a path again.
 	if cfg.QueueDir != "" {
 		if o.queue, err = spool.OpenQueue(cfg.QueueDir); err != nil {
-			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
+			return nil, fmt.Errorf("Queue_Dir: %w", err)
 		}
 		logResolved(log, "Queue_Dir", cfg.QueueDir, o.queue.Root())
+		held = append(held, watchedDir{"Queue_Dir", o.queue.Handle()})
 	}
 	if cfg.DeadLetterDir != "" {
 		if o.dead, err = spool.OpenDeadLetters(o.queue, cfg.DeadLetterDir); err != nil {
-			o.queue.Close()
-			return nil, fmt.Errorf("%s: %w", "Dead_Letter_Dir", err)
+			return nil, fmt.Errorf("Dead_Letter_Dir: %w", err)
 		}
 		logResolved(log, "Dead_Letter_Dir", cfg.DeadLetterDir, o.dead.Dir())
+		held = append(held, watchedDir{"Dead_Letter_Dir", o.dead.Handle()})
 	}
 	if cfg.IntakeDir != "" {
 		if o.window, err = intake.Open(cfg.QueueDir, cfg.IntakeDir, cfg.QueueWindow); err != nil {
-			o.queue.Close()
-			return nil, fmt.Errorf("%s: %w", "Intake_Dir", err)
+			return nil, fmt.Errorf("Intake_Dir: %w", err)
 		}
 		logResolved(log, "Intake_Dir", cfg.IntakeDir, o.window.IntakeDir())
+		held = append(held, watchedDir{"Intake_Dir", o.window.IntakeHandle()})
 		if o.window.LinkMode() {
 			log.Warnf("Intake_Dir: this file system cannot rename without replacing; admitting by link and unlink")
 		}
 	}
-	// Before anything moves a file: each directory is one of its own, and
-	// no other output of this process works in them.
-	held := o.held()
+	// Before anything moves a file: no directory shared.
 	if err := claims.take(o, claim{name: log.Name(), dirs: heldDirs(held)}); err != nil {
-		o.Close()
 		return nil, err
 	}
 	o.claims = claims
-	if o.metrics, err = startMetrics(cfg, log, client, &o.waiting, o.window, o.now); err != nil {
-		o.Close()
+	if o.metrics, err = startMetrics(cfg, log, client, &o.waiting, o.window, o.queue, o.now); err != nil {
 		return nil, err
 	}
 	o.watch = watchDirs(held, log, o.metrics, o.handQueueBack)
-	o.journal.loadLeftovers()
+	o.loadLeftovers()
 	if cfg.QueueDir != "" {
 		// Last: taking the lock may start the intake (takeOver).
 		if err := o.lockQueue(); err != nil {
-			o.Close()
-			return nil, fmt.Errorf("%s: %w", "Queue_Dir", err)
+			return nil, fmt.Errorf("Queue_Dir: %w", err)
 		}
 	} else {
 		o.active.Store(true)
@@ -137,26 +129,10 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (*Output, error) {
 	return o, nil
 }
 
-// logResolved says where a configured directory led, if elsewhere.
 func logResolved(log *Logger, key, configured, opened string) {
 	if configured != opened {
 		log.Infof("%s %s is %s (resolved once, at start)", key, logtext.Quote(configured), logtext.Quote(opened))
 	}
-}
-
-// held are the directories o works in, by key.
-func (o *Output) held() []watchedDir {
-	var held []watchedDir
-	if o.queue != nil {
-		held = append(held, watchedDir{"Queue_Dir", o.queue.Handle()})
-	}
-	if o.dead != nil {
-		held = append(held, watchedDir{"Dead_Letter_Dir", o.dead.Handle()})
-	}
-	if o.window != nil {
-		held = append(held, watchedDir{"Intake_Dir", o.window.IntakeHandle()})
-	}
-	return held
 }
 
 // Describe is the start-up line: the settings that matter, never a secret.
@@ -186,7 +162,6 @@ func (o *Output) Describe() string {
 		o.cfg.ChunkRetryLimit, o.cfg.QueueDir, admit, dead, served)
 }
 
-// Close stops the intake and releases idle connections and the queue.
 func (o *Output) Close() {
 	o.watch.close()
 	o.lock.Close() // first: its poller may start the intake
@@ -203,7 +178,6 @@ func (o *Output) Close() {
 	o.client.Close()
 }
 
-// Logger is the instance's logger, for the plugin layer's own lines.
 func (o *Output) Logger() *Logger { return o.log }
 
 func newLedger() *spool.Ledger[policy.User] {

@@ -9,9 +9,8 @@ import (
 
 const lockPoll = 250 * time.Millisecond
 
-// lockQueue makes this output the queue's one sender across processes (a
-// rollout's surge, a second instance): while another holds it, the output
-// sends nothing, says so once, and takes over when it is gone.
+// lockQueue makes this output the queue's one sender across processes;
+// while another holds it, this one sends nothing and takes over later.
 func (o *Output) lockQueue() error {
 	var err error
 	o.lock, err = spool.TakeLock(o.queue.Handle(), lockPoll, func() {
@@ -22,10 +21,9 @@ func (o *Output) lockQueue() error {
 	return err
 }
 
-// takeOver runs once this output holds the queue: it evicts entries that
-// are no regular file, starts the intake and, later, hands tail again the
-// queue files it does not read (rehand), since the queue, not Fluent Bit's
-// buffer, says who waits: a chunk can end without its user leaving it.
+// takeOver runs once this output holds the queue: the queue, not Fluent
+// Bit's buffer, says who waits, so tail gets again, once it has had its
+// chance, the files it does not read (rehand).
 func (o *Output) takeOver() {
 	// No flush meanwhile: a call for a file being copied would send twice.
 	o.handover.Lock()
@@ -39,7 +37,7 @@ func (o *Output) takeOver() {
 	from := "at start"
 	if o.waited {
 		from = "from the process that held it"
-		o.journal.loadLeftovers()
+		o.loadLeftovers()
 	}
 	files, err := o.queue.Files()
 	if err != nil {
@@ -51,19 +49,12 @@ func (o *Output) takeOver() {
 	o.rehand.start(o, files, rehandQuiet)
 }
 
-// handQueueBack hands tail the queue's files again once the queue is back
-// at its path: records read meanwhile may have been given up.
 func (o *Output) handQueueBack() {
 	o.handover.Lock()
 	defer o.handover.Unlock()
-	n, err := o.renewQueue()
+	n, err := o.queue.RenewExcept(func(f spool.File) bool { return o.isLeftover(o.fileKey(f)) })
 	if err != nil {
 		o.log.Errorf("the queue %s is back; handing its files to tail again: %v", logtext.Quote(o.queue.Root()), err)
 	}
 	o.log.Infof("the queue %s is back at its path: %d queue file(s) handed to tail again", logtext.Quote(o.queue.Root()), n)
-}
-
-// renewQueue hands tail every queued file again, but the leftovers.
-func (o *Output) renewQueue() (int, error) {
-	return o.queue.RenewExcept(func(f spool.File) bool { return o.journal.isLeftover(o.fileKey(f)) })
 }

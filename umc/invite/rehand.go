@@ -108,7 +108,7 @@ func (r *rehand) close() {
 func (o *Output) handUnbrought(r *rehand) {
 	o.handover.Lock()
 	defer o.handover.Unlock()
-	n, err := o.queue.RenewExcept(func(f spool.File) bool { return !r.waits(f) || o.journal.isLeftover(o.fileKey(f)) })
+	n, err := o.queue.RenewExcept(func(f spool.File) bool { return !r.waits(f) || o.isLeftover(o.fileKey(f)) })
 	if err != nil {
 		o.log.Errorf("handing tail the queue files it did not read since the start: %v", err)
 	}

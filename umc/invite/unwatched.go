@@ -1,16 +1,8 @@
 package invite
 
-import (
-	"strings"
+import "umc-invite/umc/logtext"
 
-	"umc-invite/umc/logtext"
-)
-
-// unwatchedShown is how many unwatched names one start names in its log.
-const unwatchedShown = 10
-
-// warnUnwatched names, when this output takes the queue, the files whose
-// names hold a control character, which the shipped configs keep from tail.
+// warnUnwatched names the files tail never reads: a control character in the name.
 func (o applier) warnUnwatched() {
 	names, err := o.queue.Unwatched()
 	if err != nil {
@@ -19,14 +11,10 @@ func (o applier) warnUnwatched() {
 	if len(names) == 0 {
 		return
 	}
-	quoted := make([]string, 0, unwatchedShown)
-	for _, name := range names[:min(len(names), unwatchedShown)] {
-		quoted = append(quoted, logtext.Quote(name))
+	quoted := make([]string, len(names))
+	for i, name := range names {
+		quoted[i] = logtext.Quote(name)
 	}
-	more := ""
-	if len(names) > unwatchedShown {
-		more = " and others"
-	}
-	o.log.Warnf("queue %s: %d file(s) whose name holds a control character (a newline), which tail does not watch (Exclude_Path), so they are never sent: %s%s; a user's file is named <uid>.send",
-		logtext.Quote(o.queue.Root()), len(names), strings.Join(quoted, ", "), more)
+	o.log.Warnf("queue %s: %d file(s) whose name holds a control character (a newline), which tail does not watch (Exclude_Path), so they are never sent: %s; a user's file is named <uid>.send",
+		logtext.Quote(o.queue.Root()), len(names), shortList(quoted))
 }

@@ -1,8 +1,5 @@
-// Package policy decides a user's fate, purely (the caller passes the time
-// and jitter in and applies the step), by the rules of docs/delivery.md:
-// UMC's 200 delivers; a refusal is proven only by evidence, still so after
-// Refusal_Grace; nothing else ends a user but Max_Age, and a waiting user's
-// pause doubles from Backoff_Min to Backoff_Max. No count decides.
+// Package policy decides a user's fate, purely, by the rules of
+// docs/delivery.md: no count decides.
 package policy
 
 import (
@@ -34,8 +31,7 @@ func (k Kind) String() string {
 	return [...]string{"delivered", "refused", "failed", "unavailable", "unauthorized"}[k]
 }
 
-// Evidence is what the probe (a user that cannot exist, a made-up method)
-// asked after an answer says of it.
+// Evidence is what the probe asked after an answer says of it.
 type Evidence int
 
 const (
@@ -77,8 +73,7 @@ type Step struct {
 	User   User
 }
 
-// Decide takes UMC's answer a for user u at now. jitter, in [0, 1),
-// shortens the pause by up to half, never below Backoff_Min.
+// Decide takes UMC's answer a for user u at now; jitter, in [0, 1), shortens the pause.
 func Decide(u User, a Answer, now time.Time, jitter float64, s Settings) Step {
 	u.LastAnswer, u.LastStatus, u.LastUMC, u.LastAt = a.Text, a.Status, a.Message, a.At
 	// The caller marks an outage (Gate.Mark) or an own failure (Gate.Answer).
@@ -114,8 +109,7 @@ func Decide(u User, a Answer, now time.Time, jitter float64, s Settings) Step {
 	return Step{Kind: Wait, Until: u.NextTry, User: u, Reason: fmt.Sprintf("%s (%s); next try in %s", why, a.Text, wait.Round(time.Second))}
 }
 
-// Aged ends a user Max_Age old between calls, with its last answer; a
-// user never answered gets its call first.
+// Aged ends a user Max_Age old between calls; one never answered gets its call first.
 func Aged(u User, now time.Time, s Settings) (Step, bool) {
 	if s.MaxAge <= 0 || u.LastAnswer == "" || now.Sub(u.FirstSeen) < s.MaxAge {
 		return Step{}, false
@@ -128,14 +122,12 @@ func expired(u User, now time.Time, s Settings) Step {
 		roundAge(now.Sub(u.FirstSeen)), s.MaxAge, u.LastAnswer)}
 }
 
-// jittered shortens pause p by up to half, within BackoffMin (UMC's
-// per-user rate limit) and BackoffMax.
+// jittered shortens pause p by up to half, within BackoffMin (UMC's per-user rate limit) and BackoffMax.
 func jittered(p time.Duration, jitter float64, s Settings) time.Duration {
 	w := p - time.Duration(float64(p/2)*clamp(jitter))
 	return min(max(w, s.BackoffMin), max(s.BackoffMax, s.BackoffMin))
 }
 
-// nextPause doubles the pause from BackoffMin up to BackoffMax.
 func nextPause(p time.Duration, s Settings) time.Duration {
 	switch {
 	case p < s.BackoffMin:

@@ -6,15 +6,13 @@ import (
 	"time"
 )
 
-// OutageSpacing: while UMC fails for everyone, one call at a time, one a
-// second, the probe's included.
+// OutageSpacing: while UMC fails for everyone, one call a second, the probe's included.
 const OutageSpacing = time.Second
 
 // OutageRun distinct users failing with no success between are an outage.
 const OutageRun = 3
 
-// Gate is the outage rule's state, changed by pure methods with the time
-// passed in; a user's part of an outage travels in User.OutageSince.
+// Gate is the outage rule's state; a user's part of an outage travels in User.OutageSince.
 type Gate struct {
 	RunSince time.Time // the failures' run since UMC last worked: first one,
 	RunUsers []string  // and its distinct users (at most OutageRun)
@@ -35,23 +33,18 @@ type Sighting struct {
 	Prior    User      // the user as known before the call
 }
 
-// works reports whether an answer of kind k with evidence e shows UMC
-// working: it served, or the probe shows its self-service working.
+// works: UMC served, or the probe shows its self-service working.
 func works(k Kind, e Evidence) bool {
 	return k == Served || e == LikeImpossible || e == UnlikeImpossible
 }
 
-// everyones reports answers that are everyone's problem at once.
 func everyones(k Kind, e Evidence) bool {
 	return k == Unavailable || k == Unauthorized || k == Refusal && e == ServiceOff
 }
 
 // Answer takes one call's answer and says whether it is the user's own
-// failure (UMC's 500 or refusal after an earlier failure, UMC serving
-// others since), which no outage's end releases. Every failure counts: at
-// once for everyone's problems, else in a run of OutageRun users; a
-// success ends run and outage. A refusal and UMC's 503 are taken twice: at
-// once with NoEvidence, and again once the probe has weighed them.
+// failure, which no outage's end releases. Everyone's problems open an
+// outage at once, others in a run of OutageRun users; a success ends it.
 func (g *Gate) Answer(s Sighting) (own bool) {
 	switch {
 	case works(s.Kind, s.Evidence):
@@ -76,8 +69,7 @@ func (g *Gate) Answer(s Sighting) (own bool) {
 		s.Prior.LastAnswer != "" && g.Worked.After(s.Prior.LastAt)
 }
 
-// Admits says whether a call may start at now, and why not: while UMC
-// fails, one a second. Admitted counts the call.
+// Admits says whether a call may start at now (counting it), and why not.
 func (g *Gate) Admits(now time.Time) (bool, string) {
 	if !g.Failing {
 		return true, ""
@@ -89,7 +81,6 @@ func (g *Gate) Admits(now time.Time) (bool, string) {
 	return true, ""
 }
 
-// Reason says why calls are held back.
 func (g *Gate) Reason() string {
 	what := "UMC fails for everyone"
 	if g.Why == Unauthorized {
@@ -98,8 +89,7 @@ func (g *Gate) Reason() string {
 	return fmt.Sprintf("%s since %s: one call at a time finds out whether it is back", what, g.Since.UTC().Format(time.RFC3339))
 }
 
-// Mark records in u the outage its last answer came in (no own failure),
-// so UMC's return releases it, also after a restart.
+// Mark records in u the outage its last answer came in, so UMC's return releases it.
 func (g *Gate) Mark(u User) User {
 	if g.Failing && !u.OwnFailure && !u.LastAt.IsZero() && !u.LastAt.Before(g.Since) && u.OutageSince.IsZero() {
 		u.OutageSince = g.Since
@@ -107,8 +97,7 @@ func (g *Gate) Mark(u User) User {
 	return u
 }
 
-// Due reports whether u may be called at now: its pause is over, or it
-// waited for an outage (Mark) and UMC has worked since its last answer.
+// Due: u's pause is over, or it waited for an outage and UMC has worked since.
 func (g *Gate) Due(u User, now time.Time) bool {
 	if u.NextTry.IsZero() || !now.Before(u.NextTry) {
 		return true

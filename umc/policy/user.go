@@ -5,29 +5,19 @@ import (
 	"time"
 )
 
-// User is what is known of a waiting user: what Decide reads, what the
-// ledger holds and what a carried-over line in its queue file says. Its
-// zero value, with FirstSeen set, is a user never asked yet.
+// User is what is known of a waiting user: in the ledger and in a carried-over line.
 type User struct {
-	FirstSeen  time.Time `json:"first_seen"`            // its age counts from here
-	LastAnswer string    `json:"last_answer,omitempty"` // UMC's last answer ("" never asked)
-	LastStatus int       `json:"last_status,omitempty"` // its HTTP status, 0 for none
-	LastUMC    string    `json:"umc_message,omitempty"` // UMC's own message in it, for a letter
-	LastAt     time.Time `json:"last_at,omitzero"`
-	// Pause is the pause after its last answer, before jitter; it doubles
-	// with every answer that leaves the user waiting. Carried as pause_s.
-	Pause   time.Duration `json:"-"`
-	NextTry time.Time     `json:"next_try,omitzero"` // not called before this (zero: due)
-	// LikeUnknownSince is when UMC first refused it like a user that cannot
-	// exist, as a probe asked after proved (zero: never, or not since).
-	LikeUnknownSince time.Time `json:"unknown_since,omitzero"`
-	// OutageSince is the start of the outage its last answer came in: it is
-	// due once UMC works again, also in a later process.
-	OutageSince time.Time `json:"outage_since,omitzero"`
-	// OwnFailure: its last answer was a failure of its own (Gate.Answer).
-	OwnFailure bool `json:"own_failure,omitempty"`
-	// Letter and Reason: a refusal or dead letter decided but not yet
-	// written (a full disk): written, never sent, next time.
+	FirstSeen        time.Time     `json:"first_seen"`            // its age counts from here
+	LastAnswer       string        `json:"last_answer,omitempty"` // UMC's last answer ("" never asked)
+	LastStatus       int           `json:"last_status,omitempty"` // its HTTP status, 0 for none
+	LastUMC          string        `json:"umc_message,omitempty"` // UMC's own message in it, for a letter
+	LastAt           time.Time     `json:"last_at,omitzero"`
+	Pause            time.Duration `json:"-"`                      // before jitter; carried as pause_s
+	NextTry          time.Time     `json:"next_try,omitzero"`      // not called before this (zero: due)
+	LikeUnknownSince time.Time     `json:"unknown_since,omitzero"` // first refused like a user that cannot exist
+	OutageSince      time.Time     `json:"outage_since,omitzero"`  // due once UMC works again
+	OwnFailure       bool          `json:"own_failure,omitempty"`  // its last answer was its own failure
+	// Letter and Reason: a letter decided but not yet written (a full disk).
 	Letter string `json:"letter,omitempty"`
 	Reason string `json:"reason,omitempty"`
 }
@@ -41,8 +31,7 @@ func (u User) MarshalJSON() ([]byte, error) {
 	}{plainUser(u), u.Pause.Seconds()})
 }
 
-// UnmarshalJSON also reads an older version's line: its "refused" is a
-// refusal decided but not yet written.
+// UnmarshalJSON also reads an older version's "refused".
 func (u *User) UnmarshalJSON(b []byte) error {
 	var v struct {
 		plainUser
@@ -62,8 +51,7 @@ func (u *User) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Restored bounds a user read from an earlier run, whose clock may have
-// been ahead: no older than now, its pause ending within Backoff_Max.
+// Restored bounds a user from an earlier run, whose clock may have been ahead.
 func Restored(u User, now time.Time, s Settings) User {
 	if u.FirstSeen.IsZero() || u.FirstSeen.After(now) {
 		u.FirstSeen = now

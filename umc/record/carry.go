@@ -8,8 +8,7 @@ import (
 	"umc-invite/umc/policy"
 )
 
-// maxCarriedText bounds UMC's answer in a carried line: the line must stay
-// far below tail's Buffer_Max_Size.
+// maxCarriedText keeps a carried line far below tail's Buffer_Max_Size.
 const maxCarriedText = 300
 
 // CarryLine is the line that carries username over, with what is known.
@@ -25,9 +24,8 @@ func CarryLine(usernameKey, username string, u policy.User) []byte {
 	return append(line, '\n')
 }
 
-// Carried returns what a carried-over line says, and whether the record is
-// one: a JSON line (or, with tail's Parser json, fields) holding
-// "first_seen", or an older version's "charged" (its age is not known).
+// Carried returns what a carried-over line (or parsed fields) says: one
+// holding "first_seen", or an older version's "charged".
 func (r Record) Carried() (policy.User, bool) {
 	var raw []byte
 	if line, hasLog := r.String("log"); hasLog {
@@ -42,10 +40,7 @@ func (r Record) Carried() (policy.User, bool) {
 		if !isNew && !isOld {
 			return policy.User{}, false
 		}
-		var err error
-		if raw, err = json.Marshal(r.Fields); err != nil {
-			return policy.User{}, false
-		}
+		raw, _ = json.Marshal(r.Fields) // nil on error: no carried line
 	}
 	var probe map[string]json.RawMessage
 	if json.Unmarshal(raw, &probe) != nil {

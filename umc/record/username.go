@@ -30,16 +30,13 @@ type Keys struct {
 
 const byteOrderMark = '\uFEFF'
 
-// ucsName is UDM's syntax uid_umlauts (univention/admin/syntax.py),
-// r'(?u)(^\w[\w -.]*\w$)|\w*$' with no space: " -." is the ASCII range
-// U+0020..U+002E (o'brien is a UCS name). The ASCII class uid is a subset.
+// ucsName is UDM's syntax uid_umlauts, r'(?u)(^\w[\w -.]*\w$)|\w*$':
+// " -." is the range U+0020..U+002E (o'brien is a UCS name).
 var ucsName = regexp.MustCompile(`^(?:[\p{L}\p{N}_][\p{L}\p{N}_ -.]*[\p{L}\p{N}_]|[\p{L}\p{N}_]*)$`)
 
-// Username finds the record's username: the Username key; the "log" line,
-// as a JSON object with that key or a bare name; for an empty line, the
-// queue file's name. Errors wrap ErrBadInput. A bare line or file name must
-// be a UDM name (ucsName); a keyed name is LDAP's uid (the listener keeps a
-// "/"), only free of invisible, white space and control characters.
+// Username finds the record's username: the Username key, the "log" line
+// (JSON or bare), else the queue file's name; errors wrap ErrBadInput. A
+// bare name must be a UDM name; a keyed one is LDAP's uid (the listener keeps a "/").
 func Username(r Record, keys Keys) (string, error) {
 	if v, ok := r.Fields[keys.Username]; ok {
 		s, isString := v.(string)
@@ -191,8 +188,7 @@ func isWord(r rune) bool {
 	return r == '_' || unicode.IsLetter(r) || unicode.IsNumber(r)
 }
 
-// invisible says what kind of invisible or control character r is ("" for
-// none): such characters make a name look like another's.
+// invisible names r's kind if it could make a name look like another's.
 func invisible(r rune) string {
 	switch {
 	case r == byteOrderMark:
