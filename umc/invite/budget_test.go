@@ -83,7 +83,7 @@ func TestRateLimitAdmitsNoMoreCallsThanItsRateInAFlush(t *testing.T) {
 	for f.flush(context.Background(), recs) == Retry {
 	}
 	if err := stub.CheckOnce(30); err != nil || len(f.deadLetters(t)) != 0 {
-		t.Fatalf("%v, dead letters %v", err, f.deadLetters(t))
+		t.Fatalf("%v, dead letters %v\n%s", err, f.deadLetters(t), f.logs)
 	}
 }
 
