@@ -89,6 +89,10 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	o.each(ctx, jobs, &t, func(ctx context.Context, j *job) {
 		c := o.call(ctx, j)
 		defer o.gate.endTurn(c.turn) // also when what follows fails
+		defer c.release(o.slots)
+		if c.weigh || c.probeNow {
+			c.release(o.slots) // the probe weighing the answer may need it
+		}
 		step := o.decide(ctx, j, c)
 		o.applier.apply(j, c, step, &t)
 	})
@@ -290,6 +294,17 @@ type called struct {
 	aged     bool          // Max_Age old while it waits: no call needed
 	held     string        // due, but not called: why
 	gone     bool          // its file is no longer the one claimed
+	slot     bool          // it holds a call slot until release
+}
+
+// release frees the call's slot, once: a delivered file is removed before
+// its slot is free, so a kill finds at most Concurrency users answered and
+// still queued, each invited again after the restart.
+func (c *called) release(slots chan struct{}) {
+	if c.slot {
+		c.slot = false
+		<-slots
+	}
 }
 
 // call makes the job's one call if due, within Concurrency, Rate_Limit and
@@ -323,7 +338,12 @@ func (o *Output) call(ctx context.Context, j *job) called {
 			return called{turn: turn, held: why}
 		}
 	}
-	defer func() { <-o.slots }()
+	kept := false
+	defer func() {
+		if !kept {
+			<-o.slots // not called, or failed: the slot is free at once
+		}
+	}()
 	if o.limiter != nil {
 		if err := o.limiter.Wait(ctx); err != nil {
 			return called{turn: turn, held: fmt.Sprintf("Rate_Limit %d a minute leaves no room within the flush's Flush_Timeout (%s)", o.cfg.RateLimit, o.cfg.FlushTimeout)}
@@ -353,7 +373,8 @@ func (o *Output) call(ctx context.Context, j *job) called {
 	}
 	// UMC's 503 that opened an outage is weighed too: down, or this user's own?
 	c := called{sent: true, answer: answer, outcome: outcome, turn: turn, own: own,
-		weigh: outcome.Kind == policy.Refusal, probeNow: fromUMC && opened != nil}
+		weigh: outcome.Kind == policy.Refusal, probeNow: fromUMC && opened != nil, slot: true}
+	kept = true
 	if !c.weigh && !c.probeNow {
 		o.gate.endTurn(turn)
 	}
