@@ -118,13 +118,15 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	if path, _ := rec.String(o.cfg.PathKey); path != "" && o.queue != nil {
 		file, err := o.queue.Stat(path)
 		if err == nil {
-			o.rehand.saw(file)
 			lines = files.read(o, file, rec)
 			err = o.sameFile(rec, file, lines)
 			if err != nil && lastTry && !errors.Is(err, fs.ErrNotExist) {
 				// The path decides: carried over, not lost with the chunk.
 				o.log.Warnf("queue file %s cannot be read on its chunk's last try (%v): taken as the record's own", path, err)
 				err = nil
+			}
+			if err == nil {
+				o.rehand.saw(file) // only a record of the file queued now brings it
 			}
 		}
 		var notRegular *spool.NotRegularError
