@@ -46,3 +46,31 @@ func TestAStaleRecordOfAnEarlierFileDoesNotKeepTheQueuedFileFromTail(t *testing.
 		t.Fatalf("anna called %d times, want 1\n%s", a["anna"], f.logs)
 	}
 }
+
+// The same with tail parsing the lines (no "log" field): a parsed record
+// naming a user no line of the file names now is not the file's.
+func TestAStaleParsedRecordDoesNotKeepTheQueuedFileFromTail(t *testing.T) {
+	defer func(q time.Duration) { rehandQuiet = q }(rehandQuiet)
+	rehandQuiet = 100 * time.Millisecond
+	stub := &umctest.UMC{}
+	f := newFixture(t, stub, config.Map{})
+	file := filepath.Join(f.queue, "u1001.send")
+	if err := os.WriteFile(file, []byte(`{"username": "carl"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stale := record.New("umc_invite", time.Unix(1700000000, 0), map[any]any{
+		"username": []byte("anna"), "path": []byte(file), "offset": int64(0)})
+	before := inode(t, file)
+	f.restart(t)
+	f.flush(context.Background(), []record.Record{stale})
+	deadline := time.Now().Add(5 * time.Second)
+	for inode(t, file) == before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if inode(t, file) == before {
+		t.Fatalf("carl's queued file was never handed to tail again: a record of anna's earlier file of that name counted as his\n%s", f.logs)
+	}
+	if a := stub.Attempts(); a["anna"] != 0 {
+		t.Errorf("anna, delivered before, called %d times", a["anna"])
+	}
+}
