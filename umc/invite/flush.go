@@ -125,9 +125,6 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 				o.log.Warnf("queue file %s cannot be read on its chunk's last try (%v): taken as the record's own", path, err)
 				err = nil
 			}
-			if err == nil {
-				o.rehand.saw(file) // only a record of the file queued now brings it
-			}
 		}
 		var notRegular *spool.NotRegularError
 		switch {
@@ -154,6 +151,9 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	username, uerr := record.Username(rec, o.keys)
 	if j.file != nil && lines.staleParsed(rec, username, uerr) {
 		return nil, nil // delivered before, its file now holding others' lines
+	}
+	if j.file != nil {
+		o.rehand.saw(*j.file) // only a record of the file queued now brings it
 	}
 	if lines.initial == nil || !lines.read || j.file == nil {
 		init := o.known(rec, j.file, *lines, now)
