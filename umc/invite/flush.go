@@ -122,7 +122,6 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	if path, _ := rec.String(o.cfg.PathKey); path != "" && o.queue != nil {
 		file, err := o.queue.Stat(path)
 		if err == nil {
-			o.rehand.saw(file)
 			lines = files.read(o, file, rec)
 			err = o.sameFile(rec, file, lines)
 			if err != nil && lastTry && !errors.Is(err, fs.ErrNotExist) {
@@ -156,6 +155,9 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 	username, uerr := record.Username(rec, o.keys)
 	if j.file != nil && lines.staleParsed(rec, username, uerr) {
 		return nil, nil // delivered before, its file now holding others' lines
+	}
+	if j.file != nil {
+		o.rehand.saw(*j.file) // only a record of the file queued now brings it
 	}
 	if lines.initial == nil || !lines.read || j.file == nil {
 		init := o.known(rec, j.file, *lines, now)

@@ -33,10 +33,12 @@ func (r *rehand) start(o *Output, files []spool.File, quiet time.Duration) {
 	for _, f := range files {
 		r.pending[f.Key()] = true
 	}
-	r.stop, r.done = make(chan struct{}), make(chan struct{})
+	// The goroutine keeps its own channels: close clears r.stop before it may first look.
+	stop, done := make(chan struct{}), make(chan struct{})
+	r.stop, r.done = stop, done
 	r.mu.Unlock()
 	go func() {
-		defer close(r.done)
+		defer close(done)
 		defer func() {
 			if p := recover(); p != nil {
 				o.log.Errorf("handing queue files to tail again: internal error, recovered: %v", p)
@@ -46,7 +48,7 @@ func (r *rehand) start(o *Output, files []spool.File, quiet time.Duration) {
 		defer tick.Stop()
 		for {
 			select {
-			case <-r.stop:
+			case <-stop:
 				return
 			case <-tick.C:
 			}
