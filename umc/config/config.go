@@ -145,7 +145,7 @@ func RetiredKey(name string) (string, bool) {
 }
 
 // readFile returns the TOML file's values as strings; an unknown key (a
-// typo) is refused.
+// typo) is refused. Retired keys are known: Load refuses them with their message.
 func readFile(path string) (map[string]string, error) {
 	out := map[string]string{}
 	if path == "" {
@@ -155,19 +155,12 @@ func readFile(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	known := map[string]bool{}
-	for _, k := range Keys {
-		known[k.TOMLName()] = true
-	}
-	for name := range retired {
-		known[strings.ToLower(name)] = true // refused with its message by Load
-	}
 	var values map[string]any
 	if _, err := toml.Decode(string(raw), &values); err != nil {
-		return nil, tomlError(path, err, known)
+		return nil, tomlError(path, err)
 	}
 	for _, name := range slices.Sorted(maps.Keys(values)) {
-		if !known[name] {
+		if !known(name) {
 			return nil, fmt.Errorf("%s: unknown key %q (keys are lower case: umc_url, auth_user, …)", path, name)
 		}
 		switch v := values[name].(type) {
@@ -184,15 +177,22 @@ func readFile(path string) (map[string]string, error) {
 
 // tomlError says where the file is not TOML, never what is there: the
 // parser quotes the text, which may be part of auth_password.
-func tomlError(path string, err error, known map[string]bool) error {
+func tomlError(path string, err error) error {
 	var pe toml.ParseError
 	if !errors.As(err, &pe) {
 		return fmt.Errorf("%s: not valid TOML", path)
 	}
 	where := fmt.Sprintf("%s:%d:%d", path, pe.Position.Line, pe.Position.Col)
 	// Only a key of ours is named: it cannot be a secret.
-	if known[pe.LastKey] {
+	if known(pe.LastKey) {
 		return fmt.Errorf("%s: not valid TOML (after key %s; the text is not repeated here, it may hold a password)", where, pe.LastKey)
 	}
 	return fmt.Errorf("%s: not valid TOML (the text is not repeated here, it may hold a password)", where)
+}
+
+// known is a key's spelling in the TOML file: lower case, ours or retired.
+func known(name string) bool {
+	_, ours := Lookup(name)
+	_, old := RetiredKey(name)
+	return (ours || old) && name == strings.ToLower(name)
 }

@@ -14,9 +14,8 @@ import (
 	"time"
 )
 
-// Key is one key of Fluent Bit, the TOML file (lower case) and the command.
-// Check runs after every Parse, in table order. Default and Help are
-// docs/configuration.md's key table, cell for cell ("" is "unset").
+// Key is one key of Fluent Bit, the TOML file (lower case) and the command;
+// Default and Help are docs/configuration.md's table ("" is "unset").
 type Key struct {
 	Name    string
 	Default string
@@ -54,12 +53,7 @@ var Keys = []Key{
 	{"TLS_Verify", "on", "verify UMC's certificate and host name",
 		func(c *Config, v string) (err error) { c.TLSVerify, err = parseBool(v); return err }, nil},
 	{"HTTP_Proxy", "", "proxy for the calls to UMC, `http://host:port` or `https://host:port`; unset: no proxy, whatever the environment says",
-		func(c *Config, v string) (err error) {
-			if v != "" {
-				c.HTTPProxy, err = checkHTTPURL(v, false)
-			}
-			return err
-		}, nil},
+		func(c *Config, v string) (err error) { c.HTTPProxy, err = checkHTTPURL(v, false); return err }, nil},
 	durationKey("Timeout", "30s", "time limit of one HTTP request (Go durations, or plain seconds)",
 		func(c *Config) *time.Duration { return &c.Timeout }, positive),
 	{"Username_Key", "username", "record key, and key in a JSON line, holding the username",
@@ -163,18 +157,14 @@ const (
 
 // The secret files are named but not read offline (LoadOffline).
 func parsePasswordFile(c *Config, v string) (err error) {
-	c.AuthPasswordFile = v
-	if v != "" && !c.offline {
-		if c.AuthPassword, err = readPasswordFile(v); err == nil && c.AuthPassword == "" {
-			err = fmt.Errorf("%s is empty", v)
-		}
+	if c.AuthPasswordFile = v; v != "" && !c.offline {
+		c.AuthPassword, err = readPasswordFile(v)
 	}
 	return err
 }
 
 func parseCAFile(c *Config, v string) (err error) {
-	c.TLSCAFile = v
-	if v != "" && !c.offline { // a bundle without a certificate is refused now, not at the first call
+	if c.TLSCAFile = v; v != "" && !c.offline { // a bundle without a certificate is refused now, not at the first call
 		if c.TLSCAPEM, err = readRegularFile(v, maxCAFile); err == nil && !x509.NewCertPool().AppendCertsFromPEM(c.TLSCAPEM) {
 			err = fmt.Errorf("%s: no PEM certificate in it", v)
 		}
@@ -191,13 +181,13 @@ func readRegularFile(path string, limit int64) ([]byte, error) {
 	}
 	defer f.Close()
 	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("cannot read: %w", err)
-	}
-	if !st.Mode().IsRegular() {
+	if err == nil && !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file (it is %s): refused", path, fileType(st.Mode()))
 	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	var b []byte
+	if err == nil {
+		b, err = io.ReadAll(io.LimitReader(f, limit+1))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot read: %w", err)
 	}

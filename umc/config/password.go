@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -9,9 +10,14 @@ import (
 // PasswordCheckInterval is how often, at most, Password looks at the file.
 const PasswordCheckInterval = time.Second
 
+// readPasswordFile trims one trailing newline; an empty file is an error.
 func readPasswordFile(path string) (Secret, error) {
 	b, err := readRegularFile(path, maxPasswordFile)
-	return Secret(strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")), err
+	s := Secret(strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"))
+	if err == nil && s == "" {
+		err = fmt.Errorf("%s is empty", path)
+	}
+	return s, err
 }
 
 // PasswordFile is Auth_Password_File, read again when it changes (a rotated
@@ -47,12 +53,10 @@ func (p *PasswordFile) Password() Secret {
 	if due {
 		p.looking, p.checked = true, p.now()
 	}
-	current := p.current
 	p.mu.Unlock()
-	if !due {
-		return current
+	if due {
+		p.refresh()
 	}
-	p.refresh()
 	return p.Current()
 }
 
@@ -79,12 +83,11 @@ func (p *PasswordFile) refresh() (changed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.looking = false
-	switch {
-	case err != nil:
-		p.warnOnce("Auth_Password_File: cannot use %s (%v); keeping the password read before", p.path, err)
-		return false
-	case secret == "":
-		p.warnOnce("Auth_Password_File: %s is empty; keeping the password read before", p.path)
+	if err != nil {
+		if !p.warned && p.Warnf != nil {
+			p.Warnf("Auth_Password_File: cannot use it: %v; keeping the password read before", err)
+		}
+		p.warned = true
 		return false
 	}
 	p.warned = false
@@ -96,14 +99,4 @@ func (p *PasswordFile) refresh() (changed bool) {
 		p.Infof("Auth_Password_File: %s changed; the new password is used from now on", p.path)
 	}
 	return true
-}
-
-func (p *PasswordFile) warnOnce(format string, args ...any) {
-	if p.warned {
-		return
-	}
-	p.warned = true
-	if p.Warnf != nil {
-		p.Warnf(format, args...)
-	}
 }

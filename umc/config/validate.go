@@ -57,8 +57,10 @@ func isLoopback(host string) bool {
 // checkHTTPURL checks UMC_URL or HTTP_Proxy; errors name parts of the
 // value, never the value (it may hold a password).
 func checkHTTPURL(raw string, isUMC bool) (*url.URL, error) {
-	if raw == "" {
+	if raw == "" && isUMC {
 		return nil, errors.New("is required, e.g. http://umc-server or https://ucs.example.org/univention")
+	} else if raw == "" {
+		return nil, nil // no proxy
 	}
 	if hasUserinfo(raw) {
 		if isUMC {
@@ -81,9 +83,6 @@ func checkHTTPURL(raw string, isUMC bool) (*url.URL, error) {
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("scheme %q: must be http or https", u.Scheme)
 	}
-	if u.User != nil {
-		return nil, errors.New("must not hold credentials")
-	}
 	if u.Opaque != "" || u.Hostname() == "" {
 		return nil, errors.New("has no host, e.g. http://umc-server")
 	}
@@ -93,12 +92,11 @@ func checkHTTPURL(raw string, isUMC bool) (*url.URL, error) {
 	if p := u.Port(); p != "" && badPort(p) {
 		return nil, fmt.Errorf("port %s is outside 1..65535", p)
 	}
-	// A bare "?" or "#" parses to nothing (ForceQuery, an empty fragment)
-	// but says the value is not what the operator meant: refuse it too.
-	if u.RawQuery != "" || u.ForceQuery || strings.Contains(raw, "?") {
+	// Even a bare "?" or "#", which parses to nothing.
+	if strings.Contains(raw, "?") {
 		return nil, errors.New("must not have a query")
 	}
-	if u.Fragment != "" || strings.Contains(raw, "#") {
+	if strings.Contains(raw, "#") {
 		return nil, errors.New("must not have a fragment")
 	}
 	if !isUMC && u.Path != "" && u.Path != "/" {
