@@ -1,6 +1,6 @@
-// Package fbconfig reads Fluent Bit configs as Fluent Bit does, far enough
-// to check them: classic and YAML, includes, variables, and the configs in
-// a Kubernetes manifest's ConfigMaps. Every key keeps its file and line.
+// Package fbconfig reads Fluent Bit configs far enough to check them:
+// classic and YAML, includes, variables, and the configs in a Kubernetes
+// manifest's ConfigMaps. Every key keeps its file and line.
 package fbconfig
 
 import (
@@ -14,10 +14,8 @@ import (
 
 // Entry is one key of a section, its value expanded.
 type Entry struct {
-	Key   string
-	Value string
-	File  string
-	Line  int
+	Key, Value, File string
+	Line             int
 }
 
 // Section is a classic [SECTION] or one item of a YAML config's lists.
@@ -29,15 +27,13 @@ type Section struct {
 }
 
 // Get returns the last entry of key, case-insensitive, as Fluent Bit does.
-func (s Section) Get(key string) (Entry, bool) {
-	var found Entry
-	ok := false
-	for _, e := range s.Entries {
-		if strings.EqualFold(e.Key, key) {
-			found, ok = e, true
+func (s Section) Get(key string) (e Entry, ok bool) {
+	for _, x := range s.Entries {
+		if strings.EqualFold(x.Key, key) {
+			e, ok = x, true
 		}
 	}
-	return found, ok
+	return e, ok
 }
 
 // Value is the value of key, or "".
@@ -70,12 +66,10 @@ func Outputs(path string, env Env, name string) ([]Section, error) {
 
 // isClassic: the first significant line opens a [SECTION] or an @-command.
 func isClassic(text string) bool {
-	for _, line := range strings.Split(text, "\n") {
-		t := strings.TrimSpace(line)
-		if t == "" || strings.HasPrefix(t, "#") {
-			continue
+	for line := range strings.Lines(text) {
+		if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "#") {
+			return strings.HasPrefix(t, "[") || strings.HasPrefix(t, "@")
 		}
-		return strings.HasPrefix(t, "[") || strings.HasPrefix(t, "@")
 	}
 	return false
 }
@@ -90,17 +84,10 @@ type reader struct {
 // maxIncludeDepth stops an @INCLUDE loop.
 const maxIncludeDepth = 16
 
-// lookup: @SET and env: variables first, then the environment.
-func (r *reader) lookup(name string) (string, bool) {
-	if v, ok := r.vars[name]; ok {
-		return v, true
-	}
-	return r.env(name)
-}
-
-// expand replaces ${VAR} and ${VAR:-default}: unset is "" (as Fluent Bit
-// does); the default replaces unset or empty (as the shell does).
-func expand(s string, lookup func(string) (string, bool)) string {
+// expand replaces ${VAR} and ${VAR:-default}, from @SET and env: first,
+// then the environment: unset is "" (as Fluent Bit does); the default
+// replaces unset or empty (as the shell does).
+func (r *reader) expand(s string) string {
 	var b strings.Builder
 	for {
 		before, after, found := strings.Cut(s, "${")
@@ -110,7 +97,11 @@ func expand(s string, lookup func(string) (string, bool)) string {
 		}
 		b.WriteString(before)
 		name, def, hasDef := strings.Cut(inner, ":-")
-		v, ok := lookup(strings.TrimSpace(name))
+		name = strings.TrimSpace(name)
+		v, ok := r.vars[name]
+		if !ok {
+			v, ok = r.env(name)
+		}
 		if hasDef && (!ok || v == "") {
 			v = def
 		}
@@ -118,8 +109,6 @@ func expand(s string, lookup func(string) (string, bool)) string {
 		s = rest
 	}
 }
-
-func (r *reader) expand(s string) string { return expand(s, r.lookup) }
 
 // ParseError is a config Fluent Bit would not load, with where.
 type ParseError struct {
@@ -133,13 +122,7 @@ func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.
 // classic reads Fluent Bit's classic format; lineOffset shifts line numbers
 // (in a manifest), data holds a ConfigMap's entries (nil: include from dir).
 func (r *reader) classic(file, text string, lineOffset int, dir string, data map[string]entryText) error {
-	var cur *Section
-	flush := func() {
-		if cur != nil {
-			r.sections = append(r.sections, *cur)
-			cur = nil
-		}
-	}
+	cur := -1 // the section being read, in r.sections
 	for i, line := range strings.Split(text, "\n") {
 		n := i + 1 + lineOffset
 		line = strings.TrimRight(line, "\r")
@@ -158,7 +141,7 @@ func (r *reader) classic(file, text string, lineOffset int, dir string, data map
 				}
 				r.vars[strings.TrimSpace(name)] = r.expand(strings.TrimSpace(value))
 			case "@INCLUDE":
-				flush()
+				cur = -1
 				if err := r.include(file, n, r.expand(arg), dir, data, true); err != nil {
 					return err
 				}
@@ -166,18 +149,17 @@ func (r *reader) classic(file, text string, lineOffset int, dir string, data map
 				return &ParseError{file, n, fmt.Sprintf("unknown command %s", cmd)}
 			}
 		case !indented && strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]"):
-			flush()
-			cur = &Section{Kind: strings.ToLower(strings.TrimSpace(t[1 : len(t)-1])), File: file, Line: n}
+			r.sections = append(r.sections, Section{Kind: strings.ToLower(strings.TrimSpace(t[1 : len(t)-1])), File: file, Line: n})
+			cur = len(r.sections) - 1
 		case !indented:
 			return &ParseError{file, n, "a key must be indented below its [SECTION]"}
-		case cur == nil:
+		case cur < 0:
 			return &ParseError{file, n, "a key outside any [SECTION]"}
 		default:
 			key, value, _ := strings.Cut(strings.ReplaceAll(t, "\t", " "), " ")
-			cur.Entries = append(cur.Entries, Entry{Key: key, Value: r.expand(strings.TrimSpace(value)), File: file, Line: n})
+			r.sections[cur].Entries = append(r.sections[cur].Entries, Entry{Key: key, Value: r.expand(strings.TrimSpace(value)), File: file, Line: n})
 		}
 	}
-	flush()
 	return nil
 }
 
@@ -243,7 +225,7 @@ func (r *reader) text(file, text string, lineOffset int, dir string, data map[st
 	if classic {
 		return r.classic(file, text, lineOffset, dir, data)
 	}
-	docs, err := yamlDocs(file, []byte(text))
+	docs, err := yamlDocs(file, text)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 
 func TestExpand(t *testing.T) {
 	env := map[string]string{"SET": "x", "EMPTY": ""}
-	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	r := &reader{env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
 	for in, want := range map[string]string{
 		"${SET}":              "x",
 		"${UNSET}":            "",
@@ -17,7 +17,7 @@ func TestExpand(t *testing.T) {
 		"${SET:-d}${SET}":     "xx",
 		"no ${ closing brace": "no ${ closing brace",
 	} {
-		if got := expand(in, lookup); got != want {
+		if got := r.expand(in); got != want {
 			t.Errorf("expand(%q) = %q, want %q", in, got, want)
 		}
 	}

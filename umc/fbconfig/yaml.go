@@ -12,8 +12,8 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-func yamlDocs(path string, raw []byte) ([]*yaml.Node, error) {
-	dec := yaml.NewDecoder(strings.NewReader(string(raw)))
+func yamlDocs(path, text string) ([]*yaml.Node, error) {
+	dec := yaml.NewDecoder(strings.NewReader(text))
 	var out []*yaml.Node
 	for {
 		var doc yaml.Node
@@ -69,10 +69,8 @@ func (r *reader) manifest(path string, doc *yaml.Node) error {
 	}
 	included := map[string]bool{}
 	for _, e := range entries {
-		for _, line := range strings.Split(e.text, "\n") {
-			t := strings.TrimSpace(line)
-			cmd, arg, _ := strings.Cut(t, " ")
-			if strings.EqualFold(cmd, "@INCLUDE") {
+		for line := range strings.Lines(e.text) {
+			if cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " "); strings.EqualFold(cmd, "@INCLUDE") {
 				for name := range entries {
 					if ok, _ := filepath.Match(filepath.Base(strings.TrimSpace(arg)), name); ok {
 						included[name] = true
