@@ -80,7 +80,6 @@ type Config struct {
 	FlushTimeout     time.Duration
 	MetricsListen    string // "" when off
 	OutputName       string // "" when unset: the plugin numbers the output
-	ConfigFile       string
 
 	offline bool // LoadOffline: the secret files were not read
 }

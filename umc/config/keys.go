@@ -107,7 +107,7 @@ var Keys = []Key{
 	{"Output_Name", "", "this output's name in the log and the metrics' `output` label; unset: `umc_invite.<n>`, numbered from 0 in the order of the outputs, the same after a hot reload",
 		text(func(c *Config) *string { return &c.OutputName }), checkOutputName},
 	{"Config_File", "", "TOML file with any of these keys in lower case",
-		text(func(c *Config) *string { return &c.ConfigFile }), nil},
+		func(*Config, string) error { return nil }, nil}, // read first, by Load
 }
 
 func text(field func(*Config) *string) func(*Config, string) error {
@@ -116,7 +116,12 @@ func text(field func(*Config) *string) func(*Config, string) error {
 
 func intKey(name, def, help string, field func(*Config) *int, lo, hi int) Key {
 	return Key{name, def, help,
-		func(c *Config, v string) (err error) { *field(c), err = parseInt(v); return err },
+		func(c *Config, v string) (err error) {
+			if *field(c), err = strconv.Atoi(v); err != nil {
+				err = fmt.Errorf("%q is not a whole number", v)
+			}
+			return err
+		},
 		func(c *Config) error {
 			if n := *field(c); n < lo || n > hi {
 				return fmt.Errorf("%d is outside %d..%d", n, lo, hi)
@@ -234,14 +239,6 @@ func parseDuration(v string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a duration like 30s, 2m or 5d", v)
 	}
 	return d, nil
-}
-
-func parseInt(v string) (int, error) {
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a whole number", v)
-	}
-	return n, nil
 }
 
 // Lookup finds a key by name, case-insensitively, as Fluent Bit does.

@@ -34,11 +34,9 @@ func (c *Config) validate() error {
 
 // Warnings are what the output logs once at start about a working config.
 func (c *Config) Warnings() []string {
-	if c.URL == nil || c.URL.Scheme != "http" || c.AuthUser == "" {
-		return nil
-	}
-	// The in-cluster Nubus UMC is plain HTTP, so this cannot be refused.
-	if isLoopback(c.URL.Hostname()) && (c.HTTPProxy == nil || isLoopback(c.HTTPProxy.Hostname())) {
+	// Not refused: the in-cluster Nubus UMC is plain HTTP.
+	if c.URL == nil || c.URL.Scheme != "http" || c.AuthUser == "" ||
+		isLoopback(c.URL.Hostname()) && (c.HTTPProxy == nil || isLoopback(c.HTTPProxy.Hostname())) {
 		return nil
 	}
 	return []string{fmt.Sprintf("UMC_URL is plain http to %s, not a loopback address: "+
@@ -47,11 +45,8 @@ func (c *Config) Warnings() []string {
 }
 
 func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
 	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return strings.EqualFold(host, "localhost") || ip != nil && ip.IsLoopback()
 }
 
 // checkHTTPURL checks UMC_URL or HTTP_Proxy; errors name parts of the
@@ -109,13 +104,7 @@ func checkHTTPURL(raw string, isUMC bool) (*url.URL, error) {
 // errors would quote the password.
 func hasUserinfo(raw string) bool {
 	_, rest, ok := strings.Cut(raw, "//")
-	if !ok {
-		return false
-	}
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		rest = rest[:i]
-	}
-	return strings.Contains(rest, "@")
+	return ok && strings.Contains(rest[:strings.IndexAny(rest+"/", "/?#")], "@")
 }
 
 // commandRe: no dots (no ".." out of /command/), no "?" or "#".
