@@ -50,36 +50,21 @@ func (e *KeyError) Unwrap() error { return e.Err }
 
 // Config is one output instance's checked settings.
 type Config struct {
-	URL              *url.URL
-	Command          string
-	Method           string
-	Language         string
-	AuthUser         string
-	AuthPassword     Secret
-	AuthPasswordFile string
-	TLSCAFile        string
-	TLSCAPEM         []byte
-	TLSVerify        bool
-	HTTPProxy        *url.URL // nil: no proxy at all
-	Timeout          time.Duration
-	UsernameKey      string
-	PathKey          string
-	OffsetKey        string
-	QueueDir         string
-	DeadLetterDir    string
-	IntakeDir        string // "" when off
-	QueueWindow      int
-	RateLimit        int // calls per minute, 0: none
-	RefusalGrace     time.Duration
-	MaxAge           time.Duration
-	BackoffMin       time.Duration
-	BackoffMax       time.Duration
-	ChunkRetryLimit  int
-	Concurrency      int
-	QuickRetries     int
-	FlushTimeout     time.Duration
-	MetricsListen    string // "" when off
-	OutputName       string // "" when unset: the plugin numbers the output
+	URL, HTTPProxy                        *url.URL // HTTPProxy nil: no proxy at all
+	Command, Method, Language             string
+	AuthUser, AuthPasswordFile, TLSCAFile string
+	AuthPassword                          Secret
+	TLSCAPEM                              []byte
+	TLSVerify                             bool
+	UsernameKey, PathKey, OffsetKey       string
+	QueueDir, DeadLetterDir               string
+	IntakeDir, MetricsListen              string // "" when off
+	OutputName                            string // "" when unset: the plugin numbers the output
+
+	QueueWindow, ChunkRetryLimit, Concurrency, QuickRetries int
+	RateLimit                                               int // calls per minute, 0: none
+	Timeout, FlushTimeout, RefusalGrace, MaxAge             time.Duration
+	BackoffMin, BackoffMax                                  time.Duration
 
 	offline bool // LoadOffline: the secret files were not read
 }
