@@ -69,20 +69,18 @@ type Config struct {
 	offline bool // LoadOffline: the secret files were not read
 }
 
-// Endpoint is the full URL of the UMC command (joined once by validate).
+// Endpoint is the full URL of the UMC command (checked by validate).
 func (c *Config) Endpoint() string {
 	e, _ := url.JoinPath(c.URL.String(), "command", c.Command)
 	return e
 }
 
-// Load reads every key from g, else from the Config_File, else its
-// default; parses each, then checks them all in table order. The first bad
-// key ends it with a *KeyError naming the key.
+// Load takes each key from g, else the Config_File, else its default; the
+// first bad key ends it with a *KeyError naming the key.
 func Load(g Getter) (*Config, error) { return loadKeys(g, false) }
 
-// LoadOffline is Load for the commands that read the queue and the dead
-// letters, not UMC: the secret files (Auth_Password_File, TLS_CA_File) are
-// named but not read. The result must not be used to call UMC.
+// LoadOffline is Load without reading the secret files, for the commands
+// that never call UMC.
 func LoadOffline(g Getter) (*Config, error) { return loadKeys(g, true) }
 
 func loadKeys(g Getter, offline bool) (*Config, error) {
@@ -108,8 +106,7 @@ func loadKeys(g Getter, offline bool) (*Config, error) {
 	return c, nil
 }
 
-// retired keys are refused at start with what replaced them, rather than
-// silently run by rules they do not describe.
+// retired keys are refused with what replaced them, not silently ignored.
 var retired = map[string]string{
 	"Max_Attempts": "users are no longer ended by a count of failures: a user waits, with a growing pause, " +
 		"until UMC serves it, refuses it by evidence, or it is Max_Age old; remove Max_Attempts and set " +
@@ -128,8 +125,7 @@ func RetiredKey(name string) (string, bool) {
 	return "", false
 }
 
-// readFile returns the TOML file's values as strings; an unknown key (a
-// typo) is refused. Retired keys are known: Load refuses them with their message.
+// readFile returns the TOML file's values as strings; an unknown key (a typo) is refused.
 func readFile(path string) (map[string]string, error) {
 	out := map[string]string{}
 	if path == "" {
@@ -159,8 +155,7 @@ func readFile(path string) (map[string]string, error) {
 	return out, nil
 }
 
-// tomlError says where the file is not TOML, never what is there: the
-// parser quotes the text, which may be part of auth_password.
+// tomlError says where the file is not TOML, never what is there: the text may be auth_password.
 func tomlError(path string, err error) error {
 	var pe toml.ParseError
 	if !errors.As(err, &pe) {

@@ -152,8 +152,7 @@ func atLeast(lo time.Duration) func(*Config, time.Duration) error {
 	}
 }
 
-// Size limits of the files the keys name: far above any real one, low
-// enough that a wrong path (a log, a device) cannot stall the start.
+// Far above any real file, low enough that a wrong path (a log) cannot stall the start.
 const (
 	maxPasswordFile = 4 << 10
 	maxCAFile       = 1 << 20
@@ -177,8 +176,7 @@ func parseCAFile(c *Config, v string) (err error) {
 	return err
 }
 
-// readRegularFile reads a file of at most limit bytes, symlinks followed; a
-// FIFO is refused unread, never waited on. Errors never hold the content.
+// readRegularFile refuses a FIFO unread, never waiting on it; errors never hold the content.
 func readRegularFile(path string, limit int64) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -220,9 +218,7 @@ func parseBool(v string) (bool, error) {
 
 const maxSeconds = math.MaxInt64 / int64(time.Second)
 
-// parseDuration takes Go durations, days ("5d", as Postfix) and the plain
-// seconds Fluent Bit users write; seconds beyond a Duration are refused,
-// not wrapped.
+// parseDuration takes Go durations, days ("5d") and plain seconds, refusing overflow.
 func parseDuration(v string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(v, "d"); ok {
 		if n, err := strconv.ParseInt(days, 10, 64); err == nil && n >= 0 && n <= maxSeconds/86400 {

@@ -20,13 +20,11 @@ func readPasswordFile(path string) (Secret, error) {
 	return s, err
 }
 
-// PasswordFile is Auth_Password_File, read again when it changes (a rotated
-// Secret); an empty or unreadable file keeps the old password, with one
-// warning. Safe for concurrent use; never logged.
+// PasswordFile is Auth_Password_File, read again when it changes (a rotated Secret);
+// an unusable file keeps the old password, with one warning. Never logged.
 type PasswordFile struct {
 	path string
-	// Infof and Warnf, when set (before the first Password), are told of
-	// a change and of a file that cannot be used.
+	// Infof and Warnf, set before the first Password, hear of a change and of an unusable file.
 	Infof, Warnf func(format string, args ...any)
 
 	mu      sync.Mutex
@@ -45,8 +43,7 @@ func (c *Config) PasswordFile() *PasswordFile {
 	return &PasswordFile{path: c.AuthPasswordFile, current: c.AuthPassword, checked: time.Now(), now: time.Now}
 }
 
-// Password is the password to send now. One caller looks at the file,
-// outside the lock; the others meanwhile take the password as it is.
+// Password is the password to send now; one caller at a time looks at the file.
 func (p *PasswordFile) Password() Secret {
 	p.mu.Lock()
 	due := !p.looking && p.now().Sub(p.checked) >= PasswordCheckInterval
@@ -60,8 +57,7 @@ func (p *PasswordFile) Password() Secret {
 	return p.Current()
 }
 
-// Recheck looks at the file at once and reports whether the password
-// changed (after a 401, UMC ran nothing: a new call duplicates nothing).
+// Recheck looks at the file at once (after a 401) and reports whether the password changed.
 func (p *PasswordFile) Recheck() bool {
 	p.mu.Lock()
 	p.looking, p.checked = true, p.now()
@@ -76,8 +72,7 @@ func (p *PasswordFile) Current() Secret {
 	return p.current
 }
 
-// refresh reads the file without mu held: a slow file system would hold
-// every call.
+// refresh reads without mu held: a slow file system would hold every call.
 func (p *PasswordFile) refresh() (changed bool) {
 	secret, err := readPasswordFile(p.path)
 	p.mu.Lock()

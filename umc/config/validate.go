@@ -12,8 +12,7 @@ import (
 	"unicode"
 )
 
-// validate runs every key's Check in table order (the first bad key is the
-// one reported), then the rules between the directories and the endpoint.
+// validate runs every key's Check in table order, then the rules between keys.
 func (c *Config) validate() error {
 	for _, k := range Keys {
 		if k.Check == nil {
@@ -49,8 +48,7 @@ func isLoopback(host string) bool {
 	return strings.EqualFold(host, "localhost") || ip != nil && ip.IsLoopback()
 }
 
-// checkHTTPURL checks UMC_URL or HTTP_Proxy; errors name parts of the
-// value, never the value (it may hold a password).
+// checkHTTPURL checks UMC_URL or HTTP_Proxy; errors never quote the value (it may hold a password).
 func checkHTTPURL(raw string, isUMC bool) (*url.URL, error) {
 	if raw == "" && isUMC {
 		return nil, errors.New("is required, e.g. http://umc-server or https://ucs.example.org/univention")
@@ -100,8 +98,7 @@ func checkHTTPURL(raw string, isUMC bool) (*url.URL, error) {
 	return u, nil
 }
 
-// hasUserinfo finds an "@" in the authority without url.Parse, whose
-// errors would quote the password.
+// hasUserinfo finds an "@" in the authority without url.Parse, whose errors quote it.
 func hasUserinfo(raw string) bool {
 	_, rest, ok := strings.Cut(raw, "//")
 	return ok && strings.Contains(rest[:strings.IndexAny(rest+"/", "/?#")], "@")
@@ -120,9 +117,7 @@ func checkCommand(c *Config) error {
 	return nil
 }
 
-// languageRe is one Accept-Language range (RFC 4647) with a 2-3 letter
-// primary tag: de, en-US, gsw-CH. Not x/text/language: it accepts more and
-// canonicalizes, while this value goes into the header as written.
+// languageRe: de, en-US, gsw-CH; not x/text/language, which canonicalizes (the header is sent as written).
 var languageRe = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$`)
 
 func checkLanguage(v string) error {
@@ -152,8 +147,7 @@ func checkUser(c *Config) error {
 	return nil
 }
 
-// A bad directory is found at start, where it disables that output alone,
-// not the whole configuration: the keys only make the paths absolute.
+// Directories are only made absolute here: a bad one found at start disables its output alone.
 func checkDeadLetterDir(c *Config) error {
 	if c.DeadLetterDir == "" && c.QueueDir != "" {
 		c.DeadLetterDir = DefaultDeadLetterDir(c.QueueDir)
@@ -189,8 +183,7 @@ func checkIntakeDir(c *Config) error {
 	return absolute(&c.IntakeDir)
 }
 
-// checkMetricsListen takes host:port or :port, the host an IP address or
-// localhost (a name could resolve elsewhere later).
+// checkMetricsListen wants an IP address or localhost: a name could resolve elsewhere later.
 func checkMetricsListen(c *Config) error {
 	if strings.EqualFold(c.MetricsListen, "off") {
 		c.MetricsListen = ""
@@ -229,8 +222,7 @@ func checkOutputName(c *Config) error {
 // DefaultDeadLetterDir is below the queue, where tail's *.send does not reach.
 func DefaultDeadLetterDir(queueDir string) string { return filepath.Join(queueDir, "failed") }
 
-// checkDirectories refuses overlapping directories, naming both, as written
-// and made absolute; only the queue may hold the others (tail reads no deeper).
+// checkDirectories refuses overlaps; only the queue may hold the others (tail reads no deeper).
 func (c *Config) checkDirectories() error {
 	type dir struct{ key, path string }
 	dirs := []dir{{"Queue_Dir", c.QueueDir}, {"Dead_Letter_Dir", c.DeadLetterDir}, {"Intake_Dir", c.IntakeDir}}

@@ -45,8 +45,7 @@ func (s Section) Value(key string) string {
 // Env looks a variable up; os.LookupEnv by default.
 type Env func(name string) (string, bool)
 
-// Outputs reads a classic or YAML config, or a Kubernetes manifest (by
-// content), and returns its and its includes' outputs whose Name is name.
+// Outputs returns the outputs named name of a classic or YAML config or a manifest, includes read.
 func Outputs(path string, env Env, name string) ([]Section, error) {
 	if env == nil {
 		env = os.LookupEnv
@@ -84,9 +83,8 @@ type reader struct {
 // maxIncludeDepth stops an @INCLUDE loop.
 const maxIncludeDepth = 16
 
-// expand replaces ${VAR} and ${VAR:-default}, from @SET and env: first,
-// then the environment: unset is "" (as Fluent Bit does); the default
-// replaces unset or empty (as the shell does).
+// expand replaces ${VAR} (unset: "", as Fluent Bit) and ${VAR:-default}
+// (for unset or empty, as the shell); @SET and env: before the environment.
 func (r *reader) expand(s string) string {
 	var b strings.Builder
 	for {
@@ -119,8 +117,7 @@ type ParseError struct {
 
 func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
-// classic reads Fluent Bit's classic format; lineOffset shifts line numbers
-// (in a manifest), data holds a ConfigMap's entries (nil: include from dir).
+// classic reads the classic format; lineOffset and data (nil: files) serve a ConfigMap.
 func (r *reader) classic(file, text string, lineOffset int, dir string, data map[string]entryText) error {
 	cur := -1 // the section being read, in r.sections
 	for i, line := range strings.Split(text, "\n") {
@@ -169,9 +166,8 @@ type entryText struct {
 	lineOffset int
 }
 
-// include reads what an @INCLUDE (classic: a glob, read as classic) or a
-// YAML include (a name, read by its content) names: from data, a
-// ConfigMap's entries all in one directory, or else from dir.
+// include reads an @INCLUDE's glob (as classic) or a YAML include's name,
+// from data (a ConfigMap's entries) or else from dir.
 func (r *reader) include(file string, line int, pattern, dir string, data map[string]entryText, classic bool) error {
 	word := "include"
 	if classic {
@@ -219,8 +215,7 @@ func (r *reader) include(file string, line int, pattern, dir string, data map[st
 	return nil
 }
 
-// text reads one classic text or the YAML documents in it: Fluent Bit
-// configs, or (in a file of its own) Kubernetes manifests.
+// text reads a classic text, or YAML documents: configs or (in a file) manifests.
 func (r *reader) text(file, text string, lineOffset int, dir string, data map[string]entryText, classic bool) error {
 	if classic {
 		return r.classic(file, text, lineOffset, dir, data)

@@ -47,8 +47,7 @@ func get(m *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-// manifest reads a ConfigMap's *.conf and *.yaml/*.yml entries, except
-// those another entry includes; other objects are skipped.
+// manifest reads a ConfigMap's config entries that no other includes.
 func (r *reader) manifest(path string, doc *yaml.Node) error {
 	if get(doc, "kind").Value != "ConfigMap" {
 		return nil
@@ -98,8 +97,7 @@ func shift(n *yaml.Node, offset int) {
 	}
 }
 
-// yamlConfig reads one YAML document: env first (its variables serve the
-// rest), then includes and the pipeline; nothing else is checked.
+// yamlConfig reads env first (for the rest), then includes and the pipeline.
 func (r *reader) yamlConfig(path string, doc *yaml.Node, dir string, data map[string]entryText) error {
 	if env := get(doc, "env"); env != nil && env.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(env.Content); i += 2 {
