@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -50,49 +51,38 @@ func isLoopback(host string) bool {
 
 // checkHTTPURL checks UMC_URL or HTTP_Proxy; errors never quote the value (it may hold a password).
 func checkHTTPURL(raw string, isUMC bool) (*url.URL, error) {
-	if raw == "" && isUMC {
+	switch {
+	case raw == "" && isUMC:
 		return nil, errors.New("is required, e.g. http://umc-server or https://ucs.example.org/univention")
-	} else if raw == "" {
+	case raw == "":
 		return nil, nil // no proxy
-	}
-	if hasUserinfo(raw) {
-		if isUMC {
-			return nil, errors.New("must not hold credentials: use Auth_User and Auth_Password_File")
-		}
+	case hasUserinfo(raw) && isUMC:
+		return nil, errors.New("must not hold credentials: use Auth_User and Auth_Password_File")
+	case hasUserinfo(raw):
 		return nil, errors.New("must not hold credentials: a proxy that needs them is not supported")
-	}
-	if strings.IndexFunc(raw, unicode.IsSpace) >= 0 {
+	case strings.IndexFunc(raw, unicode.IsSpace) >= 0:
 		return nil, errors.New("must not contain spaces")
 	}
 	u, err := url.Parse(raw)
-	if err != nil {
-		// url.Error quotes the whole value; its cause names only a part.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
+	if ue, ok := err.(*url.Error); ok {
+		err = ue.Err // url.Error quotes the whole value; its cause names only a part
+	}
+	switch {
+	case err != nil:
 		return nil, fmt.Errorf("not a URL: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
+	case u.Scheme != "http" && u.Scheme != "https":
 		return nil, fmt.Errorf("scheme %q: must be http or https", u.Scheme)
-	}
-	if u.Opaque != "" || u.Hostname() == "" {
+	case u.Opaque != "" || u.Hostname() == "":
 		return nil, errors.New("has no host, e.g. http://umc-server")
-	}
-	if strings.HasSuffix(u.Host, ":") {
+	case strings.HasSuffix(u.Host, ":"):
 		return nil, errors.New("has an empty port")
-	}
-	if p := u.Port(); p != "" && badPort(p) {
-		return nil, fmt.Errorf("port %s is outside 1..65535", p)
-	}
-	// Even a bare "?" or "#", which parses to nothing.
-	if strings.Contains(raw, "?") {
+	case u.Port() != "" && badPort(u.Port()):
+		return nil, fmt.Errorf("port %s is outside 1..65535", u.Port())
+	case strings.Contains(raw, "?"): // even a bare "?", which parses to nothing
 		return nil, errors.New("must not have a query")
-	}
-	if strings.Contains(raw, "#") {
+	case strings.Contains(raw, "#"):
 		return nil, errors.New("must not have a fragment")
-	}
-	if !isUMC && u.Path != "" && u.Path != "/" {
+	case !isUMC && u.Path != "" && u.Path != "/":
 		return nil, errors.New("must not have a path: a proxy is http://host:port")
 	}
 	return u, nil
@@ -108,11 +98,8 @@ func hasUserinfo(raw string) bool {
 var commandRe = regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`)
 
 func checkCommand(c *Config) error {
-	if c.Command == "" {
-		return errors.New("must not be empty")
-	}
 	if !commandRe.MatchString(c.Command) {
-		return fmt.Errorf("%q: want path segments of letters, digits, _ and -, like passwordreset/send_token", c.Command)
+		return cmp.Or(nonEmpty(c.Command), fmt.Errorf("%q: want path segments of letters, digits, _ and -, like passwordreset/send_token", c.Command))
 	}
 	return nil
 }
@@ -121,24 +108,20 @@ func checkCommand(c *Config) error {
 var languageRe = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$`)
 
 func checkLanguage(v string) error {
-	if v == "" {
+	switch {
+	case v == "":
 		return errors.New("must not be empty")
-	}
-	if strings.IndexFunc(v, unicode.IsControl) >= 0 {
+	case strings.IndexFunc(v, unicode.IsControl) >= 0:
 		return fmt.Errorf("%q holds control characters (CR, LF, …): not a header value", v)
-	}
-	if len(v) > 64 || !languageRe.MatchString(v) {
+	case len(v) > 64 || !languageRe.MatchString(v):
 		return fmt.Errorf("%q is not a language tag like de-DE, en-US or en", v)
 	}
 	return nil
 }
 
 func checkUser(c *Config) error {
-	if c.AuthUser == "" {
-		if c.AuthPassword != "" {
-			return errors.New("must be set when a password is given")
-		}
-		return nil
+	if c.AuthUser == "" && c.AuthPassword != "" {
+		return errors.New("must be set when a password is given")
 	}
 	// Basic auth joins user and password with ":" (RFC 7617).
 	if strings.ContainsRune(c.AuthUser, ':') || strings.IndexFunc(c.AuthUser, unicode.IsControl) >= 0 {
@@ -188,17 +171,14 @@ func checkMetricsListen(c *Config) error {
 	if strings.EqualFold(c.MetricsListen, "off") {
 		c.MetricsListen = ""
 	}
-	if c.MetricsListen == "" {
+	switch host, port, err := net.SplitHostPort(c.MetricsListen); {
+	case c.MetricsListen == "":
 		return nil
-	}
-	host, port, err := net.SplitHostPort(c.MetricsListen)
-	if err != nil {
+	case err != nil:
 		return fmt.Errorf("%q is not host:port or :port, e.g. :2021 or 127.0.0.1:2021", c.MetricsListen)
-	}
-	if badPort(port) {
+	case badPort(port):
 		return fmt.Errorf("%q: port %q is outside 1..65535", c.MetricsListen, port)
-	}
-	if host != "" && !strings.EqualFold(host, "localhost") && net.ParseIP(host) == nil {
+	case host != "" && !strings.EqualFold(host, "localhost") && net.ParseIP(host) == nil:
 		return fmt.Errorf("%q: host %q is not an IP address or localhost", c.MetricsListen, host)
 	}
 	return nil
