@@ -33,11 +33,10 @@ func (m Map) Get(key string) string {
 	return ""
 }
 
-// Secret is a string that never prints itself (%v, %+v, %#v).
+// Secret is a string that never prints itself, whatever the verb.
 type Secret string
 
-func (Secret) String() string   { return "[redacted]" }
-func (Secret) GoString() string { return "[redacted]" }
+func (Secret) Format(f fmt.State, _ rune) { fmt.Fprint(f, "[redacted]") }
 
 // KeyError is a refused key and why, never a secret's value.
 type KeyError struct {

@@ -83,7 +83,7 @@ func secretFile(t *testing.T) string {
 
 func TestSecretNeverPrints(t *testing.T) {
 	c := &Config{AuthPassword: "s3cret"}
-	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+	for _, format := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
 		if s := fmt.Sprintf(format, c); strings.Contains(s, "s3cret") {
 			t.Errorf("%s shows the password: %s", format, s)
 		}

@@ -17,11 +17,9 @@ import (
 // Key is one key of Fluent Bit, the TOML file (lower case) and the command;
 // Default and Help are docs/configuration.md's table ("" is "unset").
 type Key struct {
-	Name    string
-	Default string
-	Help    string
-	Parse   func(c *Config, value string) error
-	Check   func(c *Config) error // nil: every parsed value is fine
+	Name, Default, Help string
+	Parse               func(c *Config, value string) error
+	Check               func(c *Config) error // nil: every parsed value is fine
 }
 
 // TOMLName is the key's spelling in the Config_File.
@@ -185,7 +183,8 @@ func readRegularFile(path string, limit int64) ([]byte, error) {
 	defer f.Close()
 	st, err := f.Stat()
 	if err == nil && !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (it is %s): refused", path, fileType(st.Mode()))
+		kind := cmp.Or(fileTypes[st.Mode().Type()&^os.ModeCharDevice], "no regular file")
+		return nil, fmt.Errorf("%s is not a regular file (it is %s): refused", path, kind)
 	}
 	var b []byte
 	if err == nil {
@@ -201,10 +200,6 @@ func readRegularFile(path string, limit int64) ([]byte, error) {
 }
 
 var fileTypes = map[os.FileMode]string{os.ModeNamedPipe: "a FIFO", os.ModeSocket: "a socket", os.ModeDevice: "a device", os.ModeDir: "a directory"}
-
-func fileType(m os.FileMode) string {
-	return cmp.Or(fileTypes[m.Type()&^os.ModeCharDevice], "no regular file")
-}
 
 func parseBool(v string) (bool, error) {
 	switch strings.ToLower(v) {
