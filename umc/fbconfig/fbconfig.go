@@ -214,26 +214,3 @@ func (r *reader) include(file string, line int, pattern, dir string, data map[st
 	}
 	return nil
 }
-
-// text reads a classic text, or YAML documents: configs or (in a file) manifests.
-func (r *reader) text(file, text string, lineOffset int, dir string, data map[string]entryText, classic bool) error {
-	if classic {
-		return r.classic(file, text, lineOffset, dir, data)
-	}
-	docs, err := yamlDocs(file, text)
-	if err != nil {
-		return err
-	}
-	for _, d := range docs {
-		shift(d, lineOffset)
-		if data == nil && get(d, "apiVersion") != nil && get(d, "kind") != nil {
-			err = r.manifest(file, d)
-		} else {
-			err = r.yamlConfig(file, d, dir, data)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}

@@ -12,26 +12,36 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-func yamlDocs(path, text string) ([]*yaml.Node, error) {
+// text reads a classic text, or YAML documents: configs or (in a file) manifests.
+func (r *reader) text(file, text string, lineOffset int, dir string, data map[string]entryText, classic bool) error {
+	if classic {
+		return r.classic(file, text, lineOffset, dir, data)
+	}
 	dec := yaml.NewDecoder(strings.NewReader(text))
-	var out []*yaml.Node
 	for {
 		var doc yaml.Node
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, &ParseError{path, 0, fmt.Sprintf("not valid YAML: %v", err)}
-		}
-		if len(doc.Content) == 0 {
+		switch err := dec.Decode(&doc); {
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			return &ParseError{file, 0, fmt.Sprintf("not valid YAML: %v", err)}
+		case len(doc.Content) == 0:
 			continue
 		}
-		root := doc.Content[0]
-		if root.Kind != yaml.MappingNode {
-			return nil, &ParseError{path, root.Line, "a YAML config must be a mapping"}
+		d := doc.Content[0]
+		if d.Kind != yaml.MappingNode {
+			return &ParseError{file, d.Line, "a YAML config must be a mapping"}
 		}
-		out = append(out, root)
+		shift(d, lineOffset)
+		var err error
+		if data == nil && get(d, "apiVersion") != nil && get(d, "kind") != nil {
+			err = r.manifest(file, d)
+		} else {
+			err = r.yamlConfig(file, d, dir, data)
+		}
+		if err != nil {
+			return err
+		}
 	}
 }
 
@@ -49,11 +59,8 @@ func get(m *yaml.Node, key string) *yaml.Node {
 
 // manifest reads a ConfigMap's config entries that no other includes.
 func (r *reader) manifest(path string, doc *yaml.Node) error {
-	if get(doc, "kind").Value != "ConfigMap" {
-		return nil
-	}
 	data := get(doc, "data")
-	if data == nil || data.Kind != yaml.MappingNode {
+	if get(doc, "kind").Value != "ConfigMap" || data == nil || data.Kind != yaml.MappingNode {
 		return nil
 	}
 	entries := map[string]entryText{}
