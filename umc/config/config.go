@@ -160,12 +160,12 @@ func tomlError(path string, err error) error {
 	if !errors.As(err, &pe) {
 		return fmt.Errorf("%s: not valid TOML", path)
 	}
-	where := fmt.Sprintf("%s:%d:%d", path, pe.Position.Line, pe.Position.Col)
-	// Only a key of ours is named: it cannot be a secret.
-	if known(pe.LastKey) {
-		return fmt.Errorf("%s: not valid TOML (after key %s; the text is not repeated here, it may hold a password)", where, pe.LastKey)
+	after := ""
+	if known(pe.LastKey) { // only a key of ours is named: it cannot be a secret
+		after = "after key " + pe.LastKey + "; "
 	}
-	return fmt.Errorf("%s: not valid TOML (the text is not repeated here, it may hold a password)", where)
+	return fmt.Errorf("%s:%d:%d: not valid TOML (%sthe text is not repeated here, it may hold a password)",
+		path, pe.Position.Line, pe.Position.Col, after)
 }
 
 // known is a key's spelling in the TOML file: lower case, ours or retired.

@@ -215,21 +215,18 @@ const maxSeconds = math.MaxInt64 / int64(time.Second)
 
 // parseDuration takes Go durations, days ("5d") and plain seconds, refusing overflow.
 func parseDuration(v string) (time.Duration, error) {
+	if d, err := time.ParseDuration(v); err == nil {
+		return d, nil
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= -maxSeconds && n <= maxSeconds {
+		return time.Duration(n) * time.Second, nil
+	}
 	if days, ok := strings.CutSuffix(v, "d"); ok {
 		if n, err := strconv.ParseInt(days, 10, 64); err == nil && n >= 0 && n <= maxSeconds/86400 {
 			return time.Duration(n) * 24 * time.Hour, nil
 		}
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		if n, nerr := strconv.ParseInt(v, 10, 64); nerr == nil && n >= -maxSeconds && n <= maxSeconds {
-			d, err = time.Duration(n)*time.Second, nil
-		}
-	}
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration like 30s, 2m or 5d", v)
-	}
-	return d, nil
+	return 0, fmt.Errorf("%q is not a duration like 30s, 2m or 5d", v)
 }
 
 // Lookup finds a key by name, case-insensitively, as Fluent Bit does.

@@ -120,11 +120,11 @@ func checkLanguage(v string) error {
 }
 
 func checkUser(c *Config) error {
-	if c.AuthUser == "" && c.AuthPassword != "" {
+	switch {
+	case c.AuthUser == "" && c.AuthPassword != "":
 		return errors.New("must be set when a password is given")
-	}
 	// Basic auth joins user and password with ":" (RFC 7617).
-	if strings.ContainsRune(c.AuthUser, ':') || strings.IndexFunc(c.AuthUser, unicode.IsControl) >= 0 {
+	case strings.ContainsRune(c.AuthUser, ':') || strings.IndexFunc(c.AuthUser, unicode.IsControl) >= 0:
 		return errors.New("must not contain \":\" or control characters")
 	}
 	return nil

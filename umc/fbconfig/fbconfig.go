@@ -169,10 +169,7 @@ type entryText struct {
 // include reads an @INCLUDE's glob (as classic) or a YAML include's name,
 // from data (a ConfigMap's entries) or else from dir.
 func (r *reader) include(file string, line int, pattern, dir string, data map[string]entryText, classic bool) error {
-	word := "include"
-	if classic {
-		word = "@INCLUDE"
-	}
+	word := map[bool]string{false: "include", true: "@INCLUDE"}[classic]
 	r.depth++
 	defer func() { r.depth-- }()
 	if r.depth > maxIncludeDepth {
