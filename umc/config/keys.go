@@ -91,14 +91,11 @@ var Keys = []Key{
 		func(c *Config) *int { return &c.QuickRetries }, 0, 10),
 	durationKey("Flush_Timeout", "60s", "no new request starts after this long in one flush; the rest waits for Fluent Bit's retry; not shorter than `Timeout`",
 		func(c *Config) *time.Duration { return &c.FlushTimeout }, func(c *Config, d time.Duration) error {
-			if err := positive(c, d); err != nil {
-				return err
-			}
 			// Shorter than one request, a slow request would cut its successors off.
-			if d < c.Timeout {
+			if d > 0 && d < c.Timeout {
 				return fmt.Errorf("%s is shorter than Timeout %s", d, c.Timeout)
 			}
-			return nil
+			return positive(c, d)
 		}),
 	{"Metrics_Listen", "", "address of the plugin's Prometheus endpoint `/metrics`, `host:port` or `:port`, shared by every output naming it; unset or `off`: none (see [Operations](operations.md#operations))",
 		text(func(c *Config) *string { return &c.MetricsListen }), checkMetricsListen},

@@ -20,10 +20,9 @@ type Entry struct {
 
 // Section is a classic [SECTION] or one item of a YAML config's lists.
 type Section struct {
-	Kind    string // lower case: input, filter, output, ...
-	File    string
-	Line    int
-	Entries []Entry
+	Kind, File string // Kind in lower case: input, filter, output, ...
+	Line       int
+	Entries    []Entry
 }
 
 // Get returns the last entry of key, case-insensitive, as Fluent Bit does.
@@ -37,10 +36,7 @@ func (s Section) Get(key string) (e Entry, ok bool) {
 }
 
 // Value is the value of key, or "".
-func (s Section) Value(key string) string {
-	e, _ := s.Get(key)
-	return e.Value
-}
+func (s Section) Value(key string) string { e, _ := s.Get(key); return e.Value }
 
 // Env looks a variable up; os.LookupEnv by default.
 type Env func(name string) (string, bool)

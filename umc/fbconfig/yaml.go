@@ -86,10 +86,9 @@ func (r *reader) manifest(path string, doc *yaml.Node) error {
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(entries)) {
-		e := entries[name]
 		yml := strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
 		if !included[name] && (yml || strings.HasSuffix(name, ".conf")) {
-			if err := r.text(path, e.text, e.lineOffset, filepath.Dir(path), entries, !yml); err != nil {
+			if err := r.text(path, entries[name].text, entries[name].lineOffset, filepath.Dir(path), entries, !yml); err != nil {
 				return err
 			}
 		}
@@ -118,30 +117,29 @@ func (r *reader) yamlConfig(path string, doc *yaml.Node, dir string, data map[st
 			}
 		}
 	}
-	if pl := get(doc, "pipeline"); pl != nil {
-		for _, kind := range []string{"inputs", "filters", "outputs"} {
-			list := get(pl, kind)
-			if list == nil {
-				continue
+	pl := get(doc, "pipeline") // nil: get finds nothing in it
+	for _, kind := range []string{"inputs", "filters", "outputs"} {
+		list := get(pl, kind)
+		if list == nil {
+			continue
+		}
+		if list.Kind != yaml.SequenceNode {
+			return &ParseError{path, list.Line, "pipeline." + kind + " must be a list"}
+		}
+		for _, item := range list.Content {
+			if item.Kind != yaml.MappingNode {
+				return &ParseError{path, item.Line, "each of pipeline." + kind + " must be a mapping"}
 			}
-			if list.Kind != yaml.SequenceNode {
-				return &ParseError{path, list.Line, "pipeline." + kind + " must be a list"}
-			}
-			for _, item := range list.Content {
-				if item.Kind != yaml.MappingNode {
-					return &ParseError{path, item.Line, "each of pipeline." + kind + " must be a mapping"}
+			s := Section{Kind: strings.TrimSuffix(kind, "s"), File: path, Line: item.Line}
+			for i := 0; i+1 < len(item.Content); i += 2 {
+				k, v := item.Content[i], item.Content[i+1]
+				value := ""
+				if v.Kind == yaml.ScalarNode {
+					value = r.expand(v.Value)
 				}
-				s := Section{Kind: strings.TrimSuffix(kind, "s"), File: path, Line: item.Line}
-				for i := 0; i+1 < len(item.Content); i += 2 {
-					k, v := item.Content[i], item.Content[i+1]
-					value := ""
-					if v.Kind == yaml.ScalarNode {
-						value = r.expand(v.Value)
-					}
-					s.Entries = append(s.Entries, Entry{Key: k.Value, Value: value, File: path, Line: k.Line})
-				}
-				r.sections = append(r.sections, s)
+				s.Entries = append(s.Entries, Entry{Key: k.Value, Value: value, File: path, Line: k.Line})
 			}
+			r.sections = append(r.sections, s)
 		}
 	}
 	return nil
