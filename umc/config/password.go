@@ -21,7 +21,7 @@ func readPasswordFile(path string) (Secret, error) {
 }
 
 // PasswordFile is Auth_Password_File, read again when it changes (a rotated Secret);
-// an unusable file keeps the old password, with one warning. Never logged.
+// an unusable file keeps the old password, with one warning. Safe for concurrent use; never logged.
 type PasswordFile struct {
 	path string
 	// Infof and Warnf, set before the first Password, hear of a change and of an unusable file.
