@@ -41,7 +41,7 @@ func (c *Client) AskBaseline(ctx context.Context, before func() error) (Baseline
 				return Baseline{}, err
 			}
 		}
-		*ask.to, _ = c.call(ctx, ImpossibleUsername(), ask.method)
+		*ask.to = c.call(ctx, ImpossibleUsername(), ask.method)
 	}
 	return b, nil
 }
