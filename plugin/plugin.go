@@ -18,7 +18,6 @@ import (
 	"umc-invite/plugin/chunkdec"
 	"umc-invite/umc/config"
 	"umc-invite/umc/invite"
-	"umc-invite/umc/record"
 )
 
 const pluginName = "umc_invite"
@@ -82,8 +81,7 @@ func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (ret
 		return flbCode(in.disabled.flush(time.Now()))
 	}
 	out := in.out
-	// The chunk is read in place: the decoder copies what it keeps.
-	records, decodeErr := decodeChunk(C.GoString(tag), unsafe.Slice((*byte)(data), int(length)))
+	records, decodeErr := chunkdec.Decode(C.GoString(tag), unsafe.Slice((*byte)(data), int(length)))
 	verdict := out.Flush(context.Background(), records)
 	if decodeErr != nil {
 		// An undecodable record cannot be read on a retry either: say so,
@@ -145,13 +143,3 @@ func recoverTo(ret *int, code int, where string) {
 }
 
 func main() {}
-
-// decodeChunk decodes the records of a chunk it can (see chunkdec.Decode).
-func decodeChunk(tag string, data []byte) ([]record.Record, error) {
-	events, err := chunkdec.Decode(data)
-	records := make([]record.Record, 0, len(events))
-	for _, e := range events {
-		records = append(records, record.New(tag, e.Time, e.Body))
-	}
-	return records, err
-}
