@@ -235,26 +235,19 @@ func statusIs(raw json.RawMessage, want int) bool {
 }
 
 // messageFrom takes UMC's "message" from a JSON error body (ok when it
-// decoded, field its "message"), or the start of any other body, as one
-// short printable line.
+// decoded, field its "message"), or the start of any other body but a page
+// (or any markup: nothing an operator can use), as one short printable line.
 func messageFrom(body []byte, ok bool, field json.RawMessage) string {
 	text := ""
-	if ok && len(field) > 0 && string(field) != "null" { // null: no message
-		var s string
-		if json.Unmarshal(field, &s) == nil {
-			text = s
-		} else {
+	switch {
+	case ok && len(field) > 0 && string(field) != "null": // null: no message
+		if json.Unmarshal(field, &text) != nil {
 			text = string(field)
 		}
-	} else if len(body) > 0 && !looksLikeHTML(body) {
+	case !bytes.HasPrefix(bytes.TrimSpace(body[:min(len(body), 64)]), []byte("<")):
 		text = string(body)
 	}
 	return oneLine(text, 300)
-}
-
-// looksLikeHTML: a page (or any markup) says nothing an operator can use.
-func looksLikeHTML(b []byte) bool {
-	return strings.HasPrefix(strings.TrimSpace(string(b[:min(len(b), 64)])), "<")
 }
 
 func oneLine(s string, limit int) string {

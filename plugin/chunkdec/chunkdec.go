@@ -28,25 +28,18 @@ func (eventTime) WriteExt(any) []byte { return nil }
 
 // ReadExt implements codec.BytesExt.
 func (eventTime) ReadExt(dst any, b []byte) {
-	out, ok := dst.(*eventTime)
-	if !ok {
-		return
+	if out, ok := dst.(*eventTime); ok {
+		if out.size = len(b); len(b) == 8 {
+			out.Time = time.Unix(int64(binary.BigEndian.Uint32(b)), int64(binary.BigEndian.Uint32(b[4:])))
+		}
 	}
-	out.size = len(b)
-	if len(b) != 8 {
-		return
-	}
-	out.Time = time.Unix(int64(binary.BigEndian.Uint32(b)), int64(binary.BigEndian.Uint32(b[4:])))
 }
 
-// handle is set up once; a configured handle is safe for concurrent
-// decoders.
-var handle, handleErr = newHandle()
-
-func newHandle() (*codec.MsgpackHandle, error) {
+// handle is set up once; a configured handle is safe for concurrent decoders.
+var handle, handleErr = func() (*codec.MsgpackHandle, error) {
 	h := new(codec.MsgpackHandle)
 	return h, h.SetBytesExt(reflect.TypeOf(eventTime{}), 0, eventTime{})
-}
+}()
 
 // Decode decodes every record of a chunk it can, tagged tag. An event of
 // the wrong shape (no [header, body] pair, a body that is no map) is a
@@ -56,11 +49,11 @@ func newHandle() (*codec.MsgpackHandle, error) {
 // chunk from a malformed or truncated event, which fluent-bit-go's
 // GetRecord reports alike, and it recovers a panic of the decoder. The
 // chunk is read in place: what is kept is copied.
-func Decode(tag string, data []byte) (events []record.Record, err error) {
+func Decode(tag string, data []byte) (records []record.Record, err error) {
 	var skipped []error
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("malformed chunk after %d record(s): decoder panicked: %v", len(events), r)
+			err = fmt.Errorf("malformed chunk after %d record(s): decoder panicked: %v", len(records), r)
 		}
 		err = errors.Join(append(skipped, err)...)
 	}()
@@ -77,21 +70,19 @@ func Decode(tag string, data []byte) (events []record.Record, err error) {
 	for dec.NumBytesRead() < len(data) {
 		var v any
 		if err := dec.Decode(&v); err != nil {
-			return events, fmt.Errorf("malformed chunk after %d record(s): %w", len(events), err)
+			return records, fmt.Errorf("malformed chunk after %d record(s): %w", len(records), err)
 		}
 		e, err := toRecord(tag, v)
-		var bad badEventTime
-		if errors.As(err, &bad) {
-			// A broken encoding, not a record of the wrong shape.
-			return events, fmt.Errorf("malformed chunk after %d record(s): %w", len(events), err)
+		if bad := badEventTime(0); errors.As(err, &bad) { // a broken encoding, not a record of the wrong shape
+			return records, fmt.Errorf("malformed chunk after %d record(s): %w", len(records), err)
 		}
 		if err != nil {
-			skipped = append(skipped, fmt.Errorf("malformed record %d: %w (skipped)", len(events)+len(skipped)+1, err))
+			skipped = append(skipped, fmt.Errorf("malformed record %d: %w (skipped)", len(records)+len(skipped)+1, err))
 			continue
 		}
-		events = append(events, e)
+		records = append(records, e)
 	}
-	return events, nil
+	return records, nil
 }
 
 // toRecord reads one event: [timestamp, body] (Fluent Bit before v2) or
