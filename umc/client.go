@@ -170,10 +170,7 @@ type sendTokenRequest struct {
 func (c *Client) once(ctx context.Context, username, method string, password config.Secret) (a Answer) {
 	var body sendTokenRequest
 	body.Options.Username, body.Options.Method = username, method
-	payload, err := json.Marshal(body)
-	if err != nil {
-		return Answer{Err: fmt.Errorf("encode request: %w", err)}
-	}
+	payload, _ := json.Marshal(body) // two strings: it cannot fail
 	// A fixed Content-Length: UMC answers a chunked POST with 411. A call
 	// once started runs to its answer or Timeout, even past the flush's
 	// deadline: cutting it off could not unsend it, only make its retry a

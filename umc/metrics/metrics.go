@@ -436,13 +436,8 @@ func each(value func(*shown) float64) func([]*shown, emit) {
 	}
 }
 
-// formatFloat writes a value as the text format does.
-func formatFloat(v float64) string {
-	if math.IsInf(v, +1) {
-		return "+Inf"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
-}
+// formatFloat writes a value as the text format does ("+Inf" included).
+func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 var escape = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`).Replace
 
