@@ -27,13 +27,10 @@ type Answer struct {
 	Message    string
 	RetryAfter time.Duration
 	Location   string // of a redirect, to name it in the log
-	// FromUMC: the body was a JSON object whose status agrees, as UMC
-	// answers when JSON is asked for; an HTML page or an empty body is
-	// someone else's (an ingress, a proxy, a login page).
+	// FromUMC: the body was a JSON object whose status agrees, as UMC's
+	// (a page or an empty body is an ingress's, a proxy's, a login page's).
 	FromUMC bool
-	// BodyCut: a 200 declared as JSON whose body broke off (a reset, an
-	// ingress cutting the stream). The status line says UMC took the call.
-	BodyCut bool
+	BodyCut bool // a 200 declared as JSON whose body broke off: UMC took the call
 	Err     error
 	Took    time.Duration
 	Calls   int // HTTP calls made, quick retries included
@@ -98,9 +95,8 @@ func classify(a Answer) Outcome {
 	case s == http.StatusOK && a.FromUMC:
 		return Outcome{Kind: policy.Served, Reason: "HTTP 200"}
 	case s == http.StatusOK && a.BodyCut:
-		// The token is stored and the mail handed on before UMC writes
-		// its answer: calling again would send a second mail whose link
-		// kills the first.
+		// UMC writes its answer after storing the token and handing the
+		// mail on: a second call would mail a link that kills the first.
 		return Outcome{Kind: policy.Served, Reason: "HTTP 200, its JSON body cut short: UMC took the call"}
 	case s == http.StatusOK:
 		return Outcome{Kind: policy.Unavailable, Reason: "HTTP 200 without UMC's JSON body (UMC_URL points at something that is not UMC: a proxy, a login page, an ingress)"}

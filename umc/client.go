@@ -26,7 +26,6 @@ import (
 const (
 	maxBody     = 64 << 10 // of an answer read: UMC's are small, an ingress's page is not worth more
 	maxLocation = 200      // of a redirect's Location kept for the log: the answering server's text
-	quickDelay  = 200 * time.Millisecond
 )
 
 // Client sends invitations to one UMC. It is safe for concurrent use.
@@ -92,8 +91,8 @@ func (c *Client) Close() { c.transport.CloseIdleConnections() }
 
 // SendToken asks UMC to mail username an invitation. Only a call that
 // cannot have reached UMC (Outcome.QuickRetry) is tried again at once, up
-// to Quick_Retries, with full-jitter pauses from quickDelay doubling to
-// 2 s, while ctx allows: a reset, a timeout or a 502 may hide a processed
+// to Quick_Retries, with full-jitter pauses from 200 ms doubling to 2 s,
+// while ctx allows: a reset, a timeout or a 502 may hide a processed
 // call (a retry would be a second mail), a 503 may be the rate limit. ctx
 // bounds the quick retries, not a call under way.
 func (c *Client) SendToken(ctx context.Context, username string) Answer {
@@ -107,7 +106,7 @@ func (c *Client) SendToken(ctx context.Context, username string) Answer {
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(rand.N(min(quickDelay<<try, 2*time.Second))):
+		case <-time.After(rand.N(min(200*time.Millisecond<<try, 2*time.Second))):
 		}
 	}
 	return last
