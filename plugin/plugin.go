@@ -78,7 +78,7 @@ func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (ret
 		return output.FLB_ERROR
 	}
 	if in.disabled != nil {
-		return flbCode(in.disabled.flush(time.Now()))
+		return flbCode[in.disabled.flush(time.Now())]
 	}
 	out := in.out
 	records, decodeErr := chunkdec.Decode(C.GoString(tag), unsafe.Slice((*byte)(data), int(length)))
@@ -91,7 +91,7 @@ func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (ret
 			verdict = invite.Error
 		}
 	}
-	return flbCode(verdict)
+	return flbCode[verdict]
 }
 
 // FLBPluginFlush serves a Fluent Bit that does not know FLBPluginFlushCtx.
@@ -123,15 +123,8 @@ func FLBPluginExitCtx(ctx unsafe.Pointer) (ret int) {
 //export FLBPluginExit
 func FLBPluginExit() int { return output.FLB_OK }
 
-func flbCode(v invite.Verdict) int {
-	switch v {
-	case invite.OK:
-		return output.FLB_OK
-	case invite.Retry:
-		return output.FLB_RETRY
-	}
-	return output.FLB_ERROR
-}
+// flbCode is a verdict's code for Fluent Bit; anything else is FLB_ERROR (0).
+var flbCode = map[invite.Verdict]int{invite.OK: output.FLB_OK, invite.Retry: output.FLB_RETRY, invite.Error: output.FLB_ERROR}
 
 // recoverTo turns a panic into a log line and the given return code: a Go
 // panic in a cgo callback would take all of Fluent Bit down.
