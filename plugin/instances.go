@@ -36,9 +36,7 @@ func (r *registry) begin() (handle int, name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	handle, name = r.nextHandle, fmt.Sprintf("%s.%d", pluginName, r.nextNumber)
-	r.nextHandle++
-	r.nextNumber++
-	r.starting++
+	r.nextHandle, r.nextNumber, r.starting = r.nextHandle+1, r.nextNumber+1, r.starting+1
 	return handle, name
 }
 

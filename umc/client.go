@@ -143,10 +143,7 @@ func (c *Client) headersFor(password config.Secret) http.Header {
 	if h := c.headers.Load(); h != nil && h.password == password {
 		return h.header
 	}
-	header := http.Header{}
-	header.Set("Content-Type", "application/json")
-	header.Set("Accept", "application/json")
-	header.Set("Accept-Language", c.language)
+	header := http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}, "Accept-Language": {c.language}}
 	if c.user != "" {
 		(&http.Request{Header: header}).SetBasicAuth(c.user, string(password))
 	}
