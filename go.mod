@@ -4,7 +4,6 @@ go 1.26.0
 
 require (
 	github.com/BurntSushi/toml v1.6.0
-	github.com/avast/retry-go/v4 v4.7.0
 	github.com/fluent/fluent-bit-go v0.0.0-20230731091245-a7a013e2473c
 )
 

@@ -10,11 +10,11 @@ import (
 )
 
 // disabledOutput is an [OUTPUT] whose start failed for a reason of its own
-// (its directories, CA file, metrics port): one tenant's fault must not
-// stop Fluent Bit and the other tenants. It answers every flush with a
-// retry, so that Fluent Bit's counters and health show it; its files stay
-// queued for a start with the fault fixed. The reason is logged at start
-// and at most once a minute, and shown as umc_invite_output_disabled 1.
+// (its directories, CA file, metrics port), which must not stop Fluent Bit
+// and the other tenants. Every flush is retried, so that Fluent Bit's
+// counters and health show it, and its files wait for a start with the
+// fault fixed; the reason is logged at start, then at most once a minute,
+// and shown as umc_invite_output_disabled 1.
 type disabledOutput struct {
 	log     *invite.Logger
 	reason  error

@@ -8,25 +8,19 @@ import (
 )
 
 // registry maps the context Fluent Bit hands back to each [OUTPUT]
-// section's output; Fluent Bit's workers read it concurrently.
-//
-// Two numbers per instance: a handle, the context, never reused in the
-// process (a late flush for an exited instance finds nothing instead of
-// another instance); and a number for its default name, counted from 0
-// in each generation of outputs. Fluent Bit's hot reload exits every
-// instance and starts them again in the same process, in config order:
-// counting again from 0 once all have exited gives each output the name
-// it had before the reload (its log lines, its metrics' `output` label),
-// as Fluent Bit numbers its own instances (umc_invite.0).
+// section's output; Fluent Bit's workers read it concurrently. A handle
+// is never reused (a late flush for an exited instance finds nothing); the
+// number of a default name counts from 0 again once all have exited, so
+// that a hot reload, which starts them again in config order, gives each
+// output its name again (log lines, the metrics' `output` label), as Fluent
+// Bit numbers its own instances (umc_invite.0).
 type registry struct {
 	mu         sync.RWMutex
 	nextHandle int
 	nextNumber int
 	starting   int // inits under way
 	byID       map[int]instance
-	// claims are the directories the live outputs hold: an output whose
-	// directory another one holds is disabled, the other runs on.
-	claims *invite.Claims
+	claims     *invite.Claims // the live outputs' directories: a second claimant is disabled
 }
 
 // instance is a started output, or one disabled by a failure of its own.
@@ -42,9 +36,7 @@ func (r *registry) begin() (handle int, name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	handle, name = r.nextHandle, fmt.Sprintf("%s.%d", pluginName, r.nextNumber)
-	r.nextHandle++
-	r.nextNumber++
-	r.starting++
+	r.nextHandle, r.nextNumber, r.starting = r.nextHandle+1, r.nextNumber+1, r.starting+1
 	return handle, name
 }
 

@@ -18,7 +18,6 @@ import (
 	"umc-invite/plugin/chunkdec"
 	"umc-invite/umc/config"
 	"umc-invite/umc/invite"
-	"umc-invite/umc/record"
 )
 
 const pluginName = "umc_invite"
@@ -79,11 +78,10 @@ func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (ret
 		return output.FLB_ERROR
 	}
 	if in.disabled != nil {
-		return flbCode(in.disabled.flush(time.Now()))
+		return flbCode[in.disabled.flush(time.Now())]
 	}
 	out := in.out
-	// The chunk is read in place: the decoder copies what it keeps.
-	records, decodeErr := decodeChunk(C.GoString(tag), unsafe.Slice((*byte)(data), int(length)))
+	records, decodeErr := chunkdec.Decode(C.GoString(tag), unsafe.Slice((*byte)(data), int(length)))
 	verdict := out.Flush(context.Background(), records)
 	if decodeErr != nil {
 		// An undecodable record cannot be read on a retry either: say so,
@@ -93,7 +91,7 @@ func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (ret
 			verdict = invite.Error
 		}
 	}
-	return flbCode(verdict)
+	return flbCode[verdict]
 }
 
 // FLBPluginFlush serves a Fluent Bit that does not know FLBPluginFlushCtx.
@@ -125,15 +123,8 @@ func FLBPluginExitCtx(ctx unsafe.Pointer) (ret int) {
 //export FLBPluginExit
 func FLBPluginExit() int { return output.FLB_OK }
 
-func flbCode(v invite.Verdict) int {
-	switch v {
-	case invite.OK:
-		return output.FLB_OK
-	case invite.Retry:
-		return output.FLB_RETRY
-	}
-	return output.FLB_ERROR
-}
+// flbCode is a verdict's code for Fluent Bit; anything else is FLB_ERROR (0).
+var flbCode = map[invite.Verdict]int{invite.OK: output.FLB_OK, invite.Retry: output.FLB_RETRY, invite.Error: output.FLB_ERROR}
 
 // recoverTo turns a panic into a log line and the given return code: a Go
 // panic in a cgo callback would take all of Fluent Bit down.
@@ -145,13 +136,3 @@ func recoverTo(ret *int, code int, where string) {
 }
 
 func main() {}
-
-// decodeChunk decodes the records of a chunk it can (see chunkdec.Decode).
-func decodeChunk(tag string, data []byte) ([]record.Record, error) {
-	events, err := chunkdec.Decode(data)
-	records := make([]record.Record, 0, len(events))
-	for _, e := range events {
-		records = append(records, record.New(tag, e.Time, e.Body))
-	}
-	return records, err
-}

@@ -13,11 +13,11 @@ import (
 // UMC_INVITE_PPROF=<dir>, for benchmarks (docs/performance.md): a CPU
 // profile from the first init to the first exit, the allocations and the
 // Go heap's peak (the live heap as it grew) into dir.
-var profileDir = os.Getenv("UMC_INVITE_PPROF")
-
-var profileStart, profileStop sync.Once
-
-var heapStop = make(chan struct{}) // closed at the first exit: sampleHeap ends
+var (
+	profileDir                = os.Getenv("UMC_INVITE_PPROF")
+	profileStart, profileStop sync.Once
+	heapStop                  = make(chan struct{}) // closed at the first exit: sampleHeap ends
+)
 
 func startProfile() {
 	profileStart.Do(func() {

@@ -2,8 +2,8 @@ package umc
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 )
@@ -12,11 +12,7 @@ import (
 // UDM's username syntax, and there is no "@", which UMC would look up as a
 // mail address. UMC refuses it before any token is made or mail sent. It
 // is random, so that two asks never share a rate-limit counter.
-func ImpossibleUsername() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return "umc-invite-probe:" + hex.EncodeToString(b)
-}
+func ImpossibleUsername() string { return fmt.Sprintf("umc-invite-probe:%016x", rand.Uint64()) }
 
 // Baseline is how UMC refuses a user that cannot exist, asked twice: with
 // the configured method, and with a method that does not exist.
@@ -41,7 +37,7 @@ func (c *Client) AskBaseline(ctx context.Context, before func() error) (Baseline
 				return Baseline{}, err
 			}
 		}
-		*ask.to, _ = c.call(ctx, ImpossibleUsername(), ask.method)
+		*ask.to = c.call(ctx, ImpossibleUsername(), ask.method)
 	}
 	return b, nil
 }

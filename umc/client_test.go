@@ -224,13 +224,21 @@ func TestQuickRetriesOnlyForCallsThatCannotHaveReachedUMC(t *testing.T) {
 	}
 }
 
+// Each call of a quick retry is observed (the metrics count it), with the
+// class the sender reads of the last one.
 func TestQuickRetryOnRefusedConnection(t *testing.T) {
 	srv := httptest.NewServer(&umctest.UMC{})
 	base := srv.URL
 	srv.Close() // nothing listens there now
-	a := newClient(t, base, config.Map{"Quick_Retries": "1"}).SendToken(context.Background(), "alice")
+	c := newClient(t, base, config.Map{"Quick_Retries": "1"})
+	var observed []Outcome
+	c.Observe = func(a Answer) { observed = append(observed, Classify(a)) }
+	a := c.SendToken(context.Background(), "alice")
 	if o := Classify(a); a.Err == nil || a.Calls != 2 || o.Kind != policy.Unavailable || !o.QuickRetry || !strings.HasPrefix(a.String(), "network error") {
 		t.Fatalf("%v (calls %d)", a, a.Calls)
+	}
+	if len(observed) != 2 || observed[1] != Classify(a) {
+		t.Fatalf("observed %v, want 2 calls, the last one classified as %v", observed, Classify(a))
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package chunkdec decodes the msgpack chunks Fluent Bit hands an output
-// plugin into events. It is plain Go, without cgo, so that it can be
-// tested and fuzzed on its own; the plugin turns its events into records.
+// plugin into records. It is plain Go, without cgo, so that it can be
+// tested and fuzzed on its own.
 package chunkdec
 
 import (
@@ -11,13 +11,9 @@ import (
 	"time"
 
 	"github.com/ugorji/go/codec"
-)
 
-// Event is one decoded record: its timestamp and its body.
-type Event struct {
-	Time time.Time
-	Body map[any]any
-}
+	"umc-invite/umc/record"
+)
 
 // eventTime is Fluent Bit's EventTime, msgpack extension 0: seconds and
 // nanoseconds, each a big-endian uint32. It is read like fluent-bit-go's
@@ -32,38 +28,32 @@ func (eventTime) WriteExt(any) []byte { return nil }
 
 // ReadExt implements codec.BytesExt.
 func (eventTime) ReadExt(dst any, b []byte) {
-	out, ok := dst.(*eventTime)
-	if !ok {
-		return
+	if out, ok := dst.(*eventTime); ok {
+		if out.size = len(b); len(b) == 8 {
+			out.Time = time.Unix(int64(binary.BigEndian.Uint32(b)), int64(binary.BigEndian.Uint32(b[4:])))
+		}
 	}
-	out.size = len(b)
-	if len(b) != 8 {
-		return
-	}
-	out.Time = time.Unix(int64(binary.BigEndian.Uint32(b)), int64(binary.BigEndian.Uint32(b[4:])))
 }
 
-// handle is set up once; a configured handle is safe for concurrent
-// decoders.
-var handle, handleErr = newHandle()
-
-func newHandle() (*codec.MsgpackHandle, error) {
+// handle is set up once; a configured handle is safe for concurrent decoders.
+var handle, handleErr = func() (*codec.MsgpackHandle, error) {
 	h := new(codec.MsgpackHandle)
 	return h, h.SetBytesExt(reflect.TypeOf(eventTime{}), 0, eventTime{})
-}
+}()
 
-// Decode decodes every event of a chunk it can. An event of the wrong
-// shape (no [header, body] pair, a body that is no map) is a whole msgpack
-// value: it is skipped, its error joined to the others, and the events
-// after it still decoded. At a broken encoding it stops, returning the
-// events before it with the error. It tells the end of the chunk from a
-// malformed or truncated event, which fluent-bit-go's GetRecord reports
-// alike, and it recovers a panic of the decoder.
-func Decode(data []byte) (events []Event, err error) {
+// Decode decodes every record of a chunk it can, tagged tag. An event of
+// the wrong shape (no [header, body] pair, a body that is no map) is a
+// whole msgpack value: it is skipped, its error joined to the others, and
+// the events after it still decoded. At a broken encoding it stops,
+// returning the records before it with the error. It tells the end of the
+// chunk from a malformed or truncated event, which fluent-bit-go's
+// GetRecord reports alike, and it recovers a panic of the decoder. The
+// chunk is read in place: what is kept is copied.
+func Decode(tag string, data []byte) (records []record.Record, err error) {
 	var skipped []error
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("malformed chunk after %d record(s): decoder panicked: %v", len(events), r)
+			err = fmt.Errorf("malformed chunk after %d record(s): decoder panicked: %v", len(records), r)
 		}
 		err = errors.Join(append(skipped, err)...)
 	}()
@@ -80,49 +70,47 @@ func Decode(data []byte) (events []Event, err error) {
 	for dec.NumBytesRead() < len(data) {
 		var v any
 		if err := dec.Decode(&v); err != nil {
-			return events, fmt.Errorf("malformed chunk after %d record(s): %w", len(events), err)
+			return records, fmt.Errorf("malformed chunk after %d record(s): %w", len(records), err)
 		}
-		e, err := toEvent(v)
-		var bad badEventTime
-		if errors.As(err, &bad) {
-			// A broken encoding, not a record of the wrong shape.
-			return events, fmt.Errorf("malformed chunk after %d record(s): %w", len(events), err)
+		e, err := toRecord(tag, v)
+		if bad := badEventTime(0); errors.As(err, &bad) { // a broken encoding, not a record of the wrong shape
+			return records, fmt.Errorf("malformed chunk after %d record(s): %w", len(records), err)
 		}
 		if err != nil {
-			skipped = append(skipped, fmt.Errorf("malformed record %d: %w (skipped)", len(events)+len(skipped)+1, err))
+			skipped = append(skipped, fmt.Errorf("malformed record %d: %w (skipped)", len(records)+len(skipped)+1, err))
 			continue
 		}
-		events = append(events, e)
+		records = append(records, e)
 	}
-	return events, nil
+	return records, nil
 }
 
-// toEvent reads one event: [timestamp, body] (Fluent Bit before v2) or
+// toRecord reads one event: [timestamp, body] (Fluent Bit before v2) or
 // [[timestamp, metadata], body].
-func toEvent(v any) (Event, error) {
+func toRecord(tag string, v any) (record.Record, error) {
 	pair, ok := v.([]any)
 	if !ok || len(pair) != 2 {
-		return Event{}, fmt.Errorf("want a [header, body] array, got %T", v)
+		return record.Record{}, fmt.Errorf("want a [header, body] array, got %T", v)
 	}
 	header := pair[0]
 	if withMeta, ok := header.([]any); ok {
 		if len(withMeta) < 1 {
-			return Event{}, fmt.Errorf("empty event header")
+			return record.Record{}, fmt.Errorf("empty event header")
 		}
 		header = withMeta[0]
 	}
 	if et, ok := header.(eventTime); ok && et.size != 8 {
-		return Event{}, badEventTime(et.size)
+		return record.Record{}, badEventTime(et.size)
 	}
 	ts, ok := timeOf(header)
 	if !ok {
-		return Event{}, fmt.Errorf("timestamp is a %T", header)
+		return record.Record{}, fmt.Errorf("timestamp is a %T", header)
 	}
 	body, ok := pair[1].(map[any]any)
 	if !ok {
-		return Event{}, fmt.Errorf("body is a %T, not a map", pair[1])
+		return record.Record{}, fmt.Errorf("body is a %T, not a map", pair[1])
 	}
-	return Event{Time: ts, Body: body}, nil
+	return record.New(tag, ts, body), nil
 }
 
 // badEventTime is an EventTime extension whose data is not 8 bytes.

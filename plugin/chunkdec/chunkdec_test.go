@@ -1,10 +1,11 @@
 package chunkdec
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ugorji/go/codec"
 
 	"umc-invite/tests/chunk"
 )
@@ -34,14 +35,14 @@ func TestDecode(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			events, err := Decode(tc.data)
+			events, err := Decode("tail", tc.data)
 			if len(events) != tc.n || (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
 				t.Fatalf("%d events, error %v; want %d, %q", len(events), err, tc.n, tc.err)
 			}
 		})
 	}
-	events, _ := Decode(good)
-	if !events[0].Time.Equal(ts) || !bytes.Equal(events[0].Body["log"].([]byte), []byte("alice")) || events[1].Body["offset"] != int64(7) {
+	events, _ := Decode("tail", good)
+	if !events[0].Time.Equal(ts) || events[0].Tag != "tail" || events[0].Fields["log"] != "alice" || events[1].Fields["offset"] != int64(7) {
 		t.Fatalf("%+v", events)
 	}
 }
@@ -52,18 +53,34 @@ func FuzzDecode(f *testing.F) {
 	ts := time.Unix(1700000000, 0)
 	f.Add(chunk.Encode(chunk.Tail(ts, "/q/alice.send", "alice", 0)))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		events, err := Decode(data)
-		for _, e := range events {
-			if e.Body == nil {
-				t.Fatalf("an event without a body: %+v", e)
-			}
-		}
+		events, err := Decode("tail", data)
 		if err != nil {
 			return
 		}
-		more, err := Decode(append(append([]byte{}, data...), 0xc1))
+		more, err := Decode("tail", append(append([]byte{}, data...), 0xc1))
 		if err == nil || len(more) != len(events) {
 			t.Fatalf("with a bad byte appended: %d events (want %d), error %v", len(more), len(events), err)
 		}
 	})
+}
+
+// An event of the wrong shape (its body not a map) is a whole msgpack
+// value: it is skipped with an error, and the records after it are still
+// decoded, so that their users are not dropped with the chunk.
+func TestEventsAfterAWrongShapedOneAreDecoded(t *testing.T) {
+	var data []byte
+	enc := codec.NewEncoderBytes(&data, new(codec.MsgpackHandle))
+	for _, ev := range []any{
+		[]any{int64(1700000000), map[string]any{"log": "alice"}},
+		[]any{int64(1700000000), "not a map"},
+		[]any{int64(1700000000), map[string]any{"log": "bob"}},
+	} {
+		if err := enc.Encode(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	records, err := Decode("tail", data)
+	if len(records) != 2 || records[1].Fields["log"] != "bob" || err == nil || !strings.Contains(err.Error(), "malformed record 2") {
+		t.Fatalf("decoded %d record(s) of 2 good ones, error %v: bob, after the bad one, must be kept and the bad one named", len(records), err)
+	}
 }

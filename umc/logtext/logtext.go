@@ -10,12 +10,12 @@ import (
 	"unicode/utf8"
 )
 
-// MaxName is the length, in bytes of the original text, a quoted name is
-// cut to: far over a username's 241 characters or a queue file's name.
-const MaxName = 300
-
-// MaxLine caps one log line's message.
-const MaxLine = 4096
+const (
+	// MaxName is the length, in bytes of the original text, a quoted name
+	// is cut to: far over a username's 241 characters or a queue file's name.
+	MaxName = 300
+	MaxLine = 4096 // of one log line's message
+)
 
 // Cut returns s cut to at most limit bytes, on a rune boundary, marked
 // with "…" when something was cut off.

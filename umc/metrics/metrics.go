@@ -30,18 +30,19 @@ const Path = "/metrics"
 
 // What became of an invitation (umc_invite_invitations_total's result).
 const (
-	Sent        = "sent"         // UMC answered 200
-	Refused     = "refused"      // UMC will never mail this user; recorded beside the dead letters
+	CarriedOver = "carried_over" // still waiting on its chunk's last try: a new record carries it on
 	DeadLetter  = "dead_letter"  // bad input
 	Expired     = "expired"      // Max_Age old and still not served: a dead letter with UMC's last answer
-	CarriedOver = "carried_over" // still waiting on its chunk's last try: a new record carries it on
+	Refused     = "refused"      // UMC will never mail this user; recorded beside the dead letters
+	Sent        = "sent"         // UMC answered 200
 )
 
-// Results are the values of the result label.
-var Results = []string{Sent, Refused, DeadLetter, Expired, CarriedOver}
-
-// Classes are the values of the class label: policy.Kind's names.
-var Classes = []string{"delivered", "refused", "failed", "unavailable", "unauthorized"}
+// Results and Classes (policy.Kind's names) are the values of the result
+// and class labels, sorted as the text format's series are.
+var (
+	Results = []string{CarriedOver, DeadLetter, Expired, Refused, Sent}
+	Classes = []string{"delivered", "failed", "refused", "unauthorized", "unavailable"}
+)
 
 // buckets of the request duration: 5 ms (a call on loopback) to 30 s (the
 // default Timeout), and +Inf.
@@ -54,6 +55,7 @@ type Output struct {
 	invitations [5]atomic.Uint64 // by Results' index
 	requests    [5]atomic.Uint64 // by Classes' index
 	inFlight    atomic.Int64
+	end         func()        // Begin's, made once
 	lastSuccess atomic.Uint64 // float64 bits
 	stuck       atomic.Uint64
 	disabled    atomic.Bool
@@ -120,7 +122,7 @@ func (o *Output) Begin() (end func()) {
 		return func() {}
 	}
 	o.inFlight.Add(1)
-	return func() { o.inFlight.Add(-1) }
+	return o.end
 }
 
 // DirectoryMoved says whether a directory of the output is no longer the
@@ -149,12 +151,13 @@ func (o *Output) CountWaiting(f func() (int, time.Duration)) {
 	o.waiting = f
 }
 
-// grace is how long a listener and an exited output stay: long enough for
-// a hot reload to start the outputs again.
-var grace = time.Minute
-
-// logTo receives the endpoint's own errors, in Fluent Bit's log format.
-var logTo io.Writer = os.Stderr
+var (
+	// grace is how long a listener and an exited output stay: long enough
+	// for a hot reload to start the outputs again.
+	grace = time.Minute
+	// logTo receives the endpoint's own errors, in Fluent Bit's log format.
+	logTo io.Writer = os.Stderr
+)
 
 // state is the process-wide registry.
 var state = struct {
@@ -179,12 +182,8 @@ func Attach(name, addr string, queue func() (int, error)) (*Output, error) {
 	}
 	if o == nil {
 		o = &Output{name: name}
+		o.end = func() { o.inFlight.Add(-1) }
 		state.outputs[name] = o
-	}
-	if o.addr != "" && o.addr != addr && time.Since(o.exited) < grace {
-		// Moved to another endpoint by a reload: the old one stops
-		// showing it now, not after the grace period.
-		o.exited = time.Time{}
 	}
 	o.live, o.addr, o.queue = true, addr, queue
 	o.disabled.Store(false)
@@ -220,8 +219,7 @@ type listener struct {
 func acquire(addr string) error {
 	if l := state.listeners[addr]; l != nil {
 		if l.idle != nil {
-			l.idle.Stop()
-			l.idle = nil
+			l.idle.Stop() // else it could close the listener early after a later release
 		}
 		l.refs++
 		return nil
@@ -284,12 +282,9 @@ func (l *listener) release() {
 	})
 }
 
-// close stops the listener and waits for its goroutine. Called with state.mu held.
+// close stops the listener and waits for its goroutine (its idle timer,
+// if any, finds it gone). Called with state.mu held.
 func (l *listener) close() {
-	if l.idle != nil {
-		l.idle.Stop()
-		l.idle = nil
-	}
 	delete(state.listeners, l.addr)
 	_ = l.srv.Close()
 	<-l.done
@@ -310,13 +305,14 @@ func closeIdle() bool {
 
 // shown is one output's values as one scrape shows them.
 type shown struct {
-	o               *Output
-	label           string // output="..."
-	queue, waiting  int
-	hasQueue        bool
-	oldest, sum     float64
-	counts          [13]uint64
-	moved, disabled bool
+	o              *Output
+	label          string // output="..."
+	queue, waiting int
+	hasQueue       bool
+	oldest, sum    float64
+	counts         [13]uint64
+	count          func() (int, error)         // the output's queue, nil: none
+	wait           func() (int, time.Duration) // the output's waiting, nil: none
 }
 
 // scrape serves the outputs shown at the listener's address in the text
@@ -326,42 +322,35 @@ func (l *listener) scrape(w http.ResponseWriter, _ *http.Request) {
 	var outs []*shown
 	func() {
 		defer l.recovered("collecting")
-		type pending struct {
-			o       *Output
-			queue   func() (int, error)
-			waiting func() (int, time.Duration)
-		}
-		var ps []pending
 		state.mu.Lock()
 		for _, o := range state.outputs {
 			if o.addr == l.addr && (o.live || (!o.exited.IsZero() && time.Since(o.exited) < grace)) {
-				ps = append(ps, pending{o, o.queue, o.waiting})
+				outs = append(outs, &shown{o: o, count: o.queue, wait: o.waiting})
 			}
 		}
 		state.mu.Unlock()
-		slices.SortFunc(ps, func(a, b pending) int { return strings.Compare(a.o.name, b.o.name) })
 		// Counting reads directories: outside the lock, so that a slow
 		// disk holds up no output's start or exit.
-		for _, p := range ps {
-			s := &shown{o: p.o, label: `output="` + escape(p.o.name) + `"`, moved: p.o.moved.Load(), disabled: p.o.disabled.Load()}
-			p.o.histMu.Lock()
-			s.counts, s.sum = p.o.counts, p.o.sum
-			p.o.histMu.Unlock()
-			if p.waiting != nil {
+		for _, s := range outs {
+			s.label = `output="` + escape(s.o.name) + `"`
+			s.o.histMu.Lock()
+			s.counts, s.sum = s.o.counts, s.o.sum
+			s.o.histMu.Unlock()
+			if s.wait != nil {
 				var d time.Duration
-				s.waiting, d = p.waiting()
+				s.waiting, d = s.wait()
 				s.oldest = d.Seconds()
 			}
-			if p.queue != nil {
-				n, err := p.queue()
+			if s.count != nil {
+				n, err := s.count()
 				if err != nil {
-					fmt.Fprintf(logTo, "[warn] [umc_invite metrics %s] output %s: counting the queue: %v\n", l.addr, p.o.name, err)
+					fmt.Fprintf(logTo, "[warn] [umc_invite metrics %s] output %s: counting the queue: %v\n", l.addr, s.o.name, err)
 				}
 				s.queue, s.hasQueue = n, err == nil
 			}
-			outs = append(outs, s)
 		}
 	}()
+	slices.SortFunc(outs, func(a, b *shown) int { return strings.Compare(a.o.name, b.o.name) })
 	var b bytes.Buffer
 	for _, f := range families {
 		started := false
@@ -387,14 +376,14 @@ var families = []struct {
 	samples          func([]*shown, emit)
 }{
 	{"umc_invite_directory_moved", "gauge", "1 while a directory of this output (Queue_Dir, its intake, Dead_Letter_Dir) is no longer the one at its configured path: renamed away or replaced under the running plugin.",
-		each(func(s *shown) float64 { return b2f(s.moved) })},
+		each(func(s *shown) float64 { return b2f(s.o.moved.Load()) })},
 	{"umc_invite_in_flight", "gauge", "send_token calls in flight now.",
 		each(func(s *shown) float64 { return float64(s.o.inFlight.Load()) })},
 	{"umc_invite_invitations_total", "counter", "Invitations by what became of them: sent, refused (proven: UMC will never mail the user), dead_letter (bad input), expired (Max_Age old, not served), carried_over (still waiting on the chunk's last try).",
 		func(outs []*shown, e emit) {
 			for _, s := range outs {
-				for _, r := range byName(Results) {
-					e("", s.label+`,result="`+Results[r]+`"`, float64(s.o.invitations[r].Load()))
+				for i, r := range Results {
+					e("", s.label+`,result="`+r+`"`, float64(s.o.invitations[i].Load()))
 				}
 			}
 		}},
@@ -403,7 +392,7 @@ var families = []struct {
 	{"umc_invite_oldest_waiting_seconds", "gauge", "Age of the oldest waiting user, from its queue file's arrival; 0 when none. Alert on it against Max_Age.",
 		each(func(s *shown) float64 { return s.oldest })},
 	{"umc_invite_output_disabled", "gauge", "1: this output could not start (its directories, its CA file; the log says why), sends nothing, and its records wait for a restart; 0: it runs.",
-		each(func(s *shown) float64 { return b2f(s.disabled) })},
+		each(func(s *shown) float64 { return b2f(s.o.disabled.Load()) })},
 	{"umc_invite_queue_files", "gauge", "Queue files waiting in Queue_Dir and its intake, counted at scrape time.",
 		func(outs []*shown, e emit) {
 			for _, s := range outs {
@@ -428,9 +417,9 @@ var families = []struct {
 		}},
 	{"umc_invite_umc_requests_total", "counter", "HTTP calls to UMC's send_token by the answer's class: delivered, refused, failed, unavailable, unauthorized.",
 		func(outs []*shown, e emit) {
-			for _, c := range byName(Classes) {
+			for i, c := range Classes {
 				for _, s := range outs {
-					e("", `class="`+Classes[c]+`",`+s.label, float64(s.o.requests[c].Load()))
+					e("", `class="`+c+`",`+s.label, float64(s.o.requests[i].Load()))
 				}
 			}
 		}},
@@ -447,13 +436,8 @@ func each(value func(*shown) float64) func([]*shown, emit) {
 	}
 }
 
-// formatFloat writes a value as the text format does.
-func formatFloat(v float64) string {
-	if math.IsInf(v, +1) {
-		return "+Inf"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
-}
+// formatFloat writes a value as the text format does ("+Inf" included).
+func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 var escape = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`).Replace
 
@@ -462,14 +446,4 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-// byName is the indexes of names in the order of the names.
-func byName(names []string) []int {
-	idx := make([]int, len(names))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(names[a], names[b]) })
-	return idx
 }
