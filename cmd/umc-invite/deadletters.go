@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -14,7 +13,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"umc-invite/umc/deadletters"
 	"umc-invite/umc/logtext"
 	"umc-invite/umc/spool"
 )
@@ -36,7 +34,7 @@ func runDeadLetters(args []string, stdout, stderr io.Writer) int {
 }
 
 func listDeadLetters(dir string, asJSON bool, stdout, stderr io.Writer) int {
-	log, err := deadletters.Read(dir)
+	log, err := readDeadLetters(dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "umc-invite dead-letters: %v\n", err)
 		return exitUsage
@@ -148,62 +146,4 @@ func parseListFlags(name, key, jsonHelp, more string, args []string, stderr io.W
 		fmt.Fprintf(stderr, "umc-invite %s: %v\n", name, err)
 	}
 	return outs, *asJSON, err == nil
-}
-
-func runRequeue(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("requeue", "usage: umc-invite requeue [--queue-dir Q [--dead-letter-dir D] [--intake-dir I|off] | --output NAME] USER... | --all", stderr)
-	var r deadletters.Requeuer
-	fs.StringVar(&r.QueueDir, "queue-dir", "", "the queue directory (default: the umc_invite output's Queue_Dir, and its Dead_Letter_Dir, Intake_Dir and Username_Key, in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")
-	output := fs.String("output", "", "with several umc_invite outputs in the container's config: the one (Output_Name) to re-queue for")
-	fs.StringVar(&r.DeadLetterDir, "dead-letter-dir", "", "the dead-letter directory (default <queue-dir>/failed)")
-	fs.StringVar(&r.IntakeDir, "intake-dir", "", "where new files go (default <queue-dir>/incoming when it exists, else the queue directory; off: the queue directory)")
-	fs.StringVar(&r.UsernameKey, "username-key", "", "the output's Username_Key (default: the output's in the container's config; with --queue-dir: username)")
-	fs.BoolVar(&r.Force, "force", false, "queue users again although they were re-queued after their last dead letter")
-	all := fs.Bool("all", false, "every user whose newest dead letter or refusal is not re-queued yet")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	users := fs.Args()
-	if *all == (len(users) > 0) {
-		fs.Usage()
-		return exitUsage
-	}
-	if r.QueueDir == "" {
-		outs, err := configuredDirs()
-		if err != nil {
-			fmt.Fprintf(stderr, "umc-invite requeue: %v\n", err)
-			return exitUsage
-		}
-		outs = slices.DeleteFunc(outs, func(d dirs) bool { return *output != "" && d.output != *output })
-		if len(outs) != 1 {
-			fmt.Fprintf(stderr, "umc-invite requeue: %s has %d umc_invite outputs matching %q: name one with --output (or give --queue-dir)\n", configPath(), len(outs), *output)
-			return exitUsage
-		}
-		d := outs[0]
-		r.QueueDir = d.queue
-		r.DeadLetterDir = cmp.Or(r.DeadLetterDir, d.deadLetter)
-		r.IntakeDir = cmp.Or(r.IntakeDir, d.intake)
-		r.UsernameKey = cmp.Or(r.UsernameKey, d.usernameKey)
-	}
-	results, err := r.Requeue(users, *all)
-	if err != nil {
-		fmt.Fprintf(stderr, "umc-invite requeue: %v\n", err)
-		return exitUsage
-	}
-	if *all && len(results) == 0 {
-		fmt.Fprintln(stdout, "nothing to re-queue: every dead letter is re-queued already")
-	}
-	status := exitOK
-	for _, res := range results {
-		switch {
-		case res.Err != nil:
-			fmt.Fprintf(stdout, "%s: not re-queued: %v\n", res.Username, res.Err)
-			status = exitFindings
-		case res.Queued:
-			fmt.Fprintf(stdout, "%s: queued as %s\n", res.Username, res.Path)
-		default:
-			fmt.Fprintf(stdout, "%s: %s (%s)\n", res.Username, res.Note, res.Path)
-		}
-	}
-	return status
 }

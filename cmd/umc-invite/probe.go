@@ -6,13 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"umc-invite/umc/config"
-	"umc-invite/umc/deadletters"
 	"umc-invite/umc/fbconfig"
-	"umc-invite/umc/probe"
 )
 
 func runProbe(args []string, stdout, stderr io.Writer) int {
@@ -29,16 +28,16 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 	status := exitOK
 	for _, t := range targets {
 		cfg, err := config.Load(t.values)
-		results := []probe.Result{{Check: "config", Status: probe.Fail, Detail: fmt.Sprintf("%v (umc-invite check names the line)", err)}}
+		results := []Result{{Check: "config", Status: Fail, Detail: fmt.Sprintf("%v (umc-invite check names the line)", err)}}
 		title := t.name
 		if err == nil {
 			title += ": " + cfg.Endpoint()
-			results = []probe.Result{{Check: "config", Status: probe.OK, Detail: "loaded and checked as the plugin does at start"}}
+			results = []Result{{Check: "config", Status: OK, Detail: "loaded and checked as the plugin does at start"}}
 			results = append(results, queueResult(cfg.QueueDir, *noQueue)...)
-			results = append(results, probe.Run(context.Background(), cfg)...)
+			results = append(results, probeUMC(context.Background(), cfg)...)
 		}
 		printResults(stdout, title, results)
-		if !probe.Passed(results) {
+		if slices.ContainsFunc(results, func(r Result) bool { return r.Status == Fail || r.Status == Skip }) {
 			status = exitFindings
 		}
 	}
@@ -58,7 +57,7 @@ func runInvite(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	username := fs.Arg(0)
-	if err := deadletters.CheckName(username); err != nil {
+	if err := checkName(username); err != nil {
 		fmt.Fprintf(stderr, "umc-invite invite: %v\n", err)
 		return exitUsage
 	}
@@ -76,29 +75,29 @@ func runInvite(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "umc-invite invite: %s: %v (umc-invite check names the line)\n", t.name, err)
 		return exitFindings
 	}
-	r := probe.Invite(context.Background(), cfg, username)
-	printResults(stdout, t.name+": "+cfg.Endpoint(), []probe.Result{r})
-	if r.Status != probe.OK {
+	r := inviteOne(context.Background(), cfg, username)
+	printResults(stdout, t.name+": "+cfg.Endpoint(), []Result{r})
+	if r.Status != OK {
 		return exitFindings
 	}
 	return exitOK
 }
 
 // queueResult fails a Queue_Dir the output cannot open; --no-queue: the queues are elsewhere.
-func queueResult(dir string, noQueue bool) []probe.Result {
+func queueResult(dir string, noQueue bool) []Result {
 	if noQueue {
 		if dir == "" {
 			return nil
 		}
-		return []probe.Result{{Check: "queue", Status: probe.Off, Detail: fmt.Sprintf("--no-queue: Queue_Dir %s is not checked here", dir)}}
+		return []Result{{Check: "queue", Status: Off, Detail: fmt.Sprintf("--no-queue: Queue_Dir %s is not checked here", dir)}}
 	}
 	if err := queueDirProblem(dir); err != nil {
-		return []probe.Result{{Check: "queue", Status: probe.Fail, Detail: err.Error()}}
+		return []Result{{Check: "queue", Status: Fail, Detail: err.Error()}}
 	}
 	return nil
 }
 
-func printResults(stdout io.Writer, title string, results []probe.Result) {
+func printResults(stdout io.Writer, title string, results []Result) {
 	fmt.Fprintln(stdout, title)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	for _, r := range results {
