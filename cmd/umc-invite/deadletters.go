@@ -3,9 +3,9 @@ package main
 import (
 	"cmp"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -13,84 +13,69 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"umc-invite/umc/config"
 	"umc-invite/umc/logtext"
 	"umc-invite/umc/spool"
 )
 
 func runDeadLetters(args []string, stdout, stderr io.Writer) int {
-	outs, asJSON, ok := parseListFlags("dead-letters", "Dead_Letter_Dir", "one JSON object per line, newest first, for scripts", "", args, stderr,
-		nil, func(dir string) dirs { return dirs{deadLetter: dir} })
+	outs, asJSON, ok := listFlags("dead-letters", args, stderr)
 	if !ok {
 		return exitUsage
 	}
-	status := exitOK
+	now, status := time.Now(), exitOK
 	for _, d := range outs {
 		if len(outs) > 1 && !asJSON {
 			fmt.Fprintf(stdout, "%s (%s):\n", d.output, d.deadLetter)
 		}
-		status = max(status, listDeadLetters(d.deadLetter, asJSON, stdout, stderr))
+		log, err := readDeadLetters(d.deadLetter)
+		if err != nil {
+			fmt.Fprintf(stderr, "umc-invite dead-letters: %v\n", err)
+			status = exitUsage
+			continue
+		}
+		for _, p := range log.Problems {
+			fmt.Fprintln(stderr, "note:", p)
+		}
+		if len(log.Letters) == 0 && !asJSON {
+			fmt.Fprintln(stdout, "no dead letters")
+			continue
+		}
+		enc, tw := json.NewEncoder(stdout), tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		if !asJSON {
+			fmt.Fprintln(tw, "WHEN (UTC)\tAGE\tKIND\tUSER\tLAST ANSWER\tRE-QUEUED\tWHY")
+		}
+		for _, l := range log.Letters {
+			if asJSON {
+				err = cmp.Or(err, enc.Encode(l))
+				continue
+			}
+			requeued, user, why := "-", "-", l.Reason
+			if l.Requeued != nil {
+				requeued = l.Requeued.UTC().Format(time.DateTime)
+			}
+			if l.Username != "" {
+				user = logtext.Quote(l.Username)
+			}
+			if l.Duplicates > 0 {
+				why += " (" + strconv.Itoa(l.Duplicates+1) + " lines)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Time.UTC().Format(time.DateTime), letterAge(now.Sub(l.Time)), l.Kind, user,
+				lastAnswer(l.DeadLetter), requeued, cell(why))
+		}
+		status = max(status, flushErr(cmp.Or(err, tw.Flush()), stderr))
 	}
 	return status
 }
 
-func listDeadLetters(dir string, asJSON bool, stdout, stderr io.Writer) int {
-	log, err := readDeadLetters(dir)
-	if err != nil {
-		fmt.Fprintf(stderr, "umc-invite dead-letters: %v\n", err)
-		return exitUsage
-	}
-	for _, p := range log.Problems {
-		fmt.Fprintln(stderr, "note:", p)
-	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		for _, l := range log.Letters {
-			if err := enc.Encode(l); err != nil {
-				fmt.Fprintf(stderr, "umc-invite dead-letters: %v\n", err)
-				return exitUsage
-			}
-		}
-		return exitOK
-	}
-	if len(log.Letters) == 0 {
-		fmt.Fprintln(stdout, "no dead letters")
-		return exitOK
-	}
-	now := time.Now()
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WHEN (UTC)\tAGE\tKIND\tUSER\tLAST ANSWER\tRE-QUEUED\tWHY")
-	for _, l := range log.Letters {
-		requeued := "-"
-		if l.Requeued != nil {
-			requeued = l.Requeued.UTC().Format(time.DateTime)
-		}
-		user := "-"
-		if l.Username != "" {
-			user = logtext.Quote(l.Username)
-		}
-		why := l.Reason
-		if l.Duplicates > 0 {
-			why += " (" + strconv.Itoa(l.Duplicates+1) + " lines)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Time.UTC().Format(time.DateTime), letterAge(now.Sub(l.Time)), l.Kind, user,
-			lastAnswer(l.DeadLetter), requeued, cell(why))
-	}
-	return flushErr(tw.Flush(), stderr)
-}
-
 // lastAnswer is the status and UMC's message or the call's error; "-": no call.
 func lastAnswer(d spool.DeadLetter) string {
-	var parts []string
+	status := ""
 	if d.Status != 0 {
-		parts = append(parts, "HTTP "+strconv.Itoa(d.Status))
+		status = "HTTP " + strconv.Itoa(d.Status)
 	}
-	if m := cmp.Or(d.Message, d.Error); m != "" {
-		parts = append(parts, m)
-	}
-	if len(parts) == 0 {
-		return "-"
-	}
-	return cell(strings.Join(parts, ": "))
+	parts := slices.DeleteFunc([]string{status, cmp.Or(d.Message, d.Error)}, func(s string) bool { return s == "" })
+	return cell(cmp.Or(strings.Join(parts, ": "), "-"))
 }
 
 // cell is a text as it is, or quoted where it could break the table.
@@ -122,14 +107,19 @@ func flushErr(err error, stderr io.Writer) int {
 	return exitOK
 }
 
-// parseListFlags parses --dir, --json and extra's flags (more: their usage);
-// the directories are given(--dir), or else every configured output's.
-func parseListFlags(name, key, jsonHelp, more string, args []string, stderr io.Writer, extra func(*flag.FlagSet), given func(dir string) dirs) ([]dirs, bool, bool) {
+// listFlags parses a listing's --dir, --json and (queue) --username-key;
+// without --dir, the directories are every configured output's.
+func listFlags(name string, args []string, stderr io.Writer) ([]dirs, bool, bool) {
+	key, jsonHelp, more := "Dead_Letter_Dir", "one JSON object per line, newest first, for scripts", ""
+	if name == "queue" {
+		key, jsonHelp, more = "Queue_Dir", "a JSON array of the waiting users, oldest first, for scripts", " [--username-key KEY]"
+	}
 	fs := newFlags(name, "usage: umc-invite "+name+" [--dir DIR"+more+"] [--json]", stderr)
 	dir := fs.String("dir", "", "the "+key+" (default: every umc_invite output's "+key+" in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")
 	asJSON := fs.Bool("json", false, jsonHelp)
-	if extra != nil {
-		extra(fs)
+	var given dirs
+	if name == "queue" {
+		fs.StringVar(&given.usernameKey, "username-key", "username", "with --dir: the output's Username_Key (without --dir: each output's, from the container's config)")
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, false, false
@@ -139,7 +129,11 @@ func parseListFlags(name, key, jsonHelp, more string, args []string, stderr io.W
 		return nil, false, false
 	}
 	if *dir != "" {
-		return []dirs{given(*dir)}, *asJSON, true
+		given.queue, given.deadLetter = *dir, *dir
+		if name == "queue" {
+			given.deadLetter = config.DefaultDeadLetterDir(*dir)
+		}
+		return []dirs{given}, *asJSON, true
 	}
 	outs, err := configuredDirs()
 	if err != nil {

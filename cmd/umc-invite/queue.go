@@ -2,28 +2,19 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"umc-invite/umc/config"
 	"umc-invite/umc/logtext"
 	"umc-invite/umc/record"
 	"umc-invite/umc/spool"
 )
 
 func runQueue(args []string, stdout, stderr io.Writer) int {
-	var usernameKey *string
-	queueDirs, asJSON, ok := parseListFlags("queue", "Queue_Dir", "a JSON array of the waiting users, oldest first, for scripts", " [--username-key KEY]", args, stderr,
-		func(fs *flag.FlagSet) {
-			usernameKey = fs.String("username-key", "username", "with --dir: the output's Username_Key (without --dir: each output's, from the container's config)")
-		},
-		func(dir string) dirs {
-			return dirs{queue: dir, deadLetter: config.DefaultDeadLetterDir(dir), usernameKey: *usernameKey}
-		})
+	queueDirs, asJSON, ok := listFlags("queue", args, stderr)
 	if !ok {
 		return exitUsage
 	}
