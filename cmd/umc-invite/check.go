@@ -280,22 +280,21 @@ func distance(a, b string) int {
 // returns those keys; nothing is written (the chart's root is read-only).
 func offlineStandIns(values config.Map, offline bool) []string {
 	var skipped []string
-	for _, key := range []string{"Auth_Password_File", "Config_File", "Queue_Dir", "TLS_CA_File"} {
-		for k, v := range values {
-			if !offline || !strings.EqualFold(k, key) || strings.TrimSpace(v) == "" {
-				continue
-			}
-			if _, err := os.Stat(strings.TrimSpace(v)); err == nil {
-				continue
-			}
-			skipped = append(skipped, key)
-			delete(values, k)
-			if key == "Queue_Dir" {
-				values[k] = "/"
-			} else if key == "Auth_Password_File" && strings.TrimSpace(values.Get("Auth_Password")) == "" {
-				values["Auth_Password"] = "stand-in"
-			}
+	for k, v := range values {
+		key, _ := config.Lookup(k)
+		if !offline || strings.TrimSpace(v) == "" || !slices.Contains([]string{"Auth_Password_File", "Config_File", "Queue_Dir", "TLS_CA_File"}, key.Name) {
+			continue
+		} else if _, err := os.Stat(strings.TrimSpace(v)); err == nil {
+			continue
+		}
+		skipped = append(skipped, key.Name)
+		delete(values, k)
+		if key.Name == "Queue_Dir" {
+			values[k] = "/"
+		} else if key.Name == "Auth_Password_File" && strings.TrimSpace(values.Get("Auth_Password")) == "" {
+			values["Auth_Password"] = "stand-in"
 		}
 	}
+	slices.Sort(skipped)
 	return skipped
 }

@@ -27,15 +27,6 @@ type Letter struct {
 	Duplicates int        `json:"duplicates,omitempty"` // earlier lines of the same file folded in
 }
 
-// mark is the line that records a re-queue.
-type mark struct {
-	Time     time.Time `json:"time"`
-	Kind     string    `json:"kind"`
-	Username string    `json:"username"`
-	File     string    `json:"file"`
-	Reason   string    `json:"reason"`
-}
-
 // deadLetterLog is what dead-letter.jsonl holds.
 type deadLetterLog struct {
 	Letters  []Letter           // newest first
@@ -80,20 +71,17 @@ func readLog(h *spool.Dir) (*deadLetterLog, error) {
 			continue
 		}
 		var d spool.DeadLetter
-		err := json.Unmarshal(line, &d)
-		problem := "not a JSON object (a line cut short?)"
-		switch {
-		case err != nil && json.Valid(line) && bytes.HasPrefix(bytes.TrimSpace(line), []byte("{")):
-			problem = err.Error()
-		case err != nil && i == len(lines)-1: // a writer's crash or a full disk
-			problem = "last line incomplete (no newline)"
-		}
-		switch {
-		case err != nil:
+		if err := json.Unmarshal(line, &d); err != nil {
+			problem := "not a JSON object (a line cut short?)"
+			if json.Valid(line) && bytes.HasPrefix(bytes.TrimSpace(line), []byte("{")) {
+				problem = err.Error()
+			} else if i == len(lines)-1 { // a writer's crash or a full disk
+				problem = "last line incomplete (no newline)"
+			}
 			l.Problems = append(l.Problems, fmt.Sprintf("%s:%d: %s: skipped", path, i+1, problem))
-		case d.Kind == kindRequeued:
+		} else if d.Kind == kindRequeued {
 			l.Marks = append(l.Marks, d)
-		default:
+		} else {
 			l.Letters = append(l.Letters, Letter{DeadLetter: d})
 		}
 	}
@@ -153,7 +141,7 @@ func (l *deadLetterLog) lastMark(user string) *spool.DeadLetter {
 }
 
 // appendMark writes one synced line in one write, so the plugin can append too.
-func appendMark(dir *spool.Dir, m mark) error {
+func appendMark(dir *spool.Dir, m map[string]any) error {
 	line, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode re-queue mark: %w", err)

@@ -183,7 +183,7 @@ func (h requeueDirs) requeue(log *deadLetterLog, user, usernameKey string, force
 	}
 	// The file before the mark: a crash between risks a second mail, never
 	// a user marked done but not queued.
-	if err := appendMark(h.dead, mark{Time: now, Kind: kindRequeued, Username: user, File: path, Reason: "re-queued by umc-invite requeue"}); err != nil {
+	if err := appendMark(h.dead, map[string]any{"time": now, "kind": kindRequeued, "username": user, "file": path, "reason": "re-queued by umc-invite requeue"}); err != nil {
 		return "", fmt.Errorf("queued as %s, but not recorded: %w", path, err)
 	}
 	return "queued as " + path, nil
