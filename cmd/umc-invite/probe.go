@@ -36,10 +36,7 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 			results = append(results, queueResult(cfg.QueueDir, *noQueue)...)
 			results = append(results, probeUMC(context.Background(), cfg)...)
 		}
-		printResults(stdout, title, results)
-		if slices.ContainsFunc(results, func(r Result) bool { return r.Status == Fail || r.Status == Skip }) {
-			status = exitFindings
-		}
+		status = max(status, printResults(stdout, title, results))
 	}
 	return status
 }
@@ -75,35 +72,31 @@ func runInvite(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "umc-invite invite: %s: %v (umc-invite check names the line)\n", t.name, err)
 		return exitFindings
 	}
-	r := inviteOne(context.Background(), cfg, username)
-	printResults(stdout, t.name+": "+cfg.Endpoint(), []Result{r})
-	if r.Status != OK {
-		return exitFindings
-	}
-	return exitOK
+	return printResults(stdout, t.name+": "+cfg.Endpoint(), []Result{inviteOne(context.Background(), cfg, username)})
 }
 
 // queueResult fails a Queue_Dir the output cannot open; --no-queue: the queues are elsewhere.
 func queueResult(dir string, noQueue bool) []Result {
-	if noQueue {
-		if dir == "" {
-			return nil
-		}
+	if noQueue && dir != "" {
 		return []Result{{Check: "queue", Status: Off, Detail: fmt.Sprintf("--no-queue: Queue_Dir %s is not checked here", dir)}}
-	}
-	if err := queueDirProblem(dir); err != nil {
+	} else if err := queueDirProblem(dir); err != nil {
 		return []Result{{Check: "queue", Status: Fail, Detail: err.Error()}}
 	}
 	return nil
 }
 
-func printResults(stdout io.Writer, title string, results []Result) {
+// printResults prints a target's checks and fails when one failed or was skipped.
+func printResults(stdout io.Writer, title string, results []Result) int {
 	fmt.Fprintln(stdout, title)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	for _, r := range results {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.Status, r.Check, r.Detail)
 	}
 	tw.Flush()
+	if slices.ContainsFunc(results, func(r Result) bool { return r.Status == Fail || r.Status == Skip }) {
+		return exitFindings
+	}
+	return exitOK
 }
 
 // target is one umc_invite output to call.
