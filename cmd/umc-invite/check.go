@@ -65,8 +65,7 @@ func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
 	status := exitOK
 	for _, path := range cfgFiles {
 		outputs, err := fbconfig.Outputs(path, env, OutputName)
-		var pe *fbconfig.ParseError
-		if errors.As(err, &pe) {
+		if pe, ok := errors.AsType[*fbconfig.ParseError](err); ok {
 			fmt.Fprintln(stdout, pe.Error())
 			status = max(status, exitFindings)
 			continue
@@ -158,8 +157,8 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 		if cfg, err = config.Load(values); err == nil {
 			break
 		}
-		var ke *config.KeyError
-		if !errors.As(err, &ke) || reported[ke.Key] {
+		ke, ok := errors.AsType[*config.KeyError](err)
+		if !ok || reported[ke.Key] {
 			break
 		}
 		reported[ke.Key] = true
@@ -232,8 +231,7 @@ func retryLimitProblem(raw string, set bool, want int) string {
 
 // didYouMean is the nearest plugin or Fluent Bit key to a misspelt one.
 func didYouMean(key string) string {
-	cands := append([]string(nil), genericKeys...)
-	cands = append(cands, "tls.verify", "tls.ca_file")
+	cands := append(slices.Clone(genericKeys), "tls.verify", "tls.ca_file")
 	for _, k := range config.Keys {
 		cands = append(cands, k.Name)
 	}
@@ -256,13 +254,11 @@ func distance(a, b string) int {
 	d := make([][]int, len(ra)+1)
 	for i := range d {
 		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
+		for j := range d[i] {
+			if i == 0 || j == 0 {
+				d[i][j] = i + j
+				continue
+			}
 			cost := 1
 			if ra[i-1] == rb[j-1] {
 				cost = 0

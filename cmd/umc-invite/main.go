@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"umc-invite/umc/config"
 	"umc-invite/umc/fbconfig"
@@ -57,21 +58,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "check":
-		return runCheck(rest, stdout, stderr, os.LookupEnv)
-	case "probe":
-		return runProbe(rest, stdout, stderr)
-	case "invite":
-		return runInvite(rest, stdout, stderr)
-	case "queue":
-		return runQueue(rest, stdout, stderr)
-	case "dead-letters":
-		return runDeadLetters(rest, stdout, stderr)
-	case "requeue":
-		return runRequeue(rest, stdout, stderr)
-	case "-h", "-help", "--help", "help":
+	commands := map[string]func([]string, io.Writer, io.Writer) int{
+		"check":        func(args []string, stdout, stderr io.Writer) int { return runCheck(args, stdout, stderr, os.LookupEnv) },
+		"probe":        runProbe,
+		"invite":       runInvite,
+		"queue":        runQueue,
+		"dead-letters": runDeadLetters,
+		"requeue":      runRequeue,
+	}
+	cmd := args[0]
+	if run, ok := commands[cmd]; ok {
+		return run(args[1:], stdout, stderr)
+	} else if slices.Contains([]string{"-h", "-help", "--help", "help"}, cmd) {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}

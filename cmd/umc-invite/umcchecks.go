@@ -224,19 +224,15 @@ func checkTLS(conn net.Conn, cfg *config.Config, host string, add func(string, S
 	_ = conn.SetDeadline(time.Now().Add(cfg.Timeout))
 	t := tls.Client(conn, tc)
 	if err := t.Handshake(); err != nil {
-		var unknown x509.UnknownAuthorityError
-		var hostErr x509.HostnameError
-		var invalid x509.CertificateInvalidError
-		switch {
-		case errors.As(err, &unknown):
+		if unknown, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
 			issuer := ""
 			if unknown.Cert != nil {
 				issuer = " (issuer " + unknown.Cert.Issuer.String() + ")"
 			}
 			return add("tls", Fail, "UMC's certificate%s is not signed by a CA in %s: set TLS_CA_File to the CA bundle that signed it", issuer, roots)
-		case errors.As(err, &hostErr):
+		} else if hostErr, ok := errors.AsType[x509.HostnameError](err); ok {
 			return add("tls", Fail, "UMC's certificate is for %s, not %s: UMC_URL must name a host the certificate holds", names(hostErr.Certificate), host)
-		case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		} else if invalid, ok := errors.AsType[x509.CertificateInvalidError](err); ok && invalid.Reason == x509.Expired {
 			return add("tls", Fail, "UMC's certificate is expired or not yet valid (%v): renew it", err)
 		}
 		return add("tls", Fail, "TLS handshake with %s failed: %v (is the port plain http?)", host, err)
