@@ -111,7 +111,7 @@ func configuredDirs() ([]dirs, error) {
 	var out []dirs
 	for i, s := range outs {
 		name := cmp.Or(s.Value("Output_Name"), fmt.Sprintf("%s.%d", OutputName, i))
-		c, err := config.LoadOffline(outputValues(s))
+		c, err := config.LoadOffline(sectionKeys{s})
 		if err != nil {
 			return nil, fmt.Errorf("%s: output %s: %w", path, name, err)
 		}
@@ -127,13 +127,7 @@ func configuredDirs() ([]dirs, error) {
 	return out, nil
 }
 
-// outputValues are the plugin's keys of one output section.
-func outputValues(s fbconfig.Section) config.Map {
-	values := config.Map{}
-	for _, e := range s.Entries {
-		if _, ok := config.Lookup(e.Key); ok {
-			values[e.Key] = e.Value
-		}
-	}
-	return values
-}
+// sectionKeys gives the plugin one output section's keys, the last of each, as Fluent Bit does.
+type sectionKeys struct{ fbconfig.Section }
+
+func (s sectionKeys) Get(key string) string { return s.Value(key) }

@@ -102,7 +102,7 @@ func printResults(stdout io.Writer, title string, results []Result) int {
 // target is one umc_invite output to call.
 type target struct {
 	name   string
-	values config.Map
+	values config.Getter
 }
 
 // targetFlags are -c and every key as a flag (UMC_URL: --umc-url); after
@@ -148,7 +148,7 @@ func targetFlags(cmd, cHelp string, stderr io.Writer, usage string) (*flag.FlagS
 				return nil, exitFindings
 			}
 			for i, s := range outs {
-				targets = append(targets, target{fmt.Sprintf("%s:%d: %s output #%d", s.File, s.Line, OutputName, i+1), outputValues(s)})
+				targets = append(targets, target{fmt.Sprintf("%s:%d: %s output #%d", s.File, s.Line, OutputName, i+1), sectionKeys{s}})
 			}
 		}
 		return targets, exitOK
