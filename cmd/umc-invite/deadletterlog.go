@@ -130,16 +130,6 @@ func (l *deadLetterLog) markBetween(user string, from, to time.Time) *spool.Dead
 	return &l.Marks[i]
 }
 
-// lastMark is the newest re-queue of user, or nil.
-func (l *deadLetterLog) lastMark(user string) *spool.DeadLetter {
-	for i := len(l.Marks) - 1; i >= 0; i-- {
-		if l.Marks[i].Username == user {
-			return &l.Marks[i]
-		}
-	}
-	return nil
-}
-
 // appendMark writes one synced line in one write, so the plugin can append too.
 func appendMark(dir *spool.Dir, m map[string]any) error {
 	line, err := json.Marshal(m)

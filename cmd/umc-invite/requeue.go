@@ -167,7 +167,11 @@ func (h requeueDirs) requeue(log *deadLetterLog, user, usernameKey string, force
 			return fmt.Sprintf("already queued: nothing to do (%s)", filepath.Join(dir.Configured, name)), nil
 		}
 	}
-	if m := log.lastMark(user); m != nil && !force && !slices.ContainsFunc(log.Letters, func(d Letter) bool { return d.Username == user && d.Time.After(m.Time) }) {
+	from := time.Time{} // the user's newest letter, if any: letters are newest first
+	if i := slices.IndexFunc(log.Letters, func(d Letter) bool { return d.Username == user }); i >= 0 {
+		from = log.Letters[i].Time
+	}
+	if m := log.markBetween(user, from, time.Time{}); m != nil && !force {
 		return fmt.Sprintf("re-queued already at %s, no dead letter since: nothing to do (--force queues again) (%s)", m.Time.UTC().Format(time.RFC3339), m.File), nil
 	}
 	now := time.Now().UTC()

@@ -96,15 +96,14 @@ func probeUMC(ctx context.Context, cfg *config.Config) []Result {
 		}
 		return fail("no connection", "tcp", "cannot connect to %s%s: %v: %s", net.JoinHostPort(host, port), via, dialErr, hint)
 	}
+	defer conn.Close()
 	add("tcp", OK, "connected to %s%s in %s", conn.RemoteAddr(), via, time.Since(start).Round(100*time.Microsecond))
 
 	// tls
 	switch {
 	case cfg.URL.Scheme != "https":
-		conn.Close()
 		add("tls", OK, "UMC_URL is plain http: no TLS to check")
 	case cfg.HTTPProxy != nil:
-		conn.Close()
 		add("tls", OK, "through HTTP_Proxy: UMC's certificate is checked by the calls below")
 	default:
 		if s := checkTLS(conn, cfg, host, add); s == Fail {
@@ -153,15 +152,11 @@ func probeUMC(ctx context.Context, cfg *config.Config) []Result {
 	// UMC checks the reset switch, the method, then the user, each refused
 	// with 400 and a translated message: compared, never read.
 	second, err := call(ctx, cfg, bogusMethod, user)
-	if err != nil || second.Err != nil || second.Status != http.StatusBadRequest || !second.FromUMC {
-		add("method", Fail, "a second call, with a made-up method, got %s: cannot compare", second)
-		return out
-	}
-	if first.Message == "" {
-		add("method", Warn, "UMC's answers carry no message: cannot tell whether Method %q is known", cfg.Method)
-		return out
-	}
 	switch {
+	case err != nil || second.Err != nil || second.Status != http.StatusBadRequest || !second.FromUMC:
+		add("method", Fail, "a second call, with a made-up method, got %s: cannot compare", second)
+	case first.Message == "":
+		add("method", Warn, "UMC's answers carry no message: cannot tell whether Method %q is known", cfg.Method)
 	case first.Message == second.Message:
 		add("method", Fail, "UMC refuses every send_token before it looks at the method (%q): the password reset is switched off (UCR umc/self-service/passwordreset/backend/enabled)", first.Message)
 	case first.Message == strings.ReplaceAll(second.Message, bogusMethod, cfg.Method):
@@ -210,7 +205,6 @@ func call(ctx context.Context, cfg *config.Config, method, username string) (umc
 
 // checkTLS shakes hands over conn as the client would.
 func checkTLS(conn net.Conn, cfg *config.Config, host string, add func(string, Status, string, ...any) Status) Status {
-	defer conn.Close()
 	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: !cfg.TLSVerify} //nolint:gosec // as the operator configured
 	if len(cfg.TLSCAPEM) > 0 {
 		pool := x509.NewCertPool()
