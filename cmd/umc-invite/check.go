@@ -78,11 +78,7 @@ func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
 			findings = []finding{{file: path, line: 1, msg: "no output with Name umc_invite in this config"}}
 		}
 		for i, s := range outputs {
-			f, notes := checkOutput(s, i+1, *offline)
-			findings = append(findings, f...)
-			for _, n := range notes {
-				fmt.Fprintln(stderr, n)
-			}
+			findings = append(findings, checkOutput(s, i+1, *offline, stderr)...)
 		}
 		if len(outputs) > 0 && len(findings) == 0 {
 			fmt.Fprintf(stderr, "%s: %d umc_invite output(s): all well\n", path, len(outputs))
@@ -97,9 +93,9 @@ func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
 	return status
 }
 
-func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) {
+// checkOutput returns what is wrong with one output; notes (nothing wrong) go to stderr.
+func checkOutput(s fbconfig.Section, n int, offline bool, stderr io.Writer) []finding {
 	var out []finding
-	var notes []string
 	header := fbconfig.Entry{File: s.File, Line: s.Line}
 	entry := func(key string) (fbconfig.Entry, bool) {
 		if e, ok := s.Get(key); ok {
@@ -111,7 +107,7 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 		out = append(out, finding{file: e.File, line: e.Line, output: n, msg: fmt.Sprintf(format, args...)})
 	}
 	note := func(e fbconfig.Entry, format string, args ...any) {
-		notes = append(notes, finding{file: e.File, line: e.Line, output: n, msg: fmt.Sprintf(format, args...)}.String())
+		fmt.Fprintln(stderr, finding{file: e.File, line: e.Line, output: n, msg: fmt.Sprintf(format, args...)})
 	}
 
 	// Unknown, doubled and misplaced keys.
@@ -190,7 +186,7 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].line < out[j].line })
-	return out, notes
+	return out
 }
 
 // queueDirProblem opens Queue_Dir as the output does at start.
