@@ -112,17 +112,14 @@ func targetFlags(cmd, cHelp string, stderr io.Writer, usage string) (*flag.FlagS
 	fs := newFlags(cmd, usage, stderr)
 	var cfgFiles []string
 	fs.Func("c", cHelp, func(v string) error { cfgFiles = append(cfgFiles, v); return nil })
-	keyOf := map[string]string{}
 	for _, key := range config.Keys {
-		name := strings.ReplaceAll(strings.ToLower(key.Name), "_", "-")
-		keyOf[name] = key.Name
-		fs.String(name, "", fmt.Sprintf("the output's %s (default %s)", key.Name, cmp.Or(key.Default, "unset")))
+		fs.String(strings.ReplaceAll(strings.ToLower(key.Name), "_", "-"), "", fmt.Sprintf("the output's %s (default %s)", key.Name, cmp.Or(key.Default, "unset")))
 	}
 	return fs, func(more ...string) ([]target, int) {
 		given := config.Map{}
 		fs.Visit(func(f *flag.Flag) {
-			if key, ok := keyOf[f.Name]; ok {
-				given[key] = f.Value.String()
+			if key, ok := config.Lookup(strings.ReplaceAll(f.Name, "-", "_")); ok {
+				given[key.Name] = f.Value.String()
 			}
 		})
 		paths := append(cfgFiles, more...)
