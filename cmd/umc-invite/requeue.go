@@ -53,12 +53,8 @@ func runRequeue(args []string, stdout, stderr io.Writer) int {
 		c := outs[0]
 		d = dirs{queue: c.queue, deadLetter: cmp.Or(d.deadLetter, c.deadLetter), intake: cmp.Or(d.intake, c.intake), usernameKey: cmp.Or(d.usernameKey, c.usernameKey)}
 	}
-	h, err := openRequeueDirs(d)
-	var log *deadLetterLog
-	if err == nil {
-		defer h.close()
-		log, err = h.lockAndRead()
-	}
+	h, log, err := openRequeue(d)
+	defer h.close()
 	if err != nil {
 		fmt.Fprintf(stderr, "umc-invite requeue: %v\n", err)
 		return exitUsage
@@ -87,26 +83,24 @@ type requeueDirs struct {
 	lock                *os.File
 }
 
-func (h *requeueDirs) close() {
-	if h.lock != nil {
-		h.lock.Close()
-	}
-	if h.target != h.queue {
-		h.target.Close()
-	}
+func (h *requeueDirs) close() { // each nil or closed is a no-op
+	h.lock.Close()
+	h.target.Close()
 	h.dead.Close()
 	h.queue.Close()
 }
 
-// openRequeueDirs opens d: dead letters default to <queue>/failed; the
-// intake ("": <queue>/incoming if it is a directory; "off": none) takes new files.
-func openRequeueDirs(d dirs) (h requeueDirs, err error) {
+// openRequeue opens d (dead letters default to <queue>/failed; new files go
+// to the intake, "": <queue>/incoming if it is a directory, "off": none),
+// then takes the lock and reads the log: two runs could each find a user
+// neither queued nor marked, one after the plugin took the other's file.
+func openRequeue(d dirs) (h *requeueDirs, log *deadLetterLog, err error) {
+	h = &requeueDirs{}
 	if h.queue, err = spool.OpenDir(d.queue); err != nil {
-		return h, fmt.Errorf("queue directory: %w", err)
+		return h, nil, fmt.Errorf("queue directory: %w", err)
 	}
 	if h.dead, err = spool.OpenDirIn(h.queue, cmp.Or(d.deadLetter, filepath.Join(h.queue.Configured, "failed")), true, 0o750); err != nil {
-		h.queue.Close()
-		return h, fmt.Errorf("dead-letter directory: %w", err)
+		return h, nil, fmt.Errorf("dead-letter directory: %w", err)
 	}
 	h.target = h.queue
 	switch d.intake {
@@ -117,26 +111,17 @@ func openRequeueDirs(d dirs) (h requeueDirs, err error) {
 		}
 	default:
 		if h.target, err = spool.OpenDir(d.intake); err != nil {
-			h.target = h.queue
-			h.close()
-			return h, fmt.Errorf("intake directory: %w", err)
+			return h, nil, fmt.Errorf("intake directory: %w", err)
 		}
 	}
-	return h, nil
-}
-
-// lockAndRead takes the requeue lock, then reads the log: two runs could
-// each find a user neither queued nor marked, one after the plugin took
-// the other's file.
-func (h *requeueDirs) lockAndRead() (*deadLetterLog, error) {
-	var err error
 	if h.lock, err = h.dead.OpenFile(".requeue.lock", unix.O_RDWR|unix.O_CREAT, 0o640); err == nil {
 		err = unix.Flock(int(h.lock.Fd()), unix.LOCK_EX)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("requeue lock: %w", err)
+		return h, nil, fmt.Errorf("requeue lock: %w", err)
 	}
-	return readLog(h.dead)
+	log, err = readLog(h.dead)
+	return h, log, err
 }
 
 // pending is every named user whose newest letter is not re-queued since, oldest first.
