@@ -132,10 +132,7 @@ func (l *deadLetterLog) markBetween(user string, from, to time.Time) *spool.Dead
 
 // appendMark writes one synced line in one write, so the plugin can append too.
 func appendMark(dir *spool.Dir, m map[string]any) error {
-	line, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("encode re-queue mark: %w", err)
-	}
+	line, _ := json.Marshal(m) // times and strings: never fails
 	f, err := dir.OpenFile(spool.DeadLetterLog, unix.O_RDWR|unix.O_CREAT|unix.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("open dead-letter log: %w", err)
@@ -149,11 +146,11 @@ func appendMark(dir *spool.Dir, m map[string]any) error {
 	if last[0] != '\n' {
 		line = append([]byte{'\n'}, line...)
 	}
-	if _, err := f.Write(append(line, '\n')); err != nil {
-		return fmt.Errorf("write dead-letter log: %w", err)
+	if _, err = f.Write(append(line, '\n')); err == nil {
+		err = f.Sync()
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync dead-letter log: %w", err)
+	if err != nil {
+		return fmt.Errorf("write dead-letter log: %w", err)
 	}
 	return nil
 }

@@ -33,7 +33,12 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 		if err == nil {
 			title += ": " + cfg.Endpoint()
 			results = []Result{{Check: "config", Status: OK, Detail: "loaded and checked as the plugin does at start"}}
-			results = append(results, queueResult(cfg.QueueDir, *noQueue)...)
+			// --no-queue: the queue directories are elsewhere.
+			if *noQueue && cfg.QueueDir != "" {
+				results = append(results, Result{"queue", Off, fmt.Sprintf("--no-queue: Queue_Dir %s is not checked here", cfg.QueueDir)})
+			} else if err := queueDirProblem(cfg.QueueDir); err != nil {
+				results = append(results, Result{"queue", Fail, err.Error()})
+			}
 			results = append(results, probeUMC(context.Background(), cfg)...)
 		}
 		status = max(status, printResults(stdout, title, results))
@@ -73,16 +78,6 @@ func runInvite(args []string, stdout, stderr io.Writer) int {
 		return exitFindings
 	}
 	return printResults(stdout, t.name+": "+cfg.Endpoint(), []Result{inviteOne(context.Background(), cfg, username)})
-}
-
-// queueResult fails a Queue_Dir the output cannot open; --no-queue: the queues are elsewhere.
-func queueResult(dir string, noQueue bool) []Result {
-	if noQueue && dir != "" {
-		return []Result{{Check: "queue", Status: Off, Detail: fmt.Sprintf("--no-queue: Queue_Dir %s is not checked here", dir)}}
-	} else if err := queueDirProblem(dir); err != nil {
-		return []Result{{Check: "queue", Status: Fail, Detail: err.Error()}}
-	}
-	return nil
 }
 
 // printResults prints a target's checks and fails when one failed or was skipped.
