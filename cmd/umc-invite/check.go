@@ -144,8 +144,7 @@ func checkOutput(s fbconfig.Section, n int, offline bool, stderr io.Writer) []fi
 	if len(skipped) > 0 {
 		note(header, "--offline: not found here, not checked: %s", strings.Join(skipped, ", "))
 	}
-	// Load stops at the first bad key: report it, load again with the
-	// key's default, so that one run names every bad value.
+	// Load stops at the first bad key: reported, it is loaded again without it.
 	var cfg *config.Config
 	reported := map[string]bool{}
 	for range config.Keys {
@@ -202,9 +201,8 @@ func queueDirProblem(dir string) error {
 	return h.Close()
 }
 
-// retryLimitProblem says what is wrong with Retry_Limit, or "". Out of
-// step, the plugin carries waiting users over too early (wasteful) or
-// never before Fluent Bit drops the chunk (users read, never tried again).
+// retryLimitProblem says what is wrong with Retry_Limit, or "": out of step, users are carried
+// over too early (wasteful) or never before Fluent Bit drops the chunk (never tried again).
 func retryLimitProblem(raw string, set bool, want int) string {
 	v := strings.ToLower(strings.TrimSpace(raw))
 	switch {

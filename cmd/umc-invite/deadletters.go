@@ -88,9 +88,7 @@ func cell(s string) string {
 
 // letterAge is to the minute (the second under a minute, days from 48h).
 func letterAge(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "0s"
+	switch d = max(d, 0); {
 	case d < time.Minute:
 		return d.Round(time.Second).String()
 	case d < 48*time.Hour:
@@ -107,8 +105,7 @@ func flushErr(err error, stderr io.Writer) int {
 	return exitOK
 }
 
-// listFlags parses a listing's --dir, --json and (queue) --username-key;
-// without --dir, the directories are every configured output's.
+// listFlags parses --dir (default: every configured output's), --json and (queue) --username-key.
 func listFlags(name string, args []string, stderr io.Writer) ([]dirs, bool, bool) {
 	key, jsonHelp, more := "Dead_Letter_Dir", "one JSON object per line, newest first, for scripts", ""
 	if name == "queue" {

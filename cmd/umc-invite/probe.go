@@ -100,9 +100,8 @@ type target struct {
 	values config.Getter
 }
 
-// targetFlags are -c and every key as a flag (UMC_URL: --umc-url); after
-// Parse, load reads the key flags or every umc_invite output of the files
-// (-c and more), never both.
+// targetFlags are -c and every key as a flag (UMC_URL: --umc-url); after Parse,
+// load reads the key flags or every umc_invite output of the files, never both.
 func targetFlags(cmd, cHelp string, stderr io.Writer, usage string) (*flag.FlagSet, func(more ...string) ([]target, int)) {
 	fs := newFlags(cmd, usage, stderr)
 	var cfgFiles []string

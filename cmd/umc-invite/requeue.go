@@ -76,8 +76,7 @@ func runRequeue(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
-// requeueDirs are the queue, the dead letters (opened from it), where new
-// files go, and the lock held while they are written.
+// requeueDirs are the queue, its dead letters, where new files go, and the lock held meanwhile.
 type requeueDirs struct {
 	queue, dead, target *spool.Dir
 	lock                *os.File
@@ -90,10 +89,8 @@ func (h *requeueDirs) close() { // each nil or closed is a no-op
 	h.queue.Close()
 }
 
-// openRequeue opens d (dead letters default to <queue>/failed; new files go
-// to the intake, "": <queue>/incoming if it is a directory, "off": none),
-// then takes the lock and reads the log: two runs could each find a user
-// neither queued nor marked, one after the plugin took the other's file.
+// openRequeue opens d, then locks and reads the log: without the lock two runs could
+// each find a user neither queued nor marked, one after the plugin took the other's file.
 func openRequeue(d dirs) (h *requeueDirs, log *deadLetterLog, err error) {
 	h = &requeueDirs{}
 	if h.queue, err = spool.OpenDir(d.queue); err != nil {
@@ -188,9 +185,8 @@ func checkName(user string) error {
 	return err
 }
 
-// writeNew writes and syncs a hidden temporary file (neither tail nor the
-// intake sees it), links it to name (fs.ErrExist rather than replace a
-// queued file) and syncs dir.
+// writeNew writes a synced hidden file (tail and the intake skip it), links it
+// to name (fs.ErrExist rather than replace a queued file) and syncs dir.
 func writeNew(dir *spool.Dir, name string, content []byte) (string, error) {
 	target := filepath.Join(dir.Configured, name)
 	var b [8]byte

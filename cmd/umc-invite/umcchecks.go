@@ -35,9 +35,8 @@ type Result struct {
 	Detail string
 }
 
-// probeUMC checks DNS, TCP, TLS, then makes two send_token calls for a user
-// that cannot exist, which UMC refuses before any token or mail; it stops
-// at the first check that leaves the rest meaningless.
+// probeUMC checks DNS, TCP, TLS, then calls send_token twice for a user that cannot
+// exist (refused before any mail), up to the first check that leaves the rest meaningless.
 func probeUMC(ctx context.Context, cfg *config.Config) []Result {
 	user := umc.ImpossibleUsername() // random: no shared rate-limit counter
 	bogusMethod := "umc-invite-probe-no-such-method-" + umc.ImpossibleUsername()[len("umc-invite-probe:"):]
