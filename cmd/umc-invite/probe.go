@@ -33,7 +33,6 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 		if err == nil {
 			title += ": " + cfg.Endpoint()
 			results = []Result{{Check: "config", Status: OK, Detail: "loaded and checked as the plugin does at start"}}
-			// --no-queue: the queue directories are elsewhere.
 			if *noQueue && cfg.QueueDir != "" {
 				results = append(results, Result{"queue", Off, fmt.Sprintf("--no-queue: Queue_Dir %s is not checked here", cfg.QueueDir)})
 			} else if err := queueDirProblem(cfg.QueueDir); err != nil {

@@ -139,7 +139,7 @@ func (l *deadLetterLog) pending() []string {
 
 // requeue queues user again unless queued or (without force) re-queued
 // after its newest letter, and says what it did.
-func (h requeueDirs) requeue(log *deadLetterLog, user, usernameKey string, force bool) (string, error) {
+func (h *requeueDirs) requeue(log *deadLetterLog, user, usernameKey string, force bool) (string, error) {
 	if err := checkName(user); err != nil {
 		return "", err
 	}
