@@ -65,8 +65,7 @@ func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
 	status := exitOK
 	for _, path := range cfgFiles {
 		outputs, err := fbconfig.Outputs(path, env, OutputName)
-		var pe *fbconfig.ParseError
-		if errors.As(err, &pe) {
+		if pe, ok := errors.AsType[*fbconfig.ParseError](err); ok {
 			fmt.Fprintln(stdout, pe.Error())
 			status = max(status, exitFindings)
 			continue
@@ -79,11 +78,7 @@ func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
 			findings = []finding{{file: path, line: 1, msg: "no output with Name umc_invite in this config"}}
 		}
 		for i, s := range outputs {
-			f, notes := checkOutput(s, i+1, *offline)
-			findings = append(findings, f...)
-			for _, n := range notes {
-				fmt.Fprintln(stderr, n)
-			}
+			findings = append(findings, checkOutput(s, i+1, *offline, stderr)...)
 		}
 		if len(outputs) > 0 && len(findings) == 0 {
 			fmt.Fprintf(stderr, "%s: %d umc_invite output(s): all well\n", path, len(outputs))
@@ -98,9 +93,9 @@ func runCheck(args []string, stdout, stderr io.Writer, env fbconfig.Env) int {
 	return status
 }
 
-func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) {
+// checkOutput returns what is wrong with one output; notes (nothing wrong) go to stderr.
+func checkOutput(s fbconfig.Section, n int, offline bool, stderr io.Writer) []finding {
 	var out []finding
-	var notes []string
 	header := fbconfig.Entry{File: s.File, Line: s.Line}
 	entry := func(key string) (fbconfig.Entry, bool) {
 		if e, ok := s.Get(key); ok {
@@ -112,7 +107,7 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 		out = append(out, finding{file: e.File, line: e.Line, output: n, msg: fmt.Sprintf(format, args...)})
 	}
 	note := func(e fbconfig.Entry, format string, args ...any) {
-		notes = append(notes, finding{file: e.File, line: e.Line, output: n, msg: fmt.Sprintf(format, args...)}.String())
+		fmt.Fprintln(stderr, finding{file: e.File, line: e.Line, output: n, msg: fmt.Sprintf(format, args...)})
 	}
 
 	// Unknown, doubled and misplaced keys.
@@ -149,8 +144,7 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 	if len(skipped) > 0 {
 		note(header, "--offline: not found here, not checked: %s", strings.Join(skipped, ", "))
 	}
-	// Load stops at the first bad key: report it, load again with the
-	// key's default, so that one run names every bad value.
+	// Load stops at the first bad key: reported, it is loaded again without it.
 	var cfg *config.Config
 	reported := map[string]bool{}
 	for range config.Keys {
@@ -158,8 +152,8 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 		if cfg, err = config.Load(values); err == nil {
 			break
 		}
-		var ke *config.KeyError
-		if !errors.As(err, &ke) || reported[ke.Key] {
+		ke, ok := errors.AsType[*config.KeyError](err)
+		if !ok || reported[ke.Key] {
 			break
 		}
 		reported[ke.Key] = true
@@ -191,7 +185,7 @@ func checkOutput(s fbconfig.Section, n int, offline bool) ([]finding, []string) 
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].line < out[j].line })
-	return out, notes
+	return out
 }
 
 // queueDirProblem opens Queue_Dir as the output does at start.
@@ -207,9 +201,8 @@ func queueDirProblem(dir string) error {
 	return h.Close()
 }
 
-// retryLimitProblem says what is wrong with Retry_Limit, or "". Out of
-// step, the plugin carries waiting users over too early (wasteful) or
-// never before Fluent Bit drops the chunk (users read, never tried again).
+// retryLimitProblem says what is wrong with Retry_Limit, or "": out of step, users are carried
+// over too early (wasteful) or never before Fluent Bit drops the chunk (never tried again).
 func retryLimitProblem(raw string, set bool, want int) string {
 	v := strings.ToLower(strings.TrimSpace(raw))
 	switch {
@@ -232,8 +225,7 @@ func retryLimitProblem(raw string, set bool, want int) string {
 
 // didYouMean is the nearest plugin or Fluent Bit key to a misspelt one.
 func didYouMean(key string) string {
-	cands := append([]string(nil), genericKeys...)
-	cands = append(cands, "tls.verify", "tls.ca_file")
+	cands := append(slices.Clone(genericKeys), "tls.verify", "tls.ca_file")
 	for _, k := range config.Keys {
 		cands = append(cands, k.Name)
 	}
@@ -256,13 +248,11 @@ func distance(a, b string) int {
 	d := make([][]int, len(ra)+1)
 	for i := range d {
 		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
+		for j := range d[i] {
+			if i == 0 || j == 0 {
+				d[i][j] = i + j
+				continue
+			}
 			cost := 1
 			if ra[i-1] == rb[j-1] {
 				cost = 0
@@ -280,22 +270,21 @@ func distance(a, b string) int {
 // returns those keys; nothing is written (the chart's root is read-only).
 func offlineStandIns(values config.Map, offline bool) []string {
 	var skipped []string
-	for _, key := range []string{"Auth_Password_File", "Config_File", "Queue_Dir", "TLS_CA_File"} {
-		for k, v := range values {
-			if !offline || !strings.EqualFold(k, key) || strings.TrimSpace(v) == "" {
-				continue
-			}
-			if _, err := os.Stat(strings.TrimSpace(v)); err == nil {
-				continue
-			}
-			skipped = append(skipped, key)
-			delete(values, k)
-			if key == "Queue_Dir" {
-				values[k] = "/"
-			} else if key == "Auth_Password_File" && strings.TrimSpace(values.Get("Auth_Password")) == "" {
-				values["Auth_Password"] = "stand-in"
-			}
+	for k, v := range values {
+		key, _ := config.Lookup(k)
+		if !offline || strings.TrimSpace(v) == "" || !slices.Contains([]string{"Auth_Password_File", "Config_File", "Queue_Dir", "TLS_CA_File"}, key.Name) {
+			continue
+		} else if _, err := os.Stat(strings.TrimSpace(v)); err == nil {
+			continue
+		}
+		skipped = append(skipped, key.Name)
+		delete(values, k)
+		if key.Name == "Queue_Dir" {
+			values[k] = "/"
+		} else if key.Name == "Auth_Password_File" && strings.TrimSpace(values.Get("Auth_Password")) == "" {
+			values["Auth_Password"] = "stand-in"
 		}
 	}
+	slices.Sort(skipped)
 	return skipped
 }

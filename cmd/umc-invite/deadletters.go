@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -14,85 +13,69 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"umc-invite/umc/deadletters"
+	"umc-invite/umc/config"
 	"umc-invite/umc/logtext"
 	"umc-invite/umc/spool"
 )
 
 func runDeadLetters(args []string, stdout, stderr io.Writer) int {
-	outs, asJSON, ok := parseListFlags("dead-letters", "Dead_Letter_Dir", "one JSON object per line, newest first, for scripts", "", args, stderr,
-		nil, func(dir string) dirs { return dirs{deadLetter: dir} })
+	outs, asJSON, ok := listFlags("dead-letters", args, stderr)
 	if !ok {
 		return exitUsage
 	}
-	status := exitOK
+	now, status := time.Now(), exitOK
 	for _, d := range outs {
 		if len(outs) > 1 && !asJSON {
 			fmt.Fprintf(stdout, "%s (%s):\n", d.output, d.deadLetter)
 		}
-		status = max(status, listDeadLetters(d.deadLetter, asJSON, stdout, stderr))
+		log, err := readDeadLetters(d.deadLetter)
+		if err != nil {
+			fmt.Fprintf(stderr, "umc-invite dead-letters: %v\n", err)
+			status = exitUsage
+			continue
+		}
+		for _, p := range log.Problems {
+			fmt.Fprintln(stderr, "note:", p)
+		}
+		if len(log.Letters) == 0 && !asJSON {
+			fmt.Fprintln(stdout, "no dead letters")
+			continue
+		}
+		enc, tw := json.NewEncoder(stdout), tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		if !asJSON {
+			fmt.Fprintln(tw, "WHEN (UTC)\tAGE\tKIND\tUSER\tLAST ANSWER\tRE-QUEUED\tWHY")
+		}
+		for _, l := range log.Letters {
+			if asJSON {
+				err = cmp.Or(err, enc.Encode(l))
+				continue
+			}
+			requeued, user, why := "-", "-", l.Reason
+			if l.Requeued != nil {
+				requeued = l.Requeued.UTC().Format(time.DateTime)
+			}
+			if l.Username != "" {
+				user = logtext.Quote(l.Username)
+			}
+			if l.Duplicates > 0 {
+				why += " (" + strconv.Itoa(l.Duplicates+1) + " lines)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Time.UTC().Format(time.DateTime), letterAge(now.Sub(l.Time)), l.Kind, user,
+				lastAnswer(l.DeadLetter), requeued, cell(why))
+		}
+		status = max(status, flushErr(cmp.Or(err, tw.Flush()), stderr))
 	}
 	return status
 }
 
-func listDeadLetters(dir string, asJSON bool, stdout, stderr io.Writer) int {
-	log, err := deadletters.Read(dir)
-	if err != nil {
-		fmt.Fprintf(stderr, "umc-invite dead-letters: %v\n", err)
-		return exitUsage
-	}
-	for _, p := range log.Problems {
-		fmt.Fprintln(stderr, "note:", p)
-	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		for _, l := range log.Letters {
-			if err := enc.Encode(l); err != nil {
-				fmt.Fprintf(stderr, "umc-invite dead-letters: %v\n", err)
-				return exitUsage
-			}
-		}
-		return exitOK
-	}
-	if len(log.Letters) == 0 {
-		fmt.Fprintln(stdout, "no dead letters")
-		return exitOK
-	}
-	now := time.Now()
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WHEN (UTC)\tAGE\tKIND\tUSER\tLAST ANSWER\tRE-QUEUED\tWHY")
-	for _, l := range log.Letters {
-		requeued := "-"
-		if l.Requeued != nil {
-			requeued = l.Requeued.UTC().Format(time.DateTime)
-		}
-		user := "-"
-		if l.Username != "" {
-			user = logtext.Quote(l.Username)
-		}
-		why := l.Reason
-		if l.Duplicates > 0 {
-			why += " (" + strconv.Itoa(l.Duplicates+1) + " lines)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Time.UTC().Format(time.DateTime), letterAge(now.Sub(l.Time)), l.Kind, user,
-			lastAnswer(l.DeadLetter), requeued, cell(why))
-	}
-	return flushErr(tw.Flush(), stderr)
-}
-
 // lastAnswer is the status and UMC's message or the call's error; "-": no call.
 func lastAnswer(d spool.DeadLetter) string {
-	var parts []string
+	status := ""
 	if d.Status != 0 {
-		parts = append(parts, "HTTP "+strconv.Itoa(d.Status))
+		status = "HTTP " + strconv.Itoa(d.Status)
 	}
-	if m := cmp.Or(d.Message, d.Error); m != "" {
-		parts = append(parts, m)
-	}
-	if len(parts) == 0 {
-		return "-"
-	}
-	return cell(strings.Join(parts, ": "))
+	parts := slices.DeleteFunc([]string{status, cmp.Or(d.Message, d.Error)}, func(s string) bool { return s == "" })
+	return cell(cmp.Or(strings.Join(parts, ": "), "-"))
 }
 
 // cell is a text as it is, or quoted where it could break the table.
@@ -105,9 +88,7 @@ func cell(s string) string {
 
 // letterAge is to the minute (the second under a minute, days from 48h).
 func letterAge(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "0s"
+	switch d = max(d, 0); {
 	case d < time.Minute:
 		return d.Round(time.Second).String()
 	case d < 48*time.Hour:
@@ -124,14 +105,18 @@ func flushErr(err error, stderr io.Writer) int {
 	return exitOK
 }
 
-// parseListFlags parses --dir, --json and extra's flags (more: their usage);
-// the directories are given(--dir), or else every configured output's.
-func parseListFlags(name, key, jsonHelp, more string, args []string, stderr io.Writer, extra func(*flag.FlagSet), given func(dir string) dirs) ([]dirs, bool, bool) {
+// listFlags parses --dir (default: every configured output's), --json and (queue) --username-key.
+func listFlags(name string, args []string, stderr io.Writer) ([]dirs, bool, bool) {
+	key, jsonHelp, more := "Dead_Letter_Dir", "one JSON object per line, newest first, for scripts", ""
+	if name == "queue" {
+		key, jsonHelp, more = "Queue_Dir", "a JSON array of the waiting users, oldest first, for scripts", " [--username-key KEY]"
+	}
 	fs := newFlags(name, "usage: umc-invite "+name+" [--dir DIR"+more+"] [--json]", stderr)
 	dir := fs.String("dir", "", "the "+key+" (default: every umc_invite output's "+key+" in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")
 	asJSON := fs.Bool("json", false, jsonHelp)
-	if extra != nil {
-		extra(fs)
+	var given dirs
+	if name == "queue" {
+		fs.StringVar(&given.usernameKey, "username-key", "username", "with --dir: the output's Username_Key (without --dir: each output's, from the container's config)")
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, false, false
@@ -141,69 +126,15 @@ func parseListFlags(name, key, jsonHelp, more string, args []string, stderr io.W
 		return nil, false, false
 	}
 	if *dir != "" {
-		return []dirs{given(*dir)}, *asJSON, true
+		given.queue, given.deadLetter = *dir, *dir
+		if name == "queue" {
+			given.deadLetter = config.DefaultDeadLetterDir(*dir)
+		}
+		return []dirs{given}, *asJSON, true
 	}
 	outs, err := configuredDirs()
 	if err != nil {
 		fmt.Fprintf(stderr, "umc-invite %s: %v\n", name, err)
 	}
 	return outs, *asJSON, err == nil
-}
-
-func runRequeue(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("requeue", "usage: umc-invite requeue [--queue-dir Q [--dead-letter-dir D] [--intake-dir I|off] | --output NAME] USER... | --all", stderr)
-	var r deadletters.Requeuer
-	fs.StringVar(&r.QueueDir, "queue-dir", "", "the queue directory (default: the umc_invite output's Queue_Dir, and its Dead_Letter_Dir, Intake_Dir and Username_Key, in the container's config, "+DefaultConfig+" or $UMC_INVITE_CONFIG)")
-	output := fs.String("output", "", "with several umc_invite outputs in the container's config: the one (Output_Name) to re-queue for")
-	fs.StringVar(&r.DeadLetterDir, "dead-letter-dir", "", "the dead-letter directory (default <queue-dir>/failed)")
-	fs.StringVar(&r.IntakeDir, "intake-dir", "", "where new files go (default <queue-dir>/incoming when it exists, else the queue directory; off: the queue directory)")
-	fs.StringVar(&r.UsernameKey, "username-key", "", "the output's Username_Key (default: the output's in the container's config; with --queue-dir: username)")
-	fs.BoolVar(&r.Force, "force", false, "queue users again although they were re-queued after their last dead letter")
-	all := fs.Bool("all", false, "every user whose newest dead letter or refusal is not re-queued yet")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	users := fs.Args()
-	if *all == (len(users) > 0) {
-		fs.Usage()
-		return exitUsage
-	}
-	if r.QueueDir == "" {
-		outs, err := configuredDirs()
-		if err != nil {
-			fmt.Fprintf(stderr, "umc-invite requeue: %v\n", err)
-			return exitUsage
-		}
-		outs = slices.DeleteFunc(outs, func(d dirs) bool { return *output != "" && d.output != *output })
-		if len(outs) != 1 {
-			fmt.Fprintf(stderr, "umc-invite requeue: %s has %d umc_invite outputs matching %q: name one with --output (or give --queue-dir)\n", configPath(), len(outs), *output)
-			return exitUsage
-		}
-		d := outs[0]
-		r.QueueDir = d.queue
-		r.DeadLetterDir = cmp.Or(r.DeadLetterDir, d.deadLetter)
-		r.IntakeDir = cmp.Or(r.IntakeDir, d.intake)
-		r.UsernameKey = cmp.Or(r.UsernameKey, d.usernameKey)
-	}
-	results, err := r.Requeue(users, *all)
-	if err != nil {
-		fmt.Fprintf(stderr, "umc-invite requeue: %v\n", err)
-		return exitUsage
-	}
-	if *all && len(results) == 0 {
-		fmt.Fprintln(stdout, "nothing to re-queue: every dead letter is re-queued already")
-	}
-	status := exitOK
-	for _, res := range results {
-		switch {
-		case res.Err != nil:
-			fmt.Fprintf(stdout, "%s: not re-queued: %v\n", res.Username, res.Err)
-			status = exitFindings
-		case res.Queued:
-			fmt.Fprintf(stdout, "%s: queued as %s\n", res.Username, res.Path)
-		default:
-			fmt.Fprintf(stdout, "%s: %s (%s)\n", res.Username, res.Note, res.Path)
-		}
-	}
-	return status
 }

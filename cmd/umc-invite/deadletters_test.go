@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"umc-invite/umc/deadletters"
 	"umc-invite/umc/spool"
 )
 
@@ -80,9 +79,9 @@ func TestDeadLettersNewestFirstAndJSON(t *testing.T) {
 	}
 
 	out, code = runCmd(t, deadLettersCmd, "--dir", dir, "--json")
-	var got []deadletters.Letter
+	var got []Letter
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		var d deadletters.Letter
+		var d Letter
 		if err := json.Unmarshal([]byte(l), &d); err != nil {
 			t.Fatalf("%q: %v", l, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"umc-invite/umc/config"
 	"umc-invite/umc/fbconfig"
@@ -57,21 +58,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "check":
-		return runCheck(rest, stdout, stderr, os.LookupEnv)
-	case "probe":
-		return runProbe(rest, stdout, stderr)
-	case "invite":
-		return runInvite(rest, stdout, stderr)
-	case "queue":
-		return runQueue(rest, stdout, stderr)
-	case "dead-letters":
-		return runDeadLetters(rest, stdout, stderr)
-	case "requeue":
-		return runRequeue(rest, stdout, stderr)
-	case "-h", "-help", "--help", "help":
+	commands := map[string]func([]string, io.Writer, io.Writer) int{
+		"check":        func(args []string, stdout, stderr io.Writer) int { return runCheck(args, stdout, stderr, os.LookupEnv) },
+		"probe":        runProbe,
+		"invite":       runInvite,
+		"queue":        runQueue,
+		"dead-letters": runDeadLetters,
+		"requeue":      runRequeue,
+	}
+	cmd := args[0]
+	if run, ok := commands[cmd]; ok {
+		return run(args[1:], stdout, stderr)
+	} else if slices.Contains([]string{"-h", "-help", "--help", "help"}, cmd) {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
@@ -113,7 +111,7 @@ func configuredDirs() ([]dirs, error) {
 	var out []dirs
 	for i, s := range outs {
 		name := cmp.Or(s.Value("Output_Name"), fmt.Sprintf("%s.%d", OutputName, i))
-		c, err := config.LoadOffline(outputValues(s))
+		c, err := config.LoadOffline(sectionKeys{s})
 		if err != nil {
 			return nil, fmt.Errorf("%s: output %s: %w", path, name, err)
 		}
@@ -129,13 +127,7 @@ func configuredDirs() ([]dirs, error) {
 	return out, nil
 }
 
-// outputValues are the plugin's keys of one output section.
-func outputValues(s fbconfig.Section) config.Map {
-	values := config.Map{}
-	for _, e := range s.Entries {
-		if _, ok := config.Lookup(e.Key); ok {
-			values[e.Key] = e.Value
-		}
-	}
-	return values
-}
+// sectionKeys gives the plugin one output section's keys, the last of each, as Fluent Bit does.
+type sectionKeys struct{ fbconfig.Section }
+
+func (s sectionKeys) Get(key string) string { return s.Value(key) }

@@ -6,13 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"umc-invite/umc/config"
-	"umc-invite/umc/deadletters"
 	"umc-invite/umc/fbconfig"
-	"umc-invite/umc/probe"
 )
 
 func runProbe(args []string, stdout, stderr io.Writer) int {
@@ -29,18 +28,19 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 	status := exitOK
 	for _, t := range targets {
 		cfg, err := config.Load(t.values)
-		results := []probe.Result{{Check: "config", Status: probe.Fail, Detail: fmt.Sprintf("%v (umc-invite check names the line)", err)}}
+		results := []Result{{Check: "config", Status: Fail, Detail: fmt.Sprintf("%v (umc-invite check names the line)", err)}}
 		title := t.name
 		if err == nil {
 			title += ": " + cfg.Endpoint()
-			results = []probe.Result{{Check: "config", Status: probe.OK, Detail: "loaded and checked as the plugin does at start"}}
-			results = append(results, queueResult(cfg.QueueDir, *noQueue)...)
-			results = append(results, probe.Run(context.Background(), cfg)...)
+			results = []Result{{Check: "config", Status: OK, Detail: "loaded and checked as the plugin does at start"}}
+			if *noQueue && cfg.QueueDir != "" {
+				results = append(results, Result{"queue", Off, fmt.Sprintf("--no-queue: Queue_Dir %s is not checked here", cfg.QueueDir)})
+			} else if err := queueDirProblem(cfg.QueueDir); err != nil {
+				results = append(results, Result{"queue", Fail, err.Error()})
+			}
+			results = append(results, probeUMC(context.Background(), cfg)...)
 		}
-		printResults(stdout, title, results)
-		if !probe.Passed(results) {
-			status = exitFindings
-		}
+		status = max(status, printResults(stdout, title, results))
 	}
 	return status
 }
@@ -58,7 +58,7 @@ func runInvite(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	username := fs.Arg(0)
-	if err := deadletters.CheckName(username); err != nil {
+	if err := checkName(username); err != nil {
 		fmt.Fprintf(stderr, "umc-invite invite: %v\n", err)
 		return exitUsage
 	}
@@ -76,61 +76,43 @@ func runInvite(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "umc-invite invite: %s: %v (umc-invite check names the line)\n", t.name, err)
 		return exitFindings
 	}
-	r := probe.Invite(context.Background(), cfg, username)
-	printResults(stdout, t.name+": "+cfg.Endpoint(), []probe.Result{r})
-	if r.Status != probe.OK {
-		return exitFindings
-	}
-	return exitOK
+	return printResults(stdout, t.name+": "+cfg.Endpoint(), []Result{inviteOne(context.Background(), cfg, username)})
 }
 
-// queueResult fails a Queue_Dir the output cannot open; --no-queue: the queues are elsewhere.
-func queueResult(dir string, noQueue bool) []probe.Result {
-	if noQueue {
-		if dir == "" {
-			return nil
-		}
-		return []probe.Result{{Check: "queue", Status: probe.Off, Detail: fmt.Sprintf("--no-queue: Queue_Dir %s is not checked here", dir)}}
-	}
-	if err := queueDirProblem(dir); err != nil {
-		return []probe.Result{{Check: "queue", Status: probe.Fail, Detail: err.Error()}}
-	}
-	return nil
-}
-
-func printResults(stdout io.Writer, title string, results []probe.Result) {
+// printResults prints a target's checks and fails when one failed or was skipped.
+func printResults(stdout io.Writer, title string, results []Result) int {
 	fmt.Fprintln(stdout, title)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	for _, r := range results {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.Status, r.Check, r.Detail)
 	}
 	tw.Flush()
+	if slices.ContainsFunc(results, func(r Result) bool { return r.Status == Fail || r.Status == Skip }) {
+		return exitFindings
+	}
+	return exitOK
 }
 
 // target is one umc_invite output to call.
 type target struct {
 	name   string
-	values config.Map
+	values config.Getter
 }
 
-// targetFlags are -c and every key as a flag (UMC_URL: --umc-url); after
-// Parse, load reads the key flags or every umc_invite output of the files
-// (-c and more), never both.
+// targetFlags are -c and every key as a flag (UMC_URL: --umc-url); after Parse,
+// load reads the key flags or every umc_invite output of the files, never both.
 func targetFlags(cmd, cHelp string, stderr io.Writer, usage string) (*flag.FlagSet, func(more ...string) ([]target, int)) {
 	fs := newFlags(cmd, usage, stderr)
 	var cfgFiles []string
 	fs.Func("c", cHelp, func(v string) error { cfgFiles = append(cfgFiles, v); return nil })
-	keyOf := map[string]string{}
 	for _, key := range config.Keys {
-		name := strings.ReplaceAll(strings.ToLower(key.Name), "_", "-")
-		keyOf[name] = key.Name
-		fs.String(name, "", fmt.Sprintf("the output's %s (default %s)", key.Name, cmp.Or(key.Default, "unset")))
+		fs.String(strings.ReplaceAll(strings.ToLower(key.Name), "_", "-"), "", fmt.Sprintf("the output's %s (default %s)", key.Name, cmp.Or(key.Default, "unset")))
 	}
 	return fs, func(more ...string) ([]target, int) {
 		given := config.Map{}
 		fs.Visit(func(f *flag.Flag) {
-			if key, ok := keyOf[f.Name]; ok {
-				given[key] = f.Value.String()
+			if key, ok := config.Lookup(strings.ReplaceAll(f.Name, "-", "_")); ok {
+				given[key.Name] = f.Value.String()
 			}
 		})
 		paths := append(cfgFiles, more...)
@@ -156,7 +138,7 @@ func targetFlags(cmd, cHelp string, stderr io.Writer, usage string) (*flag.FlagS
 				return nil, exitFindings
 			}
 			for i, s := range outs {
-				targets = append(targets, target{fmt.Sprintf("%s:%d: %s output #%d", s.File, s.Line, OutputName, i+1), outputValues(s)})
+				targets = append(targets, target{fmt.Sprintf("%s:%d: %s output #%d", s.File, s.Line, OutputName, i+1), sectionKeys{s}})
 			}
 		}
 		return targets, exitOK

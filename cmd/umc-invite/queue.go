@@ -1,34 +1,26 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"umc-invite/umc/config"
 	"umc-invite/umc/logtext"
 	"umc-invite/umc/record"
 	"umc-invite/umc/spool"
 )
 
 func runQueue(args []string, stdout, stderr io.Writer) int {
-	var usernameKey *string
-	queueDirs, asJSON, ok := parseListFlags("queue", "Queue_Dir", "a JSON array of the waiting users, oldest first, for scripts", " [--username-key KEY]", args, stderr,
-		func(fs *flag.FlagSet) {
-			usernameKey = fs.String("username-key", "username", "with --dir: the output's Username_Key (without --dir: each output's, from the container's config)")
-		},
-		func(dir string) dirs {
-			return dirs{queue: dir, deadLetter: config.DefaultDeadLetterDir(dir), usernameKey: *usernameKey}
-		})
+	queueDirs, asJSON, ok := listFlags("queue", args, stderr)
 	if !ok {
 		return exitUsage
 	}
 	now := time.Now()
-	var users []spool.WaitingUser
+	users := []spool.WaitingUser{}
 	for _, d := range queueDirs {
 		found, problems, err := spool.ListWaiting(d.queue, waitingUser(d.usernameKey), now)
 		if err != nil {
@@ -46,9 +38,6 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 		users = append(users, found...)
 	}
 	if asJSON {
-		if users == nil {
-			users = []spool.WaitingUser{}
-		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return flushErr(enc.Encode(users), stderr)
@@ -60,12 +49,9 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tAGE\tNEXT TRY (UTC)\tLAST ANSWER\tFILE")
 	for _, u := range users {
-		next, last := "due", u.LastAnswer
+		next, last := "due", cmp.Or(u.LastAnswer, "- (not asked yet, or not carried over yet)")
 		if u.NextTry.After(now) {
 			next = u.NextTry.UTC().Format(time.DateTime)
-		}
-		if last == "" {
-			last = "- (not asked yet, or not carried over yet)"
 		}
 		age := time.Duration(u.AgeSeconds * float64(time.Second)).Round(time.Second)
 		// Quoted and cut as in the plugin's log, so that none forges a row.
@@ -77,10 +63,7 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 // waitingUser reads a queue file as the plugin does: the first line naming a
 // user names it, the newest carried-over line holds its state.
 func waitingUser(usernameKey string) func(path string, data []byte) spool.WaitingUser {
-	keys := record.Keys{Username: usernameKey, Path: "path"}
-	if keys.Username == "" {
-		keys.Username = "username"
-	}
+	keys := record.Keys{Username: cmp.Or(usernameKey, "username"), Path: "path"}
 	return func(path string, data []byte) spool.WaitingUser {
 		var u spool.WaitingUser
 		for _, line := range strings.Split(string(data), "\n") {

@@ -1,6 +1,4 @@
-// Package deadletters reads the dead-letter log for an operator and
-// re-queues users as tail reads them again: a new file with new content.
-package deadletters
+package main
 
 import (
 	"bytes"
@@ -10,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -18,8 +17,8 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// KindRequeued is the kind of requeue's lines in the log (the plugin never reads it).
-const KindRequeued = "requeued"
+// kindRequeued is the kind of requeue's lines in the log (the plugin never reads it).
+const kindRequeued = "requeued"
 
 // Letter is one dead letter or refusal, as the plugin wrote it.
 type Letter struct {
@@ -28,40 +27,31 @@ type Letter struct {
 	Duplicates int        `json:"duplicates,omitempty"` // earlier lines of the same file folded in
 }
 
-// Mark is the line that records a re-queue.
-type Mark struct {
-	Time     time.Time `json:"time"`
-	Kind     string    `json:"kind"`
-	Username string    `json:"username"`
-	File     string    `json:"file"`
-	Reason   string    `json:"reason"`
+// deadLetterLog is what dead-letter.jsonl holds.
+type deadLetterLog struct {
+	Letters  []Letter           // newest first
+	Marks    []spool.DeadLetter // requeue's lines, oldest first
+	Problems []string           // lines skipped, told and never fatal
 }
 
-// Log is what dead-letter.jsonl holds.
-type Log struct {
-	Letters  []Letter // newest first
-	Marks    []Mark
-	Problems []string // lines skipped, told and never fatal
-}
-
-// Read reads DIR/dead-letter.jsonl, never through a link; missing is empty.
-func Read(dir string) (*Log, error) {
+// readDeadLetters reads DIR/dead-letter.jsonl, never through a link; missing is empty.
+func readDeadLetters(dir string) (*deadLetterLog, error) {
 	h, err := spool.OpenDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &Log{}, nil
+		return &deadLetterLog{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read dead letters: %w", err)
 	}
 	defer h.Close()
-	return read(h)
+	return readLog(h)
 }
 
-func read(h *spool.Dir) (*Log, error) {
+func readLog(h *spool.Dir) (*deadLetterLog, error) {
 	path := filepath.Join(h.Configured, spool.DeadLetterLog)
 	f, err := h.OpenFile(spool.DeadLetterLog, unix.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &Log{}, nil
+		return &deadLetterLog{}, nil
 	}
 	var raw []byte
 	if err == nil {
@@ -74,27 +64,24 @@ func read(h *spool.Dir) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read dead letters: %w", err)
 	}
-	l := &Log{}
+	l := &deadLetterLog{}
 	lines := bytes.Split(raw, []byte("\n"))
 	for i, line := range lines {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		var d spool.DeadLetter
-		err := json.Unmarshal(line, &d)
-		problem := "not a JSON object (a line cut short?)"
-		switch {
-		case err != nil && json.Valid(line) && bytes.HasPrefix(bytes.TrimSpace(line), []byte("{")):
-			problem = err.Error()
-		case err != nil && i == len(lines)-1: // a writer's crash or a full disk
-			problem = "last line incomplete (no newline)"
-		}
-		switch {
-		case err != nil:
+		if err := json.Unmarshal(line, &d); err != nil {
+			problem := "not a JSON object (a line cut short?)"
+			if json.Valid(line) && bytes.HasPrefix(bytes.TrimSpace(line), []byte("{")) {
+				problem = err.Error()
+			} else if i == len(lines)-1 { // a writer's crash or a full disk
+				problem = "last line incomplete (no newline)"
+			}
 			l.Problems = append(l.Problems, fmt.Sprintf("%s:%d: %s: skipped", path, i+1, problem))
-		case d.Kind == KindRequeued:
-			l.Marks = append(l.Marks, Mark{Time: d.Time, Kind: d.Kind, Username: d.Username, File: d.File, Reason: d.Reason})
-		default:
+		} else if d.Kind == kindRequeued {
+			l.Marks = append(l.Marks, d)
+		} else {
 			l.Letters = append(l.Letters, Letter{DeadLetter: d})
 		}
 	}
@@ -104,9 +91,10 @@ func read(h *spool.Dir) (*Log, error) {
 
 // fold drops a letter repeated for one queue file with no re-queue between
 // (a failed move writes it again), marks re-queued ones, sorts newest first.
-func (l *Log) fold() {
-	sort.SliceStable(l.Letters, func(i, j int) bool { return l.Letters[i].Time.Before(l.Letters[j].Time) })
-	sort.SliceStable(l.Marks, func(i, j int) bool { return l.Marks[i].Time.Before(l.Marks[j].Time) })
+func (l *deadLetterLog) fold() {
+	byTime := func(a, b spool.DeadLetter) int { return a.Time.Compare(b.Time) }
+	slices.SortStableFunc(l.Marks, byTime)
+	slices.SortStableFunc(l.Letters, func(a, b Letter) int { return byTime(a.DeadLetter, b.DeadLetter) })
 	latest := map[string]int{} // queue file → index in kept
 	var kept []Letter
 	for _, d := range l.Letters {
@@ -124,8 +112,7 @@ func (l *Log) fold() {
 	}
 	for i := range kept {
 		if m := l.markBetween(kept[i].Username, kept[i].Time, time.Time{}); m != nil {
-			t := m.Time
-			kept[i].Requeued = &t
+			kept[i].Requeued = &m.Time
 		}
 	}
 	sort.SliceStable(kept, func(i, j int) bool { return kept[i].Time.After(kept[j].Time) })
@@ -133,33 +120,19 @@ func (l *Log) fold() {
 }
 
 // markBetween is user's first re-queue in [from, to] (zero to: no end).
-func (l *Log) markBetween(user string, from, to time.Time) *Mark {
-	for i := range l.Marks {
-		m := &l.Marks[i]
-		if m.Username == user && !m.Time.Before(from) && (to.IsZero() || !m.Time.After(to)) {
-			return m
-		}
+func (l *deadLetterLog) markBetween(user string, from, to time.Time) *spool.DeadLetter {
+	i := slices.IndexFunc(l.Marks, func(m spool.DeadLetter) bool {
+		return m.Username == user && !m.Time.Before(from) && (to.IsZero() || !m.Time.After(to))
+	})
+	if i < 0 {
+		return nil
 	}
-	return nil
-}
-
-// LastMark is the newest re-queue of user, or nil.
-func (l *Log) LastMark(user string) *Mark {
-	var last *Mark
-	for i := range l.Marks {
-		if l.Marks[i].Username == user {
-			last = &l.Marks[i]
-		}
-	}
-	return last
+	return &l.Marks[i]
 }
 
 // appendMark writes one synced line in one write, so the plugin can append too.
-func appendMark(dir *spool.Dir, m Mark) error {
-	line, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("encode re-queue mark: %w", err)
-	}
+func appendMark(dir *spool.Dir, m map[string]any) error {
+	line, _ := json.Marshal(m) // times and strings: never fails
 	f, err := dir.OpenFile(spool.DeadLetterLog, unix.O_RDWR|unix.O_CREAT|unix.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("open dead-letter log: %w", err)
@@ -173,11 +146,11 @@ func appendMark(dir *spool.Dir, m Mark) error {
 	if last[0] != '\n' {
 		line = append([]byte{'\n'}, line...)
 	}
-	if _, err := f.Write(append(line, '\n')); err != nil {
-		return fmt.Errorf("write dead-letter log: %w", err)
+	if _, err = f.Write(append(line, '\n')); err == nil {
+		err = f.Sync()
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync dead-letter log: %w", err)
+	if err != nil {
+		return fmt.Errorf("write dead-letter log: %w", err)
 	}
 	return nil
 }

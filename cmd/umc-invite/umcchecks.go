@@ -1,7 +1,4 @@
-// Package probe checks that the plugin can reach UMC and that UMC takes
-// its calls, inviting no one: DNS, TCP, TLS, then two send_token calls for
-// a user that cannot exist, which UMC refuses before any token or mail.
-package probe
+package main
 
 import (
 	"cmp"
@@ -12,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -21,15 +17,15 @@ import (
 	"umc-invite/umc/config"
 )
 
-// Status of one check.
+// Status of one check: skip, not run as an earlier one failed; off, left out by the operator.
 type Status string
 
 const (
 	OK   Status = "ok"
 	Warn Status = "warn" // passes, but look at it
 	Fail Status = "FAIL"
-	Skip Status = "skip" // not run: an earlier check failed
-	Off  Status = "off"  // not run: the operator left it out; fails nothing
+	Skip Status = "skip"
+	Off  Status = "off"
 )
 
 // Result is one check's line.
@@ -39,13 +35,9 @@ type Result struct {
 	Detail string
 }
 
-// Passed reports whether no check failed or was skipped.
-func Passed(rs []Result) bool {
-	return !slices.ContainsFunc(rs, func(r Result) bool { return r.Status == Fail || r.Status == Skip })
-}
-
-// Run runs the checks in order, up to the first that leaves the rest meaningless.
-func Run(ctx context.Context, cfg *config.Config) []Result {
+// probeUMC checks DNS, TCP, TLS, then calls send_token twice for a user that cannot
+// exist (refused before any mail), up to the first check that leaves the rest meaningless.
+func probeUMC(ctx context.Context, cfg *config.Config) []Result {
 	user := umc.ImpossibleUsername() // random: no shared rate-limit counter
 	bogusMethod := "umc-invite-probe-no-such-method-" + umc.ImpossibleUsername()[len("umc-invite-probe:"):]
 	var out []Result
@@ -103,15 +95,14 @@ func Run(ctx context.Context, cfg *config.Config) []Result {
 		}
 		return fail("no connection", "tcp", "cannot connect to %s%s: %v: %s", net.JoinHostPort(host, port), via, dialErr, hint)
 	}
+	defer conn.Close()
 	add("tcp", OK, "connected to %s%s in %s", conn.RemoteAddr(), via, time.Since(start).Round(100*time.Microsecond))
 
 	// tls
 	switch {
 	case cfg.URL.Scheme != "https":
-		conn.Close()
 		add("tls", OK, "UMC_URL is plain http: no TLS to check")
 	case cfg.HTTPProxy != nil:
-		conn.Close()
 		add("tls", OK, "through HTTP_Proxy: UMC's certificate is checked by the calls below")
 	default:
 		if s := checkTLS(conn, cfg, host, add); s == Fail {
@@ -160,15 +151,11 @@ func Run(ctx context.Context, cfg *config.Config) []Result {
 	// UMC checks the reset switch, the method, then the user, each refused
 	// with 400 and a translated message: compared, never read.
 	second, err := call(ctx, cfg, bogusMethod, user)
-	if err != nil || second.Err != nil || second.Status != http.StatusBadRequest || !second.FromUMC {
-		add("method", Fail, "a second call, with a made-up method, got %s: cannot compare", second)
-		return out
-	}
-	if first.Message == "" {
-		add("method", Warn, "UMC's answers carry no message: cannot tell whether Method %q is known", cfg.Method)
-		return out
-	}
 	switch {
+	case err != nil || second.Err != nil || second.Status != http.StatusBadRequest || !second.FromUMC:
+		add("method", Fail, "a second call, with a made-up method, got %s: cannot compare", second)
+	case first.Message == "":
+		add("method", Warn, "UMC's answers carry no message: cannot tell whether Method %q is known", cfg.Method)
 	case first.Message == second.Message:
 		add("method", Fail, "UMC refuses every send_token before it looks at the method (%q): the password reset is switched off (UCR umc/self-service/passwordreset/backend/enabled)", first.Message)
 	case first.Message == strings.ReplaceAll(second.Message, bogusMethod, cfg.Method):
@@ -184,29 +171,22 @@ func refusal(cfg *config.Config, a umc.Answer) string {
 	who := "anonymous calls (no Auth_User, no password)"
 	fix := "set Auth_User and Auth_Password_File to a UMC account that may call it, or let UMC take anonymous calls as Nubus's own sender makes them"
 	if cfg.AuthUser != "" {
-		who = fmt.Sprintf("Auth_User %q with %s", cfg.AuthUser, passwordSource(cfg))
+		// Where the password comes from, never the password.
+		source := "no password (Auth_Password_File unset)"
+		if cfg.AuthPasswordFile != "" {
+			source = "the password in Auth_Password_File " + cfg.AuthPasswordFile
+		} else if cfg.AuthPassword != "" {
+			source = "the inline Auth_Password"
+		}
+		who = fmt.Sprintf("Auth_User %q with %s", cfg.AuthUser, source)
 		fix = "fix Auth_User or the password, or remove both: send_token takes anonymous calls, as Nubus's own sender makes them"
 	}
-	what := "refuses"
-	if a.Status == http.StatusForbidden {
-		what = "forbids send_token to"
-	}
+	what := map[bool]string{false: "refuses", true: "forbids send_token to"}[a.Status == http.StatusForbidden]
 	msg := ""
 	if a.Message != "" {
 		msg = fmt.Sprintf(" (%q)", a.Message)
 	}
 	return fmt.Sprintf("HTTP %d%s: UMC %s %s: %s; waiting does not heal this, the plugin holds every invitation until it is fixed", a.Status, msg, what, who, fix)
-}
-
-// passwordSource names where the password comes from, never the password.
-func passwordSource(cfg *config.Config) string {
-	switch {
-	case cfg.AuthPasswordFile != "":
-		return "the password in Auth_Password_File " + cfg.AuthPasswordFile
-	case cfg.AuthPassword != "":
-		return "the inline Auth_Password"
-	}
-	return "no password (Auth_Password_File unset)"
 }
 
 // call makes exactly one send_token call through the plugin's client.
@@ -224,34 +204,28 @@ func call(ctx context.Context, cfg *config.Config, method, username string) (umc
 
 // checkTLS shakes hands over conn as the client would.
 func checkTLS(conn net.Conn, cfg *config.Config, host string, add func(string, Status, string, ...any) Status) Status {
-	defer conn.Close()
 	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: !cfg.TLSVerify} //nolint:gosec // as the operator configured
 	if len(cfg.TLSCAPEM) > 0 {
 		pool := x509.NewCertPool()
 		pool.AppendCertsFromPEM(cfg.TLSCAPEM)
 		tc.RootCAs = pool
 	}
+	roots := "the system's roots"
+	if cfg.TLSCAFile != "" {
+		roots = "TLS_CA_File " + cfg.TLSCAFile
+	}
 	_ = conn.SetDeadline(time.Now().Add(cfg.Timeout))
 	t := tls.Client(conn, tc)
-	err := t.Handshake()
-	if err != nil {
-		var unknown x509.UnknownAuthorityError
-		var hostErr x509.HostnameError
-		var invalid x509.CertificateInvalidError
-		roots := "the system's roots"
-		if cfg.TLSCAFile != "" {
-			roots = "TLS_CA_File " + cfg.TLSCAFile
-		}
-		switch {
-		case errors.As(err, &unknown):
+	if err := t.Handshake(); err != nil {
+		if unknown, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
 			issuer := ""
 			if unknown.Cert != nil {
 				issuer = " (issuer " + unknown.Cert.Issuer.String() + ")"
 			}
 			return add("tls", Fail, "UMC's certificate%s is not signed by a CA in %s: set TLS_CA_File to the CA bundle that signed it", issuer, roots)
-		case errors.As(err, &hostErr):
+		} else if hostErr, ok := errors.AsType[x509.HostnameError](err); ok {
 			return add("tls", Fail, "UMC's certificate is for %s, not %s: UMC_URL must name a host the certificate holds", names(hostErr.Certificate), host)
-		case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		} else if invalid, ok := errors.AsType[x509.CertificateInvalidError](err); ok && invalid.Reason == x509.Expired {
 			return add("tls", Fail, "UMC's certificate is expired or not yet valid (%v): renew it", err)
 		}
 		return add("tls", Fail, "TLS handshake with %s failed: %v (is the port plain http?)", host, err)
@@ -266,7 +240,7 @@ func checkTLS(conn net.Conn, cfg *config.Config, host string, add func(string, S
 	if time.Until(leaf.NotAfter) < 14*24*time.Hour {
 		return add("tls", Warn, "%s: verified, but it expires within 14 days", what)
 	}
-	return add("tls", OK, "%s: verified against %s", what, map[bool]string{true: "TLS_CA_File", false: "the system's roots"}[cfg.TLSCAFile != ""])
+	return add("tls", OK, "%s: verified against %s", what, roots)
 }
 
 func names(c *x509.Certificate) string {
@@ -283,28 +257,28 @@ func names(c *x509.Certificate) string {
 	return strings.Join(n, ", ")
 }
 
-// Invite makes exactly one real send_token call, passing only on UMC's 200.
-func Invite(ctx context.Context, cfg *config.Config, username string) Result {
+// inviteOne makes exactly one real send_token call, passing only on UMC's 200.
+func inviteOne(ctx context.Context, cfg *config.Config, username string) Result {
 	a, err := call(ctx, cfg, cfg.Method, username)
-	if err != nil {
-		return Result{"invite", Fail, err.Error()}
-	}
 	endpoint := cfg.Endpoint()
+	detail := fmt.Sprintf("POST %s: %s", endpoint, a)
 	switch {
+	case err != nil:
+		detail = err.Error()
 	case a.Err != nil:
-		return Result{"invite", Fail, fmt.Sprintf("POST %s: %s: no answer; run umc-invite probe", endpoint, a)}
+		detail += ": no answer; run umc-invite probe"
 	case a.Status == http.StatusOK:
 		return Result{"invite", OK, fmt.Sprintf("UMC answered 200 for %q: it sent the invitation (check that the mail arrives)", username)}
 	case !a.FromUMC:
-		return Result{"invite", Fail, fmt.Sprintf("POST %s: HTTP %d without UMC's JSON body: run umc-invite probe", endpoint, a.Status)}
+		detail = fmt.Sprintf("POST %s: HTTP %d without UMC's JSON body: run umc-invite probe", endpoint, a.Status)
 	case a.Status == http.StatusUnauthorized || a.Status == http.StatusForbidden && a.Message != "Username too long":
-		return Result{"invite", Fail, refusal(cfg, a)}
+		detail = refusal(cfg, a)
 	case a.Status == http.StatusBadRequest:
-		return Result{"invite", Fail, fmt.Sprintf("HTTP 400 %q: UMC mails no one for %q: the user is unknown, has no PasswordRecoveryEmail, "+
-			"is outside the self-service's groups, or the password reset or its e-mail method is off", a.Message, username)}
+		detail = fmt.Sprintf("HTTP 400 %q: UMC mails no one for %q: the user is unknown, has no PasswordRecoveryEmail, "+
+			"is outside the self-service's groups, or the password reset or its e-mail method is off", a.Message, username)
 	case a.Status >= 500:
-		return Result{"invite", Fail, fmt.Sprintf("HTTP %d %q: UMC could not send it; a message about the mail server means Nubus has no working SMTP "+
-			"(nubusStackDataUms.stackDataContext.smtpHost and friends, nubusUmcServer.smtp)", a.Status, a.Message)}
+		detail = fmt.Sprintf("HTTP %d %q: UMC could not send it; a message about the mail server means Nubus has no working SMTP "+
+			"(nubusStackDataUms.stackDataContext.smtpHost and friends, nubusUmcServer.smtp)", a.Status, a.Message)
 	}
-	return Result{"invite", Fail, fmt.Sprintf("POST %s: %s", endpoint, a)}
+	return Result{"invite", Fail, detail}
 }
