@@ -1,11 +1,12 @@
 package intake
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -13,14 +14,18 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// StageDir is the plugin's own hidden directory in the queue, where an entry
-// waits out of the producers' reach before it is admitted (an earlier
-// version staged as .<name>.admitting in the queue directory itself).
-const StageDir = ".admitting"
+const (
+	// StageDir: the plugin's hidden stage in the queue, where an entry is checked out of producers' reach.
+	StageDir    = ".admitting"
+	maxFileSize = 4000            // the shipped tail (Buffer_Max_Size 4k) skips a longer line for good
+	settled     = 2 * time.Second // a line without its newline: its producer may be between two writes
+	ownTemp     = ".own.tmp"      // the copy being made in the stage
+)
 
 var (
-	errNotRegular = errors.New("not a regular file")
-	errNotYet     = errors.New("its line is not finished yet")
+	errNotRegular  = errors.New("not a regular file")
+	errNotYet      = errors.New("its line is not finished yet")
+	errNotAdmitted = errors.New("stays in the intake") // for good
 )
 
 // admitter moves intake files into the queue, never replacing anything.
@@ -64,8 +69,7 @@ func (a *admitter) finishLink(name string) bool {
 	return err == nil && sameAs(st, a.q, name) && unix.Unlinkat(a.in.FD(), name, 0) == nil
 }
 
-// move admits the inode that was checked: the entry as it is (a symlink is
-// moved, not followed) goes to StageDir; only a regular file goes on.
+// move admits the inode checked: the entry, never followed, goes to StageDir first.
 func (a *admitter) move(name string) error {
 	if _, err := a.q.Lstat(name); err == nil {
 		if a.finishLink(name) {
@@ -84,16 +88,17 @@ func (a *admitter) move(name string) error {
 	if err != nil {
 		return err // checked before the move: nothing moves back and forth
 	}
-	if !finished(content, st, time.Now()) {
+	// tail makes no record of a line until its newline
+	if !bytes.HasSuffix(content, []byte{'\n'}) && time.Since(time.Unix(st.Mtim.Unix())) < settled {
 		return errNotYet
 	}
 	if err := a.place(a.in, name, a.stage, name); err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			_ = a.admitStaged(name, a.stage, name) // left by a crash: finish it first
+			_ = a.admitStaged(name) // left by a crash: finish it first
 		}
 		return err
 	}
-	return a.admitStaged(name, a.stage, name)
+	return a.admitStaged(name)
 }
 
 // place moves an entry, never replacing one at the target.
@@ -118,19 +123,18 @@ func (a *admitter) place(from *spool.Dir, fromName string, to *spool.Dir, toName
 	return nil
 }
 
-// admitStaged admits a staged regular file of one line as name, as the
-// plugin's own copy; anything else goes back to the intake.
-func (a *admitter) admitStaged(name string, sd *spool.Dir, stage string) error {
-	st, err := sd.Lstat(stage)
+// admitStaged admits a staged one-line regular file as the plugin's copy; else it goes back.
+func (a *admitter) admitStaged(name string) error {
+	st, err := a.stage.Lstat(name)
 	if err != nil {
 		return err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		a.unstage(name, sd, stage, st.Mode)
+		a.unstage(name, st.Mode)
 		return errNotRegular
 	}
 	if st.Nlink > 1 && sameAs(st, a.q, name) {
-		_ = unix.Unlinkat(sd.FD(), stage, 0) // link mode, after a crash: admitted before
+		_ = unix.Unlinkat(a.stage.FD(), name, 0) // link mode, after a crash: admitted before
 		return fs.ErrNotExist
 	}
 	// A link move cut short: the intake's name goes, or the copy is a second user.
@@ -139,34 +143,32 @@ func (a *admitter) admitStaged(name string, sd *spool.Dir, stage string) error {
 			return err
 		}
 	}
-	content, err := readOneLine(sd, stage, st)
+	content, err := readOneLine(a.stage, name, st)
 	if err == nil {
-		err = own(sd, stage, content, st)
+		err = own(a.stage, name, content, st)
 	}
 	if err != nil { // also a full disk: staged, it would hold no place
-		a.unstage(name, sd, stage, st.Mode)
+		a.unstage(name, st.Mode)
 		return err
 	}
-	err = a.place(sd, stage, a.q, name)
+	err = a.place(a.stage, name, a.q, name)
 	if errors.Is(err, unix.EEXIST) {
-		a.unstage(name, sd, stage, st.Mode) // queued meanwhile under this name: it waits
+		a.unstage(name, st.Mode) // queued meanwhile under this name: it waits
 		return fs.ErrExist
 	}
 	return err
 }
 
-// unstage hands a staged entry back to the intake. One that cannot go
-// back stays staged if a regular file, else it is nobody's and goes.
-func (a *admitter) unstage(name string, sd *spool.Dir, stage string, mode uint32) {
-	if a.place(sd, stage, a.in, name) != nil && mode&unix.S_IFMT != unix.S_IFREG {
-		_ = unix.Unlinkat(sd.FD(), stage, 0)
-		_ = unix.Unlinkat(sd.FD(), stage, unix.AT_REMOVEDIR) // a directory: only when empty
+// unstage hands a staged entry back; if it cannot go back, only a regular file stays staged.
+func (a *admitter) unstage(name string, mode uint32) {
+	if a.place(a.stage, name, a.in, name) != nil && mode&unix.S_IFMT != unix.S_IFREG {
+		_ = unix.Unlinkat(a.stage.FD(), name, 0)
+		_ = unix.Unlinkat(a.stage.FD(), name, unix.AT_REMOVEDIR) // a directory: only when empty
 	}
 }
 
-// recoverAll admits what a crash left staged, legacy entries included, and
-// returns how many. The caller holds the window's lock: no copy is made now.
-func (a *admitter) recoverAll(legacy []string) (int, error) {
+// recoverAll admits and counts what a crash left staged; under the window's lock no copy is under way.
+func (a *admitter) recoverAll() (int, error) {
 	_ = unix.Unlinkat(a.stage.FD(), ownTemp, 0) // a copy cut short; its original is still staged
 	var staged []string
 	err := a.stage.Each(func(name string, _ fs.FileMode) {
@@ -179,26 +181,74 @@ func (a *admitter) recoverAll(legacy []string) (int, error) {
 	}
 	n := 0
 	for _, name := range staged {
-		if a.admitStaged(name, a.stage, name) == nil {
-			n++
-		}
-	}
-	for _, stage := range legacy {
-		if name, _ := legacyStaged(stage); a.admitStaged(name, a.q, stage) == nil {
+		if a.admitStaged(name) == nil {
 			n++
 		}
 	}
 	return n, nil
 }
 
-// legacyStaged is the queue name of an earlier version's stage entry.
-func legacyStaged(stage string) (string, bool) {
-	name, ok := strings.CutSuffix(strings.TrimPrefix(stage, "."), StageDir)
-	return name, ok && stage[0] == '.' && candidate(name)
-}
-
 func (a *admitter) close() {
 	a.in.Close()
 	a.stage.Close()
 	a.q.Close()
+}
+
+func admissible(size int64) error {
+	if size > maxFileSize {
+		return fmt.Errorf("%w: %d bytes (a queue file has at most %d bytes)", errNotAdmitted, size, maxFileSize)
+	}
+	return nil
+}
+
+// readOneLine reads the inode st describes, never through a link: one line, or tail makes several records.
+func readOneLine(d *spool.Dir, name string, st unix.Stat_t) ([]byte, error) {
+	f, err := d.OpenFile(name, unix.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var now unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &now); err != nil {
+		return nil, err
+	}
+	if now.Dev != st.Dev || now.Ino != st.Ino {
+		return nil, fs.ErrNotExist // replaced meanwhile: the next listing sees the new one
+	}
+	content, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err == nil {
+		err = admissible(max(now.Size, int64(len(content))))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if i := bytes.IndexByte(content, '\n'); i >= 0 && i < len(content)-1 {
+		return nil, fmt.Errorf("%w: more than one line (a queue file is one line)", errNotAdmitted)
+	}
+	return content, nil
+}
+
+// own replaces the staged file by a 0600 copy a producer cannot hold open, with its times (Max_Age).
+func own(d *spool.Dir, stage string, content []byte, st unix.Stat_t) error {
+	if !bytes.HasSuffix(content, []byte{'\n'}) {
+		content = append(content, '\n') // nobody can finish the copy's line; an empty one: the user is the name
+	}
+	f, err := d.OpenFile(ownTemp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", stage, err)
+	}
+	if _, err = f.Write(content); err == nil {
+		err = unix.UtimesNanoAt(d.FD(), ownTemp, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = unix.Renameat(d.FD(), ownTemp, d.FD(), stage)
+	}
+	if err != nil {
+		_ = unix.Unlinkat(d.FD(), ownTemp, 0)
+		return fmt.Errorf("copy %s: %w", stage, err)
+	}
+	return nil
 }

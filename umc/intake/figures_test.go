@@ -46,7 +46,7 @@ func TestFigures(t *testing.T) {
 	w := open(t, queue, intake, size)
 
 	start := time.Now()
-	if _, err := w.list(); err != nil {
+	if _, _, err := w.list(); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("one listing of %d intake files, keeping the %d oldest: %v", total, w.backlogCap, time.Since(start))

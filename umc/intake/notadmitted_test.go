@@ -16,7 +16,7 @@ import (
 func TestAnOversizedFileStaysInTheIntake(t *testing.T) {
 	queue, intake := dirs(t)
 	w := open(t, queue, intake, 10)
-	if err := os.WriteFile(filepath.Join(intake, "big"+Suffix), bytes.Repeat([]byte("x"), maxFileSize+1), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(intake, "big.send"), bytes.Repeat([]byte("x"), maxFileSize+1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	put(t, intake, "carol", 1)
@@ -25,7 +25,7 @@ func TestAnOversizedFileStaysInTheIntake(t *testing.T) {
 	if moved != 1 || join(names(t, queue)) != "carol" {
 		t.Fatalf("moved %d, queue %v: want carol alone", moved, names(t, queue))
 	}
-	if !errors.Is(err, errNotAdmitted) || !strings.Contains(err.Error(), "big"+Suffix) {
+	if !errors.Is(err, errNotAdmitted) || !strings.Contains(err.Error(), "big.send") {
 		t.Fatalf("error %v: want the file that stays named", err)
 	}
 	if join(names(t, intake)) != "big" {
@@ -59,7 +59,7 @@ func TestAFileWithASecondNameIsAdmitted(t *testing.T) {
 	if err := os.WriteFile(other, []byte(`{"username": "dave"}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Link(other, filepath.Join(intake, "dave"+Suffix)); err != nil {
+	if err := os.Link(other, filepath.Join(intake, "dave.send")); err != nil {
 		t.Fatal(err)
 	}
 	if moved, err := w.TopUp(); moved != 1 || err != nil {

@@ -24,15 +24,15 @@ func TestAFileOfManyLinesStaysInTheIntake(t *testing.T) {
 		"two":     []byte(`{"username": "a"}` + "\n" + `{"username": "b"}` + "\n"),
 		"trailer": []byte(`{"username": "c"}` + "\nx"),
 	} {
-		if err := os.WriteFile(filepath.Join(intake, name+Suffix), content, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(intake, name+".send"), content, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(intake, "nonl"+Suffix), []byte(`{"username": "nonl"}`), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(intake, "nonl.send"), []byte(`{"username": "nonl"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	settledAgo := time.Now().Add(-2 * settled) // its producer is done with it
-	os.Chtimes(filepath.Join(intake, "nonl"+Suffix), settledAgo, settledAgo)
+	os.Chtimes(filepath.Join(intake, "nonl.send"), settledAgo, settledAgo)
 	put(t, intake, "carol", 1)
 
 	moved, err := w.TopUp()
@@ -54,7 +54,7 @@ func TestAFileOfManyLinesStaysInTheIntake(t *testing.T) {
 func TestALineBeingWrittenIsAdmittedFinished(t *testing.T) {
 	queue, intake := dirs(t)
 	w := open(t, queue, intake, 10)
-	path := filepath.Join(intake, "half"+Suffix)
+	path := filepath.Join(intake, "half.send")
 	if err := os.WriteFile(path, []byte(`{"username": "ha`), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestALineBeingWrittenIsAdmittedFinished(t *testing.T) {
 	if moved, err := w.TopUp(); moved != 1 {
 		t.Fatalf("moved %d (%v): a settled line stays in the intake", moved, err)
 	}
-	data, err := os.ReadFile(filepath.Join(queue, "half"+Suffix))
+	data, err := os.ReadFile(filepath.Join(queue, "half.send"))
 	if err != nil || string(data) != `{"username": "ha`+"\n" {
 		t.Fatalf("queued %q (%v), want the line with its newline", data, err)
 	}

@@ -17,7 +17,7 @@ func TestAProducerCannotGrowItsFileOnceAdmitted(t *testing.T) {
 	queue, intake := dirs(t)
 	w := open(t, queue, intake, 10)
 	line := `{"username": "al"}` + "\n"
-	f, err := os.OpenFile(filepath.Join(intake, "al"+Suffix), os.O_WRONLY|os.O_CREATE, 0o666)
+	f, err := os.OpenFile(filepath.Join(intake, "al.send"), os.O_WRONLY|os.O_CREATE, 0o666)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func TestAProducerCannotGrowItsFileOnceAdmitted(t *testing.T) {
 		t.Fatalf("moved %d: %v", moved, err)
 	}
 	f.WriteString(`{"username": "u1"}` + "\n" + `{"username": "u2"}` + "\n")
-	queued := filepath.Join(queue, "al"+Suffix)
+	queued := filepath.Join(queue, "al.send")
 	if data, err := os.ReadFile(queued); err != nil || string(data) != line {
 		t.Fatalf("the queue file holds %q (%v), want the line admitted alone", data, err)
 	}
@@ -47,7 +47,7 @@ func TestTheAdmittedCopyKeepsTheTimeTheUserArrived(t *testing.T) {
 	if n, err := w.TopUp(); n != 1 || err != nil {
 		t.Fatalf("admitted %d, %v", n, err)
 	}
-	st, err := os.Stat(filepath.Join(queue, "bob"+Suffix))
+	st, err := os.Stat(filepath.Join(queue, "bob.send"))
 	if err != nil {
 		t.Fatal(err)
 	}

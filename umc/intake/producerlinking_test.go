@@ -25,7 +25,7 @@ func TestAFileTheProducerIsStillLinkingIsNotReportedAsRefused(t *testing.T) {
 	if err := os.WriteFile(tmp, []byte(`{"username": "alice"}`+"\n"), 0o664); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Link(tmp, filepath.Join(intake, "alice"+Suffix)); err != nil {
+	if err := os.Link(tmp, filepath.Join(intake, "alice.send")); err != nil {
 		t.Fatal(err)
 	}
 	// The wake-up of the link.
@@ -68,7 +68,7 @@ func TestUsersWrittenTheListenerModulesWayAreNotReported(t *testing.T) {
 		f.WriteString(`{"username": "` + u + `"}` + "\n")
 		f.Sync()
 		f.Close()
-		if err := os.Link(f.Name(), filepath.Join(intake, u+Suffix)); err != nil {
+		if err := os.Link(f.Name(), filepath.Join(intake, u+".send")); err != nil {
 			t.Fatal(err)
 		}
 		os.Remove(f.Name())

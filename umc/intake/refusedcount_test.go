@@ -17,7 +17,7 @@ import (
 func TestAFileThatStaysInTheIntakeIsNotCountedAsWaiting(t *testing.T) {
 	queue, intake := dirs(t)
 	w := open(t, queue, intake, 10)
-	if err := os.WriteFile(filepath.Join(intake, "big"+Suffix), bytes.Repeat([]byte("x"), maxFileSize+1), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(intake, "big.send"), bytes.Repeat([]byte("x"), maxFileSize+1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.TopUp(); err == nil {

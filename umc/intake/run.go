@@ -10,10 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Start finishes what a crash left half done before it returns (so before
-// tail reads it), then tops up in the background until Close: at once, on
-// Left, on inotify events of the intake, and on every tick with a recount.
-// report (may be nil) gets each distinct error at most once a minute.
+// Start finishes what a crash left half done (before tail reads it), then tops up
+// until Close; report (may be nil) gets each distinct error at most once a minute.
 func (w *Window) Start(report func(error)) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -41,7 +39,7 @@ func (w *Window) Close() error {
 	if started {
 		<-w.done
 	}
-	w.adm.close() // unused now: every other user holds mu and checks closed
+	w.adm.close() // every other user holds mu and checks closed
 	return nil
 }
 
@@ -91,8 +89,7 @@ func (w *Window) step(rep func(error), recount bool) {
 	}
 }
 
-// watch signals kick whenever a name appears in dir: IN_CREATE covers
-// link(2) and files written in place, IN_MOVED_TO a rename.
+// watch wakes kick when a name appears in dir: IN_CREATE (link, write in place), IN_MOVED_TO.
 func watch(dir string, kick chan struct{}, rep func(error)) (stop func(), err error) {
 	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if err != nil {
@@ -118,17 +115,13 @@ func watch(dir string, kick chan struct{}, rep func(error)) (stop func(), err er
 				}
 				return
 			}
-			select {
-			case kick <- struct{}{}:
-			default:
-			}
+			wake(kick)
 		}
 	})
 	return func() { f.Close(); wg.Wait() }, nil
 }
 
-// limit passes on each distinct error at most once a minute, so that a
-// lasting fault (a full disk) does not flood the log.
+// limit passes on each distinct error at most once a minute: a full disk must not flood the log.
 func limit(report func(error)) func(error) {
 	var mu sync.Mutex
 	var last string

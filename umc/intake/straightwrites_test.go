@@ -25,29 +25,29 @@ func TestFilesWrittenStraightIntoTheQueueHoldTheIntakeBack(t *testing.T) {
 	// Written once the window runs, each a name the intake would never
 	// admit or no plain file, but each read by tail: invalid UTF-8, a
 	// Unicode line separator, a symlink to a file elsewhere.
-	direct := []string{"bad\xff" + Suffix, "line\u2028sep" + Suffix}
+	direct := []string{"bad\xff.send", "line\u2028sep.send"}
 	for _, name := range direct {
 		if err := os.WriteFile(filepath.Join(queue, name), []byte("u\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	elsewhere := filepath.Join(t.TempDir(), "elsewhere"+Suffix)
+	elsewhere := filepath.Join(t.TempDir(), "elsewhere.send")
 	if err := os.WriteFile(elsewhere, []byte("u\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(elsewhere, filepath.Join(queue, "linked"+Suffix)); err != nil {
+	if err := os.Symlink(elsewhere, filepath.Join(queue, "linked.send")); err != nil {
 		t.Fatal(err)
 	}
-	direct = append(direct, "linked"+Suffix)
+	direct = append(direct, "linked.send")
 	// Not read by tail, so no place taken: hidden, a control character
 	// (the shipped configs exclude such names from tail: they stay for
 	// good), or no file.
-	for _, name := range []string{".hidden" + Suffix, "x\n[ info] forged" + Suffix, "tab\tname" + Suffix} {
+	for _, name := range []string{".hidden.send", "x\n[ info] forged.send", "tab\tname.send"} {
 		if err := os.WriteFile(filepath.Join(queue, name), []byte("u\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.Mkdir(filepath.Join(queue, "dir"+Suffix), 0o755); err != nil {
+	if err := os.Mkdir(filepath.Join(queue, "dir.send"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	q, _, err := w.Count() // what the background recount does every second

@@ -28,7 +28,7 @@ func TestASymlinkSwappedInAfterTheCheckNeverReachesTheQueue(t *testing.T) {
 			if err := os.WriteFile(target, secret, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			entry := filepath.Join(intake, "u"+Suffix)
+			entry := filepath.Join(intake, "u.send")
 			link, file := filepath.Join(intake, ".link"), filepath.Join(intake, ".file")
 
 			const want = 2000
@@ -63,7 +63,7 @@ func TestASymlinkSwappedInAfterTheCheckNeverReachesTheQueue(t *testing.T) {
 					t.Fatalf("only %d swaps and %d admissions tried in time", swaps.Load(), attempts)
 				}
 				attempts++
-				_ = w.adm.move("u" + Suffix)
+				_ = w.adm.move("u.send")
 				ents, err := os.ReadDir(queue)
 				if err != nil {
 					t.Fatal(err)
@@ -80,7 +80,7 @@ func TestASymlinkSwappedInAfterTheCheckNeverReachesTheQueue(t *testing.T) {
 					if data, _ := os.ReadFile(path); bytes.Contains(data, secret) {
 						t.Fatalf("after %d swaps: %s in the queue holds the symlink target's content", swaps.Load(), e.Name())
 					}
-					if e.Name() == "u"+Suffix {
+					if e.Name() == "u.send" {
 						admitted++
 						os.Remove(path)
 					}

@@ -1,6 +1,5 @@
-// Package intake bounds how many queue files Fluent Bit's tail watches
-// (about 25 KB each): a Window admits the oldest files of an intake
-// directory into the queue directory, keeping at most its size there.
+// Package intake bounds how many queue files tail watches (~25 KB each): a
+// Window admits the oldest intake files while the queue holds fewer than its size.
 package intake
 
 import (
@@ -22,12 +21,6 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// MaxSize caps the window: beyond it the bound means nothing for a pod.
-const MaxSize = 100000
-
-// Suffix is what tail's Path matches; only such files are moved or counted.
-const Suffix = ".send"
-
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("intake window closed")
 
@@ -35,16 +28,13 @@ var ErrClosed = errors.New("intake window closed")
 type Window struct {
 	adm  admitter
 	size int
-	// Tunables, which tests shorten: the background recount (and retry),
-	// the check without inotify, and how young an mtime may hide a change.
+	// Tunables tests shorten: recount (and retry), polling, how young an mtime may hide a change.
 	resync, poll, settle time.Duration
 	backlogCap           int // intake names kept in memory
 	noWatch              bool
 
-	// queued is the last count, plus admissions, minus Left: atomic, so a
-	// full window costs one load.
-	queued atomic.Int64
-	stuck  sync.Map // delivered files whose removal failed hold no place
+	queued atomic.Int64 // last count + admissions - Left: a full window costs one load
+	stuck  sync.Map     // delivered files whose removal failed hold no place
 
 	mu              sync.Mutex // one mover at a time; guards what follows
 	closed, started bool
@@ -53,20 +43,15 @@ type Window struct {
 	listedMod       int64     // the intake's mtime when last listed
 	stale           bool      // the last listing may have missed files
 	retryAt         time.Time // when names left behind are tried again
-	skipped         error     // the last listing's first file that stays
 	countedMod      [2]int64  // the queue's and the stage's mtime when counted
 	countedSure     bool      // both so old that a change must alter them
 
 	kick, stop, done chan struct{}
 }
 
-// Open checks both directories and counts the queue; a missing intake gets
-// the queue's permissions. It moves nothing: another process may hold the
-// queue, mid-admission; Start, once this process holds it, does.
+// Open checks both directories and counts the queue; a missing intake gets the
+// queue's permissions. Only Start moves: another process may hold the queue.
 func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
-	if size < 1 || size > MaxSize {
-		return nil, fmt.Errorf("queue window %d: must be between 1 and %d", size, MaxSize)
-	}
 	var a admitter
 	defer func() {
 		if err != nil {
@@ -80,22 +65,18 @@ func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue directory: %w", err)
 	}
-	// A child of the queue directory (incoming/) is refused when a symlink:
-	// a writer of the queue could point it at another tenant's queue.
+	// incoming/ as a symlink could point at another tenant's queue.
 	if a.in, err = spool.OpenDirIn(a.q, intakeDir, true, mode); err != nil {
 		return nil, fmt.Errorf("intake directory: %w", err)
-	}
-	if a.in.Same(a.q) {
-		return nil, fmt.Errorf("intake directory %s is the queue directory", a.in.Path)
-	}
-	if a.linkMode, err = probe(a.q, a.in); err != nil {
-		return nil, err
 	}
 	if a.stage, err = spool.OpenDirIn(a.q, filepath.Join(a.q.Path, StageDir), true, mode&^(fs.ModeSetgid|fs.ModeSticky)|0o700); err != nil {
 		return nil, fmt.Errorf("queue directory: %s: %w", StageDir, err)
 	}
-	if a.in.Same(a.stage) {
-		return nil, fmt.Errorf("intake directory %s is the queue's %s, the plugin's own", a.in.Path, StageDir)
+	if a.in.Same(a.q) || a.in.Same(a.stage) {
+		return nil, fmt.Errorf("intake directory %s is the queue directory or its %s, the plugin's own", a.in.Path, StageDir)
+	}
+	if a.linkMode, err = probe(a.q, a.in); err != nil {
+		return nil, err
 	}
 	w = &Window{
 		adm: a, size: size,
@@ -109,28 +90,27 @@ func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	return w, nil
 }
 
-// IntakeDir is the intake directory, its symlinks resolved at Open.
-func (w *Window) IntakeDir() string { return w.adm.in.Path }
-
 // IntakeHandle is the intake as held, to compare by identity; do not close it.
 func (w *Window) IntakeHandle() *spool.Dir { return w.adm.in }
 
 // LinkMode tells whether moves are link-then-unlink (no RENAME_NOREPLACE).
 func (w *Window) LinkMode() bool { return w.adm.linkMode }
 
-// Left tells the window that n queue files left the queue directory. It
-// never blocks: it adjusts the count and wakes the background loop.
+// Left tells the window that n queue files left the queue; it never blocks.
 func (w *Window) Left(n int) {
 	for old := w.queued.Load(); !w.queued.CompareAndSwap(old, max(old-int64(max(n, 0)), 0)); old = w.queued.Load() {
 	}
+	wake(w.kick)
+}
+
+func wake(kick chan struct{}) {
 	select {
-	case w.kick <- struct{}{}:
+	case kick <- struct{}{}:
 	default:
 	}
 }
 
-// Stuck tells the window that a queue file was delivered but stays in the
-// queue directory (on), or has left it (off): it holds no place.
+// Stuck tells that a delivered queue file stays (on) or has left (off): it holds no place.
 func (w *Window) Stuck(name string, on bool) {
 	if !on {
 		w.stuck.Delete(name)
@@ -139,8 +119,7 @@ func (w *Window) Stuck(name string, on bool) {
 	}
 }
 
-// TopUp moves the oldest intake files into the queue until it holds size
-// files; an intake file whose name is queued already waits.
+// TopUp admits the oldest intake files until size are queued; a name queued already waits.
 func (w *Window) TopUp() (moved int, err error) {
 	if w.queued.Load() >= int64(w.size) {
 		return 0, nil
@@ -156,13 +135,13 @@ func (w *Window) TopUp() (moved int, err error) {
 			if listed {
 				break // once per call: names left behind wait for retryAt
 			}
-			if listed, err = w.list(); err != nil {
+			var skipped error
+			if listed, skipped, err = w.list(); err != nil {
 				return moved, err
 			}
-			if !listed {
+			if refused = cmp.Or(refused, skipped); !listed {
 				break
 			}
-			refused = cmp.Or(refused, w.skipped)
 			continue
 		}
 		e := w.backlog[w.next]
@@ -171,8 +150,7 @@ func (w *Window) TopUp() (moved int, err error) {
 		case err == nil:
 			moved++
 			w.queued.Add(1)
-		case errors.Is(err, fs.ErrNotExist), errors.Is(err, errNotRegular):
-			// Gone from the intake, or no plain file: nothing to admit.
+		case errors.Is(err, fs.ErrNotExist), errors.Is(err, errNotRegular): // nothing to admit
 		case errors.Is(err, errNotAdmitted):
 			refused = cmp.Or(refused, fmt.Errorf("intake file %q: %w", e.name, err))
 		default:
@@ -188,8 +166,7 @@ func (w *Window) TopUp() (moved int, err error) {
 	return moved, refused
 }
 
-// Count returns the files waiting in the queue and the intake, from disk,
-// and corrects the window's count.
+// Count returns the files waiting in the queue and the intake, from disk, correcting the count.
 func (w *Window) Count() (queue, intake int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -210,21 +187,19 @@ func (w *Window) Count() (queue, intake int, err error) {
 	return queue, intake, nil
 }
 
-// recount corrects the count from disk (files written straight into the
-// queue, removals not told), unless neither directory changed.
+// recount corrects the count from disk (direct writes, untold removals) unless nothing changed.
 func (w *Window) recount() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return ErrClosed
 	}
-	var mod [2]int64
-	var err error
-	for i, d := range []*spool.Dir{w.adm.q, w.adm.stage} {
-		if mod[i], err = d.ModTime(); err != nil {
-			return fmt.Errorf("%s: %w", d.Path, err)
-		}
+	qMod, err := w.adm.q.ModTime()
+	stageMod, serr := w.adm.stage.ModTime()
+	if err = cmp.Or(err, serr); err != nil {
+		return fmt.Errorf("queue directory: %w", err)
 	}
+	mod := [2]int64{qMod, stageMod}
 	if mod == w.countedMod && w.countedSure {
 		return nil
 	}
@@ -236,16 +211,12 @@ func (w *Window) recount() error {
 	return nil
 }
 
-// countQueue counts the files tail reads in the queue, however they got
-// there, as the window's count. Once started it finishes admissions a crash left staged, and
-// with links (at Start, before tail reads them) link moves cut short.
+// countQueue counts the files tail reads in the queue; once started, it finishes
+// admissions a crash cut short (link moves: with links, at Start).
 func (w *Window) countQueue(links bool) (int, error) {
 	n := 0
-	var legacy []string
 	err := w.adm.q.Each(func(name string, t fs.FileMode) {
-		if _, ok := legacyStaged(name); ok {
-			legacy = append(legacy, name)
-		} else if _, stuck := w.stuck.Load(name); !stuck && watched(name) && tailReads(w.adm.q, name, t) {
+		if _, stuck := w.stuck.Load(name); !stuck && watched(name) && tailReads(w.adm.q, name, t) {
 			n++
 			if links && w.started {
 				w.adm.finishLink(name)
@@ -256,7 +227,7 @@ func (w *Window) countQueue(links bool) (int, error) {
 		return 0, fmt.Errorf("count queue directory: %w", err)
 	}
 	if w.started {
-		staged, err := w.adm.recoverAll(legacy)
+		staged, err := w.adm.recoverAll()
 		if err != nil {
 			return 0, err
 		}
@@ -266,32 +237,24 @@ func (w *Window) countQueue(links bool) (int, error) {
 	return n, nil
 }
 
-// entry is an intake file; the oldest (mtime, then name) is admitted first.
+// entry is an intake file; the oldest (mtime in ns, then name) is admitted first.
 type entry struct {
+	mod  int64
 	name string
-	mod  int64 // mtime in ns
 }
 
-func (e entry) compare(o entry) int {
-	return cmp.Or(cmp.Compare(e.mod, o.mod), strings.Compare(e.name, o.name))
-}
-
-// watched tells whether tail reads a name in the queue (Path *.send less
-// Exclude_Path *[[:cntrl:]]*): it holds a place, also if never admissible.
+// watched: tail's Path *.send less Exclude_Path *[[:cntrl:]]*; such a name holds a place.
 func watched(name string) bool {
-	return len(name) > len(Suffix) && strings.HasSuffix(name, Suffix) && name[0] != '.' &&
-		!strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f })
+	return spool.IsQueueName(name) && !strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
-// candidate tells whether an intake name may be admitted: tail writes the
-// names it watches into its log as they are (a newline would forge a line).
+// candidate: an admissible name; tail logs names as they are (a newline would forge a line).
 func candidate(name string) bool {
 	return watched(name) && utf8.ValidString(name) &&
 		!strings.ContainsFunc(name, func(r rune) bool { return unicode.IsControl(r) || r == 0x2028 || r == 0x2029 })
 }
 
-// tailReads tells whether tail reads a queue directory entry of type t: a
-// regular file, or a symlink to one (looked at, never opened).
+// tailReads: a regular file, or a symlink to one (looked at, never opened).
 func tailReads(q *spool.Dir, name string, t fs.FileMode) bool {
 	var st unix.Stat_t
 	return t.IsRegular() || t&fs.ModeSymlink != 0 &&
@@ -307,46 +270,43 @@ func pending(in *spool.Dir, name string, t fs.FileMode) (unix.Stat_t, bool) {
 	return st, err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG
 }
 
-// list reads the intake when it may hold something new, keeping the
-// backlogCap oldest files (bounded memory; the rest is read next time).
-func (w *Window) list() (listed bool, err error) {
+// list reads the intake if it may hold something new, keeping the backlogCap oldest.
+func (w *Window) list() (listed bool, skipped, err error) {
 	mod, err := w.adm.in.ModTime()
 	if err != nil {
-		return false, fmt.Errorf("intake directory: %w", err)
+		return false, nil, fmt.Errorf("intake directory: %w", err)
 	}
 	if due := !w.retryAt.IsZero() && !time.Now().Before(w.retryAt); !w.stale && !due && mod == w.listedMod {
-		return false, nil
+		return false, nil, nil
 	}
 	start := time.Now()
 	var kept []entry
 	dropped := false
 	keep := func() {
-		slices.SortFunc(kept, entry.compare)
+		slices.SortFunc(kept, func(a, b entry) int { return cmp.Or(cmp.Compare(a.mod, b.mod), strings.Compare(a.name, b.name)) })
 		if len(kept) > w.backlogCap {
 			kept, dropped = kept[:w.backlogCap], true
 		}
 	}
-	w.skipped = nil
 	err = w.adm.in.Each(func(name string, t fs.FileMode) {
 		st, ok := pending(w.adm.in, name, t)
 		if !ok || st.Nlink > 1 && w.adm.finishLink(name) { // a link move a crash cut short: queued already
 			return
 		}
 		if err := admissible(st.Size); err != nil {
-			// Told once per listing, never moved.
-			w.skipped = cmp.Or(w.skipped, fmt.Errorf("intake file %q: %w", name, err))
+			skipped = cmp.Or(skipped, fmt.Errorf("intake file %q: %w", name, err))
 			return
 		}
-		if kept = append(kept, entry{name, st.Mtim.Nano()}); len(kept) >= 2*w.backlogCap {
+		if kept = append(kept, entry{st.Mtim.Nano(), name}); len(kept) >= 2*w.backlogCap {
 			keep()
 		}
 	})
 	if err != nil {
-		return false, fmt.Errorf("list intake directory: %w", err)
+		return false, nil, fmt.Errorf("list intake directory: %w", err)
 	}
 	keep()
 	w.backlog, w.next, w.listedMod, w.retryAt = kept, 0, mod, time.Time{}
 	// A change within the mtime's granularity may leave it as it was.
 	w.stale = dropped || start.Sub(time.Unix(0, mod)) < w.settle
-	return true, nil
+	return true, skipped, nil
 }

@@ -39,7 +39,7 @@ var base = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // put writes <user>.send holding the user, modified at base+age seconds.
 func put(t testing.TB, dir, user string, age int) {
 	t.Helper()
-	path := filepath.Join(dir, user+Suffix)
+	path := filepath.Join(dir, user+".send")
 	if err := os.WriteFile(path, []byte(`{"username": "`+user+`"}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func names(t testing.TB, dir string) []string {
 	var out []string
 	for _, e := range ents {
 		if candidate(e.Name()) && e.Type().IsRegular() {
-			out = append(out, strings.TrimSuffix(e.Name(), Suffix))
+			out = append(out, strings.TrimSuffix(e.Name(), ".send"))
 		}
 	}
 	sort.Strings(out)
@@ -108,11 +108,6 @@ func TestOpenCreatesIntakeLikeQueue(t *testing.T) {
 	if _, err := Open(queue, queue, 10); err == nil {
 		t.Fatal("intake = queue accepted")
 	}
-	for _, size := range []int{0, -1, MaxSize + 1} {
-		if _, err := Open(queue, intake, size); err == nil {
-			t.Fatalf("window %d accepted", size)
-		}
-	}
 	if _, err := Open(filepath.Join(queue, "nope"), intake, 10); err == nil {
 		t.Fatal("missing queue directory accepted")
 	}
@@ -155,7 +150,7 @@ func TestRefillAfterFilesLeave(t *testing.T) {
 	}
 	// Two deliveries: the plugin removes the files and says so.
 	for _, u := range []string{"u0", "u2"} {
-		if err := os.Remove(filepath.Join(queue, u+Suffix)); err != nil {
+		if err := os.Remove(filepath.Join(queue, u+".send")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -168,7 +163,7 @@ func TestRefillAfterFilesLeave(t *testing.T) {
 	}
 	// A removal nobody reported is found by a recount (the background loop
 	// does one every second; Count does one too).
-	if err := os.Remove(filepath.Join(queue, "u1"+Suffix)); err != nil {
+	if err := os.Remove(filepath.Join(queue, "u1.send")); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := w.TopUp(); n != 0 {
@@ -207,7 +202,7 @@ func TestStraightIntoQueueCountsAndStays(t *testing.T) {
 	for i := range 3 {
 		put(t, queue, fmt.Sprintf("direct%d", i), 100+i)
 	}
-	before, _ := os.Stat(filepath.Join(queue, "direct0"+Suffix))
+	before, _ := os.Stat(filepath.Join(queue, "direct0.send"))
 	w := open(t, queue, intake, 5)
 	for i := range 6 {
 		put(t, intake, fmt.Sprintf("in%d", i), i)
@@ -215,7 +210,7 @@ func TestStraightIntoQueueCountsAndStays(t *testing.T) {
 	if n, err := w.TopUp(); n != 2 || err != nil {
 		t.Fatalf("moved %d, %v: want the window's room, 5-3", n, err)
 	}
-	after, _ := os.Stat(filepath.Join(queue, "direct0"+Suffix))
+	after, _ := os.Stat(filepath.Join(queue, "direct0.send"))
 	if !os.SameFile(before, after) {
 		t.Fatal("a file written straight into the queue was touched")
 	}
@@ -265,14 +260,14 @@ func TestCollisionIsNotOverwritten(t *testing.T) {
 	w.resync = 20 * time.Millisecond
 	put(t, queue, "alice", 50) // re-queued straight into the queue
 	put(t, intake, "alice", 1) // and queued again through the intake
-	if err := os.WriteFile(filepath.Join(intake, "alice"+Suffix), []byte("intake copy\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(intake, "alice.send"), []byte("intake copy\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	put(t, intake, "bob", 2)
 	if n, err := w.TopUp(); n != 1 || err != nil {
 		t.Fatalf("moved %d, %v: want bob only", n, err)
 	}
-	data, _ := os.ReadFile(filepath.Join(queue, "alice"+Suffix))
+	data, _ := os.ReadFile(filepath.Join(queue, "alice.send"))
 	if strings.Contains(string(data), "intake copy") {
 		t.Fatal("the queued alice.send was replaced")
 	}
@@ -280,7 +275,7 @@ func TestCollisionIsNotOverwritten(t *testing.T) {
 		t.Fatalf("intake %s: alice must wait there", got)
 	}
 	// Delivered: the waiting copy is admitted once its retry time comes.
-	if err := os.Remove(filepath.Join(queue, "alice"+Suffix)); err != nil {
+	if err := os.Remove(filepath.Join(queue, "alice.send")); err != nil {
 		t.Fatal(err)
 	}
 	w.Left(1)
@@ -288,7 +283,7 @@ func TestCollisionIsNotOverwritten(t *testing.T) {
 	if n, err := w.TopUp(); n != 1 || err != nil {
 		t.Fatalf("moved %d, %v", n, err)
 	}
-	data, _ = os.ReadFile(filepath.Join(queue, "alice"+Suffix))
+	data, _ = os.ReadFile(filepath.Join(queue, "alice.send"))
 	if string(data) != "intake copy\n" {
 		t.Fatalf("alice.send holds %q", data)
 	}
@@ -310,11 +305,11 @@ func TestLinkModeCrashIsRepaired(t *testing.T) {
 	once(t, queue, intake, []string{"u0", "u1", "u2", "u3"})
 	// The crashed state: u4 linked into the queue, not yet unlinked.
 	put(t, intake, "u4", 4)
-	if err := os.Link(filepath.Join(intake, "u4"+Suffix), filepath.Join(queue, "u4"+Suffix)); err != nil {
+	if err := os.Link(filepath.Join(intake, "u4.send"), filepath.Join(queue, "u4.send")); err != nil {
 		t.Fatal(err)
 	}
 	put(t, intake, "u5", 5)
-	if err := os.Link(filepath.Join(intake, "u5"+Suffix), filepath.Join(queue, "u5"+Suffix)); err != nil {
+	if err := os.Link(filepath.Join(intake, "u5.send"), filepath.Join(queue, "u5.send")); err != nil {
 		t.Fatal(err)
 	}
 	w2 := open(t, queue, intake, 10)
@@ -333,11 +328,11 @@ func TestLinkModeCrashIsRepaired(t *testing.T) {
 	}
 	put(t, scratch, "u6", 6)
 	for _, dir := range []string{queue, intake} {
-		if err := os.Link(filepath.Join(scratch, "u6"+Suffix), filepath.Join(dir, "u6"+Suffix)); err != nil {
+		if err := os.Link(filepath.Join(scratch, "u6.send"), filepath.Join(dir, "u6.send")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.Remove(filepath.Join(scratch, "u6"+Suffix)); err != nil {
+	if err := os.Remove(filepath.Join(scratch, "u6.send")); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := w2.TopUp(); n != 0 || err != nil {
@@ -361,7 +356,7 @@ func TestRestartKeepsEachFileOnce(t *testing.T) {
 		t.Fatalf("moved %d", n)
 	}
 	// "Crash": w is abandoned mid-life; a delivery happened meanwhile.
-	os.Remove(filepath.Join(queue, "u00"+Suffix))
+	os.Remove(filepath.Join(queue, "u00.send"))
 	users = users[1:]
 	w2 := open(t, queue, intake, 5)
 	if int(w2.queued.Load()) != 4 {
@@ -434,7 +429,7 @@ func TestConcurrentTopUpNeverOverfills(t *testing.T) {
 		}
 		for _, u := range queued {
 			delivered[u]++
-			if err := os.Remove(filepath.Join(queue, u+Suffix)); err != nil {
+			if err := os.Remove(filepath.Join(queue, u+".send")); err != nil {
 				t.Fatal(err)
 			}
 			w.Left(1)
@@ -476,7 +471,7 @@ func TestOldestFirstAcrossListings(t *testing.T) {
 		}
 		for _, u := range batch {
 			order = append(order, u)
-			os.Remove(filepath.Join(queue, u+Suffix))
+			os.Remove(filepath.Join(queue, u+".send"))
 		}
 		w.Left(len(batch))
 	}
@@ -510,10 +505,10 @@ func TestBackgroundAdmitsPromptlyAndStops(t *testing.T) {
 					t.Fatal(err)
 				}
 				start := time.Now()
-				if err := os.Rename(tmp, filepath.Join(intake, u+Suffix)); err != nil {
+				if err := os.Rename(tmp, filepath.Join(intake, u+".send")); err != nil {
 					t.Fatal(err)
 				}
-				worst = max(worst, waitFor(t, filepath.Join(queue, u+Suffix), start))
+				worst = max(worst, waitFor(t, filepath.Join(queue, u+".send"), start))
 			}
 			t.Logf("%s: admitted within %v", mode, worst)
 			if worst > 250*time.Millisecond {
@@ -522,13 +517,13 @@ func TestBackgroundAdmitsPromptlyAndStops(t *testing.T) {
 			// The window is full; a delivery reported by Left makes room.
 			put(t, intake, "u2", 0)
 			time.Sleep(50 * time.Millisecond)
-			if _, err := os.Stat(filepath.Join(queue, "u2"+Suffix)); err == nil {
+			if _, err := os.Stat(filepath.Join(queue, "u2.send")); err == nil {
 				t.Fatal("admitted into a full window")
 			}
-			os.Remove(filepath.Join(queue, "u0"+Suffix))
+			os.Remove(filepath.Join(queue, "u0.send"))
 			start := time.Now()
 			w.Left(1)
-			t.Logf("%s: refilled within %v of Left", mode, waitFor(t, filepath.Join(queue, "u2"+Suffix), start))
+			t.Logf("%s: refilled within %v of Left", mode, waitFor(t, filepath.Join(queue, "u2.send"), start))
 			if mode == "poll" {
 				if err := <-errs; !strings.Contains(err.Error(), "no inotify") {
 					t.Errorf("report %v", err)
@@ -582,7 +577,7 @@ func TestCrashChild(t *testing.T) {
 		}
 		for _, u := range names(t, queue) {
 			log.WriteString(u + "\n")
-			os.Remove(filepath.Join(queue, u+Suffix))
+			os.Remove(filepath.Join(queue, u+".send"))
 			w.Left(1)
 		}
 	}
@@ -639,7 +634,7 @@ func TestKillLeavesEachFileOnce(t *testing.T) {
 				// restart admits it.
 				ents, _ := os.ReadDir(filepath.Join(queue, StageDir))
 				for _, e := range ents {
-					count[strings.TrimSuffix(e.Name(), Suffix)]++
+					count[strings.TrimSuffix(e.Name(), ".send")]++
 				}
 				for i := range total {
 					u := fmt.Sprintf("u%04d", i)

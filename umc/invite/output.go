@@ -99,7 +99,7 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error)
 		if o.window, err = intake.Open(cfg.QueueDir, cfg.IntakeDir, cfg.QueueWindow); err != nil {
 			return nil, fmt.Errorf("Intake_Dir: %w", err)
 		}
-		logResolved(log, "Intake_Dir", cfg.IntakeDir, o.window.IntakeDir())
+		logResolved(log, "Intake_Dir", cfg.IntakeDir, o.window.IntakeHandle().Path)
 		held = append(held, watchedDir{"Intake_Dir", o.window.IntakeHandle()})
 		if o.window.LinkMode() {
 			log.Warnf("Intake_Dir: this file system cannot rename without replacing; admitting by link and unlink")

@@ -1,5 +1,4 @@
-// Package record holds one decoded Fluent Bit record and what the plugin
-// reads from it: the username and a stable identity.
+// Package record holds one decoded Fluent Bit record and what the plugin reads from it.
 package record
 
 import (
@@ -7,12 +6,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
+
+	"umc-invite/umc/policy"
+	"umc-invite/umc/spool"
 )
 
-// Record is one event of a chunk, with msgpack's []byte strings turned
-// into Go strings.
+// Record is one event of a chunk, msgpack's []byte strings made Go strings.
 type Record struct {
 	Tag    string
 	Time   time.Time
@@ -21,15 +23,7 @@ type Record struct {
 
 // New normalizes a record as the fluent-bit-go decoder returns it.
 func New(tag string, ts time.Time, fields map[any]any) Record {
-	return Record{Tag: tag, Time: ts, Fields: normalizeMap(fields)}
-}
-
-func normalizeMap(m map[any]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[text(normalize(k))] = normalize(v)
-	}
-	return out
+	return Record{Tag: tag, Time: ts, Fields: normalize(fields).(map[string]any)}
 }
 
 func normalize(v any) any {
@@ -37,7 +31,11 @@ func normalize(v any) any {
 	case []byte:
 		return string(v)
 	case map[any]any:
-		return normalizeMap(v)
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[text(normalize(k))] = normalize(e)
+		}
+		return out
 	case []any:
 		out := make([]any, len(v))
 		for i, e := range v {
@@ -48,15 +46,10 @@ func normalize(v any) any {
 	return v
 }
 
-// text is fmt.Sprint(v), without its copy for the usual keys and offsets.
+// text is fmt.Sprint(v), without its copy for the usual string keys.
 func text(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case int64:
-		return strconv.FormatInt(v, 10)
-	case uint64:
-		return strconv.FormatUint(v, 10)
+	if s, ok := v.(string); ok {
+		return s
 	}
 	return fmt.Sprint(v)
 }
@@ -67,14 +60,13 @@ func (r Record) String(key string) (string, bool) {
 	return s, ok
 }
 
-// Identity names the record stably across retries and restarts: path and
-// offset where tail added them, else a digest of tag, time and body; with
-// the time, so a file re-created later is a new record.
+// Identity names the record stably across retries and restarts: path and offset
+// where tail added them, else a digest; with the time, as a file may be re-created.
 func (r Record) Identity(pathKey, offsetKey string) string {
 	path, hasPath := r.String(pathKey)
 	offset, hasOffset := r.Fields[offsetKey]
 	if hasPath && hasOffset {
-		return path + "#" + text(offset) + "@" + strconv.FormatInt(r.Time.UnixNano(), 10)
+		return fmt.Sprintf("%s#%v@%d", path, offset, r.Time.UnixNano())
 	}
 	body, _ := json.Marshal(r.Fields) // maps marshal with sorted keys
 	sum := sha256.New()
@@ -92,4 +84,64 @@ func (r Record) Offset(key string) int64 {
 		return int64(v)
 	}
 	return -1
+}
+
+// MaxQueueFileName leaves room within NAME_MAX for a producer's temporary name.
+const MaxQueueFileName = 200
+
+// QueueFileName is the listener module's: <user>.send, or <prefix>-<16 hex of sha256(user)>.send.
+func QueueFileName(user string) string {
+	if len(user)+len(spool.QueueSuffix) <= MaxQueueFileName {
+		return user + spool.QueueSuffix
+	}
+	sum := sha256.Sum256([]byte(user))
+	tail := "-" + hex.EncodeToString(sum[:8]) + spool.QueueSuffix
+	prefix := user[:MaxQueueFileName-len(tail)]
+	for len(prefix) > 0 && !utf8.ValidString(prefix) {
+		prefix = prefix[:len(prefix)-1] // a character cut in two is left out
+	}
+	return prefix + tail
+}
+
+// maxCarriedText keeps a carried line far below tail's Buffer_Max_Size.
+const maxCarriedText = 300
+
+// CarryLine is the line that carries username over, with what is known.
+func CarryLine(usernameKey, username string, u policy.User) []byte {
+	u.LastAnswer = cut(u.LastAnswer, maxCarriedText)
+	u.LastUMC = cut(u.LastUMC, maxCarriedText)
+	u.Reason = cut(u.Reason, 2*maxCarriedText)
+	raw, _ := json.Marshal(u) // strings and times always encode
+	var fields map[string]any
+	_ = json.Unmarshal(raw, &fields)
+	fields[usernameKey] = username
+	line, _ := json.Marshal(fields)
+	return append(line, '\n')
+}
+
+// Carried returns what a carried-over line (or tail's parsed fields) says: "first_seen", or an older "charged".
+func (r Record) Carried() (policy.User, bool) {
+	line, hasLog := r.String("log")
+	raw := []byte(line)
+	if !hasLog {
+		raw, _ = json.Marshal(r.Fields) // nil on error: nothing carried
+	}
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(raw, &probe) != nil {
+		return policy.User{}, false
+	}
+	_, isNew := probe["first_seen"]
+	_, isOld := probe["charged"]
+	var u policy.User
+	if !isNew && !isOld || json.Unmarshal(raw, &u) != nil && isNew {
+		return policy.User{}, false
+	}
+	return u, true
+}
+
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…" // a character cut in two is left out
 }

@@ -16,9 +16,6 @@ import (
 // MaxUsernameLength is the longest name UMC's passwordreset takes (else 403).
 const MaxUsernameLength = 241
 
-// QueueSuffix ends every queue file's name.
-const QueueSuffix = ".send"
-
 // ErrBadInput marks a record that can never be sent, whatever UMC does.
 var ErrBadInput = errors.New("bad input")
 
@@ -28,15 +25,12 @@ type Keys struct {
 	Path     string // tail's Path_Key
 }
 
-const byteOrderMark = '\uFEFF'
-
-// ucsName is UDM's syntax uid_umlauts, r'(?u)(^\w[\w -.]*\w$)|\w*$':
-// " -." is the range U+0020..U+002E (o'brien is a UCS name).
+// ucsName is UDM's uid_umlauts, r'(?u)(^\w[\w -.]*\w$)|\w*$' (" -." is U+0020..U+002E: o'brien).
 var ucsName = regexp.MustCompile(`^(?:[\p{L}\p{N}_][\p{L}\p{N}_ -.]*[\p{L}\p{N}_]|[\p{L}\p{N}_]*)$`)
 
-// Username finds the record's username: the Username key, the "log" line
-// (JSON or bare), else the queue file's name; errors wrap ErrBadInput. A
-// bare name must be a UDM name; a keyed one is LDAP's uid (the listener keeps a "/").
+// Username finds the record's username: the Username key, the "log" line (JSON or
+// bare: a UDM name), else the file's name; errors wrap ErrBadInput. A keyed name is
+// LDAP's uid (the listener keeps a "/").
 func Username(r Record, keys Keys) (string, error) {
 	if v, ok := r.Fields[keys.Username]; ok {
 		s, isString := v.(string)
@@ -54,8 +48,7 @@ func Username(r Record, keys Keys) (string, error) {
 		if !utf8.ValidString(line) {
 			return "", badInput("log line is not valid UTF-8")
 		}
-		line = strings.TrimPrefix(line, string(byteOrderMark))
-		line = strings.Trim(line, " \t\r\n")
+		line = strings.Trim(strings.TrimPrefix(line, "\uFEFF"), " \t\r\n") // one byte-order mark may open the file
 		switch {
 		case line == "":
 		case strings.ContainsRune("{[\"", rune(line[0])):
@@ -67,9 +60,9 @@ func Username(r Record, keys Keys) (string, error) {
 	if path, ok := r.String(keys.Path); ok && path != "" {
 		base := filepath.Base(path)
 		if !spool.IsQueueName(base) {
-			return "", badInput("empty line, and file name %q is no queue file's: it does not end in %s, or is hidden", base, QueueSuffix)
+			return "", badInput("empty line, and file name %q is no queue file's: it does not end in %s, or is hidden", base, spool.QueueSuffix)
 		}
-		return checkUCSName(strings.TrimSuffix(base, QueueSuffix), "file name")
+		return checkUCSName(strings.TrimSuffix(base, spool.QueueSuffix), "file name")
 	}
 	if hasLog {
 		return "", badInput("empty line and no %q key to take the name from", keys.Path)
@@ -85,7 +78,8 @@ func fromJSONLine(line, key string) (string, error) {
 	}
 	obj, isObject := v.(map[string]any)
 	if !isObject {
-		return "", badInput("log line is a JSON %s, not an object with a %q key", jsonType(v), key)
+		t, _ := jsonType(v)
+		return "", badInput("log line is a JSON %s, not an object with a %q key", t, key)
 	}
 	field, ok := obj[key]
 	if !ok {
@@ -93,37 +87,27 @@ func fromJSONLine(line, key string) (string, error) {
 	}
 	s, isString := field.(string)
 	if !isString {
-		return "", badInput("JSON key %q is %s, not a string", key, withArticle(jsonType(field)))
+		t, a := jsonType(field)
+		return "", badInput("JSON key %q is %s%s, not a string", key, a, t)
 	}
 	return checkUID(s, fmt.Sprintf("JSON key %q", key))
 }
 
-func jsonType(v any) string {
+// jsonType names the JSON type of v, as json.Unmarshal made it.
+func jsonType(v any) (name, article string) {
 	switch v.(type) {
 	case nil:
-		return "null"
+		return "null", ""
 	case bool:
-		return "boolean"
+		return "boolean", "a "
 	case float64:
-		return "number"
+		return "number", "a "
 	case string:
-		return "string"
+		return "string", "a "
 	case []any:
-		return "array"
-	case map[string]any:
-		return "object"
+		return "array", "an "
 	}
-	return fmt.Sprintf("%T", v)
-}
-
-func withArticle(t string) string {
-	switch t {
-	case "null":
-		return t
-	case "array", "object":
-		return "an " + t
-	}
-	return "a " + t
+	return "object", "an "
 }
 
 // checkUID refuses names UMC cannot take or that hide what is sent.
@@ -191,7 +175,7 @@ func isWord(r rune) bool {
 // invisible names r's kind if it could make a name look like another's.
 func invisible(r rune) string {
 	switch {
-	case r == byteOrderMark:
+	case r == '\uFEFF':
 		return "a byte-order mark"
 	case unicode.Is(unicode.Bidi_Control, r):
 		return "a bidirectional control"

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"umc-invite/umc/spool"
 )
 
 // logLine is a record as tail emits one line, without a path to fall
@@ -204,7 +206,7 @@ func FuzzUsername(f *testing.F) {
 			want   string
 		}{
 			{"log line", map[any]any{"log": []byte(line)}, !lineIsJSON, lineName},
-			{"file name", map[any]any{"log": []byte(""), "path": []byte("/q/" + line + QueueSuffix)}, true, ""},
+			{"file name", map[any]any{"log": []byte(""), "path": []byte("/q/" + line + spool.QueueSuffix)}, true, ""},
 			{"record key", map[any]any{"username": []byte(line)}, false, line},
 			{"JSON line", map[any]any{"log": wrapped}, false, line},
 		}
