@@ -40,16 +40,32 @@ func OpenDir(path string) (*Dir, error) {
 	}
 	fd, err := unix.Open(resolved, dirFlags, 0)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open directory", Path: resolved, Err: err}
+		return nil, pathErr("open directory", resolved, err)
 	}
 	return held(fd, resolved, abs)
+}
+
+// pathErr is err naming op and path; nil stays nil.
+func pathErr(op, path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &fs.PathError{Op: op, Path: path, Err: err}
+}
+
+// wrap is err after context; nil stays nil.
+func wrap(err error, context string) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", context, err)
 }
 
 func held(fd int, path, configured string) (*Dir, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		return nil, &fs.PathError{Op: "stat directory", Path: path, Err: err}
+		return nil, pathErr("stat directory", path, err)
 	}
 	return &Dir{fd: fd, Path: path, Configured: configured, id: DirID{uint64(st.Dev), st.Ino}}, nil
 }
@@ -115,7 +131,7 @@ func (d *Dir) openChild(name string, create bool, perm fs.FileMode) (*Dir, error
 	fd, err := unix.Openat(d.fd, name, dirFlags, 0)
 	if errors.Is(err, unix.ENOENT) && create {
 		if err := unix.Mkdirat(d.fd, name, uint32(perm.Perm())); err != nil && !errors.Is(err, unix.EEXIST) {
-			return nil, &fs.PathError{Op: "create directory", Path: path, Err: err}
+			return nil, pathErr("create directory", path, err)
 		}
 		if fd, err = unix.Openat(d.fd, name, dirFlags, 0); err == nil {
 			mode := uint32(perm.Perm())
@@ -129,7 +145,7 @@ func (d *Dir) openChild(name string, create bool, perm fs.FileMode) (*Dir, error
 	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR):
 		return nil, fmt.Errorf("%s %w", path, ErrSymlink)
 	case err != nil:
-		return nil, &fs.PathError{Op: "open directory", Path: path, Err: err}
+		return nil, pathErr("open directory", path, err)
 	}
 	return held(fd, path, filepath.Join(d.Configured, name))
 }
@@ -160,12 +176,7 @@ func (d *Dir) ModTime() (int64, error) {
 }
 
 // Sync makes creations, renames and removals in d survive a crash.
-func (d *Dir) Sync() error {
-	if err := unix.Fsync(d.fd); err != nil {
-		return &fs.PathError{Op: "sync directory", Path: d.Path, Err: err}
-	}
-	return nil
-}
+func (d *Dir) Sync() error { return pathErr("sync directory", d.Path, unix.Fsync(d.fd)) }
 
 // Lstat describes the entry name without following it.
 func (d *Dir) Lstat(name string) (unix.Stat_t, error) {
@@ -180,7 +191,7 @@ func (d *Dir) OpenFile(name string, flags int, perm uint32) (*os.File, error) {
 	path := filepath.Join(d.Path, name)
 	fd, err := unix.Openat(d.fd, name, flags|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, perm)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		return nil, pathErr("open", path, err)
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }
@@ -189,7 +200,7 @@ func (d *Dir) OpenFile(name string, flags int, perm uint32) (*os.File, error) {
 func (d *Dir) Each(fn func(name string, t fs.FileMode)) error {
 	fd, err := unix.Openat(d.fd, ".", dirFlags, 0)
 	if err != nil {
-		return &fs.PathError{Op: "list directory", Path: d.Path, Err: err}
+		return pathErr("list directory", d.Path, err)
 	}
 	f := os.NewFile(uintptr(fd), d.Path)
 	defer f.Close()

@@ -5,6 +5,7 @@ package spool
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +13,6 @@ import (
 	"io/fs"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,20 +136,17 @@ func (d *DeadLetters) appendLine(name string, v any) error {
 	defer d.mu.Unlock()
 	f, err := d.h.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND, 0o640)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", name, err)
+		return err
 	}
 	defer f.Close()
 	st, err := regular(f)
-	if err != nil {
-		return err
+	if err == nil {
+		err = wrap(writeLine(f, st.Size, line), "write "+name)
 	}
-	if err := writeLine(f, st.Size, line); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
+	if err == nil && st.Size == 0 {
+		err = d.h.Sync() // a new journal: its directory entry too
 	}
-	if st.Size == 0 {
-		return d.h.Sync() // a new journal: its directory entry too
-	}
-	return nil
+	return err
 }
 
 // Leftovers reads LeftoverLog (missing: empty), less lines a crash cut.
@@ -159,9 +156,8 @@ func (d *DeadLetters) Leftovers() ([]Leftover, error) {
 	f, err := d.h.OpenFile(LeftoverLog, unix.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", LeftoverLog, err)
+	} else if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	if _, err := regular(f); err != nil {
@@ -183,28 +179,21 @@ func (d *DeadLetters) Leftovers() ([]Leftover, error) {
 func (d *DeadLetters) KeepLeftovers(keep []Leftover) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	h := d.h
 	if len(keep) == 0 {
-		if err := unix.Unlinkat(h.fd, LeftoverLog, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("remove %s: %w", LeftoverLog, err)
+		if err := unix.Unlinkat(d.h.fd, LeftoverLog, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+			return wrap(err, "remove "+LeftoverLog)
 		}
-		return h.Sync()
+		return d.h.Sync()
 	}
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
 	for _, l := range keep {
-		if err := enc.Encode(l); err != nil {
-			return err
-		}
+		_ = json.NewEncoder(&buf).Encode(l) // a Leftover always encodes
 	}
-	tmp, err := writeHidden(h, "."+LeftoverLog+".", 0o640, buf.Bytes(), true, nil)
+	tmp, err := writeHidden(d.h, "."+LeftoverLog+".", 0o640, buf.Bytes(), true, nil)
 	if err == nil {
-		err = renameIn(h, tmp, LeftoverLog, nil)
+		err = renameIn(d.h, tmp, LeftoverLog, nil)
 	}
-	if err != nil {
-		return fmt.Errorf("rewrite %s: %w", LeftoverLog, err)
-	}
-	return nil
+	return wrap(err, "rewrite "+LeftoverLog)
 }
 
 // cut returns s cut to at most limit bytes on a rune boundary, marked "…".
@@ -231,6 +220,8 @@ type WaitingUser struct {
 	AgeSeconds float64   `json:"age_seconds"`
 	LastAnswer string    `json:"last_answer"`
 	NextTry    time.Time `json:"next_try,omitzero"`
+	key        string    // the file's, as listed
+	modified   int64     // the file's mtime (ns), as listed
 }
 
 // ListWaiting lists the users waiting in dir, oldest first, from the files
@@ -243,20 +234,17 @@ func ListWaiting(dir string, user func(path string, data []byte) WaitingUser, no
 	}
 	defer h.Close()
 	names, err := queueNames(h, func(string, fs.FileMode) bool { return true })
-	if err != nil {
-		return nil, nil, err
-	}
-	sort.Strings(names)
+	slices.Sort(names)
 	q := &Queue{h: h}
 	for _, name := range names {
 		var data []byte
-		var mtime time.Time
+		var st unix.Stat_t
 		f, err := statName(h, name)
 		if err == nil {
 			data, err = q.Read(f)
 		}
 		if err == nil {
-			mtime, err = q.Modified(f)
+			st, err = look(h, f)
 		}
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%q: %v", name, err))
@@ -264,22 +252,20 @@ func ListWaiting(dir string, user func(path string, data []byte) WaitingUser, no
 		}
 		path := filepath.Join(dir, name)
 		u := user(path, data)
-		u.File = path
-		if u.Username == "" {
-			u.Username = strings.TrimSuffix(name, QueueSuffix)
-		}
+		u.File, u.key, u.modified = path, f.Key(), st.Mtim.Nano()
+		u.Username = cmp.Or(u.Username, strings.TrimSuffix(name, ".send"))
 		if u.FirstSeen.IsZero() {
-			u.FirstSeen = mtime
+			u.FirstSeen = time.Unix(0, u.modified)
 		}
 		u.AgeSeconds = now.Sub(u.FirstSeen).Seconds()
 		users = append(users, u)
 	}
-	sort.SliceStable(users, func(a, b int) bool { return users[a].FirstSeen.Before(users[b].FirstSeen) })
-	return users, problems, nil
+	slices.SortStableFunc(users, func(a, b WaitingUser) int { return a.FirstSeen.Compare(b.FirstSeen) })
+	return users, problems, err
 }
 
-// SplitDelivered parts from users those whose file (same inode and mtime)
-// is on LeftoverLog in deadDir: invited, only left in place.
+// SplitDelivered parts from users those whose file (same inode and mtime
+// as listed) is on LeftoverLog in deadDir: invited, only left in place.
 func SplitDelivered(users []WaitingUser, deadDir string) (waiting, delivered []WaitingUser) {
 	h, err := OpenDir(deadDir)
 	if err != nil {
@@ -288,10 +274,8 @@ func SplitDelivered(users []WaitingUser, deadDir string) (waiting, delivered []W
 	defer h.Close()
 	lines, _ := (&DeadLetters{h: h}).Leftovers()
 	for _, u := range users {
-		var st unix.Stat_t
-		if len(lines) > 0 && unix.Lstat(u.File, &st) == nil && slices.ContainsFunc(lines, func(l Leftover) bool {
-			key := File{Dev: uint64(st.Dev), Ino: st.Ino}.Key()
-			return l.Name == filepath.Base(u.File) && (l.Key == key || strings.HasPrefix(l.Key, key+":")) && (l.Modified == 0 || l.Modified == st.Mtim.Nano())
+		if slices.ContainsFunc(lines, func(l Leftover) bool {
+			return l.Name == filepath.Base(u.File) && (l.Key == u.key || strings.HasPrefix(l.Key, u.key+":")) && cmp.Or(l.Modified, u.modified) == u.modified
 		}) {
 			delivered = append(delivered, u)
 		} else {

@@ -20,7 +20,6 @@ import (
 )
 
 const (
-	QueueSuffix = ".send"  // ends every queue file's name
 	MaxFileSize = 64 << 10 // what Read takes of a queue file: far over one user's
 	CompactAt   = 4 << 10  // from this size a carry-over replaces the file, not appends
 )
@@ -33,7 +32,7 @@ var (
 
 // IsQueueName: tail's glob * matches no leading dot.
 func IsQueueName(name string) bool {
-	return strings.HasSuffix(name, QueueSuffix) && !strings.HasPrefix(name, ".")
+	return strings.HasSuffix(name, ".send") && !strings.HasPrefix(name, ".")
 }
 
 // NotRegularError is a queue entry that is no regular file, never opened.
@@ -88,10 +87,7 @@ func writable(h *Dir) error {
 	if err == nil {
 		err = unix.Unlinkat(h.fd, name, 0)
 	}
-	if err != nil {
-		return fmt.Errorf("not writable: %w", err)
-	}
-	return nil
+	return wrap(err, "not writable")
 }
 
 // writeHidden writes content to a new file named prefix and a random
@@ -190,10 +186,7 @@ func look(h *Dir, f File) (unix.Stat_t, error) {
 	if err == nil && !f.same(st) {
 		err = fmt.Errorf("was replaced by another: %w", fs.ErrNotExist)
 	}
-	if err != nil {
-		return st, fmt.Errorf("queue file %s: %w", quote(f.Path), err)
-	}
-	return st, nil
+	return st, wrap(err, "queue file "+quote(f.Path))
 }
 
 // openFile opens f's entry in h and checks that it opened f.
@@ -223,10 +216,7 @@ func regular(fh *os.File) (unix.Stat_t, error) {
 	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
 		err = errors.New("not a regular file")
 	}
-	if err != nil {
-		return st, fmt.Errorf("%s: %w", quote(fh.Name()), err)
-	}
-	return st, nil
+	return st, wrap(err, quote(fh.Name()))
 }
 
 // HasLine reports whether f holds line at offset, ended by a newline (tail
@@ -240,14 +230,15 @@ func (q *Queue) HasLine(f File, offset int64, line string) (bool, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
-	if err != nil {
-		return false, fmt.Errorf("read queue file: %w", err)
+	buf, n := make([]byte, len(line)+2), 0
+	if err == nil {
+		defer fh.Close()
+		if n, err = fh.ReadAt(buf, offset); errors.Is(err, io.EOF) {
+			err = nil
+		}
 	}
-	defer fh.Close()
-	buf := make([]byte, len(line)+2)
-	n, err := fh.ReadAt(buf, offset)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false, fmt.Errorf("read queue file: %w", err)
+	if err != nil {
+		return false, wrap(err, "read queue file")
 	}
 	end, ok := strings.CutPrefix(string(buf[:n]), line)
 	return ok && (strings.HasPrefix(end, "\n") || strings.HasPrefix(end, "\r\n")), nil
@@ -275,7 +266,7 @@ func (q *Queue) Remove(f File) error {
 		return fmt.Errorf("%s: %w", quote(f.Path), ErrGrown)
 	}
 	if err := unix.Unlinkat(q.h.fd, f.Name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("remove queue file %s: %w", quote(f.Path), err)
+		return wrap(err, "remove queue file "+quote(f.Path))
 	}
 	return q.h.Sync()
 }
@@ -299,7 +290,7 @@ func (q *Queue) Evict(e *NotRegularError) (first bool, err error) {
 		flags = unix.AT_REMOVEDIR
 	}
 	if err := unix.Unlinkat(q.h.fd, e.Name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
-		return first, fmt.Errorf("remove queue entry %s: %w", quote(e.Path), err)
+		return first, wrap(err, "remove queue entry "+quote(e.Path))
 	}
 	return first, q.h.Sync()
 }
@@ -466,13 +457,13 @@ func (q *Queue) Born(f File) (ns int64, ok bool) {
 // file at its path.
 func (q *Queue) Read(f File) ([]byte, error) {
 	fh, _, err := openFile(q.h, f, unix.O_RDONLY)
-	if err != nil {
-		return nil, fmt.Errorf("read queue file: %w", err)
+	var data []byte
+	if err == nil {
+		defer fh.Close()
+		data, err = io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
 	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("read queue file: %w", err)
+		return nil, wrap(err, "read queue file")
 	}
 	if len(data) > MaxFileSize {
 		return data[:MaxFileSize], fmt.Errorf("%s is over %d bytes: %w", quote(f.Path), MaxFileSize, ErrTooBig)
@@ -506,10 +497,7 @@ func (q *Queue) Append(f File, line []byte) error {
 		defer fh.Close()
 		err = writeLine(fh, st.Size, line)
 	}
-	if err != nil {
-		return fmt.Errorf("append to queue file: %w", err)
-	}
-	return nil
+	return wrap(err, "append to queue file")
 }
 
 // Replace renames a copy holding content over f, if f is still the file at
@@ -529,20 +517,14 @@ func (q *Queue) Replace(f File, content []byte) (File, error) {
 // and returns the name; synced unless the caller syncs the file system.
 func copyAside(h *Dir, f File, content []byte, sync bool) (string, error) {
 	old, err := look(h, f)
-	if err != nil {
-		return "", fmt.Errorf("carry-over copy: %w", err)
+	tmp := ""
+	if err == nil {
+		tmp, err = writeHidden(h, "."+f.Name+".carry-", 0o600, content, sync, func(tmp *os.File, name string) error {
+			// Whoever could read it still can; the group may append.
+			return cmp.Or(tmp.Chmod(os.FileMode(old.Mode)&0o664|0o060), keepTimes(h, name, old)) // the user's age counts from the mtime
+		})
 	}
-	tmp, err := writeHidden(h, "."+f.Name+".carry-", 0o600, content, sync, func(tmp *os.File, name string) error {
-		// Whoever could read it still can; the group may append.
-		if err := tmp.Chmod(os.FileMode(old.Mode)&0o664 | 0o060); err != nil {
-			return err
-		}
-		return keepTimes(h, name, old) // the user's age counts from the mtime
-	})
-	if err != nil {
-		return "", fmt.Errorf("carry-over copy: %w", err)
-	}
-	return tmp, nil
+	return tmp, wrap(err, "carry-over copy")
 }
 
 // unchanged checks that f is still the file at its path with its size: a
@@ -557,8 +539,5 @@ func unchanged(h *Dir, f File) error {
 
 // keepTimes gives the new copy name in dir the times of the file it copies.
 func keepTimes(dir *Dir, name string, of unix.Stat_t) error {
-	if err := unix.UtimesNanoAt(dir.fd, name, []unix.Timespec{of.Atim, of.Mtim}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("keep the queue file's times: %w", err)
-	}
-	return nil
+	return wrap(unix.UtimesNanoAt(dir.fd, name, []unix.Timespec{of.Atim, of.Mtim}, unix.AT_SYMLINK_NOFOLLOW), "keep the queue file's times")
 }
