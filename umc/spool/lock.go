@@ -32,13 +32,12 @@ type Lock struct {
 // and polls every interval until it takes over (then taken) or Close.
 func TakeLock(dir *Dir, interval time.Duration, waiting func(), taken func()) (*Lock, error) {
 	l := &Lock{dir: dir, stop: make(chan struct{}), done: make(chan struct{})}
-	if ok, err := l.try(); err != nil || ok {
-		close(l.done)
-		if ok {
-			taken()
-			return l, nil
-		}
+	if ok, err := l.try(); err != nil {
 		return nil, err
+	} else if ok {
+		close(l.done)
+		taken()
+		return l, nil
 	}
 	waiting()
 	go l.wait(interval, taken)
@@ -70,18 +69,18 @@ func (l *Lock) wait(interval time.Duration, taken func()) {
 // try takes the lock if it is free.
 func (l *Lock) try() (bool, error) {
 	fd, err := unix.Openat(l.dir.fd, ".", dirFlags, 0)
-	if err != nil {
-		return false, fmt.Errorf("queue lock on %s: %w", quote(l.dir.Path), err)
+	if err == nil {
+		if err = flock(fd, unix.LOCK_EX|unix.LOCK_NB); err == nil {
+			l.file.Store(os.NewFile(uintptr(fd), l.dir.Path))
+			return true, nil
+		}
+		unix.Close(fd)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return false, nil
+		}
+		err = fmt.Errorf("%w (%v)", ErrNoDirectoryLock, err)
 	}
-	if err = flock(fd, unix.LOCK_EX|unix.LOCK_NB); err == nil {
-		l.file.Store(os.NewFile(uintptr(fd), l.dir.Path))
-		return true, nil
-	}
-	unix.Close(fd)
-	if errors.Is(err, unix.EWOULDBLOCK) {
-		return false, nil
-	}
-	return false, fmt.Errorf("queue lock on %s: %w (%v)", quote(l.dir.Path), ErrNoDirectoryLock, err)
+	return false, wrap(err, "queue lock on "+quote(l.dir.Path))
 }
 
 // Close stops waiting, waits for the poller, and releases the lock.

@@ -114,14 +114,12 @@ func writeHidden(h *Dir, prefix string, perm uint32, content []byte, sync bool, 
 	return name, nil
 }
 
-// renameIn renames the hidden file tmp over name in h once check passes
-// (nil: always), removing tmp otherwise, and syncs h.
-func renameIn(h *Dir, tmp, name string, check func() error) error {
+// renameIn renames the hidden file tmp over name in h unless refused,
+// removing tmp otherwise, and syncs h.
+func renameIn(h *Dir, tmp, name string, refused error) error {
 	defer unix.Unlinkat(h.fd, tmp, 0) // after the rename, a no-op
-	if check != nil {
-		if err := check(); err != nil {
-			return err
-		}
+	if refused != nil {
+		return refused
 	}
 	if err := unix.Renameat(h.fd, tmp, h.fd, name); err != nil {
 		return err
@@ -308,27 +306,27 @@ func queueNames(h *Dir, keep func(name string, t fs.FileMode) bool) ([]string, e
 
 // NotRegular lists the queue names that are no regular file.
 func (q *Queue) NotRegular() ([]*NotRegularError, error) {
-	names, err := queueNames(q.h, func(_ string, t fs.FileMode) bool { return !t.IsRegular() })
-	var out []*NotRegularError
-	for _, name := range names {
-		var notRegular *NotRegularError
-		if _, err := statName(q.h, name); errors.As(err, &notRegular) {
-			out = append(out, notRegular)
-		}
-	}
-	return out, err
+	_, entries, err := q.list(false)
+	return entries, err
 }
 
 // Files lists the regular queue files, as they are now.
 func (q *Queue) Files() ([]File, error) {
-	names, err := queueNames(q.h, func(_ string, t fs.FileMode) bool { return t.IsRegular() })
-	files := make([]File, 0, len(names))
+	files, _, err := q.list(true)
+	return files, err
+}
+
+func (q *Queue) list(regular bool) (files []File, notRegular []*NotRegularError, err error) {
+	names, err := queueNames(q.h, func(_ string, t fs.FileMode) bool { return t.IsRegular() == regular })
 	for _, name := range names {
+		var e *NotRegularError
 		if f, serr := statName(q.h, name); serr == nil {
 			files = append(files, f)
+		} else if errors.As(serr, &e) {
+			notRegular = append(notRegular, e)
 		}
 	}
-	return files, err
+	return files, notRegular, err
 }
 
 // Unwatched lists the queue names with an ASCII control character, which
@@ -390,16 +388,15 @@ func copyTo(h *Dir, f File, target *Dir) error {
 // copy would be sent again) by a copy tail reads from its head, and counts
 // them: at a start tail's DB holds offsets Fluent Bit no longer holds.
 func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
-	names, err := queueNames(q.h, func(_ string, t fs.FileMode) bool { return t.IsRegular() })
+	files, err := q.Files()
 	copies := map[string]File{} // hidden copy: the file it replaces
 	defer func() {
 		for tmp := range copies {
 			unix.Unlinkat(q.h.fd, tmp, 0) // after the rename, a no-op
 		}
 	}()
-	for _, name := range names {
-		f, serr := statName(q.h, name)
-		if serr != nil || f.Size > MaxFileSize || (skip != nil && skip(f)) {
+	for _, f := range files {
+		if f.Size > MaxFileSize || (skip != nil && skip(f)) {
 			continue
 		}
 		if data, rerr := q.Read(f); rerr == nil && int64(len(data)) == f.Size {
@@ -505,7 +502,7 @@ func (q *Queue) Append(f File, line []byte) error {
 func (q *Queue) Replace(f File, content []byte) (File, error) {
 	tmp, err := copyAside(q.h, f, content, true)
 	if err == nil {
-		err = renameIn(q.h, tmp, f.Name, func() error { return unchanged(q.h, f) })
+		err = renameIn(q.h, tmp, f.Name, unchanged(q.h, f))
 	}
 	if err != nil {
 		return File{}, err
