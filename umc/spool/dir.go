@@ -31,18 +31,15 @@ const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLO
 // operator's choice) and opens it.
 func OpenDir(path string) (*Dir, error) {
 	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, err
+	resolved := abs
+	if err == nil {
+		resolved, err = filepath.EvalSymlinks(abs)
 	}
-	resolved, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		return nil, err
 	}
 	fd, err := unix.Open(resolved, dirFlags, 0)
-	if err != nil {
-		return nil, pathErr("open directory", resolved, err)
-	}
-	return held(fd, resolved, abs)
+	return held(fd, err, resolved, abs)
 }
 
 // pathErr is err naming op and path; nil stays nil.
@@ -61,11 +58,16 @@ func wrap(err error, context string) error {
 	return fmt.Errorf("%s: %w", context, err)
 }
 
-func held(fd int, path, configured string) (*Dir, error) {
+// held keeps the directory fd, opened at path unless err.
+func held(fd int, err error, path, configured string) (*Dir, error) {
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, pathErr("stat directory", path, err)
+	if err == nil {
+		if err = unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+		}
+	}
+	if err != nil {
+		return nil, pathErr("open directory", path, err)
 	}
 	return &Dir{fd: fd, Path: path, Configured: configured, id: DirID{uint64(st.Dev), st.Ino}}, nil
 }
@@ -141,13 +143,10 @@ func (d *Dir) openChild(name string, create bool, perm fs.FileMode) (*Dir, error
 			_ = unix.Fchmod(fd, mode)
 		}
 	}
-	switch {
-	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR):
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
 		return nil, fmt.Errorf("%s %w", path, ErrSymlink)
-	case err != nil:
-		return nil, pathErr("open directory", path, err)
 	}
-	return held(fd, path, filepath.Join(d.Configured, name))
+	return held(fd, err, path, filepath.Join(d.Configured, name))
 }
 
 // FD is the descriptor; it stays d's: do not close it.

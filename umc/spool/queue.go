@@ -58,7 +58,7 @@ type Queue struct {
 func OpenQueue(root string) (*Queue, error) {
 	h, err := OpenDir(root)
 	if err != nil {
-		return nil, fmt.Errorf("queue directory: %w", err)
+		return nil, wrap(err, "queue directory")
 	}
 	if err := writable(h); err != nil {
 		h.Close()
@@ -114,8 +114,8 @@ func writeHidden(h *Dir, prefix string, perm uint32, content []byte, sync bool, 
 	return name, nil
 }
 
-// renameIn renames the hidden file tmp over name in h unless refused,
-// removing tmp otherwise, and syncs h.
+// renameIn renames the hidden file tmp over name in h unless refused (tmp
+// is removed then), and syncs h.
 func renameIn(h *Dir, tmp, name string, refused error) error {
 	defer unix.Unlinkat(h.fd, tmp, 0) // after the rename, a no-op
 	if refused != nil {
@@ -149,7 +149,13 @@ type File struct {
 // Key names the file on disk, whatever path a record reached it by.
 func (f File) Key() string { return fmt.Sprintf("file:%d:%d", f.Dev, f.Ino) }
 
-func (f File) same(st unix.Stat_t) bool { return f.Dev == uint64(st.Dev) && f.Ino == st.Ino }
+// is checks that st, looked up for f (err), is f: fs.ErrNotExist if another.
+func (f File) is(st unix.Stat_t, err error) error {
+	if err == nil && (f.Dev != uint64(st.Dev) || f.Ino != st.Ino) {
+		err = fmt.Errorf("was replaced by another: %w", fs.ErrNotExist)
+	}
+	return wrap(err, "queue file "+quote(f.Path))
+}
 
 // Stat looks at the queue file a record's path names, not following it:
 // fs.ErrNotExist when gone, ErrOutside for any path but a direct child of
@@ -166,7 +172,7 @@ func statName(h *Dir, name string) (File, error) {
 	st, err := h.Lstat(name)
 	path := filepath.Join(h.Path, name)
 	if err != nil {
-		return File{}, fmt.Errorf("queue file %s: %w", quote(path), err)
+		return File{}, wrap(err, "queue file "+quote(path))
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return File{}, &NotRegularError{Name: name, Path: path, Type: cmp.Or(typeNames[st.Mode&unix.S_IFMT], "file of unknown type"), Dev: uint64(st.Dev), Ino: st.Ino}
@@ -181,10 +187,7 @@ var typeNames = map[uint32]string{unix.S_IFLNK: "symlink", unix.S_IFIFO: "FIFO",
 // is gone or is no longer f.
 func look(h *Dir, f File) (unix.Stat_t, error) {
 	st, err := h.Lstat(f.Name)
-	if err == nil && !f.same(st) {
-		err = fmt.Errorf("was replaced by another: %w", fs.ErrNotExist)
-	}
-	return st, wrap(err, "queue file "+quote(f.Path))
+	return st, f.is(st, err)
 }
 
 // openFile opens f's entry in h and checks that it opened f.
@@ -197,8 +200,8 @@ func openFile(h *Dir, f File, flags int) (*os.File, unix.Stat_t, error) {
 		return nil, unix.Stat_t{}, err
 	}
 	st, err := regular(fh)
-	if err == nil && !f.same(st) {
-		err = fmt.Errorf("queue file %s was replaced by another: %w", quote(f.Path), fs.ErrNotExist)
+	if err == nil {
+		err = f.is(st, nil)
 	}
 	if err != nil {
 		fh.Close()
@@ -218,8 +221,8 @@ func regular(fh *os.File) (unix.Stat_t, error) {
 }
 
 // HasLine reports whether f holds line at offset, ended by a newline (tail
-// drops a CR before it): whether a record is of this file, not of one that
-// left the queue before this one took its name.
+// drops a CR before it): the record is of this file, not of an earlier one
+// of its name.
 func (q *Queue) HasLine(f File, offset int64, line string) (bool, error) {
 	if offset < 0 || offset+int64(len(line)) >= f.Size {
 		return false, nil
@@ -255,16 +258,22 @@ func (q *Queue) Current(f File) (bool, error) {
 // (ErrGrown: its added lines are unread), and syncs the directory.
 func (q *Queue) Remove(f File) error {
 	st, err := look(q.h, f)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return q.h.Sync()
-	case err != nil:
-		return err
-	case st.Size > f.Size:
+	if err == nil && st.Size > f.Size {
 		return fmt.Errorf("%s: %w", quote(f.Path), ErrGrown)
 	}
-	if err := unix.Unlinkat(q.h.fd, f.Name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-		return wrap(err, "remove queue file "+quote(f.Path))
+	return q.unlink(f.Name, 0, "remove queue file "+quote(f.Path), err)
+}
+
+// unlink removes name unless err (fs.ErrNotExist: gone or replaced
+// meanwhile, nothing to do), and syncs the directory.
+func (q *Queue) unlink(name string, flags int, what string, err error) error {
+	if err == nil {
+		if err = unix.Unlinkat(q.h.fd, name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
+			return wrap(err, what)
+		}
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	return q.h.Sync()
 }
@@ -278,19 +287,11 @@ func (q *Queue) Evict(e *NotRegularError) (first bool, err error) {
 	q.evicted[key] = true
 	q.mu.Unlock()
 	st, err := look(q.h, File{Path: e.Path, Name: e.Name, Dev: e.Dev, Ino: e.Ino})
-	if errors.Is(err, fs.ErrNotExist) {
-		return first, nil // gone, or replaced meanwhile: not this entry
-	} else if err != nil {
-		return first, err
-	}
 	flags := 0
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		flags = unix.AT_REMOVEDIR
 	}
-	if err := unix.Unlinkat(q.h.fd, e.Name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
-		return first, wrap(err, "remove queue entry "+quote(e.Path))
-	}
-	return first, q.h.Sync()
+	return first, q.unlink(e.Name, flags, "remove queue entry "+quote(e.Path), err)
 }
 
 // queueNames lists h's queue names for which keep holds.
@@ -353,10 +354,7 @@ func (q *Queue) MoveTo(f File, dead *DeadLetters) (string, error) {
 			err = unix.Unlinkat(q.h.fd, name, 0)
 		}
 	}
-	if err != nil {
-		return "", fmt.Errorf("move queue file to %s: %w", quote(target.Path), err)
-	}
-	if err := target.Sync(); err != nil {
+	if err = cmp.Or(wrap(err, "move queue file to "+quote(target.Path)), target.Sync()); err != nil {
 		return "", err
 	}
 	return filepath.Join(target.Path, name), q.h.Sync()
@@ -411,7 +409,7 @@ func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 	}
 	// The copies' contents on disk before any takes its file's place.
 	if serr := unix.Syncfs(q.h.fd); serr != nil {
-		return 0, cmp.Or(err, fmt.Errorf("renew queue files: sync: %w", serr))
+		return 0, cmp.Or(err, wrap(serr, "renew queue files: sync"))
 	}
 	n := 0
 	for tmp, f := range copies {
@@ -441,10 +439,8 @@ func (q *Queue) Modified(f File) (time.Time, error) {
 // Born is f's birth time, where kept: it tells f from a later file on its inode.
 func (q *Queue) Born(f File) (ns int64, ok bool) {
 	var stx unix.Statx_t
-	if err := unix.Statx(q.h.fd, f.Name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, unix.STATX_BTIME|unix.STATX_INO, &stx); err != nil {
-		return 0, false
-	}
-	if f.Dev != unix.Mkdev(stx.Dev_major, stx.Dev_minor) || f.Ino != stx.Ino || stx.Mask&unix.STATX_BTIME == 0 {
+	err := unix.Statx(q.h.fd, f.Name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, unix.STATX_BTIME|unix.STATX_INO, &stx)
+	if err != nil || f.Dev != unix.Mkdev(stx.Dev_major, stx.Dev_minor) || f.Ino != stx.Ino || stx.Mask&unix.STATX_BTIME == 0 {
 		return 0, false
 	}
 	return stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec), true
@@ -469,7 +465,7 @@ func (q *Queue) Read(f File) ([]byte, error) {
 }
 
 // Carry carries a record over into line, for tail to read as a new record,
-// and returns the file now holding it: appended, or where the file is not
+// and returns the file now holding it: appended, or, where the file is not
 // writable for this process (a producer's 0644 file) or has grown to
 // CompactAt, replaced by a copy holding only line (tail reads it anew).
 func (q *Queue) Carry(f File, line []byte) (File, error) {
@@ -517,8 +513,8 @@ func copyAside(h *Dir, f File, content []byte, sync bool) (string, error) {
 	tmp := ""
 	if err == nil {
 		tmp, err = writeHidden(h, "."+f.Name+".carry-", 0o600, content, sync, func(tmp *os.File, name string) error {
-			// Whoever could read it still can; the group may append.
-			return cmp.Or(tmp.Chmod(os.FileMode(old.Mode)&0o664|0o060), keepTimes(h, name, old)) // the user's age counts from the mtime
+			// Whoever could read it still can; the group may append; the age counts from the mtime.
+			return cmp.Or(tmp.Chmod(os.FileMode(old.Mode)&0o664|0o060), keepTimes(h, name, old))
 		})
 	}
 	return tmp, wrap(err, "carry-over copy")
