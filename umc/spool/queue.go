@@ -340,17 +340,15 @@ func (q *Queue) Unwatched() ([]string, error) {
 
 // MoveTo moves a queue file into the dead letters' directory, replacing an
 // older one of its name, and returns where it went; both directories are
-// synced, and across file systems the copy before the original goes.
+// synced, and across file systems the copy is in place before the original goes.
 func (q *Queue) MoveTo(f File, dead *DeadLetters) (string, error) {
 	if _, err := look(q.h, f); err != nil {
 		return "", err
 	}
 	target, name := dead.h, f.Name
 	err := unix.Renameat(q.h.fd, name, target.fd, name)
-	if errors.Is(err, unix.EXDEV) { // another file system: copy, sync, then remove
-		if err = copyTo(q.h, f, target); err != nil {
-			_ = unix.Unlinkat(target.fd, name, 0)
-		} else if err = target.Sync(); err == nil {
+	if errors.Is(err, unix.EXDEV) { // another file system
+		if err = copyTo(q.h, f, target); err == nil {
 			err = unix.Unlinkat(q.h.fd, name, 0)
 		}
 	}
@@ -360,26 +358,20 @@ func (q *Queue) MoveTo(f File, dead *DeadLetters) (string, error) {
 	return filepath.Join(target.Path, name), q.h.Sync()
 }
 
+// copyTo puts a synced copy of f, with its times (when its user was
+// queued), in target under f's name.
 func copyTo(h *Dir, f File, target *Dir) error {
 	in, st, err := openFile(h, f, unix.O_RDONLY)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := target.OpenFile(f.Name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err = regular(out); err == nil {
-		_, err = io.Copy(out, io.LimitReader(in, MaxFileSize))
-	}
+	data, err := io.ReadAll(io.LimitReader(in, MaxFileSize))
+	tmp := ""
 	if err == nil {
-		err = keepTimes(target, f.Name, st) // the copy keeps when its user was queued
+		tmp, err = writeHidden(target, "."+f.Name+".", 0o640, data, true, func(_ *os.File, tmp string) error { return keepTimes(target, tmp, st) })
 	}
-	if err == nil {
-		err = out.Sync()
-	}
-	return cmp.Or(err, out.Close())
+	return renameIn(target, tmp, f.Name, err)
 }
 
 // RenewExcept replaces every queue file but those skipped (delivered: a
