@@ -1,8 +1,7 @@
 //go:build linux
 
-// Package spool is the plugin's files: directories held open for the
-// output's life, every file reached relative to them (never a path twice
-// nor through a symlink), the queue, its lock, the ledger and the journals.
+// Package spool is the plugin's files, each reached through a directory held open (never a path twice nor a symlink):
+// the queue, its lock, the ledger and the journals.
 package spool
 
 import (
@@ -27,8 +26,7 @@ type Dir struct {
 
 const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 
-// OpenDir resolves a configured directory once (its symlinks are the
-// operator's choice) and opens it.
+// OpenDir resolves a configured directory once (its symlinks are the operator's choice) and opens it.
 func OpenDir(path string) (*Dir, error) {
 	abs, err := filepath.Abs(path)
 	resolved := abs
@@ -84,9 +82,8 @@ func (d *Dir) child(path string) (string, bool) {
 	return names[0], true
 }
 
-// OpenDirIn opens path: below d step by step, never through a symlink
-// (ErrSymlink), missing steps created with perm (whatever the umask) when
-// create is set; any other path by OpenDir, after MkdirAll when create.
+// OpenDirIn opens path below d step by step, never through a symlink (ErrSymlink), creating missing steps with
+// perm (whatever the umask) when create; any other path by OpenDir, after MkdirAll when create.
 func OpenDirIn(d *Dir, path string, create bool, perm fs.FileMode) (*Dir, error) {
 	if d != nil {
 		if names, ok := d.below(path); ok {
@@ -184,8 +181,7 @@ func (d *Dir) Lstat(name string) (unix.Stat_t, error) {
 	return st, err
 }
 
-// OpenFile opens the entry name, never through a symlink nor waiting on a
-// FIFO (O_NONBLOCK): the caller fstats what it opened.
+// OpenFile opens the entry name, never through a symlink nor waiting on a FIFO: the caller fstats what it opened.
 func (d *Dir) OpenFile(name string, flags int, perm uint32) (*os.File, error) {
 	path := filepath.Join(d.Path, name)
 	fd, err := unix.Openat(d.fd, name, flags|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, perm)
@@ -235,8 +231,7 @@ func (id DirID) String() string { return fmt.Sprintf("device %d inode %d", id.De
 // ID is the held directory's identity, as opened.
 func (d *Dir) ID() DirID { return d.id }
 
-// Above lists the directories holding d now, parent first, up to the root
-// or the first that cannot be looked at.
+// Above lists the directories holding d now, parent first, up to the root or the first that cannot be looked at.
 func (d *Dir) Above() []DirID {
 	var ids []DirID
 	cur, up := d.ID(), ".."
@@ -254,8 +249,7 @@ func (d *Dir) Above() []DirID {
 	return ids
 }
 
-// AtPath is the identity of the directory d's configured path names now,
-// symlinks followed as tail does: whether d was renamed away or replaced.
+// AtPath is the identity of the directory at d's configured path now (symlinks followed, as tail does).
 func (d *Dir) AtPath() (DirID, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(d.Configured, &st); err != nil {

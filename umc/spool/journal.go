@@ -22,8 +22,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The journals in the dead-letter directory. LeftoverLog lists delivered
-// files whose removal failed: never sent again, also after a restart.
+// The journals in the dead-letter directory; LeftoverLog: delivered files
+// whose removal failed, never sent again.
 const (
 	DeadLetterLog = "dead-letter.jsonl"
 	LeftoverLog   = "delivered-not-removed.jsonl"
@@ -42,8 +42,7 @@ const (
 	maxLeftoverLog = 16 << 20 // what is read of LeftoverLog
 )
 
-// DeadLetter is one line of the dead-letter log: why a user got no
-// invitation, and what re-queueing needs.
+// DeadLetter is one line of DeadLetterLog: why a user got no invitation.
 type DeadLetter struct {
 	Time     time.Time      `json:"time"`
 	Kind     string         `json:"kind"` // one of the Kind constants
@@ -57,8 +56,7 @@ type DeadLetter struct {
 	Record   map[string]any `json:"record"`
 }
 
-// Leftover is one line of LeftoverLog: the delivered file's ledger key
-// and name, and its mtime (ns) for where there is no birth time.
+// Leftover is one line of LeftoverLog; the mtime stands in for a birth time.
 type Leftover struct {
 	Time     time.Time `json:"time"`
 	Key      string    `json:"key"`
@@ -73,24 +71,21 @@ type DeadLetters struct {
 	h  *Dir
 }
 
-// OpenDeadLetters opens (creating) the dead-letter directory and checks it
-// is writable; inside the queue (nil: no Queue_Dir) by its descriptor.
+// OpenDeadLetters opens (creating) a writable dead-letter directory, through queue's handle when inside it.
 func OpenDeadLetters(queue *Queue, dir string) (*DeadLetters, error) {
 	var parent *Dir
 	if queue != nil {
 		parent = queue.h
 	}
 	h, err := OpenDirIn(parent, dir, true, 0o750)
+	if err == nil && parent != nil && h.Same(parent) {
+		err = fmt.Errorf("%s is the queue directory %s", quote(dir), quote(parent.Path))
+	} else if err == nil {
+		err = wrap(writable(h), quote(h.Path))
+	}
 	if err != nil {
+		h.Close()
 		return nil, err
-	}
-	if parent != nil && h.Same(parent) {
-		h.Close()
-		return nil, fmt.Errorf("%s is the queue directory %s", quote(dir), quote(parent.Path))
-	}
-	if err := writable(h); err != nil {
-		h.Close()
-		return nil, fmt.Errorf("%s: %w", quote(h.Path), err)
 	}
 	return &DeadLetters{h: h}, nil
 }
@@ -208,8 +203,7 @@ func cut(s string, limit int) string {
 	return s[:i] + "…"
 }
 
-// quote makes a name from outside one bounded log-line token: control
-// characters and invalid UTF-8 become escapes.
+// quote makes a name from outside one bounded log-line token, control characters and bad UTF-8 escaped.
 func quote(s string) string { return strconv.Quote(cut(s, 300)) }
 
 // WaitingUser is one user waiting in a queue directory.
@@ -224,9 +218,8 @@ type WaitingUser struct {
 	modified   int64     // the file's mtime (ns), as listed
 }
 
-// ListWaiting lists the users waiting in dir, oldest first, from the files
-// alone: user parses one (its name and mtime stand in where it says
-// nothing); problems are the entries that could not be read.
+// ListWaiting lists the users waiting in dir, oldest first, from the files alone: user parses one (its name
+// and mtime stand in where it says nothing); problems are the entries that could not be read.
 func ListWaiting(dir string, user func(path string, data []byte) WaitingUser, now time.Time) (users []WaitingUser, problems []string, err error) {
 	h, err := OpenDir(dir)
 	if err != nil {
@@ -264,8 +257,7 @@ func ListWaiting(dir string, user func(path string, data []byte) WaitingUser, no
 	return users, problems, err
 }
 
-// SplitDelivered parts from users those whose file (same inode and mtime
-// as listed) is on LeftoverLog in deadDir: invited, only left in place.
+// SplitDelivered parts from users those whose file (inode and mtime as listed) is on LeftoverLog in deadDir.
 func SplitDelivered(users []WaitingUser, deadDir string) (waiting, delivered []WaitingUser) {
 	h, err := OpenDir(deadDir)
 	if err != nil {

@@ -38,9 +38,8 @@ const (
 // Claims are the entries one flush owns, for Release.
 type Claims struct{ keys []string }
 
-// Ledger remembers per queue file what is known of it and which flush owns
-// it: Fluent Bit may hold one file in two chunks and retries chunks whole,
-// yet a file is sent by one flush at a time, never again once done.
+// Ledger remembers per queue file its state and owning flush: Fluent Bit may
+// hold a file in two chunks and retries chunks whole, yet one sends it, once.
 type Ledger[S any] struct {
 	mu      sync.Mutex
 	entries map[string]*list.Element
@@ -62,8 +61,7 @@ func NewLedger[S any](max int, ttl time.Duration) *Ledger[S] {
 	return &Ledger[S]{entries: map[string]*list.Element{}, lru: list.New(), max: max, ttl: ttl, now: time.Now}
 }
 
-// Claim takes the record at offset line (-1: unknown) of file key, a new
-// entry starting from init; Owned lasts until Settle, Forget or Release(c).
+// Claim takes the record at offset line (-1: unknown) of file key (new: init) until Settle, Forget or Release(c).
 func (l *Ledger[S]) Claim(c *Claims, key string, line int64, init Entry[S]) (Claimed, Entry[S]) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -142,8 +140,7 @@ func (l *Ledger[S]) add(key string, e Entry[S]) *item[S] {
 	return it
 }
 
-// evict drops what is too old, then the least recently used done entries
-// while there are too many.
+// evict drops what is too old, then the least recently used done entries while too many.
 func (l *Ledger[S]) evict() {
 	now := l.now()
 	for el := l.lru.Back(); el != nil; {

@@ -46,8 +46,7 @@ func (e *NotRegularError) Error() string {
 	return fmt.Sprintf("queue entry %s is a %s, not a regular file", quote(e.Path), e.Type)
 }
 
-// Queue is one output's queue directory, held open: it touches only
-// regular files directly inside it.
+// Queue is one output's queue directory, held open: it touches only regular files directly inside it.
 type Queue struct {
 	h       *Dir
 	mu      sync.Mutex
@@ -90,8 +89,7 @@ func writable(h *Dir) error {
 	return wrap(err, "not writable")
 }
 
-// writeHidden writes content to a new file named prefix and a random
-// suffix, readied by prep, and returns its name; removed again on error.
+// writeHidden writes content to a new file named prefix+random, readied by prep; removed again on error.
 func writeHidden(h *Dir, prefix string, perm uint32, content []byte, sync bool, prep func(f *os.File, name string) error) (string, error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -114,8 +112,7 @@ func writeHidden(h *Dir, prefix string, perm uint32, content []byte, sync bool, 
 	return name, nil
 }
 
-// renameIn renames the hidden file tmp over name in h unless refused (tmp
-// is removed then), and syncs h.
+// renameIn renames the hidden file tmp over name in h unless refused (tmp is removed then), and syncs h.
 func renameIn(h *Dir, tmp, name string, refused error) error {
 	defer unix.Unlinkat(h.fd, tmp, 0) // after the rename, a no-op
 	if refused != nil {
@@ -127,8 +124,7 @@ func renameIn(h *Dir, tmp, name string, refused error) error {
 	return h.Sync()
 }
 
-// writeLine appends line to f of size bytes in one synced write; a short
-// write (full disk) is cut back off.
+// writeLine appends line to f of size bytes in one synced write; a short one (full disk) is cut back off.
 func writeLine(f *os.File, size int64, line []byte) error {
 	if n, err := f.Write(line); err != nil {
 		if n > 0 {
@@ -157,9 +153,8 @@ func (f File) is(st unix.Stat_t, err error) error {
 	return wrap(err, "queue file "+quote(f.Path))
 }
 
-// Stat looks at the queue file a record's path names, not following it:
-// fs.ErrNotExist when gone, ErrOutside for any path but a direct child of
-// the queue directory, *NotRegularError for no regular file.
+// Stat looks at the queue file path names, not following it: fs.ErrNotExist when gone, ErrOutside
+// for any path but a direct child of the queue directory, *NotRegularError for no regular file.
 func (q *Queue) Stat(path string) (File, error) {
 	name, ok := q.h.child(path)
 	if !ok {
@@ -183,8 +178,7 @@ func statName(h *Dir, name string) (File, error) {
 var typeNames = map[uint32]string{unix.S_IFLNK: "symlink", unix.S_IFIFO: "FIFO", unix.S_IFSOCK: "socket",
 	unix.S_IFCHR: "character device", unix.S_IFBLK: "block device", unix.S_IFDIR: "directory"}
 
-// look describes f's entry in h, not following it: fs.ErrNotExist when it
-// is gone or is no longer f.
+// look describes f's entry in h, not following it: fs.ErrNotExist when gone or no longer f.
 func look(h *Dir, f File) (unix.Stat_t, error) {
 	st, err := h.Lstat(f.Name)
 	return st, f.is(st, err)
@@ -220,9 +214,8 @@ func regular(fh *os.File) (unix.Stat_t, error) {
 	return st, wrap(err, quote(fh.Name()))
 }
 
-// HasLine reports whether f holds line at offset, ended by a newline (tail
-// drops a CR before it): the record is of this file, not of an earlier one
-// of its name.
+// HasLine reports whether f holds line at offset, ended by a newline (tail drops a CR before it):
+// the record is of this file, not of an earlier one of its name.
 func (q *Queue) HasLine(f File, offset int64, line string) (bool, error) {
 	if offset < 0 || offset+int64(len(line)) >= f.Size {
 		return false, nil
@@ -254,8 +247,7 @@ func (q *Queue) Current(f File) (bool, error) {
 	return err == nil, err
 }
 
-// Remove deletes a delivered file unless replaced (a re-queue) or grown
-// (ErrGrown: its added lines are unread), and syncs the directory.
+// Remove deletes a delivered file unless replaced (a re-queue) or grown (ErrGrown: lines unread), and syncs.
 func (q *Queue) Remove(f File) error {
 	st, err := look(q.h, f)
 	if err == nil && st.Size > f.Size {
@@ -264,8 +256,7 @@ func (q *Queue) Remove(f File) error {
 	return q.unlink(f.Name, 0, "remove queue file "+quote(f.Path), err)
 }
 
-// unlink removes name unless err (fs.ErrNotExist: gone or replaced
-// meanwhile, nothing to do), and syncs the directory.
+// unlink removes name unless err (fs.ErrNotExist: nothing to do), and syncs the directory.
 func (q *Queue) unlink(name string, flags int, what string, err error) error {
 	if err == nil {
 		if err = unix.Unlinkat(q.h.fd, name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
@@ -278,8 +269,7 @@ func (q *Queue) unlink(name string, flags int, what string, err error) error {
 	return q.h.Sync()
 }
 
-// Evict removes an entry that is no regular file, if still that entry (a
-// directory only when empty); first: its dead letter is written once.
+// Evict removes a non-regular entry if still it (a directory only when empty); first: write its dead letter.
 func (q *Queue) Evict(e *NotRegularError) (first bool, err error) {
 	key := [2]uint64{e.Dev, e.Ino}
 	q.mu.Lock()
@@ -330,17 +320,15 @@ func (q *Queue) list(regular bool) (files []File, notRegular []*NotRegularError,
 	return files, notRegular, err
 }
 
-// Unwatched lists the queue names with an ASCII control character, which
-// the shipped configs' tail Exclude_Path leaves unread and unsent.
+// Unwatched lists the queue names with a control character, which the shipped configs' tail leaves unread.
 func (q *Queue) Unwatched() ([]string, error) {
 	return queueNames(q.h, func(name string, _ fs.FileMode) bool {
 		return strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f })
 	})
 }
 
-// MoveTo moves a queue file into the dead letters' directory, replacing an
-// older one of its name, and returns where it went; both directories are
-// synced, and across file systems the copy is in place before the original goes.
+// MoveTo moves a queue file into the dead letters' directory, over an older one of its name, and returns where
+// it went; both directories are synced, and across file systems the copy is in place before the original goes.
 func (q *Queue) MoveTo(f File, dead *DeadLetters) (string, error) {
 	if _, err := look(q.h, f); err != nil {
 		return "", err
@@ -358,8 +346,7 @@ func (q *Queue) MoveTo(f File, dead *DeadLetters) (string, error) {
 	return filepath.Join(target.Path, name), q.h.Sync()
 }
 
-// copyTo puts a synced copy of f, with its times (when its user was
-// queued), in target under f's name.
+// copyTo puts a synced copy of f, with its times (when its user was queued), in target under f's name.
 func copyTo(h *Dir, f File, target *Dir) error {
 	in, st, err := openFile(h, f, unix.O_RDONLY)
 	if err != nil {
@@ -374,9 +361,8 @@ func copyTo(h *Dir, f File, target *Dir) error {
 	return renameIn(target, tmp, f.Name, err)
 }
 
-// RenewExcept replaces every queue file but those skipped (delivered: a
-// copy would be sent again) by a copy tail reads from its head, and counts
-// them: at a start tail's DB holds offsets Fluent Bit no longer holds.
+// RenewExcept replaces every queue file but those skipped (delivered) by a copy tail reads from its head,
+// and counts them: at a start tail's DB holds offsets Fluent Bit no longer holds.
 func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 	files, err := q.Files()
 	copies := map[string]File{} // hidden copy: the file it replaces
@@ -438,8 +424,7 @@ func (q *Queue) Born(f File) (ns int64, ok bool) {
 	return stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec), true
 }
 
-// Read returns f's contents, at most MaxFileSize bytes, if f is still the
-// file at its path.
+// Read returns f's contents, at most MaxFileSize bytes, if f is still the file at its path.
 func (q *Queue) Read(f File) ([]byte, error) {
 	fh, _, err := openFile(q.h, f, unix.O_RDONLY)
 	var data []byte
@@ -456,10 +441,8 @@ func (q *Queue) Read(f File) ([]byte, error) {
 	return data, nil
 }
 
-// Carry carries a record over into line, for tail to read as a new record,
-// and returns the file now holding it: appended, or, where the file is not
-// writable for this process (a producer's 0644 file) or has grown to
-// CompactAt, replaced by a copy holding only line (tail reads it anew).
+// Carry carries a record over into line, for tail to read as a new record, and returns the file now holding
+// it: appended, or, where not writable for us (a producer's 0644 file) or at CompactAt, replaced by a copy of line.
 func (q *Queue) Carry(f File, line []byte) (File, error) {
 	if f.Size+int64(len(line)) > CompactAt {
 		return q.Replace(f, line)
@@ -485,8 +468,7 @@ func (q *Queue) Append(f File, line []byte) error {
 	return wrap(err, "append to queue file")
 }
 
-// Replace renames a copy holding content over f, if f is still the file at
-// its path with its size; it needs only the directory's write permission.
+// Replace renames a copy holding content over f if unchanged; it needs only the directory's write permission.
 func (q *Queue) Replace(f File, content []byte) (File, error) {
 	tmp, err := copyAside(q.h, f, content, true)
 	if err == nil {
@@ -498,8 +480,7 @@ func (q *Queue) Replace(f File, content []byte) (File, error) {
 	return statName(q.h, f.Name)
 }
 
-// copyAside writes content to a new file under a hidden name without .send
-// and returns the name; synced unless the caller syncs the file system.
+// copyAside writes content to a hidden copy of f, without .send; synced unless the caller syncs the file system.
 func copyAside(h *Dir, f File, content []byte, sync bool) (string, error) {
 	old, err := look(h, f)
 	tmp := ""
@@ -512,8 +493,7 @@ func copyAside(h *Dir, f File, content []byte, sync bool) (string, error) {
 	return tmp, wrap(err, "carry-over copy")
 }
 
-// unchanged checks that f is still the file at its path with its size: a
-// re-queued file stays, and a line added since must not go unread.
+// unchanged checks f is still at its path with its size: a re-queued file stays, an added line is not lost.
 func unchanged(h *Dir, f File) error {
 	st, err := look(h, f)
 	if err == nil && st.Size != f.Size {
