@@ -3,7 +3,6 @@
 package spool
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"encoding/json"
@@ -158,16 +157,15 @@ func (d *DeadLetters) Leftovers() ([]Leftover, error) {
 	if _, err := regular(f); err != nil {
 		return nil, err
 	}
+	data, err := io.ReadAll(io.LimitReader(f, maxLeftoverLog))
 	var out []Leftover
-	sc := bufio.NewScanner(io.LimitReader(f, maxLeftoverLog))
-	sc.Buffer(nil, maxLeftoverLog)
-	for sc.Scan() {
+	for line := range bytes.Lines(data) {
 		var l Leftover
-		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Key != "" && l.Name != "" {
+		if json.Unmarshal(line, &l) == nil && l.Key != "" && l.Name != "" {
 			out = append(out, l)
 		}
 	}
-	return out, sc.Err()
+	return out, err
 }
 
 // KeepLeftovers replaces LeftoverLog by the lines of keep (none: removes it).
