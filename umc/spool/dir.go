@@ -206,8 +206,7 @@ func (d *Dir) Each(fn func(name string, t fs.FileMode)) error {
 		}
 		if err == io.EOF {
 			return nil
-		}
-		if err != nil {
+		} else if err != nil {
 			return err
 		}
 	}
@@ -237,11 +236,9 @@ func (d *Dir) Above() []DirID {
 	cur, up := d.ID(), ".."
 	for range 256 {
 		var st unix.Stat_t
-		if unix.Fstatat(d.fd, up, &st, 0) != nil {
-			return ids
-		}
+		err := unix.Fstatat(d.fd, up, &st, 0)
 		id := DirID{uint64(st.Dev), st.Ino}
-		if id == cur { // the root is its own parent
+		if err != nil || id == cur { // the root is its own parent
 			return ids
 		}
 		ids, cur, up = append(ids, id), id, up+"/.."
@@ -252,11 +249,12 @@ func (d *Dir) Above() []DirID {
 // AtPath is the identity of the directory at d's configured path now (symlinks followed, as tail does).
 func (d *Dir) AtPath() (DirID, error) {
 	var st unix.Stat_t
-	if err := unix.Stat(d.Configured, &st); err != nil {
-		return DirID{}, err
+	err := unix.Stat(d.Configured, &st)
+	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		err = unix.ENOTDIR
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return DirID{}, unix.ENOTDIR
+	if err != nil {
+		return DirID{}, err
 	}
 	return DirID{uint64(st.Dev), st.Ino}, nil
 }

@@ -49,8 +49,7 @@ func (e *NotRegularError) Error() string {
 // Queue is one output's queue directory, held open: it touches only regular files directly inside it.
 type Queue struct {
 	h       *Dir
-	mu      sync.Mutex
-	evicted map[[2]uint64]bool // non-regular entries reported once
+	evicted sync.Map // [2]uint64{dev, ino} of the non-regular entries reported
 }
 
 // OpenQueue opens the queue directory and checks it is writable.
@@ -63,7 +62,7 @@ func OpenQueue(root string) (*Queue, error) {
 		h.Close()
 		return nil, err
 	}
-	return &Queue{h: h, evicted: map[[2]uint64]bool{}}, nil
+	return &Queue{h: h}, nil
 }
 
 // Root is the queue directory, symlinks resolved at start.
@@ -271,17 +270,13 @@ func (q *Queue) unlink(name string, flags int, what string, err error) error {
 
 // Evict removes a non-regular entry if still it (a directory only when empty); first: write its dead letter.
 func (q *Queue) Evict(e *NotRegularError) (first bool, err error) {
-	key := [2]uint64{e.Dev, e.Ino}
-	q.mu.Lock()
-	first = !q.evicted[key]
-	q.evicted[key] = true
-	q.mu.Unlock()
+	_, reported := q.evicted.LoadOrStore([2]uint64{e.Dev, e.Ino}, true)
 	st, err := look(q.h, File{Path: e.Path, Name: e.Name, Dev: e.Dev, Ino: e.Ino})
 	flags := 0
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		flags = unix.AT_REMOVEDIR
 	}
-	return first, q.unlink(e.Name, flags, "remove queue entry "+quote(e.Path), err)
+	return !reported, q.unlink(e.Name, flags, "remove queue entry "+quote(e.Path), err)
 }
 
 // queueNames lists h's queue names for which keep holds.
