@@ -367,7 +367,7 @@ func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 		}
 	}()
 	for _, f := range files {
-		if f.Size > MaxFileSize || (skip != nil && skip(f)) {
+		if f.Size > MaxFileSize || skip(f) {
 			continue
 		}
 		if data, rerr := q.Read(f); rerr == nil && int64(len(data)) == f.Size {
