@@ -65,11 +65,8 @@ func NewLedger[S any](max int, ttl time.Duration) *Ledger[S] {
 func (l *Ledger[S]) Claim(c *Claims, key string, line int64, init Entry[S]) (Claimed, Entry[S]) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	it := l.find(key)
-	if it == nil {
-		init.Final, init.Line = Pending, line
-		it = l.add(key, init)
-	}
+	init.Final, init.Line = Pending, line
+	it := l.get(key, init)
 	switch {
 	case it.Final != Pending:
 		return Done, it.Entry
@@ -99,10 +96,7 @@ func (l *Ledger[S]) Release(c *Claims) {
 func (l *Ledger[S]) Settle(key string, e Entry[S]) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	it := l.find(key)
-	if it == nil {
-		it = l.add(key, e)
-	}
+	it := l.get(key, e)
 	e.Line = max(e.Line, it.Line)
 	it.Entry, it.owner = e, nil
 	l.evict()
@@ -117,21 +111,16 @@ func (l *Ledger[S]) Forget(key string) {
 	}
 }
 
-// find returns the live entry for key, marking it recently used, or nil.
-func (l *Ledger[S]) find(key string) *item[S] {
+// get returns the live entry for key, marked recently used; without one, a new one from init.
+func (l *Ledger[S]) get(key string, init Entry[S]) *item[S] {
 	l.evict() // what is too old goes first
-	el, ok := l.entries[key]
-	if !ok {
-		return nil
+	if el, ok := l.entries[key]; ok {
+		l.lru.MoveToFront(el)
+		it := el.Value.(*item[S])
+		it.touched = l.now()
+		return it
 	}
-	it := el.Value.(*item[S])
-	it.touched = l.now()
-	l.lru.MoveToFront(el)
-	return it
-}
-
-func (l *Ledger[S]) add(key string, e Entry[S]) *item[S] {
-	it := &item[S]{key: key, touched: l.now(), Entry: e}
+	it := &item[S]{key: key, touched: l.now(), Entry: init}
 	l.entries[key] = l.lru.PushFront(it)
 	l.evict()
 	return it
