@@ -5,7 +5,6 @@ package spool
 import (
 	"cmp"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -90,9 +89,7 @@ func writable(h *Dir) error {
 
 // writeHidden writes content to a new file named prefix+random, readied by prep; removed again on error.
 func writeHidden(h *Dir, prefix string, perm uint32, content []byte, sync bool, prep func(f *os.File, name string) error) (string, error) {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := prefix + hex.EncodeToString(b[:])
+	name := prefix + rand.Text()[:16] // as short as before: a long queue name still fits
 	f, err := h.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, perm)
 	if err != nil {
 		return "", err
