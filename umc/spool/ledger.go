@@ -61,7 +61,7 @@ func NewLedger[S any](max int, ttl time.Duration) *Ledger[S] {
 	return &Ledger[S]{entries: map[string]*list.Element{}, lru: list.New(), max: max, ttl: ttl, now: time.Now}
 }
 
-// Claim takes for c (never nil) the record at offset line (-1: unknown) of file key (new: init) until Settle, Forget or Release(c).
+// Claim gives c (not nil) the record at offset line (-1: unknown) of file key (new: from init) until Settle/Forget/Release.
 func (l *Ledger[S]) Claim(c *Claims, key string, line int64, init Entry[S]) (Claimed, Entry[S]) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
