@@ -190,10 +190,7 @@ func openFile(h *Dir, f File, flags int) (*os.File, unix.Stat_t, error) {
 		return nil, unix.Stat_t{}, err
 	}
 	st, err := regular(fh)
-	if err == nil {
-		err = f.is(st, nil)
-	}
-	if err != nil {
+	if err = cmp.Or(err, f.is(st, nil)); err != nil {
 		fh.Close()
 		return nil, st, err
 	}
