@@ -246,20 +246,20 @@ func (q *Queue) Remove(f File) error {
 	if err == nil && st.Size > f.Size {
 		return fmt.Errorf("%s: %w", quote(f.Path), ErrGrown)
 	}
-	return q.unlink(f.Name, 0, "remove queue file "+quote(f.Path), err)
+	return unlink(q.h, f.Name, 0, "remove queue file "+quote(f.Path), err)
 }
 
-// unlink removes name unless err (fs.ErrNotExist: nothing to do), and syncs the directory.
-func (q *Queue) unlink(name string, flags int, what string, err error) error {
+// unlink removes name from h unless err (fs.ErrNotExist: nothing to do), and syncs h.
+func unlink(h *Dir, name string, flags int, what string, err error) error {
 	if err == nil {
-		if err = unix.Unlinkat(q.h.fd, name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
+		if err = unix.Unlinkat(h.fd, name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
 			return wrap(err, what)
 		}
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return q.h.Sync()
+	return h.Sync()
 }
 
 // Evict removes a non-regular entry if still it (a directory only when empty); first: write its dead letter.
@@ -270,7 +270,7 @@ func (q *Queue) Evict(e *NotRegularError) (first bool, err error) {
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		flags = unix.AT_REMOVEDIR
 	}
-	return !reported, q.unlink(e.Name, flags, "remove queue entry "+quote(e.Path), err)
+	return !reported, unlink(q.h, e.Name, flags, "remove queue entry "+quote(e.Path), err)
 }
 
 // queueNames lists h's queue names for which keep holds.
@@ -286,21 +286,22 @@ func queueNames(h *Dir, keep func(name string, t fs.FileMode) bool) ([]string, e
 
 // NotRegular lists the queue names that are no regular file.
 func (q *Queue) NotRegular() ([]*NotRegularError, error) {
-	_, entries, err := q.list(false)
+	_, entries, err := queueEntries(q.h, false)
 	return entries, err
 }
 
 // Files lists the regular queue files, as they are now.
 func (q *Queue) Files() ([]File, error) {
-	files, _, err := q.list(true)
+	files, _, err := queueEntries(q.h, true)
 	return files, err
 }
 
-func (q *Queue) list(regular bool) (files []File, notRegular []*NotRegularError, err error) {
-	names, err := queueNames(q.h, func(_ string, t fs.FileMode) bool { return t.IsRegular() == regular })
+// queueEntries looks at h's queue entries that are regular files, or those that are not.
+func queueEntries(h *Dir, regular bool) (files []File, notRegular []*NotRegularError, err error) {
+	names, err := queueNames(h, func(_ string, t fs.FileMode) bool { return t.IsRegular() == regular })
 	for _, name := range names {
 		var e *NotRegularError
-		if f, serr := statName(q.h, name); serr == nil {
+		if f, serr := statName(h, name); serr == nil {
 			files = append(files, f)
 		} else if errors.As(serr, &e) {
 			notRegular = append(notRegular, e)
