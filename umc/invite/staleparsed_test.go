@@ -102,7 +102,7 @@ func TestPanicAfterLeaveLeavesNoEntryBusy(t *testing.T) {
 		}
 	}
 	f.flush(context.Background(), []record.Record{rec})
-	switch claimed, _ := f.out.ledger.Claim(nil, old.Key(), 0, spool.Entry[policy.User]{}); claimed {
+	switch claimed, _ := f.out.ledger.Claim(&spool.Claims{}, old.Key(), 0, spool.Entry[policy.User]{}); claimed {
 	case spool.Busy:
 		t.Errorf("alice's old file's ledger entry (%s) is still busy after the flush returned", old.Key())
 	case spool.Owned:

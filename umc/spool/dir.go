@@ -1,8 +1,7 @@
 //go:build linux
 
-// Package spool is the plugin's files: directories held open for the
-// output's life, every file reached relative to them (never a path twice
-// nor through a symlink), the queue, its lock, the ledger and the journals.
+// Package spool is the plugin's files, each reached through a directory held open (never a path twice nor a symlink):
+// the queue, its lock, the ledger and the journals.
 package spool
 
 import (
@@ -27,29 +26,46 @@ type Dir struct {
 
 const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 
-// OpenDir resolves a configured directory once (its symlinks are the
-// operator's choice) and opens it.
+// OpenDir resolves a configured directory once (its symlinks are the operator's choice) and opens it.
 func OpenDir(path string) (*Dir, error) {
 	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, err
+	resolved := abs
+	if err == nil {
+		resolved, err = filepath.EvalSymlinks(abs)
 	}
-	resolved, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		return nil, err
 	}
 	fd, err := unix.Open(resolved, dirFlags, 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open directory", Path: resolved, Err: err}
-	}
-	return held(fd, resolved, abs)
+	return held(fd, err, resolved, abs)
 }
 
-func held(fd int, path, configured string) (*Dir, error) {
+// pathErr is err naming op and path; nil stays nil.
+func pathErr(op, path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &fs.PathError{Op: op, Path: path, Err: err}
+}
+
+// wrap is err after context; nil stays nil.
+func wrap(err error, context string) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", context, err)
+}
+
+// held keeps the directory fd, opened at path unless err.
+func held(fd int, err error, path, configured string) (*Dir, error) {
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, &fs.PathError{Op: "stat directory", Path: path, Err: err}
+	if err == nil {
+		if err = unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+		}
+	}
+	if err != nil {
+		return nil, pathErr("open directory", path, err)
 	}
 	return &Dir{fd: fd, Path: path, Configured: configured, id: DirID{uint64(st.Dev), st.Ino}}, nil
 }
@@ -66,9 +82,8 @@ func (d *Dir) child(path string) (string, bool) {
 	return names[0], true
 }
 
-// OpenDirIn opens path: below d step by step, never through a symlink
-// (ErrSymlink), missing steps created with perm (whatever the umask) when
-// create is set; any other path by OpenDir, after MkdirAll when create.
+// OpenDirIn opens path below d step by step, never through a symlink (ErrSymlink), creating missing steps with
+// perm (whatever the umask) when create; any other path by OpenDir, after MkdirAll when create.
 func OpenDirIn(d *Dir, path string, create bool, perm fs.FileMode) (*Dir, error) {
 	if d != nil {
 		if names, ok := d.below(path); ok {
@@ -115,7 +130,7 @@ func (d *Dir) openChild(name string, create bool, perm fs.FileMode) (*Dir, error
 	fd, err := unix.Openat(d.fd, name, dirFlags, 0)
 	if errors.Is(err, unix.ENOENT) && create {
 		if err := unix.Mkdirat(d.fd, name, uint32(perm.Perm())); err != nil && !errors.Is(err, unix.EEXIST) {
-			return nil, &fs.PathError{Op: "create directory", Path: path, Err: err}
+			return nil, pathErr("create directory", path, err)
 		}
 		if fd, err = unix.Openat(d.fd, name, dirFlags, 0); err == nil {
 			mode := uint32(perm.Perm())
@@ -125,13 +140,10 @@ func (d *Dir) openChild(name string, create bool, perm fs.FileMode) (*Dir, error
 			_ = unix.Fchmod(fd, mode)
 		}
 	}
-	switch {
-	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR):
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
 		return nil, fmt.Errorf("%s %w", path, ErrSymlink)
-	case err != nil:
-		return nil, &fs.PathError{Op: "open directory", Path: path, Err: err}
 	}
-	return held(fd, path, filepath.Join(d.Configured, name))
+	return held(fd, err, path, filepath.Join(d.Configured, name))
 }
 
 // FD is the descriptor; it stays d's: do not close it.
@@ -160,12 +172,7 @@ func (d *Dir) ModTime() (int64, error) {
 }
 
 // Sync makes creations, renames and removals in d survive a crash.
-func (d *Dir) Sync() error {
-	if err := unix.Fsync(d.fd); err != nil {
-		return &fs.PathError{Op: "sync directory", Path: d.Path, Err: err}
-	}
-	return nil
-}
+func (d *Dir) Sync() error { return pathErr("sync directory", d.Path, unix.Fsync(d.fd)) }
 
 // Lstat describes the entry name without following it.
 func (d *Dir) Lstat(name string) (unix.Stat_t, error) {
@@ -174,13 +181,12 @@ func (d *Dir) Lstat(name string) (unix.Stat_t, error) {
 	return st, err
 }
 
-// OpenFile opens the entry name, never through a symlink nor waiting on a
-// FIFO (O_NONBLOCK): the caller fstats what it opened.
+// OpenFile opens the entry name, never through a symlink nor waiting on a FIFO: the caller fstats what it opened.
 func (d *Dir) OpenFile(name string, flags int, perm uint32) (*os.File, error) {
 	path := filepath.Join(d.Path, name)
 	fd, err := unix.Openat(d.fd, name, flags|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, perm)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		return nil, pathErr("open", path, err)
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }
@@ -189,7 +195,7 @@ func (d *Dir) OpenFile(name string, flags int, perm uint32) (*os.File, error) {
 func (d *Dir) Each(fn func(name string, t fs.FileMode)) error {
 	fd, err := unix.Openat(d.fd, ".", dirFlags, 0)
 	if err != nil {
-		return &fs.PathError{Op: "list directory", Path: d.Path, Err: err}
+		return pathErr("list directory", d.Path, err)
 	}
 	f := os.NewFile(uintptr(fd), d.Path)
 	defer f.Close()
@@ -200,8 +206,7 @@ func (d *Dir) Each(fn func(name string, t fs.FileMode)) error {
 		}
 		if err == io.EOF {
 			return nil
-		}
-		if err != nil {
+		} else if err != nil {
 			return err
 		}
 	}
@@ -225,18 +230,15 @@ func (id DirID) String() string { return fmt.Sprintf("device %d inode %d", id.De
 // ID is the held directory's identity, as opened.
 func (d *Dir) ID() DirID { return d.id }
 
-// Above lists the directories holding d now, parent first, up to the root
-// or the first that cannot be looked at.
+// Above lists the directories holding d now, parent first, up to the root or the first that cannot be looked at.
 func (d *Dir) Above() []DirID {
 	var ids []DirID
 	cur, up := d.ID(), ".."
 	for range 256 {
 		var st unix.Stat_t
-		if unix.Fstatat(d.fd, up, &st, 0) != nil {
-			return ids
-		}
+		err := unix.Fstatat(d.fd, up, &st, 0)
 		id := DirID{uint64(st.Dev), st.Ino}
-		if id == cur { // the root is its own parent
+		if err != nil || id == cur { // the root is its own parent
 			return ids
 		}
 		ids, cur, up = append(ids, id), id, up+"/.."
@@ -244,15 +246,15 @@ func (d *Dir) Above() []DirID {
 	return ids
 }
 
-// AtPath is the identity of the directory d's configured path names now,
-// symlinks followed as tail does: whether d was renamed away or replaced.
+// AtPath is the identity of the directory at d's configured path now (symlinks followed, as tail does).
 func (d *Dir) AtPath() (DirID, error) {
 	var st unix.Stat_t
-	if err := unix.Stat(d.Configured, &st); err != nil {
-		return DirID{}, err
+	err := unix.Stat(d.Configured, &st)
+	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		err = unix.ENOTDIR
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return DirID{}, unix.ENOTDIR
+	if err != nil {
+		return DirID{}, err
 	}
 	return DirID{uint64(st.Dev), st.Ino}, nil
 }

@@ -3,8 +3,8 @@
 package spool
 
 import (
-	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,8 +21,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The journals in the dead-letter directory. LeftoverLog lists delivered
-// files whose removal failed: never sent again, also after a restart.
+// The journals in the dead-letter directory; LeftoverLog: delivered files
+// whose removal failed, never sent again.
 const (
 	DeadLetterLog = "dead-letter.jsonl"
 	LeftoverLog   = "delivered-not-removed.jsonl"
@@ -42,8 +41,7 @@ const (
 	maxLeftoverLog = 16 << 20 // what is read of LeftoverLog
 )
 
-// DeadLetter is one line of the dead-letter log: why a user got no
-// invitation, and what re-queueing needs.
+// DeadLetter is one line of DeadLetterLog: why a user got no invitation.
 type DeadLetter struct {
 	Time     time.Time      `json:"time"`
 	Kind     string         `json:"kind"` // one of the Kind constants
@@ -57,8 +55,7 @@ type DeadLetter struct {
 	Record   map[string]any `json:"record"`
 }
 
-// Leftover is one line of LeftoverLog: the delivered file's ledger key
-// and name, and its mtime (ns) for where there is no birth time.
+// Leftover is one line of LeftoverLog; the mtime stands in for a birth time.
 type Leftover struct {
 	Time     time.Time `json:"time"`
 	Key      string    `json:"key"`
@@ -73,24 +70,21 @@ type DeadLetters struct {
 	h  *Dir
 }
 
-// OpenDeadLetters opens (creating) the dead-letter directory and checks it
-// is writable; inside the queue (nil: no Queue_Dir) by its descriptor.
+// OpenDeadLetters opens (creating) a writable dead-letter directory, through queue's handle when inside it.
 func OpenDeadLetters(queue *Queue, dir string) (*DeadLetters, error) {
 	var parent *Dir
 	if queue != nil {
 		parent = queue.h
 	}
 	h, err := OpenDirIn(parent, dir, true, 0o750)
+	if err == nil && parent != nil && h.Same(parent) {
+		err = fmt.Errorf("%s is the queue directory %s", quote(dir), quote(parent.Path))
+	} else if err == nil {
+		err = wrap(writable(h), quote(h.Path))
+	}
 	if err != nil {
+		h.Close()
 		return nil, err
-	}
-	if parent != nil && h.Same(parent) {
-		h.Close()
-		return nil, fmt.Errorf("%s is the queue directory %s", quote(dir), quote(parent.Path))
-	}
-	if err := writable(h); err != nil {
-		h.Close()
-		return nil, fmt.Errorf("%s: %w", quote(h.Path), err)
 	}
 	return &DeadLetters{h: h}, nil
 }
@@ -136,20 +130,17 @@ func (d *DeadLetters) appendLine(name string, v any) error {
 	defer d.mu.Unlock()
 	f, err := d.h.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND, 0o640)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", name, err)
+		return err
 	}
 	defer f.Close()
 	st, err := regular(f)
-	if err != nil {
-		return err
+	if err == nil {
+		err = wrap(writeLine(f, st.Size, line), "write "+name)
 	}
-	if err := writeLine(f, st.Size, line); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
+	if err == nil && st.Size == 0 {
+		err = d.h.Sync() // a new journal: its directory entry too
 	}
-	if st.Size == 0 {
-		return d.h.Sync() // a new journal: its directory entry too
-	}
-	return nil
+	return err
 }
 
 // Leftovers reads LeftoverLog (missing: empty), less lines a crash cut.
@@ -159,52 +150,43 @@ func (d *DeadLetters) Leftovers() ([]Leftover, error) {
 	f, err := d.h.OpenFile(LeftoverLog, unix.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", LeftoverLog, err)
+	} else if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	if _, err := regular(f); err != nil {
 		return nil, err
 	}
+	data, err := io.ReadAll(io.LimitReader(f, maxLeftoverLog))
 	var out []Leftover
-	sc := bufio.NewScanner(io.LimitReader(f, maxLeftoverLog))
-	sc.Buffer(nil, maxLeftoverLog)
-	for sc.Scan() {
+	for line := range bytes.Lines(data) {
 		var l Leftover
-		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Key != "" && l.Name != "" {
+		if json.Unmarshal(line, &l) == nil && l.Key != "" && l.Name != "" {
 			out = append(out, l)
 		}
 	}
-	return out, sc.Err()
+	return out, err
 }
 
 // KeepLeftovers replaces LeftoverLog by the lines of keep (none: removes it).
 func (d *DeadLetters) KeepLeftovers(keep []Leftover) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	h := d.h
 	if len(keep) == 0 {
-		if err := unix.Unlinkat(h.fd, LeftoverLog, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("remove %s: %w", LeftoverLog, err)
+		if err := unix.Unlinkat(d.h.fd, LeftoverLog, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+			return wrap(err, "remove "+LeftoverLog)
 		}
-		return h.Sync()
+		return d.h.Sync()
 	}
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
 	for _, l := range keep {
-		if err := enc.Encode(l); err != nil {
-			return err
-		}
+		_ = json.NewEncoder(&buf).Encode(l) // a Leftover always encodes
 	}
-	tmp, err := writeHidden(h, "."+LeftoverLog+".", 0o640, buf.Bytes(), true, nil)
+	tmp, err := writeHidden(d.h, "."+LeftoverLog+".", 0o640, buf.Bytes(), true, nil)
 	if err == nil {
-		err = renameIn(h, tmp, LeftoverLog, nil)
+		err = renameIn(d.h, tmp, LeftoverLog, nil)
 	}
-	if err != nil {
-		return fmt.Errorf("rewrite %s: %w", LeftoverLog, err)
-	}
-	return nil
+	return wrap(err, "rewrite "+LeftoverLog)
 }
 
 // cut returns s cut to at most limit bytes on a rune boundary, marked "…".
@@ -219,8 +201,7 @@ func cut(s string, limit int) string {
 	return s[:i] + "…"
 }
 
-// quote makes a name from outside one bounded log-line token: control
-// characters and invalid UTF-8 become escapes.
+// quote makes a name from outside one bounded log-line token, control characters and bad UTF-8 escaped.
 func quote(s string) string { return strconv.Quote(cut(s, 300)) }
 
 // WaitingUser is one user waiting in a queue directory.
@@ -231,11 +212,12 @@ type WaitingUser struct {
 	AgeSeconds float64   `json:"age_seconds"`
 	LastAnswer string    `json:"last_answer"`
 	NextTry    time.Time `json:"next_try,omitzero"`
+	key        string    // the file's, as listed
+	modified   int64     // the file's mtime (ns), as listed
 }
 
-// ListWaiting lists the users waiting in dir, oldest first, from the files
-// alone: user parses one (its name and mtime stand in where it says
-// nothing); problems are the entries that could not be read.
+// ListWaiting lists the users waiting in dir, oldest first, from the files alone: user parses one (its name
+// and mtime stand in where it says nothing); problems are the entries that could not be read.
 func ListWaiting(dir string, user func(path string, data []byte) WaitingUser, now time.Time) (users []WaitingUser, problems []string, err error) {
 	h, err := OpenDir(dir)
 	if err != nil {
@@ -243,20 +225,17 @@ func ListWaiting(dir string, user func(path string, data []byte) WaitingUser, no
 	}
 	defer h.Close()
 	names, err := queueNames(h, func(string, fs.FileMode) bool { return true })
-	if err != nil {
-		return nil, nil, err
-	}
-	sort.Strings(names)
+	slices.Sort(names)
 	q := &Queue{h: h}
 	for _, name := range names {
 		var data []byte
-		var mtime time.Time
+		var st unix.Stat_t
 		f, err := statName(h, name)
 		if err == nil {
 			data, err = q.Read(f)
 		}
 		if err == nil {
-			mtime, err = q.Modified(f)
+			st, err = look(h, f)
 		}
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%q: %v", name, err))
@@ -264,22 +243,19 @@ func ListWaiting(dir string, user func(path string, data []byte) WaitingUser, no
 		}
 		path := filepath.Join(dir, name)
 		u := user(path, data)
-		u.File = path
-		if u.Username == "" {
-			u.Username = strings.TrimSuffix(name, QueueSuffix)
-		}
+		u.File, u.key, u.modified = path, f.Key(), st.Mtim.Nano()
+		u.Username = cmp.Or(u.Username, strings.TrimSuffix(name, ".send"))
 		if u.FirstSeen.IsZero() {
-			u.FirstSeen = mtime
+			u.FirstSeen = time.Unix(0, u.modified)
 		}
 		u.AgeSeconds = now.Sub(u.FirstSeen).Seconds()
 		users = append(users, u)
 	}
-	sort.SliceStable(users, func(a, b int) bool { return users[a].FirstSeen.Before(users[b].FirstSeen) })
-	return users, problems, nil
+	slices.SortStableFunc(users, func(a, b WaitingUser) int { return a.FirstSeen.Compare(b.FirstSeen) })
+	return users, problems, err
 }
 
-// SplitDelivered parts from users those whose file (same inode and mtime)
-// is on LeftoverLog in deadDir: invited, only left in place.
+// SplitDelivered parts from users those whose file (inode and mtime as listed) is on LeftoverLog in deadDir.
 func SplitDelivered(users []WaitingUser, deadDir string) (waiting, delivered []WaitingUser) {
 	h, err := OpenDir(deadDir)
 	if err != nil {
@@ -288,10 +264,8 @@ func SplitDelivered(users []WaitingUser, deadDir string) (waiting, delivered []W
 	defer h.Close()
 	lines, _ := (&DeadLetters{h: h}).Leftovers()
 	for _, u := range users {
-		var st unix.Stat_t
-		if len(lines) > 0 && unix.Lstat(u.File, &st) == nil && slices.ContainsFunc(lines, func(l Leftover) bool {
-			key := File{Dev: uint64(st.Dev), Ino: st.Ino}.Key()
-			return l.Name == filepath.Base(u.File) && (l.Key == key || strings.HasPrefix(l.Key, key+":")) && (l.Modified == 0 || l.Modified == st.Mtim.Nano())
+		if slices.ContainsFunc(lines, func(l Leftover) bool {
+			return l.Name == filepath.Base(u.File) && (l.Key == u.key || strings.HasPrefix(l.Key, u.key+":")) && cmp.Or(l.Modified, u.modified) == u.modified
 		}) {
 			delivered = append(delivered, u)
 		} else {

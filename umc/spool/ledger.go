@@ -38,9 +38,8 @@ const (
 // Claims are the entries one flush owns, for Release.
 type Claims struct{ keys []string }
 
-// Ledger remembers per queue file what is known of it and which flush owns
-// it: Fluent Bit may hold one file in two chunks and retries chunks whole,
-// yet a file is sent by one flush at a time, never again once done.
+// Ledger remembers per queue file its state and owning flush: Fluent Bit may
+// hold a file in two chunks and retries chunks whole, yet one sends it, once.
 type Ledger[S any] struct {
 	mu      sync.Mutex
 	entries map[string]*list.Element
@@ -62,16 +61,12 @@ func NewLedger[S any](max int, ttl time.Duration) *Ledger[S] {
 	return &Ledger[S]{entries: map[string]*list.Element{}, lru: list.New(), max: max, ttl: ttl, now: time.Now}
 }
 
-// Claim takes the record at offset line (-1: unknown) of file key, a new
-// entry starting from init; Owned lasts until Settle, Forget or Release(c).
+// Claim gives c (not nil) the record at offset line (-1: unknown) of file key (new: from init) until Settle/Forget/Release.
 func (l *Ledger[S]) Claim(c *Claims, key string, line int64, init Entry[S]) (Claimed, Entry[S]) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	it := l.find(key)
-	if it == nil {
-		init.Final, init.Line = Pending, line
-		it = l.add(key, init)
-	}
+	init.Final, init.Line = Pending, line
+	it := l.get(key, init)
 	switch {
 	case it.Final != Pending:
 		return Done, it.Entry
@@ -79,9 +74,6 @@ func (l *Ledger[S]) Claim(c *Claims, key string, line int64, init Entry[S]) (Cla
 		return Superseded, it.Entry
 	case it.owner != nil:
 		return Busy, it.Entry
-	}
-	if c == nil {
-		c = &Claims{}
 	}
 	it.Line, it.owner = line, c
 	c.keys = append(c.keys, key)
@@ -104,10 +96,7 @@ func (l *Ledger[S]) Release(c *Claims) {
 func (l *Ledger[S]) Settle(key string, e Entry[S]) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	it := l.find(key)
-	if it == nil {
-		it = l.add(key, e)
-	}
+	it := l.get(key, e)
 	e.Line = max(e.Line, it.Line)
 	it.Entry, it.owner = e, nil
 	l.evict()
@@ -122,28 +111,22 @@ func (l *Ledger[S]) Forget(key string) {
 	}
 }
 
-// find returns the live entry for key, marking it recently used, or nil.
-func (l *Ledger[S]) find(key string) *item[S] {
+// get returns the live entry for key, marked recently used; without one, a new one from init.
+func (l *Ledger[S]) get(key string, init Entry[S]) *item[S] {
 	l.evict() // what is too old goes first
-	el, ok := l.entries[key]
-	if !ok {
-		return nil
+	if el, ok := l.entries[key]; ok {
+		l.lru.MoveToFront(el)
+		it := el.Value.(*item[S])
+		it.touched = l.now()
+		return it
 	}
-	it := el.Value.(*item[S])
-	it.touched = l.now()
-	l.lru.MoveToFront(el)
-	return it
-}
-
-func (l *Ledger[S]) add(key string, e Entry[S]) *item[S] {
-	it := &item[S]{key: key, touched: l.now(), Entry: e}
+	it := &item[S]{key: key, touched: l.now(), Entry: init}
 	l.entries[key] = l.lru.PushFront(it)
 	l.evict()
 	return it
 }
 
-// evict drops what is too old, then the least recently used done entries
-// while there are too many.
+// evict drops what is too old, then the least recently used done entries while too many.
 func (l *Ledger[S]) evict() {
 	now := l.now()
 	for el := l.lru.Back(); el != nil; {

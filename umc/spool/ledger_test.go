@@ -14,28 +14,28 @@ type (
 )
 
 func settle(l *Ledger[user], key string, f Final) {
-	_, e := l.Claim(nil, key, 0, entry{})
+	_, e := l.Claim(&Claims{}, key, 0, entry{})
 	e.Final = f
 	l.Settle(key, e)
 }
 
 func TestClaimSettle(t *testing.T) {
 	l := NewLedger[user](10, time.Hour)
-	c, e := l.Claim(nil, "a", 0, entry{User: user{LastAnswer: "2"}})
+	c, e := l.Claim(&Claims{}, "a", 0, entry{User: user{LastAnswer: "2"}})
 	if c != Owned || e.User.LastAnswer != "2" {
 		t.Fatalf("new record: %v %+v", c, e)
 	}
-	if c, _ := l.Claim(nil, "a", 0, entry{}); c != Busy {
+	if c, _ := l.Claim(&Claims{}, "a", 0, entry{}); c != Busy {
 		t.Fatalf("a claimed record is busy for others, got %v", c)
 	}
 	e.User.LastAnswer = "3"
 	l.Settle("a", e)
-	if c, e := l.Claim(nil, "a", 0, entry{}); c != Owned || e.User.LastAnswer != "3" {
+	if c, e := l.Claim(&Claims{}, "a", 0, entry{}); c != Owned || e.User.LastAnswer != "3" {
 		t.Fatalf("after one failure: %v %+v", c, e)
 	}
 	e.Final = Delivered
 	l.Settle("a", e)
-	if c, e := l.Claim(nil, "a", 0, entry{}); c != Done || e.Final != Delivered {
+	if c, e := l.Claim(&Claims{}, "a", 0, entry{}); c != Done || e.Final != Delivered {
 		t.Fatalf("delivered stays delivered, got %v %v", c, e.Final)
 	}
 }
@@ -44,14 +44,14 @@ func TestClaimSettle(t *testing.T) {
 // its older lines are superseded.
 func TestNewerLineSupersedesOlder(t *testing.T) {
 	l := NewLedger[user](10, time.Hour)
-	_, e := l.Claim(nil, "f", 0, entry{})
+	_, e := l.Claim(&Claims{}, "f", 0, entry{})
 	l.Settle("f", e)
-	c, e := l.Claim(nil, "f", 40, entry{})
+	c, e := l.Claim(&Claims{}, "f", 40, entry{})
 	if c != Owned || e.Line != 40 {
 		t.Fatalf("newer line: %v %+v", c, e)
 	}
 	l.Settle("f", e)
-	if c, _ := l.Claim(nil, "f", 0, entry{}); c != Superseded {
+	if c, _ := l.Claim(&Claims{}, "f", 0, entry{}); c != Superseded {
 		t.Fatalf("older line: %v", c)
 	}
 }
@@ -64,7 +64,7 @@ func TestBoundedBySize(t *testing.T) {
 	if len(l.entries) > 100 {
 		t.Fatalf("%d entries", len(l.entries))
 	}
-	if c, _ := l.Claim(nil, "999", 0, entry{}); c != Done {
+	if c, _ := l.Claim(&Claims{}, "999", 0, entry{}); c != Done {
 		t.Fatal("the newest entries are kept")
 	}
 }
@@ -72,16 +72,16 @@ func TestBoundedBySize(t *testing.T) {
 // A full ledger drops only what is done, never an open or busy record.
 func TestOpenAndBusyEntriesAreNeverEvictedForRoom(t *testing.T) {
 	l := NewLedger[user](2, time.Hour)
-	l.Claim(nil, "busy", 0, entry{})
-	_, e := l.Claim(nil, "open", 0, entry{User: user{LastAnswer: "3"}})
+	l.Claim(&Claims{}, "busy", 0, entry{})
+	_, e := l.Claim(&Claims{}, "open", 0, entry{User: user{LastAnswer: "3"}})
 	l.Settle("open", e)
 	for i := range 10 {
 		settle(l, fmt.Sprint(i), Delivered)
 	}
-	if c, _ := l.Claim(nil, "busy", 0, entry{}); c != Busy {
+	if c, _ := l.Claim(&Claims{}, "busy", 0, entry{}); c != Busy {
 		t.Fatalf("an entry being sent was evicted: %v", c)
 	}
-	if c, e := l.Claim(nil, "open", 0, entry{}); c != Owned || e.User.LastAnswer != "3" {
+	if c, e := l.Claim(&Claims{}, "open", 0, entry{}); c != Owned || e.User.LastAnswer != "3" {
 		t.Fatalf("an open entry lost its state: %v %+v", c, e)
 	}
 }
@@ -92,11 +92,11 @@ func TestBoundedByAge(t *testing.T) {
 	l.now = func() time.Time { return now }
 	settle(l, "old", Delivered)
 	now = now.Add(2 * time.Minute)
-	l.Claim(nil, "new", 0, entry{})
+	l.Claim(&Claims{}, "new", 0, entry{})
 	if len(l.entries) != 1 {
 		t.Fatalf("old entry kept: %d entries", len(l.entries))
 	}
-	if c, _ := l.Claim(nil, "old", 0, entry{}); c != Owned {
+	if c, _ := l.Claim(&Claims{}, "old", 0, entry{}); c != Owned {
 		t.Fatalf("expired entry: %v", c)
 	}
 }
@@ -105,7 +105,7 @@ func TestForget(t *testing.T) {
 	l := NewLedger[user](10, time.Hour)
 	settle(l, "f", Delivered)
 	l.Forget("f")
-	if c, _ := l.Claim(nil, "f", 0, entry{}); c != Owned || len(l.entries) != 1 {
+	if c, _ := l.Claim(&Claims{}, "f", 0, entry{}); c != Owned || len(l.entries) != 1 {
 		t.Fatalf("a forgotten file is new again: %v", c)
 	}
 }
@@ -121,7 +121,7 @@ func TestConcurrentClaimsGiveOneOwner(t *testing.T) {
 			defer wg.Done()
 			for i := range 200 {
 				id := fmt.Sprint(i)
-				if c, e := l.Claim(nil, id, 0, entry{}); c == Owned {
+				if c, e := l.Claim(&Claims{}, id, 0, entry{}); c == Owned {
 					mu.Lock()
 					owners[id]++
 					mu.Unlock()
@@ -170,10 +170,10 @@ func TestReleaseGivesBackOnlyItsOwnUnsettledClaims(t *testing.T) {
 		t.Fatalf("b after settle: %v, want Owned", c)
 	}
 	l.Release(first)
-	if c, _ := l.Claim(nil, "a", 0, entry{}); c != Owned {
+	if c, _ := l.Claim(&Claims{}, "a", 0, entry{}); c != Owned {
 		t.Errorf("a after release: %v, want Owned", c)
 	}
-	if c, _ := l.Claim(nil, "b", 0, entry{}); c != Busy {
+	if c, _ := l.Claim(&Claims{}, "b", 0, entry{}); c != Busy {
 		t.Errorf("b, owned by another flush: %v, want Busy", c)
 	}
 }

@@ -5,7 +5,6 @@ package spool
 import (
 	"cmp"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +19,6 @@ import (
 )
 
 const (
-	QueueSuffix = ".send"  // ends every queue file's name
 	MaxFileSize = 64 << 10 // what Read takes of a queue file: far over one user's
 	CompactAt   = 4 << 10  // from this size a carry-over replaces the file, not appends
 )
@@ -33,7 +31,7 @@ var (
 
 // IsQueueName: tail's glob * matches no leading dot.
 func IsQueueName(name string) bool {
-	return strings.HasSuffix(name, QueueSuffix) && !strings.HasPrefix(name, ".")
+	return strings.HasSuffix(name, ".send") && !strings.HasPrefix(name, ".")
 }
 
 // NotRegularError is a queue entry that is no regular file, never opened.
@@ -47,25 +45,23 @@ func (e *NotRegularError) Error() string {
 	return fmt.Sprintf("queue entry %s is a %s, not a regular file", quote(e.Path), e.Type)
 }
 
-// Queue is one output's queue directory, held open: it touches only
-// regular files directly inside it.
+// Queue is one output's queue directory, held open: it touches only regular files directly inside it.
 type Queue struct {
 	h       *Dir
-	mu      sync.Mutex
-	evicted map[[2]uint64]bool // non-regular entries reported once
+	evicted sync.Map // [2]uint64{dev, ino} of the non-regular entries reported
 }
 
 // OpenQueue opens the queue directory and checks it is writable.
 func OpenQueue(root string) (*Queue, error) {
 	h, err := OpenDir(root)
 	if err != nil {
-		return nil, fmt.Errorf("queue directory: %w", err)
+		return nil, wrap(err, "queue directory")
 	}
 	if err := writable(h); err != nil {
 		h.Close()
 		return nil, err
 	}
-	return &Queue{h: h, evicted: map[[2]uint64]bool{}}, nil
+	return &Queue{h: h}, nil
 }
 
 // Root is the queue directory, symlinks resolved at start.
@@ -88,18 +84,12 @@ func writable(h *Dir) error {
 	if err == nil {
 		err = unix.Unlinkat(h.fd, name, 0)
 	}
-	if err != nil {
-		return fmt.Errorf("not writable: %w", err)
-	}
-	return nil
+	return wrap(err, "not writable")
 }
 
-// writeHidden writes content to a new file named prefix and a random
-// suffix, readied by prep, and returns its name; removed again on error.
+// writeHidden writes content to a new file named prefix+random, readied by prep; removed again on error.
 func writeHidden(h *Dir, prefix string, perm uint32, content []byte, sync bool, prep func(f *os.File, name string) error) (string, error) {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := prefix + hex.EncodeToString(b[:])
+	name := prefix + rand.Text()[:16] // as short as before: a long queue name still fits
 	f, err := h.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, perm)
 	if err != nil {
 		return "", err
@@ -118,14 +108,11 @@ func writeHidden(h *Dir, prefix string, perm uint32, content []byte, sync bool, 
 	return name, nil
 }
 
-// renameIn renames the hidden file tmp over name in h once check passes
-// (nil: always), removing tmp otherwise, and syncs h.
-func renameIn(h *Dir, tmp, name string, check func() error) error {
+// renameIn renames the hidden file tmp over name in h unless refused (tmp is removed then), and syncs h.
+func renameIn(h *Dir, tmp, name string, refused error) error {
 	defer unix.Unlinkat(h.fd, tmp, 0) // after the rename, a no-op
-	if check != nil {
-		if err := check(); err != nil {
-			return err
-		}
+	if refused != nil {
+		return refused
 	}
 	if err := unix.Renameat(h.fd, tmp, h.fd, name); err != nil {
 		return err
@@ -133,8 +120,7 @@ func renameIn(h *Dir, tmp, name string, check func() error) error {
 	return h.Sync()
 }
 
-// writeLine appends line to f of size bytes in one synced write; a short
-// write (full disk) is cut back off.
+// writeLine appends line to f of size bytes in one synced write; a short one (full disk) is cut back off.
 func writeLine(f *os.File, size int64, line []byte) error {
 	if n, err := f.Write(line); err != nil {
 		if n > 0 {
@@ -155,11 +141,16 @@ type File struct {
 // Key names the file on disk, whatever path a record reached it by.
 func (f File) Key() string { return fmt.Sprintf("file:%d:%d", f.Dev, f.Ino) }
 
-func (f File) same(st unix.Stat_t) bool { return f.Dev == uint64(st.Dev) && f.Ino == st.Ino }
+// is checks that st, looked up for f (err), is f: fs.ErrNotExist if another.
+func (f File) is(st unix.Stat_t, err error) error {
+	if err == nil && (f.Dev != uint64(st.Dev) || f.Ino != st.Ino) {
+		err = fmt.Errorf("was replaced by another: %w", fs.ErrNotExist)
+	}
+	return wrap(err, "queue file "+quote(f.Path))
+}
 
-// Stat looks at the queue file a record's path names, not following it:
-// fs.ErrNotExist when gone, ErrOutside for any path but a direct child of
-// the queue directory, *NotRegularError for no regular file.
+// Stat looks at the queue file path names, not following it: fs.ErrNotExist when gone, ErrOutside
+// for any path but a direct child of the queue directory, *NotRegularError for no regular file.
 func (q *Queue) Stat(path string) (File, error) {
 	name, ok := q.h.child(path)
 	if !ok {
@@ -172,7 +163,7 @@ func statName(h *Dir, name string) (File, error) {
 	st, err := h.Lstat(name)
 	path := filepath.Join(h.Path, name)
 	if err != nil {
-		return File{}, fmt.Errorf("queue file %s: %w", quote(path), err)
+		return File{}, wrap(err, "queue file "+quote(path))
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return File{}, &NotRegularError{Name: name, Path: path, Type: cmp.Or(typeNames[st.Mode&unix.S_IFMT], "file of unknown type"), Dev: uint64(st.Dev), Ino: st.Ino}
@@ -183,17 +174,10 @@ func statName(h *Dir, name string) (File, error) {
 var typeNames = map[uint32]string{unix.S_IFLNK: "symlink", unix.S_IFIFO: "FIFO", unix.S_IFSOCK: "socket",
 	unix.S_IFCHR: "character device", unix.S_IFBLK: "block device", unix.S_IFDIR: "directory"}
 
-// look describes f's entry in h, not following it: fs.ErrNotExist when it
-// is gone or is no longer f.
+// look describes f's entry in h, not following it: fs.ErrNotExist when gone or no longer f.
 func look(h *Dir, f File) (unix.Stat_t, error) {
 	st, err := h.Lstat(f.Name)
-	if err == nil && !f.same(st) {
-		err = fmt.Errorf("was replaced by another: %w", fs.ErrNotExist)
-	}
-	if err != nil {
-		return st, fmt.Errorf("queue file %s: %w", quote(f.Path), err)
-	}
-	return st, nil
+	return st, f.is(st, err)
 }
 
 // openFile opens f's entry in h and checks that it opened f.
@@ -206,10 +190,7 @@ func openFile(h *Dir, f File, flags int) (*os.File, unix.Stat_t, error) {
 		return nil, unix.Stat_t{}, err
 	}
 	st, err := regular(fh)
-	if err == nil && !f.same(st) {
-		err = fmt.Errorf("queue file %s was replaced by another: %w", quote(f.Path), fs.ErrNotExist)
-	}
-	if err != nil {
+	if err = cmp.Or(err, f.is(st, nil)); err != nil {
 		fh.Close()
 		return nil, st, err
 	}
@@ -223,15 +204,11 @@ func regular(fh *os.File) (unix.Stat_t, error) {
 	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
 		err = errors.New("not a regular file")
 	}
-	if err != nil {
-		return st, fmt.Errorf("%s: %w", quote(fh.Name()), err)
-	}
-	return st, nil
+	return st, wrap(err, quote(fh.Name()))
 }
 
-// HasLine reports whether f holds line at offset, ended by a newline (tail
-// drops a CR before it): whether a record is of this file, not of one that
-// left the queue before this one took its name.
+// HasLine reports whether f holds line at offset, ended by a newline (tail drops a CR before it):
+// the record is of this file, not of an earlier one of its name.
 func (q *Queue) HasLine(f File, offset int64, line string) (bool, error) {
 	if offset < 0 || offset+int64(len(line)) >= f.Size {
 		return false, nil
@@ -240,14 +217,15 @@ func (q *Queue) HasLine(f File, offset int64, line string) (bool, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
-	if err != nil {
-		return false, fmt.Errorf("read queue file: %w", err)
+	buf, n := make([]byte, len(line)+2), 0
+	if err == nil {
+		defer fh.Close()
+		if n, err = fh.ReadAt(buf, offset); errors.Is(err, io.EOF) {
+			err = nil
+		}
 	}
-	defer fh.Close()
-	buf := make([]byte, len(line)+2)
-	n, err := fh.ReadAt(buf, offset)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false, fmt.Errorf("read queue file: %w", err)
+	if err != nil {
+		return false, wrap(err, "read queue file")
 	}
 	end, ok := strings.CutPrefix(string(buf[:n]), line)
 	return ok && (strings.HasPrefix(end, "\n") || strings.HasPrefix(end, "\r\n")), nil
@@ -262,46 +240,37 @@ func (q *Queue) Current(f File) (bool, error) {
 	return err == nil, err
 }
 
-// Remove deletes a delivered file unless replaced (a re-queue) or grown
-// (ErrGrown: its added lines are unread), and syncs the directory.
+// Remove deletes a delivered file unless replaced (a re-queue) or grown (ErrGrown: lines unread), and syncs.
 func (q *Queue) Remove(f File) error {
 	st, err := look(q.h, f)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return q.h.Sync()
-	case err != nil:
-		return err
-	case st.Size > f.Size:
+	if err == nil && st.Size > f.Size {
 		return fmt.Errorf("%s: %w", quote(f.Path), ErrGrown)
 	}
-	if err := unix.Unlinkat(q.h.fd, f.Name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("remove queue file %s: %w", quote(f.Path), err)
-	}
-	return q.h.Sync()
+	return unlink(q.h, f.Name, 0, "remove queue file "+quote(f.Path), err)
 }
 
-// Evict removes an entry that is no regular file, if still that entry (a
-// directory only when empty); first: its dead letter is written once.
-func (q *Queue) Evict(e *NotRegularError) (first bool, err error) {
-	key := [2]uint64{e.Dev, e.Ino}
-	q.mu.Lock()
-	first = !q.evicted[key]
-	q.evicted[key] = true
-	q.mu.Unlock()
-	st, err := look(q.h, File{Path: e.Path, Name: e.Name, Dev: e.Dev, Ino: e.Ino})
-	if errors.Is(err, fs.ErrNotExist) {
-		return first, nil // gone, or replaced meanwhile: not this entry
-	} else if err != nil {
-		return first, err
+// unlink removes name from h unless err (fs.ErrNotExist: nothing to do), and syncs h.
+func unlink(h *Dir, name string, flags int, what string, err error) error {
+	if err == nil {
+		if err = unix.Unlinkat(h.fd, name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
+			return wrap(err, what)
+		}
 	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return h.Sync()
+}
+
+// Evict removes a non-regular entry if still it (a directory only when empty); first: write its dead letter.
+func (q *Queue) Evict(e *NotRegularError) (first bool, err error) {
+	_, reported := q.evicted.LoadOrStore([2]uint64{e.Dev, e.Ino}, true)
+	st, err := look(q.h, File{Path: e.Path, Name: e.Name, Dev: e.Dev, Ino: e.Ino})
 	flags := 0
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		flags = unix.AT_REMOVEDIR
 	}
-	if err := unix.Unlinkat(q.h.fd, e.Name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
-		return first, fmt.Errorf("remove queue entry %s: %w", quote(e.Path), err)
-	}
-	return first, q.h.Sync()
+	return !reported, unlink(q.h, e.Name, flags, "remove queue entry "+quote(e.Path), err)
 }
 
 // queueNames lists h's queue names for which keep holds.
@@ -317,98 +286,83 @@ func queueNames(h *Dir, keep func(name string, t fs.FileMode) bool) ([]string, e
 
 // NotRegular lists the queue names that are no regular file.
 func (q *Queue) NotRegular() ([]*NotRegularError, error) {
-	names, err := queueNames(q.h, func(_ string, t fs.FileMode) bool { return !t.IsRegular() })
-	var out []*NotRegularError
-	for _, name := range names {
-		var notRegular *NotRegularError
-		if _, err := statName(q.h, name); errors.As(err, &notRegular) {
-			out = append(out, notRegular)
-		}
-	}
-	return out, err
+	_, entries, err := queueEntries(q.h, false)
+	return entries, err
 }
 
 // Files lists the regular queue files, as they are now.
 func (q *Queue) Files() ([]File, error) {
-	names, err := queueNames(q.h, func(_ string, t fs.FileMode) bool { return t.IsRegular() })
-	files := make([]File, 0, len(names))
-	for _, name := range names {
-		if f, serr := statName(q.h, name); serr == nil {
-			files = append(files, f)
-		}
-	}
+	files, _, err := queueEntries(q.h, true)
 	return files, err
 }
 
-// Unwatched lists the queue names with an ASCII control character, which
-// the shipped configs' tail Exclude_Path leaves unread and unsent.
+// queueEntries looks at h's queue entries that are regular files, or those that are not.
+func queueEntries(h *Dir, regular bool) (files []File, notRegular []*NotRegularError, err error) {
+	names, err := queueNames(h, func(_ string, t fs.FileMode) bool { return t.IsRegular() == regular })
+	for _, name := range names {
+		var e *NotRegularError
+		if f, serr := statName(h, name); serr == nil {
+			files = append(files, f)
+		} else if errors.As(serr, &e) {
+			notRegular = append(notRegular, e)
+		}
+	}
+	return files, notRegular, err
+}
+
+// Unwatched lists the queue names with a control character, which the shipped configs' tail leaves unread.
 func (q *Queue) Unwatched() ([]string, error) {
 	return queueNames(q.h, func(name string, _ fs.FileMode) bool {
 		return strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f })
 	})
 }
 
-// MoveTo moves a queue file into the dead letters' directory, replacing an
-// older one of its name, and returns where it went; both directories are
-// synced, and across file systems the copy before the original goes.
+// MoveTo moves a queue file into the dead letters' directory, over an older one of its name, and returns where
+// it went; both directories are synced, and across file systems the copy is in place before the original goes.
 func (q *Queue) MoveTo(f File, dead *DeadLetters) (string, error) {
 	if _, err := look(q.h, f); err != nil {
 		return "", err
 	}
 	target, name := dead.h, f.Name
 	err := unix.Renameat(q.h.fd, name, target.fd, name)
-	if errors.Is(err, unix.EXDEV) { // another file system: copy, sync, then remove
-		if err = copyTo(q.h, f, target); err != nil {
-			_ = unix.Unlinkat(target.fd, name, 0)
-		} else if err = target.Sync(); err == nil {
+	if errors.Is(err, unix.EXDEV) { // another file system
+		if err = copyTo(q.h, f, target); err == nil {
 			err = unix.Unlinkat(q.h.fd, name, 0)
 		}
 	}
-	if err != nil {
-		return "", fmt.Errorf("move queue file to %s: %w", quote(target.Path), err)
-	}
-	if err := target.Sync(); err != nil {
+	if err = cmp.Or(wrap(err, "move queue file to "+quote(target.Path)), target.Sync()); err != nil {
 		return "", err
 	}
 	return filepath.Join(target.Path, name), q.h.Sync()
 }
 
+// copyTo puts a synced copy of f, with its times (when its user was queued), in target under f's name.
 func copyTo(h *Dir, f File, target *Dir) error {
 	in, st, err := openFile(h, f, unix.O_RDONLY)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := target.OpenFile(f.Name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err = regular(out); err == nil {
-		_, err = io.Copy(out, io.LimitReader(in, MaxFileSize))
-	}
+	data, err := io.ReadAll(io.LimitReader(in, MaxFileSize))
+	tmp := ""
 	if err == nil {
-		err = keepTimes(target, f.Name, st) // the copy keeps when its user was queued
+		tmp, err = writeHidden(target, "."+f.Name+".", 0o640, data, true, func(_ *os.File, tmp string) error { return keepTimes(target, tmp, st) })
 	}
-	if err == nil {
-		err = out.Sync()
-	}
-	return cmp.Or(err, out.Close())
+	return renameIn(target, tmp, f.Name, err)
 }
 
-// RenewExcept replaces every queue file but those skipped (delivered: a
-// copy would be sent again) by a copy tail reads from its head, and counts
-// them: at a start tail's DB holds offsets Fluent Bit no longer holds.
+// RenewExcept replaces every queue file but those skipped (delivered) by a copy tail reads from its head,
+// and counts them: at a start tail's DB holds offsets Fluent Bit no longer holds.
 func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
-	names, err := queueNames(q.h, func(_ string, t fs.FileMode) bool { return t.IsRegular() })
+	files, err := q.Files()
 	copies := map[string]File{} // hidden copy: the file it replaces
 	defer func() {
 		for tmp := range copies {
 			unix.Unlinkat(q.h.fd, tmp, 0) // after the rename, a no-op
 		}
 	}()
-	for _, name := range names {
-		f, serr := statName(q.h, name)
-		if serr != nil || f.Size > MaxFileSize || (skip != nil && skip(f)) {
+	for _, f := range files {
+		if f.Size > MaxFileSize || skip(f) {
 			continue
 		}
 		if data, rerr := q.Read(f); rerr == nil && int64(len(data)) == f.Size {
@@ -423,7 +377,7 @@ func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 	}
 	// The copies' contents on disk before any takes its file's place.
 	if serr := unix.Syncfs(q.h.fd); serr != nil {
-		return 0, cmp.Or(err, fmt.Errorf("renew queue files: sync: %w", serr))
+		return 0, cmp.Or(err, wrap(serr, "renew queue files: sync"))
 	}
 	n := 0
 	for tmp, f := range copies {
@@ -453,26 +407,23 @@ func (q *Queue) Modified(f File) (time.Time, error) {
 // Born is f's birth time, where kept: it tells f from a later file on its inode.
 func (q *Queue) Born(f File) (ns int64, ok bool) {
 	var stx unix.Statx_t
-	if err := unix.Statx(q.h.fd, f.Name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, unix.STATX_BTIME|unix.STATX_INO, &stx); err != nil {
-		return 0, false
-	}
-	if f.Dev != unix.Mkdev(stx.Dev_major, stx.Dev_minor) || f.Ino != stx.Ino || stx.Mask&unix.STATX_BTIME == 0 {
+	err := unix.Statx(q.h.fd, f.Name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, unix.STATX_BTIME|unix.STATX_INO, &stx)
+	if err != nil || f.Dev != unix.Mkdev(stx.Dev_major, stx.Dev_minor) || f.Ino != stx.Ino || stx.Mask&unix.STATX_BTIME == 0 {
 		return 0, false
 	}
 	return stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec), true
 }
 
-// Read returns f's contents, at most MaxFileSize bytes, if f is still the
-// file at its path.
+// Read returns f's contents, at most MaxFileSize bytes, if f is still the file at its path.
 func (q *Queue) Read(f File) ([]byte, error) {
 	fh, _, err := openFile(q.h, f, unix.O_RDONLY)
-	if err != nil {
-		return nil, fmt.Errorf("read queue file: %w", err)
+	var data []byte
+	if err == nil {
+		defer fh.Close()
+		data, err = io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
 	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("read queue file: %w", err)
+		return nil, wrap(err, "read queue file")
 	}
 	if len(data) > MaxFileSize {
 		return data[:MaxFileSize], fmt.Errorf("%s is over %d bytes: %w", quote(f.Path), MaxFileSize, ErrTooBig)
@@ -480,10 +431,8 @@ func (q *Queue) Read(f File) ([]byte, error) {
 	return data, nil
 }
 
-// Carry carries a record over into line, for tail to read as a new record,
-// and returns the file now holding it: appended, or where the file is not
-// writable for this process (a producer's 0644 file) or has grown to
-// CompactAt, replaced by a copy holding only line (tail reads it anew).
+// Carry carries a record over into line, for tail to read as a new record, and returns the file now holding
+// it: appended, or, where not writable for us (a producer's 0644 file) or at CompactAt, replaced by a copy of line.
 func (q *Queue) Carry(f File, line []byte) (File, error) {
 	if f.Size+int64(len(line)) > CompactAt {
 		return q.Replace(f, line)
@@ -506,18 +455,14 @@ func (q *Queue) Append(f File, line []byte) error {
 		defer fh.Close()
 		err = writeLine(fh, st.Size, line)
 	}
-	if err != nil {
-		return fmt.Errorf("append to queue file: %w", err)
-	}
-	return nil
+	return wrap(err, "append to queue file")
 }
 
-// Replace renames a copy holding content over f, if f is still the file at
-// its path with its size; it needs only the directory's write permission.
+// Replace renames a copy holding content over f if unchanged; it needs only the directory's write permission.
 func (q *Queue) Replace(f File, content []byte) (File, error) {
 	tmp, err := copyAside(q.h, f, content, true)
 	if err == nil {
-		err = renameIn(q.h, tmp, f.Name, func() error { return unchanged(q.h, f) })
+		err = renameIn(q.h, tmp, f.Name, unchanged(q.h, f))
 	}
 	if err != nil {
 		return File{}, err
@@ -525,28 +470,20 @@ func (q *Queue) Replace(f File, content []byte) (File, error) {
 	return statName(q.h, f.Name)
 }
 
-// copyAside writes content to a new file under a hidden name without .send
-// and returns the name; synced unless the caller syncs the file system.
+// copyAside writes content to a hidden copy of f, without .send; synced unless the caller syncs the file system.
 func copyAside(h *Dir, f File, content []byte, sync bool) (string, error) {
 	old, err := look(h, f)
-	if err != nil {
-		return "", fmt.Errorf("carry-over copy: %w", err)
+	tmp := ""
+	if err == nil {
+		tmp, err = writeHidden(h, "."+f.Name+".carry-", 0o600, content, sync, func(tmp *os.File, name string) error {
+			// Whoever could read it still can; the group may append; the age counts from the mtime.
+			return cmp.Or(tmp.Chmod(os.FileMode(old.Mode)&0o664|0o060), keepTimes(h, name, old))
+		})
 	}
-	tmp, err := writeHidden(h, "."+f.Name+".carry-", 0o600, content, sync, func(tmp *os.File, name string) error {
-		// Whoever could read it still can; the group may append.
-		if err := tmp.Chmod(os.FileMode(old.Mode)&0o664 | 0o060); err != nil {
-			return err
-		}
-		return keepTimes(h, name, old) // the user's age counts from the mtime
-	})
-	if err != nil {
-		return "", fmt.Errorf("carry-over copy: %w", err)
-	}
-	return tmp, nil
+	return tmp, wrap(err, "carry-over copy")
 }
 
-// unchanged checks that f is still the file at its path with its size: a
-// re-queued file stays, and a line added since must not go unread.
+// unchanged checks f is still at its path with its size: a re-queued file stays, an added line is not lost.
 func unchanged(h *Dir, f File) error {
 	st, err := look(h, f)
 	if err == nil && st.Size != f.Size {
@@ -557,8 +494,5 @@ func unchanged(h *Dir, f File) error {
 
 // keepTimes gives the new copy name in dir the times of the file it copies.
 func keepTimes(dir *Dir, name string, of unix.Stat_t) error {
-	if err := unix.UtimesNanoAt(dir.fd, name, []unix.Timespec{of.Atim, of.Mtim}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("keep the queue file's times: %w", err)
-	}
-	return nil
+	return wrap(unix.UtimesNanoAt(dir.fd, name, []unix.Timespec{of.Atim, of.Mtim}, unix.AT_SYMLINK_NOFOLLOW), "keep the queue file's times")
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func setup(t *testing.T) (root, outside string, d *Queue) {
@@ -264,7 +266,7 @@ func TestATakeoverKeepsAQueuedUsersAge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if n, err := d.RenewExcept(nil); err != nil || n != 1 {
+	if n, err := d.RenewExcept(func(File) bool { return false }); err != nil || n != 1 {
 		t.Fatalf("renewed %d: %v", n, err)
 	}
 	users, problems, err := ListWaiting(dir, func(string, []byte) WaitingUser { return WaitingUser{} }, time.Now())
@@ -312,5 +314,40 @@ func TestADeliveredFileLeftInPlaceIsNotListedAsWaiting(t *testing.T) {
 	users, _, _ = ListWaiting(root, func(string, []byte) WaitingUser { return WaitingUser{} }, time.Now())
 	if _, delivered := SplitDelivered(users, dead.Dir()); len(delivered) != 0 && stat(t, q, filepath.Join(root, "a.send")).Ino != a.Ino {
 		t.Fatalf("a new file taken for the delivered one: %v", delivered)
+	}
+}
+
+// A dead-letter directory on another file system gets the file whole, with
+// its age, and the queue loses it only then.
+func TestMoveToAnotherFileSystemKeepsTheFileAndItsAge(t *testing.T) {
+	root, _, q := setup(t)
+	other, err := os.MkdirTemp("/dev/shm", "dead")
+	if err != nil {
+		t.Skip("no /dev/shm:", err)
+	}
+	defer os.RemoveAll(other)
+	var a, b unix.Stat_t
+	if unix.Stat(root, &a) != nil || unix.Stat(other, &b) != nil || a.Dev == b.Dev {
+		t.Skip("/dev/shm is on the queue's file system")
+	}
+	path := filepath.Join(root, "bob.send")
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := os.WriteFile(path, []byte("{\"username\":\"bob\"}\n"), 0o600); err != nil || os.Chtimes(path, old, old) != nil {
+		t.Fatal(err)
+	}
+	dead, err := OpenDeadLetters(q, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	got, err := q.MoveTo(stat(t, q, path), dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(got)
+	st, err := os.Stat(got)
+	ents, _ := os.ReadDir(other)
+	if err != nil || string(data) != "{\"username\":\"bob\"}\n" || !st.ModTime().Equal(old) || exists(path) || len(ents) != 1 {
+		t.Fatalf("moved to %s: %q, %v, %d entries, original left: %t", got, data, err, len(ents), exists(path))
 	}
 }
