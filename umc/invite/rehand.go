@@ -2,6 +2,7 @@ package invite
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"umc-invite/umc/logtext"
@@ -21,6 +22,7 @@ type rehand struct {
 	pending map[string]bool // file keys queued at the start, not brought yet
 	brought bool            // a flush brought a file since the last look
 	flushes int             // flushes running: their records count as brought
+	over    atomic.Bool     // handed or stopped: nothing pending any more
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -39,6 +41,7 @@ func (r *rehand) start(o *Output, files []spool.File, quiet time.Duration) {
 	r.mu.Unlock()
 	go func() {
 		defer close(done)
+		defer r.over.Store(true)
 		defer func() {
 			if p := recover(); p != nil {
 				o.log.Errorf("handing queue files to tail again: internal error, recovered: %v", p)
@@ -79,19 +82,15 @@ func (r *rehand) flushing(delta int) {
 
 // saw notes that a flush brought f.
 func (r *rehand) saw(f spool.File) {
+	if r.over.Load() {
+		return
+	}
 	r.mu.Lock()
 	if r.pending[f.Key()] {
 		delete(r.pending, f.Key())
 		r.brought = true
 	}
 	r.mu.Unlock()
-}
-
-// waits says whether f was queued at the start and not brought since.
-func (r *rehand) waits(f spool.File) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.pending[f.Key()]
 }
 
 func (r *rehand) close() {
@@ -110,7 +109,10 @@ func (r *rehand) close() {
 func (o *Output) handUnbrought(r *rehand) {
 	o.handover.Lock()
 	defer o.handover.Unlock()
-	n, err := o.queue.RenewExcept(func(f spool.File) bool { return !r.waits(f) || o.isLeftover(o.fileKey(f)) })
+	r.mu.Lock()
+	pending := r.pending
+	r.mu.Unlock()
+	n, err := o.queue.RenewExcept(func(f spool.File) bool { return !pending[f.Key()] || o.isLeftover(o.fileKey(f)) })
 	if err != nil {
 		o.log.Errorf("handing tail the queue files it did not read since the start: %v", err)
 	}
