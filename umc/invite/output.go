@@ -3,6 +3,7 @@
 package invite
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -25,6 +26,15 @@ const (
 	ledgerSize = 50_000
 	ledgerTTL  = 24 * time.Hour
 )
+
+// UMC is what the sender asks of UMC: one user's send_token call, and the
+// probe's two calls that mail no one. Tests answer without HTTP.
+type UMC interface {
+	SendToken(ctx context.Context, username string) umc.Answer
+	// AskBaseline runs before (if set) before each call; its error ends it.
+	AskBaseline(ctx context.Context, before func() error) (umc.Baseline, error)
+	Close()
+}
 
 // Output is one [OUTPUT] section of umc_invite; Flush is safe for concurrent use.
 type Output struct {
@@ -110,8 +120,12 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error)
 		return nil, err
 	}
 	o.claims = claims
-	if o.metrics, err = startMetrics(cfg, log, client, &o.waiting, o.window, o.queue, o.now); err != nil {
-		return nil, err
+	if cfg.MetricsListen != "" {
+		if o.metrics, err = metrics.Attach(log.Name(), cfg.MetricsListen, queueFiles(o.window, o.queue)); err != nil {
+			return nil, fmt.Errorf("Metrics_Listen: %w", err)
+		}
+		o.metrics.CountWaiting(func() (int, time.Duration) { return countWaiting(&o.waiting, time.Now()) })
+		client.Observe = func(a umc.Answer) { o.metrics.Request(umc.Classify(a).Kind.String(), a.Took) }
 	}
 	o.watch = watchDirs(held, log, o.metrics, o.handQueueBack)
 	o.loadLeftovers()
@@ -179,6 +193,24 @@ func (o *Output) Close() {
 }
 
 func (o *Output) Logger() *Logger { return o.log }
+
+// queueFiles counts the files waiting, for a scrape: the window's count of
+// the queue and the intake, else the held queue's; nil without.
+func queueFiles(w *intake.Window, q *spool.Queue) func() (int, error) {
+	switch {
+	case w != nil:
+		return func() (int, error) {
+			q, in, err := w.Count()
+			return q + in, err
+		}
+	case q != nil:
+		return func() (int, error) {
+			files, err := q.Files()
+			return len(files), err
+		}
+	}
+	return nil
+}
 
 func newLedger() *spool.Ledger[policy.User] {
 	return spool.NewLedger[policy.User](ledgerSize, ledgerTTL)
