@@ -2,6 +2,7 @@ package invite
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -43,13 +44,7 @@ func (s *Claims) take(o *Output, c claim) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	others := make([]claim, 0, len(s.by))
-	for other, oc := range s.by {
-		if other != o {
-			others = append(others, oc)
-		}
-	}
-	if err := overlap(c, others); err != nil {
+	if err := overlap(c, slices.Collect(maps.Values(s.by))); err != nil { // o is new: not among them
 		return err
 	}
 	s.by[o] = c

@@ -117,17 +117,14 @@ func (fl fileLines) alsoNamed() string {
 // names lists the users named but skip, with bad also the lines naming nobody.
 func (fl fileLines) names(skip string, bad bool) string {
 	var out []string
-	seen := map[string]bool{skip: true}
+	seen := map[string]bool{}
 	for _, l := range fl.lines {
-		name, shown := l.name, fmt.Sprintf("%q", l.name)
+		shown := fmt.Sprintf("%q", l.name)
 		if !l.ok {
-			if !bad {
-				continue
-			}
-			name, shown = fmt.Sprintf("\x00%d", l.n), fmt.Sprintf("line %d, which names no user", l.n) // no user name holds a NUL
+			shown = fmt.Sprintf("line %d, which names no user", l.n)
 		}
-		if !seen[name] {
-			seen[name] = true
+		if (l.ok && l.name != skip || !l.ok && bad) && !seen[shown] {
+			seen[shown] = true
 			out = append(out, shown)
 		}
 	}
