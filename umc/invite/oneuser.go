@@ -30,12 +30,10 @@ type flushFiles map[string]*fileLines
 
 func (ff flushFiles) read(o *Output, f spool.File, rec record.Record) *fileLines {
 	key := fmt.Sprintf("%s:%d", f.Key(), f.Size)
-	if fl, ok := ff[key]; ok {
-		return fl
+	if ff[key] == nil {
+		ff[key] = readLines(o.queue, f, rec.Tag, o.keys)
 	}
-	fl := readLines(o.queue, f, rec.Tag, o.keys)
-	ff[key] = &fl
-	return &fl
+	return ff[key]
 }
 
 // hasLine reports whether line is at offset, ended by a newline (tail
@@ -64,15 +62,15 @@ type lineName struct {
 	n    int
 }
 
-func readLines(q *spool.Queue, f spool.File, tag string, keys record.Keys) fileLines {
+func readLines(q *spool.Queue, f spool.File, tag string, keys record.Keys) *fileLines {
 	data, err := q.Read(f)
 	switch {
 	case errors.Is(err, spool.ErrTooBig):
-		return fileLines{read: true, tooBig: true, data: data}
+		return &fileLines{read: true, tooBig: true, data: data}
 	case err != nil:
-		return fileLines{}
+		return &fileLines{}
 	}
-	fl := fileLines{read: true, data: data}
+	fl := &fileLines{read: true, data: data}
 	for i, line := range strings.Split(string(data), "\n") {
 		if strings.TrimSpace(line) == "" {
 			continue

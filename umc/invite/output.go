@@ -74,7 +74,8 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error)
 		return nil, err
 	}
 	o := &Output{cfg: cfg, keys: record.Keys{Username: cfg.UsernameKey, Path: cfg.PathKey}, client: client, ledger: newLedger(), log: log, slots: make(chan struct{}, cfg.Concurrency),
-		now: time.Now, jitter: rand.Float64, tries: seenMap[int]{ttl: 24 * time.Hour}, waiting: seenMap[time.Time]{ttl: time.Hour}}
+		now: time.Now, jitter: rand.Float64, tries: seenMap[int]{ttl: 24 * time.Hour}, waiting: seenMap[time.Time]{ttl: time.Hour},
+		leftovers: leftovers{files: map[string]leftover{}}}
 	o.applier = applier{o}
 	defer func() {
 		if err != nil {
