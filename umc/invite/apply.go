@@ -85,7 +85,12 @@ func (o applier) carryOver(j *job) bool {
 		o.log.Errorf("record of tag %s is still open on its chunk's last try and names no queue file to carry it over: it is lost when Fluent Bit drops the chunk", j.rec.Tag)
 		return false
 	}
-	line := record.CarryLine(o.cfg.UsernameKey, j.username, carryOf(j.entry))
+	u := j.entry.User // a letter decided but not written travels with it
+	u.Letter, u.Reason = "", ""
+	if l := j.entry.Letter; l != nil {
+		u.Letter, u.Reason = l.Kind, l.Reason
+	}
+	line := record.CarryLine(o.cfg.UsernameKey, j.username, u)
 	carried, err := o.queue.Carry(*j.file, line)
 	if err != nil {
 		o.log.Errorf("cannot carry %q over into a new record (%v): it stays in %s and needs re-queueing if Fluent Bit drops its chunk", j.username, err, j.file.Path)
@@ -106,15 +111,6 @@ func (o applier) carryOver(j *job) bool {
 	}
 	o.log.Infof("%q is still waiting on its chunk's last try: carried over into a new record of %s", j.username, j.file.Path)
 	return true
-}
-
-func carryOf(e spool.Entry[policy.User]) policy.User {
-	u := e.User
-	u.Letter, u.Reason = "", ""
-	if e.Letter != nil {
-		u.Letter, u.Reason = e.Letter.Kind, e.Letter.Reason
-	}
-	return u
 }
 
 // applier is the output's part that touches files and the ledger.

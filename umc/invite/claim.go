@@ -30,14 +30,6 @@ type heldDir struct {
 	above     []spool.DirID // up to the root
 }
 
-func heldDirs(ws []watchedDir) []heldDir {
-	dirs := make([]heldDir, len(ws))
-	for i, w := range ws {
-		dirs[i] = heldDir{key: w.key, path: w.h.Configured, id: w.h.ID(), above: w.h.Above()}
-	}
-	return dirs
-}
-
 func (s *Claims) take(o *Output, c claim) error {
 	if s == nil {
 		return overlap(c, nil)

@@ -64,9 +64,7 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	var t tally
 	claims := &spool.Claims{}
 	defer o.ledger.Release(claims) // what a panic left claimed goes back, open
-	if o.queue != nil {
-		o.retryLeftovers(now)
-	}
+	o.retryLeftovers(now) // none without a queue
 	files, mine := flushFiles{}, map[string]bool{}
 	ids := make([]string, len(recs))
 	lastTry := false

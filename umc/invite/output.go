@@ -91,33 +91,38 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error)
 	}
 	o.prober = prober{client: client, slots: o.slots, limiter: o.limiter, gate: &o.gate, now: o.now, log: log, authUser: cfg.AuthUser}
 	var held []watchedDir
+	var dirs []heldDir
+	hold := func(key, configured string, h *spool.Dir) {
+		if configured != h.Path {
+			log.Infof("%s %s is %s (resolved once, at start)", key, logtext.Quote(configured), logtext.Quote(h.Path))
+		}
+		held = append(held, watchedDir{key, h})
+		dirs = append(dirs, heldDir{key: key, path: h.Configured, id: h.ID(), above: h.Above()})
+	}
 	// Opened once and held: every file is reached through them, never by a path again.
 	if cfg.QueueDir != "" {
 		if o.queue, err = spool.OpenQueue(cfg.QueueDir); err != nil {
 			return nil, fmt.Errorf("Queue_Dir: %w", err)
 		}
-		logResolved(log, "Queue_Dir", cfg.QueueDir, o.queue.Root())
-		held = append(held, watchedDir{"Queue_Dir", o.queue.Handle()})
+		hold("Queue_Dir", cfg.QueueDir, o.queue.Handle())
 	}
 	if cfg.DeadLetterDir != "" {
 		if o.dead, err = spool.OpenDeadLetters(o.queue, cfg.DeadLetterDir); err != nil {
 			return nil, fmt.Errorf("Dead_Letter_Dir: %w", err)
 		}
-		logResolved(log, "Dead_Letter_Dir", cfg.DeadLetterDir, o.dead.Dir())
-		held = append(held, watchedDir{"Dead_Letter_Dir", o.dead.Handle()})
+		hold("Dead_Letter_Dir", cfg.DeadLetterDir, o.dead.Handle())
 	}
 	if cfg.IntakeDir != "" {
 		if o.window, err = intake.Open(cfg.QueueDir, cfg.IntakeDir, cfg.QueueWindow); err != nil {
 			return nil, fmt.Errorf("Intake_Dir: %w", err)
 		}
-		logResolved(log, "Intake_Dir", cfg.IntakeDir, o.window.IntakeDir())
-		held = append(held, watchedDir{"Intake_Dir", o.window.IntakeHandle()})
+		hold("Intake_Dir", cfg.IntakeDir, o.window.IntakeHandle())
 		if o.window.LinkMode() {
 			log.Warnf("Intake_Dir: this file system cannot rename without replacing; admitting by link and unlink")
 		}
 	}
 	// Before anything moves a file: no directory shared.
-	if err := claims.take(o, claim{name: log.Name(), dirs: heldDirs(held)}); err != nil {
+	if err := claims.take(o, claim{name: log.Name(), dirs: dirs}); err != nil {
 		return nil, err
 	}
 	o.claims = claims
@@ -144,31 +149,21 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error)
 	return o, nil
 }
 
-func logResolved(log *Logger, key, configured, opened string) {
-	if configured != opened {
-		log.Infof("%s %s is %s (resolved once, at start)", key, logtext.Quote(configured), logtext.Quote(opened))
-	}
-}
-
 // Describe is the start-up line: the settings that matter, never a secret.
 func (o *Output) Describe() string {
-	auth := "anonymous"
+	auth, limit, admit, dead, served := "anonymous", "no rate limit", "no intake", "log only (set Queue_Dir or Dead_Letter_Dir)", "no metrics endpoint"
 	if o.cfg.AuthUser != "" {
 		auth = "basic auth as " + o.cfg.AuthUser
 	}
-	dead := "log only (set Queue_Dir or Dead_Letter_Dir)"
-	if o.dead != nil {
-		dead = o.dead.Dir()
-	}
-	limit := "no rate limit"
 	if o.cfg.RateLimit > 0 {
 		limit = fmt.Sprintf("at most %d calls a minute", o.cfg.RateLimit)
 	}
-	admit := "no intake"
 	if o.window != nil {
 		admit = fmt.Sprintf("intake %q admitted %d files at a time", o.cfg.IntakeDir, o.cfg.QueueWindow)
 	}
-	served := "no metrics endpoint"
+	if o.dead != nil {
+		dead = o.dead.Dir()
+	}
 	if o.metrics != nil {
 		served = fmt.Sprintf("metrics at http://%s%s as output=%q", o.cfg.MetricsListen, metrics.Path, o.metrics.Name())
 	}
