@@ -114,7 +114,7 @@ func (o applier) carryOver(j *job) bool {
 }
 
 // applier is the output's part that touches files and the ledger.
-type applier struct{ *Output }
+type applier struct{ *parts }
 
 // settledBefore removes again a delivered file still there, or sets aside its added lines.
 func (o applier) settledBefore(j *job, entry spool.Entry[policy.User], t *tally) {

@@ -64,7 +64,7 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	var t tally
 	claims := &spool.Claims{}
 	defer o.ledger.Release(claims) // what a panic left claimed goes back, open
-	o.retryLeftovers(now) // none without a queue
+	o.retryLeftovers(now)          // none without a queue
 	files, mine := flushFiles{}, map[string]bool{}
 	ids := make([]string, len(recs))
 	lastTry := false
@@ -188,7 +188,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 }
 
 // fileKey is a queue file's ledger key; the birth time tells a later file on the same inode.
-func (o *Output) fileKey(f spool.File) string {
+func (o *parts) fileKey(f spool.File) string {
 	if born, ok := o.queue.Born(f); ok {
 		return f.Key() + ":" + strconv.FormatInt(born, 10)
 	}

@@ -27,7 +27,7 @@ type leftover struct {
 	line spool.Leftover
 }
 
-func (o *Output) isLeftover(key string) bool {
+func (o *parts) isLeftover(key string) bool {
 	o.leftovers.mu.Lock()
 	defer o.leftovers.mu.Unlock()
 	_, ok := o.leftovers.files[key]
@@ -35,7 +35,7 @@ func (o *Output) isLeftover(key string) bool {
 }
 
 // remember keeps a leftover out of the window and counts it; true if new.
-func (o *Output) remember(key string, l leftover) bool {
+func (o *parts) remember(key string, l leftover) bool {
 	o.leftovers.mu.Lock()
 	defer o.leftovers.mu.Unlock()
 	_, known := o.leftovers.files[key]
@@ -49,7 +49,7 @@ func (o *Output) remember(key string, l leftover) bool {
 	return !known
 }
 
-func (o *Output) stuck(key, username string, f spool.File, err error) {
+func (o applier) stuck(key, username string, f spool.File, err error) {
 	line := spool.Leftover{Time: o.now().UTC(), Key: key, Name: filepath.Base(f.Path), Username: username}
 	if mod, err := o.queue.Modified(f); err == nil {
 		line.Modified = mod.UnixNano()

@@ -38,33 +38,38 @@ type UMC interface {
 
 // Output is one [OUTPUT] section of umc_invite; Flush is safe for concurrent use.
 type Output struct {
+	parts
+	client  UMC
+	tries   seenMap[int] // Fluent Bit's tries of each record
+	jitter  func() float64
+	slots   chan struct{} // a token per call in flight (Concurrency), for all workers
+	limiter *rate.Limiter // nil without Rate_Limit
+	claims  *Claims       // the directories of this process's outputs
+	watch   *dirWatch     // nil without directories
+	lock    *spool.Lock   // the queue's one sender across processes
+	waited  bool          // another process held it at start
+	rehand  rehand        // the files queued at the start that tail has not brought
+	// active: this output sends; a flush holds handover for reading, a takeover for writing.
+	active   atomic.Bool
+	handover sync.RWMutex
+	applier  applier // apply's view: the parts alone
+	prober   prober
+}
+
+// parts are the state a flush shares with apply, and all apply sees.
+type parts struct {
 	cfg       *config.Config
 	keys      record.Keys // where a record names its user
-	client    UMC
 	ledger    *spool.Ledger[policy.User]
 	queue     *spool.Queue       // nil without Queue_Dir
 	dead      *spool.DeadLetters // nil: dead letters are only logged
 	gate      gate               // holds calls back while UMC fails for everyone
-	tries     seenMap[int]       // Fluent Bit's tries of each record
 	waiting   seenMap[time.Time] // first seen, by waiting user
 	leftovers leftovers          // delivered files whose removal failed
 	now       func() time.Time
-	jitter    func() float64
-	slots     chan struct{}   // a token per call in flight (Concurrency), for all workers
-	limiter   *rate.Limiter   // nil without Rate_Limit
 	window    *intake.Window  // nil without an intake
 	metrics   *metrics.Output // nil without Metrics_Listen
 	log       *Logger
-	claims    *Claims     // the directories of this process's outputs
-	watch     *dirWatch   // nil without directories
-	lock      *spool.Lock // the queue's one sender across processes
-	waited    bool        // another process held it at start
-	rehand    rehand      // the files queued at the start that tail has not brought
-	// active: this output sends; a flush holds handover for reading, a takeover for writing.
-	active   atomic.Bool
-	handover sync.RWMutex
-	applier  applier
-	prober   prober
 }
 
 // New builds an Output from a checked Config; claims: the other live outputs' directories.
@@ -73,10 +78,10 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error)
 	if err != nil {
 		return nil, err
 	}
-	o := &Output{cfg: cfg, keys: record.Keys{Username: cfg.UsernameKey, Path: cfg.PathKey}, client: client, ledger: newLedger(), log: log, slots: make(chan struct{}, cfg.Concurrency),
-		now: time.Now, jitter: rand.Float64, tries: seenMap[int]{ttl: 24 * time.Hour}, waiting: seenMap[time.Time]{ttl: time.Hour},
-		leftovers: leftovers{files: map[string]leftover{}}}
-	o.applier = applier{o}
+	o := &Output{parts: parts{cfg: cfg, keys: record.Keys{Username: cfg.UsernameKey, Path: cfg.PathKey}, ledger: newLedger(), log: log, now: time.Now,
+		waiting: seenMap[time.Time]{ttl: time.Hour}, leftovers: leftovers{files: map[string]leftover{}}},
+		client: client, slots: make(chan struct{}, cfg.Concurrency), jitter: rand.Float64, tries: seenMap[int]{ttl: 24 * time.Hour}}
+	o.applier = applier{&o.parts}
 	defer func() {
 		if err != nil {
 			o.Close()
