@@ -3,6 +3,7 @@
 package invite
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -72,7 +73,7 @@ type parts struct {
 	log       *Logger
 }
 
-// New builds an Output from a checked Config; claims: the other live outputs' directories.
+// New builds an Output from a checked Config; claims: the other live outputs' directories (nil: none).
 func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error) {
 	client, err := umc.NewClient(cfg)
 	if err != nil {
@@ -80,7 +81,7 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error)
 	}
 	o := &Output{parts: parts{cfg: cfg, keys: record.Keys{Username: cfg.UsernameKey, Path: cfg.PathKey}, ledger: newLedger(), log: log, now: time.Now,
 		waiting: seenMap[time.Time]{ttl: time.Hour}, leftovers: leftovers{files: map[string]leftover{}}},
-		client: client, slots: make(chan struct{}, cfg.Concurrency), jitter: rand.Float64, tries: seenMap[int]{ttl: 24 * time.Hour}}
+		client: client, claims: cmp.Or(claims, NewClaims()), slots: make(chan struct{}, cfg.Concurrency), jitter: rand.Float64, tries: seenMap[int]{ttl: 24 * time.Hour}}
 	o.applier = applier{&o.parts}
 	defer func() {
 		if err != nil {
@@ -127,10 +128,9 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error)
 		}
 	}
 	// Before anything moves a file: no directory shared.
-	if err := claims.take(o, claim{name: log.Name(), dirs: dirs}); err != nil {
+	if err := o.claims.take(o, claim{name: log.Name(), dirs: dirs}); err != nil {
 		return nil, err
 	}
-	o.claims = claims
 	if cfg.MetricsListen != "" {
 		if o.metrics, err = metrics.Attach(log.Name(), cfg.MetricsListen, queueFiles(o.window, o.queue)); err != nil {
 			return nil, fmt.Errorf("Metrics_Listen: %w", err)
