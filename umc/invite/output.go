@@ -23,11 +23,6 @@ import (
 	"umc-invite/umc/spool"
 )
 
-const (
-	ledgerSize = 50_000
-	ledgerTTL  = 24 * time.Hour
-)
-
 // UMC is what the sender asks of UMC: one user's send_token call, and the
 // probe's two calls that mail no one. Tests answer without HTTP.
 type UMC interface {
@@ -213,6 +208,7 @@ func queueFiles(w *intake.Window, q *spool.Queue) func() (int, error) {
 	return nil
 }
 
+// newLedger keeps at most 50,000 done records, each for a day untouched.
 func newLedger() *spool.Ledger[policy.User] {
-	return spool.NewLedger[policy.User](ledgerSize, ledgerTTL)
+	return spool.NewLedger[policy.User](50_000, 24*time.Hour)
 }
