@@ -3,8 +3,8 @@ package invite
 import (
 	"strconv"
 	"time"
-	"umc-invite/umc"
 
+	"umc-invite/umc"
 	"umc-invite/umc/metrics"
 	"umc-invite/umc/policy"
 	"umc-invite/umc/record"

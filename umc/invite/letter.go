@@ -8,8 +8,8 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
-	"umc-invite/umc"
 
+	"umc-invite/umc"
 	"umc-invite/umc/logtext"
 	"umc-invite/umc/metrics"
 	"umc-invite/umc/spool"
