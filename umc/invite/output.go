@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -200,9 +201,14 @@ func queueFiles(w *intake.Window, q *spool.Queue) func() (int, error) {
 			return q + in, err
 		}
 	case q != nil:
-		return func() (int, error) {
-			files, err := q.Files()
-			return len(files), err
+		return func() (int, error) { // names only: a scrape stats no file
+			n := 0
+			err := q.Handle().Each(func(name string, t fs.FileMode) {
+				if spool.IsQueueName(name) && t.IsRegular() {
+					n++
+				}
+			})
+			return n, err
 		}
 	}
 	return nil
