@@ -24,10 +24,12 @@ type claim struct {
 	dirs []heldDir
 }
 
+// heldDir is a directory an output opened at start, as configured.
 type heldDir struct {
 	key, path string
 	id        spool.DirID
 	above     []spool.DirID // up to the root
+	h         *spool.Dir
 }
 
 func (s *Claims) take(o *Output, c claim) error {

@@ -92,14 +92,12 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error)
 		o.limiter = rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.RateLimit)), 1)
 	}
 	o.prober = prober{client: client, slots: o.slots, limiter: o.limiter, gate: &o.gate, now: o.now, log: log, authUser: cfg.AuthUser}
-	var held []watchedDir
-	var dirs []heldDir
+	var held []heldDir
 	hold := func(key, configured string, h *spool.Dir) {
 		if configured != h.Path {
 			log.Infof("%s %s is %s (resolved once, at start)", key, logtext.Quote(configured), logtext.Quote(h.Path))
 		}
-		held = append(held, watchedDir{key, h})
-		dirs = append(dirs, heldDir{key: key, path: h.Configured, id: h.ID(), above: h.Above()})
+		held = append(held, heldDir{key: key, path: h.Configured, id: h.ID(), above: h.Above(), h: h})
 	}
 	// Opened once and held: every file is reached through them, never by a path again.
 	if cfg.QueueDir != "" {
@@ -124,7 +122,7 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error)
 		}
 	}
 	// Before anything moves a file: no directory shared.
-	if err := o.claims.take(o, claim{name: log.Name(), dirs: dirs}); err != nil {
+	if err := o.claims.take(o, claim{name: log.Name(), dirs: held}); err != nil {
 		return nil, err
 	}
 	if cfg.MetricsListen != "" {
