@@ -1,6 +1,7 @@
 package invite
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -46,14 +47,11 @@ func (fl *fileLines) hasLine(offset int64, line string) (same, known bool) {
 	if end+2 > int64(len(fl.data)) && fl.tooBig {
 		return false, false
 	}
-	if end >= int64(len(fl.data)) {
-		return false, true
-	}
-	if string(fl.data[offset:end]) != line {
+	if end >= int64(len(fl.data)) || string(fl.data[offset:end]) != line {
 		return false, true
 	}
 	rest := fl.data[end:]
-	return rest[0] == '\n' || (len(rest) > 1 && rest[0] == '\r' && rest[1] == '\n'), true
+	return rest[0] == '\n' || bytes.HasPrefix(rest, []byte("\r\n")), true
 }
 
 type lineName struct {
