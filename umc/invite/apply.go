@@ -3,8 +3,8 @@ package invite
 import (
 	"strconv"
 	"time"
-	"umc-invite/umc"
 
+	"umc-invite/umc"
 	"umc-invite/umc/metrics"
 	"umc-invite/umc/policy"
 	"umc-invite/umc/record"
@@ -85,7 +85,12 @@ func (o applier) carryOver(j *job) bool {
 		o.log.Errorf("record of tag %s is still open on its chunk's last try and names no queue file to carry it over: it is lost when Fluent Bit drops the chunk", j.rec.Tag)
 		return false
 	}
-	line := record.CarryLine(o.cfg.UsernameKey, j.username, carryOf(j.entry))
+	u := j.entry.User // a letter decided but not written travels with it
+	u.Letter, u.Reason = "", ""
+	if l := j.entry.Letter; l != nil {
+		u.Letter, u.Reason = l.Kind, l.Reason
+	}
+	line := record.CarryLine(o.cfg.UsernameKey, j.username, u)
 	carried, err := o.queue.Carry(*j.file, line)
 	if err != nil {
 		o.log.Errorf("cannot carry %q over into a new record (%v): it stays in %s and needs re-queueing if Fluent Bit drops its chunk", j.username, err, j.file.Path)
@@ -108,17 +113,8 @@ func (o applier) carryOver(j *job) bool {
 	return true
 }
 
-func carryOf(e spool.Entry[policy.User]) policy.User {
-	u := e.User
-	u.Letter, u.Reason = "", ""
-	if e.Letter != nil {
-		u.Letter, u.Reason = e.Letter.Kind, e.Letter.Reason
-	}
-	return u
-}
-
 // applier is the output's part that touches files and the ledger.
-type applier struct{ *Output }
+type applier struct{ *parts }
 
 // settledBefore removes again a delivered file still there, or sets aside its added lines.
 func (o applier) settledBefore(j *job, entry spool.Entry[policy.User], t *tally) {

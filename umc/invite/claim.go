@@ -2,6 +2,7 @@ package invite
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -23,33 +24,18 @@ type claim struct {
 	dirs []heldDir
 }
 
+// heldDir is a directory an output opened at start, as configured.
 type heldDir struct {
 	key, path string
 	id        spool.DirID
 	above     []spool.DirID // up to the root
-}
-
-func heldDirs(ws []watchedDir) []heldDir {
-	dirs := make([]heldDir, len(ws))
-	for i, w := range ws {
-		dirs[i] = heldDir{key: w.key, path: w.h.Configured, id: w.h.ID(), above: w.h.Above()}
-	}
-	return dirs
+	h         *spool.Dir
 }
 
 func (s *Claims) take(o *Output, c claim) error {
-	if s == nil {
-		return overlap(c, nil)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	others := make([]claim, 0, len(s.by))
-	for other, oc := range s.by {
-		if other != o {
-			others = append(others, oc)
-		}
-	}
-	if err := overlap(c, others); err != nil {
+	if err := overlap(c, slices.Collect(maps.Values(s.by))); err != nil { // o is new: not among them
 		return err
 	}
 	s.by[o] = c
@@ -57,9 +43,6 @@ func (s *Claims) take(o *Output, c claim) error {
 }
 
 func (s *Claims) release(o *Output) {
-	if s == nil {
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.by, o)

@@ -64,9 +64,7 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	var t tally
 	claims := &spool.Claims{}
 	defer o.ledger.Release(claims) // what a panic left claimed goes back, open
-	if o.queue != nil {
-		o.retryLeftovers(now)
-	}
+	o.retryLeftovers(now)          // none without a queue
 	files, mine := flushFiles{}, map[string]bool{}
 	ids := make([]string, len(recs))
 	lastTry := false
@@ -118,7 +116,7 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 // call; it never changes a file. mine: the keys this flush has claimed.
 func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine map[string]bool, claims *spool.Claims, t *tally, now time.Time) (*job, func()) {
 	j := &job{rec: rec, key: rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey), lastTry: lastTry}
-	var lines *fileLines
+	lines := &fileLines{}
 	if path, _ := rec.String(o.cfg.PathKey); path != "" && o.queue != nil {
 		file, err := o.queue.Stat(path)
 		if err == nil {
@@ -149,30 +147,24 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 			return nil, nil
 		}
 	}
-	if lines == nil {
-		lines = &fileLines{}
-	}
 	username, uerr := record.Username(rec, o.keys)
-	if j.file != nil && lines.staleParsed(rec, username, uerr) {
-		return nil, nil // delivered before, its file now holding others' lines
-	}
 	if j.file != nil {
+		if lines.staleParsed(rec, username, uerr) {
+			return nil, nil // delivered before, its file now holding others' lines
+		}
 		o.rehand.saw(*j.file) // only a record of the file queued now brings it
+		if o.isLeftover(j.key) {
+			return nil, nil // delivered, its removal failed (journaled): never sent again
+		}
+	}
+	if mine[j.key] {
+		return nil, nil // another line of a file this flush holds carries it
 	}
 	if lines.initial == nil || !lines.read || j.file == nil {
 		init := o.known(rec, j.file, *lines, now)
 		lines.initial = &init
 	}
-	if j.file != nil && o.isLeftover(j.key) {
-		return nil, nil // delivered, its removal failed (journaled): never sent again
-	}
-	if mine[j.key] {
-		return nil, nil // another line of a file this flush holds carries it
-	}
 	claimed, entry := o.ledger.Claim(claims, j.key, rec.Offset(o.cfg.OffsetKey), *lines.initial)
-	if claimed == spool.Owned {
-		mine[j.key] = true
-	}
 	switch claimed {
 	case spool.Done:
 		return nil, func() { o.applier.settledBefore(j, entry, t) }
@@ -182,8 +174,8 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 		t.open.Add(1) // another flush has this file now
 		return nil, nil
 	}
-	j.entry = entry
-	j.username = username
+	mine[j.key] = true
+	j.entry, j.username = entry, username
 	if uerr != nil {
 		j.entry.Letter = o.applier.letter(j, nil, spool.KindBadInput, uerr.Error()+lines.alsoNamed())
 	} else if notOne := lines.notOneUsers(username); notOne != "" {
@@ -196,7 +188,7 @@ func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine
 }
 
 // fileKey is a queue file's ledger key; the birth time tells a later file on the same inode.
-func (o *Output) fileKey(f spool.File) string {
+func (o *parts) fileKey(f spool.File) string {
 	if born, ok := o.queue.Born(f); ok {
 		return f.Key() + ":" + strconv.FormatInt(born, 10)
 	}
@@ -243,44 +235,29 @@ func (o *Output) sameFile(rec record.Record, f spool.File, lines *fileLines) err
 // each runs path for every job, applied as soon as its answer is in; while
 // UMC fails for everyone, one at a time. A panic is logged, the record queued.
 func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(context.Context, *job)) {
-	if len(jobs) == 0 {
-		return
-	}
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.FlushTimeout)
 	defer cancel()
-	type item struct {
-		j    *job
-		done chan struct{}
-	}
-	next := make(chan item)
 	var wg sync.WaitGroup
 	// Twice the slots: while some sync a directory, others keep slots busy.
-	for range min(2*o.cfg.Concurrency, len(jobs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range next {
-				func() {
-					defer close(it.done)
-					defer func() {
-						if r := recover(); r != nil {
-							o.log.Errorf("internal error handling %s, record stays queued: %v", describe(it.j), r)
-							t.open.Add(1)
-						}
-					}()
-					path(ctx, it.j)
-				}()
-			}
-		}()
-	}
+	workers := make(chan struct{}, 2*o.cfg.Concurrency)
 	for _, j := range jobs {
-		it := item{j, make(chan struct{})}
-		next <- it
+		workers <- struct{}{}
+		done := make(chan struct{})
+		wg.Go(func() {
+			defer func() { <-workers }()
+			defer close(done)
+			defer func() {
+				if r := recover(); r != nil {
+					o.log.Errorf("internal error handling %s, record stays queued: %v", describe(j), r)
+					t.open.Add(1)
+				}
+			}()
+			path(ctx, j)
+		})
 		if o.gate.failing() {
-			<-it.done
+			<-done
 		}
 	}
-	close(next)
 	wg.Wait()
 }
 

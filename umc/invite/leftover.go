@@ -27,29 +27,29 @@ type leftover struct {
 	line spool.Leftover
 }
 
-func (o *Output) isLeftover(key string) bool {
+func (o *parts) isLeftover(key string) bool {
 	o.leftovers.mu.Lock()
 	defer o.leftovers.mu.Unlock()
 	_, ok := o.leftovers.files[key]
 	return ok
 }
 
-// remember keeps a leftover out of the window; true if new.
-func (o *Output) remember(key string, l leftover) bool {
+// remember keeps a leftover out of the window and counts it; true if new.
+func (o *parts) remember(key string, l leftover) bool {
 	o.leftovers.mu.Lock()
 	defer o.leftovers.mu.Unlock()
-	if o.leftovers.files == nil {
-		o.leftovers.files = map[string]leftover{}
-	}
 	_, known := o.leftovers.files[key]
 	o.leftovers.files[key] = l
 	if !known && o.window != nil {
 		o.window.Stuck(filepath.Base(l.file.Path), true)
 	}
+	if !known {
+		o.metrics.RemoveFailed()
+	}
 	return !known
 }
 
-func (o *Output) stuck(key, username string, f spool.File, err error) {
+func (o applier) stuck(key, username string, f spool.File, err error) {
 	line := spool.Leftover{Time: o.now().UTC(), Key: key, Name: filepath.Base(f.Path), Username: username}
 	if mod, err := o.queue.Modified(f); err == nil {
 		line.Modified = mod.UnixNano()
@@ -57,7 +57,6 @@ func (o *Output) stuck(key, username string, f spool.File, err error) {
 	if !o.remember(key, leftover{file: f, line: line}) {
 		return
 	}
-	o.metrics.RemoveFailed()
 	o.log.Errorf("delivered queue file left in place (%v): it is not sent again, its removal is tried again every %s, and it holds no place in the window; "+
 		"the queue directory must let Fluent Bit's user remove files (no sticky bit for files of another user, not read-only)", err, leftoverRetry)
 	jerr := errors.New("no dead-letter directory")
@@ -94,7 +93,6 @@ func (o *Output) loadLeftovers() {
 			continue
 		}
 		if o.remember(l.Key, leftover{file: f, line: l}) {
-			o.metrics.RemoveFailed()
 			o.log.Errorf("delivered queue file %s was left in place before this start (%s): it is not sent again, its removal is tried again every %s, and it holds no place in the window",
 				logtext.Quote(f.Path), spool.LeftoverLog, leftoverRetry)
 		}

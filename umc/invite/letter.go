@@ -1,15 +1,17 @@
 package invite
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
-	"umc-invite/umc"
 
+	"umc-invite/umc"
 	"umc-invite/umc/logtext"
+	"umc-invite/umc/metrics"
 	"umc-invite/umc/spool"
 )
 
@@ -185,4 +187,8 @@ func (o applier) addedLines(text string, j *job) []byte {
 		kept = append(append(kept, line...), '\n')
 	}
 	return kept
+}
+
+func invitationResult(kind string) string {
+	return cmp.Or(map[string]string{spool.KindRefused: metrics.Refused, spool.KindExpired: metrics.Expired}[kind], metrics.DeadLetter)
 }

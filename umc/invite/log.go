@@ -11,11 +11,10 @@ import (
 
 // Logger writes Fluent Bit's log format, each message one bounded line: a file name cannot forge one.
 type Logger struct {
-	mu     sync.Mutex
+	mu     sync.Mutex // one line at a time
 	out    io.Writer
 	name   string
 	prefix string
-	line   []byte // reused for each line
 }
 
 // NewLogger logs for the named output instance.
@@ -27,13 +26,10 @@ func NewLogger(out io.Writer, instance string) *Logger {
 func (l *Logger) Name() string { return l.name }
 
 func (l *Logger) write(level, format string, args []any) {
-	now := time.Now()
-	message := logtext.Line(fmt.Sprintf(format, args...))
+	line := fmt.Sprintf("[%s] [%5s] %s%s\n", time.Now().Format("2006/01/02 15:04:05.000"), level, l.prefix, logtext.Line(fmt.Sprintf(format, args...)))
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	line := fmt.Appendf(l.line[:0], "[%s] [%5s] %s%s\n", now.Format("2006/01/02 15:04:05.000"), level, l.prefix, message)
-	l.line = line
-	_, _ = l.out.Write(line)
+	_, _ = io.WriteString(l.out, line)
 }
 
 func (l *Logger) Infof(format string, args ...any)  { l.write("info", format, args) }

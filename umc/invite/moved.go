@@ -19,7 +19,7 @@ const dirCheckEvery = 2 * time.Second
 // dirWatch notices a held directory renamed away or replaced: tail and
 // the producers use whatever is at the path now. It runs from New to Close.
 type dirWatch struct {
-	held     []watchedDir
+	held     []heldDir
 	log      *Logger
 	metrics  *metrics.Output
 	stopped  atomic.Pointer[string] // why the output sends nothing now; nil while it sends
@@ -32,11 +32,6 @@ type dirWatch struct {
 	stop chan struct{}
 	once sync.Once
 	done chan struct{}
-}
-
-type watchedDir struct {
-	key string
-	h   *spool.Dir
 }
 
 // notAtPath says why a held directory is not the one at its path ("" when it is).
@@ -80,7 +75,7 @@ func movedVerdict(found map[string]string, last string, logged, now time.Time) (
 	return summary, "", false, stop
 }
 
-func watchDirs(held []watchedDir, log *Logger, m *metrics.Output, handBack func()) *dirWatch {
+func watchDirs(held []heldDir, log *Logger, m *metrics.Output, handBack func()) *dirWatch {
 	if len(held) == 0 {
 		return nil
 	}
@@ -119,7 +114,7 @@ func (w *dirWatch) check(now time.Time) {
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			continue // a path this thread may not look at says nothing of a move
 		}
-		found[d.key] = notAtPath(d.key, d.h.Configured, d.h.ID(), id, err)
+		found[d.key] = notAtPath(d.key, d.path, d.id, id, err)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()

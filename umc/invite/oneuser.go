@@ -1,6 +1,7 @@
 package invite
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -30,12 +31,10 @@ type flushFiles map[string]*fileLines
 
 func (ff flushFiles) read(o *Output, f spool.File, rec record.Record) *fileLines {
 	key := fmt.Sprintf("%s:%d", f.Key(), f.Size)
-	if fl, ok := ff[key]; ok {
-		return fl
+	if ff[key] == nil {
+		ff[key] = readLines(o.queue, f, rec.Tag, o.keys)
 	}
-	fl := readLines(o.queue, f, rec.Tag, o.keys)
-	ff[key] = &fl
-	return &fl
+	return ff[key]
 }
 
 // hasLine reports whether line is at offset, ended by a newline (tail
@@ -48,14 +47,11 @@ func (fl *fileLines) hasLine(offset int64, line string) (same, known bool) {
 	if end+2 > int64(len(fl.data)) && fl.tooBig {
 		return false, false
 	}
-	if end >= int64(len(fl.data)) {
-		return false, true
-	}
-	if string(fl.data[offset:end]) != line {
+	if end >= int64(len(fl.data)) || string(fl.data[offset:end]) != line {
 		return false, true
 	}
 	rest := fl.data[end:]
-	return rest[0] == '\n' || (len(rest) > 1 && rest[0] == '\r' && rest[1] == '\n'), true
+	return rest[0] == '\n' || bytes.HasPrefix(rest, []byte("\r\n")), true
 }
 
 type lineName struct {
@@ -64,15 +60,15 @@ type lineName struct {
 	n    int
 }
 
-func readLines(q *spool.Queue, f spool.File, tag string, keys record.Keys) fileLines {
+func readLines(q *spool.Queue, f spool.File, tag string, keys record.Keys) *fileLines {
 	data, err := q.Read(f)
 	switch {
 	case errors.Is(err, spool.ErrTooBig):
-		return fileLines{read: true, tooBig: true, data: data}
+		return &fileLines{read: true, tooBig: true, data: data}
 	case err != nil:
-		return fileLines{}
+		return &fileLines{}
 	}
-	fl := fileLines{read: true, data: data}
+	fl := &fileLines{read: true, data: data}
 	for i, line := range strings.Split(string(data), "\n") {
 		if strings.TrimSpace(line) == "" {
 			continue
@@ -117,17 +113,14 @@ func (fl fileLines) alsoNamed() string {
 // names lists the users named but skip, with bad also the lines naming nobody.
 func (fl fileLines) names(skip string, bad bool) string {
 	var out []string
-	seen := map[string]bool{skip: true}
+	seen := map[string]bool{}
 	for _, l := range fl.lines {
-		name, shown := l.name, fmt.Sprintf("%q", l.name)
+		shown := fmt.Sprintf("%q", l.name)
 		if !l.ok {
-			if !bad {
-				continue
-			}
-			name, shown = fmt.Sprintf("\x00%d", l.n), fmt.Sprintf("line %d, which names no user", l.n) // no user name holds a NUL
+			shown = fmt.Sprintf("line %d, which names no user", l.n)
 		}
-		if !seen[name] {
-			seen[name] = true
+		if (l.ok && l.name != skip || !l.ok && bad) && !seen[shown] {
+			seen[shown] = true
 			out = append(out, shown)
 		}
 	}

@@ -3,7 +3,10 @@
 package invite
 
 import (
+	"cmp"
+	"context"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -21,51 +24,61 @@ import (
 	"umc-invite/umc/spool"
 )
 
-const (
-	ledgerSize = 50_000
-	ledgerTTL  = 24 * time.Hour
-)
+// UMC is what the sender asks of UMC: one user's send_token call, and the
+// probe's two calls that mail no one. Tests answer without HTTP.
+type UMC interface {
+	SendToken(ctx context.Context, username string) umc.Answer
+	// AskBaseline runs before (if set) before each call; its error ends it.
+	AskBaseline(ctx context.Context, before func() error) (umc.Baseline, error)
+	Close()
+}
 
 // Output is one [OUTPUT] section of umc_invite; Flush is safe for concurrent use.
 type Output struct {
+	parts
+	client  UMC
+	tries   seenMap[int] // Fluent Bit's tries of each record
+	jitter  func() float64
+	slots   chan struct{} // a token per call in flight (Concurrency), for all workers
+	limiter *rate.Limiter // nil without Rate_Limit
+	claims  *Claims       // the directories of this process's outputs
+	watch   *dirWatch     // nil without directories
+	lock    *spool.Lock   // the queue's one sender across processes
+	waited  bool          // another process held it at start
+	rehand  rehand        // the files queued at the start that tail has not brought
+	// active: this output sends; a flush holds handover for reading, a takeover for writing.
+	active   atomic.Bool
+	handover sync.RWMutex
+	applier  applier // apply's view: the parts alone
+	prober   prober
+}
+
+// parts are the state a flush shares with apply, and all apply sees.
+type parts struct {
 	cfg       *config.Config
 	keys      record.Keys // where a record names its user
-	client    UMC
 	ledger    *spool.Ledger[policy.User]
 	queue     *spool.Queue       // nil without Queue_Dir
 	dead      *spool.DeadLetters // nil: dead letters are only logged
 	gate      gate               // holds calls back while UMC fails for everyone
-	tries     seenMap[int]       // Fluent Bit's tries of each record
 	waiting   seenMap[time.Time] // first seen, by waiting user
 	leftovers leftovers          // delivered files whose removal failed
 	now       func() time.Time
-	jitter    func() float64
-	slots     chan struct{}   // a token per call in flight (Concurrency), for all workers
-	limiter   *rate.Limiter   // nil without Rate_Limit
 	window    *intake.Window  // nil without an intake
 	metrics   *metrics.Output // nil without Metrics_Listen
 	log       *Logger
-	claims    *Claims     // the directories of this process's outputs
-	watch     *dirWatch   // nil without directories
-	lock      *spool.Lock // the queue's one sender across processes
-	waited    bool        // another process held it at start
-	rehand    rehand      // the files queued at the start that tail has not brought
-	// active: this output sends; a flush holds handover for reading, a takeover for writing.
-	active   atomic.Bool
-	handover sync.RWMutex
-	applier  applier
-	prober   prober
 }
 
-// New builds an Output from a checked Config; claims: the other live outputs' directories.
+// New builds an Output from a checked Config; claims: the other live outputs' directories (nil: none).
 func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error) {
 	client, err := umc.NewClient(cfg)
 	if err != nil {
 		return nil, err
 	}
-	o := &Output{cfg: cfg, keys: record.Keys{Username: cfg.UsernameKey, Path: cfg.PathKey}, client: client, ledger: newLedger(), log: log, slots: make(chan struct{}, cfg.Concurrency),
-		now: time.Now, jitter: rand.Float64, tries: seenMap[int]{ttl: 24 * time.Hour}, waiting: seenMap[time.Time]{ttl: time.Hour}}
-	o.applier = applier{o}
+	o := &Output{parts: parts{cfg: cfg, keys: record.Keys{Username: cfg.UsernameKey, Path: cfg.PathKey}, ledger: newLedger(), log: log, now: time.Now,
+		waiting: seenMap[time.Time]{ttl: time.Hour}, leftovers: leftovers{files: map[string]leftover{}}},
+		client: client, claims: cmp.Or(claims, NewClaims()), slots: make(chan struct{}, cfg.Concurrency), jitter: rand.Float64, tries: seenMap[int]{ttl: 24 * time.Hour}}
+	o.applier = applier{&o.parts}
 	defer func() {
 		if err != nil {
 			o.Close()
@@ -79,39 +92,45 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error)
 		o.limiter = rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.RateLimit)), 1)
 	}
 	o.prober = prober{client: client, slots: o.slots, limiter: o.limiter, gate: &o.gate, now: o.now, log: log, authUser: cfg.AuthUser}
-	var held []watchedDir
+	var held []heldDir
+	hold := func(key, configured string, h *spool.Dir) {
+		if configured != h.Path {
+			log.Infof("%s %s is %s (resolved once, at start)", key, logtext.Quote(configured), logtext.Quote(h.Path))
+		}
+		held = append(held, heldDir{key: key, path: h.Configured, id: h.ID(), above: h.Above(), h: h})
+	}
 	// Opened once and held: every file is reached through them, never by a path again.
 	if cfg.QueueDir != "" {
 		if o.queue, err = spool.OpenQueue(cfg.QueueDir); err != nil {
 			return nil, fmt.Errorf("Queue_Dir: %w", err)
 		}
-		logResolved(log, "Queue_Dir", cfg.QueueDir, o.queue.Root())
-		held = append(held, watchedDir{"Queue_Dir", o.queue.Handle()})
+		hold("Queue_Dir", cfg.QueueDir, o.queue.Handle())
 	}
 	if cfg.DeadLetterDir != "" {
 		if o.dead, err = spool.OpenDeadLetters(o.queue, cfg.DeadLetterDir); err != nil {
 			return nil, fmt.Errorf("Dead_Letter_Dir: %w", err)
 		}
-		logResolved(log, "Dead_Letter_Dir", cfg.DeadLetterDir, o.dead.Dir())
-		held = append(held, watchedDir{"Dead_Letter_Dir", o.dead.Handle()})
+		hold("Dead_Letter_Dir", cfg.DeadLetterDir, o.dead.Handle())
 	}
 	if cfg.IntakeDir != "" {
 		if o.window, err = intake.Open(cfg.QueueDir, cfg.IntakeDir, cfg.QueueWindow); err != nil {
 			return nil, fmt.Errorf("Intake_Dir: %w", err)
 		}
-		logResolved(log, "Intake_Dir", cfg.IntakeDir, o.window.IntakeHandle().Path)
-		held = append(held, watchedDir{"Intake_Dir", o.window.IntakeHandle()})
+		hold("Intake_Dir", cfg.IntakeDir, o.window.IntakeHandle())
 		if o.window.LinkMode() {
 			log.Warnf("Intake_Dir: this file system cannot rename without replacing; admitting by link and unlink")
 		}
 	}
 	// Before anything moves a file: no directory shared.
-	if err := claims.take(o, claim{name: log.Name(), dirs: heldDirs(held)}); err != nil {
+	if err := o.claims.take(o, claim{name: log.Name(), dirs: held}); err != nil {
 		return nil, err
 	}
-	o.claims = claims
-	if o.metrics, err = startMetrics(cfg, log, client, &o.waiting, o.window, o.queue, o.now); err != nil {
-		return nil, err
+	if cfg.MetricsListen != "" {
+		if o.metrics, err = metrics.Attach(log.Name(), cfg.MetricsListen, queueFiles(o.window, o.queue)); err != nil {
+			return nil, fmt.Errorf("Metrics_Listen: %w", err)
+		}
+		o.metrics.CountWaiting(func() (int, time.Duration) { return countWaiting(&o.waiting, time.Now()) })
+		client.Observe = func(a umc.Answer) { o.metrics.Request(umc.Classify(a).Kind.String(), a.Took) }
 	}
 	o.watch = watchDirs(held, log, o.metrics, o.handQueueBack)
 	o.loadLeftovers()
@@ -129,31 +148,21 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error)
 	return o, nil
 }
 
-func logResolved(log *Logger, key, configured, opened string) {
-	if configured != opened {
-		log.Infof("%s %s is %s (resolved once, at start)", key, logtext.Quote(configured), logtext.Quote(opened))
-	}
-}
-
 // Describe is the start-up line: the settings that matter, never a secret.
 func (o *Output) Describe() string {
-	auth := "anonymous"
+	auth, limit, admit, dead, served := "anonymous", "no rate limit", "no intake", "log only (set Queue_Dir or Dead_Letter_Dir)", "no metrics endpoint"
 	if o.cfg.AuthUser != "" {
 		auth = "basic auth as " + o.cfg.AuthUser
 	}
-	dead := "log only (set Queue_Dir or Dead_Letter_Dir)"
-	if o.dead != nil {
-		dead = o.dead.Dir()
-	}
-	limit := "no rate limit"
 	if o.cfg.RateLimit > 0 {
 		limit = fmt.Sprintf("at most %d calls a minute", o.cfg.RateLimit)
 	}
-	admit := "no intake"
 	if o.window != nil {
 		admit = fmt.Sprintf("intake %q admitted %d files at a time", o.cfg.IntakeDir, o.cfg.QueueWindow)
 	}
-	served := "no metrics endpoint"
+	if o.dead != nil {
+		dead = o.dead.Dir()
+	}
 	if o.metrics != nil {
 		served = fmt.Sprintf("metrics at http://%s%s as output=%q", o.cfg.MetricsListen, metrics.Path, o.metrics.Name())
 	}
@@ -180,6 +189,30 @@ func (o *Output) Close() {
 
 func (o *Output) Logger() *Logger { return o.log }
 
+// queueFiles counts the files waiting, for a scrape: the window's count of
+// the queue and the intake, else the held queue's; nil without.
+func queueFiles(w *intake.Window, q *spool.Queue) func() (int, error) {
+	switch {
+	case w != nil:
+		return func() (int, error) {
+			q, in, err := w.Count()
+			return q + in, err
+		}
+	case q != nil:
+		return func() (int, error) { // names only: a scrape stats no file
+			n := 0
+			err := q.Handle().Each(func(name string, t fs.FileMode) {
+				if spool.IsQueueName(name) && t.IsRegular() {
+					n++
+				}
+			})
+			return n, err
+		}
+	}
+	return nil
+}
+
+// newLedger keeps at most 50,000 done records, each for a day untouched.
 func newLedger() *spool.Ledger[policy.User] {
-	return spool.NewLedger[policy.User](ledgerSize, ledgerTTL)
+	return spool.NewLedger[policy.User](50_000, 24*time.Hour)
 }

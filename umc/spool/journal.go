@@ -244,7 +244,7 @@ func ListWaiting(dir string, user func(path string, data []byte) WaitingUser, no
 		path := filepath.Join(dir, name)
 		u := user(path, data)
 		u.File, u.key, u.modified = path, f.Key(), st.Mtim.Nano()
-		u.Username = cmp.Or(u.Username, strings.TrimSuffix(name, ".send"))
+		u.Username = cmp.Or(u.Username, strings.TrimSuffix(name, QueueSuffix))
 		if u.FirstSeen.IsZero() {
 			u.FirstSeen = time.Unix(0, u.modified)
 		}

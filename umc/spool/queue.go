@@ -29,9 +29,12 @@ var (
 	ErrTooBig  = errors.New("queue file is too big to be one user's") // over MaxFileSize
 )
 
+// QueueSuffix ends every queue file's name.
+const QueueSuffix = ".send"
+
 // IsQueueName: tail's glob * matches no leading dot.
 func IsQueueName(name string) bool {
-	return strings.HasSuffix(name, ".send") && !strings.HasPrefix(name, ".")
+	return strings.HasSuffix(name, QueueSuffix) && !strings.HasPrefix(name, ".")
 }
 
 // NotRegularError is a queue entry that is no regular file, never opened.
