@@ -250,3 +250,18 @@ func TestAnOutagesOneCallAnsweredByAUsersOwn503EndsTheOutage(t *testing.T) {
 		t.Fatalf("after the outage's one call found flaky1's own 503: %v\n%s", err, f.logs)
 	}
 }
+
+// Gentle on a UMC that is down: while a probe of the last 30 seconds found
+// UMC failing, the outage's next calls answered by its 503 ask no probe of
+// their own; one call a second reaches UMC, not three.
+func TestAnOutagesCallsAskNoProbeWhileARecentOneFoundUMCDown(t *testing.T) {
+	stub := &umctest.UMC{Outage: func() int { return http.StatusServiceUnavailable }}
+	f := newFixture(t, stub, config.Map{})
+	for _, u := range names("u", 5) {
+		f.advance(2 * time.Second)
+		f.out.Flush(context.Background(), f.queueFiles(t, u))
+	}
+	if users, all := len(stub.UserCalls()), len(stub.Calls()); users != 5 || all-users != 2 {
+		t.Errorf("5 users called one by one within 10 s of a down UMC: %d user calls and %d probe calls, want 5 and one probe's 2", users, all-users)
+	}
+}
