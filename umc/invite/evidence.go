@@ -45,8 +45,9 @@ func (c *prober) evidence(ctx context.Context, a umc.Answer, answered time.Time,
 	defer c.mu.Unlock()
 	recent := c.asked && c.now().Sub(c.at) < evidenceReuse
 	if !c.at.After(answered) {
-		if recent && a.Status == http.StatusBadRequest && !(c.last.Refusing() && c.last.RefusesLikeUnknown(a)) {
-			// Cannot refuse anyone: keep the user waiting, spare UMC.
+		refusal := a.Status == http.StatusBadRequest
+		if recent && (refusal && !(c.last.Refusing() && c.last.RefusesLikeUnknown(a)) || !refusal && !c.last.Refusing()) {
+			// Cannot refuse anyone, or a 503 while UMC failed anyway: keep the user waiting, spare UMC.
 			return weigh(c.last, a, false)
 		}
 		if b, ok := c.askBaseline(ctx, paced); ok {

@@ -269,7 +269,8 @@ type called struct {
 	turn     chan struct{} // the outage's one call's turn, if this call had it
 	own      bool          // a failure of the user's own (policy.Gate.Answer)
 	weigh    bool          // a refusal, for the probe to weigh
-	probeNow bool          // UMC's 503 that opened an outage: weighed at once
+	probeNow bool          // UMC's 503 that opened an outage, or was its one call: weighed
+	opened   bool          // this call's answer opened the outage: its probe is not paced
 	aged     bool          // Max_Age old while it waits: no call needed
 	held     string        // due, but not called: why
 	gone     bool          // its file is no longer the one claimed
@@ -350,9 +351,10 @@ func (o *Output) call(ctx context.Context, j *job) called {
 	if turn == nil {
 		turn = opened
 	}
-	// UMC's 503 that opened an outage is weighed too: down, or this user's own?
+	// UMC's 503 that opened an outage, or answered its one call, is weighed
+	// too: down, or this user's own? An outage of users' own 503s ends so.
 	c := called{sent: true, answer: answer, outcome: outcome, turn: turn, own: own,
-		weigh: outcome.Kind == policy.Refusal, probeNow: fromUMC && opened != nil, slot: true}
+		weigh: outcome.Kind == policy.Refusal, probeNow: fromUMC && turn != nil, opened: opened != nil, slot: true}
 	kept = true
 	if !c.weigh && !c.probeNow {
 		o.gate.endTurn(turn)
@@ -373,7 +375,7 @@ func (o *Output) decide(ctx context.Context, j *job, c called) policy.Step {
 	evidence := policy.NoEvidence
 	switch {
 	case c.weigh || c.probeNow:
-		if evidence = o.prober.evidence(ctx, c.answer, at, !c.probeNow); evidence != policy.NoEvidence {
+		if evidence = o.prober.evidence(ctx, c.answer, at, !c.probeNow || !c.opened); evidence != policy.NoEvidence {
 			own, _ := o.gate.answer(sighting(j, c.answer, c.outcome, evidence, o.now()), false)
 			c.own = c.own || own
 		}

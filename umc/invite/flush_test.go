@@ -22,6 +22,7 @@ import (
 type fixture struct {
 	mu    sync.Mutex
 	clock time.Time
+	tick  time.Duration // each reading of the clock moves it on: time passes within a flush
 	out   *Output
 	stub  *umctest.UMC
 	fake  *fakeUMC // instead of stub: answers without HTTP
@@ -66,6 +67,7 @@ func newFixtureWith(t *testing.T, h http.Handler, keys config.Map) *fixture {
 func (f *fixture) now() time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.clock = f.clock.Add(f.tick)
 	return f.clock
 }
 

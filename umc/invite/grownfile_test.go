@@ -168,6 +168,7 @@ func TestA200CutShortWithoutContentLengthIsNotSentAgain(t *testing.T) {
 func TestLongOutageDoesNotMakeADeadLetter(t *testing.T) {
 	stub := &umctest.UMC{Outage: func() int { return http.StatusServiceUnavailable }}
 	f := newFixture(t, stub, config.Map{"Max_Age": "1000h"}) // 200 carry-overs of 6 tries 10 minutes apart
+	f.tick = time.Second                                     // the probe after each try keeps the outage's pace
 	rec := f.queueFile(t, "alice")
 	path := filepath.Join(f.queue, "alice.send")
 	biggest := 0

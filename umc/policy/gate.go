@@ -44,7 +44,8 @@ func everyones(k Kind, e Evidence) bool {
 
 // Answer takes one call's answer and says whether it is the user's own
 // failure, which no outage's end releases. Everyone's problems open an
-// outage at once, others in a run of OutageRun users; a success ends it.
+// outage at once, others in a run of OutageRun users, not counting users
+// whose last failure was their own; a success ends it.
 func (g *Gate) Answer(s Sighting) (own bool) {
 	switch {
 	case works(s.Kind, s.Evidence):
@@ -56,6 +57,11 @@ func (g *Gate) Answer(s Sighting) (own bool) {
 	case !s.At.After(g.Worked):
 		return false // came before UMC last worked
 	}
+	own = s.FromUMC && (s.Kind == Failure || s.Kind == Refusal) && s.Evidence != ServiceOff &&
+		s.Prior.LastAnswer != "" && g.Worked.After(s.Prior.LastAt)
+	if s.Prior.OwnFailure && !everyones(s.Kind, s.Evidence) {
+		return own // a user known to fail alone tells nothing of UMC
+	}
 	if len(g.RunUsers) == 0 {
 		g.RunSince = s.At
 	}
@@ -65,8 +71,7 @@ func (g *Gate) Answer(s Sighting) (own bool) {
 	if !g.Failing && (everyones(s.Kind, s.Evidence) || len(g.RunUsers) >= OutageRun) {
 		g.Failing, g.Since, g.Why, g.LastCall = true, g.RunSince, s.Kind, s.At
 	}
-	return s.FromUMC && (s.Kind == Failure || s.Kind == Refusal) && s.Evidence != ServiceOff &&
-		s.Prior.LastAnswer != "" && g.Worked.After(s.Prior.LastAt)
+	return own
 }
 
 // Admits says whether a call may start at now (counting it), and why not.

@@ -19,6 +19,13 @@ func again(k Kind, user string, before, t time.Time) Sighting {
 	return s
 }
 
+// alone is the answer for a user whose last failure, at t0, was its own.
+func alone(k Kind, user string, t time.Time) Sighting {
+	s := again(k, user, t0, t)
+	s.Prior.OwnFailure = true
+	return s
+}
+
 // failing opens an outage by three failures of different users at t.
 func failing(t time.Time) Gate {
 	var g Gate
@@ -69,6 +76,12 @@ func TestTheOutageRuleTellsOneUsersFailureFromEveryones(t *testing.T) {
 		{"a user failing again with no success since its failure", []Sighting{served("x", s), again(Unavailable, "a", at(2*s), at(3*s))}, true, []bool{false, false}},
 		{"UMC unreachable again for a user that failed before", []Sighting{served("x", s), unreached(again(Unavailable, "a", t0, at(2*s)))}, true, []bool{false, false}},
 		{"credentials rejected again for a user that failed before", []Sighting{served("x", s), again(Unauthorized, "a", t0, at(2*s))}, true, []bool{false, false}},
+		// A user whose last failure was its own (it failed again after UMC
+		// served others) tells nothing of UMC: users failing alone at the
+		// head of the queue open no outage that holds everyone back.
+		{"users known to fail alone failing again", []Sighting{served("x", s), alone(Failure, "a", at(2*s)), alone(Failure, "b", at(2*s)),
+			alone(Refusal, "c", at(3*s)), alone(Failure, "d", at(3*s))}, false, []bool{false, true, true, true, true}},
+		{"a user known to fail alone meeting UMC's 503", []Sighting{served("x", s), alone(Unavailable, "a", at(2*s))}, true, []bool{false, false}},
 		{"others' failures around one failing alone", []Sighting{served("x", s), again(Failure, "a", t0, at(2*s)), seen(Failure, "b", at(2*s)),
 			seen(Failure, "c", at(3*s)), seen(Failure, "d", at(3*s))}, true, []bool{false, true, false, false, false}},
 	}
