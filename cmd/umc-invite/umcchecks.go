@@ -39,7 +39,7 @@ type Result struct {
 // exist (refused before any mail), up to the first check that leaves the rest meaningless.
 func probeUMC(ctx context.Context, cfg *config.Config) []Result {
 	user := umc.ImpossibleUsername() // random: no shared rate-limit counter
-	bogusMethod := "umc-invite-probe-no-such-method-" + umc.ImpossibleUsername()[len("umc-invite-probe:"):]
+	bogusMethod := umc.MadeUpMethod()
 	var out []Result
 	add := func(check string, s Status, format string, args ...any) Status {
 		out = append(out, Result{check, s, fmt.Sprintf(format, args...)})
