@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -34,24 +36,16 @@ type deadLetterLog struct {
 	Problems []string           // lines skipped, told and never fatal
 }
 
-// readDeadLetters reads DIR/dead-letter.jsonl, never through a link; missing is empty.
-func readDeadLetters(dir string) (*deadLetterLog, error) {
-	h, err := spool.OpenDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &deadLetterLog{}, nil
+// readLog reads dead-letter.jsonl in h, opened with err, never through a link; missing is empty.
+func readLog(h *spool.Dir, err error) (*deadLetterLog, error) {
+	l, path := &deadLetterLog{}, spool.DeadLetterLog
+	var f *os.File
+	if err == nil {
+		path = filepath.Join(h.Configured, path)
+		f, err = h.OpenFile(spool.DeadLetterLog, unix.O_RDONLY, 0)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read dead letters: %w", err)
-	}
-	defer h.Close()
-	return readLog(h)
-}
-
-func readLog(h *spool.Dir) (*deadLetterLog, error) {
-	path := filepath.Join(h.Configured, spool.DeadLetterLog)
-	f, err := h.OpenFile(spool.DeadLetterLog, unix.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &deadLetterLog{}, nil
+		return l, nil
 	}
 	var raw []byte
 	if err == nil {
@@ -64,7 +58,6 @@ func readLog(h *spool.Dir) (*deadLetterLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read dead letters: %w", err)
 	}
-	l := &deadLetterLog{}
 	lines := bytes.Split(raw, []byte("\n"))
 	for i, line := range lines {
 		if len(bytes.TrimSpace(line)) == 0 {
@@ -99,15 +92,12 @@ func (l *deadLetterLog) fold() {
 	var kept []Letter
 	for _, d := range l.Letters {
 		// Letters without a file (an evicted FIFO, no Queue_Dir) stay apart.
-		i, ok := latest[d.File]
-		if d.File != "" && ok && l.markBetween(d.Username, kept[i].Time, d.Time) == nil {
+		if i, ok := latest[d.File]; ok && d.File != "" && l.markBetween(d.Username, kept[i].Time, d.Time) == nil {
 			d.Duplicates = kept[i].Duplicates + 1
 			kept[i] = d
 			continue
 		}
-		if d.File != "" {
-			latest[d.File] = len(kept)
-		}
+		latest[d.File] = len(kept)
 		kept = append(kept, d)
 	}
 	for i := range kept {
@@ -146,10 +136,8 @@ func appendMark(dir *spool.Dir, m map[string]any) error {
 	if last[0] != '\n' {
 		line = append([]byte{'\n'}, line...)
 	}
-	if _, err = f.Write(append(line, '\n')); err == nil {
-		err = f.Sync()
-	}
-	if err != nil {
+	_, err = f.Write(append(line, '\n'))
+	if err = cmp.Or(err, f.Sync()); err != nil {
 		return fmt.Errorf("write dead-letter log: %w", err)
 	}
 	return nil

@@ -28,7 +28,9 @@ func runDeadLetters(args []string, stdout, stderr io.Writer) int {
 		if len(outs) > 1 && !asJSON {
 			fmt.Fprintf(stdout, "%s (%s):\n", d.output, d.deadLetter)
 		}
-		log, err := readDeadLetters(d.deadLetter)
+		h, err := spool.OpenDir(d.deadLetter)
+		log, err := readLog(h, err)
+		h.Close()
 		if err != nil {
 			fmt.Fprintf(stderr, "umc-invite dead-letters: %v\n", err)
 			status = exitUsage

@@ -117,7 +117,7 @@ func openRequeue(d dirs) (h *requeueDirs, log *deadLetterLog, err error) {
 	if err != nil {
 		return h, nil, fmt.Errorf("requeue lock: %w", err)
 	}
-	log, err = readLog(h.dead)
+	log, err = readLog(h.dead, nil)
 	return h, log, err
 }
 
