@@ -98,10 +98,8 @@ func checkOutput(s fbconfig.Section, n int, offline bool, stderr io.Writer) []fi
 	var out []finding
 	header := fbconfig.Entry{File: s.File, Line: s.Line}
 	entry := func(key string) (fbconfig.Entry, bool) {
-		if e, ok := s.Get(key); ok {
-			return e, true
-		}
-		return header, false
+		e, ok := s.Get(key)
+		return cmp.Or(e, header), ok
 	}
 	at := func(e fbconfig.Entry, format string, args ...any) {
 		out = append(out, finding{file: e.File, line: e.Line, output: n, msg: fmt.Sprintf(format, args...)})
@@ -201,8 +199,7 @@ func queueDirProblem(dir string) error {
 	return h.Close()
 }
 
-// retryLimitProblem says what is wrong with Retry_Limit, or "": out of step, users are carried
-// over too early (wasteful) or never before Fluent Bit drops the chunk (never tried again).
+// retryLimitProblem says what is wrong with Retry_Limit, or "": out of step, users are carried over too early or never.
 func retryLimitProblem(raw string, set bool, want int) string {
 	v := strings.ToLower(strings.TrimSpace(raw))
 	switch {
@@ -266,8 +263,7 @@ func distance(a, b string) int {
 	return d[len(ra)][len(rb)]
 }
 
-// offlineStandIns replaces, with --offline, each missing file a key names and
-// returns those keys; nothing is written (the chart's root is read-only).
+// offlineStandIns replaces, with --offline, each missing file a key names; nothing is written (read-only root).
 func offlineStandIns(values config.Map, offline bool) []string {
 	var skipped []string
 	for k, v := range values {

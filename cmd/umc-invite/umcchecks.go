@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -35,8 +36,7 @@ type Result struct {
 	Detail string
 }
 
-// probeUMC checks DNS, TCP, TLS, then calls send_token twice for a user that cannot
-// exist (refused before any mail), up to the first check that leaves the rest meaningless.
+// probeUMC checks DNS, TCP, TLS, then calls send_token twice for a user that cannot exist, up to the first failure.
 func probeUMC(ctx context.Context, cfg *config.Config) []Result {
 	user := umc.ImpossibleUsername() // random: no shared rate-limit counter
 	bogusMethod := umc.MadeUpMethod()
@@ -79,10 +79,9 @@ func probeUMC(ctx context.Context, cfg *config.Config) []Result {
 	}
 
 	// tcp
-	dialer := &net.Dialer{Timeout: cfg.Timeout}
+	dialer, start := &net.Dialer{Timeout: cfg.Timeout}, time.Now()
 	var conn net.Conn
 	var dialErr error
-	start := time.Now()
 	for _, a := range addrs {
 		if conn, dialErr = dialer.DialContext(ctx, "tcp", net.JoinHostPort(a, port)); dialErr == nil {
 			break
@@ -148,8 +147,7 @@ func probeUMC(ctx context.Context, cfg *config.Config) []Result {
 		return fail("unexpected answer", "send_token", "%s: not UMC's answer for an unknown user", first)
 	}
 
-	// UMC checks the reset switch, the method, then the user, each refused
-	// with 400 and a translated message: compared, never read.
+	// UMC checks the reset switch, the method, then the user: refusals are compared, never read (translated).
 	second, err := call(ctx, cfg, bogusMethod, user)
 	switch {
 	case err != nil || second.Err != nil || second.Status != http.StatusBadRequest || !second.FromUMC:
@@ -182,10 +180,7 @@ func refusal(cfg *config.Config, a umc.Answer) string {
 		fix = "fix Auth_User or the password, or remove both: send_token takes anonymous calls, as Nubus's own sender makes them"
 	}
 	what := map[bool]string{false: "refuses", true: "forbids send_token to"}[a.Status == http.StatusForbidden]
-	msg := ""
-	if a.Message != "" {
-		msg = fmt.Sprintf(" (%q)", a.Message)
-	}
+	msg := map[bool]string{true: fmt.Sprintf(" (%q)", a.Message)}[a.Message != ""]
 	return fmt.Sprintf("HTTP %d%s: UMC %s %s: %s; waiting does not heal this, the plugin holds every invitation until it is fixed", a.Status, msg, what, who, fix)
 }
 
@@ -205,14 +200,10 @@ func call(ctx context.Context, cfg *config.Config, method, username string) (umc
 // checkTLS shakes hands over conn as the client would.
 func checkTLS(conn net.Conn, cfg *config.Config, host string, add func(string, Status, string, ...any) Status) Status {
 	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: !cfg.TLSVerify} //nolint:gosec // as the operator configured
-	if len(cfg.TLSCAPEM) > 0 {
-		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(cfg.TLSCAPEM)
-		tc.RootCAs = pool
-	}
 	roots := "the system's roots"
-	if cfg.TLSCAFile != "" {
-		roots = "TLS_CA_File " + cfg.TLSCAFile
+	if len(cfg.TLSCAPEM) > 0 { // read from TLS_CA_File
+		roots, tc.RootCAs = "TLS_CA_File "+cfg.TLSCAFile, x509.NewCertPool()
+		tc.RootCAs.AppendCertsFromPEM(cfg.TLSCAPEM)
 	}
 	_ = conn.SetDeadline(time.Now().Add(cfg.Timeout))
 	t := tls.Client(conn, tc)
@@ -247,14 +238,11 @@ func names(c *x509.Certificate) string {
 	if c == nil {
 		return "?"
 	}
-	n := append([]string(nil), c.DNSNames...)
+	n := slices.Clone(c.DNSNames)
 	for _, ip := range c.IPAddresses {
 		n = append(n, ip.String())
 	}
-	if len(n) == 0 {
-		return c.Subject.CommonName
-	}
-	return strings.Join(n, ", ")
+	return cmp.Or(strings.Join(n, ", "), c.Subject.CommonName)
 }
 
 // inviteOne makes exactly one real send_token call, passing only on UMC's 200.
