@@ -8,7 +8,6 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -182,7 +181,7 @@ func checkOutput(s fbconfig.Section, n int, offline bool, stderr io.Writer) []fi
 			at(e, "%s", msg)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].line < out[j].line })
+	slices.SortStableFunc(out, func(a, b finding) int { return a.line - b.line })
 	return out
 }
 
