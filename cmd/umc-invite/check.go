@@ -201,6 +201,7 @@ func queueDirProblem(dir string) error {
 // retryLimitProblem says what is wrong with Retry_Limit, or "": out of step, users are carried over too early or never.
 func retryLimitProblem(raw string, set bool, want int) string {
 	v := strings.ToLower(strings.TrimSpace(raw))
+	n, err := strconv.Atoi(v)
 	switch {
 	case !set:
 		return fmt.Sprintf("Retry_Limit: not set, so Fluent Bit's default 1 (2 tries of a chunk), not Chunk_Retry_Limit %d: set Retry_Limit %d", want, want)
@@ -208,12 +209,9 @@ func retryLimitProblem(raw string, set bool, want int) string {
 		return fmt.Sprintf("Retry_Limit: %s retries a chunk forever, not Chunk_Retry_Limit %d: set Retry_Limit %d (users wait by the plugin's own pauses, not by Fluent Bit's)", raw, want, want)
 	case v == "no_retries":
 		return fmt.Sprintf("Retry_Limit: no_retries (1 try of a chunk) is not Chunk_Retry_Limit %d: set Retry_Limit %d", want, want)
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
+	case err != nil || n < 0:
 		return fmt.Sprintf("Retry_Limit: %q is not a number, no_limits, False or no_retries", raw)
-	}
-	if n != want {
+	case n != want:
 		return fmt.Sprintf("Retry_Limit: %d is not Chunk_Retry_Limit %d: the plugin carries waiting users over on what it takes for a chunk's last try, try %d; Fluent Bit's last is try %d: set Retry_Limit %d and Chunk_Retry_Limit %d alike", n, want, want+1, n+1, want, want)
 	}
 	return ""

@@ -31,8 +31,7 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitUsage
 	}
-	now := time.Now()
-	users := []spool.WaitingUser{}
+	now, users := time.Now(), []spool.WaitingUser{}
 	for _, d := range queueDirs {
 		found, problems, err := spool.ListWaiting(d.queue, waitingUser(d.usernameKey), now)
 		if err != nil {
@@ -72,8 +71,7 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 	return flushErr(tw.Flush(), stderr)
 }
 
-// waitingUser reads a queue file as the plugin does: the first line naming a
-// user names it, the newest carried-over line holds its state.
+// waitingUser reads a queue file as the plugin does: named by its first user, state from its newest carried line.
 func waitingUser(usernameKey string) func(path string, data []byte) spool.WaitingUser {
 	keys := record.Keys{Username: cmp.Or(usernameKey, "username"), Path: "path"}
 	return func(path string, data []byte) spool.WaitingUser {
@@ -196,11 +194,10 @@ func listFlags(name string, args []string, stderr io.Writer) ([]dirs, bool, bool
 	if name == "queue" {
 		fs.StringVar(&given.usernameKey, "username-key", "username", "with --dir: the output's Username_Key (without --dir: each output's, from the container's config)")
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, false, false
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		if err == nil {
+			fs.Usage()
+		}
 		return nil, false, false
 	}
 	if *dir != "" {
@@ -280,8 +277,7 @@ func readLog(h *spool.Dir, err error) (*deadLetterLog, error) {
 	return l, nil
 }
 
-// fold drops a letter repeated for one queue file with no re-queue between
-// (a failed move writes it again), marks re-queued ones, sorts newest first.
+// fold drops a letter repeated for one file with no re-queue between (a failed move), marks re-queued ones, sorts newest first.
 func (l *deadLetterLog) fold() {
 	byTime := func(a, b spool.DeadLetter) int { return a.Time.Compare(b.Time) }
 	slices.SortStableFunc(l.Marks, byTime)

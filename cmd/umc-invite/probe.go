@@ -107,8 +107,7 @@ type target struct {
 	values config.Getter
 }
 
-// targetFlags are -c and every key as a flag (UMC_URL: --umc-url); after Parse,
-// load reads the key flags or every umc_invite output of the files, never both.
+// targetFlags are -c and every key as a flag (--umc-url); load reads the key flags or the files' outputs, never both.
 func targetFlags(cmd, cHelp string, stderr io.Writer, usage string) (*flag.FlagSet, func(more ...string) ([]target, int)) {
 	fs := newFlags(cmd, usage, stderr)
 	var cfgFiles []string
@@ -173,8 +172,7 @@ type Result struct {
 
 // probeUMC checks DNS, TCP, TLS, then calls send_token twice for a user that cannot exist, up to the first failure.
 func probeUMC(ctx context.Context, cfg *config.Config) []Result {
-	user := umc.ImpossibleUsername() // random: no shared rate-limit counter
-	bogusMethod := umc.MadeUpMethod()
+	user, bogusMethod := umc.ImpossibleUsername(), umc.MadeUpMethod() // random: no shared rate-limit counter
 	var out []Result
 	add := func(check string, s Status, format string, args ...any) Status {
 		out = append(out, Result{check, s, fmt.Sprintf(format, args...)})
@@ -322,8 +320,7 @@ func refusal(cfg *config.Config, a umc.Answer) string {
 // call makes exactly one send_token call through the plugin's client.
 func call(ctx context.Context, cfg *config.Config, method, username string) (umc.Answer, error) {
 	c := *cfg
-	c.Method = method
-	c.QuickRetries = 0
+	c.Method, c.QuickRetries = method, 0
 	client, err := umc.NewClient(&c)
 	if err != nil {
 		return umc.Answer{}, err
