@@ -161,7 +161,8 @@ func checkOutput(s fbconfig.Section, n int, offline bool, stderr io.Writer) []fi
 		}
 		maps.DeleteFunc(values, func(k, _ string) bool { return strings.EqualFold(k, ke.Key) })
 	}
-	chunkRetryLimit := 0
+	k, _ := config.Lookup("Chunk_Retry_Limit") // cfg's when loaded, else as written
+	chunkRetryLimit, _ := strconv.Atoi(cmp.Or(strings.TrimSpace(values.Get(k.Name)), k.Default))
 	if cfg != nil {
 		if err := queueDirProblem(cfg.QueueDir); err != nil {
 			e, _ := entry("Queue_Dir")
@@ -171,9 +172,6 @@ func checkOutput(s fbconfig.Section, n int, offline bool, stderr io.Writer) []fi
 		for _, w := range cfg.Warnings() {
 			note(header, "warning: %s", w)
 		}
-	} else {
-		k, _ := config.Lookup("Chunk_Retry_Limit")
-		chunkRetryLimit, _ = strconv.Atoi(cmp.Or(strings.TrimSpace(values.Get(k.Name)), k.Default))
 	}
 	if chunkRetryLimit > 0 {
 		e, set := entry("Retry_Limit")

@@ -36,8 +36,7 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 	status := exitOK
 	for _, t := range targets {
 		cfg, err := config.Load(t.values)
-		results := []Result{{Check: "config", Status: Fail, Detail: fmt.Sprintf("%v (umc-invite check names the line)", err)}}
-		title := t.name
+		results, title := []Result{{Check: "config", Status: Fail, Detail: fmt.Sprintf("%v (umc-invite check names the line)", err)}}, t.name
 		if err == nil {
 			title += ": " + cfg.Endpoint()
 			results = []Result{{Check: "config", Status: OK, Detail: "loaded and checked as the plugin does at start"}}
