@@ -14,6 +14,9 @@ import (
 // is random, so that two asks never share a rate-limit counter.
 func ImpossibleUsername() string { return fmt.Sprintf("umc-invite-probe:%016x", rand.Uint64()) }
 
+// MadeUpMethod returns a send_token method UMC cannot know, random as ImpossibleUsername.
+func MadeUpMethod() string { return fmt.Sprintf("umc-invite-no-such-method-%016x", rand.Uint64()) }
+
 // Baseline is how UMC refuses a user that cannot exist, asked twice: with
 // the configured method, and with a method that does not exist.
 type Baseline struct {
@@ -27,7 +30,7 @@ type Baseline struct {
 // not nil, runs before each call (a rate limit, an outage's spacing); its
 // error ends the probe unanswered.
 func (c *Client) AskBaseline(ctx context.Context, before func() error) (Baseline, error) {
-	b := Baseline{bogus: "umc-invite-no-such-method-" + ImpossibleUsername()[len("umc-invite-probe:"):], selected: c.method}
+	b := Baseline{bogus: MadeUpMethod(), selected: c.method}
 	for _, ask := range []struct {
 		to     *Answer
 		method string

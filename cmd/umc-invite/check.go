@@ -8,7 +8,6 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -98,10 +97,8 @@ func checkOutput(s fbconfig.Section, n int, offline bool, stderr io.Writer) []fi
 	var out []finding
 	header := fbconfig.Entry{File: s.File, Line: s.Line}
 	entry := func(key string) (fbconfig.Entry, bool) {
-		if e, ok := s.Get(key); ok {
-			return e, true
-		}
-		return header, false
+		e, ok := s.Get(key)
+		return cmp.Or(e, header), ok
 	}
 	at := func(e fbconfig.Entry, format string, args ...any) {
 		out = append(out, finding{file: e.File, line: e.Line, output: n, msg: fmt.Sprintf(format, args...)})
@@ -164,7 +161,8 @@ func checkOutput(s fbconfig.Section, n int, offline bool, stderr io.Writer) []fi
 		}
 		maps.DeleteFunc(values, func(k, _ string) bool { return strings.EqualFold(k, ke.Key) })
 	}
-	chunkRetryLimit := 0
+	k, _ := config.Lookup("Chunk_Retry_Limit") // cfg's when loaded, else as written
+	chunkRetryLimit, _ := strconv.Atoi(cmp.Or(strings.TrimSpace(values.Get(k.Name)), k.Default))
 	if cfg != nil {
 		if err := queueDirProblem(cfg.QueueDir); err != nil {
 			e, _ := entry("Queue_Dir")
@@ -174,9 +172,6 @@ func checkOutput(s fbconfig.Section, n int, offline bool, stderr io.Writer) []fi
 		for _, w := range cfg.Warnings() {
 			note(header, "warning: %s", w)
 		}
-	} else {
-		k, _ := config.Lookup("Chunk_Retry_Limit")
-		chunkRetryLimit, _ = strconv.Atoi(cmp.Or(strings.TrimSpace(values.Get(k.Name)), k.Default))
 	}
 	if chunkRetryLimit > 0 {
 		e, set := entry("Retry_Limit")
@@ -184,7 +179,7 @@ func checkOutput(s fbconfig.Section, n int, offline bool, stderr io.Writer) []fi
 			at(e, "%s", msg)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].line < out[j].line })
+	slices.SortStableFunc(out, func(a, b finding) int { return a.line - b.line })
 	return out
 }
 
@@ -201,10 +196,10 @@ func queueDirProblem(dir string) error {
 	return h.Close()
 }
 
-// retryLimitProblem says what is wrong with Retry_Limit, or "": out of step, users are carried
-// over too early (wasteful) or never before Fluent Bit drops the chunk (never tried again).
+// retryLimitProblem says what is wrong with Retry_Limit, or "": out of step, users are carried over too early or never.
 func retryLimitProblem(raw string, set bool, want int) string {
 	v := strings.ToLower(strings.TrimSpace(raw))
+	n, err := strconv.Atoi(v)
 	switch {
 	case !set:
 		return fmt.Sprintf("Retry_Limit: not set, so Fluent Bit's default 1 (2 tries of a chunk), not Chunk_Retry_Limit %d: set Retry_Limit %d", want, want)
@@ -212,12 +207,9 @@ func retryLimitProblem(raw string, set bool, want int) string {
 		return fmt.Sprintf("Retry_Limit: %s retries a chunk forever, not Chunk_Retry_Limit %d: set Retry_Limit %d (users wait by the plugin's own pauses, not by Fluent Bit's)", raw, want, want)
 	case v == "no_retries":
 		return fmt.Sprintf("Retry_Limit: no_retries (1 try of a chunk) is not Chunk_Retry_Limit %d: set Retry_Limit %d", want, want)
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
+	case err != nil || n < 0:
 		return fmt.Sprintf("Retry_Limit: %q is not a number, no_limits, False or no_retries", raw)
-	}
-	if n != want {
+	case n != want:
 		return fmt.Sprintf("Retry_Limit: %d is not Chunk_Retry_Limit %d: the plugin carries waiting users over on what it takes for a chunk's last try, try %d; Fluent Bit's last is try %d: set Retry_Limit %d and Chunk_Retry_Limit %d alike", n, want, want+1, n+1, want, want)
 	}
 	return ""
@@ -266,8 +258,7 @@ func distance(a, b string) int {
 	return d[len(ra)][len(rb)]
 }
 
-// offlineStandIns replaces, with --offline, each missing file a key names and
-// returns those keys; nothing is written (the chart's root is read-only).
+// offlineStandIns replaces, with --offline, each missing file a key names; nothing is written (read-only root).
 func offlineStandIns(values config.Map, offline bool) []string {
 	var skipped []string
 	for k, v := range values {

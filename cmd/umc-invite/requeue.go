@@ -89,8 +89,7 @@ func (h *requeueDirs) close() { // each nil or closed is a no-op
 	h.queue.Close()
 }
 
-// openRequeue opens d, then locks and reads the log: without the lock two runs could
-// each find a user neither queued nor marked, one after the plugin took the other's file.
+// openRequeue opens d, locks, then reads the log: else two runs could each find a user neither queued nor marked.
 func openRequeue(d dirs) (h *requeueDirs, log *deadLetterLog, err error) {
 	h = &requeueDirs{}
 	if h.queue, err = spool.OpenDir(d.queue); err != nil {
@@ -100,13 +99,11 @@ func openRequeue(d dirs) (h *requeueDirs, log *deadLetterLog, err error) {
 		return h, nil, fmt.Errorf("dead-letter directory: %w", err)
 	}
 	h.target = h.queue
-	switch d.intake {
-	case "off":
-	case "":
+	if d.intake == "" {
 		if in, err := spool.OpenDirIn(h.queue, filepath.Join(h.queue.Configured, "incoming"), false, 0); err == nil {
 			h.target = in
 		}
-	default:
+	} else if d.intake != "off" {
 		if h.target, err = spool.OpenDir(d.intake); err != nil {
 			return h, nil, fmt.Errorf("intake directory: %w", err)
 		}
@@ -117,7 +114,7 @@ func openRequeue(d dirs) (h *requeueDirs, log *deadLetterLog, err error) {
 	if err != nil {
 		return h, nil, fmt.Errorf("requeue lock: %w", err)
 	}
-	log, err = readLog(h.dead)
+	log, err = readLog(h.dead, nil)
 	return h, log, err
 }
 
@@ -137,8 +134,7 @@ func (l *deadLetterLog) pending() []string {
 	return out
 }
 
-// requeue queues user again unless queued or (without force) re-queued
-// after its newest letter, and says what it did.
+// requeue queues user again unless queued or (without force) re-queued after its newest letter.
 func (h *requeueDirs) requeue(log *deadLetterLog, user, usernameKey string, force bool) (string, error) {
 	if err := checkName(user); err != nil {
 		return "", err
@@ -157,8 +153,7 @@ func (h *requeueDirs) requeue(log *deadLetterLog, user, usernameKey string, forc
 		return fmt.Sprintf("re-queued already at %s, no dead letter since: nothing to do (--force queues again) (%s)", m.Time.UTC().Format(time.RFC3339), m.File), nil
 	}
 	now := time.Now().UTC()
-	// New content, so that tail's DB (inodes, a hash of the bytes read)
-	// cannot take the file for one it has read; the name first, as the listener writes.
+	// New content, so that tail's DB cannot take it for a file it has read; the name first, as the listener writes.
 	k, _ := json.Marshal(cmp.Or(usernameKey, "username"))
 	u, _ := json.Marshal(user)
 	path, err := writeNew(h.target, name, fmt.Appendf(nil, "{%s:%s,\"requeued\":%q}\n", k, u, now.Format(time.RFC3339Nano)))
@@ -167,8 +162,7 @@ func (h *requeueDirs) requeue(log *deadLetterLog, user, usernameKey string, forc
 	} else if err != nil {
 		return "", err
 	}
-	// The file before the mark: a crash between risks a second mail, never
-	// a user marked done but not queued.
+	// The file before the mark: a crash between risks a second mail, never a user marked but not queued.
 	if err := appendMark(h.dead, map[string]any{"time": now, "kind": kindRequeued, "username": user, "file": path, "reason": "re-queued by umc-invite requeue"}); err != nil {
 		return "", fmt.Errorf("queued as %s, but not recorded: %w", path, err)
 	}
