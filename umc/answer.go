@@ -27,13 +27,11 @@ type Answer struct {
 	Message    string
 	RetryAfter time.Duration
 	Location   string // of a redirect, to name it in the log
-	// FromUMC: the body was a JSON object whose status agrees, as UMC's
-	// (a page or an empty body is an ingress's, a proxy's, a login page's).
-	FromUMC bool
-	BodyCut bool // a 200 declared as JSON whose body broke off: UMC took the call
-	Err     error
-	Took    time.Duration
-	Calls   int // HTTP calls made, quick retries included
+	FromUMC    bool   // a JSON object whose status agrees: UMC's, not a proxy's or a login page's
+	BodyCut    bool   // a 200 declared as JSON whose body broke off: UMC took the call
+	Err        error
+	Took       time.Duration
+	Calls      int // HTTP calls made, quick retries included
 
 	outcome Outcome // Classify's, set by the client; its Reason is never empty
 }
@@ -67,12 +65,9 @@ func (a Answer) String() string {
 // Outcome is the classification of one answer: what it means, why, and
 // whether trying again at once is safe.
 type Outcome struct {
-	Kind   policy.Kind
-	Reason string
-	// QuickRetry: the call cannot have reached UMC (refused connection,
-	// name resolution, TLS handshake), so an immediate retry cannot make a
-	// duplicate or count against a rate limit.
-	QuickRetry bool
+	Kind       policy.Kind
+	Reason     string
+	QuickRetry bool // the call cannot have reached UMC: a retry at once is no duplicate, no rate-limited call
 }
 
 // Classify is the one place an answer is given a meaning: by its status and
@@ -122,9 +117,8 @@ func unreached(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &dnsErr) || errors.As(err, &recordErr) || errors.As(err, &certErr) || errors.As(err, &alert)
 }
 
-// cutAtClose reports a body that ends where the connection closed (no
-// length declared, no chunking: an HTTP/1.0-style proxy) and is no whole
-// JSON: the close came early. A declared length catches it as a read error.
+// cutAtClose reports a body that ends at the connection's close (no length,
+// no chunking: an HTTP/1.0-style proxy) and is no whole JSON: cut early.
 func cutAtClose(resp *http.Response, raw []byte) bool {
 	return resp.ContentLength < 0 && len(resp.TransferEncoding) == 0 && len(raw) < maxBody && !json.Valid(raw)
 }

@@ -42,8 +42,7 @@ var (
 	Classes = []string{"delivered", "failed", "refused", "unauthorized", "unavailable"}
 )
 
-// buckets of the request duration: 5 ms (a call on loopback) to 30 s (the
-// default Timeout), and +Inf.
+// buckets of the request duration: 5 ms (loopback) to 30 s (the default Timeout).
 var buckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, math.Inf(1)}
 
 // Output is one output's metrics. Its methods are safe for concurrent use
