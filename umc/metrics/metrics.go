@@ -149,9 +149,7 @@ func (o *Output) CountWaiting(f func() (int, time.Duration)) {
 }
 
 var (
-	// grace is how long a listener and an exited output stay: long enough
-	// for a hot reload to start the outputs again.
-	grace = time.Minute
+	grace = time.Minute // a listener and an exited output stay: a hot reload starts it again
 	// logTo receives the endpoint's own errors, in Fluent Bit's log format.
 	logTo io.Writer = os.Stderr
 )
@@ -163,10 +161,9 @@ var state = struct {
 	listeners map[string]*listener
 }{outputs: map[string]*Output{}, listeners: map[string]*listener{}}
 
-// Attach shows name's metrics on the endpoint at addr, binding it if no
-// other output has (an address that cannot be bound is an error), with
-// the counters of the output of that name before a hot reload. queue, when
-// not nil, counts the files waiting.
+// Attach shows name's metrics on the endpoint at addr, binding it if no other
+// output has, with the counters name had before a hot reload; queue, if not
+// nil, counts the files waiting.
 func Attach(name, addr string, queue func() (int, error)) (*Output, error) {
 	state.mu.Lock()
 	defer state.mu.Unlock()
