@@ -3,17 +3,19 @@ package main
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
+	"umc-invite/umc/config"
 	"umc-invite/umc/invite"
+	"umc-invite/umc/metrics"
 )
 
-// registry maps the context Fluent Bit hands back to each [OUTPUT]
-// section's output; Fluent Bit's workers read it concurrently. A handle
-// is never reused (a late flush for an exited instance finds nothing); the
-// number of a default name counts from 0 again once all have exited, so
-// that a hot reload, which starts them again in config order, gives each
-// output its name again (log lines, the metrics' `output` label), as Fluent
-// Bit numbers its own instances (umc_invite.0).
+// registry maps the context Fluent Bit hands back to each [OUTPUT]'s output,
+// read by Fluent Bit's workers concurrently. A handle is never reused (a late
+// flush for an exited instance finds nothing); default names count from 0
+// again once all have exited, so that a hot reload gives each output its name
+// again (log lines, the `output` label), as Fluent Bit numbers umc_invite.0.
 type registry struct {
 	mu         sync.RWMutex
 	nextHandle int
@@ -68,4 +70,38 @@ func (r *registry) remove(handle int) instance {
 		r.nextNumber = 0
 	}
 	return in
+}
+
+// disabledOutput is an [OUTPUT] whose start failed for a reason of its own
+// (directories, CA file, metrics port): Fluent Bit and the other tenants run.
+// Every flush is retried, so that Fluent Bit's counters and health show it and
+// its files wait; the reason is logged at start, then at most once a minute.
+type disabledOutput struct {
+	log     *invite.Logger
+	reason  error
+	metrics *metrics.Output // nil without an endpoint
+	logged  atomic.Int64    // Unix nanoseconds of the last log line
+}
+
+func newDisabledOutput(log *invite.Logger, cfg *config.Config, reason error, now time.Time) *disabledOutput {
+	d := &disabledOutput{log: log, reason: reason}
+	d.logged.Store(now.UnixNano())
+	d.log.Errorf("disabled: %v; this output sends nothing and its records wait until its directories are fixed and Fluent Bit restarts; the other outputs run", reason)
+	if cfg.MetricsListen != "" {
+		var err error
+		if d.metrics, err = metrics.Attach(log.Name(), cfg.MetricsListen, nil); err != nil {
+			d.log.Errorf("disabled, and not shown in metrics (Metrics_Listen: %v): this log is the only sign", err)
+		}
+		d.metrics.Disable() // umc_invite_output_disabled 1; nil: no metrics
+	}
+	return d
+}
+
+// flush says once a minute why nothing is sent, and asks Fluent Bit to retry.
+func (d *disabledOutput) flush(now time.Time) invite.Verdict {
+	last := d.logged.Load()
+	if now.Sub(time.Unix(0, last)) >= time.Minute && d.logged.CompareAndSwap(last, now.UnixNano()) {
+		d.log.Errorf("disabled since start: %v; records wait", d.reason)
+	}
+	return invite.Retry
 }

@@ -27,16 +27,13 @@ type Answer struct {
 	Message    string
 	RetryAfter time.Duration
 	Location   string // of a redirect, to name it in the log
-	// FromUMC: the body was a JSON object whose status agrees, as UMC's
-	// (a page or an empty body is an ingress's, a proxy's, a login page's).
-	FromUMC bool
-	BodyCut bool // a 200 declared as JSON whose body broke off: UMC took the call
-	Err     error
-	Took    time.Duration
-	Calls   int // HTTP calls made, quick retries included
+	FromUMC    bool   // a JSON object whose status agrees: UMC's, not a proxy's or a login page's
+	BodyCut    bool   // a 200 declared as JSON whose body broke off: UMC took the call
+	Err        error
+	Took       time.Duration
+	Calls      int // HTTP calls made, quick retries included
 
-	classified bool // outcome is Classify's, set by the client
-	outcome    Outcome
+	outcome Outcome // Classify's, set by the client; its Reason is never empty
 }
 
 // String describes the answer for a log line or a dead letter.
@@ -68,25 +65,17 @@ func (a Answer) String() string {
 // Outcome is the classification of one answer: what it means, why, and
 // whether trying again at once is safe.
 type Outcome struct {
-	Kind   policy.Kind
-	Reason string
-	// QuickRetry: the call cannot have reached UMC (refused connection,
-	// name resolution, TLS handshake), so an immediate retry cannot make a
-	// duplicate or count against a rate limit.
-	QuickRetry bool
+	Kind       policy.Kind
+	Reason     string
+	QuickRetry bool // the call cannot have reached UMC: a retry at once is no duplicate, no rate-limited call
 }
 
-// Classify is the one place an answer is given a meaning. It reads the
-// status and whether a 200 carried UMC's JSON; never the message text,
-// which UMC translates. The client's answers come classified already.
+// Classify is the one place an answer is given a meaning: by its status and
+// whether a 200 carried UMC's JSON, never by the message, which UMC translates.
 func Classify(a Answer) Outcome {
-	if a.classified {
+	if a.outcome.Reason != "" {
 		return a.outcome
 	}
-	return classify(a)
-}
-
-func classify(a Answer) Outcome {
 	if a.Err != nil {
 		return Outcome{Kind: policy.Unavailable, Reason: a.String(), QuickRetry: unreached(a.Err)}
 	}
@@ -115,9 +104,8 @@ func classify(a Answer) Outcome {
 	return Outcome{Kind: policy.Unavailable, Reason: a.String()}
 }
 
-// unreached reports errors that prove the request never reached UMC's
-// application: nothing listening, no such host, no TLS session. A reset or
-// a timeout proves nothing: UMC may have processed the call.
+// unreached reports errors that prove the call never reached UMC: nothing
+// listening, no such host, no TLS session (a reset or timeout proves nothing).
 func unreached(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
@@ -129,9 +117,8 @@ func unreached(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &dnsErr) || errors.As(err, &recordErr) || errors.As(err, &certErr) || errors.As(err, &alert)
 }
 
-// cutAtClose reports a body that ends where the connection closed (no
-// length declared, no chunking: an HTTP/1.0-style proxy) and is no whole
-// JSON: the close came early. A declared length catches it as a read error.
+// cutAtClose reports a body that ends at the connection's close (no length,
+// no chunking: an HTTP/1.0-style proxy) and is no whole JSON: cut early.
 func cutAtClose(resp *http.Response, raw []byte) bool {
 	return resp.ContentLength < 0 && len(resp.TransferEncoding) == 0 && len(raw) < maxBody && !json.Valid(raw)
 }
@@ -140,12 +127,10 @@ func jsonType(contentType string) bool {
 	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(contentType)), "application/json")
 }
 
-// umcJSONBegun reports whether a body that broke off began as UMC's JSON
-// object: its opening brace, then only a prefix of a JSON object whose
-// "status", if it got that far, agrees with HTTP's. UMC writes its JSON
-// only after the token is stored, so that is a delivery; an empty body,
-// blanks, a page or garbage cut off prove nothing of UMC (a proxy or a
-// maintenance page may answer "200 application/json" and close).
+// umcJSONBegun reports whether a body that broke off is a prefix of a JSON
+// object whose "status", if it got that far, agrees with HTTP's: UMC writes
+// its JSON only after the token is stored. An empty body, a page or garbage
+// cut off prove nothing of UMC.
 func umcJSONBegun(body []byte, httpStatus int) bool {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	cut := func(err error) bool { return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) }
@@ -172,8 +157,8 @@ func umcJSONBegun(body []byte, httpStatus int) bool {
 	}
 }
 
-// readBody reads an answer's body in one pass, without umcJSON's map for
-// the usual body: whether it is UMC's JSON (umcJSON) and its message.
+// readBody reads in one pass whether a body is UMC's JSON (as umcJSON
+// says, without its map for the usual body) and its message.
 func readBody(contentType string, body []byte, httpStatus int) (fromUMC bool, message string) {
 	var fields struct {
 		Status  json.RawMessage `json:"status"`
@@ -185,8 +170,7 @@ func readBody(contentType string, body []byte, httpStatus int) (fromUMC bool, me
 	case !jsonType(contentType) || !decoded:
 		return false, message
 	case !onlyExactStatus(body):
-		// A struct's fields match keys whatever their case ("Status"), and
-		// through escapes; UMC's "status" is matched exactly.
+		// A struct's fields match keys in any case and through escapes.
 		return umcJSON(contentType, body, httpStatus), message
 	case bytes.HasPrefix(bytes.TrimSpace(body), []byte("null")):
 		return false, message // decoded, but no object
@@ -230,9 +214,8 @@ func statusIs(raw json.RawMessage, want int) bool {
 	return json.Unmarshal(raw, &n) == nil && n == want
 }
 
-// messageFrom takes UMC's "message" from a JSON error body (ok when it
-// decoded, field its "message"), or the start of any other body but a page
-// (or any markup: nothing an operator can use), as one short printable line.
+// messageFrom is one short printable line: the "message" field of a body
+// that decoded (ok), or else the start of any body but markup.
 func messageFrom(body []byte, ok bool, field json.RawMessage) string {
 	text := ""
 	switch {
@@ -246,16 +229,14 @@ func messageFrom(body []byte, ok bool, field json.RawMessage) string {
 	return oneLine(text, 300)
 }
 
+// oneLine is s with its blanks and control characters as single spaces, cut
+// to limit runes.
 func oneLine(s string, limit int) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
+	s = strings.Join(strings.FieldsFunc(strings.ToValidUTF8(s, "\uFFFD"), func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
+	for i := range s {
+		if limit--; limit < 0 {
+			return s[:i] + "…"
 		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > limit {
-		s = string(r[:limit]) + "…"
 	}
 	return s
 }

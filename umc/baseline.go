@@ -45,13 +45,11 @@ func (c *Client) AskBaseline(ctx context.Context, before func() error) (Baseline
 	return b, nil
 }
 
-// Refusing reports whether UMC's self-service is working and refuses an
-// unknown user as such. UMC checks, in order, that the service is on, that
-// the method exists, then the user: while it works, the two answers are
-// different refusals. The same refusal twice means it is switched off; the
-// same once the made-up method's name is swapped for the configured one
-// means the configured method does not exist. Messages are compared, never
-// read: UMC translates them.
+// Refusing reports whether UMC's self-service works and refuses an unknown
+// user as such. UMC checks the service is on, then the method, then the user:
+// the same refusal twice means it is off; the same once the made-up method's
+// name is swapped for the configured one, that this one does not exist.
+// Messages are compared, never read: UMC translates them.
 func (b Baseline) Refusing() bool {
 	u, m := b.Unknown, b.Method
 	if u.Err != nil || m.Err != nil || u.Status != http.StatusBadRequest || m.Status != http.StatusBadRequest ||

@@ -41,8 +41,7 @@ type Client struct {
 	quickRetries int
 	headers      atomic.Pointer[headers] // for the password last used
 
-	// Observe, when set before the first call, is told of every HTTP
-	// call's answer (each quick retry's too), classified.
+	// Observe, set before the first call, is told of every HTTP call's answer.
 	Observe func(Answer)
 }
 
@@ -55,9 +54,8 @@ func NewClient(c *config.Config) (*Client, error) {
 			return nil, fmt.Errorf("TLS_CA_File %s: no PEM certificate in it", c.TLSCAFile)
 		}
 	}
-	// Not cloned from http.DefaultTransport, whose Proxy reads HTTP_PROXY:
-	// the calls (and the credentials) go to UMC or HTTP_Proxy, nowhere else.
-	// An idle connection is kept for every call that can be in flight.
+	// Not http.DefaultTransport, whose Proxy reads HTTP_PROXY: the calls (and
+	// credentials) go to UMC or HTTP_Proxy only. One idle connection per call in flight.
 	transport := &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:       tlsConfig,
@@ -75,15 +73,13 @@ func NewClient(c *config.Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("UMC_URL: %w", err)
 	}
-	// The transport, called directly, follows no redirect (the credentials
-	// reach only UMC_URL's host) and keeps no cookie (UMC's XSRF check
-	// applies only with a UMCSessionId cookie).
+	// The transport, called directly, follows no redirect (credentials reach
+	// only UMC_URL's host) and keeps no cookie (no UMC XSRF check without one).
 	return &Client{transport: transport, timeout: c.Timeout, endpoint: endpoint, method: c.Method, language: c.Language,
 		user: c.AuthUser, password: c.AuthPassword, passwordFile: c.PasswordFile(), quickRetries: c.QuickRetries}, nil
 }
 
-// PasswordFile is Auth_Password_File, nil without one: its Infof and
-// Warnf say when the password changes or the new file cannot be used.
+// PasswordFile is Auth_Password_File, nil without one.
 func (c *Client) PasswordFile() *config.PasswordFile { return c.passwordFile }
 
 // Close drops idle connections.
@@ -91,10 +87,8 @@ func (c *Client) Close() { c.transport.CloseIdleConnections() }
 
 // SendToken asks UMC to mail username an invitation. Only a call that
 // cannot have reached UMC (Outcome.QuickRetry) is tried again at once, up
-// to Quick_Retries, with full-jitter pauses from 200 ms doubling to 2 s,
-// while ctx allows: a reset, a timeout or a 502 may hide a processed
-// call (a retry would be a second mail), a 503 may be the rate limit. ctx
-// bounds the quick retries, not a call under way.
+// to Quick_Retries, after full-jitter pauses from 200 ms doubling to 2 s,
+// while ctx allows (ctx bounds the retries, not a call under way).
 func (c *Client) SendToken(ctx context.Context, username string) Answer {
 	var last Answer
 	for try := 0; ctx.Err() == nil; try++ {
@@ -112,9 +106,8 @@ func (c *Client) SendToken(ctx context.Context, username string) Answer {
 	return last
 }
 
-// call makes one HTTP call, and one more at once after a 401 when
-// Auth_Password_File now holds another password (a Secret rotated): UMC
-// refused the old one before running the command, so it is no duplicate.
+// call makes one HTTP call, and one more after a 401 when Auth_Password_File
+// now holds another password: UMC refused the old one before the command.
 func (c *Client) call(ctx context.Context, username, method string) Answer {
 	used := c.password
 	if c.passwordFile != nil {
@@ -132,8 +125,7 @@ func (c *Client) call(ctx context.Context, username, method string) Answer {
 	return a
 }
 
-// headers are a call's request headers for one password, built once and
-// shared by every call with it: the transport only reads them.
+// headers are the request headers for one password, shared: the transport only reads them.
 type headers struct {
 	password config.Secret
 	header   http.Header
@@ -154,39 +146,32 @@ func (c *Client) headersFor(password config.Secret) http.Header {
 // bodies are the buffers answers are read into, done with when once returns.
 var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-type sendTokenRequest struct {
-	Options struct {
+// once makes exactly one HTTP call, its answer classified once for all.
+func (c *Client) once(ctx context.Context, username, method string, password config.Secret) (a Answer) {
+	type options struct {
 		Username string `json:"username"`
 		Method   string `json:"method"`
-	} `json:"options"`
-}
-
-// once makes exactly one HTTP call; its answer is classified once, for
-// Observe and every later Classify.
-func (c *Client) once(ctx context.Context, username, method string, password config.Secret) (a Answer) {
-	var body sendTokenRequest
-	body.Options.Username, body.Options.Method = username, method
-	payload, _ := json.Marshal(body) // two strings: it cannot fail
-	// A fixed Content-Length: UMC answers a chunked POST with 411. A call
-	// once started runs to its answer or Timeout, even past the flush's
-	// deadline: cutting it off could not unsend it, only make its retry a
-	// duplicate.
+	}
+	payload, _ := json.Marshal(struct {
+		Options options `json:"options"`
+	}{options{username, method}}) // two strings: it cannot fail
+	// A fixed Content-Length: UMC answers a chunked POST with 411. A call runs
+	// to its answer or Timeout, past the flush's deadline: cutting it off
+	// could not unsend it, only make its retry a duplicate.
 	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 	defer cancel()
 	req := (&http.Request{
 		Method:        http.MethodPost,
 		URL:           c.endpoint,
-		Host:          c.endpoint.Host,
 		Header:        c.headersFor(password),
 		Body:          io.NopCloser(bytes.NewReader(payload)),
 		ContentLength: int64(len(payload)),
-		Proto:         "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 	}).WithContext(callCtx)
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(payload)), nil }
 	start := time.Now()
 	defer func() {
 		a.Took = time.Since(start)
-		a.outcome, a.classified = classify(a), true
+		a.outcome = Classify(a)
 		if c.Observe != nil {
 			c.Observe(a)
 		}

@@ -298,8 +298,10 @@ func TestMessageOf(t *testing.T) {
 			t.Errorf("%q: got %q want %q", body, got, want)
 		}
 	}
-	if got := messageOf([]byte(`{"message":"` + strings.Repeat("x", 500) + `"}`)); len([]rune(got)) != 301 {
-		t.Errorf("long message not cut: %d", len([]rune(got)))
+	for _, c := range []string{"x", "ä"} { // cut at 300 characters, not bytes
+		if got := messageOf([]byte(`{"message":"` + strings.Repeat(c, 500) + `"}`)); got != strings.Repeat(c, 300)+"…" {
+			t.Errorf("long message not cut at 300 characters: %d", len([]rune(got)))
+		}
 	}
 }
 

@@ -73,7 +73,7 @@ func Decode(tag string, data []byte) (records []record.Record, err error) {
 			return records, fmt.Errorf("malformed chunk after %d record(s): %w", len(records), err)
 		}
 		e, err := toRecord(tag, v)
-		if bad := badEventTime(0); errors.As(err, &bad) { // a broken encoding, not a record of the wrong shape
+		if errors.Is(err, errEventTime) { // a broken encoding, not a record of the wrong shape
 			return records, fmt.Errorf("malformed chunk after %d record(s): %w", len(records), err)
 		}
 		if err != nil {
@@ -100,7 +100,7 @@ func toRecord(tag string, v any) (record.Record, error) {
 		header = withMeta[0]
 	}
 	if et, ok := header.(eventTime); ok && et.size != 8 {
-		return record.Record{}, badEventTime(et.size)
+		return record.Record{}, fmt.Errorf("EventTime of %d bytes, %w", et.size, errEventTime)
 	}
 	ts, ok := timeOf(header)
 	if !ok {
@@ -113,10 +113,7 @@ func toRecord(tag string, v any) (record.Record, error) {
 	return record.New(tag, ts, body), nil
 }
 
-// badEventTime is an EventTime extension whose data is not 8 bytes.
-type badEventTime int
-
-func (n badEventTime) Error() string { return fmt.Sprintf("EventTime of %d bytes, want 8", int(n)) }
+var errEventTime = errors.New("want 8")
 
 func timeOf(ts any) (time.Time, bool) {
 	switch t := ts.(type) {

@@ -1,9 +1,7 @@
-// Package metrics is the plugin's Prometheus endpoint, in the text format
-// written by hand (a client library cost Fluent Bit 3 MB resident). It is
-// process-wide, as Fluent Bit keeps the plugin loaded across hot reloads:
-// an output's counters are kept by its name (the `output` label) and go on
-// when it starts again; an address has one listener, shared, and kept with
-// its exited outputs for a grace period. The queue is counted at scrape time.
+// Package metrics is the plugin's Prometheus endpoint, its text format
+// written by hand (a client library cost 3 MB resident). It is process-wide,
+// as hot reloads keep the plugin loaded: an output's counters go on under its
+// name; an address's one listener stays with its exited outputs for a grace period.
 package metrics
 
 import (
@@ -44,8 +42,7 @@ var (
 	Classes = []string{"delivered", "failed", "refused", "unauthorized", "unavailable"}
 )
 
-// buckets of the request duration: 5 ms (a call on loopback) to 30 s (the
-// default Timeout), and +Inf.
+// buckets of the request duration: 5 ms (loopback) to 30 s (the default Timeout).
 var buckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, math.Inf(1)}
 
 // Output is one output's metrics. Its methods are safe for concurrent use
@@ -152,9 +149,7 @@ func (o *Output) CountWaiting(f func() (int, time.Duration)) {
 }
 
 var (
-	// grace is how long a listener and an exited output stay: long enough
-	// for a hot reload to start the outputs again.
-	grace = time.Minute
+	grace = time.Minute // a listener and an exited output stay: a hot reload starts it again
 	// logTo receives the endpoint's own errors, in Fluent Bit's log format.
 	logTo io.Writer = os.Stderr
 )
@@ -166,10 +161,9 @@ var state = struct {
 	listeners map[string]*listener
 }{outputs: map[string]*Output{}, listeners: map[string]*listener{}}
 
-// Attach shows name's metrics on the endpoint at addr, binding it if no
-// other output has (an address that cannot be bound is an error), with
-// the counters of the output of that name before a hot reload. queue, when
-// not nil, counts the files waiting.
+// Attach shows name's metrics on the endpoint at addr, binding it if no other
+// output has, with the counters name had before a hot reload; queue, if not
+// nil, counts the files waiting.
 func Attach(name, addr string, queue func() (int, error)) (*Output, error) {
 	state.mu.Lock()
 	defer state.mu.Unlock()
@@ -200,7 +194,7 @@ func (o *Output) Detach() {
 	if !o.live {
 		return
 	}
-	o.live, o.queue, o.exited = false, nil, time.Now()
+	o.live, o.queue, o.waiting, o.exited = false, nil, nil, time.Now() // nothing of the exited output is asked, or kept alive
 	if l := state.listeners[o.addr]; l != nil {
 		l.release()
 	}
@@ -225,9 +219,14 @@ func acquire(addr string) error {
 		return nil
 	}
 	ln, err := net.Listen("tcp", addr)
-	if errors.Is(err, syscall.EADDRINUSE) && closeIdle() {
-		// A listener kept for a reload that wrote the address another
-		// way (":2021", then "0.0.0.0:2021") holds the port: let it go.
+	if errors.Is(err, syscall.EADDRINUSE) {
+		// A listener kept for a reload that wrote the address another way
+		// (":2021", then "0.0.0.0:2021") may hold the port: let idle ones go.
+		for _, l := range state.listeners {
+			if l.refs == 0 {
+				l.close()
+			}
+		}
 		ln, err = net.Listen("tcp", addr)
 	}
 	if err != nil {
@@ -290,26 +289,14 @@ func (l *listener) close() {
 	<-l.done
 }
 
-// closeIdle closes every listener no output holds; it reports whether
-// there was one. Called with state.mu held.
-func closeIdle() bool {
-	closed := false
-	for _, l := range state.listeners {
-		if l.refs == 0 {
-			l.close()
-			closed = true
-		}
-	}
-	return closed
-}
-
 // shown is one output's values as one scrape shows them.
 type shown struct {
 	o              *Output
 	label          string // output="..."
 	queue, waiting int
 	hasQueue       bool
-	oldest, sum    float64
+	oldest         time.Duration
+	sum            float64
 	counts         [13]uint64
 	count          func() (int, error)         // the output's queue, nil: none
 	wait           func() (int, time.Duration) // the output's waiting, nil: none
@@ -337,9 +324,7 @@ func (l *listener) scrape(w http.ResponseWriter, _ *http.Request) {
 			s.counts, s.sum = s.o.counts, s.o.sum
 			s.o.histMu.Unlock()
 			if s.wait != nil {
-				var d time.Duration
-				s.waiting, d = s.wait()
-				s.oldest = d.Seconds()
+				s.waiting, s.oldest = s.wait()
 			}
 			if s.count != nil {
 				n, err := s.count()
@@ -390,7 +375,7 @@ var families = []struct {
 	{"umc_invite_last_success_timestamp_seconds", "gauge", "Unix time of UMC's last 200 for this output; 0: none since Fluent Bit started.",
 		each(func(s *shown) float64 { return math.Float64frombits(s.o.lastSuccess.Load()) })},
 	{"umc_invite_oldest_waiting_seconds", "gauge", "Age of the oldest waiting user, from its queue file's arrival; 0 when none. Alert on it against Max_Age.",
-		each(func(s *shown) float64 { return s.oldest })},
+		each(func(s *shown) float64 { return s.oldest.Seconds() })},
 	{"umc_invite_output_disabled", "gauge", "1: this output could not start (its directories, its CA file; the log says why), sends nothing, and its records wait for a restart; 0: it runs.",
 		each(func(s *shown) float64 { return b2f(s.o.disabled.Load()) })},
 	{"umc_invite_queue_files", "gauge", "Queue files waiting in Queue_Dir and its intake, counted at scrape time.",

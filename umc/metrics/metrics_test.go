@@ -263,6 +263,24 @@ func TestReattachContinuesCountersOnTheSameListener(t *testing.T) {
 	}
 }
 
+// During the grace period an exited output shows its counters, but no
+// queue and nobody waiting: it is not asked any more.
+func TestAnExitedOutputCountsNobodyWaiting(t *testing.T) {
+	addr, name := umctest.FreeAddr(t), uniq("exited")
+	o := attach(t, name, addr, func() (int, error) { return 4, nil })
+	asked := 0
+	o.CountWaiting(func() (int, time.Duration) { asked++; return 3, time.Minute })
+	if got := scrape(t, addr); got[series("umc_invite_users_waiting", "output", name)] != 3 || got[series("umc_invite_queue_files", "output", name)] != 4 {
+		t.Fatalf("live output: %v", got)
+	}
+	o.Detach()
+	got := scrape(t, addr)
+	if _, queued := got[series("umc_invite_queue_files", "output", name)]; queued || asked != 1 ||
+		got[series("umc_invite_users_waiting", "output", name)] != 0 || got[series("umc_invite_oldest_waiting_seconds", "output", name)] != 0 {
+		t.Fatalf("exited output, asked %d times: %v", asked, got)
+	}
+}
+
 func TestListenerClosesAfterTheGracePeriod(t *testing.T) {
 	defer setGrace(100 * time.Millisecond)()
 	addr, name := umctest.FreeAddr(t), uniq("grace")
