@@ -194,12 +194,12 @@ func (w *Window) recount() error {
 	if w.closed {
 		return ErrClosed
 	}
-	qMod, err := w.adm.q.ModTime()
-	stageMod, serr := w.adm.stage.ModTime()
+	qSt, err := w.adm.q.Lstat(".")
+	stageSt, serr := w.adm.stage.Lstat(".")
 	if err = cmp.Or(err, serr); err != nil {
 		return fmt.Errorf("queue directory: %w", err)
 	}
-	mod := [2]int64{qMod, stageMod}
+	mod := [2]int64{qSt.Mtim.Nano(), stageSt.Mtim.Nano()}
 	if mod == w.countedMod && w.countedSure {
 		return nil
 	}
@@ -272,7 +272,8 @@ func pending(in *spool.Dir, name string, t fs.FileMode) (unix.Stat_t, bool) {
 
 // list reads the intake if it may hold something new, keeping the backlogCap oldest.
 func (w *Window) list() (listed bool, skipped, err error) {
-	mod, err := w.adm.in.ModTime()
+	st, err := w.adm.in.Lstat(".")
+	mod := st.Mtim.Nano()
 	if err != nil {
 		return false, nil, fmt.Errorf("intake directory: %w", err)
 	}

@@ -165,12 +165,6 @@ func (d *Dir) Mode() (fs.FileMode, error) {
 	return m, err
 }
 
-// ModTime is the directory's mtime in nanoseconds.
-func (d *Dir) ModTime() (int64, error) {
-	st, err := d.Lstat(".")
-	return st.Mtim.Nano(), err
-}
-
 // Sync makes creations, renames and removals in d survive a crash.
 func (d *Dir) Sync() error { return pathErr("sync directory", d.Path, unix.Fsync(d.fd)) }
 

@@ -173,16 +173,13 @@ func (d *DeadLetters) KeepLeftovers(keep []Leftover) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(keep) == 0 {
-		if err := unix.Unlinkat(d.h.fd, LeftoverLog, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-			return wrap(err, "remove "+LeftoverLog)
-		}
-		return d.h.Sync()
+		return unlink(d.h, LeftoverLog, 0, "remove "+LeftoverLog, nil)
 	}
 	var buf bytes.Buffer
 	for _, l := range keep {
 		_ = json.NewEncoder(&buf).Encode(l) // a Leftover always encodes
 	}
-	tmp, err := writeHidden(d.h, "."+LeftoverLog+".", 0o640, buf.Bytes(), true, nil)
+	tmp, err := WriteHidden(d.h, "."+LeftoverLog+".", 0o640, buf.Bytes(), true, nil)
 	if err == nil {
 		err = renameIn(d.h, tmp, LeftoverLog, nil)
 	}

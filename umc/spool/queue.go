@@ -83,15 +83,15 @@ func (q *Queue) Close() error {
 
 // writable checks that files can be created and removed in h.
 func writable(h *Dir) error {
-	name, err := writeHidden(h, ".umc-invite-probe-", 0o600, nil, false, nil)
+	name, err := WriteHidden(h, ".umc-invite-probe-", 0o600, nil, false, nil)
 	if err == nil {
 		err = unix.Unlinkat(h.fd, name, 0)
 	}
 	return wrap(err, "not writable")
 }
 
-// writeHidden writes content to a new file named prefix+random, readied by prep; removed again on error.
-func writeHidden(h *Dir, prefix string, perm uint32, content []byte, sync bool, prep func(f *os.File, name string) error) (string, error) {
+// WriteHidden writes content to a new file in h named prefix+random, readied by prep, and returns its name; removed again on error.
+func WriteHidden(h *Dir, prefix string, perm uint32, content []byte, sync bool, prep func(f *os.File, name string) error) (string, error) {
 	name := prefix + rand.Text()[:16] // as short as before: a long queue name still fits
 	f, err := h.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, perm)
 	if err != nil {
@@ -349,7 +349,7 @@ func copyTo(h *Dir, f File, target *Dir) error {
 	data, err := io.ReadAll(io.LimitReader(in, MaxFileSize))
 	tmp := ""
 	if err == nil {
-		tmp, err = writeHidden(target, "."+f.Name+".", 0o640, data, true, func(_ *os.File, tmp string) error { return keepTimes(target, tmp, st) })
+		tmp, err = WriteHidden(target, "."+f.Name+".", 0o640, data, true, func(_ *os.File, tmp string) error { return keepTimes(target, tmp, st) })
 	}
 	return renameIn(target, tmp, f.Name, err)
 }
@@ -478,7 +478,7 @@ func copyAside(h *Dir, f File, content []byte, sync bool) (string, error) {
 	old, err := look(h, f)
 	tmp := ""
 	if err == nil {
-		tmp, err = writeHidden(h, "."+f.Name+".carry-", 0o600, content, sync, func(tmp *os.File, name string) error {
+		tmp, err = WriteHidden(h, "."+f.Name+".carry-", 0o600, content, sync, func(tmp *os.File, name string) error {
 			// Whoever could read it still can; the group may append; the age counts from the mtime.
 			return cmp.Or(tmp.Chmod(os.FileMode(old.Mode)&0o664|0o060), keepTimes(h, name, old))
 		})
