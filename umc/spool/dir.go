@@ -5,6 +5,7 @@
 package spool
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -29,11 +30,8 @@ const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLO
 // OpenDir resolves a configured directory once (its symlinks are the operator's choice) and opens it.
 func OpenDir(path string) (*Dir, error) {
 	abs, err := filepath.Abs(path)
-	resolved := abs
-	if err == nil {
-		resolved, err = filepath.EvalSymlinks(abs)
-	}
-	if err != nil {
+	resolved, rerr := filepath.EvalSymlinks(abs)
+	if err = cmp.Or(err, rerr); err != nil {
 		return nil, err
 	}
 	fd, err := unix.Open(resolved, dirFlags, 0)
@@ -72,15 +70,6 @@ func held(fd int, err error, path, configured string) (*Dir, error) {
 
 // ErrSymlink marks a directory inside a held one that is a symlink.
 var ErrSymlink = errors.New("is a symlink or not a directory: refused, whoever writes its parent could point it anywhere")
-
-// child is the name of path when it is a direct child of d.
-func (d *Dir) child(path string) (string, bool) {
-	names, ok := d.below(path)
-	if !ok || len(names) != 1 || strings.ContainsRune(names[0], 0) {
-		return "", false
-	}
-	return names[0], true
-}
 
 // OpenDirIn opens path below d step by step, never through a symlink (ErrSymlink), creating missing steps with
 // perm (whatever the umask) when create; any other path by OpenDir, after MkdirAll when create.
@@ -247,8 +236,5 @@ func (d *Dir) AtPath() (DirID, error) {
 	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		err = unix.ENOTDIR
 	}
-	if err != nil {
-		return DirID{}, err
-	}
-	return DirID{uint64(st.Dev), st.Ino}, nil
+	return DirID{uint64(st.Dev), st.Ino}, err
 }

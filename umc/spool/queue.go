@@ -39,9 +39,8 @@ func IsQueueName(name string) bool {
 
 // NotRegularError is a queue entry that is no regular file, never opened.
 type NotRegularError struct {
-	Name, Path string // Path: the queue directory joined with Name, for messages
-	Type       string // "symlink", "FIFO", ...
-	Dev, Ino   uint64 // the entry itself (not followed)
+	File        // the entry itself, not followed
+	Type string // "symlink", "FIFO", ...
 }
 
 func (e *NotRegularError) Error() string {
@@ -155,23 +154,23 @@ func (f File) is(st unix.Stat_t, err error) error {
 // Stat looks at the queue file path names, not following it: fs.ErrNotExist when gone, ErrOutside
 // for any path but a direct child of the queue directory, *NotRegularError for no regular file.
 func (q *Queue) Stat(path string) (File, error) {
-	name, ok := q.h.child(path)
-	if !ok {
+	names, ok := q.h.below(path)
+	if !ok || len(names) != 1 || strings.ContainsRune(names[0], 0) {
 		return File{}, fmt.Errorf("%s: %w", quote(path), ErrOutside)
 	}
-	return statName(q.h, name)
+	return statName(q.h, names[0])
 }
 
 func statName(h *Dir, name string) (File, error) {
 	st, err := h.Lstat(name)
-	path := filepath.Join(h.Path, name)
+	f := File{Path: filepath.Join(h.Path, name), Name: name, Dev: uint64(st.Dev), Ino: st.Ino, Size: st.Size}
 	if err != nil {
-		return File{}, wrap(err, "queue file "+quote(path))
+		return File{}, wrap(err, "queue file "+quote(f.Path))
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return File{}, &NotRegularError{Name: name, Path: path, Type: cmp.Or(typeNames[st.Mode&unix.S_IFMT], "file of unknown type"), Dev: uint64(st.Dev), Ino: st.Ino}
+		return File{}, &NotRegularError{f, cmp.Or(typeNames[st.Mode&unix.S_IFMT], "file of unknown type")}
 	}
-	return File{Path: path, Name: name, Dev: uint64(st.Dev), Ino: st.Ino, Size: st.Size}, nil
+	return f, nil
 }
 
 var typeNames = map[uint32]string{unix.S_IFLNK: "symlink", unix.S_IFIFO: "FIFO", unix.S_IFSOCK: "socket",
@@ -268,7 +267,7 @@ func unlink(h *Dir, name string, flags int, what string, err error) error {
 // Evict removes a non-regular entry if still it (a directory only when empty); first: write its dead letter.
 func (q *Queue) Evict(e *NotRegularError) (first bool, err error) {
 	_, reported := q.evicted.LoadOrStore([2]uint64{e.Dev, e.Ino}, true)
-	st, err := look(q.h, File{Path: e.Path, Name: e.Name, Dev: e.Dev, Ino: e.Ino})
+	st, err := look(q.h, e.File)
 	flags := 0
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		flags = unix.AT_REMOVEDIR
@@ -392,10 +391,7 @@ func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 			n++
 		}
 	}
-	if n > 0 {
-		err = cmp.Or(err, q.h.Sync())
-	}
-	return n, err
+	return n, cmp.Or(err, q.h.Sync())
 }
 
 // Modified is f's mtime: without a carried-over line, when it was queued.
@@ -437,18 +433,17 @@ func (q *Queue) Read(f File) ([]byte, error) {
 // Carry carries a record over into line, for tail to read as a new record, and returns the file now holding
 // it: appended, or, where not writable for us (a producer's 0644 file) or at CompactAt, replaced by a copy of line.
 func (q *Queue) Carry(f File, line []byte) (File, error) {
-	if f.Size+int64(len(line)) > CompactAt {
-		return q.Replace(f, line)
-	}
-	err := q.Append(f, line)
-	if err == nil || !errors.Is(err, fs.ErrPermission) {
-		return f, err
+	var err error
+	if f.Size+int64(len(line)) <= CompactAt {
+		if err = q.Append(f, line); err == nil || !errors.Is(err, fs.ErrPermission) {
+			return f, err
+		}
 	}
 	replaced, rerr := q.Replace(f, line)
-	if rerr != nil {
-		return f, fmt.Errorf("%w; replacing it: %w", err, rerr)
+	if err != nil && rerr != nil {
+		rerr = fmt.Errorf("%w; replacing it: %w", err, rerr)
 	}
-	return replaced, nil
+	return replaced, rerr
 }
 
 // Append adds line to f in one synced write; a short one is cut back off.
