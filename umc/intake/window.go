@@ -72,7 +72,7 @@ func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	if a.stage, err = spool.OpenDirIn(a.q, filepath.Join(a.q.Path, StageDir), true, mode&^(fs.ModeSetgid|fs.ModeSticky)|0o700); err != nil {
 		return nil, fmt.Errorf("queue directory: %s: %w", StageDir, err)
 	}
-	if a.in.Same(a.q) || a.in.Same(a.stage) {
+	if a.in.ID() == a.q.ID() || a.in.ID() == a.stage.ID() {
 		return nil, fmt.Errorf("intake directory %s is the queue directory or its %s, the plugin's own", a.in.Path, StageDir)
 	}
 	if a.linkMode, err = probe(a.q, a.in); err != nil {

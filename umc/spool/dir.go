@@ -138,9 +138,6 @@ func (d *Dir) openChild(name string, create bool, perm fs.FileMode) (*Dir, error
 // FD is the descriptor; it stays d's: do not close it.
 func (d *Dir) FD() int { return d.fd }
 
-// Same reports whether two held directories are one.
-func (d *Dir) Same(o *Dir) bool { return d.id == o.id }
-
 // special pairs the set-group-ID and sticky bits of fs.FileMode and chmod(2).
 var special = [][2]uint32{{uint32(fs.ModeSetgid), unix.S_ISGID}, {uint32(fs.ModeSticky), unix.S_ISVTX}}
 

@@ -222,11 +222,9 @@ func (q *Queue) HasLine(f File, offset int64, line string) (bool, error) {
 	buf, n := make([]byte, len(line)+2), 0
 	if err == nil {
 		defer fh.Close()
-		if n, err = fh.ReadAt(buf, offset); errors.Is(err, io.EOF) {
-			err = nil
-		}
+		n, err = fh.ReadAt(buf, offset)
 	}
-	if err != nil {
+	if err != nil && err != io.EOF {
 		return false, wrap(err, "read queue file")
 	}
 	end, ok := strings.CutPrefix(string(buf[:n]), line)
