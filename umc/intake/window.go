@@ -69,7 +69,7 @@ func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	if a.in, err = spool.OpenDirIn(a.q, intakeDir, true, mode); err != nil {
 		return nil, fmt.Errorf("intake directory: %w", err)
 	}
-	if a.stage, err = spool.OpenDirIn(a.q, filepath.Join(a.q.Path, StageDir), true, mode&^(fs.ModeSetgid|fs.ModeSticky)|0o700); err != nil {
+	if a.stage, err = spool.OpenDirIn(a.q, filepath.Join(a.q.Path, StageDir), true, mode&^(unix.S_ISGID|unix.S_ISVTX)|0o700); err != nil {
 		return nil, fmt.Errorf("queue directory: %s: %w", StageDir, err)
 	}
 	if a.in.ID() == a.q.ID() || a.in.ID() == a.stage.ID() {

@@ -72,8 +72,8 @@ func held(fd int, err error, path, configured string) (*Dir, error) {
 var ErrSymlink = errors.New("is a symlink or not a directory: refused, whoever writes its parent could point it anywhere")
 
 // OpenDirIn opens path below d step by step, never through a symlink (ErrSymlink), creating missing steps with
-// perm (whatever the umask) when create; any other path by OpenDir, after MkdirAll when create.
-func OpenDirIn(d *Dir, path string, create bool, perm fs.FileMode) (*Dir, error) {
+// perm (chmod(2) bits, whatever the umask) when create; any other path by OpenDir, after MkdirAll when create.
+func OpenDirIn(d *Dir, path string, create bool, perm uint32) (*Dir, error) {
 	if d != nil {
 		if names, ok := d.below(path); ok {
 			cur := d
@@ -91,7 +91,7 @@ func OpenDirIn(d *Dir, path string, create bool, perm fs.FileMode) (*Dir, error)
 		}
 	}
 	if create {
-		if err := os.MkdirAll(path, perm.Perm()); err != nil {
+		if err := os.MkdirAll(path, fs.FileMode(perm&0o777)); err != nil {
 			return nil, err
 		}
 	}
@@ -114,19 +114,15 @@ func (d *Dir) below(path string) ([]string, bool) {
 	return nil, false
 }
 
-func (d *Dir) openChild(name string, create bool, perm fs.FileMode) (*Dir, error) {
+func (d *Dir) openChild(name string, create bool, perm uint32) (*Dir, error) {
 	path := filepath.Join(d.Path, name)
 	fd, err := unix.Openat(d.fd, name, dirFlags, 0)
 	if errors.Is(err, unix.ENOENT) && create {
-		if err := unix.Mkdirat(d.fd, name, uint32(perm.Perm())); err != nil && !errors.Is(err, unix.EEXIST) {
+		if err := unix.Mkdirat(d.fd, name, perm&0o777); err != nil && !errors.Is(err, unix.EEXIST) {
 			return nil, pathErr("create directory", path, err)
 		}
 		if fd, err = unix.Openat(d.fd, name, dirFlags, 0); err == nil {
-			mode := uint32(perm.Perm())
-			for _, b := range special {
-				mode |= b[1] * min(uint32(perm)&b[0], 1)
-			}
-			_ = unix.Fchmod(fd, mode)
+			_ = unix.Fchmod(fd, perm)
 		}
 	}
 	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
@@ -138,17 +134,10 @@ func (d *Dir) openChild(name string, create bool, perm fs.FileMode) (*Dir, error
 // FD is the descriptor; it stays d's: do not close it.
 func (d *Dir) FD() int { return d.fd }
 
-// special pairs the set-group-ID and sticky bits of fs.FileMode and chmod(2).
-var special = [][2]uint32{{uint32(fs.ModeSetgid), unix.S_ISGID}, {uint32(fs.ModeSticky), unix.S_ISVTX}}
-
-// Mode is the directory's permission bits, with set-group-ID and sticky.
-func (d *Dir) Mode() (fs.FileMode, error) {
+// Mode is the directory's chmod(2) bits: permissions, set-group-ID and sticky.
+func (d *Dir) Mode() (uint32, error) {
 	st, err := d.Lstat(".")
-	m := fs.FileMode(st.Mode & 0o777)
-	for _, b := range special {
-		m |= fs.FileMode(b[0] * min(st.Mode&b[1], 1))
-	}
-	return m, err
+	return st.Mode & (0o777 | unix.S_ISGID | unix.S_ISVTX), err
 }
 
 // Sync makes creations, renames and removals in d survive a crash.

@@ -150,14 +150,14 @@ func (d *DeadLetters) Leftovers() ([]Leftover, error) {
 	f, err := d.h.OpenFile(LeftoverLog, unix.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
-	} else if err != nil {
-		return nil, err
 	}
-	defer f.Close()
-	if _, err := regular(f); err != nil {
-		return nil, err
+	var data []byte
+	if err == nil {
+		defer f.Close()
+		if _, err = regular(f); err == nil {
+			data, err = io.ReadAll(io.LimitReader(f, maxLeftoverLog))
+		}
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxLeftoverLog))
 	var out []Leftover
 	for line := range bytes.Lines(data) {
 		var l Leftover
