@@ -21,22 +21,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The journals in the dead-letter directory; LeftoverLog: delivered files
-// whose removal failed, never sent again.
 const (
+	// The journals in the dead-letter directory; LeftoverLog: delivered files whose removal failed, never sent again.
 	DeadLetterLog = "dead-letter.jsonl"
 	LeftoverLog   = "delivered-not-removed.jsonl"
-)
 
-// The kinds of DeadLetter.
-const (
+	// The kinds of DeadLetter.
 	KindRefused  = "refused"
 	KindFailed   = "failed"
 	KindBadInput = "bad_input"
 	KindExpired  = "expired" // Max_Age old, with UMC's last answer
-)
 
-const (
 	maxText        = 2048     // caps each text from outside in a journal's line
 	maxLeftoverLog = 16 << 20 // what is read of LeftoverLog
 )

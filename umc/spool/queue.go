@@ -21,6 +21,7 @@ import (
 const (
 	MaxFileSize = 64 << 10 // what Read takes of a queue file: far over one user's
 	CompactAt   = 4 << 10  // from this size a carry-over replaces the file, not appends
+	QueueSuffix = ".send"  // ends every queue file's name
 )
 
 var (
@@ -28,9 +29,6 @@ var (
 	ErrGrown   = errors.New("queue file grew since it was read")
 	ErrTooBig  = errors.New("queue file is too big to be one user's") // over MaxFileSize
 )
-
-// QueueSuffix ends every queue file's name.
-const QueueSuffix = ".send"
 
 // IsQueueName: tail's glob * matches no leading dot.
 func IsQueueName(name string) bool {
@@ -252,9 +250,7 @@ func (q *Queue) Remove(f File) error {
 // unlink removes name from h unless err (fs.ErrNotExist: nothing to do), and syncs h.
 func unlink(h *Dir, name string, flags int, what string, err error) error {
 	if err == nil {
-		if err = unix.Unlinkat(h.fd, name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
-			return wrap(err, what)
-		}
+		err = wrap(unix.Unlinkat(h.fd, name, flags), what)
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -362,10 +358,7 @@ func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 		}
 	}()
 	for _, f := range files {
-		if f.Size > MaxFileSize || skip(f) {
-			continue
-		}
-		if data, rerr := q.Read(f); rerr == nil && int64(len(data)) == f.Size {
+		if data, rerr := q.Read(f); rerr == nil && int64(len(data)) == f.Size && !skip(f) {
 			tmp, cerr := copyAside(q.h, f, data, false)
 			if err = cmp.Or(err, cerr); cerr == nil {
 				copies[tmp] = f
