@@ -13,6 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,14 +41,6 @@ func OpenDir(path string) (*Dir, error) {
 	return held(fd, err, resolved, abs)
 }
 
-// pathErr is err naming op and path; nil stays nil.
-func pathErr(op, path string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &fs.PathError{Op: op, Path: path, Err: err}
-}
-
 // wrap is err after context; nil stays nil.
 func wrap(err error, context string) error {
 	if err == nil {
@@ -63,7 +58,7 @@ func held(fd int, err error, path, configured string) (*Dir, error) {
 		}
 	}
 	if err != nil {
-		return nil, pathErr("open directory", path, err)
+		return nil, wrap(err, "open directory "+path)
 	}
 	return &Dir{fd: fd, Path: path, Configured: configured, id: DirID{uint64(st.Dev), st.Ino}}, nil
 }
@@ -119,7 +114,7 @@ func (d *Dir) openChild(name string, create bool, perm uint32) (*Dir, error) {
 	fd, err := unix.Openat(d.fd, name, dirFlags, 0)
 	if errors.Is(err, unix.ENOENT) && create {
 		if err := unix.Mkdirat(d.fd, name, perm&0o777); err != nil && !errors.Is(err, unix.EEXIST) {
-			return nil, pathErr("create directory", path, err)
+			return nil, wrap(err, "create directory "+path)
 		}
 		if fd, err = unix.Openat(d.fd, name, dirFlags, 0); err == nil {
 			_ = unix.Fchmod(fd, perm)
@@ -141,7 +136,7 @@ func (d *Dir) Mode() (uint32, error) {
 }
 
 // Sync makes creations, renames and removals in d survive a crash.
-func (d *Dir) Sync() error { return pathErr("sync directory", d.Path, unix.Fsync(d.fd)) }
+func (d *Dir) Sync() error { return wrap(unix.Fsync(d.fd), "sync directory "+d.Path) }
 
 // Lstat describes the entry name without following it.
 func (d *Dir) Lstat(name string) (unix.Stat_t, error) {
@@ -155,7 +150,7 @@ func (d *Dir) OpenFile(name string, flags int, perm uint32) (*os.File, error) {
 	path := filepath.Join(d.Path, name)
 	fd, err := unix.Openat(d.fd, name, flags|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, perm)
 	if err != nil {
-		return nil, pathErr("open", path, err)
+		return nil, wrap(err, "open "+path)
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }
@@ -164,7 +159,7 @@ func (d *Dir) OpenFile(name string, flags int, perm uint32) (*os.File, error) {
 func (d *Dir) Each(fn func(name string, t fs.FileMode)) error {
 	fd, err := unix.Openat(d.fd, ".", dirFlags, 0)
 	if err != nil {
-		return pathErr("list directory", d.Path, err)
+		return wrap(err, "list directory "+d.Path)
 	}
 	f := os.NewFile(uintptr(fd), d.Path)
 	defer f.Close()
@@ -223,4 +218,84 @@ func (d *Dir) AtPath() (DirID, error) {
 		err = unix.ENOTDIR
 	}
 	return DirID{uint64(st.Dev), st.Ino}, err
+}
+
+var flock = unix.Flock // a test refuses it
+
+// ErrNoDirectoryLock: the file system refuses flock on a directory.
+var ErrNoDirectoryLock = errors.New("the file system refuses a lock (flock) on the directory, so one sender per queue cannot be guaranteed there (a lock file any writer of the queue could remove would let a second process send too): put Queue_Dir on a file system that locks directories (ext4, xfs, btrfs, tmpfs, overlayfs, an NFS or SMB mount used by one node)")
+
+// Lock makes one process the queue's sender: a flock on the directory, which a writer cannot remove as it could a file.
+type Lock struct {
+	dir  *Dir
+	file atomic.Pointer[os.File] // the locked directory while held
+	stop chan struct{}
+	once sync.Once
+	done chan struct{}
+}
+
+// TakeLock locks dir and runs taken; when another holds it, waiting, then polls every interval to take over until Close.
+func TakeLock(dir *Dir, interval time.Duration, waiting func(), taken func()) (*Lock, error) {
+	l := &Lock{dir: dir, stop: make(chan struct{}), done: make(chan struct{})}
+	if ok, err := l.try(); err != nil {
+		return nil, err
+	} else if ok {
+		close(l.done)
+		taken()
+		return l, nil
+	}
+	waiting()
+	go l.wait(interval, taken)
+	return l, nil
+}
+
+func (l *Lock) wait(interval time.Duration, taken func()) {
+	defer close(l.done)
+	defer func() { // a panic in taken must not take Fluent Bit down
+		if p := recover(); p != nil {
+			fmt.Fprintf(os.Stderr, "[error] queue lock on %s: taking over: internal error, recovered: %v\n", quote(l.dir.Path), p)
+		}
+	}()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tick.C:
+		}
+		if ok, _ := l.try(); ok {
+			taken()
+			return
+		}
+	}
+}
+
+// try takes the lock if it is free.
+func (l *Lock) try() (bool, error) {
+	fd, err := unix.Openat(l.dir.fd, ".", dirFlags, 0)
+	if err == nil {
+		if err = flock(fd, unix.LOCK_EX|unix.LOCK_NB); err == nil {
+			l.file.Store(os.NewFile(uintptr(fd), l.dir.Path))
+			return true, nil
+		}
+		unix.Close(fd)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return false, nil
+		}
+		err = fmt.Errorf("%w (%v)", ErrNoDirectoryLock, err)
+	}
+	return false, wrap(err, "queue lock on "+quote(l.dir.Path))
+}
+
+// Close stops waiting, waits for the poller, and releases the lock.
+func (l *Lock) Close() {
+	if l == nil {
+		return
+	}
+	l.once.Do(func() { close(l.stop) })
+	<-l.done
+	if f := l.file.Swap(nil); f != nil {
+		f.Close() // closing the last descriptor drops the flock
+	}
 }
