@@ -22,7 +22,7 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 	now := time.Now()
 	users := []spool.WaitingUser{}
 	for _, d := range queueDirs {
-		found, delivered, problems, err := spool.ListWaiting(d.queue, d.deadLetter, waitingUser(d.usernameKey), now)
+		found, problems, err := spool.ListWaiting(d.queue, waitingUser(d.usernameKey), now)
 		if err != nil {
 			fmt.Fprintf(stderr, "umc-invite queue: %v\n", err)
 			return exitUsage
@@ -30,6 +30,7 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 		for _, p := range problems {
 			fmt.Fprintln(stderr, "note:", p)
 		}
+		found, delivered := spool.SplitDelivered(found, d.deadLetter)
 		for _, u := range delivered {
 			fmt.Fprintf(stderr, "note: %s (%s) was invited; its file could not be removed and is retried by the plugin (%s): not waiting\n",
 				logtext.Quote(u.Username), logtext.Quote(u.File), spool.LeftoverLog)

@@ -204,22 +204,18 @@ type WaitingUser struct {
 	AgeSeconds float64   `json:"age_seconds"`
 	LastAnswer string    `json:"last_answer"`
 	NextTry    time.Time `json:"next_try,omitzero"`
+	key        string    // the file's, as listed
+	modified   int64     // the file's mtime (ns), as listed
 }
 
-// ListWaiting lists the users in dir, oldest first, from the files alone: user parses one (its name and mtime
-// stand in where it says nothing); delivered are those whose file (inode and mtime) is on LeftoverLog in
-// deadDir; problems are the entries that could not be read.
-func ListWaiting(dir, deadDir string, user func(path string, data []byte) WaitingUser, now time.Time) (waiting, delivered []WaitingUser, problems []string, err error) {
+// ListWaiting lists the users waiting in dir, oldest first, from the files alone: user parses one (its name
+// and mtime stand in where it says nothing); problems are the entries that could not be read.
+func ListWaiting(dir string, user func(path string, data []byte) WaitingUser, now time.Time) (users []WaitingUser, problems []string, err error) {
 	h, err := OpenDir(dir)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	defer h.Close()
-	var leftovers []Leftover
-	if dead, derr := OpenDir(deadDir); derr == nil {
-		leftovers, _ = (&DeadLetters{h: dead}).Leftovers()
-		dead.Close()
-	}
 	names, err := queueNames(h, func(string, fs.FileMode) bool { return true })
 	slices.Sort(names)
 	q := &Queue{h: h}
@@ -237,21 +233,36 @@ func ListWaiting(dir, deadDir string, user func(path string, data []byte) Waitin
 			problems = append(problems, fmt.Sprintf("%q: %v", name, err))
 			continue
 		}
-		path, key, mod := filepath.Join(dir, name), f.Key(), st.Mtim.Nano()
+		path := filepath.Join(dir, name)
 		u := user(path, data)
-		u.File, u.Username = path, cmp.Or(u.Username, strings.TrimSuffix(name, QueueSuffix))
+		u.File, u.key, u.modified = path, f.Key(), st.Mtim.Nano()
+		u.Username = cmp.Or(u.Username, strings.TrimSuffix(name, QueueSuffix))
 		if u.FirstSeen.IsZero() {
-			u.FirstSeen = time.Unix(0, mod)
+			u.FirstSeen = time.Unix(0, u.modified)
 		}
 		u.AgeSeconds = now.Sub(u.FirstSeen).Seconds()
-		if slices.ContainsFunc(leftovers, func(l Leftover) bool {
-			return l.Name == name && (l.Key == key || strings.HasPrefix(l.Key, key+":")) && cmp.Or(l.Modified, mod) == mod
+		users = append(users, u)
+	}
+	slices.SortStableFunc(users, func(a, b WaitingUser) int { return a.FirstSeen.Compare(b.FirstSeen) })
+	return users, problems, err
+}
+
+// SplitDelivered parts from users those whose file (inode and mtime as listed) is on LeftoverLog in deadDir.
+func SplitDelivered(users []WaitingUser, deadDir string) (waiting, delivered []WaitingUser) {
+	h, err := OpenDir(deadDir)
+	if err != nil {
+		return users, nil
+	}
+	defer h.Close()
+	lines, _ := (&DeadLetters{h: h}).Leftovers()
+	for _, u := range users {
+		if slices.ContainsFunc(lines, func(l Leftover) bool {
+			return l.Name == filepath.Base(u.File) && (l.Key == u.key || strings.HasPrefix(l.Key, u.key+":")) && cmp.Or(l.Modified, u.modified) == u.modified
 		}) {
 			delivered = append(delivered, u)
 		} else {
 			waiting = append(waiting, u)
 		}
 	}
-	slices.SortStableFunc(waiting, func(a, b WaitingUser) int { return a.FirstSeen.Compare(b.FirstSeen) })
-	return waiting, delivered, problems, err
+	return waiting, delivered
 }

@@ -149,8 +149,7 @@ func (f File) is(st unix.Stat_t, err error) error {
 	return wrap(err, "queue file "+quote(f.Path))
 }
 
-// Stat looks at the queue file path names, not following it: fs.ErrNotExist when gone, ErrOutside
-// for any path but a direct child of the queue directory, *NotRegularError for no regular file.
+// Stat looks at the queue file at path unfollowed: fs.ErrNotExist, ErrOutside (not directly inside), *NotRegularError.
 func (q *Queue) Stat(path string) (File, error) {
 	names, ok := q.h.below(path)
 	if !ok || len(names) != 1 || strings.ContainsRune(names[0], 0) {
@@ -207,8 +206,7 @@ func regular(fh *os.File) (unix.Stat_t, error) {
 	return st, wrap(err, quote(fh.Name()))
 }
 
-// HasLine reports whether f holds line at offset, ended by a newline (tail drops a CR before it):
-// the record is of this file, not of an earlier one of its name.
+// HasLine reports whether f holds line at offset, newline-ended (tail drops a CR): the record is f's, not a namesake's.
 func (q *Queue) HasLine(f File, offset int64, line string) (bool, error) {
 	if offset < 0 || offset+int64(len(line)) >= f.Size {
 		return false, nil
@@ -313,8 +311,7 @@ func (q *Queue) Unwatched() ([]string, error) {
 	})
 }
 
-// MoveTo moves a queue file into the dead letters' directory, over an older one of its name, and returns where
-// it went; both directories are synced, and across file systems the copy is in place before the original goes.
+// MoveTo moves f over any namesake into the dead letters' directory, both synced; across file systems the copy lands first.
 func (q *Queue) MoveTo(f File, dead *DeadLetters) (string, error) {
 	if _, err := look(q.h, f); err != nil {
 		return "", err
@@ -347,8 +344,7 @@ func copyTo(h *Dir, f File, target *Dir) error {
 	return renameIn(target, tmp, f.Name, err)
 }
 
-// RenewExcept replaces every queue file but those skipped (delivered) by a copy tail reads from its head,
-// and counts them: at a start tail's DB holds offsets Fluent Bit no longer holds.
+// RenewExcept replaces and counts the queue files not skipped by copies tail reads from the head: its DB's offsets are stale.
 func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 	files, err := q.Files()
 	copies := map[string]File{} // hidden copy: the file it replaces
@@ -421,8 +417,7 @@ func (q *Queue) Read(f File) ([]byte, error) {
 	return data, nil
 }
 
-// Carry carries a record over into line, for tail to read as a new record, and returns the file now holding
-// it: appended, or, where not writable for us (a producer's 0644 file) or at CompactAt, replaced by a copy of line.
+// Carry appends line for tail to read anew or, from CompactAt or where not ours to write, replaces f by it: returns the file.
 func (q *Queue) Carry(f File, line []byte) (File, error) {
 	var err error
 	if f.Size+int64(len(line)) <= CompactAt {

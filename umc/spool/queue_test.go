@@ -269,7 +269,7 @@ func TestATakeoverKeepsAQueuedUsersAge(t *testing.T) {
 	if n, err := d.RenewExcept(func(File) bool { return false }); err != nil || n != 1 {
 		t.Fatalf("renewed %d: %v", n, err)
 	}
-	users, _, problems, err := ListWaiting(dir, filepath.Join(dir, "failed"), func(string, []byte) WaitingUser { return WaitingUser{} }, time.Now())
+	users, problems, err := ListWaiting(dir, func(string, []byte) WaitingUser { return WaitingUser{} }, time.Now())
 	if err != nil || len(users) != 1 {
 		t.Fatalf("users %+v problems %v: %v", users, problems, err)
 	}
@@ -297,10 +297,11 @@ func TestADeliveredFileLeftInPlaceIsNotListedAsWaiting(t *testing.T) {
 	if err := dead.AppendLeftover(Leftover{Key: a.Key() + ":123", Name: "a.send", Modified: mod.UnixNano()}); err != nil {
 		t.Fatal(err)
 	}
-	waiting, delivered, problems, err := ListWaiting(root, dead.Dir(), func(string, []byte) WaitingUser { return WaitingUser{} }, time.Now())
-	if err != nil || len(problems) != 0 {
-		t.Fatalf("listed %v and %v, problems %v, %v", waiting, delivered, problems, err)
+	users, problems, err := ListWaiting(root, func(string, []byte) WaitingUser { return WaitingUser{} }, time.Now())
+	if err != nil || len(problems) != 0 || len(users) != 2 {
+		t.Fatalf("listed %v, problems %v, %v", users, problems, err)
 	}
+	waiting, delivered := SplitDelivered(users, dead.Dir())
 	if len(waiting) != 1 || waiting[0].Username != "b" || len(delivered) != 1 || delivered[0].Username != "a" {
 		t.Fatalf("waiting %v, delivered %v", waiting, delivered)
 	}
@@ -310,7 +311,8 @@ func TestADeliveredFileLeftInPlaceIsNotListedAsWaiting(t *testing.T) {
 	}
 	write(t, filepath.Join(root, "c.send")) // holds the old inode number apart
 	write(t, filepath.Join(root, "a.send"))
-	if _, delivered, _, _ := ListWaiting(root, dead.Dir(), func(string, []byte) WaitingUser { return WaitingUser{} }, time.Now()); len(delivered) != 0 && stat(t, q, filepath.Join(root, "a.send")).Ino != a.Ino {
+	users, _, _ = ListWaiting(root, func(string, []byte) WaitingUser { return WaitingUser{} }, time.Now())
+	if _, delivered := SplitDelivered(users, dead.Dir()); len(delivered) != 0 && stat(t, q, filepath.Join(root, "a.send")).Ino != a.Ino {
 		t.Fatalf("a new file taken for the delivered one: %v", delivered)
 	}
 }
