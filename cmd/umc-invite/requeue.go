@@ -2,8 +2,6 @@ package main
 
 import (
 	"cmp"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -183,25 +181,12 @@ func checkName(user string) error {
 // to name (fs.ErrExist rather than replace a queued file) and syncs dir.
 func writeNew(dir *spool.Dir, name string, content []byte) (string, error) {
 	target := filepath.Join(dir.Configured, name)
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	tmp := "." + name + "." + hex.EncodeToString(b[:]) + ".tmp"
-	f, err := dir.OpenFile(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
+	// Group-writable: Fluent Bit's group appends carried-over lines.
+	tmp, err := spool.WriteHidden(dir, "."+name+".", 0o600, content, true, func(f *os.File, _ string) error { return f.Chmod(0o664) })
 	if err != nil {
 		return target, fmt.Errorf("write queue file: %w", err)
 	}
 	defer unix.Unlinkat(dir.FD(), tmp, 0)
-	// Group-writable: Fluent Bit's group appends carried-over lines.
-	err = f.Chmod(0o664)
-	if err == nil {
-		_, err = f.Write(content)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if err = cmp.Or(err, f.Close()); err != nil {
-		return target, fmt.Errorf("write queue file: %w", err)
-	}
 	if err := unix.Linkat(dir.FD(), tmp, dir.FD(), name, 0); errors.Is(err, unix.EEXIST) {
 		return target, fs.ErrExist
 	} else if err != nil {

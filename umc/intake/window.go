@@ -69,10 +69,10 @@ func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	if a.in, err = spool.OpenDirIn(a.q, intakeDir, true, mode); err != nil {
 		return nil, fmt.Errorf("intake directory: %w", err)
 	}
-	if a.stage, err = spool.OpenDirIn(a.q, filepath.Join(a.q.Path, StageDir), true, mode&^(fs.ModeSetgid|fs.ModeSticky)|0o700); err != nil {
+	if a.stage, err = spool.OpenDirIn(a.q, filepath.Join(a.q.Path, StageDir), true, mode&^(unix.S_ISGID|unix.S_ISVTX)|0o700); err != nil {
 		return nil, fmt.Errorf("queue directory: %s: %w", StageDir, err)
 	}
-	if a.in.Same(a.q) || a.in.Same(a.stage) {
+	if a.in.ID() == a.q.ID() || a.in.ID() == a.stage.ID() {
 		return nil, fmt.Errorf("intake directory %s is the queue directory or its %s, the plugin's own", a.in.Path, StageDir)
 	}
 	if a.linkMode, err = probe(a.q, a.in); err != nil {
@@ -194,12 +194,12 @@ func (w *Window) recount() error {
 	if w.closed {
 		return ErrClosed
 	}
-	qMod, err := w.adm.q.ModTime()
-	stageMod, serr := w.adm.stage.ModTime()
+	qSt, err := w.adm.q.Lstat(".")
+	stageSt, serr := w.adm.stage.Lstat(".")
 	if err = cmp.Or(err, serr); err != nil {
 		return fmt.Errorf("queue directory: %w", err)
 	}
-	mod := [2]int64{qMod, stageMod}
+	mod := [2]int64{qSt.Mtim.Nano(), stageSt.Mtim.Nano()}
 	if mod == w.countedMod && w.countedSure {
 		return nil
 	}
@@ -272,7 +272,8 @@ func pending(in *spool.Dir, name string, t fs.FileMode) (unix.Stat_t, bool) {
 
 // list reads the intake if it may hold something new, keeping the backlogCap oldest.
 func (w *Window) list() (listed bool, skipped, err error) {
-	mod, err := w.adm.in.ModTime()
+	st, err := w.adm.in.Lstat(".")
+	mod := st.Mtim.Nano()
 	if err != nil {
 		return false, nil, fmt.Errorf("intake directory: %w", err)
 	}

@@ -5,6 +5,7 @@
 package spool
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,23 +33,12 @@ const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLO
 // OpenDir resolves a configured directory once (its symlinks are the operator's choice) and opens it.
 func OpenDir(path string) (*Dir, error) {
 	abs, err := filepath.Abs(path)
-	resolved := abs
-	if err == nil {
-		resolved, err = filepath.EvalSymlinks(abs)
-	}
-	if err != nil {
+	resolved, rerr := filepath.EvalSymlinks(abs)
+	if err = cmp.Or(err, rerr); err != nil {
 		return nil, err
 	}
 	fd, err := unix.Open(resolved, dirFlags, 0)
 	return held(fd, err, resolved, abs)
-}
-
-// pathErr is err naming op and path; nil stays nil.
-func pathErr(op, path string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &fs.PathError{Op: op, Path: path, Err: err}
 }
 
 // wrap is err after context; nil stays nil.
@@ -65,7 +58,7 @@ func held(fd int, err error, path, configured string) (*Dir, error) {
 		}
 	}
 	if err != nil {
-		return nil, pathErr("open directory", path, err)
+		return nil, wrap(err, "open directory "+path)
 	}
 	return &Dir{fd: fd, Path: path, Configured: configured, id: DirID{uint64(st.Dev), st.Ino}}, nil
 }
@@ -73,18 +66,9 @@ func held(fd int, err error, path, configured string) (*Dir, error) {
 // ErrSymlink marks a directory inside a held one that is a symlink.
 var ErrSymlink = errors.New("is a symlink or not a directory: refused, whoever writes its parent could point it anywhere")
 
-// child is the name of path when it is a direct child of d.
-func (d *Dir) child(path string) (string, bool) {
-	names, ok := d.below(path)
-	if !ok || len(names) != 1 || strings.ContainsRune(names[0], 0) {
-		return "", false
-	}
-	return names[0], true
-}
-
 // OpenDirIn opens path below d step by step, never through a symlink (ErrSymlink), creating missing steps with
-// perm (whatever the umask) when create; any other path by OpenDir, after MkdirAll when create.
-func OpenDirIn(d *Dir, path string, create bool, perm fs.FileMode) (*Dir, error) {
+// perm (chmod(2) bits, whatever the umask) when create; any other path by OpenDir, after MkdirAll when create.
+func OpenDirIn(d *Dir, path string, create bool, perm uint32) (*Dir, error) {
 	if d != nil {
 		if names, ok := d.below(path); ok {
 			cur := d
@@ -102,7 +86,7 @@ func OpenDirIn(d *Dir, path string, create bool, perm fs.FileMode) (*Dir, error)
 		}
 	}
 	if create {
-		if err := os.MkdirAll(path, perm.Perm()); err != nil {
+		if err := os.MkdirAll(path, fs.FileMode(perm&0o777)); err != nil {
 			return nil, err
 		}
 	}
@@ -125,19 +109,15 @@ func (d *Dir) below(path string) ([]string, bool) {
 	return nil, false
 }
 
-func (d *Dir) openChild(name string, create bool, perm fs.FileMode) (*Dir, error) {
+func (d *Dir) openChild(name string, create bool, perm uint32) (*Dir, error) {
 	path := filepath.Join(d.Path, name)
 	fd, err := unix.Openat(d.fd, name, dirFlags, 0)
 	if errors.Is(err, unix.ENOENT) && create {
-		if err := unix.Mkdirat(d.fd, name, uint32(perm.Perm())); err != nil && !errors.Is(err, unix.EEXIST) {
-			return nil, pathErr("create directory", path, err)
+		if err := unix.Mkdirat(d.fd, name, perm&0o777); err != nil && !errors.Is(err, unix.EEXIST) {
+			return nil, wrap(err, "create directory "+path)
 		}
 		if fd, err = unix.Openat(d.fd, name, dirFlags, 0); err == nil {
-			mode := uint32(perm.Perm())
-			for _, b := range special {
-				mode |= b[1] * min(uint32(perm)&b[0], 1)
-			}
-			_ = unix.Fchmod(fd, mode)
+			_ = unix.Fchmod(fd, perm)
 		}
 	}
 	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
@@ -149,30 +129,14 @@ func (d *Dir) openChild(name string, create bool, perm fs.FileMode) (*Dir, error
 // FD is the descriptor; it stays d's: do not close it.
 func (d *Dir) FD() int { return d.fd }
 
-// Same reports whether two held directories are one.
-func (d *Dir) Same(o *Dir) bool { return d.id == o.id }
-
-// special pairs the set-group-ID and sticky bits of fs.FileMode and chmod(2).
-var special = [][2]uint32{{uint32(fs.ModeSetgid), unix.S_ISGID}, {uint32(fs.ModeSticky), unix.S_ISVTX}}
-
-// Mode is the directory's permission bits, with set-group-ID and sticky.
-func (d *Dir) Mode() (fs.FileMode, error) {
+// Mode is the directory's chmod(2) bits: permissions, set-group-ID and sticky.
+func (d *Dir) Mode() (uint32, error) {
 	st, err := d.Lstat(".")
-	m := fs.FileMode(st.Mode & 0o777)
-	for _, b := range special {
-		m |= fs.FileMode(b[0] * min(st.Mode&b[1], 1))
-	}
-	return m, err
-}
-
-// ModTime is the directory's mtime in nanoseconds.
-func (d *Dir) ModTime() (int64, error) {
-	st, err := d.Lstat(".")
-	return st.Mtim.Nano(), err
+	return st.Mode & (0o777 | unix.S_ISGID | unix.S_ISVTX), err
 }
 
 // Sync makes creations, renames and removals in d survive a crash.
-func (d *Dir) Sync() error { return pathErr("sync directory", d.Path, unix.Fsync(d.fd)) }
+func (d *Dir) Sync() error { return wrap(unix.Fsync(d.fd), "sync directory "+d.Path) }
 
 // Lstat describes the entry name without following it.
 func (d *Dir) Lstat(name string) (unix.Stat_t, error) {
@@ -186,7 +150,7 @@ func (d *Dir) OpenFile(name string, flags int, perm uint32) (*os.File, error) {
 	path := filepath.Join(d.Path, name)
 	fd, err := unix.Openat(d.fd, name, flags|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, perm)
 	if err != nil {
-		return nil, pathErr("open", path, err)
+		return nil, wrap(err, "open "+path)
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }
@@ -195,7 +159,7 @@ func (d *Dir) OpenFile(name string, flags int, perm uint32) (*os.File, error) {
 func (d *Dir) Each(fn func(name string, t fs.FileMode)) error {
 	fd, err := unix.Openat(d.fd, ".", dirFlags, 0)
 	if err != nil {
-		return pathErr("list directory", d.Path, err)
+		return wrap(err, "list directory "+d.Path)
 	}
 	f := os.NewFile(uintptr(fd), d.Path)
 	defer f.Close()
@@ -253,8 +217,85 @@ func (d *Dir) AtPath() (DirID, error) {
 	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		err = unix.ENOTDIR
 	}
-	if err != nil {
-		return DirID{}, err
+	return DirID{uint64(st.Dev), st.Ino}, err
+}
+
+var flock = unix.Flock // a test refuses it
+
+// ErrNoDirectoryLock: the file system refuses flock on a directory.
+var ErrNoDirectoryLock = errors.New("the file system refuses a lock (flock) on the directory, so one sender per queue cannot be guaranteed there (a lock file any writer of the queue could remove would let a second process send too): put Queue_Dir on a file system that locks directories (ext4, xfs, btrfs, tmpfs, overlayfs, an NFS or SMB mount used by one node)")
+
+// Lock makes one process the queue's sender: a flock on the directory, which a writer cannot remove as it could a file.
+type Lock struct {
+	dir  *Dir
+	file atomic.Pointer[os.File] // the locked directory while held
+	stop chan struct{}
+	once sync.Once
+	done chan struct{}
+}
+
+// TakeLock locks dir and runs taken; when another holds it, waiting, then polls every interval to take over until Close.
+func TakeLock(dir *Dir, interval time.Duration, waiting func(), taken func()) (*Lock, error) {
+	l := &Lock{dir: dir, stop: make(chan struct{}), done: make(chan struct{})}
+	if ok, err := l.try(); err != nil {
+		return nil, err
+	} else if ok {
+		close(l.done)
+		taken()
+		return l, nil
 	}
-	return DirID{uint64(st.Dev), st.Ino}, nil
+	waiting()
+	go l.wait(interval, taken)
+	return l, nil
+}
+
+func (l *Lock) wait(interval time.Duration, taken func()) {
+	defer close(l.done)
+	defer func() { // a panic in taken must not take Fluent Bit down
+		if p := recover(); p != nil {
+			fmt.Fprintf(os.Stderr, "[error] queue lock on %s: taking over: internal error, recovered: %v\n", quote(l.dir.Path), p)
+		}
+	}()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tick.C:
+		}
+		if ok, _ := l.try(); ok {
+			taken()
+			return
+		}
+	}
+}
+
+// try takes the lock if it is free.
+func (l *Lock) try() (bool, error) {
+	fd, err := unix.Openat(l.dir.fd, ".", dirFlags, 0)
+	if err == nil {
+		if err = flock(fd, unix.LOCK_EX|unix.LOCK_NB); err == nil {
+			l.file.Store(os.NewFile(uintptr(fd), l.dir.Path))
+			return true, nil
+		}
+		unix.Close(fd)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return false, nil
+		}
+		err = fmt.Errorf("%w (%v)", ErrNoDirectoryLock, err)
+	}
+	return false, wrap(err, "queue lock on "+quote(l.dir.Path))
+}
+
+// Close stops waiting, waits for the poller, and releases the lock.
+func (l *Lock) Close() {
+	if l == nil {
+		return
+	}
+	l.once.Do(func() { close(l.stop) })
+	<-l.done
+	if f := l.file.Swap(nil); f != nil {
+		f.Close() // closing the last descriptor drops the flock
+	}
 }

@@ -21,22 +21,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The journals in the dead-letter directory; LeftoverLog: delivered files
-// whose removal failed, never sent again.
 const (
+	// The journals in the dead-letter directory; LeftoverLog: delivered files whose removal failed, never sent again.
 	DeadLetterLog = "dead-letter.jsonl"
 	LeftoverLog   = "delivered-not-removed.jsonl"
-)
 
-// The kinds of DeadLetter.
-const (
+	// The kinds of DeadLetter.
 	KindRefused  = "refused"
 	KindFailed   = "failed"
 	KindBadInput = "bad_input"
 	KindExpired  = "expired" // Max_Age old, with UMC's last answer
-)
 
-const (
 	maxText        = 2048     // caps each text from outside in a journal's line
 	maxLeftoverLog = 16 << 20 // what is read of LeftoverLog
 )
@@ -77,7 +72,7 @@ func OpenDeadLetters(queue *Queue, dir string) (*DeadLetters, error) {
 		parent = queue.h
 	}
 	h, err := OpenDirIn(parent, dir, true, 0o750)
-	if err == nil && parent != nil && h.Same(parent) {
+	if err == nil && parent != nil && h.id == parent.id {
 		err = fmt.Errorf("%s is the queue directory %s", quote(dir), quote(parent.Path))
 	} else if err == nil {
 		err = wrap(writable(h), quote(h.Path))
@@ -150,14 +145,14 @@ func (d *DeadLetters) Leftovers() ([]Leftover, error) {
 	f, err := d.h.OpenFile(LeftoverLog, unix.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
-	} else if err != nil {
-		return nil, err
 	}
-	defer f.Close()
-	if _, err := regular(f); err != nil {
-		return nil, err
+	var data []byte
+	if err == nil {
+		defer f.Close()
+		if _, err = regular(f); err == nil {
+			data, err = io.ReadAll(io.LimitReader(f, maxLeftoverLog))
+		}
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxLeftoverLog))
 	var out []Leftover
 	for line := range bytes.Lines(data) {
 		var l Leftover
@@ -173,16 +168,13 @@ func (d *DeadLetters) KeepLeftovers(keep []Leftover) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(keep) == 0 {
-		if err := unix.Unlinkat(d.h.fd, LeftoverLog, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-			return wrap(err, "remove "+LeftoverLog)
-		}
-		return d.h.Sync()
+		return unlink(d.h, LeftoverLog, 0, "remove "+LeftoverLog, nil)
 	}
 	var buf bytes.Buffer
 	for _, l := range keep {
 		_ = json.NewEncoder(&buf).Encode(l) // a Leftover always encodes
 	}
-	tmp, err := writeHidden(d.h, "."+LeftoverLog+".", 0o640, buf.Bytes(), true, nil)
+	tmp, err := WriteHidden(d.h, "."+LeftoverLog+".", 0o640, buf.Bytes(), true, nil)
 	if err == nil {
 		err = renameIn(d.h, tmp, LeftoverLog, nil)
 	}

@@ -21,6 +21,7 @@ import (
 const (
 	MaxFileSize = 64 << 10 // what Read takes of a queue file: far over one user's
 	CompactAt   = 4 << 10  // from this size a carry-over replaces the file, not appends
+	QueueSuffix = ".send"  // ends every queue file's name
 )
 
 var (
@@ -29,9 +30,6 @@ var (
 	ErrTooBig  = errors.New("queue file is too big to be one user's") // over MaxFileSize
 )
 
-// QueueSuffix ends every queue file's name.
-const QueueSuffix = ".send"
-
 // IsQueueName: tail's glob * matches no leading dot.
 func IsQueueName(name string) bool {
 	return strings.HasSuffix(name, QueueSuffix) && !strings.HasPrefix(name, ".")
@@ -39,9 +37,8 @@ func IsQueueName(name string) bool {
 
 // NotRegularError is a queue entry that is no regular file, never opened.
 type NotRegularError struct {
-	Name, Path string // Path: the queue directory joined with Name, for messages
-	Type       string // "symlink", "FIFO", ...
-	Dev, Ino   uint64 // the entry itself (not followed)
+	File        // the entry itself, not followed
+	Type string // "symlink", "FIFO", ...
 }
 
 func (e *NotRegularError) Error() string {
@@ -83,15 +80,15 @@ func (q *Queue) Close() error {
 
 // writable checks that files can be created and removed in h.
 func writable(h *Dir) error {
-	name, err := writeHidden(h, ".umc-invite-probe-", 0o600, nil, false, nil)
+	name, err := WriteHidden(h, ".umc-invite-probe-", 0o600, nil, false, nil)
 	if err == nil {
 		err = unix.Unlinkat(h.fd, name, 0)
 	}
 	return wrap(err, "not writable")
 }
 
-// writeHidden writes content to a new file named prefix+random, readied by prep; removed again on error.
-func writeHidden(h *Dir, prefix string, perm uint32, content []byte, sync bool, prep func(f *os.File, name string) error) (string, error) {
+// WriteHidden writes content to a new file in h named prefix+random, readied by prep, and returns its name; removed again on error.
+func WriteHidden(h *Dir, prefix string, perm uint32, content []byte, sync bool, prep func(f *os.File, name string) error) (string, error) {
 	name := prefix + rand.Text()[:16] // as short as before: a long queue name still fits
 	f, err := h.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, perm)
 	if err != nil {
@@ -152,26 +149,25 @@ func (f File) is(st unix.Stat_t, err error) error {
 	return wrap(err, "queue file "+quote(f.Path))
 }
 
-// Stat looks at the queue file path names, not following it: fs.ErrNotExist when gone, ErrOutside
-// for any path but a direct child of the queue directory, *NotRegularError for no regular file.
+// Stat looks at the queue file at path unfollowed: fs.ErrNotExist, ErrOutside (not directly inside), *NotRegularError.
 func (q *Queue) Stat(path string) (File, error) {
-	name, ok := q.h.child(path)
-	if !ok {
+	names, ok := q.h.below(path)
+	if !ok || len(names) != 1 || strings.ContainsRune(names[0], 0) {
 		return File{}, fmt.Errorf("%s: %w", quote(path), ErrOutside)
 	}
-	return statName(q.h, name)
+	return statName(q.h, names[0])
 }
 
 func statName(h *Dir, name string) (File, error) {
 	st, err := h.Lstat(name)
-	path := filepath.Join(h.Path, name)
+	f := File{Path: filepath.Join(h.Path, name), Name: name, Dev: uint64(st.Dev), Ino: st.Ino, Size: st.Size}
 	if err != nil {
-		return File{}, wrap(err, "queue file "+quote(path))
+		return File{}, wrap(err, "queue file "+quote(f.Path))
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return File{}, &NotRegularError{Name: name, Path: path, Type: cmp.Or(typeNames[st.Mode&unix.S_IFMT], "file of unknown type"), Dev: uint64(st.Dev), Ino: st.Ino}
+		return File{}, &NotRegularError{f, cmp.Or(typeNames[st.Mode&unix.S_IFMT], "file of unknown type")}
 	}
-	return File{Path: path, Name: name, Dev: uint64(st.Dev), Ino: st.Ino, Size: st.Size}, nil
+	return f, nil
 }
 
 var typeNames = map[uint32]string{unix.S_IFLNK: "symlink", unix.S_IFIFO: "FIFO", unix.S_IFSOCK: "socket",
@@ -210,8 +206,7 @@ func regular(fh *os.File) (unix.Stat_t, error) {
 	return st, wrap(err, quote(fh.Name()))
 }
 
-// HasLine reports whether f holds line at offset, ended by a newline (tail drops a CR before it):
-// the record is of this file, not of an earlier one of its name.
+// HasLine reports whether f holds line at offset, newline-ended (tail drops a CR): the record is f's, not a namesake's.
 func (q *Queue) HasLine(f File, offset int64, line string) (bool, error) {
 	if offset < 0 || offset+int64(len(line)) >= f.Size {
 		return false, nil
@@ -223,11 +218,9 @@ func (q *Queue) HasLine(f File, offset int64, line string) (bool, error) {
 	buf, n := make([]byte, len(line)+2), 0
 	if err == nil {
 		defer fh.Close()
-		if n, err = fh.ReadAt(buf, offset); errors.Is(err, io.EOF) {
-			err = nil
-		}
+		n, err = fh.ReadAt(buf, offset)
 	}
-	if err != nil {
+	if err != nil && err != io.EOF {
 		return false, wrap(err, "read queue file")
 	}
 	end, ok := strings.CutPrefix(string(buf[:n]), line)
@@ -255,9 +248,7 @@ func (q *Queue) Remove(f File) error {
 // unlink removes name from h unless err (fs.ErrNotExist: nothing to do), and syncs h.
 func unlink(h *Dir, name string, flags int, what string, err error) error {
 	if err == nil {
-		if err = unix.Unlinkat(h.fd, name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
-			return wrap(err, what)
-		}
+		err = wrap(unix.Unlinkat(h.fd, name, flags), what)
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -268,7 +259,7 @@ func unlink(h *Dir, name string, flags int, what string, err error) error {
 // Evict removes a non-regular entry if still it (a directory only when empty); first: write its dead letter.
 func (q *Queue) Evict(e *NotRegularError) (first bool, err error) {
 	_, reported := q.evicted.LoadOrStore([2]uint64{e.Dev, e.Ino}, true)
-	st, err := look(q.h, File{Path: e.Path, Name: e.Name, Dev: e.Dev, Ino: e.Ino})
+	st, err := look(q.h, e.File)
 	flags := 0
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		flags = unix.AT_REMOVEDIR
@@ -320,8 +311,7 @@ func (q *Queue) Unwatched() ([]string, error) {
 	})
 }
 
-// MoveTo moves a queue file into the dead letters' directory, over an older one of its name, and returns where
-// it went; both directories are synced, and across file systems the copy is in place before the original goes.
+// MoveTo moves f over any namesake into the dead letters' directory, both synced; across file systems the copy lands first.
 func (q *Queue) MoveTo(f File, dead *DeadLetters) (string, error) {
 	if _, err := look(q.h, f); err != nil {
 		return "", err
@@ -349,13 +339,12 @@ func copyTo(h *Dir, f File, target *Dir) error {
 	data, err := io.ReadAll(io.LimitReader(in, MaxFileSize))
 	tmp := ""
 	if err == nil {
-		tmp, err = writeHidden(target, "."+f.Name+".", 0o640, data, true, func(_ *os.File, tmp string) error { return keepTimes(target, tmp, st) })
+		tmp, err = WriteHidden(target, "."+f.Name+".", 0o640, data, true, func(_ *os.File, tmp string) error { return keepTimes(target, tmp, st) })
 	}
 	return renameIn(target, tmp, f.Name, err)
 }
 
-// RenewExcept replaces every queue file but those skipped (delivered) by a copy tail reads from its head,
-// and counts them: at a start tail's DB holds offsets Fluent Bit no longer holds.
+// RenewExcept replaces and counts the queue files not skipped by copies tail reads from the head: its DB's offsets are stale.
 func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 	files, err := q.Files()
 	copies := map[string]File{} // hidden copy: the file it replaces
@@ -365,10 +354,7 @@ func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 		}
 	}()
 	for _, f := range files {
-		if f.Size > MaxFileSize || skip(f) {
-			continue
-		}
-		if data, rerr := q.Read(f); rerr == nil && int64(len(data)) == f.Size {
+		if data, rerr := q.Read(f); rerr == nil && int64(len(data)) == f.Size && !skip(f) {
 			tmp, cerr := copyAside(q.h, f, data, false)
 			if err = cmp.Or(err, cerr); cerr == nil {
 				copies[tmp] = f
@@ -392,10 +378,7 @@ func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 			n++
 		}
 	}
-	if n > 0 {
-		err = cmp.Or(err, q.h.Sync())
-	}
-	return n, err
+	return n, cmp.Or(err, q.h.Sync())
 }
 
 // Modified is f's mtime: without a carried-over line, when it was queued.
@@ -434,21 +417,19 @@ func (q *Queue) Read(f File) ([]byte, error) {
 	return data, nil
 }
 
-// Carry carries a record over into line, for tail to read as a new record, and returns the file now holding
-// it: appended, or, where not writable for us (a producer's 0644 file) or at CompactAt, replaced by a copy of line.
+// Carry appends line for tail to read anew or, from CompactAt or where not ours to write, replaces f by it: returns the file.
 func (q *Queue) Carry(f File, line []byte) (File, error) {
-	if f.Size+int64(len(line)) > CompactAt {
-		return q.Replace(f, line)
-	}
-	err := q.Append(f, line)
-	if err == nil || !errors.Is(err, fs.ErrPermission) {
-		return f, err
+	var err error
+	if f.Size+int64(len(line)) <= CompactAt {
+		if err = q.Append(f, line); err == nil || !errors.Is(err, fs.ErrPermission) {
+			return f, err
+		}
 	}
 	replaced, rerr := q.Replace(f, line)
-	if rerr != nil {
-		return f, fmt.Errorf("%w; replacing it: %w", err, rerr)
+	if err != nil && rerr != nil {
+		rerr = fmt.Errorf("%w; replacing it: %w", err, rerr)
 	}
-	return replaced, nil
+	return replaced, rerr
 }
 
 // Append adds line to f in one synced write; a short one is cut back off.
@@ -478,7 +459,7 @@ func copyAside(h *Dir, f File, content []byte, sync bool) (string, error) {
 	old, err := look(h, f)
 	tmp := ""
 	if err == nil {
-		tmp, err = writeHidden(h, "."+f.Name+".carry-", 0o600, content, sync, func(tmp *os.File, name string) error {
+		tmp, err = WriteHidden(h, "."+f.Name+".carry-", 0o600, content, sync, func(tmp *os.File, name string) error {
 			// Whoever could read it still can; the group may append; the age counts from the mtime.
 			return cmp.Or(tmp.Chmod(os.FileMode(old.Mode)&0o664|0o060), keepTimes(h, name, old))
 		})
