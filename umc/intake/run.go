@@ -27,22 +27,22 @@ func (w *Window) Start(report func(error)) {
 }
 
 // Close stops the background loop and waits for it; files stay put.
-func (w *Window) Close() error {
+func (w *Window) Close() {
 	w.mu.Lock()
 	closed, started := w.closed, w.started
 	w.closed, w.backlog = true, nil
 	w.mu.Unlock()
 	if closed {
-		return nil
+		return
 	}
 	close(w.stop)
 	if started {
 		<-w.done
 	}
 	w.adm.close() // every other user holds mu and checks closed
-	return nil
 }
 
+// run tops up when woken (inotify, Left, polling) and recounts every resync.
 func (w *Window) run(rep func(error)) {
 	defer close(w.done)
 	tick := time.NewTicker(w.resync)
@@ -52,23 +52,25 @@ func (w *Window) run(rep func(error)) {
 		stopWatch, err = watch(fmt.Sprintf("/proc/self/fd/%d", w.adm.in.FD()), w.kick, rep)
 	}
 	defer stopWatch()
+	var poll <-chan time.Time // nil: inotify wakes the loop
 	if err != nil {
-		rep(fmt.Errorf("intake %s: no inotify, checking every %v: %w", w.adm.in.Path, w.poll, err))
-		tick.Reset(w.poll)
+		rep(fmt.Errorf("intake %s: no inotify, checking every %v: %w", w.adm.in.Path, pollEvery, err))
+		p := time.NewTicker(pollEvery)
+		defer p.Stop()
+		poll = p.C
 	}
-	lastRecount := time.Now()
+	wake(w.kick) // the first top-up at once
 	for {
-		w.step(rep, false)
+		recount := false
 		select {
 		case <-w.stop:
 			return
 		case <-w.kick:
-		case now := <-tick.C:
-			if now.Sub(lastRecount) >= w.resync {
-				lastRecount = now
-				w.step(rep, true)
-			}
+		case <-poll:
+		case <-tick.C:
+			recount = true
 		}
+		w.step(rep, recount)
 	}
 }
 
@@ -80,11 +82,11 @@ func (w *Window) step(rep func(error), recount bool) {
 		}
 	}()
 	if recount {
-		if err := w.recount(); err != nil && !errors.Is(err, ErrClosed) {
+		if err := w.recount(); err != nil {
 			rep(err)
 		}
 	}
-	if _, err := w.TopUp(); err != nil && !errors.Is(err, ErrClosed) {
+	if _, err := w.TopUp(); err != nil {
 		rep(err)
 	}
 }

@@ -21,17 +21,13 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// ErrClosed is returned after Close.
-var ErrClosed = errors.New("intake window closed")
-
 // Window admits intake files into the queue; safe for concurrent use.
 type Window struct {
-	adm  admitter
-	size int
-	// Tunables tests shorten: recount (and retry), polling, how young an mtime may hide a change.
-	resync, poll, settle time.Duration
-	backlogCap           int // intake names kept in memory
-	noWatch              bool
+	adm        admitter
+	size       int
+	resync     time.Duration // recount (and retry) period; tests shorten it
+	backlogCap int           // intake names kept in memory
+	noWatch    bool
 
 	queued atomic.Int64 // last count + admissions - Left: a full window costs one load
 	stuck  sync.Map     // delivered files whose removal failed hold no place
@@ -80,8 +76,7 @@ func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	}
 	w = &Window{
 		adm: a, size: size,
-		resync: time.Second, poll: 100 * time.Millisecond, settle: 50 * time.Millisecond,
-		backlogCap: max(4*size, 1024), stale: true,
+		resync: time.Second, backlogCap: max(4*size, 1024), stale: true,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if _, err := w.countQueue(false); err != nil {
@@ -127,7 +122,7 @@ func (w *Window) TopUp() (moved int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return 0, ErrClosed
+		return 0, nil
 	}
 	var refused error // the first file that stays in the intake, to be told
 	for listed := false; w.queued.Load() < int64(w.size); {
@@ -171,7 +166,7 @@ func (w *Window) Count() (queue, intake int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return 0, 0, ErrClosed
+		return 0, 0, errors.New("intake window closed")
 	}
 	if queue, err = w.countQueue(false); err != nil {
 		return 0, 0, err
@@ -192,7 +187,7 @@ func (w *Window) recount() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return ErrClosed
+		return nil
 	}
 	qMod, err := w.adm.q.ModTime()
 	stageMod, serr := w.adm.stage.ModTime()
@@ -207,7 +202,7 @@ func (w *Window) recount() error {
 	if _, err := w.countQueue(false); err != nil {
 		return err
 	}
-	w.countedMod, w.countedSure = mod, start.Sub(time.Unix(0, max(mod[0], mod[1]))) >= w.settle
+	w.countedMod, w.countedSure = mod, start.Sub(time.Unix(0, max(mod[0], mod[1]))) >= mtimeSlack
 	return nil
 }
 
@@ -218,7 +213,7 @@ func (w *Window) countQueue(links bool) (int, error) {
 	err := w.adm.q.Each(func(name string, t fs.FileMode) {
 		if _, stuck := w.stuck.Load(name); !stuck && watched(name) && tailReads(w.adm.q, name, t) {
 			n++
-			if links && w.started {
+			if links {
 				w.adm.finishLink(name)
 			}
 		}
@@ -307,6 +302,6 @@ func (w *Window) list() (listed bool, skipped, err error) {
 	keep()
 	w.backlog, w.next, w.listedMod, w.retryAt = kept, 0, mod, time.Time{}
 	// A change within the mtime's granularity may leave it as it was.
-	w.stale = dropped || start.Sub(time.Unix(0, mod)) < w.settle
+	w.stale = dropped || start.Sub(time.Unix(0, mod)) < mtimeSlack
 	return true, skipped, nil
 }
