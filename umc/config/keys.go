@@ -32,7 +32,7 @@ var Keys = []Key{
 	{"Command", "passwordreset/send_token", "UMC command path below `<UMC_URL>/command/`",
 		func(c *Config, v string) error { c.Command = strings.Trim(v, "/"); return nil }, checkCommand},
 	{"Method", "email", "the `method` option of send_token",
-		text(func(c *Config) *string { return &c.Method }), func(c *Config) error { return nonEmpty(c.Method) }},
+		text(func(c *Config) *string { return &c.Method }), nil},
 	{"Language", "en-US", "sent as `Accept-Language`: the language of the e-mail, a language tag such as `de-DE` or `en`",
 		text(func(c *Config) *string { return &c.Language }), func(c *Config) error { return checkLanguage(c.Language) }},
 	{"Auth_User", "", "user for HTTP basic auth; optional, send_token allows anonymous calls",
@@ -55,11 +55,11 @@ var Keys = []Key{
 	durationKey("Timeout", "30s", "time limit of one HTTP request (Go durations, or plain seconds)",
 		func(c *Config) *time.Duration { return &c.Timeout }, positive),
 	{"Username_Key", "username", "record key, and key in a JSON line, holding the username",
-		text(func(c *Config) *string { return &c.UsernameKey }), func(c *Config) error { return nonEmpty(c.UsernameKey) }},
+		text(func(c *Config) *string { return &c.UsernameKey }), nil},
 	{"Path_Key", "path", "record key holding the queue file's path (tail's `Path_Key`)",
-		text(func(c *Config) *string { return &c.PathKey }), func(c *Config) error { return nonEmpty(c.PathKey) }},
+		text(func(c *Config) *string { return &c.PathKey }), nil},
 	{"Offset_Key", "offset", "record key holding the line's offset (tail's `Offset_Key`)",
-		text(func(c *Config) *string { return &c.OffsetKey }), func(c *Config) error { return nonEmpty(c.OffsetKey) }},
+		text(func(c *Config) *string { return &c.OffsetKey }), nil},
 	{"Queue_Dir", "", "the queue directory: enables removing delivered files and moving dead letters",
 		text(func(c *Config) *string { return &c.QueueDir }), func(c *Config) error { return absolute(&c.QueueDir) }},
 	{"Dead_Letter_Dir", "", "where `dead-letter.jsonl` and the moved queue files go; unset: `<Queue_Dir>/failed`",
@@ -75,12 +75,7 @@ var Keys = []Key{
 	durationKey("Backoff_Min", "5s", "a waiting user's first pause between its calls, and the shortest pause ever (the random part never goes below it); it doubles with every answer that leaves it waiting",
 		func(c *Config) *time.Duration { return &c.BackoffMin }, atLeast(100*time.Millisecond)),
 	durationKey("Backoff_Max", "10m", "the longest pause between a waiting user's calls (the random part never goes above it)",
-		func(c *Config) *time.Duration { return &c.BackoffMax }, func(c *Config, d time.Duration) error {
-			if d < c.BackoffMin {
-				return fmt.Errorf("%s is shorter than Backoff_Min %s", d, c.BackoffMin)
-			}
-			return nil
-		}),
+		func(c *Config) *time.Duration { return &c.BackoffMax }, func(c *Config, d time.Duration) error { return notShorter(d, c.BackoffMin, "Backoff_Min ") }),
 	intKey("Chunk_Retry_Limit", "5", "must equal Fluent Bit's `Retry_Limit` of this output (the plugin cannot see it; `umc-invite check` compares them): on a chunk's last try the users still waiting are carried over into new records (1..100)",
 		func(c *Config) *int { return &c.ChunkRetryLimit }, 1, 100),
 	intKey("Concurrency", "8", "the most UMC requests in flight for this output, across Fluent Bit's workers and chunks (1..256; `1`: one after another)",
@@ -90,12 +85,9 @@ var Keys = []Key{
 	intKey("Quick_Retries", "2", "extra tries at once for a call that cannot have reached UMC: connection refused, name resolution, TLS handshake (0..10)",
 		func(c *Config) *int { return &c.QuickRetries }, 0, 10),
 	durationKey("Flush_Timeout", "60s", "no new request starts after this long in one flush; the rest waits for Fluent Bit's retry; not shorter than `Timeout`",
+		// Shorter than one request, a slow request would cut its successors off.
 		func(c *Config) *time.Duration { return &c.FlushTimeout }, func(c *Config, d time.Duration) error {
-			// Shorter than one request, a slow request would cut its successors off.
-			if d > 0 && d < c.Timeout {
-				return fmt.Errorf("%s is shorter than Timeout %s", d, c.Timeout)
-			}
-			return positive(c, d)
+			return cmp.Or(positive(c, d), notShorter(d, c.Timeout, "Timeout "))
 		}),
 	{"Metrics_Listen", "", "address of the plugin's Prometheus endpoint `/metrics`, `host:port` or `:port`, shared by every output naming it; unset or `off`: none (see [Operations](operations.md#operations))",
 		text(func(c *Config) *string { return &c.MetricsListen }), checkMetricsListen},
@@ -139,12 +131,15 @@ func positive(_ *Config, d time.Duration) error {
 }
 
 func atLeast(lo time.Duration) func(*Config, time.Duration) error {
-	return func(_ *Config, d time.Duration) error {
-		if d < lo {
-			return fmt.Errorf("%s is shorter than %s", d, lo)
-		}
-		return nil
+	return func(_ *Config, d time.Duration) error { return notShorter(d, lo, "") }
+}
+
+// notShorter refuses d below lo, which key names if it is another key's value.
+func notShorter(d, lo time.Duration, key string) error {
+	if d < lo {
+		return fmt.Errorf("%s is shorter than %s%s", d, key, lo)
 	}
+	return nil
 }
 
 // Far above any real file, low enough that a wrong path (a log) cannot stall the start.

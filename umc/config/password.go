@@ -24,7 +24,7 @@ func readPasswordFile(path string) (Secret, error) {
 // an unusable file keeps the old password, with one warning. Safe for concurrent use; never logged.
 type PasswordFile struct {
 	path string
-	// Infof and Warnf, set before the first Password, hear of a change and of an unusable file.
+	// Infof and Warnf (quiet by default), set before the first Password, hear of a change and of an unusable file.
 	Infof, Warnf func(format string, args ...any)
 
 	mu      sync.Mutex
@@ -40,7 +40,8 @@ func (c *Config) PasswordFile() *PasswordFile {
 	if c.AuthPasswordFile == "" {
 		return nil
 	}
-	return &PasswordFile{path: c.AuthPasswordFile, current: c.AuthPassword, checked: time.Now(), now: time.Now}
+	quiet := func(string, ...any) {}
+	return &PasswordFile{path: c.AuthPasswordFile, current: c.AuthPassword, checked: time.Now(), now: time.Now, Infof: quiet, Warnf: quiet}
 }
 
 // Password is the password to send now; one caller at a time looks at the file.
@@ -79,7 +80,7 @@ func (p *PasswordFile) refresh() (changed bool) {
 	defer p.mu.Unlock()
 	p.looking = false
 	if err != nil {
-		if !p.warned && p.Warnf != nil {
+		if !p.warned {
 			p.Warnf("Auth_Password_File: cannot use it: %v; keeping the password read before", err)
 		}
 		p.warned = true
@@ -90,8 +91,6 @@ func (p *PasswordFile) refresh() (changed bool) {
 		return false
 	}
 	p.current = secret
-	if p.Infof != nil {
-		p.Infof("Auth_Password_File: %s changed; the new password is used from now on", p.path)
-	}
+	p.Infof("Auth_Password_File: %s changed; the new password is used from now on", p.path)
 	return true
 }

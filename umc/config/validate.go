@@ -1,7 +1,6 @@
 package config
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -56,10 +55,8 @@ func checkHTTPURL(raw string, isUMC bool) (*url.URL, error) {
 		return nil, errors.New("is required, e.g. http://umc-server or https://ucs.example.org/univention")
 	case raw == "":
 		return nil, nil // no proxy
-	case hasUserinfo(raw) && isUMC:
-		return nil, errors.New("must not hold credentials: use Auth_User and Auth_Password_File")
 	case hasUserinfo(raw):
-		return nil, errors.New("must not hold credentials: a proxy that needs them is not supported")
+		return nil, errors.New("must not hold credentials: " + map[bool]string{true: "use Auth_User and Auth_Password_File", false: "a proxy that needs them is not supported"}[isUMC])
 	case strings.IndexFunc(raw, unicode.IsSpace) >= 0:
 		return nil, errors.New("must not contain spaces")
 	}
@@ -98,8 +95,11 @@ func hasUserinfo(raw string) bool {
 var commandRe = regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`)
 
 func checkCommand(c *Config) error {
-	if !commandRe.MatchString(c.Command) {
-		return cmp.Or(nonEmpty(c.Command), fmt.Errorf("%q: want path segments of letters, digits, _ and -, like passwordreset/send_token", c.Command))
+	switch {
+	case c.Command == "": // "/" trimmed
+		return errors.New("must not be empty")
+	case !commandRe.MatchString(c.Command):
+		return fmt.Errorf("%q: want path segments of letters, digits, _ and -, like passwordreset/send_token", c.Command)
 	}
 	return nil
 }
@@ -108,9 +108,7 @@ func checkCommand(c *Config) error {
 var languageRe = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$`)
 
 func checkLanguage(v string) error {
-	switch {
-	case v == "":
-		return errors.New("must not be empty")
+	switch { // never empty: "" is the default
 	case strings.IndexFunc(v, unicode.IsControl) >= 0:
 		return fmt.Errorf("%q holds control characters (CR, LF, …): not a header value", v)
 	case len(v) > 64 || !languageRe.MatchString(v):
@@ -144,13 +142,6 @@ func absolute(path *string) (err error) {
 		*path, err = filepath.Abs(*path)
 	}
 	return err
-}
-
-func nonEmpty(v string) error {
-	if strings.TrimSpace(v) == "" {
-		return errors.New("must not be empty")
-	}
-	return nil
 }
 
 // checkIntakeDir fills in the default; its use is checked at start.

@@ -78,8 +78,7 @@ func fromJSONLine(line, key string) (string, error) {
 	}
 	obj, isObject := v.(map[string]any)
 	if !isObject {
-		t, _ := jsonType(v)
-		return "", badInput("log line is a JSON %s, not an object with a %q key", t, key)
+		return "", badInput("log line is a JSON %s, not an object with a %q key", jsonTypes[fmt.Sprintf("%T", v)][0], key)
 	}
 	field, ok := obj[key]
 	if !ok {
@@ -87,27 +86,15 @@ func fromJSONLine(line, key string) (string, error) {
 	}
 	s, isString := field.(string)
 	if !isString {
-		t, a := jsonType(field)
-		return "", badInput("JSON key %q is %s%s, not a string", key, a, t)
+		return "", badInput("JSON key %q is %s, not a string", key, jsonTypes[fmt.Sprintf("%T", field)][1])
 	}
 	return checkUID(s, fmt.Sprintf("JSON key %q", key))
 }
 
-// jsonType names the JSON type of v, as json.Unmarshal made it.
-func jsonType(v any) (name, article string) {
-	switch v.(type) {
-	case nil:
-		return "null", ""
-	case bool:
-		return "boolean", "a "
-	case float64:
-		return "number", "a "
-	case string:
-		return "string", "a "
-	case []any:
-		return "array", "an "
-	}
-	return "object", "an "
+// jsonTypes name, by Go type, what json.Unmarshal made: bare, and with its article.
+var jsonTypes = map[string][2]string{
+	"<nil>": {"null", "null"}, "bool": {"boolean", "a boolean"}, "float64": {"number", "a number"}, "string": {"string", "a string"},
+	"[]interface {}": {"array", "an array"}, "map[string]interface {}": {"object", "an object"},
 }
 
 // checkUID refuses names UMC cannot take or that hide what is sent.
