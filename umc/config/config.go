@@ -1,5 +1,4 @@
-// Package config turns Fluent Bit keys and an optional TOML file into a
-// checked Config, through the Getter interface (no cgo).
+// Package config turns Fluent Bit keys and an optional TOML file into a checked Config (no cgo).
 package config
 
 import (
@@ -74,12 +73,10 @@ func (c *Config) Endpoint() string {
 	return e
 }
 
-// Load takes each key from g, else the Config_File, else its default; the
-// first bad key ends it with a *KeyError naming the key.
+// Load takes each key from g, else the Config_File, else its default; a bad key is a *KeyError.
 func Load(g Getter) (*Config, error) { return loadKeys(g, false) }
 
-// LoadOffline is Load without reading the secret files, for the commands
-// that never call UMC.
+// LoadOffline is Load without reading the secret files, for the commands that never call UMC.
 func LoadOffline(g Getter) (*Config, error) { return loadKeys(g, true) }
 
 func loadKeys(g Getter, offline bool) (*Config, error) {

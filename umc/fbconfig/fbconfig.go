@@ -1,6 +1,5 @@
-// Package fbconfig reads Fluent Bit configs far enough to check them:
-// classic and YAML, includes, variables, and the configs in a Kubernetes
-// manifest's ConfigMaps. Every key keeps its file and line.
+// Package fbconfig reads Fluent Bit configs (classic, YAML, a manifest's ConfigMaps; includes,
+// variables) far enough to check them; every key keeps its file and line.
 package fbconfig
 
 import (
@@ -79,8 +78,7 @@ type reader struct {
 // maxIncludeDepth stops an @INCLUDE loop.
 const maxIncludeDepth = 16
 
-// expand replaces ${VAR} (unset: "", as Fluent Bit) and ${VAR:-default}
-// (for unset or empty, as the shell); @SET and env: before the environment.
+// expand replaces ${VAR} (unset: "", as Fluent Bit) and ${VAR:-default} (unset or empty); @SET and env: first.
 func (r *reader) expand(s string) string {
 	var b strings.Builder
 	for {
@@ -162,8 +160,7 @@ type entryText struct {
 	lineOffset int
 }
 
-// include reads an @INCLUDE's glob (as classic) or a YAML include's name,
-// from data (a ConfigMap's entries) or else from dir.
+// include reads an @INCLUDE's glob or a YAML include's name, from data (a ConfigMap's entries) or else dir.
 func (r *reader) include(file string, line int, pattern, dir string, data map[string]entryText, classic bool) error {
 	word := map[bool]string{false: "include", true: "@INCLUDE"}[classic]
 	r.depth++

@@ -10,8 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Start finishes what a crash left half done (before tail reads it), then tops up
-// until Close; report (may be nil) gets each distinct error at most once a minute.
+// Start finishes what a crash left half done, then tops up until Close; report (may be nil) hears each error.
 func (w *Window) Start(report func(error)) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -45,8 +45,7 @@ type Window struct {
 	kick, stop, done chan struct{}
 }
 
-// Open checks both directories and counts the queue; a missing intake gets the
-// queue's permissions. Only Start moves: another process may hold the queue.
+// Open checks both directories (a missing intake gets the queue's mode) and counts; moving waits for Start (the lock).
 func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	var a admitter
 	defer func() {
@@ -206,8 +205,7 @@ func (w *Window) recount() error {
 	return nil
 }
 
-// countQueue counts the files tail reads in the queue; once started, it finishes
-// admissions a crash cut short (link moves: with links, at Start).
+// countQueue counts the files tail reads; once started, it finishes admissions a crash cut short (links: at Start).
 func (w *Window) countQueue(links bool) (int, error) {
 	n := 0
 	err := w.adm.q.Each(func(name string, t fs.FileMode) {

@@ -60,8 +60,7 @@ func (r Record) String(key string) (string, bool) {
 	return s, ok
 }
 
-// Identity names the record stably across retries and restarts: path and offset
-// where tail added them, else a digest; with the time, as a file may be re-created.
+// Identity names the record across retries and restarts: path, offset (else a digest) and time (a file may be re-created).
 func (r Record) Identity(pathKey, offsetKey string) string {
 	path, hasPath := r.String(pathKey)
 	offset, hasOffset := r.Fields[offsetKey]

@@ -28,9 +28,8 @@ type Keys struct {
 // ucsName is UDM's uid_umlauts, r'(?u)(^\w[\w -.]*\w$)|\w*$' (" -." is U+0020..U+002E: o'brien).
 var ucsName = regexp.MustCompile(`^(?:[\p{L}\p{N}_][\p{L}\p{N}_ -.]*[\p{L}\p{N}_]|[\p{L}\p{N}_]*)$`)
 
-// Username finds the record's username: the Username key, the "log" line (JSON or
-// bare: a UDM name), else the file's name; errors wrap ErrBadInput. A keyed name is
-// LDAP's uid (the listener keeps a "/").
+// Username is the Username key's (LDAP's uid: the listener keeps a "/"), the "log" line's (JSON, or a bare
+// UDM name), else the file name's; errors wrap ErrBadInput.
 func Username(r Record, keys Keys) (string, error) {
 	if v, ok := r.Fields[keys.Username]; ok {
 		s, isString := v.(string)
