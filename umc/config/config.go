@@ -68,7 +68,7 @@ type Config struct {
 	offline bool // LoadOffline: the secret files were not read
 }
 
-// Endpoint is the full URL of the UMC command (checked by validate).
+// Endpoint is the full URL of the UMC command (checked at Load).
 func (c *Config) Endpoint() string {
 	e, _ := url.JoinPath(c.URL.String(), "command", c.Command)
 	return e
@@ -97,7 +97,14 @@ func loadKeys(g Getter, offline bool) (*Config, error) {
 			return nil, &KeyError{k.Name, err}
 		}
 	}
-	if err := c.validate(); err != nil {
+	for _, k := range Keys { // every key parsed: a Check may read others
+		if k.Check != nil {
+			if err := k.Check(c); err != nil {
+				return nil, &KeyError{k.Name, err}
+			}
+		}
+	}
+	if err := c.checkDirectories(); err != nil {
 		return nil, err
 	}
 	return c, nil

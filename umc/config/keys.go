@@ -236,19 +236,6 @@ func Lookup(name string) (Key, bool) {
 	return Key{}, false
 }
 
-// validate runs every key's Check in table order (all keys parsed), then the directory overlap check.
-func (c *Config) validate() error {
-	for _, k := range Keys {
-		if k.Check == nil {
-			continue
-		}
-		if err := k.Check(c); err != nil {
-			return &KeyError{k.Name, err}
-		}
-	}
-	return c.checkDirectories()
-}
-
 // Warnings are what the output logs once at start about a working config.
 func (c *Config) Warnings() []string {
 	// Not refused: the in-cluster Nubus UMC is plain HTTP.
