@@ -24,13 +24,16 @@ type Getter interface {
 type Map map[string]string
 
 // Get implements Getter.
-func (m Map) Get(key string) string {
-	for k, v := range m {
+func (m Map) Get(key string) string { v, _ := lookupFold(m, key); return v }
+
+// lookupFold finds key in m case-insensitively, as Fluent Bit does.
+func lookupFold[V any](m map[string]V, key string) (v V, ok bool) {
+	for k, val := range m {
 		if strings.EqualFold(k, key) {
-			return v
+			return val, true
 		}
 	}
-	return ""
+	return v, false
 }
 
 // Secret is a string that never prints itself, whatever the verb.
@@ -120,14 +123,7 @@ var retired = map[string]string{
 }
 
 // RetiredKey returns the message for a retired key name, case-insensitively.
-func RetiredKey(name string) (string, bool) {
-	for k, msg := range retired {
-		if strings.EqualFold(k, name) {
-			return msg, true
-		}
-	}
-	return "", false
-}
+func RetiredKey(name string) (string, bool) { return lookupFold(retired, name) }
 
 // readFile returns the TOML file's values as strings; an unknown key (a typo) is refused.
 func readFile(path string) (map[string]string, error) {
