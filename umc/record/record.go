@@ -242,8 +242,7 @@ func checkUID(name, where string) (string, error) {
 		}
 	}
 	if n := utf8.RuneCountInString(name); n > MaxUsernameLength {
-		return "", badInput("%s: username is %d characters long, UMC takes at most %d",
-			where, n, MaxUsernameLength)
+		return "", badInput("%s: username is %d characters long, UMC takes at most %d", where, n, MaxUsernameLength)
 	}
 	if strings.TrimSpace(name) != name {
 		return "", badInput("%s: username %q has leading or trailing spaces", where, name)
@@ -263,8 +262,7 @@ func checkUCSName(name, where string) (string, error) {
 	if ucsName.MatchString(name) {
 		return name, nil
 	}
-	return "", badInput("%s: username %q is not a UCS user name (UDM syntax uid_umlauts): %s",
-		where, name, whyNotUCS(name))
+	return "", badInput("%s: username %q is not a UCS user name (UDM syntax uid_umlauts): %s", where, name, whyNotUCS(name))
 }
 
 // whyNotUCS names the first character ucsName refuses.
