@@ -402,8 +402,7 @@ func DefaultDeadLetterDir(queueDir string) string { return filepath.Join(queueDi
 
 // checkDirectories refuses overlaps; only the queue may hold the others (tail reads no deeper).
 func (c *Config) checkDirectories() error {
-	type dir struct{ key, path string }
-	dirs := []dir{{"Queue_Dir", c.QueueDir}, {"Dead_Letter_Dir", c.DeadLetterDir}, {"Intake_Dir", c.IntakeDir}}
+	dirs := []struct{ key, path string }{{"Queue_Dir", c.QueueDir}, {"Dead_Letter_Dir", c.DeadLetterDir}, {"Intake_Dir", c.IntakeDir}}
 	for i, a := range dirs {
 		for _, b := range dirs[i+1:] {
 			if a.path == "" || b.path == "" {
