@@ -260,8 +260,10 @@ func checkHTTPURL(raw string, isUMC bool) (*url.URL, error) {
 		return nil, errors.New("is required, e.g. http://umc-server or https://ucs.example.org/univention")
 	case raw == "":
 		return nil, nil // no proxy
+	case hasUserinfo(raw) && isUMC:
+		return nil, errors.New("must not hold credentials: use Auth_User and Auth_Password_File")
 	case hasUserinfo(raw):
-		return nil, errors.New("must not hold credentials: " + map[bool]string{true: "use Auth_User and Auth_Password_File", false: "a proxy that needs them is not supported"}[isUMC])
+		return nil, errors.New("must not hold credentials: a proxy that needs them is not supported")
 	case strings.IndexFunc(raw, unicode.IsSpace) >= 0:
 		return nil, errors.New("must not contain spaces")
 	}
