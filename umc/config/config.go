@@ -1,5 +1,4 @@
-// Package config turns Fluent Bit keys and an optional TOML file into a
-// checked Config, through the Getter interface (no cgo).
+// Package config turns Fluent Bit keys and an optional TOML file into a checked Config (no cgo).
 package config
 
 import (
@@ -10,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -24,13 +24,16 @@ type Getter interface {
 type Map map[string]string
 
 // Get implements Getter.
-func (m Map) Get(key string) string {
-	for k, v := range m {
+func (m Map) Get(key string) string { v, _ := lookupFold(m, key); return v }
+
+// lookupFold finds key in m case-insensitively, as Fluent Bit does.
+func lookupFold[V any](m map[string]V, key string) (v V, ok bool) {
+	for k, val := range m {
 		if strings.EqualFold(k, key) {
-			return v
+			return val, true
 		}
 	}
-	return ""
+	return v, false
 }
 
 // Secret is a string that never prints itself, whatever the verb.
@@ -68,18 +71,16 @@ type Config struct {
 	offline bool // LoadOffline: the secret files were not read
 }
 
-// Endpoint is the full URL of the UMC command (checked by validate).
+// Endpoint is the full URL of the UMC command (checked at Load).
 func (c *Config) Endpoint() string {
 	e, _ := url.JoinPath(c.URL.String(), "command", c.Command)
 	return e
 }
 
-// Load takes each key from g, else the Config_File, else its default; the
-// first bad key ends it with a *KeyError naming the key.
+// Load takes each key from g, else the Config_File, else its default; a bad key is a *KeyError.
 func Load(g Getter) (*Config, error) { return loadKeys(g, false) }
 
-// LoadOffline is Load without reading the secret files, for the commands
-// that never call UMC.
+// LoadOffline is Load without reading the secret files, for the commands that never call UMC.
 func LoadOffline(g Getter) (*Config, error) { return loadKeys(g, true) }
 
 func loadKeys(g Getter, offline bool) (*Config, error) {
@@ -99,7 +100,14 @@ func loadKeys(g Getter, offline bool) (*Config, error) {
 			return nil, &KeyError{k.Name, err}
 		}
 	}
-	if err := c.validate(); err != nil {
+	for _, k := range Keys { // every key parsed: a Check may read others
+		if k.Check != nil {
+			if err := k.Check(c); err != nil {
+				return nil, &KeyError{k.Name, err}
+			}
+		}
+	}
+	if err := c.checkDirectories(); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -115,14 +123,7 @@ var retired = map[string]string{
 }
 
 // RetiredKey returns the message for a retired key name, case-insensitively.
-func RetiredKey(name string) (string, bool) {
-	for k, msg := range retired {
-		if strings.EqualFold(k, name) {
-			return msg, true
-		}
-	}
-	return "", false
-}
+func RetiredKey(name string) (string, bool) { return lookupFold(retired, name) }
 
 // readFile returns the TOML file's values as strings; an unknown key (a typo) is refused.
 func readFile(path string) (map[string]string, error) {
@@ -173,4 +174,92 @@ func known(name string) bool {
 	_, ours := Lookup(name)
 	_, old := RetiredKey(name)
 	return (ours || old) && name == strings.ToLower(name)
+}
+
+// PasswordCheckInterval is how often, at most, Password looks at the file.
+const PasswordCheckInterval = time.Second
+
+// readPasswordFile trims one trailing newline; an empty file is an error.
+func readPasswordFile(path string) (Secret, error) {
+	b, err := readRegularFile(path, maxPasswordFile)
+	s := Secret(strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"))
+	if err == nil && s == "" {
+		err = fmt.Errorf("%s is empty", path)
+	}
+	return s, err
+}
+
+// PasswordFile is Auth_Password_File, read again when it changes (a rotated Secret);
+// an unusable file keeps the old password, with one warning. Safe for concurrent use; never logged.
+type PasswordFile struct {
+	path string
+	// Infof and Warnf (quiet by default), set before the first Password, hear of a change and of an unusable file.
+	Infof, Warnf func(format string, args ...any)
+
+	mu      sync.Mutex
+	current Secret
+	checked time.Time
+	warned  bool
+	looking bool // a look at the file is under way, without mu held
+	now     func() time.Time
+}
+
+// PasswordFile is Auth_Password_File as read at start; nil without one.
+func (c *Config) PasswordFile() *PasswordFile {
+	if c.AuthPasswordFile == "" {
+		return nil
+	}
+	quiet := func(string, ...any) {}
+	return &PasswordFile{path: c.AuthPasswordFile, current: c.AuthPassword, checked: time.Now(), now: time.Now, Infof: quiet, Warnf: quiet}
+}
+
+// Password is the password to send now; one caller at a time looks at the file.
+func (p *PasswordFile) Password() Secret {
+	p.mu.Lock()
+	due := !p.looking && p.now().Sub(p.checked) >= PasswordCheckInterval
+	if due {
+		p.looking, p.checked = true, p.now()
+	}
+	p.mu.Unlock()
+	if due {
+		p.refresh()
+	}
+	return p.Current()
+}
+
+// Recheck looks at the file at once (after a 401) and reports whether the password changed.
+func (p *PasswordFile) Recheck() bool {
+	p.mu.Lock()
+	p.looking, p.checked = true, p.now()
+	p.mu.Unlock()
+	return p.refresh()
+}
+
+// Current is the password as last read, without looking at the file.
+func (p *PasswordFile) Current() Secret {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.current
+}
+
+// refresh reads without mu held: a slow file system would hold every call.
+func (p *PasswordFile) refresh() (changed bool) {
+	secret, err := readPasswordFile(p.path)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.looking = false
+	if err != nil {
+		if !p.warned {
+			p.Warnf("Auth_Password_File: cannot use it: %v; keeping the password read before", err)
+		}
+		p.warned = true
+		return false
+	}
+	p.warned = false
+	if secret == p.current {
+		return false
+	}
+	p.current = secret
+	p.Infof("Auth_Password_File: %s changed; the new password is used from now on", p.path)
+	return true
 }

@@ -7,11 +7,16 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
+	"net/url"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 )
 
 // Key is one key of Fluent Bit, the TOML file (lower case) and the command;
@@ -32,7 +37,7 @@ var Keys = []Key{
 	{"Command", "passwordreset/send_token", "UMC command path below `<UMC_URL>/command/`",
 		func(c *Config, v string) error { c.Command = strings.Trim(v, "/"); return nil }, checkCommand},
 	{"Method", "email", "the `method` option of send_token",
-		text(func(c *Config) *string { return &c.Method }), func(c *Config) error { return nonEmpty(c.Method) }},
+		text(func(c *Config) *string { return &c.Method }), nil},
 	{"Language", "en-US", "sent as `Accept-Language`: the language of the e-mail, a language tag such as `de-DE` or `en`",
 		text(func(c *Config) *string { return &c.Language }), func(c *Config) error { return checkLanguage(c.Language) }},
 	{"Auth_User", "", "user for HTTP basic auth; optional, send_token allows anonymous calls",
@@ -55,11 +60,11 @@ var Keys = []Key{
 	durationKey("Timeout", "30s", "time limit of one HTTP request (Go durations, or plain seconds)",
 		func(c *Config) *time.Duration { return &c.Timeout }, positive),
 	{"Username_Key", "username", "record key, and key in a JSON line, holding the username",
-		text(func(c *Config) *string { return &c.UsernameKey }), func(c *Config) error { return nonEmpty(c.UsernameKey) }},
+		text(func(c *Config) *string { return &c.UsernameKey }), nil},
 	{"Path_Key", "path", "record key holding the queue file's path (tail's `Path_Key`)",
-		text(func(c *Config) *string { return &c.PathKey }), func(c *Config) error { return nonEmpty(c.PathKey) }},
+		text(func(c *Config) *string { return &c.PathKey }), nil},
 	{"Offset_Key", "offset", "record key holding the line's offset (tail's `Offset_Key`)",
-		text(func(c *Config) *string { return &c.OffsetKey }), func(c *Config) error { return nonEmpty(c.OffsetKey) }},
+		text(func(c *Config) *string { return &c.OffsetKey }), nil},
 	{"Queue_Dir", "", "the queue directory: enables removing delivered files and moving dead letters",
 		text(func(c *Config) *string { return &c.QueueDir }), func(c *Config) error { return absolute(&c.QueueDir) }},
 	{"Dead_Letter_Dir", "", "where `dead-letter.jsonl` and the moved queue files go; unset: `<Queue_Dir>/failed`",
@@ -75,12 +80,7 @@ var Keys = []Key{
 	durationKey("Backoff_Min", "5s", "a waiting user's first pause between its calls, and the shortest pause ever (the random part never goes below it); it doubles with every answer that leaves it waiting",
 		func(c *Config) *time.Duration { return &c.BackoffMin }, atLeast(100*time.Millisecond)),
 	durationKey("Backoff_Max", "10m", "the longest pause between a waiting user's calls (the random part never goes above it)",
-		func(c *Config) *time.Duration { return &c.BackoffMax }, func(c *Config, d time.Duration) error {
-			if d < c.BackoffMin {
-				return fmt.Errorf("%s is shorter than Backoff_Min %s", d, c.BackoffMin)
-			}
-			return nil
-		}),
+		func(c *Config) *time.Duration { return &c.BackoffMax }, func(c *Config, d time.Duration) error { return notShorter(d, c.BackoffMin, "Backoff_Min ") }),
 	intKey("Chunk_Retry_Limit", "5", "must equal Fluent Bit's `Retry_Limit` of this output (the plugin cannot see it; `umc-invite check` compares them): on a chunk's last try the users still waiting are carried over into new records (1..100)",
 		func(c *Config) *int { return &c.ChunkRetryLimit }, 1, 100),
 	intKey("Concurrency", "8", "the most UMC requests in flight for this output, across Fluent Bit's workers and chunks (1..256; `1`: one after another)",
@@ -90,12 +90,9 @@ var Keys = []Key{
 	intKey("Quick_Retries", "2", "extra tries at once for a call that cannot have reached UMC: connection refused, name resolution, TLS handshake (0..10)",
 		func(c *Config) *int { return &c.QuickRetries }, 0, 10),
 	durationKey("Flush_Timeout", "60s", "no new request starts after this long in one flush; the rest waits for Fluent Bit's retry; not shorter than `Timeout`",
+		// Shorter than one request, a slow request would cut its successors off.
 		func(c *Config) *time.Duration { return &c.FlushTimeout }, func(c *Config, d time.Duration) error {
-			// Shorter than one request, a slow request would cut its successors off.
-			if d > 0 && d < c.Timeout {
-				return fmt.Errorf("%s is shorter than Timeout %s", d, c.Timeout)
-			}
-			return positive(c, d)
+			return cmp.Or(positive(c, d), notShorter(d, c.Timeout, "Timeout "))
 		}),
 	{"Metrics_Listen", "", "address of the plugin's Prometheus endpoint `/metrics`, `host:port` or `:port`, shared by every output naming it; unset or `off`: none (see [Operations](operations.md#operations))",
 		text(func(c *Config) *string { return &c.MetricsListen }), checkMetricsListen},
@@ -139,12 +136,15 @@ func positive(_ *Config, d time.Duration) error {
 }
 
 func atLeast(lo time.Duration) func(*Config, time.Duration) error {
-	return func(_ *Config, d time.Duration) error {
-		if d < lo {
-			return fmt.Errorf("%s is shorter than %s", d, lo)
-		}
-		return nil
+	return func(_ *Config, d time.Duration) error { return notShorter(d, lo, "") }
+}
+
+// notShorter refuses d below lo, which key names if it is another key's value.
+func notShorter(d, lo time.Duration, key string) error {
+	if d < lo {
+		return fmt.Errorf("%s is shorter than %s%s", d, key, lo)
 	}
+	return nil
 }
 
 // Far above any real file, low enough that a wrong path (a log) cannot stall the start.
@@ -234,4 +234,199 @@ func Lookup(name string) (Key, bool) {
 		}
 	}
 	return Key{}, false
+}
+
+// Warnings are what the output logs once at start about a working config.
+func (c *Config) Warnings() []string {
+	// Not refused: the in-cluster Nubus UMC is plain HTTP.
+	if c.URL == nil || c.URL.Scheme != "http" || c.AuthUser == "" ||
+		isLoopback(c.URL.Hostname()) && (c.HTTPProxy == nil || isLoopback(c.HTTPProxy.Hostname())) {
+		return nil
+	}
+	return []string{fmt.Sprintf("UMC_URL is plain http to %s, not a loopback address: "+
+		"the basic-auth password of %s crosses the network unencrypted; use https unless this network is trusted",
+		c.URL.Host, c.AuthUser)}
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return strings.EqualFold(host, "localhost") || ip != nil && ip.IsLoopback()
+}
+
+// checkHTTPURL checks UMC_URL or HTTP_Proxy; errors never quote the value (it may hold a password).
+func checkHTTPURL(raw string, isUMC bool) (*url.URL, error) {
+	switch {
+	case raw == "" && isUMC:
+		return nil, errors.New("is required, e.g. http://umc-server or https://ucs.example.org/univention")
+	case raw == "":
+		return nil, nil // no proxy
+	case hasUserinfo(raw) && isUMC:
+		return nil, errors.New("must not hold credentials: use Auth_User and Auth_Password_File")
+	case hasUserinfo(raw):
+		return nil, errors.New("must not hold credentials: a proxy that needs them is not supported")
+	case strings.IndexFunc(raw, unicode.IsSpace) >= 0:
+		return nil, errors.New("must not contain spaces")
+	}
+	u, err := url.Parse(raw)
+	if ue, ok := err.(*url.Error); ok {
+		err = ue.Err // url.Error quotes the whole value; its cause names only a part
+	}
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("not a URL: %w", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("scheme %q: must be http or https", u.Scheme)
+	case u.Opaque != "" || u.Hostname() == "":
+		return nil, errors.New("has no host, e.g. http://umc-server")
+	case strings.HasSuffix(u.Host, ":"):
+		return nil, errors.New("has an empty port")
+	case u.Port() != "" && badPort(u.Port()):
+		return nil, fmt.Errorf("port %s is outside 1..65535", u.Port())
+	case strings.Contains(raw, "?"): // even a bare "?", which parses to nothing
+		return nil, errors.New("must not have a query")
+	case strings.Contains(raw, "#"):
+		return nil, errors.New("must not have a fragment")
+	case !isUMC && u.Path != "" && u.Path != "/":
+		return nil, errors.New("must not have a path: a proxy is http://host:port")
+	}
+	return u, nil
+}
+
+// hasUserinfo finds an "@" in the authority without url.Parse, whose errors quote it.
+func hasUserinfo(raw string) bool {
+	_, rest, ok := strings.Cut(raw, "//")
+	return ok && strings.Contains(rest[:strings.IndexAny(rest+"/", "/?#")], "@")
+}
+
+// commandRe: no dots (no ".." out of /command/), no "?" or "#".
+var commandRe = regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`)
+
+func checkCommand(c *Config) error {
+	switch _, err := url.JoinPath(c.URL.String(), "command", c.Command); {
+	case c.Command == "": // "/" trimmed
+		return errors.New("must not be empty")
+	case !commandRe.MatchString(c.Command):
+		return fmt.Errorf("%q: want path segments of letters, digits, _ and -, like passwordreset/send_token", c.Command)
+	case err != nil:
+		return fmt.Errorf("cannot join it to UMC_URL: %w", err)
+	}
+	return nil
+}
+
+// languageRe: de, en-US, gsw-CH; not x/text/language, which canonicalizes (the header is sent as written).
+var languageRe = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$`)
+
+func checkLanguage(v string) error {
+	switch { // never empty: "" is the default
+	case strings.IndexFunc(v, unicode.IsControl) >= 0:
+		return fmt.Errorf("%q holds control characters (CR, LF, …): not a header value", v)
+	case len(v) > 64 || !languageRe.MatchString(v):
+		return fmt.Errorf("%q is not a language tag like de-DE, en-US or en", v)
+	}
+	return nil
+}
+
+func checkUser(c *Config) error {
+	switch {
+	case c.AuthUser == "" && c.AuthPassword != "":
+		return errors.New("must be set when a password is given")
+	// Basic auth joins user and password with ":" (RFC 7617).
+	case strings.ContainsRune(c.AuthUser, ':') || strings.IndexFunc(c.AuthUser, unicode.IsControl) >= 0:
+		return errors.New("must not contain \":\" or control characters")
+	}
+	return nil
+}
+
+// Directories are only made absolute here: a bad one found at start disables its output alone.
+func checkDeadLetterDir(c *Config) error {
+	if c.DeadLetterDir == "" && c.QueueDir != "" {
+		c.DeadLetterDir = DefaultDeadLetterDir(c.QueueDir)
+	}
+	return absolute(&c.DeadLetterDir)
+}
+
+// absolute makes a set path absolute, once, at start.
+func absolute(path *string) (err error) {
+	if *path != "" {
+		*path, err = filepath.Abs(*path)
+	}
+	return err
+}
+
+// checkIntakeDir fills in the default; its use is checked at start.
+func checkIntakeDir(c *Config) error {
+	switch {
+	case strings.EqualFold(c.IntakeDir, "off"):
+		c.IntakeDir = ""
+	case c.IntakeDir != "" && c.QueueDir == "":
+		return errors.New("needs Queue_Dir")
+	case c.IntakeDir == "" && c.QueueDir != "":
+		c.IntakeDir = filepath.Join(c.QueueDir, "incoming")
+	}
+	return absolute(&c.IntakeDir)
+}
+
+// checkMetricsListen wants an IP address or localhost: a name could resolve elsewhere later.
+func checkMetricsListen(c *Config) error {
+	if strings.EqualFold(c.MetricsListen, "off") {
+		c.MetricsListen = ""
+	}
+	switch host, port, err := net.SplitHostPort(c.MetricsListen); {
+	case c.MetricsListen == "":
+		return nil
+	case err != nil:
+		return fmt.Errorf("%q is not host:port or :port, e.g. :2021 or 127.0.0.1:2021", c.MetricsListen)
+	case badPort(port):
+		return fmt.Errorf("%q: port %q is outside 1..65535", c.MetricsListen, port)
+	case host != "" && !strings.EqualFold(host, "localhost") && net.ParseIP(host) == nil:
+		return fmt.Errorf("%q: host %q is not an IP address or localhost", c.MetricsListen, host)
+	}
+	return nil
+}
+
+func badPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err != nil || n < 1 || n > 65535
+}
+
+// outputNameRe: like Fluent Bit's aliases, safe in a log and a label.
+var outputNameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$`)
+
+func checkOutputName(c *Config) error {
+	if c.OutputName != "" && !outputNameRe.MatchString(c.OutputName) {
+		return fmt.Errorf("%q: want 1 to 64 letters, digits, _ . : -, like tenant_a", c.OutputName)
+	}
+	return nil
+}
+
+// DefaultDeadLetterDir is below the queue, where tail's *.send does not reach.
+func DefaultDeadLetterDir(queueDir string) string { return filepath.Join(queueDir, "failed") }
+
+// checkDirectories refuses overlaps; only the queue may hold the others (tail reads no deeper).
+func (c *Config) checkDirectories() error {
+	dirs := []struct{ key, path string }{{"Queue_Dir", c.QueueDir}, {"Dead_Letter_Dir", c.DeadLetterDir}, {"Intake_Dir", c.IntakeDir}}
+	for i, a := range dirs {
+		for _, b := range dirs[i+1:] {
+			if a.path == "" || b.path == "" {
+				continue
+			}
+			how := ""
+			switch {
+			case a.path == b.path:
+				how = "is"
+			case inside(b.path, a.path) && a.key != "Queue_Dir":
+				how = "is inside"
+			case inside(a.path, b.path):
+				how = "holds"
+			default:
+				continue
+			}
+			return &KeyError{b.key, fmt.Errorf("%s %s %s %s: each must be a directory of its own", b.path, how, a.key, a.path)}
+		}
+	}
+	return nil
+}
+
+func inside(path, dir string) bool {
+	return strings.HasPrefix(path, strings.TrimSuffix(dir, string(filepath.Separator))+string(filepath.Separator))
 }

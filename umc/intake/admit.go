@@ -17,9 +17,11 @@ import (
 const (
 	// StageDir: the plugin's hidden stage in the queue, where an entry is checked out of producers' reach.
 	StageDir    = ".admitting"
-	maxFileSize = 4000            // the shipped tail (Buffer_Max_Size 4k) skips a longer line for good
-	settled     = 2 * time.Second // a line without its newline: its producer may be between two writes
-	ownTemp     = ".own.tmp"      // the copy being made in the stage
+	maxFileSize = 4000                   // the shipped tail (Buffer_Max_Size 4k) skips a longer line for good
+	settled     = 2 * time.Second        // a line without its newline: its producer may be between two writes
+	ownTemp     = ".own.tmp"             // the copy being made in the stage
+	mtimeSlack  = 50 * time.Millisecond  // how young an mtime may hide a change
+	pollEvery   = 100 * time.Millisecond // without inotify
 )
 
 var (

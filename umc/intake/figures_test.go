@@ -95,7 +95,7 @@ func TestFigures(t *testing.T) {
 		}
 	})
 	w.recount()
-	time.Sleep(2 * w.settle)
+	time.Sleep(2 * mtimeSlack)
 	w.TopUp()
 	room := testing.Benchmark(func(b *testing.B) {
 		for b.Loop() {
@@ -189,7 +189,7 @@ func BenchmarkIdleCheck(b *testing.B) {
 	queue, intake := dirs(b)
 	w := open(b, queue, intake, defaultSize)
 	w.TopUp()
-	time.Sleep(2 * w.settle)
+	time.Sleep(2 * mtimeSlack)
 	w.TopUp()
 	for b.Loop() {
 		w.TopUp()

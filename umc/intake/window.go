@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,21 +18,16 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
-
 	"umc-invite/umc/spool"
 )
 
-// ErrClosed is returned after Close.
-var ErrClosed = errors.New("intake window closed")
-
 // Window admits intake files into the queue; safe for concurrent use.
 type Window struct {
-	adm  admitter
-	size int
-	// Tunables tests shorten: recount (and retry), polling, how young an mtime may hide a change.
-	resync, poll, settle time.Duration
-	backlogCap           int // intake names kept in memory
-	noWatch              bool
+	adm        admitter
+	size       int
+	resync     time.Duration // recount (and retry) period; tests shorten it
+	backlogCap int           // intake names kept in memory
+	noWatch    bool
 
 	queued atomic.Int64 // last count + admissions - Left: a full window costs one load
 	stuck  sync.Map     // delivered files whose removal failed hold no place
@@ -49,8 +45,7 @@ type Window struct {
 	kick, stop, done chan struct{}
 }
 
-// Open checks both directories and counts the queue; a missing intake gets the
-// queue's permissions. Only Start moves: another process may hold the queue.
+// Open checks both directories (a missing intake gets the queue's mode) and counts; moving waits for Start (the lock).
 func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	var a admitter
 	defer func() {
@@ -80,8 +75,7 @@ func Open(queueDir, intakeDir string, size int) (w *Window, err error) {
 	}
 	w = &Window{
 		adm: a, size: size,
-		resync: time.Second, poll: 100 * time.Millisecond, settle: 50 * time.Millisecond,
-		backlogCap: max(4*size, 1024), stale: true,
+		resync: time.Second, backlogCap: max(4*size, 1024), stale: true,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if _, err := w.countQueue(false); err != nil {
@@ -127,7 +121,7 @@ func (w *Window) TopUp() (moved int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return 0, ErrClosed
+		return 0, nil
 	}
 	var refused error // the first file that stays in the intake, to be told
 	for listed := false; w.queued.Load() < int64(w.size); {
@@ -171,7 +165,7 @@ func (w *Window) Count() (queue, intake int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return 0, 0, ErrClosed
+		return 0, 0, errors.New("intake window closed")
 	}
 	if queue, err = w.countQueue(false); err != nil {
 		return 0, 0, err
@@ -192,7 +186,7 @@ func (w *Window) recount() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return ErrClosed
+		return nil
 	}
 	qSt, err := w.adm.q.Lstat(".")
 	stageSt, serr := w.adm.stage.Lstat(".")
@@ -207,18 +201,17 @@ func (w *Window) recount() error {
 	if _, err := w.countQueue(false); err != nil {
 		return err
 	}
-	w.countedMod, w.countedSure = mod, start.Sub(time.Unix(0, max(mod[0], mod[1]))) >= w.settle
+	w.countedMod, w.countedSure = mod, start.Sub(time.Unix(0, max(mod[0], mod[1]))) >= mtimeSlack
 	return nil
 }
 
-// countQueue counts the files tail reads in the queue; once started, it finishes
-// admissions a crash cut short (link moves: with links, at Start).
+// countQueue counts the files tail reads; once started, it finishes admissions a crash cut short (links: at Start).
 func (w *Window) countQueue(links bool) (int, error) {
 	n := 0
 	err := w.adm.q.Each(func(name string, t fs.FileMode) {
 		if _, stuck := w.stuck.Load(name); !stuck && watched(name) && tailReads(w.adm.q, name, t) {
 			n++
-			if links && w.started {
+			if links {
 				w.adm.finishLink(name)
 			}
 		}
@@ -308,6 +301,134 @@ func (w *Window) list() (listed bool, skipped, err error) {
 	keep()
 	w.backlog, w.next, w.listedMod, w.retryAt = kept, 0, mod, time.Time{}
 	// A change within the mtime's granularity may leave it as it was.
-	w.stale = dropped || start.Sub(time.Unix(0, mod)) < w.settle
+	w.stale = dropped || start.Sub(time.Unix(0, mod)) < mtimeSlack
 	return true, skipped, nil
+}
+
+// Start finishes what a crash left half done, then tops up until Close; report (may be nil) hears each error.
+func (w *Window) Start(report func(error)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || w.started {
+		return
+	}
+	w.started = true
+	rep := limit(report)
+	if _, err := w.countQueue(true); err != nil {
+		rep(err)
+	}
+	go w.run(rep)
+}
+
+// Close stops the background loop and waits for it; files stay put.
+func (w *Window) Close() {
+	w.mu.Lock()
+	closed, started := w.closed, w.started
+	w.closed, w.backlog = true, nil
+	w.mu.Unlock()
+	if closed {
+		return
+	}
+	close(w.stop)
+	if started {
+		<-w.done
+	}
+	w.adm.close() // every other user holds mu and checks closed
+}
+
+// run tops up when woken (inotify, Left, polling) and recounts every resync.
+func (w *Window) run(rep func(error)) {
+	defer close(w.done)
+	tick := time.NewTicker(w.resync)
+	defer tick.Stop()
+	stopWatch, err := func() {}, errors.New("disabled")
+	if !w.noWatch {
+		stopWatch, err = watch(fmt.Sprintf("/proc/self/fd/%d", w.adm.in.FD()), w.kick, rep)
+	}
+	defer stopWatch()
+	var poll <-chan time.Time // nil: inotify wakes the loop
+	if err != nil {
+		rep(fmt.Errorf("intake %s: no inotify, checking every %v: %w", w.adm.in.Path, pollEvery, err))
+		p := time.NewTicker(pollEvery)
+		defer p.Stop()
+		poll = p.C
+	}
+	wake(w.kick) // the first top-up at once
+	for {
+		recount := false
+		select {
+		case <-w.stop:
+			return
+		case <-w.kick:
+		case <-poll:
+		case <-tick.C:
+			recount = true
+		}
+		w.step(rep, recount)
+	}
+}
+
+// step is one top-up; a panic is reported, never fatal to Fluent Bit.
+func (w *Window) step(rep func(error), recount bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			rep(fmt.Errorf("intake top-up panicked: %v", p))
+		}
+	}()
+	if recount {
+		if err := w.recount(); err != nil {
+			rep(err)
+		}
+	}
+	if _, err := w.TopUp(); err != nil {
+		rep(err)
+	}
+}
+
+// watch wakes kick when a name appears in dir: IN_CREATE (link, write in place), IN_MOVED_TO.
+func watch(dir string, kick chan struct{}, rep func(error)) (stop func(), err error) {
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		return func() {}, err
+	}
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_ONLYDIR); err != nil {
+		unix.Close(fd)
+		return func() {}, err
+	}
+	f := os.NewFile(uintptr(fd), "inotify") // non-blocking: Close wakes a Read
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer func() {
+			if p := recover(); p != nil {
+				rep(fmt.Errorf("intake watch panicked: %v", p))
+			}
+		}()
+		buf := make([]byte, 16*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
+		for {
+			if _, err := f.Read(buf); err != nil {
+				if !errors.Is(err, os.ErrClosed) {
+					rep(fmt.Errorf("intake watch stopped, the 1 s backstop remains: %w", err))
+				}
+				return
+			}
+			wake(kick)
+		}
+	})
+	return func() { f.Close(); wg.Wait() }, nil
+}
+
+// limit passes on each distinct error at most once a minute: a full disk must not flood the log.
+func limit(report func(error)) func(error) {
+	var mu sync.Mutex
+	var last string
+	var at time.Time
+	return func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if report == nil || err.Error() == last && time.Since(at) < time.Minute {
+			return
+		}
+		last, at = err.Error(), time.Now()
+		report(err)
+	}
 }

@@ -177,9 +177,7 @@ func (o *Output) Close() {
 	o.rehand.close()
 	o.metrics.Detach()
 	if o.window != nil {
-		if err := o.window.Close(); err != nil {
-			o.log.Warnf("intake: %v", err)
-		}
+		o.window.Close()
 	}
 	o.claims.release(o)
 	o.queue.Close()

@@ -5,9 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"umc-invite/umc/policy"
@@ -33,7 +37,11 @@ func normalize(v any) any {
 	case map[any]any:
 		out := make(map[string]any, len(v))
 		for k, e := range v {
-			out[text(normalize(k))] = normalize(e)
+			key, ok := normalize(k).(string) // no copy for the usual string keys
+			if !ok {
+				key = fmt.Sprint(k)
+			}
+			out[key] = normalize(e)
 		}
 		return out
 	case []any:
@@ -46,22 +54,13 @@ func normalize(v any) any {
 	return v
 }
 
-// text is fmt.Sprint(v), without its copy for the usual string keys.
-func text(v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	return fmt.Sprint(v)
-}
-
 // String returns the field as a string, if it is one.
 func (r Record) String(key string) (string, bool) {
 	s, ok := r.Fields[key].(string)
 	return s, ok
 }
 
-// Identity names the record stably across retries and restarts: path and offset
-// where tail added them, else a digest; with the time, as a file may be re-created.
+// Identity names the record across retries and restarts: path, offset (else a digest) and time (a file may be re-created).
 func (r Record) Identity(pathKey, offsetKey string) string {
 	path, hasPath := r.String(pathKey)
 	offset, hasOffset := r.Fields[offsetKey]
@@ -144,4 +143,172 @@ func cut(s string, n int) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "") + "…" // a character cut in two is left out
+}
+
+// MaxUsernameLength is the longest name UMC's passwordreset takes (else 403).
+const MaxUsernameLength = 241
+
+// ErrBadInput marks a record that can never be sent, whatever UMC does.
+var ErrBadInput = errors.New("bad input")
+
+// Keys names the record keys the username may come from.
+type Keys struct {
+	Username string // top-level key, and key inside a JSON log line
+	Path     string // tail's Path_Key
+}
+
+// ucsName is UDM's uid_umlauts, r'(?u)(^\w[\w -.]*\w$)|\w*$' (" -." is U+0020..U+002E: o'brien).
+var ucsName = regexp.MustCompile(`^(?:[\p{L}\p{N}_][\p{L}\p{N}_ -.]*[\p{L}\p{N}_]|[\p{L}\p{N}_]*)$`)
+
+// Username is the Username key's (LDAP's uid: the listener keeps a "/"), the "log" line's (JSON, or a bare
+// UDM name), else the file name's; errors wrap ErrBadInput.
+func Username(r Record, keys Keys) (string, error) {
+	if v, ok := r.Fields[keys.Username]; ok {
+		s, isString := v.(string)
+		if !isString {
+			return "", badInput("key %q is a %T, not a string", keys.Username, v)
+		}
+		return checkUID(s, fmt.Sprintf("key %q", keys.Username))
+	}
+	logValue, hasLog := r.Fields["log"]
+	if hasLog {
+		line, isString := logValue.(string)
+		if !isString {
+			return "", badInput("key \"log\" is a %T, not a string", logValue)
+		}
+		if !utf8.ValidString(line) {
+			return "", badInput("log line is not valid UTF-8")
+		}
+		line = strings.Trim(strings.TrimPrefix(line, "\uFEFF"), " \t\r\n") // one byte-order mark may open the file
+		switch {
+		case line == "":
+		case strings.ContainsRune("{[\"", rune(line[0])):
+			return fromJSONLine(line, keys.Username)
+		default:
+			return checkUCSName(line, "log line")
+		}
+	}
+	if path, ok := r.String(keys.Path); ok && path != "" {
+		base := filepath.Base(path)
+		if !spool.IsQueueName(base) {
+			return "", badInput("empty line, and file name %q is no queue file's: it does not end in %s, or is hidden", base, spool.QueueSuffix)
+		}
+		return checkUCSName(strings.TrimSuffix(base, spool.QueueSuffix), "file name")
+	}
+	if hasLog {
+		return "", badInput("empty line and no %q key to take the name from", keys.Path)
+	}
+	return "", badInput("no %q, \"log\" or %q key", keys.Username, keys.Path)
+}
+
+// fromJSONLine takes the name from a line that opens like JSON.
+func fromJSONLine(line, key string) (string, error) {
+	var v any
+	if err := json.Unmarshal([]byte(line), &v); err != nil {
+		return "", badInput("log line looks like JSON but does not parse: %v", err)
+	}
+	obj, isObject := v.(map[string]any)
+	if !isObject {
+		return "", badInput("log line is a JSON %s, not an object with a %q key", jsonTypes[fmt.Sprintf("%T", v)][0], key)
+	}
+	field, ok := obj[key]
+	if !ok {
+		return "", badInput("JSON log line has no %q key", key)
+	}
+	s, isString := field.(string)
+	if !isString {
+		return "", badInput("JSON key %q is %s, not a string", key, jsonTypes[fmt.Sprintf("%T", field)][1])
+	}
+	return checkUID(s, fmt.Sprintf("JSON key %q", key))
+}
+
+// jsonTypes name, by Go type, what json.Unmarshal made: bare, and with its article.
+var jsonTypes = map[string][2]string{
+	"<nil>": {"null", "null"}, "bool": {"boolean", "a boolean"}, "float64": {"number", "a number"}, "string": {"string", "a string"},
+	"[]interface {}": {"array", "an array"}, "map[string]interface {}": {"object", "an object"},
+}
+
+// checkUID refuses names UMC cannot take or that hide what is sent.
+func checkUID(name, where string) (string, error) {
+	switch {
+	case name == "":
+		return "", badInput("%s: empty username", where)
+	case !utf8.ValidString(name):
+		return "", badInput("%s: username is not valid UTF-8", where)
+	}
+	for _, r := range name {
+		if kind := invisible(r); kind != "" {
+			return "", badInput("%s: username holds %U (%s)", where, r, kind)
+		}
+	}
+	if n := utf8.RuneCountInString(name); n > MaxUsernameLength {
+		return "", badInput("%s: username is %d characters long, UMC takes at most %d", where, n, MaxUsernameLength)
+	}
+	if strings.TrimSpace(name) != name {
+		return "", badInput("%s: username %q has leading or trailing spaces", where, name)
+	}
+	if i := strings.IndexFunc(name, unicode.IsSpace); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(name[i:])
+		return "", badInput("%s: username %q holds %U (white space); UCS user names have none", where, name, r)
+	}
+	return name, nil
+}
+
+// checkUCSName also holds the name to UDM's syntax (ucsName).
+func checkUCSName(name, where string) (string, error) {
+	if _, err := checkUID(name, where); err != nil {
+		return "", err
+	}
+	if ucsName.MatchString(name) {
+		return name, nil
+	}
+	return "", badInput("%s: username %q is not a UCS user name (UDM syntax uid_umlauts): %s", where, name, whyNotUCS(name))
+}
+
+// whyNotUCS names the first character ucsName refuses.
+func whyNotUCS(name string) string {
+	first, _ := utf8.DecodeRuneInString(name)
+	last, _ := utf8.DecodeLastRuneInString(name)
+	switch {
+	case !isWord(first):
+		return fmt.Sprintf("it starts with %U %q; a name starts with a letter, digit or _", first, first)
+	case !isWord(last):
+		return fmt.Sprintf("it ends with %U %q; a name ends with a letter, digit or _", last, last)
+	}
+	for _, r := range name {
+		if !isWord(r) && (r < ' ' || r > '.') {
+			return fmt.Sprintf("it holds %U %q; inside a name only letters, digits, _ and !\"#$%%&'()*+,-. may stand", r, r)
+		}
+	}
+	return "it does not match the syntax" // not reached: the checks above cover ucsName
+}
+
+// isWord is Python's Unicode \w as UDM's syntax uses it.
+func isWord(r rune) bool {
+	return r == '_' || unicode.IsLetter(r) || unicode.IsNumber(r)
+}
+
+// invisible names r's kind if it could make a name look like another's.
+func invisible(r rune) string {
+	switch {
+	case r == '\uFEFF':
+		return "a byte-order mark"
+	case unicode.Is(unicode.Bidi_Control, r):
+		return "a bidirectional control"
+	case r == '\u200B' || r == '\u200C' || r == '\u200D' || r == '\u2060' || r == '\u180E':
+		return "a zero-width character"
+	case unicode.IsControl(r):
+		return "a control character"
+	case unicode.Is(unicode.Cf, r):
+		return "an invisible formatting character, Unicode category Cf"
+	case unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r):
+		return "an invisible filler character"
+	case r == utf8.RuneError:
+		return "the replacement character: the name was not valid UTF-8 before"
+	}
+	return ""
+}
+
+func badInput(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadInput, fmt.Sprintf(format, args...))
 }
