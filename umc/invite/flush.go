@@ -248,7 +248,7 @@ func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(cont
 			defer close(done)
 			defer func() {
 				if r := recover(); r != nil {
-					o.log.Errorf("internal error handling %s, record stays queued: %v", describe(j), r)
+					o.log.Errorf("internal error handling %s, record stays queued: %v", o.describe(j), r)
 					t.open.Add(1)
 				}
 			}()

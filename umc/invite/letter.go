@@ -40,7 +40,7 @@ func (o applier) writeLetter(j *job, t *tally) {
 	moved, err := o.writeDeadLetter(l, j)
 	if err != nil {
 		what := map[bool]string{true: "refusal", false: "dead letter"}[l.Kind == spool.KindRefused]
-		o.log.Errorf("cannot record the %s for %s, record stays queued: %v", what, describe(j), err)
+		o.log.Errorf("cannot record the %s for %s, record stays queued: %v", what, o.describe(j), err)
 		o.keepOpen(j, "", t)
 		return
 	}
@@ -52,7 +52,7 @@ func (o applier) writeLetter(j *job, t *tally) {
 		o.log.Warnf("no invitation for %q: %s; recorded in %s", j.username, l.Reason, o.where())
 	case spool.KindBadInput:
 		// No error: a writer of the queue must not turn health red.
-		o.log.Errorf("record never sent (%s), dead letter written to %s: %s", describe(j), o.where(), l.Reason)
+		o.log.Errorf("record never sent (%s), dead letter written to %s: %s", o.describe(j), o.where(), l.Reason)
 	default:
 		o.log.Errorf("no invitation for %q, dead letter written to %s: %s", j.username, o.where(), l.Reason)
 		t.dead.Add(1)
@@ -95,11 +95,11 @@ func (o applier) where() string {
 	return o.dead.Dir()
 }
 
-func describe(j *job) string {
+func (o *parts) describe(j *job) string {
 	if j.file != nil {
 		return logtext.Quote(j.file.Path)
 	}
-	if path, ok := j.rec.String("path"); ok {
+	if path, ok := j.rec.String(o.cfg.PathKey); ok {
 		return logtext.Quote(path)
 	}
 	return "tag " + j.rec.Tag
@@ -159,7 +159,12 @@ func (o applier) keepAdded(j *job) bool {
 	if err != nil || int64(len(data)) < j.file.Size {
 		return o.setAsideGrown(j)
 	}
-	added := o.addedLines(string(data[j.file.Size:]), j)
+	var added []byte
+	for _, line := range strings.Split(string(data[j.file.Size:]), "\n") {
+		if _, name, err := lineOf(o.keys, j.rec.Tag, j.file.Path, line); strings.TrimSpace(line) != "" && (err != nil || name != j.username) {
+			added = append(append(added, line...), '\n')
+		}
+	}
 	if len(added) == 0 {
 		if err := o.queue.Remove(now); err != nil {
 			return o.setAsideGrown(j)
@@ -173,20 +178,6 @@ func (o applier) keepAdded(j *job) bool {
 	o.log.Warnf("%s: lines were added while %q was being invited; %q was invited, the added lines stay queued on their own",
 		j.file.Path, j.username, j.username)
 	return true
-}
-
-func (o applier) addedLines(text string, j *job) []byte {
-	var kept []byte
-	for _, line := range strings.Split(text, "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		if _, name, err := lineOf(o.keys, j.rec.Tag, j.file.Path, line); err == nil && name == j.username {
-			continue
-		}
-		kept = append(append(kept, line...), '\n')
-	}
-	return kept
 }
 
 func invitationResult(kind string) string {

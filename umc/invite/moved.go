@@ -28,10 +28,7 @@ type dirWatch struct {
 	mu     sync.Mutex // one check at a time; guards what follows
 	last   string     // what the last check found ("": all in place)
 	logged time.Time
-
-	stop chan struct{}
-	once sync.Once
-	done chan struct{}
+	loop   *ticker
 }
 
 // notAtPath says why a held directory is not the one at its path ("" when it is).
@@ -75,27 +72,18 @@ func movedVerdict(found map[string]string, last string, logged, now time.Time) (
 	return summary, "", false, stop
 }
 
-func watchDirs(held []heldDir, log *Logger, m *metrics.Output, handBack func()) *dirWatch {
+func watchDirs(o *Output, held []heldDir) *dirWatch {
 	if len(held) == 0 {
 		return nil
 	}
-	w := &dirWatch{held: held, log: log, metrics: m, stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		tick := time.NewTicker(dirCheckEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-w.stop:
-				return
-			case <-tick.C:
-				w.check(time.Now())
-				if w.handBack.Swap(false) {
-					handBack()
-				}
-			}
+	w := &dirWatch{held: held, log: o.log, metrics: o.metrics}
+	w.loop = startTicker(o.log, "checking the directories", dirCheckEvery, func() bool {
+		w.check(time.Now())
+		if w.handBack.Swap(false) {
+			o.handBack("now that the queue is back at its path", func(spool.File) bool { return false })
 		}
-	}()
+		return false
+	})
 	return w
 }
 
@@ -103,11 +91,7 @@ func (w *dirWatch) check(now time.Time) {
 	if w == nil {
 		return
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			w.log.Errorf("checking the directories panicked: %v", p)
-		}
-	}()
+	defer logPanic(w.log, "checking the directories")
 	found := map[string]string{}
 	for _, d := range w.held {
 		id, err := d.h.AtPath()
@@ -147,7 +131,6 @@ func (w *dirWatch) queueMoved(now time.Time) bool {
 
 func (w *dirWatch) close() {
 	if w != nil {
-		w.once.Do(func() { close(w.stop) })
-		<-w.done
+		w.loop.close()
 	}
 }

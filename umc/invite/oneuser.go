@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,10 +32,26 @@ type flushFiles map[string]*fileLines
 
 func (ff flushFiles) read(o *Output, f spool.File, rec record.Record) *fileLines {
 	key := fmt.Sprintf("%s:%d", f.Key(), f.Size)
-	if ff[key] == nil {
-		ff[key] = readLines(o.queue, f, rec.Tag, o.keys)
+	if ff[key] != nil {
+		return ff[key]
 	}
-	return ff[key]
+	data, err := o.queue.Read(f)
+	fl := &fileLines{read: err == nil || errors.Is(err, spool.ErrTooBig), tooBig: errors.Is(err, spool.ErrTooBig), data: data}
+	ff[key] = fl
+	if err != nil {
+		return fl
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		r, name, err := lineOf(o.keys, rec.Tag, f.Path, line)
+		fl.lines = append(fl.lines, lineName{name: name, ok: err == nil, n: i + 1})
+		if c, ok := r.Carried(); err == nil && ok {
+			fl.carried, fl.carry = true, c
+		}
+	}
+	return fl
 }
 
 // hasLine reports whether line is at offset, ended by a newline (tail
@@ -58,28 +75,6 @@ type lineName struct {
 	name string
 	ok   bool
 	n    int
-}
-
-func readLines(q *spool.Queue, f spool.File, tag string, keys record.Keys) *fileLines {
-	data, err := q.Read(f)
-	switch {
-	case errors.Is(err, spool.ErrTooBig):
-		return &fileLines{read: true, tooBig: true, data: data}
-	case err != nil:
-		return &fileLines{}
-	}
-	fl := &fileLines{read: true, data: data}
-	for i, line := range strings.Split(string(data), "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		r, name, err := lineOf(keys, tag, f.Path, line)
-		fl.lines = append(fl.lines, lineName{name: name, ok: err == nil, n: i + 1})
-		if c, ok := r.Carried(); err == nil && ok {
-			fl.carried, fl.carry = true, c
-		}
-	}
-	return fl
 }
 
 // lineOf is a queue file's line as tail's record, and the user it names.
@@ -139,10 +134,5 @@ func (fl fileLines) staleParsed(rec record.Record, name string, err error) bool 
 	if _, hasLog := rec.Fields["log"]; hasLog || !fl.read || fl.tooBig || err != nil {
 		return false
 	}
-	for _, l := range fl.lines {
-		if l.ok && l.name == name {
-			return false
-		}
-	}
-	return true
+	return !slices.ContainsFunc(fl.lines, func(l lineName) bool { return l.ok && l.name == name })
 }

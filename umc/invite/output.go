@@ -132,7 +132,7 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error)
 		o.metrics.CountWaiting(func() (int, time.Duration) { return countWaiting(&o.waiting, time.Now()) })
 		client.Observe = func(a umc.Answer) { o.metrics.Request(umc.Classify(a).Kind.String(), a.Took) }
 	}
-	o.watch = watchDirs(held, log, o.metrics, o.handQueueBack)
+	o.watch = watchDirs(o, held)
 	o.loadLeftovers()
 	if cfg.QueueDir != "" {
 		// Last: taking the lock may start the intake (takeOver).

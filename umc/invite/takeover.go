@@ -3,7 +3,6 @@ package invite
 import (
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"umc-invite/umc/logtext"
@@ -71,16 +70,6 @@ func (o *Output) takeOver() {
 	o.rehand.start(o, files, rehandQuiet)
 }
 
-func (o *Output) handQueueBack() {
-	o.handover.Lock()
-	defer o.handover.Unlock()
-	n, err := o.queue.RenewExcept(func(f spool.File) bool { return o.isLeftover(o.fileKey(f)) })
-	if err != nil {
-		o.log.Errorf("the queue %s is back; handing its files to tail again: %v", logtext.Quote(o.queue.Root()), err)
-	}
-	o.log.Infof("the queue %s is back at its path: %d queue file(s) handed to tail again", logtext.Quote(o.queue.Root()), n)
-}
-
 // evict removes a queue entry that is no regular file, never sent, as one
 // bad_input dead letter, counting against no one's health.
 func (o applier) evict(tag string, e *spool.NotRegularError) {
@@ -117,45 +106,25 @@ type rehand struct {
 	pending map[string]bool // file keys queued at the start, not brought yet
 	brought bool            // a flush brought a file since the last look
 	flushes int             // flushes running: their records count as brought
-	over    atomic.Bool     // handed or stopped: nothing pending any more
-	stop    chan struct{}
-	done    chan struct{}
+	loop    *ticker
 }
 
 // start notes the files queued now and hands tail those it has not brought
 // once no flush brought any for quiet; close stops it.
 func (r *rehand) start(o *Output, files []spool.File, quiet time.Duration) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.pending = make(map[string]bool, len(files))
 	for _, f := range files {
 		r.pending[f.Key()] = true
 	}
-	// The goroutine keeps its own channels: close clears r.stop before it may first look.
-	stop, done := make(chan struct{}), make(chan struct{})
-	r.stop, r.done = stop, done
-	r.mu.Unlock()
-	go func() {
-		defer close(done)
-		defer r.over.Store(true)
-		defer func() {
-			if p := recover(); p != nil {
-				o.log.Errorf("handing queue files to tail again: internal error, recovered: %v", p)
-			}
-		}()
-		tick := time.NewTicker(quiet)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			if r.due() {
-				o.handUnbrought(r)
-				return
-			}
+	r.loop = startTicker(o.log, "handing queue files to tail again", quiet, func() bool {
+		due := r.due()
+		if due {
+			o.handBack("not read by tail since the start", func(f spool.File) bool { return !r.pending[f.Key()] })
 		}
-	}()
+		return due
+	})
 }
 
 // due says whether tail had its chance: files wait, and since the last
@@ -177,9 +146,6 @@ func (r *rehand) flushing(delta int) {
 
 // saw notes that a flush brought f.
 func (r *rehand) saw(f spool.File) {
-	if r.over.Load() {
-		return
-	}
 	r.mu.Lock()
 	if r.pending[f.Key()] {
 		delete(r.pending, f.Key())
@@ -190,28 +156,61 @@ func (r *rehand) saw(f spool.File) {
 
 func (r *rehand) close() {
 	r.mu.Lock()
-	stop, done := r.stop, r.done
-	r.stop = nil
+	loop := r.loop
 	r.mu.Unlock()
-	if stop != nil {
-		close(stop)
-		<-done
+	loop.close()
+}
+
+// handBack renews the queue files but those skip names and the delivered
+// ones whose removal failed: those are never sent again.
+func (o *Output) handBack(which string, skip func(spool.File) bool) {
+	o.handover.Lock() // no flush meanwhile: none brings a file, none is copied under it
+	defer o.handover.Unlock()
+	n, err := o.queue.RenewExcept(func(f spool.File) bool { return skip(f) || o.isLeftover(o.fileKey(f)) })
+	if err != nil {
+		o.log.Errorf("queue %s: handing tail again the files %s: %v", logtext.Quote(o.queue.Root()), which, err)
+	}
+	if n > 0 {
+		o.log.Infof("queue %s: %d file(s) %s handed to tail again", logtext.Quote(o.queue.Root()), n, which)
 	}
 }
 
-// handUnbrought renews the files queued at the start that no flush brought,
-// but for delivered files whose removal failed: those are never sent again.
-func (o *Output) handUnbrought(r *rehand) {
-	o.handover.Lock()
-	defer o.handover.Unlock()
-	r.mu.Lock()
-	pending := r.pending
-	r.mu.Unlock()
-	n, err := o.queue.RenewExcept(func(f spool.File) bool { return !pending[f.Key()] || o.isLeftover(o.fileKey(f)) })
-	if err != nil {
-		o.log.Errorf("handing tail the queue files it did not read since the start: %v", err)
+// ticker calls f each period until f says it is done or close; a panic in
+// f is logged and the next tick calls it again.
+type ticker struct {
+	stop, done chan struct{}
+	once       sync.Once
+}
+
+func startTicker(log *Logger, what string, period time.Duration, f func() bool) *ticker {
+	t := &ticker{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-t.stop:
+				return
+			case <-tick.C:
+			}
+			if func() bool { defer logPanic(log, what); return f() }() {
+				return
+			}
+		}
+	}()
+	return t
+}
+
+func (t *ticker) close() {
+	if t != nil {
+		t.once.Do(func() { close(t.stop) })
+		<-t.done
 	}
-	if n > 0 {
-		o.log.Infof("%d queue file(s) in %s not read by tail since the start handed to it again", n, logtext.Quote(o.queue.Root()))
+}
+
+func logPanic(log *Logger, what string) {
+	if p := recover(); p != nil {
+		log.Errorf("%s: internal error, recovered: %v", what, p)
 	}
 }
