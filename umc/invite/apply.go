@@ -59,8 +59,7 @@ func (o applier) leave(j *job, final spool.Final, fileGone bool) {
 	o.ledger.Settle(j.key, j.entry)
 }
 
-// keepOpen leaves the job waiting, carried over on the chunk's last try;
-// held: why a due user was not called.
+// keepOpen leaves the job waiting, carried over on the chunk's last try; held: why it was not called.
 func (o applier) keepOpen(j *job, held string, t *tally) {
 	// An outage under way travels with the user, also into a later process.
 	j.entry.User = o.gate.mark(j.entry.User)
@@ -78,8 +77,7 @@ func (o applier) keepOpen(j *job, held string, t *tally) {
 	o.ledger.Settle(j.key, j.entry)
 }
 
-// carryOver appends the user's line to its queue file, which tail reads as
-// a new record in a new chunk; the same ledger entry holds both lines.
+// carryOver appends the user's line to its file: tail reads it as a new record, one ledger entry holding both.
 func (o applier) carryOver(j *job) bool {
 	if j.file == nil {
 		o.log.Errorf("record of tag %s is still open on its chunk's last try and names no queue file to carry it over: it is lost when Fluent Bit drops the chunk", j.rec.Tag)

@@ -59,8 +59,8 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	if o.watch.queueMoved(now) {
 		return Retry // the queue at its path is not the one held: records wait
 	}
-	o.rehand.flushing(1)
-	defer o.rehand.flushing(-1)
+	o.rehand.flushes.Add(1)
+	defer o.rehand.flushes.Add(-1)
 	var t tally
 	claims := &spool.Claims{}
 	defer o.ledger.Release(claims) // what a panic left claimed goes back, open

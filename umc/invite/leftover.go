@@ -13,8 +13,7 @@ import (
 
 const leftoverRetry = 10 * time.Second
 
-// leftovers are delivered queue files whose removal failed, journaled so
-// a restart knows them: never sent again, no place in the intake's window.
+// leftovers are delivered files whose removal failed, journaled for a restart: never sent again, out of the window.
 type leftovers struct {
 	mu    sync.Mutex
 	files map[string]leftover // by ledger key (device, inode, birth time)
@@ -59,11 +58,7 @@ func (o applier) stuck(key, username string, f spool.File, err error) {
 	}
 	o.log.Errorf("delivered queue file left in place (%v): it is not sent again, its removal is tried again every %s, and it holds no place in the window; "+
 		"the queue directory must let Fluent Bit's user remove files (no sticky bit for files of another user, not read-only)", err, leftoverRetry)
-	jerr := errors.New("no dead-letter directory")
-	if o.dead != nil {
-		jerr = o.dead.AppendLeftover(line)
-	}
-	if jerr != nil {
+	if jerr := o.dead.AppendLeftover(line); jerr != nil { // a queue has a dead-letter directory
 		o.log.Errorf("delivered queue file %s could not be recorded in %s (%v): if Fluent Bit restarts before the file is removed, %q may be invited again",
 			logtext.Quote(f.Path), spool.LeftoverLog, jerr, username)
 	}
@@ -71,7 +66,7 @@ func (o applier) stuck(key, username string, f spool.File, err error) {
 
 // loadLeftovers reads the journal; lines of files gone drop at the next retry.
 func (o *Output) loadLeftovers() {
-	if o.dead == nil || o.queue == nil {
+	if o.queue == nil {
 		return
 	}
 	lines, err := o.dead.Leftovers()
@@ -122,7 +117,7 @@ func (o *Output) retryLeftovers(now time.Time) {
 		}
 		o.log.Infof("delivered queue file %s removed at last", logtext.Quote(lo.file.Path))
 	}
-	if (gone == 0 && !l.dirty) || o.dead == nil {
+	if gone == 0 && !l.dirty {
 		return
 	}
 	keep := make([]spool.Leftover, 0, len(l.files))

@@ -29,8 +29,7 @@ func (o applier) letter(j *job, answer *umc.Answer, kind, reason string) *spool.
 	return l
 }
 
-// writeLetter records a letter durably, then moves the queue file; on
-// failure the record stays queued, its letter written next try.
+// writeLetter records a letter durably, then moves the queue file; on failure the record stays queued.
 func (o applier) writeLetter(j *job, t *tally) {
 	l := j.entry.Letter
 	if l.Time.IsZero() { // decided by an earlier run, carried over
@@ -79,10 +78,7 @@ func (o applier) writeDeadLetter(l *spool.DeadLetter, j *job) (moved bool, err e
 	if j.file == nil {
 		return false, nil
 	}
-	if _, err := o.queue.MoveTo(*j.file, o.dead); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return true, nil // taken away meanwhile: nothing left to move
-		}
+	if _, err := o.queue.MoveTo(*j.file, o.dead); err != nil && !errors.Is(err, fs.ErrNotExist) { // gone: nothing to move
 		return false, fmt.Errorf("dead letter written, but the queue file was not moved: %w", err)
 	}
 	return true, nil
@@ -96,9 +92,6 @@ func (o applier) where() string {
 }
 
 func (o *parts) describe(j *job) string {
-	if j.file != nil {
-		return logtext.Quote(j.file.Path)
-	}
 	if path, ok := j.rec.String(o.cfg.PathKey); ok {
 		return logtext.Quote(path)
 	}
@@ -124,8 +117,7 @@ func (o applier) removeDelivered(j *job) bool {
 	return false
 }
 
-// setAsideGrown sets aside a delivered file appended to during the call;
-// its letter names no user (the one named was invited).
+// setAsideGrown sets aside a file appended to during its delivered call; the letter names no user (it was invited).
 func (o applier) setAsideGrown(j *job) bool {
 	reason := fmt.Sprintf("lines were added to the queue file while %q was being invited; %q was invited (HTTP 200), "+
 		"the added lines were not sent: write one file per user and re-queue their users", j.username, j.username)
@@ -143,8 +135,7 @@ func (o applier) setAsideGrown(j *job) bool {
 	return true
 }
 
-// keepAdded keeps the lines added to a delivered file during the call
-// queued in a copy renamed over it, else sets the file aside; true: it left.
+// keepAdded queues the lines added during a delivered call in a copy renamed over the file; true: it left.
 func (o applier) keepAdded(j *job) bool {
 	now, err := o.queue.Stat(j.file.Path)
 	switch {
@@ -166,10 +157,7 @@ func (o applier) keepAdded(j *job) bool {
 		}
 	}
 	if len(added) == 0 {
-		if err := o.queue.Remove(now); err != nil {
-			return o.setAsideGrown(j)
-		}
-		return true
+		return o.queue.Remove(now) == nil || o.setAsideGrown(j)
 	}
 	if _, err := o.queue.Replace(now, added); err != nil {
 		o.log.Errorf("%s: lines were added while %q was being invited, and keeping them queued failed: %v", j.file.Path, j.username, err)
@@ -178,6 +166,28 @@ func (o applier) keepAdded(j *job) bool {
 	o.log.Warnf("%s: lines were added while %q was being invited; %q was invited, the added lines stay queued on their own",
 		j.file.Path, j.username, j.username)
 	return true
+}
+
+// evict removes a queue entry that is no regular file as one bad_input letter, against no one's health.
+func (o applier) evict(tag string, e *spool.NotRegularError) {
+	first, err := o.queue.Evict(e)
+	if !first {
+		return
+	}
+	outcome := "removed from the queue"
+	if err != nil {
+		outcome = fmt.Sprintf("left in the queue, removing it failed: %v", err)
+	}
+	reason := fmt.Sprintf("queue entry %s is a %s, not a regular file: never read nor sent, and nothing read through it kept; %s",
+		logtext.Quote(e.Name), e.Type, outcome)
+	l := &spool.DeadLetter{Time: o.now().UTC(), Kind: spool.KindBadInput, Reason: reason, Tag: tag,
+		Record: map[string]any{o.cfg.PathKey: e.Path}}
+	o.metrics.Invitation(metrics.DeadLetter)
+	if _, err := o.writeDeadLetter(l, &job{}); err != nil {
+		o.log.Errorf("%s; its dead letter could not be written: %v", reason, err)
+	} else {
+		o.log.Errorf("%s; dead letter written to %s", reason, logtext.Quote(o.where()))
+	}
 }
 
 func invitationResult(kind string) string {

@@ -54,8 +54,7 @@ func (ff flushFiles) read(o *Output, f spool.File, rec record.Record) *fileLines
 	return fl
 }
 
-// hasLine reports whether line is at offset, ended by a newline (tail
-// drops a CR before it); known false: not read that far.
+// hasLine reports whether line is at offset, ended by a newline or CR LF; known false: not read that far.
 func (fl *fileLines) hasLine(offset int64, line string) (same, known bool) {
 	if !fl.read || offset < 0 {
 		return false, false

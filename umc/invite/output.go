@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"sync"
@@ -24,8 +25,7 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// UMC is what the sender asks of UMC: one user's send_token call, and the
-// probe's two calls that mail no one. Tests answer without HTTP.
+// UMC is one user's send_token call and the probe's calls that mail no one; tests answer without HTTP.
 type UMC interface {
 	SendToken(ctx context.Context, username string) umc.Answer
 	// AskBaseline runs before (if set) before each call; its error ends it.
@@ -134,16 +134,19 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error)
 	}
 	o.watch = watchDirs(o, held)
 	o.loadLeftovers()
-	if cfg.QueueDir != "" {
-		// Last: taking the lock may start the intake (takeOver).
-		if err := o.lockQueue(); err != nil {
-			return nil, fmt.Errorf("Queue_Dir: %w", err)
-		}
-	} else {
-		o.active.Store(true)
-		if o.window != nil {
-			o.window.Start(func(err error) { log.Warnf("intake: %v", err) })
-		}
+	if cfg.QueueDir == "" {
+		o.active.Store(true) // no intake either: it needs Queue_Dir
+		return o, nil
+	}
+	// Last, as it may start the intake (takeOver): while another process
+	// holds the queue, this output sends nothing and takes over later.
+	o.lock, err = spool.TakeLock(o.queue.Handle(), lockPoll, func() {
+		o.waited = true
+		log.Warnf("another process holds the queue lock on %s (a second Fluent Bit on this queue): this output sends nothing and admits nothing until it is gone, then takes over",
+			logtext.Quote(o.queue.Root()))
+	}, o.takeOver)
+	if err != nil {
+		return nil, fmt.Errorf("Queue_Dir: %w", err)
 	}
 	return o, nil
 }
@@ -189,8 +192,7 @@ func (o *Output) Close() {
 
 func (o *Output) Logger() *Logger { return o.log }
 
-// queueFiles counts the files waiting, for a scrape: the window's count of
-// the queue and the intake, else the held queue's; nil without.
+// queueFiles counts the files waiting, queue and intake, for a scrape; nil without a queue.
 func queueFiles(w *intake.Window, q *spool.Queue) func() (int, error) {
 	switch {
 	case w != nil:
@@ -216,3 +218,30 @@ func queueFiles(w *intake.Window, q *spool.Queue) func() (int, error) {
 func newLedger() *spool.Ledger[policy.User] {
 	return spool.NewLedger[policy.User](50_000, 24*time.Hour)
 }
+
+// Logger writes Fluent Bit's log format, each message one bounded line: a file name cannot forge one.
+type Logger struct {
+	mu     sync.Mutex // one line at a time
+	out    io.Writer
+	name   string
+	prefix string
+}
+
+// NewLogger logs for the named output instance.
+func NewLogger(out io.Writer, instance string) *Logger {
+	return &Logger{out: out, name: instance, prefix: "[output:umc_invite:" + instance + "] "}
+}
+
+// Name is the output instance's name: the `output` label of its metrics.
+func (l *Logger) Name() string { return l.name }
+
+func (l *Logger) write(level, format string, args []any) {
+	line := fmt.Sprintf("[%s] [%5s] %s%s\n", time.Now().Format("2006/01/02 15:04:05.000"), level, l.prefix, logtext.Line(fmt.Sprintf(format, args...)))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, _ = io.WriteString(l.out, line)
+}
+
+func (l *Logger) Infof(format string, args ...any)  { l.write("info", format, args) }
+func (l *Logger) Warnf(format string, args ...any)  { l.write("warn", format, args) }
+func (l *Logger) Errorf(format string, args ...any) { l.write("error", format, args) }
