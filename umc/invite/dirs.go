@@ -105,7 +105,7 @@ type dirWatch struct {
 	loop   *ticker
 }
 
-// notAtPath says why a held directory is not the one at its path ("" when it is).
+// notAtPath says why a held directory is not the one at its path ("" when it is); err: nothing there.
 func notAtPath(key, path string, held, atPath spool.DirID, err error) string {
 	switch {
 	case err == nil && atPath == held:
@@ -113,10 +113,8 @@ func notAtPath(key, path string, held, atPath spool.DirID, err error) string {
 	case err == nil:
 		return fmt.Sprintf("%s %s is no longer the directory this output opened at start: it was renamed away or replaced (%s now, %s held)",
 			key, logtext.Quote(path), atPath, held)
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Sprintf("%s %s is gone: the directory this output opened at start was renamed away or removed", key, logtext.Quote(path))
 	}
-	return fmt.Sprintf("%s %s cannot be looked at (%v): this output cannot tell whether it is the directory it opened at start", key, logtext.Quote(path), err)
+	return fmt.Sprintf("%s %s is gone: the directory this output opened at start was renamed away or removed", key, logtext.Quote(path))
 }
 
 // movedVerdict is what one check makes of its findings: the line to log,
@@ -162,9 +160,6 @@ func watchDirs(o *Output, held []heldDir) *dirWatch {
 }
 
 func (w *dirWatch) check(now time.Time) {
-	if w == nil {
-		return
-	}
 	defer logPanic(w.log, "checking the directories")
 	found := map[string]string{}
 	for _, d := range w.held {
@@ -178,11 +173,10 @@ func (w *dirWatch) check(now time.Time) {
 	defer w.mu.Unlock()
 	summary, line, isErr, stop := movedVerdict(found, w.last, w.logged, now)
 	w.last = summary
-	switch {
-	case line != "" && isErr:
+	if isErr {
 		w.logged = now
 		w.log.Errorf("%s", line)
-	case line != "":
+	} else if line != "" {
 		w.log.Infof("%s", line)
 	}
 	if stop {

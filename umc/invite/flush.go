@@ -198,8 +198,8 @@ func (o *parts) fileKey(f spool.File) string {
 // known is a new entry: the newest carried line's state, else a user as old as its file.
 func (o *Output) known(rec record.Record, file *spool.File, lines fileLines, now time.Time) spool.Entry[policy.User] {
 	u, _ := rec.Carried()
-	if lines.carried {
-		u = lines.carry
+	if lines.carry != nil {
+		u = *lines.carry
 	}
 	if u.FirstSeen.IsZero() && file != nil {
 		u.FirstSeen, _ = o.queue.Modified(*file)

@@ -13,16 +13,13 @@ import (
 	"umc-invite/umc/spool"
 )
 
-const maxNamed = 5
-
 // fileLines is what a queue file's lines say, read once per flush.
 type fileLines struct {
 	read    bool // false: unreadable just now
 	tooBig  bool
 	data    []byte // at most spool.MaxFileSize bytes
 	lines   []lineName
-	carried bool                      // carry is the newest carried line's state,
-	carry   policy.User               // for every line before it
+	carry   *policy.User              // the newest carried line's state, for every line before it
 	key     string                    // its ledger key, worked out once per flush
 	initial *spool.Entry[policy.User] // the entry its records start from (known)
 }
@@ -48,7 +45,7 @@ func (ff flushFiles) read(o *Output, f spool.File, rec record.Record) *fileLines
 		r, name, err := lineOf(o.keys, rec.Tag, f.Path, line)
 		fl.lines = append(fl.lines, lineName{name: name, ok: err == nil, n: i + 1})
 		if c, ok := r.Carried(); err == nil && ok {
-			fl.carried, fl.carry = true, c
+			fl.carry = &c
 		}
 	}
 	return fl
@@ -122,8 +119,8 @@ func (fl fileLines) names(skip string, bad bool) string {
 }
 
 func shortList(items []string) string {
-	if len(items) > maxNamed {
-		items = append(items[:maxNamed:maxNamed], fmt.Sprintf("%d more", len(items)-maxNamed))
+	if len(items) > 5 {
+		items = append(items[:5:5], fmt.Sprintf("%d more", len(items)-5))
 	}
 	return strings.Join(items, ", ")
 }
