@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"umc-invite/umc/logtext"
@@ -17,7 +18,7 @@ const leftoverRetry = 10 * time.Second
 type leftovers struct {
 	mu    sync.Mutex
 	files map[string]leftover // by ledger key (device, inode, birth time)
-	dirty bool                // the journal holds lines of files gone
+	dirty atomic.Bool         // the journal holds lines of files gone
 	tried time.Time
 }
 
@@ -82,9 +83,7 @@ func (o *Output) loadLeftovers() {
 			}
 		}
 		if err != nil || o.fileKey(f) != l.Key {
-			o.leftovers.mu.Lock()
-			o.leftovers.dirty = true // gone, or a new file under its name
-			o.leftovers.mu.Unlock()
+			o.leftovers.dirty.Store(true) // gone, or a new file under its name
 			continue
 		}
 		if o.remember(l.Key, leftover{file: f, line: l}) {
@@ -98,7 +97,7 @@ func (o *Output) retryLeftovers(now time.Time) {
 	l := &o.leftovers
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if (len(l.files) == 0 && !l.dirty) || now.Sub(l.tried) < leftoverRetry {
+	if (len(l.files) == 0 && !l.dirty.Load()) || now.Sub(l.tried) < leftoverRetry {
 		return
 	}
 	l.tried = now
@@ -117,7 +116,7 @@ func (o *Output) retryLeftovers(now time.Time) {
 		}
 		o.log.Infof("delivered queue file %s removed at last", logtext.Quote(lo.file.Path))
 	}
-	if gone == 0 && !l.dirty {
+	if gone == 0 && !l.dirty.Load() {
 		return
 	}
 	keep := make([]spool.Leftover, 0, len(l.files))
@@ -128,5 +127,5 @@ func (o *Output) retryLeftovers(now time.Time) {
 		o.log.Warnf("%s: %v", spool.LeftoverLog, err)
 		return
 	}
-	l.dirty = false
+	l.dirty.Store(false)
 }
