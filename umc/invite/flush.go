@@ -59,8 +59,8 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	if o.watch.queueMoved(now) {
 		return Retry // the queue at its path is not the one held: records wait
 	}
-	o.rehand.flushing(1)
-	defer o.rehand.flushing(-1)
+	o.rehand.flushes.Add(1)
+	defer o.rehand.flushes.Add(-1)
 	var t tally
 	claims := &spool.Claims{}
 	defer o.ledger.Release(claims) // what a panic left claimed goes back, open
@@ -198,8 +198,8 @@ func (o *parts) fileKey(f spool.File) string {
 // known is a new entry: the newest carried line's state, else a user as old as its file.
 func (o *Output) known(rec record.Record, file *spool.File, lines fileLines, now time.Time) spool.Entry[policy.User] {
 	u, _ := rec.Carried()
-	if lines.carried {
-		u = lines.carry
+	if lines.carry != nil {
+		u = *lines.carry
 	}
 	if u.FirstSeen.IsZero() && file != nil {
 		u.FirstSeen, _ = o.queue.Modified(*file)
@@ -248,7 +248,7 @@ func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(cont
 			defer close(done)
 			defer func() {
 				if r := recover(); r != nil {
-					o.log.Errorf("internal error handling %s, record stays queued: %v", describe(j), r)
+					o.log.Errorf("internal error handling %s, record stays queued: %v", o.describe(j), r)
 					t.open.Add(1)
 				}
 			}()

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"umc-invite/umc/logtext"
@@ -13,12 +14,11 @@ import (
 
 const leftoverRetry = 10 * time.Second
 
-// leftovers are delivered queue files whose removal failed, journaled so
-// a restart knows them: never sent again, no place in the intake's window.
+// leftovers are delivered files whose removal failed, journaled for a restart: never sent again, out of the window.
 type leftovers struct {
 	mu    sync.Mutex
 	files map[string]leftover // by ledger key (device, inode, birth time)
-	dirty bool                // the journal holds lines of files gone
+	dirty atomic.Bool         // the journal holds lines of files gone
 	tried time.Time
 }
 
@@ -59,11 +59,7 @@ func (o applier) stuck(key, username string, f spool.File, err error) {
 	}
 	o.log.Errorf("delivered queue file left in place (%v): it is not sent again, its removal is tried again every %s, and it holds no place in the window; "+
 		"the queue directory must let Fluent Bit's user remove files (no sticky bit for files of another user, not read-only)", err, leftoverRetry)
-	jerr := errors.New("no dead-letter directory")
-	if o.dead != nil {
-		jerr = o.dead.AppendLeftover(line)
-	}
-	if jerr != nil {
+	if jerr := o.dead.AppendLeftover(line); jerr != nil { // a queue has a dead-letter directory
 		o.log.Errorf("delivered queue file %s could not be recorded in %s (%v): if Fluent Bit restarts before the file is removed, %q may be invited again",
 			logtext.Quote(f.Path), spool.LeftoverLog, jerr, username)
 	}
@@ -71,7 +67,7 @@ func (o applier) stuck(key, username string, f spool.File, err error) {
 
 // loadLeftovers reads the journal; lines of files gone drop at the next retry.
 func (o *Output) loadLeftovers() {
-	if o.dead == nil || o.queue == nil {
+	if o.queue == nil {
 		return
 	}
 	lines, err := o.dead.Leftovers()
@@ -87,9 +83,7 @@ func (o *Output) loadLeftovers() {
 			}
 		}
 		if err != nil || o.fileKey(f) != l.Key {
-			o.leftovers.mu.Lock()
-			o.leftovers.dirty = true // gone, or a new file under its name
-			o.leftovers.mu.Unlock()
+			o.leftovers.dirty.Store(true) // gone, or a new file under its name
 			continue
 		}
 		if o.remember(l.Key, leftover{file: f, line: l}) {
@@ -103,7 +97,7 @@ func (o *Output) retryLeftovers(now time.Time) {
 	l := &o.leftovers
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if (len(l.files) == 0 && !l.dirty) || now.Sub(l.tried) < leftoverRetry {
+	if (len(l.files) == 0 && !l.dirty.Load()) || now.Sub(l.tried) < leftoverRetry {
 		return
 	}
 	l.tried = now
@@ -122,7 +116,7 @@ func (o *Output) retryLeftovers(now time.Time) {
 		}
 		o.log.Infof("delivered queue file %s removed at last", logtext.Quote(lo.file.Path))
 	}
-	if (gone == 0 && !l.dirty) || o.dead == nil {
+	if gone == 0 && !l.dirty.Load() {
 		return
 	}
 	keep := make([]spool.Leftover, 0, len(l.files))
@@ -133,5 +127,5 @@ func (o *Output) retryLeftovers(now time.Time) {
 		o.log.Warnf("%s: %v", spool.LeftoverLog, err)
 		return
 	}
-	l.dirty = false
+	l.dirty.Store(false)
 }

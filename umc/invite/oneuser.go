@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,16 +13,13 @@ import (
 	"umc-invite/umc/spool"
 )
 
-const maxNamed = 5
-
 // fileLines is what a queue file's lines say, read once per flush.
 type fileLines struct {
 	read    bool // false: unreadable just now
 	tooBig  bool
 	data    []byte // at most spool.MaxFileSize bytes
 	lines   []lineName
-	carried bool                      // carry is the newest carried line's state,
-	carry   policy.User               // for every line before it
+	carry   *policy.User              // the newest carried line's state, for every line before it
 	key     string                    // its ledger key, worked out once per flush
 	initial *spool.Entry[policy.User] // the entry its records start from (known)
 }
@@ -31,14 +29,29 @@ type flushFiles map[string]*fileLines
 
 func (ff flushFiles) read(o *Output, f spool.File, rec record.Record) *fileLines {
 	key := fmt.Sprintf("%s:%d", f.Key(), f.Size)
-	if ff[key] == nil {
-		ff[key] = readLines(o.queue, f, rec.Tag, o.keys)
+	if ff[key] != nil {
+		return ff[key]
 	}
-	return ff[key]
+	data, err := o.queue.Read(f)
+	fl := &fileLines{read: err == nil || errors.Is(err, spool.ErrTooBig), tooBig: errors.Is(err, spool.ErrTooBig), data: data}
+	ff[key] = fl
+	if err != nil {
+		return fl
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		r, name, err := lineOf(o.keys, rec.Tag, f.Path, line)
+		fl.lines = append(fl.lines, lineName{name: name, ok: err == nil, n: i + 1})
+		if c, ok := r.Carried(); err == nil && ok {
+			fl.carry = &c
+		}
+	}
+	return fl
 }
 
-// hasLine reports whether line is at offset, ended by a newline (tail
-// drops a CR before it); known false: not read that far.
+// hasLine reports whether line is at offset, ended by a newline or CR LF; known false: not read that far.
 func (fl *fileLines) hasLine(offset int64, line string) (same, known bool) {
 	if !fl.read || offset < 0 {
 		return false, false
@@ -58,28 +71,6 @@ type lineName struct {
 	name string
 	ok   bool
 	n    int
-}
-
-func readLines(q *spool.Queue, f spool.File, tag string, keys record.Keys) *fileLines {
-	data, err := q.Read(f)
-	switch {
-	case errors.Is(err, spool.ErrTooBig):
-		return &fileLines{read: true, tooBig: true, data: data}
-	case err != nil:
-		return &fileLines{}
-	}
-	fl := &fileLines{read: true, data: data}
-	for i, line := range strings.Split(string(data), "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		r, name, err := lineOf(keys, tag, f.Path, line)
-		fl.lines = append(fl.lines, lineName{name: name, ok: err == nil, n: i + 1})
-		if c, ok := r.Carried(); err == nil && ok {
-			fl.carried, fl.carry = true, c
-		}
-	}
-	return fl
 }
 
 // lineOf is a queue file's line as tail's record, and the user it names.
@@ -128,8 +119,8 @@ func (fl fileLines) names(skip string, bad bool) string {
 }
 
 func shortList(items []string) string {
-	if len(items) > maxNamed {
-		items = append(items[:maxNamed:maxNamed], fmt.Sprintf("%d more", len(items)-maxNamed))
+	if len(items) > 5 {
+		items = append(items[:5:5], fmt.Sprintf("%d more", len(items)-5))
 	}
 	return strings.Join(items, ", ")
 }
@@ -139,10 +130,5 @@ func (fl fileLines) staleParsed(rec record.Record, name string, err error) bool 
 	if _, hasLog := rec.Fields["log"]; hasLog || !fl.read || fl.tooBig || err != nil {
 		return false
 	}
-	for _, l := range fl.lines {
-		if l.ok && l.name == name {
-			return false
-		}
-	}
-	return true
+	return !slices.ContainsFunc(fl.lines, func(l lineName) bool { return l.ok && l.name == name })
 }

@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"sync"
@@ -24,8 +25,7 @@ import (
 	"umc-invite/umc/spool"
 )
 
-// UMC is what the sender asks of UMC: one user's send_token call, and the
-// probe's two calls that mail no one. Tests answer without HTTP.
+// UMC is one user's send_token call and the probe's calls that mail no one; tests answer without HTTP.
 type UMC interface {
 	SendToken(ctx context.Context, username string) umc.Answer
 	// AskBaseline runs before (if set) before each call; its error ends it.
@@ -132,18 +132,21 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error)
 		o.metrics.CountWaiting(func() (int, time.Duration) { return countWaiting(&o.waiting, time.Now()) })
 		client.Observe = func(a umc.Answer) { o.metrics.Request(umc.Classify(a).Kind.String(), a.Took) }
 	}
-	o.watch = watchDirs(held, log, o.metrics, o.handQueueBack)
+	o.watch = watchDirs(o, held)
 	o.loadLeftovers()
-	if cfg.QueueDir != "" {
-		// Last: taking the lock may start the intake (takeOver).
-		if err := o.lockQueue(); err != nil {
-			return nil, fmt.Errorf("Queue_Dir: %w", err)
-		}
-	} else {
-		o.active.Store(true)
-		if o.window != nil {
-			o.window.Start(func(err error) { log.Warnf("intake: %v", err) })
-		}
+	if cfg.QueueDir == "" {
+		o.active.Store(true) // no intake either: it needs Queue_Dir
+		return o, nil
+	}
+	// Last, as it may start the intake (takeOver): while another process
+	// holds the queue, this output sends nothing and takes over later.
+	o.lock, err = spool.TakeLock(o.queue.Handle(), lockPoll, func() {
+		o.waited = true
+		log.Warnf("another process holds the queue lock on %s (a second Fluent Bit on this queue): this output sends nothing and admits nothing until it is gone, then takes over",
+			logtext.Quote(o.queue.Root()))
+	}, o.takeOver)
+	if err != nil {
+		return nil, fmt.Errorf("Queue_Dir: %w", err)
 	}
 	return o, nil
 }
@@ -187,30 +190,111 @@ func (o *Output) Close() {
 
 func (o *Output) Logger() *Logger { return o.log }
 
-// queueFiles counts the files waiting, for a scrape: the window's count of
-// the queue and the intake, else the held queue's; nil without.
+// queueFiles counts the files waiting, queue and intake, for a scrape; nil without a queue.
 func queueFiles(w *intake.Window, q *spool.Queue) func() (int, error) {
-	switch {
-	case w != nil:
-		return func() (int, error) {
+	if q == nil {
+		return nil // no intake either
+	}
+	return func() (int, error) {
+		if w != nil {
 			q, in, err := w.Count()
 			return q + in, err
 		}
-	case q != nil:
-		return func() (int, error) { // names only: a scrape stats no file
-			n := 0
-			err := q.Handle().Each(func(name string, t fs.FileMode) {
-				if spool.IsQueueName(name) && t.IsRegular() {
-					n++
-				}
-			})
-			return n, err
-		}
+		n := 0 // names only: a scrape stats no file
+		err := q.Handle().Each(func(name string, t fs.FileMode) {
+			if spool.IsQueueName(name) && t.IsRegular() {
+				n++
+			}
+		})
+		return n, err
 	}
-	return nil
 }
 
 // newLedger keeps at most 50,000 done records, each for a day untouched.
 func newLedger() *spool.Ledger[policy.User] {
 	return spool.NewLedger[policy.User](50_000, 24*time.Hour)
+}
+
+// Logger writes Fluent Bit's log format, each message one bounded line: a file name cannot forge one.
+type Logger struct {
+	mu     sync.Mutex // one line at a time
+	out    io.Writer
+	name   string
+	prefix string
+}
+
+// NewLogger logs for the named output instance.
+func NewLogger(out io.Writer, instance string) *Logger {
+	return &Logger{out: out, name: instance, prefix: "[output:umc_invite:" + instance + "] "}
+}
+
+// Name is the output instance's name: the `output` label of its metrics.
+func (l *Logger) Name() string { return l.name }
+
+func (l *Logger) write(level, format string, args []any) {
+	line := fmt.Sprintf("[%s] [%5s] %s%s\n", time.Now().Format("2006/01/02 15:04:05.000"), level, l.prefix, logtext.Line(fmt.Sprintf(format, args...)))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, _ = io.WriteString(l.out, line)
+}
+
+func (l *Logger) Infof(format string, args ...any)  { l.write("info", format, args) }
+func (l *Logger) Warnf(format string, args ...any)  { l.write("warn", format, args) }
+func (l *Logger) Errorf(format string, args ...any) { l.write("error", format, args) }
+
+// seenMap holds a value per key, dropping what went unseen for ttl: a
+// record's tries (the plugin's last try must be Fluent Bit's) and the
+// waiting users the metrics count (one whose file was taken away goes).
+type seenMap[V any] struct {
+	mu    sync.Mutex
+	ttl   time.Duration
+	m     map[string]seenItem[V]
+	swept time.Time
+}
+
+type seenItem[V any] struct {
+	v    V
+	seen time.Time
+}
+
+// update sets key's value to f of its current one and returns it.
+func (s *seenMap[V]) update(key string, now time.Time, f func(V) V) V {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]seenItem[V]{}
+	}
+	if now.Sub(s.swept) > min(s.ttl, time.Hour) {
+		s.sweep(now)
+	}
+	v := f(s.m[key].v)
+	s.m[key] = seenItem[V]{v, now}
+	return v
+}
+
+func (s *seenMap[V]) sweep(now time.Time) {
+	for k, it := range s.m {
+		if now.Sub(it.seen) > s.ttl {
+			delete(s.m, k)
+		}
+	}
+	s.swept = now
+}
+
+func (s *seenMap[V]) forget(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, key)
+}
+
+// countWaiting is how many users wait and the oldest one's age.
+func countWaiting(w *seenMap[time.Time], now time.Time) (int, time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.sweep(now)
+	var oldest time.Duration
+	for _, it := range w.m {
+		oldest = max(oldest, now.Sub(it.v))
+	}
+	return len(w.m), oldest
 }

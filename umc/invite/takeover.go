@@ -1,33 +1,17 @@
 package invite
 
 import (
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"umc-invite/umc/logtext"
-	"umc-invite/umc/metrics"
 	"umc-invite/umc/spool"
 )
 
 const lockPoll = 250 * time.Millisecond
 
-// lockQueue makes this output the queue's one sender across processes;
-// while another holds it, this one sends nothing and takes over later.
-func (o *Output) lockQueue() error {
-	var err error
-	o.lock, err = spool.TakeLock(o.queue.Handle(), lockPoll, func() {
-		o.waited = true
-		o.log.Warnf("another process holds the queue lock on %s (a second Fluent Bit on this queue): this output sends nothing and admits nothing until it is gone, then takes over",
-			logtext.Quote(o.queue.Root()))
-	}, o.takeOver)
-	return err
-}
-
-// takeOver runs once this output holds the queue: the queue, not Fluent
-// Bit's buffer, says who waits, so tail gets again, once it has had its
-// chance, the files it does not read (rehand).
+// takeOver runs once this output holds the queue: the queue, not Fluent Bit's buffer, says who waits.
 func (o *Output) takeOver() {
 	// No flush meanwhile: a call for a file being copied would send twice.
 	o.handover.Lock()
@@ -71,115 +55,46 @@ func (o *Output) takeOver() {
 	o.rehand.start(o, files, rehandQuiet)
 }
 
-func (o *Output) handQueueBack() {
-	o.handover.Lock()
-	defer o.handover.Unlock()
-	n, err := o.queue.RenewExcept(func(f spool.File) bool { return o.isLeftover(o.fileKey(f)) })
-	if err != nil {
-		o.log.Errorf("the queue %s is back; handing its files to tail again: %v", logtext.Quote(o.queue.Root()), err)
-	}
-	o.log.Infof("the queue %s is back at its path: %d queue file(s) handed to tail again", logtext.Quote(o.queue.Root()), n)
-}
+var rehandQuiet = 5 * time.Second // how long tail may bring no file before the rest are handed again
 
-// evict removes a queue entry that is no regular file, never sent, as one
-// bad_input dead letter, counting against no one's health.
-func (o applier) evict(tag string, e *spool.NotRegularError) {
-	first, err := o.queue.Evict(e)
-	if !first {
-		return
-	}
-	outcome := "removed from the queue"
-	if err != nil {
-		outcome = fmt.Sprintf("left in the queue, removing it failed: %v", err)
-	}
-	reason := fmt.Sprintf("queue entry %s is a %s, not a regular file: never read nor sent, and nothing read through it kept; %s",
-		logtext.Quote(e.Name), e.Type, outcome)
-	l := &spool.DeadLetter{Time: o.now().UTC(), Kind: spool.KindBadInput, Reason: reason, Tag: tag,
-		Record: map[string]any{o.cfg.PathKey: e.Path}}
-	o.metrics.Invitation(metrics.DeadLetter)
-	if _, err := o.writeDeadLetter(l, &job{}); err != nil {
-		o.log.Errorf("%s; its dead letter could not be written: %v", reason, err)
-	} else if o.dead != nil {
-		o.log.Errorf("%s; dead letter written to %s", reason, logtext.Quote(o.where()))
-	}
-}
-
-// rehandQuiet is how long no flush may bring a queued file before the files
-// tail did not bring since the start are handed to it again.
-var rehandQuiet = 5 * time.Second // a variable for tests
-
-// rehand hands tail again, once it has had its chance, the queue files it
-// did not bring after a start: its DB may hold the offset of a record Fluent
-// Bit no longer holds. Renewing every file at once had tail read each user
-// twice and log that it could not register the files it was opening.
+// rehand hands tail again, once it had its chance, the files it did not bring after a start (its DB
+// may hold an offset Fluent Bit no longer holds); renewing all would have tail read each user twice.
 type rehand struct {
 	mu      sync.Mutex
 	pending map[string]bool // file keys queued at the start, not brought yet
 	brought bool            // a flush brought a file since the last look
-	flushes int             // flushes running: their records count as brought
-	over    atomic.Bool     // handed or stopped: nothing pending any more
-	stop    chan struct{}
-	done    chan struct{}
+	flushes atomic.Int32    // flushes running: their records count as brought
+	loop    atomic.Pointer[ticker]
 }
 
-// start notes the files queued now and hands tail those it has not brought
-// once no flush brought any for quiet; close stops it.
+// start notes the files queued now; those not brought are handed back once no flush brought any for quiet.
 func (r *rehand) start(o *Output, files []spool.File, quiet time.Duration) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.pending = make(map[string]bool, len(files))
 	for _, f := range files {
 		r.pending[f.Key()] = true
 	}
-	// The goroutine keeps its own channels: close clears r.stop before it may first look.
-	stop, done := make(chan struct{}), make(chan struct{})
-	r.stop, r.done = stop, done
-	r.mu.Unlock()
-	go func() {
-		defer close(done)
-		defer r.over.Store(true)
-		defer func() {
-			if p := recover(); p != nil {
-				o.log.Errorf("handing queue files to tail again: internal error, recovered: %v", p)
-			}
-		}()
-		tick := time.NewTicker(quiet)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			if r.due() {
-				o.handUnbrought(r)
-				return
-			}
+	r.loop.Store(startTicker(o.log, "handing queue files to tail again", quiet, func() bool {
+		due := r.due()
+		if due {
+			o.handBack("not read by tail since the start", func(f spool.File) bool { return !r.pending[f.Key()] })
 		}
-	}()
+		return due
+	}))
 }
 
-// due says whether tail had its chance: files wait, and since the last
-// look no flush brought one nor runs.
+// due says whether tail had its chance: since the last look no flush brought a file nor runs.
 func (r *rehand) due() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	quiet := !r.brought && r.flushes == 0
+	quiet := !r.brought && r.flushes.Load() == 0
 	r.brought = false
 	return len(r.pending) == 0 || quiet
 }
 
-// flushing counts a flush in or out (delta ±1).
-func (r *rehand) flushing(delta int) {
-	r.mu.Lock()
-	r.flushes += delta
-	r.mu.Unlock()
-}
-
 // saw notes that a flush brought f.
 func (r *rehand) saw(f spool.File) {
-	if r.over.Load() {
-		return
-	}
 	r.mu.Lock()
 	if r.pending[f.Key()] {
 		delete(r.pending, f.Key())
@@ -188,30 +103,56 @@ func (r *rehand) saw(f spool.File) {
 	r.mu.Unlock()
 }
 
-func (r *rehand) close() {
-	r.mu.Lock()
-	stop, done := r.stop, r.done
-	r.stop = nil
-	r.mu.Unlock()
-	if stop != nil {
-		close(stop)
-		<-done
+func (r *rehand) close() { r.loop.Load().close() }
+
+// handBack renews the queue files but those skipped and delivered ones whose removal failed (never sent again).
+func (o *Output) handBack(which string, skip func(spool.File) bool) {
+	o.handover.Lock() // no flush meanwhile: none brings a file, none is copied under it
+	defer o.handover.Unlock()
+	n, err := o.queue.RenewExcept(func(f spool.File) bool { return skip(f) || o.isLeftover(o.fileKey(f)) })
+	if err != nil {
+		o.log.Errorf("queue %s: handing tail again the files %s: %v", logtext.Quote(o.queue.Root()), which, err)
+	}
+	if n > 0 {
+		o.log.Infof("queue %s: %d file(s) %s handed to tail again", logtext.Quote(o.queue.Root()), n, which)
 	}
 }
 
-// handUnbrought renews the files queued at the start that no flush brought,
-// but for delivered files whose removal failed: those are never sent again.
-func (o *Output) handUnbrought(r *rehand) {
-	o.handover.Lock()
-	defer o.handover.Unlock()
-	r.mu.Lock()
-	pending := r.pending
-	r.mu.Unlock()
-	n, err := o.queue.RenewExcept(func(f spool.File) bool { return !pending[f.Key()] || o.isLeftover(o.fileKey(f)) })
-	if err != nil {
-		o.log.Errorf("handing tail the queue files it did not read since the start: %v", err)
+// ticker calls f each period until f says done or close; after a panic, logged, the next tick tries again.
+type ticker struct {
+	stop, done chan struct{}
+	once       sync.Once
+}
+
+func startTicker(log *Logger, what string, period time.Duration, f func() bool) *ticker {
+	t := &ticker{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-t.stop:
+				return
+			case <-tick.C:
+			}
+			if func() bool { defer logPanic(log, what); return f() }() {
+				return
+			}
+		}
+	}()
+	return t
+}
+
+func (t *ticker) close() {
+	if t != nil {
+		t.once.Do(func() { close(t.stop) })
+		<-t.done
 	}
-	if n > 0 {
-		o.log.Infof("%d queue file(s) in %s not read by tail since the start handed to it again", n, logtext.Quote(o.queue.Root()))
+}
+
+func logPanic(log *Logger, what string) {
+	if p := recover(); p != nil {
+		log.Errorf("%s: internal error, recovered: %v", what, p)
 	}
 }

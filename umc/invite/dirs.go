@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,10 +16,82 @@ import (
 	"umc-invite/umc/spool"
 )
 
+// Claims are the directories the live outputs of one process hold, safe for concurrent use.
+type Claims struct {
+	mu sync.Mutex
+	by map[*Output]claim
+}
+
+// NewClaims is an empty set: no output holds a directory yet.
+func NewClaims() *Claims { return &Claims{by: map[*Output]claim{}} }
+
+type claim struct {
+	name string
+	dirs []heldDir
+}
+
+// heldDir is a directory an output opened at start, as configured.
+type heldDir struct {
+	key, path string
+	id        spool.DirID
+	above     []spool.DirID // up to the root
+	h         *spool.Dir
+}
+
+func (s *Claims) take(o *Output, c claim) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := overlap(c, slices.Collect(maps.Values(s.by))) // o is new: not among them
+	if err == nil {
+		s.by[o] = c
+	}
+	return err
+}
+
+func (s *Claims) release(o *Output) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.by, o)
+}
+
+// overlap is why mine's directories cannot be used beside others: within
+// one output each is its own; across outputs none may be, hold or lie
+// inside another's (one tenant's users would reach another's UMC).
+func overlap(mine claim, others []claim) error {
+	for i, d := range mine.dirs {
+		for _, e := range mine.dirs[:i] {
+			if d.id == e.id {
+				return fmt.Errorf("%s %s is %s %s (one directory, its symlinks resolved): each must be a directory of its own",
+					d.key, logtext.Quote(d.path), e.key, logtext.Quote(e.path))
+			}
+		}
+	}
+	for _, theirs := range others {
+		for _, d := range mine.dirs {
+			for _, e := range theirs.dirs {
+				how := ""
+				switch {
+				case d.id == e.id:
+					how = "is"
+				case slices.Contains(d.above, e.id):
+					how = "is inside"
+				case slices.Contains(e.above, d.id):
+					how = "holds"
+				default:
+					continue
+				}
+				return fmt.Errorf("%s %s of output %s %s %s %s of output %s: the directories of two umc_invite outputs must be apart, "+
+					"or one tenant's files reach the other's queue", d.key, logtext.Quote(d.path), logtext.Quote(mine.name), how,
+					e.key, logtext.Quote(e.path), logtext.Quote(theirs.name))
+			}
+		}
+	}
+	return nil
+}
+
 const dirCheckEvery = 2 * time.Second
 
-// dirWatch notices a held directory renamed away or replaced: tail and
-// the producers use whatever is at the path now. It runs from New to Close.
+// dirWatch notices a held directory renamed away or replaced: tail and the producers use what is at the path.
 type dirWatch struct {
 	held     []heldDir
 	log      *Logger
@@ -28,13 +102,10 @@ type dirWatch struct {
 	mu     sync.Mutex // one check at a time; guards what follows
 	last   string     // what the last check found ("": all in place)
 	logged time.Time
-
-	stop chan struct{}
-	once sync.Once
-	done chan struct{}
+	loop   *ticker
 }
 
-// notAtPath says why a held directory is not the one at its path ("" when it is).
+// notAtPath says why a held directory is not the one at its path ("" when it is); err: nothing there.
 func notAtPath(key, path string, held, atPath spool.DirID, err error) string {
 	switch {
 	case err == nil && atPath == held:
@@ -42,10 +113,8 @@ func notAtPath(key, path string, held, atPath spool.DirID, err error) string {
 	case err == nil:
 		return fmt.Sprintf("%s %s is no longer the directory this output opened at start: it was renamed away or replaced (%s now, %s held)",
 			key, logtext.Quote(path), atPath, held)
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Sprintf("%s %s is gone: the directory this output opened at start was renamed away or removed", key, logtext.Quote(path))
 	}
-	return fmt.Sprintf("%s %s cannot be looked at (%v): this output cannot tell whether it is the directory it opened at start", key, logtext.Quote(path), err)
+	return fmt.Sprintf("%s %s is gone: the directory this output opened at start was renamed away or removed", key, logtext.Quote(path))
 }
 
 // movedVerdict is what one check makes of its findings: the line to log,
@@ -75,39 +144,23 @@ func movedVerdict(found map[string]string, last string, logged, now time.Time) (
 	return summary, "", false, stop
 }
 
-func watchDirs(held []heldDir, log *Logger, m *metrics.Output, handBack func()) *dirWatch {
+func watchDirs(o *Output, held []heldDir) *dirWatch {
 	if len(held) == 0 {
 		return nil
 	}
-	w := &dirWatch{held: held, log: log, metrics: m, stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		tick := time.NewTicker(dirCheckEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-w.stop:
-				return
-			case <-tick.C:
-				w.check(time.Now())
-				if w.handBack.Swap(false) {
-					handBack()
-				}
-			}
+	w := &dirWatch{held: held, log: o.log, metrics: o.metrics}
+	w.loop = startTicker(o.log, "checking the directories", dirCheckEvery, func() bool {
+		w.check(time.Now())
+		if w.handBack.Swap(false) {
+			o.handBack("now that the queue is back at its path", func(spool.File) bool { return false })
 		}
-	}()
+		return false
+	})
 	return w
 }
 
 func (w *dirWatch) check(now time.Time) {
-	if w == nil {
-		return
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			w.log.Errorf("checking the directories panicked: %v", p)
-		}
-	}()
+	defer logPanic(w.log, "checking the directories")
 	found := map[string]string{}
 	for _, d := range w.held {
 		id, err := d.h.AtPath()
@@ -120,11 +173,10 @@ func (w *dirWatch) check(now time.Time) {
 	defer w.mu.Unlock()
 	summary, line, isErr, stop := movedVerdict(found, w.last, w.logged, now)
 	w.last = summary
-	switch {
-	case line != "" && isErr:
+	if isErr {
 		w.logged = now
 		w.log.Errorf("%s", line)
-	case line != "":
+	} else if line != "" {
 		w.log.Infof("%s", line)
 	}
 	if stop {
@@ -135,8 +187,7 @@ func (w *dirWatch) check(now time.Time) {
 	w.metrics.DirectoryMoved(summary != "")
 }
 
-// queueMoved checks now, once per flush: between two checks, records tail
-// read at the path would be missing from the held queue, taken for gone.
+// queueMoved checks once per flush: records tail read at a new path would be missing here, taken for gone.
 func (w *dirWatch) queueMoved(now time.Time) bool {
 	if w == nil {
 		return false
@@ -147,7 +198,6 @@ func (w *dirWatch) queueMoved(now time.Time) bool {
 
 func (w *dirWatch) close() {
 	if w != nil {
-		w.once.Do(func() { close(w.stop) })
-		<-w.done
+		w.loop.close()
 	}
 }
