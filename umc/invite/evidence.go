@@ -46,8 +46,9 @@ func (c *prober) evidence(ctx context.Context, a umc.Answer, answered time.Time,
 	recent := c.asked && c.now().Sub(c.at) < evidenceReuse
 	if !c.at.After(answered) {
 		refusal := a.Status == http.StatusBadRequest
-		if recent && (refusal && !(c.last.Refusing() && c.last.RefusesLikeUnknown(a)) || !refusal && !c.last.Refusing()) {
-			// Cannot refuse anyone, or a 503 while UMC failed anyway: keep the user waiting, spare UMC.
+		downSince := !c.last.Refusing() && c.at.After(c.gate.worked())
+		if recent && (refusal && !(c.last.Refusing() && c.last.RefusesLikeUnknown(a)) || !refusal && downSince) {
+			// Cannot refuse anyone, or a 503 while UMC fails anyway: keep the user waiting, spare UMC.
 			return weigh(c.last, a, false)
 		}
 		if b, ok := c.askBaseline(ctx, paced); ok {

@@ -81,9 +81,12 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 			jobs = append(jobs, j)
 		}
 	}
-	// Never asked first, at random, then the longest waiting.
+	// Never asked first, at random, then the longest waiting; users failing alone last: they tell least.
 	rand.Shuffle(len(jobs), func(a, b int) { jobs[a], jobs[b] = jobs[b], jobs[a] })
-	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].entry.User.LastAt.Before(jobs[b].entry.User.LastAt) })
+	sort.SliceStable(jobs, func(a, b int) bool {
+		ua, ub := jobs[a].entry.User, jobs[b].entry.User
+		return !ua.OwnFailure && ub.OwnFailure || ua.OwnFailure == ub.OwnFailure && ua.LastAt.Before(ub.LastAt)
+	})
 	o.each(ctx, jobs, &t, func(ctx context.Context, j *job) {
 		c := o.call(ctx, j)
 		defer o.gate.endTurn(c.turn) // also when what follows fails
@@ -376,8 +379,7 @@ func (o *Output) decide(ctx context.Context, j *job, c called) policy.Step {
 	switch {
 	case c.weigh || c.probeNow:
 		if evidence = o.prober.evidence(ctx, c.answer, at, !c.probeNow || !c.opened); evidence != policy.NoEvidence {
-			own, _ := o.gate.answer(sighting(j, c.answer, c.outcome, evidence, o.now()), false)
-			c.own = c.own || own
+			c.own, _ = o.gate.answer(sighting(j, c.answer, c.outcome, evidence, o.now()), false) // the probe's verdict decides
 		}
 	case c.outcome.Kind == policy.Unauthorized:
 		o.prober.logUnauthorized(c.outcome.Reason)

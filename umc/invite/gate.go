@@ -105,6 +105,12 @@ func (g *gate) stillOpen(turn chan struct{}) (open bool, why string, weighing bo
 	return turn != nil || !g.state.Failing, g.state.Reason(), g.probing
 }
 
+func (g *gate) worked() time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.state.Worked
+}
+
 func (g *gate) failing() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -9,6 +9,9 @@ import (
 // OutageSpacing: while UMC fails for everyone, one call a second, the probe's included.
 const OutageSpacing = time.Second
 
+// OutageRecheck: a user waiting for an outage is due again within this, UMC's return found soon.
+const OutageRecheck = 30 * time.Second
+
 // OutageRun distinct users failing with no success between are an outage.
 const OutageRun = 3
 
@@ -21,6 +24,7 @@ type Gate struct {
 	Why      Kind
 	LastCall time.Time // the last call while failing (spacing)
 	Worked   time.Time // UMC last worked: a 200, or a refusal while self-service works
+	Served   time.Time // UMC last served a user (a 200)
 }
 
 // Sighting is one call's answer as the outage rule reads it.
@@ -44,8 +48,7 @@ func everyones(k Kind, e Evidence) bool {
 
 // Answer takes one call's answer and says whether it is the user's own
 // failure, which no outage's end releases. Everyone's problems open an
-// outage at once, others in a run of OutageRun users, not counting users
-// whose last failure was their own; a success ends it.
+// outage at once, others in a run of OutageRun users; a success ends it.
 func (g *Gate) Answer(s Sighting) (own bool) {
 	switch {
 	case works(s.Kind, s.Evidence):
@@ -53,14 +56,12 @@ func (g *Gate) Answer(s Sighting) (own bool) {
 		if s.At.After(g.Worked) {
 			g.Worked = s.At
 		}
+		if s.Kind == Served && s.At.After(g.Served) {
+			g.Served = s.At
+		}
 		return s.Kind == Unavailable
 	case !s.At.After(g.Worked):
 		return false // came before UMC last worked
-	}
-	own = s.FromUMC && (s.Kind == Failure || s.Kind == Refusal) && s.Evidence != ServiceOff &&
-		s.Prior.LastAnswer != "" && g.Worked.After(s.Prior.LastAt)
-	if s.Prior.OwnFailure && !everyones(s.Kind, s.Evidence) {
-		return own // a user known to fail alone tells nothing of UMC
 	}
 	if len(g.RunUsers) == 0 {
 		g.RunSince = s.At
@@ -71,7 +72,9 @@ func (g *Gate) Answer(s Sighting) (own bool) {
 	if !g.Failing && (everyones(s.Kind, s.Evidence) || len(g.RunUsers) >= OutageRun) {
 		g.Failing, g.Since, g.Why, g.LastCall = true, g.RunSince, s.Kind, s.At
 	}
-	return own
+	// Only a success places a failure: the probe never meets the mail relay.
+	return s.FromUMC && (s.Kind == Failure || s.Kind == Refusal) && s.Evidence != ServiceOff &&
+		s.Prior.LastAnswer != "" && g.Served.After(s.Prior.LastAt)
 }
 
 // Admits says whether a call may start at now (counting it), and why not.
@@ -94,10 +97,19 @@ func (g *Gate) Reason() string {
 	return fmt.Sprintf("%s since %s: one call at a time finds out whether it is back", what, g.Since.UTC().Format(time.RFC3339))
 }
 
-// Mark records in u the outage its last answer came in, so UMC's return releases it.
+// Mark records in u the outage its last answer came in, or the run of
+// failures that may open one, so UMC's return releases it.
 func (g *Gate) Mark(u User) User {
-	if g.Failing && !u.OwnFailure && !u.LastAt.IsZero() && !u.LastAt.Before(g.Since) && u.OutageSince.IsZero() {
-		u.OutageSince = g.Since
+	since := g.Since
+	if !g.Failing {
+		since = g.RunSince
+	}
+	if (g.Failing || len(g.RunUsers) > 0) && !u.OwnFailure && !u.LastAt.IsZero() && !u.LastAt.Before(since) && u.OutageSince.IsZero() {
+		u.OutageSince = since
+		// Rechecked within OutageRecheck, at the outage's pace: found back soon, even alone.
+		if limit := u.LastAt.Add(OutageRecheck); u.NextTry.After(limit) {
+			u.NextTry = limit
+		}
 	}
 	return u
 }

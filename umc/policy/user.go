@@ -56,7 +56,11 @@ func Restored(u User, now time.Time, s Settings) User {
 	if u.FirstSeen.IsZero() || u.FirstSeen.After(now) {
 		u.FirstSeen = now
 	}
-	if limit := now.Add(max(s.BackoffMax, s.BackoffMin)); u.NextTry.After(limit) {
+	limit := now.Add(max(s.BackoffMax, s.BackoffMin))
+	if recheck := u.LastAt.Add(OutageRecheck); !u.OutageSince.IsZero() && recheck.Before(limit) {
+		limit = recheck // as Gate.Mark: a line carried by an older version too
+	}
+	if u.NextTry.After(limit) {
 		u.NextTry = limit
 	}
 	return u
