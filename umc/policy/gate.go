@@ -25,6 +25,7 @@ type Gate struct {
 	LastCall time.Time // the last call while failing (spacing)
 	Worked   time.Time // UMC last worked: a 200, or a refusal while self-service works
 	Served   time.Time // UMC last served a user (a 200)
+	Opened   time.Time // when the last outage was found (its run's last answer)
 }
 
 // Sighting is one call's answer as the outage rule reads it.
@@ -70,7 +71,7 @@ func (g *Gate) Answer(s Sighting) (own bool) {
 		g.RunUsers = append(g.RunUsers, s.User)
 	}
 	if !g.Failing && (everyones(s.Kind, s.Evidence) || len(g.RunUsers) >= OutageRun) {
-		g.Failing, g.Since, g.Why, g.LastCall = true, g.RunSince, s.Kind, s.At
+		g.Failing, g.Since, g.Why, g.LastCall, g.Opened = true, g.RunSince, s.Kind, s.At, s.At
 	}
 	// Only a success places a failure: the probe never meets the mail relay.
 	return s.FromUMC && (s.Kind == Failure || s.Kind == Refusal) && s.Evidence != ServiceOff &&
@@ -97,15 +98,10 @@ func (g *Gate) Reason() string {
 	return fmt.Sprintf("%s since %s: one call at a time finds out whether it is back", what, g.Since.UTC().Format(time.RFC3339))
 }
 
-// Mark records in u the outage its last answer came in, or the run of
-// failures that may open one, so UMC's return releases it.
+// Mark records in u the outage its last answer came in, so UMC's return releases it.
 func (g *Gate) Mark(u User) User {
-	since := g.Since
-	if !g.Failing {
-		since = g.RunSince
-	}
-	if (g.Failing || len(g.RunUsers) > 0) && !u.OwnFailure && !u.LastAt.IsZero() && !u.LastAt.Before(since) && u.OutageSince.IsZero() {
-		u.OutageSince = since
+	if g.Failing && !u.OwnFailure && !u.LastAt.IsZero() && !u.LastAt.Before(g.Since) && u.OutageSince.IsZero() {
+		u.OutageSince = g.Since
 		// Rechecked within OutageRecheck, at the outage's pace: found back soon, even alone.
 		if limit := u.LastAt.Add(OutageRecheck); u.NextTry.After(limit) {
 			u.NextTry = limit
@@ -119,5 +115,7 @@ func (g *Gate) Due(u User, now time.Time) bool {
 	if u.NextTry.IsZero() || !now.Before(u.NextTry) {
 		return true
 	}
-	return !u.OutageSince.IsZero() && g.Worked.After(u.LastAt)
+	// The run that opened the outage: its users answered before it was known.
+	opening := !u.OwnFailure && !g.Since.IsZero() && !u.LastAt.Before(g.Since) && !u.LastAt.After(g.Opened)
+	return (!u.OutageSince.IsZero() || opening) && g.Worked.After(u.LastAt)
 }

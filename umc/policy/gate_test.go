@@ -203,6 +203,17 @@ func TestDue(t *testing.T) {
 		{"an outage not over", func() gated { g := failing(at(50 * time.Second)); return gated{g, g.Mark(waiting)} }(), at(85 * time.Second), false},
 		// Its pause cut to OutageRecheck: UMC's return is found soon, even by a user alone.
 		{"an outage not over, OutageRecheck after its last answer", func() gated { g := failing(at(50 * time.Second)); return gated{g, g.Mark(waiting)} }(), at(90 * time.Second), true},
+		{"its failure in the run that opened an outage, not yet marked", func() gated {
+			g := failing(at(time.Minute))
+			g.Answer(seen(Served, "x", at(80*time.Second)))
+			return gated{g, waiting}
+		}(), at(85 * time.Second), true},
+		{"its failure alone, another served after it", func() gated {
+			var g Gate
+			g.Answer(seen(Failure, "a", at(time.Minute)))
+			g.Answer(seen(Served, "x", at(80*time.Second)))
+			return gated{g, waiting}
+		}(), at(85 * time.Second), false},
 		{"its failure while UMC served others", gated{func() Gate { var g Gate; g.Answer(seen(Served, "x", at(80*time.Second))); return g }(), waiting}, at(90 * time.Second), false},
 	}
 	for _, c := range cases {
