@@ -217,6 +217,7 @@ func TestLoneUserInARefusingOutageWaits(t *testing.T) {
 		return 0
 	}}
 	f := newFixture(t, stub, config.Map{})
+	f.tick = time.Second // the probes keep the outage's pace
 	f.enqueue(t, "alice")
 	fb := newFluentBit(f)
 	for range 14 {
@@ -247,6 +248,7 @@ func TestOutageChargesNoOne(t *testing.T) {
 				return 0
 			}}
 			f := newFixture(t, stub, config.Map{"Timeout": "2s"})
+			f.tick = time.Second // the probes keep the outage's pace
 			users := names("user", 20)
 			f.enqueue(t, users...)
 			fb := newFluentBit(f)
