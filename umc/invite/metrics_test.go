@@ -146,6 +146,7 @@ func TestMetricsCountCarryOvers(t *testing.T) {
 	stub := &umctest.UMC{Outage: func() int { return 503 }}
 	addr, name := umctest.FreeAddr(t), outputName("outage")
 	f := newMetricsFixture(t, stub, config.Map{}, name, addr)
+	f.tick = time.Second // the probes keep the outage's pace
 	f.enqueue(t, "alice", "bob")
 	fb := newFluentBit(f)
 	for range 6 {
