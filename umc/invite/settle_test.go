@@ -60,6 +60,7 @@ func TestStaleRecordNeverTakesOverARequeuedFile(t *testing.T) {
 		},
 	}
 	f := newFixture(t, stub, config.Map{})
+	f.tick = time.Second // the probes keep the outage's pace
 	path := filepath.Join(f.queue, "alice.send")
 	orig := "{\"username\": \"alice\"}\n"
 	carry := string(record.CarryLine("username", "alice", policy.User{FirstSeen: time.Now()}))
