@@ -156,52 +156,37 @@ func theRelayComesBack(t *testing.T, f *fixture, relayDown *atomic.Bool, users [
 	}
 }
 
-// The probe never meets the mail relay: a user's own 503 answering the
-// one call of an outage of the relay, weighed by the probe, says nothing
-// of the relay (only another user's success places a 500). The users
-// failing after it are not taken as failing on their own, and are invited
-// as soon as the relay is back.
-func TestAUsersOwn503InAMailRelayOutageMakesNoOtherUsersFailureTheirOwn(t *testing.T) {
-	var relayDown atomic.Bool
-	stub := &umctest.UMC{Fail: func(user string, _ int) int {
-		switch {
-		case user == "flaky":
-			return http.StatusServiceUnavailable // its own limit
-		case relayDown.Load():
-			return http.StatusInternalServerError
-		}
-		return 0
-	}}
-	f := newFixture(t, stub, config.Map{"Concurrency": "1", "Backoff_Min": "1m", "Chunk_Retry_Limit": "100"})
-	ctx := context.Background()
-	users := names("u", 10)
-	recs := relayOutage(t, f, &relayDown, users)
-	f.advance(2 * time.Second)
-	f.out.Flush(ctx, f.queueFiles(t, "flaky"))
-	f.flush(ctx, recs) // the relay still fails everyone
-	theRelayComesBack(t, f, &relayDown, users, recs, "after flaky's own 503 in the relay's outage")
-}
-
-// The same for a refusal: UMC refusing an unknown user while its
-// self-service works says nothing of the mail relay.
-func TestARefusalInAMailRelayOutageMakesNoOtherUsersFailureTheirOwn(t *testing.T) {
-	var relayDown atomic.Bool
-	stub := &umctest.UMC{
-		Refused: func(user string) bool { return user == "nobody" },
-		Fail: func(string, int) int {
-			if relayDown.Load() {
-				return http.StatusInternalServerError
-			}
-			return 0
-		}}
-	f := newFixture(t, stub, config.Map{"Concurrency": "1", "Backoff_Min": "1m", "Chunk_Retry_Limit": "100"})
-	ctx := context.Background()
-	users := names("u", 10)
-	recs := relayOutage(t, f, &relayDown, users)
-	f.advance(2 * time.Second)
-	f.out.Flush(ctx, f.queueFiles(t, "nobody"))
-	f.flush(ctx, recs) // the relay still fails everyone
-	theRelayComesBack(t, f, &relayDown, users, recs, "after nobody's refusal in the relay's outage")
+// The probe never meets the mail relay: neither a user's own 503 (its
+// limit) nor a refusal of an unknown user, answering the one call of an
+// outage of the relay and weighed by the probe, says anything of the
+// relay (only another user's success places a 500). The users failing
+// after it are not taken as failing on their own, and are invited as soon
+// as the relay is back.
+func TestAWeighedAnswerInAMailRelayOutageMakesNoOtherUsersFailureTheirOwn(t *testing.T) {
+	for _, odd := range []string{"flaky", "nobody"} {
+		t.Run(odd, func(t *testing.T) {
+			var relayDown atomic.Bool
+			stub := &umctest.UMC{
+				Refused: func(user string) bool { return user == "nobody" },
+				Fail: func(user string, _ int) int {
+					switch {
+					case user == "flaky":
+						return http.StatusServiceUnavailable // its own limit
+					case relayDown.Load():
+						return http.StatusInternalServerError
+					}
+					return 0
+				}}
+			f := newFixture(t, stub, config.Map{"Concurrency": "1", "Backoff_Min": "1m", "Chunk_Retry_Limit": "100"})
+			ctx := context.Background()
+			users := names("u", 10)
+			recs := relayOutage(t, f, &relayDown, users)
+			f.advance(2 * time.Second)
+			f.out.Flush(ctx, f.queueFiles(t, odd))
+			f.flush(ctx, recs) // the relay still fails everyone
+			theRelayComesBack(t, f, &relayDown, users, recs, "after "+odd+"'s answer weighed in the relay's outage")
+		})
+	}
 }
 
 // A probe that found UMC down says nothing once UMC has served a user
@@ -250,19 +235,7 @@ func TestAUsersOwn503AfterUMCCameBackIsNotWeighedByTheProbeFromWhenItWasDown(t *
 // it out, the rest wait, and later tries make one call each.
 func TestUMCDownWhileOnlyUsersFailingAloneAreQueuedIsCalledOnceATry(t *testing.T) {
 	var down atomic.Bool
-	stub := &umctest.UMC{
-		Outage: func() int {
-			if down.Load() {
-				return http.StatusServiceUnavailable
-			}
-			return 0
-		},
-		Fail: func(user string, _ int) int {
-			if strings.HasPrefix(user, "broken") {
-				return http.StatusInternalServerError
-			}
-			return 0
-		}}
+	stub := brokenUsersAndADownSwitch(&down)
 	f := newFixture(t, stub, config.Map{"Concurrency": "1"})
 	ctx := context.Background()
 	broken := names("broken", 20)
@@ -341,19 +314,7 @@ func TestAUserCarriedOverInAnOutageIsInvitedWithin45sOfARestartWithUMCBack(t *te
 // invited within about 45 s.
 func TestUsersFailingAloneAtTheHeadOfTheQueueDoNotKeepAnOutageGoing(t *testing.T) {
 	var down atomic.Bool
-	stub := &umctest.UMC{
-		Outage: func() int {
-			if down.Load() {
-				return http.StatusServiceUnavailable
-			}
-			return 0
-		},
-		Fail: func(user string, _ int) int {
-			if strings.HasPrefix(user, "broken") {
-				return http.StatusInternalServerError
-			}
-			return 0
-		}}
+	stub := brokenUsersAndADownSwitch(&down)
 	f := newFixture(t, stub, config.Map{"Concurrency": "1", "Chunk_Retry_Limit": "100"})
 	f.tick = time.Millisecond // answers in one flush come one after another, as in life
 	ctx := context.Background()
@@ -414,4 +375,22 @@ func TestAUserRefusedWhileTheSelfServiceIsSwitchedOffIsInvitedWhenItIsBack(t *te
 	if d := stub.Delivered(); d["bob"] != 1 {
 		t.Errorf("the self-service back for 40 s, bob (refused while it was off) not invited: taken as failing on his own\n%s", f.logs)
 	}
+}
+
+// brokenUsersAndADownSwitch is a UMC failing the users named broken* on
+// their own (500), and everyone with its 503 while down.
+func brokenUsersAndADownSwitch(down *atomic.Bool) *umctest.UMC {
+	return &umctest.UMC{
+		Outage: func() int {
+			if down.Load() {
+				return http.StatusServiceUnavailable
+			}
+			return 0
+		},
+		Fail: func(user string, _ int) int {
+			if strings.HasPrefix(user, "broken") {
+				return http.StatusInternalServerError
+			}
+			return 0
+		}}
 }

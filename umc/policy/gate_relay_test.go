@@ -43,33 +43,3 @@ func TestOnlyAUsersSuccessMakesAFailureAfterItOnesOwn(t *testing.T) {
 		}
 	}
 }
-
-// What failed alone once may fail with everyone now: users whose own
-// failures came after UMC last worked, failing again with nothing served
-// between, are a run like any other (a mail relay failing every mail).
-func TestUsersFailingAloneAgainWithNothingServedSinceAreARun(t *testing.T) {
-	s := time.Second
-	served := func(user string, d time.Duration) Sighting { return seen(Served, user, at(d)) }
-	cases := []struct {
-		name    string
-		answers []Sighting
-		failing bool
-		own     []bool // per answer; nil: none own
-	}{
-		{"users known to fail alone, failing again with nothing served since their own failures",
-			[]Sighting{served("x", s), aloneSince(Failure, "a", at(2*s), at(3*s)), aloneSince(Failure, "b", at(2*s), at(3*s)),
-				aloneSince(Failure, "c", at(2*s), at(4*s))}, true, nil},
-	}
-	for _, c := range cases {
-		var g Gate
-		for i, a := range c.answers {
-			own := g.Answer(a)
-			if want := c.own != nil && c.own[i]; own != want {
-				t.Errorf("%s: answer %d (%s for %s) own %t, want %t", c.name, i, a.Kind, a.User, own, want)
-			}
-		}
-		if g.Failing != c.failing {
-			t.Errorf("%s: failing for everyone %t, want %t", c.name, g.Failing, c.failing)
-		}
-	}
-}

@@ -69,6 +69,10 @@ func TestTheOutageRuleTellsOneUsersFailureFromEveryones(t *testing.T) {
 		{"a user failing again with no success since its failure", []Sighting{served("x", s), again(Unavailable, "a", at(2*s), at(3*s))}, true, []bool{false, false}},
 		{"UMC unreachable again for a user that failed before", []Sighting{served("x", s), unreached(again(Unavailable, "a", t0, at(2*s)))}, true, []bool{false, false}},
 		{"credentials rejected again for a user that failed before", []Sighting{served("x", s), again(Unauthorized, "a", t0, at(2*s))}, true, []bool{false, false}},
+		// What failed alone once may fail with everyone now (a mail relay
+		// failing every mail): failing again with nothing served since is a run.
+		{"users known to fail alone, failing again with nothing served since", []Sighting{served("x", s), aloneSince(Failure, "a", at(2*s), at(3*s)),
+			aloneSince(Failure, "b", at(2*s), at(3*s)), aloneSince(Failure, "c", at(2*s), at(4*s))}, true, nil},
 		{"others' failures around one failing alone", []Sighting{served("x", s), again(Failure, "a", t0, at(2*s)), seen(Failure, "b", at(2*s)),
 			seen(Failure, "c", at(3*s)), seen(Failure, "d", at(3*s))}, true, []bool{false, true, false, false, false}},
 	}
