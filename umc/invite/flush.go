@@ -73,7 +73,7 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 		ids[i] = rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey)
 		last := o.tries.update(ids[i], now, func(n int) int { return n + 1 }) > o.cfg.ChunkRetryLimit
 		lastTry = lastTry || last
-		j, settle := o.prepare(rec, last, files, mine, claims, &t, now)
+		j, settle := o.prepare(rec, ids[i], last, files, mine, claims, &t, now)
 		if settle != nil {
 			settle() // apply, for a record settled without a call, before the next
 		}
@@ -117,8 +117,8 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 
 // prepare claims a record as a job, or returns what settles it without a
 // call; it never changes a file. mine: the keys this flush has claimed.
-func (o *Output) prepare(rec record.Record, lastTry bool, files flushFiles, mine map[string]bool, claims *spool.Claims, t *tally, now time.Time) (*job, func()) {
-	j := &job{rec: rec, key: rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey), lastTry: lastTry}
+func (o *Output) prepare(rec record.Record, id string, lastTry bool, files flushFiles, mine map[string]bool, claims *spool.Claims, t *tally, now time.Time) (*job, func()) {
+	j := &job{rec: rec, key: id, lastTry: lastTry}
 	lines := &fileLines{}
 	if path, _ := rec.String(o.cfg.PathKey); path != "" && o.queue != nil {
 		file, err := o.queue.Stat(path)
@@ -274,7 +274,7 @@ type called struct {
 	weigh    bool          // a refusal, for the probe to weigh
 	probeNow bool          // UMC's 503 that opened an outage, or was its one call: weighed
 	opened   bool          // this call's answer opened the outage: its probe is not paced
-	aged     bool          // Max_Age old while it waits: no call needed
+	aged     *policy.Step  // Max_Age old while it waits: no call needed, this step
 	held     string        // due, but not called: why
 	gone     bool          // its file is no longer the one claimed
 	slot     bool          // it holds a call slot until release
@@ -293,8 +293,8 @@ func (c *called) release(slots chan struct{}) {
 // call makes the job's one call if due, within Concurrency, Rate_Limit and
 // the outage gate; the caller ends the turn it returns.
 func (o *Output) call(ctx context.Context, j *job) called {
-	if _, aged := policy.Aged(j.entry.User, o.now(), settingsOf(o.cfg)); aged {
-		return called{aged: true}
+	if step, aged := policy.Aged(j.entry.User, o.now(), settingsOf(o.cfg)); aged {
+		return called{aged: &step}
 	}
 	if !o.gate.due(j.entry.User, o.now()) {
 		return called{} // its own pause is not over
@@ -367,9 +367,8 @@ func (o *Output) call(ctx context.Context, j *job) called {
 
 // decide is the step for what the call found, a refusal weighed first.
 func (o *Output) decide(ctx context.Context, j *job, c called) policy.Step {
-	if c.aged {
-		step, _ := policy.Aged(j.entry.User, o.now(), settingsOf(o.cfg))
-		return step
+	if c.aged != nil {
+		return *c.aged
 	}
 	if !c.sent {
 		return policy.Step{Kind: policy.Wait, User: j.entry.User, Reason: c.held}
