@@ -109,6 +109,9 @@ func (r *rehand) close() { r.loop.Load().close() }
 func (o *Output) handBack(which string, skip func(spool.File) bool) {
 	o.handover.Lock() // no flush meanwhile: none brings a file, none is copied under it
 	defer o.handover.Unlock()
+	if !o.active.Load() {
+		return // another process holds the queue: its files are its tail's
+	}
 	n, err := o.queue.RenewExcept(func(f spool.File) bool { return skip(f) || o.isLeftover(o.fileKey(f)) })
 	if err != nil {
 		o.log.Errorf("queue %s: handing tail again the files %s: %v", logtext.Quote(o.queue.Root()), which, err)

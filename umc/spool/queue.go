@@ -339,7 +339,7 @@ func copyTo(h *Dir, f File, target *Dir) error {
 	data, err := io.ReadAll(io.LimitReader(in, MaxFileSize))
 	tmp := ""
 	if err == nil {
-		tmp, err = WriteHidden(target, "."+f.Name+".", 0o640, data, true, func(_ *os.File, tmp string) error { return keepTimes(target, tmp, st) })
+		tmp, err = WriteHidden(target, ".dead-letter.", 0o640, data, true, func(_ *os.File, tmp string) error { return keepTimes(target, tmp, st) })
 	}
 	return renameIn(target, tmp, f.Name, err)
 }
