@@ -55,14 +55,14 @@ func NewClient(c *config.Config) (*Client, error) {
 		}
 	}
 	// Not http.DefaultTransport, whose Proxy reads HTTP_PROXY: the calls (and
-	// credentials) go to UMC or HTTP_Proxy only. One idle connection per call in flight.
+	// credentials) go to UMC or HTTP_Proxy only. One idle connection per call in flight,
+	// HTTP/1.1 (built without HTTP/2: one call per connection at a time anyway).
 	transport := &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:       tlsConfig,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: 1 * time.Second,
 		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          c.Concurrency,
 		MaxIdleConnsPerHost:   c.Concurrency,
 	}

@@ -24,6 +24,7 @@ type footprint struct {
 	cpu      time.Duration
 	sending  time.Duration // the plugin's first call to its last answer
 	inFlight int
+	threads  map[string]time.Duration // CPU by thread name, the main thread as "main"
 }
 
 var (
@@ -79,7 +80,8 @@ func outputDone(t *testing.T, n int, output string, args []string) footprint {
 		time.Sleep(200 * time.Millisecond)
 		return outputRecords(s.port, output+".0") >= n
 	})
-	f := footprint{cpu: cpuTime(p), peakKB: rssKB(p), anonKB: statusKB(p, "RssAnon:"), fileKB: statusKB(p, "RssFile:")}
+	f := footprint{cpu: cpuTime(p), peakKB: rssKB(p), anonKB: statusKB(p, "RssAnon:"), fileKB: statusKB(p, "RssFile:"), threads: threadCPU(p)}
+	keepSmaps(p, output)
 	p.Stop(15 * time.Second)
 	return f
 }
@@ -98,7 +100,8 @@ func pluginDone(t *testing.T, n int, latency time.Duration) footprint {
 	p := start(t, shippedConfig(t), env)
 	waitFor(t, "every user", 300*time.Second, p, func() bool { return len(s.umc.Delivered()) == n })
 	waitFor(t, "an empty queue", 30*time.Second, p, func() bool { return s.queued() == 0 })
-	f := footprint{cpu: cpuTime(p), peakKB: rssKB(p), anonKB: statusKB(p, "RssAnon:"), fileKB: statusKB(p, "RssFile:"), inFlight: int(counter.Max())}
+	f := footprint{cpu: cpuTime(p), peakKB: rssKB(p), anonKB: statusKB(p, "RssAnon:"), fileKB: statusKB(p, "RssFile:"), inFlight: int(counter.Max()), threads: threadCPU(p)}
+	keepSmaps(p, "plugin")
 	if err := s.umc.CheckOnce(n); err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +162,7 @@ func TestFootprintFigures(t *testing.T) {
 		p := pluginDone(t, n, latency)
 		fmt.Printf("round %d (load %s): peak RSS baseline %.1f MB, floor %.1f MB, plugin %.1f MB (when done, anonymous/file: %.1f/%.1f, %.1f/%.1f, %.1f/%.1f); CPU baseline %s, floor %s, plugin %s; first call to last answer %s, %d in flight at most\n",
 			round, loadAverage(), mb(b.peakKB), mb(f.peakKB), mb(p.peakKB), mb(b.anonKB), mb(b.fileKB), mb(f.anonKB), mb(f.fileKB), mb(p.anonKB), mb(p.fileKB), b.cpu, f.cpu, p.cpu, p.sending.Round(10*time.Millisecond), p.inFlight)
+		fmt.Printf("  CPU by thread: baseline %s; floor %s; plugin %s\n", threadList(b.threads), threadList(f.threads), threadList(p.threads))
 		baseRSS, floorRSS, pluginRSS = append(baseRSS, b.peakKB), append(floorRSS, f.peakKB), append(pluginRSS, p.peakKB)
 		baseCPU, floorCPU, pluginCPU = append(baseCPU, b.cpu), append(floorCPU, f.cpu), append(pluginCPU, p.cpu)
 		sending = append(sending, p.sending)
@@ -198,3 +202,50 @@ func statusKB(p *fluentbit.Process, field string) int {
 }
 
 func mb(kb int) float64 { return float64(kb) / 1024 }
+
+// threadCPU is the process's CPU (user + system) by thread name: tail and
+// the engine run in flb-pipeline, an output's flushes in its flb-out
+// workers, Go's own threads take the name of the thread that made them.
+func threadCPU(p *fluentbit.Process) map[string]time.Duration {
+	byName := map[string]time.Duration{}
+	dir := fmt.Sprintf("/proc/%d/task", p.Pid())
+	tasks, _ := os.ReadDir(dir)
+	for _, task := range tasks {
+		data, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		open, end := strings.IndexByte(string(data), '('), strings.LastIndexByte(string(data), ')')
+		if err != nil || open < 0 || end < open {
+			continue
+		}
+		name := string(data[open+1 : end])
+		if task.Name() == strconv.Itoa(p.Pid()) {
+			name = "main"
+		}
+		fields := strings.Fields(string(data[end+2:]))
+		utime, _ := strconv.ParseInt(fields[11], 10, 64)
+		stime, _ := strconv.ParseInt(fields[12], 10, 64)
+		byName[name] += time.Duration(utime+stime) * time.Second / 100
+	}
+	return byName
+}
+
+// keepSmaps copies the process's memory map, mapping by mapping, into
+// UMC_INVITE_SMAPS (a directory) when set: where the resident pages are.
+func keepSmaps(p *fluentbit.Process, name string) {
+	if dir := os.Getenv("UMC_INVITE_SMAPS"); dir != "" {
+		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", p.Pid()))
+		_ = os.WriteFile(filepath.Join(dir, name+".smaps"), data, 0o644)
+	}
+}
+
+func threadList(m map[string]time.Duration) string {
+	var names []string
+	for name := range m {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out []string
+	for _, name := range names {
+		out = append(out, fmt.Sprintf("%s %s", name, m[name]))
+	}
+	return strings.Join(out, ", ")
+}

@@ -157,8 +157,10 @@ func BuildPlugin(dir string) (string, error) {
 // BuildCShared builds the Go package pkg (relative to the module's root)
 // as a c-shared library at path, stripped as the Makefile and the image
 // build it: what Fluent Bit loads in production, its file pages included.
+// UMC_INVITE_TAGS adds build tags (pprof: the profiler, for benchmarks).
 func BuildCShared(path, pkg string) (string, error) {
-	build := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", path, pkg)
+	tags := strings.TrimSpace("nethttpomithttp2 " + os.Getenv("UMC_INVITE_TAGS"))
+	build := exec.Command("go", "build", "-tags", tags, "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", path, pkg)
 	build.Dir = RepoRoot()
 	build.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := build.CombinedOutput(); err != nil {

@@ -192,8 +192,8 @@ func (o *Output) prepare(rec record.Record, id string, lastTry bool, files flush
 
 // fileKey is a queue file's ledger key; the birth time tells a later file on the same inode.
 func (o *parts) fileKey(f spool.File) string {
-	if born, ok := o.queue.Born(f); ok {
-		return f.Key() + ":" + strconv.FormatInt(born, 10)
+	if f.Born != 0 {
+		return f.Key() + ":" + strconv.FormatInt(f.Born, 10)
 	}
 	return f.Key()
 }
@@ -205,7 +205,7 @@ func (o *Output) known(rec record.Record, file *spool.File, lines fileLines, now
 		u = *lines.carry
 	}
 	if u.FirstSeen.IsZero() && file != nil {
-		u.FirstSeen, _ = o.queue.Modified(*file)
+		u.FirstSeen = time.Unix(0, file.Modified)
 	}
 	e := spool.Entry[policy.User]{User: policy.Restored(u, now, settingsOf(o.cfg))}
 	if u.Letter != "" {

@@ -50,10 +50,7 @@ func (o *parts) remember(key string, l leftover) bool {
 }
 
 func (o applier) stuck(key, username string, f spool.File, err error) {
-	line := spool.Leftover{Time: o.now().UTC(), Key: key, Name: filepath.Base(f.Path), Username: username}
-	if mod, err := o.queue.Modified(f); err == nil {
-		line.Modified = mod.UnixNano()
-	}
+	line := spool.Leftover{Time: o.now().UTC(), Key: key, Name: filepath.Base(f.Path), Username: username, Modified: f.Modified}
 	if !o.remember(key, leftover{file: f, line: line}) {
 		return
 	}
@@ -77,10 +74,8 @@ func (o *Output) loadLeftovers() {
 	}
 	for _, l := range lines {
 		f, err := o.queue.Stat(filepath.Join(o.queue.Root(), l.Name))
-		if err == nil && l.Modified != 0 {
-			if mod, merr := o.queue.Modified(f); merr != nil || mod.UnixNano() != l.Modified {
-				err = fs.ErrNotExist
-			}
+		if err == nil && l.Modified != 0 && f.Modified != l.Modified {
+			err = fs.ErrNotExist
 		}
 		if err != nil || o.fileKey(f) != l.Key {
 			o.leftovers.dirty.Store(true) // gone, or a new file under its name

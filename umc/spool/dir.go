@@ -26,6 +26,7 @@ type Dir struct {
 	Path       string // as opened, symlinks resolved at start: for messages only
 	Configured string // as configured, absolute and clean: tail names files by it
 	id         DirID
+	syncs      syncer
 }
 
 const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
@@ -60,7 +61,9 @@ func held(fd int, err error, path, configured string) (*Dir, error) {
 	if err != nil {
 		return nil, wrap(err, "open directory "+path)
 	}
-	return &Dir{fd: fd, Path: path, Configured: configured, id: DirID{uint64(st.Dev), st.Ino}}, nil
+	d := &Dir{fd: fd, Path: path, Configured: configured, id: DirID{uint64(st.Dev), st.Ino}}
+	d.syncs.ended.L = &d.syncs.mu
+	return d, nil
 }
 
 // ErrSymlink marks a directory inside a held one that is a symlink.
@@ -135,8 +138,41 @@ func (d *Dir) Mode() (uint32, error) {
 	return st.Mode & (0o777 | unix.S_ISGID | unix.S_ISVTX), err
 }
 
-// Sync makes creations, renames and removals in d survive a crash.
-func (d *Dir) Sync() error { return wrap(unix.Fsync(d.fd), "sync directory "+d.Path) }
+// Sync makes creations, renames and removals in d survive a crash. Callers
+// at the same time share one fsync: any that began after a change covers it.
+func (d *Dir) Sync() error {
+	return d.syncs.sync(func() error { return wrap(unix.Fsync(d.fd), "sync directory "+d.Path) })
+}
+
+// syncer runs one fsync at a time; a caller waits for the first one to
+// begin after its call, joining it or starting it, and returns its error.
+type syncer struct {
+	mu          sync.Mutex
+	ended       sync.Cond
+	begun, done uint64 // syncs begun and ended, one at a time
+	running     bool
+	err         error // of the last sync ended
+}
+
+func (s *syncer) sync(fsync func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := s.begun + 1 // a sync running now began before the caller's change
+	for s.done < want {
+		if s.running {
+			s.ended.Wait()
+			continue
+		}
+		s.running = true
+		s.begun++
+		s.mu.Unlock()
+		err := fsync()
+		s.mu.Lock()
+		s.running, s.done, s.err = false, s.begun, err
+		s.ended.Broadcast()
+	}
+	return s.err
+}
 
 // Lstat describes the entry name without following it.
 func (d *Dir) Lstat(name string) (unix.Stat_t, error) {

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -136,6 +135,8 @@ type File struct {
 	Path, Name string // Path: the queue directory joined with Name, for messages
 	Dev, Ino   uint64
 	Size       int64
+	Modified   int64 // mtime in ns: without a carried-over line, when it was queued
+	Born       int64 // birth time in ns where the file system keeps one, else 0: tells f from a later file on its inode
 }
 
 // Key names the file on disk, whatever path a record reached it by.
@@ -158,14 +159,26 @@ func (q *Queue) Stat(path string) (File, error) {
 	return statName(q.h, names[0])
 }
 
+// statName looks at name in h, not following it, with one statx(2).
 func statName(h *Dir, name string) (File, error) {
-	st, err := h.Lstat(name)
-	f := File{Path: filepath.Join(h.Path, name), Name: name, Dev: uint64(st.Dev), Ino: st.Ino, Size: st.Size}
+	var st unix.Statx_t
+	err := unix.Statx(h.fd, name, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS|unix.STATX_BTIME, &st)
+	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) { // a seccomp filter older than statx
+		var old unix.Stat_t
+		old, err = h.Lstat(name)
+		st = unix.Statx_t{Mode: uint16(old.Mode), Ino: old.Ino, Size: uint64(old.Size), Dev_major: unix.Major(old.Dev), Dev_minor: unix.Minor(old.Dev),
+			Mtime: unix.StatxTimestamp{Sec: old.Mtim.Sec, Nsec: uint32(old.Mtim.Nsec)}}
+	}
+	f := File{Path: filepath.Join(h.Path, name), Name: name, Dev: unix.Mkdev(st.Dev_major, st.Dev_minor), Ino: st.Ino, Size: int64(st.Size),
+		Modified: st.Mtime.Sec*1e9 + int64(st.Mtime.Nsec)}
+	if st.Mask&unix.STATX_BTIME != 0 {
+		f.Born = st.Btime.Sec*1e9 + int64(st.Btime.Nsec)
+	}
 	if err != nil {
 		return File{}, wrap(err, "queue file "+quote(f.Path))
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return File{}, &NotRegularError{f, cmp.Or(typeNames[st.Mode&unix.S_IFMT], "file of unknown type")}
+	if mode := uint32(st.Mode) & unix.S_IFMT; mode != unix.S_IFREG {
+		return File{}, &NotRegularError{f, cmp.Or(typeNames[mode], "file of unknown type")}
 	}
 	return f, nil
 }
@@ -381,32 +394,22 @@ func (q *Queue) RenewExcept(skip func(File) bool) (int, error) {
 	return n, cmp.Or(err, q.h.Sync())
 }
 
-// Modified is f's mtime: without a carried-over line, when it was queued.
-func (q *Queue) Modified(f File) (time.Time, error) {
-	st, err := look(q.h, f)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return time.Unix(0, st.Mtim.Nano()), nil
-}
-
-// Born is f's birth time, where kept: it tells f from a later file on its inode.
-func (q *Queue) Born(f File) (ns int64, ok bool) {
-	var stx unix.Statx_t
-	err := unix.Statx(q.h.fd, f.Name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, unix.STATX_BTIME|unix.STATX_INO, &stx)
-	if err != nil || f.Dev != unix.Mkdev(stx.Dev_major, stx.Dev_minor) || f.Ino != stx.Ino || stx.Mask&unix.STATX_BTIME == 0 {
-		return 0, false
-	}
-	return stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec), true
-}
-
 // Read returns f's contents, at most MaxFileSize bytes, if f is still the file at its path.
 func (q *Queue) Read(f File) ([]byte, error) {
-	fh, _, err := openFile(q.h, f, unix.O_RDONLY)
+	fh, st, err := openFile(q.h, f, unix.O_RDONLY)
 	var data []byte
 	if err == nil {
 		defer fh.Close()
-		data, err = io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
+		// Sized by what was opened (a queue file is a few bytes); a file grown since is read on.
+		data = make([]byte, min(max(st.Size, 0), MaxFileSize)+1)
+		var n int
+		if n, err = io.ReadFull(fh, data); err == nil {
+			var rest []byte
+			rest, err = io.ReadAll(io.LimitReader(fh, MaxFileSize+1-int64(n)))
+			data = append(data, rest...)
+		} else if err == io.ErrUnexpectedEOF || err == io.EOF {
+			data, err = data[:n], nil
+		}
 	}
 	if err != nil {
 		return nil, wrap(err, "read queue file")
