@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"umc-invite/umc/intake"
 	"umc-invite/umc/record"
 	"umc-invite/umc/spool"
 )
@@ -74,14 +75,16 @@ func runRequeue(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
-// requeueDirs are the queue, its dead letters, where new files go, and the lock held meanwhile.
+// requeueDirs are the queue, its dead letters, where new files go, the
+// plugin's stage (a file the intake was admitting at a crash), and the lock held meanwhile.
 type requeueDirs struct {
-	queue, dead, target *spool.Dir
-	lock                *os.File
+	queue, dead, target, stage *spool.Dir
+	lock                       *os.File
 }
 
 func (h *requeueDirs) close() { // each nil or closed is a no-op
 	h.lock.Close()
+	h.stage.Close()
 	h.target.Close()
 	h.dead.Close()
 	h.queue.Close()
@@ -102,9 +105,13 @@ func openRequeue(d dirs) (h *requeueDirs, log *deadLetterLog, err error) {
 			h.target = in
 		}
 	} else if d.intake != "off" {
-		if h.target, err = spool.OpenDir(d.intake); err != nil {
+		// As the plugin opens it: a symlink inside the queue could point at another tenant's queue.
+		if h.target, err = spool.OpenDirIn(h.queue, d.intake, false, 0); err != nil {
 			return h, nil, fmt.Errorf("intake directory: %w", err)
 		}
+	}
+	if stage, err := spool.OpenDirIn(h.queue, filepath.Join(h.queue.Configured, intake.StageDir), false, 0); err == nil {
+		h.stage = stage
 	}
 	if h.lock, err = h.dead.OpenFile(".requeue.lock", unix.O_RDWR|unix.O_CREAT, 0o640); err == nil {
 		err = unix.Flock(int(h.lock.Fd()), unix.LOCK_EX)
@@ -138,7 +145,10 @@ func (h *requeueDirs) requeue(log *deadLetterLog, user, usernameKey string, forc
 		return "", err
 	}
 	name := record.QueueFileName(user) // the listener module's name: "already queued" finds its file
-	for _, dir := range []*spool.Dir{h.queue, h.target} {
+	for _, dir := range []*spool.Dir{h.queue, h.target, h.stage} {
+		if dir == nil {
+			continue
+		}
 		if _, err := dir.Lstat(name); err == nil {
 			return fmt.Sprintf("already queued: nothing to do (%s)", filepath.Join(dir.Configured, name)), nil
 		}

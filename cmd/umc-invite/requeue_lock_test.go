@@ -54,3 +54,46 @@ func TestOverlappingRequeueRunsQueueOnce(t *testing.T) {
 		t.Fatalf("queue files %v", files)
 	}
 }
+
+// A user the intake was admitting when the plugin crashed sits in the
+// queue's stage until the next start admits it: re-queued meanwhile, the
+// user would get a second file and, once both are delivered, a second mail.
+func TestRequeueFindsAUserTheIntakeWasAdmittingAtACrash(t *testing.T) {
+	q := t.TempDir()
+	dead := filepath.Join(q, "failed")
+	stage := filepath.Join(q, ".admitting")
+	os.MkdirAll(filepath.Join(q, "incoming"), 0o755)
+	os.MkdirAll(stage, 0o700)
+	letter(t, dead, spool.DeadLetter{Time: time.Now().UTC().Add(-time.Hour), Kind: spool.KindRefused, Username: "bob", Reason: "refused"})
+	if err := os.WriteFile(filepath.Join(stage, "bob.send"), []byte(`{"username":"bob"}`+"\n"), 0o664); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	runRequeue([]string{"--queue-dir", q, "bob"}, &out, &errb)
+	if !strings.Contains(out.String(), "bob: already queued") {
+		t.Fatalf("requeue with bob staged: %q %q", out.String(), errb.String())
+	}
+	if files, _ := filepath.Glob(filepath.Join(q, "*", "*.send")); len(files) != 1 {
+		t.Fatalf("bob's files: %v, want only the staged one", files)
+	}
+}
+
+// An intake directory inside the queue replaced by a symlink (to another
+// tenant's queue, say) is refused, as the plugin refuses it: the user is
+// never queued where the link points.
+func TestRequeueRefusesAnIntakeThatIsASymlink(t *testing.T) {
+	q, other := t.TempDir(), t.TempDir()
+	dead := filepath.Join(q, "failed")
+	letter(t, dead, spool.DeadLetter{Time: time.Now().UTC().Add(-time.Hour), Kind: spool.KindRefused, Username: "bob", Reason: "refused"})
+	if err := os.Symlink(other, filepath.Join(q, "incoming")); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	status := runRequeue([]string{"--queue-dir", q, "--intake-dir", filepath.Join(q, "incoming"), "bob"}, &out, &errb)
+	if files, _ := filepath.Glob(filepath.Join(other, "*")); len(files) != 0 {
+		t.Fatalf("bob was queued through the symlink: %v", files)
+	}
+	if status == 0 || !strings.Contains(errb.String(), "intake directory") {
+		t.Fatalf("status %d, %q %q: want the intake refused", status, out.String(), errb.String())
+	}
+}
