@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"umc-invite/umc/logtext"
 	"umc-invite/umc/metrics"
 	"umc-invite/umc/spool"
@@ -113,6 +115,8 @@ func notAtPath(key, path string, held, atPath spool.DirID, err error) string {
 	case err == nil:
 		return fmt.Sprintf("%s %s is no longer the directory this output opened at start: it was renamed away or replaced (%s now, %s held)",
 			key, logtext.Quote(path), atPath, held)
+	case errors.Is(err, unix.ENOTDIR):
+		return fmt.Sprintf("%s %s is no longer a directory: the directory this output opened at start was renamed away or replaced by a file", key, logtext.Quote(path))
 	}
 	return fmt.Sprintf("%s %s is gone: the directory this output opened at start was renamed away or removed", key, logtext.Quote(path))
 }
@@ -164,7 +168,7 @@ func (w *dirWatch) check(now time.Time) {
 	found := map[string]string{}
 	for _, d := range w.held {
 		id, err := d.h.AtPath()
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ENOTDIR) {
 			continue // a path this thread may not look at says nothing of a move
 		}
 		found[d.key] = notAtPath(d.key, d.path, d.id, id, err)

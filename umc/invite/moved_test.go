@@ -28,6 +28,7 @@ func TestADirectoryNotAtItsPathIsNamed(t *testing.T) {
 		{"in place", held, nil, ""},
 		{"renamed away, a new one made", other, nil, `Intake_Dir "/q/incoming" is no longer the directory this output opened at start: it was renamed away or replaced`},
 		{"renamed away", spool.DirID{}, unix.ENOENT, `Intake_Dir "/q/incoming" is gone`},
+		{"replaced by a file", spool.DirID{}, unix.ENOTDIR, `Intake_Dir "/q/incoming" is no longer a directory`},
 	}
 	for _, c := range cases {
 		got := notAtPath("Intake_Dir", "/q/incoming", held, c.atPath, c.err)
@@ -146,5 +147,27 @@ func TestAFlushBeforeTheMoveIsNoticedDoesNotDropTheUser(t *testing.T) {
 	if v := f.flush(context.Background(), recs); v == OK && len(stub.Delivered()) == 0 {
 		t.Fatalf("bob's record, read by tail at the queue's path, was given up (verdict OK, nothing sent); his file %s waits for nobody:\n%s",
 			filepath.Join(f.queue, "bob.send"), f.logs)
+	}
+}
+
+// A queue renamed away and replaced by a regular file (a mistaken cp or a
+// script writing to the path) is named as loudly as a moved one, and
+// nothing is sent while it is so.
+func TestAQueueReplacedByAFileIsReportedAndSendsNothing(t *testing.T) {
+	stub := &umctest.UMC{}
+	f := newFixture(t, stub, config.Map{})
+	recs := f.queueFiles(t, "bob")
+	if err := os.Rename(f.queue, f.queue+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.queue, []byte("not a directory\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.out.watch.check(f.now())
+	if want := `Queue_Dir "` + f.queue + `" is no longer a directory`; !strings.Contains(f.logs.String(), want) {
+		t.Fatalf("the log does not say %q:\n%s", want, f.logs)
+	}
+	if v := f.flush(context.Background(), recs); v != Retry || len(stub.Calls()) != 0 {
+		t.Fatalf("with the queue replaced by a file: verdict %v, calls %v; want Retry and none", v, stub.Calls())
 	}
 }
