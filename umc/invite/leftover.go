@@ -50,7 +50,10 @@ func (o *parts) remember(key string, l leftover) bool {
 }
 
 func (o applier) stuck(key, username string, f spool.File, err error) {
-	line := spool.Leftover{Time: o.now().UTC(), Key: key, Name: filepath.Base(f.Path), Username: username, Modified: f.Modified}
+	line := spool.Leftover{Time: o.now().UTC(), Key: key, Name: filepath.Base(f.Path), Username: username}
+	if now, err := o.queue.Look(f); err == nil { // as it is now: touched during its call, it is still this file
+		line.Modified = now.Modified
+	}
 	if !o.remember(key, leftover{file: f, line: line}) {
 		return
 	}

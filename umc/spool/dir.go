@@ -61,9 +61,7 @@ func held(fd int, err error, path, configured string) (*Dir, error) {
 	if err != nil {
 		return nil, wrap(err, "open directory "+path)
 	}
-	d := &Dir{fd: fd, Path: path, Configured: configured, id: DirID{uint64(st.Dev), st.Ino}}
-	d.syncs.ended.L = &d.syncs.mu
-	return d, nil
+	return &Dir{fd: fd, Path: path, Configured: configured, id: DirID{uint64(st.Dev), st.Ino}}, nil
 }
 
 // ErrSymlink marks a directory inside a held one that is a symlink.
@@ -144,34 +142,49 @@ func (d *Dir) Sync() error {
 	return d.syncs.sync(func() error { return wrap(unix.Fsync(d.fd), "sync directory "+d.Path) })
 }
 
-// syncer runs one fsync at a time; a caller waits for the first one to
-// begin after its call, joining it or starting it, and returns its error.
+// syncer runs one fsync at a time. A caller finding none running starts
+// one; else it joins the next, which begins when the running one ends:
+// each caller gets the result of a sync that began after its call.
 type syncer struct {
-	mu          sync.Mutex
-	ended       sync.Cond
-	begun, done uint64 // syncs begun and ended, one at a time
-	running     bool
-	err         error // of the last sync ended
+	mu            sync.Mutex
+	running, next *syncRun // nil: none
+}
+
+type syncRun struct {
+	done chan struct{} // closed when err is set
+	err  error
 }
 
 func (s *syncer) sync(fsync func() error) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	want := s.begun + 1 // a sync running now began before the caller's change
-	for s.done < want {
-		if s.running {
-			s.ended.Wait()
-			continue
-		}
-		s.running = true
-		s.begun++
+	if s.running == nil {
+		r := &syncRun{done: make(chan struct{})}
+		s.running = r
 		s.mu.Unlock()
-		err := fsync()
-		s.mu.Lock()
-		s.running, s.done, s.err = false, s.begun, err
-		s.ended.Broadcast()
+		return s.execute(r, fsync)
 	}
-	return s.err
+	r, prev, lead := s.next, s.running, s.next == nil
+	if lead {
+		r = &syncRun{done: make(chan struct{})}
+		s.next = r
+	}
+	s.mu.Unlock()
+	if lead {
+		<-prev.done // which made r the running one
+		return s.execute(r, fsync)
+	}
+	<-r.done
+	return r.err
+}
+
+// execute runs r, then the next run (if any) is the running one.
+func (s *syncer) execute(r *syncRun, fsync func() error) error {
+	r.err = fsync()
+	s.mu.Lock()
+	s.running, s.next = s.next, nil
+	s.mu.Unlock()
+	close(r.done)
+	return r.err
 }
 
 // Lstat describes the entry name without following it.

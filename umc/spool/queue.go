@@ -240,6 +240,15 @@ func (q *Queue) HasLine(f File, offset int64, line string) (bool, error) {
 	return ok && (strings.HasPrefix(end, "\n") || strings.HasPrefix(end, "\r\n")), nil
 }
 
+// Look is f as it is now (its size and times), fs.ErrNotExist if gone or no longer f.
+func (q *Queue) Look(f File) (File, error) {
+	now, err := statName(q.h, f.Name)
+	if err == nil && (now.Dev != f.Dev || now.Ino != f.Ino) {
+		err = fmt.Errorf("queue file %s was replaced by another: %w", quote(f.Path), fs.ErrNotExist)
+	}
+	return now, err
+}
+
 // Current reports whether f is still the file at its path.
 func (q *Queue) Current(f File) (bool, error) {
 	_, err := look(q.h, f)

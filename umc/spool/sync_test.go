@@ -25,7 +25,6 @@ func (f *fakeSync) fsync() error {
 // none of them returns before a sync that began after its own change.
 func TestRemovalsAtTheSameTimeShareOneDirectorySync(t *testing.T) {
 	var s syncer
-	s.ended.L = &s.mu
 	f := &fakeSync{release: make(chan error), began: make(chan struct{}, 16)}
 	first := make(chan error, 1)
 	go func() { first <- s.sync(f.fsync) }()
@@ -69,7 +68,6 @@ func TestRemovalsAtTheSameTimeShareOneDirectorySync(t *testing.T) {
 // removal as safe.
 func TestAFailedDirectorySyncFailsEveryCallerItCovered(t *testing.T) {
 	var s syncer
-	s.ended.L = &s.mu
 	f := &fakeSync{release: make(chan error), began: make(chan struct{}, 16)}
 	first := make(chan error, 1)
 	go func() { first <- s.sync(f.fsync) }()
@@ -92,5 +90,43 @@ func TestAFailedDirectorySyncFailsEveryCallerItCovered(t *testing.T) {
 	go func() { <-f.began; f.release <- nil }()
 	if err := s.sync(f.fsync); err != nil {
 		t.Fatalf("a later sync that worked: %v", err)
+	}
+}
+
+// genErr is the result of one fake sync: which one it was.
+type genErr struct{ gen int64 }
+
+func (e genErr) Error() string { return "sync" }
+
+// However callers and syncs interleave, each caller's result is that of a
+// sync that began after its call, and no two syncs run at once.
+func TestEachCallerGetsTheResultOfASyncBegunAfterItsCall(t *testing.T) {
+	var s syncer
+	var begun, running atomic.Int64
+	fsync := func() error {
+		if running.Add(1) != 1 {
+			t.Error("two directory syncs at once")
+		}
+		gen := begun.Add(1)
+		time.Sleep(time.Duration(gen%3) * 100 * time.Microsecond)
+		running.Add(-1)
+		return genErr{gen}
+	}
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for range 20 {
+				before := begun.Load()
+				var got genErr
+				if err := s.sync(fsync); !errors.As(err, &got) || got.gen <= before {
+					t.Errorf("result of sync %v for a call made after sync %d had begun", err, before)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := begun.Load(); n >= 32*20 {
+		t.Errorf("%d syncs for %d calls: none shared", n, 32*20)
 	}
 }
