@@ -67,6 +67,7 @@ bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count 4 -benchtime 30x ./umc/invite/
 	$(GO) test -run '^$$' -bench '^BenchmarkOverhead$$' -benchmem -count 2 -benchtime 3x ./umc/invite/
 	$(GO) test -run '^$$' -bench '^BenchmarkSendToken$$' -benchmem -count 2 -benchtime 2000x ./umc/
+	$(GO) test -run '^$$' -bench '^BenchmarkBacklogFlush$$' -count 2 -benchtime 3x ./umc/invite/
 
 # End-to-end figures with a real fluent-bit (skipped without one), first
 # the footprint: peak RSS and CPU of Fluent Bit with its null output (no

@@ -103,7 +103,7 @@ func (o applier) carryOver(j *job) bool {
 		return false
 	}
 	o.metrics.Invitation(metrics.CarriedOver)
-	if carried.Key() != j.file.Key() {
+	if carried.ID() != j.file.ID() {
 		// A copy holding only the new line replaced the file: a new entry.
 		logf, why := o.log.Infof, "grown to "+strconv.Itoa(spool.CompactAt)+" bytes"
 		if j.file.Size+int64(len(line)) <= spool.CompactAt {
@@ -272,7 +272,7 @@ func (o applier) keepAdded(j *job) bool {
 		return true
 	case err != nil:
 		return o.setAsideGrown(j)
-	case now.Key() != j.file.Key():
+	case now.ID() != j.file.ID():
 		return true // re-queued meanwhile: the new file is tail's to read
 	}
 	data, err := o.queue.Read(now)

@@ -17,12 +17,18 @@ import (
 
 // BenchmarkBacklogFlush is one flush of a backlog of 2,000 queue files, as
 // tail hands it over after a restart (one chunk), against the UMC
-// stand-in in its own process answering at once, Concurrency 8: the
+// stand-in in its own process answering at once and after 20 ms, Concurrency 8: the
 // plugin's CPU, allocations and the Go heap's peak per record, its queue
 // files read, each delivered file removed and its directory synced.
 func BenchmarkBacklogFlush(b *testing.B) {
+	for _, latency := range []time.Duration{0, 20 * time.Millisecond} {
+		url := startStub(b, latency)
+		b.Run("latency="+latency.String(), func(b *testing.B) { backlogFlush(b, url) })
+	}
+}
+
+func backlogFlush(b *testing.B, url string) {
 	const n = 2000
-	url := startStub(b, 0)
 	var cpu time.Duration
 	var allocs, bytes uint64
 	var peak uint64

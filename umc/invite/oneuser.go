@@ -25,10 +25,15 @@ type fileLines struct {
 }
 
 // flushFiles are the queue files one flush has read, by identity and size.
-type flushFiles map[string]*fileLines
+type flushFiles map[fileSize]*fileLines
+
+type fileSize struct {
+	id   spool.FileID
+	size int64
+}
 
 func (ff flushFiles) read(o *Output, f spool.File, rec record.Record) *fileLines {
-	key := fmt.Sprintf("%s:%d", f.Key(), f.Size)
+	key := fileSize{f.ID(), f.Size}
 	if ff[key] != nil {
 		return ff[key]
 	}

@@ -61,9 +61,9 @@ var rehandQuiet = 5 * time.Second // how long tail may bring no file before the 
 // may hold an offset Fluent Bit no longer holds); renewing all would have tail read each user twice.
 type rehand struct {
 	mu      sync.Mutex
-	pending map[string]bool // file keys queued at the start, not brought yet
-	brought bool            // a flush brought a file since the last look
-	flushes atomic.Int32    // flushes running: their records count as brought
+	pending map[spool.FileID]bool // files queued at the start, not brought yet
+	brought bool                  // a flush brought a file since the last look
+	flushes atomic.Int32          // flushes running: their records count as brought
 	loop    atomic.Pointer[ticker]
 }
 
@@ -71,14 +71,14 @@ type rehand struct {
 func (r *rehand) start(o *Output, files []spool.File, quiet time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.pending = make(map[string]bool, len(files))
+	r.pending = make(map[spool.FileID]bool, len(files))
 	for _, f := range files {
-		r.pending[f.Key()] = true
+		r.pending[f.ID()] = true
 	}
 	r.loop.Store(startTicker(o.log, "handing queue files to tail again", quiet, func() bool {
 		due := r.due()
 		if due {
-			o.handBack("not read by tail since the start", func(f spool.File) bool { return !r.pending[f.Key()] })
+			o.handBack("not read by tail since the start", func(f spool.File) bool { return !r.pending[f.ID()] })
 		}
 		return due
 	}))
@@ -96,8 +96,8 @@ func (r *rehand) due() bool {
 // saw notes that a flush brought f.
 func (r *rehand) saw(f spool.File) {
 	r.mu.Lock()
-	if r.pending[f.Key()] {
-		delete(r.pending, f.Key())
+	if r.pending[f.ID()] {
+		delete(r.pending, f.ID())
 		r.brought = true
 	}
 	r.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -64,6 +65,9 @@ func (r Record) String(key string) (string, bool) {
 func (r Record) Identity(pathKey, offsetKey string) string {
 	path, hasPath := r.String(pathKey)
 	offset, hasOffset := r.Fields[offsetKey]
+	if n, isInt := offset.(int64); hasPath && isInt { // tail's, spelled as %v would
+		return path + "#" + strconv.FormatInt(n, 10) + "@" + strconv.FormatInt(r.Time.UnixNano(), 10)
+	}
 	if hasPath && hasOffset {
 		return fmt.Sprintf("%s#%v@%d", path, offset, r.Time.UnixNano())
 	}

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -140,12 +141,23 @@ type File struct {
 }
 
 // Key names the file on disk, whatever path a record reached it by.
-func (f File) Key() string { return fmt.Sprintf("file:%d:%d", f.Dev, f.Ino) }
+func (f File) Key() string {
+	return "file:" + strconv.FormatUint(f.Dev, 10) + ":" + strconv.FormatUint(f.Ino, 10)
+}
+
+// FileID is a file's identity on disk, as a map key.
+type FileID struct{ Dev, Ino uint64 }
+
+// ID is f's identity on disk.
+func (f File) ID() FileID { return FileID{f.Dev, f.Ino} }
 
 // is checks that st, looked up for f (err), is f: fs.ErrNotExist if another.
 func (f File) is(st unix.Stat_t, err error) error {
 	if err == nil && (f.Dev != uint64(st.Dev) || f.Ino != st.Ino) {
 		err = fmt.Errorf("was replaced by another: %w", fs.ErrNotExist)
+	}
+	if err == nil {
+		return nil
 	}
 	return wrap(err, "queue file "+quote(f.Path))
 }
