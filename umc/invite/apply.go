@@ -228,19 +228,18 @@ func (o *parts) describe(j *job) string {
 }
 
 // removeDelivered removes a delivered record's file; true: it has left.
+// The directory is synced after the call slot is free (syncRemoval).
 func (o applier) removeDelivered(j *job) bool {
-	err := o.queue.Remove(*j.file)
+	err := o.queue.RemoveUnsynced(*j.file)
 	switch {
 	case err == nil:
+		j.unsynced = true
 		return true
 	case errors.Is(err, spool.ErrGrown):
 		return o.keepAdded(j)
 	}
-	// Removed, only the sync failed: the entry must go with the file.
-	current, cerr := o.queue.Current(*j.file)
-	if cerr == nil && !current {
-		o.log.Errorf("delivered queue file removed, but its directory not synced: %v", err)
-		return true
+	if current, cerr := o.queue.Current(*j.file); cerr == nil && !current {
+		return true // gone all the same: the entry goes with the file
 	}
 	o.stuck(j.key, j.username, *j.file, err)
 	return false

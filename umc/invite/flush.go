@@ -38,6 +38,7 @@ type job struct {
 	username string
 	entry    spool.Entry[policy.User] // as claimed; apply settles it
 	lastTry  bool                     // the chunk's last try: what stays open is carried over
+	unsynced bool                     // its file removed, the directory not synced yet
 }
 
 // tally counts how the records of one flush ended.
@@ -96,6 +97,10 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 		}
 		step := o.decide(ctx, j, c)
 		o.applier.apply(j, c, step, &t)
+		if j.unsynced {
+			c.release(o.slots) // removed: the next call need not wait for the sync
+			o.syncRemoval()
+		}
 	})
 	if t.held.Load() > 0 {
 		o.log.Infof("%d user(s) due but not called in this flush: %s", t.held.Load(), t.heldWhy.Load())
@@ -262,6 +267,14 @@ func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(cont
 		}
 	}
 	wg.Wait()
+}
+
+// syncRemoval makes a delivered file's removal survive a crash, in one
+// sync with the removals finishing about then (spool.RemovalLinger).
+func (o *Output) syncRemoval() {
+	if err := o.queue.SyncRemovals(o.cfg.Concurrency); err != nil {
+		o.log.Errorf("delivered queue file removed, but its directory not synced: %v", err)
+	}
 }
 
 // called is what the call phase found: UMC's answer, or why no call was made.

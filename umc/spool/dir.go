@@ -138,50 +138,60 @@ func (d *Dir) Mode() (uint32, error) {
 
 // Sync makes creations, renames and removals in d survive a crash. Callers
 // at the same time share one fsync: any that began after a change covers it.
-func (d *Dir) Sync() error {
-	return d.syncs.sync(func() error { return wrap(unix.Fsync(d.fd), "sync directory "+d.Path) })
-}
+func (d *Dir) Sync() error { return d.syncs.sync(d.fsync, 0, 0) }
 
-// syncer runs one fsync at a time. A caller finding none running starts
-// one; else it joins the next, which begins when the running one ends:
-// each caller gets the result of a sync that began after its call.
+func (d *Dir) fsync() error { return wrap(unix.Fsync(d.fd), "sync directory "+d.Path) }
+
+// syncer runs one fsync at a time. Callers join the next run, which begins
+// when the running one has ended and, with a linger, once that much time has
+// passed since its first caller or enough callers wait: each caller gets the
+// result of a sync that began after its call.
 type syncer struct {
 	mu            sync.Mutex
 	running, next *syncRun // nil: none
 }
 
 type syncRun struct {
-	done chan struct{} // closed when err is set
-	err  error
+	done   chan struct{} // closed when err is set
+	err    error
+	joined int
+	full   chan struct{} // closed when enough callers joined
 }
 
-func (s *syncer) sync(fsync func() error) error {
+func (s *syncer) sync(fsync func() error, linger time.Duration, enough int) error {
 	s.mu.Lock()
-	if s.running == nil {
-		r := &syncRun{done: make(chan struct{})}
-		s.running = r
-		s.mu.Unlock()
-		return s.execute(r, fsync)
-	}
 	r, prev, lead := s.next, s.running, s.next == nil
 	if lead {
-		r = &syncRun{done: make(chan struct{})}
+		r = &syncRun{done: make(chan struct{}), full: make(chan struct{})}
 		s.next = r
 	}
-	s.mu.Unlock()
-	if lead {
-		<-prev.done // which made r the running one
-		return s.execute(r, fsync)
+	if r.joined++; r.joined == enough {
+		close(r.full)
 	}
-	<-r.done
-	return r.err
-}
-
-// execute runs r, then the next run (if any) is the running one.
-func (s *syncer) execute(r *syncRun, fsync func() error) error {
+	s.mu.Unlock()
+	if !lead {
+		<-r.done
+		return r.err
+	}
+	if linger > 0 {
+		wait := time.NewTimer(linger)
+		select {
+		case <-wait.C:
+		case <-r.full:
+		}
+		wait.Stop()
+	}
+	if prev != nil {
+		<-prev.done
+	}
+	s.mu.Lock()
+	s.running, s.next = r, nil // callers from now on wait for the run after r
+	s.mu.Unlock()
 	r.err = fsync()
 	s.mu.Lock()
-	s.running, s.next = s.next, nil
+	if s.running == r {
+		s.running = nil
+	}
 	s.mu.Unlock()
 	close(r.done)
 	return r.err

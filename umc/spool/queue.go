@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -47,9 +48,15 @@ func (e *NotRegularError) Error() string {
 
 // Queue is one output's queue directory, held open: it touches only regular files directly inside it.
 type Queue struct {
-	h       *Dir
-	evicted sync.Map // [2]uint64{dev, ino} of the non-regular entries reported
+	h        *Dir
+	evicted  sync.Map // [2]uint64{dev, ino} of the non-regular entries reported
+	removals syncer   // SyncRemovals'
 }
+
+// RemovalLinger is how long a delivered file's removal may wait to share
+// its directory's sync with removals finishing after it: about one sync
+// for each answer of Concurrency calls in flight, not one per user.
+const RemovalLinger = 10 * time.Millisecond
 
 // OpenQueue opens the queue directory and checks it is writable.
 func OpenQueue(root string) (*Queue, error) {
@@ -272,11 +279,32 @@ func (q *Queue) Current(f File) (bool, error) {
 
 // Remove deletes a delivered file unless replaced (a re-queue) or grown (ErrGrown: lines unread), and syncs.
 func (q *Queue) Remove(f File) error {
+	if err := q.RemoveUnsynced(f); err != nil {
+		return err
+	}
+	return q.h.Sync()
+}
+
+// RemoveUnsynced is Remove without the sync: SyncRemovals makes it survive a crash.
+func (q *Queue) RemoveUnsynced(f File) error {
 	st, err := look(q.h, f)
 	if err == nil && st.Size > f.Size {
 		return fmt.Errorf("%s: %w", quote(f.Path), ErrGrown)
 	}
-	return unlink(q.h, f.Name, 0, "remove queue file "+quote(f.Path), err)
+	if err == nil {
+		err = wrap(unix.Unlinkat(q.h.fd, f.Name, 0), "remove queue file "+quote(f.Path))
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// SyncRemovals syncs the queue directory for the removals made before the
+// call, in one fsync with those made up to RemovalLinger later, begun at
+// once when enough callers wait.
+func (q *Queue) SyncRemovals(enough int) error {
+	return q.removals.sync(q.h.fsync, RemovalLinger, enough)
 }
 
 // unlink removes name from h unless err (fs.ErrNotExist: nothing to do), and syncs h.

@@ -27,7 +27,7 @@ func TestRemovalsAtTheSameTimeShareOneDirectorySync(t *testing.T) {
 	var s syncer
 	f := &fakeSync{release: make(chan error), began: make(chan struct{}, 16)}
 	first := make(chan error, 1)
-	go func() { first <- s.sync(f.fsync) }()
+	go func() { first <- s.sync(f.fsync, 0, 0) }()
 	<-f.began // a sync is running: the changes below came after it began
 
 	const callers = 6
@@ -36,7 +36,7 @@ func TestRemovalsAtTheSameTimeShareOneDirectorySync(t *testing.T) {
 	errs := make(chan error, callers)
 	for range callers {
 		wg.Go(func() {
-			err := s.sync(f.fsync)
+			err := s.sync(f.fsync, 0, 0)
 			returned.Add(1)
 			errs <- err
 		})
@@ -70,11 +70,11 @@ func TestAFailedDirectorySyncFailsEveryCallerItCovered(t *testing.T) {
 	var s syncer
 	f := &fakeSync{release: make(chan error), began: make(chan struct{}, 16)}
 	first := make(chan error, 1)
-	go func() { first <- s.sync(f.fsync) }()
+	go func() { first <- s.sync(f.fsync, 0, 0) }()
 	<-f.began
 	errs := make(chan error, 3)
 	for range 3 {
-		go func() { errs <- s.sync(f.fsync) }()
+		go func() { errs <- s.sync(f.fsync, 0, 0) }()
 	}
 	time.Sleep(50 * time.Millisecond)
 	f.release <- nil
@@ -88,7 +88,7 @@ func TestAFailedDirectorySyncFailsEveryCallerItCovered(t *testing.T) {
 	}
 	// The next caller alone gets a sync of its own.
 	go func() { <-f.began; f.release <- nil }()
-	if err := s.sync(f.fsync); err != nil {
+	if err := s.sync(f.fsync, 0, 0); err != nil {
 		t.Fatalf("a later sync that worked: %v", err)
 	}
 }
@@ -118,7 +118,7 @@ func TestEachCallerGetsTheResultOfASyncBegunAfterItsCall(t *testing.T) {
 			for range 20 {
 				before := begun.Load()
 				var got genErr
-				if err := s.sync(fsync); !errors.As(err, &got) || got.gen <= before {
+				if err := s.sync(fsync, 0, 0); !errors.As(err, &got) || got.gen <= before {
 					t.Errorf("result of sync %v for a call made after sync %d had begun", err, before)
 					return
 				}
@@ -128,5 +128,44 @@ func TestEachCallerGetsTheResultOfASyncBegunAfterItsCall(t *testing.T) {
 	wg.Wait()
 	if n := begun.Load(); n >= 32*20 {
 		t.Errorf("%d syncs for %d calls: none shared", n, 32*20)
+	}
+}
+
+// Removals finishing within the linger of the first share one sync; a
+// lone one is synced once the linger has passed; enough waiting start it
+// at once.
+func TestRemovalsWithinTheLingerShareOneSync(t *testing.T) {
+	var s syncer
+	var runs atomic.Int32
+	fsync := func() error { runs.Add(1); return nil }
+	const linger = 200 * time.Millisecond
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range 3 {
+		time.Sleep(time.Duration(i) * 10 * time.Millisecond)
+		wg.Go(func() {
+			if err := s.sync(fsync, linger, 100); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("%d syncs for 3 removals within the linger, want 1", n)
+	}
+	if took := time.Since(start); took < linger {
+		t.Fatalf("synced after %s, before the linger (%s) had passed", took, linger)
+	}
+
+	start = time.Now()
+	for range 4 {
+		wg.Go(func() { _ = s.sync(fsync, time.Minute, 4) })
+	}
+	wg.Wait()
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("4 removals with 4 enough waited %s, for the linger", took)
+	}
+	if n := runs.Load(); n != 2 {
+		t.Fatalf("%d syncs in all, want 2", n)
 	}
 }
