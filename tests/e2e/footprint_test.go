@@ -69,17 +69,28 @@ func otherOutput(t *testing.T, output string) string {
 
 // outputDone runs Fluent Bit on a backlog of n files with an output that
 // only takes records (null, or the floor loaded with args), until the
-// output has taken all n.
-func outputDone(t *testing.T, n int, output string, args []string) footprint {
+// output has taken all n. With a drain, the test then removes the files,
+// evenly over that time from the start, as a sender would: the run ends
+// when all are removed and tail has had a look.
+func outputDone(t *testing.T, n int, output string, args []string, drain time.Duration) footprint {
 	t.Helper()
 	s := newSite(t, &umctest.UMC{})
-	backlog(t, s.queue, users("fp", n))
+	names := users("fp", n)
+	backlog(t, s.queue, names)
+	start := time.Now()
 	p := startArgs(t, append(args, "-c", otherOutput(t, output)), s.env())
 	// Polled slowly: each poll is work for Fluent Bit's HTTP server.
 	waitFor(t, "the "+output+" output to take every record", 120*time.Second, p, func() bool {
 		time.Sleep(200 * time.Millisecond)
 		return outputRecords(s.port, output+".0") >= n
 	})
+	if drain > 0 {
+		for i, name := range names {
+			time.Sleep(time.Until(start.Add(drain * time.Duration(i) / time.Duration(n))))
+			_ = os.Remove(filepath.Join(s.queue, name+".send"))
+		}
+		time.Sleep(500 * time.Millisecond) // tail's next looks: Refresh_Interval 0.25
+	}
 	f := footprint{cpu: cpuTime(p), peakKB: rssKB(p), anonKB: statusKB(p, "RssAnon:"), fileKB: statusKB(p, "RssFile:"), threads: threadCPU(p)}
 	keepSmaps(p, output)
 	p.Stop(15 * time.Second)
@@ -156,14 +167,16 @@ func TestFootprintFigures(t *testing.T) {
 	floor := floorPlugin(t)
 	var baseRSS, floorRSS, pluginRSS []int
 	var baseCPU, floorCPU, pluginCPU, sending []time.Duration
-	var ownCPU, engineExtra []time.Duration // the plugin's threads; Fluent Bit's engine thread over the baseline's
+	var ownCPU, engineExtra, pacedCPU []time.Duration // the plugin's threads; Fluent Bit's engine thread over the baseline's; the paced baseline
 	for round := 1; round <= rounds; round++ {
-		b := outputDone(t, n, "null", nil)
-		f := outputDone(t, n, "floor", []string{"-e", floor})
+		b := outputDone(t, n, "null", nil, 0)
+		f := outputDone(t, n, "floor", []string{"-e", floor}, 0)
+		paced := outputDone(t, n, "null", nil, time.Duration(n)*latency/8)
 		p := pluginDone(t, n, latency)
 		fmt.Printf("round %d (load %s): peak RSS baseline %.1f MB, floor %.1f MB, plugin %.1f MB (when done, anonymous/file: %.1f/%.1f, %.1f/%.1f, %.1f/%.1f); CPU baseline %s, floor %s, plugin %s; first call to last answer %s, %d in flight at most\n",
 			round, loadAverage(), mb(b.peakKB), mb(f.peakKB), mb(p.peakKB), mb(b.anonKB), mb(b.fileKB), mb(f.anonKB), mb(f.fileKB), mb(p.anonKB), mb(p.fileKB), b.cpu, f.cpu, p.cpu, p.sending.Round(10*time.Millisecond), p.inFlight)
-		fmt.Printf("  CPU by thread: baseline %s; floor %s; plugin %s\n", threadList(b.threads), threadList(f.threads), threadList(p.threads))
+		fmt.Printf("  CPU by thread: baseline %s; floor %s; paced baseline %s; plugin %s\n", threadList(b.threads), threadList(f.threads), threadList(paced.threads), threadList(p.threads))
+		pacedCPU = append(pacedCPU, paced.cpu)
 		baseRSS, floorRSS, pluginRSS = append(baseRSS, b.peakKB), append(floorRSS, f.peakKB), append(pluginRSS, p.peakKB)
 		baseCPU, floorCPU, pluginCPU = append(baseCPU, b.cpu), append(floorCPU, f.cpu), append(pluginCPU, p.cpu)
 		sending = append(sending, p.sending)
@@ -190,6 +203,12 @@ func TestFootprintFigures(t *testing.T) {
 	fmt.Printf("  the plugin's share: %.1f MB, %.3f ms per invitation\n", mb(median(pluginShareKB)), perInvitation(median(pluginShareCPU)))
 	fmt.Printf("  of it: the plugin's own threads %.3f ms per invitation; Fluent Bit's engine thread (tail: scanning the queue while UMC answers, each removed file) %.3f ms per invitation over the baseline's\n",
 		perInvitation(median(ownCPU)), perInvitation(median(engineExtra)))
+	var overPaced []time.Duration
+	for i := range pluginCPU {
+		overPaced = append(overPaced, pluginCPU[i]-pacedCPU[i])
+	}
+	fmt.Printf("  the paced baseline (null output, no .so, the files removed by the test over the plugin's %s): CPU %s; the plugin's share over it %.3f ms per invitation\n",
+		ideal, median(pacedCPU), perInvitation(median(overPaced)))
 	fmt.Printf("  backlog: first call to last answer %s, ideal n × %s ÷ 8 = %s (%.0f%%)\n",
 		median(sending).Round(10*time.Millisecond), latency, ideal, 100*median(sending).Seconds()/ideal.Seconds())
 }
