@@ -92,7 +92,7 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 		c := o.call(ctx, j)
 		defer o.gate.endTurn(c.turn) // also when what follows fails
 		defer c.release(o.slots)
-		if c.weigh || c.probeNow {
+		if c.weighed() {
 			c.release(o.slots) // the probe weighing the answer may need it
 		}
 		step := o.decide(ctx, j, c)
@@ -212,7 +212,7 @@ func (o *Output) known(rec record.Record, file *spool.File, lines fileLines, now
 	if u.FirstSeen.IsZero() && file != nil {
 		u.FirstSeen = time.Unix(0, file.Modified)
 	}
-	e := spool.Entry[policy.User]{User: policy.Restored(u, now, settingsOf(o.cfg))}
+	e := spool.Entry[policy.User]{User: policy.Restored(u, now, o.settings)}
 	if u.Letter != "" {
 		e.Letter = &spool.DeadLetter{Kind: u.Letter, Reason: u.Reason}
 	}
@@ -293,6 +293,9 @@ type called struct {
 	slot     bool          // it holds a call slot until release
 }
 
+// weighed: the probe weighs the answer before it is decided.
+func (c *called) weighed() bool { return c.weigh || c.probeNow }
+
 // release frees the call's slot, once: a delivered file is removed before
 // its slot is free, so a kill finds at most Concurrency users answered and
 // still queued, each invited again after the restart.
@@ -306,7 +309,7 @@ func (c *called) release(slots chan struct{}) {
 // call makes the job's one call if due, within Concurrency, Rate_Limit and
 // the outage gate; the caller ends the turn it returns.
 func (o *Output) call(ctx context.Context, j *job) called {
-	if step, aged := policy.Aged(j.entry.User, o.now(), settingsOf(o.cfg)); aged {
+	if step, aged := policy.Aged(j.entry.User, o.now(), o.settings); aged {
 		return called{aged: &step}
 	}
 	if !o.gate.due(j.entry.User, o.now()) {
@@ -372,7 +375,7 @@ func (o *Output) call(ctx context.Context, j *job) called {
 	c := called{sent: true, answer: answer, outcome: outcome, turn: turn, own: own,
 		weigh: outcome.Kind == policy.Refusal, probeNow: fromUMC && turn != nil, opened: opened != nil, slot: true}
 	kept = true
-	if !c.weigh && !c.probeNow {
+	if !c.weighed() {
 		o.gate.endTurn(turn)
 	}
 	return c
@@ -389,7 +392,7 @@ func (o *Output) decide(ctx context.Context, j *job, c called) policy.Step {
 	at := o.now()
 	evidence := policy.NoEvidence
 	switch {
-	case c.weigh || c.probeNow:
+	case c.weighed():
 		if evidence = o.prober.evidence(ctx, c.answer, at, !c.probeNow || !c.opened); evidence != policy.NoEvidence {
 			c.own, _ = o.gate.answer(sighting(j, c.answer, c.outcome, evidence, o.now()), false) // the probe's verdict decides
 		}
@@ -398,10 +401,9 @@ func (o *Output) decide(ctx context.Context, j *job, c called) policy.Step {
 	}
 	o.gate.endTurn(c.turn)
 	a := policy.Answer{Kind: c.outcome.Kind, Text: c.outcome.Reason, Status: c.answer.Status, Message: c.answer.Message, At: at, Evidence: evidence}
-	step := policy.Decide(j.entry.User, a, o.now(), o.jitter(), settingsOf(o.cfg))
+	step := policy.Decide(j.entry.User, a, o.now(), o.jitter(), o.settings)
 	step.User.OwnFailure = c.own && step.Kind == policy.Wait
-	step.User = o.gate.mark(step.User)
-	return step
+	return step // a waiting user is marked with an outage under way as it is kept open
 }
 
 // sighting is a call's answer as the outage rule reads it.

@@ -56,7 +56,8 @@ type Output struct {
 // parts are the state a flush shares with apply, and all apply sees.
 type parts struct {
 	cfg       *config.Config
-	keys      record.Keys // where a record names its user
+	settings  policy.Settings // what policy reads of cfg
+	keys      record.Keys     // where a record names its user
 	ledger    *spool.Ledger[policy.User]
 	queue     *spool.Queue       // nil without Queue_Dir
 	dead      *spool.DeadLetters // nil: dead letters are only logged
@@ -75,7 +76,7 @@ func New(cfg *config.Config, log *Logger, claims *Claims) (_ *Output, err error)
 	if err != nil {
 		return nil, err
 	}
-	o := &Output{parts: parts{cfg: cfg, keys: record.Keys{Username: cfg.UsernameKey, Path: cfg.PathKey}, ledger: newLedger(), log: log, now: time.Now,
+	o := &Output{parts: parts{cfg: cfg, settings: settingsOf(cfg), keys: record.Keys{Username: cfg.UsernameKey, Path: cfg.PathKey}, ledger: newLedger(), log: log, now: time.Now,
 		waiting: seenMap[time.Time]{ttl: time.Hour}, leftovers: leftovers{files: map[string]leftover{}}},
 		client: client, claims: cmp.Or(claims, NewClaims()), slots: make(chan struct{}, cfg.Concurrency), jitter: rand.Float64, tries: seenMap[int]{ttl: 24 * time.Hour}}
 	o.applier = applier{&o.parts}

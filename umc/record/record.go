@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"umc-invite/umc/logtext"
 	"umc-invite/umc/policy"
 	"umc-invite/umc/spool"
 )
@@ -111,9 +112,9 @@ const maxCarriedText = 300
 
 // CarryLine is the line that carries username over, with what is known.
 func CarryLine(usernameKey, username string, u policy.User) []byte {
-	u.LastAnswer = cut(u.LastAnswer, maxCarriedText)
-	u.LastUMC = cut(u.LastUMC, maxCarriedText)
-	u.Reason = cut(u.Reason, 2*maxCarriedText)
+	u.LastAnswer = logtext.Cut(u.LastAnswer, maxCarriedText)
+	u.LastUMC = logtext.Cut(u.LastUMC, maxCarriedText)
+	u.Reason = logtext.Cut(u.Reason, 2*maxCarriedText)
 	raw, _ := json.Marshal(u) // strings and times always encode
 	var fields map[string]any
 	_ = json.Unmarshal(raw, &fields)
@@ -140,13 +141,6 @@ func (r Record) Carried() (policy.User, bool) {
 		return policy.User{}, false
 	}
 	return u, true
-}
-
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…" // a character cut in two is left out
 }
 
 // MaxUsernameLength is the longest name UMC's passwordreset takes (else 403).
