@@ -316,22 +316,7 @@ func (l *deadLetterLog) markBetween(user string, from, to time.Time) *spool.Dead
 
 // appendMark writes one synced line in one write, so the plugin can append too.
 func appendMark(dir *spool.Dir, m map[string]any) error {
-	line, _ := json.Marshal(m) // times and strings: never fails
-	f, err := dir.OpenFile(spool.DeadLetterLog, unix.O_RDWR|unix.O_CREAT|unix.O_APPEND, 0o640)
-	if err != nil {
-		return fmt.Errorf("open dead-letter log: %w", err)
-	}
-	defer f.Close()
-	// After a half-written last line, start a new one: glued, both are lost.
-	last := []byte{'\n'}
-	if st, err := f.Stat(); err == nil && st.Size() > 0 {
-		_, _ = f.ReadAt(last, st.Size()-1)
-	}
-	if last[0] != '\n' {
-		line = append([]byte{'\n'}, line...)
-	}
-	_, err = f.Write(append(line, '\n'))
-	if err = cmp.Or(err, f.Sync()); err != nil {
+	if err := spool.AppendLine(dir, spool.DeadLetterLog, m); err != nil {
 		return fmt.Errorf("write dead-letter log: %w", err)
 	}
 	return nil

@@ -116,24 +116,37 @@ func (d *DeadLetters) AppendLeftover(l Leftover) error {
 
 // appendLine writes v as one JSON line to the journal name.
 func (d *DeadLetters) appendLine(name string, v any) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return AppendLine(d.h, name, v)
+}
+
+// AppendLine writes v as one JSON line to the journal name in h, synced.
+// After a last line a crash cut short it begins a new line: glued to it,
+// both would be lost to a reader.
+func AppendLine(h *Dir, name string, v any) error {
 	line, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode a line of %s: %w", name, err)
 	}
-	line = append(line, '\n')
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	f, err := d.h.OpenFile(name, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND, 0o640)
+	f, err := h.OpenFile(name, unix.O_RDWR|unix.O_CREAT|unix.O_APPEND, 0o640)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	st, err := regular(f)
-	if err == nil {
-		err = wrap(writeLine(f, st.Size, line), "write "+name)
+	if err != nil {
+		return err
 	}
-	if err == nil && st.Size == 0 {
-		err = d.h.Sync() // a new journal: its directory entry too
+	last := []byte{'\n'}
+	if st.Size > 0 {
+		_, _ = f.ReadAt(last, st.Size-1)
+	}
+	if last[0] != '\n' {
+		line = append([]byte{'\n'}, line...)
+	}
+	if err = wrap(writeLine(f, st.Size, append(line, '\n')), "write "+name); err == nil && st.Size == 0 {
+		err = h.Sync() // a new journal: its directory entry too
 	}
 	return err
 }
