@@ -34,6 +34,10 @@ type prober struct {
 	asked  bool
 	worked bool // what the last probe said, to log changes only
 	logged bool
+	// A refusal in words unlike the probe's, the probe reused for: the same
+	// words again before a later probe are asked about (a switch turned off).
+	unlike       string
+	unlikeProbed bool // a probe was asked since those words
 
 	unauthorizedLogged atomic.Int64 // Unix ns: said once a minute
 }
@@ -47,18 +51,28 @@ func (c *prober) evidence(ctx context.Context, a umc.Answer, answered time.Time,
 	if !c.at.After(answered) {
 		refusal := a.Status == http.StatusBadRequest
 		downSince := !c.last.Refusing() && c.at.After(c.gate.worked())
-		if recent && (refusal && !(c.last.Refusing() && c.last.RefusesLikeUnknown(a)) || !refusal && downSince) {
+		if recent && (refusal && !(c.last.Refusing() && c.last.RefusesLikeUnknown(a)) && c.newWords(a) || !refusal && downSince) {
 			// Cannot refuse anyone, or a 503 while UMC fails anyway: keep the user waiting, spare UMC.
 			return weigh(c.last, a, false)
 		}
 		if b, ok := c.askBaseline(ctx, paced); ok {
-			c.last, c.at, c.asked = b, c.now(), true
+			c.last, c.at, c.asked, c.unlikeProbed = b, c.now(), true, true
 			c.logEvidence()
 		} else {
 			return policy.NoEvidence
 		}
 	}
 	return weigh(c.last, a, true)
+}
+
+// newWords reports whether a refusal's words are new since the last probe:
+// the same words for a second user are asked about, once per probe.
+func (c *prober) newWords(a umc.Answer) bool {
+	if a.Message != c.unlike {
+		c.unlike, c.unlikeProbed = a.Message, false
+		return true
+	}
+	return c.unlikeProbed
 }
 
 // weigh reads a probe for answer a; after: asked after it, as a refusal needs.
