@@ -145,7 +145,8 @@ func (h *requeueDirs) requeue(log *deadLetterLog, user, usernameKey string, forc
 		return "", err
 	}
 	name := record.QueueFileName(user) // the listener module's name: "already queued" finds its file
-	for _, dir := range []*spool.Dir{h.queue, h.target, h.stage} {
+	// As files move, intake → stage → queue: one moving meanwhile is found.
+	for _, dir := range []*spool.Dir{h.target, h.stage, h.queue} {
 		if dir == nil {
 			continue
 		}

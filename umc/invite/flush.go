@@ -270,9 +270,10 @@ func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(cont
 }
 
 // syncRemoval makes a delivered file's removal survive a crash, in one
-// sync with the removals finishing about then (spool.RemovalLinger).
+// sync with the removals of the calls in flight now, if they finish within
+// spool.RemovalLinger; with none in flight, at once.
 func (o *Output) syncRemoval() {
-	if err := o.queue.SyncRemovals(o.cfg.Concurrency); err != nil {
+	if err := o.queue.SyncRemovals(len(o.slots) + 1); err != nil {
 		o.log.Errorf("delivered queue file removed, but its directory not synced: %v", err)
 	}
 }

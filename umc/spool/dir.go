@@ -144,28 +144,28 @@ func (d *Dir) fsync() error { return wrap(unix.Fsync(d.fd), "sync directory "+d.
 
 // syncer runs one fsync at a time. Callers join the next run, which begins
 // when the running one has ended and, with a linger, once that much time has
-// passed since its first caller or enough callers wait: each caller gets the
-// result of a sync that began after its call.
+// passed since its first caller or as many callers as the first asked for
+// wait: each caller gets the result of a sync that began after its call.
 type syncer struct {
 	mu            sync.Mutex
 	running, next *syncRun // nil: none
 }
 
 type syncRun struct {
-	done   chan struct{} // closed when err is set
-	err    error
-	joined int
-	full   chan struct{} // closed when enough callers joined
+	done           chan struct{} // closed when err is set
+	err            error
+	joined, enough int           // enough: its first caller's
+	full           chan struct{} // closed when enough callers joined
 }
 
 func (s *syncer) sync(fsync func() error, linger time.Duration, enough int) error {
 	s.mu.Lock()
 	r, prev, lead := s.next, s.running, s.next == nil
 	if lead {
-		r = &syncRun{done: make(chan struct{}), full: make(chan struct{})}
+		r = &syncRun{done: make(chan struct{}), full: make(chan struct{}), enough: enough}
 		s.next = r
 	}
-	if r.joined++; r.joined == enough {
+	if r.joined++; r.joined == r.enough {
 		close(r.full)
 	}
 	s.mu.Unlock()

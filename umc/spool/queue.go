@@ -301,8 +301,8 @@ func (q *Queue) RemoveUnsynced(f File) error {
 }
 
 // SyncRemovals syncs the queue directory for the removals made before the
-// call, in one fsync with those made up to RemovalLinger later, begun at
-// once when enough callers wait.
+// call, in one fsync with those made up to RemovalLinger later, begun as
+// soon as enough callers wait (the first caller's count; 1: at once).
 func (q *Queue) SyncRemovals(enough int) error {
 	return q.removals.sync(q.h.fsync, RemovalLinger, enough)
 }
