@@ -98,8 +98,9 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 		step := o.decide(ctx, j, c)
 		o.applier.apply(j, c, step, &t)
 		if j.unsynced {
-			c.release(o.slots) // removed: the next call need not wait for the sync
-			o.syncRemoval()
+			inFlight := max(len(o.slots), 1) // this call's among them, unless weighed
+			c.release(o.slots)               // removed: the next call need not wait for the sync
+			o.syncRemoval(inFlight)
 		}
 	})
 	if t.held.Load() > 0 {
@@ -270,10 +271,10 @@ func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(cont
 }
 
 // syncRemoval makes a delivered file's removal survive a crash, in one
-// sync with the removals of the calls in flight now, if they finish within
-// spool.RemovalLinger; with none in flight, at once.
-func (o *Output) syncRemoval() {
-	if err := o.queue.SyncRemovals(len(o.slots) + 1); err != nil {
+// sync with the removals of the other calls in flight, if they finish
+// within spool.RemovalLinger; with none, at once.
+func (o *Output) syncRemoval(inFlight int) {
+	if err := o.queue.SyncRemovals(inFlight); err != nil {
 		o.log.Errorf("delivered queue file removed, but its directory not synced: %v", err)
 	}
 }
