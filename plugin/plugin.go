@@ -14,8 +14,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/fluent/fluent-bit-go/output"
-
 	"umc-invite/plugin/chunkdec"
 	"umc-invite/umc/config"
 	"umc-invite/umc/invite"
@@ -38,17 +36,12 @@ func init() {
 //export FLBPluginRegister
 func FLBPluginRegister(def unsafe.Pointer) (ret int) {
 	defer recoverTo(&ret, -1, "register")
-	return output.FLBPluginRegister(def, pluginName, "Self-service invitations through UMC's send_token")
+	return register(def, pluginName, "Self-service invitations through UMC's send_token")
 }
-
-// fluentBitKeys reads an [OUTPUT] section's keys through Fluent Bit's API.
-type fluentBitKeys struct{ plugin unsafe.Pointer }
-
-func (k fluentBitKeys) Get(key string) string { return output.FLBPluginConfigKey(k.plugin, key) }
 
 //export FLBPluginInit
 func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
-	defer recoverTo(&ret, output.FLB_ERROR, "init")
+	defer recoverTo(&ret, flbError, "init")
 	if profileDir != "" {
 		startProfile()
 	}
@@ -59,18 +52,18 @@ func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
 	cfg, err := config.Load(fluentBitKeys{plugin})
 	if err != nil {
 		log.Errorf("configuration refused: %v", err)
-		return output.FLB_ERROR
+		return flbError
 	}
 	if cfg.OutputName != "" {
 		log = invite.NewLogger(os.Stderr, cfg.OutputName)
 	}
-	output.FLBPluginSetContext(plugin, id)
+	setContext(plugin, id)
 	out, err := invite.New(cfg, log, instances.claims)
 	if err != nil {
 		// Its own failure (a tenant's directory, CA file, port): this
 		// output is disabled, Fluent Bit and the other outputs run.
 		started.disabled = newDisabledOutput(log, cfg, err, time.Now())
-		return output.FLB_OK
+		return flbOK
 	}
 	started.out = out
 	log.Infof("%s", out.Describe())
@@ -78,17 +71,17 @@ func FLBPluginInit(plugin unsafe.Pointer) (ret int) {
 	for _, w := range cfg.Warnings() {
 		log.Warnf("%s", w)
 	}
-	return output.FLB_OK
+	return flbOK
 }
 
 //export FLBPluginFlushCtx
 func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (ret int) {
-	defer recoverTo(&ret, output.FLB_ERROR, "flush")
-	id, ok := output.FLBPluginGetContext(ctx).(int)
+	defer recoverTo(&ret, flbError, "flush")
+	id, ok := contextHandle(ctx)
 	in := instances.get(id)
 	if !ok || in == (instance{}) {
 		fmt.Fprintf(os.Stderr, "[error] [output:%s] flush for an unknown instance %d\n", pluginName, id)
-		return output.FLB_ERROR
+		return flbError
 	}
 	if in.disabled != nil {
 		return flbCode[in.disabled.flush(time.Now())]
@@ -113,30 +106,30 @@ func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (ret
 //export FLBPluginFlush
 func FLBPluginFlush(data unsafe.Pointer, length C.int, tag *C.char) int {
 	fmt.Fprintf(os.Stderr, "[error] [output:%s] this Fluent Bit does not call FLBPluginFlushCtx; use Fluent Bit 1.8 or later\n", pluginName)
-	return output.FLB_ERROR
+	return flbError
 }
 
 //export FLBPluginExitCtx
 func FLBPluginExitCtx(ctx unsafe.Pointer) (ret int) {
-	defer recoverTo(&ret, output.FLB_ERROR, "exit")
+	defer recoverTo(&ret, flbError, "exit")
 	if profileDir != "" {
 		stopProfile()
 	}
-	if id, ok := output.FLBPluginGetContext(ctx).(int); ok {
+	if id, ok := contextHandle(ctx); ok {
 		if in := instances.remove(id); in.out != nil {
 			in.out.Close()
 		} else if in.disabled != nil {
 			in.disabled.metrics.Detach() // as an exit does
 		}
 	}
-	return output.FLB_OK
+	return flbOK
 }
 
 //export FLBPluginExit
-func FLBPluginExit() int { return output.FLB_OK }
+func FLBPluginExit() int { return flbOK }
 
 // flbCode is a verdict's code for Fluent Bit; anything else is FLB_ERROR (0).
-var flbCode = map[invite.Verdict]int{invite.OK: output.FLB_OK, invite.Retry: output.FLB_RETRY, invite.Error: output.FLB_ERROR}
+var flbCode = map[invite.Verdict]int{invite.OK: flbOK, invite.Retry: flbRetry, invite.Error: flbError}
 
 // recoverTo turns a panic into a log line and the given return code: a Go
 // panic in a cgo callback would take all of Fluent Bit down.

@@ -21,6 +21,13 @@ var (
 	heapStop                  = make(chan struct{}) // closed at the first exit: sampleHeap ends
 )
 
+// Every allocation sampled: the heap's peak is a few MB, below the default rate's resolution.
+func init() {
+	if profileDir != "" {
+		runtime.MemProfileRate = 1
+	}
+}
+
 func startProfile() {
 	profileStart.Do(func() {
 		if f, err := os.Create(filepath.Join(profileDir, "cpu.pprof")); err == nil && pprof.StartCPUProfile(f) == nil {

@@ -1,11 +1,13 @@
 package chunkdec
 
 import (
+	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ugorji/go/codec"
+	"github.com/tinylib/msgp/msgp"
 
 	"umc-invite/tests/chunk"
 )
@@ -25,7 +27,7 @@ func TestDecode(t *testing.T) {
 		{"truncated", good[:len(good)-3], 1, "malformed chunk after 1 record(s)"},
 		{"truncated EventTime", good[:6], 0, "malformed chunk after 0 record(s)"},
 		{"EventTime of 1 byte", append(append([]byte{}, good...), 0x92, 0x92, 0xd4, 0x00, 0x01, 0x80, 0x80), 2, "malformed chunk after 2 record(s): EventTime of 1 bytes, want 8"},
-		{"scalar", []byte{0xa3, 'a', 'b', 'c'}, 0, "malformed record 1: want a [header, body] array, got []uint8"},
+		{"scalar", []byte{0xa3, 'a', 'b', 'c'}, 0, "malformed record 1: want a [header, body] array, got a string"},
 		{"map", []byte{0x80}, 0, "malformed record 1: want a [header, body] array"},
 		{"empty header", []byte{0x92, 0x90, 0x80}, 0, "malformed record 1: empty event header"},
 		{"string timestamp", []byte{0x92, 0xa1, 'x', 0x80}, 0, "malformed record 1: timestamp is a"},
@@ -69,18 +71,63 @@ func FuzzDecode(f *testing.F) {
 // decoded, so that their users are not dropped with the chunk.
 func TestEventsAfterAWrongShapedOneAreDecoded(t *testing.T) {
 	var data []byte
-	enc := codec.NewEncoderBytes(&data, new(codec.MsgpackHandle))
 	for _, ev := range []any{
 		[]any{int64(1700000000), map[string]any{"log": "alice"}},
 		[]any{int64(1700000000), "not a map"},
 		[]any{int64(1700000000), map[string]any{"log": "bob"}},
 	} {
-		if err := enc.Encode(ev); err != nil {
+		var err error
+		if data, err = msgp.AppendIntf(data, ev); err != nil {
 			t.Fatal(err)
 		}
 	}
 	records, err := Decode("tail", data)
 	if len(records) != 2 || records[1].Fields["log"] != "bob" || err == nil || !strings.Contains(err.Error(), "malformed record 2") {
 		t.Fatalf("decoded %d record(s) of 2 good ones, error %v: bob, after the bad one, must be kept and the bad one named", len(records), err)
+	}
+}
+
+// Values come out as the plugin reads them: strings for str and bin,
+// int64 for signed and small integers, uint64 for unsigned encodings,
+// float64 for both float sizes, scalar map keys spelled as fmt prints them.
+func TestValuesComeOutAsTheRecordsHoldThem(t *testing.T) {
+	b := msgp.AppendArrayHeader(nil, 2)
+	b = msgp.AppendInt64(b, 1700000000)
+	b = msgp.AppendMapHeader(b, 7)
+	b = msgp.AppendString(msgp.AppendString(b, "log"), "alice")
+	b = msgp.AppendString(b, "raw")
+	b = msgp.AppendBytes(b, []byte("bin"))
+	b = msgp.AppendString(b, "offset")
+	b = append(b, 0xcd, 0x01, 0x00) // uint16 256, as Fluent Bit packs a positive int64
+	b = msgp.AppendString(b, "small")
+	b = append(b, 0x07) // positive fixint
+	b = msgp.AppendString(b, "ratio")
+	b = msgp.AppendFloat32(b, 0.5)
+	b = msgp.AppendInt64(b, 42) // an integer key
+	b = msgp.AppendNil(b)
+	b = msgp.AppendString(b, "list")
+	b = msgp.AppendArrayHeader(b, 1)
+	b = msgp.AppendInt64(b, -3)
+	records, err := Decode("tail", b)
+	if err != nil || len(records) != 1 {
+		t.Fatalf("%d records, error %v", len(records), err)
+	}
+	f := records[0].Fields
+	want := map[string]any{"log": "alice", "raw": "bin", "offset": uint64(256), "small": int64(7), "ratio": 0.5, "42": nil, "list": []any{int64(-3)}}
+	if fmt.Sprintf("%#v", f) != fmt.Sprintf("%#v", want) {
+		t.Fatalf("fields %#v, want %#v", f, want)
+	}
+}
+
+// A record nested deeper than any Fluent Bit writes is skipped without a
+// deep recursion, and the record after it is kept.
+func TestADeeplyNestedRecordIsSkippedAndTheNextKept(t *testing.T) {
+	ts := time.Unix(1700000000, 0)
+	deep := append([]byte{0x92, 0x01}, bytes.Repeat([]byte{0x91}, 10000)...)
+	deep = append(deep, 0x80)
+	data := append(deep, chunk.Encode(chunk.Tail(ts, "/q/bob.send", "bob", 0))...)
+	records, err := Decode("tail", data)
+	if len(records) != 1 || records[0].Fields["log"] != "bob" || err == nil || !strings.Contains(err.Error(), "malformed record 1: nested deeper than") {
+		t.Fatalf("%d records, error %v; want bob kept and the deep one named", len(records), err)
 	}
 }

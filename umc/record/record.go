@@ -27,7 +27,8 @@ type Record struct {
 	Fields map[string]any
 }
 
-// New normalizes a record as the fluent-bit-go decoder returns it.
+// New makes a record of fields keyed and valued as a generic msgpack
+// decoder gives them: []byte strings and any keys normalized.
 func New(tag string, ts time.Time, fields map[any]any) Record {
 	return Record{Tag: tag, Time: ts, Fields: normalize(fields).(map[string]any)}
 }
