@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"umc-invite/umc/config"
 	"umc-invite/umc/spool"
@@ -204,8 +205,9 @@ func Scrape(addr string) (map[string]string, error) {
 // InFlight wraps a handler (a UMC stand-in) and records the most requests
 // it had at once.
 type InFlight struct {
-	Next     http.Handler
-	now, max atomic.Int32
+	Next          http.Handler
+	now, max      atomic.Int32
+	served, busyN atomic.Int64 // requests answered, and the time Next took for them
 }
 
 func (c *InFlight) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -213,7 +215,20 @@ func (c *InFlight) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer c.now.Add(-1)
 	for m := c.max.Load(); n > m && !c.max.CompareAndSwap(m, n); m = c.max.Load() {
 	}
+	began := time.Now()
 	c.Next.ServeHTTP(w, r)
+	c.busyN.Add(int64(time.Since(began)))
+	c.served.Add(1)
+}
+
+// Service is the mean time Next took to answer: what a call costs UMC,
+// a sleep's overshoot included, so that a figure can tell the stand-in's
+// time from the plugin's.
+func (c *InFlight) Service() time.Duration {
+	if n := c.served.Load(); n > 0 {
+		return time.Duration(c.busyN.Load() / n)
+	}
+	return 0
 }
 
 // Max is the most requests at once so far; Reset starts counting anew.
