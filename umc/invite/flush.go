@@ -246,28 +246,43 @@ func (o *Output) sameFile(rec record.Record, f spool.File, lines *fileLines) err
 func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(context.Context, *job)) {
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.FlushTimeout)
 	defer cancel()
+	type task struct {
+		j    *job
+		done chan struct{}
+	}
+	tasks := make(chan task)
 	var wg sync.WaitGroup
-	// Twice the slots: while some sync a directory, others keep slots busy.
-	workers := make(chan struct{}, 2*o.cfg.Concurrency)
-	for _, j := range jobs {
-		workers <- struct{}{}
-		done := make(chan struct{})
+	// Twice the slots: while some sync a directory, others keep slots
+	// busy. The senders last the flush: a goroutine a job grew a new
+	// stack through the HTTP client and JSON for every call.
+	for range min(2*o.cfg.Concurrency, len(jobs)) {
 		wg.Go(func() {
-			defer func() { <-workers }()
-			defer close(done)
-			defer func() {
-				if r := recover(); r != nil {
-					o.log.Errorf("internal error handling %s, record stays queued: %v", o.describe(j), r)
-					t.open.Add(1)
-				}
-			}()
-			path(ctx, j)
+			for tk := range tasks {
+				o.run(ctx, tk.j, t, path)
+				close(tk.done)
+			}
 		})
+	}
+	for _, j := range jobs {
+		done := make(chan struct{})
+		tasks <- task{j, done}
 		if o.gate.failing() {
 			<-done
 		}
 	}
+	close(tasks)
 	wg.Wait()
+}
+
+// run is one job's path; a panic leaves its record queued.
+func (o *Output) run(ctx context.Context, j *job, t *tally, path func(context.Context, *job)) {
+	defer func() {
+		if r := recover(); r != nil {
+			o.log.Errorf("internal error handling %s, record stays queued: %v", o.describe(j), r)
+			t.open.Add(1)
+		}
+	}()
+	path(ctx, j)
 }
 
 // syncRemoval makes a delivered file's removal survive a crash, in one
