@@ -4,13 +4,12 @@
 package chunkdec
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"time"
-
-	"github.com/tinylib/msgp/msgp"
 
 	"umc-invite/umc/record"
 )
@@ -36,9 +35,13 @@ func Decode(tag string, data []byte) (records []record.Record, err error) {
 	for rest := data; len(rest) > 0; {
 		v, after, err := value(rest, 0)
 		if errors.Is(err, errTooDeep) {
-			if after, err = msgp.Skip(rest); err == nil {
-				err = shape("nested deeper than %d levels", maxDepth)
-			}
+			err = shape("nested deeper than %d levels", maxDepth)
+		}
+		if errors.As(err, new(shapeError)) {
+			// Well-encoded so far, but no record: the event's end, if it
+			// has one, is where the next begins.
+			skipped, skipErr := skip(rest)
+			after, err = skipped, cmp.Or(skipErr, err)
 		}
 		var e record.Record
 		if err == nil {
@@ -81,7 +84,7 @@ func toRecord(tag string, v any) (record.Record, error) {
 		header = withMeta[0]
 	}
 	if ext, ok := header.(Extension); ok && ext.Type == 0 && len(ext.Data) != 8 {
-		return record.Record{}, fmt.Errorf("EventTime of %d bytes, want 8", len(ext.Data))
+		return record.Record{}, shape("EventTime of %d bytes, want 8", len(ext.Data))
 	}
 	ts, ok := timeOf(header)
 	if !ok {

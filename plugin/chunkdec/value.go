@@ -6,6 +6,10 @@ import (
 	"github.com/tinylib/msgp/msgp"
 )
 
+// smallHint is room made before a container's elements are read: Fluent
+// Bit's records hold a few fields.
+const smallHint = 16
+
 // Extension is a msgpack extension value as read: its type and data.
 type Extension struct {
 	Type int8
@@ -46,14 +50,15 @@ func value(b []byte, depth int) (v any, rest []byte, err error) {
 		if err != nil {
 			return nil, b, err
 		}
-		if int64(n) > int64(len(rest)) { // each element takes a byte at least
-			return nil, b, msgp.ErrShortBytes
-		}
-		out := make([]any, n)
-		for i := range out {
-			if out[i], rest, err = value(rest, depth+1); err != nil {
+		// Grown as elements are read, not as declared: a declared length
+		// costs nothing until its bytes are there.
+		out := make([]any, 0, min(n, smallHint))
+		for range n {
+			var v any
+			if v, rest, err = value(rest, depth+1); err != nil {
 				return nil, b, err
 			}
+			out = append(out, v)
 		}
 		return out, rest, nil
 	case msgp.MapType:
@@ -72,10 +77,8 @@ func mapValue(b []byte, depth int) (any, []byte, error) {
 	if err != nil {
 		return nil, b, err
 	}
-	if int64(n) > int64(len(rest))/2 { // each pair takes two bytes at least
-		return nil, b, msgp.ErrShortBytes
-	}
-	out := make(map[string]any, n)
+	out := make(map[string]any, min(n, smallHint)) // as an array's elements
+
 	for range n {
 		var k, v any
 		if k, rest, err = value(rest, depth+1); err != nil {
@@ -85,7 +88,7 @@ func mapValue(b []byte, depth int) (any, []byte, error) {
 		if !ok {
 			switch k.(type) {
 			case []any, map[string]any:
-				return nil, b, fmt.Errorf("a map key that is %s", kind(k))
+				return nil, b, shape("a map key that is %s", kind(k))
 			}
 			key = fmt.Sprint(k)
 		}
@@ -127,4 +130,27 @@ func extension(b []byte) (any, []byte, error) {
 	}
 	data := b[off+1 : off+1+size : off+1+size]
 	return Extension{Type: int8(b[off]), Data: append([]byte(nil), data...)}, b[off+1+size:], nil
+}
+
+// skip steps over one well-encoded value without recursion: nesting of
+// any depth costs a counter, and every step reads a byte at least.
+func skip(b []byte) ([]byte, error) {
+	for pending := 1; pending > 0; pending-- {
+		var n uint32
+		var err error
+		switch msgp.NextType(b) {
+		case msgp.ArrayType:
+			n, b, err = msgp.ReadArrayHeaderBytes(b)
+			pending += int(n)
+		case msgp.MapType:
+			n, b, err = msgp.ReadMapHeaderBytes(b)
+			pending += 2 * int(n)
+		default:
+			b, err = msgp.Skip(b) // no container: no recursion
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	return b, nil
 }

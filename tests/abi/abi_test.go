@@ -313,7 +313,7 @@ func TestMalformedChunkIsAnErrorNotACrash(t *testing.T) {
 	if umc.Delivered()["alice"] != 1 {
 		t.Fatal("the record before the malformed one was not delivered")
 	}
-	if !strings.Contains(log, "malformed chunk after 1 record(s)") || !strings.Contains(log, "malformed record 1: want a [header, body] array, got a string") ||
+	if !strings.Contains(log, "malformed record 2: EventTime of 1 bytes, want 8 (skipped)") || !strings.Contains(log, "malformed record 1: want a [header, body] array, got a string") ||
 		strings.Count(log, "malformed chunk after 0 record(s)") != 1 {
 		t.Fatalf("log:\n%s", log)
 	}
