@@ -169,11 +169,16 @@ func (o *Output) prepare(rec record.Record, id string, lastTry bool, files flush
 	if mine[j.key] {
 		return nil, nil // another line of a file this flush holds carries it
 	}
-	if lines.initial == nil || !lines.read || j.file == nil {
-		init := o.known(rec, j.file, *lines, now)
-		lines.initial = &init
+	var init spool.Entry[policy.User]
+	if lines.initial != nil && lines.read && j.file != nil {
+		init = *lines.initial
+	} else if init = o.known(rec, j.file, *lines, now); len(lines.lines) > 1 {
+		// The file's other lines start from it too; a file of one line
+		// (the usual) keeps no copy for the rest of the flush.
+		lines.initial = new(spool.Entry[policy.User])
+		*lines.initial = init
 	}
-	claimed, entry := o.ledger.Claim(claims, j.key, rec.Offset(o.cfg.OffsetKey), *lines.initial)
+	claimed, entry := o.ledger.Claim(claims, j.key, rec.Offset(o.cfg.OffsetKey), init)
 	switch claimed {
 	case spool.Done:
 		return nil, func() { o.applier.settledBefore(j, entry, t) }
