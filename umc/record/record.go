@@ -127,6 +127,9 @@ func CarryLine(usernameKey, username string, u policy.User) []byte {
 // Carried returns what a carried-over line (or tail's parsed fields) says: "first_seen", or an older "charged".
 func (r Record) Carried() (policy.User, bool) {
 	line, hasLog := r.String("log")
+	if hasLog && !mayCarry(line) {
+		return policy.User{}, false // most lines: no JSON parsed for nothing
+	}
 	raw := []byte(line)
 	if !hasLog {
 		raw, _ = json.Marshal(r.Fields) // nil on error: nothing carried
@@ -142,6 +145,12 @@ func (r Record) Carried() (policy.User, bool) {
 		return policy.User{}, false
 	}
 	return u, true
+}
+
+// mayCarry: a key that decodes to "first_seen" or "charged" is written
+// so, or escaped.
+func mayCarry(line string) bool {
+	return strings.Contains(line, "first_seen") || strings.Contains(line, "charged") || strings.Contains(line, `\`)
 }
 
 // MaxUsernameLength is the longest name UMC's passwordreset takes (else 403).

@@ -143,6 +143,8 @@ func TestCarriedFromParsedFields(t *testing.T) {
 		{"a user's JSON line", map[any]any{"log": []byte(`{"username":"alice"}`)}, false, policy.User{}},
 		{"a bare name", map[any]any{"log": []byte(`alice`)}, false, policy.User{}},
 		{"a bad time", map[any]any{"log": []byte(`{"username":"alice","first_seen":"soon"}`)}, false, policy.User{}},
+		{"a key written with an escape", map[any]any{"log": []byte(`{"username":"alice","\u0066irst_seen":"2026-11-30T10:00:00Z"}`)}, true, policy.User{FirstSeen: seen}},
+		{"an escaped older key", map[any]any{"log": []byte(`{"username":"alice","ch\u0061rged":1}`)}, true, policy.User{}},
 	} {
 		got, ok := New("t", time.Time{}, tc.fields).Carried()
 		if ok != tc.carried || !got.FirstSeen.Equal(tc.want.FirstSeen) || got.LastAnswer != tc.want.LastAnswer ||
