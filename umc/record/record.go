@@ -176,7 +176,7 @@ func Username(r Record, keys Keys) (string, error) {
 		if !isString {
 			return "", badInput("key %q is a %T, not a string", keys.Username, v)
 		}
-		return checkUID(s, fmt.Sprintf("key %q", keys.Username))
+		return checkUID(s, place{"key", keys.Username})
 	}
 	logValue, hasLog := r.Fields["log"]
 	if hasLog {
@@ -193,7 +193,7 @@ func Username(r Record, keys Keys) (string, error) {
 		case strings.ContainsRune("{[\"", rune(line[0])):
 			return fromJSONLine(line, keys.Username)
 		default:
-			return checkUCSName(line, "log line")
+			return checkUCSName(line, place{what: "log line"})
 		}
 	}
 	if path, ok := r.String(keys.Path); ok && path != "" {
@@ -201,7 +201,7 @@ func Username(r Record, keys Keys) (string, error) {
 		if !spool.IsQueueName(base) {
 			return "", badInput("empty line, and file name %q is no queue file's: it does not end in %s, or is hidden", base, spool.QueueSuffix)
 		}
-		return checkUCSName(strings.TrimSuffix(base, spool.QueueSuffix), "file name")
+		return checkUCSName(strings.TrimSuffix(base, spool.QueueSuffix), place{what: "file name"})
 	}
 	if hasLog {
 		return "", badInput("empty line and no %q key to take the name from", keys.Path)
@@ -227,7 +227,7 @@ func fromJSONLine(line, key string) (string, error) {
 	if !isString {
 		return "", badInput("JSON key %q is %s, not a string", key, jsonTypes[fmt.Sprintf("%T", field)][1])
 	}
-	return checkUID(s, fmt.Sprintf("JSON key %q", key))
+	return checkUID(s, place{"JSON key", key})
 }
 
 // jsonTypes name, by Go type, what json.Unmarshal made: bare, and with its article.
@@ -236,8 +236,18 @@ var jsonTypes = map[string][2]string{
 	"[]interface {}": {"array", "an array"}, "map[string]interface {}": {"object", "an object"},
 }
 
+// place says where a username was found; spelled out only in an error.
+type place struct{ what, key string }
+
+func (p place) String() string {
+	if p.key == "" {
+		return p.what
+	}
+	return p.what + " " + strconv.Quote(p.key)
+}
+
 // checkUID refuses names UMC cannot take or that hide what is sent.
-func checkUID(name, where string) (string, error) {
+func checkUID(name string, where place) (string, error) {
 	switch {
 	case name == "":
 		return "", badInput("%s: empty username", where)
@@ -263,7 +273,7 @@ func checkUID(name, where string) (string, error) {
 }
 
 // checkUCSName also holds the name to UDM's syntax (ucsName).
-func checkUCSName(name, where string) (string, error) {
+func checkUCSName(name string, where place) (string, error) {
 	if _, err := checkUID(name, where); err != nil {
 		return "", err
 	}
