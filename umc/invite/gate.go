@@ -102,7 +102,10 @@ func (g *gate) endTurn(turn chan struct{}) {
 func (g *gate) stillOpen(turn chan struct{}) (open bool, why string, weighing bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return turn != nil || !g.state.Failing, g.state.Reason(), g.probing
+	if open = turn != nil || !g.state.Failing; !open {
+		why = g.state.Reason() // spelled out only when held
+	}
+	return open, why, g.probing
 }
 
 func (g *gate) worked() time.Time {

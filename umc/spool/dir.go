@@ -50,6 +50,18 @@ func wrap(err error, context string) error {
 	return fmt.Errorf("%s: %w", context, err)
 }
 
+// wrapPath is wrap with the context "what <quoted path>", spelled out
+// only for an error: most calls end well.
+func wrapPath(err error, what, path string) error {
+	if err == nil {
+		return nil
+	}
+	if what == "" {
+		return wrap(err, quote(path))
+	}
+	return wrap(err, what+" "+quote(path))
+}
+
 // held keeps the directory fd, opened at path unless err.
 func held(fd int, err error, path, configured string) (*Dir, error) {
 	var st unix.Stat_t
@@ -344,7 +356,7 @@ func (l *Lock) try() (bool, error) {
 		}
 		err = fmt.Errorf("%w (%v)", ErrNoDirectoryLock, err)
 	}
-	return false, wrap(err, "queue lock on "+quote(l.dir.Path))
+	return false, wrapPath(err, "queue lock on", l.dir.Path)
 }
 
 // Close stops waiting, waits for the poller, and releases the lock.

@@ -166,7 +166,7 @@ func (f File) is(st unix.Stat_t, err error) error {
 	if err == nil {
 		return nil
 	}
-	return wrap(err, "queue file "+quote(f.Path))
+	return wrapPath(err, "queue file", f.Path)
 }
 
 // Stat looks at the queue file at path unfollowed: fs.ErrNotExist, ErrOutside (not directly inside), *NotRegularError.
@@ -197,7 +197,7 @@ func statName(h *Dir, name string) (File, error) {
 		f.Born = st.Btime.Sec*1e9 + int64(st.Btime.Nsec)
 	}
 	if err != nil {
-		return File{}, wrap(err, "queue file "+quote(f.Path))
+		return File{}, wrapPath(err, "queue file", f.Path)
 	}
 	if mode := uint32(st.Mode) & unix.S_IFMT; mode != unix.S_IFREG {
 		return File{}, &NotRegularError{f, cmp.Or(typeNames[mode], "file of unknown type")}
@@ -238,7 +238,7 @@ func regular(fh *os.File) (unix.Stat_t, error) {
 	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
 		err = errors.New("not a regular file")
 	}
-	return st, wrap(err, quote(fh.Name()))
+	return st, wrapPath(err, "", fh.Name())
 }
 
 // HasLine reports whether f holds line at offset, newline-ended (tail drops a CR): the record is f's, not a namesake's.
@@ -295,7 +295,7 @@ func (q *Queue) RemoveUnsynced(f File) error {
 		return fmt.Errorf("%s: %w", quote(f.Path), ErrGrown)
 	}
 	if err == nil {
-		err = wrap(unix.Unlinkat(q.h.fd, f.Name, 0), "remove queue file "+quote(f.Path))
+		err = wrapPath(unix.Unlinkat(q.h.fd, f.Name, 0), "remove queue file", f.Path)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
