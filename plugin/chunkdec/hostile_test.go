@@ -86,14 +86,7 @@ func TestAChunkOfNestedHugeArraysFailsWithoutAllocatingThem(t *testing.T) {
 		n := uint32(len(data) - i - 5)
 		data[i+1], data[i+2], data[i+3], data[i+4] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
 	}
-	var err error
-	n := allocated(func() { _, err = Decode("tail", data) })
-	if err == nil {
-		t.Fatal("no error")
-	}
-	if n > 100*uint64(len(data)) {
-		t.Fatalf("a %d-byte chunk allocated %d bytes (%d times its size) before its error: %v", len(data), n, n/uint64(len(data)), err)
-	}
+	failsWithin100TimesItsSize(t, data)
 }
 
 // The same with maps, whose size hint costs more per declared pair.
@@ -110,14 +103,7 @@ func TestAChunkOfNestedHugeMapsFailsWithoutAllocatingThem(t *testing.T) {
 		n := uint32(len(data)-i-5) / 2
 		data[i+1], data[i+2], data[i+3], data[i+4] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
 	}
-	var err error
-	n := allocated(func() { _, err = Decode("tail", data) })
-	if err == nil {
-		t.Fatal("no error")
-	}
-	if n > 100*uint64(len(data)) {
-		t.Fatalf("a %d-byte chunk allocated %d bytes (%d times its size) before its error: %v", len(data), n, n/uint64(len(data)), err)
-	}
+	failsWithin100TimesItsSize(t, data)
 }
 
 // Huge well-formed nesting is a whole msgpack value: skipped, and the
@@ -322,5 +308,19 @@ func TestAChunkOfOnlyDeepRecordsDecodesInLinearTime(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("a 1 MB chunk took %v", d)
+	}
+}
+
+// failsWithin100TimesItsSize decodes a damaged chunk: an error, after
+// allocating at most 100 times the chunk's size.
+func failsWithin100TimesItsSize(t *testing.T, data []byte) {
+	t.Helper()
+	var err error
+	n := allocated(func() { _, err = Decode("tail", data) })
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if n > 100*uint64(len(data)) {
+		t.Fatalf("a %d-byte chunk allocated %d bytes (%d times its size) before its error: %v", len(data), n, n/uint64(len(data)), err)
 	}
 }
