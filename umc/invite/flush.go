@@ -339,6 +339,12 @@ func (o *Output) call(ctx context.Context, j *job) called {
 	}
 	// The gate first, without a slot: the outage's probe may need it.
 	var turn chan struct{}
+	defer func() {
+		if r := recover(); r != nil {
+			o.gate.endTurn(turn) // the outage's one call ended here: the next may go
+			panic(r)             // the record stays queued (each's recovery)
+		}
+	}()
 	for again := true; ; again = false {
 		ok, t, why := o.gate.admit(ctx, o.now)
 		if turn = t; !ok {
