@@ -104,24 +104,17 @@ func TestNoSenderOutlivesAFlushCutByFlushTimeout(t *testing.T) {
 
 // A backlog keeps Concurrency calls in flight, never more.
 func TestABacklogKeepsConcurrencyCallsInFlightAndNoMore(t *testing.T) {
-	var now, peak atomic.Int32
-	var mu sync.Mutex
+	var calls inFlight
 	fake := &fakeUMC{answer: func(string, int) umc.Answer {
-		n := now.Add(1)
-		mu.Lock()
-		if n > peak.Load() {
-			peak.Store(n)
-		}
-		mu.Unlock()
+		defer calls.enter()()
 		time.Sleep(20 * time.Millisecond)
-		now.Add(-1)
 		return served()
 	}}
 	f := newFakeFixture(t, fake, config.Map{"Concurrency": "4"})
 	if v := f.flush(context.Background(), f.queueFiles(t, names("u", 40)...)); v != OK {
 		t.Fatalf("verdict %v, want OK", v)
 	}
-	if p := peak.Load(); p != 4 {
+	if p := calls.max(); p != 4 {
 		t.Fatalf("at most %d calls in flight for a backlog of 40 at Concurrency 4, want 4", p)
 	}
 }
@@ -129,19 +122,13 @@ func TestABacklogKeepsConcurrencyCallsInFlightAndNoMore(t *testing.T) {
 // In an outage, a flush of many users makes at most one call at a time;
 // when UMC answers again the others go, each once.
 func TestInAnOutageOneCallAtATimeThenTheOthersGo(t *testing.T) {
-	var now, peak atomic.Int32
-	var mu sync.Mutex
+	var calls inFlight
 	var down atomic.Bool
 	down.Store(true)
 	fake := &fakeUMC{answer: func(string, int) umc.Answer {
-		n := now.Add(1)
-		mu.Lock()
-		if n > peak.Load() {
-			peak.Store(n)
-		}
-		mu.Unlock()
+		leave := calls.enter()
 		time.Sleep(10 * time.Millisecond)
-		now.Add(-1)
+		leave()
 		if down.Load() {
 			return unavailable()
 		}
@@ -151,12 +138,12 @@ func TestInAnOutageOneCallAtATimeThenTheOthersGo(t *testing.T) {
 	ctx := context.Background()
 	f.flush(ctx, f.queueFiles(t, "opener")) // opens the outage
 	users := names("u", 30)
-	peak.Store(0)
+	calls.reset()
 	for range 3 {
 		f.advance(2 * time.Second)
 		f.out.Flush(ctx, f.queueFiles(t, users...))
 	}
-	if p := peak.Load(); p > 1 {
+	if p := calls.max(); p > 1 {
 		t.Fatalf("%d calls in flight during an outage, want at most 1", p)
 	}
 	down.Store(false)
@@ -168,4 +155,26 @@ func TestInAnOutageOneCallAtATimeThenTheOthersGo(t *testing.T) {
 			t.Errorf("%s still queued after UMC answered again", u)
 		}
 	}
+}
+
+// inFlight counts calls in flight and their most at once.
+type inFlight struct {
+	mu        sync.Mutex
+	now, most int
+}
+
+func (c *inFlight) enter() (leave func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now++
+	c.most = max(c.most, c.now)
+	return func() { c.mu.Lock(); c.now--; c.mu.Unlock() }
+}
+
+func (c *inFlight) reset() { c.mu.Lock(); c.most = c.now; c.mu.Unlock() }
+
+func (c *inFlight) max() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.most
 }
