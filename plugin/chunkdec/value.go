@@ -78,7 +78,6 @@ func mapValue(b []byte, depth int) (any, []byte, error) {
 		return nil, b, err
 	}
 	out := make(map[string]any, min(n, smallHint)) // as an array's elements
-
 	for range n {
 		var k, v any
 		if k, rest, err = value(rest, depth+1); err != nil {

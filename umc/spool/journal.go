@@ -75,7 +75,7 @@ func OpenDeadLetters(queue *Queue, dir string) (*DeadLetters, error) {
 	if err == nil && parent != nil && h.id == parent.id {
 		err = fmt.Errorf("%s is the queue directory %s", quote(dir), quote(parent.Path))
 	} else if err == nil {
-		err = wrap(writable(h), quote(h.Path))
+		err = wrapPath(writable(h), "", h.Path)
 	}
 	if err != nil {
 		h.Close()

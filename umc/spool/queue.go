@@ -388,7 +388,7 @@ func (q *Queue) MoveTo(f File, dead *DeadLetters) (string, error) {
 			err = unix.Unlinkat(q.h.fd, name, 0)
 		}
 	}
-	if err = cmp.Or(wrap(err, "move queue file to "+quote(target.Path)), target.Sync()); err != nil {
+	if err = cmp.Or(wrapPath(err, "move queue file to", target.Path), target.Sync()); err != nil {
 		return "", err
 	}
 	return filepath.Join(target.Path, name), q.h.Sync()
