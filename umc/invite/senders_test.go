@@ -63,7 +63,8 @@ func TestAPanicInOneCallKeepsItQueuedDeliversTheOthersAndLeavesNoSender(t *testi
 		}
 		return served()
 	}}
-	f := newFakeFixture(t, fake, config.Map{"Concurrency": "2"})
+	// No intake: its goroutines start on their own time, not the flush's.
+	f := newFakeFixture(t, fake, config.Map{"Concurrency": "2", "Intake_Dir": "off"})
 	users := names("u", 20)
 	recs := f.queueFiles(t, users...)
 	before := runtime.NumGoroutine()
@@ -91,7 +92,7 @@ func TestNoSenderOutlivesAFlushCutByFlushTimeout(t *testing.T) {
 		time.Sleep(150 * time.Millisecond)
 		return served()
 	}}
-	f := newFakeFixture(t, fake, config.Map{"Concurrency": "1", "Flush_Timeout": "500ms", "Timeout": "500ms"})
+	f := newFakeFixture(t, fake, config.Map{"Concurrency": "1", "Flush_Timeout": "500ms", "Timeout": "500ms", "Intake_Dir": "off"})
 	recs := f.queueFiles(t, names("u", 12)...)
 	before := runtime.NumGoroutine()
 	if v := f.flush(context.Background(), recs); v != Retry {
