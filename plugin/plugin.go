@@ -17,6 +17,7 @@ import (
 	"umc-invite/plugin/chunkdec"
 	"umc-invite/umc/config"
 	"umc-invite/umc/invite"
+	"umc-invite/umc/record"
 )
 
 const pluginName = "umc_invite"
@@ -87,12 +88,18 @@ func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (ret
 		return flbCode[in.disabled.flush(time.Now())]
 	}
 	out := in.out
-	records, decodeErr := chunkdec.Decode(C.GoString(tag), unsafe.Slice((*byte)(data), int(length)))
-	verdict := out.Flush(context.Background(), records)
+	// The chunk is Fluent Bit's until the flush returns: records are
+	// decoded from it as the flush wants them.
+	chunk, tagName := unsafe.Slice((*byte)(data), int(length)), C.GoString(tag)
+	var decoded int
+	var decodeErr error
+	verdict := out.FlushEach(context.Background(), func(yield func(record.Record) bool) {
+		decoded, decodeErr = chunkdec.Each(tagName, chunk, yield)
+	})
 	if decodeErr != nil {
 		// An undecodable record cannot be read on a retry either: say so,
 		// and let the error counters see it.
-		out.Logger().Errorf("chunk with tag %q: %v; the %d record(s) that decoded were handled", C.GoString(tag), decodeErr, len(records))
+		out.Logger().Errorf("chunk with tag %q: %v; the %d record(s) that decoded were handled", tagName, decodeErr, decoded)
 		if verdict == invite.OK {
 			verdict = invite.Error
 		}

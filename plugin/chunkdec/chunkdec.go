@@ -18,46 +18,69 @@ import (
 // must not cost a deep recursion.
 const maxDepth = 64
 
-// Decode decodes every record of a chunk it can, tagged tag. An event of
-// the wrong shape (no [header, body] pair, a body that is no map) is a
-// whole msgpack value: it is skipped, its error joined to the others, and
-// the events after it still decoded. At a broken encoding it stops,
-// returning the records before it with the error. The chunk is read in
-// place: what is kept is copied.
+// Decode decodes every record of a chunk it can, tagged tag: Each's
+// records, collected.
 func Decode(tag string, data []byte) (records []record.Record, err error) {
+	_, err = Each(tag, data, func(r record.Record) bool {
+		records = append(records, r)
+		return true
+	})
+	return records, err
+}
+
+// Each decodes the chunk's records one at a time, handing each to yield
+// as it is read, until yield returns false; n is how many it handed over.
+// An event of the wrong shape (no [header, body] pair, a body that is no
+// map) is a whole msgpack value: it is skipped, its error joined to the
+// others, and the events after it still decoded. At a broken encoding it
+// stops, with the error. The chunk is read in place: what is kept is
+// copied. A record is decoded when it is wanted, so that a flush holds
+// the records it is working on, not the whole chunk.
+func Each(tag string, data []byte, yield func(record.Record) bool) (n int, err error) {
 	var skipped []error
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("malformed chunk after %d record(s): decoder panicked: %v", len(records), r)
-		}
-		err = errors.Join(append(skipped, err)...)
-	}()
+	defer func() { err = errors.Join(append(skipped, err)...) }()
 	for rest := data; len(rest) > 0; {
-		v, after, err := value(rest, 0)
-		if errors.Is(err, errTooDeep) {
-			err = shape("nested deeper than %d levels", maxDepth)
-		}
-		if errors.As(err, new(shapeError)) {
-			// Well-encoded so far, but no record: the event's end, if it
-			// has one, is where the next begins.
-			skipped, skipErr := skip(rest)
-			after, err = skipped, cmp.Or(skipErr, err)
-		}
-		var e record.Record
-		if err == nil {
-			e, err = toRecord(tag, v)
-		}
+		e, after, err := next(tag, rest)
 		if err != nil && !errors.As(err, new(shapeError)) { // a broken encoding: nothing after it can be trusted
-			return records, fmt.Errorf("malformed chunk after %d record(s): %w", len(records), err)
+			return n, fmt.Errorf("malformed chunk after %d record(s): %w", n, err)
 		}
 		rest = after
 		if err != nil {
-			skipped = append(skipped, fmt.Errorf("malformed record %d: %w (skipped)", len(records)+len(skipped)+1, err))
+			skipped = append(skipped, fmt.Errorf("malformed record %d: %w (skipped)", n+len(skipped)+1, err))
 			continue
 		}
-		records = append(records, e)
+		n++
+		if !yield(e) {
+			return n, nil
+		}
 	}
-	return records, nil
+	return n, nil
+}
+
+// next decodes the event at the start of b; after is where the next
+// begins. A shapeError leaves after past the event; a panic of the
+// decoder is an error, never the caller's.
+func next(tag string, b []byte) (e record.Record, after []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			e, after, err = record.Record{}, b, fmt.Errorf("decoder panicked: %v", r)
+		}
+	}()
+	v, after, err := value(b, 0)
+	if errors.Is(err, errTooDeep) {
+		err = shape("nested deeper than %d levels", maxDepth)
+	}
+	if errors.As(err, new(shapeError)) {
+		// Well-encoded so far, but no record: the event's end, if it
+		// has one, is where the next begins.
+		skipped, skipErr := skip(b)
+		return record.Record{}, skipped, cmp.Or(skipErr, err)
+	}
+	if err != nil {
+		return record.Record{}, b, err
+	}
+	e, err = toRecord(tag, v)
+	return e, after, err
 }
 
 // shapeError is a well-encoded event that is no record: it is skipped.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -47,10 +49,22 @@ type tally struct {
 	heldWhy          atomic.Value // string
 }
 
+// preparedAtOnce is how many of a chunk's records are prepared before
+// their calls start: a big chunk is read as it is sent, so that a flush
+// holds about this many records at a time, not the whole chunk. The
+// order of calls holds within each such part.
+const preparedAtOnce = 256
+
 // Flush handles one chunk: each due user called at most once, each queue
 // file by one flush at a time. prepare → call → decide → apply; only apply
 // changes files.
 func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
+	return o.FlushEach(ctx, slices.Values(recs))
+}
+
+// FlushEach is Flush of a chunk whose records are decoded as they are
+// wanted: prepared a part at a time, each part sent as the next is read.
+func (o *Output) FlushEach(ctx context.Context, recs iter.Seq[record.Record]) Verdict {
 	o.handover.RLock()
 	defer o.handover.RUnlock()
 	if !o.active.Load() {
@@ -67,42 +81,31 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 	defer o.ledger.Release(claims) // what a panic left claimed goes back, open
 	o.retryLeftovers(now)          // none without a queue
 	files, mine := flushFiles{}, map[string]bool{}
-	ids := make([]string, len(recs))
+	var ids []string
 	lastTry := false
-	var jobs []*job
-	for i, rec := range recs {
-		ids[i] = rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey)
-		last := o.tries.update(ids[i], now, func(n int) int { return n + 1 }) > o.cfg.ChunkRetryLimit
+	senders := o.senders(ctx, &t)
+	defer senders.stop() // also when a part's preparation panics
+	var part []*job
+	for rec := range recs {
+		id := rec.Identity(o.cfg.PathKey, o.cfg.OffsetKey)
+		ids = append(ids, id)
+		last := o.tries.update(id, now, func(n int) int { return n + 1 }) > o.cfg.ChunkRetryLimit
 		lastTry = lastTry || last
-		j, settle := o.prepare(rec, ids[i], last, files, mine, claims, &t, now)
+		j, settle := o.prepare(rec, id, last, files, mine, claims, &t, now)
 		if settle != nil {
 			settle() // apply, for a record settled without a call, before the next
 		}
 		if j != nil {
-			jobs = append(jobs, j)
+			part = append(part, j)
+		}
+		if len(part) == preparedAtOnce {
+			senders.send(inCallOrder(part))
+			clear(part) // sent: its jobs are the senders' now
+			part = part[:0]
 		}
 	}
-	// Never asked first, at random, then the longest waiting; users failing alone last: they tell least.
-	rand.Shuffle(len(jobs), func(a, b int) { jobs[a], jobs[b] = jobs[b], jobs[a] })
-	sort.SliceStable(jobs, func(a, b int) bool {
-		ua, ub := jobs[a].entry.User, jobs[b].entry.User
-		return !ua.OwnFailure && ub.OwnFailure || ua.OwnFailure == ub.OwnFailure && ua.LastAt.Before(ub.LastAt)
-	})
-	o.each(ctx, jobs, &t, func(ctx context.Context, j *job) {
-		c := o.call(ctx, j)
-		defer o.gate.endTurn(c.turn) // also when what follows fails
-		defer c.release(o.slots)
-		if c.weighed() {
-			c.release(o.slots) // the probe weighing the answer may need it
-		}
-		step := o.decide(ctx, j, c)
-		o.applier.apply(j, c, step, &t)
-		if j.unsynced {
-			inFlight := max(len(o.slots), 1) // this call's among them, unless weighed
-			c.release(o.slots)               // removed: the next call need not wait for the sync
-			o.syncRemoval(inFlight)
-		}
-	})
+	senders.send(inCallOrder(part))
+	senders.stop()
 	if t.held.Load() > 0 {
 		o.log.Infof("%d user(s) due but not called in this flush: %s", t.held.Load(), t.heldWhy.Load())
 	}
@@ -119,6 +122,34 @@ func (o *Output) Flush(ctx context.Context, recs []record.Record) Verdict {
 		}
 	}
 	return verdict
+}
+
+// inCallOrder orders jobs as they are called: never asked first, at
+// random, then the longest waiting; users failing alone last: they tell least.
+func inCallOrder(jobs []*job) []*job {
+	rand.Shuffle(len(jobs), func(a, b int) { jobs[a], jobs[b] = jobs[b], jobs[a] })
+	sort.SliceStable(jobs, func(a, b int) bool {
+		ua, ub := jobs[a].entry.User, jobs[b].entry.User
+		return !ua.OwnFailure && ub.OwnFailure || ua.OwnFailure == ub.OwnFailure && ua.LastAt.Before(ub.LastAt)
+	})
+	return jobs
+}
+
+// path is one job's call, decision and its application.
+func (o *Output) path(ctx context.Context, j *job, t *tally) {
+	c := o.call(ctx, j)
+	defer o.gate.endTurn(c.turn) // also when what follows fails
+	defer c.release(o.slots)
+	if c.weighed() {
+		c.release(o.slots) // the probe weighing the answer may need it
+	}
+	step := o.decide(ctx, j, c)
+	o.applier.apply(j, c, step, t)
+	if j.unsynced {
+		inFlight := max(len(o.slots), 1) // this call's among them, unless weighed
+		c.release(o.slots)               // removed: the next call need not wait for the sync
+		o.syncRemoval(inFlight)
+	}
 }
 
 // prepare claims a record as a job, or returns what settles it without a
@@ -246,48 +277,79 @@ func (o *Output) sameFile(rec record.Record, f spool.File, lines *fileLines) err
 	return nil
 }
 
-// each runs path for every job, applied as soon as its answer is in; while
-// UMC fails for everyone, one at a time. A panic is logged, the record queued.
-func (o *Output) each(ctx context.Context, jobs []*job, t *tally, path func(context.Context, *job)) {
+// senders run path for every job sent, applied as soon as its answer
+// is in; while UMC fails for everyone, one at a time. A panic is logged,
+// the record queued.
+type senders struct {
+	o        *Output
+	ctx      context.Context
+	cancel   context.CancelFunc
+	t        *tally
+	tasks    chan task
+	wg       sync.WaitGroup
+	started  int
+	stopOnce sync.Once
+}
+
+type task struct {
+	j    *job
+	done chan struct{}
+}
+
+// senders are a flush's; they last it, within its Flush_Timeout.
+func (o *Output) senders(ctx context.Context, t *tally) *senders {
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.FlushTimeout)
-	defer cancel()
-	type task struct {
-		j    *job
-		done chan struct{}
-	}
-	tasks := make(chan task)
-	var wg sync.WaitGroup
-	// Twice the slots: while some sync a directory, others keep slots
-	// busy. The senders last the flush: a goroutine a job grew a new
-	// stack through the HTTP client and JSON for every call.
-	for range min(2*o.cfg.Concurrency, len(jobs)) {
-		wg.Go(func() {
-			for tk := range tasks {
-				o.run(ctx, tk.j, t, path)
-				close(tk.done)
-			}
-		})
-	}
+	return &senders{o: o, ctx: ctx, cancel: cancel, t: t, tasks: make(chan task)}
+}
+
+// send hands each job to a sender, in order, and returns once all are
+// taken. Twice the slots send: while some sync a directory, others keep
+// slots busy. Senders are started as jobs wait for one, and last the
+// flush: a goroutine a job grew a new stack through the HTTP client and
+// JSON for every call.
+func (s *senders) send(jobs []*job) {
 	for _, j := range jobs {
-		done := make(chan struct{})
-		tasks <- task{j, done}
-		if o.gate.failing() {
-			<-done
+		tk := task{j, make(chan struct{})}
+		select {
+		case s.tasks <- tk:
+		default:
+			if s.started < 2*s.o.cfg.Concurrency {
+				s.started++
+				s.wg.Go(s.loop)
+			}
+			s.tasks <- tk
+		}
+		if s.o.gate.failing() {
+			<-tk.done
 		}
 	}
-	close(tasks)
-	wg.Wait()
+}
+
+func (s *senders) loop() {
+	for tk := range s.tasks {
+		s.run(tk.j)
+		close(tk.done)
+	}
+}
+
+// stop waits for every job sent; once.
+func (s *senders) stop() {
+	s.stopOnce.Do(func() {
+		close(s.tasks)
+		s.wg.Wait()
+		s.cancel()
+	})
 }
 
 // run is one job's path; a panic leaves its record queued.
-func (o *Output) run(ctx context.Context, j *job, t *tally, path func(context.Context, *job)) {
+func (s *senders) run(j *job) {
 	defer func() {
 		if r := recover(); r != nil {
-			o.log.Errorf("internal error handling %s, record stays queued: %v", o.describe(j), r)
-			t.open.Add(1)
+			s.o.log.Errorf("internal error handling %s, record stays queued: %v", s.o.describe(j), r)
+			s.t.open.Add(1)
 		}
 	}()
-	path(ctx, j)
+	s.o.path(s.ctx, j, s.t)
 }
 
 // syncRemoval makes a delivered file's removal survive a crash, in one
