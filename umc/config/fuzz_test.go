@@ -5,11 +5,16 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"unicode"
 )
+
+// languageRe is the language tag syntax as a pattern, apart from the
+// code's own check.
+var languageRe = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$`)
 
 // checkLoaded holds what a loaded Config promises whatever the input.
 func checkLoaded(t *testing.T, c *Config) {
@@ -114,6 +119,30 @@ func FuzzTOMLPasswordNeverInErrors(f *testing.F) {
 			w := pw[i : i+8]
 			if strings.Contains(msg, w) && !strings.Contains(ours, w) && strings.Trim(w, "0123456789:") != "" {
 				t.Fatalf("the refusal shows %q of the password line: %s", w, msg)
+			}
+		}
+	})
+}
+
+// The written-out syntax checks accept exactly what their patterns do.
+func FuzzSyntaxChecksAgreeWithTheirPatterns(f *testing.F) {
+	for _, s := range []string{"", "de", "en-US", "gsw-CH", "en-", "-en", "e", "engl", "en--US", "en-123456789", "en-12345678",
+		"passwordreset/send_token", "a//b", "/a", "a/", "a/../b", "a?b", "tenant_a", "_x", ".x", "a:b-c.d", strings.Repeat("a", 64), strings.Repeat("a", 65), "ü"} {
+		f.Add(s)
+	}
+	patterns := []struct {
+		name  string
+		re    *regexp.Regexp
+		check func(string) bool
+	}{
+		{"language", languageRe, isLanguage},
+		{"command", regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`), isCommand},
+		{"output name", regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$`), isOutputName},
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, p := range patterns {
+			if got, want := p.check(s), p.re.MatchString(s); got != want {
+				t.Errorf("%s %q: check says %v, the pattern %v", p.name, s, got, want)
 			}
 		}
 	})

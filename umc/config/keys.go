@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -298,14 +297,22 @@ func hasUserinfo(raw string) bool {
 	return ok && strings.Contains(rest[:strings.IndexAny(rest+"/", "/?#")], "@")
 }
 
-// commandRe: no dots (no ".." out of /command/), no "?" or "#".
-var commandRe = regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`)
+// isCommand: path segments of [A-Za-z0-9_-]+; no dots (no ".." out of
+// /command/), no "?" or "#".
+func isCommand(v string) bool {
+	for seg := range strings.SplitSeq(v, "/") {
+		if seg == "" || !allBytes(seg, func(b byte) bool { return isAlnum(b) || b == '_' || b == '-' }) {
+			return false
+		}
+	}
+	return true
+}
 
 func checkCommand(c *Config) error {
 	switch _, err := url.JoinPath(c.URL.String(), "command", c.Command); {
 	case c.Command == "": // "/" trimmed
 		return errors.New("must not be empty")
-	case !commandRe.MatchString(c.Command):
+	case !isCommand(c.Command):
 		return fmt.Errorf("%q: want path segments of letters, digits, _ and -, like passwordreset/send_token", c.Command)
 	case err != nil:
 		return fmt.Errorf("cannot join it to UMC_URL: %w", err)
@@ -313,14 +320,29 @@ func checkCommand(c *Config) error {
 	return nil
 }
 
-// languageRe: de, en-US, gsw-CH; not x/text/language, which canonicalizes (the header is sent as written).
-var languageRe = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$`)
+// isLanguage: [A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*, like de, en-US, gsw-CH;
+// not x/text/language, which canonicalizes (the header is sent as written).
+func isLanguage(v string) bool {
+	primary, rest, _ := strings.Cut(v, "-")
+	if len(primary) < 2 || len(primary) > 3 || !allBytes(primary, isLetter) {
+		return false
+	}
+	if rest == "" {
+		return !strings.HasSuffix(v, "-")
+	}
+	for sub := range strings.SplitSeq(rest, "-") {
+		if len(sub) < 1 || len(sub) > 8 || !allBytes(sub, isAlnum) {
+			return false
+		}
+	}
+	return true
+}
 
 func checkLanguage(v string) error {
 	switch { // never empty: "" is the default
 	case strings.IndexFunc(v, unicode.IsControl) >= 0:
 		return fmt.Errorf("%q holds control characters (CR, LF, …): not a header value", v)
-	case len(v) > 64 || !languageRe.MatchString(v):
+	case len(v) > 64 || !isLanguage(v):
 		return fmt.Errorf("%q is not a language tag like de-DE, en-US or en", v)
 	}
 	return nil
@@ -389,11 +411,29 @@ func badPort(p string) bool {
 	return err != nil || n < 1 || n > 65535
 }
 
-// outputNameRe: like Fluent Bit's aliases, safe in a log and a label.
-var outputNameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$`)
+// isOutputName: [A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}, like Fluent Bit's
+// aliases, safe in a log and a label.
+func isOutputName(v string) bool {
+	return len(v) >= 1 && len(v) <= 64 && (isAlnum(v[0]) || v[0] == '_') &&
+		allBytes(v, func(b byte) bool { return isAlnum(b) || strings.IndexByte("_.:-", b) >= 0 })
+}
+
+// Checks of ASCII syntax, written out: the regexp package would cost the
+// loaded plugin a quarter of a megabyte for four patterns.
+func allBytes(s string, ok func(byte) bool) bool {
+	for i := range len(s) {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(b byte) bool { return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' }
+func isAlnum(b byte) bool  { return isLetter(b) || '0' <= b && b <= '9' }
 
 func checkOutputName(c *Config) error {
-	if c.OutputName != "" && !outputNameRe.MatchString(c.OutputName) {
+	if c.OutputName != "" && !isOutputName(c.OutputName) {
 		return fmt.Errorf("%q: want 1 to 64 letters, digits, _ . : -, like tenant_a", c.OutputName)
 	}
 	return nil

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -165,8 +164,22 @@ type Keys struct {
 	Path     string // tail's Path_Key
 }
 
-// ucsName is UDM's uid_umlauts, r'(?u)(^\w[\w -.]*\w$)|\w*$' (" -." is U+0020..U+002E: o'brien).
-var ucsName = regexp.MustCompile(`^(?:[\p{L}\p{N}_][\p{L}\p{N}_ -.]*[\p{L}\p{N}_]|[\p{L}\p{N}_]*)$`)
+// isUIDUmlauts is UDM's uid_umlauts, r'(?u)(^\w[\w -.]*\w$)|\w*$' (" -." is
+// U+0020..U+002E: o'brien): word characters, and inside a name also
+// U+0020..U+002E. Written out: the regexp package would cost the loaded
+// plugin a quarter of a megabyte.
+func isUIDUmlauts(name string) bool {
+	first, last := true, len(name)
+	for i, r := range name {
+		_, size := utf8.DecodeRuneInString(name[i:])
+		inside := !first && i+size < last
+		if !isWord(r) && !(inside && ' ' <= r && r <= '.') {
+			return false
+		}
+		first = false
+	}
+	return true
+}
 
 // Username is the Username key's (LDAP's uid: the listener keeps a "/"), the "log" line's (JSON, or a bare
 // UDM name), else the file name's; errors wrap ErrBadInput.
@@ -272,18 +285,18 @@ func checkUID(name string, where place) (string, error) {
 	return name, nil
 }
 
-// checkUCSName also holds the name to UDM's syntax (ucsName).
+// checkUCSName also holds the name to UDM's syntax (isUIDUmlauts).
 func checkUCSName(name string, where place) (string, error) {
 	if _, err := checkUID(name, where); err != nil {
 		return "", err
 	}
-	if ucsName.MatchString(name) {
+	if isUIDUmlauts(name) {
 		return name, nil
 	}
 	return "", badInput("%s: username %q is not a UCS user name (UDM syntax uid_umlauts): %s", where, name, whyNotUCS(name))
 }
 
-// whyNotUCS names the first character ucsName refuses.
+// whyNotUCS names the first character isUIDUmlauts refuses.
 func whyNotUCS(name string) string {
 	first, _ := utf8.DecodeRuneInString(name)
 	last, _ := utf8.DecodeLastRuneInString(name)
@@ -298,7 +311,7 @@ func whyNotUCS(name string) string {
 			return fmt.Sprintf("it holds %U %q; inside a name only letters, digits, _ and !\"#$%%&'()*+,-. may stand", r, r)
 		}
 	}
-	return "it does not match the syntax" // not reached: the checks above cover ucsName
+	return "it does not match the syntax" // not reached: the checks above cover isUIDUmlauts
 }
 
 // isWord is Python's Unicode \w as UDM's syntax uses it.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode"
@@ -176,6 +177,9 @@ func TestRecordKeyAndFileName(t *testing.T) {
 	}
 }
 
+// ucsName is UDM's uid_umlauts pattern, r'(?u)(^\w[\w -.]*\w$)|\w*$'.
+var ucsName = regexp.MustCompile(`^(?:[\p{L}\p{N}_][\p{L}\p{N}_ -.]*[\p{L}\p{N}_]|[\p{L}\p{N}_]*)$`)
+
 // isUCSName checks UDM's uid_umlauts rule character by character, apart
 // from the regular expression the code uses.
 func isUCSName(s string) bool {
@@ -280,4 +284,16 @@ func TestTheUserIsTheOneTheLineNamesNotTheFileName(t *testing.T) {
 			t.Errorf("%s in %s: got %q, %v; want %q", tc.line, tc.path, got, err, tc.want)
 		}
 	}
+}
+
+// The written-out uid_umlauts check accepts exactly what UDM's pattern does.
+func FuzzUIDUmlautsAgreesWithUDMsPattern(f *testing.F) {
+	for _, s := range []string{"", "a", "ab", "o'brien", "a b", " a", "a ", "a.", "ä-ö", "a/b", "a\xffb", "\xff", "1", "_", "a!b", "a\u200bb", "a\u0301"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := isUIDUmlauts(s), ucsName.MatchString(s); got != want {
+			t.Errorf("%q: the check says %v, UDM's pattern %v", s, got, want)
+		}
+	})
 }
