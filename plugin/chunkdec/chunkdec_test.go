@@ -10,6 +10,7 @@ import (
 	"github.com/tinylib/msgp/msgp"
 
 	"umc-invite/tests/chunk"
+	"umc-invite/umc/record"
 )
 
 func TestDecode(t *testing.T) {
@@ -129,5 +130,29 @@ func TestADeeplyNestedRecordIsSkippedAndTheNextKept(t *testing.T) {
 	records, err := Decode("tail", data)
 	if len(records) != 1 || records[0].Fields["log"] != "bob" || err == nil || !strings.Contains(err.Error(), "malformed record 1: nested deeper than") {
 		t.Fatalf("%d records, error %v; want bob kept and the deep one named", len(records), err)
+	}
+}
+
+// Each hands the records over one at a time, each decoded when it is
+// wanted: stopped after the first, it reads nothing past it, not even
+// the damage further on.
+func TestEachDecodesARecordWhenItIsWanted(t *testing.T) {
+	ts := time.Unix(1700000000, 0)
+	data := append(chunk.Encode(chunk.Tail(ts, "/q/alice.send", "alice", 0), chunk.Tail(ts, "/q/bob.send", "bob", 0)), 0xc1)
+	var got []string
+	n, err := Each("tail", data, func(r record.Record) bool {
+		got = append(got, r.Fields["log"].(string))
+		return false
+	})
+	if n != 1 || err != nil || strings.Join(got, " ") != "alice" {
+		t.Fatalf("stopped after the first: %d record(s) %v, error %v; want alice alone and no error", n, got, err)
+	}
+	got = nil
+	n, err = Each("tail", data, func(r record.Record) bool {
+		got = append(got, r.Fields["log"].(string))
+		return true
+	})
+	if n != 2 || err == nil || strings.Join(got, " ") != "alice bob" {
+		t.Fatalf("read to the end: %d record(s) %v, error %v; want alice bob and the damage", n, got, err)
 	}
 }

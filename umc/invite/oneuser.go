@@ -24,7 +24,8 @@ type fileLines struct {
 	initial *spool.Entry[policy.User] // the entry its records start from (known)
 }
 
-// flushFiles are the queue files one flush has read, by identity and size.
+// flushFiles are the queue files of more than one line one flush has
+// read, by identity and size.
 type flushFiles map[fileSize]*fileLines
 
 type fileSize struct {
@@ -39,8 +40,8 @@ func (ff flushFiles) read(o *Output, f spool.File, rec record.Record) *fileLines
 	}
 	data, err := o.queue.Read(f)
 	fl := &fileLines{read: err == nil || errors.Is(err, spool.ErrTooBig), tooBig: errors.Is(err, spool.ErrTooBig), data: data}
-	ff[key] = fl
 	if err != nil {
+		ff[key] = fl
 		return fl
 	}
 	for i, line := range strings.Split(string(data), "\n") {
@@ -52,6 +53,11 @@ func (ff flushFiles) read(o *Output, f spool.File, rec record.Record) *fileLines
 		if c, ok := r.Carried(); err == nil && ok {
 			fl.carry = &c
 		}
+	}
+	if len(fl.lines) > 1 {
+		// Kept for the file's other records; a file of one line (the
+		// usual) has no other, and a backlog's flush keeps none.
+		ff[key] = fl
 	}
 	return fl
 }
