@@ -32,7 +32,7 @@ RUN --mount=type=cache,id=umc-invite-go-mod,target=/root/.cache/go-mod \
     export GOMODCACHE=/root/.cache/go-mod GOCACHE=/root/.cache/go-build \
       GOFLAGS="${GOFLAGS:+$GOFLAGS }-modcacherw" \
       GOPROXY="file:///go/pkg/mod/cache/download,$(go env GOPROXY)" && \
-    CGO_ENABLED=1 go build -tags nethttpomithttp2 -buildmode=c-shared -trimpath -ldflags='-s -w' \
+    CGO_ENABLED=1 go build -tags nethttpomithttp2 -buildmode=c-shared -trimpath -ldflags="$(sh plugin/ldflags.sh)" \
       -o /out/root/fluent-bit/plugins/out_umc_invite.so ./plugin && \
     rm /out/root/fluent-bit/plugins/out_umc_invite.h && \
     CGO_ENABLED=0 go build -tags nethttpomithttp2 -trimpath -ldflags='-s -w' -o /out/root/fluent-bit/bin/umc-invite ./cmd/umc-invite

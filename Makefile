@@ -7,13 +7,15 @@ GOFILES  := $(shell find . -name '*.go' -not -path './build/*')
 # it, and the library is 0.6 MB smaller. TAGS='nethttpomithttp2 pprof' builds
 # in the profiler of docs/performance.md.
 TAGS     ?= nethttpomithttp2
+# Stripped, relocations packed where this host can (plugin/ldflags.sh).
+PLUGIN_LDFLAGS := $(shell sh plugin/ldflags.sh)
 
 .PHONY: build test fuzz run lint bench bench-e2e e2e image image-test clean manifests helm
 
 build: $(PLUGIN) $(CMD)
 
 $(PLUGIN): $(GOFILES) go.mod go.sum
-	CGO_ENABLED=1 $(GO) build -tags '$(TAGS)' -buildmode=c-shared -trimpath -ldflags='-s -w' -o $@ ./plugin
+	CGO_ENABLED=1 $(GO) build -tags '$(TAGS)' -buildmode=c-shared -trimpath -ldflags='$(PLUGIN_LDFLAGS)' -o $@ ./plugin
 
 # The operator's command, static (the runtime image is distroless, and it
 # needs no C): check, probe, dead-letters, requeue.

@@ -161,13 +161,28 @@ func BuildPlugin(dir string) (string, error) {
 // UMC_INVITE_TAGS adds build tags (pprof: the profiler, for benchmarks).
 func BuildCShared(path, pkg string) (string, error) {
 	tags := strings.TrimSpace("nethttpomithttp2 " + os.Getenv("UMC_INVITE_TAGS"))
-	build := exec.Command("go", "build", "-tags", tags, "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", path, pkg)
+	ldflags, err := pluginLDFlags()
+	if err != nil {
+		return "", err
+	}
+	build := exec.Command("go", "build", "-tags", tags, "-buildmode=c-shared", "-trimpath", "-ldflags="+ldflags, "-o", path, pkg)
 	build.Dir = RepoRoot()
 	build.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building %s: %v\n%s", pkg, err, out)
 	}
 	return path, nil
+}
+
+// pluginLDFlags are the Makefile's and the image's: plugin/ldflags.sh.
+func pluginLDFlags() (string, error) {
+	probe := exec.Command("sh", "plugin/ldflags.sh")
+	probe.Dir = RepoRoot()
+	out, err := probe.Output()
+	if err != nil {
+		return "", fmt.Errorf("plugin/ldflags.sh: %v", err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // FreeAddr returns a loopback host:port nothing listens on right now.
