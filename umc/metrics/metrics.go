@@ -9,10 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"math"
 	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -203,7 +201,7 @@ func (o *Output) Detach() {
 // listener is one address's endpoint.
 type listener struct {
 	addr string
-	srv  *http.Server
+	srv  *server
 	refs int         // outputs attached; guarded by state.mu
 	idle *time.Timer // closes it after the grace period; guarded by state.mu
 	done chan struct{}
@@ -233,28 +231,20 @@ func acquire(addr string) error {
 		return err
 	}
 	l := &listener{addr: addr, refs: 1, done: make(chan struct{})}
-	mux := http.NewServeMux()
-	mux.HandleFunc(Path, l.scrape)
-	l.srv = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          log.New(logTo, fmt.Sprintf("[warn] [umc_invite metrics %s] ", addr), 0),
-	}
+	l.srv = newServer(ln)
 	state.listeners[addr] = l
-	go l.serve(ln)
+	go l.serve()
 	return nil
 }
 
-// serve is the listener's one goroutine; it ends when the server is closed.
-func (l *listener) serve(ln net.Listener) {
+// serve is the listener's one goroutine; it ends when the listener is
+// closed, and the connections it served with it.
+func (l *listener) serve() {
 	defer close(l.done)
 	defer l.recovered("the endpoint is down")
-	if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		fmt.Fprintf(logTo, "[error] [umc_invite metrics %s] the endpoint stopped: %v\n", l.addr, err)
-	}
+	l.srv.accept(l.scrape, func(format string, args ...any) {
+		fmt.Fprintf(logTo, "[warn] [umc_invite metrics %s] %s\n", l.addr, fmt.Sprintf(format, args...))
+	})
 }
 
 // recovered logs a panic instead of letting it take Fluent Bit down.
@@ -285,7 +275,7 @@ func (l *listener) release() {
 // if any, finds it gone). Called with state.mu held.
 func (l *listener) close() {
 	delete(state.listeners, l.addr)
-	_ = l.srv.Close()
+	l.srv.close()
 	<-l.done
 }
 
@@ -302,10 +292,10 @@ type shown struct {
 	wait           func() (int, time.Duration) // the output's waiting, nil: none
 }
 
-// scrape serves the outputs shown at the listener's address in the text
-// format. A panic while gathering (counting the queue, say) is logged and
+// scrape is the text format of the outputs shown at the listener's
+// address. A panic while gathering (counting the queue, say) is logged and
 // the scrape gets what was gathered.
-func (l *listener) scrape(w http.ResponseWriter, _ *http.Request) {
+func (l *listener) scrape() []byte {
 	var outs []*shown
 	func() {
 		defer l.recovered("collecting")
@@ -347,8 +337,7 @@ func (l *listener) scrape(w http.ResponseWriter, _ *http.Request) {
 			fmt.Fprintf(&b, "%s%s{%s} %s\n", f.name, suffix, labels, formatFloat(v))
 		})
 	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8; escaping=underscores")
-	_, _ = w.Write(b.Bytes())
+	return b.Bytes()
 }
 
 type emit = func(suffix, labels string, v float64)
