@@ -345,17 +345,26 @@ func TestNilOutputIsOff(t *testing.T) {
 	}
 }
 
-func TestServeGoroutineEndsWithTheListener(t *testing.T) {
-	defer setGrace(10 * time.Millisecond)()
-	addr := umctest.FreeAddr(t)
-	o := attach(t, uniq("goroutines"), addr, nil)
+// detachedWithin detaches o, the last output at addr, and reports
+// whether the listener's goroutine ended within d.
+func detachedWithin(o *Output, addr string, d time.Duration) bool {
 	state.mu.Lock()
 	l := state.listeners[addr]
 	state.mu.Unlock()
 	o.Detach()
 	select {
 	case <-l.done:
-	case <-time.After(5 * time.Second):
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+func TestServeGoroutineEndsWithTheListener(t *testing.T) {
+	defer setGrace(10 * time.Millisecond)()
+	addr := umctest.FreeAddr(t)
+	o := attach(t, uniq("goroutines"), addr, nil)
+	if !detachedWithin(o, addr, 5*time.Second) {
 		t.Fatal("serve goroutine still running")
 	}
 }

@@ -134,13 +134,7 @@ func TestClosingTheEndpointCutsAConnectionStillOpen(t *testing.T) {
 	}
 	defer c.Close()
 	time.Sleep(50 * time.Millisecond) // accepted, its head awaited for 5 s
-	state.mu.Lock()
-	l := state.listeners[addr]
-	state.mu.Unlock()
-	o.Detach()
-	select {
-	case <-l.done:
-	case <-time.After(2 * time.Second):
+	if !detachedWithin(o, addr, 2*time.Second) {
 		t.Fatal("the endpoint waited for a silent client after it was closed")
 	}
 }
