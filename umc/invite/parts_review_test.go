@@ -1,0 +1,207 @@
+package invite
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"umc-invite/tests/umctest"
+	"umc-invite/umc"
+	"umc-invite/umc/config"
+	"umc-invite/umc/policy"
+	"umc-invite/umc/record"
+	"umc-invite/umc/spool"
+)
+
+// slowly yields recs, pausing before the record at index at: a chunk whose
+// later part takes long to read and prepare (a slow disk, a busy host).
+func slowly(recs []record.Record, at int, pause time.Duration) func(func(record.Record) bool) {
+	return func(yield func(record.Record) bool) {
+		for i, r := range recs {
+			if i == at {
+				time.Sleep(pause)
+			}
+			if !yield(r) {
+				return
+			}
+		}
+	}
+}
+
+// Flush_Timeout: "no new request starts after this long in one flush; the
+// rest waits for Fluent Bit's retry". A later part of a chunk read after
+// Flush_Timeout is held for the retry: its users are not answered with a
+// failure UMC never gave (an empty answer, "HTTP 0"), nor charged for it.
+func TestUsersReadAfterFlushTimeoutWaitForTheRetryWithoutAFailureUMCNeverGave(t *testing.T) {
+	stub := &umctest.UMC{}
+	f := newFixture(t, stub, config.Map{"Concurrency": "2", "Flush_Timeout": "500ms", "Timeout": "500ms", "Intake_Dir": "off"})
+	first := names("early", preparedAtOnce)
+	late := names("late", 30)
+	recs := f.queueFiles(t, append(first, late...)...)
+	f.advance(f.out.cfg.BackoffMax + time.Second)
+	v := f.out.FlushEach(context.Background(), slowly(recs, preparedAtOnce, 800*time.Millisecond))
+	if v != Retry {
+		t.Fatalf("verdict %v, want RETRY: the late users wait for the retry", v)
+	}
+	logs := f.logs.String()
+	var charged []string
+	for _, u := range late {
+		if strings.Contains(logs, fmt.Sprintf("send_token for %q", u)) {
+			charged = append(charged, u)
+		}
+	}
+	if len(charged) > 0 {
+		t.Errorf("%d of %d users read after Flush_Timeout were answered with a failure UMC never gave (%s); log: %s",
+			len(charged), len(late), shortList(charged), firstLineWith(logs, "send_token for \"late"))
+	}
+	if calls := len(stub.UserCalls()); calls != len(first) {
+		t.Logf("UMC saw %d calls, %d users in the first part", calls, len(first))
+	}
+	if f.out.gate.failing() {
+		t.Errorf("an outage was opened by answers UMC never gave (UMC served every call it saw)")
+	}
+}
+
+func firstLineWith(logs, s string) string {
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
+}
+
+// The chunk's last try, its users in three parts, UMC down for all: every
+// user is carried over into a new line of its file, none lost, none
+// called twice, the chunk ends (OK).
+func TestOnTheLastTryUsersOfEveryPartAreCarriedOver(t *testing.T) {
+	fake := &fakeUMC{answer: func(string, int) umc.Answer { return unavailable() }}
+	f := newFakeFixture(t, fake, config.Map{"Concurrency": "2", "Chunk_Retry_Limit": "1", "Intake_Dir": "off"})
+	users := names("u", 2*preparedAtOnce+7)
+	recs := f.queueFiles(t, users...)
+	if v := f.flush(context.Background(), recs); v != Retry {
+		t.Fatalf("first try: verdict %v, want RETRY", v)
+	}
+	if v := f.flush(context.Background(), recs); v != OK {
+		t.Fatalf("last try: verdict %v, want OK (all carried over)", v)
+	}
+	var notCarried []string
+	for _, u := range users {
+		if n := fake.called(u); n > 2 {
+			t.Fatalf("%s called %d times in two tries", u, n)
+		}
+		fl, err := f.out.queue.Stat(filepath.Join(f.queue, u+".send"))
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		data, _ := f.out.queue.Read(fl)
+		if strings.Count(strings.TrimSpace(string(data)), "\n") != 1 {
+			notCarried = append(notCarried, u)
+		}
+	}
+	if len(notCarried) > 0 {
+		t.Fatalf("%d users not carried over on the last try: %s", len(notCarried), shortList(notCarried))
+	}
+}
+
+// A panic preparing a record of a later part, while the first part's calls
+// run: no sender outlives the flush, nothing the flush claimed stays busy,
+// and the next try delivers every user once.
+func TestAPanicPreparingALaterPartLeavesNoSenderAndNoClaimBehind(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	fake := &fakeUMC{answer: func(string, int) umc.Answer {
+		<-release
+		return served()
+	}}
+	f := newFakeFixture(t, fake, config.Map{"Concurrency": "2", "Intake_Dir": "off"})
+	users := names("u", preparedAtOnce+20)
+	recs := f.queueFiles(t, users...)
+	// A record outside the queue directory makes prepare log "queue file
+	// left alone": the injected panic, in the flush's own goroutine.
+	outside := record.New("umc_invite", time.Unix(1700000000, 0), map[any]any{
+		"log": []byte(`{"username": "zed"}`), "path": []byte(filepath.Join(t.TempDir(), "zed.send")), "offset": int64(0)})
+	chunk := append(append(append([]record.Record{}, recs[:preparedAtOnce+10]...), outside), recs[preparedAtOnce+10:]...)
+	f.out.log.out = &panicOn{trigger: "queue file left alone", w: &syncWriter{w: f.logs}}
+	before := goroutinesSettle(0)
+	go func() { time.Sleep(200 * time.Millisecond); once.Do(func() { close(release) }) }()
+	panicked := func() (p any) {
+		defer func() { p = recover() }()
+		f.advance(f.out.cfg.BackoffMax + time.Second)
+		f.out.Flush(context.Background(), chunk)
+		return nil
+	}()
+	once.Do(func() { close(release) })
+	if panicked == nil {
+		t.Fatalf("no panic met: the injection missed\n%s", f.logs)
+	}
+	if n := goroutinesSettle(before); n > before {
+		t.Errorf("%d goroutines after the panicking flush, %d before: a sender outlived it", n, before)
+	}
+	for _, r := range recs[preparedAtOnce:] {
+		path, _ := r.String("path")
+		fl, err := f.out.queue.Stat(path)
+		if err != nil {
+			continue // delivered
+		}
+		if claimed, _ := f.out.ledger.Claim(&spool.Claims{}, f.out.fileKey(fl), 0, spool.Entry[policy.User]{}); claimed == spool.Busy {
+			t.Fatalf("%s is still claimed after the flush panicked", path)
+		}
+		f.out.ledger.Forget(f.out.fileKey(fl))
+	}
+	if v := f.flush(context.Background(), recs); v != OK {
+		t.Fatalf("next try: verdict %v, want OK", v)
+	}
+	for _, u := range users {
+		if n := fake.called(u); n != 1 {
+			t.Fatalf("%s called %d times, want 1", u, n)
+		}
+	}
+}
+
+// Two flushes of overlapping chunks at once, each of several parts, the
+// overlap in opposite order: every user is called once, and what one
+// flush found busy the other delivered or a retry does.
+func TestOverlappingChunksFlushedAtOnceCallEachUserOnce(t *testing.T) {
+	fake := &fakeUMC{answer: func(string, int) umc.Answer {
+		time.Sleep(time.Millisecond)
+		return served()
+	}}
+	f := newFakeFixture(t, fake, config.Map{"Concurrency": "4", "Intake_Dir": "off"})
+	users := names("u", 2*preparedAtOnce+30)
+	recs := f.queueFiles(t, users...)
+	a := recs[:preparedAtOnce+100]
+	b := make([]record.Record, 0, len(recs))
+	for i := len(recs) - 1; i >= preparedAtOnce-100; i-- {
+		b = append(b, recs[i])
+	}
+	f.advance(f.out.cfg.BackoffMax + time.Second)
+	var wg sync.WaitGroup
+	var va, vb Verdict
+	wg.Go(func() { va = f.out.Flush(context.Background(), a) })
+	wg.Go(func() { vb = f.out.Flush(context.Background(), b) })
+	wg.Wait()
+	for range 3 {
+		if va == Retry {
+			va = f.flush(context.Background(), a)
+		}
+		if vb == Retry {
+			vb = f.flush(context.Background(), b)
+		}
+	}
+	if va != OK || vb != OK {
+		t.Fatalf("verdicts %v %v after retries, want OK", va, vb)
+	}
+	for _, u := range users {
+		if n := fake.called(u); n != 1 {
+			t.Fatalf("%s called %d times, want 1", u, n)
+		}
+	}
+	if left := f.queued(t); len(left) != 0 {
+		t.Errorf("still queued: %v", left)
+	}
+}
