@@ -3,6 +3,7 @@ package invite
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -203,5 +204,63 @@ func TestOverlappingChunksFlushedAtOnceCallEachUserOnce(t *testing.T) {
 	}
 	if left := f.queued(t); len(left) != 0 {
 		t.Errorf("still queued: %v", left)
+	}
+}
+
+// Bad input in every part (symlinks, lines naming nobody, files naming
+// two users) is set aside in the flush's own goroutine while the part
+// before it is being sent: none of it reaches UMC, each leaves as one
+// bad_input letter, every good user is called once. Run with -race: the
+// letters are written while other records' answers are applied.
+func TestBadInputInLaterPartsIsSetAsideWhileThePartBeforeIsSent(t *testing.T) {
+	fake := &fakeUMC{answer: func(string, int) umc.Answer {
+		time.Sleep(200 * time.Microsecond)
+		return served()
+	}}
+	f := newFakeFixture(t, fake, config.Map{"Concurrency": "4", "Intake_Dir": "off"})
+	elsewhere := t.TempDir()
+	var chunk []record.Record
+	var good []string
+	bad := 0
+	for i := range 3 * preparedAtOnce {
+		switch i % 5 {
+		case 1:
+			link := filepath.Join(f.queue, fmt.Sprintf("link%04d.send", i))
+			if err := os.Symlink(elsewhere, link); err != nil {
+				t.Fatal(err)
+			}
+			chunk = append(chunk, recordOf(link, "{\"username\": \"target\"}"))
+			bad++
+		case 3:
+			path := filepath.Join(f.queue, fmt.Sprintf("two%04d.send", i))
+			umctest.WriteQueueFile(t, f.queue, filepath.Base(path), "{\"username\": \"x"+fmt.Sprint(i)+"\"}\n{\"username\": \"y"+fmt.Sprint(i)+"\"}\n")
+			chunk = append(chunk, recordOf(path, "{\"username\": \"x"+fmt.Sprint(i)+"\"}"))
+			bad++
+		default:
+			u := fmt.Sprintf("good%04d", i)
+			good = append(good, u)
+			chunk = append(chunk, f.queueFile(t, u))
+		}
+	}
+	if v := f.flush(context.Background(), chunk); v != OK {
+		t.Fatalf("verdict %v, want OK\n%s", v, f.logs)
+	}
+	for _, u := range good {
+		if n := fake.called(u); n != 1 {
+			t.Fatalf("%s called %d times, want 1", u, n)
+		}
+	}
+	fake.mu.Lock()
+	for u := range fake.calls {
+		if !strings.HasPrefix(u, "good") {
+			t.Errorf("bad input reached UMC: %q", u)
+		}
+	}
+	fake.mu.Unlock()
+	if letters := f.deadLetters(t); len(letters) != bad {
+		t.Errorf("%d dead letters, want %d", len(letters), bad)
+	}
+	if left := f.queued(t); len(left) != 0 {
+		t.Errorf("still queued: %v", shortList(left))
 	}
 }
