@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -263,4 +264,41 @@ func TestBadInputInLaterPartsIsSetAsideWhileThePartBeforeIsSent(t *testing.T) {
 	if left := f.queued(t); len(left) != 0 {
 		t.Errorf("still queued: %v", shortList(left))
 	}
+}
+
+// UMC goes down while the first part is sent: the outage it opens holds
+// the users of the later parts, prepared meanwhile, without a call each
+// (one at a time at most, the outage's own calls); none is lost.
+func TestAnOutageOpeningInTheFirstPartHoldsTheLaterPartsUncalled(t *testing.T) {
+	var calls atomic.Int32
+	fake := &fakeUMC{answer: func(string, int) umc.Answer {
+		if calls.Add(1) <= 100 { // down in the middle of the first part
+			return served()
+		}
+		return umc.Answer{Status: 503, FromUMC: true, Message: "Service Unavailable"}
+	}}
+	f := newFakeFixture(t, fake, config.Map{"Concurrency": "2", "Intake_Dir": "off"})
+	f.tick = time.Millisecond // time passes within the flush: answers come after UMC last worked
+	users := names("u", 2*preparedAtOnce+40)
+	recs := f.queueFiles(t, users...)
+	start := time.Now()
+	if v := f.flush(context.Background(), recs); v != Retry {
+		t.Fatalf("verdict %v, want RETRY", v)
+	}
+	later := 0
+	for _, u := range users[preparedAtOnce:] {
+		later += fake.called(u)
+	}
+	first := 0
+	for _, u := range users[:preparedAtOnce] {
+		first += fake.called(u)
+	}
+	if later > 3 {
+		t.Errorf("%d calls for the users of the later parts during an outage opened in the first (%d in the first part), took %s",
+			later, first, time.Since(start))
+	}
+	if len(f.queued(t))+100 != len(users) || len(f.deadLetters(t)) != 0 {
+		t.Errorf("%d queued, %d dead letters: want all %d not served queued", len(f.queued(t)), len(f.deadLetters(t)), len(users)-100)
+	}
+	t.Logf("calls: first part %d, later parts %d, in %s", first, later, time.Since(start))
 }
