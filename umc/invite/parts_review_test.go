@@ -41,6 +41,7 @@ func slowly(recs []record.Record, at int, pause time.Duration) func(func(record.
 func TestUsersReadAfterFlushTimeoutWaitForTheRetryWithoutAFailureUMCNeverGave(t *testing.T) {
 	stub := &umctest.UMC{}
 	f := newFixture(t, stub, config.Map{"Concurrency": "2", "Flush_Timeout": "500ms", "Timeout": "500ms", "Intake_Dir": "off"})
+	f.tick = time.Millisecond // time passes within the flush
 	first := names("early", preparedAtOnce)
 	late := names("late", 30)
 	recs := f.queueFiles(t, append(first, late...)...)
