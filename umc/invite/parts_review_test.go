@@ -303,3 +303,44 @@ func TestAnOutageOpeningInTheFirstPartHoldsTheLaterPartsUncalled(t *testing.T) {
 	}
 	t.Logf("calls: first part %d, later parts %d, in %s", first, later, time.Since(start))
 }
+
+// A queue file of two lines, both the same user's, its records in two
+// parts: one call in the flush, whether the first part's call succeeds
+// (the second record finds the file gone) or fails (the file stays, the
+// second record is the same user's, carried by the first); the retry
+// ends it.
+func TestAFileWhoseLinesSpanTwoPartsIsOneCall(t *testing.T) {
+	for _, failFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("first call fails %v", failFirst), func(t *testing.T) {
+			fake := &fakeUMC{answer: func(u string, n int) umc.Answer {
+				if u == "alice" && failFirst && n == 1 {
+					return umc.Answer{Status: 500, FromUMC: true, Message: "mail relay down"}
+				}
+				return served()
+			}}
+			f := newFakeFixture(t, fake, config.Map{"Concurrency": "2", "Intake_Dir": "off"})
+			line := `{"username": "alice"}`
+			umctest.WriteQueueFile(t, f.queue, "alice.send", line+"\n"+line+"\n")
+			path := filepath.Join(f.queue, "alice.send")
+			second := recordOf(path, line)
+			second.Fields["offset"] = int64(len(line) + 1)
+			chunk := append([]record.Record{recordOf(path, line)}, f.queueFiles(t, names("u", preparedAtOnce+5)...)...)
+			chunk = append(chunk, second)
+			v := f.flush(context.Background(), chunk)
+			if n := fake.called("alice"); n != 1 {
+				t.Fatalf("alice called %d times in one flush, want 1", n)
+			}
+			if want := map[bool]Verdict{false: OK, true: Retry}[failFirst]; v != want {
+				t.Fatalf("verdict %v, want %v", v, want)
+			}
+			if failFirst {
+				if v := f.flush(context.Background(), chunk); v != OK || fake.called("alice") != 2 {
+					t.Fatalf("retry: verdict %v, alice called %d times in all, want OK and 2", v, fake.called("alice"))
+				}
+			}
+			if left := f.queued(t); len(left) != 0 {
+				t.Errorf("still queued: %v", shortList(left))
+			}
+		})
+	}
+}
