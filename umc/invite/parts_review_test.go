@@ -344,3 +344,56 @@ func TestAFileWhoseLinesSpanTwoPartsIsOneCall(t *testing.T) {
 		})
 	}
 }
+
+// tail with "Parser json": records carry the user, no "log" line. A queue
+// file of the same user's lines grown to spool.CompactAt, its records in
+// two parts of the chunk's last try, the user failing: the user is
+// carried over once, into one new record, as when both records were
+// prepared before any call. The first part's carry-over replaces the
+// file by a copy; the second part's record must not take the copy over
+// as a record of its own and carry the user over a second time.
+func TestOnTheLastTryAGrownFileWhoseParsedRecordsSpanTwoPartsIsCarriedOverOnce(t *testing.T) {
+	fake := &fakeUMC{answer: func(u string, n int) umc.Answer {
+		if u == "alice" {
+			return umc.Answer{Status: 500, FromUMC: true, Message: "mail relay down"}
+		}
+		return served()
+	}}
+	f := newFakeFixture(t, fake, config.Map{"Concurrency": "2", "Chunk_Retry_Limit": "1", "Intake_Dir": "off"})
+	line := `{"username": "alice"}`
+	var content strings.Builder
+	for content.Len() < spool.CompactAt {
+		content.WriteString(line + "\n")
+	}
+	umctest.WriteQueueFile(t, f.queue, "alice.send", content.String())
+	path := filepath.Join(f.queue, "alice.send")
+	parsed := func(offset int64) record.Record {
+		return record.New("umc_invite", time.Unix(1700000000, 0), map[any]any{
+			"username": []byte("alice"), "path": []byte(path), "offset": offset})
+	}
+	chunk := append([]record.Record{parsed(0)}, f.queueFiles(t, names("u", preparedAtOnce+5)...)...)
+	chunk = append(chunk, parsed(int64(len(line)+1)))
+	if v := f.flush(context.Background(), chunk); v != Retry {
+		t.Fatalf("first try: verdict %v, want RETRY", v)
+	}
+	// Fluent Bit's chunk on its last try holds new users too (its records
+	// were queued anew), enough for a part; its last record is read a
+	// moment later, when the first part's calls are over.
+	chunk = append([]record.Record{parsed(0)}, f.queueFiles(t, names("v", preparedAtOnce+5)...)...)
+	chunk = append(chunk, parsed(int64(len(line)+1)))
+	f.advance(f.out.cfg.BackoffMax + time.Second)
+	if v := f.out.FlushEach(context.Background(), slowly(chunk, len(chunk)-1, 300*time.Millisecond)); v != OK {
+		t.Fatalf("last try: verdict %v, want OK (alice carried over)", v)
+	}
+	if n := fake.called("alice"); n != 2 {
+		t.Errorf("alice called %d times in two tries, want 2", n)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(data)), "\n"); len(lines) != 1 {
+		t.Errorf("alice.send holds %d lines after the last try, want the one carried-over line:\n%s\nlog:\n%s",
+			len(lines), data, grepLines(f.logs.String(), "carried over"))
+	}
+}
