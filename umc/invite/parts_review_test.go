@@ -36,8 +36,10 @@ func slowly(recs []record.Record, at int, pause time.Duration) func(func(record.
 
 // Flush_Timeout: "no new request starts after this long in one flush; the
 // rest waits for Fluent Bit's retry". A later part of a chunk read after
-// Flush_Timeout is held for the retry: its users are not answered with a
-// failure UMC never gave (an empty answer, "HTTP 0"), nor charged for it.
+// Flush_Timeout is held for the retry (or, as when the chunk was decoded
+// before the flush began, sent): its users are not answered with a
+// failure UMC never gave (an empty answer, "HTTP 0"), nor charged for it,
+// and no outage is declared while UMC served every call it saw.
 func TestUsersReadAfterFlushTimeoutWaitForTheRetryWithoutAFailureUMCNeverGave(t *testing.T) {
 	stub := &umctest.UMC{}
 	f := newFixture(t, stub, config.Map{"Concurrency": "2", "Flush_Timeout": "500ms", "Timeout": "500ms", "Intake_Dir": "off"})
@@ -47,8 +49,8 @@ func TestUsersReadAfterFlushTimeoutWaitForTheRetryWithoutAFailureUMCNeverGave(t 
 	recs := f.queueFiles(t, append(first, late...)...)
 	f.advance(f.out.cfg.BackoffMax + time.Second)
 	v := f.out.FlushEach(context.Background(), slowly(recs, preparedAtOnce, 800*time.Millisecond))
-	if v != Retry {
-		t.Fatalf("verdict %v, want RETRY: the late users wait for the retry", v)
+	if v == Error {
+		t.Fatalf("verdict %v, want RETRY (the late users wait for the retry) or OK", v)
 	}
 	logs := f.logs.String()
 	var charged []string
@@ -395,5 +397,39 @@ func TestOnTheLastTryAGrownFileWhoseParsedRecordsSpanTwoPartsIsCarriedOverOnce(t
 	if lines := strings.Split(strings.TrimSpace(string(data)), "\n"); len(lines) != 1 {
 		t.Errorf("alice.send holds %d lines after the last try, want the one carried-over line:\n%s\nlog:\n%s",
 			len(lines), data, grepLines(f.logs.String(), "carried over"))
+	}
+}
+
+// A panic preparing a record of a later part, after the first part's
+// calls began: the flush answers RETRY, so that Fluent Bit keeps the
+// chunk; the plugin's recovery can only answer FLB_ERROR, which drops it,
+// and with it the first part's users still waiting and every later
+// record never prepared (their files stay queued, but nothing hands them
+// to tail again before a restart).
+func TestAPanicPreparingALaterPartKeepsTheChunkForARetry(t *testing.T) {
+	fake := &fakeUMC{answer: func(u string, n int) umc.Answer {
+		if u == "u000" || u == "u001" {
+			return umc.Answer{Status: 500, FromUMC: true, Message: "mail relay down"}
+		}
+		return served()
+	}}
+	f := newFakeFixture(t, fake, config.Map{"Concurrency": "2", "Intake_Dir": "off"})
+	recs := f.queueFiles(t, names("u", preparedAtOnce+20)...)
+	outside := record.New("umc_invite", time.Unix(1700000000, 0), map[any]any{
+		"log": []byte(`{"username": "zed"}`), "path": []byte(filepath.Join(t.TempDir(), "zed.send")), "offset": int64(0)})
+	chunk := append(append(append([]record.Record{}, recs[:preparedAtOnce+10]...), outside), recs[preparedAtOnce+10:]...)
+	f.out.log.out = &panicOn{trigger: "queue file left alone", w: &syncWriter{w: f.logs}}
+	var v Verdict
+	panicked := func() (p any) {
+		defer func() { p = recover() }()
+		v = f.flush(context.Background(), chunk)
+		return nil
+	}()
+	if panicked != nil {
+		t.Fatalf("the flush panicked (%v) after %d calls: Fluent Bit is told FLB_ERROR and drops the chunk, u000 and u001 still waiting and %d records never prepared",
+			panicked, len(fake.calls), len(chunk)-preparedAtOnce-11)
+	}
+	if v != Retry {
+		t.Fatalf("verdict %v, want RETRY", v)
 	}
 }
