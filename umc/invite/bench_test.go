@@ -175,7 +175,7 @@ func BenchmarkOverhead(b *testing.B) {
 	for round := range b.N {
 		var t tally
 		for _, rec := range records(round, n) {
-			if j, _ := out.prepare(rec, rec.Identity(out.cfg.PathKey, out.cfg.OffsetKey), false, flushFiles{}, map[string]bool{}, &spool.Claims{}, &t, time.Now()); j == nil || j.username == "" {
+			if j, _ := out.prepare(rec, rec.Identity(out.cfg.PathKey, out.cfg.OffsetKey), false, flushFiles{}, newOwned(), &spool.Claims{}, &t, time.Now()); j == nil || j.username == "" {
 				b.Fatal("not prepared")
 			}
 		}

@@ -80,7 +80,7 @@ func (o *Output) FlushEach(ctx context.Context, recs iter.Seq[record.Record]) Ve
 	claims := &spool.Claims{}
 	defer o.ledger.Release(claims) // what a panic left claimed goes back, open
 	o.retryLeftovers(now)          // none without a queue
-	files, mine := flushFiles{}, map[string]bool{}
+	files, mine := flushFiles{}, newOwned()
 	var ids []string
 	lastTry := false
 	senders := o.senders(ctx, &t)
@@ -91,11 +91,7 @@ func (o *Output) FlushEach(ctx context.Context, recs iter.Seq[record.Record]) Ve
 		ids = append(ids, id)
 		last := o.tries.update(id, now, func(n int) int { return n + 1 }) > o.cfg.ChunkRetryLimit
 		lastTry = lastTry || last
-		j, settle := o.prepare(rec, id, last, files, mine, claims, &t, now)
-		if settle != nil {
-			settle() // apply, for a record settled without a call, before the next
-		}
-		if j != nil {
+		if j := o.prepareOne(rec, id, last, files, mine, claims, &t, now); j != nil {
 			part = append(part, j)
 		}
 		if len(part) == preparedAtOnce {
@@ -152,12 +148,44 @@ func (o *Output) path(ctx context.Context, j *job, t *tally) {
 	}
 }
 
+// owned is what this flush has claimed: ledger keys, and the queue paths
+// they were claimed by. A later record of a path claimed here is carried
+// by that claim, even when the file at the path is no longer the same: a
+// carry-over in an earlier part may have replaced it with a copy.
+type owned struct{ keys, paths map[string]bool }
+
+func newOwned() owned { return owned{keys: map[string]bool{}, paths: map[string]bool{}} }
+
+// prepareOne prepares a record and settles it if no call is needed; a
+// panic is logged and leaves the record queued, the chunk kept for its
+// retry (a panic out of the flush would make Fluent Bit drop it, with
+// every user in it still waiting).
+func (o *Output) prepareOne(rec record.Record, id string, lastTry bool, files flushFiles, mine owned, claims *spool.Claims, t *tally, now time.Time) (j *job) {
+	defer func() {
+		if r := recover(); r != nil {
+			where, _ := rec.String(o.cfg.PathKey)
+			o.log.Errorf("internal error preparing the record of %q (tag %s), record stays queued: %v", where, rec.Tag, r)
+			t.open.Add(1)
+			j = nil
+		}
+	}()
+	j, settle := o.prepare(rec, id, lastTry, files, mine, claims, t, now)
+	if settle != nil {
+		settle() // apply, for a record settled without a call, before the next
+	}
+	return j
+}
+
 // prepare claims a record as a job, or returns what settles it without a
-// call; it never changes a file. mine: the keys this flush has claimed.
-func (o *Output) prepare(rec record.Record, id string, lastTry bool, files flushFiles, mine map[string]bool, claims *spool.Claims, t *tally, now time.Time) (*job, func()) {
+// call; it never changes a file.
+func (o *Output) prepare(rec record.Record, id string, lastTry bool, files flushFiles, mine owned, claims *spool.Claims, t *tally, now time.Time) (*job, func()) {
 	j := &job{rec: rec, key: id, lastTry: lastTry}
 	lines := &fileLines{}
-	if path, _ := rec.String(o.cfg.PathKey); path != "" && o.queue != nil {
+	path, _ := rec.String(o.cfg.PathKey)
+	if path != "" && o.queue != nil && mine.paths[path] {
+		return nil, nil // a record of this queue file claimed in this flush carries it
+	}
+	if path != "" && o.queue != nil {
 		file, err := o.queue.Stat(path)
 		if err == nil {
 			lines = files.read(o, file, rec)
@@ -197,7 +225,7 @@ func (o *Output) prepare(rec record.Record, id string, lastTry bool, files flush
 			return nil, nil // delivered, its removal failed (journaled): never sent again
 		}
 	}
-	if mine[j.key] {
+	if mine.keys[j.key] {
 		return nil, nil // another line of a file this flush holds carries it
 	}
 	var init spool.Entry[policy.User]
@@ -219,7 +247,10 @@ func (o *Output) prepare(rec record.Record, id string, lastTry bool, files flush
 		t.open.Add(1) // another flush has this file now
 		return nil, nil
 	}
-	mine[j.key] = true
+	mine.keys[j.key] = true
+	if j.file != nil {
+		mine.paths[path] = true
+	}
 	j.entry, j.username = entry, username
 	if uerr != nil {
 		j.entry.Letter = o.applier.letter(j, nil, spool.KindBadInput, uerr.Error()+lines.alsoNamed())
@@ -449,6 +480,11 @@ func (o *Output) call(ctx context.Context, j *job) called {
 		if !current {
 			return called{turn: turn, gone: true}
 		}
+	}
+	if ctx.Err() != nil {
+		// A call with no time left would be cut before UMC answers, and
+		// read as UMC failing: the user waits for the chunk's retry.
+		return called{turn: turn, held: fmt.Sprintf("the flush's Flush_Timeout (%s) ran out before its call", o.cfg.FlushTimeout)}
 	}
 	inFlight := o.metrics.Begin()
 	answer := o.client.SendToken(ctx, j.username)

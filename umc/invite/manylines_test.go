@@ -68,7 +68,7 @@ func BenchmarkFileOfManyLines(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		for _, rec := range recs {
-			out.prepare(rec, rec.Identity(out.cfg.PathKey, out.cfg.OffsetKey), false, files, map[string]bool{}, &spool.Claims{}, &tl, start)
+			out.prepare(rec, rec.Identity(out.cfg.PathKey, out.cfg.OffsetKey), false, files, newOwned(), &spool.Claims{}, &tl, start)
 		}
 		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "ms/file")
 		b.StopTimer()
