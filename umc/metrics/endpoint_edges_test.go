@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -125,4 +126,63 @@ func TestAHeadDrippedByteByByteIsCutAtTheDeadlineInAll(t *testing.T) {
 	}
 	c.Close()
 	<-done
+}
+
+// A request in absolute form (RFC 9112 3.2.2: a server must accept it)
+// is a request for the page, not a 404.
+func TestARequestInAbsoluteFormIsAnswered(t *testing.T) {
+	addr := umctest.FreeAddr(t)
+	o := attach(t, uniq("absolute"), addr, nil)
+	defer o.Detach()
+	if got := ask(t, addr, "GET http://"+addr+"/metrics HTTP/1.1\r\nHost: "+addr+"\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n") {
+		t.Errorf("an absolute-form request answered:\n%.200s", got)
+	}
+}
+
+// Thousands of connections opened and dropped at once (with or without a
+// head) leave no goroutine, descriptor or serving slot behind: a scrape
+// is served afterwards, and the goroutines return to what they were.
+func TestConnectionsDroppedInBulkLeaveNothingBehind(t *testing.T) {
+	addr := umctest.FreeAddr(t)
+	o := attach(t, uniq("churn"), addr, nil)
+	defer o.Detach()
+	ask(t, addr, "GET /metrics HTTP/1.1\r\n\r\n")
+	time.Sleep(100 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	for i := range 2000 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			continue
+		}
+		if i%2 == 0 {
+			_, _ = io.WriteString(c, "GET /metrics HTTP/1.1\r\n")
+		}
+		if tc, ok := c.(*net.TCPConn); ok && i%3 == 0 {
+			_ = tc.SetLinger(0) // a reset, not a close
+		}
+		c.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after the connections were dropped, %d before", n, before)
+	}
+	for range maxScraping + 1 {
+		if got := ask(t, addr, "GET /metrics HTTP/1.1\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n") {
+			t.Fatalf("after the churn:\n%.200s", got)
+		}
+	}
+}
+
+// HEAD of a page that does not exist is answered with its length and no body.
+func TestHeadOfAMissingPageHasNoBody(t *testing.T) {
+	addr := umctest.FreeAddr(t)
+	o := attach(t, uniq("head404"), addr, nil)
+	defer o.Detach()
+	got := ask(t, addr, "HEAD /nope HTTP/1.1\r\n\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 404 Not Found\r\n") || !strings.HasSuffix(got, "\r\n\r\n") || !strings.Contains(got, "Content-Length: ") {
+		t.Errorf("HEAD /nope answered:\n%s", got)
+	}
 }
