@@ -157,14 +157,14 @@ type owned struct{ keys, paths map[string]bool }
 func newOwned() owned { return owned{keys: map[string]bool{}, paths: map[string]bool{}} }
 
 // prepareOne prepares a record and settles it if no call is needed; a
-// panic is logged and leaves the record queued, the chunk kept for its
-// retry (a panic out of the flush would make Fluent Bit drop it, with
+// panic is logged and keeps the chunk for its retry, which finds the
+// record as far as it got (a panic out of the flush would make Fluent Bit drop it, with
 // every user in it still waiting).
 func (o *Output) prepareOne(rec record.Record, id string, lastTry bool, files flushFiles, mine owned, claims *spool.Claims, t *tally, now time.Time) (j *job) {
 	defer func() {
 		if r := recover(); r != nil {
 			where, _ := rec.String(o.cfg.PathKey)
-			o.log.Errorf("internal error preparing the record of %q (tag %s), record stays queued: %v", where, rec.Tag, r)
+			o.log.Errorf("internal error preparing the record of %q (tag %s): %v; the chunk is kept for a retry", where, rec.Tag, r)
 			t.open.Add(1)
 			j = nil
 		}
@@ -372,11 +372,11 @@ func (s *senders) stop() {
 	})
 }
 
-// run is one job's path; a panic leaves its record queued.
+// run is one job's path; a panic keeps the chunk for a retry.
 func (s *senders) run(j *job) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.o.log.Errorf("internal error handling %s, record stays queued: %v", s.o.describe(j), r)
+			s.o.log.Errorf("internal error handling %s: %v; the chunk is kept for a retry", s.o.describe(j), r)
 			s.t.open.Add(1)
 		}
 	}()
@@ -435,7 +435,7 @@ func (o *Output) call(ctx context.Context, j *job) called {
 	defer func() {
 		if r := recover(); r != nil {
 			o.gate.endTurn(turn) // the outage's one call ended here: the next may go
-			panic(r)             // the record stays queued (each's recovery)
+			panic(r)             // the chunk is kept for a retry (run's recovery)
 		}
 	}()
 	for again := true; ; again = false {

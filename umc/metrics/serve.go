@@ -28,11 +28,13 @@ var (
 )
 
 // server is an address's accepting loop and the connections it serves.
+// A connection's goroutine ends with its answer, its deadlines, or close,
+// which cuts it; close does not wait for it: a scrape may wait for the
+// registry's lock that the closer holds.
 type server struct {
 	ln    net.Listener
 	mu    sync.Mutex
 	conns map[net.Conn]bool // open now; closed by close
-	wg    sync.WaitGroup    // one per served connection
 	busy  chan struct{}
 }
 
@@ -40,10 +42,8 @@ func newServer(ln net.Listener) *server {
 	return &server{ln: ln, conns: map[net.Conn]bool{}, busy: make(chan struct{}, maxScraping)}
 }
 
-// accept serves connections until the listener is closed; then it waits
-// for those still being served.
+// accept serves connections until the listener is closed.
 func (s *server) accept(answer func() []byte, warn func(format string, args ...any)) {
-	defer s.wg.Wait()
 	for {
 		c, err := s.ln.Accept()
 		if errors.Is(err, net.ErrClosed) {
@@ -65,7 +65,7 @@ func (s *server) accept(answer func() []byte, warn func(format string, args ...a
 			<-s.busy
 			return
 		}
-		s.wg.Go(func() {
+		go func() {
 			defer func() { <-s.busy }()
 			defer s.track(c, false)
 			defer c.Close()
@@ -75,7 +75,7 @@ func (s *server) accept(answer func() []byte, warn func(format string, args ...a
 				}
 			}()
 			serveOne(c, answer)
-		})
+		}()
 	}
 }
 
@@ -140,7 +140,7 @@ func readHead(r *bufio.Reader) (method, path string, err error) {
 	if len(fields) != 3 || !strings.HasPrefix(fields[2], "HTTP/1.") {
 		return "", "", errors.New("not an HTTP/1 request line")
 	}
-	path, _, _ = strings.Cut(fields[1], "?")
+	path, _, _ = strings.Cut(originForm(fields[1]), "?")
 	for {
 		header, err := r.ReadString('\n')
 		if err != nil {
@@ -150,6 +150,19 @@ func readHead(r *bufio.Reader) (method, path string, err error) {
 			return fields[0], path, nil
 		}
 	}
+}
+
+// originForm is a target's path and query: a target in absolute form
+// (http://host/metrics), as a proxy sends it, without its scheme and host.
+func originForm(target string) string {
+	scheme, rest, ok := strings.Cut(target, "://")
+	if !ok || !strings.EqualFold(scheme, "http") && !strings.EqualFold(scheme, "https") {
+		return target
+	}
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		return "/" + strings.TrimPrefix(rest[i:], "/")
+	}
+	return "/"
 }
 
 func headError(err error) error {
