@@ -323,12 +323,12 @@ func checkCommand(c *Config) error {
 // isLanguage: [A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*, like de, en-US, gsw-CH;
 // not x/text/language, which canonicalizes (the header is sent as written).
 func isLanguage(v string) bool {
-	primary, rest, _ := strings.Cut(v, "-")
+	primary, rest, tagged := strings.Cut(v, "-")
 	if len(primary) < 2 || len(primary) > 3 || !allBytes(primary, isLetter) {
 		return false
 	}
-	if rest == "" {
-		return !strings.HasSuffix(v, "-")
+	if !tagged {
+		return true
 	}
 	for sub := range strings.SplitSeq(rest, "-") {
 		if len(sub) < 1 || len(sub) > 8 || !allBytes(sub, isAlnum) {

@@ -156,10 +156,10 @@ type owned struct{ keys, paths map[string]bool }
 
 func newOwned() owned { return owned{keys: map[string]bool{}, paths: map[string]bool{}} }
 
-// prepareOne prepares a record and settles it if no call is needed; a
+// prepareOne prepares a record and settles it if no call is needed. A
 // panic is logged and keeps the chunk for its retry, which finds the
-// record as far as it got (a panic out of the flush would make Fluent Bit drop it, with
-// every user in it still waiting).
+// record as far as it got: a panic out of the flush would make Fluent Bit
+// drop the chunk, with every user in it still waiting.
 func (o *Output) prepareOne(rec record.Record, id string, lastTry bool, files flushFiles, mine owned, claims *spool.Claims, t *tally, now time.Time) (j *job) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -182,10 +182,10 @@ func (o *Output) prepare(rec record.Record, id string, lastTry bool, files flush
 	j := &job{rec: rec, key: id, lastTry: lastTry}
 	lines := &fileLines{}
 	path, _ := rec.String(o.cfg.PathKey)
-	if path != "" && o.queue != nil && mine.paths[path] {
-		return nil, nil // a record of this queue file claimed in this flush carries it
-	}
 	if path != "" && o.queue != nil {
+		if mine.paths[path] {
+			return nil, nil // a record of this queue file claimed in this flush carries it
+		}
 		file, err := o.queue.Stat(path)
 		if err == nil {
 			lines = files.read(o, file, rec)
@@ -310,7 +310,7 @@ func (o *Output) sameFile(rec record.Record, f spool.File, lines *fileLines) err
 
 // senders run path for every job sent, applied as soon as its answer
 // is in; while UMC fails for everyone, one at a time. A panic is logged,
-// the record queued.
+// the chunk kept for a retry.
 type senders struct {
 	o        *Output
 	ctx      context.Context

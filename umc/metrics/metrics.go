@@ -238,7 +238,7 @@ func acquire(addr string) error {
 }
 
 // serve is the listener's one goroutine; it ends when the listener is
-// closed, and the connections it served with it.
+// closed (the connections it served are cut, not waited for).
 func (l *listener) serve() {
 	defer close(l.done)
 	defer l.recovered("the endpoint is down")

@@ -169,14 +169,12 @@ type Keys struct {
 // U+0020..U+002E. Written out: the regexp package would cost the loaded
 // plugin a quarter of a megabyte.
 func isUIDUmlauts(name string) bool {
-	first, last := true, len(name)
 	for i, r := range name {
 		_, size := utf8.DecodeRuneInString(name[i:])
-		inside := !first && i+size < last
+		inside := i > 0 && i+size < len(name)
 		if !isWord(r) && !(inside && ' ' <= r && r <= '.') {
 			return false
 		}
-		first = false
 	}
 	return true
 }
